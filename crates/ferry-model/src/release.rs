@@ -1,0 +1,1 @@
+//! Release state, events and `apply` (SPEC §3, §4).

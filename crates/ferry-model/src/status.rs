@@ -1,0 +1,1 @@
+//! Status enums and the pure roll-ups of SPEC §4.

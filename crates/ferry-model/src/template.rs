@@ -1,0 +1,1 @@
+//! Promotion-template resolution.
