@@ -1,0 +1,111 @@
+//! Ferry's storage: the append-only release event log, the projections read by the API and UI
+//! (release rows, live environment × application state), workflow logs, applied configuration,
+//! product events and small durable cursors.
+//!
+//! Every write goes through [`Store::write`], which is durable when it returns: the engine commits
+//! each state change before acting on it or broadcasting it. Committed events are then published to
+//! subscribers ([`Store::subscribe`]) in commit order.
+
+mod sqlite;
+mod types;
+
+use std::future::Future;
+
+pub use sqlite::SqliteStore;
+pub use types::*;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open the database at {location}: {source}")]
+    Open {
+        /// Path or URL (credentials redacted).
+        location: String,
+        /// Underlying error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A query failed.
+    #[error("database error while {doing}: {source}")]
+    Query {
+        /// What the store was doing.
+        doing: &'static str,
+        /// Underlying error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Events were appended out of sequence: someone else wrote this release concurrently.
+    #[error("release {release}: expected next event number {expected}, the log is at {actual}")]
+    SequenceConflict {
+        /// Release id.
+        release: String,
+        /// Sequence number the writer assumed.
+        expected: i64,
+        /// Sequence number in the log.
+        actual: i64,
+    },
+    /// Stored JSON could not be decoded (a bug or a newer schema).
+    #[error("stored data for {what} is not valid: {source}")]
+    Decode {
+        /// What was being read.
+        what: String,
+        /// Underlying error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The writer task has stopped (the store is shutting down).
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+/// Result alias.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The storage contract, implemented by each backend.
+pub trait Store: Clone + Send + Sync + 'static {
+    /// Applies a batch of writes in one durable transaction (grouped with concurrent writes).
+    /// Each write succeeds or fails on its own; the result lists one outcome per write.
+    fn write(&self, writes: Vec<Write>) -> impl Future<Output = Result<Vec<Result<WriteOutcome>>>> + Send;
+
+    /// Committed events, in commit order, as they are committed.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<StoredEvent>>;
+
+    /// The event log of one release, in order.
+    fn release_events(&self, release: &str) -> impl Future<Output = Result<Vec<StoredEvent>>> + Send;
+
+    /// Events committed after `after_gid` (for resuming a live stream), optionally for one product or release.
+    fn events_after(
+        &self,
+        after_gid: i64,
+        filter: EventFilter,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>>> + Send;
+
+    /// Ids of releases that are not final (Queued, Running, Suspended, Terminating), oldest first.
+    fn active_releases(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    /// A page of releases, newest first.
+    fn list_releases(&self, filter: ReleaseFilter) -> impl Future<Output = Result<ReleasePage>> + Send;
+
+    /// The projected view (SPEC §7.4 JSON) of one release.
+    fn release_view(&self, id: &str) -> impl Future<Output = Result<Option<serde_json::Value>>> + Send;
+
+    /// The latest release row of each product.
+    fn latest_releases(&self) -> impl Future<Output = Result<Vec<ReleaseRow>>> + Send;
+
+    /// The live state of a product's applications.
+    fn app_states(&self, product: &str) -> impl Future<Output = Result<Vec<AppStateRow>>> + Send;
+
+    /// Workflow log lines of a release, after line id `after`, optionally for one run and/or step.
+    fn logs(&self, query: LogQuery) -> impl Future<Output = Result<Vec<StoredLogLine>>> + Send;
+
+    /// The latest applied configuration, if any.
+    fn latest_config(&self) -> impl Future<Output = Result<Option<ConfigVersion>>> + Send;
+
+    /// Product events, newest first.
+    fn product_events(&self, product: &str, limit: u32) -> impl Future<Output = Result<Vec<ProductEvent>>> + Send;
+
+    /// A durable setting or cursor.
+    fn kv_get(&self, key: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+}

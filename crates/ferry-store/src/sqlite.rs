@@ -1,0 +1,598 @@
+//! The SQLite backend: WAL, one writer task with group commit, a pool of readers.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::{
+    AppStateRow, ConfigVersion, EventFilter, LogQuery, ProductEvent, ReleaseFilter, ReleasePage, ReleaseRow,
+    ReleaseWrite, Result, Store, StoreError, StoredEvent, StoredLogLine, Write, WriteOutcome,
+};
+
+/// Most writes grouped into one transaction.
+const MAX_GROUP: usize = 256;
+/// Capacity of the committed-event broadcast; slow subscribers lag and resume from the log.
+const BROADCAST_CAPACITY: usize = 16_384;
+
+type Reply = oneshot::Sender<Result<Vec<Result<WriteOutcome>>>>;
+
+/// SQLite-backed [`Store`]. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    readers: SqlitePool,
+    writer: mpsc::Sender<(Vec<Write>, Reply)>,
+    events: broadcast::Sender<Arc<StoredEvent>>,
+}
+
+fn query_err(doing: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { doing, source }
+}
+
+/// Fixed-width RFC 3339 (microseconds), so stored times sort as text.
+fn fmt_ts(t: Timestamp) -> String {
+    format!("{t:.6}")
+}
+
+fn ts(text: &str, what: &str) -> Result<Timestamp> {
+    Timestamp::from_str(text).map_err(|e| StoreError::Decode {
+        what: format!("{what} timestamp {text:?}"),
+        source: serde_json::Error::io(std::io::Error::other(e.to_string())),
+    })
+}
+
+fn json(text: &str, what: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(text).map_err(|source| StoreError::Decode { what: what.to_owned(), source })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file `path` and runs migrations.
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
+        let location = path.display().to_string();
+        let open_err = |source| StoreError::Open { location: location.clone(), source };
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let mut writer = SqliteConnection::connect_with(&options).await.map_err(open_err)?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&mut writer)
+            .await
+            .map_err(|e| StoreError::Open { location: location.clone(), source: e.into() })?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(open_err)?;
+        let (tx, rx) = mpsc::channel(1024);
+        let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
+        tokio::spawn(writer_task(writer, rx, events.clone()));
+        Ok(SqliteStore { readers, writer: tx, events })
+    }
+}
+
+async fn writer_task(
+    mut conn: SqliteConnection,
+    mut rx: mpsc::Receiver<(Vec<Write>, Reply)>,
+    events: broadcast::Sender<Arc<StoredEvent>>,
+) {
+    while let Some(first) = rx.recv().await {
+        // Group commit: take whatever else is already waiting.
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let mut committed = Vec::new();
+        let result = commit_group(&mut conn, &group, &mut committed).await;
+        match result {
+            Ok(outcomes) => {
+                for event in committed {
+                    // No subscriber is fine.
+                    let _ = events.send(Arc::new(event));
+                }
+                for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(err) => {
+                let message = err.to_string();
+                for (_, reply) in group {
+                    let _ = reply.send(Err(StoreError::Query {
+                        doing: "committing a group of writes",
+                        source: sqlx::Error::Protocol(message.clone()),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+async fn commit_group(
+    conn: &mut SqliteConnection,
+    group: &[(Vec<Write>, Reply)],
+    committed: &mut Vec<StoredEvent>,
+) -> Result<Vec<Vec<Result<WriteOutcome>>>> {
+    let mut tx = conn.begin().await.map_err(query_err("starting a transaction"))?;
+    let mut outcomes = Vec::with_capacity(group.len());
+    for (writes, _) in group {
+        let mut per_request = Vec::with_capacity(writes.len());
+        for write in writes {
+            // Each write in its own savepoint: one failing write does not undo the others.
+            let mut sp = tx.begin().await.map_err(query_err("starting a savepoint"))?;
+            let mut events = Vec::new();
+            match apply_write(&mut sp, write, &mut events).await {
+                Ok(outcome) => {
+                    sp.commit().await.map_err(query_err("releasing a savepoint"))?;
+                    committed.extend(events);
+                    per_request.push(Ok(outcome));
+                }
+                Err(err) => {
+                    sp.rollback().await.map_err(query_err("rolling back a savepoint"))?;
+                    per_request.push(Err(err));
+                }
+            }
+        }
+        outcomes.push(per_request);
+    }
+    tx.commit().await.map_err(query_err("committing"))?;
+    Ok(outcomes)
+}
+
+async fn apply_write(
+    conn: &mut SqliteConnection,
+    write: &Write,
+    committed: &mut Vec<StoredEvent>,
+) -> Result<WriteOutcome> {
+    match write {
+        Write::Release(w) => write_release(conn, w, committed).await,
+        Write::Logs(lines) => {
+            for line in lines {
+                sqlx::query("INSERT INTO logs (release_id, run_id, step, at, stream, text) VALUES (?, ?, ?, ?, ?, ?)")
+                    .bind(&line.release_id)
+                    .bind(&line.run_id)
+                    .bind(&line.step)
+                    .bind(fmt_ts(line.at))
+                    .bind(&line.stream)
+                    .bind(&line.text)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(query_err("storing log lines"))?;
+            }
+            Ok(WriteOutcome::Done)
+        }
+        Write::Config { applied_by, catalog, at } => {
+            let row = sqlx::query(
+                "INSERT INTO config_versions (applied_at, applied_by, catalog) VALUES (?, ?, ?) RETURNING version",
+            )
+            .bind(fmt_ts(*at))
+            .bind(applied_by)
+            .bind(catalog.to_string())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(query_err("storing configuration"))?;
+            Ok(WriteOutcome::ConfigVersion(row.get(0)))
+        }
+        Write::ProductEvent { product, kind, message, at } => {
+            sqlx::query("INSERT INTO product_events (product, at, kind, message) VALUES (?, ?, ?, ?)")
+                .bind(product)
+                .bind(fmt_ts(*at))
+                .bind(kind)
+                .bind(message)
+                .execute(&mut *conn)
+                .await
+                .map_err(query_err("storing a product event"))?;
+            Ok(WriteOutcome::Done)
+        }
+        Write::AppStates(rows) => {
+            for row in rows {
+                upsert_app_state(conn, row).await?;
+            }
+            Ok(WriteOutcome::Done)
+        }
+        Write::Kv { key, value } => {
+            sqlx::query(
+                "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(key)
+            .bind(value)
+            .execute(&mut *conn)
+            .await
+            .map_err(query_err("storing a setting"))?;
+            Ok(WriteOutcome::Done)
+        }
+    }
+}
+
+async fn upsert_app_state(conn: &mut SqliteConnection, row: &AppStateRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO app_state (application, product, environment, component, version, revision, sync, health, message, release_id, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (application) DO UPDATE SET product = excluded.product, environment = excluded.environment,
+           component = excluded.component, version = excluded.version, revision = excluded.revision, sync = excluded.sync,
+           health = excluded.health, message = excluded.message, release_id = excluded.release_id, updated_at = excluded.updated_at",
+    )
+    .bind(&row.application)
+    .bind(&row.product)
+    .bind(&row.environment)
+    .bind(&row.component)
+    .bind(&row.version)
+    .bind(&row.revision)
+    .bind(&row.sync)
+    .bind(&row.health)
+    .bind(&row.message)
+    .bind(&row.release_id)
+    .bind(fmt_ts(row.updated_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(query_err("storing application state"))?;
+    Ok(())
+}
+
+async fn write_release(
+    conn: &mut SqliteConnection,
+    w: &ReleaseWrite,
+    committed: &mut Vec<StoredEvent>,
+) -> Result<WriteOutcome> {
+    let next: Option<i64> = sqlx::query_scalar("SELECT next_seq FROM releases WHERE id = ?")
+        .bind(&w.release_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(query_err("reading a release's sequence"))?;
+    let actual = next.unwrap_or(0);
+    if actual != w.first_seq {
+        return Err(StoreError::SequenceConflict { release: w.release_id.clone(), expected: w.first_seq, actual });
+    }
+    let mut gids = Vec::with_capacity(w.events.len());
+    for (i, event) in w.events.iter().enumerate() {
+        let seq = w.first_seq + i as i64;
+        let body = event.body.to_string();
+        let gid: i64 = sqlx::query_scalar(
+            "INSERT INTO events (release_id, product, seq, at, body) VALUES (?, ?, ?, ?, ?) RETURNING gid",
+        )
+        .bind(&w.release_id)
+        .bind(&w.product)
+        .bind(seq)
+        .bind(fmt_ts(event.at))
+        .bind(&body)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(query_err("appending release events"))?;
+        gids.push(gid);
+        committed.push(StoredEvent {
+            gid,
+            release_id: w.release_id.clone(),
+            product: w.product.clone(),
+            seq,
+            at: event.at,
+            body: event.body.clone(),
+        });
+    }
+    let r = &w.row;
+    sqlx::query(
+        "INSERT INTO releases (id, product, flow, flow_version, status, initiator, created_at, finished_at, reason, retries, version, environments, next_seq, view)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = excluded.finished_at, reason = excluded.reason,
+           retries = excluded.retries, version = excluded.version, environments = excluded.environments,
+           next_seq = excluded.next_seq, view = excluded.view, flow_version = excluded.flow_version",
+    )
+    .bind(&r.id)
+    .bind(&r.product)
+    .bind(&r.flow)
+    .bind(&r.flow_version)
+    .bind(&r.status)
+    .bind(&r.initiator)
+    .bind(fmt_ts(r.created_at))
+    .bind(r.finished_at.map(fmt_ts))
+    .bind(&r.reason)
+    .bind(r.retries)
+    .bind(&r.version)
+    .bind(r.environments.to_string())
+    .bind(w.first_seq + w.events.len() as i64)
+    .bind(w.view.to_string())
+    .execute(&mut *conn)
+    .await
+    .map_err(query_err("updating the release projection"))?;
+    for row in &w.app_states {
+        upsert_app_state(conn, row).await?;
+    }
+    Ok(WriteOutcome::Events(gids))
+}
+
+fn event_from_row(row: &SqliteRow) -> Result<StoredEvent> {
+    let body: String = row.get("body");
+    let at: String = row.get("at");
+    Ok(StoredEvent {
+        gid: row.get("gid"),
+        release_id: row.get("release_id"),
+        product: row.get("product"),
+        seq: row.get("seq"),
+        at: ts(&at, "event")?,
+        body: json(&body, "event body")?,
+    })
+}
+
+fn release_from_row(row: &SqliteRow) -> Result<ReleaseRow> {
+    let created: String = row.get("created_at");
+    let finished: Option<String> = row.get("finished_at");
+    let envs: String = row.get("environments");
+    Ok(ReleaseRow {
+        id: row.get("id"),
+        product: row.get("product"),
+        flow: row.get("flow"),
+        flow_version: row.get("flow_version"),
+        status: row.get("status"),
+        initiator: row.get("initiator"),
+        created_at: ts(&created, "release")?,
+        finished_at: finished.as_deref().map(|f| ts(f, "release")).transpose()?,
+        reason: row.get("reason"),
+        retries: row.get("retries"),
+        version: row.get("version"),
+        environments: json(&envs, "release environments")?,
+    })
+}
+
+const RELEASE_COLUMNS: &str = "id, product, flow, flow_version, status, initiator, created_at, finished_at, reason, retries, version, environments";
+
+impl Store for SqliteStore {
+    async fn write(&self, writes: Vec<Write>) -> Result<Vec<Result<WriteOutcome>>> {
+        let (tx, rx) = oneshot::channel();
+        self.writer.send((writes, tx)).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
+        self.events.subscribe()
+    }
+
+    async fn release_events(&self, release: &str) -> Result<Vec<StoredEvent>> {
+        let rows =
+            sqlx::query("SELECT gid, release_id, product, seq, at, body FROM events WHERE release_id = ? ORDER BY seq")
+                .bind(release)
+                .fetch_all(&self.readers)
+                .await
+                .map_err(query_err("reading a release's events"))?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn events_after(&self, after_gid: i64, filter: EventFilter, limit: u32) -> Result<Vec<StoredEvent>> {
+        let base = "SELECT gid, release_id, product, seq, at, body FROM events WHERE gid > ?";
+        let rows = match &filter {
+            EventFilter::All => {
+                sqlx::query(sqlx::AssertSqlSafe(format!("{base} ORDER BY gid LIMIT ?")))
+                    .bind(after_gid)
+                    .bind(limit)
+                    .fetch_all(&self.readers)
+                    .await
+            }
+            EventFilter::Product(p) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!("{base} AND product = ? ORDER BY gid LIMIT ?")))
+                    .bind(after_gid)
+                    .bind(p)
+                    .bind(limit)
+                    .fetch_all(&self.readers)
+                    .await
+            }
+            EventFilter::Release(r) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!("{base} AND release_id = ? ORDER BY gid LIMIT ?")))
+                    .bind(after_gid)
+                    .bind(r)
+                    .bind(limit)
+                    .fetch_all(&self.readers)
+                    .await
+            }
+        }
+        .map_err(query_err("reading events"))?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn active_releases(&self) -> Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT id FROM releases WHERE status IN ('Queued', 'Running', 'Suspended', 'Terminating') ORDER BY id",
+        )
+        .fetch_all(&self.readers)
+        .await
+        .map_err(query_err("listing active releases"))
+    }
+
+    async fn list_releases(&self, filter: ReleaseFilter) -> Result<ReleasePage> {
+        let limit = filter.limit.clamp(1, 500);
+        let mut sql = format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE 1 = 1");
+        if filter.product.is_some() {
+            sql.push_str(" AND product = ?");
+        }
+        if !filter.statuses.is_empty() {
+            let marks = vec!["?"; filter.statuses.len()].join(", ");
+            sql.push_str(&format!(" AND status IN ({marks})"));
+        }
+        if filter.flow.is_some() {
+            sql.push_str(" AND flow = ?");
+        }
+        if filter.since.is_some() {
+            sql.push_str(" AND created_at >= ?");
+        }
+        if filter.until.is_some() {
+            sql.push_str(" AND created_at < ?");
+        }
+        if filter.before.is_some() {
+            sql.push_str(" AND id < ?");
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(p) = &filter.product {
+            q = q.bind(p);
+        }
+        for s in &filter.statuses {
+            q = q.bind(s);
+        }
+        if let Some(f) = &filter.flow {
+            q = q.bind(f);
+        }
+        if let Some(s) = filter.since {
+            q = q.bind(fmt_ts(s));
+        }
+        if let Some(u) = filter.until {
+            q = q.bind(fmt_ts(u));
+        }
+        if let Some(b) = &filter.before {
+            q = q.bind(b);
+        }
+        q = q.bind(limit + 1);
+        let rows = q.fetch_all(&self.readers).await.map_err(query_err("listing releases"))?;
+        let mut items: Vec<ReleaseRow> = rows.iter().map(release_from_row).collect::<Result<_>>()?;
+        let next = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|r| r.id.clone())
+        } else {
+            None
+        };
+        Ok(ReleasePage { items, next })
+    }
+
+    async fn release_view(&self, id: &str) -> Result<Option<serde_json::Value>> {
+        let view: Option<String> = sqlx::query_scalar("SELECT view FROM releases WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(query_err("reading a release"))?;
+        view.map(|v| json(&v, "release view")).transpose()
+    }
+
+    async fn latest_releases(&self) -> Result<Vec<ReleaseRow>> {
+        let sql = format!(
+            "SELECT {RELEASE_COLUMNS} FROM releases r WHERE id = (SELECT max(id) FROM releases WHERE product = r.product) ORDER BY product"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.readers)
+            .await
+            .map_err(query_err("reading the latest releases"))?;
+        rows.iter().map(release_from_row).collect()
+    }
+
+    async fn app_states(&self, product: &str) -> Result<Vec<AppStateRow>> {
+        let rows = sqlx::query(
+            "SELECT application, product, environment, component, version, revision, sync, health, message, release_id, updated_at
+             FROM app_state WHERE product = ? ORDER BY environment, component",
+        )
+        .bind(product)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(query_err("reading application states"))?;
+        rows.iter()
+            .map(|row| {
+                let updated: String = row.get("updated_at");
+                Ok(AppStateRow {
+                    application: row.get("application"),
+                    product: row.get("product"),
+                    environment: row.get("environment"),
+                    component: row.get("component"),
+                    version: row.get("version"),
+                    revision: row.get("revision"),
+                    sync: row.get("sync"),
+                    health: row.get("health"),
+                    message: row.get("message"),
+                    release_id: row.get("release_id"),
+                    updated_at: ts(&updated, "application state")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn logs(&self, query: LogQuery) -> Result<Vec<StoredLogLine>> {
+        let mut sql = "SELECT id, release_id, run_id, step, at, stream, text FROM logs WHERE release_id = ? AND id > ?"
+            .to_owned();
+        if query.run_id.is_some() {
+            sql.push_str(" AND run_id = ?");
+        }
+        if query.step.is_some() {
+            sql.push_str(" AND step = ?");
+        }
+        sql.push_str(" ORDER BY id LIMIT ?");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&query.release_id).bind(query.after);
+        if let Some(r) = &query.run_id {
+            q = q.bind(r);
+        }
+        if let Some(s) = &query.step {
+            q = q.bind(s);
+        }
+        let rows =
+            q.bind(query.limit.clamp(1, 100_000)).fetch_all(&self.readers).await.map_err(query_err("reading logs"))?;
+        rows.iter()
+            .map(|row| {
+                let at: String = row.get("at");
+                Ok(StoredLogLine {
+                    id: row.get("id"),
+                    line: crate::LogLine {
+                        release_id: row.get("release_id"),
+                        run_id: row.get("run_id"),
+                        step: row.get("step"),
+                        at: ts(&at, "log line")?,
+                        stream: row.get("stream"),
+                        text: row.get("text"),
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn latest_config(&self) -> Result<Option<ConfigVersion>> {
+        let row = sqlx::query(
+            "SELECT version, applied_at, applied_by, catalog FROM config_versions ORDER BY version DESC LIMIT 1",
+        )
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(query_err("reading configuration"))?;
+        row.map(|row| {
+            let at: String = row.get("applied_at");
+            let catalog: String = row.get("catalog");
+            Ok(ConfigVersion {
+                version: row.get("version"),
+                applied_at: ts(&at, "configuration")?,
+                applied_by: row.get("applied_by"),
+                catalog: json(&catalog, "configuration")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn product_events(&self, product: &str, limit: u32) -> Result<Vec<ProductEvent>> {
+        let rows = sqlx::query(
+            "SELECT id, product, at, kind, message FROM product_events WHERE product = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(product)
+        .bind(limit)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(query_err("reading product events"))?;
+        rows.iter()
+            .map(|row| {
+                let at: String = row.get("at");
+                Ok(ProductEvent {
+                    id: row.get("id"),
+                    product: row.get("product"),
+                    at: ts(&at, "product event")?,
+                    kind: row.get("kind"),
+                    message: row.get("message"),
+                })
+            })
+            .collect()
+    }
+
+    async fn kv_get(&self, key: &str) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM kv WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(query_err("reading a setting"))
+    }
+}

@@ -1,0 +1,281 @@
+//! Rows and write requests exchanged with the store.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// One event of a release's log as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Global, monotonically increasing id (the SSE event id).
+    pub gid: i64,
+    /// Release id.
+    pub release_id: String,
+    /// Product of the release.
+    pub product: String,
+    /// Position in the release's log, from 0.
+    pub seq: i64,
+    /// When it happened.
+    pub at: Timestamp,
+    /// The event as JSON.
+    pub body: serde_json::Value,
+}
+
+/// An event to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// When it happened.
+    pub at: Timestamp,
+    /// The event as JSON.
+    pub body: serde_json::Value,
+}
+
+/// The list-page projection of a release.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseRow {
+    /// Release id (UUID v7).
+    pub id: String,
+    /// Product.
+    pub product: String,
+    /// Flow name or `manual`.
+    pub flow: String,
+    /// Flow version.
+    pub flow_version: Option<String>,
+    /// Release status (SPEC §4 spelling).
+    pub status: String,
+    /// Who or what started it.
+    pub initiator: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// When it reached a final status.
+    pub finished_at: Option<Timestamp>,
+    /// Failure or termination reason.
+    pub reason: Option<String>,
+    /// Retry count.
+    pub retries: i64,
+    /// Release version.
+    pub version: Option<String>,
+    /// Environment name → status.
+    pub environments: serde_json::Value,
+}
+
+/// Live state of one application.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppStateRow {
+    /// Application name.
+    pub application: String,
+    /// Product.
+    pub product: String,
+    /// Environment.
+    pub environment: String,
+    /// Component.
+    pub component: String,
+    /// Live version.
+    pub version: Option<String>,
+    /// Live revision (commit).
+    pub revision: Option<String>,
+    /// Sync status.
+    pub sync: String,
+    /// Health status.
+    pub health: String,
+    /// Last message from the status source.
+    pub message: Option<String>,
+    /// Release that last changed it.
+    pub release_id: Option<String>,
+    /// Last update.
+    pub updated_at: Timestamp,
+}
+
+/// A log line to store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogLine {
+    /// Release id.
+    pub release_id: String,
+    /// Workflow run id.
+    pub run_id: String,
+    /// Step name.
+    pub step: String,
+    /// Time the line was read.
+    pub at: Timestamp,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// The line, without its newline.
+    pub text: String,
+}
+
+/// A stored log line with its id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredLogLine {
+    /// Line id (for resuming).
+    pub id: i64,
+    /// The line.
+    #[serde(flatten)]
+    pub line: LogLine,
+}
+
+/// What to read from the logs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogQuery {
+    /// Release id.
+    pub release_id: String,
+    /// Only this run.
+    pub run_id: Option<String>,
+    /// Only this step.
+    pub step: Option<String>,
+    /// Only lines after this id.
+    pub after: i64,
+    /// At most this many lines.
+    pub limit: u32,
+}
+
+/// Applied configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigVersion {
+    /// Version number, from 1.
+    pub version: i64,
+    /// When it was applied.
+    pub applied_at: Timestamp,
+    /// Who applied it.
+    pub applied_by: String,
+    /// The validated catalog as JSON.
+    pub catalog: serde_json::Value,
+}
+
+/// A product event (e.g. why a commit created no release).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductEvent {
+    /// Id.
+    pub id: i64,
+    /// Product.
+    pub product: String,
+    /// When.
+    pub at: Timestamp,
+    /// Short kind, e.g. `no-flow-matched`.
+    pub kind: String,
+    /// Human message.
+    pub message: String,
+}
+
+/// Which events a stream wants.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum EventFilter {
+    /// Every event.
+    #[default]
+    All,
+    /// One product's releases.
+    Product(String),
+    /// One release.
+    Release(String),
+}
+
+impl EventFilter {
+    /// Whether an event passes the filter.
+    pub fn accepts(&self, event: &StoredEvent) -> bool {
+        match self {
+            EventFilter::All => true,
+            EventFilter::Product(p) => event.product == *p,
+            EventFilter::Release(r) => event.release_id == *r,
+        }
+    }
+}
+
+/// Release list query; `before` is the cursor (the last id of the previous page).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReleaseFilter {
+    /// Product (required by the list pages; `None` lists every product).
+    pub product: Option<String>,
+    /// Statuses to include; empty = all.
+    pub statuses: Vec<String>,
+    /// Flow name.
+    pub flow: Option<String>,
+    /// Created at or after.
+    pub since: Option<Timestamp>,
+    /// Created before (exclusive).
+    pub until: Option<Timestamp>,
+    /// Cursor: only ids smaller than this.
+    pub before: Option<String>,
+    /// Page size (1..=500).
+    pub limit: u32,
+}
+
+/// A page of releases.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleasePage {
+    /// Rows, newest first.
+    pub items: Vec<ReleaseRow>,
+    /// Cursor of the next page, if there is one.
+    pub next: Option<String>,
+}
+
+/// Everything the engine writes about one release in one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleaseWrite {
+    /// Release id.
+    pub release_id: String,
+    /// Product.
+    pub product: String,
+    /// Sequence number of the first event (the log's current length).
+    pub first_seq: i64,
+    /// Events to append.
+    pub events: Vec<NewEvent>,
+    /// The release row after the events.
+    pub row: ReleaseRow,
+    /// The release view (SPEC §7.4) after the events.
+    pub view: serde_json::Value,
+    /// Application states changed by the events.
+    pub app_states: Vec<AppStateRow>,
+}
+
+/// One write request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Append release events and update its projections.
+    Release(Box<ReleaseWrite>),
+    /// Store workflow log lines.
+    Logs(Vec<LogLine>),
+    /// Store a new configuration version.
+    Config {
+        /// Who applied it.
+        applied_by: String,
+        /// The catalog as JSON.
+        catalog: serde_json::Value,
+        /// When.
+        at: Timestamp,
+    },
+    /// Record a product event.
+    ProductEvent {
+        /// Product.
+        product: String,
+        /// Kind.
+        kind: String,
+        /// Message.
+        message: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// Upsert application states outside a release (e.g. a commit made by someone else synced).
+    AppStates(Vec<AppStateRow>),
+    /// Set a durable key.
+    Kv {
+        /// Key.
+        key: String,
+        /// Value.
+        value: String,
+    },
+}
+
+/// What a write produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOutcome {
+    /// Global ids of the appended events.
+    Events(Vec<i64>),
+    /// The new configuration version.
+    ConfigVersion(i64),
+    /// Nothing to report.
+    Done,
+}

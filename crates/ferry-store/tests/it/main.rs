@@ -1,0 +1,251 @@
+//! Store contract tests, run against SQLite.
+#![allow(clippy::unwrap_used)]
+
+use std::str::FromStr;
+
+use ferry_store::*;
+use jiff::Timestamp;
+use serde_json::json;
+
+fn t(s: &str) -> Timestamp {
+    Timestamp::from_str(s).unwrap()
+}
+
+async fn open() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
+    (dir, store)
+}
+
+fn row(id: &str, product: &str, status: &str, created: &str) -> ReleaseRow {
+    ReleaseRow {
+        id: id.into(),
+        product: product.into(),
+        flow: "standard".into(),
+        flow_version: Some("3.0".into()),
+        status: status.into(),
+        initiator: "alice".into(),
+        created_at: t(created),
+        finished_at: None,
+        reason: None,
+        retries: 0,
+        version: Some("1.0.0".into()),
+        environments: json!({"dev": "Successful", "qa": "Pending"}),
+    }
+}
+
+fn release_write(id: &str, first_seq: i64, n: usize, status: &str) -> Write {
+    Write::Release(Box::new(ReleaseWrite {
+        release_id: id.into(),
+        product: "shop".into(),
+        first_seq,
+        events: (0..n)
+            .map(|i| NewEvent { at: t("2026-01-01T00:00:00Z"), body: json!({"type": "e", "n": i}) })
+            .collect(),
+        row: row(id, "shop", status, "2026-01-01T00:00:00Z"),
+        view: json!({"id": id, "status": status}),
+        app_states: vec![],
+    }))
+}
+
+fn one(outcomes: Vec<Result<WriteOutcome, StoreError>>) -> Result<WriteOutcome, StoreError> {
+    assert_eq!(outcomes.len(), 1);
+    outcomes.into_iter().next().unwrap()
+}
+
+#[tokio::test]
+async fn events_append_in_sequence_and_project() {
+    let (_dir, store) = open().await;
+    let mut sub = store.subscribe();
+    let out = one(store.write(vec![release_write("r1", 0, 3, "Running")]).await.unwrap()).unwrap();
+    let WriteOutcome::Events(gids) = out else { panic!("expected events, got {out:?}") };
+    assert_eq!(gids.len(), 3);
+    assert!(gids.windows(2).all(|w| w[0] < w[1]));
+    // Subscribers see the committed events in order.
+    for (i, gid) in gids.iter().enumerate() {
+        let e = sub.recv().await.unwrap();
+        assert_eq!((e.gid, e.seq), (*gid, i as i64));
+    }
+    one(store.write(vec![release_write("r1", 3, 2, "Succeeded")]).await.unwrap()).unwrap();
+    let events = store.release_events("r1").await.unwrap();
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+    assert_eq!(events[4].body, json!({"type": "e", "n": 1}));
+    assert_eq!(store.release_view("r1").await.unwrap(), Some(json!({"id": "r1", "status": "Succeeded"})));
+    assert_eq!(store.release_view("nope").await.unwrap(), None);
+    assert!(store.active_releases().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn out_of_sequence_append_is_rejected_without_touching_others() {
+    let (_dir, store) = open().await;
+    one(store.write(vec![release_write("r1", 0, 2, "Running")]).await.unwrap()).unwrap();
+    let outcomes =
+        store.write(vec![release_write("r1", 1, 1, "Failed"), release_write("r2", 0, 1, "Running")]).await.unwrap();
+    match &outcomes[0] {
+        Err(StoreError::SequenceConflict { expected: 1, actual: 2, .. }) => {}
+        other => panic!("expected a sequence conflict, got {other:?}"),
+    }
+    assert!(outcomes[1].is_ok());
+    // The rejected write changed nothing.
+    assert_eq!(store.release_events("r1").await.unwrap().len(), 2);
+    assert_eq!(store.release_view("r1").await.unwrap().unwrap()["status"], "Running");
+    assert_eq!(store.active_releases().await.unwrap(), ["r1", "r2"]);
+}
+
+#[tokio::test]
+async fn concurrent_writers_are_group_committed_and_all_durable() {
+    let (dir, store) = open().await;
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("r{i:03}");
+            for seq in 0..4 {
+                one(store.write(vec![release_write(&id, seq, 1, "Running")]).await.unwrap()).unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    drop(store);
+    // Reopen: everything committed is there.
+    let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
+    let all = store.events_after(0, EventFilter::All, 10_000).await.unwrap();
+    assert_eq!(all.len(), 200);
+    assert!(all.windows(2).all(|w| w[0].gid < w[1].gid));
+    let r7 = store.events_after(0, EventFilter::Release("r007".into()), 100).await.unwrap();
+    assert_eq!(r7.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    let after = store.events_after(all[99].gid, EventFilter::All, 10_000).await.unwrap();
+    assert_eq!(after.len(), 100);
+}
+
+#[tokio::test]
+async fn release_list_filters_and_pages_newest_first() {
+    let (_dir, store) = open().await;
+    let mut writes = Vec::new();
+    for i in 0..25 {
+        let status = if i % 3 == 0 { "Failed" } else { "Succeeded" };
+        let product = if i % 5 == 0 { "cart" } else { "shop" };
+        let mut r = row(&format!("id{i:02}"), product, status, &format!("2026-01-{:02}T00:00:00Z", i + 1));
+        if i == 24 {
+            r.flow = "hotfix".into();
+        }
+        writes.push(Write::Release(Box::new(ReleaseWrite {
+            release_id: r.id.clone(),
+            product: product.into(),
+            first_seq: 0,
+            events: vec![],
+            view: json!({}),
+            app_states: vec![],
+            row: r,
+        })));
+    }
+    for outcome in store.write(writes).await.unwrap() {
+        outcome.unwrap();
+    }
+    let page = |filter: ReleaseFilter| {
+        let store = store.clone();
+        async move { store.list_releases(filter).await.unwrap() }
+    };
+    let shop = |limit| ReleaseFilter { product: Some("shop".into()), limit, ..Default::default() };
+    let first = page(shop(7)).await;
+    let ids: Vec<_> = first.items.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["id24", "id23", "id22", "id21", "id19", "id18", "id17"]);
+    assert_eq!(first.next.as_deref(), Some("id17"));
+    let mut seen = ids.len();
+    let mut cursor = first.next;
+    while let Some(before) = cursor {
+        let p = page(ReleaseFilter { before: Some(before), ..shop(7) }).await;
+        seen += p.items.len();
+        cursor = p.next;
+    }
+    assert_eq!(seen, 20);
+    let failed = page(ReleaseFilter { statuses: vec!["Failed".into()], ..shop(100) }).await;
+    assert_eq!(
+        failed.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["id24", "id21", "id18", "id12", "id09", "id06", "id03"]
+    );
+    assert_eq!(failed.next, None);
+    let hotfix = page(ReleaseFilter { flow: Some("hotfix".into()), ..shop(100) }).await;
+    assert_eq!(hotfix.items.len(), 1);
+    let since = page(ReleaseFilter { since: Some(t("2026-01-20T00:00:00Z")), ..shop(100) }).await;
+    assert_eq!(since.items.len(), 5, "ids 19, 21..24 were created on or after Jan 20");
+    let latest = store.latest_releases().await.unwrap();
+    assert_eq!(
+        latest.iter().map(|r| (r.product.as_str(), r.id.as_str())).collect::<Vec<_>>(),
+        [("cart", "id20"), ("shop", "id24")]
+    );
+}
+
+#[tokio::test]
+async fn logs_config_product_events_app_state_and_kv() {
+    let (_dir, store) = open().await;
+    let line = |step: &str, text: &str| LogLine {
+        release_id: "r1".into(),
+        run_id: "run1".into(),
+        step: step.into(),
+        at: t("2026-01-01T00:00:00Z"),
+        stream: "stdout".into(),
+        text: text.into(),
+    };
+    let app = AppStateRow {
+        application: "shop-api-qa".into(),
+        product: "shop".into(),
+        environment: "qa".into(),
+        component: "api".into(),
+        version: Some("1.2.3".into()),
+        revision: Some("abc".into()),
+        sync: "Synced".into(),
+        health: "Healthy".into(),
+        message: None,
+        release_id: Some("r1".into()),
+        updated_at: t("2026-01-01T00:00:00Z"),
+    };
+    let outcomes = store
+        .write(vec![
+            Write::Logs(vec![line("build", "one"), line("test", "two"), line("build", "three")]),
+            Write::Config {
+                applied_by: "alice".into(),
+                catalog: json!({"products": {}}),
+                at: t("2026-01-01T00:00:00Z"),
+            },
+            Write::Config {
+                applied_by: "bob".into(),
+                catalog: json!({"products": {"shop": {}}}),
+                at: t("2026-01-02T00:00:00Z"),
+            },
+            Write::ProductEvent {
+                product: "shop".into(),
+                kind: "no-flow-matched".into(),
+                message: "no flow".into(),
+                at: t("2026-01-01T00:00:00Z"),
+            },
+            Write::AppStates(vec![app.clone()]),
+            Write::AppStates(vec![AppStateRow { health: "Degraded".into(), ..app.clone() }]),
+            Write::Kv { key: "k".into(), value: "v1".into() },
+            Write::Kv { key: "k".into(), value: "v2".into() },
+        ])
+        .await
+        .unwrap();
+    assert!(outcomes.iter().all(|o| o.is_ok()));
+    assert_eq!(outcomes[2].as_ref().unwrap(), &WriteOutcome::ConfigVersion(2));
+    let build = store
+        .logs(LogQuery { release_id: "r1".into(), step: Some("build".into()), limit: 100, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(build.iter().map(|l| l.line.text.as_str()).collect::<Vec<_>>(), ["one", "three"]);
+    let tail = store
+        .logs(LogQuery { release_id: "r1".into(), after: build[0].id, limit: 100, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(tail.len(), 2);
+    let config = store.latest_config().await.unwrap().unwrap();
+    assert_eq!((config.version, config.applied_by.as_str()), (2, "bob"));
+    assert_eq!(store.product_events("shop", 10).await.unwrap()[0].kind, "no-flow-matched");
+    let states = store.app_states("shop").await.unwrap();
+    assert_eq!(states.len(), 1);
+    assert_eq!(states[0].health, "Degraded");
+    assert_eq!(store.kv_get("k").await.unwrap().as_deref(), Some("v2"));
+    assert_eq!(store.kv_get("missing").await.unwrap(), None);
+}
