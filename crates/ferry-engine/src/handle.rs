@@ -1,0 +1,158 @@
+//! The engine's public interface: what the server and the demo ask of it.
+
+use ferry_model::names::{AppName, ReleaseId};
+use serde::{Deserialize, Serialize};
+
+/// Errors returned to API callers; each maps to an HTTP status in the server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The request names something that does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is invalid (400/422), with field paths in `details`.
+    #[error("{message}")]
+    Invalid {
+        /// What is wrong.
+        message: String,
+        /// Field-level details, e.g. `flow: unknown flow "x"`.
+        details: Vec<String>,
+    },
+    /// The request conflicts with the current state (409), e.g. retrying a running release.
+    #[error("{0}")]
+    Conflict(String),
+    /// Something failed inside Ferry (500): storage, git, ...
+    #[error("{0}")]
+    Internal(String),
+    /// The engine is shutting down (503).
+    #[error("the engine is shutting down")]
+    Unavailable,
+}
+
+/// How a release is requested by a person or a pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PromoteRequest {
+    /// Product.
+    pub product: String,
+    /// Flow to run (selectors are not consulted); `None` with `from`/`to` for a single-environment promotion,
+    /// or `None` alone to use the product's first flow.
+    #[serde(default)]
+    pub flow: Option<String>,
+    /// Source environment of a single-environment promotion.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Target environment of a single-environment promotion.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// A status report from an external agent (`push` status kind, SPEC §6.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushedStatus {
+    /// `Synced`, `OutOfSync`, `Syncing` or `Unknown`.
+    pub sync: String,
+    /// Revision the application is synced to.
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// `Healthy`, `Progressing`, `Degraded`, `Suspended`, `Missing` or `Unknown`.
+    pub health: String,
+    /// Free text from the agent.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// A push to a git repository, from a webhook (normalised from GitHub, GitLab, Gitea or the generic form).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitPush {
+    /// Repository URL as the webhook names it (clone URLs are matched against applications' `repoURL`).
+    pub repo_urls: Vec<String>,
+    /// Branch (without `refs/heads/`).
+    pub branch: String,
+    /// New tip.
+    pub after: String,
+}
+
+/// What the engine answers to a git push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushAccepted {
+    /// Applications whose branch moved and that will be checked.
+    pub applications: Vec<AppName>,
+}
+
+/// Result of a promote request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Promoted {
+    /// The new release.
+    pub release: ReleaseId,
+}
+
+/// Requests carried from a handle to the engine task.
+#[derive(Debug)]
+pub(crate) enum Request {
+    ApplyConfig {
+        catalog: Box<ferry_model::resources::Catalog>,
+        actor: String,
+        reply: tokio::sync::oneshot::Sender<Result<i64, EngineError>>,
+    },
+    Promote {
+        request: PromoteRequest,
+        actor: String,
+        reply: tokio::sync::oneshot::Sender<Result<Promoted, EngineError>>,
+    },
+    PushStatus {
+        app: String,
+        status: PushedStatus,
+        reply: tokio::sync::oneshot::Sender<Result<(), EngineError>>,
+    },
+    GitPush {
+        push: GitPush,
+        reply: tokio::sync::oneshot::Sender<Result<PushAccepted, EngineError>>,
+    },
+}
+
+/// A cheap, cloneable handle to the running engine.
+#[derive(Debug, Clone)]
+pub struct EngineHandle {
+    pub(crate) requests: tokio::sync::mpsc::Sender<Request>,
+    pub(crate) catalog: tokio::sync::watch::Receiver<std::sync::Arc<ferry_model::resources::Catalog>>,
+}
+
+impl EngineHandle {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(tokio::sync::oneshot::Sender<Result<T, EngineError>>) -> Request,
+    ) -> Result<T, EngineError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.requests.send(make(tx)).await.map_err(|_| EngineError::Unavailable)?;
+        rx.await.map_err(|_| EngineError::Unavailable)?
+    }
+
+    /// Stores a validated configuration as the new version and starts using it. Returns the version.
+    pub async fn apply_config(&self, catalog: ferry_model::resources::Catalog, actor: String) -> Result<i64, EngineError> {
+        self.ask(|reply| Request::ApplyConfig { catalog: Box::new(catalog), actor, reply }).await
+    }
+
+    /// Creates a release (SPEC §3.1 manual trigger).
+    pub async fn promote(&self, request: PromoteRequest, actor: String) -> Result<Promoted, EngineError> {
+        self.ask(|reply| Request::Promote { request, actor, reply }).await
+    }
+
+    /// Records a status report for an application with the `push` status kind.
+    pub async fn push_status(&self, app: String, status: PushedStatus) -> Result<(), EngineError> {
+        self.ask(|reply| Request::PushStatus { app, status, reply }).await
+    }
+
+    /// Reacts to a git push (webhook): checks the applications that deploy from that branch.
+    pub async fn git_push(&self, push: GitPush) -> Result<PushAccepted, EngineError> {
+        self.ask(|reply| Request::GitPush { push, reply }).await
+    }
+
+    /// The configuration in use.
+    pub fn catalog(&self) -> std::sync::Arc<ferry_model::resources::Catalog> {
+        self.catalog.borrow().clone()
+    }
+}
