@@ -21,7 +21,7 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     }
     let mut total: u128 = 0;
     let mut rest = text;
-    let mut last_rank = usize::MAX;
+    let mut last_rank: Option<usize> = None;
     while !rest.is_empty() {
         let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
         if digits == 0 {
@@ -39,10 +39,10 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
             "" => return Err(err("a unit is missing (use d, h, m, s or ms)")),
             _ => return Err(err("unknown unit (use d, h, m, s or ms)")),
         };
-        if rank >= last_rank && last_rank != usize::MAX {
+        if last_rank.is_some_and(|last| rank <= last) {
             return Err(err("units must go from largest to smallest, each once"));
         }
-        last_rank = rank;
+        last_rank = Some(rank);
         total = total
             .checked_add(number.checked_mul(unit).ok_or_else(|| err("it is too long"))?)
             .ok_or_else(|| err("it is too long"))?;

@@ -197,7 +197,7 @@ impl FlowGraph {
 
     /// Environments whose dependencies all satisfy `done` and that are not `done` themselves
     /// nor excluded by `skip` — the ones that may start now.
-    pub fn ready<'a>(&'a self, done: impl Fn(&EnvName) -> bool, skip: impl Fn(&EnvName) -> bool) -> Vec<&'a EnvName> {
+    pub fn ready(&self, done: impl Fn(&EnvName) -> bool, skip: impl Fn(&EnvName) -> bool) -> Vec<&EnvName> {
         self.topo
             .iter()
             .filter(|&&n| {

@@ -268,7 +268,8 @@ mod tests {
                 }),
             ]
         };
-        let cases: Vec<(&str, &Environment, PolicyFields, [&str; 3], Vec<&str>)> = vec![
+        type Case<'a> = (&'a str, &'a Environment, PolicyFields, [&'a str; 3], Vec<&'a str>);
+        let cases: Vec<Case> = vec![
             (
                 "strongest policy per field; ties broken by name",
                 &prod,

@@ -34,28 +34,27 @@ impl Value {
             _ => {}
         }
         let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
-        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(n) = text.parse::<i64>() {
-                return Value::Int(n);
-            }
+        if !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(n) = text.parse::<i64>()
+        {
+            return Value::Int(n);
         }
-        if let Some(hex) = text.strip_prefix("0x") {
-            if let Ok(n) = i64::from_str_radix(hex, 16) {
-                return Value::Int(n);
-            }
+        if let Some(hex) = text.strip_prefix("0x")
+            && let Ok(n) = i64::from_str_radix(hex, 16)
+        {
+            return Value::Int(n);
         }
-        if let Some(oct) = text.strip_prefix("0o") {
-            if let Ok(n) = i64::from_str_radix(oct, 8) {
-                return Value::Int(n);
-            }
+        if let Some(oct) = text.strip_prefix("0o")
+            && let Ok(n) = i64::from_str_radix(oct, 8)
+        {
+            return Value::Int(n);
         }
         let looks_float = digits.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'.')
             && digits.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
             && digits.bytes().any(|b| b.is_ascii_digit());
-        if looks_float {
-            if let Ok(f) = text.parse::<f64>() {
-                return Value::Float(f);
-            }
+        if looks_float && let Ok(f) = text.parse::<f64>() {
+            return Value::Float(f);
         }
         Value::String(text.to_owned())
     }
