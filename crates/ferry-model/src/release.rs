@@ -308,6 +308,10 @@ pub struct AppSnapshot {
     /// The application values are promoted from (same component, source environment); `None` in the
     /// trigger environment.
     pub source_app: Option<AppName>,
+    /// The revision promoted from: the source application's commit when the release was created
+    /// (SPEC §3.3: never a newer HEAD). For trigger-environment applications, their own revision.
+    #[serde(default)]
+    pub source_revision: Option<CommitSha>,
 }
 
 /// One environment of the flow graph, as snapshotted.
@@ -2629,6 +2633,7 @@ mod tests {
             path: format!("apps/shop-{component}/{env_name}"),
             branch: "main".to_owned(),
             source_app: source.map(|s| app(&format!("shop-{component}-{s}"))),
+            source_revision: None,
         }
     }
 
