@@ -1,0 +1,131 @@
+//! Running the `git` binary: clean environment, no prompts, English messages, a timeout.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Environment variables that would redirect git to another repository, index or object store.
+const GIT_LOCATION_VARS: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_COMMON_DIR",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_COUNT",
+    "GIT_QUARANTINE_PATH",
+];
+
+/// What a finished git process left behind.
+#[derive(Debug)]
+pub(crate) struct Output {
+    pub success: bool,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// A git invocation being prepared.
+pub(crate) struct Git {
+    cmd: Command,
+    timeout: Duration,
+}
+
+impl Git {
+    /// `git` with `args`, run in `cwd` (when given).
+    pub fn new(program: &Path, cwd: Option<&Path>, args: &[&str], timeout: Duration) -> Git {
+        let mut cmd = Command::new(program);
+        for var in GIT_LOCATION_VARS {
+            cmd.env_remove(var);
+        }
+        cmd.env("GIT_TERMINAL_PROMPT", "0").env("LC_ALL", "C").env("LANGUAGE", "C").env("GIT_ASKPASS", "true");
+        if std::env::var_os("GIT_SSH_COMMAND").is_none() {
+            cmd.env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes");
+        }
+        if let Some(cwd) = cwd {
+            cmd.current_dir(cwd);
+        }
+        cmd.args(args);
+        Git { cmd, timeout }
+    }
+
+    /// Sets an environment variable of the process (never shown in messages).
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Git {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Passes extra configuration through the environment (`GIT_CONFIG_COUNT`), so that values such
+    /// as authorization headers never appear on a command line.
+    pub fn config_env(mut self, pairs: &[(String, String)]) -> Git {
+        if pairs.is_empty() {
+            return self;
+        }
+        self.cmd.env("GIT_CONFIG_COUNT", pairs.len().to_string());
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            self.cmd.env(format!("GIT_CONFIG_KEY_{i}"), k).env(format!("GIT_CONFIG_VALUE_{i}"), v);
+        }
+        self
+    }
+
+    /// Runs the process to completion (killing it after the timeout). `Err` = it could not start or
+    /// timed out, with a message for the user.
+    pub fn run(mut self) -> Result<Output, String> {
+        self.cmd.stdin(Stdio::null());
+        self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = self.cmd.spawn().map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                "the `git` program was not found; install git (it is a runtime dependency of Ferry)".to_owned()
+            } else {
+                format!("could not start git: {e}")
+            }
+        })?;
+        let mut stdout_pipe = child.stdout.take();
+        let mut stderr_pipe = child.stderr.take();
+        let stdout_thread = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(pipe) = stdout_pipe.as_mut() {
+                let _ = pipe.read_to_end(&mut buf);
+            }
+            buf
+        });
+        let stderr_thread = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(pipe) = stderr_pipe.as_mut() {
+                let _ = pipe.read_to_end(&mut buf);
+            }
+            buf
+        });
+        let deadline = Instant::now() + self.timeout;
+        let mut pause = Duration::from_millis(1);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!(
+                        "git did not finish within {}s and was stopped; check that the remote is reachable",
+                        self.timeout.as_secs()
+                    ));
+                }
+                Ok(None) => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(25));
+                }
+                Err(e) => return Err(format!("could not wait for git: {e}")),
+            }
+        };
+        let stdout = stdout_thread.join().unwrap_or_default();
+        let stderr = stderr_thread.join().unwrap_or_default();
+        Ok(Output { success: status.success(), stdout, stderr: String::from_utf8_lossy(&stderr).trim_end().to_owned() })
+    }
+}

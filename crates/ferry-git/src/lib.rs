@@ -1,0 +1,28 @@
+//! Ferry's Git side (SPEC §2.4, §3.3, §3.7, §3.10, §6.1).
+//!
+//! * [`GitCache`]: one bare mirror per repository URL under a cache directory. Fetch and push use the
+//!   `git` CLI (with credentials passed through the environment and masked in every error); reads,
+//!   history walks and promotion tree edits use gix inside the bare mirror, so no working copy is ever
+//!   shared between concurrent promotions.
+//! * [`GitCache::promote`]: one commit per target repository and branch, built on the current tip,
+//!   pushed optimistically and redone on a non-fast-forward rejection; idempotent through the
+//!   `Ferry-Release` trailer.
+//! * [`yaml_edit`]: byte-preserving YAML value edits for promotion templates.
+//!
+//! All operations are blocking; async callers run them with `spawn_blocking`.
+
+mod cache;
+mod command;
+mod error;
+mod promote;
+mod redact;
+pub mod yaml_edit;
+
+pub use cache::{CommitInfo, Credentials, DEFAULT_NETWORK_TIMEOUT, GitCache, TRAILER_SCAN_LIMIT, parse_trailers};
+pub use error::{GitError, Operation};
+pub use promote::{
+    FilePlan, PUSH_ATTEMPTS, PromotionOutcome, PromotionRequest, PromotionSource, TRAILER_ENVIRONMENT, TRAILER_PRODUCT,
+    TRAILER_RELEASE, commit_message, promotion_subject,
+};
+pub use redact::{redact, redact_with};
+pub use yaml_edit::{Edit, YamlEditError, promote_yaml, read_version};

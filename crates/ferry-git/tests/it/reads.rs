@@ -1,0 +1,127 @@
+//! Mirror reads: head, files, history, trailers, checkout.
+
+use ferry_git::{GitCache, Operation, TRAILER_RELEASE};
+use ferry_model::CommitSha;
+
+use crate::support::{Remote, cache, git};
+
+fn sample() -> (Remote, CommitSha, CommitSha, CommitSha) {
+    let remote = Remote::new(&[("apps/api/dev/values.yaml", "tag: 1\n"), ("README.md", "hello\n")]);
+    let first = remote.head();
+    let second = remote.commit(&[("apps/api/dev/values.yaml", "tag: 2\n")], "bump dev");
+    let third =
+        remote.commit(&[("README.md", "hello again\n")], "docs\n\nFerry-Release: r-1\nFerry-Environment: dev\n");
+    (remote, first, second, third)
+}
+
+#[test]
+fn head_files_and_commit_info() {
+    let (remote, first, second, third) = sample();
+    let c = cache();
+    let url = remote.url();
+    c.cache.fetch(&url).expect("fetch");
+    assert!(c.cache.mirror_dir(&url).join("objects/info/commit-graph").exists(), "commit-graph written");
+    assert_eq!(c.cache.head(&url, "main").expect("head"), third);
+
+    assert_eq!(c.cache.read_file(&url, &first, "apps/api/dev/values.yaml").expect("read"), Some(b"tag: 1\n".to_vec()));
+    assert_eq!(
+        c.cache.read_file(&url, &second, "/apps/api/dev/values.yaml").expect("read"),
+        Some(b"tag: 2\n".to_vec())
+    );
+    assert_eq!(c.cache.read_file(&url, &first, "apps/missing.yaml").expect("read"), None);
+    assert_eq!(c.cache.read_file(&url, &first, "apps").expect("dir is not a file"), None);
+
+    assert_eq!(c.cache.list_files(&url, &first, "").expect("list"), vec!["README.md", "apps/api/dev/values.yaml"]);
+    assert_eq!(c.cache.list_files(&url, &first, "apps/api/").expect("list"), vec!["dev/values.yaml"]);
+    assert!(c.cache.list_files(&url, &first, "nope").expect("list").is_empty());
+
+    let info = c.cache.commit_info(&url, &second).expect("info");
+    assert_eq!(info.sha, second);
+    assert_eq!(info.short_sha, &second.as_str()[..7]);
+    assert_eq!(info.message, "bump dev\n");
+    assert_eq!(info.subject(), "bump dev");
+    assert_eq!(info.author_name, "Dev Eloper");
+    assert_eq!(info.author_email, "dev@example.com");
+    assert_eq!(info.date, jiff::Timestamp::from_second(1_700_000_060).expect("ts"));
+}
+
+#[test]
+fn history_queries() {
+    let (remote, first, second, third) = sample();
+    let c = cache();
+    let url = remote.url();
+    c.cache.fetch(&url).expect("fetch");
+    let touching = c.cache.last_commit_touching(&url, "main", "apps/api/dev").expect("walk").expect("found");
+    assert_eq!(touching.sha, second);
+    let touching = c.cache.last_commit_touching(&url, "main", "").expect("walk").expect("found");
+    assert_eq!(touching.sha, third);
+    assert_eq!(c.cache.last_commit_touching(&url, "main", "nowhere").expect("walk"), None);
+
+    assert!(c.cache.is_ancestor(&url, &first, &third).expect("ancestor"));
+    assert!(c.cache.is_ancestor(&url, &third, &third).expect("ancestor"));
+    assert!(!c.cache.is_ancestor(&url, &third, &first).expect("ancestor"));
+
+    let found =
+        c.cache.find_commit_with_trailers(&url, "main", &[(TRAILER_RELEASE, "r-1"), ("ferry-environment", "dev")]);
+    assert_eq!(found.expect("scan"), Some(third));
+    let found =
+        c.cache.find_commit_with_trailers(&url, "main", &[(TRAILER_RELEASE, "r-1"), ("Ferry-Environment", "qa")]);
+    assert_eq!(found.expect("scan"), None);
+}
+
+#[test]
+fn fetch_sees_new_commits_and_ls_remote_reads_the_remote() {
+    let (remote, _, _, third) = sample();
+    let c = cache();
+    let url = remote.url();
+    c.cache.fetch(&url).expect("fetch");
+    let fourth = remote.commit(&[("x.txt", "x")], "more");
+    assert_eq!(c.cache.head(&url, "main").expect("head"), third, "reads see the last fetch");
+    assert_eq!(c.cache.ls_remote(&url, "main").expect("ls-remote"), Some(fourth.clone()));
+    assert_eq!(c.cache.ls_remote(&url, "nope").expect("ls-remote"), None);
+    c.cache.fetch(&url).expect("fetch again");
+    assert_eq!(c.cache.head(&url, "main").expect("head"), fourth);
+    let err = c.cache.head(&url, "release").expect_err("no such branch");
+    assert_eq!(err.operation, Operation::Read);
+    assert!(err.message.contains("targetRevision"), "{err}");
+}
+
+#[test]
+fn reading_before_fetch_and_fetching_a_missing_repo_are_clear_errors() {
+    let c = cache();
+    let err = c.cache.head("file:///nonexistent/repo.git", "main").expect_err("not fetched");
+    assert!(err.message.contains("fetch it first"), "{err}");
+    let err = c.cache.fetch("file://bot:hunter22@localhost/nonexistent/repo.git").expect_err("missing");
+    assert_eq!(err.operation, Operation::Clone);
+    let text = err.to_string();
+    assert!(!text.contains("hunter22"), "{text}");
+    assert!(text.contains("file://***@localhost/nonexistent/repo.git"), "{text}");
+    assert!(!c.dir.path().join("mirrors").read_dir().expect("dir").any(|e| e.is_ok()), "no half mirror left");
+}
+
+#[test]
+fn checkout_materialises_a_commit() {
+    let (remote, first, _, _) = sample();
+    let c = cache();
+    let url = remote.url();
+    c.cache.fetch(&url).expect("fetch");
+    let dest = c.dir.path().join("checkout");
+    c.cache.checkout(&url, &first, &dest).expect("checkout");
+    assert_eq!(std::fs::read_to_string(dest.join("apps/api/dev/values.yaml")).expect("file"), "tag: 1\n");
+    assert_eq!(std::fs::read_to_string(dest.join("README.md")).expect("file"), "hello\n");
+    assert!(!dest.join(".git").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&dest).expect("dir").flatten().map(|e| e.file_name()).collect();
+    assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+}
+
+#[test]
+fn mirrors_are_shared_per_url() {
+    let (remote, ..) = sample();
+    let root = tempfile::TempDir::new().expect("tmp");
+    let a = GitCache::new(root.path());
+    a.fetch(&remote.url()).expect("fetch");
+    a.fetch(&remote.url()).expect("fetch twice");
+    let dirs: Vec<_> = std::fs::read_dir(root.path()).expect("dir").flatten().collect();
+    assert_eq!(dirs.len(), 1);
+    let _ = git(&a.mirror_dir(&remote.url()), &["fsck", "--no-progress"], None);
+}
