@@ -1,14 +1,30 @@
 //! The engine task: owns active releases, commits events, plans and executes.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferry_model::resources::Catalog;
-use ferry_store::{Store, Write, WriteOutcome};
+use ferry_git::{FilePlan, GitCache, PromotionOutcome, PromotionRequest};
+use ferry_model::names::{AppName, EnvName, FlowName, ProductName, ReleaseId};
+use ferry_model::release::{
+    GitOperation, Issue, IssueDetail, IssueKind, ReleaseEvent, ReleaseState, RunId, RunTarget, Stage, log_tail,
+};
+use ferry_model::resources::{Action, Catalog, StatusSource};
+use ferry_model::status::StepStatus;
+use ferry_model::template::resolve_template;
+use ferry_runner::{CompletedStep, RunControl, Runner, RunnerConfig};
+use ferry_store::{AppStateRow, NewEvent, ReleaseWrite, Store, Write, WriteOutcome};
+use jiff::Timestamp;
 use tokio::sync::{mpsc, watch};
 
-use crate::handle::{EngineError, EngineHandle, Request};
+use crate::handle::{
+    EngineError, EngineHandle, GitPush, PromoteRequest, Promoted, PushAccepted, PushedStatus, Request,
+};
+use crate::plan::{PlanInput, Step, Work, plan};
+use crate::snapshot::{FlowChoice, build_snapshot};
+use crate::view::{release_row, release_view};
+use crate::work::{Msg, Outcome, PromoteJob, RunJob, WatchJob};
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -19,6 +35,8 @@ pub struct EngineConfig {
     pub base_url: String,
     /// How often trigger environments' branches are polled.
     pub poll_interval: Duration,
+    /// How often health commands are re-run while an application is not yet healthy.
+    pub health_poll_interval: Duration,
     /// Most workflow steps running at once in this process.
     pub max_concurrent_steps: usize,
 }
@@ -26,12 +44,44 @@ pub struct EngineConfig {
 impl EngineConfig {
     /// Defaults for a data directory.
     pub fn new(data_dir: PathBuf, base_url: String) -> Self {
-        EngineConfig { data_dir, base_url, poll_interval: Duration::from_secs(30), max_concurrent_steps: 16 }
+        EngineConfig {
+            data_dir,
+            base_url,
+            poll_interval: Duration::from_secs(30),
+            health_poll_interval: Duration::from_secs(2),
+            max_concurrent_steps: 16,
+        }
     }
 }
 
 fn internal(e: impl std::fmt::Display) -> EngineError {
     EngineError::Internal(e.to_string())
+}
+
+struct Active {
+    state: ReleaseState,
+    next_seq: i64,
+    in_flight: HashSet<String>,
+}
+
+struct Engine<S: Store> {
+    store: S,
+    config: EngineConfig,
+    catalog: Arc<Catalog>,
+    catalog_tx: watch::Sender<Arc<Catalog>>,
+    git: Arc<GitCache>,
+    runner: Runner,
+    releases: BTreeMap<ReleaseId, Active>,
+    msgs: mpsc::UnboundedSender<Msg>,
+    controls: Arc<Mutex<BTreeMap<RunId, RunControl>>>,
+    pushed: HashMap<AppName, watch::Sender<Option<PushedStatus>>>,
+    /// Snapshots being built, answered when done.
+    creating: mpsc::UnboundedSender<Created>,
+}
+
+struct Created {
+    result: Result<(ReleaseId, ferry_model::release::ReleaseSnapshot), EngineError>,
+    reply: tokio::sync::oneshot::Sender<Result<Promoted, EngineError>>,
 }
 
 /// Starts the engine on `store`: loads the latest configuration, recovers active releases and
@@ -44,52 +94,929 @@ pub async fn start<S: Store>(
         Some(version) => serde_json::from_value::<Catalog>(version.catalog).map_err(internal)?,
         None => Catalog::default(),
     };
-    let (catalog_tx, catalog_rx) = watch::channel(Arc::new(catalog));
+    let catalog = Arc::new(catalog);
+    let (catalog_tx, catalog_rx) = watch::channel(catalog.clone());
     let (tx, rx) = mpsc::channel(1024);
-    let task = tokio::spawn(run(store, config, rx, catalog_tx));
+    let (msg_tx, msg_rx) = mpsc::unbounded_channel();
+    let (created_tx, created_rx) = mpsc::unbounded_channel();
+    std::fs::create_dir_all(&config.data_dir).map_err(internal)?;
+    let runner = Runner::new(RunnerConfig {
+        max_concurrent_steps: config.max_concurrent_steps.max(1),
+        work_dir: config.data_dir.join("runner"),
+        ..RunnerConfig::default()
+    });
+    let mut engine = Engine {
+        store,
+        git: Arc::new(GitCache::new(config.data_dir.join("git"))),
+        config,
+        catalog,
+        catalog_tx,
+        runner,
+        releases: BTreeMap::new(),
+        msgs: msg_tx,
+        controls: Arc::new(Mutex::new(BTreeMap::new())),
+        pushed: HashMap::new(),
+        creating: created_tx,
+    };
+    engine.recover().await?;
+    let task = tokio::spawn(async move { engine.run(rx, msg_rx, created_rx).await });
     Ok((EngineHandle { requests: tx, catalog: catalog_rx }, task))
 }
 
-async fn run<S: Store>(
-    store: S,
-    _config: EngineConfig,
-    mut requests: mpsc::Receiver<Request>,
-    catalog: watch::Sender<Arc<Catalog>>,
-) {
-    while let Some(request) = requests.recv().await {
-        match request {
-            Request::ApplyConfig { catalog: new, actor, reply } => {
-                let result = apply_config(&store, &catalog, *new, actor).await;
-                let _ = reply.send(result);
-            }
-            Request::Promote { reply, .. } => {
-                let _ = reply.send(Err(EngineError::Internal("releases are not implemented yet".into())));
-            }
-            Request::PushStatus { reply, .. } => {
-                let _ = reply.send(Err(EngineError::Internal("status reports are not implemented yet".into())));
-            }
-            Request::GitPush { reply, .. } => {
-                let _ = reply.send(Err(EngineError::Internal("git hooks are not implemented yet".into())));
+impl<S: Store> Engine<S> {
+    /// Replays the log of every active release and plans again: unfinished work is re-issued.
+    async fn recover(&mut self) -> Result<(), EngineError> {
+        for id in self.store.active_releases().await.map_err(internal)? {
+            let events = self.store.release_events(&id).await.map_err(internal)?;
+            let parsed: Vec<ReleaseEvent> = events
+                .iter()
+                .map(|e| serde_json::from_value(e.body.clone()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| internal(format!("release {id}: stored event is not readable: {e}")))?;
+            let state = ReleaseState::replay(&parsed).map_err(|e| internal(format!("release {id}: {e}")))?;
+            let release = state.id();
+            self.releases.insert(release, Active { state, next_seq: events.len() as i64, in_flight: HashSet::new() });
+        }
+        let ids: Vec<ReleaseId> = self.releases.keys().copied().collect();
+        for id in ids {
+            self.drive(id).await;
+        }
+        Ok(())
+    }
+
+    async fn run(
+        &mut self,
+        mut requests: mpsc::Receiver<Request>,
+        mut msgs: mpsc::UnboundedReceiver<Msg>,
+        mut created: mpsc::UnboundedReceiver<Created>,
+    ) {
+        loop {
+            tokio::select! {
+                request = requests.recv() => match request {
+                    Some(request) => self.handle_request(request).await,
+                    None => break,
+                },
+                Some(msg) = msgs.recv() => self.handle_msg(msg).await,
+                Some(done) = created.recv() => self.handle_created(done).await,
             }
         }
+    }
+
+    async fn handle_request(&mut self, request: Request) {
+        match request {
+            Request::ApplyConfig { catalog, actor, reply } => {
+                let _ = reply.send(self.apply_config(*catalog, actor).await);
+            }
+            Request::Promote { request, actor, reply } => self.promote(request, actor, reply),
+            Request::PushStatus { app, status, reply } => {
+                let _ = reply.send(self.push_status(app, status).await);
+            }
+            Request::GitPush { push, reply } => {
+                let _ = reply.send(self.git_push(push));
+            }
+        }
+    }
+
+    async fn apply_config(&mut self, catalog: Catalog, actor: String) -> Result<i64, EngineError> {
+        let json = serde_json::to_value(&catalog).map_err(internal)?;
+        let write = Write::Config { applied_by: actor, catalog: json, at: Timestamp::now() };
+        match self.store.write(vec![write]).await.map_err(internal)?.into_iter().next() {
+            Some(Ok(WriteOutcome::ConfigVersion(v))) => {
+                self.catalog = Arc::new(catalog);
+                self.catalog_tx.send_replace(self.catalog.clone());
+                Ok(v)
+            }
+            Some(Err(e)) => Err(internal(e)),
+            _ => Err(internal("the store did not return a configuration version")),
+        }
+    }
+
+    fn promote(
+        &mut self,
+        request: PromoteRequest,
+        actor: String,
+        reply: tokio::sync::oneshot::Sender<Result<Promoted, EngineError>>,
+    ) {
+        let invalid = |m: String| EngineError::Invalid { message: m, details: Vec::new() };
+        let parsed = (|| {
+            let product = ProductName::new(&request.product).map_err(|e| invalid(format!("product: {e}")))?;
+            let prod = self
+                .catalog
+                .products
+                .get(&product)
+                .ok_or_else(|| EngineError::NotFound(format!("product {:?} is not configured", request.product)))?;
+            let choice = match (&request.flow, &request.from, &request.to) {
+                (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                    return Err(invalid("give either flow, or from and to, not both".into()));
+                }
+                (None, Some(from), Some(to)) => FlowChoice::Manual {
+                    from: EnvName::new(from).map_err(|e| invalid(format!("from: {e}")))?,
+                    to: EnvName::new(to).map_err(|e| invalid(format!("to: {e}")))?,
+                },
+                (None, Some(_), None) | (None, None, Some(_)) => {
+                    return Err(invalid("a single-environment promotion needs both from and to".into()));
+                }
+                (Some(flow), None, None) => {
+                    let flow = FlowName::new(flow).map_err(|e| invalid(format!("flow: {e}")))?;
+                    if !self.catalog.flows.contains_key(&flow) {
+                        return Err(EngineError::NotFound(format!("flow {flow:?} is not configured")));
+                    }
+                    FlowChoice::Flow(flow)
+                }
+                (None, None, None) => match prod.promotion_flows.first() {
+                    Some(sel) => FlowChoice::Flow(sel.flow.clone()),
+                    None => return Err(invalid(format!("product {product} has no promotion flows; name one"))),
+                },
+            };
+            Ok((product, choice))
+        })();
+        let (product, choice) = match parsed {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let (git, catalog, tx) = (self.git.clone(), self.catalog.clone(), self.creating.clone());
+        tokio::spawn(async move {
+            let result = tokio::task::spawn_blocking(move || build_snapshot(&git, &catalog, &product, &choice, &actor))
+                .await
+                .unwrap_or_else(|e| Err(internal(e)))
+                .map(|snapshot| (ReleaseId(uuid::Uuid::now_v7()), snapshot));
+            let _ = tx.send(Created { result, reply });
+        });
+    }
+
+    async fn handle_created(&mut self, created: Created) {
+        let Created { result, reply } = created;
+        let (id, snapshot) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let at = Timestamp::now();
+        let state = match ReleaseState::new(id, snapshot.clone(), at) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = reply.send(Err(internal(e)));
+                return;
+            }
+        };
+        let event = ReleaseEvent::Created { id, snapshot: Box::new(snapshot), at };
+        self.releases.insert(id, Active { state: state.clone(), next_seq: 0, in_flight: HashSet::new() });
+        if let Err(e) = self.commit(id, vec![event], state).await {
+            self.releases.remove(&id);
+            let _ = reply.send(Err(e));
+            return;
+        }
+        let _ = reply.send(Ok(Promoted { release: id }));
+        self.drive(id).await;
+    }
+
+    async fn push_status(&mut self, app: String, status: PushedStatus) -> Result<(), EngineError> {
+        let name = AppName::new(&app).map_err(|e| EngineError::Invalid { message: e.to_string(), details: vec![] })?;
+        let application = self
+            .catalog
+            .applications
+            .get(&name)
+            .ok_or_else(|| EngineError::NotFound(format!("application {app:?} is not configured")))?;
+        if !matches!(application.status, StatusSource::Push { .. }) {
+            return Err(EngineError::Conflict(format!(
+                "application {app} does not take status reports: its status source is not push"
+            )));
+        }
+        let row = AppStateRow {
+            application: app.clone(),
+            product: application.product.to_string(),
+            environment: application.environment.to_string(),
+            component: application.component.to_string(),
+            version: None,
+            revision: status.revision.clone(),
+            sync: status.sync.clone(),
+            health: status.health.clone(),
+            message: status.message.clone(),
+            release_id: None,
+            updated_at: Timestamp::now(),
+        };
+        self.store.write(vec![Write::AppStates(vec![row])]).await.map_err(internal)?;
+        self.pushed.entry(name).or_insert_with(|| watch::channel(None).0).send_replace(Some(status));
+        Ok(())
+    }
+
+    fn git_push(&mut self, push: GitPush) -> Result<PushAccepted, EngineError> {
+        let normalise = |u: &str| u.trim_end_matches('/').trim_end_matches(".git").to_ascii_lowercase();
+        let urls: Vec<String> = push.repo_urls.iter().map(|u| normalise(u)).collect();
+        let applications: Vec<AppName> = self
+            .catalog
+            .applications
+            .values()
+            .filter(|a| a.source.target_revision == push.branch && urls.contains(&normalise(&a.source.repo_url)))
+            .map(|a| a.name.clone())
+            .collect();
+        Ok(PushAccepted { applications })
+    }
+
+    // ------------------------------------------------------------------------------ committing
+
+    /// Makes `events` durable for release `id` with `next` (the state after them) as projection, then
+    /// installs `next` as the release's state.
+    async fn commit(
+        &mut self,
+        id: ReleaseId,
+        events: Vec<ReleaseEvent>,
+        next: ReleaseState,
+    ) -> Result<(), EngineError> {
+        let Some(active) = self.releases.get(&id) else { return Err(internal(format!("release {id} is not active"))) };
+        let mut new_events = Vec::with_capacity(events.len());
+        for event in &events {
+            new_events.push(NewEvent { at: event.at(), body: serde_json::to_value(event).map_err(internal)? });
+        }
+        let app_states = self.app_state_rows(&next, &events);
+        let write = ReleaseWrite {
+            release_id: id.to_string(),
+            product: next.snapshot().product.to_string(),
+            first_seq: active.next_seq,
+            events: new_events,
+            row: release_row(&next),
+            view: release_view(&next),
+            app_states,
+        };
+        let outcome = self.store.write(vec![Write::Release(Box::new(write))]).await.map_err(internal)?;
+        match outcome.into_iter().next() {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(internal(e)),
+            None => return Err(internal("the store returned no outcome")),
+        }
+        if let Some(active) = self.releases.get_mut(&id) {
+            active.next_seq += events.len() as i64;
+            active.state = next;
+        }
+        Ok(())
+    }
+
+    /// Live application rows changed by `events`.
+    fn app_state_rows(&self, state: &ReleaseState, events: &[ReleaseEvent]) -> Vec<AppStateRow> {
+        let mut touched: Vec<(EnvName, AppName)> = Vec::new();
+        for event in events {
+            match event {
+                ReleaseEvent::AppObserved { env, app, .. } | ReleaseEvent::AppGatePassed { env, app, .. } => {
+                    touched.push((env.clone(), app.clone()))
+                }
+                ReleaseEvent::ActionCommitted { env, apps, .. } | ReleaseEvent::ActionUnchanged { env, apps, .. } => {
+                    touched.extend(apps.iter().map(|a| (env.clone(), a.clone())))
+                }
+                _ => {}
+            }
+        }
+        touched.sort();
+        touched.dedup();
+        let snap = state.snapshot();
+        touched
+            .into_iter()
+            .filter_map(|(env, app)| {
+                let es = snap.environment(&env)?;
+                let a = es.applications.iter().find(|a| a.name == app)?;
+                let st = state.environment(&env)?.app(&app)?;
+                let obs = st.observation.as_ref();
+                let version = state.app_version(&env, &app).map(str::to_owned);
+                Some(AppStateRow {
+                    application: app.to_string(),
+                    product: snap.product.to_string(),
+                    environment: env.to_string(),
+                    component: a.component.to_string(),
+                    version,
+                    revision: obs
+                        .and_then(|o| o.revision.as_ref().map(|r| r.to_string()))
+                        .or_else(|| st.action.as_ref().and_then(|x| x.commit.as_ref().map(|c| c.to_string()))),
+                    sync: obs.map_or("Unknown", |o| o.sync.as_str()).to_owned(),
+                    health: obs.map_or("Unknown", |o| o.health.as_str()).to_owned(),
+                    message: obs.and_then(|o| o.message.clone()),
+                    release_id: Some(state.id().to_string()),
+                    updated_at: Timestamp::now(),
+                })
+            })
+            .collect()
+    }
+
+    /// Applies `events` (skipping any the state rejects), commits them, then drives the release.
+    async fn record(&mut self, id: ReleaseId, events: Vec<ReleaseEvent>) {
+        let Some(active) = self.releases.get(&id) else { return };
+        let mut next = active.state.clone();
+        let mut applied = Vec::with_capacity(events.len());
+        for event in events {
+            match next.apply(&event) {
+                Ok(()) => applied.push(event),
+                Err(e) => tracing::warn!(release = %id, error = %e, "event rejected"),
+            }
+        }
+        if !applied.is_empty()
+            && let Err(e) = self.commit(id, applied, next).await
+        {
+            tracing::error!(release = %id, error = %e, "cannot record release events");
+            return;
+        }
+        self.drive(id).await;
+    }
+
+    /// Whether release `id` may leave the queue: no other release of its product is running.
+    fn may_start(&self, id: ReleaseId) -> bool {
+        let Some(active) = self.releases.get(&id) else { return false };
+        let product = &active.state.snapshot().product;
+        !self.releases.iter().any(|(other, a)| {
+            *other < id
+                && a.state.snapshot().product == *product
+                && a.state.finished_at().is_none()
+                && a.state.terminated_at().is_none()
+        })
+    }
+
+    /// Plans release `id` until nothing new is decided, commits the decisions, then starts the work.
+    async fn drive(&mut self, id: ReleaseId) {
+        let may_start = self.may_start(id);
+        let workflows = self.catalog.workflows.clone();
+        let Some(active) = self.releases.get(&id) else { return };
+        let mut next = active.state.clone();
+        let mut events = Vec::new();
+        let empty = HashSet::new();
+        for _ in 0..64 {
+            let input = PlanInput { now: Timestamp::now(), may_start, in_flight: &empty, workflows: &workflows };
+            let steps = plan(&next, &input, &mut uuid::Uuid::now_v7);
+            let mut applied = false;
+            for step in steps {
+                if let Step::Emit(event) = step {
+                    match next.apply(&event) {
+                        Ok(()) => {
+                            applied = true;
+                            events.push(event);
+                        }
+                        Err(e) => tracing::debug!(release = %id, error = %e, "planned event not applicable yet"),
+                    }
+                }
+            }
+            if !applied {
+                break;
+            }
+        }
+        if !events.is_empty()
+            && let Err(e) = self.commit(id, events, next).await
+        {
+            tracing::error!(release = %id, error = %e, "cannot record planned events");
+            return;
+        }
+        // Work is handed out only once the decisions are durable.
+        let Some(active) = self.releases.get(&id) else { return };
+        let input = PlanInput { now: Timestamp::now(), may_start, in_flight: &active.in_flight, workflows: &workflows };
+        let work: Vec<Work> = plan(&active.state, &input, &mut uuid::Uuid::now_v7)
+            .into_iter()
+            .filter_map(|s| match s {
+                Step::Do(w) => Some(w),
+                Step::Emit(_) => None,
+            })
+            .collect();
+        for w in work {
+            self.dispatch(id, w);
+        }
+        self.after_finish(id).await;
+    }
+
+    /// Drops finished releases from memory and starts the next queued release of the product.
+    async fn after_finish(&mut self, id: ReleaseId) {
+        let Some(active) = self.releases.get(&id) else { return };
+        let done = active.state.finished_at().is_some() || active.state.terminated_at().is_some();
+        if !done || !active.in_flight.is_empty() {
+            return;
+        }
+        let product = active.state.snapshot().product.clone();
+        self.releases.remove(&id);
+        let next = self
+            .releases
+            .iter()
+            .find(|(_, a)| a.state.snapshot().product == product && a.state.started_at().is_none())
+            .map(|(id, _)| *id);
+        if let Some(next) = next {
+            Box::pin(self.drive(next)).await;
+        }
+    }
+
+    // ------------------------------------------------------------------------------ work
+
+    fn dispatch(&mut self, id: ReleaseId, work: Work) {
+        let Some(active) = self.releases.get_mut(&id) else { return };
+        if !active.in_flight.insert(work.key()) {
+            return;
+        }
+        let state = active.state.clone();
+        let tx = self.msgs.clone();
+        match work {
+            Work::Run { run_id } => match self.run_job(&state, run_id) {
+                Ok(job) => {
+                    let (runner, git, store, controls) =
+                        (self.runner.clone(), self.git.clone(), self.store.clone(), self.controls.clone());
+                    tokio::spawn(crate::work::run_workflow(job, runner, git, store, tx, controls));
+                }
+                Err(error) => {
+                    let _ = tx.send(Msg {
+                        release: id,
+                        done: Some(work_key_run(run_id)),
+                        outcome: Outcome::RunEnded { run_id, status: StepStatus::Error, error: Some(error) },
+                    });
+                }
+            },
+            Work::Promote { env, apps, action } => {
+                let request = match action {
+                    Action::Commit => self.promotion_request(&state, &env, &apps),
+                    Action::Pr => {
+                        Err("pull-request promotions are not available in this version of Ferry; use action commit"
+                            .to_owned())
+                    }
+                    Action::None => Err("action none has nothing to carry out".to_owned()),
+                };
+                let job = PromoteJob { release: id, env, apps, request };
+                tokio::spawn(crate::work::promote(job, self.git.clone(), tx));
+            }
+            Work::Watch { env, app } => match self.watch_job(&state, &env, &app) {
+                Ok(job) => {
+                    tokio::spawn(crate::work::watch_app(job, self.git.clone(), tx));
+                }
+                Err(error) => {
+                    let key = Work::Watch { env: env.clone(), app: app.clone() }.key();
+                    let _ = tx.send(Msg {
+                        release: id,
+                        done: Some(key),
+                        outcome: Outcome::Gate {
+                            env,
+                            app,
+                            result: Err((ferry_model::release::GateFailure::Degraded, error)),
+                        },
+                    });
+                }
+            },
+        }
+    }
+
+    fn release_url(&self, id: ReleaseId) -> String {
+        format!("{}/releases/{id}", self.config.base_url.trim_end_matches('/'))
+    }
+
+    /// Environment variables of a run (SPEC §3.6).
+    fn run_env(&self, state: &ReleaseState, target: &RunTarget) -> BTreeMap<String, String> {
+        let snap = state.snapshot();
+        let mut env: BTreeMap<String, String> = state.context().clone();
+        env.insert("RELEASE_ID".into(), state.id().to_string());
+        env.insert("RELEASE_URL".into(), self.release_url(state.id()));
+        env.insert("PRODUCT_NAME".into(), snap.product.to_string());
+        env.insert("VERSION".into(), snap.version.clone().unwrap_or_default());
+        env.insert("PROMOTION_FLOW_NAME".into(), snap.flow.clone());
+        match target {
+            RunTarget::ReleaseHook { hook } | RunTarget::EnvironmentHook { hook, .. } => {
+                env.insert("COMMIT_SHA".into(), snap.trigger.sha.to_string());
+                if let RunTarget::EnvironmentHook { env: e, .. } = target {
+                    env.insert("ENVIRONMENT".into(), e.to_string());
+                }
+                if *hook == ferry_model::release::HookKind::OnFail {
+                    let failed: Vec<serde_json::Value> = state
+                        .failed_environments()
+                        .into_iter()
+                        .map(|(name, status, message)| {
+                            serde_json::json!({"name": name, "status": status, "errorMessage": message})
+                        })
+                        .collect();
+                    env.insert("FAILED_ENVIRONMENTS".into(), serde_json::Value::Array(failed).to_string());
+                    env.insert("ERROR_MESSAGE".into(), state.reason().unwrap_or_default());
+                }
+            }
+            RunTarget::Trigger { env: e, app }
+            | RunTarget::PreAction { env: e, app }
+            | RunTarget::PostAction { env: e, app } => {
+                if let Some(a) = snap.environment(e).and_then(|es| es.applications.iter().find(|a| a.name == *app)) {
+                    env.insert("APP_NAME".into(), app.to_string());
+                    let ns = self.catalog.applications.get(app).and_then(|x| x.namespace.clone()).unwrap_or_default();
+                    env.insert("APP_NAMESPACE".into(), ns);
+                    env.insert("REPO_URL".into(), ferry_git::redact(&a.repo_url));
+                    env.insert("BRANCH".into(), a.branch.clone());
+                    env.insert("SOURCE_PATH".into(), a.path.clone());
+                }
+                env.insert("ENVIRONMENT".into(), e.to_string());
+                if matches!(target, RunTarget::PostAction { .. })
+                    && let Some(st) = state.environment(e).and_then(|es| es.app(app))
+                    && let Some(pre) = st.current_run(Stage::PreAction)
+                {
+                    env.extend(pre.outputs());
+                }
+            }
+        }
+        env
+    }
+
+    fn run_job(&self, state: &ReleaseState, run_id: RunId) -> Result<RunJob, String> {
+        let run = find_run(state, run_id).ok_or_else(|| format!("run {run_id} is not part of the release"))?;
+        let workflow = self
+            .catalog
+            .workflows
+            .get(&run.workflow)
+            .cloned()
+            .ok_or_else(|| format!("workflow {} is not defined in the applied configuration", run.workflow))?;
+        if !matches!(workflow.backend, ferry_model::resources::WorkflowBackend::Local) {
+            return Err(format!(
+                "workflow {} runs on Argo Workflows, which is not available in this version of Ferry",
+                run.workflow
+            ));
+        }
+        let completed: BTreeMap<_, _> = run
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Success)
+            .map(|s| (s.name.clone(), CompletedStep { outputs: s.outputs.clone() }))
+            .collect();
+        let commit = match &run.target {
+            RunTarget::PostAction { env, app } => state
+                .environment(env)
+                .and_then(|e| e.app(app))
+                .and_then(|a| a.action.as_ref())
+                .and_then(|a| Some((a.repo.clone()?, a.commit.clone()?)))
+                .and_then(|(_, sha)| {
+                    let repo = state
+                        .snapshot()
+                        .environment(env)?
+                        .applications
+                        .iter()
+                        .find(|x| x.name == *app)?
+                        .repo_url
+                        .clone();
+                    Some((repo, sha))
+                }),
+            _ => None,
+        };
+        let stage = run.target.stage();
+        let mut labels = BTreeMap::from([
+            ("ferry/release".to_owned(), state.id().to_string()),
+            ("ferry/product".to_owned(), state.snapshot().product.to_string()),
+            ("ferry/stage".to_owned(), stage_label(stage).to_owned()),
+        ]);
+        if let Some(env) = run.target.env() {
+            labels.insert("ferry/env".into(), env.to_string());
+        }
+        if let Some(app) = run.target.app() {
+            labels.insert("ferry/app".into(), app.to_string());
+        }
+        Ok(RunJob {
+            release: state.id(),
+            run_id,
+            workflow,
+            env: self.run_env(state, &run.target),
+            completed,
+            labels,
+            cwd: self.config.data_dir.join("runs").join(run_id.to_string()),
+            commit,
+        })
+    }
+
+    fn promotion_request(
+        &self,
+        state: &ReleaseState,
+        env: &EnvName,
+        apps: &[AppName],
+    ) -> Result<PromotionRequest, String> {
+        let snap = state.snapshot();
+        let es = snap.environment(env).ok_or_else(|| format!("environment {env} is not part of the release"))?;
+        let product = self
+            .catalog
+            .products
+            .get(&snap.product)
+            .ok_or_else(|| format!("product {} is no longer configured", snap.product))?;
+        let trigger = snap.trigger_environment().ok_or("the release has no trigger environment")?;
+        let mut sources = Vec::with_capacity(apps.len());
+        let mut target: Option<(String, String)> = None;
+        for app in apps {
+            let a = es.applications.iter().find(|a| a.name == *app).ok_or_else(|| format!("{app} is not in {env}"))?;
+            let source_name = a.source_app.as_ref().ok_or_else(|| format!("{app} has no source application"))?;
+            let src = trigger
+                .applications
+                .iter()
+                .find(|s| s.name == *source_name)
+                .ok_or_else(|| format!("source application {source_name} is not in the release"))?;
+            let revision = a.source_revision.clone().ok_or_else(|| format!("{app} has no source revision"))?;
+            let plan = match self.catalog.applications.get(source_name) {
+                Some(source_app) => {
+                    let (spec, _) = resolve_template(product, source_app, self.catalog.templates.values())
+                        .map_err(|e| e.to_string())?;
+                    if spec.promotes_all_files() { FilePlan::AllFiles } else { FilePlan::Paths(spec.promotion) }
+                }
+                None => FilePlan::AllFiles,
+            };
+            sources.push(crate::work::promotion_source(&src.repo_url, &revision, &src.path, &a.path, plan));
+            target.get_or_insert((a.repo_url.clone(), a.branch.clone()));
+        }
+        let (repo_url, branch) = target.ok_or("no application to promote")?;
+        let from: Vec<&str> = es.depends_on.iter().map(|d| d.as_str()).collect();
+        Ok(PromotionRequest {
+            repo_url,
+            branch,
+            sources,
+            message: ferry_git::promotion_subject(
+                snap.product.as_str(),
+                snap.version.as_deref(),
+                &from.join(", "),
+                env.as_str(),
+            ),
+            trailers: vec![
+                (ferry_git::TRAILER_RELEASE.to_owned(), state.id().to_string()),
+                (ferry_git::TRAILER_PRODUCT.to_owned(), snap.product.to_string()),
+                (ferry_git::TRAILER_ENVIRONMENT.to_owned(), env.to_string()),
+            ],
+            author: ("Ferry".to_owned(), "ferry@localhost".to_owned()),
+        })
+    }
+
+    fn watch_job(&mut self, state: &ReleaseState, env: &EnvName, app: &AppName) -> Result<WatchJob, String> {
+        let snap = state.snapshot();
+        let a = snap
+            .environment(env)
+            .and_then(|es| es.applications.iter().find(|a| a.name == *app))
+            .ok_or_else(|| format!("{app} is not in {env}"))?;
+        let application =
+            self.catalog.applications.get(app).ok_or_else(|| format!("application {app} is no longer configured"))?;
+        let expected = state
+            .environment(env)
+            .and_then(|e| e.app(app))
+            .and_then(|s| s.action.as_ref())
+            .and_then(|x| x.commit.clone());
+        let pushed = self.pushed.entry(app.clone()).or_insert_with(|| watch::channel(None).0).subscribe();
+        Ok(WatchJob {
+            release: state.id(),
+            env: env.clone(),
+            app: app.clone(),
+            repo_url: a.repo_url.clone(),
+            branch: a.branch.clone(),
+            path: a.path.clone(),
+            expected,
+            status: application.status.clone(),
+            deploy_root: self.config.data_dir.join("deploy"),
+            poll: self.config.health_poll_interval,
+            pushed,
+        })
+    }
+
+    // ------------------------------------------------------------------------------ results
+
+    async fn handle_msg(&mut self, msg: Msg) {
+        let id = msg.release;
+        let Some(active) = self.releases.get_mut(&id) else { return };
+        if let Some(key) = &msg.done {
+            active.in_flight.remove(key);
+        }
+        let events = self.events_for(id, msg.outcome);
+        self.record(id, events).await;
+    }
+
+    fn issue_id(
+        &self,
+        id: ReleaseId,
+        env: Option<&EnvName>,
+        app: Option<&AppName>,
+        kind: IssueKind,
+        extra: usize,
+    ) -> String {
+        let base = self.releases.get(&id).map(|a| a.state.next_issue_id(env, app, kind)).unwrap_or_default();
+        if extra == 0 { base } else { format!("{base}.{extra}") }
+    }
+
+    fn events_for(&self, id: ReleaseId, outcome: Outcome) -> Vec<ReleaseEvent> {
+        let now = Timestamp::now();
+        let Some(active) = self.releases.get(&id) else { return Vec::new() };
+        let state = &active.state;
+        match outcome {
+            Outcome::StepStarted { run_id, step } => vec![ReleaseEvent::StepStarted { run_id, step, at: now }],
+            Outcome::StepWaiting { run_id, step, message } => {
+                vec![ReleaseEvent::StepAwaitingApproval { run_id, step, message, at: now }]
+            }
+            Outcome::StepFinished { run_id, step, status, exit_code, error, outputs, tail } => {
+                let mut events = Vec::new();
+                let run = find_run(state, run_id);
+                if let Some(run) = run
+                    && run.target.stage() == Stage::Hook
+                    && let Some(ctx) = outputs.get("PROMOTION_CONTEXT")
+                    && let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(ctx)
+                {
+                    let values = map
+                        .into_iter()
+                        .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+                        .collect();
+                    events.push(ReleaseEvent::ContextMerged { values, at: now });
+                }
+                events.insert(
+                    0,
+                    ReleaseEvent::StepFinished {
+                        run_id,
+                        step: step.clone(),
+                        status,
+                        exit_code,
+                        error: error.clone(),
+                        outputs,
+                        at: now,
+                    },
+                );
+                if status.is_failure()
+                    && let Some(run) = run
+                {
+                    let env = run.target.env().cloned();
+                    let app = run.target.app().cloned();
+                    let what = match (&error, exit_code) {
+                        (Some(e), _) => e.clone(),
+                        (None, Some(code)) => format!("exited with code {code}"),
+                        (None, None) => status.to_string(),
+                    };
+                    let place = match (&env, &app) {
+                        (Some(e), Some(a)) => format!(" for {a} in {e}"),
+                        (Some(e), None) => format!(" in {e}"),
+                        _ => String::new(),
+                    };
+                    let summary = one_line(&format!(
+                        "{} {} step {} {}{place}: {what}",
+                        stage_label(run.target.stage()),
+                        run.workflow,
+                        step,
+                        status.as_str().to_lowercase()
+                    ));
+                    let definition =
+                        self.catalog.workflows.get(&run.workflow).and_then(|w| serde_json::to_string_pretty(w).ok());
+                    events.push(ReleaseEvent::IssueRaised {
+                        issue: Box::new(Issue {
+                            id: self.issue_id(id, env.as_ref(), app.as_ref(), IssueKind::Workflow, 0),
+                            env,
+                            app,
+                            summary,
+                            detail: IssueDetail::Workflow {
+                                run_id,
+                                workflow: run.workflow.clone(),
+                                stage: run.target.stage(),
+                                step: Some(step),
+                                exit_code,
+                                error,
+                                log_tail: log_tail(&tail),
+                                definition,
+                            },
+                            at: now,
+                        }),
+                    });
+                }
+                events
+            }
+            Outcome::RunEnded { run_id, status, error } => {
+                // A run that ended without a failing step (invalid definition, cannot start) errors as a whole.
+                let Some(run) = find_run(state, run_id) else { return Vec::new() };
+                if !run.is_in_progress() || status == StepStatus::Success {
+                    return Vec::new();
+                }
+                let error = error.unwrap_or_else(|| format!("the run ended {status}"));
+                let env = run.target.env().cloned();
+                let app = run.target.app().cloned();
+                vec![
+                    ReleaseEvent::WorkflowRunErrored { run_id, error: error.clone(), at: now },
+                    ReleaseEvent::IssueRaised {
+                        issue: Box::new(Issue {
+                            id: self.issue_id(id, env.as_ref(), app.as_ref(), IssueKind::Workflow, 0),
+                            env,
+                            app,
+                            summary: one_line(&format!(
+                                "{} {} could not run: {error}",
+                                stage_label(run.target.stage()),
+                                run.workflow
+                            )),
+                            detail: IssueDetail::Workflow {
+                                run_id,
+                                workflow: run.workflow.clone(),
+                                stage: run.target.stage(),
+                                step: None,
+                                exit_code: None,
+                                error: Some(error),
+                                log_tail: Vec::new(),
+                                definition: None,
+                            },
+                            at: now,
+                        }),
+                    },
+                ]
+            }
+            Outcome::Promoted { env, apps, result } => match result {
+                Ok(PromotionOutcome::Committed { sha, .. }) | Ok(PromotionOutcome::AlreadyDone { sha }) => {
+                    let repo = state
+                        .snapshot()
+                        .environment(&env)
+                        .and_then(|es| es.applications.iter().find(|a| apps.contains(&a.name)))
+                        .map(|a| ferry_git::redact(&a.repo_url))
+                        .unwrap_or_default();
+                    vec![ReleaseEvent::ActionCommitted { env, apps, repo, commit: sha, at: now }]
+                }
+                Ok(PromotionOutcome::Unchanged) => vec![ReleaseEvent::ActionUnchanged { env, apps, at: now }],
+                Err(e) => {
+                    let operation = match e.operation {
+                        ferry_git::Operation::Clone => GitOperation::Clone,
+                        ferry_git::Operation::Fetch | ferry_git::Operation::Read => GitOperation::Fetch,
+                        ferry_git::Operation::Push => GitOperation::Push,
+                        _ => GitOperation::Commit,
+                    };
+                    self.action_failed(id, env, apps, operation, e.remote.clone(), e.message.clone(), now)
+                }
+            },
+            Outcome::ActionUnsupported { env, apps, error } => {
+                self.action_failed(id, env, apps, GitOperation::Commit, String::new(), error, now)
+            }
+            Outcome::Observed { env, app, sync, health, revision, message } => {
+                let unchanged =
+                    state.environment(&env).and_then(|e| e.app(&app)).and_then(|a| a.observation.as_ref()).is_some_and(
+                        |o| o.sync == sync && o.health == health && o.revision == revision && o.message == message,
+                    );
+                if unchanged {
+                    Vec::new()
+                } else {
+                    vec![ReleaseEvent::AppObserved { env, app, sync, health, revision, message, at: now }]
+                }
+            }
+            Outcome::Gate { env, app, result } => match result {
+                Ok(()) => vec![ReleaseEvent::AppGatePassed { env, app, at: now }],
+                Err((reason, message)) => {
+                    let obs = state.environment(&env).and_then(|e| e.app(&app)).and_then(|a| a.observation.clone());
+                    let issue = Issue {
+                        id: self.issue_id(id, Some(&env), Some(&app), IssueKind::Application, 0),
+                        env: Some(env.clone()),
+                        app: Some(app.clone()),
+                        summary: one_line(&format!("{app} in {env}: {message}")),
+                        detail: IssueDetail::Application {
+                            sync: obs.as_ref().map(|o| o.sync),
+                            health: obs.as_ref().map(|o| o.health),
+                            reason: message.clone(),
+                            observed_at: obs.as_ref().map(|o| o.at),
+                            url: None,
+                        },
+                        at: now,
+                    };
+                    vec![
+                        ReleaseEvent::AppGateFailed { env, app, reason, message: Some(message), at: now },
+                        ReleaseEvent::IssueRaised { issue: Box::new(issue) },
+                    ]
+                }
+            },
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn action_failed(
+        &self,
+        id: ReleaseId,
+        env: EnvName,
+        apps: Vec<AppName>,
+        operation: GitOperation,
+        remote: String,
+        error: String,
+        now: Timestamp,
+    ) -> Vec<ReleaseEvent> {
+        let first = apps.first().cloned();
+        let issue = Issue {
+            id: self.issue_id(id, Some(&env), first.as_ref(), IssueKind::Git, 0),
+            env: Some(env.clone()),
+            app: first,
+            summary: one_line(&format!("promotion to {env} failed: {error}")),
+            detail: IssueDetail::Git { operation, remote, error: error.clone() },
+            at: now,
+        };
+        vec![
+            ReleaseEvent::ActionFailed { env, apps, error, at: now },
+            ReleaseEvent::IssueRaised { issue: Box::new(issue) },
+        ]
     }
 }
 
-async fn apply_config<S: Store>(
-    store: &S,
-    current: &watch::Sender<Arc<Catalog>>,
-    catalog: Catalog,
-    actor: String,
-) -> Result<i64, EngineError> {
-    let json = serde_json::to_value(&catalog).map_err(internal)?;
-    let write = Write::Config { applied_by: actor, catalog: json, at: jiff::Timestamp::now() };
-    let outcome = store.write(vec![write]).await.map_err(internal)?.into_iter().next();
-    match outcome {
-        Some(Ok(WriteOutcome::ConfigVersion(v))) => {
-            current.send_replace(Arc::new(catalog));
-            Ok(v)
-        }
-        Some(Err(e)) => Err(internal(e)),
-        _ => Err(EngineError::Internal("the store did not return a configuration version".into())),
+fn work_key_run(run_id: RunId) -> String {
+    Work::Run { run_id }.key()
+}
+
+fn stage_label(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Trigger => "trigger",
+        Stage::PreAction => "pre-action",
+        Stage::PostAction => "post-action",
+        Stage::Hook => "hook",
     }
+}
+
+/// At most 300 characters on one line.
+fn one_line(text: &str) -> String {
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > 300 { format!("{}…", line.chars().take(299).collect::<String>()) } else { line }
+}
+
+fn find_run(state: &ReleaseState, run_id: RunId) -> Option<&ferry_model::release::WorkflowRun> {
+    state
+        .hook_runs()
+        .iter()
+        .chain(
+            state
+                .environments()
+                .iter()
+                .flat_map(|e| e.hook_runs.iter().chain(e.apps.iter().flat_map(|a| a.runs.iter()))),
+        )
+        .find(|r| r.id == run_id)
 }

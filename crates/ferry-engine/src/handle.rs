@@ -132,7 +132,11 @@ impl EngineHandle {
     }
 
     /// Stores a validated configuration as the new version and starts using it. Returns the version.
-    pub async fn apply_config(&self, catalog: ferry_model::resources::Catalog, actor: String) -> Result<i64, EngineError> {
+    pub async fn apply_config(
+        &self,
+        catalog: ferry_model::resources::Catalog,
+        actor: String,
+    ) -> Result<i64, EngineError> {
         self.ask(|reply| Request::ApplyConfig { catalog: Box::new(catalog), actor, reply }).await
     }
 

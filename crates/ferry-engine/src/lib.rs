@@ -10,6 +10,10 @@
 
 mod engine;
 pub mod handle;
+pub mod plan;
+mod snapshot;
+pub mod view;
+mod work;
 
 pub use engine::{EngineConfig, start};
 pub use handle::*;

@@ -1,0 +1,174 @@
+//! A product in local bare repositories, the engine on a temporary store, and helpers to wait for
+//! releases by following committed events (never by sleeping).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use ferry_engine::{EngineConfig, EngineHandle, PromoteRequest};
+use ferry_store::{SqliteStore, Store};
+use serde_json::Value;
+
+pub const DATE: &str = "2026-01-01T00:00:00Z";
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Alice Dev")
+        .env("GIT_AUTHOR_EMAIL", "alice@example.com")
+        .env("GIT_COMMITTER_NAME", "Alice Dev")
+        .env("GIT_COMMITTER_EMAIL", "alice@example.com")
+        .env("GIT_AUTHOR_DATE", DATE)
+        .env("GIT_COMMITTER_DATE", DATE)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A bare repository plus a working clone to commit into.
+pub struct Repo {
+    pub bare: PathBuf,
+    pub work: PathBuf,
+}
+
+impl Repo {
+    pub fn new(root: &Path, name: &str, files: &[(&str, &str)]) -> Repo {
+        let bare = root.join(format!("{name}.git"));
+        let work = root.join(format!("{name}-work"));
+        std::fs::create_dir_all(&bare).unwrap();
+        git(&bare, &["init", "--bare", "-q", "-b", "main"]);
+        std::fs::create_dir_all(&work).unwrap();
+        git(&work, &["init", "-q", "-b", "main"]);
+        let repo = Repo { bare, work };
+        repo.commit(files, "initial layout");
+        git(&repo.work, &["remote", "add", "origin", repo.bare.to_str().unwrap()]);
+        git(&repo.work, &["push", "-q", "origin", "main"]);
+        repo
+    }
+
+    pub fn url(&self) -> String {
+        format!("file://{}", self.bare.display())
+    }
+
+    pub fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
+        for (path, text) in files {
+            let p = self.work.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        git(&self.work, &["add", "-A"]);
+        git(&self.work, &["commit", "-q", "-m", message]);
+        git(&self.work, &["rev-parse", "HEAD"])
+    }
+
+    pub fn push(&self) {
+        git(&self.work, &["push", "-q", "origin", "main"]);
+    }
+
+    /// Commits on the bare repository's main, newest first: (sha, full message).
+    pub fn log(&self) -> Vec<(String, String)> {
+        let out = git(&self.bare, &["log", "--format=%H%x1f%B%x1e", "main"]);
+        out.split('\u{1e}')
+            .filter(|s| !s.trim().is_empty())
+            .map(|entry| {
+                let (sha, msg) = entry.trim().split_once('\u{1f}').unwrap();
+                (sha.to_owned(), msg.trim().to_owned())
+            })
+            .collect()
+    }
+
+    pub fn show(&self, rev: &str, path: &str) -> String {
+        git(&self.bare, &["show", &format!("{rev}:{path}")])
+    }
+
+    pub fn diff(&self, sha: &str) -> String {
+        git(&self.bare, &["show", "--format=", "--unified=0", sha])
+    }
+}
+
+/// values.yaml with comments and odd quoting: promotions must keep every other byte.
+pub fn values(tag: &str, env: &str) -> String {
+    format!(
+        "# values for {env}\nreplicas: 2   # keep\nimage:\n  repository: 'registry.example.com/shop'\n  tag: \"{tag}\"   # promoted\nenv: {{ NAME: \"{env}\" }}\n"
+    )
+}
+
+pub fn chart(version: &str) -> String {
+    format!("apiVersion: v2\nname: shop\nversion: 0.1.0\nappVersion: \"{version}\"\n")
+}
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub store: SqliteStore,
+    pub engine: EngineHandle,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl Harness {
+    pub async fn start(dir: tempfile::TempDir) -> Harness {
+        let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
+        let mut config = EngineConfig::new(dir.path().join("data"), "http://127.0.0.1:7878".into());
+        config.health_poll_interval = Duration::from_millis(50);
+        let (engine, task) = ferry_engine::start(store.clone(), config).await.unwrap();
+        Harness { dir, store, engine, task }
+    }
+
+    pub async fn apply(&self, yaml: &str) {
+        let loaded =
+            ferry_config::load_sources(&[ferry_config::Source { name: "test.yaml".into(), text: yaml.into() }])
+                .unwrap_or_else(|d| {
+                    panic!("invalid test config: {}", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))
+                });
+        self.engine.apply_config(loaded.catalog, "test".into()).await.unwrap();
+    }
+
+    pub async fn promote(&self, flow: Option<&str>, from: Option<&str>, to: Option<&str>) -> String {
+        let req = PromoteRequest {
+            product: "shop".into(),
+            flow: flow.map(str::to_owned),
+            from: from.map(str::to_owned),
+            to: to.map(str::to_owned),
+        };
+        self.engine.promote(req, "alice".into()).await.unwrap().release.to_string()
+    }
+
+    /// Waits (by following committed events) until the release reaches a final status; returns its view.
+    pub async fn wait_final(&self, id: &str) -> Value {
+        let mut events = self.store.subscribe();
+        let wait = async {
+            loop {
+                let view = self.store.release_view(id).await.unwrap().unwrap();
+                let status = view["status"].as_str().unwrap().to_owned();
+                if matches!(status.as_str(), "Succeeded" | "Failed" | "Terminated") && !view["finishedAt"].is_null() {
+                    return view;
+                }
+                loop {
+                    match events.recv().await {
+                        Ok(e) if e.release_id == id => break,
+                        Ok(_) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(e) => panic!("event stream closed: {e}"),
+                    }
+                }
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(120), wait).await {
+            Ok(view) => view,
+            Err(_) => panic!(
+                "release {id} did not finish; view: {}",
+                serde_json::to_string_pretty(&self.store.release_view(id).await.unwrap()).unwrap()
+            ),
+        }
+    }
+}
+
+pub fn env_of<'a>(view: &'a Value, name: &str) -> &'a Value {
+    view["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no env {name}"))
+}

@@ -1,0 +1,228 @@
+//! Release scenarios of SPEC §3.
+
+use ferry_store::Store;
+
+use crate::fixture::*;
+
+const ENVS: [&str; 4] = ["dev", "qa", "staging", "prod"];
+
+fn gitops_files() -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    for comp in ["api", "web"] {
+        for env in ENVS {
+            let (tag, ver) = if env == "dev" { ("1.4.2", "1.4.2") } else { ("1.3.0", "1.3.0") };
+            files.push((format!("apps/{comp}/{env}/values.yaml"), values(tag, env)));
+            files.push((format!("apps/{comp}/{env}/Chart.yaml"), chart(ver)));
+        }
+    }
+    files
+}
+
+fn config(url: &str, qa_post: &str, health: &str) -> String {
+    let mut out = String::new();
+    for (i, env) in ENVS.iter().enumerate() {
+        let ty = if *env == "prod" { "production" } else { "non-production" };
+        out.push_str(&format!(
+            "apiVersion: ferry/v1\nkind: Environment\nmetadata: {{ name: {env} }}\nspec: {{ type: {ty}, order: {i} }}\n---\n"
+        ));
+        for comp in ["api", "web"] {
+            let health_cmd = if *env == "staging" && comp == "web" { health } else { "true" };
+            out.push_str(&format!(
+                "apiVersion: ferry/v1\nkind: Application\nmetadata: {{ name: shop-{comp}-{env} }}\nspec:\n  product: shop\n  environment: {env}\n  component: {comp}\n  source: {{ repoURL: \"{url}\", path: apps/{comp}/{env}, targetRevision: main }}\n  status:\n    exec: {{ sync: \"test -f values.yaml\", health: \"{health_cmd}\", healthTimeout: 2s }}\n---\n"
+            ));
+        }
+    }
+    out.push_str(&format!(
+        r#"apiVersion: ferry/v1
+kind: Product
+metadata: {{ name: shop }}
+spec:
+  promotionTemplate:
+    versionSource: {{ file: Chart.yaml, jsonPath: $.appVersion }}
+    promotion:
+      values.yaml: {{ jsonPaths: ["$.image.tag"] }}
+      Chart.yaml: {{ jsonPaths: [$.appVersion] }}
+  promotionFlows: [ {{ name: standard }} ]
+---
+apiVersion: ferry/v1
+kind: PromotionFlow
+metadata: {{ name: standard, annotations: {{ version: "3.0" }} }}
+spec:
+  triggerEnvironment: dev
+  steps:
+    - {{ environment: qa, dependsOn: [dev], policy: {{ postAction: qa-checks }} }}
+    - {{ environment: staging, dependsOn: [dev] }}
+    - {{ environment: prod, dependsOn: [qa, staging] }}
+---
+apiVersion: ferry/v1
+kind: PromotionPolicy
+metadata: {{ name: all }}
+spec:
+  priority: 100
+  policy: {{ action: commit, preAction: pre-checks }}
+---
+apiVersion: ferry/v1
+kind: Workflow
+metadata: {{ name: pre-checks }}
+spec:
+  steps:
+    - name: announce
+      run: echo "pre $APP_NAME $ENVIRONMENT $VERSION"; echo "PRE_SEEN=$APP_NAME" >> "$FERRY_OUTPUT"
+---
+apiVersion: ferry/v1
+kind: Workflow
+metadata: {{ name: qa-checks }}
+spec:
+  steps:
+    - name: smoke
+      run: echo "post $APP_NAME at $COMMIT_SHA after $PRE_SEEN"
+    - name: verdict
+      run: {qa_post}
+"#
+    ));
+    out
+}
+
+async fn setup(qa_post: &str, health: &str) -> (Harness, Repo) {
+    let dir = tempfile::tempdir().unwrap();
+    let files = gitops_files();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let repo = Repo::new(dir.path(), "gitops", &refs);
+    let h = Harness::start(dir).await;
+    h.apply(&config(&repo.url(), qa_post, health)).await;
+    (h, repo)
+}
+
+fn promotion_commits(repo: &Repo, env: &str) -> Vec<(String, String)> {
+    repo.log().into_iter().filter(|(_, m)| m.contains(&format!("Ferry-Environment: {env}"))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_branches_and_join_succeed_with_one_commit_per_environment() {
+    let (h, repo) = setup("echo all good", "true").await;
+    let id = h.promote(Some("standard"), None, None).await;
+    let view = h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    assert_eq!(view["flow"], "standard");
+    assert_eq!(view["flowVersion"], "3.0");
+    assert_eq!(view["version"], "1.4.2");
+    assert_eq!(view["counters"], serde_json::json!({"successful": 4, "running": 0, "failed": 0, "pending": 0}));
+    for env in ["qa", "staging", "prod"] {
+        let commits = promotion_commits(&repo, env);
+        assert_eq!(commits.len(), 1, "one promotion commit for {env}: {commits:?}");
+        let (sha, message) = &commits[0];
+        assert!(message.starts_with("promote shop 1.4.2: "), "{message}");
+        assert!(message.contains(&format!("Ferry-Release: {id}")), "{message}");
+        assert!(message.contains("Ferry-Product: shop"), "{message}");
+        // Only the promoted values changed: tag and appVersion lines, for both components.
+        let diff = repo.diff(sha);
+        let changed: Vec<&str> = diff.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).collect();
+        assert_eq!(changed.len(), 4, "{diff}");
+        assert!(changed.iter().all(|l| l.contains("1.4.2")), "{diff}");
+        for comp in ["api", "web"] {
+            let text = repo.show("main", &format!("apps/{comp}/{env}/values.yaml"));
+            assert_eq!(text, values("1.4.2", env).trim_end(), "bytes kept in {comp}/{env}");
+        }
+        let e = env_of(&view, env);
+        assert_eq!(e["status"], "Successful");
+        for app in e["applications"].as_array().unwrap() {
+            assert_eq!(app["version"], "1.4.2");
+            assert_eq!(app["action"]["commit"], serde_json::json!(sha));
+            assert_eq!(app["app"]["sync"], "Synced");
+            assert_eq!(app["app"]["health"], "Healthy");
+        }
+    }
+    // The join started only after both branches.
+    let qa_done = env_of(&view, "qa")["finishedAt"].as_str().unwrap().to_owned();
+    let staging_done = env_of(&view, "staging")["finishedAt"].as_str().unwrap().to_owned();
+    let prod_started = env_of(&view, "prod")["startedAt"].as_str().unwrap().to_owned();
+    assert!(prod_started >= qa_done && prod_started >= staging_done);
+    // Live state projection.
+    let live = h.store.app_states("shop").await.unwrap();
+    assert_eq!(live.iter().filter(|a| a.version.as_deref() == Some("1.4.2")).count(), 6);
+    // Logs of the post-action carry the pre-action output and the promotion commit.
+    let logs = h
+        .store
+        .logs(ferry_store::LogQuery {
+            release_id: id.clone(),
+            step: Some("smoke".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let qa_sha = &promotion_commits(&repo, "qa")[0].0;
+    assert!(logs.iter().any(|l| l.line.text == format!("post shop-api-qa at {qa_sha} after shop-api-qa")), "{logs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_post_action_fails_qa_keeps_prod_pending_and_lets_staging_finish() {
+    let (h, repo) = setup("echo checking; echo broken >&2; exit 3", "true").await;
+    let id = h.promote(None, None, None).await;
+    let view = h.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed", "{view:#}");
+    assert_eq!(env_of(&view, "qa")["status"], "Failed");
+    assert_eq!(env_of(&view, "staging")["status"], "Successful");
+    assert_eq!(env_of(&view, "prod")["status"], "Pending");
+    assert!(promotion_commits(&repo, "prod").is_empty());
+    let issues = env_of(&view, "qa")["issues"].as_array().unwrap();
+    assert!(!issues.is_empty());
+    let full = view["issues"].as_array().unwrap().iter().find(|i| i["env"] == "qa").unwrap();
+    assert_eq!(full["detail"]["kind"], "workflow");
+    assert_eq!(full["detail"]["step"], "verdict");
+    assert_eq!(full["detail"]["exitCode"], 3);
+    let tail: Vec<&str> = full["detail"]["logTail"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    assert!(tail.contains(&"broken"), "{tail:?}");
+    assert!(full["summary"].as_str().unwrap().contains("verdict"), "{full}");
+    assert_eq!(view["reason"], full["summary"]);
+    let qa = env_of(&view, "qa");
+    let post = qa["workflows"].as_array().unwrap().iter().find(|w| w["stage"] == "postAction").unwrap();
+    assert_eq!(post["status"], "Failed");
+    assert_eq!(post["steps"][0]["status"], "Success");
+    assert_eq!(post["steps"][1]["status"], "Failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_that_never_becomes_healthy_fails_its_environment() {
+    let (h, _repo) = setup("true", "echo not ready; exit 1").await;
+    let id = h.promote(None, None, None).await;
+    let view = h.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed");
+    let staging = env_of(&view, "staging");
+    assert_eq!(staging["status"], "Failed");
+    let web = staging["applications"].as_array().unwrap().iter().find(|a| a["name"] == "shop-web-staging").unwrap();
+    assert_eq!(web["app"]["health"], "Degraded");
+    let issue = view["issues"].as_array().unwrap().iter().find(|i| i["detail"]["kind"] == "application").unwrap();
+    assert_eq!(issue["app"], "shop-web-staging");
+    assert!(issue["summary"].as_str().unwrap().contains("not healthy after 2s"), "{issue}");
+    assert_eq!(env_of(&view, "prod")["status"], "Pending");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_environment_manual_promotion() {
+    let (h, repo) = setup("true", "true").await;
+    let id = h.promote(None, Some("dev"), Some("staging")).await;
+    let view = h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    assert_eq!(view["flow"], "manual");
+    let names: Vec<&str> =
+        view["environments"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["dev", "staging"]);
+    assert_eq!(promotion_commits(&repo, "staging").len(), 1);
+    assert!(promotion_commits(&repo, "qa").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_push_is_a_git_issue() {
+    let (h, repo) = setup("true", "true").await;
+    let hook = repo.bare.join("hooks/pre-receive");
+    std::fs::write(&hook, "#!/bin/sh\necho 'protected branch: pushes need review' >&2\nexit 1\n").unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut std::fs::metadata(&hook).unwrap().permissions(), 0o755);
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let id = h.promote(None, None, None).await;
+    let view = h.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed");
+    let issue = view["issues"].as_array().unwrap().iter().find(|i| i["detail"]["kind"] == "git").unwrap();
+    assert_eq!(issue["detail"]["operation"], "push");
+    assert!(issue["detail"]["error"].as_str().unwrap().contains("protected branch"), "{issue}");
+}
