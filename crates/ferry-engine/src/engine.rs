@@ -10,7 +10,7 @@ use ferry_model::names::{AppName, EnvName, FlowName, ProductName, ReleaseId};
 use ferry_model::release::{
     GitOperation, Issue, IssueDetail, IssueKind, ReleaseEvent, ReleaseState, RunId, RunTarget, Stage, log_tail,
 };
-use ferry_model::resources::{Action, Catalog, StatusSource};
+use ferry_model::resources::{Action, Application, Catalog, StatusSource, TriggerFacts};
 use ferry_model::status::StepStatus;
 use ferry_model::template::resolve_template;
 use ferry_runner::{CompletedStep, RunControl, Runner, RunnerConfig};
@@ -23,6 +23,7 @@ use crate::handle::{
 };
 use crate::plan::{PlanInput, Step, Work, plan};
 use crate::snapshot::{FlowChoice, build_snapshot};
+use crate::triggers::{TriggerCheck, TriggerOutcome, check, seen_key, trigger_apps};
 use crate::view::{release_row, release_view};
 use crate::work::{Msg, Outcome, PromoteJob, RunJob, WatchJob};
 
@@ -77,11 +78,19 @@ struct Engine<S: Store> {
     pushed: HashMap<AppName, watch::Sender<Option<PushedStatus>>>,
     /// Snapshots being built, answered when done.
     creating: mpsc::UnboundedSender<Created>,
+    /// Applications whose trigger check is under way.
+    checking: HashSet<AppName>,
+    /// Results of trigger checks.
+    triggers: mpsc::UnboundedSender<(AppName, TriggerOutcome)>,
+    /// Applications to check again once their current check ends (a push arrived meanwhile).
+    recheck: HashSet<AppName>,
 }
 
 struct Created {
     result: Result<(ReleaseId, ferry_model::release::ReleaseSnapshot), EngineError>,
     reply: tokio::sync::oneshot::Sender<Result<Promoted, EngineError>>,
+    /// For automatic triggers: the product, to record why no release was created.
+    auto: Option<String>,
 }
 
 /// Starts the engine on `store`: loads the latest configuration, recovers active releases and
@@ -99,6 +108,7 @@ pub async fn start<S: Store>(
     let (tx, rx) = mpsc::channel(1024);
     let (msg_tx, msg_rx) = mpsc::unbounded_channel();
     let (created_tx, created_rx) = mpsc::unbounded_channel();
+    let (trigger_tx, trigger_rx) = mpsc::unbounded_channel();
     std::fs::create_dir_all(&config.data_dir).map_err(internal)?;
     let runner = Runner::new(RunnerConfig {
         max_concurrent_steps: config.max_concurrent_steps.max(1),
@@ -117,9 +127,12 @@ pub async fn start<S: Store>(
         controls: Arc::new(Mutex::new(BTreeMap::new())),
         pushed: HashMap::new(),
         creating: created_tx,
+        checking: HashSet::new(),
+        triggers: trigger_tx,
+        recheck: HashSet::new(),
     };
     engine.recover().await?;
-    let task = tokio::spawn(async move { engine.run(rx, msg_rx, created_rx).await });
+    let task = tokio::spawn(async move { engine.run(rx, msg_rx, created_rx, trigger_rx).await });
     Ok((EngineHandle { requests: tx, catalog: catalog_rx }, task))
 }
 
@@ -149,7 +162,10 @@ impl<S: Store> Engine<S> {
         mut requests: mpsc::Receiver<Request>,
         mut msgs: mpsc::UnboundedReceiver<Msg>,
         mut created: mpsc::UnboundedReceiver<Created>,
+        mut triggers: mpsc::UnboundedReceiver<(AppName, TriggerOutcome)>,
     ) {
+        let mut poll = tokio::time::interval(self.config.poll_interval);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 request = requests.recv() => match request {
@@ -158,6 +174,197 @@ impl<S: Store> Engine<S> {
                 },
                 Some(msg) = msgs.recv() => self.handle_msg(msg).await,
                 Some(done) = created.recv() => self.handle_created(done).await,
+                Some((app, outcome)) = triggers.recv() => self.handle_trigger(app, outcome).await,
+                _ = poll.tick() => {
+                    let apps: Vec<AppName> = trigger_apps(&self.catalog).into_iter().map(|a| a.name.clone()).collect();
+                    for app in apps {
+                        self.start_check(app);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records the current commit of every trigger application seen for the first time, so that only
+    /// commits made after the configuration was applied trigger releases.
+    async fn record_baselines(&mut self) {
+        let apps: Vec<Application> = trigger_apps(&self.catalog).into_iter().cloned().collect();
+        let mut writes = Vec::new();
+        for app in apps {
+            match self.store.kv_get(&seen_key(&app.name)).await {
+                Ok(Some(_)) => continue,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read a trigger baseline");
+                    continue;
+                }
+            }
+            let git = self.git.clone();
+            let source = app.source.clone();
+            let found = tokio::task::spawn_blocking(move || {
+                git.fetch(&source.repo_url)?;
+                git.last_commit_touching(&source.repo_url, &source.target_revision, &source.path)
+            })
+            .await;
+            match found {
+                Ok(Ok(Some(commit))) => {
+                    writes.push(Write::Kv { key: seen_key(&app.name), value: commit.sha.to_string() })
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
+                    self.product_event(
+                        app.product.as_str(),
+                        "trigger-check-failed",
+                        format!("cannot read {}: {e}", app.name),
+                    )
+                    .await
+                }
+                Err(e) => tracing::warn!(error = %e, "trigger baseline task failed"),
+            }
+        }
+        if !writes.is_empty()
+            && let Err(e) = self.store.write(writes).await
+        {
+            tracing::warn!(error = %e, "cannot store trigger baselines");
+        }
+    }
+
+    /// Starts a trigger check of `app`; when one is under way, another follows it.
+    fn start_check(&mut self, app: AppName) {
+        let Some(application) = self.catalog.applications.get(&app).cloned() else { return };
+        if !self.checking.insert(app.clone()) {
+            self.recheck.insert(app);
+            return;
+        }
+        let pushed = self.pushed.entry(app.clone()).or_insert_with(|| watch::channel(None).0).subscribe();
+        let (store, git, tx) = (self.store.clone(), self.git.clone(), self.triggers.clone());
+        let deploy_root = self.config.data_dir.join("deploy");
+        let poll = self.config.health_poll_interval;
+        tokio::spawn(async move {
+            let seen = match store.kv_get(&seen_key(&app)).await {
+                Ok(seen) => seen,
+                Err(e) => {
+                    let _ = tx.send((app, TriggerOutcome::Failed { error: e.to_string() }));
+                    return;
+                }
+            };
+            let product = application.product.to_string();
+            let env = application.environment.to_string();
+            let notify_store = store.clone();
+            let job = TriggerCheck { app: application, seen, deploy_root, poll, pushed };
+            let outcome = check(job, git, |commit| {
+                let message = format!(
+                    "commit {} \"{}\" is waiting for trigger environment {env} to be synced and healthy",
+                    commit.sha.short(),
+                    commit.subject()
+                );
+                let write = Write::ProductEvent {
+                    product,
+                    kind: "waiting-for-trigger-environment".into(),
+                    message,
+                    at: crate::now(),
+                };
+                tokio::spawn(async move {
+                    let _ = notify_store.write(vec![write]).await;
+                });
+            })
+            .await;
+            let _ = tx.send((app, outcome));
+        });
+    }
+
+    async fn product_event(&self, product: &str, kind: &str, message: String) {
+        let write =
+            Write::ProductEvent { product: product.to_owned(), kind: kind.to_owned(), message, at: crate::now() };
+        if let Err(e) = self.store.write(vec![write]).await {
+            tracing::warn!(error = %e, "cannot store a product event");
+        }
+    }
+
+    async fn handle_trigger(&mut self, app: AppName, outcome: TriggerOutcome) {
+        self.handle_trigger_outcome(&app, outcome).await;
+        self.checking.remove(&app);
+        if self.recheck.remove(&app) {
+            self.start_check(app);
+        }
+    }
+
+    async fn handle_trigger_outcome(&mut self, app: &AppName, outcome: TriggerOutcome) {
+        let app = app.clone();
+        let Some(application) = self.catalog.applications.get(&app).cloned() else { return };
+        let product = application.product.to_string();
+        let remember = |sha: String| Write::Kv { key: seen_key(&app), value: sha };
+        match outcome {
+            TriggerOutcome::Unchanged => {}
+            TriggerOutcome::Baseline { sha } => {
+                if let Err(e) = self.store.write(vec![remember(sha)]).await {
+                    tracing::warn!(error = %e, "cannot store a trigger baseline");
+                }
+            }
+            TriggerOutcome::Failed { error } => {
+                self.product_event(
+                    &product,
+                    "trigger-check-failed",
+                    format!("checking {app} for new commits failed: {error}"),
+                )
+                .await;
+            }
+            TriggerOutcome::NotHealthy { commit, message } => {
+                let _ = self.store.write(vec![remember(commit.sha.to_string())]).await;
+                self.product_event(
+                    &product,
+                    "trigger-environment-unhealthy",
+                    format!(
+                        "commit {} did not become healthy in {}: {message}; no release",
+                        commit.sha.short(),
+                        application.environment
+                    ),
+                )
+                .await;
+            }
+            TriggerOutcome::Ready { commit } => {
+                if let Err(e) = self.store.write(vec![remember(commit.sha.to_string())]).await {
+                    tracing::warn!(error = %e, "cannot store the trigger commit");
+                    return;
+                }
+                let Some(prod) = self.catalog.products.get(&application.product) else { return };
+                let facts = TriggerFacts {
+                    branch: &application.source.target_revision,
+                    sha: commit.sha.as_str(),
+                    message: &commit.message,
+                };
+                let Some(flow) = prod.choose_flow(&application.environment, &self.catalog.flows, &facts).cloned()
+                else {
+                    let tried: Vec<String> = prod.promotion_flows.iter().map(|f| f.flow.to_string()).collect();
+                    self.product_event(
+                        &product,
+                        "no-flow-matched",
+                        format!(
+                            "commit {} \"{}\" on {} matches no promotion flow triggered from {} (tried: {}); no release",
+                            commit.sha.short(),
+                            commit.subject(),
+                            application.source.target_revision,
+                            application.environment,
+                            if tried.is_empty() { "none".to_owned() } else { tried.join(", ") }
+                        ),
+                    )
+                    .await;
+                    return;
+                };
+                let initiator = format!("{} · ferry (auto)", commit.author_name);
+                let (git, catalog, tx) = (self.git.clone(), self.catalog.clone(), self.creating.clone());
+                let product_name = application.product.clone();
+                let (reply, _ignored) = tokio::sync::oneshot::channel();
+                tokio::spawn(async move {
+                    let choice = FlowChoice::Flow(flow);
+                    let result = tokio::task::spawn_blocking(move || {
+                        build_snapshot(&git, &catalog, &product_name, &choice, &initiator)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(internal(e)))
+                    .map(|snapshot| (ReleaseId(uuid::Uuid::now_v7()), snapshot));
+                    let _ = tx.send(Created { result, reply, auto: Some(product) });
+                });
             }
         }
     }
@@ -172,18 +379,27 @@ impl<S: Store> Engine<S> {
                 let _ = reply.send(self.push_status(app, status).await);
             }
             Request::GitPush { push, reply } => {
-                let _ = reply.send(self.git_push(push));
+                let accepted = self.git_push(push);
+                if let Ok(accepted) = &accepted {
+                    let trigger: HashSet<AppName> =
+                        trigger_apps(&self.catalog).into_iter().map(|a| a.name.clone()).collect();
+                    for app in accepted.applications.iter().filter(|a| trigger.contains(*a)) {
+                        self.start_check(app.clone());
+                    }
+                }
+                let _ = reply.send(accepted);
             }
         }
     }
 
     async fn apply_config(&mut self, catalog: Catalog, actor: String) -> Result<i64, EngineError> {
         let json = serde_json::to_value(&catalog).map_err(internal)?;
-        let write = Write::Config { applied_by: actor, catalog: json, at: Timestamp::now() };
+        let write = Write::Config { applied_by: actor, catalog: json, at: crate::now() };
         match self.store.write(vec![write]).await.map_err(internal)?.into_iter().next() {
             Some(Ok(WriteOutcome::ConfigVersion(v))) => {
                 self.catalog = Arc::new(catalog);
                 self.catalog_tx.send_replace(self.catalog.clone());
+                self.record_baselines().await;
                 Ok(v)
             }
             Some(Err(e)) => Err(internal(e)),
@@ -243,20 +459,23 @@ impl<S: Store> Engine<S> {
                 .await
                 .unwrap_or_else(|e| Err(internal(e)))
                 .map(|snapshot| (ReleaseId(uuid::Uuid::now_v7()), snapshot));
-            let _ = tx.send(Created { result, reply });
+            let _ = tx.send(Created { result, reply, auto: None });
         });
     }
 
     async fn handle_created(&mut self, created: Created) {
-        let Created { result, reply } = created;
+        let Created { result, reply, auto } = created;
         let (id, snapshot) = match result {
             Ok(v) => v,
             Err(e) => {
+                if let Some(product) = auto {
+                    self.product_event(&product, "release-not-created", format!("no release was created: {e}")).await;
+                }
                 let _ = reply.send(Err(e));
                 return;
             }
         };
-        let at = Timestamp::now();
+        let at = crate::now();
         let state = match ReleaseState::new(id, snapshot.clone(), at) {
             Ok(s) => s,
             Err(e) => {
@@ -298,7 +517,7 @@ impl<S: Store> Engine<S> {
             health: status.health.clone(),
             message: status.message.clone(),
             release_id: None,
-            updated_at: Timestamp::now(),
+            updated_at: crate::now(),
         };
         self.store.write(vec![Write::AppStates(vec![row])]).await.map_err(internal)?;
         self.pushed.entry(name).or_insert_with(|| watch::channel(None).0).send_replace(Some(status));
@@ -394,7 +613,7 @@ impl<S: Store> Engine<S> {
                     health: obs.map_or("Unknown", |o| o.health.as_str()).to_owned(),
                     message: obs.and_then(|o| o.message.clone()),
                     release_id: Some(state.id().to_string()),
-                    updated_at: Timestamp::now(),
+                    updated_at: crate::now(),
                 })
             })
             .collect()
@@ -441,7 +660,7 @@ impl<S: Store> Engine<S> {
         let mut events = Vec::new();
         let empty = HashSet::new();
         for _ in 0..64 {
-            let input = PlanInput { now: Timestamp::now(), may_start, in_flight: &empty, workflows: &workflows };
+            let input = PlanInput { now: crate::now(), may_start, in_flight: &empty, workflows: &workflows };
             let steps = plan(&next, &input, &mut uuid::Uuid::now_v7);
             let mut applied = false;
             for step in steps {
@@ -467,7 +686,7 @@ impl<S: Store> Engine<S> {
         }
         // Work is handed out only once the decisions are durable.
         let Some(active) = self.releases.get(&id) else { return };
-        let input = PlanInput { now: Timestamp::now(), may_start, in_flight: &active.in_flight, workflows: &workflows };
+        let input = PlanInput { now: crate::now(), may_start, in_flight: &active.in_flight, workflows: &workflows };
         let work: Vec<Work> = plan(&active.state, &input, &mut uuid::Uuid::now_v7)
             .into_iter()
             .filter_map(|s| match s {
@@ -784,7 +1003,7 @@ impl<S: Store> Engine<S> {
     }
 
     fn events_for(&self, id: ReleaseId, outcome: Outcome) -> Vec<ReleaseEvent> {
-        let now = Timestamp::now();
+        let now = crate::now();
         let Some(active) = self.releases.get(&id) else { return Vec::new() };
         let state = &active.state;
         match outcome {

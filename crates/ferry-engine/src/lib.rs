@@ -12,8 +12,15 @@ mod engine;
 pub mod handle;
 pub mod plan;
 mod snapshot;
+mod triggers;
 pub mod view;
 mod work;
 
 pub use engine::{EngineConfig, start};
 pub use handle::*;
+
+/// The current time at the store's precision (microseconds), so stored and replayed projections agree.
+pub(crate) fn now() -> jiff::Timestamp {
+    let now = jiff::Timestamp::now();
+    jiff::Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now)
+}

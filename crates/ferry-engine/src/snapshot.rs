@@ -231,7 +231,7 @@ pub fn build_snapshot(
         trigger: TriggerCommit {
             environment: trigger_env,
             sha: trigger.sha.clone(),
-            message: trigger.message.clone(),
+            message: trigger.message.trim_end().to_owned(),
             author_name: trigger.author_name.clone(),
             author_email: trigger.author_email.clone(),
             date: trigger.date,

@@ -268,15 +268,25 @@ pub(crate) async fn watch_app(job: WatchJob, git: Arc<GitCache>, tx: mpsc::Unbou
     let send = |outcome| {
         let _ = tx.send(Msg { release, done: None, outcome });
     };
-    let result = match job.status.clone() {
-        StatusSource::Exec(exec) => watch_exec(&job, &exec, &git, &send).await,
-        StatusSource::Push { health_timeout } => watch_push(&job, health_timeout, &git, &send).await,
+    let result = gate(&job, &git, &send).await;
+    let _ = tx.send(Msg { release, done: Some(key), outcome: Outcome::Gate { env, app, result } });
+}
+
+/// Deploys (exec) or waits for reports (push) until the application is Synced at the expected
+/// revision and Healthy; `send` receives each observation.
+pub(crate) async fn gate(
+    job: &WatchJob,
+    git: &Arc<GitCache>,
+    send: &impl Fn(Outcome),
+) -> Result<(), (GateFailure, String)> {
+    match job.status.clone() {
+        StatusSource::Exec(exec) => watch_exec(job, &exec, git, send).await,
+        StatusSource::Push { health_timeout } => watch_push(job, health_timeout, git, send).await,
         StatusSource::ArgoCd(_) => Err((
             GateFailure::Degraded,
             "the argocd status source is not available in this version of Ferry; use exec or push".to_owned(),
         )),
-    };
-    let _ = tx.send(Msg { release, done: Some(key), outcome: Outcome::Gate { env, app, result } });
+    }
 }
 
 async fn blocking<T: Send + 'static>(

@@ -34,6 +34,11 @@ fn query_err(doing: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { doing, source }
 }
 
+/// The event-log stream holding a product's events (not a release id: release ids are UUIDs).
+fn product_stream(product: &str) -> String {
+    format!("product:{product}")
+}
+
 /// Fixed-width RFC 3339 (microseconds), so stored times sort as text.
 fn fmt_ts(t: Timestamp) -> String {
     format!("{t:.6}")
@@ -184,14 +189,29 @@ async fn apply_write(
             Ok(WriteOutcome::ConfigVersion(row.get(0)))
         }
         Write::ProductEvent { product, kind, message, at } => {
-            sqlx::query("INSERT INTO product_events (product, at, kind, message) VALUES (?, ?, ?, ?)")
-                .bind(product)
-                .bind(fmt_ts(*at))
-                .bind(kind)
-                .bind(message)
-                .execute(&mut *conn)
-                .await
-                .map_err(query_err("storing a product event"))?;
+            // Product events share the event log (and its ids) so live streams carry and resume them.
+            let stream = product_stream(product);
+            let body = serde_json::json!({"type": "ProductEvent", "kind": kind, "message": message});
+            let row = sqlx::query(
+                "INSERT INTO events (release_id, product, seq, at, body)
+                 VALUES (?, ?, (SELECT coalesce(max(seq) + 1, 0) FROM events WHERE release_id = ?), ?, ?) RETURNING gid, seq",
+            )
+            .bind(&stream)
+            .bind(product)
+            .bind(&stream)
+            .bind(fmt_ts(*at))
+            .bind(body.to_string())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(query_err("storing a product event"))?;
+            committed.push(StoredEvent {
+                gid: row.get(0),
+                release_id: stream,
+                product: product.clone(),
+                seq: row.get(1),
+                at: *at,
+                body,
+            });
             Ok(WriteOutcome::Done)
         }
         Write::AppStates(rows) => {
@@ -566,23 +586,23 @@ impl Store for SqliteStore {
     }
 
     async fn product_events(&self, product: &str, limit: u32) -> Result<Vec<ProductEvent>> {
-        let rows = sqlx::query(
-            "SELECT id, product, at, kind, message FROM product_events WHERE product = ? ORDER BY id DESC LIMIT ?",
-        )
-        .bind(product)
-        .bind(limit)
-        .fetch_all(&self.readers)
-        .await
-        .map_err(query_err("reading product events"))?;
+        let rows = sqlx::query("SELECT gid, at, body FROM events WHERE release_id = ? ORDER BY gid DESC LIMIT ?")
+            .bind(product_stream(product))
+            .bind(limit)
+            .fetch_all(&self.readers)
+            .await
+            .map_err(query_err("reading product events"))?;
         rows.iter()
             .map(|row| {
                 let at: String = row.get("at");
+                let body: String = row.get("body");
+                let body = json(&body, "product event")?;
                 Ok(ProductEvent {
-                    id: row.get("id"),
-                    product: row.get("product"),
+                    id: row.get("gid"),
+                    product: product.to_owned(),
                     at: ts(&at, "product event")?,
-                    kind: row.get("kind"),
-                    message: row.get("message"),
+                    kind: body["kind"].as_str().unwrap_or_default().to_owned(),
+                    message: body["message"].as_str().unwrap_or_default().to_owned(),
                 })
             })
             .collect()

@@ -145,11 +145,13 @@ pub struct ConfigVersion {
     pub catalog: serde_json::Value,
 }
 
-/// A product event (e.g. why a commit created no release).
+/// A product event (e.g. why a commit created no release). Product events are part of the event log
+/// (release id `product:<name>`, body `{"type": "ProductEvent", "kind", "message"}`), so live streams
+/// filtered by product carry them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductEvent {
-    /// Id.
+    /// Id (the event's global id).
     pub id: i64,
     /// Product.
     pub product: String,

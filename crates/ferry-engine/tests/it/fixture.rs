@@ -100,10 +100,10 @@ pub fn chart(version: &str) -> String {
 }
 
 pub struct Harness {
-    pub dir: tempfile::TempDir,
+    pub _dir: tempfile::TempDir,
     pub store: SqliteStore,
     pub engine: EngineHandle,
-    pub task: tokio::task::JoinHandle<()>,
+    pub _task: tokio::task::JoinHandle<()>,
 }
 
 impl Harness {
@@ -112,7 +112,7 @@ impl Harness {
         let mut config = EngineConfig::new(dir.path().join("data"), "http://127.0.0.1:7878".into());
         config.health_poll_interval = Duration::from_millis(50);
         let (engine, task) = ferry_engine::start(store.clone(), config).await.unwrap();
-        Harness { dir, store, engine, task }
+        Harness { _dir: dir, store, engine, _task: task }
     }
 
     pub async fn apply(&self, yaml: &str) {
@@ -155,12 +155,43 @@ impl Harness {
             }
         };
         match tokio::time::timeout(Duration::from_secs(120), wait).await {
-            Ok(view) => view,
+            Ok(view) => {
+                self.assert_projection_matches_replay(id, &view).await;
+                view
+            }
             Err(_) => panic!(
                 "release {id} did not finish; view: {}",
                 serde_json::to_string_pretty(&self.store.release_view(id).await.unwrap()).unwrap()
             ),
         }
+    }
+}
+
+impl Harness {
+    /// Roll-up consistency: replaying the stored event log gives exactly the stored projections.
+    pub async fn assert_projection_matches_replay(&self, id: &str, view: &Value) {
+        let events: Vec<ferry_model::release::ReleaseEvent> = self
+            .store
+            .release_events(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| serde_json::from_value(e.body).unwrap())
+            .collect();
+        let state = ferry_model::release::ReleaseState::replay(&events).unwrap();
+        assert_eq!(&ferry_engine::view::release_view(&state), view, "stored view differs from the replayed state");
+        let row = ferry_engine::view::release_row(&state);
+        let listed = self
+            .store
+            .list_releases(ferry_store::ReleaseFilter {
+                product: Some(row.product.clone()),
+                limit: 500,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let stored = listed.items.into_iter().find(|r| r.id == id).unwrap();
+        assert_eq!(stored, row, "stored release row differs from the replayed state");
     }
 }
 

@@ -226,3 +226,67 @@ async fn rejected_push_is_a_git_issue() {
     assert_eq!(issue["detail"]["operation"], "push");
     assert!(issue["detail"]["error"].as_str().unwrap().contains("protected branch"), "{issue}");
 }
+
+/// Waits for the first committed event of `product` matching `pred` (by following the event stream).
+async fn next_event(h: &Harness, pred: impl Fn(&ferry_store::StoredEvent) -> bool) -> ferry_store::StoredEvent {
+    let mut events = h.store.subscribe();
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(e) if pred(&e) => return (*e).clone(),
+                Ok(_) => {}
+                Err(e) => panic!("event stream: {e}"),
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), wait).await.expect("the expected event never came")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automatic_trigger_creates_a_release_only_for_a_matching_commit() {
+    let (h, repo) = setup("true", "true").await;
+    let selectors = "  promotionFlows: [ { name: standard } ]";
+    let with_selectors = r#"  promotionFlows:
+    - name: standard
+      gitTriggerSelectors:
+        - { key: commitMessage, operator: NotIn, values: ["*[no-release]*"] }"#;
+    h.apply(&config(&repo.url(), "true", "true").replace(selectors, with_selectors)).await;
+    let push =
+        |_: ()| ferry_engine::GitPush { repo_urls: vec![repo.url()], branch: "main".into(), after: String::new() };
+
+    // A commit that no flow accepts: recorded, no release.
+    repo.commit(&[("apps/api/dev/values.yaml", &values("1.5.0-rc1", "dev"))], "try something [no-release]");
+    repo.push();
+    let waiting = next_event(&h, |e| e.body["type"] == "ProductEvent" && e.body["kind"] == "no-flow-matched");
+    let (accepted, event) = tokio::join!(h.engine.git_push(push(())), waiting);
+    let accepted = accepted.unwrap();
+    assert!(accepted.applications.iter().any(|a| a.as_str() == "shop-api-dev"), "{accepted:?}");
+    assert_eq!(event.product, "shop");
+    assert!(event.body["message"].as_str().unwrap().contains("matches no promotion flow"), "{event:?}");
+    assert!(
+        h.store
+            .list_releases(ferry_store::ReleaseFilter { limit: 10, ..Default::default() })
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    // A matching commit: the dev app is deployed, then the release starts from that commit.
+    let sha = repo.commit(
+        &[("apps/api/dev/values.yaml", &values("1.5.0", "dev")), ("apps/api/dev/Chart.yaml", &chart("1.5.0"))],
+        "feat: checkout v2",
+    );
+    repo.push();
+    let created = next_event(&h, |e| e.body["type"] == "Created");
+    let (_, created) = tokio::join!(h.engine.git_push(push(())), created);
+    let view = h.wait_final(&created.release_id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    assert_eq!(view["flow"], "standard");
+    assert_eq!(view["initiator"], "Alice Dev · ferry (auto)");
+    assert_eq!(view["trigger"]["sha"], sha);
+    assert_eq!(view["trigger"]["message"], "feat: checkout v2");
+    assert_eq!(view["version"], "1.5.0");
+    let prod_values = repo.show("main", "apps/api/prod/values.yaml");
+    assert!(prod_values.contains("tag: \"1.5.0\""), "{prod_values}");
+}

@@ -1,4 +1,5 @@
--- Release event log: append-only, the source of truth and the audit trail.
+-- Release event log: append-only, the source of truth and the audit trail. Product events (why a
+-- commit created no release, ...) live here too, under release_id 'product:<name>'.
 CREATE TABLE events (
     gid         INTEGER PRIMARY KEY AUTOINCREMENT,
     release_id  TEXT    NOT NULL,
@@ -66,16 +67,6 @@ CREATE TABLE config_versions (
     applied_by TEXT NOT NULL,
     catalog    TEXT NOT NULL
 );
-
--- Product events: why a commit created no release, trigger decisions, ...
-CREATE TABLE product_events (
-    id       INTEGER PRIMARY KEY AUTOINCREMENT,
-    product  TEXT NOT NULL,
-    at       TEXT NOT NULL,
-    kind     TEXT NOT NULL,
-    message  TEXT NOT NULL
-);
-CREATE INDEX product_events_product ON product_events (product, id DESC);
 
 -- Small durable settings and cursors (e.g. the last commit seen per watched branch).
 CREATE TABLE kv (

@@ -1,0 +1,107 @@
+//! Automatic triggers (SPEC §3.1): a new commit on a trigger environment's application branch that
+//! touches its path is deployed there (exec) or awaited (push); once the application is Synced at that
+//! commit and Healthy, the product's first matching flow starts a release.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_git::{CommitInfo, GitCache};
+use ferry_model::names::{AppName, ReleaseId};
+use ferry_model::release::GateFailure;
+use ferry_model::resources::{Application, Catalog};
+use tokio::sync::watch;
+
+use crate::handle::PushedStatus;
+use crate::work::{WatchJob, gate};
+
+/// The key under which the last commit seen for an application is kept.
+pub(crate) fn seen_key(app: &AppName) -> String {
+    format!("trigger-seen:{app}")
+}
+
+/// Applications that sit in the trigger environment of one of their product's flows.
+pub(crate) fn trigger_apps(catalog: &Catalog) -> Vec<&Application> {
+    catalog
+        .applications
+        .values()
+        .filter(|app| {
+            catalog.products.get(&app.product).is_some_and(|p| {
+                p.promotion_flows
+                    .iter()
+                    .any(|sel| catalog.flows.get(&sel.flow).is_some_and(|f| f.trigger_environment == app.environment))
+            })
+        })
+        .collect()
+}
+
+/// What a check found.
+#[derive(Debug)]
+pub(crate) enum TriggerOutcome {
+    /// First look at this application: its current commit becomes the baseline, nothing is released.
+    Baseline { sha: String },
+    /// No new commit.
+    Unchanged,
+    /// A new commit is deployed and healthy.
+    Ready { commit: CommitInfo },
+    /// A new commit did not become healthy.
+    NotHealthy { commit: CommitInfo, message: String },
+    /// The check itself failed (git unreachable, ...).
+    Failed { error: String },
+}
+
+/// One check of one application.
+pub(crate) struct TriggerCheck {
+    pub app: Application,
+    pub seen: Option<String>,
+    pub deploy_root: PathBuf,
+    pub poll: Duration,
+    pub pushed: watch::Receiver<Option<PushedStatus>>,
+}
+
+/// Looks for a new commit and, when there is one, waits for the application to be healthy at it.
+/// `on_new` is told about a new commit before the (possibly long) wait starts.
+pub(crate) async fn check(job: TriggerCheck, git: Arc<GitCache>, on_new: impl FnOnce(&CommitInfo)) -> TriggerOutcome {
+    let app = job.app.clone();
+    let g = git.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        g.fetch(&app.source.repo_url)?;
+        g.last_commit_touching(&app.source.repo_url, &app.source.target_revision, &app.source.path)
+    })
+    .await;
+    let commit = match found {
+        Ok(Ok(Some(commit))) => commit,
+        Ok(Ok(None)) => return TriggerOutcome::Unchanged,
+        Ok(Err(e)) => return TriggerOutcome::Failed { error: e.to_string() },
+        Err(e) => return TriggerOutcome::Failed { error: format!("the git task failed: {e}") },
+    };
+    match &job.seen {
+        None => return TriggerOutcome::Baseline { sha: commit.sha.to_string() },
+        Some(seen) if *seen == commit.sha.as_str() => return TriggerOutcome::Unchanged,
+        Some(_) => {}
+    }
+    on_new(&commit);
+    let watch = WatchJob {
+        release: ReleaseId(uuid::Uuid::nil()),
+        env: job.app.environment.clone(),
+        app: job.app.name.clone(),
+        repo_url: job.app.source.repo_url.clone(),
+        branch: job.app.source.target_revision.clone(),
+        path: job.app.source.path.clone(),
+        expected: Some(commit.sha.clone()),
+        status: job.app.status.clone(),
+        deploy_root: job.deploy_root,
+        poll: job.poll,
+        pushed: job.pushed,
+    };
+    match gate(&watch, &git, &|_| {}).await {
+        Ok(()) => TriggerOutcome::Ready { commit },
+        Err((reason, message)) => {
+            let reason = match reason {
+                GateFailure::Degraded => "degraded",
+                GateFailure::Timeout => "timed out",
+            };
+            TriggerOutcome::NotHealthy { commit, message: format!("{reason}: {message}") }
+        }
+    }
+}
