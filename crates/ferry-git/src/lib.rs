@@ -16,6 +16,7 @@ mod command;
 mod error;
 mod promote;
 mod redact;
+mod seed;
 pub mod yaml_edit;
 
 pub use cache::{CommitInfo, Credentials, DEFAULT_NETWORK_TIMEOUT, GitCache, TRAILER_SCAN_LIMIT, parse_trailers};
@@ -25,4 +26,5 @@ pub use promote::{
     TRAILER_RELEASE, commit_message, promotion_subject,
 };
 pub use redact::{redact, redact_with};
+pub use seed::{commit_files, init_bare};
 pub use yaml_edit::{Edit, YamlEditError, promote_yaml, read_version};
