@@ -110,6 +110,11 @@ pub async fn start<S: Store>(
     let (created_tx, created_rx) = mpsc::unbounded_channel();
     let (trigger_tx, trigger_rx) = mpsc::unbounded_channel();
     std::fs::create_dir_all(&config.data_dir).map_err(internal)?;
+    // Steps left running by a Ferry process that died are stopped before their runs resume.
+    let reaped = ferry_runner::reap_orphans(&config.data_dir.join("runner"));
+    if reaped > 0 {
+        tracing::warn!(count = reaped, "stopped workflow processes left by an earlier Ferry process");
+    }
     let runner = Runner::new(RunnerConfig {
         max_concurrent_steps: config.max_concurrent_steps.max(1),
         work_dir: config.data_dir.join("runner"),

@@ -51,6 +51,7 @@ mod config;
 mod error;
 pub mod exec;
 mod logs;
+mod orphans;
 pub mod outputs;
 mod plan;
 mod process;
@@ -64,6 +65,7 @@ pub use config::{
 pub use error::RunnerError;
 pub use exec::{CommandResult, run_command};
 pub use logs::{BATCH_INTERVAL, MAX_BATCH_LINES, MAX_LINE_BYTES};
+pub use orphans::reap_orphans;
 pub use outputs::{Outputs, parse_outputs};
 pub use run::{APPROVED_BY, RunControl, RunHandle, Runner};
 pub use types::{CompletedStep, LogLine, LogStream, RunEvent, RunOutcome, RunSpec, StepOutcome};

@@ -42,6 +42,13 @@ impl std::fmt::Debug for GroupChild {
 
 /// Starts `sh -e -c script` in `cwd` with exactly the variables `env` (nothing else is inherited),
 /// stdin from /dev/null and stdout/stderr piped.
+impl GroupChild {
+    /// The process group of the child (its pid), when known.
+    pub(crate) fn pgid(&self) -> Option<Pid> {
+        self.pgid
+    }
+}
+
 pub(crate) fn spawn_shell<K, V>(
     script: &str,
     cwd: &Path,

@@ -609,6 +609,9 @@ async fn attempt(
         Ok(child) => child,
         Err(err) => return error(err),
     };
+    if let Some(pgid) = child.pgid() {
+        crate::orphans::record(&ctx.dir, step.name.as_str(), attempt, pgid.as_raw());
+    }
     let events = ctx.events.clone();
     let name = step.name.clone();
     let sink = move |lines| {
