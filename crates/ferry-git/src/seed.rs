@@ -11,7 +11,13 @@ use crate::error::{GitError, Operation};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-fn run(cwd: &Path, args: &[&str], author: (&str, &str), operation: Operation, remote: &str) -> Result<String, GitError> {
+fn run(
+    cwd: &Path,
+    args: &[&str],
+    author: (&str, &str),
+    operation: Operation,
+    remote: &str,
+) -> Result<String, GitError> {
     let out = Git::new(Path::new("git"), Some(cwd), args, TIMEOUT)
         .env("GIT_AUTHOR_NAME", author.0)
         .env("GIT_AUTHOR_EMAIL", author.1)
@@ -26,8 +32,25 @@ fn run(cwd: &Path, args: &[&str], author: (&str, &str), operation: Operation, re
 }
 
 /// Commits `files` (path → content; `None` deletes) on top of `branch` of the repository at `url` and
-/// pushes; creates the branch when the repository is empty. Returns the new commit.
+/// pushes; creates the branch when the repository is empty. When someone else pushed meanwhile, the
+/// commit is made again on the new tip (up to 5 times). Returns the new commit.
 pub fn commit_files(
+    url: &str,
+    branch: &str,
+    files: &[(&str, Option<&[u8]>)],
+    message: &str,
+    author: (&str, &str),
+) -> Result<CommitSha, GitError> {
+    let mut attempt = 1;
+    loop {
+        match commit_files_once(url, branch, files, message, author) {
+            Err(e) if e.operation == Operation::Push && attempt < 5 && e.message.contains("rejected") => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+fn commit_files_once(
     url: &str,
     branch: &str,
     files: &[(&str, Option<&[u8]>)],
@@ -48,7 +71,8 @@ pub fn commit_files(
         match content {
             Some(bytes) => {
                 if let Some(parent) = target.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| GitError::new(Operation::Commit, url, e.to_string()))?;
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| GitError::new(Operation::Commit, url, e.to_string()))?;
                 }
                 std::fs::write(&target, bytes).map_err(|e| GitError::new(Operation::Commit, url, e.to_string()))?;
             }
@@ -84,9 +108,14 @@ mod tests {
         let url = format!("file://{}", bare.display());
         let author = ("Demo", "demo@example.com");
         let first = commit_files(&url, "main", &[("a/x.yaml", Some(b"x: 1\n".as_slice()))], "first", author).unwrap();
-        let second =
-            commit_files(&url, "main", &[("a/y.yaml", Some(b"y: 2\n".as_slice())), ("a/x.yaml", None)], "second", author)
-                .unwrap();
+        let second = commit_files(
+            &url,
+            "main",
+            &[("a/y.yaml", Some(b"y: 2\n".as_slice())), ("a/x.yaml", None)],
+            "second",
+            author,
+        )
+        .unwrap();
         assert_ne!(first, second);
         let cache = crate::GitCache::new(dir.path().join("cache"));
         cache.fetch(&url).unwrap();

@@ -1,0 +1,120 @@
+//! Ferry's HTTP server: the JSON API under `/api/v1` (SPEC §7.2), live events as Server-Sent Events,
+//! push webhooks, health probes and Prometheus metrics.
+//!
+//! The server is a thin layer: reads answer from the store's projections, writes go to the engine
+//! through its [`EngineHandle`]. Every error has one JSON shape,
+//! `{"error": {"code": "...", "message": "...", "details": [...]}}` ([`ApiError`]).
+//! The routes and their schemas are described by the OpenAPI document served at
+//! `/api/v1/openapi.json` (committed as `crates/ferry-server/openapi.json`).
+//!
+//! There is no authentication yet: `ferry server` refuses to listen on anything but a loopback address.
+
+mod api;
+mod body;
+pub mod dto;
+mod error;
+pub mod hooks;
+mod metrics;
+mod params;
+mod routes;
+mod sse;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_engine::EngineHandle;
+use ferry_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use error::ApiError;
+pub use routes::{OPENAPI, ROUTES};
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Largest request body accepted, in bytes (larger → 413).
+    pub body_limit: usize,
+    /// Interval of SSE keep-alive comments.
+    pub keep_alive: Duration,
+    /// Who is recorded as the actor of writes when the request names nobody (`Ferry-Actor` header).
+    pub default_actor: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            body_limit: 8 * 1024 * 1024,
+            keep_alive: Duration::from_secs(15),
+            default_actor: "anonymous".to_owned(),
+        }
+    }
+}
+
+/// Errors of the server itself (request errors are answered, not returned).
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Accepting or serving connections failed.
+    #[error("the HTTP server stopped: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Shared by every handler.
+pub(crate) struct AppState<S> {
+    pub(crate) store: S,
+    pub(crate) engine: EngineHandle,
+    pub(crate) settings: Arc<ServerSettings>,
+    pub(crate) metrics: Arc<metrics::Metrics>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+impl<S: Clone> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        AppState {
+            store: self.store.clone(),
+            engine: self.engine.clone(),
+            settings: self.settings.clone(),
+            metrics: self.metrics.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+}
+
+/// Serves the API on `listener` until the process ends.
+pub async fn serve<S: Store>(
+    listener: TcpListener,
+    store: S,
+    engine: EngineHandle,
+    settings: ServerSettings,
+) -> Result<(), ServerError> {
+    serve_with_shutdown(listener, store, engine, settings, std::future::pending()).await
+}
+
+/// Serves the API on `listener` until `signal` completes, then shuts down gracefully: stops accepting,
+/// ends the live event streams and waits for the requests in flight.
+pub async fn serve_with_shutdown<S, F>(
+    listener: TcpListener,
+    store: S,
+    engine: EngineHandle,
+    settings: ServerSettings,
+    signal: F,
+) -> Result<(), ServerError>
+where
+    S: Store,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let metrics = Arc::new(metrics::Metrics::default());
+    let counter = tokio::spawn(metrics::count_events(store.subscribe(), metrics.clone(), stop_rx.clone()));
+    let state = AppState { store, engine, settings: Arc::new(settings), metrics, shutdown: stop_rx };
+    let app = routes::router(state);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            signal.await;
+            let _ = stop_tx.send(true);
+        })
+        .await;
+    counter.abort();
+    result.map_err(ServerError::from)
+}

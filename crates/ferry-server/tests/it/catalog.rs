@@ -1,0 +1,111 @@
+//! Applying configuration and reading it back.
+
+use serde_json::{Value, json};
+
+use crate::{Server, shop_sources};
+
+fn names(list: &Value) -> Vec<&str> {
+    list["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn apply_the_example_then_read_the_catalog() {
+    let server = Server::start().await;
+    let (status, products) = server.get("/api/v1/products").await;
+    assert_eq!((status, products), (200, json!({"items": []})));
+
+    let (status, applied) = server.post("/api/v1/apply", &shop_sources()).await;
+    assert_eq!(status, 200, "{applied}");
+    assert_eq!(applied["version"], 1);
+    assert_eq!(applied["resources"]["environments"], 5);
+    assert_eq!(applied["resources"]["applications"], 15);
+    assert_eq!(applied["resources"]["products"], 1);
+    assert_eq!(applied["resources"]["promotionFlows"], 2);
+    assert!(applied["warnings"].is_array());
+
+    let (_, products) = server.get("/api/v1/products").await;
+    assert_eq!(names(&products), ["shop"]);
+    let shop = &products["items"][0];
+    assert_eq!(shop["promotionTemplateRef"], "helm-images");
+    assert_eq!(shop["concurrency"], "queue");
+    assert_eq!(shop["applications"], 15);
+    assert_eq!(shop["promotionFlows"][0]["name"], "hotfix");
+    assert_eq!(shop["promotionFlows"][0]["gitTriggerSelectors"][0]["key"], "gitRevision");
+
+    let (_, envs) = server.get("/api/v1/environments").await;
+    assert_eq!(names(&envs), ["dev", "qa", "staging", "prod-eu", "prod-us"], "dashboard order");
+    assert_eq!(envs["items"][3]["type"], "production");
+
+    let (_, flows) = server.get("/api/v1/flows").await;
+    assert_eq!(names(&flows), ["hotfix", "standard"]);
+    let standard = &flows["items"][1];
+    assert_eq!(standard["triggerEnvironment"], "dev");
+    assert_eq!(standard["version"], "3.0");
+    assert_eq!(standard["timeout"], "6h");
+    assert_eq!(standard["steps"][2]["dependsOn"], json!(["qa", "staging"]));
+    assert_eq!(standard["steps"][1]["policy"]["postAction"], "e2e");
+    assert_eq!(standard["steps"][2]["hooks"]["onStart"], "page-oncall");
+
+    let (_, policies) = server.get("/api/v1/policies").await;
+    assert_eq!(names(&policies), ["production-guard", "test-envs", "baseline"], "strongest first");
+    assert_eq!(policies["items"][0]["environmentTypes"], json!(["production"]));
+    assert_eq!(policies["items"][0]["policy"]["action"], "pr");
+
+    let (_, workflows) = server.get("/api/v1/workflows").await;
+    assert_eq!(workflows["items"].as_array().unwrap().len(), 6);
+    let (_, apps) = server.get("/api/v1/applications").await;
+    assert_eq!(apps["items"][0]["environment"], "dev");
+
+    let (status, detail) = server.get("/api/v1/products/shop").await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["product"]["name"], "shop");
+    assert_eq!(detail["flows"].as_array().unwrap().len(), 2);
+    assert_eq!(detail["environments"], json!(["dev", "qa", "staging", "prod-eu", "prod-us"]));
+    assert_eq!(detail["applications"].as_array().unwrap().len(), 15);
+    assert_eq!(detail["live"], json!([]));
+    assert_eq!(detail["latestRelease"], Value::Null);
+    assert!(detail["events"].is_array(), "product events (the engine may already have written some)");
+
+    let (status, missing) = server.get("/api/v1/products/nope").await;
+    assert_eq!(status, 404);
+    assert_eq!(missing["error"]["code"], "not_found");
+    assert!(missing["error"]["message"].as_str().unwrap().contains("known products: shop"), "{missing}");
+
+    // A second apply is a new version.
+    let (_, again) = server.post("/api/v1/apply", &shop_sources()).await;
+    assert_eq!(again["version"], 2);
+}
+
+#[tokio::test]
+async fn an_invalid_configuration_is_rejected_with_every_diagnostic() {
+    let server = Server::start().await;
+    let envs = "apiVersion: ferry/v1\nkind: Environment\nmetadata: {name: dev}\nspec: {tyep: production}\n";
+    let flows = "apiVersion: ferry/v1\nkind: PromotionFlow\nmetadata: {name: f}\nspec:\n  triggerEnvironment: dev\n  steps:\n    - environment: qa2\n";
+    let sources = [
+        ferry_config::Source { name: "envs.yaml".into(), text: envs.into() },
+        ferry_config::Source { name: "flows.yaml".into(), text: flows.into() },
+    ];
+    let expected = ferry_config::load_sources(&sources).unwrap_err();
+    assert!(expected.len() >= 2, "the fixture has several problems: {expected:?}");
+    let body = json!({"sources": sources.iter().map(|s| json!({"name": s.name, "text": s.text})).collect::<Vec<_>>()});
+    let (status, error) = server.post("/api/v1/apply", &body).await;
+    assert_eq!(status, 400);
+    let error = &error["error"];
+    assert_eq!(error["code"], "invalid_configuration");
+    let details: Vec<String> =
+        error["details"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().to_owned()).collect();
+    assert_eq!(details, expected.iter().map(ToString::to_string).collect::<Vec<_>>());
+    assert_eq!(error["diagnostics"], serde_json::to_value(&expected).unwrap());
+    assert!(details[0].starts_with("envs.yaml#1:4:"), "{details:?}");
+    // Nothing was stored.
+    let (_, products) = server.get("/api/v1/environments").await;
+    assert_eq!(products, json!({"items": []}));
+
+    // Malformed requests name the field.
+    let (status, error) = server.post("/api/v1/apply", &json!({"sources": [{"name": "a.yaml"}]})).await;
+    assert_eq!(status, 400);
+    assert!(error["error"]["message"].as_str().unwrap().starts_with("sources[0]: missing field `text`"), "{error}");
+    let (status, error) = server.post("/api/v1/apply", &json!({"sources": []})).await;
+    assert_eq!(status, 400);
+    assert!(error["error"]["message"].as_str().unwrap().starts_with("sources:"), "{error}");
+}

@@ -1,0 +1,138 @@
+//! Integration tests: the real server on 127.0.0.1:0 with a temporary SQLite store and the real engine,
+//! driven over HTTP.
+#![allow(clippy::unwrap_used)]
+
+mod catalog;
+mod errors;
+mod events;
+mod releases;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use ferry_engine::EngineConfig;
+use ferry_server::ServerSettings;
+use ferry_store::{NewEvent, ReleaseRow, ReleaseWrite, SqliteStore, Store, Write, WriteOutcome};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// A running server; stopped (gracefully) when dropped.
+pub(crate) struct Server {
+    pub(crate) base: String,
+    pub(crate) store: SqliteStore,
+    pub(crate) http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Server {
+    pub(crate) async fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (engine, _task) =
+            ferry_engine::start(store.clone(), EngineConfig::new(dir.path().to_path_buf(), base.clone()))
+                .await
+                .unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(ferry_server::serve_with_shutdown(
+            listener,
+            store.clone(),
+            engine,
+            ServerSettings::default(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Server { base, store, http: reqwest::Client::new(), stop: Some(stop), _dir: dir }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self.http.post(self.url(path)).json(body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+}
+
+/// The example product's files, as the CLI would send them.
+pub(crate) fn shop_sources() -> Value {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop");
+    let sources = ferry_config::read_paths(&[dir]).unwrap();
+    json!({ "sources": sources.iter().map(|s| json!({"name": s.name, "text": s.text})).collect::<Vec<_>>() })
+}
+
+pub(crate) fn t(s: &str) -> Timestamp {
+    Timestamp::from_str(s).unwrap()
+}
+
+/// A release id (UUID v7) for a creation time, so ids sort like creation times.
+pub(crate) fn release_id(created: &str) -> String {
+    let ts = t(created);
+    let uuid = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, ts.as_second() as u64, 0));
+    uuid.to_string()
+}
+
+/// A made-up release write: `n` events starting at `first_seq`.
+pub(crate) fn release_write(
+    id: &str,
+    product: &str,
+    flow: &str,
+    status: &str,
+    created: &str,
+    first_seq: i64,
+    n: usize,
+) -> Write {
+    Write::Release(Box::new(ReleaseWrite {
+        release_id: id.into(),
+        product: product.into(),
+        first_seq,
+        events: (0..n)
+            .map(|i| NewEvent { at: t(created), body: json!({"type": "Test", "n": first_seq + i as i64}) })
+            .collect(),
+        row: ReleaseRow {
+            id: id.into(),
+            product: product.into(),
+            flow: flow.into(),
+            flow_version: Some("3.0".into()),
+            status: status.into(),
+            initiator: "alice".into(),
+            created_at: t(created),
+            finished_at: None,
+            reason: (status == "Failed").then(|| "qa failed".to_owned()),
+            retries: 0,
+            version: Some("1.4.2".into()),
+            environments: json!({"dev": "Successful", "qa": if status == "Failed" { "Failed" } else { "Running" }}),
+        },
+        view: json!({"id": id, "product": product, "flow": flow, "status": status, "environments": []}),
+        app_states: vec![],
+    }))
+}
+
+/// Writes and returns the new events' ids.
+pub(crate) async fn write(store: &SqliteStore, w: Write) -> Vec<i64> {
+    let outcome = store.write(vec![w]).await.unwrap().into_iter().next().unwrap().unwrap();
+    match outcome {
+        WriteOutcome::Events(gids) => gids,
+        _ => Vec::new(),
+    }
+}

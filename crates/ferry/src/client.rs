@@ -1,0 +1,300 @@
+//! The HTTP client of the client commands: JSON requests, the API's error shape, and Server-Sent Events.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::exit;
+
+/// Header naming who makes a request (see the server's API description).
+const ACTOR_HEADER: &str = "Ferry-Actor";
+/// Time allowed for one ordinary request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Why a request failed.
+#[derive(Debug)]
+pub enum ClientError {
+    /// No server answers at the URL.
+    Unreachable {
+        /// The server URL.
+        server: String,
+        /// What the network said.
+        reason: String,
+    },
+    /// The server answered with an error.
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The error's code.
+        code: String,
+        /// The error's message.
+        message: String,
+        /// Details, one per line.
+        details: Vec<String>,
+        /// The whole answer.
+        body: Value,
+    },
+    /// The answer could not be understood, or the connection broke.
+    Protocol(String),
+}
+
+impl ClientError {
+    /// The exit status for this error (SPEC §7.1): invalid input is 2, everything else 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Api { status: 400 | 413 | 422, .. } => exit::INVALID,
+            _ => exit::FAILED,
+        }
+    }
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Unreachable { server, reason } => write!(
+                f,
+                "cannot reach the Ferry server at {server} ({reason}); start one with `ferry server`, \
+                 or point --server / FERRY_SERVER at a running one"
+            ),
+            ClientError::Api { message, details, .. } => {
+                f.write_str(message)?;
+                for d in details.iter().filter(|d| *d != message) {
+                    write!(f, "\n  {d}")?;
+                }
+                Ok(())
+            }
+            ClientError::Protocol(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// A client of one server.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    actor: Option<String>,
+}
+
+fn reason(e: &reqwest::Error) -> String {
+    if e.is_connect() {
+        let text = format!("{e:?}").to_lowercase();
+        if text.contains("refused") {
+            return "connection refused".to_owned();
+        }
+        return "cannot connect".to_owned();
+    }
+    if e.is_timeout() {
+        return "no answer in time".to_owned();
+    }
+    e.to_string()
+}
+
+impl Client {
+    /// A client of the server at `server` (`http://host:port`).
+    pub fn new(server: &str) -> Result<Client, ClientError> {
+        let base = server.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::Api {
+                status: 400,
+                code: "bad_usage".into(),
+                message: format!("--server {server:?}: expected a URL such as http://127.0.0.1:7878"),
+                details: Vec::new(),
+                body: Value::Null,
+            });
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| ClientError::Protocol(format!("cannot set up HTTP: {e}")))?;
+        let actor = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .ok()
+            .filter(|u| !u.is_empty() && u.len() <= 128 && !u.chars().any(char::is_control));
+        Ok(Client { base, http, actor })
+    }
+
+    /// The server URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(actor) = &self.actor {
+            request = request.header(ACTOR_HEADER, actor);
+        }
+        request
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let response = request.send().await.map_err(|e| self.network(&e))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| self.network(&e))?;
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let error = &body["error"];
+        let message = error["message"].as_str().map(str::to_owned).unwrap_or_else(|| {
+            let text = text.trim();
+            if text.is_empty() { format!("the server answered {status}") } else { format!("{status}: {text}") }
+        });
+        Err(ClientError::Api {
+            status,
+            code: error["code"].as_str().unwrap_or_default().to_owned(),
+            message,
+            details: error["details"]
+                .as_array()
+                .map(|d| d.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .unwrap_or_default(),
+            body,
+        })
+    }
+
+    fn network(&self, e: &reqwest::Error) -> ClientError {
+        if e.is_connect() || e.is_timeout() {
+            ClientError::Unreachable { server: self.base.clone(), reason: reason(e) }
+        } else {
+            ClientError::Protocol(format!("talking to {}: {e}", self.base))
+        }
+    }
+
+    async fn json(&self, response: reqwest::Response) -> Result<Value, ClientError> {
+        let text = response.text().await.map_err(|e| self.network(&e))?;
+        serde_json::from_str(&text).map_err(|e| {
+            ClientError::Protocol(format!("the server at {} sent something that is not JSON: {e}", self.base))
+        })
+    }
+
+    /// `GET path` → JSON.
+    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+        let response = self.send(self.request(reqwest::Method::GET, path).timeout(REQUEST_TIMEOUT)).await?;
+        self.json(response).await
+    }
+
+    /// `POST path` with a JSON body → JSON.
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        let request = self.request(reqwest::Method::POST, path).timeout(REQUEST_TIMEOUT).json(body);
+        let response = self.send(request).await?;
+        self.json(response).await
+    }
+
+    /// Opens the live event stream `path` (`/api/v1/events?...`), resuming after `last_id` if given.
+    pub async fn events(&self, path: &str, last_id: Option<i64>) -> Result<EventStream, ClientError> {
+        let mut request = self.request(reqwest::Method::GET, path).header("Accept", "text/event-stream");
+        if let Some(id) = last_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let response = self.send(request).await?;
+        Ok(EventStream { response, buffer: String::new(), server: self.base.clone() })
+    }
+}
+
+/// An open Server-Sent Events stream.
+#[derive(Debug)]
+pub struct EventStream {
+    response: reqwest::Response,
+    buffer: String,
+    server: String,
+}
+
+/// One event of the stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamEvent {
+    /// `id:` (the event's gid).
+    pub id: Option<i64>,
+    /// `event:` (`release` or `error`).
+    pub event: String,
+    /// `data:` as JSON.
+    pub data: Value,
+}
+
+impl EventStream {
+    /// Discards the events already received in full and returns the last one's id, without waiting for
+    /// the network (to coalesce bursts).
+    pub fn skip_buffered(&mut self) -> Option<i64> {
+        let mut last = None;
+        while let Some(end) = self.buffer.find("\n\n") {
+            let block: String = self.buffer.drain(..end + 2).collect();
+            if let Some(id) = parse_block(&block).and_then(|e| e.id) {
+                last = Some(id);
+            }
+        }
+        last
+    }
+
+    /// The next event; `None` when the server closed the stream.
+    pub async fn next(&mut self) -> Result<Option<StreamEvent>, ClientError> {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if let Some(event) = parse_block(&block) {
+                    return Ok(Some(event));
+                }
+            }
+            match self.response.chunk().await {
+                Ok(Some(chunk)) => self.buffer.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n")),
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    return Err(ClientError::Protocol(format!("the event stream from {} broke: {e}", self.server)));
+                }
+            }
+        }
+    }
+}
+
+/// Parses one SSE block; comments (keep-alives) give `None`.
+fn parse_block(block: &str) -> Option<StreamEvent> {
+    let mut id = None;
+    let mut event = "message".to_owned();
+    let mut data = String::new();
+    let mut any = false;
+    for line in block.lines() {
+        if line.is_empty() || line.starts_with(':') {
+            continue;
+        }
+        let (field, value) = line.split_once(':').map_or((line, ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
+        any = true;
+        match field {
+            "id" => id = value.parse().ok(),
+            "event" => event = value.to_owned(),
+            "data" => {
+                if !data.is_empty() {
+                    data.push('\n');
+                }
+                data.push_str(value);
+            }
+            _ => {}
+        }
+    }
+    if !any {
+        return None;
+    }
+    Some(StreamEvent { id, event, data: serde_json::from_str(&data).unwrap_or(Value::String(data)) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_blocks() {
+        assert_eq!(parse_block(":\n\n"), None);
+        let e = parse_block("id: 7\nevent: release\ndata: {\"gid\":7}\n\n").unwrap();
+        assert_eq!(e, StreamEvent { id: Some(7), event: "release".into(), data: serde_json::json!({"gid": 7}) });
+        let e = parse_block("data: a\ndata: b\n\n").unwrap();
+        assert_eq!((e.event.as_str(), e.data), ("message", Value::String("a\nb".into())));
+    }
+
+    #[test]
+    fn unreachable_servers_are_named_with_a_suggestion() {
+        let e = ClientError::Unreachable { server: "http://127.0.0.1:9".into(), reason: "connection refused".into() };
+        let text = e.to_string();
+        assert!(text.contains("http://127.0.0.1:9") && text.contains("`ferry server`"), "{text}");
+        assert_eq!(e.exit_code(), exit::FAILED);
+    }
+}

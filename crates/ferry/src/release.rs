@@ -1,0 +1,421 @@
+//! `ferry promote` and `ferry release list|show|watch|logs`.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::client::{Client, ClientError};
+use crate::render::{changes, env_legend, is_final, label, release_tree, s, symbol, table, time};
+use crate::{Output, exit, style};
+
+/// How often `logs --follow` looks for new lines while the release runs.
+const LOG_POLL: Duration = Duration::from_secs(1);
+/// Lines per logs request.
+const LOG_PAGE: usize = 1000;
+
+/// Percent-encodes a path segment or query value.
+pub fn enc(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Filters of `release list`.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilters {
+    /// Statuses (repeatable or comma-separated).
+    pub statuses: Vec<String>,
+    /// Flow.
+    pub flow: Option<String>,
+    /// Created at or after (date or RFC 3339).
+    pub since: Option<String>,
+    /// Created before (date, inclusive, or RFC 3339).
+    pub until: Option<String>,
+    /// Page size.
+    pub limit: Option<u32>,
+    /// Cursor from a previous page.
+    pub cursor: Option<String>,
+}
+
+/// `release list` (and `get releases`).
+pub async fn list(client: &Client, product: Option<&str>, f: &ListFilters, output: Output) -> anyhow::Result<ExitCode> {
+    let mut query: Vec<(&str, String)> = Vec::new();
+    if let Some(p) = product {
+        query.push(("product", p.to_owned()));
+    }
+    for st in &f.statuses {
+        query.push(("status", st.clone()));
+    }
+    for (key, value) in [("flow", &f.flow), ("since", &f.since), ("until", &f.until), ("cursor", &f.cursor)] {
+        if let Some(v) = value {
+            query.push((key, v.clone()));
+        }
+    }
+    if let Some(limit) = f.limit {
+        query.push(("limit", limit.to_string()));
+    }
+    let qs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect();
+    let path = if qs.is_empty() { "/api/v1/releases".to_owned() } else { format!("/api/v1/releases?{}", qs.join("&")) };
+    let page = client.get(&path).await?;
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&page)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let items = page["items"].as_array().cloned().unwrap_or_default();
+    if items.is_empty() {
+        match product {
+            Some(p) => println!("No releases of {p} match."),
+            None => println!("No releases match."),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let columns = env_columns(client, product, &items).await;
+    let show_product = product.is_none();
+    let show_reason = items.iter().any(|i| !s(i, "reason").is_empty());
+    let mut header = vec!["CREATED"];
+    if show_product {
+        header.push("PRODUCT");
+    }
+    header.extend(["STATUS", "INITIATOR", "FLOW"]);
+    header.extend(columns.iter().map(String::as_str));
+    header.push("ID");
+    if show_reason {
+        header.push("REASON");
+    }
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|i| {
+            let mut row = vec![time(s(i, "createdAt"))];
+            if show_product {
+                row.push(s(i, "product").to_owned());
+            }
+            let flow = match (s(i, "flow"), s(i, "flowVersion")) {
+                ("manual", _) => "Manual".to_owned(),
+                (f, "") => f.to_owned(),
+                (f, v) => format!("{f} {v}"),
+            };
+            row.extend([label(s(i, "status")), s(i, "initiator").to_owned(), flow]);
+            for env in &columns {
+                let status = i["environments"].get(env).and_then(Value::as_str).unwrap_or_default();
+                row.push(if status.is_empty() { "-".to_owned() } else { symbol(status).to_owned() });
+            }
+            row.push(s(i, "id").to_owned());
+            if show_reason {
+                row.push(s(i, "reason").to_owned());
+            }
+            row
+        })
+        .collect();
+    print!("{}", table(&header, &rows));
+    println!();
+    println!("{}", style::hint(&env_legend()));
+    if let Some(next) = page["next"].as_str() {
+        let product = product.map(|p| format!(" {p}")).unwrap_or_default();
+        println!("{}", style::hint(&format!("More: ferry release list{product} --cursor {next}")));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Environment columns: the product's environments in dashboard order, then any other the rows name.
+async fn env_columns(client: &Client, product: Option<&str>, items: &[Value]) -> Vec<String> {
+    let mut ordered: Vec<String> = Vec::new();
+    if let Some(p) = product
+        && let Ok(detail) = client.get(&format!("/api/v1/products/{}", enc(p))).await
+    {
+        ordered = detail["environments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect();
+    }
+    if ordered.is_empty()
+        && let Ok(envs) = client.get("/api/v1/environments").await
+    {
+        ordered = envs["items"].as_array().into_iter().flatten().map(|e| s(e, "name").to_owned()).collect();
+    }
+    let used: BTreeSet<String> =
+        items.iter().filter_map(|i| i["environments"].as_object()).flat_map(|m| m.keys().cloned()).collect();
+    let mut columns: Vec<String> = ordered.into_iter().filter(|e| used.contains(e)).collect();
+    for e in used {
+        if !columns.contains(&e) {
+            columns.push(e);
+        }
+    }
+    columns
+}
+
+/// `release show`.
+pub async fn show(client: &Client, id: &str, output: Output) -> anyhow::Result<ExitCode> {
+    let view = client.get(&format!("/api/v1/releases/{}", enc(id))).await?;
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        print!("{}", release_tree(&view));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Follows a release over the event stream until its status is final; `report` is called with the
+/// previous and the new view after each change. Returns the final view.
+async fn follow(
+    client: &Client,
+    id: &str,
+    mut report: impl FnMut(Option<&Value>, &Value),
+) -> Result<Value, ClientError> {
+    let stream_path = format!("/api/v1/events?release={}", enc(id));
+    let view_path = format!("/api/v1/releases/{}", enc(id));
+    // Subscribe before reading the view, so no change after the read is missed.
+    let mut stream = client.events(&stream_path, None).await?;
+    let mut view = client.get(&view_path).await?;
+    report(None, &view);
+    let mut last_id = None;
+    let mut reconnects = 0;
+    while !is_final(s(&view, "status")) {
+        match stream.next().await {
+            Ok(Some(event)) => {
+                last_id = event.id.or(last_id);
+                last_id = stream.skip_buffered().or(last_id);
+            }
+            Ok(None) | Err(_) => {
+                reconnects += 1;
+                if reconnects > 5 {
+                    return Err(ClientError::Protocol(format!(
+                        "the server at {} keeps closing the event stream",
+                        client.base()
+                    )));
+                }
+                stream = client.events(&stream_path, last_id).await?;
+            }
+        }
+        let new = client.get(&view_path).await?;
+        report(Some(&view), &new);
+        view = new;
+    }
+    Ok(view)
+}
+
+fn outcome(view: &Value) -> ExitCode {
+    if s(view, "status") == "Succeeded" { ExitCode::SUCCESS } else { ExitCode::from(exit::FAILED) }
+}
+
+/// `release watch`: redraws the tree on a terminal, prints one line per change otherwise.
+pub async fn watch(client: &Client, id: &str) -> anyhow::Result<ExitCode> {
+    let terminal = std::io::stdout().is_terminal();
+    let view = follow(client, id, |old, new| {
+        if terminal {
+            print!("\x1b[2J\x1b[H{}", release_tree(new));
+            if !is_final(s(new, "status")) {
+                println!("\n{}", style::hint("watching; Ctrl-C to stop"));
+            }
+        } else if old.is_none() {
+            print!("{}", release_tree(new));
+            println!();
+        } else {
+            for line in changes(old, new) {
+                println!("{line}");
+            }
+        }
+    })
+    .await?;
+    println!("release {} finished: {}", s(&view, "id"), label(s(&view, "status")));
+    Ok(outcome(&view))
+}
+
+/// `promote`.
+pub async fn promote(
+    client: &Client,
+    product: &str,
+    flow: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    wait: bool,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let mut body = json!({});
+    for (key, value) in [("flow", flow), ("from", from), ("to", to)] {
+        if let Some(v) = value {
+            body[key] = Value::String(v);
+        }
+    }
+    let created = client.post(&format!("/api/v1/products/{}/promote", enc(product)), &body).await?;
+    let id = s(&created, "id").to_owned();
+    if !wait {
+        if output == Output::Json {
+            println!("{}", serde_json::to_string_pretty(&created)?);
+        } else {
+            let flow = match s(&created, "flow") {
+                "" => String::new(),
+                f => format!(" (flow {f})"),
+            };
+            println!("{}", style::ok(&format!("release {id} created for {product}{flow}")));
+            println!("{}", style::hint(&format!("Follow it: ferry release watch {id}")));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if output != Output::Json {
+        println!("{}", style::ok(&format!("release {id} created for {product}; waiting for it to finish")));
+    }
+    let json = output == Output::Json;
+    let view = follow(client, &id, |old, new| {
+        for line in changes(old, new) {
+            if json {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
+        }
+    })
+    .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        println!("release {id} finished: {}", label(s(&view, "status")));
+    }
+    Ok(outcome(&view))
+}
+
+/// `release logs`.
+pub async fn logs(
+    client: &Client,
+    id: &str,
+    env: Option<&str>,
+    app: Option<&str>,
+    step: Option<&str>,
+    follow: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut filters = String::new();
+    for (key, value) in [("env", env), ("app", app), ("step", step)] {
+        if let Some(v) = value {
+            filters.push_str(&format!("&{key}={}", enc(v)));
+        }
+    }
+    let view_path = format!("/api/v1/releases/{}", enc(id));
+    let mut after = 0;
+    let mut finishing = false;
+    loop {
+        let page =
+            client.get(&format!("/api/v1/releases/{}/logs?after={after}&limit={LOG_PAGE}{filters}", enc(id))).await?;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        for line in &items {
+            let place = match (s(line, "environment"), s(line, "application")) {
+                ("", _) => "release".to_owned(),
+                (e, "") => e.to_owned(),
+                (e, a) => format!("{e}/{a}"),
+            };
+            let what = match s(line, "workflow") {
+                "" => s(line, "step").to_owned(),
+                w => format!("{w}/{}", s(line, "step")),
+            };
+            let text = format!("{place} {what} | {}", s(line, "text"));
+            if s(line, "stream") == "stderr" {
+                eprintln!("{text}");
+            } else {
+                println!("{text}");
+            }
+        }
+        after = page["next"].as_i64().unwrap_or(after);
+        if items.len() == LOG_PAGE {
+            continue;
+        }
+        if !follow || finishing {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let view = client.get(&view_path).await?;
+        if is_final(s(&view, "status")) {
+            // One more read for lines written before the release finished.
+            finishing = true;
+            continue;
+        }
+        tokio::time::sleep(LOG_POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(id: &str, seq: i64, status: &str) -> ferry_store::Write {
+        let at = jiff::Timestamp::UNIX_EPOCH;
+        ferry_store::Write::Release(Box::new(ferry_store::ReleaseWrite {
+            release_id: id.into(),
+            product: "shop".into(),
+            first_seq: seq,
+            events: vec![ferry_store::NewEvent { at, body: json!({"type": "Test", "status": status}) }],
+            row: ferry_store::ReleaseRow {
+                id: id.into(),
+                product: "shop".into(),
+                flow: "standard".into(),
+                flow_version: None,
+                status: status.into(),
+                initiator: "alice".into(),
+                created_at: at,
+                finished_at: None,
+                reason: None,
+                retries: 0,
+                version: None,
+                environments: json!({"qa": "Running"}),
+            },
+            view: json!({"id": id, "status": status, "environments": [{"name": "qa", "status": "Running"}]}),
+            app_states: vec![],
+        }))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn follow_reports_changes_until_the_release_is_final() {
+        use ferry_store::Store;
+        let dir = tempfile::tempdir().unwrap();
+        let store = ferry_store::SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let config = ferry_engine::EngineConfig::new(dir.path().to_path_buf(), base.clone());
+        let (engine, _task) = ferry_engine::start(store.clone(), config).await.unwrap();
+        let settings = ferry_server::ServerSettings::default();
+        tokio::spawn(ferry_server::serve(listener, store.clone(), engine, settings));
+        let id = "01940000-0000-7000-8000-0000000000aa";
+        assert!(store.write(vec![write(id, 0, "Running")]).await.unwrap()[0].is_ok());
+
+        let client = Client::new(&base).unwrap();
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+        let follower = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut first = Some(first_tx);
+            let view = follow(&client, id, |_, new| {
+                seen.push(s(new, "status").to_owned());
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(());
+                }
+            })
+            .await
+            .unwrap();
+            (view, seen)
+        });
+        // The follower has subscribed and read the view: later changes reach it as events.
+        first_rx.await.unwrap();
+        assert!(store.write(vec![write(id, 1, "Suspended")]).await.unwrap()[0].is_ok());
+        assert!(store.write(vec![write(id, 2, "Succeeded")]).await.unwrap()[0].is_ok());
+        let (view, seen) = follower.await.unwrap();
+        assert_eq!(s(&view, "status"), "Succeeded");
+        assert_eq!(seen.first().map(String::as_str), Some("Running"), "{seen:?}");
+        assert!(seen.len() >= 2, "{seen:?}");
+        assert_eq!(seen.last().map(String::as_str), Some("Succeeded"), "{seen:?}");
+        assert_eq!(outcome(&view), ExitCode::SUCCESS);
+    }
+
+    #[test]
+    fn encoding() {
+        assert_eq!(enc("shop"), "shop");
+        assert_eq!(enc("2026-01-01T00:00:00+02:00"), "2026-01-01T00%3A00%3A00%2B02%3A00");
+        assert_eq!(enc("a b/c"), "a%20b%2Fc");
+    }
+}

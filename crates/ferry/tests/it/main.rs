@@ -1,0 +1,330 @@
+//! End-to-end tests: the real `ferry` binary, as a server on port 0 and as a client.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::str::FromStr;
+
+use ferry_store::{NewEvent, ReleaseRow, ReleaseWrite, SqliteStore, Store, Write};
+use serde_json::{Value, json};
+
+fn ferry_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ferry")
+}
+
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop")
+}
+
+/// A `ferry server` process, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+    data: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts `ferry server --data DATA --listen 127.0.0.1:0 [extra]` and reads the URL from its first line.
+    fn start_in(data: &Path, extra: &[&str]) -> Server {
+        let log = std::fs::File::create(data.with_extension("log")).unwrap();
+        let mut child = Command::new(ferry_bin())
+            .args(["server", "--data"])
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env_remove("FERRY_SERVER")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        let url = first
+            .trim()
+            .strip_prefix("ferry server listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}; log: {}", Server::log_of(data)))
+            .to_owned();
+        Server { child, url, data: data.to_path_buf(), _dir: None }
+    }
+
+    fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::start_in(&dir.path().join("data"), &[]);
+        server._dir = Some(dir);
+        server
+    }
+
+    fn log_of(data: &Path) -> String {
+        std::fs::read_to_string(data.with_extension("log")).unwrap_or_default()
+    }
+
+    /// Runs `ferry --server URL ARGS`.
+    fn ferry(&self, args: &[&str]) -> Run {
+        run(&[&["--server", &self.url], args].concat())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The result of one CLI run.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
+    }
+}
+
+fn run(args: &[&str]) -> Run {
+    let Output { status, stdout, stderr } =
+        Command::new(ferry_bin()).args(args).env_remove("FERRY_SERVER").env("NO_COLOR", "1").output().unwrap();
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr: String::from_utf8(stderr).unwrap(),
+    }
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn apply_get_and_release_commands_against_a_real_server() {
+    let server = Server::start();
+    let shop = examples();
+
+    let r = server.ferry(&["apply", "-f", path(&shop)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("applied configuration version 1: 5 environments, 15 applications"), "{}", r.stdout);
+
+    let r = server.ferry(&["get", "products", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let products = r.json();
+    assert_eq!(products["items"][0]["name"], "shop");
+    assert_eq!(products["items"].as_array().unwrap().len(), 1);
+
+    let r = server.ferry(&["get", "flows"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines[0].starts_with("NAME") && lines[0].contains("TRIGGER"), "{}", r.stdout);
+    assert!(lines[1].starts_with("hotfix ") && lines[2].starts_with("standard "), "{}", r.stdout);
+    assert!(lines[2].contains("prod-eu←qa+staging"), "{}", r.stdout);
+
+    // An invalid file: every diagnostic on stderr, exit 2, nothing applied.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: ferry/v1\nkind: Environment\nmetadata: {name: dev}\nspec: {tyep: production}\n---\n\
+         apiVersion: ferry/v1\nkind: PromotionFlow\nmetadata: {name: f}\nspec:\n  triggerEnvironment: dev\n  \
+         steps:\n    - environment: qa2\n",
+    )
+    .unwrap();
+    let expected = ferry_config::load_paths(&[&bad]).unwrap_err();
+    let r = server.ferry(&["apply", "-f", path(&bad)]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    for d in &expected {
+        assert!(r.stderr.contains(&format!("✗ error: {d}")), "missing {d} in:\n{}", r.stderr);
+    }
+    assert!(r.stderr.contains(&format!("{} errors; nothing was applied", expected.len())), "{}", r.stderr);
+    assert_eq!(server.ferry(&["get", "environments", "-o", "json"]).json()["items"].as_array().unwrap().len(), 5);
+
+    let r = server.ferry(&["release", "list", "shop", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json(), json!({"items": [], "next": null}));
+
+    let unknown = "01900000-0000-7000-8000-000000000000";
+    let r = server.ferry(&["release", "show", unknown]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stderr.trim(), format!("✗ error: no release with id {unknown}"));
+    let r = server.ferry(&["release", "show", "not-an-id"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("is not a release id"), "{}", r.stderr);
+}
+
+#[test]
+fn validate_and_policy_explain_work_offline() {
+    let shop = examples();
+    let r = run(&["validate", "-f", path(&shop)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("valid: 5 environments"), "{}", r.stdout);
+
+    let r = run(&["policy", "explain", "shop", "prod-eu", "-f", path(&shop)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let action = r.stdout.lines().find(|l| l.starts_with("action")).unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(action.contains("pr") && action.contains("production-guard"), "{action}");
+}
+
+#[test]
+fn an_unreachable_server_is_named_with_a_hint() {
+    let r = run(&["--server", "http://127.0.0.1:1", "get", "products"]);
+    assert_eq!(r.code, 1);
+    let message = r.stderr.trim();
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(message.contains("http://127.0.0.1:1") && message.contains("`ferry server`"), "{message}");
+}
+
+#[test]
+fn server_applies_its_config_at_start_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let shop = examples();
+    let mut server = Server::start_in(&data, &["--config", path(&shop)]);
+    assert!(data.join("ferry.db").exists());
+    let products = server.ferry(&["get", "products", "-o", "json"]).json();
+    assert_eq!(products["items"][0]["name"], "shop");
+
+    let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}; log: {}", Server::log_of(&server.data));
+    assert!(Server::log_of(&data).contains("ferry server stopped"));
+    drop(server);
+
+    // Starting again with the same configuration does not apply a new version.
+    let server = Server::start_in(&data, &["--config", path(&shop)]);
+    assert!(Server::log_of(&data).contains("already applied (version 1)"), "{}", Server::log_of(&data));
+    drop(server);
+
+    // An invalid configuration stops the start with the diagnostics.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "apiVersion: ferry/v1\nkind: Nope\nmetadata: {name: x}\n").unwrap();
+    let r = run(&["server", "--data", path(&data), "--listen", "127.0.0.1:0", "--config", path(&bad)]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("bad.yaml#1"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+}
+
+fn ts(s: &str) -> jiff::Timestamp {
+    jiff::Timestamp::from_str(s).unwrap()
+}
+
+/// A release in the §7.4 shape, written to the database before the server starts.
+fn stored_release(id: &str, status: &str, qa: &str) -> Write {
+    let view = json!({
+        "id": id, "product": "shop", "flow": "standard", "flowVersion": "3.0", "version": "1.4.2",
+        "status": status, "initiator": "alice", "createdAt": "2026-01-05T10:00:00Z", "finishedAt": null,
+        "reason": if status == "Failed" { json!("qa failed") } else { Value::Null }, "retries": 0,
+        "trigger": {"environment": "dev", "sha": "abcdef0123456789abcdef0123456789abcdef01", "shortSha": "abcdef0",
+                    "message": "fix: login", "author": "Bob", "repo": "https://git.example.com/shop/gitops.git",
+                    "branch": "main"},
+        "counters": {"successful": 1, "running": 0, "failed": if status == "Failed" { 1 } else { 0 }, "pending": 0},
+        "environments": [
+            {"name": "dev", "type": "non-production", "dependsOn": [], "status": "Successful",
+             "applications": [], "workflows": [], "issues": []},
+            {"name": "qa", "type": "non-production", "dependsOn": ["dev"], "status": qa,
+             "policy": {"action": "commit", "source": {"action": "flow"}},
+             "applications": [{"name": "shop-api-qa", "component": "api", "phase": "done",
+                               "action": {"status": "Succeeded", "commit": "1234567890abcdef", "pullRequest": null},
+                               "app": {"sync": "Synced", "health": "Healthy", "revision": "1234567890abcdef"},
+                               "version": "1.4.2"}],
+             "workflows": [{"stage": "postAction", "name": "e2e", "status": if qa == "Failed" { "Failed" } else { "Success" },
+                            "steps": [{"name": "tests", "status": if qa == "Failed" { "Failed" } else { "Success" }}]}],
+             "issues": if qa == "Failed" { json!([{"id": "i1", "kind": "workflow", "summary": "step tests failed", "at": "2026-01-05T10:05:00Z"}]) } else { json!([]) }}
+        ]
+    });
+    Write::Release(Box::new(ReleaseWrite {
+        release_id: id.into(),
+        product: "shop".into(),
+        first_seq: 0,
+        events: vec![NewEvent { at: ts("2026-01-05T10:00:00Z"), body: json!({"type": "Created"}) }],
+        row: ReleaseRow {
+            id: id.into(),
+            product: "shop".into(),
+            flow: "standard".into(),
+            flow_version: Some("3.0".into()),
+            status: status.into(),
+            initiator: "alice".into(),
+            created_at: ts("2026-01-05T10:00:00Z"),
+            finished_at: Some(ts("2026-01-05T10:10:00Z")),
+            reason: (status == "Failed").then(|| "qa failed".to_owned()),
+            retries: 0,
+            version: Some("1.4.2".into()),
+            environments: json!({"dev": "Successful", "qa": qa}),
+        },
+        view,
+        app_states: vec![],
+    }))
+}
+
+#[test]
+fn release_show_list_and_watch_of_stored_releases() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let ok = "01940000-0000-7000-8000-000000000001";
+    let failed = "01940000-0000-7000-8000-000000000002";
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let store = SqliteStore::open(&data.join("ferry.db")).await.unwrap();
+        let outcomes = store
+            .write(vec![stored_release(ok, "Succeeded", "Successful"), stored_release(failed, "Failed", "Failed")])
+            .await;
+        assert!(outcomes.unwrap().iter().all(Result::is_ok));
+    });
+    let server = Server::start_in(&data, &["--config", path(&examples())]);
+
+    let r = server.ferry(&["release", "show", ok, "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["trigger"]["shortSha"], "abcdef0");
+    assert_eq!(r.json()["environments"][1]["applications"][0]["action"]["commit"], "1234567890abcdef");
+
+    let r = server.ferry(&["release", "show", failed]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for expected in [
+        "Release 01940000-0000-7000-8000-000000000002 · product shop · flow standard 3.0 · version 1.4.2",
+        "Status:    ✗ Failed",
+        "Reason:    qa failed",
+        "✗ Failed qa (non-production) after dev · action commit",
+        "app shop-api-qa [api] · phase done · version 1.4.2",
+        "action ✓ Succeeded · commit 1234567",
+        "✓ Synced · ♥ Healthy at 1234567",
+        "✗ Failed step tests",
+        "⚠ issue (workflow): step tests failed",
+    ] {
+        assert!(r.stdout.contains(expected), "missing {expected:?} in:\n{}", r.stdout);
+    }
+
+    let r = server.ferry(&["release", "list", "shop"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines[0].starts_with("CREATED") && lines[0].contains("dev") && lines[0].contains("qa"), "{}", r.stdout);
+    assert!(
+        lines[1].contains("✗ Failed") && lines[1].contains("alice") && lines[1].contains("standard 3.0"),
+        "{}",
+        r.stdout
+    );
+    assert!(lines[1].contains("qa failed"), "the reason is shown: {}", r.stdout);
+    assert!(lines[2].contains("✓ Succeeded"), "{}", r.stdout);
+    assert!(r.stdout.contains("✓ Successful"), "a legend explains the symbols: {}", r.stdout);
+
+    let r = server.ferry(&["release", "list", "shop", "--status", "failed", "-o", "json"]);
+    assert_eq!(r.json()["items"].as_array().unwrap().len(), 1);
+    let r = server.ferry(&["release", "list", "shop", "--status", "bogus"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("status: unknown release status"), "{}", r.stderr);
+
+    // Watching a finished release returns its outcome at once.
+    let r = server.ferry(&["release", "watch", ok]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("finished: ✓ Succeeded"), "{}", r.stdout);
+    let r = server.ferry(&["release", "watch", failed]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stdout.contains("finished: ✗ Failed"), "{}", r.stdout);
+
+    let r = server.ferry(&["release", "logs", ok]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{}", r.stderr);
+}
