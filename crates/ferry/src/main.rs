@@ -54,6 +54,12 @@ enum Command {
         /// Address to listen on; port 0 picks a free port. Only loopback addresses until authentication exists.
         #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDRESS:PORT")]
         listen: String,
+        /// How often trigger environments' branches are polled for new commits (push hooks react at once).
+        #[arg(long, default_value = "30s", value_parser = parse_duration_arg, value_name = "DURATION")]
+        poll_interval: std::time::Duration,
+        /// How often an application's health command is re-run until it is healthy.
+        #[arg(long, default_value = "2s", value_parser = parse_duration_arg, value_name = "DURATION")]
+        health_poll_interval: std::time::Duration,
     },
     /// Send configuration files to the server, which validates them as one set and applies them.
     ///
@@ -215,6 +221,11 @@ enum PolicyCommand {
     },
 }
 
+/// Parses a duration argument such as `30s` or `1m30s`.
+fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
+    ferry_model::parse_duration(text).map_err(|e| e.to_string())
+}
+
 /// Exit statuses of SPEC §7.1.
 pub mod exit {
     /// The operation failed.
@@ -236,7 +247,9 @@ where
 
 fn dispatch(command: Command, server: &str) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Server { config, data, listen } => server::run(config.as_deref(), data, &listen),
+        Command::Server { config, data, listen, poll_interval, health_poll_interval } => {
+            server::run(config.as_deref(), data, &listen, server::Timing { poll_interval, health_poll_interval })
+        }
         Command::Apply { files, output } => {
             client_command(server, |c| async move { apply::run(&c, &files, output).await })
         }

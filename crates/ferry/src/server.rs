@@ -49,7 +49,17 @@ fn raise_open_file_limit() {
 }
 
 /// Runs the command.
-pub fn run(config: Option<&Path>, data: Option<PathBuf>, listen: &str) -> anyhow::Result<ExitCode> {
+/// Timing settings of the engine.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// How often trigger environments' branches are polled.
+    pub poll_interval: Duration,
+    /// How often health commands are re-run until healthy.
+    pub health_poll_interval: Duration,
+}
+
+/// Runs the command.
+pub fn run(config: Option<&Path>, data: Option<PathBuf>, listen: &str, timing: Timing) -> anyhow::Result<ExitCode> {
     let addr = match parse_listen(listen) {
         Ok(addr) => addr,
         Err(message) => {
@@ -72,7 +82,7 @@ pub fn run(config: Option<&Path>, data: Option<PathBuf>, listen: &str) -> anyhow
     std::fs::create_dir_all(&data).with_context(|| format!("cannot create the data directory {}", data.display()))?;
     raise_open_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    runtime.block_on(serve(loaded, config, data, addr))
+    runtime.block_on(serve(loaded, config, data, addr, timing))
 }
 
 async fn serve(
@@ -80,15 +90,18 @@ async fn serve(
     config: Option<&Path>,
     data: PathBuf,
     addr: SocketAddr,
+    timing: Timing,
 ) -> anyhow::Result<ExitCode> {
     let db = data.join("ferry.db");
     let store = SqliteStore::open(&db).await.with_context(|| format!("cannot open {}", db.display()))?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr().context("reading the listening address")?;
     let base_url = format!("http://{local}");
-    let (engine, engine_task) = ferry_engine::start(store.clone(), EngineConfig::new(data.clone(), base_url.clone()))
-        .await
-        .context("starting the engine")?;
+    let mut engine_config = EngineConfig::new(data.clone(), base_url.clone());
+    engine_config.poll_interval = timing.poll_interval;
+    engine_config.health_poll_interval = timing.health_poll_interval;
+    let (engine, engine_task) =
+        ferry_engine::start(store.clone(), engine_config).await.context("starting the engine")?;
     if let Some(loaded) = loaded {
         let wanted = serde_json::to_value(&loaded.catalog).context("encoding the configuration")?;
         let current = store.latest_config().await.context("reading the applied configuration")?;

@@ -328,3 +328,59 @@ fn release_show_list_and_watch_of_stored_releases() {
     let r = server.ferry(&["release", "logs", ok]);
     assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{}", r.stderr);
 }
+
+mod e2e_releases;
+
+/// Reads the server's live event stream (from the beginning) until `until` holds for the events
+/// received so far; returns them. Fails the test after two minutes instead of hanging.
+fn follow_events(url: &str, release: &str, until: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let resp = client.get(format!("{url}/api/v1/events?release={release}&after=0")).send().await.unwrap();
+        read_events(resp, until).await
+    })
+}
+
+/// Subscribes to the live event stream (`filter`, e.g. `product=shop`), then posts `payload` to
+/// `path`, then reads events until `until` holds.
+fn post_and_follow(
+    url: &str,
+    path: &str,
+    payload: &Value,
+    filter: &str,
+    until: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let stream = client.get(format!("{url}/api/v1/events?{filter}")).send().await.unwrap();
+        assert!(stream.status().is_success());
+        let posted = client.post(format!("{url}{path}")).json(payload).send().await.unwrap();
+        assert!(posted.status().is_success(), "POST {path}: {}", posted.text().await.unwrap());
+        read_events(stream, until).await
+    })
+}
+
+async fn read_events(mut resp: reqwest::Response, until: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let read = async {
+        let mut events: Vec<Value> = Vec::new();
+        let mut buffer = String::new();
+        while let Some(chunk) = resp.chunk().await.unwrap() {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                for line in block.lines() {
+                    if let Some(data) = line.strip_prefix("data:") {
+                        events.push(serde_json::from_str(data.trim()).unwrap());
+                    }
+                }
+                if until(&events) {
+                    return events;
+                }
+            }
+        }
+        panic!("the event stream ended early after {} events", events.len());
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(120), read).await.expect("the expected events never came")
+}

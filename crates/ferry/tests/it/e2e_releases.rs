@@ -1,0 +1,338 @@
+//! Releases end to end: the real binary as server and client, real bare repositories, real workflow
+//! processes. Waiting is done by following the server's event stream (`ferry release watch`,
+//! `promote --wait`), never by sleeping.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::{Server, path};
+
+const DATE: &str = "2026-01-01T00:00:00Z";
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Alice Dev")
+        .env("GIT_AUTHOR_EMAIL", "alice@example.com")
+        .env("GIT_COMMITTER_NAME", "Alice Dev")
+        .env("GIT_COMMITTER_EMAIL", "alice@example.com")
+        .env("GIT_AUTHOR_DATE", DATE)
+        .env("GIT_COMMITTER_DATE", DATE)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// values.yaml with a comment and quoting that the promotion must keep.
+fn values(tag: &str, env: &str) -> String {
+    format!("# {env}\nimage:\n  repository: 'registry.example.com/shop'   # keep\n  tag: \"{tag}\"\nreplicas: 2\n")
+}
+
+/// A product in a local bare repository, its configuration directory and a scratch directory.
+struct Product {
+    dir: tempfile::TempDir,
+    bare: PathBuf,
+    work: PathBuf,
+    config: PathBuf,
+}
+
+const ENVS: [&str; 4] = ["dev", "qa", "staging", "prod"];
+
+impl Product {
+    /// `pre_action` is the script of the qa/staging/prod pre-action step.
+    fn new(pre_action: &str) -> Product {
+        let dir = tempfile::tempdir().unwrap();
+        let bare = dir.path().join("gitops.git");
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&bare).unwrap();
+        git(&bare, &["init", "-q", "--bare", "-b", "main"]);
+        std::fs::create_dir_all(&work).unwrap();
+        git(&work, &["init", "-q", "-b", "main"]);
+        for comp in ["api", "web"] {
+            for env in ENVS {
+                let tag = if env == "dev" { "2.0.0" } else { "1.0.0" };
+                let d = work.join(format!("apps/{comp}/{env}"));
+                std::fs::create_dir_all(&d).unwrap();
+                std::fs::write(d.join("values.yaml"), values(tag, env)).unwrap();
+            }
+        }
+        git(&work, &["add", "-A"]);
+        git(&work, &["commit", "-q", "-m", "layout"]);
+        git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+        git(&work, &["push", "-q", "origin", "main"]);
+        let config = dir.path().join("config");
+        std::fs::create_dir_all(&config).unwrap();
+        let product = Product { dir, bare, work, config };
+        std::fs::write(product.config.join("shop.yaml"), product.yaml(pre_action)).unwrap();
+        product
+    }
+
+    fn url(&self) -> String {
+        format!("file://{}", self.bare.display())
+    }
+
+    fn scratch(&self) -> PathBuf {
+        self.dir.path().join("scratch")
+    }
+
+    fn yaml(&self, pre_action: &str) -> String {
+        let url = self.url();
+        let mut out = String::new();
+        for env in ENVS {
+            let ty = if env == "prod" { "production" } else { "non-production" };
+            out.push_str(&format!(
+                "apiVersion: ferry/v1\nkind: Environment\nmetadata: {{ name: {env} }}\nspec: {{ type: {ty} }}\n---\n"
+            ));
+            for comp in ["api", "web"] {
+                out.push_str(&format!(
+                    "apiVersion: ferry/v1\nkind: Application\nmetadata: {{ name: shop-{comp}-{env} }}\nspec:\n  product: shop\n  environment: {env}\n  component: {comp}\n  source: {{ repoURL: \"{url}\", path: apps/{comp}/{env}, targetRevision: main }}\n---\n"
+                ));
+            }
+        }
+        let scratch = self.scratch();
+        std::fs::create_dir_all(&scratch).unwrap();
+        let scratch = scratch.display();
+        out.push_str(&format!(
+            r#"apiVersion: ferry/v1
+kind: Product
+metadata: {{ name: shop }}
+spec:
+  promotionTemplate:
+    versionSource: {{ file: values.yaml, jsonPath: $.image.tag }}
+    promotion:
+      values.yaml: {{ jsonPaths: ["$.image.tag"] }}
+  promotionFlows: [ {{ name: standard }} ]
+---
+apiVersion: ferry/v1
+kind: PromotionFlow
+metadata: {{ name: standard, annotations: {{ version: "3.0" }} }}
+spec:
+  triggerEnvironment: dev
+  steps:
+    - {{ environment: qa, dependsOn: [dev] }}
+    - {{ environment: staging, dependsOn: [dev] }}
+    - {{ environment: prod, dependsOn: [qa, staging] }}
+---
+apiVersion: ferry/v1
+kind: PromotionPolicy
+metadata: {{ name: checks }}
+spec:
+  priority: 10
+  policy: {{ action: commit, preAction: pre-checks, postAction: smoke }}
+---
+apiVersion: ferry/v1
+kind: Workflow
+metadata: {{ name: pre-checks }}
+spec:
+  steps:
+    - name: first
+      run: echo "first $APP_NAME" && echo x >> "{scratch}/first-$APP_NAME-$ENVIRONMENT"
+    - name: gate
+      run: |
+        {pre_action}
+---
+apiVersion: ferry/v1
+kind: Workflow
+metadata: {{ name: smoke }}
+spec:
+  steps:
+    - name: smoke
+      run: echo "smoke of $APP_NAME $VERSION at $COMMIT_SHA"
+"#
+        ));
+        out
+    }
+
+    /// Promotion commits on main for `env`.
+    fn promotion_commits(&self, env: &str) -> Vec<String> {
+        let log =
+            git(&self.bare, &["log", "--format=%H %(trailers:key=Ferry-Environment,valueonly,separator=)", "main"]);
+        log.lines().filter(|l| l.ends_with(&format!(" {env}"))).map(|l| l[..40].to_owned()).collect()
+    }
+}
+
+fn release_id(created: &Value) -> String {
+    created["id"].as_str().unwrap_or_else(|| panic!("no id in {created}")).to_owned()
+}
+
+#[test]
+fn a_flow_with_parallel_branches_and_a_join_runs_to_success() {
+    let product = Product::new("echo gate passed");
+    let server = Server::start_in(
+        &product.dir.path().join("data"),
+        &["--config", path(&product.config), "--health-poll-interval", "50ms"],
+    );
+    let run = server.ferry(&["promote", "shop", "--flow", "standard", "--wait", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let id = release_id(&run.json());
+    let show = server.ferry(&["release", "show", &id, "-o", "json"]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    let view = show.json();
+    // SPEC §7.4 field names and status spellings.
+    for key in [
+        "id",
+        "product",
+        "flow",
+        "flowVersion",
+        "version",
+        "status",
+        "initiator",
+        "createdAt",
+        "finishedAt",
+        "reason",
+        "retries",
+        "trigger",
+        "counters",
+        "environments",
+    ] {
+        assert!(view.get(key).is_some(), "missing {key} in {view:#}");
+    }
+    assert_eq!(view["status"], "Succeeded");
+    assert_eq!(view["version"], "2.0.0");
+    assert_eq!(view["flowVersion"], "3.0");
+    for key in ["environment", "sha", "shortSha", "message", "author", "repo", "branch"] {
+        assert!(view["trigger"].get(key).is_some(), "missing trigger.{key}");
+    }
+    assert_eq!(view["counters"], serde_json::json!({"successful": 4, "running": 0, "failed": 0, "pending": 0}));
+    for env in view["environments"].as_array().unwrap() {
+        for key in [
+            "name",
+            "type",
+            "dependsOn",
+            "status",
+            "startedAt",
+            "finishedAt",
+            "policy",
+            "applications",
+            "workflows",
+            "issues",
+        ] {
+            assert!(env.get(key).is_some(), "missing environments[].{key}");
+        }
+        assert_eq!(env["status"], "Successful");
+        for app in env["applications"].as_array().unwrap() {
+            for key in ["name", "component", "phase", "action", "app", "version"] {
+                assert!(app.get(key).is_some(), "missing applications[].{key}");
+            }
+            assert_eq!(app["version"], "2.0.0");
+        }
+        if env["name"] != "dev" {
+            assert_eq!(env["policy"]["source"]["action"], "policy checks");
+            let stages: Vec<&str> =
+                env["workflows"].as_array().unwrap().iter().map(|w| w["stage"].as_str().unwrap()).collect();
+            assert_eq!(stages, ["preAction", "postAction"]);
+            let commits = product.promotion_commits(env["name"].as_str().unwrap());
+            assert_eq!(commits.len(), 1, "one promotion commit for {}", env["name"]);
+            let diff = git(&product.bare, &["show", "--format=", "--unified=0", &commits[0]]);
+            let added: Vec<&str> = diff.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).collect();
+            assert_eq!(added, ["+  tag: \"2.0.0\"", "+  tag: \"2.0.0\""], "only the tag lines change:\n{diff}");
+        }
+    }
+    let list = server.ferry(&["release", "list", "shop", "-o", "json"]);
+    let items = list.json();
+    assert_eq!(items["next"], Value::Null);
+    let item = &items["items"][0];
+    assert_eq!(item["id"], id.as_str());
+    assert_eq!(
+        item["environments"],
+        serde_json::json!({"dev": "Successful", "qa": "Successful", "staging": "Successful", "prod": "Successful"})
+    );
+    let human = server.ferry(&["release", "show", &id]);
+    assert!(human.stdout.contains("✓ Successful prod"), "{}", human.stdout);
+}
+
+#[test]
+fn killing_the_server_mid_release_loses_and_duplicates_nothing() {
+    // qa's gate step waits for a file the test creates after the restart.
+    let product = Product::new("");
+    let go = product.scratch().join("go");
+    let script = format!("while [ ! -f '{}' ]; do sleep 0.05; done; echo released", go.display());
+    std::fs::write(product.config.join("shop.yaml"), product.yaml(&script)).unwrap();
+    let data = product.dir.path().join("data");
+    let mut server = Server::start_in(&data, &["--config", path(&product.config), "--health-poll-interval", "50ms"]);
+    let created = server.ferry(&["promote", "shop", "--flow", "standard", "-o", "json"]);
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let id = release_id(&created.json());
+    // Follow the live stream until both pre-action gates run (qa and staging, two apps each).
+    let events = super::follow_events(&server.url, &id, |events: &[Value]| {
+        events.iter().filter(|e| e["body"]["type"] == "StepStarted" && e["body"]["step"] == "gate").count() >= 4
+    });
+    let before = events.len();
+    // kill -9: no chance to clean up.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    std::fs::write(&go, "go").unwrap();
+    let server = Server::start_in(&data, &["--health-poll-interval", "50ms"]);
+    let watch = server.ferry(&["release", "watch", &id]);
+    assert_eq!(watch.code, 0, "release did not succeed after restart:\n{}\n{}", watch.stdout, watch.stderr);
+    // No promotion commit duplicated.
+    for env in ["qa", "staging", "prod"] {
+        assert_eq!(product.promotion_commits(env).len(), 1, "{env}");
+    }
+    // No event lost: the log is gap-free and begins with what was streamed before the kill.
+    let log = server.ferry(&["release", "show", &id, "-o", "json"]).json();
+    assert_eq!(log["status"], "Succeeded");
+    let all = super::follow_events(&server.url, &id, |events: &[Value]| {
+        events.iter().any(|e| e["body"]["type"] == "Finished")
+    });
+    let seqs: Vec<i64> = all.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (0..seqs.len() as i64).collect::<Vec<_>>());
+    assert!(all.len() > before);
+    assert_eq!(all[..before], events[..], "events committed before the kill are kept as they were");
+    // Succeeded first steps did not run again after the restart: one marker line per app and env.
+    for env in ["qa", "staging"] {
+        for comp in ["api", "web"] {
+            let marker =
+                std::fs::read_to_string(product.scratch().join(format!("first-shop-{comp}-{env}-{env}"))).unwrap();
+            assert_eq!(marker.lines().count(), 1, "first step of shop-{comp}-{env} ran once");
+        }
+    }
+}
+
+#[test]
+fn a_push_webhook_triggers_a_release_from_the_new_commit() {
+    let product = Product::new("true");
+    let server = Server::start_in(
+        &product.dir.path().join("data"),
+        &["--config", path(&product.config), "--health-poll-interval", "50ms"],
+    );
+    std::fs::write(product.work.join("apps/api/dev/values.yaml"), values("2.1.0", "dev")).unwrap();
+    git(&product.work, &["commit", "-qam", "feat: faster search"]);
+    git(&product.work, &["push", "-q", "origin", "main"]);
+    let sha = git(&product.work, &["rev-parse", "HEAD"]);
+    let payload = serde_json::json!({"repoURL": product.url(), "branch": "main", "after": sha});
+    let events =
+        super::post_and_follow(&server.url, "/api/v1/hooks/git", &payload, "product=shop", |events: &[Value]| {
+            events.iter().any(|e| e["body"]["type"] == "Created")
+        });
+    let created = events.iter().find(|e| e["body"]["type"] == "Created").unwrap();
+    let id = created["releaseId"].as_str().unwrap().to_owned();
+    let watch = server.ferry(&["release", "watch", &id]);
+    assert_eq!(watch.code, 0, "{}\n{}", watch.stdout, watch.stderr);
+    let view = server.ferry(&["release", "show", &id, "-o", "json"]).json();
+    assert_eq!(view["trigger"]["sha"], sha.as_str());
+    assert_eq!(view["version"], "2.1.0");
+    assert_eq!(view["initiator"], "Alice Dev · ferry (auto)");
+    let prod = git(&product.bare, &["show", "main:apps/api/prod/values.yaml"]);
+    assert!(prod.contains("tag: \"2.1.0\""), "{prod}");
+}
+
+#[test]
+fn the_demo_runs_one_successful_and_one_failed_release() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--exit-when-done"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let finals: Vec<&str> = stdout.lines().filter(|l| l.starts_with("release ") && l.contains(": ")).collect();
+    assert_eq!(finals.len(), 2, "{stdout}");
+    assert!(finals[0].ends_with(": Succeeded"), "{stdout}");
+    assert!(finals[1].ends_with(": Failed"), "{stdout}");
+    assert!(stdout.contains("ferry --server http://127.0.0.1:"), "{stdout}");
+}
