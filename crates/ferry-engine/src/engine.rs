@@ -780,6 +780,12 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// The repository URL to use for an application's git operations: the configured one (which may
+    /// carry credentials), since snapshots keep only the redacted form.
+    fn repo_url(&self, app: &AppName, snapshot_url: &str) -> String {
+        self.catalog.applications.get(app).map_or_else(|| snapshot_url.to_owned(), |a| a.source.repo_url.clone())
+    }
+
     fn release_url(&self, id: ReleaseId) -> String {
         format!("{}/releases/{id}", self.config.base_url.trim_end_matches('/'))
     }
@@ -861,15 +867,9 @@ impl<S: Store> Engine<S> {
                 .and_then(|a| a.action.as_ref())
                 .and_then(|a| Some((a.repo.clone()?, a.commit.clone()?)))
                 .and_then(|(_, sha)| {
-                    let repo = state
-                        .snapshot()
-                        .environment(env)?
-                        .applications
-                        .iter()
-                        .find(|x| x.name == *app)?
-                        .repo_url
-                        .clone();
-                    Some((repo, sha))
+                    let snapshot_url =
+                        &state.snapshot().environment(env)?.applications.iter().find(|x| x.name == *app)?.repo_url;
+                    Some((self.repo_url(app, snapshot_url), sha))
                 }),
             _ => None,
         };
@@ -930,8 +930,9 @@ impl<S: Store> Engine<S> {
                 }
                 None => FilePlan::AllFiles,
             };
-            sources.push(crate::work::promotion_source(&src.repo_url, &revision, &src.path, &a.path, plan));
-            target.get_or_insert((a.repo_url.clone(), a.branch.clone()));
+            let source_url = self.repo_url(&src.name, &src.repo_url);
+            sources.push(crate::work::promotion_source(&source_url, &revision, &src.path, &a.path, plan));
+            target.get_or_insert((self.repo_url(&a.name, &a.repo_url), a.branch.clone()));
         }
         let (repo_url, branch) = target.ok_or("no application to promote")?;
         let from: Vec<&str> = es.depends_on.iter().map(|d| d.as_str()).collect();
@@ -972,7 +973,7 @@ impl<S: Store> Engine<S> {
             release: state.id(),
             env: env.clone(),
             app: app.clone(),
-            repo_url: a.repo_url.clone(),
+            repo_url: self.repo_url(app, &a.repo_url),
             branch: a.branch.clone(),
             path: a.path.clone(),
             expected,

@@ -194,7 +194,7 @@ pub fn build_snapshot(
             applications.push(AppSnapshot {
                 name: app.name.clone(),
                 component: app.component.clone(),
-                repo_url: app.source.repo_url.clone(),
+                repo_url: redact(&app.source.repo_url),
                 path: app.source.path.clone(),
                 branch: app.source.target_revision.clone(),
                 source_app,

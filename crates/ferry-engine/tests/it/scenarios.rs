@@ -290,3 +290,71 @@ async fn automatic_trigger_creates_a_release_only_for_a_matching_commit() {
     let prod_values = repo.show("main", "apps/api/prod/values.yaml");
     assert!(prod_values.contains("tag: \"1.5.0\""), "{prod_values}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_status_reports_gate_an_application() {
+    let (h, repo) = setup("true", "true").await;
+    // shop-web-staging reports its status through the API instead of running commands.
+
+    let mut yaml = config(&repo.url(), "true", "true");
+    let web_staging = yaml.find("metadata: { name: shop-web-staging }").unwrap();
+    let status_at = web_staging + yaml[web_staging..].find("    exec:").unwrap();
+    let status_end = status_at + yaml[status_at..].find('\n').unwrap();
+    yaml.replace_range(status_at..status_end, "    push: { healthTimeout: 60s }");
+
+    h.apply(&yaml).await;
+    let id = h.promote(None, None, None).await;
+    // Wait until staging's promotion commit lands, then report as an agent would.
+    let committed =
+        next_event(&h, |e| e.release_id == id && e.body["type"] == "ActionCommitted" && e.body["env"] == "staging")
+            .await;
+    let commit = committed.body["commit"].as_str().unwrap().to_owned();
+    let report = |sync: &str, revision: &str, health: &str| ferry_engine::PushedStatus {
+        sync: sync.into(),
+        revision: Some(revision.into()),
+        health: health.into(),
+        message: Some("reported by the agent".into()),
+    };
+    // An old revision does not count as synced.
+    let old = repo.log().last().unwrap().0.clone();
+    h.engine.push_status("shop-web-staging".into(), report("Synced", &old, "Healthy")).await.unwrap();
+    h.engine.push_status("shop-web-staging".into(), report("Synced", &commit, "Healthy")).await.unwrap();
+    let view = h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    let staging = env_of(&view, "staging");
+    let web = staging["applications"].as_array().unwrap().iter().find(|a| a["name"] == "shop-web-staging").unwrap();
+    assert_eq!(web["app"]["revision"], commit.as_str());
+    assert_eq!(web["app"]["message"], "reported by the agent");
+    // Reports for an exec application are refused.
+    let refused = h.engine.push_status("shop-api-qa".into(), report("Synced", &commit, "Healthy")).await.unwrap_err();
+    assert!(matches!(refused, ferry_engine::EngineError::Conflict(_)), "{refused:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_errors_never_show_credentials() {
+    let (h, repo) = setup("true", "true").await;
+    let url = repo.url();
+    let secret_url = "http://ferry-bot:s3cr3t-t0ken@127.0.0.1:9/gitops.git";
+    // prod's applications live in an unreachable repository whose URL carries credentials.
+    let yaml = config(&url, "true", "true").replace(
+        &format!("source: {{ repoURL: \"{url}\", path: apps/api/prod"),
+        &format!("source: {{ repoURL: \"{secret_url}\", path: apps/api/prod"),
+    );
+    let yaml = yaml.replace(
+        &format!("source: {{ repoURL: \"{url}\", path: apps/web/prod"),
+        &format!("source: {{ repoURL: \"{secret_url}\", path: apps/web/prod"),
+    );
+    assert!(yaml.contains(secret_url));
+    h.apply(&yaml).await;
+    let id = h.promote(None, None, None).await;
+    let view = h.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed");
+    assert_eq!(env_of(&view, "prod")["status"], "Failed");
+    let issue = view["issues"].as_array().unwrap().iter().find(|i| i["detail"]["kind"] == "git").unwrap();
+    let text = view.to_string();
+    assert!(!text.contains("s3cr3t-t0ken"), "credentials leaked: {issue:#}");
+    assert!(issue["detail"]["remote"].as_str().unwrap().contains("127.0.0.1:9/gitops.git"), "{issue:#}");
+    let events: String =
+        h.store.release_events(&id).await.unwrap().iter().map(|e| e.body.to_string()).collect::<Vec<_>>().join("\n");
+    assert!(!events.contains("s3cr3t-t0ken"), "credentials in the event log");
+}
