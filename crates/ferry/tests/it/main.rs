@@ -166,6 +166,44 @@ fn validate_and_policy_explain_work_offline() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let action = r.stdout.lines().find(|l| l.starts_with("action")).unwrap_or_else(|| panic!("{}", r.stdout));
     assert!(action.contains("pr") && action.contains("production-guard"), "{action}");
+
+    // The commercial product's format loads unchanged.
+    let codefresh = examples().join("../codefresh");
+    let r = run(&["validate", "-f", path(&codefresh)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("valid: 4 environments, 4 applications, 1 product, 2 flows, 2 policies"), "{}", r.stdout);
+    let r = run(&[
+        "policy",
+        "explain",
+        "trioapp",
+        "prod",
+        "--flow",
+        "multi-env-flow",
+        "-f",
+        path(&codefresh),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let fields = r.json()["fields"].clone();
+    assert_eq!(fields[0], json!({"field": "action", "value": "pr", "source": "flow"}));
+    assert_eq!(fields[1], json!({"field": "preAction", "value": "change-freeze-check", "source": "policy prod-gate"}));
+    assert_eq!(fields[2], json!({"field": "postAction", "value": "smoke-tests", "source": "policy prod-gate"}));
+
+    // Invalid configuration: exit 2, every problem on stderr, machine-readable with -o json.
+    let bad = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../ferry-config/tests/invalid/33-several-errors-in-one-file.yaml");
+    let r = run(&["validate", "-f", path(&bad)]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.lines().filter(|l| l.contains("error:")).count() >= 3, "{}", r.stderr);
+    let r = run(&["validate", "-f", path(&bad), "-o", "json"]);
+    assert_eq!(r.code, 2);
+    let doc = r.json();
+    assert_eq!(doc["valid"], false);
+    let first = &doc["errors"][0];
+    for key in ["file", "document", "line", "column", "field", "message"] {
+        assert!(first.get(key).is_some(), "diagnostic without {key}: {first}");
+    }
 }
 
 #[test]
