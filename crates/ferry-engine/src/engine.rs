@@ -394,6 +394,21 @@ impl<S: Store> Engine<S> {
                 }
                 let _ = reply.send(accepted);
             }
+            Request::Terminate { reply, .. } => {
+                let _ = reply.send(Err(EngineError::Internal("terminate is not implemented yet".into())));
+            }
+            Request::Retry { reply, .. } => {
+                let _ = reply.send(Err(EngineError::Internal("retry is not implemented yet".into())));
+            }
+            Request::Approve { reply, .. } => {
+                let _ = reply.send(Err(EngineError::Internal("approve is not implemented yet".into())));
+            }
+            Request::PullRequests { reply } => {
+                let _ = reply.send(Ok(Vec::new()));
+            }
+            Request::MergePullRequest { reply, .. } | Request::ClosePullRequest { reply, .. } => {
+                let _ = reply.send(Err(EngineError::NotFound("no such pull request".into())));
+            }
         }
     }
 

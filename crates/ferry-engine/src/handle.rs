@@ -90,6 +90,38 @@ pub struct Promoted {
     pub release: ReleaseId,
 }
 
+/// A promotion pull request of the local provider (SPEC §6.2), as the API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestInfo {
+    /// Number (unique in this Ferry).
+    pub number: u64,
+    /// Release that opened it.
+    pub release: String,
+    /// Product.
+    pub product: String,
+    /// Target environment.
+    pub environment: String,
+    /// Applications whose promotion it carries.
+    pub applications: Vec<String>,
+    /// Repository (credentials redacted).
+    pub repo: String,
+    /// Pushed branch `ferry/<product>/<env>/<release>`.
+    pub branch: String,
+    /// Branch it merges into.
+    pub target: String,
+    /// `open`, `merged` or `closed`.
+    pub state: String,
+    /// Head commit of the branch.
+    pub head: String,
+    /// Merge commit, once merged.
+    pub merge_commit: Option<String>,
+    /// Why it was closed, when closed without merge.
+    pub comment: Option<String>,
+    /// Title (the promotion commit's subject).
+    pub title: String,
+}
+
 /// Requests carried from a handle to the engine task.
 #[derive(Debug)]
 pub(crate) enum Request {
@@ -111,6 +143,37 @@ pub(crate) enum Request {
     GitPush {
         push: GitPush,
         reply: tokio::sync::oneshot::Sender<Result<PushAccepted, EngineError>>,
+    },
+    Terminate {
+        release: ReleaseId,
+        reason: String,
+        actor: String,
+        reply: tokio::sync::oneshot::Sender<Result<(), EngineError>>,
+    },
+    Retry {
+        release: ReleaseId,
+        actor: String,
+        reply: tokio::sync::oneshot::Sender<Result<(), EngineError>>,
+    },
+    Approve {
+        release: ReleaseId,
+        env: String,
+        actor: String,
+        reply: tokio::sync::oneshot::Sender<Result<Vec<String>, EngineError>>,
+    },
+    PullRequests {
+        reply: tokio::sync::oneshot::Sender<Result<Vec<PullRequestInfo>, EngineError>>,
+    },
+    MergePullRequest {
+        number: u64,
+        actor: String,
+        reply: tokio::sync::oneshot::Sender<Result<PullRequestInfo, EngineError>>,
+    },
+    ClosePullRequest {
+        number: u64,
+        actor: String,
+        comment: String,
+        reply: tokio::sync::oneshot::Sender<Result<PullRequestInfo, EngineError>>,
     },
 }
 
@@ -153,6 +216,43 @@ impl EngineHandle {
     /// Reacts to a git push (webhook): checks the applications that deploy from that branch.
     pub async fn git_push(&self, push: GitPush) -> Result<PushAccepted, EngineError> {
         self.ask(|reply| Request::GitPush { push, reply }).await
+    }
+
+    /// Terminates a Queued, Running or Suspended release (SPEC §3.5). Conflict when it already ended.
+    pub async fn terminate(&self, release: ReleaseId, reason: String, actor: String) -> Result<(), EngineError> {
+        self.ask(|reply| Request::Terminate { release, reason, actor, reply }).await
+    }
+
+    /// Retries a Failed release from the point of failure (SPEC §3.8). Conflict while anything runs or
+    /// when the release is not Failed.
+    pub async fn retry(&self, release: ReleaseId, actor: String) -> Result<(), EngineError> {
+        self.ask(|reply| Request::Retry { release, actor, reply }).await
+    }
+
+    /// Approves every approval step waiting in environment `env` of the release; returns the approved
+    /// steps (`run/step`). Conflict when none waits.
+    pub async fn approve(&self, release: ReleaseId, env: String, actor: String) -> Result<Vec<String>, EngineError> {
+        self.ask(|reply| Request::Approve { release, env, actor, reply }).await
+    }
+
+    /// Promotion pull requests of the local provider, newest first.
+    pub async fn pull_requests(&self) -> Result<Vec<PullRequestInfo>, EngineError> {
+        self.ask(|reply| Request::PullRequests { reply }).await
+    }
+
+    /// Merges an open promotion pull request into its target branch (a real merge commit, pushed).
+    pub async fn merge_pull_request(&self, number: u64, actor: String) -> Result<PullRequestInfo, EngineError> {
+        self.ask(|reply| Request::MergePullRequest { number, actor, reply }).await
+    }
+
+    /// Closes an open promotion pull request without merging; its environment fails.
+    pub async fn close_pull_request(
+        &self,
+        number: u64,
+        actor: String,
+        comment: String,
+    ) -> Result<PullRequestInfo, EngineError> {
+        self.ask(|reply| Request::ClosePullRequest { number, actor, comment, reply }).await
     }
 
     /// The configuration in use.
