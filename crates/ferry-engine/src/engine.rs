@@ -10,7 +10,8 @@ use ferry_model::names::{AppName, EnvName, FlowName, ProductName, ReleaseId};
 use ferry_model::release::{
     GitOperation, Issue, IssueDetail, IssueKind, ReleaseEvent, ReleaseState, RunId, RunTarget, Stage, log_tail,
 };
-use ferry_model::resources::{Action, Application, Catalog, StatusSource, TriggerFacts};
+use ferry_model::resources::{Action, Application, Catalog, Concurrency, StatusSource, TriggerFacts};
+use ferry_model::status::ReleaseStatus;
 use ferry_model::status::StepStatus;
 use ferry_model::template::resolve_template;
 use ferry_runner::{CompletedStep, RunControl, Runner, RunnerConfig};
@@ -40,6 +41,9 @@ pub struct EngineConfig {
     pub health_poll_interval: Duration,
     /// Most workflow steps running at once in this process.
     pub max_concurrent_steps: usize,
+    /// Most releases of one product waiting in its queue (SPEC §3.9: 50); the oldest is terminated
+    /// beyond it.
+    pub queue_limit: usize,
 }
 
 impl EngineConfig {
@@ -51,6 +55,7 @@ impl EngineConfig {
             poll_interval: Duration::from_secs(30),
             health_poll_interval: Duration::from_secs(2),
             max_concurrent_steps: 16,
+            queue_limit: 50,
         }
     }
 }
@@ -84,6 +89,10 @@ struct Engine<S: Store> {
     triggers: mpsc::UnboundedSender<(AppName, TriggerOutcome)>,
     /// Applications to check again once their current check ends (a push arrived meanwhile).
     recheck: HashSet<AppName>,
+    /// Health-wait tasks, abandoned on terminate.
+    watches: HashMap<(ReleaseId, String), tokio::task::AbortHandle>,
+    /// The run currently executing each (workflow, environment, application) slot, for supersession.
+    slots: HashMap<(String, String, String), (ReleaseId, RunId)>,
 }
 
 struct Created {
@@ -135,6 +144,8 @@ pub async fn start<S: Store>(
         checking: HashSet::new(),
         triggers: trigger_tx,
         recheck: HashSet::new(),
+        watches: HashMap::new(),
+        slots: HashMap::new(),
     };
     engine.recover().await?;
     let task = tokio::spawn(async move { engine.run(rx, msg_rx, created_rx, trigger_rx).await });
@@ -180,6 +191,7 @@ impl<S: Store> Engine<S> {
                 Some(msg) = msgs.recv() => self.handle_msg(msg).await,
                 Some(done) = created.recv() => self.handle_created(done).await,
                 Some((app, outcome)) = triggers.recv() => self.handle_trigger(app, outcome).await,
+                _ = sleep_until(self.next_deadline()) => self.check_deadlines().await,
                 _ = poll.tick() => {
                     let apps: Vec<AppName> = trigger_apps(&self.catalog).into_iter().map(|a| a.name.clone()).collect();
                     for app in apps {
@@ -394,14 +406,14 @@ impl<S: Store> Engine<S> {
                 }
                 let _ = reply.send(accepted);
             }
-            Request::Terminate { reply, .. } => {
-                let _ = reply.send(Err(EngineError::Internal("terminate is not implemented yet".into())));
+            Request::Terminate { release, reason, actor, reply } => {
+                let _ = reply.send(self.terminate(release, reason, actor).await);
             }
-            Request::Retry { reply, .. } => {
-                let _ = reply.send(Err(EngineError::Internal("retry is not implemented yet".into())));
+            Request::Retry { release, actor, reply } => {
+                let _ = reply.send(self.retry(release, actor).await);
             }
-            Request::Approve { reply, .. } => {
-                let _ = reply.send(Err(EngineError::Internal("approve is not implemented yet".into())));
+            Request::Approve { release, env, actor, reply } => {
+                let _ = reply.send(self.approve(release, env, actor));
             }
             Request::PullRequests { reply } => {
                 let _ = reply.send(Ok(Vec::new()));
@@ -511,6 +523,7 @@ impl<S: Store> Engine<S> {
             return;
         }
         let _ = reply.send(Ok(Promoted { release: id }));
+        self.enforce_concurrency(id).await;
         self.drive(id).await;
     }
 
@@ -555,6 +568,253 @@ impl<S: Store> Engine<S> {
             .map(|a| a.name.clone())
             .collect();
         Ok(PushAccepted { applications })
+    }
+
+    // ------------------------------------------------------------------------------ release control
+
+    /// Loads a release that is not in memory (it ended) to answer a control request about it.
+    async fn load_release(&self, id: ReleaseId) -> Result<Active, EngineError> {
+        let events = self.store.release_events(&id.to_string()).await.map_err(internal)?;
+        if events.is_empty() {
+            return Err(EngineError::NotFound(format!("release {id} does not exist")));
+        }
+        let parsed: Vec<ReleaseEvent> = events
+            .iter()
+            .map(|e| serde_json::from_value(e.body.clone()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| internal(format!("release {id}: stored event is not readable: {e}")))?;
+        let state = ReleaseState::replay(&parsed).map_err(|e| internal(format!("release {id}: {e}")))?;
+        Ok(Active { state, next_seq: events.len() as i64, in_flight: HashSet::new() })
+    }
+
+    /// Records a terminate request and stops what runs (SPEC §3.5).
+    async fn terminate(&mut self, id: ReleaseId, reason: String, actor: String) -> Result<(), EngineError> {
+        let reason = reason.trim().to_owned();
+        if reason.is_empty() {
+            return Err(EngineError::Invalid {
+                message: "reason: give a reason for terminating".into(),
+                details: vec![],
+            });
+        }
+        let status = match self.releases.get(&id) {
+            Some(active) => active.state.status(),
+            None => self.load_release(id).await?.state.status(),
+        };
+        if status == ReleaseStatus::Terminating {
+            return Err(EngineError::Conflict(format!("release {id} is already being terminated")));
+        }
+        if !status.can_terminate() {
+            return Err(EngineError::Conflict(format!(
+                "release {id} is {status}; only Queued, Running or Suspended releases can be terminated"
+            )));
+        }
+        self.request_termination(id, reason, actor).await
+    }
+
+    /// Records `TerminateRequested`, then stops running steps and health waits of the release.
+    async fn request_termination(&mut self, id: ReleaseId, reason: String, actor: String) -> Result<(), EngineError> {
+        let Some(active) = self.releases.get(&id) else {
+            return Err(EngineError::Conflict(format!("release {id} is not active")));
+        };
+        let event = ReleaseEvent::TerminateRequested { reason: reason.clone(), actor, at: crate::now() };
+        let mut next = active.state.clone();
+        next.apply(&event).map_err(|e| EngineError::Conflict(e.to_string()))?;
+        self.commit(id, vec![event], next).await?;
+        self.stop_work(id, &reason);
+        self.drive(id).await;
+        Ok(())
+    }
+
+    /// Stops the release's running workflow steps (SIGTERM, then SIGKILL after the grace period) and
+    /// abandons its health waits.
+    fn stop_work(&mut self, id: ReleaseId, reason: &str) {
+        let Some(active) = self.releases.get_mut(&id) else { return };
+        let runs: Vec<RunId> = active
+            .in_flight
+            .iter()
+            .filter_map(|k| k.strip_prefix("run:"))
+            .filter_map(|r| r.parse::<uuid::Uuid>().ok().map(RunId))
+            .collect();
+        if let Ok(controls) = self.controls.lock() {
+            for run in runs {
+                if let Some(control) = controls.get(&run) {
+                    control.terminate(reason.to_owned());
+                }
+            }
+        }
+        let watches: Vec<String> = active.in_flight.iter().filter(|k| k.starts_with("watch:")).cloned().collect();
+        for key in watches {
+            active.in_flight.remove(&key);
+            if let Some(handle) = self.watches.remove(&(id, key)) {
+                handle.abort();
+            }
+        }
+    }
+
+    /// Retries a Failed release at the point of failure (SPEC §3.8).
+    async fn retry(&mut self, id: ReleaseId, actor: String) -> Result<(), EngineError> {
+        if !self.releases.contains_key(&id) {
+            let loaded = self.load_release(id).await?;
+            let status = loaded.state.status();
+            if status != ReleaseStatus::Failed {
+                return Err(EngineError::Conflict(format!(
+                    "release {id} is {status}; only Failed releases can be retried"
+                )));
+            }
+            self.releases.insert(id, loaded);
+        }
+        let Some(active) = self.releases.get(&id) else { return Err(internal("release vanished")) };
+        let status = active.state.status();
+        if status != ReleaseStatus::Failed {
+            return Err(EngineError::Conflict(format!(
+                "release {id} is {status}; only Failed releases can be retried"
+            )));
+        }
+        if active.state.is_busy() || !active.in_flight.is_empty() {
+            return Err(EngineError::Conflict(format!(
+                "release {id} still has work running; retry once everything in it has stopped"
+            )));
+        }
+        let event = ReleaseEvent::RetryRequested { actor, at: crate::now() };
+        let mut next = active.state.clone();
+        next.apply(&event).map_err(|e| EngineError::Conflict(e.to_string()))?;
+        self.commit(id, vec![event], next).await?;
+        self.drive(id).await;
+        Ok(())
+    }
+
+    /// Approves the approval steps waiting in environment `env` of release `id`.
+    fn approve(&mut self, id: ReleaseId, env: String, actor: String) -> Result<Vec<String>, EngineError> {
+        let active = self
+            .releases
+            .get(&id)
+            .ok_or_else(|| EngineError::Conflict(format!("release {id} is not running; nothing waits for approval")))?;
+        let env = EnvName::new(&env)
+            .map_err(|e| EngineError::Invalid { message: format!("environment: {e}"), details: vec![] })?;
+        let state = &active.state;
+        let e = state
+            .environment(&env)
+            .ok_or_else(|| EngineError::NotFound(format!("release {id} has no environment {env}")))?;
+        let waiting: Vec<(RunId, ferry_model::names::StepName)> = e
+            .hook_runs
+            .iter()
+            .chain(e.apps.iter().flat_map(|a| a.runs.iter()))
+            .filter(|r| !r.retired)
+            .flat_map(|r| r.steps.iter().filter(|s| s.awaiting_approval.is_some()).map(move |s| (r.id, s.name.clone())))
+            .collect();
+        if waiting.is_empty() {
+            return Err(EngineError::Conflict(format!("nothing in {env} of release {id} waits for approval")));
+        }
+        let controls = self.controls.lock().map_err(|_| internal("run controls are unavailable"))?;
+        let mut approved = Vec::new();
+        for (run, step) in waiting {
+            if let Some(control) = controls.get(&run) {
+                control.approve(&step, actor.clone()).map_err(|e| EngineError::Conflict(e.to_string()))?;
+                approved.push(format!("{run}/{step}"));
+            }
+        }
+        if approved.is_empty() {
+            return Err(EngineError::Conflict(format!(
+                "the approval steps of {env} are not running right now; try again"
+            )));
+        }
+        Ok(approved)
+    }
+
+    /// Terminates releases whose flow timeout passed.
+    async fn check_deadlines(&mut self) {
+        let now = crate::now();
+        let due: Vec<(ReleaseId, String)> = self
+            .releases
+            .iter()
+            .filter(|(_, a)| {
+                a.state.terminate_request().is_none()
+                    && a.state.finished_at().is_none()
+                    && a.state.deadline().is_some_and(|d| d <= now)
+            })
+            .map(|(id, a)| {
+                (*id, format!("timed out after {}", ferry_model::format_duration(a.state.snapshot().timeout)))
+            })
+            .collect();
+        for (id, reason) in due {
+            if let Err(e) = self.request_termination(id, reason, "ferry".into()).await {
+                tracing::error!(release = %id, error = %e, "cannot terminate a release that timed out");
+            }
+        }
+    }
+
+    /// The earliest flow deadline among active releases.
+    fn next_deadline(&self) -> Option<Timestamp> {
+        self.releases
+            .values()
+            .filter(|a| a.state.terminate_request().is_none() && a.state.finished_at().is_none())
+            .filter_map(|a| a.state.deadline())
+            .min()
+    }
+
+    /// Applies the product's concurrency mode to a release just created (SPEC §3.9).
+    async fn enforce_concurrency(&mut self, id: ReleaseId) {
+        let Some(active) = self.releases.get(&id) else { return };
+        let product = active.state.snapshot().product.clone();
+        let mode = self.catalog.products.get(&product).map(|p| p.concurrency).unwrap_or_default();
+        match mode {
+            Concurrency::Queue => {
+                let mut queued: Vec<ReleaseId> = self
+                    .releases
+                    .iter()
+                    .filter(|(_, a)| {
+                        a.state.snapshot().product == product
+                            && a.state.started_at().is_none()
+                            && a.state.terminate_request().is_none()
+                    })
+                    .map(|(id, _)| *id)
+                    .collect();
+                queued.sort();
+                let running = self.releases.values().any(|a| {
+                    a.state.snapshot().product == product
+                        && a.state.started_at().is_some()
+                        && a.state.finished_at().is_none()
+                });
+                // The one that will start next is not waiting in the queue.
+                let waiting = if running { queued.len() } else { queued.len().saturating_sub(1) };
+                let overflow = waiting.saturating_sub(self.config.queue_limit);
+                for old in queued.into_iter().take(overflow) {
+                    if let Err(e) = self.request_termination(old, "queue overflow".into(), "ferry".into()).await {
+                        tracing::error!(release = %old, error = %e, "cannot terminate on queue overflow");
+                    }
+                }
+            }
+            Concurrency::Terminate => {
+                let targets: Vec<EnvName> = active
+                    .state
+                    .snapshot()
+                    .environments
+                    .iter()
+                    .filter(|e| !e.is_trigger)
+                    .map(|e| e.name.clone())
+                    .collect();
+                let older: Vec<ReleaseId> = self
+                    .releases
+                    .iter()
+                    .filter(|(other, a)| {
+                        **other < id
+                            && a.state.snapshot().product == product
+                            && a.state.finished_at().is_none()
+                            && a.state.terminate_request().is_none()
+                            && targets.iter().any(|env| {
+                                a.state.env_status(env).is_some_and(|s| s != ferry_model::status::EnvStatus::Successful)
+                            })
+                    })
+                    .map(|(id, _)| *id)
+                    .collect();
+                for old in older {
+                    let reason = format!("superseded by release {id}");
+                    if let Err(e) = self.request_termination(old, reason, "ferry".into()).await {
+                        tracing::error!(release = %old, error = %e, "cannot terminate a superseded release");
+                    }
+                }
+            }
+        }
     }
 
     // ------------------------------------------------------------------------------ committing
@@ -659,10 +919,14 @@ impl<S: Store> Engine<S> {
         self.drive(id).await;
     }
 
-    /// Whether release `id` may leave the queue: no other release of its product is running.
+    /// Whether release `id` may leave the queue: in `queue` mode, no older release of its product is
+    /// still active; in `terminate` mode at once (older ones are being terminated).
     fn may_start(&self, id: ReleaseId) -> bool {
         let Some(active) = self.releases.get(&id) else { return false };
         let product = &active.state.snapshot().product;
+        if self.catalog.products.get(product).is_some_and(|p| p.concurrency == Concurrency::Terminate) {
+            return true;
+        }
         !self.releases.iter().any(|(other, a)| {
             *other < id
                 && a.state.snapshot().product == *product
@@ -678,9 +942,9 @@ impl<S: Store> Engine<S> {
         let Some(active) = self.releases.get(&id) else { return };
         let mut next = active.state.clone();
         let mut events = Vec::new();
-        let empty = HashSet::new();
+        let in_flight = active.in_flight.clone();
         for _ in 0..64 {
-            let input = PlanInput { now: crate::now(), may_start, in_flight: &empty, workflows: &workflows };
+            let input = PlanInput { now: crate::now(), may_start, in_flight: &in_flight, workflows: &workflows };
             let steps = plan(&next, &input, &mut uuid::Uuid::now_v7);
             let mut applied = false;
             for step in steps {
@@ -751,6 +1015,7 @@ impl<S: Store> Engine<S> {
         match work {
             Work::Run { run_id } => match self.run_job(&state, run_id) {
                 Ok(job) => {
+                    self.supersede(id, &state, run_id);
                     let (runner, git, store, controls) =
                         (self.runner.clone(), self.git.clone(), self.store.clone(), self.controls.clone());
                     tokio::spawn(crate::work::run_workflow(job, runner, git, store, tx, controls));
@@ -777,7 +1042,9 @@ impl<S: Store> Engine<S> {
             }
             Work::Watch { env, app } => match self.watch_job(&state, &env, &app) {
                 Ok(job) => {
-                    tokio::spawn(crate::work::watch_app(job, self.git.clone(), tx));
+                    let key = Work::Watch { env: env.clone(), app: app.clone() }.key();
+                    let handle = tokio::spawn(crate::work::watch_app(job, self.git.clone(), tx));
+                    self.watches.insert((id, key), handle.abort_handle());
                 }
                 Err(error) => {
                     let key = Work::Watch { env: env.clone(), app: app.clone() }.key();
@@ -799,6 +1066,23 @@ impl<S: Store> Engine<S> {
     /// carry credentials), since snapshots keep only the redacted form.
     fn repo_url(&self, app: &AppName, snapshot_url: &str) -> String {
         self.catalog.applications.get(app).map_or_else(|| snapshot_url.to_owned(), |a| a.source.repo_url.clone())
+    }
+
+    /// A newer run of the same workflow for the same application and environment terminates the
+    /// earlier one that is still running (SPEC §3.9).
+    fn supersede(&mut self, id: ReleaseId, state: &ReleaseState, run_id: RunId) {
+        let Some(run) = find_run(state, run_id) else { return };
+        let (Some(env), Some(app)) = (run.target.env(), run.target.app()) else { return };
+        let slot = (run.workflow.to_string(), env.to_string(), app.to_string());
+        if let Some((old_release, old_run)) = self.slots.insert(slot, (id, run_id))
+            && old_run != run_id
+            && let Ok(controls) = self.controls.lock()
+            && let Some(control) = controls.get(&old_run)
+        {
+            control
+                .terminate(format!("superseded by a newer run of {} for {app} in {env} (release {id})", run.workflow));
+            tracing::info!(release = %old_release, run = %old_run, "workflow run superseded");
+        }
     }
 
     fn release_url(&self, id: ReleaseId) -> String {
@@ -1006,6 +1290,7 @@ impl<S: Store> Engine<S> {
         let Some(active) = self.releases.get_mut(&id) else { return };
         if let Some(key) = &msg.done {
             active.in_flight.remove(key);
+            self.watches.remove(&(id, key.clone()));
         }
         let events = self.events_for(id, msg.outcome);
         self.record(id, events).await;
@@ -1226,6 +1511,18 @@ impl<S: Store> Engine<S> {
             ReleaseEvent::ActionFailed { env, apps, error, at: now },
             ReleaseEvent::IssueRaised { issue: Box::new(issue) },
         ]
+    }
+}
+
+/// Sleeps until `deadline` (forever when there is none).
+async fn sleep_until(deadline: Option<Timestamp>) {
+    match deadline {
+        Some(at) => {
+            let wait = at.duration_since(crate::now());
+            let wait = std::time::Duration::try_from(wait).unwrap_or(std::time::Duration::ZERO);
+            tokio::time::sleep(wait).await
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -260,9 +260,55 @@ impl Planner<'_, '_> {
         })
     }
 
+    /// After a terminate request: wait until running work has stopped, run the `onFail` hooks (with the
+    /// reason as `ERROR_MESSAGE`), then record `Terminated`.
     fn plan_terminating(&mut self) {
-        // Stopping is carried out by the executor; once nothing runs, record Terminated.
-        if !self.state.is_busy() {
+        let state = self.state;
+        let stopping = self.input.in_flight.iter().any(|k| k.starts_with("run:") || k.starts_with("promote:"));
+        if stopping {
+            // onFail runs already under way are resumed; nothing else.
+            return;
+        }
+        let mut pending = false;
+        if state.started_at().is_some() {
+            for (i, snap) in state.snapshot().environments.iter().enumerate() {
+                let Some(env) = state.environments().get(i) else { continue };
+                let status = state.env_status(&snap.name);
+                if !matches!(status, Some(EnvStatus::Terminated | EnvStatus::Failed)) {
+                    continue;
+                }
+                if let Some(wf) = snap.hooks.on_fail.clone() {
+                    match env.current_hook_run(HookKind::OnFail) {
+                        None => {
+                            self.start_run(
+                                RunTarget::EnvironmentHook { env: snap.name.clone(), hook: HookKind::OnFail },
+                                &wf,
+                            );
+                            pending = true;
+                        }
+                        Some(run) if run.is_in_progress() => {
+                            self.resume(run);
+                            pending = true;
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            if let Some(wf) = state.snapshot().release_hooks.on_fail.clone() {
+                match state.current_hook_run(HookKind::OnFail) {
+                    None => {
+                        self.start_run(RunTarget::ReleaseHook { hook: HookKind::OnFail }, &wf);
+                        pending = true;
+                    }
+                    Some(run) if run.is_in_progress() => {
+                        self.resume(run);
+                        pending = true;
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if !pending {
             self.emit(ReleaseEvent::Terminated { at: self.input.now });
         }
     }

@@ -108,9 +108,14 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start(dir: tempfile::TempDir) -> Harness {
+        Harness::start_tuned(dir, |_| {}).await
+    }
+
+    pub async fn start_tuned(dir: tempfile::TempDir, tune: impl FnOnce(&mut EngineConfig)) -> Harness {
         let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
         let mut config = EngineConfig::new(dir.path().join("data"), "http://127.0.0.1:7878".into());
         config.health_poll_interval = Duration::from_millis(50);
+        tune(&mut config);
         let (engine, task) = ferry_engine::start(store.clone(), config).await.unwrap();
         Harness { _dir: dir, store, engine, _task: task }
     }

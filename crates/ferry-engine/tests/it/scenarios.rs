@@ -227,19 +227,24 @@ async fn rejected_push_is_a_git_issue() {
     assert!(issue["detail"]["error"].as_str().unwrap().contains("protected branch"), "{issue}");
 }
 
-/// Waits for the first committed event of `product` matching `pred` (by following the event stream).
-async fn next_event(h: &Harness, pred: impl Fn(&ferry_store::StoredEvent) -> bool) -> ferry_store::StoredEvent {
+/// Waits for the first event committed after this call that matches `pred` (subscribes at once).
+fn next_event<F: Fn(&ferry_store::StoredEvent) -> bool>(
+    h: &Harness,
+    pred: F,
+) -> impl std::future::Future<Output = ferry_store::StoredEvent> + use<F> {
     let mut events = h.store.subscribe();
-    let wait = async {
-        loop {
-            match events.recv().await {
-                Ok(e) if pred(&e) => return (*e).clone(),
-                Ok(_) => {}
-                Err(e) => panic!("event stream: {e}"),
+    async move {
+        let wait = async {
+            loop {
+                match events.recv().await {
+                    Ok(e) if pred(&e) => return (*e).clone(),
+                    Ok(_) => {}
+                    Err(e) => panic!("event stream: {e}"),
+                }
             }
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(60), wait).await.expect("the expected event never came")
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(60), wait).await.expect("the expected event never came")
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,483 @@
+//! Release control (SPEC §3.5–§3.9): terminate, retry, flow timeout, concurrency, supersession,
+//! hooks and promotion context, approvals. Scripts signal the test through files they create; the
+//! test waits on committed events, never on time.
+
+use std::path::{Path, PathBuf};
+
+use ferry_store::Store;
+use serde_json::Value;
+
+use crate::fixture::*;
+
+const ENVS: [&str; 3] = ["dev", "qa", "prod"];
+
+/// A product with two components in dev → qa → prod, and workflows given as YAML.
+struct Setup {
+    h: Harness,
+    repo: Repo,
+    scratch: PathBuf,
+}
+
+fn files() -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    for comp in ["api", "web"] {
+        for env in ENVS {
+            let tag = if env == "dev" { "2.0.0" } else { "1.0.0" };
+            files.push((format!("apps/{comp}/{env}/values.yaml"), values(tag, env)));
+        }
+    }
+    files
+}
+
+/// `product_extra` goes into the Product spec, `flow_extra` into the flow spec, `qa` and `prod` are the
+/// steps' inline policies, `workflows` are extra YAML documents; `{S}` stands for the scratch directory
+/// and `health_qa` is the qa applications' health command.
+struct Spec<'a> {
+    product_extra: &'a str,
+    flow_extra: &'a str,
+    qa: &'a str,
+    prod: &'a str,
+    workflows: &'a str,
+    health_qa: &'a str,
+}
+
+impl Default for Spec<'_> {
+    fn default() -> Self {
+        Spec { product_extra: "", flow_extra: "", qa: "{}", prod: "{}", workflows: "", health_qa: "true" }
+    }
+}
+
+async fn setup(spec: Spec<'_>) -> Setup {
+    setup_with(spec, |_| {}).await
+}
+
+async fn setup_with(spec: Spec<'_>, tune: impl FnOnce(&mut ferry_engine::EngineConfig)) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let files = files();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let repo = Repo::new(dir.path(), "gitops", &refs);
+    let h = Harness::start_tuned(dir, tune).await;
+    let url = repo.url();
+    let mut yaml = String::new();
+    for env in ENVS {
+        let ty = if env == "prod" { "production" } else { "non-production" };
+        yaml.push_str(&format!(
+            "apiVersion: ferry/v1\nkind: Environment\nmetadata: {{ name: {env} }}\nspec: {{ type: {ty} }}\n---\n"
+        ));
+        for comp in ["api", "web"] {
+            let health = if env == "qa" { spec.health_qa } else { "true" };
+            yaml.push_str(&format!(
+                "apiVersion: ferry/v1\nkind: Application\nmetadata: {{ name: shop-{comp}-{env} }}\nspec:\n  product: shop\n  environment: {env}\n  component: {comp}\n  source: {{ repoURL: \"{url}\", path: apps/{comp}/{env}, targetRevision: main }}\n  status:\n    exec: {{ health: \"{health}\", healthTimeout: 1s }}\n---\n"
+            ));
+        }
+    }
+    yaml.push_str(&format!(
+        r#"apiVersion: ferry/v1
+kind: Product
+metadata: {{ name: shop }}
+spec:
+  promotionTemplate:
+    versionSource: {{ file: values.yaml, jsonPath: $.image.tag }}
+    promotion:
+      values.yaml: {{ jsonPaths: ["$.image.tag"] }}
+  promotionFlows: [ {{ name: standard }} ]
+{product_extra}
+---
+apiVersion: ferry/v1
+kind: PromotionFlow
+metadata: {{ name: standard }}
+spec:
+  triggerEnvironment: dev
+  steps:
+    - {{ environment: qa, dependsOn: [dev], policy: {qa} }}
+    - {{ environment: prod, dependsOn: [qa], policy: {prod} }}
+{flow_extra}
+---
+{workflows}
+"#,
+        product_extra = spec.product_extra,
+        flow_extra = spec.flow_extra,
+        qa = spec.qa,
+        prod = spec.prod,
+        workflows = spec.workflows,
+    ));
+    let yaml = yaml.replace("{S}", &scratch.display().to_string());
+    h.apply(&yaml).await;
+    Setup { h, repo, scratch }
+}
+
+impl Setup {
+    fn file(&self, name: &str) -> PathBuf {
+        self.scratch.join(name)
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.file(name)).unwrap_or_default()
+    }
+
+    /// Waits for the first event committed after this call that matches (subscribes at once).
+    fn event<F: Fn(&ferry_store::StoredEvent) -> bool>(
+        &self,
+        pred: F,
+    ) -> impl std::future::Future<Output = ferry_store::StoredEvent> + use<F> {
+        let wait = self.events(1, pred);
+        async move { wait.await.remove(0) }
+    }
+
+    /// Waits for the first `n` events committed after this call that match (subscribes at once).
+    fn events<F: Fn(&ferry_store::StoredEvent) -> bool>(
+        &self,
+        n: usize,
+        pred: F,
+    ) -> impl std::future::Future<Output = Vec<ferry_store::StoredEvent>> + use<F> {
+        let mut events = self.h.store.subscribe();
+        async move {
+            let wait = async {
+                let mut found = Vec::new();
+                loop {
+                    match events.recv().await {
+                        Ok(e) if pred(&e) => {
+                            found.push((*e).clone());
+                            if found.len() == n {
+                                return found;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => panic!("event stream: {e}"),
+                    }
+                }
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(60), wait)
+                .await
+                .expect("the expected events never came")
+        }
+    }
+
+    /// Creates a named pipe: a script that writes to it blocks until the test reads it.
+    fn fifo(&self, name: &str) -> PathBuf {
+        let path = self.file(name);
+        let status = std::process::Command::new("mkfifo").arg(&path).status().unwrap();
+        assert!(status.success());
+        path
+    }
+
+    /// Reads a named pipe: returns once a script wrote to it.
+    async fn signal(&self, path: PathBuf) -> String {
+        let read = tokio::task::spawn_blocking(move || std::fs::read_to_string(path).unwrap());
+        tokio::time::timeout(std::time::Duration::from_secs(60), read)
+            .await
+            .expect("no signal from the script")
+            .unwrap()
+    }
+
+    async fn view(&self, id: &str) -> Value {
+        self.h.store.release_view(id).await.unwrap().unwrap()
+    }
+}
+
+fn step_started(id: &str, step: &'static str) -> impl Fn(&ferry_store::StoredEvent) -> bool {
+    let id = id.to_owned();
+    move |e| e.release_id == id && e.body["type"] == "StepStarted" && e.body["step"] == step
+}
+
+fn pid_alive(pid: i32) -> bool {
+    // A zombie (exited, not yet reaped by init) counts as gone.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+fn wait_file(path: &Path) -> String {
+    format!("while [ ! -f '{}' ]; do sleep 0.05; done", path.display())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminate_stops_the_whole_process_tree_and_runs_on_fail_hooks() {
+    let workflows = r#"apiVersion: ferry/v1
+kind: Workflow
+metadata: { name: long-check }
+spec:
+  steps:
+    - name: check
+      run: |
+        sleep 1000 &
+        echo $! > "{S}/child-$APP_NAME"
+        echo $$ > "{S}/shell-$APP_NAME"
+        echo ready > "{S}/ready-$APP_NAME"
+        wait
+---
+apiVersion: ferry/v1
+kind: Workflow
+metadata: { name: on-fail }
+spec:
+  steps:
+    - name: record
+      run: printf '%s' "$ERROR_MESSAGE" > "{S}/on-fail-$ENVIRONMENT"
+"#;
+    let s = setup(Spec {
+        qa: "{ preAction: long-check }",
+        flow_extra: "  hooks: { onFail: on-fail }",
+        workflows,
+        ..Spec::default()
+    })
+    .await;
+    let (api, web) = (s.fifo("ready-shop-api-qa"), s.fifo("ready-shop-web-qa"));
+    let id = s.h.promote(None, None, None).await;
+    // Both applications' check steps run and have written their pids.
+    s.signal(api).await;
+    s.signal(web).await;
+    let pids: Vec<i32> = ["child-shop-api-qa", "child-shop-web-qa", "shell-shop-api-qa", "shell-shop-web-qa"]
+        .iter()
+        .map(|f| s.read(f).trim().parse().unwrap())
+        .collect();
+    assert!(pids.iter().all(|p| pid_alive(*p)));
+    s.h.engine.terminate(id.parse().unwrap(), "bad build".into(), "alice".into()).await.unwrap();
+    let view = s.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Terminated", "{view:#}");
+    assert_eq!(view["reason"], "bad build");
+    assert_eq!(env_of(&view, "qa")["status"], "Terminated");
+    assert_eq!(env_of(&view, "prod")["status"], "Pending");
+    assert_eq!(env_of(&view, "dev")["status"], "Successful");
+    for pid in pids {
+        assert!(!pid_alive(pid), "process {pid} of the terminated step is still alive");
+    }
+    assert_eq!(s.read("on-fail-"), "bad build", "the release onFail hook got the reason");
+    let pre = env_of(&view, "qa")["workflows"][0].clone();
+    assert_eq!(pre["steps"][0]["status"], "Terminated");
+    // Terminating again, or a finished release, is a conflict.
+    let again = s.h.engine.terminate(id.parse().unwrap(), "again".into(), "alice".into()).await.unwrap_err();
+    assert!(matches!(again, ferry_engine::EngineError::Conflict(_)), "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_resumes_at_the_failed_step_with_the_same_release() {
+    let workflows = r#"apiVersion: ferry/v1
+kind: Workflow
+metadata: { name: checks }
+spec:
+  steps:
+    - name: prepare
+      run: echo "prepared $APP_NAME" >> "{S}/prepare-$APP_NAME"; echo "TOKEN=t-$APP_NAME" >> "$FERRY_OUTPUT"
+    - name: verify
+      run: |
+        echo "verify $APP_NAME with $TOKEN" >> "{S}/verify-$APP_NAME"
+        test -f "{S}/fixed"
+    - name: report
+      run: echo "report $APP_NAME" >> "{S}/report-$APP_NAME"
+"#;
+    let s = setup(Spec { qa: "{ postAction: checks }", workflows, ..Spec::default() }).await;
+    let id = s.h.promote(None, None, None).await;
+    let view = s.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed");
+    assert_eq!(env_of(&view, "prod")["status"], "Pending");
+    // The applications whose verify step failed; another one may not have started its post-action
+    // (nothing new starts in a Failed environment).
+    let failed_apps: Vec<String> =
+        view["issues"].as_array().unwrap().iter().map(|i| i["app"].as_str().unwrap().to_owned()).collect();
+    assert!(!failed_apps.is_empty());
+    let commits_before = s.repo.log().len();
+    std::fs::write(s.file("fixed"), "").unwrap();
+    let retried = s.event(|e| e.body["type"] == "RetryRequested");
+    s.h.engine.retry(id.parse().unwrap(), "bob".into()).await.unwrap();
+    retried.await;
+    let view = s.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    assert_eq!(view["id"], id.as_str());
+    assert_eq!(view["retries"], 1);
+    for app in ["shop-api-qa", "shop-web-qa"] {
+        assert_eq!(s.read(&format!("prepare-{app}")).lines().count(), 1, "prepare of {app} ran once");
+        let verify = s.read(&format!("verify-{app}"));
+        let runs = if failed_apps.iter().any(|a| a == app) { 2 } else { 1 };
+        assert_eq!(verify.lines().count(), runs, "verify of {app}");
+        assert!(verify.lines().all(|l| l.ends_with(&format!("with t-{app}"))), "outputs kept: {verify}");
+        assert_eq!(s.read(&format!("report-{app}")).lines().count(), 1);
+    }
+    // qa was not promoted again; prod was promoted once.
+    assert_eq!(s.repo.log().len(), commits_before + 1);
+    let events = s.h.store.release_events(&id).await.unwrap();
+    let retry = events.iter().find(|e| e.body["type"] == "RetryRequested").unwrap();
+    assert_eq!(retry.body["actor"], "bob");
+    // A Succeeded release cannot be retried.
+    let again = s.h.engine.retry(id.parse().unwrap(), "bob".into()).await.unwrap_err();
+    assert!(matches!(again, ferry_engine::EngineError::Conflict(_)), "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_a_degraded_application_is_fixed_needs_no_new_commit() {
+    let s = setup(Spec { health_qa: "test -f {S}/healthy", ..Spec::default() }).await;
+    let id = s.h.promote(None, None, None).await;
+    let view = s.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed");
+    assert_eq!(env_of(&view, "qa")["status"], "Failed");
+    let qa_commits: Vec<_> = s.repo.log().into_iter().filter(|(_, m)| m.contains("Ferry-Environment: qa")).collect();
+    assert_eq!(qa_commits.len(), 1);
+    std::fs::write(s.file("healthy"), "").unwrap();
+    s.h.engine.retry(id.parse().unwrap(), "bob".into()).await.unwrap();
+    let view = s.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    let qa_after: Vec<_> = s.repo.log().into_iter().filter(|(_, m)| m.contains("Ferry-Environment: qa")).collect();
+    assert_eq!(qa_after, qa_commits, "no new commit for qa");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flow_timeout_terminates_with_the_reason() {
+    let workflows = format!(
+        "apiVersion: ferry/v1\nkind: Workflow\nmetadata: {{ name: stuck }}\nspec:\n  steps:\n    - name: wait\n      run: {}\n",
+        wait_file(Path::new("{S}/never"))
+    );
+    let s = setup(Spec {
+        qa: "{ preAction: stuck }",
+        flow_extra: "  promotionTimeoutLimit: 1s",
+        workflows: &workflows,
+        ..Spec::default()
+    })
+    .await;
+    let id = s.h.promote(None, None, None).await;
+    let view = s.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Terminated", "{view:#}");
+    assert_eq!(view["reason"], "timed out after 1s");
+    let events = s.h.store.release_events(&id).await.unwrap();
+    let request = events.iter().find(|e| e.body["type"] == "TerminateRequested").unwrap();
+    assert_eq!(request.body["actor"], "ferry");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_runs_one_release_at_a_time_in_order_and_terminates_on_overflow() {
+    let workflows = format!(
+        "apiVersion: ferry/v1\nkind: Workflow\nmetadata: {{ name: gate }}\nspec:\n  steps:\n    - name: wait\n      run: {}\n",
+        wait_file(Path::new("{S}/go"))
+    );
+    let s =
+        setup_with(Spec { qa: "{ preAction: gate }", workflows: &workflows, ..Spec::default() }, |c| c.queue_limit = 1)
+            .await;
+    let first = s.h.promote(None, None, None).await;
+    let second = s.h.promote(None, None, None).await;
+    assert_eq!(s.view(&first).await["status"], "Running");
+    assert_eq!(s.view(&second).await["status"], "Queued");
+    // A third release overflows the queue (limit 1): the oldest queued one is terminated.
+    let overflow = s.event(|e| e.body["type"] == "Terminated");
+    let third = s.h.promote(None, None, None).await;
+    let terminated = overflow.await;
+    assert_eq!(terminated.release_id, second);
+    let view = s.view(&second).await;
+    assert_eq!(view["status"], "Terminated");
+    assert_eq!(view["reason"], "queue overflow");
+    assert_eq!(s.view(&third).await["status"], "Queued");
+    std::fs::write(s.file("go"), "").unwrap();
+    assert_eq!(s.h.wait_final(&first).await["status"], "Succeeded");
+    let third_view = s.h.wait_final(&third).await;
+    assert_eq!(third_view["status"], "Succeeded");
+    let first_view = s.view(&first).await;
+    assert!(
+        third_view["startedAt"].as_str().unwrap() >= first_view["finishedAt"].as_str().unwrap(),
+        "the queued release started after the first finished"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminate_mode_supersedes_older_releases_and_their_runs() {
+    let workflows = format!(
+        "apiVersion: ferry/v1\nkind: Workflow\nmetadata: {{ name: gate }}\nspec:\n  steps:\n    - name: wait\n      run: echo started >> \"{{S}}/started-$APP_NAME\"; {}\n",
+        wait_file(Path::new("{S}/go"))
+    );
+    let s = setup(Spec {
+        product_extra: "  concurrency: terminate",
+        qa: "{ preAction: gate }",
+        workflows: &workflows,
+        ..Spec::default()
+    })
+    .await;
+    let first = s.h.promote(None, None, None).await;
+    s.event(step_started(&first, "wait")).await;
+    let second = s.h.promote(None, None, None).await;
+    let view = s.h.wait_final(&first).await;
+    assert_eq!(view["status"], "Terminated");
+    assert_eq!(view["reason"], format!("superseded by release {second}"));
+    assert_eq!(env_of(&view, "qa")["workflows"][0]["steps"][0]["status"], "Terminated");
+    std::fs::write(s.file("go"), "").unwrap();
+    assert_eq!(s.h.wait_final(&second).await["status"], "Succeeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_get_failed_environments_and_the_promotion_context() {
+    let workflows = r#"apiVersion: ferry/v1
+kind: Workflow
+metadata: { name: start-hook }
+spec:
+  steps:
+    - name: context
+      run: echo 'PROMOTION_CONTEXT={"TICKET":"CHG-42","OWNER":"payments"}' >> "$FERRY_OUTPUT"
+---
+apiVersion: ferry/v1
+kind: Workflow
+metadata: { name: post }
+spec:
+  steps:
+    - name: show
+      run: |
+        echo "$TICKET/$OWNER" >> "{S}/context-$APP_NAME"
+        test "$ENVIRONMENT" != prod
+---
+apiVersion: ferry/v1
+kind: Workflow
+metadata: { name: fail-hook }
+spec:
+  steps:
+    - name: record
+      run: printf '%s' "$FAILED_ENVIRONMENTS" > "{S}/failed"; printf '%s' "$ERROR_MESSAGE" > "{S}/error"
+"#;
+    let s = setup(Spec {
+        qa: "{ postAction: post }",
+        prod: "{ postAction: post }",
+        flow_extra: "  hooks: { onStart: start-hook, onFail: fail-hook }",
+        workflows,
+        ..Spec::default()
+    })
+    .await;
+    let id = s.h.promote(None, None, None).await;
+    let view = s.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed");
+    assert_eq!(view["context"]["TICKET"], "CHG-42");
+    // The context reached the post-actions of qa and, later, prod.
+    assert_eq!(s.read("context-shop-api-qa").trim(), "CHG-42/payments");
+    assert_eq!(s.read("context-shop-api-prod").trim(), "CHG-42/payments");
+    let failed: Value = serde_json::from_str(&s.read("failed")).expect("FAILED_ENVIRONMENTS is JSON");
+    let list = failed.as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["name"], "prod");
+    assert_eq!(list[0]["status"], "Failed");
+    assert!(list[0]["errorMessage"].as_str().unwrap().contains("show"), "{failed}");
+    assert_eq!(s.read("error"), view["reason"].as_str().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_step_suspends_until_approved() {
+    let workflows = r#"apiVersion: ferry/v1
+kind: Workflow
+metadata: { name: sign-off }
+spec:
+  steps:
+    - name: approve
+      approval: { message: "Release manager sign-off for prod" }
+    - name: after
+      dependsOn: [approve]
+      run: echo "approved by $APPROVED_BY" >> "{S}/after-$APP_NAME"
+"#;
+    let s = setup(Spec { prod: "{ preAction: sign-off }", workflows, ..Spec::default() }).await;
+    let waiting = s.events(2, |e| e.body["type"] == "StepAwaitingApproval");
+    let id = s.h.promote(None, None, None).await;
+    waiting.await;
+    let view = s.view(&id).await;
+    assert_eq!(env_of(&view, "prod")["status"], "Suspended", "{view:#}");
+    assert_eq!(view["status"], "Suspended");
+    let nothing = s.h.engine.approve(id.parse().unwrap(), "qa".into(), "carol".into()).await.unwrap_err();
+    assert!(matches!(nothing, ferry_engine::EngineError::Conflict(_)), "{nothing:?}");
+    let approved = s.h.engine.approve(id.parse().unwrap(), "prod".into(), "carol".into()).await.unwrap();
+    assert_eq!(approved.len(), 2);
+    let view = s.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded");
+    assert_eq!(s.read("after-shop-api-prod").trim(), "approved by carol");
+}
