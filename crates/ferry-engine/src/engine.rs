@@ -44,6 +44,8 @@ pub struct EngineConfig {
     /// Most releases of one product waiting in its queue (SPEC §3.9: 50); the oldest is terminated
     /// beyond it.
     pub queue_limit: usize,
+    /// Time between SIGTERM and SIGKILL when a workflow step is stopped (SPEC §3.5: 10 s).
+    pub kill_grace: Duration,
 }
 
 impl EngineConfig {
@@ -56,6 +58,7 @@ impl EngineConfig {
             health_poll_interval: Duration::from_secs(2),
             max_concurrent_steps: 16,
             queue_limit: 50,
+            kill_grace: Duration::from_secs(10),
         }
     }
 }
@@ -127,6 +130,7 @@ pub async fn start<S: Store>(
     let runner = Runner::new(RunnerConfig {
         max_concurrent_steps: config.max_concurrent_steps.max(1),
         work_dir: config.data_dir.join("runner"),
+        kill_grace: config.kill_grace,
         ..RunnerConfig::default()
     });
     let mut engine = Engine {
@@ -1164,8 +1168,8 @@ impl<S: Store> Engine<S> {
                 .environment(env)
                 .and_then(|e| e.app(app))
                 .and_then(|a| a.action.as_ref())
-                .and_then(|a| Some((a.repo.clone()?, a.commit.clone()?)))
-                .and_then(|(_, sha)| {
+                .and_then(|a| a.commit.clone())
+                .and_then(|sha| {
                     let snapshot_url =
                         &state.snapshot().environment(env)?.applications.iter().find(|x| x.name == *app)?.repo_url;
                     Some((self.repo_url(app, snapshot_url), sha))
