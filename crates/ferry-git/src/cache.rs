@@ -308,18 +308,31 @@ impl GitCache {
     }
 
     pub(crate) fn branch_tip(&self, repo: &Repo, url: &str, branch: &str, op: Operation) -> Result<ObjectId, GitError> {
-        let name = format!("refs/heads/{branch}");
-        let reference = repo.try_find_reference(name.as_str()).map_err(|e| self.error(op, url, e.to_string()))?;
-        let Some(mut reference) = reference else {
-            return Err(self.error(
+        self.try_branch_tip(repo, url, branch, op)?.ok_or_else(|| {
+            self.error(
                 op,
                 url,
                 format!(
                     "branch {branch:?} does not exist; check the application's targetRevision or create the branch"
                 ),
-            ));
+            )
+        })
+    }
+
+    /// The commit `branch` points to in the mirror; `None` when there is no such branch.
+    pub(crate) fn try_branch_tip(
+        &self,
+        repo: &Repo,
+        url: &str,
+        branch: &str,
+        op: Operation,
+    ) -> Result<Option<ObjectId>, GitError> {
+        let name = format!("refs/heads/{branch}");
+        let reference = repo.try_find_reference(name.as_str()).map_err(|e| self.error(op, url, e.to_string()))?;
+        let Some(mut reference) = reference else {
+            return Ok(None);
         };
-        reference.peel_to_id().map(|id| id.detach()).map_err(|e| self.error(op, url, e.to_string()))
+        reference.peel_to_id().map(|id| Some(id.detach())).map_err(|e| self.error(op, url, e.to_string()))
     }
 
     pub(crate) fn commit_id(
@@ -533,6 +546,18 @@ impl GitCache {
         let repo = self.open(url, op)?;
         let a = self.commit_id(&repo, url, ancestor, op)?;
         let d = self.commit_id(&repo, url, descendant, op)?;
+        self.ancestor_of(&repo, url, a, d, op)
+    }
+
+    /// Whether commit `a` is commit `d` or one of its ancestors.
+    pub(crate) fn ancestor_of(
+        &self,
+        repo: &Repo,
+        url: &str,
+        a: ObjectId,
+        d: ObjectId,
+        op: Operation,
+    ) -> Result<bool, GitError> {
         if a == d {
             return Ok(true);
         }
@@ -565,15 +590,29 @@ impl GitCache {
             return Ok(None);
         }
         for id in self.history(repo, url, tip, TRAILER_SCAN_LIMIT)? {
-            let commit = repo.find_commit(id).map_err(|e| self.error(Operation::Read, url, e.to_string()))?;
-            let message = commit.message_raw_sloppy().to_string();
-            let found = parse_trailers(&message);
-            let all = trailers.iter().all(|(k, v)| found.iter().any(|(fk, fv)| fk.eq_ignore_ascii_case(k) && fv == v));
-            if all {
+            if self.has_trailers(repo, url, id, trailers)? {
                 return Ok(Some(to_sha(id)));
             }
         }
         Ok(None)
+    }
+
+    /// Whether the message of commit `id` carries all of `trailers` (keys compared case-insensitively,
+    /// values exactly). An empty list is never carried.
+    pub(crate) fn has_trailers(
+        &self,
+        repo: &Repo,
+        url: &str,
+        id: ObjectId,
+        trailers: &[(&str, &str)],
+    ) -> Result<bool, GitError> {
+        if trailers.is_empty() {
+            return Ok(false);
+        }
+        let commit = repo.find_commit(id).map_err(|e| self.error(Operation::Read, url, e.to_string()))?;
+        let message = commit.message_raw_sloppy().to_string();
+        let found = parse_trailers(&message);
+        Ok(trailers.iter().all(|(k, v)| found.iter().any(|(fk, fv)| fk.eq_ignore_ascii_case(k) && fv == v)))
     }
 
     /// Writes the files of `commit` into `dest` (created when missing; existing files are overwritten,

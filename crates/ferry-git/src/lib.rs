@@ -7,6 +7,9 @@
 //! * [`GitCache::promote`]: one commit per target repository and branch, built on the current tip,
 //!   pushed optimistically and redone on a non-fast-forward rejection; idempotent through the
 //!   `Ferry-Release` trailer.
+//! * [`GitCache::push_branch`] and [`GitCache::merge_branch`]: the local pull-request provider — the
+//!   same promotion commit pushed to a branch of its own, later merged into the target branch with a
+//!   real merge commit (built without a working copy).
 //! * [`yaml_edit`]: byte-preserving YAML value edits for promotion templates.
 //!
 //! All operations are blocking; async callers run them with `spawn_blocking`.
@@ -14,6 +17,7 @@
 mod cache;
 mod command;
 mod error;
+mod merge;
 mod promote;
 mod redact;
 mod seed;

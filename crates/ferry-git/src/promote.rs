@@ -110,9 +110,18 @@ pub fn commit_message(message: &str, trailers: &[(String, String)]) -> String {
     out
 }
 
-enum Push {
+pub(crate) enum Push {
     Done,
     Rejected,
+}
+
+/// Where a promotion commit goes.
+#[derive(Debug, Clone, Copy)]
+enum Destination<'a> {
+    /// On top of the target branch, pushed to it ([`GitCache::promote`]).
+    Target,
+    /// On top of the target branch, pushed to this other branch ([`GitCache::push_branch`]).
+    Branch(&'a str),
 }
 
 impl GitCache {
@@ -124,14 +133,36 @@ impl GitCache {
     /// already holds a commit with the same `Ferry-Release` (and `Ferry-Environment`, if given), the
     /// result is [`PromotionOutcome::AlreadyDone`].
     pub fn promote(&self, req: &PromotionRequest) -> Result<PromotionOutcome, GitError> {
+        self.commit_promotion(req, Destination::Target)
+    }
+
+    /// The `pr` promotion action with the local provider (SPEC §3.3, §6.2): builds the same commit as
+    /// [`GitCache::promote`] on the current tip of `req.branch`, but pushes it to a new branch
+    /// `refs/heads/<branch>` (e.g. `ferry/shop/prod/<release>`) and leaves the target branch alone.
+    ///
+    /// * [`PromotionOutcome::Unchanged`] when every promoted value is already equal on the target
+    ///   branch: no branch is pushed.
+    /// * [`PromotionOutcome::AlreadyDone`] when `branch` already exists and its head carries this
+    ///   request's `Ferry-Release` (and `Ferry-Environment`) trailers — a re-issue after a crash — or
+    ///   when the target branch's recent history already holds such a commit (the change was merged).
+    /// * An error when `branch` exists with any other head: Ferry never overwrites a branch it did not
+    ///   push for this promotion.
+    pub fn push_branch(&self, req: &PromotionRequest, branch: &str) -> Result<PromotionOutcome, GitError> {
         let url = req.repo_url.as_str();
-        if req.author.0.trim().is_empty() || req.author.1.trim().is_empty() {
+        self.check_branch_name(url, branch, Operation::Push)?;
+        if branch == req.branch {
             return Err(self.error(
-                Operation::Commit,
+                Operation::Push,
                 url,
-                "the promotion has no author name or email; configure Ferry's git author",
+                format!("the pull-request branch {branch:?} must differ from the target branch"),
             ));
         }
+        self.commit_promotion(req, Destination::Branch(branch))
+    }
+
+    fn commit_promotion(&self, req: &PromotionRequest, dest: Destination<'_>) -> Result<PromotionOutcome, GitError> {
+        let url = req.repo_url.as_str();
+        check_author(self, url, &req.author, "promotion")?;
         // Source commits first, without holding the target's lock (another promotion may hold it and
         // wait for ours).
         for src in &req.sources {
@@ -142,12 +173,16 @@ impl GitCache {
         let _guard = guard(&lock);
         self.fetch_locked(url)?;
 
+        let push_to = match dest {
+            Destination::Target => req.branch.as_str(),
+            Destination::Branch(branch) => branch,
+        };
         let idempotency = idempotency_trailers(&req.trailers);
         let message = commit_message(&req.message, &req.trailers);
         for attempt in 1..=PUSH_ATTEMPTS {
             let repo = self.open(url, Operation::Commit)?;
             let tip = self.branch_tip(&repo, url, &req.branch, Operation::Commit)?;
-            if let Some(sha) = self.find_trailers_from(&repo, url, tip, &idempotency)? {
+            if let Some(sha) = self.already_promoted(&repo, url, tip, dest, &idempotency)? {
                 return Ok(PromotionOutcome::AlreadyDone { sha });
             }
             let tip_tree = self.tree_of(&repo, url, tip, Operation::Commit)?;
@@ -155,13 +190,11 @@ impl GitCache {
             if tree == tip_tree {
                 return Ok(PromotionOutcome::Unchanged);
             }
-            let commit = self.write_commit(&repo, url, tree, tip, &message, &req.author)?;
+            let commit = self.write_commit(&repo, url, tree, &[tip], &message, &req.author)?;
             let sha = to_sha(commit);
-            match self.push(&dir, url, &sha, &req.branch)? {
+            match self.push(&dir, url, &sha, push_to)? {
                 Push::Done => {
-                    // Keep the mirror in step; the next fetch would do it too.
-                    let refname = format!("refs/heads/{}", req.branch);
-                    let _ = self.git(Some(&dir), &["update-ref", &refname, sha.as_str()]).run();
+                    self.remember_push(&dir, push_to, &sha);
                     return Ok(PromotionOutcome::Committed { sha, files });
                 }
                 Push::Rejected if attempt < PUSH_ATTEMPTS => self.fetch_locked(url)?,
@@ -172,11 +205,55 @@ impl GitCache {
             Operation::Push,
             url,
             format!(
-                "branch {:?} moved during each of {PUSH_ATTEMPTS} attempts (non-fast-forward); something keeps \
-                 pushing to it: retry the release when it is quiet",
-                req.branch
+                "branch {push_to:?} moved during each of {PUSH_ATTEMPTS} attempts (non-fast-forward); something keeps \
+                 pushing to it: retry the release when it is quiet"
             ),
         ))
+    }
+
+    /// The earlier commit of a re-issued promotion, if there is one (see [`GitCache::push_branch`]).
+    fn already_promoted(
+        &self,
+        repo: &Repo,
+        url: &str,
+        tip: ObjectId,
+        dest: Destination<'_>,
+        trailers: &[(&str, &str)],
+    ) -> Result<Option<CommitSha>, GitError> {
+        if let Destination::Branch(branch) = dest
+            && let Some(head) = self.try_branch_tip(repo, url, branch, Operation::Push)?
+        {
+            if self.has_trailers(repo, url, head, trailers)? {
+                return Ok(Some(to_sha(head)));
+            }
+            let wanted = trailers.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ");
+            let wanted = if wanted.is_empty() { "no Ferry-Release trailer in the request".to_owned() } else { wanted };
+            return Err(self.error(
+                Operation::Push,
+                url,
+                format!(
+                    "branch {branch:?} already exists and its head {} is not this promotion's commit ({wanted}); \
+                     Ferry does not overwrite it: delete the branch, then retry the release",
+                    to_sha(head).short()
+                ),
+            ));
+        }
+        self.find_trailers_from(repo, url, tip, trailers)
+    }
+
+    /// Keeps the mirror in step after a push; the next fetch would do it too.
+    pub(crate) fn remember_push(&self, dir: &std::path::Path, branch: &str, sha: &CommitSha) {
+        let refname = format!("refs/heads/{branch}");
+        let _ = self.git(Some(dir), &["update-ref", &refname, sha.as_str()]).run();
+    }
+
+    /// Rejects branch names git would refuse (`refs/heads/<branch>` must be a valid reference name).
+    pub(crate) fn check_branch_name(&self, url: &str, branch: &str, op: Operation) -> Result<(), GitError> {
+        let full = format!("refs/heads/{branch}");
+        if branch.is_empty() || branch.starts_with('-') || gix::refs::FullName::try_from(full.as_str()).is_err() {
+            return Err(self.error(op, url, format!("{branch:?} is not a valid branch name")));
+        }
+        Ok(())
     }
 
     /// Makes sure `commit` is in the mirror of `url`, fetching once when it is not.
@@ -315,12 +392,13 @@ impl GitCache {
         Ok((tree, changed))
     }
 
-    fn write_commit(
+    /// Writes a commit object (author = committer = `author`, now) into the mirror.
+    pub(crate) fn write_commit(
         &self,
         repo: &Repo,
         url: &str,
         tree: ObjectId,
-        parent: ObjectId,
+        parents: &[ObjectId],
         message: &str,
         author: &(String, String),
     ) -> Result<ObjectId, GitError> {
@@ -331,7 +409,7 @@ impl GitCache {
         };
         let commit = gix::objs::Commit {
             tree,
-            parents: std::iter::once(parent).collect(),
+            parents: parents.iter().copied().collect(),
             author: signature.clone(),
             committer: signature,
             encoding: None,
@@ -341,7 +419,14 @@ impl GitCache {
         repo.write_object(&commit).map(|id| id.detach()).map_err(|e| self.error(Operation::Commit, url, e.to_string()))
     }
 
-    fn push(&self, dir: &std::path::Path, url: &str, sha: &CommitSha, branch: &str) -> Result<Push, GitError> {
+    /// Pushes `sha` to `refs/heads/<branch>` (never forced); a non-fast-forward rejection is [`Push::Rejected`].
+    pub(crate) fn push(
+        &self,
+        dir: &std::path::Path,
+        url: &str,
+        sha: &CommitSha,
+        branch: &str,
+    ) -> Result<Push, GitError> {
         let refspec = format!("{sha}:refs/heads/{branch}");
         let out = self
             .git(Some(dir), &["push", "--porcelain", "--", url, &refspec])
@@ -368,6 +453,18 @@ impl GitCache {
         };
         Err(self.error(Operation::Push, url, format!("{}\n{detail}{hint}", out.stderr).trim()))
     }
+}
+
+/// Commits need a name and an email.
+pub(crate) fn check_author(cache: &GitCache, url: &str, author: &(String, String), what: &str) -> Result<(), GitError> {
+    if author.0.trim().is_empty() || author.1.trim().is_empty() {
+        return Err(cache.error(
+            Operation::Commit,
+            url,
+            format!("the {what} has no author name or email; configure Ferry's git author"),
+        ));
+    }
+    Ok(())
 }
 
 /// The trailers that identify a promotion: `Ferry-Release` plus `Ferry-Environment` when present.

@@ -50,7 +50,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
     }
 }
 
-fn actor<S>(headers: &HeaderMap, st: &AppState<S>) -> Result<String, ApiError> {
+pub(crate) fn actor<S>(headers: &HeaderMap, st: &AppState<S>) -> Result<String, ApiError> {
     match headers.get(ACTOR_HEADER) {
         None => Ok(st.settings.default_actor.clone()),
         Some(value) => {

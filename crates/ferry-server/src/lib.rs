@@ -11,6 +11,7 @@
 
 mod api;
 mod body;
+mod control;
 pub mod dto;
 mod error;
 pub mod hooks;

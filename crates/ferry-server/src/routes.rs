@@ -13,6 +13,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::AppState;
 use crate::api;
 use crate::body::BodyLimit;
+use crate::control;
 use crate::error::ApiError;
 use crate::metrics;
 
@@ -38,6 +39,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/releases/{id}"),
     ("GET", "/api/v1/releases/{id}/logs"),
     ("GET", "/api/v1/releases/{id}/events"),
+    ("POST", "/api/v1/releases/{id}/terminate"),
+    ("POST", "/api/v1/releases/{id}/retry"),
+    ("POST", "/api/v1/releases/{id}/approve"),
+    ("GET", "/api/v1/pulls"),
+    ("POST", "/api/v1/pulls/{number}/merge"),
+    ("POST", "/api/v1/pulls/{number}/close"),
     ("GET", "/api/v1/events"),
     ("POST", "/api/v1/apps/{name}/status"),
     ("POST", "/api/v1/hooks/git"),
@@ -84,6 +91,12 @@ fn table<S: Store>() -> Table<S> {
         .add(get.clone(), "/api/v1/releases/{id}", api::release::<S>)
         .add(get.clone(), "/api/v1/releases/{id}/logs", api::release_logs::<S>)
         .add(get.clone(), "/api/v1/releases/{id}/events", api::release_events::<S>)
+        .add(post.clone(), "/api/v1/releases/{id}/terminate", control::terminate::<S>)
+        .add(post.clone(), "/api/v1/releases/{id}/retry", control::retry::<S>)
+        .add(post.clone(), "/api/v1/releases/{id}/approve", control::approve::<S>)
+        .add(get.clone(), "/api/v1/pulls", control::pulls::<S>)
+        .add(post.clone(), "/api/v1/pulls/{number}/merge", control::merge_pull::<S>)
+        .add(post.clone(), "/api/v1/pulls/{number}/close", control::close_pull::<S>)
         .add(get, "/api/v1/events", api::events::<S>)
         .add(post.clone(), "/api/v1/apps/{name}/status", api::push_status::<S>)
         .add(post, "/api/v1/hooks/git", api::git_hook::<S>)

@@ -1,6 +1,6 @@
 //! Ferry's storage: the append-only release event log, the projections read by the API and UI
 //! (release rows, live environment × application state), workflow logs, applied configuration,
-//! product events and small durable cursors.
+//! product events, pull requests of the local provider and small durable cursors.
 //!
 //! Every write goes through [`Store::write`], which is durable when it returns: the engine commits
 //! each state change before acting on it or broadcasting it. Committed events are then published to
@@ -108,4 +108,10 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// A durable setting or cursor.
     fn kv_get(&self, key: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    /// Pull requests of the local provider that pass the filter, newest (highest number) first.
+    fn pull_requests(&self, filter: PullRequestFilter) -> impl Future<Output = Result<Vec<PullRequestRow>>> + Send;
+
+    /// One pull request by number.
+    fn pull_request(&self, number: i64) -> impl Future<Output = Result<Option<PullRequestRow>>> + Send;
 }

@@ -11,8 +11,8 @@ use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::{
-    AppStateRow, ConfigVersion, EventFilter, LogQuery, ProductEvent, ReleaseFilter, ReleasePage, ReleaseRow,
-    ReleaseWrite, Result, Store, StoreError, StoredEvent, StoredLogLine, Write, WriteOutcome,
+    AppStateRow, ConfigVersion, EventFilter, LogQuery, ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter,
+    ReleasePage, ReleaseRow, ReleaseWrite, Result, Store, StoreError, StoredEvent, StoredLogLine, Write, WriteOutcome,
 };
 
 /// Most writes grouped into one transaction.
@@ -220,6 +220,7 @@ async fn apply_write(
             }
             Ok(WriteOutcome::Done)
         }
+        Write::PullRequest(row) => write_pull_request(conn, row).await,
         Write::Kv { key, value } => {
             sqlx::query(
                 "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -232,6 +233,83 @@ async fn apply_write(
             Ok(WriteOutcome::Done)
         }
     }
+}
+
+async fn write_pull_request(conn: &mut SqliteConnection, row: &PullRequestRow) -> Result<WriteOutcome> {
+    match row.number {
+        None => {
+            let applications = serde_json::to_string(&row.applications)
+                .map_err(|source| StoreError::Decode { what: "pull request applications".into(), source })?;
+            let number: i64 = sqlx::query_scalar(
+                "INSERT INTO pull_requests (release_id, product, environment, applications, repo, branch, target, state,
+                   head, merge_commit, comment, title, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING number",
+            )
+            .bind(&row.release_id)
+            .bind(&row.product)
+            .bind(&row.environment)
+            .bind(applications)
+            .bind(&row.repo)
+            .bind(&row.branch)
+            .bind(&row.target)
+            .bind(&row.state)
+            .bind(&row.head)
+            .bind(&row.merge_commit)
+            .bind(&row.comment)
+            .bind(&row.title)
+            .bind(fmt_ts(row.created_at))
+            .bind(fmt_ts(row.updated_at))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(query_err("creating a pull request"))?;
+            Ok(WriteOutcome::PullRequest(number))
+        }
+        Some(number) => {
+            let updated = sqlx::query(
+                "UPDATE pull_requests SET state = ?, merge_commit = ?, comment = ?, updated_at = ? WHERE number = ?",
+            )
+            .bind(&row.state)
+            .bind(&row.merge_commit)
+            .bind(&row.comment)
+            .bind(fmt_ts(row.updated_at))
+            .bind(number)
+            .execute(&mut *conn)
+            .await
+            .map_err(query_err("updating a pull request"))?;
+            if updated.rows_affected() == 0 {
+                return Err(StoreError::Query { doing: "updating a pull request", source: sqlx::Error::RowNotFound });
+            }
+            Ok(WriteOutcome::PullRequest(number))
+        }
+    }
+}
+
+const PULL_REQUEST_COLUMNS: &str = "number, release_id, product, environment, applications, repo, branch, target, state, \
+     head, merge_commit, comment, title, created_at, updated_at";
+
+fn pull_request_from_row(row: &SqliteRow) -> Result<PullRequestRow> {
+    let applications: String = row.get("applications");
+    let created: String = row.get("created_at");
+    let updated: String = row.get("updated_at");
+    let number: i64 = row.get("number");
+    Ok(PullRequestRow {
+        number: Some(number),
+        release_id: row.get("release_id"),
+        product: row.get("product"),
+        environment: row.get("environment"),
+        applications: serde_json::from_str(&applications)
+            .map_err(|source| StoreError::Decode { what: format!("pull request #{number} applications"), source })?,
+        repo: row.get("repo"),
+        branch: row.get("branch"),
+        target: row.get("target"),
+        state: row.get("state"),
+        head: row.get("head"),
+        merge_commit: row.get("merge_commit"),
+        comment: row.get("comment"),
+        title: row.get("title"),
+        created_at: ts(&created, "pull request")?,
+        updated_at: ts(&updated, "pull request")?,
+    })
 }
 
 async fn upsert_app_state(conn: &mut SqliteConnection, row: &AppStateRow) -> Result<()> {
@@ -614,5 +692,32 @@ impl Store for SqliteStore {
             .fetch_optional(&self.readers)
             .await
             .map_err(query_err("reading a setting"))
+    }
+
+    async fn pull_requests(&self, filter: PullRequestFilter) -> Result<Vec<PullRequestRow>> {
+        let mut sql = format!("SELECT {PULL_REQUEST_COLUMNS} FROM pull_requests WHERE 1 = 1");
+        for (column, value) in [("product", &filter.product), ("state", &filter.state), ("release_id", &filter.release)]
+        {
+            if value.is_some() {
+                sql.push_str(&format!(" AND {column} = ?"));
+            }
+        }
+        sql.push_str(" ORDER BY number DESC");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for value in [&filter.product, &filter.state, &filter.release].into_iter().flatten() {
+            q = q.bind(value);
+        }
+        let rows = q.fetch_all(&self.readers).await.map_err(query_err("listing pull requests"))?;
+        rows.iter().map(pull_request_from_row).collect()
+    }
+
+    async fn pull_request(&self, number: i64) -> Result<Option<PullRequestRow>> {
+        let sql = format!("SELECT {PULL_REQUEST_COLUMNS} FROM pull_requests WHERE number = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(number)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(query_err("reading a pull request"))?;
+        row.as_ref().map(pull_request_from_row).transpose()
     }
 }

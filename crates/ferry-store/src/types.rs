@@ -233,7 +233,58 @@ pub struct ReleaseWrite {
     pub app_states: Vec<AppStateRow>,
 }
 
+/// A pull request of the local provider (SPEC §6.2): the pushed branch plus this record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestRow {
+    /// Number, unique in this Ferry and never reused. `None` in a [`Write::PullRequest`] creates a new
+    /// record (the store assigns the number); rows read from the store always have one.
+    pub number: Option<i64>,
+    /// Release that opened it.
+    pub release_id: String,
+    /// Product of the release.
+    pub product: String,
+    /// Target environment.
+    pub environment: String,
+    /// Applications whose promotion it carries.
+    pub applications: Vec<String>,
+    /// Repository (credentials redacted).
+    pub repo: String,
+    /// The pushed branch, `ferry/<product>/<env>/<release>`.
+    pub branch: String,
+    /// The branch it merges into.
+    pub target: String,
+    /// `open`, `merged` or `closed`.
+    pub state: String,
+    /// Head commit of the branch.
+    pub head: String,
+    /// The merge commit, once merged.
+    pub merge_commit: Option<String>,
+    /// Why it was closed, when closed without merge.
+    pub comment: Option<String>,
+    /// Title (the promotion commit's subject).
+    pub title: String,
+    /// When it was opened.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// Pull-request list query; every field narrows the list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PullRequestFilter {
+    /// Only this product's.
+    pub product: Option<String>,
+    /// Only in this state (`open`, `merged`, `closed`).
+    pub state: Option<String>,
+    /// Only those opened by this release.
+    pub release: Option<String>,
+}
+
 /// One write request.
+// `PullRequest` carries its row unboxed: that is the shape callers were promised, and pull-request
+// writes are rare, so the larger `Write` costs little.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
     /// Append release events and update its projections.
@@ -262,6 +313,11 @@ pub enum Write {
     },
     /// Upsert application states outside a release (e.g. a commit made by someone else synced).
     AppStates(Vec<AppStateRow>),
+    /// Create a pull-request record (`number` is `None`; the outcome is
+    /// [`WriteOutcome::PullRequest`] with the new number), or update the `state`, `merge_commit`,
+    /// `comment` and `updated_at` of an existing one (`number` is `Some`; other fields are kept; the
+    /// outcome is [`WriteOutcome::PullRequest`] with the same number; an unknown number is an error).
+    PullRequest(PullRequestRow),
     /// Set a durable key.
     Kv {
         /// Key.
@@ -278,6 +334,8 @@ pub enum WriteOutcome {
     Events(Vec<i64>),
     /// The new configuration version.
     ConfigVersion(i64),
+    /// The number of the created or updated pull request.
+    PullRequest(i64),
     /// Nothing to report.
     Done,
 }

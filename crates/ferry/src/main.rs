@@ -5,6 +5,7 @@ mod client;
 mod demo;
 mod explain;
 mod get;
+mod pr;
 mod release;
 mod render;
 mod server;
@@ -105,7 +106,7 @@ enum Command {
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
     },
-    /// Inspect releases.
+    /// Inspect and control releases.
     Release {
         #[command(subcommand)]
         command: ReleaseCommand,
@@ -120,6 +121,11 @@ enum Command {
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
+    },
+    /// Promotion pull requests of the local provider: list, merge, close.
+    Pr {
+        #[command(subcommand)]
+        command: PrCommand,
     },
     /// Inspect promotion policies.
     Policy {
@@ -199,6 +205,82 @@ enum ReleaseCommand {
         #[arg(long)]
         follow: bool,
     },
+    /// Terminate a Queued, Running or Suspended release: running steps are stopped, open promotion pull
+    /// requests closed. Prints the new status.
+    ///
+    /// Exit status: 0 when requested, 1 when the release cannot be terminated (e.g. it already ended).
+    Terminate {
+        /// Release id.
+        id: String,
+        /// Why (stored and shown with the release; 1 to 1000 characters).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Output format (json: the release view).
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Retry a Failed release from the point of failure (same release id).
+    ///
+    /// With --wait, follows it and exits 0 when it Succeeded, 1 otherwise.
+    Retry {
+        /// Release id.
+        id: String,
+        /// Follow the release until it finishes.
+        #[arg(long)]
+        wait: bool,
+        /// Output format (json: the release view; with --wait, the finished one).
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Approve the approval steps waiting in one environment of a release.
+    Approve {
+        /// Release id.
+        id: String,
+        /// Environment whose waiting approval steps are approved.
+        #[arg(long, value_name = "ENV")]
+        env: String,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PrCommand {
+    /// List promotion pull requests, newest first.
+    List {
+        /// Only this product's.
+        #[arg(long)]
+        product: Option<String>,
+        /// Only in this state.
+        #[arg(long, value_enum)]
+        state: Option<pr::PrState>,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Merge an open pull request into its target branch (a real merge commit, pushed); the release
+    /// continues with the environment's sync and health.
+    Merge {
+        /// Pull-request number (as `pr list` shows it, without `#`).
+        #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+        number: u64,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Close an open pull request without merging; its environment fails.
+    Close {
+        /// Pull-request number (as `pr list` shows it, without `#`).
+        #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+        number: u64,
+        /// Why it is closed (at most 1000 characters).
+        #[arg(long, value_name = "TEXT")]
+        comment: Option<String>,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -273,6 +355,16 @@ fn dispatch(command: Command, server: &str) -> anyhow::Result<ExitCode> {
                 ReleaseCommand::Logs { id, env, app, step, follow } => {
                     release::logs(&c, &id, env.as_deref(), app.as_deref(), step.as_deref(), follow).await
                 }
+                ReleaseCommand::Terminate { id, reason, output } => release::terminate(&c, &id, &reason, output).await,
+                ReleaseCommand::Retry { id, wait, output } => release::retry(&c, &id, wait, output).await,
+                ReleaseCommand::Approve { id, env, output } => release::approve(&c, &id, &env, output).await,
+            }
+        }),
+        Command::Pr { command } => client_command(server, |c| async move {
+            match command {
+                PrCommand::List { product, state, output } => pr::list(&c, product.as_deref(), state, output).await,
+                PrCommand::Merge { number, output } => pr::merge(&c, number, output).await,
+                PrCommand::Close { number, comment, output } => pr::close(&c, number, comment.as_deref(), output).await,
             }
         }),
         Command::Validate { files, output } => validate::run(&files, output),

@@ -1,4 +1,4 @@
-//! `ferry promote` and `ferry release list|show|watch|logs`.
+//! `ferry promote` and `ferry release list|show|watch|logs|terminate|retry|approve`.
 
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
@@ -283,6 +283,78 @@ pub async fn promote(
         println!("release {id} finished: {}", label(s(&view, "status")));
     }
     Ok(outcome(&view))
+}
+
+/// `release terminate`: asks the server to terminate the release and prints its new status.
+pub async fn terminate(client: &Client, id: &str, reason: &str, output: Output) -> anyhow::Result<ExitCode> {
+    let view = client.post(&format!("/api/v1/releases/{}/terminate", enc(id)), &json!({ "reason": reason })).await?;
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}", style::ok(&format!("termination of release {id} requested")));
+    print_status(id, &view);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `release retry`: asks the server to retry a failed release; with `wait`, follows it like `watch` and
+/// exits 0 when it Succeeded, 1 otherwise.
+pub async fn retry(client: &Client, id: &str, wait: bool, output: Output) -> anyhow::Result<ExitCode> {
+    let view = client.post(&format!("/api/v1/releases/{}/retry", enc(id)), &json!({})).await?;
+    let json = output == Output::Json;
+    if !wait {
+        if json {
+            println!("{}", serde_json::to_string_pretty(&view)?);
+        } else {
+            println!("{}", style::ok(&format!("retry of release {id} requested")));
+            print_status(id, &view);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !json {
+        println!("{}", style::ok(&format!("retry of release {id} requested; waiting for it to finish")));
+    }
+    let view = follow(client, id, |old, new| {
+        for line in changes(old, new) {
+            if json {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
+        }
+    })
+    .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        println!("release {id} finished: {}", label(s(&view, "status")));
+    }
+    Ok(outcome(&view))
+}
+
+/// `release approve`: approves the approval steps waiting in one environment.
+pub async fn approve(client: &Client, id: &str, env: &str, output: Output) -> anyhow::Result<ExitCode> {
+    let answer = client.post(&format!("/api/v1/releases/{}/approve", enc(id)), &json!({ "environment": env })).await?;
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let steps: Vec<&str> = answer["approved"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let noun = if steps.len() == 1 { "step" } else { "steps" };
+    println!("{}", style::ok(&format!("approved {} {noun} in {env} of release {id}", steps.len())));
+    for step in steps {
+        println!("  {step}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `release ID: ● Running`, plus how to follow it while it is not final.
+fn print_status(id: &str, view: &Value) {
+    let status = s(view, "status");
+    println!("release {id}: {}", label(status));
+    if !status.is_empty() && !is_final(status) {
+        println!("{}", style::hint(&format!("Follow it: ferry release watch {id}")));
+    }
 }
 
 /// `release logs`.

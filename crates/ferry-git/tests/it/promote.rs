@@ -6,7 +6,7 @@ use ferry_git::{FilePlan, Operation, PromotionOutcome, PromotionRequest, Promoti
 use ferry_model::CommitSha;
 use ferry_model::jsonpath::JsonPath;
 
-use crate::support::{Remote, cache, git, make_executable};
+use crate::support::{Remote, cache, git, make_executable, racing_git};
 
 const QA_VALUES: &str = "\
 # qa values
@@ -173,24 +173,7 @@ fn a_concurrent_push_is_rebased_onto() {
     let c = cache();
     let url = remote.url();
     // A git wrapper that, before our first push, lets another clone push a commit.
-    let marker = c.dir.path().join("raced");
-    let wrapper = c.dir.path().join("git-wrapper");
-    let real_git =
-        String::from_utf8(std::process::Command::new("sh").args(["-c", "command -v git"]).output().expect("sh").stdout)
-            .expect("utf8");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nif [ \"$1\" = push ] && [ ! -e '{marker}' ]; then\n  touch '{marker}'\n  cd '{work}' && echo race > race.txt && \
-             {git} add race.txt && {git} -c user.name=Other -c user.email=o@example.com commit -q -m race && {git} push -q origin main\n  \
-             cd - >/dev/null\nfi\nexec {git} \"$@\"\n",
-            marker = marker.display(),
-            work = remote.work.display(),
-            git = real_git.trim(),
-        ),
-    )
-    .expect("wrapper");
-    make_executable(&wrapper);
+    let (wrapper, marker) = racing_git(c.dir.path(), &remote);
     let racing = ferry_git::GitCache::new(c.dir.path().join("mirrors")).with_git_program(&wrapper);
 
     let req = request(&url, vec![source(&url, &trigger, "qa", "staging", paths("v.yaml", &["$.tag"]))], "rel-6");

@@ -79,6 +79,33 @@ impl Remote {
         CommitSha::new(git(&self.bare, &["rev-parse", "refs/heads/main"], None).trim()).expect("sha")
     }
 
+    /// The remote's branch `name`.
+    pub fn branch(&self, name: &str) -> CommitSha {
+        CommitSha::new(git(&self.bare, &["rev-parse", &format!("refs/heads/{name}")], None).trim()).expect("sha")
+    }
+
+    /// The remote's branches, e.g. `["main"]`.
+    pub fn branches(&self) -> Vec<String> {
+        git(&self.bare, &["for-each-ref", "--format=%(refname:short)", "refs/heads"], None)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// A file at a revision of the remote.
+    pub fn show_at(&self, rev: &str, path: &str) -> String {
+        git(&self.bare, &["show", &format!("{rev}:{path}")], None)
+    }
+
+    /// The parents of a commit of the remote.
+    pub fn parents(&self, sha: &CommitSha) -> Vec<String> {
+        git(&self.bare, &["rev-list", "--parents", "-n", "1", sha.as_str()], None)
+            .split_whitespace()
+            .skip(1)
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// A file of the remote's `main`.
     pub fn show(&self, path: &str) -> String {
         git(&self.bare, &["show", &format!("main:{path}")], None)
@@ -114,4 +141,28 @@ pub fn cache() -> Cache {
     let dir = TempDir::new().expect("tempdir");
     let cache = GitCache::new(dir.path().join("mirrors"));
     Cache { dir, cache }
+}
+
+/// A git wrapper for `GitCache::with_git_program` that, right before the first `git push` it runs, lets
+/// the remote's work clone commit `race.txt` and push it to `main`. Returns the wrapper and the marker
+/// file whose existence shows that the race happened.
+pub fn racing_git(dir: &Path, remote: &Remote) -> (PathBuf, PathBuf) {
+    let marker = dir.join("raced");
+    let wrapper = dir.join("git-wrapper");
+    let real_git = String::from_utf8(Command::new("sh").args(["-c", "command -v git"]).output().expect("sh").stdout)
+        .expect("utf8");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = push ] && [ ! -e '{marker}' ]; then\n  touch '{marker}'\n  cd '{work}' && echo race > race.txt && \
+             {git} add race.txt && {git} -c user.name=Other -c user.email=o@example.com commit -q -m race && {git} push -q origin main\n  \
+             cd - >/dev/null\nfi\nexec {git} \"$@\"\n",
+            marker = marker.display(),
+            work = remote.work.display(),
+            git = real_git.trim(),
+        ),
+    )
+    .expect("wrapper");
+    make_executable(&wrapper);
+    (wrapper, marker)
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod catalog;
+mod control;
 mod errors;
 mod events;
 mod releases;
@@ -23,6 +24,7 @@ pub(crate) struct Server {
     pub(crate) store: SqliteStore,
     pub(crate) http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
+    engine_task: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
 }
 
@@ -40,7 +42,7 @@ impl Server {
         let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let (engine, _task) =
+        let (engine, engine_task) =
             ferry_engine::start(store.clone(), EngineConfig::new(dir.path().to_path_buf(), base.clone()))
                 .await
                 .unwrap();
@@ -54,7 +56,22 @@ impl Server {
                 let _ = stopped.await;
             },
         ));
-        Server { base, store, http: reqwest::Client::new(), stop: Some(stop), _dir: dir }
+        Server {
+            base,
+            store,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            engine_task: Some(engine_task),
+            _dir: dir,
+        }
+    }
+
+    /// Stops the engine task (the server keeps answering; requests for the engine get 503).
+    pub(crate) async fn stop_engine(&mut self) {
+        if let Some(task) = self.engine_task.take() {
+            task.abort();
+            let _ = task.await;
+        }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -69,6 +86,17 @@ impl Server {
 
     pub(crate) async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         let response = self.http.post(self.url(path)).json(body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// `POST path` with a raw body (possibly empty) and optional headers.
+    pub(crate) async fn post_raw(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut request = self.http.post(self.url(path)).body(body.to_owned());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap())
     }

@@ -249,3 +249,103 @@ async fn logs_config_product_events_app_state_and_kv() {
     assert_eq!(store.kv_get("k").await.unwrap().as_deref(), Some("v2"));
     assert_eq!(store.kv_get("missing").await.unwrap(), None);
 }
+
+fn pull_request(release: &str, product: &str, env: &str, at: &str) -> PullRequestRow {
+    PullRequestRow {
+        number: None,
+        release_id: release.into(),
+        product: product.into(),
+        environment: env.into(),
+        applications: vec![format!("{product}-api-{env}"), format!("{product}-web-{env}")],
+        repo: "https://git.example.com/shop/gitops.git".into(),
+        branch: format!("ferry/{product}/{env}/{release}"),
+        target: "main".into(),
+        state: "open".into(),
+        head: "0123456789abcdef0123456789abcdef01234567".into(),
+        merge_commit: None,
+        comment: None,
+        title: format!("promote {product} 1.4.2: qa -> {env}"),
+        created_at: t(at),
+        updated_at: t(at),
+    }
+}
+
+async fn create(store: &SqliteStore, row: PullRequestRow) -> i64 {
+    match one(store.write(vec![Write::PullRequest(row)]).await.unwrap()).unwrap() {
+        WriteOutcome::PullRequest(number) => number,
+        other => panic!("expected a pull request number, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn pull_requests_are_numbered_updated_and_listed_newest_first() {
+    let (dir, store) = open().await;
+    let first = create(&store, pull_request("r1", "shop", "prod", "2026-01-01T00:00:00Z")).await;
+    let second = create(&store, pull_request("r1", "shop", "staging", "2026-01-02T00:00:00Z")).await;
+    let third = create(&store, pull_request("r2", "cart", "prod", "2026-01-03T00:00:00Z")).await;
+    assert_eq!([first, second, third], [1, 2, 3]);
+
+    let stored = store.pull_request(first).await.unwrap().unwrap();
+    assert_eq!(
+        stored,
+        PullRequestRow { number: Some(1), ..pull_request("r1", "shop", "prod", "2026-01-01T00:00:00Z") }
+    );
+    assert_eq!(store.pull_request(99).await.unwrap(), None);
+
+    // Merge the first, close the second: state, merge commit, comment and update time change, nothing else.
+    let merged = PullRequestRow {
+        number: Some(first),
+        state: "merged".into(),
+        merge_commit: Some("fedcba9876543210fedcba9876543210fedcba98".into()),
+        updated_at: t("2026-01-04T00:00:00Z"),
+        title: "ignored on update".into(),
+        ..stored.clone()
+    };
+    let closed = PullRequestRow {
+        number: Some(second),
+        state: "closed".into(),
+        comment: Some("release terminated: bad build".into()),
+        updated_at: t("2026-01-04T00:00:00Z"),
+        ..pull_request("r1", "shop", "staging", "2026-01-02T00:00:00Z")
+    };
+    let outcomes = store.write(vec![Write::PullRequest(merged), Write::PullRequest(closed)]).await.unwrap();
+    assert_eq!(
+        outcomes.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+        [WriteOutcome::PullRequest(first), WriteOutcome::PullRequest(second)]
+    );
+    let after = store.pull_request(first).await.unwrap().unwrap();
+    assert_eq!(after.state, "merged");
+    assert_eq!(after.merge_commit.as_deref(), Some("fedcba9876543210fedcba9876543210fedcba98"));
+    assert_eq!(after.updated_at, t("2026-01-04T00:00:00Z"));
+    assert_eq!((after.title.as_str(), after.created_at), (stored.title.as_str(), stored.created_at));
+
+    // Updating an unknown number fails on its own; the other write of the batch still lands.
+    let outcomes = store
+        .write(vec![
+            Write::PullRequest(PullRequestRow { number: Some(42), ..stored.clone() }),
+            Write::Kv { key: "k".into(), value: "v".into() },
+        ])
+        .await
+        .unwrap();
+    assert!(outcomes[0].is_err(), "{outcomes:?}");
+    assert!(outcomes[1].is_ok());
+
+    let numbers = |rows: Vec<PullRequestRow>| rows.into_iter().map(|r| r.number.unwrap()).collect::<Vec<_>>();
+    let list = |filter: PullRequestFilter| {
+        let store = store.clone();
+        async move { numbers(store.pull_requests(filter).await.unwrap()) }
+    };
+    assert_eq!(list(PullRequestFilter::default()).await, [3, 2, 1]);
+    assert_eq!(list(PullRequestFilter { product: Some("shop".into()), ..Default::default() }).await, [2, 1]);
+    assert_eq!(list(PullRequestFilter { state: Some("open".into()), ..Default::default() }).await, [3]);
+    assert_eq!(list(PullRequestFilter { release: Some("r1".into()), ..Default::default() }).await, [2, 1]);
+    let shop_closed = PullRequestFilter { product: Some("shop".into()), state: Some("closed".into()), release: None };
+    assert_eq!(list(shop_closed).await, [2]);
+    assert!(list(PullRequestFilter { product: Some("nope".into()), ..Default::default() }).await.is_empty());
+
+    // Durable, and numbers are never reused.
+    drop(store);
+    let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
+    assert_eq!(store.pull_requests(PullRequestFilter::default()).await.unwrap().len(), 3);
+    assert_eq!(create(&store, pull_request("r3", "shop", "prod", "2026-01-05T00:00:00Z")).await, 4);
+}

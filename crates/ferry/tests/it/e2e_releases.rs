@@ -336,3 +336,65 @@ fn the_demo_runs_one_successful_and_one_failed_release() {
     assert!(finals[1].ends_with(": Failed"), "{stdout}");
     assert!(stdout.contains("ferry --server http://127.0.0.1:"), "{stdout}");
 }
+
+#[test]
+fn a_running_release_is_terminated_from_the_cli() {
+    // The gates wait for a file that never comes.
+    let product = Product::new("");
+    let never = product.scratch().join("never");
+    let script = format!("while [ ! -f '{}' ]; do sleep 0.05; done", never.display());
+    std::fs::write(product.config.join("shop.yaml"), product.yaml(&script)).unwrap();
+    let server = Server::start_in(
+        &product.dir.path().join("data"),
+        &["--config", path(&product.config), "--health-poll-interval", "50ms"],
+    );
+    let created = server.ferry(&["promote", "shop", "--flow", "standard", "-o", "json"]);
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let id = release_id(&created.json());
+    super::follow_events(&server.url, &id, |events: &[Value]| {
+        events.iter().any(|e| e["body"]["type"] == "StepStarted" && e["body"]["step"] == "gate")
+    });
+
+    let run = server.ferry(&["release", "terminate", &id, "--reason", "bad build"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains(&format!("termination of release {id} requested")), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("release {id}: ")) && run.stdout.contains("Terminat"), "{}", run.stdout);
+    let watch = server.ferry(&["release", "watch", &id]);
+    assert_eq!(watch.code, 1, "{}\n{}", watch.stdout, watch.stderr);
+    assert!(watch.stdout.contains("finished: ") && watch.stdout.contains("Terminated"), "{}", watch.stdout);
+    let view = server.ferry(&["release", "show", &id, "-o", "json"]).json();
+    assert_eq!(view["status"], "Terminated");
+    assert!(view.to_string().contains("bad build"), "the reason is kept: {view}");
+
+    // It has ended: terminating again or retrying is refused with the server's message.
+    for args in [vec!["release", "terminate", &id, "--reason", "again"], vec!["release", "retry", &id]] {
+        let run = server.ferry(&args);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.starts_with("✗ error: ") && run.stderr.contains(&id), "{args:?}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn a_failed_release_is_retried_from_the_cli_until_it_succeeds() {
+    // The gates fail until the file `go` exists.
+    let product = Product::new("");
+    let go = product.scratch().join("go");
+    let script = format!("[ -f '{}' ] || {{ echo 'not yet' >&2; exit 1; }}", go.display());
+    std::fs::write(product.config.join("shop.yaml"), product.yaml(&script)).unwrap();
+    let server = Server::start_in(
+        &product.dir.path().join("data"),
+        &["--config", path(&product.config), "--health-poll-interval", "50ms"],
+    );
+    let run = server.ferry(&["promote", "shop", "--flow", "standard", "--wait", "-o", "json"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let id = release_id(&run.json());
+    assert_eq!(run.json()["status"], "Failed");
+
+    std::fs::write(&go, "go").unwrap();
+    let retry = server.ferry(&["release", "retry", &id, "--wait"]);
+    assert_eq!(retry.code, 0, "{}\n{}", retry.stdout, retry.stderr);
+    assert!(retry.stdout.contains(&format!("retry of release {id} requested")), "{}", retry.stdout);
+    assert!(retry.stdout.contains(&format!("release {id} finished: ✓ Succeeded")), "{}", retry.stdout);
+    let view = server.ferry(&["release", "show", &id, "-o", "json"]).json();
+    assert_eq!((view["status"].as_str(), view["retries"].as_i64()), (Some("Succeeded"), Some(1)), "{view}");
+}

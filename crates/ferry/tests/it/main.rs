@@ -367,6 +367,67 @@ fn release_show_list_and_watch_of_stored_releases() {
     assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{}", r.stderr);
 }
 
+#[test]
+fn release_control_and_pr_commands_report_usage_errors_and_unknown_ids() {
+    // Usage errors: exit 2 before any request (no server needed).
+    let id = "01900000-0000-7000-8000-000000000000";
+    for args in [
+        vec!["release", "terminate", id],
+        vec!["release", "terminate", "--reason", "x"],
+        vec!["release", "approve", id],
+        vec!["release", "retry"],
+        vec!["pr", "list", "--state", "draft"],
+        vec!["pr", "merge", "abc"],
+        vec!["pr", "merge", "0"],
+        vec!["pr", "close"],
+        vec!["pr", "frobnicate"],
+    ] {
+        let r = run(&[&["--server", "http://127.0.0.1:1"], args.as_slice()].concat());
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+    }
+
+    let server = Server::start();
+    // An unknown release: exit 1 with the server's message.
+    for args in [
+        vec!["release", "terminate", id, "--reason", "bad build"],
+        vec!["release", "retry", id],
+        vec!["release", "retry", id, "--wait"],
+        vec!["release", "approve", id, "--env", "qa"],
+    ] {
+        let r = server.ferry(&args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.trim(), format!("✗ error: no release with id {id}"), "{args:?}");
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+    }
+    // Invalid input the server rejects: exit 2 naming the field.
+    let r = server.ferry(&["release", "terminate", "not-an-id", "--reason", "x"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("is not a release id"), "{}", r.stderr);
+    let r = server.ferry(&["release", "terminate", id, "--reason", "  "]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("reason: must not be empty"), "{}", r.stderr);
+    let r = server.ferry(&["release", "approve", id, "--env", "Not An Env"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("environment: "), "{}", r.stderr);
+
+    // No pull request was opened.
+    let r = server.ferry(&["pr", "list"]);
+    assert_eq!((r.code, r.stdout.trim()), (0, "No pull requests match."), "{}", r.stderr);
+    let r = server.ferry(&["pr", "list", "--product", "shop", "--state", "open", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json(), json!({"items": []}));
+    for args in [vec!["pr", "merge", "7"], vec!["pr", "close", "7", "--comment", "not needed"]] {
+        let r = server.ferry(&args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.starts_with("✗ error: "), "{args:?}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+    }
+    let r = server.ferry(&["pr", "close", "7", "--comment", &"x".repeat(1001)]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("comment: must be at most 1000 characters"), "{}", r.stderr);
+}
+
 mod e2e_releases;
 
 /// Reads the server's live event stream (from the beginning) until `until` holds for the events

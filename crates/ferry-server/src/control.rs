@@ -1,0 +1,221 @@
+//! Release control (terminate, retry, approve; SPEC §3.5, §3.8) and the local provider's promotion pull
+//! requests (SPEC §6.2). Input is checked here; the engine decides and answers.
+
+use std::str::FromStr;
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ferry_engine::PullRequestInfo;
+use ferry_model::{EnvName, ProductName, ReleaseId};
+use ferry_store::Store;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::api::{PathParam, actor};
+use crate::body::{RawBody, optional_json};
+use crate::dto::List;
+use crate::error::ApiError;
+use crate::params::Params;
+
+/// Longest termination reason or closing comment, in characters.
+pub(crate) const MAX_REASON: usize = 1000;
+
+/// The states a pull request can be in.
+const PR_STATES: [&str; 3] = ["open", "merged", "closed"];
+
+fn parse_release(raw: &str) -> Result<ReleaseId, ApiError> {
+    ReleaseId::from_str(raw).map_err(|_| ApiError::invalid_field("id", format!("{raw:?} is not a release id (a UUID)")))
+}
+
+/// 404 unless the store knows the release (so an unknown id is 404 whatever the engine would answer).
+async fn known_release<S: Store>(st: &AppState<S>, id: &ReleaseId) -> Result<(), ApiError> {
+    match st.store.release_view(&id.to_string()).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found(format!("no release with id {id}"))),
+    }
+}
+
+/// The release view after a change, read back from the store.
+async fn view_of<S: Store>(st: &AppState<S>, id: &ReleaseId) -> Result<Value, ApiError> {
+    let id = id.to_string();
+    Ok(st.store.release_view(&id).await?.unwrap_or_else(|| json!({ "id": id })))
+}
+
+/// A required free-text field: trimmed, non-empty, at most [`MAX_REASON`] characters.
+fn text_field(field: &str, value: Option<String>, required: &str) -> Result<String, ApiError> {
+    let Some(value) = value else {
+        return Err(ApiError::invalid_field(field, format!("required: {required}")));
+    };
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ApiError::invalid_field(field, format!("must not be empty: {required}")));
+    }
+    check_length(field, value)?;
+    Ok(value.to_owned())
+}
+
+fn check_length(field: &str, value: &str) -> Result<(), ApiError> {
+    let n = value.chars().count();
+    if n > MAX_REASON {
+        return Err(ApiError::invalid_field(field, format!("must be at most {MAX_REASON} characters (it has {n})")));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TerminateBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /api/v1/releases/{id}/terminate` `{"reason"}` → 202 with the release view.
+pub(crate) async fn terminate<S: Store>(
+    State(st): State<AppState<S>>,
+    PathParam(raw): PathParam,
+    headers: HeaderMap,
+    RawBody(bytes): RawBody,
+) -> Result<Response, ApiError> {
+    let actor = actor(&headers, &st)?;
+    let id = parse_release(&raw)?;
+    let body: TerminateBody = optional_json(&bytes)?;
+    let reason = text_field("reason", body.reason, "say why the release is terminated")?;
+    known_release(&st, &id).await?;
+    st.engine.terminate(id, reason, actor).await?;
+    Ok((StatusCode::ACCEPTED, Json(view_of(&st, &id).await?)).into_response())
+}
+
+/// `POST /api/v1/releases/{id}/retry` → 202 with the release view.
+pub(crate) async fn retry<S: Store>(
+    State(st): State<AppState<S>>,
+    PathParam(raw): PathParam,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let actor = actor(&headers, &st)?;
+    let id = parse_release(&raw)?;
+    known_release(&st, &id).await?;
+    st.engine.retry(id, actor).await?;
+    Ok((StatusCode::ACCEPTED, Json(view_of(&st, &id).await?)).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproveBody {
+    #[serde(default)]
+    environment: Option<String>,
+}
+
+/// `POST /api/v1/releases/{id}/approve` `{"environment"}` → `{"approved": ["run/step", ...]}`.
+pub(crate) async fn approve<S: Store>(
+    State(st): State<AppState<S>>,
+    PathParam(raw): PathParam,
+    headers: HeaderMap,
+    RawBody(bytes): RawBody,
+) -> Result<Json<Value>, ApiError> {
+    let actor = actor(&headers, &st)?;
+    let id = parse_release(&raw)?;
+    let body: ApproveBody = optional_json(&bytes)?;
+    let Some(env) = body.environment else {
+        return Err(ApiError::invalid_field(
+            "environment",
+            "required: the environment whose approval steps to approve",
+        ));
+    };
+    let env = EnvName::new(env).map_err(|e| ApiError::invalid_field("environment", e))?;
+    known_release(&st, &id).await?;
+    let approved = st.engine.approve(id, env.to_string(), actor).await?;
+    Ok(Json(json!({ "approved": approved })))
+}
+
+/// `GET /api/v1/pulls?product=&state=` → `{"items": [...]}`, newest first.
+pub(crate) async fn pulls<S: Store>(
+    State(st): State<AppState<S>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<List<PullRequestInfo>>, ApiError> {
+    let p = Params::parse(query.as_deref(), &["product", "state"])?;
+    let product = p.parsed("product", |v: &str| ProductName::new(v))?;
+    let state = p.parsed("state", |v: &str| {
+        let lower = v.to_ascii_lowercase();
+        if PR_STATES.contains(&lower.as_str()) {
+            Ok(lower)
+        } else {
+            Err(format!("{v:?} is not a pull-request state (expected one of: {})", PR_STATES.join(", ")))
+        }
+    })?;
+    let items = st
+        .engine
+        .pull_requests()
+        .await?
+        .into_iter()
+        .filter(|pr| product.as_ref().is_none_or(|p| pr.product == p.as_str()))
+        .filter(|pr| state.as_ref().is_none_or(|s| pr.state == *s))
+        .collect();
+    Ok(Json(List { items }))
+}
+
+fn pr_number(raw: &str) -> Result<u64, ApiError> {
+    match raw.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(ApiError::invalid_field("number", format!("{raw:?} is not a pull-request number (1, 2, ...)"))),
+    }
+}
+
+/// `POST /api/v1/pulls/{number}/merge` → the merged pull request.
+pub(crate) async fn merge_pull<S: Store>(
+    State(st): State<AppState<S>>,
+    PathParam(raw): PathParam,
+    headers: HeaderMap,
+) -> Result<Json<PullRequestInfo>, ApiError> {
+    let actor = actor(&headers, &st)?;
+    let number = pr_number(&raw)?;
+    Ok(Json(st.engine.merge_pull_request(number, actor).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseBody {
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// `POST /api/v1/pulls/{number}/close` `{"comment"?}` → the closed pull request.
+pub(crate) async fn close_pull<S: Store>(
+    State(st): State<AppState<S>>,
+    PathParam(raw): PathParam,
+    headers: HeaderMap,
+    RawBody(bytes): RawBody,
+) -> Result<Json<PullRequestInfo>, ApiError> {
+    let actor = actor(&headers, &st)?;
+    let number = pr_number(&raw)?;
+    let body: CloseBody = optional_json(&bytes)?;
+    let comment = body.comment.map(|c| c.trim().to_owned()).unwrap_or_default();
+    check_length("comment", &comment)?;
+    Ok(Json(st.engine.close_pull_request(number, actor, comment).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_text_fields_are_required_trimmed_and_bounded() {
+        let check = |v: Option<&str>| text_field("reason", v.map(str::to_owned), "say why");
+        assert_eq!(check(Some("  bad build \n")).unwrap(), "bad build");
+        assert_eq!(check(None).unwrap_err().message, "reason: required: say why");
+        assert!(check(Some("   ")).unwrap_err().message.starts_with("reason: must not be empty"));
+        assert_eq!(check(Some(&"é".repeat(MAX_REASON))).unwrap().chars().count(), MAX_REASON);
+        let e = check(Some(&"x".repeat(MAX_REASON + 1))).unwrap_err();
+        assert_eq!(e.message, "reason: must be at most 1000 characters (it has 1001)");
+    }
+
+    #[test]
+    fn pull_request_numbers() {
+        assert_eq!(pr_number("3").unwrap(), 3);
+        for bad in ["0", "-1", "x", "1.5", ""] {
+            assert!(pr_number(bad).unwrap_err().message.starts_with("number: "), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! `ferry pr list|merge|close`: promotion pull requests of the local provider (SPEC §6.2).
+
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+use serde_json::{Value, json};
+
+use crate::client::Client;
+use crate::release::enc;
+use crate::render::{s, table};
+use crate::{Output, style};
+
+/// A pull request's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrState {
+    /// Waiting to be merged or closed.
+    Open,
+    /// Merged into its target branch.
+    Merged,
+    /// Closed without merge.
+    Closed,
+}
+
+impl PrState {
+    fn as_str(self) -> &'static str {
+        match self {
+            PrState::Open => "open",
+            PrState::Merged => "merged",
+            PrState::Closed => "closed",
+        }
+    }
+}
+
+/// `○ open`, `✓ merged`, `✗ closed`: a symbol and the word, never colour alone.
+pub fn state_label(state: &str) -> String {
+    let symbol = match state {
+        "open" => "○",
+        "merged" => "✓",
+        "closed" => "✗",
+        "" => return "-".to_owned(),
+        _ => "?",
+    };
+    format!("{symbol} {state}")
+}
+
+/// The first 8 hex digits of a release id, as the UI shows it.
+fn short_release(id: &str) -> String {
+    let hex: String = id.chars().filter(char::is_ascii_hexdigit).take(8).collect();
+    if hex.len() == 8 { hex } else { id.to_owned() }
+}
+
+/// `#3`.
+fn number(pr: &Value) -> String {
+    pr["number"].as_u64().map_or_else(|| "-".to_owned(), |n| format!("#{n}"))
+}
+
+/// The table of `pr list`.
+pub fn pr_table(items: &[Value]) -> String {
+    let header = ["NUMBER", "STATE", "PRODUCT", "ENVIRONMENT", "BRANCH → TARGET", "RELEASE", "TITLE"];
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|pr| {
+            vec![
+                number(pr),
+                state_label(s(pr, "state")),
+                s(pr, "product").to_owned(),
+                s(pr, "environment").to_owned(),
+                format!("{} → {}", s(pr, "branch"), s(pr, "target")),
+                short_release(s(pr, "release")),
+                s(pr, "title").to_owned(),
+            ]
+        })
+        .collect();
+    table(&header, &rows)
+}
+
+/// `pr list`.
+pub async fn list(
+    client: &Client,
+    product: Option<&str>,
+    state: Option<PrState>,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let mut query = Vec::new();
+    if let Some(p) = product {
+        query.push(format!("product={}", enc(p)));
+    }
+    if let Some(st) = state {
+        query.push(format!("state={}", st.as_str()));
+    }
+    let path = if query.is_empty() { "/api/v1/pulls".to_owned() } else { format!("/api/v1/pulls?{}", query.join("&")) };
+    let page = client.get(&path).await?;
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&page)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let items = page["items"].as_array().cloned().unwrap_or_default();
+    if items.is_empty() {
+        println!("No pull requests match.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", pr_table(&items));
+    if items.iter().any(|pr| s(pr, "state") == "open") {
+        println!();
+        println!(
+            "{}",
+            style::hint("Merge one: ferry pr merge NUMBER · close one: ferry pr close NUMBER --comment TEXT")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pr merge`.
+pub async fn merge(client: &Client, number: u64, output: Output) -> anyhow::Result<ExitCode> {
+    let pr = client.post(&format!("/api/v1/pulls/{number}/merge"), &json!({})).await?;
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&pr)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let commit = s(&pr, "mergeCommit");
+    let commit = if commit.is_empty() {
+        String::new()
+    } else {
+        format!(" (merge commit {})", commit.get(..7).unwrap_or(commit))
+    };
+    println!("{}", style::ok(&format!("pull request #{number} merged into {}{commit}", s(&pr, "target"))));
+    println!("{}", describe(&pr));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pr close`.
+pub async fn close(client: &Client, number: u64, comment: Option<&str>, output: Output) -> anyhow::Result<ExitCode> {
+    let body = match comment {
+        Some(c) => json!({ "comment": c }),
+        None => json!({}),
+    };
+    let pr = client.post(&format!("/api/v1/pulls/{number}/close"), &body).await?;
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&pr)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}", style::ok(&format!("pull request #{number} closed without merge")));
+    println!("{}", describe(&pr));
+    if !s(&pr, "comment").is_empty() {
+        println!("comment: {}", s(&pr, "comment"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `#3 ✓ merged · shop prod · ferry/shop/prod/0194… → main · release 01940000`.
+fn describe(pr: &Value) -> String {
+    format!(
+        "{} {} · {} {} · {} → {} · release {}",
+        number(pr),
+        state_label(s(pr, "state")),
+        s(pr, "product"),
+        s(pr, "environment"),
+        s(pr, "branch"),
+        s(pr, "target"),
+        short_release(s(pr, "release")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pr(n: u64, state: &str) -> Value {
+        json!({
+            "number": n, "release": "01940000-aaaa-7000-8000-000000000001", "product": "shop", "environment": "prod",
+            "applications": ["shop-api-prod"], "repo": "https://git.example.com/shop.git",
+            "branch": "ferry/shop/prod/01940000-aaaa-7000-8000-000000000001", "target": "main", "state": state,
+            "head": "0123456789abcdef0123456789abcdef01234567", "mergeCommit": null, "comment": null,
+            "title": "promote shop 1.4.2: staging -> prod"
+        })
+    }
+
+    #[test]
+    fn states_carry_a_symbol_and_a_word() {
+        assert_eq!(state_label("open"), "○ open");
+        assert_eq!(state_label("merged"), "✓ merged");
+        assert_eq!(state_label("closed"), "✗ closed");
+        assert_eq!(state_label("draft"), "? draft");
+        assert_eq!(state_label(""), "-");
+    }
+
+    #[test]
+    fn the_pull_request_table() {
+        let text = pr_table(&[pr(12, "open"), pr(3, "merged")]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("NUMBER  STATE     PRODUCT  ENVIRONMENT  BRANCH → TARGET"), "{text}");
+        assert!(
+            lines[1].starts_with(
+                "#12     ○ open    shop     prod         ferry/shop/prod/01940000-aaaa-7000-8000-000000000001 → main  \
+                 01940000  promote shop 1.4.2: staging -> prod"
+            ),
+            "{text}"
+        );
+        assert!(lines[2].starts_with("#3      ✓ merged"), "{text}");
+        assert_eq!(describe(&pr(3, "merged")).split(" · ").count(), 4);
+        assert_eq!(short_release("not-a-uuid"), "not-a-uuid");
+    }
+}
