@@ -164,12 +164,12 @@ pub(crate) enum Request {
     PullRequests {
         reply: tokio::sync::oneshot::Sender<Result<Vec<PullRequestInfo>, EngineError>>,
     },
-    MergePullRequest {
+    MergePr {
         number: u64,
         actor: String,
         reply: tokio::sync::oneshot::Sender<Result<PullRequestInfo, EngineError>>,
     },
-    ClosePullRequest {
+    ClosePr {
         number: u64,
         actor: String,
         comment: String,
@@ -242,7 +242,7 @@ impl EngineHandle {
 
     /// Merges an open promotion pull request into its target branch (a real merge commit, pushed).
     pub async fn merge_pull_request(&self, number: u64, actor: String) -> Result<PullRequestInfo, EngineError> {
-        self.ask(|reply| Request::MergePullRequest { number, actor, reply }).await
+        self.ask(|reply| Request::MergePr { number, actor, reply }).await
     }
 
     /// Closes an open promotion pull request without merging; its environment fails.
@@ -252,7 +252,7 @@ impl EngineHandle {
         actor: String,
         comment: String,
     ) -> Result<PullRequestInfo, EngineError> {
-        self.ask(|reply| Request::ClosePullRequest { number, actor, comment, reply }).await
+        self.ask(|reply| Request::ClosePr { number, actor, comment, reply }).await
     }
 
     /// The configuration in use.

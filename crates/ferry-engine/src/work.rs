@@ -59,6 +59,15 @@ pub(crate) enum Outcome {
         apps: Vec<AppName>,
         result: Result<PromotionOutcome, ferry_git::GitError>,
     },
+    /// A pull-request branch was pushed (or nothing differed).
+    PrPushed {
+        env: EnvName,
+        apps: Vec<AppName>,
+        branch: String,
+        target: String,
+        title: String,
+        result: Result<PromotionOutcome, ferry_git::GitError>,
+    },
     ActionUnsupported {
         env: EnvName,
         apps: Vec<AppName>,
@@ -198,28 +207,36 @@ pub(crate) struct PromoteJob {
     pub env: EnvName,
     pub apps: Vec<AppName>,
     pub request: Result<PromotionRequest, String>,
+    /// For action `pr`: the branch to push instead of the target branch.
+    pub pr_branch: Option<String>,
 }
 
 /// Carries out a commit action.
 pub(crate) async fn promote(job: PromoteJob, git: Arc<GitCache>, tx: mpsc::UnboundedSender<Msg>) {
-    let PromoteJob { release, env, apps, request } = job;
+    let PromoteJob { release, env, apps, request, pr_branch } = job;
     let key = crate::plan::Work::Promote {
         env: env.clone(),
         apps: apps.clone(),
         action: ferry_model::resources::Action::Commit,
     }
     .key();
-    let outcome = match request {
-        Err(error) => Outcome::ActionUnsupported { env, apps, error },
-        Ok(request) => {
-            let result = tokio::task::spawn_blocking(move || git.promote(&request)).await.unwrap_or_else(|e| {
-                Err(ferry_git::GitError::new(
-                    ferry_git::Operation::Commit,
-                    "",
-                    format!("the promotion task failed: {e}"),
-                ))
-            });
+    let failed =
+        |e| ferry_git::GitError::new(ferry_git::Operation::Commit, "", format!("the promotion task failed: {e}"));
+    let outcome = match (request, pr_branch) {
+        (Err(error), _) => Outcome::ActionUnsupported { env, apps, error },
+        (Ok(request), None) => {
+            let result =
+                tokio::task::spawn_blocking(move || git.promote(&request)).await.unwrap_or_else(|e| Err(failed(e)));
             Outcome::Promoted { env, apps, result }
+        }
+        (Ok(request), Some(branch)) => {
+            let target = request.branch.clone();
+            let title = request.message.lines().next().unwrap_or_default().to_owned();
+            let pushed = branch.clone();
+            let result = tokio::task::spawn_blocking(move || git.push_branch(&request, &pushed))
+                .await
+                .unwrap_or_else(|e| Err(failed(e)));
+            Outcome::PrPushed { env, apps, branch, target, title, result }
         }
     };
     let _ = tx.send(Msg { release, done: Some(key), outcome });

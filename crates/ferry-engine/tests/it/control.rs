@@ -481,3 +481,85 @@ spec:
     assert_eq!(view["status"], "Succeeded");
     assert_eq!(s.read("after-shop-api-prod").trim(), "approved by carol");
 }
+
+const PR_WORKFLOWS: &str = r#"apiVersion: ferry/v1
+kind: Workflow
+metadata: { name: after-merge }
+spec:
+  steps:
+    - name: record
+      run: echo "$COMMIT_SHA" >> "{S}/merged-$APP_NAME"
+"#;
+
+async fn suspended_on_pr(s: &Setup) -> (String, ferry_engine::PullRequestInfo) {
+    let opened = s.event(|e| e.body["type"] == "PullRequestOpened");
+    let id = s.h.promote(None, None, None).await;
+    opened.await;
+    let view = s.view(&id).await;
+    assert_eq!(env_of(&view, "prod")["status"], "Suspended", "{view:#}");
+    assert_eq!(view["status"], "Suspended");
+    let prs = s.h.engine.pull_requests().await.unwrap();
+    assert_eq!(prs.len(), 1, "{prs:?}");
+    let pr = prs[0].clone();
+    assert_eq!(pr.state, "open");
+    assert_eq!(pr.branch, format!("ferry/shop/prod/{id}"));
+    assert_eq!(pr.target, "main");
+    (id, pr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_promotion_waits_for_the_merge() {
+    let s = setup(Spec { prod: "{ action: pr, postAction: after-merge }", workflows: PR_WORKFLOWS, ..Spec::default() })
+        .await;
+    let main_before = git(&s.repo.bare, &["rev-parse", "main"]);
+    let (id, pr) = suspended_on_pr(&s).await;
+    // The target branch is untouched until the merge; the branch carries the promotion.
+    let tip_before_merge = git(&s.repo.bare, &["rev-parse", "main"]);
+    assert_ne!(tip_before_merge, main_before, "qa's commit landed");
+    assert!(
+        git(&s.repo.bare, &["show", &format!("{}:apps/api/prod/values.yaml", pr.branch)]).contains("tag: \"2.0.0\"")
+    );
+    assert!(!git(&s.repo.bare, &["show", "main:apps/api/prod/values.yaml"]).contains("2.0.0"));
+    let merged = s.h.engine.merge_pull_request(pr.number, "dave".into()).await.unwrap();
+    assert_eq!(merged.state, "merged");
+    let merge_commit = merged.merge_commit.clone().unwrap();
+    let view = s.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    assert_eq!(git(&s.repo.bare, &["rev-parse", "main"]), merge_commit);
+    let parents = git(&s.repo.bare, &["rev-list", "--parents", "-n", "1", &merge_commit]);
+    assert_eq!(parents.split_whitespace().count(), 3, "a merge commit has two parents: {parents}");
+    assert!(git(&s.repo.bare, &["show", "main:apps/api/prod/values.yaml"]).contains("tag: \"2.0.0\""));
+    assert_eq!(s.read("merged-shop-api-prod").trim(), merge_commit, "the post-action got the merge commit");
+    let prod = env_of(&view, "prod");
+    assert_eq!(prod["applications"][0]["action"]["commit"], merge_commit.as_str());
+    assert_eq!(prod["applications"][0]["action"]["pullRequest"]["number"], pr.number);
+    let again = s.h.engine.merge_pull_request(pr.number, "dave".into()).await.unwrap_err();
+    assert!(matches!(again, ferry_engine::EngineError::Conflict(_)), "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminating_while_suspended_on_a_pull_request_closes_it_and_keeps_the_branch() {
+    let s = setup(Spec { prod: "{ action: pr }", ..Spec::default() }).await;
+    let (id, pr) = suspended_on_pr(&s).await;
+    s.h.engine.terminate(id.parse().unwrap(), "wrong version".into(), "erin".into()).await.unwrap();
+    let view = s.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Terminated");
+    assert_eq!(env_of(&view, "prod")["status"], "Terminated");
+    let prs = s.h.engine.pull_requests().await.unwrap();
+    assert_eq!(prs[0].state, "closed");
+    assert!(prs[0].comment.as_deref().unwrap().contains("wrong version"), "{:?}", prs[0]);
+    // The branch is left for inspection.
+    assert_eq!(git(&s.repo.bare, &["rev-parse", &pr.branch]), pr.head);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_closed_without_merge_fails_the_environment() {
+    let s = setup(Spec { prod: "{ action: pr }", ..Spec::default() }).await;
+    let (id, pr) = suspended_on_pr(&s).await;
+    let closed = s.h.engine.close_pull_request(pr.number, "frank".into(), "not this week".into()).await.unwrap();
+    assert_eq!(closed.state, "closed");
+    let view = s.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed");
+    assert_eq!(env_of(&view, "prod")["status"], "Failed");
+    assert!(view["reason"].as_str().unwrap().contains("closed without merge: not this week"), "{view:#}");
+}
