@@ -61,6 +61,9 @@ enum Command {
         /// How often an application's health command is re-run until it is healthy.
         #[arg(long, default_value = "2s", value_parser = parse_duration_arg, value_name = "DURATION")]
         health_poll_interval: std::time::Duration,
+        /// Time a stopped workflow step gets between SIGTERM and SIGKILL.
+        #[arg(long, default_value = "10s", value_parser = parse_duration_arg, value_name = "DURATION")]
+        kill_grace: std::time::Duration,
     },
     /// Send configuration files to the server, which validates them as one set and applies them.
     ///
@@ -329,9 +332,12 @@ where
 
 fn dispatch(command: Command, server: &str) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Server { config, data, listen, poll_interval, health_poll_interval } => {
-            server::run(config.as_deref(), data, &listen, server::Timing { poll_interval, health_poll_interval })
-        }
+        Command::Server { config, data, listen, poll_interval, health_poll_interval, kill_grace } => server::run(
+            config.as_deref(),
+            data,
+            &listen,
+            server::Timing { poll_interval, health_poll_interval, kill_grace },
+        ),
         Command::Apply { files, output } => {
             client_command(server, |c| async move { apply::run(&c, &files, output).await })
         }

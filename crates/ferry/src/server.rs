@@ -56,6 +56,8 @@ pub struct Timing {
     pub poll_interval: Duration,
     /// How often health commands are re-run until healthy.
     pub health_poll_interval: Duration,
+    /// Time between SIGTERM and SIGKILL for stopped workflow steps.
+    pub kill_grace: Duration,
 }
 
 /// Runs the command.
@@ -100,6 +102,7 @@ async fn serve(
     let mut engine_config = EngineConfig::new(data.clone(), base_url.clone());
     engine_config.poll_interval = timing.poll_interval;
     engine_config.health_poll_interval = timing.health_poll_interval;
+    engine_config.kill_grace = timing.kill_grace;
     let (engine, engine_task) =
         ferry_engine::start(store.clone(), engine_config).await.context("starting the engine")?;
     if let Some(loaded) = loaded {

@@ -398,3 +398,109 @@ fn a_failed_release_is_retried_from_the_cli_until_it_succeeds() {
     let view = server.ferry(&["release", "show", &id, "-o", "json"]).json();
     assert_eq!((view["status"].as_str(), view["retries"].as_i64()), (Some("Succeeded"), Some(1)), "{view}");
 }
+
+fn mkfifo(path: &Path) {
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
+/// Blocks until a script writes to the named pipe.
+fn read_signal(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn pid_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn a_restart_while_terminating_finishes_the_termination() {
+    let product = Product::new("");
+    let ready = product.scratch().join("ready");
+    mkfifo(&ready);
+    // The gate ignores SIGTERM, so the release stays Terminating until SIGKILL (grace: 30 s).
+    let script = format!(
+        "trap '' TERM\n        if [ \"$APP_NAME\" = shop-api-qa ]; then echo $$ > '{pid}'; echo ready > '{ready}'; fi\n        while :; do sleep 0.05; done",
+        pid = product.scratch().join("pid").display(),
+        ready = ready.display()
+    );
+    std::fs::write(product.config.join("shop.yaml"), product.yaml(&script)).unwrap();
+    let data = product.dir.path().join("data");
+    let args = ["--config", path(&product.config), "--health-poll-interval", "50ms", "--kill-grace", "30s"];
+    let mut server = Server::start_in(&data, &args);
+    let id = release_id(&server.ferry(&["promote", "shop", "--flow", "standard", "-o", "json"]).json());
+    read_signal(&ready);
+    let pid: i32 = std::fs::read_to_string(product.scratch().join("pid")).unwrap().trim().parse().unwrap();
+    let terminate = server.ferry(&["release", "terminate", &id, "--reason", "rollback requested"]);
+    assert_eq!(terminate.code, 0, "{}\n{}", terminate.stdout, terminate.stderr);
+    let view = server.ferry(&["release", "show", &id, "-o", "json"]).json();
+    assert_eq!(view["status"], "Terminating");
+    assert!(pid_alive(pid), "the step ignores SIGTERM and is still running");
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    // The new process stops the leftover step and completes the termination.
+    let server = Server::start_in(&data, &["--health-poll-interval", "50ms", "--kill-grace", "1s"]);
+    let watch = server.ferry(&["release", "watch", &id]);
+    assert_eq!(watch.code, 1, "a terminated release watches as failed: {}", watch.stdout);
+    let view = server.ferry(&["release", "show", &id, "-o", "json"]).json();
+    assert_eq!(view["status"], "Terminated");
+    assert_eq!(view["reason"], "rollback requested");
+    assert!(!pid_alive(pid), "the orphaned step was stopped after the restart");
+}
+
+#[test]
+fn a_queued_release_survives_a_restart_and_starts_in_order() {
+    let product = Product::new("");
+    let go = product.scratch().join("go");
+    let script = format!("while [ ! -f '{}' ]; do sleep 0.05; done", go.display());
+    std::fs::write(product.config.join("shop.yaml"), product.yaml(&script)).unwrap();
+    let data = product.dir.path().join("data");
+    let mut server = Server::start_in(&data, &["--config", path(&product.config), "--health-poll-interval", "50ms"]);
+    let first = release_id(&server.ferry(&["promote", "shop", "--flow", "standard", "-o", "json"]).json());
+    let second = release_id(&server.ferry(&["promote", "shop", "--flow", "standard", "-o", "json"]).json());
+    assert_eq!(server.ferry(&["release", "show", &second, "-o", "json"]).json()["status"], "Queued");
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let server = Server::start_in(&data, &["--health-poll-interval", "50ms"]);
+    assert_eq!(server.ferry(&["release", "show", &second, "-o", "json"]).json()["status"], "Queued");
+    std::fs::write(&go, "go").unwrap();
+    assert_eq!(server.ferry(&["release", "watch", &second]).code, 0);
+    let a = server.ferry(&["release", "show", &first, "-o", "json"]).json();
+    let b = server.ferry(&["release", "show", &second, "-o", "json"]).json();
+    assert_eq!(a["status"], "Succeeded");
+    assert!(b["startedAt"].as_str().unwrap() >= a["finishedAt"].as_str().unwrap(), "started in order");
+}
+
+#[test]
+fn a_release_suspended_on_a_pull_request_survives_a_restart() {
+    let product = Product::new("true");
+    let yaml = product.yaml("true").replace(
+        "    - { environment: prod, dependsOn: [qa, staging] }",
+        "    - { environment: prod, dependsOn: [qa, staging], policy: { action: pr } }",
+    );
+    assert!(yaml.contains("action: pr"));
+    std::fs::write(product.config.join("shop.yaml"), yaml).unwrap();
+    let data = product.dir.path().join("data");
+    let mut server = Server::start_in(&data, &["--config", path(&product.config), "--health-poll-interval", "50ms"]);
+    let id = release_id(&server.ferry(&["promote", "shop", "--flow", "standard", "-o", "json"]).json());
+    super::follow_events(&server.url, &id, |events: &[Value]| {
+        events.iter().any(|e| e["body"]["type"] == "PullRequestOpened")
+    });
+    assert_eq!(server.ferry(&["release", "show", &id, "-o", "json"]).json()["status"], "Suspended");
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let server = Server::start_in(&data, &["--health-poll-interval", "50ms"]);
+    let prs = server.ferry(&["pr", "list", "-o", "json"]).json();
+    let pr = &prs["items"][0];
+    assert_eq!(pr["state"], "open", "{prs}");
+    let number = pr["number"].to_string();
+    let merge = server.ferry(&["pr", "merge", &number]);
+    assert_eq!(merge.code, 0, "{}\n{}", merge.stdout, merge.stderr);
+    let watch = server.ferry(&["release", "watch", &id]);
+    assert_eq!(watch.code, 0, "{}", watch.stdout);
+    let parents = git(&product.bare, &["rev-list", "--parents", "-n", "1", "main"]);
+    assert_eq!(parents.split_whitespace().count(), 3, "main ends with the merge commit: {parents}");
+    assert!(git(&product.bare, &["show", "main:apps/web/prod/values.yaml"]).contains("tag: \"2.0.0\""));
+}
