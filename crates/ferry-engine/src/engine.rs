@@ -160,15 +160,9 @@ impl<S: Store> Engine<S> {
     /// Replays the log of every active release and plans again: unfinished work is re-issued.
     async fn recover(&mut self) -> Result<(), EngineError> {
         for id in self.store.active_releases().await.map_err(internal)? {
-            let events = self.store.release_events(&id).await.map_err(internal)?;
-            let parsed: Vec<ReleaseEvent> = events
-                .iter()
-                .map(|e| serde_json::from_value(e.body.clone()))
-                .collect::<Result<_, _>>()
-                .map_err(|e| internal(format!("release {id}: stored event is not readable: {e}")))?;
-            let state = ReleaseState::replay(&parsed).map_err(|e| internal(format!("release {id}: {e}")))?;
-            let release = state.id();
-            self.releases.insert(release, Active { state, next_seq: events.len() as i64, in_flight: HashSet::new() });
+            let id = id.parse::<uuid::Uuid>().map(ReleaseId).map_err(|e| internal(format!("release id {id:?}: {e}")))?;
+            let active = self.load_release(id).await?;
+            self.releases.insert(id, active);
         }
         let ids: Vec<ReleaseId> = self.releases.keys().copied().collect();
         for id in ids {
@@ -586,7 +580,8 @@ impl<S: Store> Engine<S> {
 
     // ------------------------------------------------------------------------------ release control
 
-    /// Loads a release that is not in memory (it ended) to answer a control request about it.
+    /// Loads a release from its event log (at recovery, or to answer a control request about a release
+    /// that ended).
     async fn load_release(&self, id: ReleaseId) -> Result<Active, EngineError> {
         let events = self.store.release_events(&id.to_string()).await.map_err(internal)?;
         if events.is_empty() {
