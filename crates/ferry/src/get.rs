@@ -69,17 +69,46 @@ fn labels(v: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// Output formats of `ferry get`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum GetOutput {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// JSON for machines.
+    Json,
+    /// YAML for machines and people.
+    Yaml,
+}
+
+/// Prints a document as YAML.
+fn print_yaml(doc: &serde_json::Value) -> anyhow::Result<()> {
+    print!("{}", serde_saphyr::to_string(doc).map_err(|e| anyhow::anyhow!("rendering YAML: {e}"))?);
+    Ok(())
+}
+
 /// Runs the command.
-pub async fn run(client: &Client, kind: Kind, name: Option<&str>, output: Output) -> anyhow::Result<ExitCode> {
+pub async fn run(client: &Client, kind: Kind, name: Option<&str>, output: GetOutput) -> anyhow::Result<ExitCode> {
     if kind == Kind::Releases {
+        if output == GetOutput::Yaml {
+            let path = match name {
+                Some(product) => format!("/api/v1/releases?product={}", enc(product)),
+                None => "/api/v1/releases".to_owned(),
+            };
+            print_yaml(&client.get(&path).await?)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let output = if output == GetOutput::Json { Output::Json } else { Output::Text };
         return release::list(client, name, &ListFilters::default(), output).await;
     }
     if kind == Kind::Products
         && let Some(name) = name
     {
         let detail = client.get(&format!("/api/v1/products/{}", enc(name))).await?;
-        if output == Output::Json {
+        if output == GetOutput::Json {
             println!("{}", serde_json::to_string_pretty(&detail)?);
+        } else if output == GetOutput::Yaml {
+            print_yaml(&detail)?;
         } else {
             print!("{}", product_detail(&detail));
         }
@@ -95,8 +124,12 @@ pub async fn run(client: &Client, kind: Kind, name: Option<&str>, output: Output
             return Ok(ExitCode::from(exit::FAILED));
         }
     }
-    if output == Output::Json {
+    if output == GetOutput::Json {
         println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if output == GetOutput::Yaml {
+        print_yaml(&list)?;
         return Ok(ExitCode::SUCCESS);
     }
     let items = list["items"].as_array().cloned().unwrap_or_default();

@@ -85,7 +85,7 @@ enum Command {
         name: Option<String>,
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
+        output: get::GetOutput,
     },
     /// Create a release of a product now (manual trigger).
     ///

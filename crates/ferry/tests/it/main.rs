@@ -123,6 +123,11 @@ fn apply_get_and_release_commands_against_a_real_server() {
     assert!(lines[1].starts_with("hotfix ") && lines[2].starts_with("standard "), "{}", r.stdout);
     assert!(lines[2].contains("prod-eu←qa+staging"), "{}", r.stdout);
 
+    let r = server.ferry(&["get", "environments", "-o", "yaml"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("items:"), "{}", r.stdout);
+    assert!(r.stdout.contains("name: prod-eu"), "{}", r.stdout);
+
     // An invalid file: every diagnostic on stderr, exit 2, nothing applied.
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.yaml");
