@@ -145,6 +145,8 @@ pub fn release_view(state: &ReleaseState) -> Value {
         "finishedAt": state.finished_at().or(state.terminated_at()),
         "reason": state.reason(),
         "retries": state.retries(),
+        "terminate": state.terminate_request(),
+        "lastRetry": state.last_retry(),
         "trigger": {
             "environment": t.environment,
             "sha": t.sha,
