@@ -382,6 +382,10 @@ pub(crate) fn duration(cx: &mut Cx<'_>, f: Field<'_, '_>) -> Option<Duration> {
     }
     let text = string(cx, f)?;
     match ferry_model::parse_duration(&text) {
+        Ok(d) if d.is_zero() => {
+            cx.error(f.node.pos, f.path, format!("{text:?} is zero; a timeout must be longer than that"));
+            None
+        }
         Ok(d) => Some(d),
         Err(e) => {
             cx.error(f.node.pos, f.path, e.to_string());

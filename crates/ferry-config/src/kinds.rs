@@ -494,6 +494,7 @@ fn status_source(cx: &mut Cx<'_>, f: Field<'_, '_>, app: &AppName) -> Option<Sta
 
 const PRODUCT_ANNOTATIONS: [&str; 2] = ["ferry/product", "codefresh.io/product"];
 const COMPONENT_ANNOTATION: &str = "ferry/component";
+const CODEFRESH_COMPONENT_ANNOTATION: &str = "codefresh.io/component";
 const ARGO_IN_CLUSTER: &str = "https://kubernetes.default.svc";
 
 fn argo_application(cx: &mut Cx<'_>, top: &Fields<'_>) -> (Option<(String, Pos)>, Option<Decoded>) {
@@ -538,12 +539,18 @@ fn argo_application(cx: &mut Cx<'_>, top: &Fields<'_>) -> (Option<(String, Pos)>
             None
         }
     };
-    let component = match annotations.get(COMPONENT_ANNOTATION) {
+    // `codefresh.io/component` is read like `ferry/component` (the former wins when both are set).
+    let component_key = if annotations.contains_key(COMPONENT_ANNOTATION) {
+        COMPONENT_ANNOTATION
+    } else {
+        CODEFRESH_COMPONENT_ANNOTATION
+    };
+    let component = match annotations.get(component_key) {
         None => product.as_ref().and_then(|p| ComponentName::new(p.as_str()).ok()),
         Some(c) => match ComponentName::new(c.clone()) {
             Ok(c) => Some(c),
             Err(e) => {
-                cx.error(annotation_pos(COMPONENT_ANNOTATION), &annotation_path(COMPONENT_ANNOTATION), e.to_string());
+                cx.error(annotation_pos(component_key), &annotation_path(component_key), e.to_string());
                 None
             }
         },
@@ -853,6 +860,14 @@ fn template_spec(cx: &mut Cx<'_>, t: &Fields<'_>) -> Option<TemplateSpec> {
                 })
             });
             match (file, paths) {
+                (Some(file), Some(_)) if out.contains_key(&file) => {
+                    cx.error(
+                        key.pos,
+                        &path,
+                        format!("{file:?} is listed twice (paths are relative to the application)"),
+                    );
+                    ok = false;
+                }
                 (Some(file), Some(paths)) => {
                     out.insert(file, paths);
                 }

@@ -369,3 +369,23 @@ fn diagnostics_serialize_for_json_output() {
         })
     );
 }
+
+#[test]
+fn argo_applications_take_the_component_from_either_annotation() {
+    let app = |name: &str, annotation: &str| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: {name}\n  annotations:\n    codefresh.io/product: trio\n    {annotation}\nspec:\n  destination: {{ name: in-cluster, namespace: dev }}\n  source: {{ repoURL: \"file:///g.git\", path: {name}, targetRevision: main }}\n---\n"
+        )
+    };
+    let text = format!(
+        "apiVersion: ferry/v1\nkind: Environment\nmetadata: {{ name: dev }}\nspec: {{ type: non-production, clusters: [ {{ name: in-cluster, namespaces: [dev] }} ] }}\n---\napiVersion: ferry/v1\nkind: Product\nmetadata: {{ name: trio }}\nspec: {{}}\n---\n{}{}{}",
+        app("trio-api", "codefresh.io/component: api"),
+        app("trio-web", "ferry/component: web"),
+        app("trio-both", "ferry/component: worker\n    codefresh.io/component: ignored"),
+    );
+    let loaded = load_sources(&[source("apps.yaml", &text)]).unwrap_or_else(|d| panic!("{}", lines(&d)));
+    let component = |name: &str| loaded.catalog.applications[&AppName::new(name).unwrap()].component.to_string();
+    assert_eq!(component("trio-api"), "api");
+    assert_eq!(component("trio-web"), "web");
+    assert_eq!(component("trio-both"), "worker");
+}
