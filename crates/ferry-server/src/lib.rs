@@ -1,5 +1,6 @@
 //! Ferry's HTTP server: the JSON API under `/api/v1` (SPEC §7.2), live events as Server-Sent Events,
-//! push webhooks, health probes and Prometheus metrics.
+//! push webhooks, health probes, Prometheus metrics and the web UI (SPEC §7.3: server-rendered pages
+//! with templates and assets compiled in, updated live by a small script).
 //!
 //! The server is a thin layer: reads answer from the store's projections, writes go to the engine
 //! through its [`EngineHandle`]. Every error has one JSON shape,
@@ -19,6 +20,7 @@ mod metrics;
 mod params;
 mod routes;
 mod sse;
+mod ui;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -102,12 +102,22 @@ fn table<S: Store>() -> Table<S> {
         .add(post, "/api/v1/hooks/git", api::git_hook::<S>)
 }
 
-async fn not_found(request: Request) -> ApiError {
+async fn not_found(request: Request) -> Response {
+    let path = request.uri().path();
+    let wants_html = request
+        .headers()
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html && crate::ui::is_ui_path(path) {
+        return crate::ui::not_found_page(path);
+    }
     ApiError::not_found(format!(
         "no route {} {}; the API is described at /api/v1/openapi.json",
         request.method(),
         request.uri().path()
     ))
+    .into_response()
 }
 
 async fn method_not_allowed(request: Request) -> ApiError {
@@ -128,6 +138,7 @@ pub(crate) fn router<S: Store>(state: AppState<S>) -> Router {
     let metrics = state.metrics.clone();
     table::<S>()
         .router
+        .merge(crate::ui::router::<S>())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(limit))

@@ -1,0 +1,840 @@
+//! The web UI (SPEC §7.3): server-rendered pages that read without JavaScript, and one small script
+//! that follows the live event stream and swaps in fresh page fragments, and opens step, issue and
+//! release-notes panels.
+//!
+//! | route | page |
+//! |---|---|
+//! | `GET /` | products, each with its latest release |
+//! | `GET /products/{name}` | environment × component matrix and the releases table (filters, cursor pages) |
+//! | `GET /flows/{name}` | a promotion flow drawn as a graph |
+//! | `GET /releases/{id}` | a release: header, counters, actions, issues, environment graph, environment cards |
+//! | `GET /releases/{id}/steps` | `run=…&step=…` a step's runs, logs and definition; `issue=…` an issue |
+//! | `GET /releases/{id}/notes` | release notes (for now: the trigger and promotion commits) |
+//! | `POST /releases/{id}/terminate` | form `reason` (+ `confirm=yes` on the confirmation page) → 303 |
+//! | `POST /releases/{id}/retry` | → 303 |
+//! | `GET /assets/{file}` | the stylesheet and the script, compiled in |
+//!
+//! Pages that update live take `fragment=body` (`fragment=panel` for panels) and answer only the part
+//! the script replaces. These routes are not part of the API: they are not in `ROUTES` nor in the
+//! OpenAPI document.
+
+mod assets;
+mod format;
+mod graph;
+mod pages;
+mod status;
+mod view;
+
+use std::collections::VecDeque;
+use std::str::FromStr;
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, LOCATION, ORIGIN};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use ferry_model::release::{ReleaseEvent, ReleaseState, WorkflowRun};
+use ferry_model::{FlowName, ProductName, ReleaseId, WorkflowName};
+use ferry_store::{LogQuery, ReleaseFilter, Store};
+use jiff::Timestamp;
+
+use crate::AppState;
+use crate::control::MAX_REASON;
+use crate::dto::WorkflowDto;
+use crate::error::ApiError;
+use crate::params::{Params, parse_time};
+use pages::{Crumb, PageMeta};
+use view::ReleaseView;
+
+/// Rows of the releases table per page.
+const PAGE_SIZE: u32 = 25;
+/// Log lines shown per step (the tail); the full log is one link away.
+const LOG_TAIL: usize = 200;
+/// Log lines read per store query while looking for the tail, and the most queries per step.
+const LOG_PAGE: u32 = 10_000;
+const LOG_PAGES: usize = 100;
+
+/// The UI's routes (merged into the server's router; not API routes).
+pub(crate) fn router<S: Store>() -> Router<AppState<S>> {
+    Router::new()
+        .route("/", get(products::<S>))
+        .route("/products/{name}", get(product::<S>))
+        .route("/flows/{name}", get(flow::<S>))
+        .route("/releases/{id}", get(release::<S>))
+        .route("/releases/{id}/steps", get(step::<S>))
+        .route("/releases/{id}/notes", get(notes::<S>))
+        .route("/releases/{id}/terminate", post(terminate::<S>))
+        .route("/releases/{id}/retry", post(retry::<S>))
+        .route("/assets/{name}", get(assets::serve))
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+/// Whether a request path belongs to the UI (for HTML error pages on unknown routes).
+pub(crate) fn is_ui_path(path: &str) -> bool {
+    !(path.starts_with("/api/") || path == "/metrics" || path == "/healthz" || path == "/readyz")
+}
+
+/// The HTML 404 page of an unknown route that a browser asked for.
+pub(crate) fn not_found_page(path: &str) -> Response {
+    UiError::not_found(format!("There is no page at {path}.")).into_response()
+}
+
+/// Content-Security-Policy of every UI response: no inline script or style, nothing from elsewhere.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert("content-security-policy", HeaderValue::from_static(CSP));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    response
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Responses and errors
+// ---------------------------------------------------------------------------------------------------
+
+/// An error answered as an HTML page.
+#[derive(Debug)]
+pub(crate) struct UiError {
+    status: StatusCode,
+    message: String,
+    details: Vec<String>,
+}
+
+impl UiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> UiError {
+        UiError { status, message: message.into(), details: Vec::new() }
+    }
+
+    fn not_found(message: impl Into<String>) -> UiError {
+        UiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    fn bad_request(message: impl Into<String>) -> UiError {
+        UiError::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl From<ApiError> for UiError {
+    fn from(e: ApiError) -> UiError {
+        let details = if e.details.len() == 1 && e.details[0] == e.message { Vec::new() } else { e.details };
+        UiError { status: e.status, message: e.message, details }
+    }
+}
+
+impl From<ferry_store::StoreError> for UiError {
+    fn from(e: ferry_store::StoreError) -> UiError {
+        ApiError::from(e).into()
+    }
+}
+
+impl From<ferry_engine::EngineError> for UiError {
+    fn from(e: ferry_engine::EngineError) -> UiError {
+        ApiError::from(e).into()
+    }
+}
+
+fn reason_phrase(status: StatusCode) -> &'static str {
+    status.canonical_reason().unwrap_or("Error")
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::warn!(status = self.status.as_u16(), message = %self.message, "page failed");
+        }
+        let title = format!("{} {}", self.status.as_u16(), reason_phrase(self.status));
+        let page = pages::ErrorPage {
+            page: PageMeta::new(title.clone(), vec![crumb("Products", "/"), here(title)]),
+            message: self.message,
+            details: self.details,
+        };
+        html(self.status, &page)
+    }
+}
+
+/// Answered when a template cannot be rendered (a bug): a fixed page, no template involved.
+fn render_failed(e: &askama::Error) -> Response {
+    tracing::warn!(error = %e, "a page template failed to render");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(CONTENT_TYPE, "text/html; charset=utf-8")],
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>500 Internal Server Error</title>\
+         <h1>500 Internal Server Error</h1><p>The page could not be rendered. The server log has the details.</p>\
+         <p><a href=\"/\">Products</a></p></html>",
+    )
+        .into_response()
+}
+
+/// Renders a template as an HTML response (never cached: pages show live state).
+fn html<T: Template>(status: StatusCode, template: &T) -> Response {
+    match template.render() {
+        Ok(body) => {
+            (status, [(CONTENT_TYPE, "text/html; charset=utf-8"), (CACHE_CONTROL, "no-store")], body).into_response()
+        }
+        Err(e) => render_failed(&e),
+    }
+}
+
+fn see_other(location: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(LOCATION, location.to_owned())]).into_response()
+}
+
+fn crumb(label: impl Into<String>, href: impl Into<String>) -> Crumb {
+    Crumb { label: label.into(), href: Some(href.into()) }
+}
+
+fn here(label: impl Into<String>) -> Crumb {
+    Crumb { label: label.into(), href: None }
+}
+
+/// `fragment=` value, checked against what the page offers.
+fn fragment(p: &Params, offered: &str) -> Result<bool, UiError> {
+    match p.one("fragment")? {
+        None => Ok(false),
+        Some(f) if f == offered => Ok(true),
+        Some(f) => Err(UiError::bad_request(format!("fragment: {f:?} is not a part of this page (try {offered:?})"))),
+    }
+}
+
+fn parse_release(raw: &str) -> Result<String, UiError> {
+    ReleaseId::from_str(raw)
+        .map(|id| id.to_string())
+        .map_err(|_| UiError::bad_request(format!("{raw:?} is not a release id")))
+}
+
+async fn load_release<S: Store>(st: &AppState<S>, id: &str) -> Result<ReleaseView, UiError> {
+    let Some(json) = st.store.release_view(id).await? else {
+        return Err(UiError::not_found(format!("There is no release with id {id}.")));
+    };
+    ReleaseView::from_json(json).map_err(|e| {
+        UiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the stored view of release {id} cannot be read: {e}"))
+    })
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Products, product, flow
+// ---------------------------------------------------------------------------------------------------
+
+async fn products<S: Store>(State(st): State<AppState<S>>, RawQuery(q): RawQuery) -> Result<Response, UiError> {
+    let p = Params::parse(q.as_deref(), &["fragment"])?;
+    let catalog = st.engine.catalog();
+    let latest = st.store.latest_releases().await?;
+    let d = pages::products(&catalog, &latest);
+    if fragment(&p, "body")? {
+        return Ok(html(StatusCode::OK, &pages::ProductsFragment { d }));
+    }
+    let page = PageMeta::new("Products", vec![here("Products")]).live(
+        "/api/v1/events".to_owned(),
+        "/?fragment=body".to_owned(),
+        "products-body",
+    );
+    Ok(html(StatusCode::OK, &pages::ProductsPage { page, d }))
+}
+
+/// Reads the filter form; problems are reported on the page, not as an error page.
+fn read_filters(p: &Params, name: &str) -> (pages::Filters, Result<ReleaseFilter, String>) {
+    let text = |k: &str| p.one(k).ok().flatten().unwrap_or("").trim().to_owned();
+    let filters = pages::Filters {
+        since: text("since"),
+        until: text("until"),
+        status: text("status"),
+        flow: text("flow"),
+        cursor: text("cursor"),
+    };
+    let check = || -> Result<ReleaseFilter, String> {
+        for k in ["since", "until", "status", "flow", "cursor"] {
+            p.one(k).map_err(|e| e.message)?;
+        }
+        let since = (!filters.since.is_empty())
+            .then(|| parse_time(&filters.since, false).map_err(|e| format!("From: {e}")))
+            .transpose()?;
+        let until = (!filters.until.is_empty())
+            .then(|| parse_time(&filters.until, true).map_err(|e| format!("To: {e}")))
+            .transpose()?;
+        if let (Some(s), Some(u)) = (since, until)
+            && s >= u
+        {
+            return Err("To must be later than From".to_owned());
+        }
+        let statuses = if filters.status.is_empty() {
+            Vec::new()
+        } else {
+            let s =
+                ferry_model::status::ReleaseStatus::from_str(&filters.status).map_err(|e| format!("Status: {e}"))?;
+            vec![s.as_str().to_owned()]
+        };
+        let flow = (!filters.flow.is_empty())
+            .then(|| FlowName::new(filters.flow.clone()).map(String::from).map_err(|e| format!("Flow: {e}")))
+            .transpose()?;
+        let before = (!filters.cursor.is_empty())
+            .then(|| {
+                ReleaseId::from_str(&filters.cursor)
+                    .map(|id| id.to_string())
+                    .map_err(|_| format!("{:?} is not a page cursor", filters.cursor))
+            })
+            .transpose()?;
+        Ok(ReleaseFilter { product: Some(name.to_owned()), statuses, flow, since, until, before, limit: PAGE_SIZE })
+    };
+    let result = check();
+    (filters, result)
+}
+
+async fn product<S: Store>(
+    State(st): State<AppState<S>>,
+    Path(raw): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, UiError> {
+    let name = ProductName::new(raw.clone()).map_err(|e| UiError::bad_request(format!("product {raw:?}: {e}")))?;
+    let p = Params::parse(q.as_deref(), &["since", "until", "status", "flow", "cursor", "fragment"])?;
+    let as_fragment = fragment(&p, "body")?;
+    let catalog = st.engine.catalog();
+    let (filters, filter) = read_filters(&p, name.as_str());
+    let (rows, next, error, status) = match filter {
+        Ok(filter) => {
+            let page = st.store.list_releases(filter).await?;
+            (page.items, page.next, None, StatusCode::OK)
+        }
+        Err(message) => (Vec::new(), None, Some(message), StatusCode::BAD_REQUEST),
+    };
+    let live = st.store.app_states(name.as_str()).await?;
+    if !catalog.products.contains_key(&name) && rows.is_empty() && live.is_empty() && !filters.active() {
+        return Err(UiError::not_found(format!("There is no product {:?}.", name.as_str())));
+    }
+    let mut pairs: Vec<(&str, &str)> = vec![
+        ("since", &filters.since),
+        ("until", &filters.until),
+        ("status", &filters.status),
+        ("flow", &filters.flow),
+        ("cursor", &filters.cursor),
+    ];
+    pairs.push(("fragment", "body"));
+    let fragment_url = format!("{}{}", pages::product_href(name.as_str()), format::query(&pairs));
+    let d = pages::product(pages::ProductInput {
+        catalog: &catalog,
+        name: name.as_str(),
+        live: &live,
+        rows: &rows,
+        next: next.as_deref(),
+        filters,
+        error,
+    });
+    if as_fragment {
+        return Ok(html(status, &pages::ProductFragment { d }));
+    }
+    let page = PageMeta::new(
+        format!("{} · Releases", name.as_str()),
+        vec![crumb("Products", "/"), here(name.as_str())],
+    )
+    .live(format!("/api/v1/events{}", format::query(&[("product", name.as_str())])), fragment_url, "product-body");
+    Ok(html(status, &pages::ProductPage { page, d }))
+}
+
+async fn flow<S: Store>(
+    State(st): State<AppState<S>>,
+    Path(raw): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, UiError> {
+    Params::parse(q.as_deref(), &[])?;
+    let name = FlowName::new(raw.clone()).map_err(|e| UiError::bad_request(format!("flow {raw:?}: {e}")))?;
+    let catalog = st.engine.catalog();
+    let Some(flow) = catalog.flows.get(&name) else {
+        return Err(UiError::not_found(format!(
+            "There is no promotion flow {:?} in the configuration.",
+            name.as_str()
+        )));
+    };
+    Ok(html(StatusCode::OK, &pages::flow_page(&catalog, flow)))
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Release
+// ---------------------------------------------------------------------------------------------------
+
+fn release_meta(v: &ReleaseView) -> PageMeta {
+    let short = pages::short_id(&v.id);
+    PageMeta::new(
+        format!("Release {short} · {}", v.product),
+        vec![
+            crumb("Products", "/"),
+            crumb(v.product.clone(), pages::product_href(&v.product)),
+            here(format!("Release {short}")),
+        ],
+    )
+    .live(
+        format!("/api/v1/events{}", format::query(&[("release", &v.id)])),
+        format!("{}?fragment=body", pages::release_href(&v.id)),
+        "release-body",
+    )
+}
+
+/// The release page, optionally with an error from an action that failed.
+fn release_response(v: &ReleaseView, status: StatusCode, error: Option<String>, show_hooks: bool) -> Response {
+    let mut d = pages::release(v, Timestamp::now());
+    d.error = error;
+    d.show_hooks = show_hooks;
+    html(status, &pages::ReleasePage { page: release_meta(v), d })
+}
+
+async fn release<S: Store>(
+    State(st): State<AppState<S>>,
+    Path(raw): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, UiError> {
+    let p = Params::parse(q.as_deref(), &["fragment", "hooks"])?;
+    let id = parse_release(&raw)?;
+    let as_fragment = fragment(&p, "body")?;
+    let show_hooks = matches!(p.one("hooks")?, Some("1" | "show" | "true"));
+    let v = load_release(&st, &id).await?;
+    if as_fragment {
+        let mut d = pages::release(&v, Timestamp::now());
+        d.show_hooks = show_hooks;
+        return Ok(html(StatusCode::OK, &pages::ReleaseFragment { d }));
+    }
+    Ok(release_response(&v, StatusCode::OK, None, show_hooks))
+}
+
+async fn notes<S: Store>(
+    State(st): State<AppState<S>>,
+    Path(raw): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, UiError> {
+    let p = Params::parse(q.as_deref(), &["fragment"])?;
+    let id = parse_release(&raw)?;
+    let as_fragment = fragment(&p, "panel")?;
+    let v = load_release(&st, &id).await?;
+    let d = pages::notes(&v);
+    if as_fragment {
+        return Ok(html(StatusCode::OK, &pages::NotesFragment { d }));
+    }
+    let short = pages::short_id(&id);
+    let page = PageMeta::new(
+        format!("Release notes {short}"),
+        vec![
+            crumb("Products", "/"),
+            crumb(v.product.clone(), pages::product_href(&v.product)),
+            crumb(format!("Release {short}"), pages::release_href(&id)),
+            here("Release notes"),
+        ],
+    );
+    Ok(html(StatusCode::OK, &pages::NotesPage { page, d }))
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Steps and issues
+// ---------------------------------------------------------------------------------------------------
+
+/// The last [`LOG_TAIL`] lines of a step of a run, the number of lines and the last line id.
+async fn log_tail<S: Store>(
+    store: &S,
+    release: &str,
+    run: &str,
+    step: &str,
+) -> Result<(Vec<pages::LogItem>, usize, i64), UiError> {
+    let mut tail = VecDeque::with_capacity(LOG_TAIL + 1);
+    let (mut after, mut total) = (0_i64, 0_usize);
+    for _ in 0..LOG_PAGES {
+        let query = LogQuery {
+            release_id: release.to_owned(),
+            run_id: Some(run.to_owned()),
+            step: Some(step.to_owned()),
+            after,
+            limit: LOG_PAGE,
+        };
+        let lines = store.logs(query).await?;
+        let n = lines.len();
+        for l in lines {
+            after = l.id;
+            total += 1;
+            tail.push_back(pages::LogItem { stderr: l.line.stream == "stderr", text: l.line.text });
+            if tail.len() > LOG_TAIL {
+                tail.pop_front();
+            }
+        }
+        if n < LOG_PAGE as usize {
+            break;
+        }
+    }
+    Ok((tail.into_iter().collect(), total, after))
+}
+
+/// Every workflow run of the release (applications' runs, environment hooks, release hooks).
+fn all_runs(state: &ReleaseState) -> Vec<&WorkflowRun> {
+    let mut runs: Vec<&WorkflowRun> = Vec::new();
+    for env in state.environments() {
+        for app in &env.apps {
+            runs.extend(app.runs.iter());
+        }
+        runs.extend(env.hook_runs.iter());
+    }
+    runs.extend(state.hook_runs().iter());
+    runs
+}
+
+/// The release's state replayed from its log (for per-run step details), when the log replays.
+async fn replay<S: Store>(store: &S, id: &str) -> Result<Option<ReleaseState>, UiError> {
+    let events = store.release_events(id).await?;
+    let parsed: Result<Vec<ReleaseEvent>, _> = events.into_iter().map(|e| serde_json::from_value(e.body)).collect();
+    match parsed {
+        Ok(events) => Ok(ReleaseState::replay(&events).ok()),
+        Err(_) => Ok(None),
+    }
+}
+
+/// A workflow's current definition, as text.
+fn catalog_definition<S: Store>(st: &AppState<S>, workflow: &str) -> Option<String> {
+    let name = WorkflowName::new(workflow.to_owned()).ok()?;
+    st.engine.catalog().workflows.get(&name).map(|w| pages::definition_text(&WorkflowDto::from(w)))
+}
+
+/// An issue's definition as it ran: the stored workflow, shown like the configuration.
+fn issue_definition(text: &str) -> String {
+    match serde_json::from_str::<ferry_model::resources::Workflow>(text) {
+        Ok(w) => pages::definition_text(&WorkflowDto::from(&w)),
+        Err(_) => text.to_owned(),
+    }
+}
+
+/// Sections of one step in each of `runs`.
+async fn run_items<S: Store>(
+    st: &AppState<S>,
+    v: &ReleaseView,
+    state: Option<&ReleaseState>,
+    runs: &[String],
+    step: &str,
+    line_status: &str,
+) -> Result<Vec<pages::RunItem>, UiError> {
+    let now = Timestamp::now();
+    let mut items = Vec::new();
+    for run_id in runs {
+        let run = state.and_then(|s| all_runs(s).into_iter().find(|r| r.id.to_string() == *run_id));
+        let step_state = run.and_then(|r| r.steps.iter().find(|s| s.name.as_str() == step));
+        let status = match (run, step_state) {
+            (_, Some(s)) => s.status.as_str().to_owned(),
+            (Some(r), None) if r.error.is_some() => "Error".to_owned(),
+            _ => line_status.to_owned(),
+        };
+        let application = run
+            .and_then(|r| {
+                r.target.app().map(ToString::to_string).or_else(|| r.target.hook().map(|h| h.as_str().to_owned()))
+            })
+            .unwrap_or_default();
+        let (log, log_total, log_after) = log_tail(&st.store, &v.id, run_id, step).await?;
+        let live = v.is_active() && matches!(status.as_str(), "Running" | "Pending");
+        items.push(pages::RunItem {
+            run: run_id.clone(),
+            step: step.to_owned(),
+            application,
+            badge: status::Badge::sized(&status, status::Size::Inline),
+            started: format::time(step_state.and_then(|s| s.started_at)),
+            duration: format::duration(
+                step_state.and_then(|s| s.started_at),
+                step_state.and_then(|s| s.finished_at),
+                now,
+            ),
+            attempts: step_state.map_or(0, |s| s.attempts),
+            exit_code: step_state.and_then(|s| s.exit_code),
+            error: step_state
+                .and_then(|s| s.error.clone())
+                .or_else(|| run.and_then(|r| r.error.clone()))
+                .unwrap_or_default(),
+            approval: step_state.and_then(|s| s.awaiting_approval.clone()).unwrap_or_default(),
+            log,
+            log_total,
+            log_after,
+            log_href: format!(
+                "/api/v1/releases/{}/logs{}",
+                format::segment(&v.id),
+                format::query(&[("run", run_id), ("step", step), ("limit", "10000")])
+            ),
+            live,
+        });
+    }
+    // Failures first, then what runs, then the rest; by application within.
+    let rank = |s: &str| match s {
+        "Failed" | "Error" => 0,
+        "Terminated" => 1,
+        "Running" => 2,
+        "Pending" => 3,
+        _ => 4,
+    };
+    items.sort_by(|a, b| (rank(&a.badge.text), &a.application).cmp(&(rank(&b.badge.text), &b.application)));
+    Ok(items)
+}
+
+async fn step<S: Store>(
+    State(st): State<AppState<S>>,
+    Path(raw): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, UiError> {
+    let p = Params::parse(q.as_deref(), &["run", "step", "issue", "fragment"])?;
+    let id = parse_release(&raw)?;
+    let as_fragment = fragment(&p, "panel")?;
+    let v = load_release(&st, &id).await?;
+    let state = replay(&st.store, &id).await?;
+    let release_href = pages::release_href(&id);
+    let d = if let Some(issue_id) = p.one("issue")? {
+        let Some(issue) = v.issues.iter().find(|i| i.id == issue_id) else {
+            return Err(UiError::not_found(format!("Release {id} has no issue {issue_id:?}.")));
+        };
+        // The issue carries its log tail; the step's own page has the full, live log.
+        let step_href = match (issue.text("runId"), issue.text("step")) {
+            (Some(run), Some(step)) if v.line_of_run(&run).is_some() => {
+                Some(pages::step_href(&id, std::slice::from_ref(&run), &step))
+            }
+            _ => None,
+        };
+        let (definition, definition_source) = match issue.text("definition") {
+            Some(text) => (issue_definition(&text), "as it ran".to_owned()),
+            None => match issue.text("workflow").and_then(|w| catalog_definition(&st, &w)) {
+                Some(text) => (text, "from the configuration in use now".to_owned()),
+                None => (String::new(), String::new()),
+            },
+        };
+        pages::StepData {
+            release: id.clone(),
+            release_href: release_href.clone(),
+            title: issue.summary.clone(),
+            subtitle: format!("{} issue", issue.kind()),
+            badge: None,
+            issue: Some(pages::IssueItem {
+                href: String::new(),
+                kind: issue.kind().to_owned(),
+                icon: match issue.kind() {
+                    "application" => status::Icon("i-app"),
+                    "git" => status::Icon("i-git"),
+                    _ => status::Icon("i-error"),
+                },
+                summary: issue.summary.clone(),
+                place: issue.env.clone().unwrap_or_default(),
+                at: format::time(issue.at),
+            }),
+            fields: pages::issue_fields(issue),
+            tail: pages::issue_tail(issue),
+            runs: Vec::new(),
+            definition,
+            definition_source,
+            step_href,
+            refresh: format!("{release_href}/steps{}", format::query(&[("issue", issue_id), ("fragment", "panel")])),
+            live: false,
+        }
+    } else {
+        let step = p.one("step")?.ok_or_else(|| UiError::bad_request("step: required (with run, or give issue)"))?;
+        let runs: Vec<String> = p.all("run").into_iter().map(str::to_owned).collect();
+        if runs.is_empty() {
+            return Err(UiError::bad_request("run: required (one or more workflow runs of the step)"));
+        }
+        let Some((env, line)) = runs.iter().find_map(|r| v.line_of_run(r)) else {
+            return Err(UiError::not_found(format!("Release {id} has no workflow run {:?}.", runs[0])));
+        };
+        let Some(step_line) = line.steps.iter().find(|s| s.name == step) else {
+            return Err(UiError::not_found(format!("Workflow {:?} has no step {step:?} in this release.", line.name)));
+        };
+        let runs: Vec<String> = runs.into_iter().filter(|r| line.runs.contains(r)).collect();
+        let items = run_items(&st, &v, state.as_ref(), &runs, step, &step_line.status).await?;
+        // A failed run's issue carries the definition as it ran.
+        let from_issue = v
+            .issues
+            .iter()
+            .find(|i| i.text("runId").is_some_and(|r| runs.contains(&r)) && i.text("definition").is_some())
+            .and_then(|i| i.text("definition"));
+        let (definition, definition_source) = match from_issue {
+            Some(text) => (issue_definition(&text), "as it ran".to_owned()),
+            None => match catalog_definition(&st, &line.name) {
+                Some(text) => (text, "from the configuration in use now".to_owned()),
+                None => (String::new(), String::new()),
+            },
+        };
+        let place = env.map_or_else(|| "release".to_owned(), |e| e.name.clone());
+        let mut pairs: Vec<(&str, &str)> = runs.iter().map(|r| ("run", r.as_str())).collect();
+        pairs.push(("step", step));
+        pairs.push(("fragment", "panel"));
+        pages::StepData {
+            release: id.clone(),
+            release_href: release_href.clone(),
+            title: step.to_owned(),
+            subtitle: format!("{} {} · {place}", format::stage(&line.stage, line.hook.as_deref()), line.name),
+            badge: Some(status::Badge::new(&step_line.status)),
+            issue: None,
+            fields: Vec::new(),
+            tail: Vec::new(),
+            live: items.iter().any(|r| r.live),
+            runs: items,
+            definition,
+            definition_source,
+            step_href: None,
+            refresh: format!("{release_href}/steps{}", format::query(&pairs)),
+        }
+    };
+    if as_fragment {
+        return Ok(html(StatusCode::OK, &pages::StepFragment { d }));
+    }
+    let short = pages::short_id(&id);
+    let mut page = PageMeta::new(
+        d.title.clone(),
+        vec![
+            crumb("Products", "/"),
+            crumb(v.product.clone(), pages::product_href(&v.product)),
+            crumb(format!("Release {short}"), release_href),
+            here(d.title.clone()),
+        ],
+    );
+    if d.live {
+        page =
+            page.live(format!("/api/v1/events{}", format::query(&[("release", &id)])), d.refresh.clone(), "step-body");
+    }
+    Ok(html(StatusCode::OK, &pages::StepPage { page, d }))
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Terminate and retry (plain forms)
+// ---------------------------------------------------------------------------------------------------
+
+/// Refuses form posts from other sites (a page elsewhere must not terminate releases here): the
+/// browser's `Sec-Fetch-Site` must say same-origin, and `Origin`, when sent, must be this host.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    if let Some(site) = text("sec-fetch-site")
+        && !matches!(site, "same-origin" | "none")
+    {
+        return false;
+    }
+    match (text(ORIGIN.as_str()), text(HOST.as_str())) {
+        (None, _) => true,
+        (Some(origin), Some(host)) => {
+            origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")).is_some_and(|o| o == host)
+        }
+        (Some(_), None) => false,
+    }
+}
+
+fn form(body: &Bytes) -> Result<Vec<(String, String)>, UiError> {
+    serde_urlencoded::from_bytes(body).map_err(|e| UiError::bad_request(format!("the form cannot be read: {e}")))
+}
+
+fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+async fn terminate<S: Store>(
+    State(st): State<AppState<S>>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    if !same_origin(&headers) {
+        return Err(UiError::new(StatusCode::FORBIDDEN, "This form can only be sent from Ferry's own pages."));
+    }
+    let id = parse_release(&raw)?;
+    let form = form(&body)?;
+    let v = load_release(&st, &id).await?;
+    let reason = field(&form, "reason").unwrap_or("").trim().to_owned();
+    if reason.is_empty() {
+        return Ok(release_response(
+            &v,
+            StatusCode::BAD_REQUEST,
+            Some("Terminate: give a reason (it is recorded with the release).".to_owned()),
+            false,
+        ));
+    }
+    if reason.chars().count() > MAX_REASON {
+        return Ok(release_response(
+            &v,
+            StatusCode::BAD_REQUEST,
+            Some(format!("Terminate: the reason must be at most {MAX_REASON} characters.")),
+            false,
+        ));
+    }
+    if field(&form, "confirm") != Some("yes") {
+        let running: Vec<&str> = v
+            .environments
+            .iter()
+            .filter(|e| matches!(e.status.as_str(), "Running" | "Suspended"))
+            .map(|e| e.name.as_str())
+            .collect();
+        let short = pages::short_id(&id);
+        let page = pages::TerminatePage {
+            page: PageMeta::new(
+                format!("Terminate release {short}?"),
+                vec![
+                    crumb("Products", "/"),
+                    crumb(v.product.clone(), pages::product_href(&v.product)),
+                    crumb(format!("Release {short}"), pages::release_href(&id)),
+                    here("Terminate"),
+                ],
+            ),
+            href: pages::release_href(&id),
+            product: v.product.clone(),
+            status: status::Badge::new(&v.status),
+            running: running.join(", "),
+            reason,
+            id,
+        };
+        return Ok(html(StatusCode::OK, &page));
+    }
+    let release = ReleaseId::from_str(&id).map_err(|_| UiError::bad_request("not a release id"))?;
+    match st.engine.terminate(release, reason, st.settings.default_actor.clone()).await {
+        Ok(()) => Ok(see_other(&pages::release_href(&id))),
+        Err(e) => {
+            let e = ApiError::from(e);
+            let v = load_release(&st, &id).await?;
+            Ok(release_response(&v, e.status, Some(format!("Terminate failed: {}", e.message)), false))
+        }
+    }
+}
+
+async fn retry<S: Store>(
+    State(st): State<AppState<S>>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    if !same_origin(&headers) {
+        return Err(UiError::new(StatusCode::FORBIDDEN, "This form can only be sent from Ferry's own pages."));
+    }
+    let id = parse_release(&raw)?;
+    load_release(&st, &id).await?;
+    let release = ReleaseId::from_str(&id).map_err(|_| UiError::bad_request("not a release id"))?;
+    match st.engine.retry(release, st.settings.default_actor.clone()).await {
+        Ok(()) => Ok(see_other(&pages::release_href(&id))),
+        Err(e) => {
+            let e = ApiError::from(e);
+            let v = load_release(&st, &id).await?;
+            Ok(release_response(&v, e.status, Some(format!("Retry failed: {}", e.message)), false))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_from_other_sites_are_refused() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_static(v));
+            }
+            h
+        };
+        assert!(same_origin(&headers(&[("host", "127.0.0.1:7878")])));
+        assert!(same_origin(&headers(&[("host", "127.0.0.1:7878"), ("origin", "http://127.0.0.1:7878")])));
+        assert!(!same_origin(&headers(&[("host", "127.0.0.1:7878"), ("origin", "http://evil.example")])));
+        assert!(!same_origin(&headers(&[("host", "127.0.0.1:7878"), ("sec-fetch-site", "cross-site")])));
+        assert!(!same_origin(&headers(&[("host", "127.0.0.1:7878"), ("origin", "null")])));
+    }
+
+    #[test]
+    fn ui_paths_exclude_the_api() {
+        assert!(is_ui_path("/releases/x") && is_ui_path("/"));
+        assert!(!is_ui_path("/api/v1/releases") && !is_ui_path("/metrics"));
+    }
+}

@@ -1,0 +1,315 @@
+//! Browser tests of the web UI: headless Debian Chromium, driven through chromedriver with
+//! fantoccini, against the real server (real engine, SQLite store, git repositories, workflow
+//! processes) on a random loopback port. Screenshots land in `target/ui-screenshots/`.
+#![allow(clippy::unwrap_used)]
+
+mod harness;
+
+use fantoccini::Locator;
+use fantoccini::error::CmdError;
+use harness::{Browser, Ferry, Spec, env_statuses, with_browser};
+use serde_json::Value;
+
+/// Clicks an element of a live page, finding it again if a live update replaced it meanwhile.
+async fn click(b: &Browser, what: &str, css: &str) {
+    for _ in 0..20 {
+        let element = b.wait_for(what, Locator::Css(css)).await;
+        // Centre it first: at the top edge the sticky header would receive the click.
+        let arg = serde_json::to_value(&element).unwrap();
+        let centred = b.client.execute("arguments[0].scrollIntoView({block: 'center'});", vec![arg]).await;
+        if centred.is_err() {
+            continue;
+        }
+        match element.click().await {
+            Ok(()) => return,
+            Err(CmdError::Standard(e)) if e.error == fantoccini::error::ErrorStatus::StaleElementReference => continue,
+            Err(e) => panic!("cannot click {what}: {e}"),
+        }
+    }
+    panic!("{what} kept being replaced while clicking it");
+}
+
+/// `[env, status text]` of every node of the environment graph.
+async fn graph_nodes(b: &Browser) -> Vec<(String, String)> {
+    let nodes = b
+        .js("return Array.from(document.querySelectorAll('svg.graph a.node')).map(n => \
+             [n.dataset.env, n.querySelector('.node-status').textContent]);")
+        .await;
+    nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n[0].as_str().unwrap().to_owned(), n[1].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn sorted(mut v: Vec<(String, String)>) -> Vec<(String, String)> {
+    v.sort();
+    v
+}
+
+/// The releases table as rows of column name → cell text (visually hidden text included).
+async fn releases_table(b: &Browser) -> Vec<Value> {
+    let rows = b
+        .js(r#"
+            const heads = Array.from(document.querySelectorAll('#releases thead th')).map(th => th.textContent.trim());
+            return Array.from(document.querySelectorAll('#releases tbody tr')).map(tr => {
+              const row = { href: tr.dataset.release, title: tr.querySelector('td.date a').getAttribute('title') };
+              Array.from(tr.children).forEach((td, i) => { row[heads[i]] = td.textContent.replace(/\s+/g, ' ').trim(); });
+              return row;
+            });"#)
+        .await;
+    rows.as_array().unwrap().clone()
+}
+
+const CHECKS: &str = r#"apiVersion: ferry/v1
+kind: Workflow
+metadata: { name: checks }
+spec:
+  steps:
+    - name: prepare
+      run: echo "preparing $APP_NAME"
+    - name: verify
+      run: |
+        echo "verifying $APP_NAME $VERSION"
+        if [ -f "{S}/broken" ]; then echo "verification failed: the broken flag is set" >&2; exit 1; fi
+        echo "verified"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releases_list_graph_failed_step_log_and_retry() {
+    let ferry = Ferry::start(Spec { qa: "{ postAction: checks }", prod: "{}", workflows: CHECKS }).await;
+    let good = ferry.promote("alice").await;
+    let good_view = ferry.wait_final(&good).await;
+    assert_eq!(good_view["status"], "Succeeded", "{good_view:#}");
+    std::fs::write(ferry.file("broken"), "").unwrap();
+    let bad = ferry.promote("bob").await;
+    let bad_view = ferry.wait_final(&bad).await;
+    assert_eq!(bad_view["status"], "Failed", "{bad_view:#}");
+    let bad_envs = sorted(env_statuses(&bad_view));
+    assert_eq!(
+        bad_envs,
+        sorted(vec![
+            ("dev".into(), "Successful".into()),
+            ("qa".into(), "Failed".into()),
+            ("staging".into(), "Successful".into()),
+            ("prod".into(), "Pending".into()),
+        ])
+    );
+    let reason = bad_view["reason"].as_str().unwrap().to_owned();
+
+    with_browser(|b| async move {
+        // Products: shop with its latest release.
+        b.client.goto(&ferry.url("/")).await.unwrap();
+        let badge =
+            b.wait_for("the shop product's latest release", Locator::Css("tr[data-product='shop'] .badge")).await;
+        assert_eq!(badge.attr("data-status").await.unwrap().as_deref(), Some("Failed"));
+        assert_eq!(badge.text().await.unwrap(), "Failed");
+        b.screenshot("products").await;
+
+        // Releases list: one column per environment, status as icon + hidden text.
+        b.client.goto(&ferry.url("/products/shop")).await.unwrap();
+        b.wait_for("the releases table", Locator::Css("#releases tbody tr")).await;
+        let rows = releases_table(&b).await;
+        assert_eq!(rows.len(), 2, "{rows:#?}");
+        let (newest, oldest) = (&rows[0], &rows[1]);
+        assert!(newest["href"].as_str().unwrap().ends_with(&bad), "{newest}");
+        assert_eq!(newest["Status"], "Failed");
+        assert_eq!(newest["Initiator"], "bob");
+        assert_eq!(newest["Promotion flow"], "standard");
+        assert_eq!(newest["Flow version"], "2.1");
+        assert_eq!(newest["title"], reason.as_str(), "the date's tooltip is the failure reason");
+        for (env, status) in &bad_envs {
+            assert_eq!(newest[env.as_str()], status.as_str(), "{env} of the failed release: {newest}");
+        }
+        assert!(oldest["href"].as_str().unwrap().ends_with(&good));
+        assert_eq!(oldest["Status"], "Succeeded");
+        for env in ["dev", "qa", "staging", "prod"] {
+            assert_eq!(oldest[env], "Successful", "{env} of the succeeded release: {oldest}");
+        }
+        b.screenshot("releases-list").await;
+
+        // The succeeded release: one graph node per environment with its status.
+        b.client.goto(&ferry.url(&format!("/releases/{good}"))).await.unwrap();
+        b.wait_for("the environment graph", Locator::Css("svg.graph a.node")).await;
+        assert_eq!(sorted(graph_nodes(&b).await), sorted(env_statuses(&good_view)));
+        b.screenshot("release-succeeded").await;
+
+        // The failed release: the graph, the issues, and the failed step's log in the side panel.
+        b.client.goto(&ferry.url(&format!("/releases/{bad}"))).await.unwrap();
+        b.wait_for("the environment graph", Locator::Css("svg.graph a.node")).await;
+        assert_eq!(sorted(graph_nodes(&b).await), bad_envs);
+        let issues = b.client.find_all(Locator::Css(".issues-top .issue")).await.unwrap();
+        assert!(!issues.is_empty(), "the failed release lists its issues");
+        assert!(b.client.find(Locator::Css("#retry")).await.is_ok(), "a failed release offers Retry");
+        assert!(b.client.find(Locator::Css("#terminate")).await.is_err(), "a failed release cannot be terminated");
+        b.screenshot("release-failed").await;
+        let failed_step = "#env-qa a.step[data-step='verify']";
+        let status = b.wait_for("the failed step", Locator::Css(&format!("{failed_step} .step-status"))).await;
+        assert_eq!(status.text().await.unwrap(), "Failed");
+        click(&b, "the failed step", failed_step).await;
+        b.wait_for(
+            "the failed step's log tail in the panel",
+            Locator::XPath(
+                "//aside[@id='panel']//pre[@data-log][contains(., 'verification failed: the broken flag is set')]",
+            ),
+        )
+        .await;
+        let title = b.client.find(Locator::Css("#panel-title")).await.unwrap().text().await.unwrap();
+        assert_eq!(title, "verify");
+        b.screenshot("release-failed-step").await;
+        // Escape closes the panel and gives the focus back to the step.
+        b.client.active_element().await.unwrap().send_keys("\u{e00c}").await.unwrap();
+        let closed = b
+            .js("return [document.getElementById('panel').hidden, document.activeElement.dataset.step || null];")
+            .await;
+        assert_eq!(closed, serde_json::json!([true, "verify"]));
+
+        // Retry after the cause is gone: the same release runs again and succeeds, seen without reload.
+        std::fs::remove_file(ferry.file("broken")).unwrap();
+        click(&b, "the Retry button", "#retry").await;
+        b.wait_for("the retried release to succeed", Locator::Css("#release-status .badge[data-status='Succeeded']"))
+            .await;
+        b.wait_for("the retried step to succeed", Locator::Css(&format!("{failed_step}.st-ok"))).await;
+        assert!(b.client.find(Locator::Css("#retry")).await.is_err(), "Retry is gone once the release succeeded");
+        let api = ferry.api_view(&bad).await;
+        assert_eq!(api["status"], "Succeeded", "{api:#}");
+        assert_eq!(api["retries"], 1);
+    })
+    .await;
+}
+
+const GATED: &str = r#"apiVersion: ferry/v1
+kind: Workflow
+metadata: { name: gate }
+spec:
+  steps:
+    - name: smoke
+      run: echo "smoke tests of $APP_NAME passed"
+    - name: wait
+      run: |
+        echo "waiting for the go signal"
+        while [ ! -f "{S}/go" ]; do sleep 0.05; done
+        echo "go"
+---
+apiVersion: ferry/v1
+kind: Workflow
+metadata: { name: hold }
+spec:
+  steps:
+    - name: hold
+      run: |
+        echo "holding until someone decides"
+        while [ ! -f "{S}/never" ]; do sleep 0.05; done
+"#;
+
+fn step_status(env: &str, step: &str, status: &str) -> String {
+    format!("//article[@id='env-{env}']//a[@data-step='{step}']//span[@class='step-status'][text()='{status}']")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_release_updates_live_and_terminates_from_the_browser() {
+    let ferry = Ferry::start(Spec { qa: "{ postAction: gate }", prod: "{ preAction: hold }", workflows: GATED }).await;
+    let id = ferry.promote("carol").await;
+
+    with_browser(|b| async move {
+        b.client.goto(&ferry.url(&format!("/releases/{id}"))).await.unwrap();
+        b.wait_for("qa's wait step running", Locator::XPath(&step_status("qa", "wait", "Running"))).await;
+        b.js("window.ferrySamePage = true; return true;").await;
+        b.wait_for("staging done", Locator::Css("svg.graph a.node.st-ok[data-env='staging']")).await;
+        b.screenshot("release-running").await;
+
+        // The running step's log in the panel, live.
+        click(&b, "the running step", "#env-qa a.step[data-step='wait']").await;
+        b.wait_for(
+            "the running step's log",
+            Locator::XPath("//aside[@id='panel']//pre[@data-log][contains(., 'waiting for the go signal')]"),
+        )
+        .await;
+
+        // The script the step waits for goes on: the step turns Success without a reload.
+        std::fs::write(ferry.file("go"), "").unwrap();
+        b.wait_for(
+            "the new log line in the panel",
+            Locator::XPath("//aside[@id='panel']//pre[@data-log]/span[text()='go']"),
+        )
+        .await;
+        b.wait_for("the step's success in the panel", Locator::Css("#panel .sv-badge .badge[data-status='Success']"))
+            .await;
+        b.client.active_element().await.unwrap().send_keys("\u{e00c}").await.unwrap();
+        b.wait_for("qa's wait step succeeded", Locator::XPath(&step_status("qa", "wait", "Success"))).await;
+        b.wait_for("qa successful in the graph", Locator::Css("svg.graph a.node.st-ok[data-env='qa']")).await;
+        assert_eq!(b.js("return window.ferrySamePage === true;").await, Value::Bool(true), "the page was reloaded");
+
+        // prod holds in its pre-action; terminate it from the browser, with a reason and a confirmation.
+        b.wait_for("prod's hold step running", Locator::XPath(&step_status("prod", "hold", "Running"))).await;
+        click(&b, "the Terminate button", "#terminate > summary").await;
+        let reason = b.wait_for("the reason field", Locator::Css("#terminate-reason")).await;
+        reason.send_keys("bad build").await.unwrap();
+        click(&b, "the Terminate submit button", "#terminate-submit").await;
+        let confirm = b.wait_for("the confirmation", Locator::Css("#confirm-terminate")).await;
+        let page = b.client.find(Locator::Css(".confirm")).await.unwrap().text().await.unwrap();
+        assert!(page.contains("bad build"), "the confirmation repeats the reason: {page}");
+        confirm.click().await.unwrap();
+        b.wait_for("the release terminated", Locator::Css("#release-status .badge[data-status='Terminated']")).await;
+        b.wait_for("prod terminated in the graph", Locator::Css("svg.graph a.node.st-stop[data-env='prod']")).await;
+        assert!(b.client.find(Locator::Css("#terminate")).await.is_err(), "Terminate is gone once terminated");
+        let reason_text = b.client.find(Locator::Css(".reason")).await.unwrap().text().await.unwrap();
+        assert!(reason_text.contains("bad build"), "{reason_text}");
+
+        let view = ferry.wait_final(&id).await;
+        assert_eq!(view["status"], "Terminated", "{view:#}");
+        let api = ferry.api_view(&id).await;
+        assert_eq!(api["status"], "Terminated");
+        assert_eq!(api["reason"], "bad build");
+        let envs = env_statuses(&api);
+        assert!(envs.contains(&("prod".into(), "Terminated".into())), "{envs:?}");
+        assert!(envs.contains(&("qa".into(), "Successful".into())), "{envs:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_read_without_javascript_and_refuse_cross_site_forms() {
+    let ferry = Ferry::start(Spec { qa: "{}", prod: "{}", workflows: "" }).await;
+    let id = ferry.promote("dave").await;
+    ferry.wait_final(&id).await;
+    let http = reqwest::Client::new();
+    for path in ["/", "/products/shop", &format!("/releases/{id}"), "/flows/standard", &format!("/releases/{id}/notes")]
+    {
+        let response = http.get(ferry.url(path)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        let html = response.text().await.unwrap();
+        assert!(html.starts_with("<!doctype html>"), "{path}");
+        assert!(!html.contains("onclick=") && !html.contains("<script>"), "{path}: no inline script");
+    }
+    let page = http.get(ferry.url(&format!("/releases/{id}"))).send().await.unwrap().text().await.unwrap();
+    for env in ["dev", "qa", "staging", "prod"] {
+        assert!(page.contains(&format!("data-env=\"{env}\"")), "{env} has a graph node");
+    }
+    let fragment = http.get(ferry.url(&format!("/releases/{id}?fragment=body"))).send().await.unwrap();
+    let fragment = fragment.text().await.unwrap();
+    assert!(fragment.starts_with("<div id=\"release-body\""), "{}", &fragment[..80.min(fragment.len())]);
+    // A form posted from another site is refused; unknown pages and releases are HTML errors.
+    let forged = http
+        .post(ferry.url(&format!("/releases/{id}/retry")))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    let missing = http.get(ferry.url("/releases/00000000-0000-7000-8000-000000000000")).send().await.unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    assert!(missing.text().await.unwrap().contains("There is no release"));
+    // Retrying a succeeded release is refused by the engine and shown on the page.
+    let refused = http
+        .post(ferry.url(&format!("/releases/{id}/retry")))
+        .header("origin", ferry.base.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 409);
+    assert!(refused.text().await.unwrap().contains("Retry failed"));
+}
