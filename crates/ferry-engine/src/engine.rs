@@ -871,9 +871,9 @@ impl<S: Store> Engine<S> {
         let mut touched: Vec<(EnvName, AppName)> = Vec::new();
         for event in events {
             match event {
-                ReleaseEvent::AppObserved { env, app, .. } | ReleaseEvent::AppGatePassed { env, app, .. } => {
-                    touched.push((env.clone(), app.clone()))
-                }
+                ReleaseEvent::AppObserved { env, app, .. }
+                | ReleaseEvent::AppGatePassed { env, app, .. }
+                | ReleaseEvent::AppSucceeded { env, app, .. } => touched.push((env.clone(), app.clone())),
                 ReleaseEvent::ActionCommitted { env, apps, .. } | ReleaseEvent::ActionUnchanged { env, apps, .. } => {
                     touched.extend(apps.iter().map(|a| (env.clone(), a.clone())))
                 }
@@ -899,7 +899,8 @@ impl<S: Store> Engine<S> {
                     version,
                     revision: obs
                         .and_then(|o| o.revision.as_ref().map(|r| r.to_string()))
-                        .or_else(|| st.action.as_ref().and_then(|x| x.commit.as_ref().map(|c| c.to_string()))),
+                        .or_else(|| st.action.as_ref().and_then(|x| x.commit.as_ref().map(|c| c.to_string())))
+                        .or_else(|| es.is_trigger.then(|| a.source_revision.as_ref().map(|r| r.to_string())).flatten()),
                     sync: obs.map_or("Unknown", |o| o.sync.as_str()).to_owned(),
                     health: obs.map_or("Unknown", |o| o.health.as_str()).to_owned(),
                     message: obs.and_then(|o| o.message.clone()),

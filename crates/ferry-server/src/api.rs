@@ -393,7 +393,7 @@ fn run_contexts(events: &[ferry_store::StoredEvent]) -> BTreeMap<String, RunCont
             Some((
                 run,
                 RunContext {
-                    stage: text(&target, "stage"),
+                    stage: text(&target, "kind"),
                     environment: text(&target, "env"),
                     application: text(&target, "app"),
                     workflow: text(&e.body, "workflow"),
@@ -574,24 +574,33 @@ mod tests {
             at: jiff::Timestamp::UNIX_EPOCH,
             body,
         };
+        // The events as the engine stores them: serialised model events.
+        use ferry_model::release::{HookKind, ReleaseEvent, RunId, RunTarget};
+        let started = |run: u128, workflow: &str, target: RunTarget| {
+            serde_json::to_value(ReleaseEvent::WorkflowRunStarted {
+                run_id: RunId(uuid::Uuid::from_u128(run)),
+                target,
+                workflow: ferry_model::names::WorkflowName::new(workflow).unwrap(),
+                steps: vec![],
+                at: jiff::Timestamp::UNIX_EPOCH,
+            })
+            .unwrap()
+        };
+        let qa = ferry_model::names::EnvName::new("qa").unwrap();
+        let app = ferry_model::names::AppName::new("shop-api-qa").unwrap();
         let events = [
             event(0, json!({"type": "Created"})),
-            event(
-                1,
-                json!({"type": "WorkflowRunStarted", "runId": "run-1", "workflow": "e2e",
-                            "target": {"stage": "postAction", "env": "qa", "app": "shop-api-qa"}}),
-            ),
-            event(
-                2,
-                json!({"type": "WorkflowRunStarted", "runId": "run-2", "workflow": "notify",
-                            "target": {"stage": "releaseHook", "hook": "onStart"}}),
-            ),
+            event(1, started(1, "e2e", RunTarget::PostAction { env: qa, app })),
+            event(2, started(2, "notify", RunTarget::ReleaseHook { hook: HookKind::OnStart })),
         ];
         let runs = run_contexts(&events);
         assert_eq!(runs.len(), 2);
-        assert_eq!(runs["run-1"].environment.as_deref(), Some("qa"));
-        assert_eq!(runs["run-1"].application.as_deref(), Some("shop-api-qa"));
-        assert_eq!(runs["run-2"].stage.as_deref(), Some("releaseHook"));
-        assert_eq!(runs["run-2"].environment, None);
+        let first = uuid::Uuid::from_u128(1).to_string();
+        let second = uuid::Uuid::from_u128(2).to_string();
+        assert_eq!(runs[&first].environment.as_deref(), Some("qa"));
+        assert_eq!(runs[&first].application.as_deref(), Some("shop-api-qa"));
+        assert_eq!(runs[&first].stage.as_deref(), Some("postAction"));
+        assert_eq!(runs[&second].stage.as_deref(), Some("releaseHook"));
+        assert_eq!(runs[&second].environment, None);
     }
 }

@@ -139,7 +139,7 @@ async fn parallel_branches_and_join_succeed_with_one_commit_per_environment() {
     assert!(prod_started >= qa_done && prod_started >= staging_done);
     // Live state projection.
     let live = h.store.app_states("shop").await.unwrap();
-    assert_eq!(live.iter().filter(|a| a.version.as_deref() == Some("1.4.2")).count(), 6);
+    assert_eq!(live.iter().filter(|a| a.version.as_deref() == Some("1.4.2")).count(), 8, "dev and the three targets");
     // Logs of the post-action carry the pre-action output and the promotion commit.
     let logs = h
         .store
