@@ -181,7 +181,7 @@ async fn follow(
     report(None, &view);
     let mut last_id = None;
     let mut reconnects = 0;
-    while !is_final(s(&view, "status")) {
+    while !ended(&view) {
         match stream.next().await {
             Ok(Some(event)) => {
                 last_id = event.id.or(last_id);
@@ -205,6 +205,12 @@ async fn follow(
     Ok(view)
 }
 
+/// Whether the release has ended: a final status and nothing left running (a release can be Failed
+/// while a parallel branch still finishes, SPEC §3.4).
+fn ended(view: &Value) -> bool {
+    is_final(s(view, "status")) && !view["finishedAt"].is_null()
+}
+
 fn outcome(view: &Value) -> ExitCode {
     if s(view, "status") == "Succeeded" { ExitCode::SUCCESS } else { ExitCode::from(exit::FAILED) }
 }
@@ -215,7 +221,7 @@ pub async fn watch(client: &Client, id: &str) -> anyhow::Result<ExitCode> {
     let view = follow(client, id, |old, new| {
         if terminal {
             print!("\x1b[2J\x1b[H{}", release_tree(new));
-            if !is_final(s(new, "status")) {
+            if !ended(new) {
                 println!("\n{}", style::hint("watching; Ctrl-C to stop"));
             }
         } else if old.is_none() {
@@ -404,7 +410,7 @@ pub async fn logs(
             return Ok(ExitCode::SUCCESS);
         }
         let view = client.get(&view_path).await?;
-        if is_final(s(&view, "status")) {
+        if ended(&view) {
             // One more read for lines written before the release finished.
             finishing = true;
             continue;
@@ -438,7 +444,8 @@ mod tests {
                 version: None,
                 environments: json!({"qa": "Running"}),
             },
-            view: json!({"id": id, "status": status, "environments": [{"name": "qa", "status": "Running"}]}),
+            view: json!({"id": id, "status": status, "environments": [{"name": "qa", "status": "Running"}],
+                         "finishedAt": if is_final(status) { json!("1970-01-01T00:00:00Z") } else { Value::Null }}),
             app_states: vec![],
         }))
     }

@@ -259,7 +259,8 @@ fn ts(s: &str) -> jiff::Timestamp {
 fn stored_release(id: &str, status: &str, qa: &str) -> Write {
     let view = json!({
         "id": id, "product": "shop", "flow": "standard", "flowVersion": "3.0", "version": "1.4.2",
-        "status": status, "initiator": "alice", "createdAt": "2026-01-05T10:00:00Z", "finishedAt": null,
+        "status": status, "initiator": "alice", "createdAt": "2026-01-05T10:00:00Z",
+        "finishedAt": if matches!(status, "Succeeded" | "Failed" | "Terminated") { json!("2026-01-05T10:10:00Z") } else { Value::Null },
         "reason": if status == "Failed" { json!("qa failed") } else { Value::Null }, "retries": 0,
         "trigger": {"environment": "dev", "sha": "abcdef0123456789abcdef0123456789abcdef01", "shortSha": "abcdef0",
                     "message": "fix: login", "author": "Bob", "repo": "https://git.example.com/shop/gitops.git",
