@@ -138,7 +138,7 @@ async fn release_logs_filter_by_run_environment_and_application() {
     let started = |run: &str, env: &str, app: &str| NewEvent {
         at: t("2026-02-01T00:00:00Z"),
         body: json!({"type": "WorkflowRunStarted", "runId": run, "workflow": "e2e",
-                     "target": {"stage": "postAction", "env": env, "app": app}, "steps": []}),
+                     "target": {"kind": "postAction", "env": env, "app": app}, "steps": []}),
     };
     let Write::Release(mut w) = release_write(&id, "shop", "standard", "Running", "2026-02-01T00:00:00Z", 0, 0) else {
         unreachable!()
