@@ -46,6 +46,8 @@ pub struct EngineConfig {
     pub queue_limit: usize,
     /// Time between SIGTERM and SIGKILL when a workflow step is stopped (SPEC §3.5: 10 s).
     pub kill_grace: Duration,
+    /// Jira client for release-notes enrichment (SPEC §5); `None` = no enrichment.
+    pub jira: Option<Arc<ferry_notes::jira::Jira>>,
 }
 
 impl EngineConfig {
@@ -59,6 +61,7 @@ impl EngineConfig {
             max_concurrent_steps: 16,
             queue_limit: 50,
             kill_grace: Duration::from_secs(10),
+            jira: None,
         }
     }
 }
@@ -429,6 +432,21 @@ impl<S: Store> Engine<S> {
             Request::ClosePr { number, actor, comment, reply } => {
                 let comment = if comment.trim().is_empty() { format!("closed by {actor}") } else { comment };
                 let _ = reply.send(self.close_pr(number, comment).await);
+            }
+            Request::Notes { release, first_parent, reply } => {
+                // Computed in a task of its own: the history walks never hold up the engine.
+                let job = crate::notes::NotesJob {
+                    store: self.store.clone(),
+                    git: self.git.clone(),
+                    catalog: self.catalog.clone(),
+                    jira: self.config.jira.clone(),
+                    release,
+                    first_parent,
+                    state: self.releases.get(&release).map(|a| a.state.clone()),
+                };
+                tokio::spawn(async move {
+                    let _ = reply.send(crate::notes::release_notes(job).await);
+                });
             }
         }
     }

@@ -175,6 +175,11 @@ pub(crate) enum Request {
         comment: String,
         reply: tokio::sync::oneshot::Sender<Result<PullRequestInfo, EngineError>>,
     },
+    Notes {
+        release: ReleaseId,
+        first_parent: bool,
+        reply: tokio::sync::oneshot::Sender<Result<ferry_notes::Notes, EngineError>>,
+    },
 }
 
 /// A cheap, cloneable handle to the running engine.
@@ -253,6 +258,15 @@ impl EngineHandle {
         comment: String,
     ) -> Result<PullRequestInfo, EngineError> {
         self.ask(|reply| Request::ClosePr { number, actor, comment, reply }).await
+    }
+
+    /// The release notes of a release (SPEC §5): commits, pull requests, issues and images per component
+    /// since what was live in the final environments. Computed off the engine task; stored once they
+    /// can no longer change (and then answered from the store); Jira details are added on every call
+    /// when Jira is configured. `first_parent` follows only the first parent in application source
+    /// repositories (such notes are not stored). NotFound when the release does not exist.
+    pub async fn notes(&self, release: ReleaseId, first_parent: bool) -> Result<ferry_notes::Notes, EngineError> {
+        self.ask(|reply| Request::Notes { release, first_parent, reply }).await
     }
 
     /// The configuration in use.

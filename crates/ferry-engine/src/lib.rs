@@ -10,6 +10,7 @@
 
 mod engine;
 pub mod handle;
+mod notes;
 pub mod plan;
 mod snapshot;
 mod triggers;

@@ -81,6 +81,9 @@ pub struct CommitInfo {
     pub author_email: String,
     /// Author date.
     pub date: jiff::Timestamp,
+    /// Parent commits, first parent first (empty for a root commit; two or more for a merge).
+    #[serde(default)]
+    pub parents: Vec<CommitSha>,
 }
 
 impl CommitInfo {
@@ -272,9 +275,13 @@ impl GitCache {
         Ok(())
     }
 
-    /// Keeps history walks fast; a failure only costs speed, so it is not an error.
+    /// Keeps history walks fast (with changed-path Bloom filters, path-limited walks skip most tree
+    /// reads, as `git log -- path` does); a failure only costs speed, so it is not an error.
     fn write_commit_graph(&self, dir: &Path) {
-        let _ = self.git(Some(dir), &["commit-graph", "write", "--reachable"]).run();
+        let with_paths = self.git(Some(dir), &["commit-graph", "write", "--reachable", "--changed-paths"]).run();
+        if !with_paths.is_ok_and(|out| out.success) {
+            let _ = self.git(Some(dir), &["commit-graph", "write", "--reachable"]).run();
+        }
     }
 
     /// The remote's current commit of `branch` (`git ls-remote`), without fetching; `None` when the
@@ -463,18 +470,21 @@ impl GitCache {
     pub(crate) fn info(&self, repo: &Repo, url: &str, id: ObjectId) -> Result<CommitInfo, GitError> {
         let op = Operation::Read;
         let commit = repo.find_commit(id).map_err(|e| self.error(op, url, e.to_string()))?;
-        let message = commit.message_raw().map_err(|e| self.error(op, url, e.to_string()))?.to_string();
-        let author = commit.author().map_err(|e| self.error(op, url, e.to_string()))?;
+        // Decoded once: message, author and parents come from the same parse.
+        let decoded = commit.decode().map_err(|e| self.error(op, url, e.to_string()))?;
+        let author = decoded.author().map_err(|e| self.error(op, url, e.to_string()))?;
         let seconds = author.time().map_err(|e| self.error(op, url, e.to_string()))?.seconds;
         let date = jiff::Timestamp::from_second(seconds).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let parents = decoded.parents().map(to_sha).collect();
         let sha = to_sha(id);
         Ok(CommitInfo {
             short_sha: sha.short().to_owned(),
             sha,
-            message,
+            message: decoded.message.to_string(),
             author_name: author.name.to_string(),
             author_email: author.email.to_string(),
             date,
+            parents,
         })
     }
 

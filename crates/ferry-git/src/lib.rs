@@ -10,13 +10,16 @@
 //! * [`GitCache::push_branch`] and [`GitCache::merge_branch`]: the local pull-request provider — the
 //!   same promotion commit pushed to a branch of its own, later merged into the target branch with a
 //!   real merge commit (built without a working copy).
+//! * [`GitCache::commits_between`]: `git log from..to [-- path]` for release notes, with gix.
 //! * [`yaml_edit`]: byte-preserving YAML value edits for promotion templates.
 //!
 //! All operations are blocking; async callers run them with `spawn_blocking`.
 
+mod bloom;
 mod cache;
 mod command;
 mod error;
+mod log;
 mod merge;
 mod promote;
 mod redact;

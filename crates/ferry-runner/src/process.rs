@@ -58,7 +58,10 @@ where
     K: AsRef<OsStr>,
     V: AsRef<OsStr>,
 {
-    let mut command = CommandWrap::with_new("sh", |command| {
+    let env: Vec<(K, V)> = env.into_iter().collect();
+    let path_var = env.iter().rev().find(|(k, _)| k.as_ref() == "PATH").map(|(_, v)| v.as_ref());
+    let program = shell_program(path_var, cwd);
+    let mut command = CommandWrap::with_new(program, |command| {
         command
             .arg("-e")
             .arg("-c")
@@ -77,6 +80,28 @@ where
     let stdout = child.stdout().take();
     let stderr = child.stderr().take();
     Ok(GroupChild { child, pgid, stdout, stderr })
+}
+
+/// The `sh` that `execvp` would run with the step's own `PATH` (searched the same way: in order,
+/// an empty entry meaning the working directory), as an absolute path; plain `sh` when none is found.
+///
+/// Naming the program by path matters for speed: with `PATH` in a cleared environment and a bare
+/// program name, the standard library must `fork` (copying the page tables of the whole Ferry
+/// process for every step) instead of using `posix_spawn`.
+fn shell_program(path_var: Option<&OsStr>, cwd: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(path_var) = path_var else { return "sh".into() };
+    for dir in std::env::split_paths(path_var) {
+        // Relative entries (and the empty one) are relative to the step's working directory.
+        let candidate = cwd.join(dir).join("sh");
+        if let Ok(meta) = std::fs::metadata(&candidate)
+            && meta.is_file()
+            && meta.permissions().mode() & 0o111 != 0
+        {
+            return candidate;
+        }
+    }
+    "sh".into()
 }
 
 /// How a supervised process ended.

@@ -17,6 +17,7 @@ pub mod dto;
 mod error;
 pub mod hooks;
 mod metrics;
+mod notes;
 mod params;
 mod routes;
 mod sse;

@@ -16,6 +16,7 @@ use crate::body::BodyLimit;
 use crate::control;
 use crate::error::ApiError;
 use crate::metrics;
+use crate::notes;
 
 /// The OpenAPI 3.1 document served at `/api/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -39,6 +40,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/releases/{id}"),
     ("GET", "/api/v1/releases/{id}/logs"),
     ("GET", "/api/v1/releases/{id}/events"),
+    ("GET", "/api/v1/releases/{id}/notes"),
     ("POST", "/api/v1/releases/{id}/terminate"),
     ("POST", "/api/v1/releases/{id}/retry"),
     ("POST", "/api/v1/releases/{id}/approve"),
@@ -48,6 +50,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/events"),
     ("POST", "/api/v1/apps/{name}/status"),
     ("POST", "/api/v1/hooks/git"),
+    ("POST", "/api/v1/images"),
+    ("GET", "/api/v1/images"),
 ];
 
 /// Collects routes while building the router, so the table above can be checked against what is served.
@@ -91,15 +95,18 @@ fn table<S: Store>() -> Table<S> {
         .add(get.clone(), "/api/v1/releases/{id}", api::release::<S>)
         .add(get.clone(), "/api/v1/releases/{id}/logs", api::release_logs::<S>)
         .add(get.clone(), "/api/v1/releases/{id}/events", api::release_events::<S>)
+        .add(get.clone(), "/api/v1/releases/{id}/notes", notes::release_notes::<S>)
         .add(post.clone(), "/api/v1/releases/{id}/terminate", control::terminate::<S>)
         .add(post.clone(), "/api/v1/releases/{id}/retry", control::retry::<S>)
         .add(post.clone(), "/api/v1/releases/{id}/approve", control::approve::<S>)
         .add(get.clone(), "/api/v1/pulls", control::pulls::<S>)
         .add(post.clone(), "/api/v1/pulls/{number}/merge", control::merge_pull::<S>)
         .add(post.clone(), "/api/v1/pulls/{number}/close", control::close_pull::<S>)
-        .add(get, "/api/v1/events", api::events::<S>)
+        .add(get.clone(), "/api/v1/events", api::events::<S>)
         .add(post.clone(), "/api/v1/apps/{name}/status", api::push_status::<S>)
-        .add(post, "/api/v1/hooks/git", api::git_hook::<S>)
+        .add(post.clone(), "/api/v1/hooks/git", api::git_hook::<S>)
+        .add(post, "/api/v1/images", notes::report_image::<S>)
+        .add(get, "/api/v1/images", notes::images::<S>)
 }
 
 async fn not_found(request: Request) -> Response {

@@ -1,6 +1,7 @@
 //! Ferry's storage: the append-only release event log, the projections read by the API and UI
 //! (release rows, live environment × application state), workflow logs, applied configuration,
-//! product events, pull requests of the local provider and small durable cursors.
+//! product events, pull requests of the local provider, image reports, computed release notes and small
+//! durable cursors.
 //!
 //! Every write goes through [`Store::write`], which is durable when it returns: the engine commits
 //! each state change before acting on it or broadcasting it. Committed events are then published to
@@ -114,4 +115,10 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// One pull request by number.
     fn pull_request(&self, number: i64) -> impl Future<Output = Result<Option<PullRequestRow>>> + Send;
+
+    /// Image reports matching the query (by repository, tag and/or digest), newest first.
+    fn images_for(&self, query: ImageQuery) -> impl Future<Output = Result<Vec<ImageRow>>> + Send;
+
+    /// The stored release notes of a release (JSON), if they were stored.
+    fn release_notes(&self, release: &str) -> impl Future<Output = Result<Option<serde_json::Value>>> + Send;
 }

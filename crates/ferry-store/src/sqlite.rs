@@ -11,14 +11,17 @@ use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::{
-    AppStateRow, ConfigVersion, EventFilter, LogQuery, ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter,
-    ReleasePage, ReleaseRow, ReleaseWrite, Result, Store, StoreError, StoredEvent, StoredLogLine, Write, WriteOutcome,
+    AppStateRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery, ProductEvent, PullRequestFilter,
+    PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, ReleaseWrite, Result, Store, StoreError, StoredEvent,
+    StoredLogLine, Write, WriteOutcome,
 };
 
 /// Most writes grouped into one transaction.
 const MAX_GROUP: usize = 256;
 /// Capacity of the committed-event broadcast; slow subscribers lag and resume from the log.
 const BROADCAST_CAPACITY: usize = 16_384;
+/// Events appended per INSERT statement (5 parameters each; SQLite allows 32,766).
+const EVENTS_PER_INSERT: usize = 500;
 
 type Reply = oneshot::Sender<Result<Vec<Result<WriteOutcome>>>>;
 
@@ -66,7 +69,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Each write runs in its own savepoint; keep the statement sub-journals in memory instead of
+            // a temporary file (a pwrite per changed page). Durability is the WAL's, unchanged.
+            .pragma("temp_store", "memory");
         let mut writer = SqliteConnection::connect_with(&options).await.map_err(open_err)?;
         sqlx::migrate!("migrations/sqlite")
             .run(&mut writer)
@@ -221,6 +227,20 @@ async fn apply_write(
             Ok(WriteOutcome::Done)
         }
         Write::PullRequest(row) => write_pull_request(conn, row).await,
+        Write::ImageReport(row) => write_image(conn, row).await,
+        Write::ReleaseNotes { release_id, notes, at } => {
+            sqlx::query(
+                "INSERT INTO release_notes (release_id, notes, computed_at) VALUES (?, ?, ?)
+                 ON CONFLICT (release_id) DO UPDATE SET notes = excluded.notes, computed_at = excluded.computed_at",
+            )
+            .bind(release_id)
+            .bind(notes.to_string())
+            .bind(fmt_ts(*at))
+            .execute(&mut *conn)
+            .await
+            .map_err(query_err("storing release notes"))?;
+            Ok(WriteOutcome::Done)
+        }
         Write::Kv { key, value } => {
             sqlx::query(
                 "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -282,6 +302,52 @@ async fn write_pull_request(conn: &mut SqliteConnection, row: &PullRequestRow) -
             Ok(WriteOutcome::PullRequest(number))
         }
     }
+}
+
+async fn write_image(conn: &mut SqliteConnection, row: &ImageRow) -> Result<WriteOutcome> {
+    let annotations = serde_json::to_string(&row.annotations)
+        .map_err(|source| StoreError::Decode { what: "image annotations".into(), source })?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO images (image, repository, tag, digest, git_repo, git_revision, git_branch, annotations, issues,
+           reported_by, reported_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(&row.image)
+    .bind(&row.repository)
+    .bind(&row.tag)
+    .bind(&row.digest)
+    .bind(&row.git_repo)
+    .bind(&row.git_revision)
+    .bind(&row.git_branch)
+    .bind(annotations)
+    .bind(&row.issues)
+    .bind(&row.reported_by)
+    .bind(fmt_ts(row.reported_at))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(query_err("recording an image report"))?;
+    Ok(WriteOutcome::Image(id))
+}
+
+fn image_from_row(row: &SqliteRow) -> Result<ImageRow> {
+    let id: i64 = row.get("id");
+    let annotations: String = row.get("annotations");
+    let at: String = row.get("reported_at");
+    Ok(ImageRow {
+        id: Some(id),
+        image: row.get("image"),
+        repository: row.get("repository"),
+        tag: row.get("tag"),
+        digest: row.get("digest"),
+        git_repo: row.get("git_repo"),
+        git_revision: row.get("git_revision"),
+        git_branch: row.get("git_branch"),
+        annotations: serde_json::from_str(&annotations)
+            .map_err(|source| StoreError::Decode { what: format!("image report {id} annotations"), source })?,
+        issues: row.get("issues"),
+        reported_by: row.get("reported_by"),
+        reported_at: ts(&at, "image report")?,
+    })
 }
 
 const PULL_REQUEST_COLUMNS: &str = "number, release_id, product, environment, applications, repo, branch, target, state, \
@@ -351,30 +417,45 @@ async fn write_release(
     if actual != w.first_seq {
         return Err(StoreError::SequenceConflict { release: w.release_id.clone(), expected: w.first_seq, actual });
     }
+    // All events of the write in one statement per chunk (one round trip to SQLite instead of one per
+    // event); ids are matched back by sequence number, whatever order RETURNING gives them in.
     let mut gids = Vec::with_capacity(w.events.len());
-    for (i, event) in w.events.iter().enumerate() {
-        let seq = w.first_seq + i as i64;
-        let body = event.body.to_string();
-        let gid: i64 = sqlx::query_scalar(
-            "INSERT INTO events (release_id, product, seq, at, body) VALUES (?, ?, ?, ?, ?) RETURNING gid",
-        )
-        .bind(&w.release_id)
-        .bind(&w.product)
-        .bind(seq)
-        .bind(fmt_ts(event.at))
-        .bind(&body)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(query_err("appending release events"))?;
-        gids.push(gid);
-        committed.push(StoredEvent {
-            gid,
-            release_id: w.release_id.clone(),
-            product: w.product.clone(),
-            seq,
-            at: event.at,
-            body: event.body.clone(),
-        });
+    for (c, chunk) in w.events.chunks(EVENTS_PER_INSERT).enumerate() {
+        let first = w.first_seq + (c * EVENTS_PER_INSERT) as i64;
+        let mut sql = String::from("INSERT INTO events (release_id, product, seq, at, body) VALUES ");
+        sql.push_str(&vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", "));
+        sql.push_str(" RETURNING gid, seq");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (i, event) in chunk.iter().enumerate() {
+            q = q
+                .bind(&w.release_id)
+                .bind(&w.product)
+                .bind(first + i as i64)
+                .bind(fmt_ts(event.at))
+                .bind(event.body.to_string());
+        }
+        let rows = q.fetch_all(&mut *conn).await.map_err(query_err("appending release events"))?;
+        let mut by_seq: Vec<Option<i64>> = vec![None; chunk.len()];
+        for row in &rows {
+            let seq: i64 = row.get(1);
+            if let Some(slot) = usize::try_from(seq - first).ok().and_then(|i| by_seq.get_mut(i)) {
+                *slot = Some(row.get(0));
+            }
+        }
+        for (i, event) in chunk.iter().enumerate() {
+            let seq = first + i as i64;
+            let gid = by_seq[i]
+                .ok_or(StoreError::Query { doing: "appending release events", source: sqlx::Error::RowNotFound })?;
+            gids.push(gid);
+            committed.push(StoredEvent {
+                gid,
+                release_id: w.release_id.clone(),
+                product: w.product.clone(),
+                seq,
+                at: event.at,
+                body: event.body.clone(),
+            });
+        }
     }
     let r = &w.row;
     sqlx::query(
@@ -709,6 +790,41 @@ impl Store for SqliteStore {
         }
         let rows = q.fetch_all(&self.readers).await.map_err(query_err("listing pull requests"))?;
         rows.iter().map(pull_request_from_row).collect()
+    }
+
+    async fn images_for(&self, query: ImageQuery) -> Result<Vec<ImageRow>> {
+        let mut sql =
+            "SELECT id, image, repository, tag, digest, git_repo, git_revision, git_branch, annotations, issues, \
+                       reported_by, reported_at FROM images WHERE 1 = 1"
+                .to_owned();
+        let filters = [("repository", &query.repository), ("tag", &query.tag), ("digest", &query.digest)];
+        for (column, value) in filters {
+            if value.is_some() {
+                sql.push_str(&format!(" AND {column} = ?"));
+            }
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (_, value) in filters {
+            if let Some(v) = value {
+                q = q.bind(v);
+            }
+        }
+        let rows = q
+            .bind(query.limit.clamp(1, 500))
+            .fetch_all(&self.readers)
+            .await
+            .map_err(query_err("reading image reports"))?;
+        rows.iter().map(image_from_row).collect()
+    }
+
+    async fn release_notes(&self, release: &str) -> Result<Option<serde_json::Value>> {
+        let notes: Option<String> = sqlx::query_scalar("SELECT notes FROM release_notes WHERE release_id = ?")
+            .bind(release)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(query_err("reading release notes"))?;
+        notes.map(|n| json(&n, "release notes")).transpose()
     }
 
     async fn pull_request(&self, number: i64) -> Result<Option<PullRequestRow>> {

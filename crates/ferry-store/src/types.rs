@@ -281,6 +281,49 @@ pub struct PullRequestFilter {
     pub release: Option<String>,
 }
 
+/// An image report (SPEC §6.5): an image and where it was built from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageRow {
+    /// Id; `None` in a [`Write::ImageReport`] (the store assigns it), always set when read.
+    pub id: Option<i64>,
+    /// The reference as reported, e.g. `registry.example/shop/api:1.4.2`.
+    pub image: String,
+    /// The reference without tag and digest, e.g. `registry.example/shop/api`.
+    pub repository: String,
+    /// Tag, when the reference has one.
+    pub tag: Option<String>,
+    /// Digest (`sha256:...`), when known.
+    pub digest: Option<String>,
+    /// Source repository the image was built from (credentials redacted).
+    pub git_repo: String,
+    /// Source commit.
+    pub git_revision: String,
+    /// Source branch.
+    pub git_branch: Option<String>,
+    /// Annotations, the OCI `org.opencontainers.image.*` keys included.
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// Free text naming issues (`ABC-1, #12`), as the reporter gave it.
+    pub issues: Option<String>,
+    /// Who reported it.
+    pub reported_by: String,
+    /// When.
+    pub reported_at: Timestamp,
+}
+
+/// Which image reports to read; every given field must match. Newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImageQuery {
+    /// Reference without tag and digest.
+    pub repository: Option<String>,
+    /// Tag.
+    pub tag: Option<String>,
+    /// Digest.
+    pub digest: Option<String>,
+    /// At most this many (1..=500).
+    pub limit: u32,
+}
+
 /// One write request.
 // `PullRequest` carries its row unboxed: that is the shape callers were promised, and pull-request
 // writes are rare, so the larger `Write` costs little.
@@ -318,6 +361,17 @@ pub enum Write {
     /// `comment` and `updated_at` of an existing one (`number` is `Some`; other fields are kept; the
     /// outcome is [`WriteOutcome::PullRequest`] with the same number; an unknown number is an error).
     PullRequest(PullRequestRow),
+    /// Record an image report (`id` is `None`); the outcome is [`WriteOutcome::Image`] with its id.
+    ImageReport(Box<ImageRow>),
+    /// Store (or replace) the computed release notes of a release.
+    ReleaseNotes {
+        /// Release id.
+        release_id: String,
+        /// The notes as JSON.
+        notes: serde_json::Value,
+        /// When they were computed.
+        at: Timestamp,
+    },
     /// Set a durable key.
     Kv {
         /// Key.
@@ -336,6 +390,8 @@ pub enum WriteOutcome {
     ConfigVersion(i64),
     /// The number of the created or updated pull request.
     PullRequest(i64),
+    /// The id of a recorded image report.
+    Image(i64),
     /// Nothing to report.
     Done,
 }

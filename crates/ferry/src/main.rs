@@ -5,6 +5,7 @@ mod client;
 mod demo;
 mod explain;
 mod get;
+mod notes;
 mod pr;
 mod release;
 mod render;
@@ -130,6 +131,11 @@ enum Command {
         #[command(subcommand)]
         command: PrCommand,
     },
+    /// Image reports (SPEC §6.5): record where an image was built from.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
     /// Inspect promotion policies.
     Policy {
         #[command(subcommand)]
@@ -242,6 +248,49 @@ enum ReleaseCommand {
         /// Environment whose waiting approval steps are approved.
         #[arg(long, value_name = "ENV")]
         env: String,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Release notes: per component, the commits, pull requests, issues and images since what was live in
+    /// the final environment(s) before the release.
+    Notes {
+        /// Release id.
+        id: String,
+        /// table (terminal), markdown (ready to paste into a GitHub release) or json.
+        #[arg(long, value_enum, default_value_t)]
+        format: notes::NotesFormat,
+        /// Follow only the first parent in application source repositories.
+        #[arg(long)]
+        first_parent: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImageCommand {
+    /// Record an image with its provenance (used by release notes to list the source repository's commits).
+    Report {
+        /// Image reference, e.g. registry.example/shop/api:1.4.2.
+        #[arg(long, value_name = "REF")]
+        image: String,
+        /// Digest (sha256:...).
+        #[arg(long, value_name = "DIGEST")]
+        digest: Option<String>,
+        /// Source repository the image was built from.
+        #[arg(long, value_name = "URL")]
+        git_repo: String,
+        /// Full commit id the image was built from.
+        #[arg(long, value_name = "SHA")]
+        git_revision: String,
+        /// Branch it was built from.
+        #[arg(long, value_name = "BRANCH")]
+        git_branch: Option<String>,
+        /// An annotation (repeatable), e.g. ferry/pull-request=#12.
+        #[arg(long = "annotation", value_name = "KEY=VALUE")]
+        annotations: Vec<String>,
+        /// Issues the image carries, as free text (e.g. "ABC-1, #12").
+        #[arg(long, value_name = "TEXT")]
+        issues: Option<String>,
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
@@ -364,7 +413,15 @@ fn dispatch(command: Command, server: &str) -> anyhow::Result<ExitCode> {
                 ReleaseCommand::Terminate { id, reason, output } => release::terminate(&c, &id, &reason, output).await,
                 ReleaseCommand::Retry { id, wait, output } => release::retry(&c, &id, wait, output).await,
                 ReleaseCommand::Approve { id, env, output } => release::approve(&c, &id, &env, output).await,
+                ReleaseCommand::Notes { id, format, first_parent } => notes::show(&c, &id, format, first_parent).await,
             }
+        }),
+        Command::Image {
+            command:
+                ImageCommand::Report { image, digest, git_repo, git_revision, git_branch, annotations, issues, output },
+        } => client_command(server, |c| async move {
+            let report = notes::ImageReport { image, digest, git_repo, git_revision, git_branch, annotations, issues };
+            notes::report_image(&c, report, output).await
         }),
         Command::Pr { command } => client_command(server, |c| async move {
             match command {

@@ -103,6 +103,8 @@ async fn serve(
     engine_config.poll_interval = timing.poll_interval;
     engine_config.health_poll_interval = timing.health_poll_interval;
     engine_config.kill_grace = timing.kill_grace;
+    // Release notes add Jira details when FERRY_JIRA_URL and FERRY_JIRA_TOKEN are set.
+    engine_config.jira = ferry_notes::jira::Jira::from_env().map(std::sync::Arc::new);
     let (engine, engine_task) =
         ferry_engine::start(store.clone(), engine_config).await.context("starting the engine")?;
     if let Some(loaded) = loaded {

@@ -9,7 +9,7 @@
 //! | `GET /flows/{name}` | a promotion flow drawn as a graph |
 //! | `GET /releases/{id}` | a release: header, counters, actions, issues, environment graph, environment cards |
 //! | `GET /releases/{id}/steps` | `run=…&step=…` a step's runs, logs and definition; `issue=…` an issue |
-//! | `GET /releases/{id}/notes` | release notes (for now: the trigger and promotion commits) |
+//! | `GET /releases/{id}/notes[?firstParent=true]` | release notes: promotion commits, and the commits, pull requests, issues and images since the previous revisions (SPEC §5) |
 //! | `POST /releases/{id}/terminate` | form `reason` (+ `confirm=yes` on the confirmation page) → 303 |
 //! | `POST /releases/{id}/retry` | → 303 |
 //! | `GET /assets/{file}` | the stylesheet and the script, compiled in |
@@ -407,11 +407,19 @@ async fn notes<S: Store>(
     Path(raw): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, UiError> {
-    let p = Params::parse(q.as_deref(), &["fragment"])?;
+    let p = Params::parse(q.as_deref(), &["fragment", "firstParent"])?;
     let id = parse_release(&raw)?;
     let as_fragment = fragment(&p, "panel")?;
+    let first_parent = match p.one("firstParent")? {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return Err(UiError::bad_request(format!("firstParent: {other:?} is not true or false"))),
+    };
     let v = load_release(&st, &id).await?;
-    let d = pages::notes(&v);
+    let release_id =
+        ReleaseId::from_str(&id).map_err(|_| UiError::bad_request(format!("{id:?} is not a release id (a UUID)")))?;
+    let computed = st.engine.notes(release_id, first_parent).await.map_err(|e| e.to_string());
+    let d = pages::notes(&v, computed.as_ref().map_err(Clone::clone), first_parent);
     if as_fragment {
         return Ok(html(StatusCode::OK, &pages::NotesFragment { d }));
     }

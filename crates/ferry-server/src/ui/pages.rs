@@ -1119,6 +1119,88 @@ pub(crate) struct NotesData {
     pub(crate) trigger: TriggerItem,
     pub(crate) commits: Vec<NoteCommit>,
     pub(crate) versions: Vec<(String, String)>,
+    /// The notes of SPEC §5, or why they could not be computed.
+    pub(crate) notes: Result<NotesView, String>,
+    /// Whether the history walks followed first parents only.
+    pub(crate) first_parent: bool,
+    /// Link that flips `first_parent`.
+    pub(crate) first_parent_href: String,
+}
+
+/// A link that may be missing.
+#[derive(Debug, Clone)]
+pub(crate) struct Linked {
+    pub(crate) text: String,
+    pub(crate) url: String,
+}
+
+impl Linked {
+    fn new(text: impl Into<String>, url: Option<&str>) -> Linked {
+        Linked { text: text.into(), url: url.unwrap_or_default().to_owned() }
+    }
+}
+
+/// A pull request in the notes.
+#[derive(Debug, Clone)]
+pub(crate) struct NotePr {
+    pub(crate) link: Linked,
+    pub(crate) title: String,
+    pub(crate) components: String,
+    pub(crate) found_in: String,
+}
+
+/// An issue in the notes.
+#[derive(Debug, Clone)]
+pub(crate) struct NoteIssue {
+    pub(crate) link: Linked,
+    pub(crate) kind: String,
+    pub(crate) summary: String,
+    pub(crate) status: String,
+    pub(crate) assignee: String,
+    pub(crate) closes: bool,
+    pub(crate) components: String,
+}
+
+/// A commit of a range.
+#[derive(Debug, Clone)]
+pub(crate) struct RangeCommit {
+    pub(crate) link: Linked,
+    pub(crate) sha: String,
+    pub(crate) subject: String,
+    pub(crate) author: String,
+    pub(crate) date: String,
+    pub(crate) merge: bool,
+    pub(crate) refs: String,
+}
+
+/// One component of the notes.
+#[derive(Debug, Clone)]
+pub(crate) struct NoteComponent {
+    pub(crate) name: String,
+    pub(crate) image_from: String,
+    pub(crate) image_to: String,
+    pub(crate) gitops_where: String,
+    pub(crate) gitops_from: String,
+    pub(crate) gitops: Vec<RangeCommit>,
+    pub(crate) gitops_truncated: bool,
+    /// `known`, `unknown` or `unchanged`.
+    pub(crate) source_range: String,
+    pub(crate) source_reason: String,
+    pub(crate) source_where: String,
+    pub(crate) source: Vec<RangeCommit>,
+    pub(crate) source_truncated: bool,
+    pub(crate) warnings: Vec<String>,
+}
+
+/// The notes of SPEC §5, ready for the template.
+#[derive(Debug, Clone)]
+pub(crate) struct NotesView {
+    pub(crate) final_environments: String,
+    pub(crate) pull_requests: Vec<NotePr>,
+    pub(crate) issues: Vec<NoteIssue>,
+    pub(crate) components: Vec<NoteComponent>,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) settled: bool,
 }
 
 /// `/releases/{id}/notes`.
@@ -1136,8 +1218,9 @@ pub(crate) struct NotesFragment {
     pub(crate) d: NotesData,
 }
 
-/// Release notes for now: the trigger commit and the promotion commits (SPEC §5 comes later).
-pub(crate) fn notes(v: &ReleaseView) -> NotesData {
+/// Release notes: the trigger and promotion commits of the release, and the notes of SPEC §5 (the
+/// same data as `GET /api/v1/releases/{id}/notes`).
+pub(crate) fn notes(v: &ReleaseView, computed: Result<&ferry_notes::Notes, String>, first_parent: bool) -> NotesData {
     let data = release(v, Timestamp::now());
     let mut commits: Vec<NoteCommit> = Vec::new();
     for env in &v.environments {
@@ -1169,12 +1252,104 @@ pub(crate) fn notes(v: &ReleaseView) -> NotesData {
             }
         }
     }
+    let flip = if first_parent { String::new() } else { format::query(&[("firstParent", "true")]) };
     NotesData {
+        first_parent_href: format!("{}/notes{flip}", data.href),
         release_href: data.href,
         version: data.version,
         trigger: data.trigger,
         commits,
         versions: versions.into_iter().collect(),
+        notes: computed.map(notes_view),
+        first_parent,
+    }
+}
+
+fn range_commits(commits: &[ferry_notes::Commit]) -> Vec<RangeCommit> {
+    commits
+        .iter()
+        .map(|c| RangeCommit {
+            link: Linked::new(c.short_sha.clone(), c.url.as_deref()),
+            sha: c.sha.clone(),
+            subject: c.subject.clone(),
+            author: c.author.clone(),
+            date: format::time(Some(c.date)),
+            merge: c.merge,
+            refs: c.pull_requests.iter().chain(&c.issues).cloned().collect::<Vec<_>>().join(" "),
+        })
+        .collect()
+}
+
+fn notes_view(n: &ferry_notes::Notes) -> NotesView {
+    let pull_requests = n
+        .pull_requests
+        .iter()
+        .map(|p| NotePr {
+            link: Linked::new(p.reference.clone(), p.url.as_deref()),
+            title: p.title.clone().unwrap_or_default(),
+            components: p.components.join(", "),
+            found_in: p.found_in.clone(),
+        })
+        .collect();
+    let issues = n
+        .issues
+        .iter()
+        .map(|i| NoteIssue {
+            link: Linked::new(i.key.clone(), i.url.as_deref()),
+            kind: i.kind.clone(),
+            summary: i.summary.clone().unwrap_or_default(),
+            status: i.status.clone().unwrap_or_default(),
+            assignee: i.assignee.clone().unwrap_or_default(),
+            closes: i.closes,
+            components: i.components.join(", "),
+        })
+        .collect();
+    let components = n
+        .components
+        .iter()
+        .map(|c| {
+            let side = |s: &Option<ferry_notes::ImageSide>| s.as_ref().map(|s| s.value.clone()).unwrap_or_default();
+            let starts: Vec<String> = c
+                .gitops
+                .from
+                .iter()
+                .map(|s| match &s.revision {
+                    Some(r) => format!("{} at {} ({})", s.environment, short_sha(r), s.found_by),
+                    None => format!("{} ({})", s.environment, s.found_by),
+                })
+                .collect();
+            let (source_where, source, source_truncated) = match &c.source {
+                Some(s) => (
+                    format!("{} {}..{}", s.repository, short_sha(&s.from), short_sha(&s.to)),
+                    range_commits(&s.commits),
+                    s.truncated,
+                ),
+                None => (String::new(), Vec::new(), false),
+            };
+            NoteComponent {
+                name: c.component.clone(),
+                image_from: side(&c.images.from),
+                image_to: side(&c.images.to),
+                gitops_where: format!("{} · {} · {}", c.gitops.repository, c.gitops.branch, c.gitops.path),
+                gitops_from: starts.join(", "),
+                gitops: range_commits(&c.gitops.commits),
+                gitops_truncated: c.gitops.truncated,
+                source_range: c.source_range.clone(),
+                source_reason: c.source_range_reason.clone().unwrap_or_default(),
+                source_where,
+                source,
+                source_truncated,
+                warnings: c.warnings.clone(),
+            }
+        })
+        .collect();
+    NotesView {
+        final_environments: n.final_environments.join(", "),
+        pull_requests,
+        issues,
+        components,
+        warnings: n.warnings.clone(),
+        settled: n.settled,
     }
 }
 

@@ -6,6 +6,7 @@ mod catalog;
 mod control;
 mod errors;
 mod events;
+mod notes;
 mod releases;
 
 use std::path::PathBuf;
@@ -38,14 +39,18 @@ impl Drop for Server {
 
 impl Server {
     pub(crate) async fn start() -> Server {
+        Server::start_tuned(|_| {}).await
+    }
+
+    /// A server whose engine settings are adjusted first.
+    pub(crate) async fn start_tuned(tune: impl FnOnce(&mut EngineConfig)) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let (engine, engine_task) =
-            ferry_engine::start(store.clone(), EngineConfig::new(dir.path().to_path_buf(), base.clone()))
-                .await
-                .unwrap();
+        let mut config = EngineConfig::new(dir.path().to_path_buf(), base.clone());
+        tune(&mut config);
+        let (engine, engine_task) = ferry_engine::start(store.clone(), config).await.unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(ferry_server::serve_with_shutdown(
             listener,

@@ -349,3 +349,74 @@ async fn pull_requests_are_numbered_updated_and_listed_newest_first() {
     assert_eq!(store.pull_requests(PullRequestFilter::default()).await.unwrap().len(), 3);
     assert_eq!(create(&store, pull_request("r3", "shop", "prod", "2026-01-05T00:00:00Z")).await, 4);
 }
+
+fn image(image: &str, repository: &str, tag: Option<&str>, digest: Option<&str>, revision: &str) -> ImageRow {
+    ImageRow {
+        id: None,
+        image: image.into(),
+        repository: repository.into(),
+        tag: tag.map(Into::into),
+        digest: digest.map(Into::into),
+        git_repo: "https://git.example/shop/api.git".into(),
+        git_revision: revision.into(),
+        git_branch: Some("main".into()),
+        annotations: [("org.opencontainers.image.revision".to_owned(), revision.to_owned())].into(),
+        issues: Some("ABC-1".into()),
+        reported_by: "ci".into(),
+        reported_at: t("2026-01-02T00:00:00Z"),
+    }
+}
+
+#[tokio::test]
+async fn image_reports_are_looked_up_by_tag_digest_and_repository_newest_first() {
+    let (_dir, store) = open().await;
+    let writes = vec![
+        Write::ImageReport(Box::new(image("reg/shop/api:1.0", "reg/shop/api", Some("1.0"), Some("sha256:aa"), "r1"))),
+        Write::ImageReport(Box::new(image("reg/shop/web:1.0", "reg/shop/web", Some("1.0"), None, "r2"))),
+        Write::ImageReport(Box::new(image("reg/shop/api:1.1", "reg/shop/api", Some("1.1"), Some("sha256:bb"), "r3"))),
+        Write::ImageReport(Box::new(image("reg/shop/api:1.0", "reg/shop/api", Some("1.0"), Some("sha256:aa"), "r4"))),
+    ];
+    let ids: Vec<i64> = store
+        .write(writes)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| match o.unwrap() {
+            WriteOutcome::Image(id) => id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(ids.len(), 4);
+    let revisions = |rows: Vec<ImageRow>| rows.into_iter().map(|r| r.git_revision).collect::<Vec<_>>();
+    let q = |repository: Option<&str>, tag: Option<&str>, digest: Option<&str>| ImageQuery {
+        repository: repository.map(Into::into),
+        tag: tag.map(Into::into),
+        digest: digest.map(Into::into),
+        limit: 50,
+    };
+    assert_eq!(revisions(store.images_for(q(None, Some("1.0"), None)).await.unwrap()), ["r4", "r2", "r1"]);
+    assert_eq!(revisions(store.images_for(q(Some("reg/shop/api"), Some("1.0"), None)).await.unwrap()), ["r4", "r1"]);
+    assert_eq!(revisions(store.images_for(q(None, None, Some("sha256:bb"))).await.unwrap()), ["r3"]);
+    assert_eq!(revisions(store.images_for(q(Some("reg/shop/web"), None, None)).await.unwrap()), ["r2"]);
+    assert!(store.images_for(q(None, Some("9.9"), None)).await.unwrap().is_empty());
+    let newest = store.images_for(ImageQuery { limit: 1, ..q(None, None, None) }).await.unwrap();
+    assert_eq!(newest.len(), 1);
+    let row = &newest[0];
+    assert_eq!(row.id, Some(ids[3]));
+    assert_eq!(row.annotations["org.opencontainers.image.revision"], "r4");
+    assert_eq!((row.issues.as_deref(), row.reported_at), (Some("ABC-1"), t("2026-01-02T00:00:00Z")));
+}
+
+#[tokio::test]
+async fn release_notes_are_stored_and_replaced() {
+    let (_dir, store) = open().await;
+    assert_eq!(store.release_notes("r1").await.unwrap(), None);
+    let write = |n: i64| Write::ReleaseNotes {
+        release_id: "r1".into(),
+        notes: json!({"commits": n}),
+        at: t("2026-01-03T00:00:00Z"),
+    };
+    one(store.write(vec![write(1)]).await.unwrap()).unwrap();
+    one(store.write(vec![write(2)]).await.unwrap()).unwrap();
+    assert_eq!(store.release_notes("r1").await.unwrap(), Some(json!({"commits": 2})));
+}

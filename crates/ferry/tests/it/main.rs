@@ -434,6 +434,7 @@ fn release_control_and_pr_commands_report_usage_errors_and_unknown_ids() {
     assert!(r.stderr.contains("comment: must be at most 1000 characters"), "{}", r.stderr);
 }
 
+mod e2e_notes;
 mod e2e_releases;
 
 /// Reads the server's live event stream (from the beginning) until `until` holds for the events

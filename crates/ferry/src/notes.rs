@@ -1,0 +1,137 @@
+//! `ferry release notes` and `ferry image report`.
+
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+use serde_json::{Map, Value, json};
+
+use crate::client::{Client, ClientError};
+use crate::release::enc;
+use crate::render::s;
+use crate::{Output, exit, style};
+
+/// How `release notes` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum NotesFormat {
+    /// Aligned tables for the terminal.
+    #[default]
+    Table,
+    /// Markdown, ready to paste into a GitHub release.
+    Markdown,
+    /// The API's JSON.
+    Json,
+}
+
+/// `release notes ID`.
+pub async fn show(client: &Client, id: &str, format: NotesFormat, first_parent: bool) -> anyhow::Result<ExitCode> {
+    let mut path = format!("/api/v1/releases/{}/notes", enc(id));
+    if first_parent {
+        path.push_str("?firstParent=true");
+    }
+    let value = client.get(&path).await?;
+    if format == NotesFormat::Json {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let notes: ferry_notes::Notes = serde_json::from_value(value).map_err(|e| {
+        ClientError::Protocol(format!("the server at {} sent release notes this ferry cannot read: {e}", client.base()))
+    })?;
+    match format {
+        NotesFormat::Markdown => print!("{}", ferry_notes::render::markdown(&notes)),
+        _ => print!("{}", ferry_notes::render::text(&notes)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `image report` sends.
+#[derive(Debug, Clone)]
+pub struct ImageReport {
+    /// Image reference.
+    pub image: String,
+    /// Digest.
+    pub digest: Option<String>,
+    /// Source repository.
+    pub git_repo: String,
+    /// Source commit.
+    pub git_revision: String,
+    /// Source branch.
+    pub git_branch: Option<String>,
+    /// `KEY=VALUE` annotations.
+    pub annotations: Vec<String>,
+    /// Issues text.
+    pub issues: Option<String>,
+}
+
+/// `KEY=VALUE` pairs into a map; a malformed or repeated key is an error naming it.
+pub fn parse_annotations(items: &[String]) -> Result<Map<String, Value>, String> {
+    let mut map = Map::new();
+    for item in items {
+        let Some((key, value)) = item.split_once('=') else {
+            return Err(format!("--annotation {item:?}: expected KEY=VALUE"));
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(format!("--annotation {item:?}: the key is empty"));
+        }
+        if map.insert(key.to_owned(), Value::String(value.to_owned())).is_some() {
+            return Err(format!("--annotation {key}: given more than once"));
+        }
+    }
+    Ok(map)
+}
+
+/// `image report`.
+pub async fn report_image(client: &Client, report: ImageReport, output: Output) -> anyhow::Result<ExitCode> {
+    let annotations = match parse_annotations(&report.annotations) {
+        Ok(a) => a,
+        Err(message) => {
+            eprintln!("{} {message}", style::error_label());
+            return Ok(ExitCode::from(exit::INVALID));
+        }
+    };
+    let mut body = json!({
+        "image": report.image,
+        "gitRepo": report.git_repo,
+        "gitRevision": report.git_revision,
+        "annotations": annotations,
+    });
+    for (key, value) in [("digest", report.digest), ("gitBranch", report.git_branch), ("issues", report.issues)] {
+        if let Some(v) = value {
+            body[key] = Value::String(v);
+        }
+    }
+    let stored = client.post("/api/v1/images", &body).await?;
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&stored)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let revision = s(&stored, "gitRevision");
+    println!(
+        "{}",
+        style::ok(&format!(
+            "recorded image {} (report {}) built from {} at {}",
+            s(&stored, "image"),
+            stored["id"].as_i64().map_or_else(|| "?".to_owned(), |n| n.to_string()),
+            s(&stored, "gitRepo"),
+            revision.get(..7).unwrap_or(revision)
+        ))
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations_are_key_value_pairs() {
+        let items = ["ferry/pull-request=#12".to_owned(), "note=a=b".to_owned(), "empty=".to_owned()];
+        let map = parse_annotations(&items).unwrap();
+        assert_eq!(map["ferry/pull-request"], "#12");
+        assert_eq!(map["note"], "a=b");
+        assert_eq!(map["empty"], "");
+        assert!(parse_annotations(&["novalue".to_owned()]).unwrap_err().contains("KEY=VALUE"));
+        assert!(parse_annotations(&["=x".to_owned()]).unwrap_err().contains("empty"));
+        assert!(parse_annotations(&["a=1".to_owned(), "a=2".to_owned()]).unwrap_err().contains("more than once"));
+    }
+}
