@@ -2,6 +2,7 @@
 //! Jira enrichment against a fake Jira on 127.0.0.1.
 #![allow(clippy::unwrap_used)]
 
+mod fuzz;
 mod jira;
 mod notes;
 mod support;
