@@ -503,6 +503,11 @@ impl Run<'_> {
             from: old.clone().map(|value| ImageSide { value, report: from_report.as_ref().map(show_image) }),
             to: Some(ImageSide { value: to_value.clone(), report: to_report.as_ref().map(show_image) }),
         };
+        if old.as_deref() == Some(to_value.as_str()) {
+            // The same image as before: nothing of the source repository comes with this release.
+            notes.source_range = "unchanged".into();
+            return;
+        }
         let (from, to_img) = match (&from_report, &to_report) {
             (_, None) => {
                 notes.source_range_reason = Some(format!("no image report carries {to_value}"));

@@ -187,12 +187,14 @@ pub fn text(notes: &Notes) -> String {
         .components
         .iter()
         .map(|c| {
-            let starts: Vec<String> = c
-                .gitops
-                .from
-                .iter()
-                .map(|s| s.revision.as_deref().map_or_else(|| format!("({})", s.found_by), |r| short(r).to_owned()))
-                .collect();
+            let mut starts: Vec<String> = Vec::new();
+            for s in &c.gitops.from {
+                let start = s.revision.as_deref().map_or_else(|| format!("({})", s.found_by), |r| short(r).to_owned());
+                // Final environments that had the same revision live share one start.
+                if !starts.contains(&start) {
+                    starts.push(start);
+                }
+            }
             let image = match (&c.images.from, &c.images.to) {
                 (Some(f), Some(t)) => format!("{} → {}", f.value, t.value),
                 (None, Some(t)) => format!("→ {}", t.value),

@@ -43,7 +43,8 @@ pub struct ComponentNotes {
     /// The image values before and after, and their reports.
     pub images: ImageChange,
     /// `known`, `unknown` or `unchanged`: whether the application source repository's commits could
-    /// be listed (they need image reports for the image live before and the image promoted).
+    /// be listed (they need image reports for the image live before and the image promoted);
+    /// `unchanged` when the image value or its source revision is the same as before.
     pub source_range: String,
     /// Why the source range is unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]

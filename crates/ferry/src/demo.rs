@@ -6,10 +6,12 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use ferry_engine::{EngineConfig, EngineHandle, GitPush, PromoteRequest};
+use ferry_model::ReleaseId;
 use ferry_server::ServerSettings;
 use ferry_store::{SqliteStore, Store};
 
@@ -279,6 +281,8 @@ async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
     println!("  ferry --server {base} release watch {first}");
     println!("  ferry --server {base} release show {second}");
     println!("  ferry --server {base} release logs {second} --env qa");
+    println!("  ferry --server {base} release notes {second}");
+    println!("  {base}/releases/{first}   (web UI)");
     println!();
 
     let outcome = wait_for(&store, &[first.clone(), second.clone()]).await?;
@@ -287,6 +291,18 @@ async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
     }
     let expected =
         outcome.first().is_some_and(|(_, s)| s == "Succeeded") && outcome.get(1).is_some_and(|(_, s)| s == "Failed");
+    // What the second release brought: its release notes.
+    match ReleaseId::from_str(&second) {
+        Ok(id) => match engine.notes(id, false).await {
+            Ok(notes) => {
+                println!();
+                println!("Release notes of {second}:");
+                print!("{}", ferry_notes::render::text(&notes));
+            }
+            Err(e) => println!("release notes of {second}: {e}"),
+        },
+        Err(e) => println!("release notes of {second}: {e}"),
+    }
     if options.exit_when_done {
         let _ = stop_tx.send(());
         let _ = server.await;

@@ -335,6 +335,16 @@ fn the_demo_runs_one_successful_and_one_failed_release() {
     assert!(finals[0].ends_with(": Succeeded"), "{stdout}");
     assert!(finals[1].ends_with(": Failed"), "{stdout}");
     assert!(stdout.contains("ferry --server http://127.0.0.1:"), "{stdout}");
+    // The notes of the second release: the commit in dev that triggered it, and its Jira key.
+    let notes = stdout.split_once("Release notes of ").map(|(_, n)| n).unwrap_or_default();
+    assert!(notes.contains("feat(api): one-click checkout (SHOP-142)"), "{stdout}");
+    assert!(notes.contains("SHOP-142"), "{stdout}");
+    let web = notes.lines().find(|l| l.starts_with("web ")).unwrap_or_default();
+    assert!(web.ends_with("1.4.2 → 1.4.2         unchanged"), "{stdout}");
+    let api = notes.lines().find(|l| l.starts_with("api ")).unwrap_or_default();
+    assert!(api.contains("unknown: no image report carries 1.5.0-broken"), "{stdout}");
+    assert_eq!(api.split_whitespace().nth(1).unwrap().matches("..").count(), 1, "{stdout}");
+    assert!(!api.split_whitespace().nth(1).unwrap().contains(','), "one start for prod-eu and prod-us: {stdout}");
 }
 
 #[test]
