@@ -56,6 +56,11 @@ fn md_component(out: &mut String, c: &ComponentNotes) {
     if let Some(to) = &c.images.to {
         let from = c.images.from.as_ref().map_or("(none)".to_owned(), |f| format!("`{}`", f.value));
         let _ = writeln!(out, "- Image: {from} → `{}`", to.value);
+        for (side, image) in [("before", &c.images.from), ("promoted", &c.images.to)] {
+            let Some(r) = image.as_ref().and_then(|i| i.report.as_ref()) else { continue };
+            let digest = r.digest.as_ref().map_or(String::new(), |d| format!(" (`{d}`)"));
+            let _ = writeln!(out, "  - {side}: `{}`{digest} built from `{}`", r.image, short(&r.git_revision));
+        }
     }
     let starts: Vec<String> = c
         .gitops

@@ -1190,6 +1190,18 @@ pub(crate) struct NoteComponent {
     pub(crate) source: Vec<RangeCommit>,
     pub(crate) source_truncated: bool,
     pub(crate) warnings: Vec<String>,
+    /// The image reports of the image live before and the image promoted.
+    pub(crate) reports: Vec<NoteImage>,
+}
+
+/// An image report shown with a component's notes.
+#[derive(Debug, Clone)]
+pub(crate) struct NoteImage {
+    /// `before` or `promoted`.
+    pub(crate) side: &'static str,
+    pub(crate) image: String,
+    pub(crate) digest: String,
+    pub(crate) annotations: Vec<(String, String)>,
 }
 
 /// The notes of SPEC §5, ready for the template.
@@ -1340,6 +1352,18 @@ fn notes_view(n: &ferry_notes::Notes) -> NotesView {
                 source,
                 source_truncated,
                 warnings: c.warnings.clone(),
+                reports: [("before", &c.images.from), ("promoted", &c.images.to)]
+                    .into_iter()
+                    .filter_map(|(side, s)| {
+                        let r = s.as_ref()?.report.as_ref()?;
+                        Some(NoteImage {
+                            side,
+                            image: r.image.clone(),
+                            digest: r.digest.clone().unwrap_or_default(),
+                            annotations: r.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                        })
+                    })
+                    .collect(),
             }
         })
         .collect();

@@ -393,6 +393,8 @@ async fn two_releases_in_a_row_with_image_reports_and_jira() {
         "web 2.1.0 for SHOP-106",
         "unknown: no image report carries 2.1.0",
         "Source commits (8)",
+        "Image promoted: <code>registry.example/shop/api:1.1.0</code>",
+        "org.opencontainers.image.revision",
         "GitOps commits (3)",
     ] {
         assert!(html.contains(part), "{part:?} missing from the notes panel:\n{html}");
