@@ -602,17 +602,8 @@ impl<S: Store> Engine<S> {
     /// Loads a release from its event log (at recovery, or to answer a control request about a release
     /// that ended).
     async fn load_release(&self, id: ReleaseId) -> Result<Active, EngineError> {
-        let events = self.store.release_events(&id.to_string()).await.map_err(internal)?;
-        if events.is_empty() {
-            return Err(EngineError::NotFound(format!("release {id} does not exist")));
-        }
-        let parsed: Vec<ReleaseEvent> = events
-            .iter()
-            .map(|e| serde_json::from_value(e.body.clone()))
-            .collect::<Result<_, _>>()
-            .map_err(|e| internal(format!("release {id}: stored event is not readable: {e}")))?;
-        let state = ReleaseState::replay(&parsed).map_err(|e| internal(format!("release {id}: {e}")))?;
-        Ok(Active { state, next_seq: events.len() as i64, in_flight: HashSet::new() })
+        let (state, events) = crate::notes::replay(&self.store, &id.to_string()).await?;
+        Ok(Active { state, next_seq: events as i64, in_flight: HashSet::new() })
     }
 
     /// Records a terminate request and stops what runs (SPEC §3.5).

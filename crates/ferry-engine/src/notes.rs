@@ -40,7 +40,7 @@ pub(crate) async fn release_notes<S: Store>(job: NotesJob<S>) -> Result<Notes, E
         None => {
             let state = match state {
                 Some(state) => state,
-                None => replay(&store, &id).await?,
+                None => replay(&store, &id).await?.0,
             };
             let lookup = StoreLookup { store: store.clone(), runtime: tokio::runtime::Handle::current() };
             let options = Options {
@@ -71,8 +71,8 @@ pub(crate) async fn release_notes<S: Store>(job: NotesJob<S>) -> Result<Notes, E
     Ok(notes)
 }
 
-/// The release's state from its event log.
-async fn replay<S: Store>(store: &S, id: &str) -> Result<ReleaseState, EngineError> {
+/// The release's state from its event log, and how many events it has.
+pub(crate) async fn replay<S: Store>(store: &S, id: &str) -> Result<(ReleaseState, usize), EngineError> {
     let events = store.release_events(id).await.map_err(internal)?;
     if events.is_empty() {
         return Err(EngineError::NotFound(format!("release {id} does not exist")));
@@ -82,7 +82,8 @@ async fn replay<S: Store>(store: &S, id: &str) -> Result<ReleaseState, EngineErr
         .map(|e| serde_json::from_value(e.body.clone()))
         .collect::<Result<_, _>>()
         .map_err(|e| internal(format!("release {id}: stored event is not readable: {e}")))?;
-    ReleaseState::replay(&parsed).map_err(|e| internal(format!("release {id}: {e}")))
+    let state = ReleaseState::replay(&parsed).map_err(|e| internal(format!("release {id}: {e}")))?;
+    Ok((state, events.len()))
 }
 
 /// Store look-ups for the notes, made from the blocking thread through the runtime.

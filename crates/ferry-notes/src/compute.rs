@@ -712,8 +712,10 @@ fn push_unique(into: &mut Vec<String>, items: &[String]) {
 /// Pull requests de-duplicated by repository and reference, in order of first appearance.
 pub fn merge_prs(items: impl IntoIterator<Item = PullRequest>) -> Vec<PullRequest> {
     let mut out: Vec<PullRequest> = Vec::new();
+    // Position of each pull request in `out`: ranges of thousands of commits stay linear.
+    let mut index: HashMap<(String, Option<String>), usize> = HashMap::new();
     for pr in items {
-        match out.iter_mut().find(|p| p.reference == pr.reference && p.repository == pr.repository) {
+        match index.get(&(pr.reference.clone(), pr.repository.clone())).and_then(|&i| out.get_mut(i)) {
             Some(existing) => {
                 push_unique(&mut existing.commits, &pr.commits);
                 push_unique(&mut existing.components, &pr.components);
@@ -721,7 +723,10 @@ pub fn merge_prs(items: impl IntoIterator<Item = PullRequest>) -> Vec<PullReques
                     existing.title = pr.title;
                 }
             }
-            None => out.push(pr),
+            None => {
+                index.insert((pr.reference.clone(), pr.repository.clone()), out.len());
+                out.push(pr);
+            }
         }
     }
     out
@@ -730,8 +735,10 @@ pub fn merge_prs(items: impl IntoIterator<Item = PullRequest>) -> Vec<PullReques
 /// Issues de-duplicated by kind, key and (for `#N`) repository, in order of first appearance.
 pub fn merge_issues(items: impl IntoIterator<Item = Issue>) -> Vec<Issue> {
     let mut out: Vec<Issue> = Vec::new();
+    let mut index: HashMap<(String, String, Option<String>), usize> = HashMap::new();
     for issue in items {
-        match out.iter_mut().find(|i| i.kind == issue.kind && i.key == issue.key && i.repository == issue.repository) {
+        let key = (issue.kind.clone(), issue.key.clone(), issue.repository.clone());
+        match index.get(&key).and_then(|&i| out.get_mut(i)) {
             Some(existing) => {
                 existing.closes |= issue.closes;
                 push_unique(&mut existing.commits, &issue.commits);
@@ -740,7 +747,10 @@ pub fn merge_issues(items: impl IntoIterator<Item = Issue>) -> Vec<Issue> {
                     existing.url = issue.url;
                 }
             }
-            None => out.push(issue),
+            None => {
+                index.insert(key, out.len());
+                out.push(issue);
+            }
         }
     }
     out
