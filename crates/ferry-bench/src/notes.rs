@@ -223,11 +223,14 @@ pub async fn notes(dir: &Path, commits: usize, runs: usize) -> Result<Vec<Row>> 
     let options = Arc::new(Options { fetch: false, ..Options::default() });
     let (from, to) = (CommitSha::new(&first)?, CommitSha::new(&tip)?);
 
-    let compute = || {
+    // The same mirror, its walks on the calling thread only (the default uses the machine's cores).
+    let one_thread = Arc::new(GitCache::new(dir.join("mirrors")).with_walk_threads(1));
+    let compute_with = |cache: &Arc<GitCache>| {
         let (state, catalog, cache, lookup, options) =
             (state.clone(), catalog.clone(), cache.clone(), lookup.clone(), options.clone());
         timed_blocking(move || ferry_notes::compute(&state, &catalog, &cache, lookup.as_ref(), &options))
     };
+    let compute = || compute_with(&cache);
     let walk = |path: Option<&'static str>| {
         let (cache, url, from, to) = (cache.clone(), url.clone(), from.clone(), to.clone());
         timed_blocking(move || cache.commits_between(&url, Some(&from), &to, path, false, commits + 1))
@@ -255,6 +258,7 @@ pub async fn notes(dir: &Path, commits: usize, runs: usize) -> Result<Vec<Row>> 
     }
     let (notes, _) = compute().await?;
     check(&notes, &log_path)?;
+    check(&compute_with(&one_thread).await?.0, &log_path)?;
     let messages: Arc<Vec<String>> = Arc::new(listed.iter().map(|c| c.message.clone()).collect());
     let extractor = Arc::new(
         Extractor::new(&catalog.products.values().next().context("no product")?.release_notes)
@@ -262,10 +266,12 @@ pub async fn notes(dir: &Path, commits: usize, runs: usize) -> Result<Vec<Row>> 
     );
 
     let (mut t_compute, mut t_walk, mut t_walk_all, mut t_extract) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut t_compute_one = Vec::new();
     let (mut t_log, mut t_log_all) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         t_log.push(timed_log(Some(DEV_PATH)).await?.1);
         t_compute.push(compute().await?.1);
+        t_compute_one.push(compute_with(&one_thread).await?.1);
         t_walk.push(walk(Some(DEV_PATH)).await?.1);
         t_log_all.push(timed_log(None).await?.1);
         t_walk_all.push(walk(None).await?.1);
@@ -295,10 +301,19 @@ pub async fn notes(dir: &Path, commits: usize, runs: usize) -> Result<Vec<Row>> 
         .target("≤ 1.5× git log", Goal::RatioAtMost(1.5))
         .note(&format!(
             "{} pull requests, {} issues; mirror already fetched; git log runs in the same mirror (commit-graph with \
-             changed-path Bloom filters), same fields (%H %P %an %ae %at %B)",
+             changed-path Bloom filters), same fields (%H %P %an %ae %at %B); Ferry's walk reads trees and commits on {} \
+             threads (git log on one)",
             component.pull_requests.len(),
-            component.issues.len()
+            component.issues.len(),
+            cache.walk_threads()
         )),
+        Row::new(
+            "7 release notes",
+            "… the same notes with the history walk on one thread (GitCache::with_walk_threads(1))",
+            Unit::Ms,
+            Stat::of_latencies(&t_compute_one),
+            Some(log_limit()),
+        ),
         Row::new(
             "7 release notes",
             "… its history walk alone (GitCache::commits_between, same range and path)",

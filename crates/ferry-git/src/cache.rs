@@ -105,7 +105,11 @@ pub struct GitCache {
     timeout: Duration,
     program: PathBuf,
     locks: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
+    walk_threads: usize,
 }
+
+/// The most threads one history walk uses by default.
+const MAX_WALK_THREADS: usize = 4;
 
 /// The gix repository type used for reads.
 pub(crate) type Repo = gix::Repository;
@@ -119,7 +123,20 @@ impl GitCache {
             timeout: DEFAULT_NETWORK_TIMEOUT,
             program: PathBuf::from("git"),
             locks: Mutex::default(),
+            walk_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WALK_THREADS)),
         }
+    }
+
+    /// Changes how many threads a long history walk reads trees and commits on (default: the
+    /// machine's cores, at most 4; 1 = the calling thread only).
+    pub fn with_walk_threads(mut self, threads: usize) -> GitCache {
+        self.walk_threads = threads.max(1);
+        self
+    }
+
+    /// How many threads a long history walk uses.
+    pub fn walk_threads(&self) -> usize {
+        self.walk_threads
     }
 
     /// Uses `credentials` for `https://` URLs that carry none.

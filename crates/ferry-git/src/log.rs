@@ -12,6 +12,9 @@ use crate::bloom::BloomFilters;
 use crate::cache::{CommitInfo, GitCache, Repo, clean_path};
 use crate::error::{GitError, Operation};
 
+/// Bytes of decoded delta bases kept during one walk (git's default `core.deltaBaseCacheLimit`).
+const DELTA_BASE_CACHE_BYTES: usize = 96 * 1024 * 1024;
+
 impl GitCache {
     /// The commits reachable from `to` but not from `from`, newest first (by commit time), at most
     /// `limit` — like `git log from..to` (`from = None`: everything reachable from `to`). Merges are
@@ -37,9 +40,7 @@ impl GitCache {
     ) -> Result<Vec<CommitInfo>, GitError> {
         let op = Operation::Read;
         let mut repo = self.open(url, op)?;
-        // Every object of a walk is read once (paths are memoised per commit): an object cache would
-        // only cost its bookkeeping.
-        repo.object_cache_size(None);
+        tune_for_walk(&mut repo);
         let tip = self.commit_id(&repo, url, to, op)?;
         let hidden = match from {
             Some(from) => vec![self.commit_id(&repo, url, from, op)?],
@@ -63,42 +64,162 @@ impl GitCache {
                 .and_then(|b| b.key(p).map(|k| (b, k))),
             _ => None,
         };
-        let mut entries = PathEntries { graph: graph.as_ref(), memo: HashMap::new(), buf: Vec::new() };
+        let path: &[&[u8]] = components.as_deref().unwrap_or_default();
+        let threads = self.walk_threads();
+        // Long walks read trees and commits on several threads, a batch of candidates at a time; a walk
+        // that may stop after a few commits stays on this thread.
+        let parallel = threads > 1 && limit >= threads * MIN_PER_THREAD;
+        let mut entries = PathEntries::new(graph.as_ref());
         let mut out = Vec::new();
+        let mut batch: Vec<Candidate> = Vec::new();
+        let mut helpers: Option<gix::ThreadSafeRepository> = None;
         for info in walk {
             let info = info.map_err(|e| self.error(op, url, e.to_string()))?;
-            if let Some(path) = &components {
-                if info.parent_ids.len() == 1
-                    && let (Some((filters, key)), Some(g)) = (&bloom, &graph)
-                    && let Some(pos) = g.lookup(info.id)
-                    && !filters.maybe_changed(pos.0, key)
-                {
-                    continue;
-                }
-                let here = entries.get(self, &repo, url, info.id, path)?;
-                let touched = if info.parent_ids.is_empty() {
-                    here.is_some()
-                } else {
-                    let mut differs_from_one = false;
-                    for parent in info.parent_ids.iter() {
-                        if entries.get(self, &repo, url, *parent, path)? != here {
-                            differs_from_one = true;
-                            break;
-                        }
-                    }
-                    differs_from_one
-                };
-                if !touched {
-                    continue;
-                }
+            if !path.is_empty()
+                && info.parent_ids.len() == 1
+                && let (Some((filters, key)), Some(g)) = (&bloom, &graph)
+                && let Some(pos) = g.lookup(info.id)
+                && !filters.maybe_changed(pos.0, key)
+            {
+                continue;
             }
-            out.push(self.info(&repo, url, info.id)?);
-            if out.len() >= limit {
-                break;
+            let candidate = Candidate { id: info.id, parents: info.parent_ids };
+            if !parallel {
+                if let Some(listed) = self.resolve(&repo, url, &mut entries, &candidate, path)? {
+                    out.push(listed);
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+                continue;
+            }
+            batch.push(candidate);
+            if batch.len() >= BATCH {
+                let sync = helpers.get_or_insert_with(|| repo.clone().into_sync());
+                out.extend(self.resolve_batch(
+                    &repo,
+                    sync,
+                    url,
+                    graph.as_ref(),
+                    &mut entries,
+                    &batch,
+                    path,
+                    threads,
+                )?);
+                batch.clear();
+                if out.len() >= limit {
+                    break;
+                }
             }
         }
+        if !batch.is_empty() && out.len() < limit {
+            let sync = helpers.get_or_insert_with(|| repo.clone().into_sync());
+            out.extend(self.resolve_batch(&repo, sync, url, graph.as_ref(), &mut entries, &batch, path, threads)?);
+        }
+        out.truncate(limit);
         Ok(out)
     }
+
+    /// The commit's facts when it is listed: always without a path; with one, when its entry there
+    /// differs from its parent's (a root commit: the entry exists; a merge: it differs from at least one
+    /// parent, so the merge that brought a branch's change in is listed with it).
+    fn resolve(
+        &self,
+        repo: &Repo,
+        url: &str,
+        entries: &mut PathEntries<'_>,
+        candidate: &Candidate,
+        path: &[&[u8]],
+    ) -> Result<Option<CommitInfo>, GitError> {
+        if !path.is_empty() {
+            let here = entries.get(self, repo, url, candidate.id, path)?;
+            let touched = if candidate.parents.is_empty() {
+                here.is_some()
+            } else {
+                let mut differs_from_one = false;
+                for parent in &candidate.parents {
+                    if entries.get(self, repo, url, *parent, path)? != here {
+                        differs_from_one = true;
+                        break;
+                    }
+                }
+                differs_from_one
+            };
+            if !touched {
+                return Ok(None);
+            }
+        }
+        self.info(repo, url, candidate.id).map(Some)
+    }
+
+    /// [`GitCache::resolve`] over a batch in walk order, split into contiguous runs: the first on this
+    /// thread, the others on helper threads with their own repository handles (a run's commits are
+    /// mostly each other's parents, so its memo still saves the parents' look-ups).
+    #[allow(clippy::too_many_arguments)]
+    fn resolve_batch(
+        &self,
+        repo: &Repo,
+        sync: &gix::ThreadSafeRepository,
+        url: &str,
+        graph: Option<&gix::commitgraph::Graph>,
+        entries: &mut PathEntries<'_>,
+        batch: &[Candidate],
+        path: &[&[u8]],
+        threads: usize,
+    ) -> Result<Vec<CommitInfo>, GitError> {
+        let runs = threads.min(batch.len().div_ceil(MIN_PER_THREAD)).max(1);
+        let size = batch.len().div_ceil(runs);
+        let mut chunks = batch.chunks(size);
+        let first = chunks.next().unwrap_or_default();
+        let resolve_run = |repo: &Repo, entries: &mut PathEntries<'_>, run: &[Candidate]| {
+            let mut listed = Vec::new();
+            for candidate in run {
+                if let Some(info) = self.resolve(repo, url, entries, candidate, path)? {
+                    listed.push(info);
+                }
+            }
+            Ok::<_, GitError>(listed)
+        };
+        std::thread::scope(|scope| {
+            let helpers: Vec<_> = chunks
+                .map(|run| {
+                    scope.spawn(move || {
+                        let mut repo = sync.to_thread_local();
+                        tune_for_walk(&mut repo);
+                        resolve_run(&repo, &mut PathEntries::new(graph), run)
+                    })
+                })
+                .collect();
+            let mut out = resolve_run(repo, entries, first)?;
+            for helper in helpers {
+                let listed =
+                    helper.join().map_err(|_| self.error(Operation::Read, url, "a history walk thread panicked"))??;
+                out.extend(listed);
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// Commits a walk hands to a helper thread at least (fewer: the walk stays on one thread).
+const MIN_PER_THREAD: usize = 16;
+/// Candidates resolved at a time by a parallel walk (bounds its memory and the work past `limit`).
+const BATCH: usize = 4096;
+
+/// A commit the walk may list: its id and parents (as walked: only the first with `first_parent`).
+struct Candidate {
+    id: ObjectId,
+    parents: gix::traverse::commit::ParentIds,
+}
+
+/// Every object of a walk is read once (paths are memoised per commit), so an object cache would only
+/// cost its bookkeeping. Trees and commits are delta-compressed against their neighbours in history: a
+/// hash map of decoded delta bases (what git's `core.deltaBaseCacheLimit` sizes) instead of gix's
+/// default 64-slot list, whose linear look-ups cost more than the decoding they save.
+fn tune_for_walk(repo: &mut Repo) {
+    repo.object_cache_size(None);
+    repo.objects
+        .set_pack_cache(|| Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(DELTA_BASE_CACHE_BYTES)));
 }
 
 /// The object at one path in each commit, looked up once per commit (a commit is usually asked about
@@ -109,7 +230,11 @@ struct PathEntries<'g> {
     buf: Vec<u8>,
 }
 
-impl PathEntries<'_> {
+impl<'g> PathEntries<'g> {
+    fn new(graph: Option<&'g gix::commitgraph::Graph>) -> PathEntries<'g> {
+        PathEntries { graph, memo: HashMap::new(), buf: Vec::new() }
+    }
+
     fn get(
         &mut self,
         cache: &GitCache,

@@ -173,6 +173,9 @@ fn path_filtered_walks_match_git_log_with_and_without_bloom_filters() {
     plain.cache.fetch(&url).expect("fetch");
     let plain_mirror = plain.cache.mirror_dir(&url);
     git(&plain_mirror, &["commit-graph", "write", "--reachable"], None);
+    // One thread, and three (runs of uneven length on helper threads), on the same mirror.
+    let single = threads(&c, 1);
+    let three = threads(&c, 3);
     let mut listed = 0;
     for path in ["a", "a/b", "a/b/c.txt", "a/e.txt", "f.txt", "ü", "ü/x.txt", "a/b/deep", "zz", "a/b/c.txt/x"] {
         for first_parent in [false, true] {
@@ -186,7 +189,9 @@ fn path_filtered_walks_match_git_log_with_and_without_bloom_filters() {
                 args.extend(["--", path]);
                 let want: Vec<String> = git(&bare, &args, None).lines().map(str::to_owned).collect();
                 listed += want.len();
-                for (label, cache) in [("bloom", &c.cache), ("trees", &plain.cache)] {
+                for (label, cache) in
+                    [("bloom", &c.cache), ("trees", &plain.cache), ("1 thread", &single), ("3 threads", &three)]
+                {
                     let got = cache.commits_between(&url, from, &tip, Some(path), first_parent, 10_000).expect("walk");
                     assert_eq!(shas(&got), want, "{label}: git {args:?}");
                 }
@@ -194,6 +199,40 @@ fn path_filtered_walks_match_git_log_with_and_without_bloom_filters() {
         }
     }
     assert!(listed > 500, "the cases list commits ({listed})");
+}
+
+/// A cache on the same mirrors as `c` whose long walks use `n` threads.
+fn threads(c: &crate::support::Cache, n: usize) -> ferry_git::GitCache {
+    ferry_git::GitCache::new(c.dir.path().join("mirrors")).with_walk_threads(n)
+}
+
+#[test]
+fn long_walks_in_several_batches_and_threads_match_git_log_and_stop_at_the_limit() {
+    // More candidates than one batch of the parallel walk (4,096), with merges.
+    let (dir, url) = branchy(6000);
+    let c = cache();
+    c.cache.fetch(&url).expect("fetch");
+    let bare = dir.path().join("branchy.git");
+    let tip = c.cache.head(&url, "main").expect("head");
+    let (single, three) = (threads(&c, 1), threads(&c, 3));
+    for path in [None, Some("a/b"), Some("f.txt")] {
+        for limit in [5000usize, 4097, 100, 47, 20_000] {
+            let limit_arg = format!("-{limit}");
+            let mut args = vec!["log", "--format=%H", "--full-history", limit_arg.as_str(), tip.as_str()];
+            if let Some(p) = path {
+                args.extend(["--", p]);
+            }
+            let want: Vec<String> = git(&bare, &args, None).lines().map(str::to_owned).collect();
+            assert!(!want.is_empty());
+            for (label, cache) in [("1 thread", &single), ("3 threads", &three)] {
+                let got = cache.commits_between(&url, None, &tip, path, false, limit).expect("walk");
+                assert_eq!(shas(&got), want, "{label}: git {args:?}");
+            }
+        }
+    }
+    // The whole history is longer than a batch: the walks above ran in several.
+    let all = three.commits_between(&url, None, &tip, None, false, usize::MAX).expect("walk");
+    assert!(all.len() > 4096, "{} commits", all.len());
 }
 
 #[test]
