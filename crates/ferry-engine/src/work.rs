@@ -339,6 +339,20 @@ async fn watch_exec(
     let observe = |sync, health, revision: Option<CommitSha>, message: Option<String>| {
         send(Outcome::Observed { env: job.env.clone(), app: job.app.clone(), sync, health, revision, message })
     };
+    if exec.sync.is_none() && exec.health.is_none() {
+        // Without commands an exec application is Synced and Healthy once committed (SPEC §6.3): there
+        // is nothing to check out or run, and no fetch to wait for. Without a promotion commit, the
+        // revision shown is the branch tip the mirror had when the release was created.
+        let revision = match &job.expected {
+            Some(sha) => Some(sha.clone()),
+            None => {
+                let (g, url, branch) = (git.clone(), job.repo_url.clone(), job.branch.clone());
+                blocking(move || g.head(&url, &branch)).await.ok()
+            }
+        };
+        observe(SyncStatus::Synced, HealthStatus::Healthy, revision, None);
+        return Ok(());
+    }
     let revision = target_revision(job, git).await.map_err(|e| (GateFailure::Degraded, e))?;
     // Check out the revision: Ferry is the deployer of exec applications.
     let dir = job.deploy_root.join(job.app.as_str()).join(revision.as_str());

@@ -3,7 +3,9 @@
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(not(target_os = "linux"))]
+use std::time::Instant;
 
 /// Environment variables that would redirect git to another repository, index or object store.
 const GIT_LOCATION_VARS: &[&str] = &[
@@ -54,6 +56,10 @@ impl Git {
             cmd.current_dir(cwd);
         }
         cmd.args(args);
+        // Its own process group: a timeout stops git and the helpers it started (ssh, remote helpers),
+        // which would otherwise keep its output pipes open.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         Git { cmd, timeout }
     }
 
@@ -104,28 +110,71 @@ impl Git {
             }
             buf
         });
-        let deadline = Instant::now() + self.timeout;
-        let mut pause = Duration::from_millis(1);
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!(
-                        "git did not finish within {}s and was stopped; check that the remote is reachable",
-                        self.timeout.as_secs()
-                    ));
-                }
-                Ok(None) => {
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(25));
-                }
-                Err(e) => return Err(format!("could not wait for git: {e}")),
-            }
-        };
+        let status = wait(&mut child, self.timeout).map_err(|e| match e {
+            Wait::TimedOut => format!(
+                "git did not finish within {}s and was stopped; check that the remote is reachable",
+                self.timeout.as_secs()
+            ),
+            Wait::Failed(e) => format!("could not wait for git: {e}"),
+        })?;
         let stdout = stdout_thread.join().unwrap_or_default();
         let stderr = stderr_thread.join().unwrap_or_default();
         Ok(Output { success: status.success(), stdout, stderr: String::from_utf8_lossy(&stderr).trim_end().to_owned() })
+    }
+}
+
+enum Wait {
+    TimedOut,
+    Failed(std::io::Error),
+}
+
+/// Waits for `child` to exit, killing its process group after `timeout`. The exit is noticed as it happens: this thread
+/// blocks in `waitid` without reaping the child, while a watchdog thread kills it if the time runs out
+/// (the child is reaped only after the watchdog has stood down, so its pid cannot be reused meanwhile).
+#[cfg(target_os = "linux")]
+fn wait(child: &mut std::process::Child, timeout: Duration) -> Result<std::process::ExitStatus, Wait> {
+    use nix::sys::signal::{Signal, kill};
+    use nix::sys::wait::{Id, WaitPidFlag, waitid};
+    use nix::unistd::Pid;
+
+    let pid = Pid::from_raw(i32::try_from(child.id()).map_err(|e| Wait::Failed(std::io::Error::other(e)))?);
+    let (done, stand_down) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || match stand_down.recv_timeout(timeout) {
+        // The group of the unreaped child (its id is the group's).
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL).is_ok(),
+        _ => false,
+    });
+    let exited = loop {
+        match waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other,
+        }
+    };
+    let _ = done.send(());
+    let killed = watchdog.join().unwrap_or(false);
+    let status = child.wait().map_err(Wait::Failed)?;
+    exited.map_err(|e| Wait::Failed(e.into()))?;
+    if killed { Err(Wait::TimedOut) } else { Ok(status) }
+}
+
+/// Waits for `child` to exit, killing it after `timeout` (polling where `waitid` is not available).
+#[cfg(not(target_os = "linux"))]
+fn wait(child: &mut std::process::Child, timeout: Duration) -> Result<std::process::ExitStatus, Wait> {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Wait::TimedOut);
+            }
+            Ok(None) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(25));
+            }
+            Err(e) => return Err(Wait::Failed(e)),
+        }
     }
 }

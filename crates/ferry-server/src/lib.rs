@@ -113,7 +113,9 @@ where
     let counter = tokio::spawn(metrics::count_events(store.subscribe(), metrics.clone(), stop_rx.clone()));
     let state = AppState { store, engine, settings: Arc::new(settings), metrics, shutdown: stop_rx };
     let app = routes::router(state);
-    let result = axum::serve(listener, app)
+    // One service shared by every connection: `serve(listener, router)` would clone the router's
+    // routes into each connection (hundreds of KiB per idle SSE client).
+    let result = axum::serve(listener, app.into_make_service())
         .with_graceful_shutdown(async move {
             signal.await;
             let _ = stop_tx.send(true);

@@ -363,3 +363,48 @@ async fn git_errors_never_show_credentials() {
         h.store.release_events(&id).await.unwrap().iter().map(|e| e.body.to_string()).collect::<Vec<_>>().join("\n");
     assert!(!events.contains("s3cr3t-t0ken"), "credentials in the event log");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_applications_without_commands_are_healthy_once_committed_without_a_checkout() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = gitops_files();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let repo = Repo::new(dir.path(), "gitops", &refs);
+    let data = dir.path().join("data");
+    let h = Harness::start(dir).await;
+    let mut yaml = String::new();
+    for (i, env) in ["dev", "qa", "prod"].iter().enumerate() {
+        yaml.push_str(&format!(
+            "apiVersion: ferry/v1\nkind: Environment\nmetadata: {{ name: {env} }}\nspec: {{ type: non-production, order: {i} }}\n---\n\
+             apiVersion: ferry/v1\nkind: Application\nmetadata: {{ name: shop-api-{env} }}\nspec:\n  product: shop\n  \
+             environment: {env}\n  component: api\n  source: {{ repoURL: \"{}\", path: apps/api/{env}, targetRevision: main }}\n---\n",
+            repo.url()
+        ));
+    }
+    yaml.push_str(
+        "apiVersion: ferry/v1\nkind: Product\nmetadata: { name: shop }\nspec:\n  promotionTemplate:\n    \
+         versionSource: { file: Chart.yaml, jsonPath: $.appVersion }\n    promotion:\n      \
+         values.yaml: { jsonPaths: [\"$.image.tag\"] }\n  promotionFlows: [ { name: quiet } ]\n---\n\
+         apiVersion: ferry/v1\nkind: PromotionFlow\nmetadata: { name: quiet }\nspec:\n  triggerEnvironment: dev\n  steps:\n    \
+         - { environment: qa, dependsOn: [dev], policy: { action: commit } }\n    \
+         - { environment: prod, dependsOn: [qa], policy: { action: none } }\n",
+    );
+    h.apply(&yaml).await;
+    let id = h.promote(Some("quiet"), None, None).await;
+    let view = h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    let qa_commit = promotion_commits(&repo, "qa");
+    assert_eq!(qa_commit.len(), 1, "{qa_commit:?}");
+    assert!(promotion_commits(&repo, "prod").is_empty());
+    // Synced and Healthy at the promotion commit (qa), at the branch tip (prod: nothing committed).
+    let tip = git(&repo.bare, &["rev-parse", "main"]);
+    for (env, revision) in [("qa", &qa_commit[0].0), ("prod", &tip)] {
+        let app = &env_of(&view, env)["applications"][0];
+        assert_eq!(app["app"]["sync"], "Synced", "{env}: {app:#}");
+        assert_eq!(app["app"]["health"], "Healthy", "{env}: {app:#}");
+        assert_eq!(app["app"]["revision"], serde_json::json!(revision), "{env}: {app:#}");
+    }
+    // Nothing to run, so nothing was checked out.
+    let deployed: Vec<_> = std::fs::read_dir(data.join("deploy")).map(|d| d.flatten().collect()).unwrap_or_default();
+    assert!(deployed.is_empty(), "checked out: {deployed:?}");
+}

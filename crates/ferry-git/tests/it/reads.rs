@@ -125,3 +125,24 @@ fn mirrors_are_shared_per_url() {
     assert_eq!(dirs.len(), 1);
     let _ = git(&a.mirror_dir(&remote.url()), &["fsck", "--no-progress"], None);
 }
+
+#[test]
+fn a_git_command_past_its_timeout_is_stopped_with_the_helpers_it_started() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    // A "git" whose helper (like ssh under a fetch) keeps the output pipes open; it records its pid.
+    let helper_pid = dir.path().join("helper.pid");
+    let wrapper = dir.path().join("slow-git");
+    std::fs::write(&wrapper, format!("#!/bin/sh\nsleep 600 &\necho $! > '{}'\nwait\n", helper_pid.display()))
+        .expect("wrapper");
+    crate::support::make_executable(&wrapper);
+    let cache = GitCache::new(dir.path().join("mirrors"))
+        .with_git_program(&wrapper)
+        .with_timeout(std::time::Duration::from_millis(300));
+    let err = cache.fetch("file:///nonexistent/slow.git").expect_err("timed out");
+    assert!(err.message.contains("did not finish within"), "{err}");
+    // The helper was stopped with git: it no longer runs (gone, or a zombie awaiting its new parent).
+    let pid = std::fs::read_to_string(&helper_pid).expect("pid").trim().to_owned();
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let running = state.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z'));
+    assert!(!running, "the helper {pid} still runs: {state}");
+}
