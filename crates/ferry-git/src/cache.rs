@@ -105,6 +105,9 @@ pub struct GitCache {
     timeout: Duration,
     program: PathBuf,
     locks: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
+    /// The commit Ferry last pushed to each (mirror, branch): while the mirror's branch is still there,
+    /// a promotion need not fetch first (a remote that moved meanwhile rejects the push, which fetches).
+    pushed: Mutex<HashMap<(PathBuf, String), ObjectId>>,
     walk_threads: usize,
 }
 
@@ -123,6 +126,7 @@ impl GitCache {
             timeout: DEFAULT_NETWORK_TIMEOUT,
             program: PathBuf::from("git"),
             locks: Mutex::default(),
+            pushed: Mutex::default(),
             walk_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WALK_THREADS)),
         }
     }
@@ -213,6 +217,15 @@ impl GitCache {
             return Err(self.error(op, url, format!("git {} failed: {}", args.first().unwrap_or(&""), out.stderr)));
         }
         Ok(out.stdout_text())
+    }
+
+    /// Whether `branch` of the mirror in `dir` is still the commit Ferry pushed there last.
+    pub(crate) fn is_own_push(&self, dir: &Path, branch: &str, tip: ObjectId) -> bool {
+        guard_map(&self.pushed).get(&(dir.to_owned(), branch.to_owned())) == Some(&tip)
+    }
+
+    pub(crate) fn record_push(&self, dir: &Path, branch: &str, tip: ObjectId) {
+        guard_map(&self.pushed).insert((dir.to_owned(), branch.to_owned()), tip);
     }
 
     pub(crate) fn lock(&self, dir: &Path) -> Arc<Mutex<()>> {
@@ -664,6 +677,10 @@ impl GitCache {
         let _ = std::fs::remove_file(&index);
         result
     }
+}
+
+fn guard_map<T>(map: &Mutex<T>) -> MutexGuard<'_, T> {
+    map.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub(crate) fn guard(lock: &Mutex<()>) -> MutexGuard<'_, ()> {

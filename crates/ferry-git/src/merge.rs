@@ -69,7 +69,7 @@ impl GitCache {
             let sha = to_sha(commit);
             match self.push(&dir, url, &sha, target_branch)? {
                 Push::Done => {
-                    self.remember_push(&dir, target_branch, &sha);
+                    self.remember_push(&dir, url, target_branch, commit);
                     return Ok(sha);
                 }
                 Push::Rejected if attempt < PUSH_ATTEMPTS => self.fetch_locked(url)?,

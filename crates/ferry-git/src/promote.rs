@@ -7,6 +7,7 @@ use ferry_model::CommitSha;
 use ferry_model::jsonpath::JsonPath;
 use gix::ObjectId;
 use gix::objs::tree::EntryKind;
+use gix::refs::transaction::PreviousValue;
 
 use crate::cache::{GitCache, Repo, clean_path, guard, join_path, to_sha};
 use crate::error::{GitError, Operation};
@@ -171,7 +172,17 @@ impl GitCache {
         let dir = self.mirror_dir(url);
         let lock = self.lock(&dir);
         let _guard = guard(&lock);
-        self.fetch_locked(url)?;
+        // A branch whose mirror tip is Ferry's own last push is edited without a fetch first: when the
+        // remote moved meanwhile, the push is rejected, and that attempt does not count.
+        let own_tip = self
+            .open(url, Operation::Commit)
+            .ok()
+            .and_then(|repo| self.try_branch_tip(&repo, url, &req.branch, Operation::Commit).ok().flatten())
+            .is_some_and(|tip| self.is_own_push(&dir, &req.branch, tip));
+        let mut fresh = !own_tip;
+        if fresh {
+            self.fetch_locked(url)?;
+        }
 
         let push_to = match dest {
             Destination::Target => req.branch.as_str(),
@@ -179,7 +190,8 @@ impl GitCache {
         };
         let idempotency = idempotency_trailers(&req.trailers);
         let message = commit_message(&req.message, &req.trailers);
-        for attempt in 1..=PUSH_ATTEMPTS {
+        let mut attempt = 0;
+        while attempt < PUSH_ATTEMPTS {
             let repo = self.open(url, Operation::Commit)?;
             let tip = self.branch_tip(&repo, url, &req.branch, Operation::Commit)?;
             if let Some(sha) = self.already_promoted(&repo, url, tip, dest, &idempotency)? {
@@ -194,11 +206,19 @@ impl GitCache {
             let sha = to_sha(commit);
             match self.push(&dir, url, &sha, push_to)? {
                 Push::Done => {
-                    self.remember_push(&dir, push_to, &sha);
+                    self.remember_push(&dir, url, push_to, commit);
                     return Ok(PromotionOutcome::Committed { sha, files });
                 }
-                Push::Rejected if attempt < PUSH_ATTEMPTS => self.fetch_locked(url)?,
-                Push::Rejected => {}
+                Push::Rejected if !fresh => {
+                    self.fetch_locked(url)?;
+                    fresh = true;
+                }
+                Push::Rejected => {
+                    attempt += 1;
+                    if attempt < PUSH_ATTEMPTS {
+                        self.fetch_locked(url)?;
+                    }
+                }
             }
         }
         Err(self.error(
@@ -241,10 +261,15 @@ impl GitCache {
         self.find_trailers_from(repo, url, tip, trailers)
     }
 
-    /// Keeps the mirror in step after a push; the next fetch would do it too.
-    pub(crate) fn remember_push(&self, dir: &std::path::Path, branch: &str, sha: &CommitSha) {
-        let refname = format!("refs/heads/{branch}");
-        let _ = self.git(Some(dir), &["update-ref", &refname, sha.as_str()]).run();
+    /// Keeps the mirror in step after a push (the next fetch would do it too) and remembers the push.
+    pub(crate) fn remember_push(&self, dir: &std::path::Path, url: &str, branch: &str, commit: ObjectId) {
+        let updated = self.open(url, Operation::Push).is_ok_and(|repo| {
+            let name = format!("refs/heads/{branch}");
+            repo.reference(name.as_str(), commit, PreviousValue::Any, "ferry: pushed").is_ok()
+        });
+        if updated {
+            self.record_push(dir, branch, commit);
+        }
     }
 
     /// Rejects branch names git would refuse (`refs/heads/<branch>` must be a valid reference name).

@@ -187,6 +187,54 @@ fn a_concurrent_push_is_rebased_onto() {
 }
 
 #[test]
+fn after_its_own_push_ferry_edits_without_fetching_and_a_remote_that_moved_is_caught_by_the_push() {
+    let remote = Remote::new(&[("qa/v.yaml", "tag: 2\n"), ("staging/v.yaml", "tag: 1\n"), ("prod/v.yaml", "tag: 1\n")]);
+    let url = remote.url();
+    let trigger = remote.head();
+    let c = cache();
+    // A git that logs its subcommands.
+    let log = c.dir.path().join("git.log");
+    let wrapper = c.dir.path().join("logging-git");
+    std::fs::write(&wrapper, format!("#!/bin/sh\necho \"$1\" >> '{}'\nexec git \"$@\"\n", log.display()))
+        .expect("wrapper");
+    make_executable(&wrapper);
+    let logging = ferry_git::GitCache::new(c.dir.path().join("mirrors")).with_git_program(&wrapper);
+    let commands = || -> Vec<String> {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        std::fs::remove_file(&log).ok();
+        text.lines().filter(|l| *l != "commit-graph").map(str::to_owned).collect()
+    };
+
+    let to_staging = request(&url, vec![source(&url, &trigger, "qa", "staging", paths("v.yaml", &["$.tag"]))], "rel-a");
+    let (first, _) = committed(logging.promote(&to_staging).expect("promote"));
+    assert_eq!(commands().last().map(String::as_str), Some("push"));
+    // Someone else pushes: the mirror still shows Ferry's push, so Ferry edits on top of it, the push is
+    // rejected, Ferry fetches and commits on top of the other push.
+    let other = remote.commit(&[("other.txt", "by hand\n")], "by hand");
+    let to_prod = request(&url, vec![source(&url, &trigger, "qa", "prod", paths("v.yaml", &["$.tag"]))], "rel-b");
+    let (second, _) = committed(logging.promote(&to_prod).expect("promote"));
+    assert_eq!(commands(), ["push", "fetch", "push"]);
+    assert_eq!(remote.head(), second);
+    assert_eq!(remote.parents(&second), [other.to_string()]);
+    assert_eq!(remote.show("other.txt"), "by hand\n");
+    assert_eq!(remote.show("staging/v.yaml"), "tag: 2\n");
+    assert_eq!(remote.show("prod/v.yaml"), "tag: 2\n");
+    assert_ne!(first, second);
+    // Nobody else pushed: no fetch at all.
+    remote.commit(&[("qa/v.yaml", "tag: 3\n")], "qa 3");
+    let trigger = remote.head();
+    logging.fetch(&url).expect("fetch");
+    let _ = commands();
+    let again = request(&url, vec![source(&url, &trigger, "qa", "staging", paths("v.yaml", &["$.tag"]))], "rel-c");
+    let (third, _) = committed(logging.promote(&again).expect("promote"));
+    let to_prod = request(&url, vec![source(&url, &trigger, "qa", "prod", paths("v.yaml", &["$.tag"]))], "rel-d");
+    let (fourth, _) = committed(logging.promote(&to_prod).expect("promote"));
+    assert_eq!(commands(), ["fetch", "push", "push"], "a fetch before the first, none before the second");
+    assert_eq!(remote.parents(&fourth), [third.to_string()]);
+    assert_eq!(remote.show("prod/v.yaml"), "tag: 3\n");
+}
+
+#[test]
 fn a_rejecting_remote_is_a_push_error_with_stderr_and_no_credentials() {
     let remote = Remote::new(&[("qa/v.yaml", "tag: 2\n"), ("staging/v.yaml", "tag: 1\n")]);
     let trigger = remote.head();

@@ -140,9 +140,16 @@ fn a_git_command_past_its_timeout_is_stopped_with_the_helpers_it_started() {
         .with_timeout(std::time::Duration::from_millis(300));
     let err = cache.fetch("file:///nonexistent/slow.git").expect_err("timed out");
     assert!(err.message.contains("did not finish within"), "{err}");
-    // The helper was stopped with git: it no longer runs (gone, or a zombie awaiting its new parent).
+    // The call returned although the helper held git's output pipes: the helper was killed with git
+    // (it is gone, a zombie awaiting its new parent, or about to act on its pending SIGKILL).
     let pid = std::fs::read_to_string(&helper_pid).expect("pid").trim().to_owned();
-    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let running = state.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z'));
-    assert!(!running, "the helper {pid} still runs: {state}");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(") ").map(|(_, rest)| rest.split(' ').collect()).unwrap_or_default();
+    // Field 3 of proc_pid_stat(5) is the state, field 31 the pending signals (bit 8 = SIGKILL).
+    let killed = match fields.as_slice() {
+        [] => true,
+        [state, ..] if matches!(*state, "Z" | "X") => true,
+        _ => fields.get(28).and_then(|p| p.parse::<u64>().ok()).is_some_and(|pending| pending & (1 << 8) != 0),
+    };
+    assert!(killed, "the helper {pid} still runs: {stat}");
 }
