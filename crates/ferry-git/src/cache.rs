@@ -108,7 +108,16 @@ pub struct GitCache {
     /// The commit Ferry last pushed to each (mirror, branch): while the mirror's branch is still there,
     /// a promotion need not fetch first (a remote that moved meanwhile rejects the push, which fetches).
     pushed: Mutex<HashMap<(PathBuf, String), ObjectId>>,
+    /// Per mirror, the fetches started and the start number of the last one that succeeded.
+    fetches: Mutex<HashMap<PathBuf, FetchCount>>,
     walk_threads: usize,
+}
+
+/// Fetches of one mirror, numbered as they start (they run one at a time, under its lock).
+#[derive(Debug, Default, Clone, Copy)]
+struct FetchCount {
+    started: u64,
+    last_done: u64,
 }
 
 /// The most threads one history walk uses by default.
@@ -127,6 +136,7 @@ impl GitCache {
             program: PathBuf::from("git"),
             locks: Mutex::default(),
             pushed: Mutex::default(),
+            fetches: Mutex::default(),
             walk_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WALK_THREADS)),
         }
     }
@@ -235,23 +245,58 @@ impl GitCache {
 
     /// Creates or updates the mirror of `url` (all branches and tags, pruned), then writes its
     /// commit-graph.
+    ///
+    /// Concurrent callers share fetches: one that finds, once it holds the mirror's lock, that a fetch
+    /// which started after its call has succeeded meanwhile returns at once — that fetch saw everything
+    /// the remote had when this call was made.
     pub fn fetch(&self, url: &str) -> Result<(), GitError> {
+        let asked = self.fetches_started(url);
+        self.fetch_unless_done_since(url, asked)
+    }
+
+    /// How many fetches of `url`'s mirror have started so far.
+    fn fetches_started(&self, url: &str) -> u64 {
+        guard_map(&self.fetches).get(&self.mirror_dir(url)).map_or(0, |f| f.started)
+    }
+
+    /// Fetches unless a fetch numbered above `asked` has succeeded.
+    fn fetch_unless_done_since(&self, url: &str, asked: u64) -> Result<(), GitError> {
         let dir = self.mirror_dir(url);
         let lock = self.lock(&dir);
         let _guard = guard(&lock);
+        if guard_map(&self.fetches).get(&dir).is_some_and(|f| f.last_done > asked) {
+            return Ok(());
+        }
         self.fetch_locked(url)
     }
 
-    /// [`GitCache::fetch`] for a caller that holds the mirror's lock.
+    /// [`GitCache::fetch`] for a caller that holds the mirror's lock: always fetches.
     pub(crate) fn fetch_locked(&self, url: &str) -> Result<(), GitError> {
         let dir = self.mirror_dir(url);
-        if !dir.join("HEAD").exists() {
-            return self.clone_mirror(url, &dir);
+        let number = {
+            let mut fetches = guard_map(&self.fetches);
+            let count = fetches.entry(dir.clone()).or_default();
+            count.started += 1;
+            count.started
+        };
+        let result = self.fetch_now(url, &dir);
+        if result.is_ok() {
+            let mut fetches = guard_map(&self.fetches);
+            let count = fetches.entry(dir).or_default();
+            count.last_done = count.last_done.max(number);
         }
+        result
+    }
+
+    fn fetch_now(&self, url: &str, dir: &Path) -> Result<(), GitError> {
+        if !dir.join("HEAD").exists() {
+            return self.clone_mirror(url, dir);
+        }
+        let before = self.ref_tips(dir);
         self.run_remote(
             Operation::Fetch,
             url,
-            Some(&dir),
+            Some(dir),
             &[
                 "fetch",
                 "--prune",
@@ -263,8 +308,25 @@ impl GitCache {
                 "+refs/tags/*:refs/tags/*",
             ],
         )?;
-        self.write_commit_graph(&dir);
+        // Nothing new: the commit-graph still covers every commit.
+        if before.is_none() || self.ref_tips(dir) != before {
+            self.write_commit_graph(dir);
+        }
         Ok(())
+    }
+
+    /// Every reference of the mirror and its target (`None` when they cannot be read).
+    fn ref_tips(&self, dir: &Path) -> Option<Vec<(String, ObjectId)>> {
+        let repo = gix::open_opts(dir, gix::open::Options::isolated()).ok()?;
+        let platform = repo.references().ok()?;
+        let mut tips = Vec::new();
+        for r in platform.all().ok()? {
+            let r = r.ok()?;
+            if let Some(id) = r.target().try_id() {
+                tips.push((r.name().as_bstr().to_string(), id.to_owned()));
+            }
+        }
+        Some(tips)
     }
 
     fn clone_mirror(&self, url: &str, dir: &Path) -> Result<(), GitError> {
@@ -841,5 +903,80 @@ mod tests {
         let err = cache.error(Operation::Fetch, "https://git.example/a.git", "echo secret-token failed");
         assert_eq!(err.message, "echo *** failed");
         assert!(!format!("{cache:?}").contains("secret-token"));
+    }
+
+    /// A bare repository with one commit, a cache whose git logs its subcommands, and the log reader.
+    fn logged_remote(dir: &Path) -> (String, GitCache, impl Fn() -> Vec<String>) {
+        let sh = |script: &str| {
+            let ok = std::process::Command::new("sh").arg("-c").arg(script).current_dir(dir).status().expect("sh");
+            assert!(ok.success(), "{script}");
+        };
+        sh("git init -q --bare -b main remote.git && git init -q -b main work && cd work && \
+            git -c user.name=T -c user.email=t@example.com commit -q --allow-empty -m one && \
+            git push -q ../remote.git main");
+        let log = dir.join("git.log");
+        let wrapper = dir.join("logging-git");
+        std::fs::write(&wrapper, format!("#!/bin/sh\necho \"$1\" >> '{}'\nexec git \"$@\"\n", log.display()))
+            .expect("wrapper");
+        sh("chmod +x logging-git");
+        let cache = GitCache::new(dir.join("mirrors")).with_git_program(&wrapper);
+        let read = move || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let _ = std::fs::remove_file(&log);
+            text.lines().map(str::to_owned).collect()
+        };
+        (format!("file://{}", dir.join("remote.git").display()), cache, read)
+    }
+
+    #[test]
+    fn a_fetch_that_started_after_a_call_serves_it_and_one_that_started_before_does_not() {
+        let dir = tempfile::TempDir::new().expect("tempdir");
+        let (url, cache, commands) = logged_remote(dir.path());
+        cache.fetch(&url).expect("clone");
+        let _ = commands();
+        // Calls made one after another each fetch.
+        cache.fetch(&url).expect("fetch");
+        cache.fetch(&url).expect("fetch");
+        assert_eq!(commands(), ["fetch", "fetch"]);
+        // A call made while another caller's fetch had not started yet is served by that fetch.
+        let asked = cache.fetches_started(&url);
+        cache.fetch_locked(&url).expect("the other caller's fetch");
+        cache.fetch_unless_done_since(&url, asked).expect("served");
+        assert_eq!(commands(), ["fetch"]);
+        // A call made once a fetch had started is not served by that fetch (it may predate the call),
+        // even when it finished before the call got the lock.
+        let asked = cache.fetches_started(&url);
+        cache.fetch_unless_done_since(&url, asked).expect("fetch");
+        assert_eq!(commands(), ["fetch"]);
+        // A failed fetch serves nobody.
+        let asked = cache.fetches_started(&url);
+        std::fs::rename(dir.path().join("remote.git"), dir.path().join("gone.git")).expect("rename");
+        assert!(cache.fetch_locked(&url).is_err());
+        std::fs::rename(dir.path().join("gone.git"), dir.path().join("remote.git")).expect("rename");
+        cache.fetch_unless_done_since(&url, asked).expect("fetch");
+        assert_eq!(commands(), ["fetch", "fetch"]);
+    }
+
+    #[test]
+    fn the_commit_graph_is_rewritten_only_when_a_fetch_brought_something() {
+        let dir = tempfile::TempDir::new().expect("tempdir");
+        let (url, cache, commands) = logged_remote(dir.path());
+        cache.fetch(&url).expect("clone");
+        assert!(commands().contains(&"commit-graph".to_owned()));
+        cache.fetch(&url).expect("fetch");
+        assert_eq!(commands(), ["fetch"]);
+        let ok = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("git -c user.name=T -c user.email=t@example.com commit -q --allow-empty -m two && git push -q ../remote.git main")
+            .current_dir(dir.path().join("work"))
+            .status()
+            .expect("sh");
+        assert!(ok.success());
+        cache.fetch(&url).expect("fetch");
+        assert_eq!(commands(), ["fetch", "commit-graph"]);
+        let head = cache.head(&url, "main").expect("head");
+        let graph = std::fs::read(cache.mirror_dir(&url).join("objects/info/commit-graph")).expect("graph");
+        let id = ObjectId::from_hex(head.as_str().as_bytes()).expect("id");
+        assert!(graph.windows(20).any(|w| w == id.as_bytes()), "the new commit is in the commit-graph");
     }
 }
