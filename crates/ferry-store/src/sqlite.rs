@@ -459,11 +459,11 @@ async fn write_release(
     }
     let r = &w.row;
     sqlx::query(
-        "INSERT INTO releases (id, product, flow, flow_version, status, initiator, created_at, finished_at, reason, retries, version, environments, next_seq, view)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        "INSERT INTO releases (id, product, flow, flow_version, status, initiator, created_at, finished_at, reason, retries, version, environments, next_seq)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = excluded.finished_at, reason = excluded.reason,
            retries = excluded.retries, version = excluded.version, environments = excluded.environments,
-           next_seq = excluded.next_seq, view = excluded.view, flow_version = excluded.flow_version",
+           next_seq = excluded.next_seq, flow_version = excluded.flow_version",
     )
     .bind(&r.id)
     .bind(&r.product)
@@ -478,10 +478,17 @@ async fn write_release(
     .bind(&r.version)
     .bind(r.environments.to_string())
     .bind(w.first_seq + w.events.len() as i64)
-    .bind(w.view.to_string())
     .execute(&mut *conn)
     .await
     .map_err(query_err("updating the release projection"))?;
+    sqlx::query(
+        "INSERT INTO release_views (id, view) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET view = excluded.view",
+    )
+    .bind(&r.id)
+    .bind(w.view.to_string())
+    .execute(&mut *conn)
+    .await
+    .map_err(query_err("updating the release view"))?;
     for row in &w.app_states {
         upsert_app_state(conn, row).await?;
     }
@@ -639,7 +646,7 @@ impl Store for SqliteStore {
     }
 
     async fn release_view(&self, id: &str) -> Result<Option<serde_json::Value>> {
-        let view: Option<String> = sqlx::query_scalar("SELECT view FROM releases WHERE id = ?")
+        let view: Option<String> = sqlx::query_scalar("SELECT view FROM release_views WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.readers)
             .await

@@ -420,3 +420,60 @@ async fn release_notes_are_stored_and_replaced() {
     one(store.write(vec![write(2)]).await.unwrap()).unwrap();
     assert_eq!(store.release_notes("r1").await.unwrap(), Some(json!({"commits": 2})));
 }
+
+#[tokio::test]
+async fn a_database_of_the_former_release_layout_keeps_its_releases_and_views() {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferry.db");
+    // The schema as it was before the views moved out (migrations 0001–0003), with two releases.
+    let earlier = dir.path().join("earlier");
+    std::fs::create_dir(&earlier).unwrap();
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for entry in std::fs::read_dir(&all).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        if name.as_str() < "0004" {
+            std::fs::copy(entry.path(), earlier.join(&name)).unwrap();
+        }
+    }
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
+        sqlx::migrate::Migrator::new(earlier.as_path()).await.unwrap().run(&mut conn).await.unwrap();
+        for (id, status, finished) in [("r1", "Succeeded", Some("2026-01-01T01:00:00Z")), ("r2", "Running", None)] {
+            sqlx::query(
+                "INSERT INTO releases (id, product, flow, flow_version, status, initiator, created_at, finished_at, \
+                 reason, retries, version, environments, next_seq, view) \
+                 VALUES (?, 'shop', 'standard', '3.0', ?, 'ana', '2026-01-01T00:00:00Z', ?, NULL, 1, '1.4.2', '[]', 2, ?)",
+            )
+            .bind(id)
+            .bind(status)
+            .bind(finished)
+            .bind(json!({"id": id, "status": status, "big": "x".repeat(3000)}).to_string())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        conn.close().await.unwrap();
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let page = store.list_releases(ReleaseFilter { product: Some("shop".into()), limit: 10, ..Default::default() });
+    let page = page.await.unwrap();
+    let listed: Vec<_> =
+        page.items.iter().map(|r| (r.id.as_str(), r.status.as_str(), r.retries, r.version.as_deref())).collect();
+    assert_eq!(listed, [("r2", "Running", 1, Some("1.4.2")), ("r1", "Succeeded", 1, Some("1.4.2"))]);
+    assert_eq!(store.active_releases().await.unwrap(), ["r2"]);
+    let view = store.release_view("r1").await.unwrap().unwrap();
+    assert_eq!(view["status"], "Succeeded");
+    assert_eq!(view["big"].as_str().map(str::len), Some(3000));
+    // The release goes on where it was: its sequence is kept, and a write replaces the view.
+    let mut write = release_write("r2", 2, 1, "Succeeded");
+    if let Write::Release(w) = &mut write {
+        w.view = json!({"id": "r2", "status": "Succeeded"});
+    }
+    one(store.write(vec![write]).await.unwrap()).unwrap();
+    assert_eq!(store.release_view("r2").await.unwrap().unwrap()["status"], "Succeeded");
+    let stale = one(store.write(vec![release_write("r1", 0, 1, "Running")]).await.unwrap());
+    assert!(matches!(stale, Err(StoreError::SequenceConflict { actual: 2, .. })), "{stale:?}");
+}
