@@ -21,7 +21,7 @@ struct Timings {
     /// Dependency Successful → ActionStarted committed (seen by a store subscriber).
     hop_durable: Vec<f64>,
     /// ActionStarted → first AppObserved: the exec status gate (with action none and no commands, it
-    /// fetches the GitOps mirror and reads the branch tip).
+    /// reads the branch tip of the GitOps mirror, without fetching).
     gate: Vec<f64>,
     /// EnvironmentStarted → last AppSucceeded, minus the gate: the engine and the store alone.
     rest: Vec<f64>,
@@ -211,7 +211,7 @@ pub async fn throughput(
         ),
         Row::new(
             "2 engine throughput",
-            "per environment: exec status gate, ActionStarted → AppObserved (git fetch + branch tip)",
+            "per environment: exec status gate, ActionStarted → AppObserved (mirror branch tip read)",
             Unit::Ms,
             Stat::of_latencies(&loaded.gate),
             None,

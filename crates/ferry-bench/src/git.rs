@@ -107,7 +107,8 @@ pub async fn promotions(dir: &Path, n: usize) -> Result<Vec<Row>> {
         .target("≥ 80% of the raw loop", Goal::RatioAtLeast(0.8))
         .note(&format!(
             "{n} promotions in rounds of {LOOP_ROUND}, each followed by a round of as many raw iterations; one \
-             promotion = fetch of the target mirror (+ commit-graph), tree edit, commit, push"
+             promotion = tree edit, commit, push, without a fetch first while the mirror's branch is Ferry's last push \
+             (the first promotion after each raw round is rejected, fetches, edits again and pushes)"
         )),
         Row::new(
             "3 git promotion",
