@@ -173,12 +173,15 @@ impl GitCache {
         let lock = self.lock(&dir);
         let _guard = guard(&lock);
         // A branch whose mirror tip is Ferry's own last push is edited without a fetch first: when the
-        // remote moved meanwhile, the push is rejected, and that attempt does not count.
-        let own_tip = self
-            .open(url, Operation::Commit)
-            .ok()
-            .and_then(|repo| self.try_branch_tip(&repo, url, &req.branch, Operation::Commit).ok().flatten())
-            .is_some_and(|tip| self.is_own_push(&dir, &req.branch, tip));
+        // remote moved meanwhile, the push is rejected, and that attempt does not count. Only pushes to
+        // the branch itself are checked that way (a new pull-request branch accepts any base), and an
+        // edit that would change nothing is decided only on a fetched tip.
+        let own_tip = matches!(dest, Destination::Target)
+            && self
+                .open(url, Operation::Commit)
+                .ok()
+                .and_then(|repo| self.try_branch_tip(&repo, url, &req.branch, Operation::Commit).ok().flatten())
+                .is_some_and(|tip| self.is_own_push(&dir, &req.branch, tip));
         let mut fresh = !own_tip;
         if fresh {
             self.fetch_locked(url)?;
@@ -200,6 +203,12 @@ impl GitCache {
             let tip_tree = self.tree_of(&repo, url, tip, Operation::Commit)?;
             let (tree, files) = self.build_tree(&repo, req, tip_tree)?;
             if tree == tip_tree {
+                if !fresh {
+                    // Someone may have changed the values since Ferry's push: look again on the remote's tip.
+                    self.fetch_locked(url)?;
+                    fresh = true;
+                    continue;
+                }
                 return Ok(PromotionOutcome::Unchanged);
             }
             let commit = self.write_commit(&repo, url, tree, &[tip], &message, &req.author)?;

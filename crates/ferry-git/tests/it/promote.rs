@@ -235,6 +235,38 @@ fn after_its_own_push_ferry_edits_without_fetching_and_a_remote_that_moved_is_ca
 }
 
 #[test]
+fn a_value_changed_by_hand_after_ferrys_push_is_promoted_again_not_taken_as_unchanged() {
+    let remote = Remote::new(&[("qa/v.yaml", "tag: 2\n"), ("staging/v.yaml", "tag: 1\n")]);
+    let url = remote.url();
+    let trigger = remote.head();
+    let c = cache();
+    let first = request(&url, vec![source(&url, &trigger, "qa", "staging", paths("v.yaml", &["$.tag"]))], "rel-a");
+    committed(c.cache.promote(&first).expect("promote"));
+    // A rollback by hand; the mirror still shows Ferry's push, where staging already has tag 2.
+    let rollback = remote.commit(&[("staging/v.yaml", "tag: 1\n")], "roll staging back");
+    let again = request(&url, vec![source(&url, &trigger, "qa", "staging", paths("v.yaml", &["$.tag"]))], "rel-b");
+    let (sha, files) = committed(c.cache.promote(&again).expect("promote"));
+    assert_eq!(files, ["staging/v.yaml"]);
+    assert_eq!(remote.parents(&sha), [rollback.to_string()]);
+    assert_eq!(remote.show("staging/v.yaml"), "tag: 2\n");
+}
+
+#[test]
+fn a_pull_request_branch_after_ferrys_own_push_starts_from_the_fetched_tip() {
+    let remote = Remote::new(&[("qa/v.yaml", "tag: 2\n"), ("staging/v.yaml", "tag: 1\n"), ("prod/v.yaml", "tag: 1\n")]);
+    let url = remote.url();
+    let trigger = remote.head();
+    let c = cache();
+    let first = request(&url, vec![source(&url, &trigger, "qa", "staging", paths("v.yaml", &["$.tag"]))], "rel-a");
+    committed(c.cache.promote(&first).expect("promote"));
+    let other = remote.commit(&[("other.txt", "by hand\n")], "by hand");
+    let pr = request(&url, vec![source(&url, &trigger, "qa", "prod", paths("v.yaml", &["$.tag"]))], "rel-b");
+    let (sha, _) = committed(c.cache.push_branch(&pr, "ferry/shop/prod/rel-b").expect("push branch"));
+    assert_eq!(remote.branch("ferry/shop/prod/rel-b"), sha);
+    assert_eq!(remote.parents(&sha), [other.to_string()]);
+}
+
+#[test]
 fn a_rejecting_remote_is_a_push_error_with_stderr_and_no_credentials() {
     let remote = Remote::new(&[("qa/v.yaml", "tag: 2\n"), ("staging/v.yaml", "tag: 1\n")]);
     let trigger = remote.head();
