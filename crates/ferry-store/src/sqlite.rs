@@ -135,6 +135,23 @@ async fn commit_group(
     committed: &mut Vec<StoredEvent>,
 ) -> Result<Vec<Vec<Result<WriteOutcome>>>> {
     let mut tx = conn.begin().await.map_err(query_err("starting a transaction"))?;
+    // A lone write (the engine's usual case) needs no savepoint: the transaction is its own.
+    if let [(writes, _)] = group
+        && let [write] = writes.as_slice()
+    {
+        let mut events = Vec::new();
+        return match apply_write(&mut tx, write, &mut events).await {
+            Ok(outcome) => {
+                tx.commit().await.map_err(query_err("committing"))?;
+                committed.extend(events);
+                Ok(vec![vec![Ok(outcome)]])
+            }
+            Err(err) => {
+                tx.rollback().await.map_err(query_err("rolling back"))?;
+                Ok(vec![vec![Err(err)]])
+            }
+        };
+    }
     let mut outcomes = Vec::with_capacity(group.len());
     for (writes, _) in group {
         let mut per_request = Vec::with_capacity(writes.len());

@@ -90,6 +90,14 @@ async fn out_of_sequence_append_is_rejected_without_touching_others() {
     assert_eq!(store.release_events("r1").await.unwrap().len(), 2);
     assert_eq!(store.release_view("r1").await.unwrap().unwrap()["status"], "Running");
     assert_eq!(store.active_releases().await.unwrap(), ["r1", "r2"]);
+    // Alone in its transaction, a rejected write changes nothing either, and the next one lands.
+    let lone = one(store.write(vec![release_write("r2", 0, 3, "Failed")]).await.unwrap());
+    assert!(matches!(lone, Err(StoreError::SequenceConflict { expected: 0, actual: 1, .. })), "{lone:?}");
+    assert_eq!(store.release_events("r2").await.unwrap().len(), 1);
+    assert_eq!(store.release_view("r2").await.unwrap().unwrap()["status"], "Running");
+    one(store.write(vec![release_write("r2", 1, 2, "Succeeded")]).await.unwrap()).unwrap();
+    assert_eq!(store.release_events("r2").await.unwrap().len(), 3);
+    assert_eq!(store.release_view("r2").await.unwrap().unwrap()["status"], "Succeeded");
 }
 
 #[tokio::test]
