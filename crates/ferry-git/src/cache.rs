@@ -399,23 +399,38 @@ impl GitCache {
         Ok(repo)
     }
 
-    /// The commit `branch` points to in the mirror.
+    /// The commit `branch` points to in the mirror. Reads the reference files only (no object store
+    /// is opened): a status gate asks this for every environment.
     pub fn head(&self, url: &str, branch: &str) -> Result<CommitSha, GitError> {
-        let repo = self.open(url, Operation::Read)?;
-        let id = self.branch_tip(&repo, url, branch, Operation::Read)?;
-        Ok(to_sha(id))
+        let op = Operation::Read;
+        let dir = self.mirror_dir(url);
+        if !dir.join("HEAD").exists() {
+            return Err(self.error(op, url, "the repository is not in Ferry's cache yet; fetch it first"));
+        }
+        let refs = gix::refs::file::Store::at(dir, gix::hash::Kind::Sha1);
+        let name = format!("refs/heads/{branch}");
+        let found = refs.try_find(name.as_str()).map_err(|e| self.error(op, url, e.to_string()))?;
+        match found.map(|r| r.target) {
+            Some(gix::refs::Target::Object(id)) => Ok(to_sha(id)),
+            // A symbolic branch (rare in a mirror): resolved through the repository.
+            Some(gix::refs::Target::Symbolic(_)) => {
+                let repo = self.open(url, op)?;
+                self.branch_tip(&repo, url, branch, op).map(to_sha)
+            }
+            None => Err(self.no_branch(op, url, branch)),
+        }
+    }
+
+    fn no_branch(&self, op: Operation, url: &str, branch: &str) -> GitError {
+        self.error(
+            op,
+            url,
+            format!("branch {branch:?} does not exist; check the application's targetRevision or create the branch"),
+        )
     }
 
     pub(crate) fn branch_tip(&self, repo: &Repo, url: &str, branch: &str, op: Operation) -> Result<ObjectId, GitError> {
-        self.try_branch_tip(repo, url, branch, op)?.ok_or_else(|| {
-            self.error(
-                op,
-                url,
-                format!(
-                    "branch {branch:?} does not exist; check the application's targetRevision or create the branch"
-                ),
-            )
-        })
+        self.try_branch_tip(repo, url, branch, op)?.ok_or_else(|| self.no_branch(op, url, branch))
     }
 
     /// The commit `branch` points to in the mirror; `None` when there is no such branch.

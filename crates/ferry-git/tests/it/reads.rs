@@ -84,6 +84,14 @@ fn fetch_sees_new_commits_and_ls_remote_reads_the_remote() {
     let err = c.cache.head(&url, "release").expect_err("no such branch");
     assert_eq!(err.operation, Operation::Read);
     assert!(err.message.contains("targetRevision"), "{err}");
+    // Packed references (after git's maintenance) read the same; a newer loose one wins over them.
+    let mirror = c.cache.mirror_dir(&url);
+    git(&mirror, &["pack-refs", "--all"], None);
+    assert!(!mirror.join("refs/heads/main").exists(), "main is packed");
+    assert_eq!(c.cache.head(&url, "main").expect("packed head"), fourth);
+    let fifth = remote.commit(&[("y.txt", "y")], "even more");
+    c.cache.fetch(&url).expect("fetch again");
+    assert_eq!(c.cache.head(&url, "main").expect("head"), fifth);
 }
 
 #[test]
