@@ -922,22 +922,7 @@ impl<S: Store> Engine<S> {
 
     /// Applies `events` (skipping any the state rejects), commits them, then drives the release.
     async fn record(&mut self, id: ReleaseId, events: Vec<ReleaseEvent>) {
-        let Some(active) = self.releases.get(&id) else { return };
-        let mut next = active.state.clone();
-        let mut applied = Vec::with_capacity(events.len());
-        for event in events {
-            match next.apply(&event) {
-                Ok(()) => applied.push(event),
-                Err(e) => tracing::warn!(release = %id, error = %e, "event rejected"),
-            }
-        }
-        if !applied.is_empty()
-            && let Err(e) = self.commit(id, applied, next).await
-        {
-            tracing::error!(release = %id, error = %e, "cannot record release events");
-            return;
-        }
-        self.drive(id).await;
+        self.drive_with(id, events).await;
     }
 
     /// Whether release `id` may leave the queue: in `queue` mode, no older release of its product is
@@ -958,11 +943,23 @@ impl<S: Store> Engine<S> {
 
     /// Plans release `id` until nothing new is decided, commits the decisions, then starts the work.
     async fn drive(&mut self, id: ReleaseId) {
+        self.drive_with(id, Vec::new()).await;
+    }
+
+    /// Applies `recorded` events (what happened), plans on top of them (what Ferry decides), commits
+    /// both in one store write and only then hands out the work the decisions call for.
+    async fn drive_with(&mut self, id: ReleaseId, recorded: Vec<ReleaseEvent>) {
         let may_start = self.may_start(id);
         let workflows = self.catalog.workflows.clone();
         let Some(active) = self.releases.get(&id) else { return };
         let mut next = active.state.clone();
-        let mut events = Vec::new();
+        let mut events = Vec::with_capacity(recorded.len());
+        for event in recorded {
+            match next.apply(&event) {
+                Ok(()) => events.push(event),
+                Err(e) => tracing::warn!(release = %id, error = %e, "event rejected"),
+            }
+        }
         let in_flight = active.in_flight.clone();
         for _ in 0..64 {
             let input = PlanInput { now: crate::now(), may_start, in_flight: &in_flight, workflows: &workflows };
@@ -986,7 +983,7 @@ impl<S: Store> Engine<S> {
         if !events.is_empty()
             && let Err(e) = self.commit(id, events, next).await
         {
-            tracing::error!(release = %id, error = %e, "cannot record planned events");
+            tracing::error!(release = %id, error = %e, "cannot record release events");
             return;
         }
         // Work is handed out only once the decisions are durable.
