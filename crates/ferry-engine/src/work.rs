@@ -341,16 +341,20 @@ async fn watch_exec(
     };
     if exec.sync.is_none() && exec.health.is_none() {
         // Without commands an exec application is Synced and Healthy once committed (SPEC §6.3): there
-        // is nothing to check out or run, and no fetch to wait for. Without a promotion commit, the
-        // revision shown is the branch tip the mirror had when the release was created.
+        // is nothing to check out or run. Without a promotion commit, the revision shown is the branch
+        // tip in the mirror (fetched when the release was created), read without another fetch; only a
+        // mirror that cannot answer is fetched.
         let revision = match &job.expected {
-            Some(sha) => Some(sha.clone()),
+            Some(sha) => sha.clone(),
             None => {
                 let (g, url, branch) = (git.clone(), job.repo_url.clone(), job.branch.clone());
-                blocking(move || g.head(&url, &branch)).await.ok()
+                match blocking(move || g.head(&url, &branch)).await {
+                    Ok(sha) => sha,
+                    Err(_) => target_revision(job, git).await.map_err(|e| (GateFailure::Degraded, e))?,
+                }
             }
         };
-        observe(SyncStatus::Synced, HealthStatus::Healthy, revision, None);
+        observe(SyncStatus::Synced, HealthStatus::Healthy, Some(revision), None);
         return Ok(());
     }
     let revision = target_revision(job, git).await.map_err(|e| (GateFailure::Degraded, e))?;

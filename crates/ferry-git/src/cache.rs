@@ -110,6 +110,8 @@ pub struct GitCache {
     pushed: Mutex<HashMap<(PathBuf, String), ObjectId>>,
     /// Per mirror, the fetches started and the start number of the last one that succeeded.
     fetches: Mutex<HashMap<PathBuf, FetchCount>>,
+    /// Per mirror, the references its commit-graph was last written for.
+    graphed: Mutex<HashMap<PathBuf, Vec<(String, ObjectId)>>>,
     walk_threads: usize,
 }
 
@@ -137,6 +139,7 @@ impl GitCache {
             locks: Mutex::default(),
             pushed: Mutex::default(),
             fetches: Mutex::default(),
+            graphed: Mutex::default(),
             walk_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WALK_THREADS)),
         }
     }
@@ -292,7 +295,6 @@ impl GitCache {
         if !dir.join("HEAD").exists() {
             return self.clone_mirror(url, dir);
         }
-        let before = self.ref_tips(dir);
         self.run_remote(
             Operation::Fetch,
             url,
@@ -308,9 +310,12 @@ impl GitCache {
                 "+refs/tags/*:refs/tags/*",
             ],
         )?;
-        // Nothing new: the commit-graph still covers every commit.
-        if before.is_none() || self.ref_tips(dir) != before {
-            self.write_commit_graph(dir);
+        // The commit-graph is rewritten when the references differ from those it was last written for
+        // (a fetch, or Ferry's own pushes, brought commits); otherwise it still covers every commit.
+        let tips = self.ref_tips(dir);
+        let current = tips.is_some() && guard_map(&self.graphed).get(dir) == tips.as_ref();
+        if !current {
+            self.write_commit_graph(dir, tips);
         }
         Ok(())
     }
@@ -363,16 +368,24 @@ impl GitCache {
             let _ = std::fs::remove_dir_all(&tmp);
         }
         result?;
-        self.write_commit_graph(dir);
+        self.write_commit_graph(dir, self.ref_tips(dir));
         Ok(())
     }
 
     /// Keeps history walks fast (with changed-path Bloom filters, path-limited walks skip most tree
     /// reads, as `git log -- path` does); a failure only costs speed, so it is not an error.
-    fn write_commit_graph(&self, dir: &Path) {
+    fn write_commit_graph(&self, dir: &Path, tips: Option<Vec<(String, ObjectId)>>) {
         let with_paths = self.git(Some(dir), &["commit-graph", "write", "--reachable", "--changed-paths"]).run();
-        if !with_paths.is_ok_and(|out| out.success) {
-            let _ = self.git(Some(dir), &["commit-graph", "write", "--reachable"]).run();
+        let written = with_paths.is_ok_and(|out| out.success)
+            || self.git(Some(dir), &["commit-graph", "write", "--reachable"]).run().is_ok_and(|out| out.success);
+        // Remembered only once written: a failed write is tried again after the next fetch.
+        match tips {
+            Some(tips) if written => {
+                guard_map(&self.graphed).insert(dir.to_owned(), tips);
+            }
+            _ => {
+                guard_map(&self.graphed).remove(dir);
+            }
         }
     }
 
@@ -993,5 +1006,25 @@ mod tests {
         let graph = std::fs::read(cache.mirror_dir(&url).join("objects/info/commit-graph")).expect("graph");
         let id = ObjectId::from_hex(head.as_str().as_bytes()).expect("id");
         assert!(graph.windows(20).any(|w| w == id.as_bytes()), "the new commit is in the commit-graph");
+        // References moved by something other than a fetch (as after Ferry's own push): the next fetch
+        // brings nothing, yet the graph is rewritten to cover the new commit.
+        let ok = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("git -c user.name=T -c user.email=t@example.com commit -q --allow-empty -m three && git push -q ../remote.git main")
+            .current_dir(dir.path().join("work"))
+            .status()
+            .expect("sh");
+        assert!(ok.success());
+        let mirror = cache.mirror_dir(&url);
+        let ok = std::process::Command::new("git")
+            .args(["fetch", "-q", dir.path().join("remote.git").to_str().expect("utf8"), "+refs/heads/*:refs/heads/*"])
+            .current_dir(&mirror)
+            .status()
+            .expect("git");
+        assert!(ok.success());
+        cache.fetch(&url).expect("fetch");
+        assert_eq!(commands(), ["fetch", "commit-graph"]);
+        cache.fetch(&url).expect("fetch");
+        assert_eq!(commands(), ["fetch"]);
     }
 }

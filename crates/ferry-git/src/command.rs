@@ -150,11 +150,17 @@ fn wait(child: &mut std::process::Child, timeout: Duration) -> Result<std::proce
             other => break other,
         }
     };
+    if exited.is_err() {
+        // Not known to have exited: stop it rather than wait without a limit.
+        let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
+    }
     let _ = done.send(());
     let killed = watchdog.join().unwrap_or(false);
     let status = child.wait().map_err(Wait::Failed)?;
     exited.map_err(|e| Wait::Failed(e.into()))?;
-    if killed { Err(Wait::TimedOut) } else { Ok(status) }
+    // A process that finished just as the time ran out keeps its own result.
+    let died_of_the_kill = std::os::unix::process::ExitStatusExt::signal(&status) == Some(Signal::SIGKILL as i32);
+    if killed && died_of_the_kill { Err(Wait::TimedOut) } else { Ok(status) }
 }
 
 /// Waits for `child` to exit, killing it after `timeout` (polling where `waitid` is not available).

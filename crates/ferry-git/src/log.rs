@@ -12,7 +12,8 @@ use crate::bloom::BloomFilters;
 use crate::cache::{CommitInfo, GitCache, Repo, clean_path};
 use crate::error::{GitError, Operation};
 
-/// Bytes of decoded delta bases kept during one walk (git's default `core.deltaBaseCacheLimit`).
+/// Bytes of decoded delta bases kept during one walk, over all its threads (git's default
+/// `core.deltaBaseCacheLimit`).
 const DELTA_BASE_CACHE_BYTES: usize = 96 * 1024 * 1024;
 
 impl GitCache {
@@ -40,7 +41,7 @@ impl GitCache {
     ) -> Result<Vec<CommitInfo>, GitError> {
         let op = Operation::Read;
         let mut repo = self.open(url, op)?;
-        tune_for_walk(&mut repo);
+        tune_for_walk(&mut repo, DELTA_BASE_CACHE_BYTES / self.walk_threads());
         let tip = self.commit_id(&repo, url, to, op)?;
         let hidden = match from {
             Some(from) => vec![self.commit_id(&repo, url, from, op)?],
@@ -94,7 +95,8 @@ impl GitCache {
                 continue;
             }
             batch.push(candidate);
-            if batch.len() >= BATCH {
+            // Without a path every candidate is listed: a batch need not go past the limit.
+            if batch.len() >= BATCH || (path.is_empty() && out.len() + batch.len() >= limit) {
                 let sync = helpers.get_or_insert_with(|| repo.clone().into_sync());
                 out.extend(self.resolve_batch(
                     &repo,
@@ -185,7 +187,8 @@ impl GitCache {
                 .map(|run| {
                     scope.spawn(move || {
                         let mut repo = sync.to_thread_local();
-                        tune_for_walk(&mut repo);
+                        // The delta-base budget is shared by the walk's threads.
+                        tune_for_walk(&mut repo, DELTA_BASE_CACHE_BYTES / threads);
                         resolve_run(&repo, &mut PathEntries::new(graph), run)
                     })
                 })
@@ -216,10 +219,10 @@ struct Candidate {
 /// cost its bookkeeping. Trees and commits are delta-compressed against their neighbours in history: a
 /// hash map of decoded delta bases (what git's `core.deltaBaseCacheLimit` sizes) instead of gix's
 /// default 64-slot list, whose linear look-ups cost more than the decoding they save.
-fn tune_for_walk(repo: &mut Repo) {
+fn tune_for_walk(repo: &mut Repo, delta_base_bytes: usize) {
     repo.object_cache_size(None);
     repo.objects
-        .set_pack_cache(|| Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(DELTA_BASE_CACHE_BYTES)));
+        .set_pack_cache(move || Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(delta_base_bytes)));
 }
 
 /// The object at one path in each commit, looked up once per commit (a commit is usually asked about

@@ -67,7 +67,7 @@ impl GitCache {
             let tree = self.merge_tree(&dir, url, target, source, source_branch, target_branch)?;
             let commit = self.write_commit(&repo, url, tree, &[target, source], &message, author)?;
             let sha = to_sha(commit);
-            match self.push(&dir, url, &sha, target_branch)? {
+            match self.push(&dir, url, &sha, target_branch, None)? {
                 Push::Done => {
                     self.remember_push(&dir, url, target_branch, commit);
                     return Ok(sha);

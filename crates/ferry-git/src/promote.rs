@@ -197,23 +197,31 @@ impl GitCache {
         while attempt < PUSH_ATTEMPTS {
             let repo = self.open(url, Operation::Commit)?;
             let tip = self.branch_tip(&repo, url, &req.branch, Operation::Commit)?;
-            if let Some(sha) = self.already_promoted(&repo, url, tip, dest, &idempotency)? {
+            let done = self.already_promoted(&repo, url, tip, dest, &idempotency)?;
+            let tip_tree = self.tree_of(&repo, url, tip, Operation::Commit)?;
+            let (tree, files) = match done {
+                Some(_) => (tip_tree, Vec::new()),
+                None => self.build_tree(&repo, req, tip_tree)?,
+            };
+            if tree == tip_tree && !fresh {
+                // Done or unchanged on Ferry's own push; the remote may have moved (even backwards, by a
+                // forced push): only a fetched tip decides.
+                self.fetch_locked(url)?;
+                fresh = true;
+                continue;
+            }
+            if let Some(sha) = done {
                 return Ok(PromotionOutcome::AlreadyDone { sha });
             }
-            let tip_tree = self.tree_of(&repo, url, tip, Operation::Commit)?;
-            let (tree, files) = self.build_tree(&repo, req, tip_tree)?;
             if tree == tip_tree {
-                if !fresh {
-                    // Someone may have changed the values since Ferry's push: look again on the remote's tip.
-                    self.fetch_locked(url)?;
-                    fresh = true;
-                    continue;
-                }
                 return Ok(PromotionOutcome::Unchanged);
             }
             let commit = self.write_commit(&repo, url, tree, &[tip], &message, &req.author)?;
             let sha = to_sha(commit);
-            match self.push(&dir, url, &sha, push_to)? {
+            // On an unfetched tip, the push only goes through while the remote branch is still that tip:
+            // a branch rewound or deleted since Ferry's push is caught too, not only one that moved on.
+            let lease = (!fresh).then_some(tip);
+            match self.push(&dir, url, &sha, push_to, lease)? {
                 Push::Done => {
                     self.remember_push(&dir, url, push_to, commit);
                     return Ok(PromotionOutcome::Committed { sha, files });
@@ -453,17 +461,23 @@ impl GitCache {
         repo.write_object(&commit).map(|id| id.detach()).map_err(|e| self.error(Operation::Commit, url, e.to_string()))
     }
 
-    /// Pushes `sha` to `refs/heads/<branch>` (never forced); a non-fast-forward rejection is [`Push::Rejected`].
+    /// Pushes `sha` to `refs/heads/<branch>` (never forced; with `lease`, only while the remote branch
+    /// is that commit); a non-fast-forward or stale-lease rejection is [`Push::Rejected`].
     pub(crate) fn push(
         &self,
         dir: &std::path::Path,
         url: &str,
         sha: &CommitSha,
         branch: &str,
+        lease: Option<ObjectId>,
     ) -> Result<Push, GitError> {
         let refspec = format!("{sha}:refs/heads/{branch}");
+        let lease = lease.map(|tip| format!("--force-with-lease=refs/heads/{branch}:{}", tip.to_hex()));
+        let mut args = vec!["push", "--porcelain"];
+        args.extend(lease.as_deref());
+        args.extend(["--", url, &refspec]);
         let out = self
-            .git(Some(dir), &["push", "--porcelain", "--", url, &refspec])
+            .git(Some(dir), &args)
             .config_env(&self.auth_config(url))
             .run()
             .map_err(|m| self.error(Operation::Push, url, m))?;
@@ -472,9 +486,10 @@ impl GitCache {
         }
         let stdout = out.stdout_text();
         let status: Vec<&str> = stdout.lines().filter(|l| l.starts_with('!')).collect();
-        let non_fast_forward = status
-            .iter()
-            .any(|l| l.contains("[rejected]") && (l.contains("non-fast-forward") || l.contains("fetch first")));
+        let non_fast_forward = status.iter().any(|l| {
+            l.contains("[rejected]")
+                && (l.contains("non-fast-forward") || l.contains("fetch first") || l.contains("stale info"))
+        });
         if non_fast_forward {
             return Ok(Push::Rejected);
         }

@@ -147,7 +147,8 @@ async fn commit_group(
                 Ok(vec![vec![Ok(outcome)]])
             }
             Err(err) => {
-                tx.rollback().await.map_err(query_err("rolling back"))?;
+                // The write's own error is the answer; a failed rollback shows on the next group.
+                let _ = tx.rollback().await;
                 Ok(vec![vec![Err(err)]])
             }
         };

@@ -252,6 +252,28 @@ fn a_value_changed_by_hand_after_ferrys_push_is_promoted_again_not_taken_as_unch
 }
 
 #[test]
+fn a_branch_rewound_after_ferrys_push_is_caught_and_the_rolled_back_change_stays_out() {
+    let remote = Remote::new(&[("qa/v.yaml", "tag: 2\n"), ("staging/v.yaml", "tag: 1\n"), ("prod/v.yaml", "tag: 1\n")]);
+    let url = remote.url();
+    let before = remote.head();
+    let c = cache();
+    let to_staging = request(&url, vec![source(&url, &before, "qa", "staging", paths("v.yaml", &["$.tag"]))], "rel-a");
+    let (pushed, _) = committed(c.cache.promote(&to_staging).expect("promote"));
+    // The operator rewinds main past Ferry's commit (a forced push).
+    git(&remote.bare, &["update-ref", "refs/heads/main", before.as_str()], None);
+    let to_prod = request(&url, vec![source(&url, &before, "qa", "prod", paths("v.yaml", &["$.tag"]))], "rel-b");
+    let (sha, _) = committed(c.cache.promote(&to_prod).expect("promote"));
+    assert_eq!(remote.parents(&sha), [before.to_string()], "built on the rewound tip");
+    assert_eq!(remote.show("staging/v.yaml"), "tag: 1\n", "the rolled-back change did not come back");
+    assert_eq!(remote.show("prod/v.yaml"), "tag: 2\n");
+    // Re-issued, the rolled-back promotion is not taken as done: it is made again.
+    let (again, _) = committed(c.cache.promote(&to_staging).expect("promote again"));
+    assert_ne!(again, pushed);
+    assert_eq!(remote.parents(&again), [sha.to_string()]);
+    assert_eq!(remote.show("staging/v.yaml"), "tag: 2\n");
+}
+
+#[test]
 fn a_pull_request_branch_after_ferrys_own_push_starts_from_the_fetched_tip() {
     let remote = Remote::new(&[("qa/v.yaml", "tag: 2\n"), ("staging/v.yaml", "tag: 1\n"), ("prod/v.yaml", "tag: 1\n")]);
     let url = remote.url();
