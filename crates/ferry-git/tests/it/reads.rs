@@ -153,11 +153,13 @@ fn a_git_command_past_its_timeout_is_stopped_with_the_helpers_it_started() {
     let pid = std::fs::read_to_string(&helper_pid).expect("pid").trim().to_owned();
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat.rsplit_once(") ").map(|(_, rest)| rest.split(' ').collect()).unwrap_or_default();
-    // Field 3 of proc_pid_stat(5) is the state, field 31 the pending signals (bit 8 = SIGKILL).
+    // proc_pid_stat(5): field 3 is the state, field 9 the kernel flags (PF_EXITING = 0x4: the process
+    // is on its way out), field 31 the pending signals (bit 8 = SIGKILL).
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     let killed = match fields.as_slice() {
         [] => true,
         [state, ..] if matches!(*state, "Z" | "X") => true,
-        _ => fields.get(28).and_then(|p| p.parse::<u64>().ok()).is_some_and(|pending| pending & (1 << 8) != 0),
+        _ => field(9) & 0x4 != 0 || field(31) & (1 << 8) != 0,
     };
     assert!(killed, "the helper {pid} still runs: {stat}");
 }
