@@ -934,11 +934,13 @@ mod tests {
     }
 
     /// A bare repository with one commit, a cache whose git logs its subcommands, and the log reader.
+    fn sh(dir: &Path, script: &str) {
+        let ok = std::process::Command::new("sh").arg("-c").arg(script).current_dir(dir).status().expect("sh");
+        assert!(ok.success(), "{script}");
+    }
+
     fn logged_remote(dir: &Path) -> (String, GitCache, impl Fn() -> Vec<String>) {
-        let sh = |script: &str| {
-            let ok = std::process::Command::new("sh").arg("-c").arg(script).current_dir(dir).status().expect("sh");
-            assert!(ok.success(), "{script}");
-        };
+        let sh = |script: &str| sh(dir, script);
         sh("git init -q --bare -b main remote.git && git init -q -b main work && cd work && \
             git -c user.name=T -c user.email=t@example.com commit -q --allow-empty -m one && \
             git push -q ../remote.git main");
@@ -993,13 +995,14 @@ mod tests {
         assert!(commands().contains(&"commit-graph".to_owned()));
         cache.fetch(&url).expect("fetch");
         assert_eq!(commands(), ["fetch"]);
-        let ok = std::process::Command::new("sh")
-            .arg("-c")
-            .arg("git -c user.name=T -c user.email=t@example.com commit -q --allow-empty -m two && git push -q ../remote.git main")
-            .current_dir(dir.path().join("work"))
-            .status()
-            .expect("sh");
-        assert!(ok.success());
+        let push = |message: &str| {
+            let script = format!(
+                "git -c user.name=T -c user.email=t@example.com commit -q --allow-empty -m {message} && \
+                 git push -q ../remote.git main"
+            );
+            sh(&dir.path().join("work"), &script);
+        };
+        push("two");
         cache.fetch(&url).expect("fetch");
         assert_eq!(commands(), ["fetch", "commit-graph"]);
         let head = cache.head(&url, "main").expect("head");
@@ -1008,20 +1011,8 @@ mod tests {
         assert!(graph.windows(20).any(|w| w == id.as_bytes()), "the new commit is in the commit-graph");
         // References moved by something other than a fetch (as after Ferry's own push): the next fetch
         // brings nothing, yet the graph is rewritten to cover the new commit.
-        let ok = std::process::Command::new("sh")
-            .arg("-c")
-            .arg("git -c user.name=T -c user.email=t@example.com commit -q --allow-empty -m three && git push -q ../remote.git main")
-            .current_dir(dir.path().join("work"))
-            .status()
-            .expect("sh");
-        assert!(ok.success());
-        let mirror = cache.mirror_dir(&url);
-        let ok = std::process::Command::new("git")
-            .args(["fetch", "-q", dir.path().join("remote.git").to_str().expect("utf8"), "+refs/heads/*:refs/heads/*"])
-            .current_dir(&mirror)
-            .status()
-            .expect("git");
-        assert!(ok.success());
+        push("three");
+        sh(&cache.mirror_dir(&url), "git fetch -q ../../remote.git '+refs/heads/*:refs/heads/*'");
         cache.fetch(&url).expect("fetch");
         assert_eq!(commands(), ["fetch", "commit-graph"]);
         cache.fetch(&url).expect("fetch");
