@@ -920,7 +920,8 @@ impl<S: Store> Engine<S> {
             .collect()
     }
 
-    /// Applies `events` (skipping any the state rejects), commits them, then drives the release.
+    /// Records `events` (skipping any the state rejects) together with what the planner decides on
+    /// them, in one commit, then hands out the work (see [`Engine::drive_with`]).
     async fn record(&mut self, id: ReleaseId, events: Vec<ReleaseEvent>) {
         self.drive_with(id, events).await;
     }

@@ -233,8 +233,8 @@ impl GitCache {
     }
 
     /// Whether `branch` of the mirror in `dir` is still the commit Ferry pushed there last.
-    pub(crate) fn is_own_push(&self, dir: &Path, branch: &str, tip: ObjectId) -> bool {
-        guard_map(&self.pushed).get(&(dir.to_owned(), branch.to_owned())) == Some(&tip)
+    pub(crate) fn is_own_push(&self, dir: &Path, branch: &str, tip: &CommitSha) -> bool {
+        guard_map(&self.pushed).get(&(dir.to_owned(), branch.to_owned())).is_some_and(|own| to_sha(*own) == *tip)
     }
 
     pub(crate) fn record_push(&self, dir: &Path, branch: &str, tip: ObjectId) {
@@ -247,7 +247,7 @@ impl GitCache {
     }
 
     /// Creates or updates the mirror of `url` (all branches and tags, pruned), then writes its
-    /// commit-graph.
+    /// commit-graph if the references moved since it was last written.
     ///
     /// Concurrent callers share fetches: one that finds, once it holds the mirror's lock, that a fetch
     /// which started after its call has succeeded meanwhile returns at once — that fetch saw everything
@@ -320,15 +320,16 @@ impl GitCache {
         Ok(())
     }
 
-    /// Every reference of the mirror and its target (`None` when they cannot be read).
+    /// Every reference of the mirror and its target (`None` when they cannot be read), from the
+    /// reference files alone.
     fn ref_tips(&self, dir: &Path) -> Option<Vec<(String, ObjectId)>> {
-        let repo = gix::open_opts(dir, gix::open::Options::isolated()).ok()?;
-        let platform = repo.references().ok()?;
+        let refs = refs_of(dir);
+        let platform = refs.iter().ok()?;
         let mut tips = Vec::new();
         for r in platform.all().ok()? {
             let r = r.ok()?;
-            if let Some(id) = r.target().try_id() {
-                tips.push((r.name().as_bstr().to_string(), id.to_owned()));
+            if let gix::refs::Target::Object(id) = r.target {
+                tips.push((r.name.as_bstr().to_string(), id));
             }
         }
         Some(tips)
@@ -420,9 +421,8 @@ impl GitCache {
         if !dir.join("HEAD").exists() {
             return Err(self.error(op, url, "the repository is not in Ferry's cache yet; fetch it first"));
         }
-        let refs = gix::refs::file::Store::at(dir, gix::hash::Kind::Sha1);
         let name = format!("refs/heads/{branch}");
-        let found = refs.try_find(name.as_str()).map_err(|e| self.error(op, url, e.to_string()))?;
+        let found = refs_of(&dir).try_find(name.as_str()).map_err(|e| self.error(op, url, e.to_string()))?;
         match found.map(|r| r.target) {
             Some(gix::refs::Target::Object(id)) => Ok(to_sha(id)),
             // A symbolic branch (rare in a mirror): resolved through the repository.
@@ -769,6 +769,11 @@ impl GitCache {
     }
 }
 
+/// The reference files of the mirror in `dir` (loose and packed), read without opening the object store.
+fn refs_of(dir: &Path) -> gix::refs::file::Store {
+    gix::refs::file::Store::at(dir.to_owned(), gix::hash::Kind::Sha1)
+}
+
 fn guard_map<T>(map: &Mutex<T>) -> MutexGuard<'_, T> {
     map.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -933,12 +938,12 @@ mod tests {
         assert!(!format!("{cache:?}").contains("secret-token"));
     }
 
-    /// A bare repository with one commit, a cache whose git logs its subcommands, and the log reader.
     fn sh(dir: &Path, script: &str) {
         let ok = std::process::Command::new("sh").arg("-c").arg(script).current_dir(dir).status().expect("sh");
         assert!(ok.success(), "{script}");
     }
 
+    /// A bare repository with one commit, a cache whose git logs its subcommands, and the log reader.
     fn logged_remote(dir: &Path) -> (String, GitCache, impl Fn() -> Vec<String>) {
         let sh = |script: &str| sh(dir, script);
         sh("git init -q --bare -b main remote.git && git init -q -b main work && cd work && \

@@ -128,9 +128,10 @@ enum Wait {
     Failed(std::io::Error),
 }
 
-/// Waits for `child` to exit, killing its process group after `timeout`. The exit is noticed as it happens: this thread
-/// blocks in `waitid` without reaping the child, while a watchdog thread kills it if the time runs out
-/// (the child is reaped only after the watchdog has stood down, so its pid cannot be reused meanwhile).
+/// Waits for `child` to exit, killing its process group after `timeout`. The exit is noticed as it
+/// happens: this thread blocks in `waitid` without reaping the child, while a watchdog thread kills the
+/// group if the time runs out (the child is reaped only after the watchdog has stood down, so its pid —
+/// the group's id — cannot be reused meanwhile).
 #[cfg(target_os = "linux")]
 fn wait(child: &mut std::process::Child, timeout: Duration) -> Result<std::process::ExitStatus, Wait> {
     use nix::sys::signal::{Signal, kill};

@@ -177,11 +177,7 @@ impl GitCache {
         // the branch itself are checked that way (a new pull-request branch accepts any base), and an
         // edit that would change nothing is decided only on a fetched tip.
         let own_tip = matches!(dest, Destination::Target)
-            && self
-                .open(url, Operation::Commit)
-                .ok()
-                .and_then(|repo| self.try_branch_tip(&repo, url, &req.branch, Operation::Commit).ok().flatten())
-                .is_some_and(|tip| self.is_own_push(&dir, &req.branch, tip));
+            && self.head(url, &req.branch).is_ok_and(|tip| self.is_own_push(&dir, &req.branch, &tip));
         let mut fresh = !own_tip;
         if fresh {
             self.fetch_locked(url)?;
