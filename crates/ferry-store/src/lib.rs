@@ -55,6 +55,12 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// The write names something that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The write conflicts with what is stored (e.g. a name in use).
+    #[error("{0}")]
+    Conflict(String),
     /// The writer task has stopped (the store is shutting down).
     #[error("the store is shutting down")]
     Closed,
@@ -121,4 +127,16 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// The stored release notes of a release (JSON), if they were stored.
     fn release_notes(&self, release: &str) -> impl Future<Output = Result<Option<serde_json::Value>>> + Send;
+
+    /// The token whose secret hashes to `hash`, revoked or expired ones included.
+    fn token_by_hash(&self, hash: &str) -> impl Future<Output = Result<Option<TokenRow>>> + Send;
+
+    /// Every token, by name.
+    fn tokens(&self) -> impl Future<Output = Result<Vec<TokenRow>>> + Send;
+
+    /// The web UI session whose secret hashes to `hash`, with its token.
+    fn session(&self, hash: &str) -> impl Future<Output = Result<Option<(SessionRow, TokenRow)>>> + Send;
+
+    /// Audit entries, newest first.
+    fn audit(&self, query: AuditQuery) -> impl Future<Output = Result<Vec<AuditRow>>> + Send;
 }

@@ -11,7 +11,7 @@ use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::{
-    AppStateRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery, ProductEvent, PullRequestFilter,
+    AppStateRow, AuditQuery, AuditRow, ConfigVersion, SessionRow, TokenRow, EventFilter, ImageQuery, ImageRow, LogQuery, ProductEvent, PullRequestFilter,
     PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, ReleaseWrite, Result, Store, StoreError, StoredEvent,
     StoredLogLine, Write, WriteOutcome,
 };
@@ -270,7 +270,162 @@ async fn apply_write(
             .map_err(query_err("storing a setting"))?;
             Ok(WriteOutcome::Done)
         }
+        Write::Token(row) => write_token(conn, row).await,
+        Write::RevokeToken { name, at } => revoke_token(conn, name, *at).await,
+        Write::Session(row) => {
+            sqlx::query("INSERT INTO sessions (hash, token, created_at, expires_at) VALUES (?, ?, ?, ?)")
+                .bind(&row.hash)
+                .bind(&row.token)
+                .bind(fmt_ts(row.created_at))
+                .bind(fmt_ts(row.expires_at))
+                .execute(&mut *conn)
+                .await
+                .map_err(query_err("opening a session"))?;
+            Ok(WriteOutcome::Done)
+        }
+        Write::EndSession { hash } => {
+            sqlx::query("DELETE FROM sessions WHERE hash = ?")
+                .bind(hash)
+                .execute(&mut *conn)
+                .await
+                .map_err(query_err("ending a session"))?;
+            Ok(WriteOutcome::Done)
+        }
+        Write::Audit(row) => {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO audit (at, actor, action, target, status, outcome, source, detail)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(fmt_ts(row.at))
+            .bind(&row.actor)
+            .bind(&row.action)
+            .bind(&row.target)
+            .bind(i64::from(row.status))
+            .bind(&row.outcome)
+            .bind(&row.source)
+            .bind(&row.detail)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(query_err("recording an audit entry"))?;
+            Ok(WriteOutcome::Audit(id))
+        }
+        Write::Prune { before, now } => {
+            sqlx::query("DELETE FROM audit WHERE at < ?")
+                .bind(fmt_ts(*before))
+                .execute(&mut *conn)
+                .await
+                .map_err(query_err("pruning the audit log"))?;
+            sqlx::query("DELETE FROM sessions WHERE expires_at < ?")
+                .bind(fmt_ts(*now))
+                .execute(&mut *conn)
+                .await
+                .map_err(query_err("pruning ended sessions"))?;
+            Ok(WriteOutcome::Done)
+        }
     }
+}
+
+fn json_list(items: &[String], what: &str) -> Result<String> {
+    serde_json::to_string(items).map_err(|source| StoreError::Decode { what: what.to_owned(), source })
+}
+
+async fn write_token(conn: &mut SqliteConnection, row: &TokenRow) -> Result<WriteOutcome> {
+    let taken: Option<String> = sqlx::query_scalar("SELECT name FROM tokens WHERE name = ? OR hash = ?")
+        .bind(&row.name)
+        .bind(&row.hash)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(query_err("checking token names"))?;
+    if let Some(taken) = taken {
+        return Err(if taken == row.name {
+            StoreError::Conflict(format!(
+                "a token named {:?} exists (names are never reused, revoked ones included); choose another name",
+                row.name
+            ))
+        } else {
+            StoreError::Conflict("this secret is already registered as another token".to_owned())
+        });
+    }
+    sqlx::query(
+        "INSERT INTO tokens (name, hash, role, products, env_types, created_at, created_by, expires_at, revoked_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&row.name)
+    .bind(&row.hash)
+    .bind(&row.role)
+    .bind(json_list(&row.products, "token products")?)
+    .bind(json_list(&row.env_types, "token environment types")?)
+    .bind(fmt_ts(row.created_at))
+    .bind(&row.created_by)
+    .bind(row.expires_at.map(fmt_ts))
+    .bind(row.revoked_at.map(fmt_ts))
+    .execute(&mut *conn)
+    .await
+    .map_err(query_err("creating a token"))?;
+    Ok(WriteOutcome::Done)
+}
+
+async fn revoke_token(conn: &mut SqliteConnection, name: &str, at: Timestamp) -> Result<WriteOutcome> {
+    let revoked: Option<Option<String>> = sqlx::query_scalar("SELECT revoked_at FROM tokens WHERE name = ?")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(query_err("reading a token"))?;
+    match revoked {
+        None => return Err(StoreError::NotFound(format!("no token named {name:?}"))),
+        Some(Some(_)) => return Err(StoreError::Conflict(format!("the token {name:?} is already revoked"))),
+        Some(None) => {}
+    }
+    sqlx::query("UPDATE tokens SET revoked_at = ? WHERE name = ?")
+        .bind(fmt_ts(at))
+        .bind(name)
+        .execute(&mut *conn)
+        .await
+        .map_err(query_err("revoking a token"))?;
+    sqlx::query("DELETE FROM sessions WHERE token = ?")
+        .bind(name)
+        .execute(&mut *conn)
+        .await
+        .map_err(query_err("ending a revoked token's sessions"))?;
+    Ok(WriteOutcome::Done)
+}
+
+const TOKEN_COLUMNS: &str =
+    "t.name, t.hash, t.role, t.products, t.env_types, t.created_at, t.created_by, t.expires_at, t.revoked_at";
+
+fn token_from_row(row: &SqliteRow) -> Result<TokenRow> {
+    let list = |column: &str| -> Result<Vec<String>> {
+        let text: String = row.get(column);
+        serde_json::from_str(&text).map_err(|source| StoreError::Decode { what: format!("token {column}"), source })
+    };
+    let opt_ts = |column: &str| -> Result<Option<Timestamp>> {
+        row.get::<Option<String>, _>(column).map(|t| ts(&t, "token")).transpose()
+    };
+    Ok(TokenRow {
+        name: row.get("name"),
+        hash: row.get("hash"),
+        role: row.get("role"),
+        products: list("products")?,
+        env_types: list("env_types")?,
+        created_at: ts(row.get("created_at"), "token")?,
+        created_by: row.get("created_by"),
+        expires_at: opt_ts("expires_at")?,
+        revoked_at: opt_ts("revoked_at")?,
+    })
+}
+
+fn audit_from_row(row: &SqliteRow) -> Result<AuditRow> {
+    Ok(AuditRow {
+        id: Some(row.get("id")),
+        at: ts(row.get("at"), "audit entry")?,
+        actor: row.get("actor"),
+        action: row.get("action"),
+        target: row.get("target"),
+        status: u16::try_from(row.get::<i64, _>("status")).unwrap_or(0),
+        outcome: row.get("outcome"),
+        source: row.get("source"),
+        detail: row.get("detail"),
+    })
 }
 
 async fn write_pull_request(conn: &mut SqliteConnection, row: &PullRequestRow) -> Result<WriteOutcome> {
@@ -860,5 +1015,58 @@ impl Store for SqliteStore {
             .await
             .map_err(query_err("reading a pull request"))?;
         row.as_ref().map(pull_request_from_row).transpose()
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens t WHERE t.hash = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(hash)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(query_err("reading a token"))?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRow>> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens t ORDER BY t.name");
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.readers).await.map_err(query_err("listing tokens"))?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn session(&self, hash: &str) -> Result<Option<(SessionRow, TokenRow)>> {
+        let sql = format!(
+            "SELECT s.hash AS s_hash, s.token AS s_token, s.created_at AS s_created, s.expires_at AS s_expires, \
+             {TOKEN_COLUMNS} FROM sessions s JOIN tokens t ON t.name = s.token WHERE s.hash = ?"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(hash)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(query_err("reading a session"))?;
+        let Some(row) = row else { return Ok(None) };
+        let session = SessionRow {
+            hash: row.get("s_hash"),
+            token: row.get("s_token"),
+            created_at: ts(row.get("s_created"), "session")?,
+            expires_at: ts(row.get("s_expires"), "session")?,
+        };
+        Ok(Some((session, token_from_row(&row)?)))
+    }
+
+    async fn audit(&self, query: AuditQuery) -> Result<Vec<AuditRow>> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, target, status, outcome, source, detail FROM audit
+             WHERE (? IS NULL OR at >= ?) AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?",
+        )
+        .bind(query.since.map(fmt_ts))
+        .bind(query.since.map(fmt_ts))
+        .bind(query.before)
+        .bind(query.before)
+        .bind(query.limit.clamp(1, 1000))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(query_err("reading the audit log"))?;
+        rows.iter().map(audit_from_row).collect()
     }
 }

@@ -324,6 +324,79 @@ pub struct ImageQuery {
     pub limit: u32,
 }
 
+/// An API token (SPEC §8.2). Only the SHA-256 of its secret is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenRow {
+    /// Name, unique and never reused; recorded as the actor of what the token does.
+    pub name: String,
+    /// Hex SHA-256 of the secret.
+    #[serde(skip_serializing)]
+    pub hash: String,
+    /// `viewer`, `promoter` or `admin`.
+    pub role: String,
+    /// Product globs the token may act on; empty = every product.
+    pub products: Vec<String>,
+    /// Environment types (`production`, `non-production`) it may act on; empty = every type.
+    pub env_types: Vec<String>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// Who created it (a token name, or `offline` / `bootstrap`).
+    pub created_by: String,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A web UI session: a browser signed in with a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    /// Hex SHA-256 of the session cookie's secret.
+    pub hash: String,
+    /// The token it was opened with.
+    pub token: String,
+    /// When it was opened.
+    pub created_at: Timestamp,
+    /// When it ends.
+    pub expires_at: Timestamp,
+}
+
+/// One audit log entry: a state-changing request of an identified caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRow {
+    /// Id; `None` in a [`Write::Audit`] (the store assigns it), always set when read.
+    pub id: Option<i64>,
+    /// When.
+    pub at: Timestamp,
+    /// Who: a token name, the local user on an auth-less server, or `webhook:<provider>`.
+    pub actor: String,
+    /// What, e.g. `release.terminate`.
+    pub action: String,
+    /// On what: the request path.
+    pub target: String,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// `ok`, `denied` or `failed`.
+    pub outcome: String,
+    /// The peer address of the request.
+    pub source: String,
+    /// A short explanation when it was denied or failed.
+    pub detail: Option<String>,
+}
+
+/// Which audit entries to read: newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditQuery {
+    /// Only entries at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only entries with a smaller id (the next page).
+    pub before: Option<i64>,
+    /// At most this many (1..=1000).
+    pub limit: u32,
+}
+
 /// One write request.
 // `PullRequest` carries its row unboxed: that is the shape callers were promised, and pull-request
 // writes are rare, so the larger `Write` costs little.
@@ -379,6 +452,32 @@ pub enum Write {
         /// Value.
         value: String,
     },
+    /// Create a token; a name in use (revoked or not) or a known hash is [`StoreError::Conflict`].
+    Token(Box<TokenRow>),
+    /// Revoke a token and end its sessions; unknown is [`StoreError::NotFound`], already revoked
+    /// [`StoreError::Conflict`].
+    RevokeToken {
+        /// Token name.
+        name: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// Open a web UI session.
+    Session(SessionRow),
+    /// End a web UI session (nothing happens when it is unknown).
+    EndSession {
+        /// Hex SHA-256 of the session secret.
+        hash: String,
+    },
+    /// Append an audit entry; the outcome is [`WriteOutcome::Audit`] with its id.
+    Audit(Box<AuditRow>),
+    /// Delete audit entries and expired sessions older than `before` (the retention setting).
+    Prune {
+        /// Entries before this time go.
+        before: Timestamp,
+        /// Sessions that ended before this time go.
+        now: Timestamp,
+    },
 }
 
 /// What a write produced.
@@ -392,6 +491,8 @@ pub enum WriteOutcome {
     PullRequest(i64),
     /// The id of a recorded image report.
     Image(i64),
+    /// The id of an audit entry.
+    Audit(i64),
     /// Nothing to report.
     Done,
 }

@@ -485,3 +485,102 @@ async fn a_database_of_the_former_release_layout_keeps_its_releases_and_views() 
     let stale = one(store.write(vec![release_write("r1", 0, 1, "Running")]).await.unwrap());
     assert!(matches!(stale, Err(StoreError::SequenceConflict { actual: 2, .. })), "{stale:?}");
 }
+
+fn token(name: &str, hash: &str) -> TokenRow {
+    TokenRow {
+        name: name.into(),
+        hash: hash.into(),
+        role: "promoter".into(),
+        products: vec!["shop*".into()],
+        env_types: vec!["non-production".into()],
+        created_at: t("2026-01-01T00:00:00Z"),
+        created_by: "admin".into(),
+        expires_at: Some(t("2026-04-01T00:00:00Z")),
+        revoked_at: None,
+    }
+}
+
+#[tokio::test]
+async fn tokens_are_created_once_found_by_hash_and_revoked_with_their_sessions() {
+    let (_dir, store) = open().await;
+    one(store.write(vec![Write::Token(Box::new(token("ci", "h1")))]).await.unwrap()).unwrap();
+    // The same name (or the same secret) again is a conflict, and changes nothing.
+    for again in [token("ci", "h2"), token("other", "h1")] {
+        let e = one(store.write(vec![Write::Token(Box::new(again))]).await.unwrap()).unwrap_err();
+        assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    }
+    assert_eq!(store.tokens().await.unwrap(), vec![token("ci", "h1")]);
+    assert_eq!(store.token_by_hash("h1").await.unwrap(), Some(token("ci", "h1")));
+    assert_eq!(store.token_by_hash("h2").await.unwrap(), None);
+
+    let session = SessionRow {
+        hash: "s1".into(),
+        token: "ci".into(),
+        created_at: t("2026-01-02T00:00:00Z"),
+        expires_at: t("2026-01-02T12:00:00Z"),
+    };
+    one(store.write(vec![Write::Session(session.clone())]).await.unwrap()).unwrap();
+    let (found, owner) = store.session("s1").await.unwrap().unwrap();
+    assert_eq!((found, owner.name.as_str()), (session.clone(), "ci"));
+
+    let revoke = || Write::RevokeToken { name: "ci".into(), at: t("2026-01-03T00:00:00Z") };
+    one(store.write(vec![revoke()]).await.unwrap()).unwrap();
+    let revoked = store.token_by_hash("h1").await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(t("2026-01-03T00:00:00Z")));
+    assert_eq!(store.session("s1").await.unwrap(), None, "revoking ends the token's sessions");
+    assert!(matches!(one(store.write(vec![revoke()]).await.unwrap()), Err(StoreError::Conflict(_))));
+    let unknown = Write::RevokeToken { name: "nope".into(), at: t("2026-01-03T00:00:00Z") };
+    assert!(matches!(one(store.write(vec![unknown]).await.unwrap()), Err(StoreError::NotFound(_))));
+    // A revoked name is never reused.
+    let e = one(store.write(vec![Write::Token(Box::new(token("ci", "h3")))]).await.unwrap()).unwrap_err();
+    assert!(e.to_string().contains("never reused"), "{e}");
+}
+
+fn audit(at: &str, actor: &str) -> AuditRow {
+    AuditRow {
+        id: None,
+        at: t(at),
+        actor: actor.into(),
+        action: "release.terminate".into(),
+        target: "/api/v1/releases/x/terminate".into(),
+        status: 202,
+        outcome: "ok".into(),
+        source: "127.0.0.1:5000".into(),
+        detail: None,
+    }
+}
+
+#[tokio::test]
+async fn the_audit_log_pages_newest_first_and_is_pruned_by_age() {
+    let (_dir, store) = open().await;
+    let mut ids = Vec::new();
+    for (at, actor) in [("2026-01-01T00:00:00Z", "a"), ("2026-02-01T00:00:00Z", "b"), ("2026-03-01T00:00:00Z", "c")] {
+        match one(store.write(vec![Write::Audit(Box::new(audit(at, actor)))]).await.unwrap()).unwrap() {
+            WriteOutcome::Audit(id) => ids.push(id),
+            other => panic!("{other:?}"),
+        }
+    }
+    let actors = |rows: Vec<AuditRow>| rows.into_iter().map(|r| r.actor).collect::<Vec<_>>();
+    let all = store.audit(AuditQuery { limit: 10, ..AuditQuery::default() }).await.unwrap();
+    assert_eq!(all[0], AuditRow { id: Some(ids[2]), ..audit("2026-03-01T00:00:00Z", "c") });
+    assert_eq!(actors(all), ["c", "b", "a"]);
+    let page = store.audit(AuditQuery { limit: 1, before: Some(ids[2]), ..AuditQuery::default() }).await.unwrap();
+    assert_eq!(actors(page), ["b"]);
+    let since = AuditQuery { since: Some(t("2026-02-01T00:00:00Z")), limit: 10, ..AuditQuery::default() };
+    assert_eq!(actors(store.audit(since).await.unwrap()), ["c", "b"]);
+
+    one(store.write(vec![Write::Token(Box::new(token("ci", "h1")))]).await.unwrap()).unwrap();
+    let ended = SessionRow {
+        hash: "old".into(),
+        token: "ci".into(),
+        created_at: t("2026-01-01T00:00:00Z"),
+        expires_at: t("2026-01-01T12:00:00Z"),
+    };
+    let live = SessionRow { hash: "new".into(), expires_at: t("2026-09-01T00:00:00Z"), ..ended.clone() };
+    store.write(vec![Write::Session(ended), Write::Session(live)]).await.unwrap();
+    let prune = Write::Prune { before: t("2026-01-15T00:00:00Z"), now: t("2026-03-02T00:00:00Z") };
+    one(store.write(vec![prune]).await.unwrap()).unwrap();
+    assert_eq!(actors(store.audit(AuditQuery { limit: 10, ..AuditQuery::default() }).await.unwrap()), ["c", "b"]);
+    assert!(store.session("old").await.unwrap().is_none());
+    assert!(store.session("new").await.unwrap().is_some());
+}
