@@ -18,15 +18,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::auth::Principal;
 use crate::body::{JsonBody, RawBody, parse_json};
 use crate::dto::*;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::routes::OPENAPI;
 use crate::{hooks, sse};
-
-/// Header naming who makes a request, recorded as the actor (until tokens exist).
-const ACTOR_HEADER: &str = "ferry-actor";
 
 /// Default and largest page sizes.
 const RELEASES_DEFAULT: i64 = 50;
@@ -46,20 +44,6 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
         match Path::<String>::from_request_parts(parts, state).await {
             Ok(Path(value)) => Ok(PathParam(value)),
             Err(e) => Err(ApiError::bad_request(e.body_text())),
-        }
-    }
-}
-
-pub(crate) fn actor<S>(headers: &HeaderMap, st: &AppState<S>) -> Result<String, ApiError> {
-    match headers.get(ACTOR_HEADER) {
-        None => Ok(st.settings.default_actor.clone()),
-        Some(value) => {
-            let text = value.to_str().map_err(|_| ApiError::invalid_field("Ferry-Actor", "must be ASCII text"))?;
-            let text = text.trim();
-            if text.is_empty() || text.len() > 128 || text.chars().any(char::is_control) {
-                return Err(ApiError::invalid_field("Ferry-Actor", "must be 1 to 128 printable characters"));
-            }
-            Ok(text.to_owned())
         }
     }
 }
@@ -152,10 +136,10 @@ pub(crate) fn counts(c: &Catalog) -> BTreeMap<&'static str, usize> {
 
 pub(crate) async fn apply<S: Store>(
     State(st): State<AppState<S>>,
-    headers: HeaderMap,
+    principal: Principal,
     JsonBody(body): JsonBody<ApplyBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = actor(&headers, &st)?;
+    let actor = principal.actor();
     if body.sources.is_empty() {
         return Err(ApiError::invalid_field("sources", "give at least one file"));
     }
@@ -282,11 +266,11 @@ struct PromoteBody {
 pub(crate) async fn promote<S: Store>(
     State(st): State<AppState<S>>,
     PathParam(raw): PathParam,
-    headers: HeaderMap,
+    principal: Principal,
     RawBody(bytes): RawBody,
 ) -> Result<Response, ApiError> {
-    let actor = actor(&headers, &st)?;
     let name = product_name(&raw, "name")?;
+    principal.check_scope(name.as_str(), [])?;
     let body: PromoteBody =
         if bytes.iter().all(u8::is_ascii_whitespace) { PromoteBody::default() } else { parse_json(&bytes)? };
     let flow = body.flow.map(|f| FlowName::new(f).map_err(|e| ApiError::invalid_field("flow", e))).transpose()?;
@@ -301,9 +285,23 @@ pub(crate) async fn promote<S: Store>(
         _ => {}
     }
     let c = st.engine.catalog();
-    if !c.products.contains_key(&name) {
+    let Some(product) = c.products.get(&name) else {
         return Err(unknown_product(&name, &c));
-    }
+    };
+    // The environments this promotion changes: the target, or every step of the flow.
+    let targets: Vec<&EnvName> = match (&to, &flow) {
+        (Some(to), _) => vec![to],
+        (None, Some(f)) => c.flows.get(f).map(|f| f.steps.iter().map(|s| &s.environment).collect()).unwrap_or_default(),
+        (None, None) => product
+            .promotion_flows
+            .first()
+            .and_then(|s| c.flows.get(&s.flow))
+            .map(|f| f.steps.iter().map(|s| &s.environment).collect())
+            .unwrap_or_default(),
+    };
+    principal
+        .check_scope(name.as_str(), targets.into_iter().filter_map(|e| c.environments.get(e)).map(|e| e.env_type))?;
+    let actor = principal.actor();
     let request = PromoteRequest {
         product: name.to_string(),
         flow: flow.map(String::from),
@@ -456,6 +454,7 @@ pub(crate) async fn release_logs<S: Store>(
 
 pub(crate) async fn events<S: Store>(
     State(st): State<AppState<S>>,
+    principal: Principal,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -472,6 +471,21 @@ pub(crate) async fn events<S: Store>(
         (None, Some(r)) => EventFilter::Release(r),
         (None, None) => EventFilter::All,
     };
+    // A scoped promoter's stream carries only its products.
+    let outside = |product: &str| {
+        ApiError::forbidden(format!("the token {:?} may not watch product {product:?}", principal.actor()))
+    };
+    match &filter {
+        EventFilter::Product(p) if !principal.sees_product(p) => return Err(outside(p)),
+        EventFilter::Release(r) => {
+            if let Some(product) = st.store.release_view(r).await?.as_ref().and_then(|v| v["product"].as_str())
+                && !principal.sees_product(product)
+            {
+                return Err(outside(product));
+            }
+        }
+        _ => {}
+    }
     let after = match headers.get("last-event-id") {
         Some(v) => Some(
             v.to_str()
@@ -485,7 +499,8 @@ pub(crate) async fn events<S: Store>(
     };
     let guard = st.metrics.subscriber();
     let keep_alive = st.settings.keep_alive;
-    Ok(sse::stream(st.store.clone(), filter, after, st.shutdown.clone(), guard, keep_alive).into_response())
+    let visible = principal.visible_products();
+    Ok(sse::stream(st.store.clone(), filter, after, st.shutdown.clone(), guard, keep_alive, visible).into_response())
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -506,6 +521,7 @@ pub(crate) struct StatusBody {
 pub(crate) async fn push_status<S: Store>(
     State(st): State<AppState<S>>,
     PathParam(raw): PathParam,
+    principal: Principal,
     JsonBody(body): JsonBody<StatusBody>,
 ) -> Result<Response, ApiError> {
     let app = AppName::new(raw).map_err(|e| ApiError::invalid_field("name", e))?;
@@ -520,13 +536,15 @@ pub(crate) async fn push_status<S: Store>(
         return Err(ApiError::invalid_field("message", "must be at most 4096 bytes"));
     }
     let c = st.engine.catalog();
-    if !c.applications.contains_key(&app) {
+    let Some(application) = c.applications.get(&app) else {
         return Err(ApiError::not_found(format!(
             "unknown application {:?} (known applications: {})",
             app.as_str(),
             known(c.applications.keys().map(AppName::as_str))
         )));
-    }
+    };
+    let env_type = c.environments.get(&application.environment).map(|e| e.env_type);
+    principal.check_scope(application.product.as_str(), env_type)?;
     let status = PushedStatus {
         sync: sync.as_str().to_owned(),
         revision: body.revision,
@@ -542,7 +560,31 @@ pub(crate) async fn git_hook<S: Store>(
     headers: HeaderMap,
     RawBody(bytes): RawBody,
 ) -> Result<Response, ApiError> {
-    match hooks::parse(&headers, &bytes)? {
+    let signed = match &st.settings.webhook_secret {
+        Some(secret) => {
+            crate::auth::signature::verify(secret, &headers, &bytes)
+                .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()))?;
+            true
+        }
+        None if st.settings.auth => {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "webhooks are refused: this server requires authentication and has no webhook secret \
+                 (start it with --webhook-secret-file)",
+            ));
+        }
+        None => false,
+    };
+    let mut response = git_hook_inner(&st, &headers, &bytes).await?;
+    let provider = hooks::provider_of(&headers);
+    let actor = if signed { format!("webhook:{provider}") } else { format!("webhook:{provider} (unsigned)") };
+    response.extensions_mut().insert(crate::auth::AuditActor(actor));
+    Ok(response)
+}
+
+async fn git_hook_inner<S: Store>(st: &AppState<S>, headers: &HeaderMap, bytes: &[u8]) -> Result<Response, ApiError> {
+    match hooks::parse(headers, bytes)? {
         hooks::Hook::Ignored(message) => {
             Ok((StatusCode::ACCEPTED, Json(json!({ "ignored": true, "message": message }))).into_response())
         }

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ferry_engine::PullRequestInfo;
 use ferry_model::{EnvName, ProductName, ReleaseId};
@@ -14,7 +14,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::api::{PathParam, actor};
+use crate::api::PathParam;
+use crate::auth::Principal;
 use crate::body::{RawBody, optional_json};
 use crate::dto::List;
 use crate::error::ApiError;
@@ -30,12 +31,36 @@ fn parse_release(raw: &str) -> Result<ReleaseId, ApiError> {
     ReleaseId::from_str(raw).map_err(|_| ApiError::invalid_field("id", format!("{raw:?} is not a release id (a UUID)")))
 }
 
-/// 404 unless the store knows the release (so an unknown id is 404 whatever the engine would answer).
-async fn known_release<S: Store>(st: &AppState<S>, id: &ReleaseId) -> Result<(), ApiError> {
-    match st.store.release_view(&id.to_string()).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::not_found(format!("no release with id {id}"))),
-    }
+/// 404 unless the store knows the release (so an unknown id is 404 whatever the engine would answer);
+/// 403 unless the caller may change it: its product, and the types of its environments (or of `env`).
+async fn known_release<S: Store>(
+    st: &AppState<S>,
+    principal: &Principal,
+    id: &ReleaseId,
+    env: Option<&EnvName>,
+) -> Result<(), ApiError> {
+    let Some(view) = st.store.release_view(&id.to_string()).await? else {
+        return Err(ApiError::not_found(format!("no release with id {id}")));
+    };
+    let product = view["product"].as_str().unwrap_or_default();
+    let environments = view["environments"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let types = environments
+        .iter()
+        .filter(|e| env.is_none_or(|want| e["name"].as_str() == Some(want.as_str())))
+        .filter_map(|e| e["type"].as_str())
+        .filter_map(|t| crate::auth::tokens::parse_env_type(t).ok());
+    principal.check_scope(product, types)
+}
+
+/// 403 unless the caller may act on the pull request's product and environment (404 when unknown is
+/// left to the engine, which names what it knows).
+async fn pull_scope<S: Store>(st: &AppState<S>, principal: &Principal, number: u64) -> Result<(), ApiError> {
+    let Ok(n) = i64::try_from(number) else { return Ok(()) };
+    let Some(pr) = st.store.pull_request(n).await? else { return Ok(()) };
+    let catalog = st.engine.catalog();
+    let env_type =
+        EnvName::new(pr.environment.as_str()).ok().and_then(|e| catalog.environments.get(&e).map(|e| e.env_type));
+    principal.check_scope(&pr.product, env_type)
 }
 
 /// The release view after a change, read back from the store.
@@ -76,15 +101,14 @@ struct TerminateBody {
 pub(crate) async fn terminate<S: Store>(
     State(st): State<AppState<S>>,
     PathParam(raw): PathParam,
-    headers: HeaderMap,
+    principal: Principal,
     RawBody(bytes): RawBody,
 ) -> Result<Response, ApiError> {
-    let actor = actor(&headers, &st)?;
     let id = parse_release(&raw)?;
     let body: TerminateBody = optional_json(&bytes)?;
     let reason = text_field("reason", body.reason, "say why the release is terminated")?;
-    known_release(&st, &id).await?;
-    st.engine.terminate(id, reason, actor).await?;
+    known_release(&st, &principal, &id, None).await?;
+    st.engine.terminate(id, reason, principal.actor()).await?;
     Ok((StatusCode::ACCEPTED, Json(view_of(&st, &id).await?)).into_response())
 }
 
@@ -92,12 +116,11 @@ pub(crate) async fn terminate<S: Store>(
 pub(crate) async fn retry<S: Store>(
     State(st): State<AppState<S>>,
     PathParam(raw): PathParam,
-    headers: HeaderMap,
+    principal: Principal,
 ) -> Result<Response, ApiError> {
-    let actor = actor(&headers, &st)?;
     let id = parse_release(&raw)?;
-    known_release(&st, &id).await?;
-    st.engine.retry(id, actor).await?;
+    known_release(&st, &principal, &id, None).await?;
+    st.engine.retry(id, principal.actor()).await?;
     Ok((StatusCode::ACCEPTED, Json(view_of(&st, &id).await?)).into_response())
 }
 
@@ -112,10 +135,9 @@ struct ApproveBody {
 pub(crate) async fn approve<S: Store>(
     State(st): State<AppState<S>>,
     PathParam(raw): PathParam,
-    headers: HeaderMap,
+    principal: Principal,
     RawBody(bytes): RawBody,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = actor(&headers, &st)?;
     let id = parse_release(&raw)?;
     let body: ApproveBody = optional_json(&bytes)?;
     let Some(env) = body.environment else {
@@ -125,8 +147,8 @@ pub(crate) async fn approve<S: Store>(
         ));
     };
     let env = EnvName::new(env).map_err(|e| ApiError::invalid_field("environment", e))?;
-    known_release(&st, &id).await?;
-    let approved = st.engine.approve(id, env.to_string(), actor).await?;
+    known_release(&st, &principal, &id, Some(&env)).await?;
+    let approved = st.engine.approve(id, env.to_string(), principal.actor()).await?;
     Ok(Json(json!({ "approved": approved })))
 }
 
@@ -167,11 +189,11 @@ fn pr_number(raw: &str) -> Result<u64, ApiError> {
 pub(crate) async fn merge_pull<S: Store>(
     State(st): State<AppState<S>>,
     PathParam(raw): PathParam,
-    headers: HeaderMap,
+    principal: Principal,
 ) -> Result<Json<PullRequestInfo>, ApiError> {
-    let actor = actor(&headers, &st)?;
     let number = pr_number(&raw)?;
-    Ok(Json(st.engine.merge_pull_request(number, actor).await?))
+    pull_scope(&st, &principal, number).await?;
+    Ok(Json(st.engine.merge_pull_request(number, principal.actor()).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -185,15 +207,15 @@ struct CloseBody {
 pub(crate) async fn close_pull<S: Store>(
     State(st): State<AppState<S>>,
     PathParam(raw): PathParam,
-    headers: HeaderMap,
+    principal: Principal,
     RawBody(bytes): RawBody,
 ) -> Result<Json<PullRequestInfo>, ApiError> {
-    let actor = actor(&headers, &st)?;
     let number = pr_number(&raw)?;
+    pull_scope(&st, &principal, number).await?;
     let body: CloseBody = optional_json(&bytes)?;
     let comment = body.comment.map(|c| c.trim().to_owned()).unwrap_or_default();
     check_length("comment", &comment)?;
-    Ok(Json(st.engine.close_pull_request(number, actor, comment).await?))
+    Ok(Json(st.engine.close_pull_request(number, principal.actor(), comment).await?))
 }
 
 #[cfg(test)]

@@ -52,6 +52,11 @@ impl ApiError {
         ApiError::bad_request(format!("{field}: {problem}")).with_details(vec![format!("{field}: {problem}")])
     }
 
+    /// 403: the caller may not do this; the message names the role or scope needed.
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
     /// 404.
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
@@ -114,9 +119,15 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::warn!(code = self.code, message = %self.message, "request failed");
         }
-        (self.status, axum::Json(Envelope { error: &self })).into_response()
+        let mut response = (self.status, axum::Json(Envelope { error: &self })).into_response();
+        response.extensions_mut().insert(ErrorMessage(self.message));
+        response
     }
 }
+
+/// The message of an error answer, kept beside the response for the audit log.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorMessage(pub(crate) String);
 
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> ApiError {
@@ -136,6 +147,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::Closed => ApiError::unavailable(e.to_string()),
+            StoreError::NotFound(m) => ApiError::not_found(m),
+            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             other => ApiError::internal(other.to_string()),
         }
     }

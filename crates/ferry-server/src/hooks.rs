@@ -1,8 +1,7 @@
 //! Push webhooks (SPEC §3.1): GitHub, GitLab, Gitea/Forgejo and a generic form, normalised to a
-//! [`GitPush`].
+//! [`GitPush`]. GitHub's form-encoded deliveries (`payload=<json>`) are read like JSON ones.
 //!
-//! Signatures are not verified yet: the server only listens on loopback addresses until authentication
-//! exists (SPEC §8), and the docs say so.
+//! Signatures are checked before a delivery is parsed (`crate::auth::signature`).
 
 use axum::http::HeaderMap;
 use ferry_engine::GitPush;
@@ -40,10 +39,10 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
-/// Parses a delivery from its headers and body.
-pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Hook, ApiError> {
+/// The forge that sent a delivery and its event name, from the forge's own event header.
+fn forge(headers: &HeaderMap) -> Option<(&'static str, &str)> {
     // Gitea and Forgejo also send `X-GitHub-Event`; look at their own headers first.
-    let forge = [
+    [
         ("x-gitea-event", "gitea"),
         ("x-forgejo-event", "gitea"),
         ("x-gogs-event", "gitea"),
@@ -51,7 +50,33 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Hook, ApiError> {
         ("x-gitlab-event", "gitlab"),
     ]
     .into_iter()
-    .find_map(|(name, provider)| header(headers, name).map(|event| (provider, event)));
+    .find_map(|(name, provider)| header(headers, name).map(|event| (provider, event)))
+}
+
+/// Which forge sent a delivery: `github`, `gitlab`, `gitea` or `generic`.
+pub fn provider_of(headers: &HeaderMap) -> &'static str {
+    forge(headers).map_or("generic", |(provider, _)| provider)
+}
+
+/// The JSON of a delivery: the body, or the `payload` field of a form-encoded one (GitHub's
+/// `application/x-www-form-urlencoded` content type).
+fn json_of<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, ApiError> {
+    let form = header(headers, "content-type")
+        .is_some_and(|t| t.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return Ok(std::borrow::Cow::Borrowed(body));
+    }
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|e| ApiError::bad_request(format!("the form-encoded delivery cannot be decoded: {e}")))?;
+    fields.into_iter().find(|(k, _)| k == "payload").map(|(_, v)| std::borrow::Cow::Owned(v.into_bytes())).ok_or_else(
+        || ApiError::invalid_field("payload", "missing: a form-encoded delivery carries its JSON in `payload`"),
+    )
+}
+
+/// Parses a delivery from its headers and body.
+pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Hook, ApiError> {
+    let body = &*json_of(headers, body)?;
+    let forge = forge(headers);
     match forge {
         None => {
             let g: Generic = parse_json(body)?;
@@ -137,6 +162,21 @@ fn normalise(mut repo_urls: Vec<String>, branch: &str, after: &str, sha_field: &
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    #[test]
+    fn github_form_encoded_deliveries_carry_their_json_in_payload() {
+        let json = r#"{"ref":"refs/heads/main","after":"0123456789abcdef0123456789abcdef01234567","repository":{"clone_url":"https://forge.example/o/r.git"}}"#;
+        let body = serde_urlencoded::to_string([("payload", json)]).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x-github-event", HeaderValue::from_static("push"));
+        h.insert("content-type", HeaderValue::from_static("application/x-www-form-urlencoded"));
+        let Hook::Push { provider, push } = parse(&h, body.as_bytes()).unwrap() else { panic!("not a push") };
+        assert_eq!((provider, push.branch.as_str()), ("github", "main"));
+        assert_eq!(provider_of(&h), "github");
+        let e = parse(&h, b"other=1").unwrap_err();
+        assert!(e.message.starts_with("payload: missing"), "{}", e.message);
+        assert_eq!(provider_of(&HeaderMap::new()), "generic");
+    }
 
     const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 

@@ -8,9 +8,12 @@
 //! The routes and their schemas are described by the OpenAPI document served at
 //! `/api/v1/openapi.json` (committed as `crates/ferry-server/openapi.json`).
 //!
-//! There is no authentication yet: `ferry server` refuses to listen on anything but a loopback address.
+//! Every route has an authorisation rule ([`ROUTES`], [`auth`]): browsers cannot drive the server from
+//! another site, tokens carry roles and scopes, webhooks are verified by signature, and state-changing
+//! requests are audited (SPEC §8.2).
 
 mod api;
+pub mod auth;
 mod body;
 mod control;
 pub mod dto;
@@ -24,6 +27,7 @@ mod sse;
 mod ui;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,8 +36,10 @@ use ferry_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use auth::browser::PublicUrl;
+pub use auth::signature::WebhookSecret;
 pub use error::ApiError;
-pub use routes::{OPENAPI, ROUTES};
+pub use routes::{OPENAPI, ROUTES, Route};
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -42,8 +48,21 @@ pub struct ServerSettings {
     pub body_limit: usize,
     /// Interval of SSE keep-alive comments.
     pub keep_alive: Duration,
-    /// Who is recorded as the actor of writes when the request names nobody (`Ferry-Actor` header).
+    /// Who is recorded as the actor of writes on an auth-less server when the request names nobody
+    /// (`Ferry-Actor` header).
     pub default_actor: String,
+    /// Whether every request needs a token (SPEC §8.2). Off only on a loopback server without `--auth`.
+    pub auth: bool,
+    /// The addresses clients reach the server at besides loopback (`--public-url`): their hosts are
+    /// answered and their origins may send state-changing requests.
+    pub public_urls: Vec<PublicUrl>,
+    /// The secret inbound webhooks are signed with (`--webhook-secret-file`). Without one, unsigned
+    /// webhooks are accepted only when `auth` is off.
+    pub webhook_secret: Option<WebhookSecret>,
+    /// Whether the server is reached over TLS (cookies get `Secure`, the own origin is `https://`).
+    pub tls: bool,
+    /// How long audit entries are kept (the retention setting).
+    pub retention: Duration,
 }
 
 impl Default for ServerSettings {
@@ -52,6 +71,11 @@ impl Default for ServerSettings {
             body_limit: 8 * 1024 * 1024,
             keep_alive: Duration::from_secs(15),
             default_actor: "anonymous".to_owned(),
+            auth: false,
+            public_urls: Vec::new(),
+            webhook_secret: None,
+            tls: false,
+            retention: Duration::from_secs(270 * 24 * 3600),
         }
     }
 }
@@ -108,19 +132,49 @@ where
     S: Store,
     F: Future<Output = ()> + Send + 'static,
 {
+    serve_on(listener, store, engine, settings, signal).await
+}
+
+/// The peer address of a connection, for the audit log.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Peer {
+        Peer(*stream.remote_addr())
+    }
+}
+
+/// Like [`serve_with_shutdown`], on any listener (plain TCP, or a TLS listener).
+pub async fn serve_on<L, S, F>(
+    listener: L,
+    store: S,
+    engine: EngineHandle,
+    settings: ServerSettings,
+    signal: F,
+) -> Result<(), ServerError>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    for<'a> Peer: axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+    S: Store,
+    F: Future<Output = ()> + Send + 'static,
+{
     let (stop_tx, stop_rx) = watch::channel(false);
     let metrics = Arc::new(metrics::Metrics::default());
     let counter = tokio::spawn(metrics::count_events(store.subscribe(), metrics.clone(), stop_rx.clone()));
+    let pruner = tokio::spawn(auth::audit::prune(store.clone(), settings.retention, stop_rx.clone()));
     let state = AppState { store, engine, settings: Arc::new(settings), metrics, shutdown: stop_rx };
     let app = routes::router(state);
     // One service shared by every connection: `serve(listener, router)` would clone the router's
-    // routes into each connection (hundreds of KiB per idle SSE client).
-    let result = axum::serve(listener, app.into_make_service())
+    // routes into each connection (hundreds of KiB per idle SSE client). The peer address is kept for
+    // the audit log.
+    let result = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
         .with_graceful_shutdown(async move {
             signal.await;
             let _ = stop_tx.send(true);
         })
         .await;
     counter.abort();
+    pruner.abort();
     result.map_err(ServerError::from)
 }

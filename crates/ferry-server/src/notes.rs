@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ferry_model::{CommitSha, ReleaseId};
 use ferry_notes::image::{ImageRef, OCI_CREATED, OCI_REVISION, OCI_SOURCE, OCI_VERSION, is_digest};
@@ -20,7 +20,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
-use crate::api::{PathParam, actor};
+use crate::api::PathParam;
+use crate::auth::Principal;
 use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::params::Params;
@@ -164,10 +165,10 @@ pub(crate) fn image_row(body: ImageBody, reported_by: String, now: jiff::Timesta
 
 pub(crate) async fn report_image<S: Store>(
     State(st): State<AppState<S>>,
-    headers: HeaderMap,
+    principal: Principal,
     JsonBody(body): JsonBody<ImageBody>,
 ) -> Result<Response, ApiError> {
-    let actor = actor(&headers, &st)?;
+    let actor = principal.actor();
     let now = jiff::Timestamp::now();
     let now = jiff::Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now);
     let mut row = image_row(body, actor, now)?;

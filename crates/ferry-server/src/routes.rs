@@ -12,6 +12,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::AppState;
 use crate::api;
+pub use crate::auth::Access;
+use crate::auth::handlers;
 use crate::body::BodyLimit;
 use crate::control;
 use crate::error::ApiError;
@@ -21,47 +23,78 @@ use crate::notes;
 /// The OpenAPI 3.1 document served at `/api/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
-/// Every route: method and path (axum and OpenAPI share the `{param}` syntax).
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/metrics"),
-    ("GET", "/api/v1/openapi.json"),
-    ("POST", "/api/v1/apply"),
-    ("GET", "/api/v1/products"),
-    ("GET", "/api/v1/products/{name}"),
-    ("POST", "/api/v1/products/{name}/promote"),
-    ("GET", "/api/v1/environments"),
-    ("GET", "/api/v1/applications"),
-    ("GET", "/api/v1/flows"),
-    ("GET", "/api/v1/policies"),
-    ("GET", "/api/v1/workflows"),
-    ("GET", "/api/v1/releases"),
-    ("GET", "/api/v1/releases/{id}"),
-    ("GET", "/api/v1/releases/{id}/logs"),
-    ("GET", "/api/v1/releases/{id}/events"),
-    ("GET", "/api/v1/releases/{id}/notes"),
-    ("POST", "/api/v1/releases/{id}/terminate"),
-    ("POST", "/api/v1/releases/{id}/retry"),
-    ("POST", "/api/v1/releases/{id}/approve"),
-    ("GET", "/api/v1/pulls"),
-    ("POST", "/api/v1/pulls/{number}/merge"),
-    ("POST", "/api/v1/pulls/{number}/close"),
-    ("GET", "/api/v1/events"),
-    ("POST", "/api/v1/apps/{name}/status"),
-    ("POST", "/api/v1/hooks/git"),
-    ("POST", "/api/v1/images"),
-    ("GET", "/api/v1/images"),
+/// A route: method, path (axum and OpenAPI share the `{param}` syntax), who may use it, and the name
+/// of the action it performs in the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// Path.
+    pub path: &'static str,
+    /// Who may use it.
+    pub access: Access,
+    /// The action recorded in the audit log, e.g. `release.terminate`.
+    pub action: &'static str,
+}
+
+const fn r(method: &'static str, path: &'static str, access: Access, action: &'static str) -> Route {
+    Route { method, path, access, action }
+}
+
+use Access::{Admin, Promote, Public, Read, Webhook};
+
+/// Every API route. A route cannot be added without a rule; a test drives each one with every role.
+pub const ROUTES: &[Route] = &[
+    r("GET", "/healthz", Public, "health"),
+    r("GET", "/readyz", Public, "health"),
+    r("GET", "/metrics", Read, "metrics"),
+    r("GET", "/api/v1/openapi.json", Public, "openapi"),
+    r("GET", "/api/v1/whoami", Read, "whoami"),
+    r("POST", "/api/v1/apply", Admin, "config.apply"),
+    r("GET", "/api/v1/products", Read, "products.list"),
+    r("GET", "/api/v1/products/{name}", Read, "product.get"),
+    r("POST", "/api/v1/products/{name}/promote", Promote, "product.promote"),
+    r("GET", "/api/v1/environments", Read, "environments.list"),
+    r("GET", "/api/v1/applications", Read, "applications.list"),
+    r("GET", "/api/v1/flows", Read, "flows.list"),
+    r("GET", "/api/v1/policies", Read, "policies.list"),
+    r("GET", "/api/v1/workflows", Read, "workflows.list"),
+    r("GET", "/api/v1/releases", Read, "releases.list"),
+    r("GET", "/api/v1/releases/{id}", Read, "release.get"),
+    r("GET", "/api/v1/releases/{id}/logs", Read, "release.logs"),
+    r("GET", "/api/v1/releases/{id}/events", Read, "release.events"),
+    r("GET", "/api/v1/releases/{id}/notes", Read, "release.notes"),
+    r("POST", "/api/v1/releases/{id}/terminate", Promote, "release.terminate"),
+    r("POST", "/api/v1/releases/{id}/retry", Promote, "release.retry"),
+    r("POST", "/api/v1/releases/{id}/approve", Promote, "release.approve"),
+    r("GET", "/api/v1/pulls", Read, "pulls.list"),
+    r("POST", "/api/v1/pulls/{number}/merge", Promote, "pull.merge"),
+    r("POST", "/api/v1/pulls/{number}/close", Promote, "pull.close"),
+    r("GET", "/api/v1/events", Read, "events.stream"),
+    r("POST", "/api/v1/apps/{name}/status", Promote, "app.status"),
+    r("POST", "/api/v1/hooks/git", Webhook, "hook.git"),
+    r("POST", "/api/v1/images", Promote, "image.report"),
+    r("GET", "/api/v1/images", Read, "images.list"),
+    r("GET", "/api/v1/tokens", Admin, "tokens.list"),
+    r("POST", "/api/v1/tokens", Admin, "token.create"),
+    r("POST", "/api/v1/tokens/{name}/revoke", Admin, "token.revoke"),
+    r("GET", "/api/v1/audit", Admin, "audit.list"),
 ];
 
-/// Collects routes while building the router, so the table above can be checked against what is served.
-struct Table<S> {
-    router: Router<AppState<S>>,
-    added: Vec<(&'static str, &'static str)>,
+/// Collects routes while building the router, so the tables can be checked against what is served.
+pub(crate) struct Table<S> {
+    pub(crate) router: Router<AppState<S>>,
+    pub(crate) added: Vec<(&'static str, &'static str)>,
 }
 
 impl<S: Store> Table<S> {
-    fn add<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
+    /// An empty table.
+    pub(crate) fn new() -> Self {
+        Table { router: Router::new(), added: Vec::new() }
+    }
+
+    /// Adds a route.
+    pub(crate) fn add<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
     where
         H: Handler<T, AppState<S>>,
         T: 'static,
@@ -77,11 +110,12 @@ impl<S: Store> Table<S> {
 fn table<S: Store>() -> Table<S> {
     let get = Method::GET;
     let post = Method::POST;
-    Table { router: Router::new(), added: Vec::new() }
+    Table::new()
         .add(get.clone(), "/healthz", api::healthz)
         .add(get.clone(), "/readyz", api::readyz::<S>)
         .add(get.clone(), "/metrics", api::metrics::<S>)
         .add(get.clone(), "/api/v1/openapi.json", api::openapi)
+        .add(get.clone(), "/api/v1/whoami", handlers::whoami::<S>)
         .add(post.clone(), "/api/v1/apply", api::apply::<S>)
         .add(get.clone(), "/api/v1/products", api::products::<S>)
         .add(get.clone(), "/api/v1/products/{name}", api::product::<S>)
@@ -105,8 +139,12 @@ fn table<S: Store>() -> Table<S> {
         .add(get.clone(), "/api/v1/events", api::events::<S>)
         .add(post.clone(), "/api/v1/apps/{name}/status", api::push_status::<S>)
         .add(post.clone(), "/api/v1/hooks/git", api::git_hook::<S>)
-        .add(post, "/api/v1/images", notes::report_image::<S>)
-        .add(get, "/api/v1/images", notes::images::<S>)
+        .add(post.clone(), "/api/v1/images", notes::report_image::<S>)
+        .add(get.clone(), "/api/v1/images", notes::images::<S>)
+        .add(get.clone(), "/api/v1/tokens", handlers::list::<S>)
+        .add(post.clone(), "/api/v1/tokens", handlers::create::<S>)
+        .add(post, "/api/v1/tokens/{name}/revoke", handlers::revoke::<S>)
+        .add(get, "/api/v1/audit", handlers::audit::<S>)
 }
 
 async fn not_found(request: Request) -> Response {
@@ -145,11 +183,17 @@ pub(crate) fn router<S: Store>(state: AppState<S>) -> Router {
     let metrics = state.metrics.clone();
     table::<S>()
         .router
-        .merge(crate::ui::router::<S>())
+        .merge(
+            crate::ui::table::<S>()
+                .router
+                .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::ui::session::layer::<S>)),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::guard::<S>))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(Extension(BodyLimit(limit)))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::browser::guard::<S>))
         .layer(axum::middleware::from_fn(move |request, next| metrics::track(metrics.clone(), request, next)))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
@@ -164,9 +208,13 @@ mod tests {
     #[test]
     fn the_route_table_is_what_the_router_serves() {
         let added: BTreeSet<_> = table::<ferry_store::SqliteStore>().added.into_iter().collect();
-        let declared: BTreeSet<_> = ROUTES.iter().copied().collect();
+        let declared: BTreeSet<_> = ROUTES.iter().map(|r| (r.method, r.path)).collect();
         assert_eq!(added, declared);
         assert_eq!(ROUTES.len(), declared.len(), "a route is listed twice");
+        let ui_added: BTreeSet<_> = crate::ui::table::<ferry_store::SqliteStore>().added.into_iter().collect();
+        let ui_declared: BTreeSet<_> = crate::ui::ROUTES.iter().map(|r| (r.method, r.path)).collect();
+        assert_eq!(ui_added, ui_declared, "the UI's route table and its router differ");
+        assert_eq!(crate::ui::ROUTES.len(), ui_declared.len(), "a UI route is listed twice");
     }
 
     #[test]
@@ -184,7 +232,7 @@ mod tests {
                 documented.insert((method.to_uppercase(), path.clone()));
             }
         }
-        let served: BTreeSet<_> = ROUTES.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
+        let served: BTreeSet<_> = ROUTES.iter().map(|r| (r.method.to_owned(), r.path.to_owned())).collect();
         let undocumented: Vec<_> = served.difference(&documented).collect();
         let unserved: Vec<_> = documented.difference(&served).collect();
         assert!(undocumented.is_empty(), "routes missing from openapi.json: {undocumented:?}");

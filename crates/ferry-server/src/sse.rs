@@ -47,8 +47,13 @@ struct State<S> {
     pending: VecDeque<Arc<StoredEvent>>,
     shutdown: watch::Receiver<bool>,
     done: bool,
+    /// Which products' events this subscriber may see (`None`: every product).
+    visible: Option<Visible>,
     _guard: SubscriberGuard,
 }
+
+/// A predicate on product names: the products a subscriber may see.
+pub(crate) type Visible = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// Builds the SSE response. `after` is the resume id (events with a larger id are sent first).
 pub(crate) fn stream<S: Store>(
@@ -58,6 +63,7 @@ pub(crate) fn stream<S: Store>(
     shutdown: watch::Receiver<bool>,
     guard: SubscriberGuard,
     keep_alive: Duration,
+    visible: Option<Visible>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     // Subscribe first: anything committed from now on is in `rx` (or reported as lag).
     let rx = store.subscribe();
@@ -71,6 +77,7 @@ pub(crate) fn stream<S: Store>(
         pending: VecDeque::new(),
         shutdown,
         done: false,
+        visible,
         _guard: guard,
     };
     let events = futures_util::stream::unfold(state, |mut st| async move {
@@ -94,6 +101,9 @@ async fn next<S: Store>(st: &mut State<S>) -> Option<Event> {
     loop {
         if let Some(event) = st.pending.pop_front() {
             st.cursor = Some(st.cursor.map_or(event.gid, |c| c.max(event.gid)));
+            if st.visible.as_ref().is_some_and(|visible| !visible(&event.product)) {
+                continue;
+            }
             return Some(to_sse(&event));
         }
         if st.done || *st.shutdown.borrow() {
@@ -210,6 +220,7 @@ mod tests {
             pending: VecDeque::new(),
             shutdown,
             done: false,
+            visible: None,
             _guard: Arc::new(Metrics::default()).subscriber(),
         };
         (st, stop)

@@ -11,9 +11,9 @@ use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::{
-    AppStateRow, AuditQuery, AuditRow, ConfigVersion, SessionRow, TokenRow, EventFilter, ImageQuery, ImageRow, LogQuery, ProductEvent, PullRequestFilter,
-    PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, ReleaseWrite, Result, Store, StoreError, StoredEvent,
-    StoredLogLine, Write, WriteOutcome,
+    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery, ProductEvent,
+    PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, ReleaseWrite, Result, SessionRow, Store,
+    StoreError, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
 };
 
 /// Most writes grouped into one transaction.
@@ -1029,8 +1029,10 @@ impl Store for SqliteStore {
 
     async fn tokens(&self) -> Result<Vec<TokenRow>> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens t ORDER BY t.name");
-        let rows =
-            sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.readers).await.map_err(query_err("listing tokens"))?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.readers)
+            .await
+            .map_err(query_err("listing tokens"))?;
         rows.iter().map(token_from_row).collect()
     }
 

@@ -12,7 +12,11 @@
 //! | `GET /releases/{id}/notes[?firstParent=true]` | release notes: promotion commits, and the commits, pull requests, issues and images since the previous revisions (SPEC §5) |
 //! | `POST /releases/{id}/terminate` | form `reason` (+ `confirm=yes` on the confirmation page) → 303 |
 //! | `POST /releases/{id}/retry` | → 303 |
+//! | `GET /signin`, `POST /signin` | sign in with a token (form `token`) → session cookie, 303 |
+//! | `POST /signout` | ends the session → 303 |
 //! | `GET /assets/{file}` | the stylesheet and the script, compiled in |
+//!
+//! Every form post carries the CSRF token (see [`session`]).
 //!
 //! Pages that update live take `fragment=body` (`fragment=panel` for panels) and answer only the part
 //! the script replaces. These routes are not part of the API: they are not in `ROUTES` nor in the
@@ -22,6 +26,7 @@ mod assets;
 mod format;
 mod graph;
 mod pages;
+pub(crate) mod session;
 mod status;
 mod view;
 
@@ -29,24 +34,24 @@ use std::collections::VecDeque;
 use std::str::FromStr;
 
 use askama::Template;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, LOCATION, ORIGIN};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use ferry_model::release::{ReleaseEvent, ReleaseState, WorkflowRun};
 use ferry_model::{FlowName, ProductName, ReleaseId, WorkflowName};
 use ferry_store::{LogQuery, ReleaseFilter, Store};
 use jiff::Timestamp;
 
 use crate::AppState;
+use crate::auth::{Access, Principal};
 use crate::control::MAX_REASON;
 use crate::dto::WorkflowDto;
 use crate::error::ApiError;
 use crate::params::{Params, parse_time};
+use crate::routes::{Route, Table};
 use pages::{Crumb, PageMeta};
 use view::ReleaseView;
 
@@ -58,20 +63,52 @@ const LOG_TAIL: usize = 200;
 const LOG_PAGE: u32 = 10_000;
 const LOG_PAGES: usize = 100;
 
-/// The UI's routes (merged into the server's router; not API routes).
-pub(crate) fn router<S: Store>() -> Router<AppState<S>> {
-    Router::new()
-        .route("/", get(products::<S>))
-        .route("/products/{name}", get(product::<S>))
-        .route("/flows/{name}", get(flow::<S>))
-        .route("/releases/{id}", get(release::<S>))
-        .route("/releases/{id}/steps", get(step::<S>))
-        .route("/releases/{id}/notes", get(notes::<S>))
-        .route("/releases/{id}/terminate", post(terminate::<S>))
-        .route("/releases/{id}/retry", post(retry::<S>))
-        .route("/assets/{name}", get(assets::serve))
-        .layer(axum::middleware::from_fn(security_headers))
+/// The UI's routes and who may use them (not API routes: not in the OpenAPI document).
+pub(crate) const ROUTES: &[Route] = &[
+    ui_route("GET", "/", Access::Read, "ui.products"),
+    ui_route("GET", "/products/{name}", Access::Read, "ui.product"),
+    ui_route("GET", "/flows/{name}", Access::Read, "ui.flow"),
+    ui_route("GET", "/releases/{id}", Access::Read, "ui.release"),
+    ui_route("GET", "/releases/{id}/steps", Access::Read, "ui.step"),
+    ui_route("GET", "/releases/{id}/notes", Access::Read, "ui.notes"),
+    ui_route("POST", "/releases/{id}/terminate", Access::Promote, "release.terminate"),
+    ui_route("POST", "/releases/{id}/retry", Access::Promote, "release.retry"),
+    ui_route("GET", "/signin", Access::Public, "ui.signin"),
+    ui_route("POST", "/signin", Access::Public, "session.signin"),
+    ui_route("POST", "/signout", Access::Public, "session.signout"),
+    ui_route("GET", "/assets/{name}", Access::Public, "ui.assets"),
+];
+
+const fn ui_route(method: &'static str, path: &'static str, access: Access, action: &'static str) -> Route {
+    Route { method, path, access, action }
 }
+
+/// The UI's router (merged into the server's router).
+pub(crate) fn table<S: Store>() -> Table<S> {
+    let (get, post) = (Method::GET, Method::POST);
+    let mut table = Table::new()
+        .add(get.clone(), "/", products::<S>)
+        .add(get.clone(), "/products/{name}", product::<S>)
+        .add(get.clone(), "/flows/{name}", flow::<S>)
+        .add(get.clone(), "/releases/{id}", release::<S>)
+        .add(get.clone(), "/releases/{id}/steps", step::<S>)
+        .add(get.clone(), "/releases/{id}/notes", notes::<S>)
+        .add(post.clone(), "/releases/{id}/terminate", terminate::<S>)
+        .add(post.clone(), "/releases/{id}/retry", retry::<S>)
+        .add(get.clone(), "/signin", session::sign_in_form::<S>)
+        .add(post.clone(), "/signin", session::sign_in::<S>)
+        .add(post, "/signout", session::sign_out::<S>)
+        .add(get, "/assets/{name}", assets::serve);
+    table.router = table.router.layer(axum::middleware::from_fn(security_headers));
+    table
+}
+
+/// An HTML error page (for refusals made before a UI handler runs).
+pub(crate) fn error_page(status: StatusCode, message: impl Into<String>) -> Response {
+    UiError::new(status, message).into_response()
+}
+
+pub(crate) use session::to_sign_in;
 
 /// Whether a request path belongs to the UI (for HTML error pages on unknown routes).
 pub(crate) fn is_ui_path(path: &str) -> bool {
@@ -706,44 +743,30 @@ async fn step<S: Store>(
 // Terminate and retry (plain forms)
 // ---------------------------------------------------------------------------------------------------
 
-/// Refuses form posts from other sites (a page elsewhere must not terminate releases here): the
-/// browser's `Sec-Fetch-Site` must say same-origin, and `Origin`, when sent, must be this host.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
-    if let Some(site) = text("sec-fetch-site")
-        && !matches!(site, "same-origin" | "none")
-    {
-        return false;
-    }
-    match (text(ORIGIN.as_str()), text(HOST.as_str())) {
-        (None, _) => true,
-        (Some(origin), Some(host)) => {
-            origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")).is_some_and(|o| o == host)
-        }
-        (Some(_), None) => false,
-    }
-}
-
-fn form(body: &Bytes) -> Result<Vec<(String, String)>, UiError> {
+pub(crate) fn form(body: &Bytes) -> Result<Vec<(String, String)>, UiError> {
     serde_urlencoded::from_bytes(body).map_err(|e| UiError::bad_request(format!("the form cannot be read: {e}")))
 }
 
-fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
     form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// 403 unless the viewer may change this release (its product and environment types).
+fn check_scope(principal: &Principal, v: &ReleaseView) -> Result<(), UiError> {
+    let types = v.environments.iter().filter_map(|e| crate::auth::tokens::parse_env_type(&e.env_type).ok());
+    principal.check_scope(&v.product, types).map_err(UiError::from)
 }
 
 async fn terminate<S: Store>(
     State(st): State<AppState<S>>,
     Path(raw): Path<String>,
-    headers: HeaderMap,
+    principal: Principal,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    if !same_origin(&headers) {
-        return Err(UiError::new(StatusCode::FORBIDDEN, "This form can only be sent from Ferry's own pages."));
-    }
     let id = parse_release(&raw)?;
     let form = form(&body)?;
     let v = load_release(&st, &id).await?;
+    check_scope(&principal, &v)?;
     let reason = field(&form, "reason").unwrap_or("").trim().to_owned();
     if reason.is_empty() {
         return Ok(release_response(
@@ -789,7 +812,7 @@ async fn terminate<S: Store>(
         return Ok(html(StatusCode::OK, &page));
     }
     let release = ReleaseId::from_str(&id).map_err(|_| UiError::bad_request("not a release id"))?;
-    match st.engine.terminate(release, reason, st.settings.default_actor.clone()).await {
+    match st.engine.terminate(release, reason, principal.actor()).await {
         Ok(()) => Ok(see_other(&pages::release_href(&id))),
         Err(e) => {
             let e = ApiError::from(e);
@@ -802,15 +825,13 @@ async fn terminate<S: Store>(
 async fn retry<S: Store>(
     State(st): State<AppState<S>>,
     Path(raw): Path<String>,
-    headers: HeaderMap,
+    principal: Principal,
 ) -> Result<Response, UiError> {
-    if !same_origin(&headers) {
-        return Err(UiError::new(StatusCode::FORBIDDEN, "This form can only be sent from Ferry's own pages."));
-    }
     let id = parse_release(&raw)?;
-    load_release(&st, &id).await?;
+    let v = load_release(&st, &id).await?;
+    check_scope(&principal, &v)?;
     let release = ReleaseId::from_str(&id).map_err(|_| UiError::bad_request("not a release id"))?;
-    match st.engine.retry(release, st.settings.default_actor.clone()).await {
+    match st.engine.retry(release, principal.actor()).await {
         Ok(()) => Ok(see_other(&pages::release_href(&id))),
         Err(e) => {
             let e = ApiError::from(e);
@@ -823,22 +844,6 @@ async fn retry<S: Store>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn forms_from_other_sites_are_refused() {
-        let headers = |pairs: &[(&'static str, &'static str)]| {
-            let mut h = HeaderMap::new();
-            for (k, v) in pairs {
-                h.insert(*k, HeaderValue::from_static(v));
-            }
-            h
-        };
-        assert!(same_origin(&headers(&[("host", "127.0.0.1:7878")])));
-        assert!(same_origin(&headers(&[("host", "127.0.0.1:7878"), ("origin", "http://127.0.0.1:7878")])));
-        assert!(!same_origin(&headers(&[("host", "127.0.0.1:7878"), ("origin", "http://evil.example")])));
-        assert!(!same_origin(&headers(&[("host", "127.0.0.1:7878"), ("sec-fetch-site", "cross-site")])));
-        assert!(!same_origin(&headers(&[("host", "127.0.0.1:7878"), ("origin", "null")])));
-    }
 
     #[test]
     fn ui_paths_exclude_the_api() {

@@ -48,11 +48,27 @@ pub(crate) struct PageMeta {
     pub(crate) live: Option<Live>,
     pub(crate) css: String,
     pub(crate) js: String,
+    /// The signed-in token's name (none on an auth-less server).
+    pub(crate) user: Option<String>,
+    /// Its role.
+    pub(crate) role: &'static str,
+    /// The CSRF token for the page's forms.
+    pub(crate) csrf: String,
 }
 
 impl PageMeta {
     pub(crate) fn new(title: impl Into<String>, crumbs: Vec<Crumb>) -> PageMeta {
-        PageMeta { title: title.into(), crumbs, live: None, css: assets::url("ferry.css"), js: assets::url("ferry.js") }
+        let context = super::session::context();
+        PageMeta {
+            title: title.into(),
+            crumbs,
+            live: None,
+            css: assets::url("ferry.css"),
+            js: assets::url("ferry.js"),
+            user: context.user(),
+            role: context.role(),
+            csrf: context.csrf,
+        }
     }
 
     pub(crate) fn live(mut self, events: String, fragment: String, target: &'static str) -> PageMeta {
@@ -710,6 +726,8 @@ pub(crate) struct ReleaseData {
     pub(crate) hook_count: usize,
     pub(crate) show_hooks: bool,
     pub(crate) error: Option<String>,
+    /// The CSRF token of the retry and terminate forms.
+    pub(crate) csrf: String,
 }
 
 /// `/releases/{id}`.
@@ -823,6 +841,8 @@ fn env_card(v: &ReleaseView, env: &EnvView, now: Timestamp) -> EnvCard {
 
 /// Builds the release page from its view.
 pub(crate) fn release(v: &ReleaseView, now: Timestamp) -> ReleaseData {
+    let context = super::session::context();
+    let may_change = context.may_change(&v.product);
     let id = v.id.as_str();
     let inputs: Vec<graph::Input<'_>> = v
         .environments
@@ -888,8 +908,8 @@ pub(crate) fn release(v: &ReleaseView, now: Timestamp) -> ReleaseData {
         active: v.is_active(),
         counters,
         trigger,
-        can_retry: v.can_retry(),
-        can_terminate: v.can_terminate(),
+        can_retry: v.can_retry() && may_change,
+        can_terminate: v.can_terminate() && may_change,
         notes_href: format!("{}/notes", release_href(id)),
         issues: v.issues.iter().map(|i| top_issue(id, i)).collect(),
         graph,
@@ -898,6 +918,7 @@ pub(crate) fn release(v: &ReleaseView, now: Timestamp) -> ReleaseData {
         hook_count,
         show_hooks: false,
         error: None,
+        csrf: context.csrf,
     }
 }
 
@@ -1430,7 +1451,7 @@ mod tests {
         let view = ReleaseView::from_json(big_view(30, 10)).expect("reads");
         let now = Timestamp::from_str("2026-03-01T10:05:00Z").expect("time");
         let started = std::time::Instant::now();
-        let d = release(&view, now);
+        let d = crate::ui::session::as_local(|| release(&view, now));
         let page = ReleasePage { page: PageMeta::new("t", vec![]), d };
         let html = page.render().expect("renders");
         let elapsed = started.elapsed();
