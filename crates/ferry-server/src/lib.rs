@@ -24,6 +24,7 @@ mod notes;
 mod params;
 mod routes;
 mod sse;
+pub mod tls;
 mod ui;
 
 use std::future::Future;

@@ -8,6 +8,7 @@ mod errors;
 mod events;
 mod notes;
 mod releases;
+mod tls;
 
 use std::path::PathBuf;
 use std::str::FromStr;
