@@ -576,9 +576,10 @@ pub(crate) async fn git_hook<S: Store>(
         }
         None => false,
     };
-    let mut response = git_hook_inner(&st, &headers, &bytes).await?;
+    // An authentic delivery is audited whatever becomes of it.
     let provider = hooks::provider_of(&headers);
     let actor = if signed { format!("webhook:{provider}") } else { format!("webhook:{provider} (unsigned)") };
+    let mut response = git_hook_inner(&st, &headers, &bytes).await.unwrap_or_else(IntoResponse::into_response);
     response.extensions_mut().insert(crate::auth::AuditActor(actor));
     Ok(response)
 }

@@ -41,6 +41,7 @@ pub use auth::browser::PublicUrl;
 pub use auth::signature::WebhookSecret;
 pub use error::ApiError;
 pub use routes::{OPENAPI, ROUTES, Route};
+pub use ui::ROUTES as UI_ROUTES;
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -136,17 +137,25 @@ where
     serve_on(listener, store, engine, settings, signal).await
 }
 
-/// The peer address of a connection, for the audit log.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Peer {
-        Peer(*stream.remote_addr())
-    }
+/// Like [`serve_with_shutdown`], over TLS: handshakes with the (reloadable) certificate of `tls`.
+pub async fn serve_tls_with_shutdown<S, F>(
+    listener: TcpListener,
+    tls: tls::ReloadableTls,
+    store: S,
+    engine: EngineHandle,
+    mut settings: ServerSettings,
+    signal: F,
+) -> Result<(), ServerError>
+where
+    S: Store,
+    F: Future<Output = ()> + Send + 'static,
+{
+    settings.tls = true;
+    let listener = tls::TlsListener::new(listener, tls)?.with_connect_info();
+    serve_on(listener, store, engine, settings, signal).await
 }
 
-/// Like [`serve_with_shutdown`], on any listener (plain TCP, or a TLS listener).
+/// Like [`serve_with_shutdown`], on any listener (plain TCP, or [`tls::TlsListener`]).
 pub async fn serve_on<L, S, F>(
     listener: L,
     store: S,
@@ -156,7 +165,7 @@ pub async fn serve_on<L, S, F>(
 ) -> Result<(), ServerError>
 where
     L: axum::serve::Listener<Addr = SocketAddr>,
-    for<'a> Peer: axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+    for<'a> SocketAddr: axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
     S: Store,
     F: Future<Output = ()> + Send + 'static,
 {
@@ -169,7 +178,7 @@ where
     // One service shared by every connection: `serve(listener, router)` would clone the router's
     // routes into each connection (hundreds of KiB per idle SSE client). The peer address is kept for
     // the audit log.
-    let result = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
+    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             signal.await;
             let _ = stop_tx.send(true);

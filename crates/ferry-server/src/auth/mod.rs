@@ -19,6 +19,7 @@ pub mod signature;
 pub mod tokens;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
@@ -326,7 +327,7 @@ fn local_actor<S>(st: &AppState<S>, headers: &HeaderMap) -> Result<Principal, Ap
 
 /// Where a request came from (the peer address; proxies' forwarding headers are not trusted).
 pub(crate) fn source(request: &Request) -> String {
-    request.extensions().get::<ConnectInfo<crate::Peer>>().map_or_else(|| "unknown".to_owned(), |c| c.0.0.to_string())
+    request.extensions().get::<ConnectInfo<SocketAddr>>().map_or_else(|| "unknown".to_owned(), |c| c.0.to_string())
 }
 
 /// Authorises a routed request (see the module documentation) and audits state-changing ones.

@@ -64,7 +64,7 @@ const LOG_PAGE: u32 = 10_000;
 const LOG_PAGES: usize = 100;
 
 /// The UI's routes and who may use them (not API routes: not in the OpenAPI document).
-pub(crate) const ROUTES: &[Route] = &[
+pub const ROUTES: &[Route] = &[
     ui_route("GET", "/", Access::Read, "ui.products"),
     ui_route("GET", "/products/{name}", Access::Read, "ui.product"),
     ui_route("GET", "/flows/{name}", Access::Read, "ui.flow"),

@@ -30,9 +30,21 @@ async fn unknown_routes_methods_and_oversized_bodies_answer_in_the_error_shape()
     assert_error(&body, "payload_too_large");
     assert!(body["error"]["message"].as_str().unwrap().contains("8 MiB"));
 
-    let response = server.http.post(server.url("/api/v1/apply")).body("{not json").send().await.unwrap();
+    let response = server
+        .http
+        .post(server.url("/api/v1/apply"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 400);
     assert_error(&response.json().await.unwrap(), "bad_request");
+
+    // A body without `Content-Type: application/json` never reaches the handler.
+    let response = server.http.post(server.url("/api/v1/apply")).body("{not json").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 415);
+    assert_error(&response.json().await.unwrap(), "unsupported_media_type");
 }
 
 #[tokio::test]

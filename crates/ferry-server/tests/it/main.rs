@@ -2,6 +2,7 @@
 //! driven over HTTP.
 #![allow(clippy::unwrap_used)]
 
+mod auth;
 mod catalog;
 mod control;
 mod errors;
@@ -43,8 +44,17 @@ impl Server {
         Server::start_tuned(|_| {}).await
     }
 
+    /// A server with these settings.
+    pub(crate) async fn start_with(settings: ServerSettings) -> Server {
+        Server::start_full(|_| {}, settings).await
+    }
+
     /// A server whose engine settings are adjusted first.
     pub(crate) async fn start_tuned(tune: impl FnOnce(&mut EngineConfig)) -> Server {
+        Server::start_full(tune, ServerSettings::default()).await
+    }
+
+    async fn start_full(tune: impl FnOnce(&mut EngineConfig), settings: ServerSettings) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -53,15 +63,9 @@ impl Server {
         tune(&mut config);
         let (engine, engine_task) = ferry_engine::start(store.clone(), config).await.unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(ferry_server::serve_with_shutdown(
-            listener,
-            store.clone(),
-            engine,
-            ServerSettings::default(),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        tokio::spawn(ferry_server::serve_with_shutdown(listener, store.clone(), engine, settings, async move {
+            let _ = stopped.await;
+        }));
         Server {
             base,
             store,
@@ -96,9 +100,27 @@ impl Server {
         (status, response.json().await.unwrap())
     }
 
-    /// `POST path` with a raw body (possibly empty) and optional headers.
+    /// `GET path` with a bearer token.
+    pub(crate) async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// `POST path` with a bearer token and a JSON body.
+    pub(crate) async fn post_as(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
+        let response = self.http.post(self.url(path)).bearer_auth(token).json(body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// `POST path` with a raw body (possibly empty) and optional headers; sent as JSON unless the
+    /// headers name another content type.
     pub(crate) async fn post_raw(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> (u16, Value) {
         let mut request = self.http.post(self.url(path)).body(body.to_owned());
+        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
+            request = request.header("content-type", "application/json");
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
