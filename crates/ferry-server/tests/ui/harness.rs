@@ -160,6 +160,11 @@ impl Drop for Ferry {
 
 impl Ferry {
     pub async fn start(spec: Spec<'_>) -> Ferry {
+        Ferry::start_with(spec, ServerSettings::default()).await
+    }
+
+    /// A Ferry whose server has these settings.
+    pub async fn start_with(spec: Spec<'_>, settings: ServerSettings) -> Ferry {
         let dir = tempfile::tempdir().unwrap();
         let scratch = dir.path().join("scratch");
         std::fs::create_dir_all(&scratch).unwrap();
@@ -176,7 +181,7 @@ impl Ferry {
             listener,
             store.clone(),
             engine.clone(),
-            ServerSettings::default(),
+            settings,
             async move {
                 let _ = stopped.await;
             },

@@ -303,13 +303,80 @@ async fn pages_read_without_javascript_and_refuse_cross_site_forms() {
     let missing = http.get(ferry.url("/releases/00000000-0000-7000-8000-000000000000")).send().await.unwrap();
     assert_eq!(missing.status().as_u16(), 404);
     assert!(missing.text().await.unwrap().contains("There is no release"));
-    // Retrying a succeeded release is refused by the engine and shown on the page.
-    let refused = http
+    // A same-origin form without its CSRF token is refused too.
+    let no_token = http
         .post(ferry.url(&format!("/releases/{id}/retry")))
         .header("origin", ferry.base.as_str())
         .send()
         .await
         .unwrap();
+    assert_eq!(no_token.status().as_u16(), 403);
+    // Retrying a succeeded release is refused by the engine and shown on the page.
+    let page = http.get(ferry.url(&format!("/releases/{id}"))).send().await.unwrap();
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let csrf = cookie.strip_prefix("ferry_csrf=").unwrap().to_owned();
+    let refused = http
+        .post(ferry.url(&format!("/releases/{id}/retry")))
+        .header("origin", ferry.base.as_str())
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status().as_u16(), 409);
     assert!(refused.text().await.unwrap().contains("Retry failed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_member_signs_in_terminates_a_release_and_signs_out() {
+    let settings = ferry_server::ServerSettings { auth: true, ..ferry_server::ServerSettings::default() };
+    let ferry = Ferry::start_with(Spec { qa: "{}", prod: "{ preAction: hold }", workflows: GATED }, settings).await;
+    let new = ferry_server::auth::NewToken {
+        name: "release-manager".into(),
+        role: "promoter".into(),
+        products: vec!["shop".into()],
+        ..ferry_server::auth::NewToken::default()
+    };
+    let secret = ferry_server::auth::tokens::create(&ferry.store, &new, "test").await.unwrap().token;
+    let id = ferry.promote("release-manager").await;
+    std::fs::write(ferry.file("go"), "").unwrap();
+
+    with_browser(|b| async move {
+        // Not signed in: the page sends the browser to the sign-in page, and back afterwards.
+        b.client.goto(&ferry.url(&format!("/releases/{id}"))).await.unwrap();
+        let field = b.wait_for("the token field", Locator::Css("#signin-token")).await;
+        field.send_keys(&secret).await.unwrap();
+        b.screenshot("sign-in").await;
+        click(&b, "the Sign in button", "#signin-submit").await;
+        let who = b.wait_for("who is signed in", Locator::Css("#who")).await;
+        assert_eq!(who.text().await.unwrap(), "Signed in as release-manager (promoter)");
+        assert!(b.client.current_url().await.unwrap().path().ends_with(&id), "back on the release page");
+        b.screenshot("signed-in").await;
+
+        b.wait_for("prod's hold step running", Locator::XPath(&step_status("prod", "hold", "Running"))).await;
+        click(&b, "the Terminate button", "#terminate > summary").await;
+        let reason = b.wait_for("the reason field", Locator::Css("#terminate-reason")).await;
+        reason.send_keys("signed-in stop").await.unwrap();
+        click(&b, "the Terminate submit button", "#terminate-submit").await;
+        b.wait_for("the confirmation", Locator::Css("#confirm-terminate")).await.click().await.unwrap();
+        b.wait_for("the release terminated", Locator::Css("#release-status .badge[data-status='Terminated']")).await;
+
+        click(&b, "the Sign out button", "#sign-out").await;
+        b.wait_for("the sign-in page again", Locator::Css("#signin-token")).await;
+        b.client.goto(&ferry.url(&format!("/releases/{id}"))).await.unwrap();
+        b.wait_for("signed out: the sign-in page", Locator::Css("#signin-token")).await;
+
+        let view = ferry.wait_final(&id).await;
+        assert_eq!(view["status"], "Terminated");
+        let audit =
+            ferry_store::Store::audit(&ferry.store, ferry_store::AuditQuery { limit: 20, ..Default::default() })
+                .await
+                .unwrap();
+        let entries: Vec<_> = audit.iter().map(|e| (e.actor.as_str(), e.action.as_str(), e.outcome.as_str())).collect();
+        assert!(entries.contains(&("release-manager", "release.terminate", "ok")), "{entries:?}");
+        assert!(entries.contains(&("release-manager", "session.signin", "ok")), "{entries:?}");
+        assert!(entries.contains(&("release-manager", "session.signout", "ok")), "{entries:?}");
+    })
+    .await;
 }
