@@ -24,7 +24,7 @@ use crate::handle::{
 };
 use crate::plan::{PlanInput, Step, Work, plan};
 use crate::snapshot::{FlowChoice, build_snapshot};
-use crate::triggers::{TriggerCheck, TriggerOutcome, check, seen_key, trigger_apps};
+use crate::triggers::{TriggerCheck, TriggerOutcome, check, released_key, seen_key, trigger_apps};
 use crate::view::{release_row, release_view};
 use crate::work::{Msg, Outcome, PromoteJob, RunJob, WatchJob};
 
@@ -342,10 +342,6 @@ impl<S: Store> Engine<S> {
                 .await;
             }
             TriggerOutcome::Ready { commit } => {
-                if let Err(e) = self.store.write(vec![remember(commit.sha.to_string())]).await {
-                    tracing::warn!(error = %e, "cannot store the trigger commit");
-                    return;
-                }
                 let Some(prod) = self.catalog.products.get(&application.product) else { return };
                 let facts = TriggerFacts {
                     branch: &application.source.target_revision,
@@ -354,6 +350,10 @@ impl<S: Store> Engine<S> {
                 };
                 let Some(flow) = prod.choose_flow(&application.environment, &self.catalog.flows, &facts).cloned()
                 else {
+                    if let Err(e) = self.store.write(vec![remember(commit.sha.to_string())]).await {
+                        tracing::warn!(error = %e, "cannot store the trigger commit");
+                        return;
+                    }
                     let tried: Vec<String> = prod.promotion_flows.iter().map(|f| f.flow.to_string()).collect();
                     self.product_event(
                         &product,
@@ -370,6 +370,35 @@ impl<S: Store> Engine<S> {
                     .await;
                     return;
                 };
+                // One commit creates at most one release per product and flow, however many of the
+                // product's applications in the trigger environment it changed.
+                let released = released_key(&product, flow.as_str(), commit.sha.as_str());
+                let earlier = match self.store.kv_get(&released).await {
+                    Ok(earlier) => earlier,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read which commits created releases");
+                        return;
+                    }
+                };
+                if let Some(release) = earlier {
+                    let _ = self.store.write(vec![remember(commit.sha.to_string())]).await;
+                    self.product_event(
+                        &product,
+                        "trigger-already-released",
+                        format!(
+                            "commit {} already started release {release} of flow {flow}; {app} is part of it",
+                            commit.sha.short()
+                        ),
+                    )
+                    .await;
+                    return;
+                }
+                let id = ReleaseId(uuid::Uuid::now_v7());
+                let writes = vec![remember(commit.sha.to_string()), Write::Kv { key: released, value: id.to_string() }];
+                if let Err(e) = self.store.write(writes).await {
+                    tracing::warn!(error = %e, "cannot store the trigger commit");
+                    return;
+                }
                 let initiator = format!("{} · ferry (auto)", commit.author_name);
                 let (git, catalog, tx) = (self.git.clone(), self.catalog.clone(), self.creating.clone());
                 let product_name = application.product.clone();
@@ -381,7 +410,7 @@ impl<S: Store> Engine<S> {
                     })
                     .await
                     .unwrap_or_else(|e| Err(internal(e)))
-                    .map(|snapshot| (ReleaseId(uuid::Uuid::now_v7()), snapshot));
+                    .map(|snapshot| (id, snapshot));
                     let _ = tx.send(Created { result, reply, auto: Some(product) });
                 });
             }

@@ -20,6 +20,11 @@ pub(crate) fn seen_key(app: &AppName) -> String {
     format!("trigger-seen:{app}")
 }
 
+/// The key recording which release a commit started for a product's flow (so the commit starts no other).
+pub(crate) fn released_key(product: &str, flow: &str, sha: &str) -> String {
+    format!("trigger-released:{product}:{flow}:{sha}")
+}
+
 /// Applications that sit in the trigger environment of one of their product's flows.
 pub(crate) fn trigger_apps(catalog: &Catalog) -> Vec<&Application> {
     catalog

@@ -408,3 +408,34 @@ async fn exec_applications_without_commands_are_healthy_once_committed_without_a
     let deployed: Vec<_> = std::fs::read_dir(data.join("deploy")).map(|d| d.flatten().collect()).unwrap_or_default();
     assert!(deployed.is_empty(), "checked out: {deployed:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_commit_changing_two_trigger_applications_creates_one_release() {
+    let (h, repo) = setup("true", "true").await;
+    let push = || ferry_engine::GitPush { repo_urls: vec![repo.url()], branch: "main".into(), after: String::new() };
+    // One commit moves both components in the trigger environment: both applications see it.
+    let sha = repo.commit(
+        &[
+            ("apps/api/dev/values.yaml", &values("1.6.0", "dev")),
+            ("apps/api/dev/Chart.yaml", &chart("1.6.0")),
+            ("apps/web/dev/values.yaml", &values("1.6.0", "dev")),
+            ("apps/web/dev/Chart.yaml", &chart("1.6.0")),
+        ],
+        "feat: both components",
+    );
+    repo.push();
+    let created = next_event(&h, |e| e.body["type"] == "Created");
+    let second = next_event(&h, |e| e.body["type"] == "ProductEvent" && e.body["kind"] == "trigger-already-released");
+    let (accepted, created, second) = tokio::join!(h.engine.git_push(push()), created, second);
+    let accepted = accepted.unwrap();
+    for app in ["shop-api-dev", "shop-web-dev"] {
+        assert!(accepted.applications.iter().any(|a| a.as_str() == app), "{app}: {accepted:?}");
+    }
+    let message = second.body["message"].as_str().unwrap();
+    assert!(message.contains(&created.release_id) && message.contains(&sha[..7]), "{message}");
+    let view = h.wait_final(&created.release_id).await;
+    assert_eq!(view["trigger"]["sha"], sha);
+    let releases =
+        h.store.list_releases(ferry_store::ReleaseFilter { limit: 10, ..Default::default() }).await.unwrap().items;
+    assert_eq!(releases.len(), 1, "{releases:?}");
+}
