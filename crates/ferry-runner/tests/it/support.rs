@@ -49,7 +49,11 @@ pub fn workflow(steps: Vec<WorkflowStep>) -> Workflow {
 }
 
 pub fn param(param: &str, default: Option<&str>) -> WorkflowParam {
-    WorkflowParam { name: ParamName::new(param).expect("param name"), default: default.map(str::to_owned) }
+    WorkflowParam {
+        name: ParamName::new(param).expect("param name"),
+        default: default.map(str::to_owned),
+        secret: false,
+    }
 }
 
 /// A temporary directory used as the steps' working directory and the runner's work directory.
