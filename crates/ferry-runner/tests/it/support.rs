@@ -56,6 +56,11 @@ pub fn param(param: &str, default: Option<&str>) -> WorkflowParam {
     }
 }
 
+/// A `secret: true` parameter.
+pub fn secret_param(param_name: &str, default: Option<&str>) -> WorkflowParam {
+    WorkflowParam { secret: true, ..param(param_name, default) }
+}
+
 /// A temporary directory used as the steps' working directory and the runner's work directory.
 pub struct Fixture {
     pub dir: TempDir,
