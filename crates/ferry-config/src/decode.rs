@@ -356,6 +356,24 @@ pub(crate) fn int(cx: &mut Cx<'_>, f: Field<'_, '_>) -> Option<i64> {
     }
 }
 
+/// A boolean: plain `true` or `false` (YAML 1.2 core schema, also `True`/`TRUE`). A quoted `"true"`
+/// or a YAML 1.1 spelling (`yes`, `off`...) is refused with a hint to write `true` or `false`.
+pub(crate) fn boolean(cx: &mut Cx<'_>, f: Field<'_, '_>) -> Option<bool> {
+    match f.node.scalar_value() {
+        ferry_model::Value::Bool(b) => Some(b),
+        value => {
+            let text = value.as_str().unwrap_or_default();
+            let hint = match text.to_ascii_lowercase().as_str() {
+                "true" | "false" => Some("write true or false, without quotes".to_owned()),
+                "yes" | "no" | "on" | "off" | "y" | "n" => Some(format!("write true or false; {text:?} is a string")),
+                _ => None,
+            };
+            cx.error_hint(f.node.pos, f.path, format!("expected true or false, found {}", f.node.describe()), hint);
+            None
+        }
+    }
+}
+
 /// A validated name (any of the `ferry_model::names` constructors).
 pub(crate) fn valid_name<T>(cx: &mut Cx<'_>, f: Field<'_, '_>, parse: fn(String) -> Result<T, NameError>) -> Option<T> {
     let text = string(cx, f)?;

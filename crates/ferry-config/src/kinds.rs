@@ -8,7 +8,7 @@ use ferry_model::resources::*;
 use serde::Serialize;
 
 use crate::decode::{
-    Cx, Field, Fields, OwnedField, duration, index, int, join, json_path, list, list_of, minutes_or_duration,
+    Cx, Field, Fields, OwnedField, boolean, duration, index, int, join, json_path, list, list_of, minutes_or_duration,
     non_empty, one_of, string, string_map, valid_name,
 };
 use crate::node::{Node, NodeKind, Pos};
@@ -1094,21 +1094,23 @@ fn workflow(cx: &mut Cx<'_>, spec: &mut Fields<'_>, name: String) -> Option<Work
     let timeout = opt(cx, spec, "timeout", duration);
     let params = opt(cx, spec, "params", |cx, f| {
         let params = list_of(cx, f, |cx, f| {
-            object(cx, f, &["name", "default"], |cx, p| {
+            object(cx, f, &["name", "default", "secret"], |cx, p| {
                 let name = req(cx, p, "name", |cx, f| valid_name(cx, f, ParamName::new));
                 let default = opt(cx, p, "default", string);
-                Some((name?, default?, p.get("name").map(|n| (n.node.pos, n.path))))
+                let secret = opt(cx, p, "secret", boolean);
+                let param = WorkflowParam { name: name?, default: default?, secret: secret?.unwrap_or(false) };
+                Some((param, p.get("name").map(|n| (n.node.pos, n.path))))
             })
         })?;
         let mut out: Vec<WorkflowParam> = Vec::new();
         let mut ok = true;
-        for (name, default, at) in params {
-            if out.iter().any(|p| p.name == name) {
+        for (param, at) in params {
+            if out.iter().any(|p| p.name == param.name) {
                 let (pos, path) = at.unwrap_or((f.node.pos, f.path.to_owned()));
-                cx.error(pos, &path, format!("parameter {:?} is defined twice", name.as_str()));
+                cx.error(pos, &path, format!("parameter {:?} is defined twice", param.name.as_str()));
                 ok = false;
             }
-            out.push(WorkflowParam { name, default });
+            out.push(param);
         }
         ok.then_some(out)
     });

@@ -554,6 +554,10 @@ pub struct WorkflowParam {
     pub name: ParamName,
     /// Default value; `None` = required from the context.
     pub default: Option<String>,
+    /// Whether the value is a secret: the runner masks it in captured logs (absent in catalogs
+    /// stored before the field existed: not secret).
+    #[serde(default)]
+    pub secret: bool,
 }
 
 /// What a workflow step does.
@@ -709,5 +713,14 @@ mod tests {
         assert!(env.contains_destination("edge", Some("anything")));
         assert!(env.contains_destination("edge", None));
         assert!(!env.contains_destination("other", None));
+    }
+
+    #[test]
+    fn workflow_params_stored_without_secret_are_not_secret() {
+        let old: WorkflowParam = serde_json::from_str(r#"{"name":"SUITE","default":"smoke"}"#).expect("old form");
+        assert!(!old.secret);
+        let secret = WorkflowParam { name: ParamName::new("TOKEN").expect("name"), default: None, secret: true };
+        let text = serde_json::to_string(&secret).expect("serialise");
+        assert_eq!(serde_json::from_str::<WorkflowParam>(&text).expect("round trip"), secret);
     }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::RunnerError;
 use crate::config::{DEFAULT_INHERITED_ENV, DEFAULT_KILL_GRACE, inherited_env};
 use crate::logs::LogBudget;
+use crate::mask::Masker;
 use crate::process::{self, Ending};
 use crate::types::LogLine;
 
@@ -73,7 +74,9 @@ pub async fn run_command(
         }
     };
     let budget = Arc::new(LogBudget::new(log_cap_bytes));
-    let ending = child.supervise(Some(timeout), std::future::pending(), DEFAULT_KILL_GRACE, budget, sink).await?;
+    let masker = Arc::new(Masker::default());
+    let ending =
+        child.supervise(Some(timeout), std::future::pending(), DEFAULT_KILL_GRACE, budget, masker, sink).await?;
     let output_tail: Vec<LogLine> = tail.lock().unwrap_or_else(PoisonError::into_inner).drain(..).collect();
     let (status, timed_out) = match ending {
         Ending::Exited(status) | Ending::Stopped(status) => (status, false),

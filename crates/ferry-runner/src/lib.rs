@@ -30,6 +30,11 @@
 //!   output is still read (the process never blocks) but dropped, and each step that lost output ends
 //!   its log with one `[log truncated: N bytes dropped]` line. Lines of the runner itself start with
 //!   `[` on stderr and do not count against the cap.
+//! * **Secrets** (SPEC §8.2): the values of `secret: true` parameters that a step receives (see
+//!   [`Masker`]) are replaced by [`MASK`] in its captured lines, before a long line is cut (a value
+//!   across the cut is masked whole), in the runner's notes and in step and run errors; nothing
+//!   unmasked is sent. Values shorter than [`MIN_SECRET_CHARS`] are not masked, and the step's log
+//!   says so. Outputs keep their values.
 //! * **Outputs.** `NAME=value` or `NAME<<DELIM` lines in `$FERRY_OUTPUT` (a fresh file per attempt, see
 //!   [`outputs`]); read only when the step exits 0; a malformed file makes the step Error.
 //! * **Retries.** `retries: N` re-runs a Failed attempt (non-zero exit or step timeout) up to N more
@@ -51,6 +56,7 @@ mod config;
 mod error;
 pub mod exec;
 mod logs;
+mod mask;
 mod orphans;
 pub mod outputs;
 mod plan;
@@ -65,6 +71,7 @@ pub use config::{
 pub use error::RunnerError;
 pub use exec::{CommandResult, run_command};
 pub use logs::{BATCH_INTERVAL, MAX_BATCH_LINES, MAX_LINE_BYTES};
+pub use mask::{MASK, MIN_SECRET_CHARS, Masker, maskable};
 pub use orphans::reap_orphans;
 pub use outputs::{Outputs, parse_outputs};
 pub use run::{APPROVED_BY, RunControl, RunHandle, Runner};

@@ -1,4 +1,5 @@
-//! Line-by-line capture of a process's stdout and stderr, with a per-line and a per-run byte cap.
+//! Line-by-line capture of a process's stdout and stderr, with a per-line and a per-run byte cap, and
+//! secret values masked before anything is cut or sent.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,9 +9,11 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::mask::Masker;
 use crate::types::{LogLine, LogStream};
 
-/// Longest captured line in bytes; the rest of a longer line is dropped and the line is marked.
+/// Longest captured line in bytes; the rest of a longer line is dropped and the line is marked (a
+/// masked secret that starts before the cut is masked whole, so the line may end with its mask).
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 /// Most lines in one [`RunEvent::Log`](crate::RunEvent::Log) batch.
 pub const MAX_BATCH_LINES: usize = 256;
@@ -47,17 +50,24 @@ impl LogBudget {
     }
 }
 
-/// Reads both streams to their end, sending lines to `sink` in batches; ends with one
-/// `[log truncated: N bytes dropped]` line (on stderr) when the budget ran out. Returns the bytes dropped.
-pub(crate) async fn pump<O, E, F>(stdout: Option<O>, stderr: Option<E>, budget: Arc<LogBudget>, mut sink: F) -> u64
+/// Reads both streams to their end, sending lines to `sink` in batches with the secrets of `masker`
+/// masked; ends with one `[log truncated: N bytes dropped]` line (on stderr) when the budget ran out.
+/// Returns the bytes dropped.
+pub(crate) async fn pump<O, E, F>(
+    stdout: Option<O>,
+    stderr: Option<E>,
+    budget: Arc<LogBudget>,
+    masker: Arc<Masker>,
+    mut sink: F,
+) -> u64
 where
     O: AsyncRead + Unpin,
     E: AsyncRead + Unpin,
     F: FnMut(Vec<LogLine>),
 {
     let (tx, rx) = mpsc::channel::<LogLine>(MAX_BATCH_LINES * 2);
-    let out = read_stream(stdout, LogStream::Stdout, &budget, tx.clone());
-    let err = read_stream(stderr, LogStream::Stderr, &budget, tx);
+    let out = read_stream(stdout, LogStream::Stdout, &budget, &masker, tx.clone());
+    let err = read_stream(stderr, LogStream::Stderr, &budget, &masker, tx);
     let ((), dropped_out, dropped_err) = tokio::join!(batch(rx, &mut sink), out, err);
     let dropped = dropped_out + dropped_err;
     if dropped > 0 {
@@ -104,39 +114,48 @@ async fn read_stream<R: AsyncRead + Unpin>(
     reader: Option<R>,
     stream: LogStream,
     budget: &LogBudget,
+    masker: &Masker,
     tx: mpsc::Sender<LogLine>,
 ) -> u64 {
     let Some(reader) = reader else { return 0 };
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let mut buf = Vec::with_capacity(256);
     let mut dropped = 0u64;
+    // Enough of a long line is kept to see whole any secret that starts before the cut.
+    let keep = MAX_LINE_BYTES + masker.longest().saturating_sub(1);
     // A read error (other than EOF) ends the capture of this stream; the process is unaffected.
-    while let Ok(Some(len)) = read_line_bounded(&mut reader, &mut buf, MAX_LINE_BYTES).await {
+    while let Ok(Some(len)) = read_line_bounded(&mut reader, &mut buf, keep).await {
         let cost = len as u64 + 1;
         if !budget.take(cost) {
             dropped += cost;
             continue;
         }
-        let text = line_text(&buf, len);
+        let text = line_text(&buf, len, MAX_LINE_BYTES, masker);
         // A closed receiver means nobody listens any more; keep draining.
         let _ = tx.send(LogLine { at: Timestamp::now(), stream, text }).await;
     }
     dropped
 }
 
-/// The text of a line whose first `buf.len()` of `len` bytes were kept.
-fn line_text(buf: &[u8], len: usize) -> String {
-    let kept = if buf.len() == len { buf.strip_suffix(b"\r").unwrap_or(buf) } else { buf };
-    let mut text = String::from_utf8_lossy(kept).into_owned();
-    if text.len() > MAX_LINE_BYTES {
-        let mut cut = MAX_LINE_BYTES;
+/// The text of a line of `len` bytes whose first `buf.len()` were read: secrets masked, then cut to
+/// `limit` bytes (a secret starting before the cut is masked whole) and marked when cut.
+fn line_text(buf: &[u8], len: usize, limit: usize, masker: &Masker) -> String {
+    let whole = buf.len() == len;
+    let line = if whole { buf.strip_suffix(b"\r").unwrap_or(buf) } else { buf };
+    let total = if whole { line.len() } else { len };
+    let (masked, kept) = masker.mask_prefix(line, limit);
+    let mut text = String::from_utf8_lossy(&masked).into_owned();
+    // Invalid UTF-8 replaced by U+FFFD can make the text longer than the bytes it came from.
+    let max = limit.max(masked.len());
+    if text.len() > max {
+        let mut cut = max;
         while !text.is_char_boundary(cut) {
             cut -= 1;
         }
         text.truncate(cut);
     }
-    if len > buf.len() {
-        text.push_str(&format!(" [line truncated: {} bytes dropped]", len - buf.len()));
+    if kept < total {
+        text.push_str(&format!(" [line truncated: {} bytes dropped]", total - kept));
     }
     text
 }
@@ -196,9 +215,23 @@ mod tests {
 
     #[test]
     fn line_text_marks_truncation_and_replaces_invalid_utf8() {
-        assert_eq!(line_text(b"abc\r", 4), "abc");
-        assert_eq!(line_text(b"a\xffb", 3), "a\u{fffd}b");
-        assert_eq!(line_text(b"abcd", 10), "abcd [line truncated: 6 bytes dropped]");
+        let none = Masker::default();
+        assert_eq!(line_text(b"abc\r", 4, 16, &none), "abc");
+        assert_eq!(line_text(b"a\xffb", 3, 16, &none), "a\u{fffd}b");
+        assert_eq!(line_text(b"abcd", 10, 4, &none), "abcd [line truncated: 6 bytes dropped]");
+        assert_eq!(line_text(b"abcdef\r", 7, 4, &none), "abcd [line truncated: 2 bytes dropped]");
+    }
+
+    #[test]
+    fn line_text_masks_before_cutting() {
+        let masker = Masker::new(["s3cr3t"]);
+        assert_eq!(line_text(b"pw=s3cr3t\r", 10, 16, &masker), "pw=***");
+        // The cut at 6 falls inside the secret: it is masked whole, not cut to "s3c".
+        assert_eq!(line_text(b"pw=s3cr3t-and-more", 18, 6, &masker), "pw=*** [line truncated: 9 bytes dropped]");
+        // Only the first 11 of 30 bytes were read (limit 6 + longest secret 6 - 1): still enough.
+        assert_eq!(line_text(b"abcs3cr3tzz", 30, 6, &masker), "abc*** [line truncated: 21 bytes dropped]");
+        // A secret that starts at the cut is dropped with the rest.
+        assert_eq!(line_text(b"s3cr3ts3cr3tab", 14, 6, &masker), "*** [line truncated: 8 bytes dropped]");
     }
 
     #[test]

@@ -228,7 +228,11 @@ mod tests {
     #[test]
     fn missing_param_and_bad_env() {
         let mut wf = workflow(vec![step("a", None)]);
-        wf.params.push(WorkflowParam { name: ferry_model::ParamName::new("P").expect("name"), default: None });
+        wf.params.push(WorkflowParam {
+            name: ferry_model::ParamName::new("P").expect("name"),
+            default: None,
+            secret: false,
+        });
         let (at, err) = plan(&wf, &BTreeMap::new()).expect_err("missing");
         assert_eq!(at.map(String::from).as_deref(), Some("a"));
         assert!(err.to_string().contains("parameter P is required"), "{err}");

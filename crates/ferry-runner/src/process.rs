@@ -20,6 +20,7 @@ use tokio::process::{ChildStderr, ChildStdout};
 
 use crate::RunnerError;
 use crate::logs::{self, LogBudget};
+use crate::mask::Masker;
 use crate::types::LogLine;
 
 /// How long captured output may keep flowing after the group was killed (only processes that left
@@ -123,7 +124,7 @@ impl GroupChild {
         }
     }
 
-    /// Runs the process to its end while capturing its output into `sink`: stops it (SIGTERM, then
+    /// Runs the process to its end while capturing its output into `sink`, masked by `masker`: stops it (SIGTERM, then
     /// SIGKILL after `grace`) when `timeout` expires or `stop` completes; then kills what is left of
     /// its group and waits (briefly) for the captured output to be complete.
     pub(crate) async fn supervise<F>(
@@ -132,12 +133,13 @@ impl GroupChild {
         stop: impl Future<Output = ()>,
         grace: Duration,
         budget: Arc<LogBudget>,
+        masker: Arc<Masker>,
         sink: F,
     ) -> Result<Ending, RunnerError>
     where
         F: FnMut(Vec<LogLine>) + Send + 'static,
     {
-        let capture = tokio::spawn(logs::pump(self.stdout.take(), self.stderr.take(), budget, sink));
+        let capture = tokio::spawn(logs::pump(self.stdout.take(), self.stderr.take(), budget, masker, sink));
         let ending = self.run(timeout, stop, grace).await;
         // Whatever the shell left behind in its group goes with it.
         self.signal(Signal::SIGKILL);

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use crate::RunnerError;
 use crate::config::{RunnerConfig, inherited_env};
 use crate::logs::{self, LogBudget};
+use crate::mask::{MIN_SECRET_CHARS, Masker, leaves_unmasked};
 use crate::outputs::{MAX_OUTPUT_FILE_BYTES, Outputs, parse_outputs};
 use crate::plan::{self, Plan};
 use crate::process::{self, Ending};
@@ -207,6 +208,48 @@ struct RunCtx {
     budget: Arc<LogBudget>,
     cwd: PathBuf,
     dir: PathBuf,
+    secrets: Secrets,
+}
+
+/// The run's secret parameters, and the masker of their values before any step runs.
+struct Secrets {
+    /// Names of the `secret: true` parameters.
+    names: Vec<String>,
+    /// Their values from the defaults and the run's variables.
+    values: Vec<String>,
+    /// Masks `values`: for the run's own messages.
+    masker: Masker,
+}
+
+impl Secrets {
+    fn new(spec: &RunSpec, base: &BTreeMap<String, String>) -> Self {
+        let names: Vec<String> = spec.workflow.params.iter().filter(|p| p.secret).map(|p| p.name.to_string()).collect();
+        let values: Vec<String> = names.iter().filter_map(|n| base.get(n)).cloned().collect();
+        let masker = Masker::new(&values);
+        Self { names, values, masker }
+    }
+
+    /// The masker of a step that gets `env`: the run's secret values, and the values its secret
+    /// parameters have in `env` (an ancestor's output may have replaced one).
+    fn step_masker(&self, env: &BTreeMap<String, String>) -> Masker {
+        let own = self.names.iter().filter_map(|n| env.get(n));
+        Masker::new(self.values.iter().chain(own))
+    }
+
+    /// Notes for the log of a step that gets `env`, naming its secret parameters whose value (or a
+    /// line of it) is too short to be masked.
+    fn too_short_notes(&self, env: &BTreeMap<String, String>) -> Vec<String> {
+        let mut notes = Vec::new();
+        for name in &self.names {
+            let Some(value) = env.get(name).filter(|v| leaves_unmasked(v)) else { continue };
+            let what = if value.contains('\n') { "a line of its value" } else { "its value" };
+            notes.push(format!(
+                "[ferry: secret parameter {name} is not masked in this log: \
+                 {what} is shorter than {MIN_SECRET_CHARS} characters]"
+            ));
+        }
+        notes
+    }
 }
 
 impl RunCtx {
@@ -215,7 +258,8 @@ impl RunCtx {
         let _ = self.events.send(event);
     }
 
-    fn note(&self, step: &StepName, text: String) {
+    fn note(&self, step: &StepName, masker: &Masker, text: &str) {
+        let text = masker.mask(text).into_owned();
         self.emit(RunEvent::Log { step: step.clone(), lines: vec![logs::note(text)] });
     }
 
@@ -228,7 +272,11 @@ impl RunCtx {
         }
     }
 
-    fn finish(&self, step: &StepName, outcome: StepOutcome) -> StepOutcome {
+    /// Emits the end of a step, its error masked by `masker`.
+    fn finish(&self, step: &StepName, masker: &Masker, mut outcome: StepOutcome) -> StepOutcome {
+        if let Some(error) = &mut outcome.error {
+            *error = masker.mask(error).into_owned();
+        }
         self.emit(RunEvent::StepFinished {
             step: step.clone(),
             status: outcome.status,
@@ -260,15 +308,16 @@ async fn drive(
     spec: RunSpec,
     events: mpsc::UnboundedSender<RunEvent>,
 ) -> RunOutcome {
+    let secrets = Secrets::new(&spec, &base_env(&spec));
     let plan = match plan::plan(&spec.workflow, &spec.env) {
         Ok(plan) => plan,
-        Err((at, error)) => return invalid(&spec, at, error, &events),
+        Err((at, error)) => return invalid(&spec, at, error, &secrets.masker, &events),
     };
     let dir = match make_run_dir(&runner.config.work_dir, &spec.run_id).await {
         Ok(dir) => dir,
         Err(error) => {
             let first = spec.workflow.steps.first().map(|s| s.name.clone());
-            return invalid(&spec, first, error, &events);
+            return invalid(&spec, first, error, &secrets.masker, &events);
         }
     };
     let ctx = Arc::new(RunCtx {
@@ -278,6 +327,7 @@ async fn drive(
         events,
         cwd: spec.cwd.clone(),
         dir: dir.path().to_path_buf(),
+        secrets,
     });
     let outcome = schedule(&ctx, &spec, plan).await;
     ctx.emit(RunEvent::Finished { status: outcome.status, error: outcome.error.clone(), at: Timestamp::now() });
@@ -356,7 +406,7 @@ async fn schedule(ctx: &Arc<RunCtx>, spec: &RunSpec, plan: Plan) -> RunOutcome {
                             "internal error: the step's task failed ({err}); retry the run and report this"
                         ));
                         let outcome = match i {
-                            Some(i) => ctx.finish(&plan.steps[i].def.name, outcome),
+                            Some(i) => ctx.finish(&plan.steps[i].def.name, &ctx.secrets.masker, outcome),
                             None => outcome,
                         };
                         (i, outcome)
@@ -411,6 +461,7 @@ async fn schedule(ctx: &Arc<RunCtx>, spec: &RunSpec, plan: Plan) -> RunOutcome {
             Some(format!("step {}: {why}", step.def.name))
         });
     }
+    let error = error.map(|e| ctx.secrets.masker.mask(&e).into_owned());
     RunOutcome { status, error, steps }
 }
 
@@ -419,9 +470,10 @@ fn invalid(
     spec: &RunSpec,
     at: Option<StepName>,
     error: RunnerError,
+    masker: &Masker,
     events: &mpsc::UnboundedSender<RunEvent>,
 ) -> RunOutcome {
-    let message = error.to_string();
+    let message = masker.mask(&error.to_string()).into_owned();
     let mut steps: BTreeMap<StepName, StepOutcome> = BTreeMap::new();
     for step in &spec.workflow.steps {
         let outcome = match spec.completed.get(&step.name) {
@@ -465,9 +517,10 @@ async fn make_run_dir(work_dir: &Path, run_id: &str) -> Result<tempfile::TempDir
 }
 
 async fn run_step(ctx: Arc<RunCtx>, step: WorkflowStep, env: BTreeMap<String, String>) -> StepOutcome {
+    let masker = Arc::new(ctx.secrets.step_masker(&env));
     match &step.kind {
-        StepKind::Approval { message } => approval(&ctx, &step, message).await,
-        StepKind::Run(script) => run_script(&ctx, &step, script, &env).await,
+        StepKind::Approval { message } => approval(&ctx, &step, &masker, message).await,
+        StepKind::Run(script) => run_script(&ctx, &step, script, &env, &masker).await,
     }
 }
 
@@ -478,7 +531,7 @@ async fn sleep_or_forever(timeout: Option<Duration>) {
     }
 }
 
-async fn approval(ctx: &RunCtx, step: &WorkflowStep, message: &str) -> StepOutcome {
+async fn approval(ctx: &RunCtx, step: &WorkflowStep, masker: &Masker, message: &str) -> StepOutcome {
     let name = &step.name;
     if ctx.shared.stop_reason().is_some() {
         return StepOutcome::pending();
@@ -514,7 +567,7 @@ async fn approval(ctx: &RunCtx, step: &WorkflowStep, message: &str) -> StepOutco
         },
         Cause::Stop => ctx.stopped_outcome(1, None),
     };
-    ctx.finish(name, outcome)
+    ctx.finish(name, masker, outcome)
 }
 
 /// How one attempt of a `run` step ended.
@@ -525,7 +578,13 @@ enum Attempt {
     Stopped { exit_code: Option<i32> },
 }
 
-async fn run_script(ctx: &RunCtx, step: &WorkflowStep, script: &str, env: &BTreeMap<String, String>) -> StepOutcome {
+async fn run_script(
+    ctx: &RunCtx,
+    step: &WorkflowStep,
+    script: &str,
+    env: &BTreeMap<String, String>,
+    masker: &Arc<Masker>,
+) -> StepOutcome {
     let name = &step.name;
     let mut attempts = 0u32;
     loop {
@@ -533,12 +592,17 @@ async fn run_script(ctx: &RunCtx, step: &WorkflowStep, script: &str, env: &BTree
             return if attempts == 0 {
                 StepOutcome::pending()
             } else {
-                ctx.finish(name, ctx.stopped_outcome(attempts, None))
+                ctx.finish(name, masker, ctx.stopped_outcome(attempts, None))
             };
         };
         attempts += 1;
         ctx.emit(RunEvent::StepStarted { step: name.clone(), attempt: attempts, at: Timestamp::now() });
-        let result = attempt(ctx, step, script, env, attempts).await;
+        if attempts == 1 {
+            for text in ctx.secrets.too_short_notes(env) {
+                ctx.note(name, masker, &text);
+            }
+        }
+        let result = attempt(ctx, step, script, env, masker, attempts).await;
         drop(permit);
         let outcome = match result {
             Attempt::Success(outputs) => {
@@ -546,14 +610,12 @@ async fn run_script(ctx: &RunCtx, step: &WorkflowStep, script: &str, env: &BTree
             }
             Attempt::Failed { exit_code, error } if attempts <= step.retries && ctx.shared.stop_reason().is_none() => {
                 let delay = ctx.runner.config.backoff(attempts);
-                ctx.note(
-                    name,
-                    format!(
-                        "[ferry: attempt {attempts} of {} failed ({error}); retrying in {}]",
-                        step.retries.saturating_add(1),
-                        format_duration(delay)
-                    ),
+                let text = format!(
+                    "[ferry: attempt {attempts} of {} failed ({error}); retrying in {}]",
+                    step.retries.saturating_add(1),
+                    format_duration(delay)
                 );
+                ctx.note(name, masker, &text);
                 tokio::select! {
                     () = tokio::time::sleep(delay) => continue,
                     () = ctx.shared.stopped() => ctx.stopped_outcome(attempts, exit_code),
@@ -575,7 +637,7 @@ async fn run_script(ctx: &RunCtx, step: &WorkflowStep, script: &str, env: &BTree
             },
             Attempt::Stopped { exit_code } => ctx.stopped_outcome(attempts, exit_code),
         };
-        return ctx.finish(name, outcome);
+        return ctx.finish(name, masker, outcome);
     }
 }
 
@@ -584,6 +646,7 @@ async fn attempt(
     step: &WorkflowStep,
     script: &str,
     env: &BTreeMap<String, String>,
+    masker: &Arc<Masker>,
     attempt: u32,
 ) -> Attempt {
     let error = |error: RunnerError| Attempt::Error { exit_code: None, error: error.to_string() };
@@ -618,7 +681,8 @@ async fn attempt(
         let _ = events.send(RunEvent::Log { step: name.clone(), lines });
     };
     let grace = ctx.runner.config.kill_grace;
-    let ending = child.supervise(step.timeout, ctx.shared.stopped(), grace, ctx.budget.clone(), sink).await;
+    let ending =
+        child.supervise(step.timeout, ctx.shared.stopped(), grace, ctx.budget.clone(), masker.clone(), sink).await;
     match ending {
         Err(err) => error(err),
         Ok(Ending::Exited(status)) if status.success() => match read_outputs(&output_path).await {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use ferry_model::resources::{
     Application, Catalog, Environment, FlowStep, Hooks, PolicyFields, Product, PromotionFlow, PromotionPolicy,
-    SelectorOperator, StatusSource, StepKind, TriggerKey, Workflow, WorkflowBackend,
+    SelectorOperator, StatusSource, StepKind, TriggerKey, Workflow, WorkflowBackend, WorkflowParam,
 };
 use ferry_model::{EnvName, format_duration};
 use ferry_store::{AppStateRow, ProductEvent, ReleaseRow, StoredEvent, StoredLogLine};
@@ -292,8 +292,20 @@ impl From<&PromotionPolicy> for PolicyDto {
 pub struct ParamDto {
     /// Name.
     pub name: String,
-    /// Default value.
+    /// Default value; `***` for a secret parameter that has one.
     pub default: Option<String>,
+    /// Whether the value is a secret (masked in logs, its default never shown).
+    pub secret: bool,
+}
+
+impl From<&WorkflowParam> for ParamDto {
+    fn from(p: &WorkflowParam) -> Self {
+        let default = match &p.default {
+            Some(_) if p.secret => Some("***".to_owned()),
+            other => other.clone(),
+        };
+        ParamDto { name: p.name.to_string(), default, secret: p.secret }
+    }
 }
 
 /// A workflow step.
@@ -345,11 +357,7 @@ impl From<&Workflow> for WorkflowDto {
             backend,
             template,
             timeout: w.timeout.map(format_duration),
-            params: w
-                .params
-                .iter()
-                .map(|p| ParamDto { name: p.name.to_string(), default: p.default.clone() })
-                .collect(),
+            params: w.params.iter().map(ParamDto::from).collect(),
             steps: w
                 .steps
                 .iter()
@@ -642,5 +650,21 @@ mod tests {
         for (input, expect) in cases {
             assert_eq!(redact_url(input), expect);
         }
+    }
+
+    #[test]
+    fn secret_parameter_defaults_are_never_shown() {
+        let param = |name: &str, default: Option<&str>, secret| WorkflowParam {
+            name: ferry_model::ParamName::new(name).expect("name"),
+            default: default.map(str::to_owned),
+            secret,
+        };
+        let shown = |p: &WorkflowParam| {
+            let dto = ParamDto::from(p);
+            (dto.default, dto.secret)
+        };
+        assert_eq!(shown(&param("TOKEN", Some("s3cr3t-value"), true)), (Some("***".to_owned()), true));
+        assert_eq!(shown(&param("TOKEN", None, true)), (None, true), "required stays required");
+        assert_eq!(shown(&param("SUITE", Some("smoke"), false)), (Some("smoke".to_owned()), false));
     }
 }

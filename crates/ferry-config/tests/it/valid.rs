@@ -147,6 +147,9 @@ fn native_config_loads() {
     let e2e = &c.workflows[&WorkflowName::new("e2e").expect("name")];
     assert_eq!(e2e.timeout, Some(Duration::from_secs(20 * 60)));
     assert_eq!(e2e.params[0].default.as_deref(), Some("smoke"));
+    let secrets: Vec<(&str, bool)> = e2e.params.iter().map(|p| (p.name.as_str(), p.secret)).collect();
+    assert_eq!(secrets, [("SUITE", false), ("REPORT_TOKEN", true), ("SEED", false)], "secret defaults to false");
+    assert_eq!(e2e.params[1].default, None);
     assert_eq!(e2e.steps[0].retries, 2);
     assert_eq!(e2e.steps[0].timeout, Some(Duration::from_secs(120)));
     assert_eq!(e2e.steps[0].depends_on, None);

@@ -8,4 +8,5 @@ mod dag;
 mod exec;
 mod logs;
 mod outputs;
+mod secrets;
 mod support;

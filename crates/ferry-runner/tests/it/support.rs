@@ -49,7 +49,16 @@ pub fn workflow(steps: Vec<WorkflowStep>) -> Workflow {
 }
 
 pub fn param(param: &str, default: Option<&str>) -> WorkflowParam {
-    WorkflowParam { name: ParamName::new(param).expect("param name"), default: default.map(str::to_owned) }
+    WorkflowParam {
+        name: ParamName::new(param).expect("param name"),
+        default: default.map(str::to_owned),
+        secret: false,
+    }
+}
+
+/// A `secret: true` parameter.
+pub fn secret_param(param_name: &str, default: Option<&str>) -> WorkflowParam {
+    WorkflowParam { secret: true, ..param(param_name, default) }
 }
 
 /// A temporary directory used as the steps' working directory and the runner's work directory.

@@ -1079,9 +1079,12 @@ pub(crate) fn definition_text(w: &crate::dto::WorkflowDto) -> String {
     if !w.params.is_empty() {
         out.push_str("params:\n");
         for p in &w.params {
-            match &p.default {
-                Some(d) => out.push_str(&format!("  - name: {}\n    default: {d:?}\n", p.name)),
-                None => out.push_str(&format!("  - name: {}\n", p.name)),
+            out.push_str(&format!("  - name: {}\n", p.name));
+            if let Some(d) = &p.default {
+                out.push_str(&format!("    default: {d:?}\n"));
+            }
+            if p.secret {
+                out.push_str("    secret: true\n");
             }
         }
     }
