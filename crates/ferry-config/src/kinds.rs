@@ -177,7 +177,7 @@ pub(crate) fn decode_document(cx: &mut Cx<'_>, root: &Node) -> Outcome {
             cx.warn(
                 kind_pos,
                 "kind",
-                format!("ignoring {ARGO_API} {kind_text}: Ferry only reads Argo CD Applications"),
+                format!("ignoring {ARGO_API} {}: Ferry only reads Argo CD Applications", kind_text.escape_debug()),
             );
             return out;
         }
