@@ -1,0 +1,542 @@
+//! The state of a release and of its environments, applications and workflow runs, and why an event can be rejected.
+
+use super::*;
+
+/// Where an application is in its environment (SPEC §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AppPhase {
+    /// Not started.
+    Pending,
+    /// Pre-Action workflow.
+    PreAction,
+    /// Promotion action (commit, pull request).
+    Action,
+    /// Waiting for Synced at the promotion commit and Healthy.
+    Health,
+    /// Gate passed; Post-Action workflow (in the trigger environment: the trigger workflow).
+    PostAction,
+    /// All phases passed.
+    Done,
+}
+
+/// One step of one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepState {
+    /// Name.
+    pub name: StepName,
+    /// Dependencies.
+    pub depends_on: Vec<StepName>,
+    /// Status.
+    pub status: StepStatus,
+    /// Number of times it started.
+    pub attempts: u32,
+    /// Last start.
+    pub started_at: Option<Timestamp>,
+    /// End.
+    pub finished_at: Option<Timestamp>,
+    /// Exit code.
+    pub exit_code: Option<i32>,
+    /// Error text.
+    pub error: Option<String>,
+    /// Outputs (`NAME=value`).
+    pub outputs: BTreeMap<String, String>,
+    /// Approval message while the step waits for a person.
+    pub awaiting_approval: Option<String>,
+}
+
+impl StepState {
+    pub(super) fn new(spec: &StepSpec) -> StepState {
+        StepState {
+            name: spec.name.clone(),
+            depends_on: spec.depends_on.clone(),
+            status: StepStatus::Pending,
+            attempts: 0,
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+            error: None,
+            outputs: BTreeMap::new(),
+            awaiting_approval: None,
+        }
+    }
+
+    pub(super) fn reset(&mut self) {
+        self.status = StepStatus::Pending;
+        self.started_at = None;
+        self.finished_at = None;
+        self.exit_code = None;
+        self.error = None;
+        self.outputs.clear();
+        self.awaiting_approval = None;
+    }
+
+    pub(super) fn is_working(&self) -> bool {
+        self.status == StepStatus::Running && self.awaiting_approval.is_none()
+    }
+}
+
+/// One workflow run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowRun {
+    /// Run id.
+    pub id: RunId,
+    /// Stage and place.
+    pub target: RunTarget,
+    /// Workflow.
+    pub workflow: WorkflowName,
+    /// Steps in declaration order.
+    pub steps: Vec<StepState>,
+    /// Run-level error (could not start, invalid definition): the run is Error.
+    pub error: Option<String>,
+    /// Start.
+    pub started_at: Timestamp,
+    /// Superseded by a newer run of the same slot, or an onFail run of an earlier attempt: kept for the
+    /// record, ignored by roll-ups.
+    pub retired: bool,
+}
+
+impl WorkflowRun {
+    /// Status: Error when the run itself errored, else the roll-up of its steps (no steps = Success).
+    pub fn status(&self) -> StepStatus {
+        if self.error.is_some() { StepStatus::Error } else { rollup_steps(self.steps.iter().map(|s| s.status)) }
+    }
+
+    /// The step named `name`.
+    pub fn step(&self, name: &StepName) -> Option<&StepState> {
+        self.steps.iter().find(|s| s.name == *name)
+    }
+
+    /// Whether the run is not finished (its status is Pending or Running).
+    pub fn is_in_progress(&self) -> bool {
+        !self.status().is_final()
+    }
+
+    /// Whether the run waits for a person: a step awaits approval and no other step is working.
+    pub fn is_waiting_for_approval(&self) -> bool {
+        self.is_in_progress()
+            && self.steps.iter().any(|s| s.awaiting_approval.is_some())
+            && !self.steps.iter().any(StepState::is_working)
+    }
+
+    /// Pending steps whose dependencies all succeeded: what to start next (also after a retry).
+    pub fn ready_steps(&self) -> Vec<&StepName> {
+        if self.error.is_some() {
+            return Vec::new();
+        }
+        let ok = |name: &StepName| self.step(name).is_none_or(|s| s.status == StepStatus::Success);
+        self.steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Pending && s.depends_on.iter().all(ok))
+            .map(|s| &s.name)
+            .collect()
+    }
+
+    /// Outputs of the successful steps, later steps winning (e.g. Pre-Action outputs for the Post-Action).
+    pub fn outputs(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for step in self.steps.iter().filter(|s| s.status == StepStatus::Success) {
+            out.extend(step.outputs.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        out
+    }
+
+    /// Resets for a retry: failed/errored/terminated steps and every step after them go back to Pending;
+    /// succeeded steps keep their outputs.
+    pub(super) fn reset_for_retry(&mut self) {
+        if self.error.take().is_some() {
+            for step in self.steps.iter_mut().filter(|s| s.status != StepStatus::Success) {
+                step.reset();
+            }
+            return;
+        }
+        let mut again: BTreeSet<StepName> =
+            self.steps.iter().filter(|s| s.status.is_failure()).map(|s| s.name.clone()).collect();
+        loop {
+            let more: Vec<StepName> = self
+                .steps
+                .iter()
+                .filter(|s| !again.contains(&s.name) && s.depends_on.iter().any(|d| again.contains(d)))
+                .map(|s| s.name.clone())
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            again.extend(more);
+        }
+        for step in self.steps.iter_mut().filter(|s| again.contains(&s.name)) {
+            step.reset();
+        }
+    }
+
+    /// Marks every unfinished step Terminated (the release was terminated).
+    pub(super) fn sweep_terminated(&mut self, at: Timestamp) {
+        for step in self.steps.iter_mut().filter(|s| !s.status.is_final()) {
+            step.status = StepStatus::Terminated;
+            step.finished_at = Some(at);
+            step.awaiting_approval = None;
+        }
+    }
+}
+
+/// Progress of a promotion action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ActionStatus {
+    /// Writing, committing, pushing or opening the pull request.
+    Running,
+    /// The pull request is open, waiting for a person to merge it.
+    AwaitingMerge,
+    /// Landed (committed, merged, unchanged, or nothing to do for `none`).
+    Succeeded,
+    /// Failed.
+    Failed,
+}
+
+/// A promotion pull request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequest {
+    /// Web URL.
+    pub url: String,
+    /// Number.
+    pub number: u64,
+    /// Branch.
+    pub branch: String,
+}
+
+/// The promotion action of one application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionState {
+    /// Which action.
+    pub action: Action,
+    /// Progress.
+    pub status: ActionStatus,
+    /// Promotion commit (or merge commit of the pull request).
+    pub commit: Option<CommitSha>,
+    /// Repository of the commit.
+    pub repo: Option<String>,
+    /// Succeeded without a commit because the values were already in place.
+    pub unchanged: bool,
+    /// The pull request, for action `pr`.
+    pub pull_request: Option<PullRequest>,
+    /// Error text when failed.
+    pub error: Option<String>,
+    /// Start.
+    pub started_at: Timestamp,
+    /// End.
+    pub finished_at: Option<Timestamp>,
+}
+
+/// Sync and health as last observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Observation {
+    /// Sync.
+    pub sync: SyncStatus,
+    /// Health.
+    pub health: HealthStatus,
+    /// Revision.
+    pub revision: Option<CommitSha>,
+    /// Message.
+    pub message: Option<String>,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// A failed gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GateFailureRecord {
+    /// Degraded or timed out.
+    pub reason: GateFailure,
+    /// Details.
+    pub message: Option<String>,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// One application of one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppState {
+    /// Application.
+    pub name: AppName,
+    /// Phase.
+    pub phase: AppPhase,
+    /// Workflow runs (trigger, pre/post action), oldest first, retired ones included.
+    pub runs: Vec<WorkflowRun>,
+    /// The promotion action; `None` before it starts (and after a retry of a failed action).
+    pub action: Option<ActionState>,
+    /// Last observation.
+    pub observation: Option<Observation>,
+    /// When the gate passed.
+    pub gate_passed_at: Option<Timestamp>,
+    /// Why the gate failed.
+    pub gate_failure: Option<GateFailureRecord>,
+    /// When the application passed all phases.
+    pub finished_at: Option<Timestamp>,
+}
+
+impl AppState {
+    pub(super) fn new(name: AppName) -> AppState {
+        AppState {
+            name,
+            phase: AppPhase::Pending,
+            runs: Vec::new(),
+            action: None,
+            observation: None,
+            gate_passed_at: None,
+            gate_failure: None,
+            finished_at: None,
+        }
+    }
+
+    /// The current (latest, not retired) run of `stage`.
+    pub fn current_run(&self, stage: Stage) -> Option<&WorkflowRun> {
+        self.runs.iter().rev().find(|r| !r.retired && r.target.stage() == stage)
+    }
+
+    /// The current runs of every stage.
+    pub fn current_runs(&self) -> impl Iterator<Item = &WorkflowRun> {
+        [Stage::Trigger, Stage::PreAction, Stage::PostAction].into_iter().filter_map(|s| self.current_run(s))
+    }
+
+    /// Whether the application failed: a current run Failed/Error/Terminated, the action failed, or the
+    /// gate failed.
+    pub fn is_failed(&self) -> bool {
+        self.action.as_ref().is_some_and(|a| a.status == ActionStatus::Failed)
+            || self.gate_failure.is_some()
+            || self.current_runs().any(|r| r.status().is_failure())
+    }
+
+    /// Whether it waits for a person: its pull request awaits merge, or a step awaits approval.
+    pub fn is_waiting_for_person(&self) -> bool {
+        self.action.as_ref().is_some_and(|a| a.status == ActionStatus::AwaitingMerge)
+            || self.current_runs().any(WorkflowRun::is_waiting_for_approval)
+    }
+
+    /// Whether the promotion landed (committed, merged or unchanged), making the release version live.
+    pub fn action_landed(&self) -> bool {
+        self.action.as_ref().is_some_and(|a| a.status == ActionStatus::Succeeded)
+    }
+
+    /// Whether work is in progress right now: a run, an action, or a health wait.
+    pub(super) fn is_busy(&self) -> bool {
+        self.current_runs().any(WorkflowRun::is_in_progress)
+            || self.action.as_ref().is_some_and(|a| a.status == ActionStatus::Running)
+            || (self.phase == AppPhase::Health && self.gate_failure.is_none())
+    }
+}
+
+/// One environment of a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvState {
+    /// Environment.
+    pub name: EnvName,
+    /// Start.
+    pub started_at: Option<Timestamp>,
+    /// When its status last became final (Successful, Failed, Terminated); cleared by a retry.
+    pub finished_at: Option<Timestamp>,
+    /// The release was terminated while this environment was Running or Suspended.
+    pub terminated: bool,
+    /// Applications, in snapshot order.
+    pub apps: Vec<AppState>,
+    /// Environment hook runs, oldest first.
+    pub hook_runs: Vec<WorkflowRun>,
+}
+
+impl EnvState {
+    /// The application named `name`.
+    pub fn app(&self, name: &AppName) -> Option<&AppState> {
+        self.apps.iter().find(|a| a.name == *name)
+    }
+
+    /// The current (latest, not retired) run of hook `kind`.
+    pub fn current_hook_run(&self, kind: HookKind) -> Option<&WorkflowRun> {
+        self.hook_runs.iter().rev().find(|r| !r.retired && r.target.hook() == Some(kind))
+    }
+
+    pub(super) fn current_hook_runs(&self) -> impl Iterator<Item = &WorkflowRun> {
+        HookKind::ALL.iter().filter_map(|k| self.current_hook_run(*k))
+    }
+}
+
+/// A terminate request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TerminateRequest {
+    /// Reason.
+    pub reason: String,
+    /// Who asked.
+    pub actor: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// The latest retry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryRecord {
+    /// Who asked.
+    pub actor: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// One aggregated step of a [`WorkflowLine`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepLine {
+    /// Step.
+    pub name: StepName,
+    /// Status across the runs.
+    pub status: StepStatus,
+}
+
+/// One workflow of an environment card: the runs of one workflow in one stage, aggregated (one run per
+/// application; SPEC §4 "step status across the runs").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowLine {
+    /// Stage.
+    pub stage: Stage,
+    /// Hook kind, for hooks.
+    pub hook: Option<HookKind>,
+    /// Workflow.
+    pub name: WorkflowName,
+    /// Roll-up of the runs.
+    pub status: StepStatus,
+    /// Steps in declaration order, each aggregated across the runs.
+    pub steps: Vec<StepLine>,
+    /// The runs aggregated (one per application).
+    pub runs: Vec<RunId>,
+}
+
+/// Why an event was rejected. The state is unchanged when `apply` returns an error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    /// The log does not start with `Created`.
+    #[error("the first event of a release must be Created, not {event}")]
+    NotCreated {
+        /// The event found instead.
+        event: &'static str,
+    },
+    /// A second `Created`.
+    #[error("Created is not accepted: the release already exists")]
+    AlreadyCreated,
+    /// The snapshot of `Created` is incoherent.
+    #[error("invalid release snapshot: {0}")]
+    InvalidSnapshot(String),
+    /// Unknown environment.
+    #[error("{event}: unknown environment {env:?} (this release has: {known})")]
+    UnknownEnvironment {
+        /// Event type.
+        event: &'static str,
+        /// The environment named.
+        env: String,
+        /// The release's environments.
+        known: String,
+    },
+    /// Unknown application.
+    #[error("{event}: environment {env:?} has no application {app:?} (it has: {known})")]
+    UnknownApplication {
+        /// Event type.
+        event: &'static str,
+        /// Environment.
+        env: String,
+        /// The application named.
+        app: String,
+        /// The environment's applications.
+        known: String,
+    },
+    /// Unknown workflow run.
+    #[error("{event}: unknown workflow run {run}")]
+    UnknownRun {
+        /// Event type.
+        event: &'static str,
+        /// Run id.
+        run: RunId,
+    },
+    /// Unknown step.
+    #[error("{event}: run {run} of workflow {workflow} has no step {step:?} (it has: {known})")]
+    UnknownStep {
+        /// Event type.
+        event: &'static str,
+        /// Run id.
+        run: RunId,
+        /// Workflow.
+        workflow: String,
+        /// The step named.
+        step: String,
+        /// The run's steps.
+        known: String,
+    },
+    /// The release is over.
+    #[error("{event} is not accepted: the release is {status} and finished")]
+    ReleaseFinished {
+        /// Event type.
+        event: &'static str,
+        /// Its status.
+        status: ReleaseStatus,
+    },
+    /// Any other event that makes no sense now.
+    #[error("{event} is not accepted: {reason}")]
+    Rejected {
+        /// Event type.
+        event: &'static str,
+        /// Why, in words.
+        reason: String,
+    },
+    /// Replay stopped at an event.
+    #[error("event #{index} of the log: {source}")]
+    Replay {
+        /// 0-based index in the log.
+        index: usize,
+        /// The error.
+        source: Box<ApplyError>,
+    },
+}
+
+pub(super) fn reject(event: &'static str, reason: impl Into<String>) -> ApplyError {
+    ApplyError::Rejected { event, reason: reason.into() }
+}
+
+pub(super) fn join<T: fmt::Display>(items: impl Iterator<Item = T>) -> String {
+    let list: Vec<String> = items.map(|i| i.to_string()).collect();
+    if list.is_empty() { "none".to_owned() } else { list.join(", ") }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum RunLoc {
+    App { env: usize, app: usize, run: usize },
+    EnvHook { env: usize, run: usize },
+    ReleaseHook { run: usize },
+}
+
+/// The state of one release: its snapshot plus everything its events recorded.
+///
+/// Fields are read through accessors; the only way to change a state is [`ReleaseState::apply`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseState {
+    pub(super) id: ReleaseId,
+    pub(super) snapshot: ReleaseSnapshot,
+    pub(super) created_at: Timestamp,
+    pub(super) queued_at: Option<Timestamp>,
+    pub(super) started_at: Option<Timestamp>,
+    pub(super) finished_at: Option<Timestamp>,
+    pub(super) environments: Vec<EnvState>,
+    pub(super) hook_runs: Vec<WorkflowRun>,
+    pub(super) terminate: Option<TerminateRequest>,
+    pub(super) terminated_at: Option<Timestamp>,
+    pub(super) retries: u32,
+    pub(super) last_retry: Option<RetryRecord>,
+    pub(super) context: BTreeMap<String, String>,
+    pub(super) issues: Vec<Issue>,
+    pub(super) resolved_issues: Vec<Issue>,
+    pub(super) event_count: u64,
+}
