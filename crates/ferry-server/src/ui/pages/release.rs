@@ -1,0 +1,395 @@
+//! A release: header, counters, actions, issues, environment graph and cards; the terminate confirmation.
+
+use super::*;
+
+/// An issue in a list.
+#[derive(Debug, Clone)]
+pub(crate) struct IssueItem {
+    pub(crate) href: String,
+    pub(crate) kind: String,
+    pub(crate) icon: Icon,
+    pub(crate) summary: String,
+    pub(crate) place: String,
+    pub(crate) at: String,
+}
+
+pub(super) fn kind_icon(kind: &str) -> Icon {
+    match kind {
+        "application" => Icon("i-app"),
+        "git" => Icon("i-git"),
+        _ => Icon("i-error"),
+    }
+}
+
+pub(super) fn issue_href(release: &str, issue: &str) -> String {
+    format!("{}/steps{}", release_href(release), query(&[("issue", issue)]))
+}
+
+/// A step of a workflow line.
+#[derive(Debug, Clone)]
+pub(crate) struct StepItem {
+    pub(crate) name: String,
+    pub(crate) status: String,
+    pub(crate) class: &'static str,
+    pub(crate) icon: Icon,
+    pub(crate) href: String,
+}
+
+/// A workflow line of a card.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkflowItem {
+    pub(crate) stage: String,
+    pub(crate) name: String,
+    pub(crate) badge: Badge,
+    pub(crate) hook: bool,
+    pub(crate) steps: Vec<StepItem>,
+}
+
+/// The link of a step line: every run of the line, and the step.
+pub(crate) fn step_href(release: &str, runs: &[String], step: &str) -> String {
+    let mut pairs: Vec<(&str, &str)> = runs.iter().map(|r| ("run", r.as_str())).collect();
+    pairs.push(("step", step));
+    format!("{}/steps{}", release_href(release), query(&pairs))
+}
+
+pub(super) fn workflow_item(release: &str, line: &WorkflowLine) -> WorkflowItem {
+    WorkflowItem {
+        stage: format::stage(&line.stage, line.hook.as_deref()),
+        name: line.name.clone(),
+        badge: Badge::sized(&line.status, Size::Inline),
+        hook: line.stage == "hook",
+        steps: line
+            .steps
+            .iter()
+            .map(|s| {
+                let badge = Badge::sized(&s.status, Size::Inline);
+                StepItem {
+                    name: s.name.clone(),
+                    status: badge.text.clone(),
+                    class: badge.class(),
+                    icon: Icon(badge.tone.icon()),
+                    href: step_href(release, &line.runs, &s.name),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// An application of a card.
+#[derive(Debug, Clone)]
+pub(crate) struct AppItem {
+    pub(crate) name: String,
+    pub(crate) component: String,
+    pub(crate) version: String,
+    pub(crate) phase: String,
+    pub(crate) sync: Option<Badge>,
+    pub(crate) health: Option<Badge>,
+    pub(crate) failed: bool,
+}
+
+/// The promotion action's result.
+#[derive(Debug, Clone)]
+pub(crate) struct ActionItem {
+    pub(crate) label: String,
+    pub(crate) title: String,
+    pub(crate) href: Option<String>,
+    pub(crate) code: bool,
+    pub(crate) badge: Badge,
+}
+
+/// An environment card.
+#[derive(Debug, Clone)]
+pub(crate) struct EnvCard {
+    pub(crate) name: String,
+    pub(crate) anchor: String,
+    pub(crate) env_type: String,
+    pub(crate) is_trigger: bool,
+    pub(crate) badge: Badge,
+    pub(crate) started: String,
+    pub(crate) started_iso: String,
+    pub(crate) duration: String,
+    pub(crate) issues: Vec<IssueItem>,
+    pub(crate) action_kind: String,
+    pub(crate) actions: Vec<ActionItem>,
+    pub(crate) apps: Vec<AppItem>,
+    pub(crate) workflows: Vec<WorkflowItem>,
+    pub(crate) depends_on: String,
+}
+
+/// The trigger commit.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TriggerItem {
+    pub(crate) sha: String,
+    pub(crate) short: String,
+    pub(crate) url: Option<String>,
+    pub(crate) subject: String,
+    pub(crate) body: String,
+    pub(crate) author: String,
+    pub(crate) email: String,
+    pub(crate) repo: String,
+    pub(crate) branch: String,
+    pub(crate) environment: String,
+}
+
+/// Header counters.
+#[derive(Debug, Clone)]
+pub(crate) struct CounterItem {
+    pub(crate) label: &'static str,
+    pub(crate) value: u64,
+    pub(crate) icon: Icon,
+    pub(crate) class: &'static str,
+}
+
+/// Release page data.
+#[derive(Debug, Clone)]
+pub(crate) struct ReleaseData {
+    pub(crate) id: String,
+    pub(crate) short_id: String,
+    pub(crate) href: String,
+    pub(crate) product: String,
+    pub(crate) product_href: String,
+    pub(crate) flow: String,
+    pub(crate) flow_href: Option<String>,
+    pub(crate) flow_version: String,
+    pub(crate) version: String,
+    pub(crate) initiator: String,
+    pub(crate) created: String,
+    pub(crate) created_iso: String,
+    pub(crate) finished: String,
+    pub(crate) duration: String,
+    pub(crate) retries: i64,
+    pub(crate) reason: String,
+    pub(crate) status: String,
+    pub(crate) badge: Badge,
+    pub(crate) active: bool,
+    pub(crate) counters: Vec<CounterItem>,
+    pub(crate) trigger: TriggerItem,
+    pub(crate) can_retry: bool,
+    pub(crate) can_terminate: bool,
+    pub(crate) notes_href: String,
+    pub(crate) issues: Vec<IssueItem>,
+    pub(crate) graph: Graph,
+    pub(crate) envs: Vec<EnvCard>,
+    pub(crate) hooks: Vec<WorkflowItem>,
+    pub(crate) hook_count: usize,
+    pub(crate) show_hooks: bool,
+    pub(crate) error: Option<String>,
+    /// The CSRF token of the retry and terminate forms.
+    pub(crate) csrf: String,
+}
+
+/// `/releases/{id}`.
+#[derive(Template)]
+#[template(path = "release.html")]
+pub(crate) struct ReleasePage {
+    pub(crate) page: PageMeta,
+    pub(crate) d: ReleaseData,
+}
+
+/// `/releases/{id}?fragment=body`.
+#[derive(Template)]
+#[template(path = "release_body.html")]
+pub(crate) struct ReleaseFragment {
+    pub(crate) d: ReleaseData,
+}
+
+pub(super) fn issue_item(
+    release: &str,
+    id: &str,
+    kind: &str,
+    summary: &str,
+    at: Option<Timestamp>,
+    place: String,
+) -> IssueItem {
+    IssueItem {
+        href: issue_href(release, id),
+        kind: kind.to_owned(),
+        icon: kind_icon(kind),
+        summary: summary.to_owned(),
+        place,
+        at: time(at),
+    }
+}
+
+pub(super) fn top_issue(release: &str, i: &IssueFull) -> IssueItem {
+    let place = match (&i.env, &i.app) {
+        (Some(e), Some(a)) => format!("{e} · {a}"),
+        (Some(e), None) => e.clone(),
+        (None, Some(a)) => a.clone(),
+        (None, None) => "release".to_owned(),
+    };
+    issue_item(release, &i.id, i.kind(), &i.summary, i.at, place)
+}
+
+pub(super) fn actions_of(env: &EnvView) -> Vec<ActionItem> {
+    let mut out: Vec<ActionItem> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for app in &env.applications {
+        let Some(a) = &app.action else { continue };
+        let badge = Badge::sized(&a.status, Size::Icon);
+        let item = if let Some(pr) = &a.pull_request {
+            ActionItem {
+                label: format!("PR #{}", pr.number),
+                title: pr.branch.clone(),
+                href: (!pr.url.is_empty()).then(|| pr.url.clone()),
+                code: false,
+                badge,
+            }
+        } else if let Some(commit) = &a.commit {
+            let repo = a.repo.as_deref().map(redact_url).unwrap_or_default();
+            ActionItem { label: short_sha(commit), title: format!("{commit} in {repo}"), href: None, code: true, badge }
+        } else if a.unchanged {
+            ActionItem {
+                label: "unchanged".to_owned(),
+                title: "the values were already in place".to_owned(),
+                href: None,
+                code: false,
+                badge,
+            }
+        } else if let Some(e) = &a.error {
+            ActionItem { label: "failed".to_owned(), title: e.clone(), href: None, code: false, badge }
+        } else {
+            ActionItem { label: a.status.to_lowercase(), title: String::new(), href: None, code: false, badge }
+        };
+        if seen.insert(item.label.clone()) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+pub(super) fn env_card(v: &ReleaseView, env: &EnvView, now: Timestamp) -> EnvCard {
+    let release = v.id.as_str();
+    EnvCard {
+        anchor: format!("env-{}", env.name),
+        env_type: env.env_type.clone(),
+        is_trigger: env.is_trigger,
+        badge: Badge::new(&env.status),
+        started: env.started_at.map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default(),
+        started_iso: iso(env.started_at),
+        duration: format::duration(env.started_at, env.finished_at, now),
+        issues: env
+            .issues
+            .iter()
+            .map(|i| issue_item(release, &i.id, &i.kind, &i.summary, i.at, i.app.clone().unwrap_or_default()))
+            .collect(),
+        action_kind: env.policy.as_ref().map(|p| p.action.clone()).unwrap_or_default(),
+        actions: actions_of(env),
+        apps: env
+            .applications
+            .iter()
+            .map(|a| AppItem {
+                name: a.name.clone(),
+                component: a.component.clone(),
+                version: a.version.clone().unwrap_or_default(),
+                phase: a.phase.clone(),
+                sync: a.app.as_ref().and_then(|o| o.sync.as_deref()).map(|s| Badge::sized(s, Size::Inline)),
+                health: a.app.as_ref().and_then(|o| o.health.as_deref()).map(|s| Badge::sized(s, Size::Inline)),
+                failed: a.failed,
+            })
+            .collect(),
+        workflows: env.workflows.iter().map(|l| workflow_item(release, l)).collect(),
+        depends_on: env.depends_on.join(", "),
+        name: env.name.clone(),
+    }
+}
+
+/// Builds the release page from its view.
+pub(crate) fn release(v: &ReleaseView, now: Timestamp) -> ReleaseData {
+    let context = crate::ui::session::context();
+    let may_change = context.may_change(&v.product);
+    let id = v.id.as_str();
+    let inputs: Vec<graph::Input<'_>> = v
+        .environments
+        .iter()
+        .map(|e| graph::Input {
+            name: &e.name,
+            depends_on: &e.depends_on,
+            status: if e.status.is_empty() { "Pending" } else { &e.status },
+            note: if e.is_trigger {
+                "trigger".to_owned()
+            } else if e.env_type == "production" {
+                "production".to_owned()
+            } else {
+                String::new()
+            },
+            href: format!("#env-{}", e.name),
+        })
+        .collect();
+    let graph = graph::layout(&inputs);
+    let t = &v.trigger;
+    let message = t.message.clone().unwrap_or_default();
+    let trigger = TriggerItem {
+        sha: t.sha.clone().unwrap_or_default(),
+        short: t.short_sha.clone().or_else(|| t.sha.as_deref().map(short_sha)).unwrap_or_default(),
+        url: t.web_url.clone().filter(|u| u.starts_with("https://") || u.starts_with("http://")),
+        subject: format::subject(&message).to_owned(),
+        body: format::body(&message).to_owned(),
+        author: t.author.clone().unwrap_or_default(),
+        email: t.author_email.clone().unwrap_or_default(),
+        repo: t.repo.as_deref().map(redact_url).unwrap_or_default(),
+        branch: t.branch.clone().unwrap_or_default(),
+        environment: t.environment.clone().unwrap_or_default(),
+    };
+    let c = &v.counters;
+    let counters = vec![
+        CounterItem { label: "Successful", value: c.successful, icon: Icon("i-ok"), class: "st-ok" },
+        CounterItem { label: "Running", value: c.running, icon: Icon("i-run"), class: "st-run" },
+        CounterItem { label: "Failed", value: c.failed, icon: Icon("i-fail"), class: "st-fail" },
+        CounterItem { label: "Pending", value: c.pending, icon: Icon("i-pending"), class: "st-pending" },
+    ];
+    let hooks: Vec<WorkflowItem> = v.hooks.iter().map(|l| workflow_item(id, l)).collect();
+    let hook_count = hooks.len()
+        + v.environments.iter().map(|e| e.workflows.iter().filter(|l| l.stage == "hook").count()).sum::<usize>();
+    ReleaseData {
+        id: v.id.clone(),
+        short_id: short_id(id),
+        href: release_href(id),
+        product: v.product.clone(),
+        product_href: product_href(&v.product),
+        flow: if v.flow == "manual" { "Manual".to_owned() } else { v.flow.clone() },
+        flow_href: (v.flow != "manual" && !v.flow.is_empty()).then(|| flow_href(&v.flow)),
+        flow_version: v.flow_version.clone().unwrap_or_default(),
+        version: v.version.clone().unwrap_or_default(),
+        initiator: v.initiator.clone(),
+        created: time(v.created_at),
+        created_iso: iso(v.created_at),
+        finished: time(v.finished_at),
+        duration: format::duration(v.started_at.or(v.created_at), v.finished_at, now),
+        retries: v.retries,
+        reason: v.reason.clone().unwrap_or_default(),
+        status: v.status.clone(),
+        badge: Badge::new(&v.status),
+        active: v.is_active(),
+        counters,
+        trigger,
+        can_retry: v.can_retry() && may_change,
+        can_terminate: v.can_terminate() && may_change,
+        notes_href: format!("{}/notes", release_href(id)),
+        issues: v.issues.iter().map(|i| top_issue(id, i)).collect(),
+        graph,
+        envs: v.environments.iter().map(|e| env_card(v, e, now)).collect(),
+        hooks,
+        hook_count,
+        show_hooks: false,
+        error: None,
+        csrf: context.csrf,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Terminate confirmation
+// ---------------------------------------------------------------------------------------------------
+
+/// `POST /releases/{id}/terminate` without `confirm`: asks once more.
+#[derive(Template)]
+#[template(path = "terminate.html")]
+pub(crate) struct TerminatePage {
+    pub(crate) page: PageMeta,
+    pub(crate) id: String,
+    pub(crate) href: String,
+    pub(crate) product: String,
+    pub(crate) status: Badge,
+    pub(crate) running: String,
+    pub(crate) reason: String,
+}

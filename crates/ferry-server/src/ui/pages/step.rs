@@ -1,0 +1,179 @@
+//! The step and issue panel.
+
+use super::*;
+
+/// A log line.
+#[derive(Debug, Clone)]
+pub(crate) struct LogItem {
+    pub(crate) text: String,
+    pub(crate) stderr: bool,
+}
+
+/// One run's view of the step.
+#[derive(Debug, Clone)]
+pub(crate) struct RunItem {
+    pub(crate) run: String,
+    pub(crate) step: String,
+    pub(crate) application: String,
+    pub(crate) badge: Badge,
+    pub(crate) started: String,
+    pub(crate) duration: String,
+    pub(crate) attempts: u32,
+    pub(crate) exit_code: Option<i32>,
+    pub(crate) error: String,
+    pub(crate) approval: String,
+    pub(crate) log: Vec<LogItem>,
+    pub(crate) log_total: usize,
+    pub(crate) log_after: i64,
+    pub(crate) log_href: String,
+    pub(crate) live: bool,
+}
+
+impl RunItem {
+    /// Lines left out above the tail.
+    pub(crate) fn hidden(&self) -> usize {
+        self.log_total.saturating_sub(self.log.len())
+    }
+}
+
+/// A labelled value of an issue's detail.
+#[derive(Debug, Clone)]
+pub(crate) struct Field {
+    pub(crate) label: &'static str,
+    pub(crate) value: String,
+    pub(crate) href: Option<String>,
+}
+
+/// Step / issue panel data.
+#[derive(Debug, Clone)]
+pub(crate) struct StepData {
+    pub(crate) release: String,
+    pub(crate) release_href: String,
+    pub(crate) title: String,
+    pub(crate) subtitle: String,
+    pub(crate) badge: Option<Badge>,
+    pub(crate) issue: Option<IssueItem>,
+    pub(crate) fields: Vec<Field>,
+    pub(crate) tail: Vec<String>,
+    pub(crate) runs: Vec<RunItem>,
+    pub(crate) definition: String,
+    pub(crate) definition_source: String,
+    pub(crate) step_href: Option<String>,
+    pub(crate) refresh: String,
+    pub(crate) live: bool,
+}
+
+/// `/releases/{id}/steps`.
+#[derive(Template)]
+#[template(path = "step.html")]
+pub(crate) struct StepPage {
+    pub(crate) page: PageMeta,
+    pub(crate) d: StepData,
+}
+
+/// `/releases/{id}/steps?fragment=panel`.
+#[derive(Template)]
+#[template(path = "step_body.html")]
+pub(crate) struct StepFragment {
+    pub(crate) d: StepData,
+}
+
+/// The fields of an issue's detail, by kind (SPEC §4 Issues).
+pub(crate) fn issue_fields(i: &IssueFull) -> Vec<Field> {
+    let f = |label: &'static str, v: Option<String>| {
+        v.filter(|v| !v.is_empty()).map(|value| Field { label, value, href: None })
+    };
+    let mut out: Vec<Option<Field>> = vec![f("Environment", i.env.clone()), f("Application", i.app.clone())];
+    match i.kind() {
+        "workflow" => {
+            out.push(f("Workflow", i.text("workflow")));
+            out.push(f("Stage", i.text("stage").map(|s| format::stage(&s, None))));
+            out.push(f("Step", i.text("step")));
+            out.push(f("Run", i.text("runId")));
+            out.push(f("Exit code", i.text("exitCode")));
+            out.push(f("Error", i.text("error")));
+        }
+        "application" => {
+            out.push(f("Sync", i.text("sync")));
+            out.push(f("Health", i.text("health")));
+            out.push(f("Reason", i.text("reason")));
+            out.push(f("Observed", i.text("observedAt")));
+            let url = i.text("url").filter(|u| u.starts_with("https://") || u.starts_with("http://"));
+            if let Some(url) = url {
+                out.push(Some(Field { label: "Application", value: url.clone(), href: Some(url) }));
+            }
+        }
+        "git" => {
+            out.push(f("Operation", i.text("operation")));
+            out.push(f("Remote", i.text("remote").map(|r| redact_url(&r))));
+            out.push(f("Error", i.text("error")));
+        }
+        _ => {}
+    }
+    out.push(f("When", i.at.map(|t| time(Some(t)))));
+    out.into_iter().flatten().collect()
+}
+
+/// The issue's log tail (workflow issues).
+pub(crate) fn issue_tail(i: &IssueFull) -> Vec<String> {
+    i.detail
+        .get("logTail")
+        .and_then(serde_json::Value::as_array)
+        .map(|lines| lines.iter().filter_map(|l| l.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+/// A workflow definition as readable YAML-like text, from the API form of a workflow.
+pub(crate) fn definition_text(w: &crate::dto::WorkflowDto) -> String {
+    let mut out = format!("name: {}\n", w.name);
+    if w.backend != "local" {
+        out.push_str(&format!("backend: {}\n", w.backend));
+    }
+    if let Some(t) = &w.template {
+        out.push_str(&format!("template: {t}\n"));
+    }
+    if let Some(t) = &w.timeout {
+        out.push_str(&format!("timeout: {t}\n"));
+    }
+    if !w.params.is_empty() {
+        out.push_str("params:\n");
+        for p in &w.params {
+            out.push_str(&format!("  - name: {}\n", p.name));
+            if let Some(d) = &p.default {
+                out.push_str(&format!("    default: {d:?}\n"));
+            }
+            if p.secret {
+                out.push_str("    secret: true\n");
+            }
+        }
+    }
+    if !w.steps.is_empty() {
+        out.push_str("steps:\n");
+    }
+    for s in &w.steps {
+        out.push_str(&format!("  - name: {}\n", s.name));
+        if let Some(deps) = &s.depends_on {
+            out.push_str(&format!("    dependsOn: [{}]\n", deps.join(", ")));
+        }
+        if let Some(t) = &s.timeout {
+            out.push_str(&format!("    timeout: {t}\n"));
+        }
+        if s.retries > 0 {
+            out.push_str(&format!("    retries: {}\n", s.retries));
+        }
+        if let Some(run) = &s.run {
+            if run.contains('\n') {
+                out.push_str("    run: |\n");
+                for line in run.trim_end().lines() {
+                    out.push_str(&format!("      {line}\n"));
+                }
+            } else {
+                out.push_str(&format!("    run: {run}\n"));
+            }
+        }
+        if let Some(m) = &s.message {
+            out.push_str(&format!("    approval: {m:?}\n"));
+        }
+    }
+    out
+}
