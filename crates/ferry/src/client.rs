@@ -357,6 +357,30 @@ mod tests {
         }
     }
 
+    /// A self-signed certificate authority (no key kept anywhere), to check that bundles load.
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBhzCCAS2gAwIBAgIUFmI5wx/p7tZ51Iy9H9KnjzsBLjkwCgYIKoZIzj0EAwIw\nGDEWMBQGA1UEAwwNRmVycnkgdGVzdCBDQTAgFw0yNjEyMDYwNDE5MDdaGA8yMTI2\nMTExMjA0MTkwN1owGDEWMBQGA1UEAwwNRmVycnkgdGVzdCBDQTBZMBMGByqGSM49\nAgEGCCqGSM49AwEHA0IABLEY9Q+b8Ek+2ytjYehBOuoCLgD3WOSZro8MwFyh8j/T\niT4W/VRDEfTuEvmleJ2v73Ik6oW1vB9obmpNxRD9qH6jUzBRMB0GA1UdDgQWBBRb\nRaOxOTLP4BGNNjH3swx8clAjVzAfBgNVHSMEGDAWgBRbRaOxOTLP4BGNNjH3swx8\nclAjVzAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIQC0kTImuuqm\nSYdIAe27ZH/7+TPKzAQNTSsfDnbjBYNSTQIgJHQwvpIhZpfk+nXyOQBBNkzVb+73\nXmhgr0ZBLaZ3ke0=\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn ca_certificate_bundles_load_and_bad_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = dir.path().join("ca.pem");
+        std::fs::write(&one, TEST_CA).unwrap();
+        let two = dir.path().join("bundle.pem");
+        std::fs::write(&two, format!("{TEST_CA}{TEST_CA}")).unwrap();
+        assert_eq!(read_ca_certs(&one).unwrap().len(), 1);
+        let certs = read_ca_certs(&two).unwrap();
+        assert_eq!(certs.len(), 2);
+        let client = Client::new("https://ferry.example.com", Credentials { token: None, ca_certs: certs });
+        assert!(client.is_ok(), "{:?}", client.err());
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(&garbage, "not a certificate\n").unwrap();
+        let missing = dir.path().join("missing.pem");
+        for file in [garbage, missing] {
+            let e = read_ca_certs(&file).unwrap_err();
+            assert!(e.starts_with(&format!("--ca-cert {}: ", file.display())), "{e}");
+        }
+    }
+
     #[test]
     fn tokens_are_not_shown_by_debug() {
         let secret = "ferry_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
