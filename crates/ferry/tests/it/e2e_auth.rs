@@ -157,6 +157,16 @@ fn roles_scopes_identity_and_the_audit_log_through_the_cli() {
     let promoter = create_token(&server, &admin, &["ship", "--role", "promoter", "--expires", "90d"]);
     let other = create_token(&server, &admin, &["other", "--role", "promoter", "--products", "other-*"]);
     let nonprod = create_token(&server, &admin, &["nonprod", "--role", "promoter", "--env-types", "non-production"]);
+    // Text output: the secret alone on stdout, the rest on stderr.
+    let r = server.ferry_as(&admin, &["token", "create", "plain", "--role", "viewer"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines.len() == 1 && ferry_server::auth::tokens::looks_like_secret(lines[0]), "stdout is the secret alone");
+    assert!(
+        r.stderr.contains("token \"plain\" created: role viewer") && r.stderr.contains("only time"),
+        "{}",
+        r.stderr
+    );
     let r = server.ferry_as(&admin, &["token", "create", "view", "--role", "viewer"]);
     assert_eq!(r.code, 1, "a name is never reused: {}", r.stderr);
     let r = server.ferry_as(&admin, &["token", "create", "bad", "--role", "viewer", "--products", "shop"]);
@@ -223,7 +233,7 @@ fn roles_scopes_identity_and_the_audit_log_through_the_cli() {
         assert_hidden(secret, &r.stdout, "token list");
     }
     let names: Vec<String> = items(&r.json()).iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(names, ["bootstrap", "nonprod", "other", "ship", "view"]);
+    assert_eq!(names, ["bootstrap", "nonprod", "other", "plain", "ship", "view"]);
     let r = server.ferry_as(&admin, &["token", "list"]);
     assert!(r.stdout.lines().any(|l| l.starts_with("other ") && l.contains("other-*")), "{}", r.stdout);
     let r = server.ferry_as(&admin, &["token", "revoke", "view"]);
