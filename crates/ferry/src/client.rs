@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::contexts::Secret;
 use crate::exit;
 
 /// Header naming who makes a request (see the server's API description).
@@ -40,12 +41,18 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// The exit status for this error (SPEC §7.1): invalid input is 2, everything else 1.
+    /// The exit status for this error (SPEC §7.1): invalid input (400, 413, 415, 422) is 2, everything
+    /// else — refused (401, 403), unknown, conflicting, unreachable — 1.
     pub fn exit_code(&self) -> u8 {
         match self {
-            ClientError::Api { status: 400 | 413 | 422, .. } => exit::INVALID,
+            ClientError::Api { status: 400 | 413 | 415 | 422, .. } => exit::INVALID,
             _ => exit::FAILED,
         }
+    }
+
+    /// Bad usage found before any request: exit status 2.
+    pub fn usage(message: String) -> ClientError {
+        ClientError::Api { status: 400, code: "bad_usage".into(), message, details: Vec::new(), body: Value::Null }
     }
 }
 
@@ -77,6 +84,16 @@ pub struct Client {
     base: String,
     http: reqwest::Client,
     actor: Option<String>,
+    token: Option<Secret>,
+}
+
+/// How a client authenticates and which certificate authorities it trusts.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// Sent as `Authorization: Bearer` on every request.
+    pub token: Option<Secret>,
+    /// Certificate authorities trusted besides the built-in roots (`--ca-cert`).
+    pub ca_certs: Vec<reqwest::Certificate>,
 }
 
 fn reason(e: &reqwest::Error) -> String {
@@ -84,6 +101,10 @@ fn reason(e: &reqwest::Error) -> String {
         let text = format!("{e:?}").to_lowercase();
         if text.contains("refused") {
             return "connection refused".to_owned();
+        }
+        if text.contains("certificate") || text.contains("tls") {
+            return "TLS handshake failed; if the server uses a private certificate authority, pass --ca-cert FILE"
+                .to_owned();
         }
         return "cannot connect".to_owned();
     }
@@ -93,28 +114,39 @@ fn reason(e: &reqwest::Error) -> String {
     e.to_string()
 }
 
+/// Reads `--ca-cert FILE`: one or more PEM certificates.
+pub fn read_ca_certs(file: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let name = file.display();
+    let bytes = std::fs::read(file).map_err(|e| format!("--ca-cert {name}: cannot read it: {e}"))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&bytes)
+        .map_err(|e| format!("--ca-cert {name}: not a PEM certificate bundle: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("--ca-cert {name}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
+    }
+    Ok(certs)
+}
+
 impl Client {
     /// A client of the server at `server` (`http://host:port`).
-    pub fn new(server: &str) -> Result<Client, ClientError> {
+    pub fn new(server: &str, credentials: Credentials) -> Result<Client, ClientError> {
         let base = server.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(ClientError::Api {
-                status: 400,
-                code: "bad_usage".into(),
-                message: format!("--server {server:?}: expected a URL such as http://127.0.0.1:7878"),
-                details: Vec::new(),
-                body: Value::Null,
-            });
+            return Err(ClientError::usage(format!(
+                "--server {server:?}: expected a URL such as http://127.0.0.1:7878"
+            )));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
+        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
+        if !credentials.ca_certs.is_empty() {
+            builder = builder.tls_certs_merge(credentials.ca_certs);
+        }
+        let http = builder
             .build()
-            .map_err(|e| ClientError::Protocol(format!("cannot set up HTTP: {e}")))?;
+            .map_err(|e| ClientError::usage(format!("cannot set up HTTP with the given certificates: {e}")))?;
         let actor = std::env::var("USER")
             .or_else(|_| std::env::var("LOGNAME"))
             .ok()
             .filter(|u| !u.is_empty() && u.len() <= 128 && !u.chars().any(char::is_control));
-        Ok(Client { base, http, actor })
+        Ok(Client { base, http, actor, token: credentials.token })
     }
 
     /// The server URL.
@@ -124,8 +156,12 @@ impl Client {
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
+        // The server ignores the actor header when it requires tokens (the token names the actor).
         if let Some(actor) = &self.actor {
             request = request.header(ACTOR_HEADER, actor);
+        }
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token.expose());
         }
         request
     }
@@ -143,14 +179,21 @@ impl Client {
             let text = text.trim();
             if text.is_empty() { format!("the server answered {status}") } else { format!("{status}: {text}") }
         });
+        let mut details: Vec<String> = error["details"]
+            .as_array()
+            .map(|d| d.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default();
+        if status == 401 {
+            details.push(format!(
+                "hint: pass --token, set FERRY_TOKEN or run `ferry login --server {} --token-stdin`",
+                self.base
+            ));
+        }
         Err(ClientError::Api {
             status,
             code: error["code"].as_str().unwrap_or_default().to_owned(),
             message,
-            details: error["details"]
-                .as_array()
-                .map(|d| d.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-                .unwrap_or_default(),
+            details,
             body,
         })
     }
@@ -296,5 +339,53 @@ mod tests {
         let text = e.to_string();
         assert!(text.contains("http://127.0.0.1:9") && text.contains("`ferry server`"), "{text}");
         assert_eq!(e.exit_code(), exit::FAILED);
+    }
+
+    #[test]
+    fn exit_codes_by_status() {
+        let api = |status| ClientError::Api {
+            status,
+            code: String::new(),
+            message: "m".into(),
+            details: vec![],
+            body: Value::Null,
+        };
+        for (status, code) in
+            [(400, 2), (401, 1), (403, 1), (404, 1), (409, 1), (413, 2), (415, 2), (421, 1), (422, 2), (500, 1)]
+        {
+            assert_eq!(api(status).exit_code(), code, "{status}");
+        }
+    }
+
+    /// A self-signed certificate authority (no key kept anywhere), to check that bundles load.
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBhzCCAS2gAwIBAgIUFmI5wx/p7tZ51Iy9H9KnjzsBLjkwCgYIKoZIzj0EAwIw\nGDEWMBQGA1UEAwwNRmVycnkgdGVzdCBDQTAgFw0yNjEyMDYwNDE5MDdaGA8yMTI2\nMTExMjA0MTkwN1owGDEWMBQGA1UEAwwNRmVycnkgdGVzdCBDQTBZMBMGByqGSM49\nAgEGCCqGSM49AwEHA0IABLEY9Q+b8Ek+2ytjYehBOuoCLgD3WOSZro8MwFyh8j/T\niT4W/VRDEfTuEvmleJ2v73Ik6oW1vB9obmpNxRD9qH6jUzBRMB0GA1UdDgQWBBRb\nRaOxOTLP4BGNNjH3swx8clAjVzAfBgNVHSMEGDAWgBRbRaOxOTLP4BGNNjH3swx8\nclAjVzAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIQC0kTImuuqm\nSYdIAe27ZH/7+TPKzAQNTSsfDnbjBYNSTQIgJHQwvpIhZpfk+nXyOQBBNkzVb+73\nXmhgr0ZBLaZ3ke0=\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn ca_certificate_bundles_load_and_bad_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = dir.path().join("ca.pem");
+        std::fs::write(&one, TEST_CA).unwrap();
+        let two = dir.path().join("bundle.pem");
+        std::fs::write(&two, format!("{TEST_CA}{TEST_CA}")).unwrap();
+        assert_eq!(read_ca_certs(&one).unwrap().len(), 1);
+        let certs = read_ca_certs(&two).unwrap();
+        assert_eq!(certs.len(), 2);
+        let client = Client::new("https://ferry.example.com", Credentials { token: None, ca_certs: certs });
+        assert!(client.is_ok(), "{:?}", client.err());
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(&garbage, "not a certificate\n").unwrap();
+        let missing = dir.path().join("missing.pem");
+        for file in [garbage, missing] {
+            let e = read_ca_certs(&file).unwrap_err();
+            assert!(e.starts_with(&format!("--ca-cert {}: ", file.display())), "{e}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_not_shown_by_debug() {
+        let secret = "ferry_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let credentials = Credentials { token: Some(Secret::new(secret)), ..Credentials::default() };
+        let client = Client::new("http://127.0.0.1:1", credentials).unwrap();
+        assert!(!format!("{client:?}").contains(secret));
     }
 }

@@ -1,7 +1,10 @@
 //! `ferry`: the command-line interface of Ferry.
 
 mod apply;
+mod audit;
 mod client;
+mod contexts;
+mod contexts_cmd;
 mod demo;
 mod explain;
 mod get;
@@ -11,6 +14,7 @@ mod release;
 mod render;
 mod server;
 mod style;
+mod token;
 mod validate;
 
 use std::path::PathBuf;
@@ -22,9 +26,18 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "ferry", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// Ferry server to talk to (client commands).
-    #[arg(long, global = true, env = "FERRY_SERVER", default_value = "http://127.0.0.1:7878")]
-    pub server: String,
+    /// Ferry server to talk to (client commands). Else $FERRY_SERVER, else the current context's
+    /// server (`ferry login`), else http://127.0.0.1:7878.
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// API token sent as `Authorization: Bearer`. Else $FERRY_TOKEN, else the current context's token
+    /// when the server is the context's server.
+    #[arg(long, global = true, value_name = "TOKEN", value_parser = contexts::parse_secret)]
+    pub token: Option<contexts::Secret>,
+    /// PEM file of certificate authorities to trust for https servers, besides the built-in roots.
+    /// Else $FERRY_CA_CERT.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,9 +66,27 @@ enum Command {
         /// Default: $XDG_DATA_HOME/ferry, else ~/.local/share/ferry.
         #[arg(long, env = "FERRY_DATA", value_name = "DIR")]
         data: Option<PathBuf>,
-        /// Address to listen on; port 0 picks a free port. Only loopback addresses until authentication exists.
+        /// Address to listen on; port 0 picks a free port. Any address but loopback requires tokens.
         #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDRESS:PORT")]
         listen: String,
+        /// Require API tokens on a loopback address too (any other address always requires them).
+        #[arg(long)]
+        auth: bool,
+        /// The first admin token: read its secret from FILE, or create one and write it there (mode 0600)
+        /// when FILE does not exist. The secret is never printed.
+        #[arg(long, value_name = "FILE")]
+        bootstrap_token_file: Option<PathBuf>,
+        /// An address clients reach the server at besides loopback, e.g. https://ferry.example.com
+        /// (repeatable): its host is answered and its origin may send changes. The first one is the base
+        /// of links Ferry writes (pull requests, notifications).
+        #[arg(long = "public-url", value_name = "URL")]
+        public_urls: Vec<String>,
+        /// File holding the shared secret inbound webhooks are signed with (GitHub, Gitea, GitLab).
+        #[arg(long, value_name = "FILE")]
+        webhook_secret_file: Option<PathBuf>,
+        /// How long audit log entries are kept.
+        #[arg(long, default_value = "270d", value_parser = parse_duration_arg, value_name = "DURATION")]
+        retention: std::time::Duration,
         /// How often trigger environments' branches are polled for new commits (push hooks react at once).
         #[arg(long, default_value = "30s", value_parser = parse_duration_arg, value_name = "DURATION")]
         poll_interval: std::time::Duration,
@@ -141,6 +172,58 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Save a server and its token as a context and make it current (token read from standard input).
+    ///
+    /// The token is checked with the server first; a refused token saves nothing (exit 1). Contexts live
+    /// in $XDG_CONFIG_HOME/ferry/config.toml (else ~/.config/ferry/config.toml), mode 0600.
+    Login {
+        /// Read the token from standard input (the only way: a token on the command line would be seen by
+        /// other users and kept in shell history).
+        #[arg(long, required = true)]
+        token_stdin: bool,
+        /// Context name (default: the server's host and port).
+        #[arg(long)]
+        name: Option<String>,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Remove the token of a context (default: the current one); its server is kept.
+    Logout {
+        /// Context name.
+        name: Option<String>,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Saved servers (`ferry login`): list them, choose the current one.
+    Context {
+        #[command(subcommand)]
+        command: ContextCommand,
+    },
+    /// API tokens: create (the secret is shown once), list, revoke.
+    ///
+    /// With --data DIR, works on the data directory's database directly, without a server (the first
+    /// admin token of a new installation, or recovery).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// The audit log: every change made through the server, newest first (admin).
+    Audit {
+        /// Only entries at or after: YYYY-MM-DD (UTC) or an RFC 3339 time.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Page size (1-1000; default 100).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: Option<u32>,
+        /// Continue after a previous page (printed under the table).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Output format (json: the API's page).
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
     /// Run a self-contained demonstration (local git repositories, sample product, live releases).
     ///
     /// Creates a temporary GitOps repository with a sample product (three components, five
@@ -153,6 +236,81 @@ enum Command {
         /// Exit when both releases finished (status 0 when they ended as expected), instead of serving.
         #[arg(long)]
         exit_when_done: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ContextCommand {
+    /// List the contexts; the current one is marked. Tokens are never shown.
+    List {
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Make a context the current one.
+    Use {
+        /// Context name.
+        name: String,
+    },
+}
+
+/// Where offline token commands work: a data directory instead of a server.
+#[derive(Debug, Clone, clap::Args)]
+struct Offline {
+    /// Work on DIR/ferry.db directly instead of a server (the server may be stopped).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["server", "database"])]
+    data: Option<PathBuf>,
+    /// A PostgreSQL database (not available yet).
+    #[arg(long, value_name = "URL", conflicts_with = "server")]
+    database: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token and print its secret once.
+    ///
+    /// Text output: the secret alone on standard output (so `> FILE` keeps just it), the rest on
+    /// standard error.
+    Create {
+        /// Token name: the actor recorded for what it does (lowercase letters, digits, '-', '_', '.').
+        name: String,
+        /// What it may do: viewer (read), promoter (read, promote, retry, terminate, approve, PRs),
+        /// admin (everything).
+        #[arg(long, value_enum)]
+        role: token::TokenRole,
+        /// Products a promoter may act on, as globs with * and ? (repeatable; default: every product).
+        #[arg(long = "products", value_name = "GLOB")]
+        products: Vec<String>,
+        /// Environment types a promoter may act on: production, non-production (repeatable; default:
+        /// both).
+        #[arg(long = "env-types", value_name = "TYPE")]
+        env_types: Vec<String>,
+        /// Lifetime, e.g. 90d (default: until revoked).
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+        #[command(flatten)]
+        offline: Offline,
+        /// Output format (json: the created token, secret included).
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// List tokens: name, role, scope, status, expiry, creator (never secrets).
+    List {
+        #[command(flatten)]
+        offline: Offline,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Revoke a token: it stops working at once, and its web UI sessions end.
+    Revoke {
+        /// Token name.
+        name: String,
+        #[command(flatten)]
+        offline: Offline,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
     },
 }
 
@@ -368,38 +526,130 @@ pub mod exit {
     pub const INVALID: u8 = 2;
 }
 
+/// Bad usage or invalid input found by the CLI itself: printed as an error, exit status 2.
+#[derive(Debug)]
+pub struct Invalid(pub String);
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// The global client options.
+#[derive(Debug, Clone)]
+pub struct Globals {
+    /// `--server`, `--token` and the environment.
+    pub inputs: contexts::Inputs,
+    /// `--ca-cert` or `FERRY_CA_CERT`.
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl Globals {
+    /// The configuration file's path and contents (empty when there is no file or no home directory).
+    pub fn config(&self) -> anyhow::Result<(Option<PathBuf>, contexts::Config)> {
+        let Some(path) = contexts::path() else { return Ok((None, contexts::Config::default())) };
+        let config = contexts::load(&path).map_err(|e| Invalid(e.to_string()))?;
+        Ok((Some(path), config))
+    }
+
+    /// Which server and token to use (SPEC §8.2); the configuration file is read only when needed.
+    pub fn target(&self) -> anyhow::Result<contexts::Target> {
+        let config = if self.inputs.needs_config() { self.config()?.1 } else { contexts::Config::default() };
+        Ok(contexts::resolve(&self.inputs, &config))
+    }
+
+    /// The certificate authorities of `--ca-cert`.
+    pub fn ca_certs(&self) -> anyhow::Result<Vec<reqwest::Certificate>> {
+        match &self.ca_cert {
+            None => Ok(Vec::new()),
+            Some(file) => client::read_ca_certs(file).map_err(|e| Invalid(e).into()),
+        }
+    }
+
+    /// A client of the resolved server with the resolved token.
+    pub fn client(&self) -> anyhow::Result<client::Client> {
+        let target = self.target()?;
+        let credentials = client::Credentials { token: target.token, ca_certs: self.ca_certs()? };
+        Ok(client::Client::new(&target.server, credentials)?)
+    }
+}
+
+/// Runs `command` on a small runtime.
+fn block_on<T, Fut>(command: Fut) -> anyhow::Result<T>
+where
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(command)
+}
+
 /// Runs a client command on a small runtime.
-fn client_command<F, Fut>(server: &str, command: F) -> anyhow::Result<ExitCode>
+fn client_command<F, Fut>(globals: &Globals, command: F) -> anyhow::Result<ExitCode>
 where
     F: FnOnce(client::Client) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<ExitCode>>,
 {
-    let client = client::Client::new(server)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(command(client))
+    let client = globals.client()?;
+    block_on(command(client))
 }
 
-fn dispatch(command: Command, server: &str) -> anyhow::Result<ExitCode> {
+fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Server { config, data, listen, poll_interval, health_poll_interval, kill_grace } => server::run(
-            config.as_deref(),
+        Command::Server {
+            config,
             data,
-            &listen,
-            server::Timing { poll_interval, health_poll_interval, kill_grace },
-        ),
+            listen,
+            auth,
+            bootstrap_token_file,
+            public_urls,
+            webhook_secret_file,
+            retention,
+            poll_interval,
+            health_poll_interval,
+            kill_grace,
+        } => server::run(server::Options {
+            config,
+            data,
+            listen,
+            auth,
+            bootstrap_token_file,
+            public_urls,
+            webhook_secret_file,
+            retention,
+            timing: server::Timing { poll_interval, health_poll_interval, kill_grace },
+        }),
+        Command::Login { token_stdin: _, name, output } => contexts_cmd::login(globals, name, output),
+        Command::Logout { name, output } => contexts_cmd::logout(globals, name, output),
+        Command::Context { command: ContextCommand::List { output } } => contexts_cmd::list(globals, output),
+        Command::Context { command: ContextCommand::Use { name } } => contexts_cmd::use_context(globals, &name),
+        Command::Token { command } => match command {
+            TokenCommand::Create { name, role, products, env_types, expires, offline, output } => {
+                let new =
+                    ferry_server::auth::NewToken { name, role: role.as_str().to_owned(), products, env_types, expires };
+                token::create(globals, offline.place()?, new, output)
+            }
+            TokenCommand::List { offline, output } => token::list(globals, offline.place()?, output),
+            TokenCommand::Revoke { name, offline, output } => token::revoke(globals, offline.place()?, &name, output),
+        },
+        Command::Audit { since, limit, cursor, output } => {
+            client_command(globals, |c| async move { audit::run(&c, since, limit, cursor, output).await })
+        }
         Command::Apply { files, output } => {
-            client_command(server, |c| async move { apply::run(&c, &files, output).await })
+            client_command(globals, |c| async move { apply::run(&c, &files, output).await })
         }
         Command::Get { kind, name, output } => {
-            client_command(server, |c| async move { get::run(&c, kind, name.as_deref(), output).await })
+            client_command(globals, |c| async move { get::run(&c, kind, name.as_deref(), output).await })
         }
         Command::Promote { product, flow, from, to, wait, output } => {
             client_command(
-                server,
+                globals,
                 |c| async move { release::promote(&c, &product, flow, from, to, wait, output).await },
             )
         }
-        Command::Release { command } => client_command(server, |c| async move {
+        Command::Release { command } => client_command(globals, |c| async move {
             match command {
                 ReleaseCommand::List { product, statuses, flow, since, until, limit, cursor, output } => {
                     let filters = release::ListFilters { statuses, flow, since, until, limit, cursor };
@@ -419,11 +669,11 @@ fn dispatch(command: Command, server: &str) -> anyhow::Result<ExitCode> {
         Command::Image {
             command:
                 ImageCommand::Report { image, digest, git_repo, git_revision, git_branch, annotations, issues, output },
-        } => client_command(server, |c| async move {
+        } => client_command(globals, |c| async move {
             let report = notes::ImageReport { image, digest, git_repo, git_revision, git_branch, annotations, issues };
             notes::report_image(&c, report, output).await
         }),
-        Command::Pr { command } => client_command(server, |c| async move {
+        Command::Pr { command } => client_command(globals, |c| async move {
             match command {
                 PrCommand::List { product, state, output } => pr::list(&c, product.as_deref(), state, output).await,
                 PrCommand::Merge { number, output } => pr::merge(&c, number, output).await,
@@ -435,7 +685,11 @@ fn dispatch(command: Command, server: &str) -> anyhow::Result<ExitCode> {
             explain::run(&product, &environment, flow.as_deref(), &files, output)
         }
         Command::Demo { listen, exit_when_done } => match server::parse_listen(&listen) {
-            Ok(listen) => demo::run(demo::DemoOptions { listen, exit_when_done }),
+            Ok(listen) if listen.ip().is_loopback() => demo::run(demo::DemoOptions { listen, exit_when_done }),
+            Ok(_) => Err(Invalid(format!(
+                "--listen {listen}: the demo has no tokens and serves on a loopback address only (127.0.0.1 or [::1])"
+            ))
+            .into()),
             Err(message) => {
                 eprintln!("{} {message}", style::error_label());
                 Ok(ExitCode::from(exit::INVALID))
@@ -444,19 +698,41 @@ fn dispatch(command: Command, server: &str) -> anyhow::Result<ExitCode> {
     }
 }
 
+impl Offline {
+    /// Where a token command works: the server, or a data directory (`--database`: not yet).
+    fn place(self) -> anyhow::Result<token::Place> {
+        if self.database.is_some() {
+            return Err(Invalid(
+                "--database: PostgreSQL is not available yet; use --data DIR with the server's data directory"
+                    .to_owned(),
+            )
+            .into());
+        }
+        Ok(match self.data {
+            Some(dir) => token::Place::Data(dir),
+            None => token::Place::Server,
+        })
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match dispatch(cli.command, &cli.server) {
+    let ca_cert =
+        cli.ca_cert.or_else(|| std::env::var_os("FERRY_CA_CERT").filter(|v| !v.is_empty()).map(PathBuf::from));
+    let globals = Globals { inputs: contexts::Inputs::new(cli.server, cli.token), ca_cert };
+    match dispatch(cli.command, &globals) {
         Ok(code) => code,
-        Err(err) => match err.downcast_ref::<client::ClientError>() {
-            Some(e) => {
+        Err(err) => {
+            if let Some(e) = err.downcast_ref::<client::ClientError>() {
                 eprintln!("{} {e}", style::error_label());
                 ExitCode::from(e.exit_code())
-            }
-            None => {
+            } else if let Some(e) = err.downcast_ref::<Invalid>() {
+                eprintln!("{} {e}", style::error_label());
+                ExitCode::from(exit::INVALID)
+            } else {
                 eprintln!("{} {err:#}", style::error_label());
                 ExitCode::from(exit::FAILED)
             }
-        },
+        }
     }
 }

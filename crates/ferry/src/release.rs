@@ -464,7 +464,7 @@ mod tests {
         let id = "01940000-0000-7000-8000-0000000000aa";
         assert!(store.write(vec![write(id, 0, "Running")]).await.unwrap()[0].is_ok());
 
-        let client = Client::new(&base).unwrap();
+        let client = Client::new(&base, crate::client::Credentials::default()).unwrap();
         let (first_tx, first_rx) = tokio::sync::oneshot::channel();
         let follower = tokio::spawn(async move {
             let mut seen = Vec::new();

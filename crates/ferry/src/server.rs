@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ferry_engine::EngineConfig;
-use ferry_server::ServerSettings;
+use ferry_server::auth::tokens::{self, Bootstrap, TokenError};
+use ferry_server::{PublicUrl, ServerSettings, WebhookSecret};
 use ferry_store::{SqliteStore, Store};
 
 use crate::{exit, style, validate};
@@ -22,23 +23,14 @@ pub fn default_data_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|home| PathBuf::from(home).join(".local/share/ferry"))
 }
 
-/// Parses `--listen`: `ADDRESS:PORT` (`localhost:PORT` means 127.0.0.1). Only loopback addresses are
-/// accepted until authentication exists (SPEC §8).
+/// Parses `--listen`: `ADDRESS:PORT` (`localhost:PORT` means 127.0.0.1). Any address but loopback
+/// turns token authentication on (SPEC §8.2).
 pub fn parse_listen(listen: &str) -> Result<SocketAddr, String> {
     let addr = match listen.strip_prefix("localhost:") {
         Some(port) => format!("127.0.0.1:{port}"),
         None => listen.to_owned(),
     };
-    let addr: SocketAddr =
-        addr.parse().map_err(|_| format!("--listen {listen:?}: expected ADDRESS:PORT such as 127.0.0.1:7878"))?;
-    if !addr.ip().is_loopback() {
-        return Err(format!(
-            "--listen {listen}: listening on a non-loopback address requires authentication, which this version \
-             of Ferry does not have yet; listen on 127.0.0.1 (or [::1]) and put a reverse proxy with \
-             authentication in front"
-        ));
-    }
-    Ok(addr)
+    addr.parse().map_err(|_| format!("--listen {listen:?}: expected ADDRESS:PORT such as 127.0.0.1:7878"))
 }
 
 /// Raises the open-file soft limit to the hard limit: each live event stream holds a socket.
@@ -48,7 +40,6 @@ fn raise_open_file_limit() {
     }
 }
 
-/// Runs the command.
 /// Timing settings of the engine.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -60,46 +51,141 @@ pub struct Timing {
     pub kill_grace: Duration,
 }
 
-/// Runs the command.
-pub fn run(config: Option<&Path>, data: Option<PathBuf>, listen: &str, timing: Timing) -> anyhow::Result<ExitCode> {
-    let addr = match parse_listen(listen) {
-        Ok(addr) => addr,
-        Err(message) => {
-            eprintln!("{} {message}", style::error_label());
-            return Ok(ExitCode::from(exit::INVALID));
-        }
-    };
-    // Validate the configuration before anything starts.
-    let loaded = match config {
-        None => None,
-        Some(dir) => match validate::load(&[dir.to_path_buf()]) {
-            Ok(loaded) => Some(loaded),
-            Err(code) => return Ok(code),
-        },
-    };
-    let Some(data) = data.or_else(default_data_dir) else {
-        eprintln!("{} no data directory: pass --data DIR or set FERRY_DATA", style::error_label());
-        return Ok(ExitCode::from(exit::INVALID));
-    };
-    std::fs::create_dir_all(&data).with_context(|| format!("cannot create the data directory {}", data.display()))?;
-    raise_open_file_limit();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    runtime.block_on(serve(loaded, config, data, addr, timing))
+/// The options of `ferry server`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--data`.
+    pub data: Option<PathBuf>,
+    /// `--listen`.
+    pub listen: String,
+    /// `--auth`.
+    pub auth: bool,
+    /// `--bootstrap-token-file`.
+    pub bootstrap_token_file: Option<PathBuf>,
+    /// `--public-url` (repeatable).
+    pub public_urls: Vec<String>,
+    /// `--webhook-secret-file`.
+    pub webhook_secret_file: Option<PathBuf>,
+    /// `--retention`.
+    pub retention: Duration,
+    /// Engine timing.
+    pub timing: Timing,
 }
 
-async fn serve(
+/// What was checked before anything starts.
+struct Checked {
     loaded: Option<ferry_config::Loaded>,
-    config: Option<&Path>,
     data: PathBuf,
     addr: SocketAddr,
-    timing: Timing,
-) -> anyhow::Result<ExitCode> {
+    public_urls: Vec<(String, PublicUrl)>,
+    webhook_secret: Option<WebhookSecret>,
+}
+
+fn invalid(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("{} {message}", style::error_label());
+    ExitCode::from(exit::INVALID)
+}
+
+/// Reads `--webhook-secret-file`; errors name the file.
+fn read_webhook_secret(file: &Path) -> Result<WebhookSecret, String> {
+    let name = file.display();
+    let text =
+        std::fs::read_to_string(file).map_err(|e| format!("--webhook-secret-file {name}: cannot read it: {e}"))?;
+    WebhookSecret::new(&text).map_err(|e| format!("--webhook-secret-file {name}: {e}"))
+}
+
+/// Checks the options and the configuration before anything starts.
+fn check(options: &Options) -> Result<Checked, ExitCode> {
+    let addr = parse_listen(&options.listen).map_err(invalid)?;
+    let mut public_urls = Vec::new();
+    for text in &options.public_urls {
+        let url = PublicUrl::parse(text).map_err(invalid)?;
+        public_urls.push((text.trim().trim_end_matches('/').to_owned(), url));
+    }
+    let webhook_secret =
+        options.webhook_secret_file.as_deref().map(read_webhook_secret).transpose().map_err(invalid)?;
+    // Validate the configuration before anything starts.
+    let loaded = match &options.config {
+        None => None,
+        Some(dir) => Some(validate::load(std::slice::from_ref(dir))?),
+    };
+    let Some(data) = options.data.clone().or_else(default_data_dir) else {
+        return Err(invalid("no data directory: pass --data DIR or set FERRY_DATA"));
+    };
+    Ok(Checked { loaded, data, addr, public_urls, webhook_secret })
+}
+
+/// Runs the command.
+pub fn run(options: Options) -> anyhow::Result<ExitCode> {
+    let checked = match check(&options) {
+        Ok(checked) => checked,
+        Err(code) => return Ok(code),
+    };
+    let data = &checked.data;
+    std::fs::create_dir_all(data).with_context(|| format!("cannot create the data directory {}", data.display()))?;
+    raise_open_file_limit();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(serve(options, checked))
+}
+
+/// Whether the store holds an admin token that works now.
+async fn has_active_admin(store: &SqliteStore) -> anyhow::Result<bool> {
+    let now = jiff::Timestamp::now();
+    let tokens = store.tokens().await.context("reading the tokens")?;
+    Ok(tokens.iter().any(|t| t.role == "admin" && t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now)))
+}
+
+/// `--bootstrap-token-file`, and the refusal to require tokens that nobody has; `Err` is the exit status.
+async fn bootstrap(
+    store: &SqliteStore,
+    options: &Options,
+    auth: bool,
+    data: &Path,
+) -> anyhow::Result<Result<(), ExitCode>> {
+    if let Some(file) = &options.bootstrap_token_file {
+        let shown = file.display();
+        match tokens::bootstrap(store, file).await {
+            Ok(Bootstrap::Created { name }) => eprintln!("admin token {name:?} written to {shown}"),
+            Ok(Bootstrap::Existing { name }) => eprintln!("admin token {name:?} read from {shown}"),
+            Ok(Bootstrap::Registered { name }) => {
+                eprintln!("admin token {name:?} read from {shown} (registered in this data directory)");
+            }
+            Err(e @ (TokenError::File { .. } | TokenError::Invalid { .. } | TokenError::Conflict(_))) => {
+                return Ok(Err(invalid(e)));
+            }
+            Err(e) => return Err(anyhow::anyhow!("{e}")),
+        }
+        return Ok(Ok(()));
+    }
+    if auth && !has_active_admin(store).await? {
+        return Ok(Err(invalid(format!(
+            "this server requires tokens (--auth, or a --listen address that is not loopback) but no admin token \
+             exists yet: pass --bootstrap-token-file FILE (a new admin token is written there, mode 0600), or \
+             create one offline first with `ferry token create NAME --role admin --data {}`",
+            data.display()
+        ))));
+    }
+    Ok(Ok(()))
+}
+
+async fn serve(options: Options, checked: Checked) -> anyhow::Result<ExitCode> {
+    let Checked { loaded, data, addr, public_urls, webhook_secret } = checked;
+    let auth = options.auth || !addr.ip().is_loopback();
     let db = data.join("ferry.db");
     let store = SqliteStore::open(&db).await.with_context(|| format!("cannot open {}", db.display()))?;
+    // Before listening: a server that requires tokens nobody has would be of no use.
+    if let Err(code) = bootstrap(&store, &options, auth, &data).await? {
+        return Ok(code);
+    }
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr().context("reading the listening address")?;
-    let base_url = format!("http://{local}");
-    let mut engine_config = EngineConfig::new(data.clone(), base_url.clone());
+    let listening_url = format!("http://{local}");
+    // Links Ferry writes point at the first public URL when there is one.
+    let base_url = public_urls.first().map_or_else(|| listening_url.clone(), |(text, _)| text.clone());
+    let timing = options.timing;
+    let mut engine_config = EngineConfig::new(data.clone(), base_url);
     engine_config.poll_interval = timing.poll_interval;
     engine_config.health_poll_interval = timing.health_poll_interval;
     engine_config.kill_grace = timing.kill_grace;
@@ -110,7 +196,7 @@ async fn serve(
     if let Some(loaded) = loaded {
         let wanted = serde_json::to_value(&loaded.catalog).context("encoding the configuration")?;
         let current = store.latest_config().await.context("reading the applied configuration")?;
-        let dir = config.map(|c| c.display().to_string()).unwrap_or_default();
+        let dir = options.config.as_deref().map(|c| c.display().to_string()).unwrap_or_default();
         match current {
             Some(current) if current.catalog == wanted => {
                 eprintln!("configuration from {dir} is already applied (version {})", current.version);
@@ -125,9 +211,17 @@ async fn serve(
         }
     }
     eprintln!("data directory: {}", data.display());
-    println!("ferry server listening on {base_url}");
+    eprintln!("{}", if auth { "auth: tokens required" } else { "auth: off (loopback only)" });
+    println!("ferry server listening on {listening_url}");
     std::io::stdout().flush().context("writing to stdout")?;
-    let settings = ServerSettings { default_actor: "anonymous".to_owned(), ..ServerSettings::default() };
+    let settings = ServerSettings {
+        default_actor: "anonymous".to_owned(),
+        auth,
+        public_urls: public_urls.into_iter().map(|(_, url)| url).collect(),
+        webhook_secret,
+        retention: options.retention,
+        ..ServerSettings::default()
+    };
     ferry_server::serve_with_shutdown(listener, store, engine, settings, shutdown_signal()).await?;
     // The engine stops once its last handle (held by the server) is gone.
     if tokio::time::timeout(Duration::from_secs(10), engine_task).await.is_err() {
@@ -168,7 +262,7 @@ mod tests {
         assert_eq!(parse_listen("127.0.0.1:7878").unwrap().port(), 7878);
         assert_eq!(parse_listen("localhost:0").unwrap().to_string(), "127.0.0.1:0");
         assert!(parse_listen("[::1]:7878").is_ok());
-        assert!(parse_listen("0.0.0.0:7878").unwrap_err().contains("requires authentication"));
+        assert!(parse_listen("0.0.0.0:7878").unwrap().ip().is_unspecified());
         assert!(parse_listen("7878").unwrap_err().contains("ADDRESS:PORT"));
     }
 }

@@ -3,6 +3,7 @@
 //! Requests refused for lack of credentials (401) are not recorded (anyone could fill the log with
 //! them); they appear in the server's log instead.
 
+use axum::http::StatusCode;
 use axum::response::Response;
 use ferry_store::{AuditRow, Store, Write};
 use jiff::Timestamp;
@@ -21,12 +22,10 @@ pub(crate) async fn record_parts<S: Store>(
     from: &str,
     response: Response,
 ) -> Response {
-    let actor = match (response.extensions().get::<AuditActor>(), principal) {
-        (Some(AuditActor(actor)), _) => actor.clone(),
-        (None, Principal::Anonymous) => return response,
-        (None, p) => p.actor(),
-    };
     let status = response.status();
+    let Some(actor) = actor_of(status, response.extensions().get::<AuditActor>(), principal) else {
+        return response;
+    };
     let outcome = if status.is_success() || status.is_redirection() {
         "ok"
     } else if status.as_u16() == 401 || status.as_u16() == 403 {
@@ -54,6 +53,20 @@ pub(crate) async fn record_parts<S: Store>(
     response
 }
 
+/// Who an entry names, or `None` when the request is not recorded: answered 401 (no credentials, or
+/// an unsigned webhook — on an auth-less server too, where the caller is the local user) or made by
+/// nobody identified.
+fn actor_of(status: StatusCode, audit_actor: Option<&AuditActor>, principal: &Principal) -> Option<String> {
+    if status == StatusCode::UNAUTHORIZED {
+        return None;
+    }
+    match (audit_actor, principal) {
+        (Some(AuditActor(actor)), _) => Some(actor.clone()),
+        (None, Principal::Anonymous) => None,
+        (None, p) => Some(p.actor()),
+    }
+}
+
 /// How often old audit entries and ended sessions are deleted.
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -76,6 +89,32 @@ pub(crate) async fn prune<S: Store>(
         tokio::select! {
             _ = tokio::time::sleep(PRUNE_EVERY) => {}
             _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_for_lack_of_credentials_are_not_recorded() {
+        let local = Principal::Local { actor: "alice".into() };
+        let hook = AuditActor("webhook:github".into());
+        let cases = [
+            (StatusCode::OK, None, &local, Some("alice")),
+            (StatusCode::FORBIDDEN, None, &local, Some("alice")),
+            (StatusCode::CONFLICT, None, &local, Some("alice")),
+            (StatusCode::ACCEPTED, Some(&hook), &local, Some("webhook:github")),
+            (StatusCode::ACCEPTED, Some(&hook), &Principal::Anonymous, Some("webhook:github")),
+            (StatusCode::OK, None, &Principal::Anonymous, None),
+            // An unsigned webhook on an auth-less loopback server: the caller is the local user, but
+            // the delivery was refused for its missing signature.
+            (StatusCode::UNAUTHORIZED, None, &local, None),
+            (StatusCode::UNAUTHORIZED, None, &Principal::Anonymous, None),
+        ];
+        for (status, audit_actor, principal, expect) in cases {
+            assert_eq!(actor_of(status, audit_actor, principal).as_deref(), expect, "{status} {principal:?}");
         }
     }
 }

@@ -11,7 +11,7 @@ use super::{Server, path};
 
 const DATE: &str = "2026-01-01T00:00:00Z";
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(super) fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -33,18 +33,18 @@ fn values(tag: &str, env: &str) -> String {
 }
 
 /// A product in a local bare repository, its configuration directory and a scratch directory.
-struct Product {
-    dir: tempfile::TempDir,
+pub(super) struct Product {
+    pub(super) dir: tempfile::TempDir,
     bare: PathBuf,
-    work: PathBuf,
-    config: PathBuf,
+    pub(super) work: PathBuf,
+    pub(super) config: PathBuf,
 }
 
 const ENVS: [&str; 4] = ["dev", "qa", "staging", "prod"];
 
 impl Product {
     /// `pre_action` is the script of the qa/staging/prod pre-action step.
-    fn new(pre_action: &str) -> Product {
+    pub(super) fn new(pre_action: &str) -> Product {
         let dir = tempfile::tempdir().unwrap();
         let bare = dir.path().join("gitops.git");
         let work = dir.path().join("work");
@@ -71,7 +71,7 @@ impl Product {
         product
     }
 
-    fn url(&self) -> String {
+    pub(super) fn url(&self) -> String {
         format!("file://{}", self.bare.display())
     }
 

@@ -22,10 +22,41 @@ struct Server {
     child: Child,
     url: String,
     data: PathBuf,
+    /// The first line the server printed on stdout.
+    first_line: String,
+    /// `--bootstrap-token-file`, when given.
+    token_file: Option<PathBuf>,
     _dir: Option<tempfile::TempDir>,
 }
 
+/// Where a test's CLI finds its contexts: a directory that holds none (the developer's own
+/// `~/.config/ferry` must never be read by a test).
+fn no_config_home() -> PathBuf {
+    std::env::temp_dir().join("ferry-it-without-contexts")
+}
+
 impl Server {
+    /// Starts `ferry server --data DATA --listen 127.0.0.1:0 --auth --bootstrap-token-file DATA.token
+    /// [extra]`: a server that requires tokens, with its admin token in a file.
+    fn start_auth(data: &Path, extra: &[&str]) -> Server {
+        let file = data.with_extension("token");
+        let args = [&["--auth", "--bootstrap-token-file", file.to_str().unwrap()], extra].concat();
+        let mut server = Server::start_in(data, &args);
+        server.token_file = Some(file);
+        server
+    }
+
+    /// The admin token of `--bootstrap-token-file` (never printed by the tests).
+    fn admin_token(&self) -> String {
+        let file = self.token_file.as_ref().expect("a server started with start_auth");
+        std::fs::read_to_string(file).unwrap().trim().to_owned()
+    }
+
+    /// Runs `ferry --server URL ARGS` with `FERRY_TOKEN=token`.
+    fn ferry_as(&self, token: &str, args: &[&str]) -> Run {
+        run_with(&[&["--server", &self.url], args].concat(), &[("FERRY_TOKEN", token)], None)
+    }
+
     /// Starts `ferry server --data DATA --listen 127.0.0.1:0 [extra]` and reads the URL from its first line.
     fn start_in(data: &Path, extra: &[&str]) -> Server {
         let log = std::fs::File::create(data.with_extension("log")).unwrap();
@@ -35,6 +66,7 @@ impl Server {
             .args(["--listen", "127.0.0.1:0"])
             .args(extra)
             .env_remove("FERRY_SERVER")
+            .env_remove("FERRY_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -47,7 +79,7 @@ impl Server {
             .strip_prefix("ferry server listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {first:?}; log: {}", Server::log_of(data)))
             .to_owned();
-        Server { child, url, data: data.to_path_buf(), _dir: None }
+        Server { child, url, data: data.to_path_buf(), first_line: first, token_file: None, _dir: None }
     }
 
     fn start() -> Server {
@@ -88,8 +120,26 @@ impl Run {
 }
 
 fn run(args: &[&str]) -> Run {
-    let Output { status, stdout, stderr } =
-        Command::new(ferry_bin()).args(args).env_remove("FERRY_SERVER").env("NO_COLOR", "1").output().unwrap();
+    run_with(args, &[], None)
+}
+
+/// Runs `ferry ARGS` with extra environment variables and standard input from a file; without
+/// `XDG_CONFIG_HOME` among them, no contexts are read.
+fn run_with(args: &[&str], env: &[(&str, &str)], stdin: Option<&Path>) -> Run {
+    let mut command = Command::new(ferry_bin());
+    command
+        .args(args)
+        .env_remove("FERRY_SERVER")
+        .env_remove("FERRY_TOKEN")
+        .env_remove("FERRY_CA_CERT")
+        .env("XDG_CONFIG_HOME", no_config_home())
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied());
+    command.stdin(match stdin {
+        Some(file) => Stdio::from(std::fs::File::open(file).unwrap()),
+        None => Stdio::null(),
+    });
+    let Output { status, stdout, stderr } = command.output().unwrap();
     Run {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8(stdout).unwrap(),
@@ -434,6 +484,7 @@ fn release_control_and_pr_commands_report_usage_errors_and_unknown_ids() {
     assert!(r.stderr.contains("comment: must be at most 1000 characters"), "{}", r.stderr);
 }
 
+mod e2e_auth;
 mod e2e_notes;
 mod e2e_releases;
 

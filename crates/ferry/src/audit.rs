@@ -1,0 +1,106 @@
+//! `ferry audit`: the audit log (SPEC §8.2), newest first.
+
+use std::process::ExitCode;
+
+use serde_json::Value;
+
+use crate::client::Client;
+use crate::release::enc;
+use crate::render::{s, table, time};
+use crate::{Output, style};
+
+/// Runs the command.
+pub async fn run(
+    client: &Client,
+    since: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let mut query = Vec::new();
+    if let Some(since) = &since {
+        query.push(format!("since={}", enc(since)));
+    }
+    if let Some(limit) = limit {
+        query.push(format!("limit={limit}"));
+    }
+    if let Some(cursor) = &cursor {
+        query.push(format!("cursor={}", enc(cursor)));
+    }
+    let path = if query.is_empty() { "/api/v1/audit".to_owned() } else { format!("/api/v1/audit?{}", query.join("&")) };
+    let page = client.get(&path).await?;
+    if output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&page)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let items = page["items"].as_array().cloned().unwrap_or_default();
+    if items.is_empty() {
+        println!("No audit entries match.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", render(&items));
+    if let Some(next) = page["next"].as_str() {
+        let mut again = String::from("ferry audit");
+        if let Some(since) = &since {
+            again.push_str(&format!(" --since {since}"));
+        }
+        if let Some(limit) = limit {
+            again.push_str(&format!(" --limit {limit}"));
+        }
+        println!("{}", style::hint(&format!("More: {again} --cursor {next}")));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The entries as a table: time, actor, action, target, result, source (and why, when refused or failed).
+fn render(items: &[Value]) -> String {
+    let show_detail = items.iter().any(|i| !s(i, "detail").is_empty());
+    let mut header = vec!["TIME", "ACTOR", "ACTION", "TARGET", "RESULT", "SOURCE"];
+    if show_detail {
+        header.push("DETAIL");
+    }
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|i| {
+            let at = s(i, "at").parse::<jiff::Timestamp>().ok();
+            let mut row = vec![
+                at.map_or_else(|| time(s(i, "at")), |t| t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()),
+                s(i, "actor").to_owned(),
+                s(i, "action").to_owned(),
+                s(i, "target").to_owned(),
+                format!("{} {}", i["status"], s(i, "outcome")),
+                s(i, "source").to_owned(),
+            ];
+            if show_detail {
+                row.push(s(i, "detail").to_owned());
+            }
+            row
+        })
+        .collect();
+    table(&header, &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn entries_are_one_row_each_with_the_reason_when_refused() {
+        let items = [
+            json!({"id": 2, "at": "2026-01-05T10:00:07Z", "actor": "ci", "action": "product.promote",
+                   "target": "/api/v1/products/shop/promote", "status": 403, "outcome": "denied",
+                   "source": "127.0.0.1:5000", "detail": "the token \"ci\" may not act on product \"shop\""}),
+            json!({"id": 1, "at": "2026-01-05T10:00:00Z", "actor": "admin", "action": "config.apply",
+                   "target": "/api/v1/apply", "status": 200, "outcome": "ok", "source": "127.0.0.1:4000",
+                   "detail": null}),
+        ];
+        let text = render(&items);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("TIME") && lines[0].ends_with("DETAIL"), "{text}");
+        assert!(lines[1].starts_with("2026-01-05 10:00:07Z  ci") && lines[1].contains("403 denied"), "{text}");
+        assert!(lines[1].ends_with("may not act on product \"shop\""), "{text}");
+        assert!(lines[2].contains("config.apply") && lines[2].contains("200 ok"), "{text}");
+    }
+}
