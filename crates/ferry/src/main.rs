@@ -84,6 +84,12 @@ enum Command {
         /// File holding the shared secret inbound webhooks are signed with (GitHub, Gitea, GitLab).
         #[arg(long, value_name = "FILE")]
         webhook_secret_file: Option<PathBuf>,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key); SIGHUP reloads both files.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         /// How long audit log entries are kept.
         #[arg(long, default_value = "270d", value_parser = parse_duration_arg, value_name = "DURATION")]
         retention: std::time::Duration,
@@ -606,6 +612,8 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
             bootstrap_token_file,
             public_urls,
             webhook_secret_file,
+            tls_cert,
+            tls_key,
             retention,
             poll_interval,
             health_poll_interval,
@@ -618,6 +626,7 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
             bootstrap_token_file,
             public_urls,
             webhook_secret_file,
+            tls: tls_cert.zip(tls_key).map(|(cert, key)| ferry_server::tls::TlsFiles { cert, key }),
             retention,
             timing: server::Timing { poll_interval, health_poll_interval, kill_grace },
         }),

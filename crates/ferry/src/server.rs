@@ -68,6 +68,8 @@ pub struct Options {
     pub public_urls: Vec<String>,
     /// `--webhook-secret-file`.
     pub webhook_secret_file: Option<PathBuf>,
+    /// `--tls-cert` and `--tls-key`.
+    pub tls: Option<ferry_server::tls::TlsFiles>,
     /// `--retention`.
     pub retention: Duration,
     /// Engine timing.
@@ -81,6 +83,7 @@ struct Checked {
     addr: SocketAddr,
     public_urls: Vec<(String, PublicUrl)>,
     webhook_secret: Option<WebhookSecret>,
+    tls: Option<ferry_server::tls::ReloadableTls>,
 }
 
 fn invalid(message: impl std::fmt::Display) -> ExitCode {
@@ -114,7 +117,9 @@ fn check(options: &Options) -> Result<Checked, ExitCode> {
     let Some(data) = options.data.clone().or_else(default_data_dir) else {
         return Err(invalid("no data directory: pass --data DIR or set FERRY_DATA"));
     };
-    Ok(Checked { loaded, data, addr, public_urls, webhook_secret })
+    // The certificate is loaded now, so a bad file stops the start with its name.
+    let tls = options.tls.as_ref().map(ferry_server::tls::ReloadableTls::load).transpose().map_err(invalid)?;
+    Ok(Checked { loaded, data, addr, public_urls, webhook_secret, tls })
 }
 
 /// Runs the command.
@@ -171,7 +176,7 @@ async fn bootstrap(
 }
 
 async fn serve(options: Options, checked: Checked) -> anyhow::Result<ExitCode> {
-    let Checked { loaded, data, addr, public_urls, webhook_secret } = checked;
+    let Checked { loaded, data, addr, public_urls, webhook_secret, tls } = checked;
     let auth = options.auth || !addr.ip().is_loopback();
     let db = data.join("ferry.db");
     let store = SqliteStore::open(&db).await.with_context(|| format!("cannot open {}", db.display()))?;
@@ -181,7 +186,8 @@ async fn serve(options: Options, checked: Checked) -> anyhow::Result<ExitCode> {
     }
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr().context("reading the listening address")?;
-    let listening_url = format!("http://{local}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let listening_url = format!("{scheme}://{local}");
     // Links Ferry writes point at the first public URL when there is one.
     let base_url = public_urls.first().map_or_else(|| listening_url.clone(), |(text, _)| text.clone());
     let timing = options.timing;
@@ -222,7 +228,14 @@ async fn serve(options: Options, checked: Checked) -> anyhow::Result<ExitCode> {
         retention: options.retention,
         ..ServerSettings::default()
     };
-    ferry_server::serve_with_shutdown(listener, store, engine, settings, shutdown_signal()).await?;
+    match tls {
+        None => ferry_server::serve_with_shutdown(listener, store, engine, settings, shutdown_signal()).await?,
+        Some(tls) => {
+            // `kill -HUP` reloads the certificate and key; a file that fails to load keeps the old pair.
+            ferry_server::tls::watch_sighup(tls.clone()).context("watching SIGHUP for certificate reloads")?;
+            ferry_server::serve_tls_with_shutdown(listener, tls, store, engine, settings, shutdown_signal()).await?
+        }
+    }
     // The engine stops once its last handle (held by the server) is gone.
     if tokio::time::timeout(Duration::from_secs(10), engine_task).await.is_err() {
         eprintln!("{} the engine did not stop within 10 s", style::warning_label());

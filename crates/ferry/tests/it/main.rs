@@ -487,6 +487,7 @@ fn release_control_and_pr_commands_report_usage_errors_and_unknown_ids() {
 mod e2e_auth;
 mod e2e_notes;
 mod e2e_releases;
+mod e2e_tls;
 
 /// Reads the server's live event stream (from the beginning) until `until` holds for the events
 /// received so far; returns them. Fails the test after two minutes instead of hanging.
