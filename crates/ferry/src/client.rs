@@ -233,7 +233,7 @@ impl Client {
             request = request.header("Last-Event-ID", id.to_string());
         }
         let response = self.send(request).await?;
-        Ok(EventStream { response, buffer: String::new(), server: self.base.clone() })
+        Ok(EventStream { response, buffer: String::new(), decoder: Utf8Chunks::default(), server: self.base.clone() })
     }
 }
 
@@ -242,7 +242,56 @@ impl Client {
 pub struct EventStream {
     response: reqwest::Response,
     buffer: String,
+    decoder: Utf8Chunks,
     server: String,
+}
+
+/// Decodes a byte stream arriving in chunks as UTF-8 text with `\n` line ends: a character (or a
+/// `\r\n`) split across two chunks is decoded whole; invalid bytes become U+FFFD.
+#[derive(Debug, Default)]
+struct Utf8Chunks {
+    pending: Vec<u8>,
+}
+
+impl Utf8Chunks {
+    /// The text of `chunk` that is complete so far.
+    fn push(&mut self, chunk: &[u8]) -> String {
+        self.pending.extend_from_slice(chunk);
+        let mut text = String::new();
+        let mut rest: &[u8] = &self.pending;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(valid) => {
+                    text.push_str(valid);
+                    rest = &[];
+                    break;
+                }
+                Err(e) => {
+                    let (valid, after) = rest.split_at(e.valid_up_to());
+                    text.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                    match e.error_len() {
+                        // An incomplete character at the end: wait for the next chunk.
+                        None => {
+                            rest = after;
+                            break;
+                        }
+                        Some(n) => {
+                            text.push(char::REPLACEMENT_CHARACTER);
+                            rest = &after[n..];
+                        }
+                    }
+                }
+            }
+        }
+        // A `\r` at the very end may be the first half of `\r\n`.
+        let mut keep = rest.to_vec();
+        if text.ends_with('\r') && keep.is_empty() {
+            text.pop();
+            keep.push(b'\r');
+        }
+        self.pending = keep;
+        text.replace("\r\n", "\n")
+    }
 }
 
 /// One event of the stream.
@@ -280,7 +329,10 @@ impl EventStream {
                 }
             }
             match self.response.chunk().await {
-                Ok(Some(chunk)) => self.buffer.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n")),
+                Ok(Some(chunk)) => {
+                    let text = self.decoder.push(&chunk);
+                    self.buffer.push_str(&text);
+                }
                 Ok(None) => return Ok(None),
                 Err(e) => {
                     return Err(ClientError::Protocol(format!("the event stream from {} broke: {e}", self.server)));
@@ -323,6 +375,25 @@ fn parse_block(block: &str) -> Option<StreamEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn characters_and_line_ends_split_across_chunks_are_decoded_whole() {
+        let text = "data: {\"message\":\"déploiement ✓ 🚢\"}\r\n\r\n";
+        let bytes = text.as_bytes();
+        // Every split point, including inside multi-byte characters and inside `\r\n`.
+        for cut in 0..=bytes.len() {
+            let mut d = Utf8Chunks::default();
+            let joined = d.push(&bytes[..cut]) + &d.push(&bytes[cut..]);
+            assert_eq!(joined, text.replace("\r\n", "\n"), "cut at {cut}");
+        }
+        // One byte at a time.
+        let mut d = Utf8Chunks::default();
+        let joined: String = bytes.iter().map(|b| d.push(&[*b])).collect();
+        assert_eq!(joined, text.replace("\r\n", "\n"));
+        // Invalid bytes become U+FFFD and decoding goes on.
+        let mut d = Utf8Chunks::default();
+        assert_eq!(d.push(b"a\xffb"), "a\u{fffd}b");
+    }
 
     #[test]
     fn sse_blocks() {

@@ -38,6 +38,9 @@ pub struct Cli {
     /// Else $FERRY_CA_CERT.
     #[arg(long, global = true, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
+    /// When to colour output: auto (a terminal without NO_COLOR), always or never.
+    #[arg(long, global = true, value_enum, default_value_t, value_name = "WHEN")]
+    pub color: style::ColorChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -726,6 +729,7 @@ impl Offline {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    style::init(cli.color);
     let ca_cert =
         cli.ca_cert.or_else(|| std::env::var_os("FERRY_CA_CERT").filter(|v| !v.is_empty()).map(PathBuf::from));
     let globals = Globals { inputs: contexts::Inputs::new(cli.server, cli.token), ca_cert };

@@ -49,9 +49,9 @@ pub fn env_legend() -> String {
     format!("{}  - not in the release", parts.join("  "))
 }
 
-/// Display width of a cell (characters; the status symbols are one column wide).
+/// Display width of a cell in terminal columns (wide characters such as CJK count two).
 fn width(text: &str) -> usize {
-    text.chars().count()
+    unicode_width::UnicodeWidthStr::width(text)
 }
 
 /// Renders rows as columns separated by two spaces; the last column is not padded.
@@ -267,6 +267,13 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn tables_align_wide_characters_by_their_display_width() {
+        // 商品 is two characters but four columns wide.
+        let rows = vec![vec!["商品".to_owned(), "x".to_owned()], vec!["ab".to_owned(), "y".to_owned()]];
+        assert_eq!(table(&["N", "V"], &rows), "N     V\n商品  x\nab    y\n");
+    }
 
     #[test]
     fn labels_carry_a_symbol_and_a_word() {

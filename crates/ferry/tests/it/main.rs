@@ -542,3 +542,19 @@ async fn read_events(mut resp: reqwest::Response, until: impl Fn(&[Value]) -> bo
     };
     tokio::time::timeout(std::time::Duration::from_secs(120), read).await.expect("the expected events never came")
 }
+
+#[test]
+fn colour_follows_the_color_option_and_the_stream() {
+    let shop = examples();
+    // Standard output is a pipe here: no colour by default, even without NO_COLOR.
+    let plain = run_with(&["validate", "-f", path(&shop)], &[("NO_COLOR", "")], None);
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    assert!(!plain.stdout.contains('\x1b') && plain.stdout.contains('✓'), "{:?}", plain.stdout);
+    let always = run_with(&["--color", "always", "validate", "-f", path(&shop)], &[("NO_COLOR", "")], None);
+    assert!(always.stdout.contains("\x1b[32m✓"), "{:?}", always.stdout);
+    let never = run_with(&["--color", "never", "validate", "-f", path(&shop)], &[], None);
+    assert!(!never.stdout.contains('\x1b'), "{:?}", never.stdout);
+    let bad = run(&["--color", "sometimes", "validate", "-f", path(&shop)]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("--color"), "{}", bad.stderr);
+}
