@@ -48,6 +48,8 @@ pub struct EngineConfig {
     pub kill_grace: Duration,
     /// Jira client for release-notes enrichment (SPEC §5); `None` = no enrichment.
     pub jira: Option<Arc<ferry_notes::jira::Jira>>,
+    /// A token for `https://` git remotes whose URL carries no credentials (`--git-token-file`).
+    pub git_credentials: Option<ferry_git::Credentials>,
 }
 
 impl EngineConfig {
@@ -62,6 +64,7 @@ impl EngineConfig {
             queue_limit: 50,
             kill_grace: Duration::from_secs(10),
             jira: None,
+            git_credentials: None,
         }
     }
 }
@@ -138,7 +141,7 @@ pub async fn start<S: Store>(
     });
     let mut engine = Engine {
         store,
-        git: Arc::new(GitCache::new(config.data_dir.join("git"))),
+        git: Arc::new(GitCache::new(config.data_dir.join("git")).with_credentials(config.git_credentials.clone())),
         config,
         catalog,
         catalog_tx,

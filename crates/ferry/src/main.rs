@@ -87,6 +87,10 @@ enum Command {
         /// File holding the shared secret inbound webhooks are signed with (GitHub, Gitea, GitLab).
         #[arg(long, value_name = "FILE")]
         webhook_secret_file: Option<PathBuf>,
+        /// A token for https git remotes whose URL carries no credentials (sent as HTTP basic auth with the
+        /// user x-access-token through git's environment, never on a command line; masked in errors).
+        #[arg(long, env = "FERRY_GIT_TOKEN_FILE", value_name = "FILE")]
+        git_token_file: Option<PathBuf>,
         /// Serve HTTPS with this PEM certificate chain (with --tls-key); SIGHUP reloads both files.
         #[arg(long, value_name = "FILE", requires = "tls_key")]
         tls_cert: Option<PathBuf>,
@@ -617,6 +621,7 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
             webhook_secret_file,
             tls_cert,
             tls_key,
+            git_token_file,
             retention,
             poll_interval,
             health_poll_interval,
@@ -630,6 +635,7 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
             public_urls,
             webhook_secret_file,
             tls: tls_cert.zip(tls_key).map(|(cert, key)| ferry_server::tls::TlsFiles { cert, key }),
+            git_token_file,
             retention,
             timing: server::Timing { poll_interval, health_poll_interval, kill_grace },
         }),

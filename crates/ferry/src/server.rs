@@ -70,6 +70,8 @@ pub struct Options {
     pub webhook_secret_file: Option<PathBuf>,
     /// `--tls-cert` and `--tls-key`.
     pub tls: Option<ferry_server::tls::TlsFiles>,
+    /// `--git-token-file`.
+    pub git_token_file: Option<PathBuf>,
     /// `--retention`.
     pub retention: Duration,
     /// Engine timing.
@@ -84,6 +86,7 @@ struct Checked {
     public_urls: Vec<(String, PublicUrl)>,
     webhook_secret: Option<WebhookSecret>,
     tls: Option<ferry_server::tls::ReloadableTls>,
+    git_credentials: Option<ferry_git::Credentials>,
 }
 
 fn invalid(message: impl std::fmt::Display) -> ExitCode {
@@ -119,7 +122,13 @@ fn check(options: &Options) -> Result<Checked, ExitCode> {
     };
     // The certificate is loaded now, so a bad file stops the start with its name.
     let tls = options.tls.as_ref().map(ferry_server::tls::ReloadableTls::load).transpose().map_err(invalid)?;
-    Ok(Checked { loaded, data, addr, public_urls, webhook_secret, tls })
+    let git_credentials = options
+        .git_token_file
+        .as_deref()
+        .map(|f| ferry_git::Credentials::from_file(f).map_err(|e| format!("--git-token-file: {}", e.message)))
+        .transpose()
+        .map_err(invalid)?;
+    Ok(Checked { loaded, data, addr, public_urls, webhook_secret, tls, git_credentials })
 }
 
 /// Runs the command.
@@ -176,7 +185,7 @@ async fn bootstrap(
 }
 
 async fn serve(options: Options, checked: Checked) -> anyhow::Result<ExitCode> {
-    let Checked { loaded, data, addr, public_urls, webhook_secret, tls } = checked;
+    let Checked { loaded, data, addr, public_urls, webhook_secret, tls, git_credentials } = checked;
     let auth = options.auth || !addr.ip().is_loopback();
     let db = data.join("ferry.db");
     let store = SqliteStore::open(&db).await.with_context(|| format!("cannot open {}", db.display()))?;
@@ -195,6 +204,7 @@ async fn serve(options: Options, checked: Checked) -> anyhow::Result<ExitCode> {
     engine_config.poll_interval = timing.poll_interval;
     engine_config.health_poll_interval = timing.health_poll_interval;
     engine_config.kill_grace = timing.kill_grace;
+    engine_config.git_credentials = git_credentials;
     // Release notes add Jira details when FERRY_JIRA_URL and FERRY_JIRA_TOKEN are set.
     engine_config.jira = ferry_notes::jira::Jira::from_env().map(std::sync::Arc::new);
     let (engine, engine_task) =

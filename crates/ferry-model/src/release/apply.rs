@@ -179,12 +179,6 @@ impl ReleaseState {
 
     // -------------------------------------------------------------------------------- derived statuses
 
-    /// The facts of environment `env` that [`rollup_environment`] turns into its status.
-    pub fn env_facts(&self, env: &EnvName) -> Option<EnvFacts> {
-        let i = self.environments.iter().position(|e| e.name == *env)?;
-        Some(self.facts_at(i))
-    }
-
     pub(super) fn facts_at(&self, i: usize) -> EnvFacts {
         let (Some(state), Some(snap)) = (self.environments.get(i), self.snapshot.environments.get(i)) else {
             return EnvFacts::default();

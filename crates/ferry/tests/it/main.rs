@@ -558,3 +558,17 @@ fn colour_follows_the_color_option_and_the_stream() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("--color"), "{}", bad.stderr);
 }
+
+#[test]
+fn a_git_token_file_that_cannot_be_used_stops_the_start_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let empty = dir.path().join("git-token");
+    std::fs::write(&empty, "\n").unwrap();
+    for (file, problem) in [(dir.path().join("missing"), "cannot read"), (empty, "is empty")] {
+        let r = run(&["server", "--data", path(&data), "--listen", "127.0.0.1:0", "--git-token-file", path(&file)]);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(r.stderr.contains("--git-token-file") && r.stderr.contains(problem), "{}", r.stderr);
+        assert!(r.stderr.contains(path(&file)), "{}", r.stderr);
+    }
+}
