@@ -1285,7 +1285,7 @@ fn check_step_graph(cx: &mut Cx<'_>, steps_field: &OwnedField<'_>, steps: &[Work
             }
         }
     }
-    for cycle in crate::graph::cycles(&deps) {
+    for cycle in ferry_model::graph::cycles(&deps) {
         let first = cycle[0];
         let text: Vec<&str> = cycle.iter().chain(std::iter::once(&first)).map(|&n| names[n]).collect();
         let pos = child(first, "dependsOn")

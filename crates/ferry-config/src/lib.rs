@@ -30,7 +30,6 @@
 mod decode;
 mod diagnostic;
 mod files;
-mod graph;
 mod kinds;
 mod node;
 mod suggest;

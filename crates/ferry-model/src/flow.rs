@@ -100,7 +100,7 @@ impl FlowGraph {
         }
         let topo = kahn(&deps, &dependents);
         if topo.len() < nodes.len() {
-            for cycle in find_cycles(&dependents, &topo) {
+            for cycle in crate::graph::cycles(&deps) {
                 let first = cycle[0];
                 let names: Vec<&str> =
                     cycle.iter().chain(std::iter::once(&first)).map(|&n| nodes[n].as_str()).collect();
@@ -223,65 +223,6 @@ fn kahn(deps: &[Vec<usize>], dependents: &[Vec<usize>]) -> Vec<usize> {
         }
     }
     order
-}
-
-/// One cycle per strongly connected group of the nodes that Kahn's algorithm could not order,
-/// each shown in flow direction (dependency first) from the group's first node.
-fn find_cycles(dependents: &[Vec<usize>], ordered: &[usize]) -> Vec<Vec<usize>> {
-    let unordered: Vec<usize> = (0..dependents.len()).filter(|n| !ordered.contains(n)).collect();
-    let mut assigned = BTreeSet::new();
-    let mut cycles = Vec::new();
-    for &start in &unordered {
-        if assigned.contains(&start) || !reaches(dependents, start, start) {
-            continue;
-        }
-        for &m in &unordered {
-            if m == start || (reaches(dependents, start, m) && reaches(dependents, m, start)) {
-                assigned.insert(m);
-            }
-        }
-        cycles.push(shortest_cycle(dependents, start));
-    }
-    cycles
-}
-
-/// Whether `to` can be reached from `from` in one or more steps.
-fn reaches(edges: &[Vec<usize>], from: usize, to: usize) -> bool {
-    let mut seen = BTreeSet::new();
-    let mut stack = edges[from].clone();
-    while let Some(n) = stack.pop() {
-        if n == to {
-            return true;
-        }
-        if seen.insert(n) {
-            stack.extend(edges[n].iter().copied());
-        }
-    }
-    false
-}
-
-/// The shortest cycle through `start` (breadth-first), as the list of its nodes from `start`.
-fn shortest_cycle(edges: &[Vec<usize>], start: usize) -> Vec<usize> {
-    let mut parent = vec![usize::MAX; edges.len()];
-    let mut queue = VecDeque::from([start]);
-    while let Some(n) = queue.pop_front() {
-        for &next in &edges[n] {
-            if next == start {
-                let mut path = vec![n];
-                while *path.last().unwrap_or(&start) != start {
-                    let last = *path.last().unwrap_or(&start);
-                    path.push(parent[last]);
-                }
-                path.reverse();
-                return path;
-            }
-            if parent[next] == usize::MAX && next != start {
-                parent[next] = n;
-                queue.push_back(next);
-            }
-        }
-    }
-    vec![start]
 }
 
 #[cfg(test)]

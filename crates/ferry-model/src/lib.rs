@@ -7,6 +7,7 @@
 
 pub mod duration;
 pub mod flow;
+pub mod graph;
 pub mod jsonpath;
 pub mod names;
 pub mod policy;

@@ -58,7 +58,11 @@ pub(crate) fn plan(workflow: &Workflow, env: &BTreeMap<String, String>) -> Resul
         };
         deps.push(list);
     }
-    if let Some(cycle) = find_cycle(&deps) {
+    if let Some(mut cycle) = ferry_model::graph::cycles(&deps).into_iter().next() {
+        // Shown closed: the first step again at the end.
+        if let Some(&first) = cycle.first() {
+            cycle.push(first);
+        }
         let names: Vec<StepName> = cycle.iter().map(|&i| workflow.steps[i].name.clone()).collect();
         let reported = cycle.iter().copied().min().map(|i| workflow.steps[i].name.clone());
         return Err((reported, RunnerError::Cycle { cycle: names }));
@@ -92,53 +96,6 @@ pub(crate) fn plan(workflow: &Workflow, env: &BTreeMap<String, String>) -> Resul
         .map(|((def, deps), ancestors)| PlannedStep { def, deps, ancestors })
         .collect();
     Ok(Plan { steps })
-}
-
-/// A cycle as a list of indices with the first repeated at the end, if there is one.
-fn find_cycle(deps: &[Vec<usize>]) -> Option<Vec<usize>> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        New,
-        OnPath,
-        Done,
-    }
-    let mut marks = vec![Mark::New; deps.len()];
-    for root in 0..deps.len() {
-        if marks[root] != Mark::New {
-            continue;
-        }
-        // Iterative depth-first search; `path` holds (node, next dependency to visit).
-        let mut path: Vec<(usize, usize)> = vec![(root, 0)];
-        marks[root] = Mark::OnPath;
-        while let Some(&mut (node, ref mut next)) = path.last_mut() {
-            if let Some(&dep) = deps[node].get(*next) {
-                *next += 1;
-                match marks[dep] {
-                    Mark::New => {
-                        marks[dep] = Mark::OnPath;
-                        path.push((dep, 0));
-                    }
-                    Mark::OnPath => {
-                        let start = path.iter().position(|(n, _)| *n == dep).unwrap_or(0);
-                        // Dependencies point backwards in time: reverse to read in execution order.
-                        let mut cycle: Vec<usize> = path[start..].iter().map(|(n, _)| *n).collect();
-                        cycle.reverse();
-                        let lowest = cycle.iter().enumerate().min_by_key(|(_, n)| **n).map_or(0, |(at, _)| at);
-                        cycle.rotate_left(lowest);
-                        if let Some(&first) = cycle.first() {
-                            cycle.push(first);
-                        }
-                        return Some(cycle);
-                    }
-                    Mark::Done => {}
-                }
-            } else {
-                marks[node] = Mark::Done;
-                path.pop();
-            }
-        }
-    }
-    None
 }
 
 /// Transitive dependencies of every node of an acyclic graph, ascending.

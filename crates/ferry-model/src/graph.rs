@@ -1,10 +1,11 @@
-//! Cycle detection for small dependency graphs (workflow steps).
+//! Cycle detection for small dependency graphs: promotion flows, and the steps of workflows (checked by
+//! the configuration loader and again by the runner).
 
 use std::collections::{BTreeSet, VecDeque};
 
 /// One shortest cycle per group of nodes that depend on each other, each listed in execution order
 /// (a dependency before its dependent) from the group's lowest node. `deps[n]` are the nodes `n` waits for.
-pub(crate) fn cycles(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
+pub fn cycles(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
     let n = deps.len();
     let mut dependents = vec![Vec::new(); n];
     for (node, ds) in deps.iter().enumerate() {
