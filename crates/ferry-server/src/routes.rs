@@ -226,9 +226,10 @@ mod tests {
             metrics: Arc::new(metrics::Metrics::default()),
             shutdown,
         };
-        let routes = table::<ferry_store::SqliteStore>()
-            .router
-            .route("/api/v1/boom", axum::routing::get(|| async { panic!("a bug in a handler") }));
+        async fn boom() -> StatusCode {
+            panic!("a bug in a handler")
+        }
+        let routes = table::<ferry_store::SqliteStore>().router.route("/api/v1/boom", axum::routing::get(boom));
         let app = with_layers(routes, state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
