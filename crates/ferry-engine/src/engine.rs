@@ -526,7 +526,7 @@ impl<S: Store> Engine<S> {
                 (Some(flow), None, None) => {
                     let flow = FlowName::new(flow).map_err(|e| invalid(format!("flow: {e}")))?;
                     if !self.catalog.flows.contains_key(&flow) {
-                        return Err(EngineError::NotFound(format!("flow {flow:?} is not configured")));
+                        return Err(EngineError::NotFound(format!("flow {:?} is not configured", flow.as_str())));
                     }
                     FlowChoice::Flow(flow)
                 }

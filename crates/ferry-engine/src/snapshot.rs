@@ -111,14 +111,14 @@ pub fn build_snapshot(
     let product = catalog
         .products
         .get(product_name)
-        .ok_or_else(|| EngineError::NotFound(format!("product {product_name:?} is not configured")))?;
+        .ok_or_else(|| EngineError::NotFound(format!("product {:?} is not configured", product_name.as_str())))?;
     // (environment, dependencies, hooks) in flow order, trigger first.
     let (flow_label, flow_version, trigger_workflow, release_hooks, timeout, envs) = match choice {
         FlowChoice::Flow(name) => {
             let flow = catalog
                 .flows
                 .get(name)
-                .ok_or_else(|| EngineError::NotFound(format!("flow {name:?} is not configured")))?;
+                .ok_or_else(|| EngineError::NotFound(format!("flow {:?} is not configured", name.as_str())))?;
             let graph = FlowGraph::build(flow).map_err(|errors| EngineError::Invalid {
                 message: format!("flow {name} is invalid"),
                 details: errors.iter().map(|e| e.to_string()).collect(),

@@ -179,16 +179,22 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// The complete application.
 pub(crate) fn router<S: Store>(state: AppState<S>) -> Router {
-    let limit = state.settings.body_limit;
-    let metrics = state.metrics.clone();
-    table::<S>()
+    let routes = table::<S>()
         .router
         .merge(
             crate::ui::table::<S>()
                 .router
                 .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::ui::session::layer::<S>)),
         )
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::guard::<S>))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::guard::<S>));
+    with_layers(routes, state)
+}
+
+/// The fallbacks and the layers every request goes through, around `routes`.
+fn with_layers<S: Store>(routes: Router<AppState<S>>, state: AppState<S>) -> Router {
+    let limit = state.settings.body_limit;
+    let metrics = state.metrics.clone();
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(limit))
@@ -202,8 +208,51 @@ pub(crate) fn router<S: Store>(state: AppState<S>) -> Router {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
+    use std::sync::Arc;
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_handler_that_panics_answers_500_in_the_error_shape_and_the_server_goes_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ferry_store::SqliteStore::open(&dir.path().join("ferry.db")).await.expect("store");
+        let config = ferry_engine::EngineConfig::new(dir.path().to_path_buf(), "http://127.0.0.1".into());
+        let (engine, _task) = ferry_engine::start(store.clone(), config).await.expect("engine");
+        let (_stop, shutdown) = tokio::sync::watch::channel(false);
+        let state = AppState {
+            store,
+            engine,
+            settings: Arc::new(crate::ServerSettings::default()),
+            metrics: Arc::new(metrics::Metrics::default()),
+            shutdown,
+        };
+        async fn boom() -> StatusCode {
+            panic!("a bug in a handler")
+        }
+        let routes = table::<ferry_store::SqliteStore>().router.route("/api/v1/boom", axum::routing::get(boom));
+        let app = with_layers(routes, state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await
+        });
+        let http = reqwest::Client::new();
+        let response = http.get(format!("{base}/api/v1/boom")).send().await.expect("answer");
+        assert_eq!(response.status().as_u16(), 500);
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        assert_eq!(
+            body,
+            serde_json::json!({"error": {
+                "code": "internal",
+                "message": "the server hit a bug while answering; the request was not completed",
+                "details": [],
+            }})
+        );
+        // The server goes on answering.
+        let response = http.get(format!("{base}/healthz")).send().await.expect("answer");
+        assert_eq!(response.status().as_u16(), 200);
+        server.abort();
+    }
 
     #[test]
     fn the_route_table_is_what_the_router_serves() {

@@ -1,6 +1,7 @@
-//! Property tests: whatever the input, loading never panics, and a rejection always carries an error.
+//! Property tests: whatever the input, loading never panics, and exactly the texts the YAML parser
+//! rejects are rejected with a syntax error of severity error, where the parser stopped.
 
-use ferry_config::{Severity, Source, load_sources};
+use ferry_config::{Diagnostic, Severity, Source, load_sources};
 use proptest::prelude::*;
 
 /// A YAML-ish tree rendered to text in block or flow style.
@@ -296,11 +297,45 @@ fn text(max_damage: usize) -> impl Strategy<Value = String> {
     })
 }
 
+/// The first syntax error of an independent pass of the YAML parser over `text`, if any: what the
+/// loader must report as an error (and never as a warning, nor leave out).
+fn syntax_error(text: &str) -> Option<(usize, usize)> {
+    saphyr_parser::Parser::new_from_str(text).find_map(Result::err).map(|e| (e.marker().line(), e.marker().col() + 1))
+}
+
 fn check(text: String) {
+    let expected_syntax_error = syntax_error(&text);
+    let is_syntax = |d: &Diagnostic| d.message.starts_with("YAML syntax error");
     match load_sources(&[Source { name: "fuzz.yaml".into(), text }]) {
-        Ok(loaded) => assert!(loaded.warnings.iter().all(|d| d.severity == Severity::Warning)),
+        Ok(loaded) => {
+            assert_eq!(expected_syntax_error, None, "a syntax error was accepted: {:?}", loaded.warnings);
+            for w in &loaded.warnings {
+                assert_eq!(w.severity, Severity::Warning, "{w:?}");
+                assert!(!is_syntax(w), "a syntax error reported as a warning: {w:?}");
+            }
+            let positions: Vec<_> = loaded.warnings.iter().map(|d| (d.document, d.line, d.column)).collect();
+            assert!(positions.is_sorted(), "warnings are not sorted by position: {positions:?}");
+        }
         Err(diagnostics) => {
-            assert!(diagnostics.iter().any(|d| d.severity == Severity::Error), "rejected without an error");
+            let syntax: Vec<&Diagnostic> = diagnostics.iter().filter(|d| is_syntax(d)).collect();
+            match expected_syntax_error {
+                Some((line, column)) => match syntax.as_slice() {
+                    [d] => {
+                        assert_eq!(d.severity, Severity::Error, "{d:?}");
+                        assert_eq!((d.line, d.column), (line, column), "{d:?}");
+                    }
+                    // The loader stopped earlier on a problem of its own (an alias, a limit): an error
+                    // no later than where the parser stops.
+                    [] => assert!(
+                        diagnostics
+                            .iter()
+                            .any(|d| d.severity == Severity::Error && (d.line, d.column) <= (line, column)),
+                        "a syntax error at {line}:{column} left out: {diagnostics:?}"
+                    ),
+                    more => panic!("one syntax error expected: {more:?}"),
+                },
+                None => assert!(syntax.is_empty(), "a syntax error in valid YAML: {syntax:?}"),
+            }
             for d in &diagnostics {
                 assert!(d.file == "fuzz.yaml" && d.document >= 1 && d.line >= 1 && d.column >= 1, "{d:?}");
                 assert!(!d.message.is_empty() && !d.to_string().contains('\n'), "{d:?}");

@@ -248,9 +248,201 @@ spec:
     assert_eq!(s.read("on-fail-"), "bad build", "the release onFail hook got the reason");
     let pre = env_of(&view, "qa")["workflows"][0].clone();
     assert_eq!(pre["steps"][0]["status"], "Terminated");
-    // Terminating again, or a finished release, is a conflict.
+    // A finished release cannot be terminated.
     let again = s.h.engine.terminate(id.parse().unwrap(), "again".into(), "alice".into()).await.unwrap_err();
-    assert!(matches!(again, ferry_engine::EngineError::Conflict(_)), "{again:?}");
+    let ferry_engine::EngineError::Conflict(message) = again else { panic!("{again:?}") };
+    assert!(
+        message.ends_with("is Terminated; only Queued, Running or Suspended releases can be terminated"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminating_again_while_the_steps_are_stopping_is_a_conflict() {
+    // The check step takes its time to stop: on SIGTERM it tells the test, then waits for the file `go`.
+    let workflows = format!(
+        r#"apiVersion: ferry/v1
+kind: Workflow
+metadata: {{ name: slow-stop }}
+spec:
+  steps:
+    - name: check
+      run: |
+        trap 'echo stopping > "{{S}}/term-$APP_NAME"; {wait}; exit 1' TERM
+        echo ready > "{{S}}/ready-$APP_NAME"
+        while :; do sleep 0.05; done
+"#,
+        wait = wait_file(Path::new("{S}/go"))
+    );
+    // A kill grace far longer than the test: only the step itself ends its stopping.
+    let s = setup_with(Spec { qa: "{ preAction: slow-stop }", workflows: &workflows, ..Spec::default() }, |c| {
+        c.kill_grace = std::time::Duration::from_secs(600)
+    })
+    .await;
+    let ready = [s.fifo("ready-shop-api-qa"), s.fifo("ready-shop-web-qa")];
+    let stopping = [s.fifo("term-shop-api-qa"), s.fifo("term-shop-web-qa")];
+    let id = s.h.promote(None, None, None).await;
+    for fifo in ready {
+        s.signal(fifo).await;
+    }
+    s.h.engine.terminate(id.parse().unwrap(), "bad build".into(), "alice".into()).await.unwrap();
+    for fifo in stopping {
+        s.signal(fifo).await;
+    }
+    // Both steps got SIGTERM and are still stopping: the release is Terminating.
+    assert_eq!(s.view(&id).await["status"], "Terminating");
+    let again = s.h.engine.terminate(id.parse().unwrap(), "again".into(), "bob".into()).await.unwrap_err();
+    let ferry_engine::EngineError::Conflict(message) = again else { panic!("{again:?}") };
+    assert_eq!(message, format!("release {id} is already being terminated"));
+    std::fs::write(s.file("go"), "").unwrap();
+    let view = s.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Terminated", "{view:#}");
+    assert_eq!((&view["reason"], &view["terminate"]["actor"]), (&Value::from("bad build"), &Value::from("alice")));
+    let requests = s.h.store.release_events(&id).await.unwrap();
+    assert_eq!(requests.iter().filter(|e| e.body["type"] == "TerminateRequested").count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminate_during_a_retry_wait_stops_the_step_without_another_attempt() {
+    // Fails every time; the runner waits 1 s, 2 s, 4 s, … between attempts.
+    let workflows = r#"apiVersion: ferry/v1
+kind: Workflow
+metadata: { name: flaky }
+spec:
+  steps:
+    - name: check
+      retries: 5
+      run: echo "attempt" >> "{S}/attempts-$APP_NAME"; exit 1
+"#;
+    let s = setup(Spec { qa: "{ preAction: flaky }", workflows, ..Spec::default() }).await;
+    let id = s.h.promote(None, None, None).await;
+    // Wait until both applications' steps wait 4 s before their fourth attempt.
+    let waiting = "; retrying in 4s]";
+    let mut seen = false;
+    for _ in 0..1200 {
+        let logs =
+            s.h.store
+                .logs(ferry_store::LogQuery { release_id: id.clone(), limit: 1000, ..Default::default() })
+                .await
+                .unwrap();
+        if logs.iter().filter(|l| l.line.text.ends_with(waiting)).count() == 2 {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(seen, "the steps never waited for a fourth attempt");
+    s.h.engine.terminate(id.parse().unwrap(), "stop retrying".into(), "alice".into()).await.unwrap();
+    let view = s.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Terminated", "{view:#}");
+    assert_eq!(env_of(&view, "qa")["status"], "Terminated");
+    for app in ["shop-api-qa", "shop-web-qa"] {
+        assert_eq!(s.read(&format!("attempts-{app}")).lines().count(), 3, "{app}: no attempt after terminate");
+    }
+    assert_eq!(env_of(&view, "qa")["workflows"][0]["steps"][0]["status"], "Terminated");
+    let events = s.h.store.release_events(&id).await.unwrap();
+    let started = events.iter().filter(|e| e.body["type"] == "StepStarted" && e.body["step"] == "check").count();
+    assert_eq!(started, 6, "three attempts per application");
+    let finished: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.body["type"] == "StepFinished" && e.body["step"] == "check")
+        .map(|e| &e.body["status"])
+        .collect();
+    assert_eq!(finished, [&Value::from("Terminated"), &Value::from("Terminated")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_nobody_gives_times_out_and_fails_the_environment() {
+    let workflows = r#"apiVersion: ferry/v1
+kind: Workflow
+metadata: { name: sign-off }
+spec:
+  steps:
+    - name: approve
+      approval: { message: "sign-off" }
+      timeout: 1s
+    - name: after
+      dependsOn: [approve]
+      run: touch "{S}/after-$APP_NAME"
+"#;
+    let s = setup(Spec { prod: "{ preAction: sign-off }", workflows, ..Spec::default() }).await;
+    let id = s.h.promote(None, None, None).await;
+    let view = s.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed", "{view:#}");
+    assert_eq!(env_of(&view, "prod")["status"], "Failed");
+    assert!(view["reason"].as_str().unwrap().contains("timed out after 1s waiting for approval"), "{view:#}");
+    assert!(!s.file("after-shop-api-prod").exists() && !s.file("after-shop-web-prod").exists());
+    // Nothing waits any more.
+    let late = s.h.engine.approve(id.parse().unwrap(), "prod".into(), "carol".into()).await.unwrap_err();
+    assert!(matches!(late, ferry_engine::EngineError::Conflict(_)), "{late:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_is_refused_while_work_of_the_failed_release_still_runs() {
+    // In qa, api's post-action fails at once while web's runs until the file `go` exists.
+    let workflows = format!(
+        r#"apiVersion: ferry/v1
+kind: Workflow
+metadata: {{ name: checks }}
+spec:
+  steps:
+    - name: verify
+      run: |
+        if [ "$APP_NAME" = shop-api-qa ]; then exit 1; fi
+        echo running > "{{S}}/running"
+        {wait}
+"#,
+        wait = wait_file(Path::new("{S}/go"))
+    );
+    let s = setup(Spec { qa: "{ postAction: checks }", workflows: &workflows, ..Spec::default() }).await;
+    let running = s.fifo("running");
+    let failed = s.event(|e| e.body["type"] == "StepFinished" && e.body["status"] == "Failed");
+    let id = s.h.promote(None, None, None).await;
+    s.signal(running).await;
+    failed.await;
+    let view = s.view(&id).await;
+    assert_eq!(view["status"], "Failed", "{view:#}");
+    let busy = s.h.engine.retry(id.parse().unwrap(), "bob".into()).await.unwrap_err();
+    let ferry_engine::EngineError::Conflict(message) = busy else { panic!("{busy:?}") };
+    assert_eq!(message, format!("release {id} still has work running; retry once everything in it has stopped"));
+    std::fs::write(s.file("go"), "").unwrap();
+    let view = s.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed");
+    assert_eq!(view["retries"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_releases_start_one_after_another_in_the_order_they_were_created() {
+    let workflows = format!(
+        "apiVersion: ferry/v1\nkind: Workflow\nmetadata: {{ name: gate }}\nspec:\n  steps:\n    - name: wait\n      run: echo \"$RELEASE_ID\" >> \"{{S}}/order-$APP_NAME\"; {}\n",
+        wait_file(Path::new("{S}/go"))
+    );
+    let s = setup(Spec {
+        product_extra: "  concurrency: queue",
+        qa: "{ preAction: gate }",
+        workflows: &workflows,
+        ..Spec::default()
+    })
+    .await;
+    let first = s.h.promote(None, None, None).await;
+    let second = s.h.promote(None, None, None).await;
+    let third = s.h.promote(None, None, None).await;
+    assert_eq!(s.view(&first).await["status"], "Running");
+    assert_eq!(s.view(&second).await["status"], "Queued");
+    assert_eq!(s.view(&third).await["status"], "Queued");
+    std::fs::write(s.file("go"), "").unwrap();
+    let views = [s.h.wait_final(&first).await, s.h.wait_final(&second).await, s.h.wait_final(&third).await];
+    for view in &views {
+        assert_eq!(view["status"], "Succeeded", "{view:#}");
+    }
+    // Each started after the one before it finished, and the steps ran in that order.
+    for pair in views.windows(2) {
+        let (before, after) = (pair[0]["finishedAt"].as_str().unwrap(), pair[1]["startedAt"].as_str().unwrap());
+        assert!(before <= after, "{} started at {after}, before {} finished at {before}", pair[1]["id"], pair[0]["id"]);
+    }
+    for app in ["shop-api-qa", "shop-web-qa"] {
+        assert_eq!(s.read(&format!("order-{app}")).lines().collect::<Vec<_>>(), [&first, &second, &third], "{app}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -320,9 +320,20 @@ async fn push_status_reports_gate_an_application() {
         health: health.into(),
         message: Some("reported by the agent".into()),
     };
-    // An old revision does not count as synced.
+    // An old revision does not count as synced: it is observed as OutOfSync and the gate stays shut.
     let old = repo.log().last().unwrap().0.clone();
+    let observed = next_event(&h, |e| {
+        e.body["type"] == "AppObserved" && e.body["app"] == "shop-web-staging" && e.body["health"] == "Healthy"
+    });
     h.engine.push_status("shop-web-staging".into(), report("Synced", &old, "Healthy")).await.unwrap();
+    let observed = observed.await;
+    assert_eq!(observed.body["revision"], old.as_str(), "{:?}", observed.body);
+    assert_eq!(observed.body["sync"], "OutOfSync", "{:?}", observed.body);
+    let events = h.store.release_events(&id).await.unwrap();
+    let passed =
+        |e: &&ferry_store::StoredEvent| e.body["type"] == "AppGatePassed" && e.body["app"] == "shop-web-staging";
+    assert!(!events.iter().any(|e| passed(&e)), "the gate opened on an old revision");
+    assert_eq!(env_of(&h.store.release_view(&id).await.unwrap().unwrap(), "staging")["status"], "Running");
     h.engine.push_status("shop-web-staging".into(), report("Synced", &commit, "Healthy")).await.unwrap();
     let view = h.wait_final(&id).await;
     assert_eq!(view["status"], "Succeeded", "{view:#}");

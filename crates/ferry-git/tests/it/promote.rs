@@ -6,7 +6,7 @@ use ferry_git::{FilePlan, Operation, PromotionOutcome, PromotionRequest, Promoti
 use ferry_model::CommitSha;
 use ferry_model::jsonpath::JsonPath;
 
-use crate::support::{Remote, cache, git, make_executable, racing_git};
+use crate::support::{Remote, always_racing_git, cache, git, make_executable, racing_git};
 
 const QA_VALUES: &str = "\
 # qa values
@@ -184,6 +184,26 @@ fn a_concurrent_push_is_rebased_onto() {
     assert_eq!(parent_subject.trim(), "race", "our commit sits on top of the racing one");
     assert_eq!(remote.show("race.txt"), "race\n");
     assert_eq!(remote.show("staging/v.yaml"), "tag: 2\n");
+}
+
+#[test]
+fn a_branch_that_moves_on_every_attempt_runs_out_of_push_attempts() {
+    let remote = Remote::new(&[("qa/v.yaml", "tag: 2\n"), ("staging/v.yaml", "tag: 1\n")]);
+    let trigger = remote.head();
+    let c = cache();
+    let url = remote.url();
+    let (wrapper, pushes) = always_racing_git(c.dir.path(), &remote);
+    let racing = ferry_git::GitCache::new(c.dir.path().join("mirrors")).with_git_program(&wrapper);
+
+    let req = request(&url, vec![source(&url, &trigger, "qa", "staging", paths("v.yaml", &["$.tag"]))], "rel-9");
+    let err = racing.promote(&req).expect_err("never gets through");
+    assert_eq!(err.operation, Operation::Push);
+    let attempts = ferry_git::PUSH_ATTEMPTS;
+    assert!(err.to_string().contains(&format!("moved during each of {attempts} attempts")), "{err}");
+    assert_eq!(std::fs::read_to_string(&pushes).expect("pushes").lines().count(), attempts);
+    // Only the racing commits landed.
+    assert_eq!(remote.show("staging/v.yaml"), "tag: 1\n");
+    assert_eq!(git(&remote.bare, &["log", "-1", "--format=%s", "main"], None).trim(), "race");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use ferry_git::{FilePlan, GitCache, Operation, PromotionOutcome, PromotionReques
 use ferry_model::CommitSha;
 use ferry_model::jsonpath::JsonPath;
 
-use crate::support::{Remote, cache, git, racing_git};
+use crate::support::{Remote, always_racing_git, cache, git, racing_git};
 
 const BRANCH: &str = "ferry/shop/staging/rel-1";
 const MERGE_MESSAGE: &str = "Merge pull request #3 from ferry/shop/staging/rel-1";
@@ -184,4 +184,21 @@ fn a_concurrent_push_to_the_target_is_merged_again() {
     assert_eq!(first_parent.trim(), "race", "the merge sits on top of the racing commit");
     assert_eq!(remote.show("race.txt"), "race\n");
     assert_eq!(remote.show("staging/v.yaml"), "tag: 2  # staging\n");
+}
+
+#[test]
+fn a_target_that_moves_on_every_attempt_runs_out_of_merge_attempts() {
+    let remote = promoted_remote();
+    let c = cache();
+    push(&c.cache, &remote, "rel-1");
+    let (wrapper, pushes) = always_racing_git(c.dir.path(), &remote);
+    let racing = GitCache::new(c.dir.path().join("mirrors")).with_git_program(&wrapper);
+
+    let err = racing.merge_branch(&remote.url(), BRANCH, "main", MERGE_MESSAGE, &author()).expect_err("no merge");
+    assert_eq!(err.operation, Operation::Push);
+    let attempts = ferry_git::PUSH_ATTEMPTS;
+    assert!(err.to_string().contains(&format!("moved during each of {attempts} attempts")), "{err}");
+    assert_eq!(std::fs::read_to_string(&pushes).expect("pushes").lines().count(), attempts);
+    assert_eq!(git(&remote.bare, &["log", "-1", "--format=%s", "main"], None).trim(), "race");
+    assert_eq!(remote.show("staging/v.yaml"), "tag: 1  # staging\n");
 }

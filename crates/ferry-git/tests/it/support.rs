@@ -166,3 +166,27 @@ pub fn racing_git(dir: &Path, remote: &Remote) -> (PathBuf, PathBuf) {
     make_executable(&wrapper);
     (wrapper, marker)
 }
+
+/// A git wrapper for `GitCache::with_git_program` that, right before every `git push` it runs, lets the
+/// remote's work clone commit and push to `main`: the branch moves on every attempt. Returns the wrapper
+/// and a file with one line per push it let through.
+pub fn always_racing_git(dir: &Path, remote: &Remote) -> (PathBuf, PathBuf) {
+    let pushes = dir.join("pushes");
+    let wrapper = dir.join("git-always-racing");
+    let real_git = String::from_utf8(Command::new("sh").args(["-c", "command -v git"]).output().expect("sh").stdout)
+        .expect("utf8");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = push ]; then\n  echo push >> '{pushes}'\n  (cd '{work}' && echo \"race $(wc -l < '{pushes}')\" > race.txt && \
+             {git} add race.txt && {git} -c user.name=Other -c user.email=o@example.com commit -q -m race && {git} push -q origin main) >&2\n\
+             fi\nexec {git} \"$@\"\n",
+            pushes = pushes.display(),
+            work = remote.work.display(),
+            git = real_git.trim(),
+        ),
+    )
+    .expect("wrapper");
+    make_executable(&wrapper);
+    (wrapper, pushes)
+}

@@ -113,18 +113,6 @@ async fn terminate_escalates_to_sigkill_after_the_grace() {
     assert_gone(pid).await;
 }
 
-/// The process has been killed (SIGKILL is delivered before `wait` returns); give the kernel the
-/// moment it needs to finish an exit already in progress.
-async fn assert_gone(pid: u32) {
-    let gone = tokio::time::timeout(Duration::from_secs(2), async {
-        while !process_gone(pid) {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
-    assert!(gone.is_ok(), "process {pid} survived the end of its step");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approval_waits_for_approve() {
     let fx = Fixture::new();

@@ -11,8 +11,8 @@ use ferry_runner::{LogLine, RunEvent, RunHandle, RunOutcome, RunSpec, Runner, Ru
 use tempfile::TempDir;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-/// Longest time any test waits for anything.
-pub const LIMIT: Duration = Duration::from_secs(30);
+/// Longest time any test waits for anything: only a bound against hangs.
+pub const LIMIT: Duration = Duration::from_secs(60);
 
 pub fn name(text: &str) -> StepName {
     StepName::new(text).expect("step name")
@@ -221,4 +221,32 @@ pub fn process_gone(pid: u32) -> bool {
             matches!(state, Some("Z" | "X" | "x"))
         }
     }
+}
+
+/// Waits until the process is gone: it has been killed (SIGKILL is delivered before `wait` returns),
+/// and the kernel may still be finishing an exit in progress. Polled, up to [`LIMIT`].
+pub async fn assert_gone(pid: u32) {
+    let gone = tokio::time::timeout(LIMIT, async {
+        while !process_gone(pid) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "process {pid} survived the end of its step");
+}
+
+/// Waits until `path` exists and has a complete line; returns the line. Polled, up to [`LIMIT`].
+pub async fn read_line_when_written(path: &Path) -> String {
+    let read = tokio::time::timeout(LIMIT, async {
+        loop {
+            if let Ok(text) = std::fs::read_to_string(path)
+                && let Some((line, _)) = text.split_once('\n')
+            {
+                return line.to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    read.unwrap_or_else(|_| panic!("{} was never written", path.display()))
 }

@@ -8,7 +8,7 @@ use ferry_store::{AuditQuery, Store};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
-use crate::{Server, release_id, release_write, shop_sources, write};
+use crate::{Server, release_id, release_write, write};
 
 fn auth_on() -> ServerSettings {
     ServerSettings { auth: true, ..ServerSettings::default() }
@@ -141,7 +141,7 @@ async fn bad_tokens_get_a_one_line_reason_and_nothing_else() {
 async fn browsers_on_other_sites_cannot_drive_the_server() {
     // Auth off: the loopback default, where only browser safety stands between a page and the API.
     let server = Server::start().await;
-    let sources = shop_sources().to_string();
+    let sources = server.shop_sources().to_string();
     let refused = [
         // The report's form: text/plain from a page elsewhere.
         vec![("content-type", "text/plain"), ("origin", "http://evil.example")],
@@ -211,7 +211,7 @@ async fn ui_forms_need_their_csrf_token() {
 async fn promoters_act_within_their_products_and_environment_types() {
     let server = Server::start_with(auth_on()).await;
     let admin = token(&server, "admin", "admin", &[], &[]).await;
-    let (status, body) = server.post_as(&admin, "/api/v1/apply", &shop_sources()).await;
+    let (status, body) = server.post_as(&admin, "/api/v1/apply", &server.shop_sources()).await;
     assert_eq!(status, 200, "{body}");
     let other = token(&server, "other", "promoter", &["other-*"], &[]).await;
     let nonprod = token(&server, "nonprod", "promoter", &["shop"], &["non-production"]).await;
@@ -278,7 +278,7 @@ async fn the_actor_is_the_tokens_name_and_state_changes_are_audited() {
         .post(server.url("/api/v1/apply"))
         .bearer_auth(&admin)
         .header("ferry-actor", "mallory")
-        .json(&shop_sources())
+        .json(&server.shop_sources())
         .send()
         .await
         .unwrap();

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::{Server, shop_sources};
+use crate::Server;
 
 fn names(list: &Value) -> Vec<&str> {
     list["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect()
@@ -14,7 +14,7 @@ async fn apply_the_example_then_read_the_catalog() {
     let (status, products) = server.get("/api/v1/products").await;
     assert_eq!((status, products), (200, json!({"items": []})));
 
-    let (status, applied) = server.post("/api/v1/apply", &shop_sources()).await;
+    let (status, applied) = server.post("/api/v1/apply", &server.shop_sources()).await;
     assert_eq!(status, 200, "{applied}");
     assert_eq!(applied["version"], 1);
     assert_eq!(applied["resources"]["environments"], 5);
@@ -72,7 +72,7 @@ async fn apply_the_example_then_read_the_catalog() {
     assert!(missing["error"]["message"].as_str().unwrap().contains("known products: shop"), "{missing}");
 
     // A second apply is a new version.
-    let (_, again) = server.post("/api/v1/apply", &shop_sources()).await;
+    let (_, again) = server.post("/api/v1/apply", &server.shop_sources()).await;
     assert_eq!(again["version"], 2);
 }
 

@@ -1,8 +1,10 @@
 //! Release control (terminate, retry, approve) and promotion pull requests: input checks, unknown ids,
 //! and the routing to the engine. What the engine does with a request is tested with the engine.
 
+use ferry_store::Store;
 use serde_json::{Value, json};
 
+use crate::gitops::{Gitops, values};
 use crate::{Server, release_id, release_write, write};
 
 /// A release id nobody created (a fresh UUID v7).
@@ -72,7 +74,7 @@ async fn unknown_releases_are_not_found_and_known_ones_reach_the_engine() {
         server.post(&format!("/api/v1/releases/{unknown}/approve"), &json!({"environment": "qa"})).await;
     assert_error(status, &error, 404, "not_found");
 
-    // A stored release goes to the engine, whose answer comes back as the view or in the error shape.
+    // A stored release goes to the engine, whose answer comes back in the error shape.
     let id = release_id("2026-02-01T00:00:00Z");
     write(&server.store, release_write(&id, "shop", "standard", "Failed", "2026-02-01T00:00:00Z", 0, 1)).await;
     let requests = [
@@ -80,13 +82,17 @@ async fn unknown_releases_are_not_found_and_known_ones_reach_the_engine() {
         (format!("/api/v1/releases/{id}/retry"), json!({})),
         (format!("/api/v1/releases/{id}/approve"), json!({"environment": "qa"})),
     ];
-    for (path, body) in &requests {
+    // Its event log is made up: the engine cannot replay it to terminate or retry it (500), and a
+    // release the engine does not run has nothing waiting for approval (409).
+    for ((path, body), (want_status, code, message)) in requests.iter().zip([
+        (500, "internal", "stored event is not readable: unknown variant `Test`"),
+        (500, "internal", "stored event is not readable: unknown variant `Test`"),
+        (409, "conflict", "is not running; nothing waits for approval"),
+    ]) {
         let (status, answer) = server.post(path, body).await;
-        match status {
-            202 => assert_eq!(answer["id"], id.as_str(), "{path}: {answer}"),
-            200 => assert!(answer["approved"].is_array(), "{path}: {answer}"),
-            _ => assert!(answer["error"]["code"].is_string() && status >= 400, "{path}: {status} {answer}"),
-        }
+        assert_error(status, &answer, want_status, code);
+        let text = answer["error"]["message"].as_str().unwrap();
+        assert!(text.starts_with(&format!("release {id}")) && text.contains(message), "{path}: {answer}");
     }
 
     // Without an engine every one of them answers 503, so they did reach it.
@@ -138,4 +144,130 @@ async fn pull_requests_are_listed_merged_and_closed_through_the_engine() {
     assert_error(status, &error, 404, "not_found");
     let (status, error) = server.post_raw("/api/v1/pulls/7/close", "", &[]).await;
     assert_error(status, &error, 404, "not_found");
+}
+
+/// dev → prod in a local repository; prod's applications take pushed status reports and wait for a
+/// sign-off first.
+fn approval_config(url: &str) -> String {
+    let mut yaml = String::new();
+    for (i, env) in ["dev", "prod"].iter().enumerate() {
+        let ty = if *env == "prod" { "production" } else { "non-production" };
+        let status = if *env == "prod" { "push: { healthTimeout: 60s }" } else { "exec: {}" };
+        yaml.push_str(&format!(
+            "apiVersion: ferry/v1\nkind: Environment\nmetadata: {{ name: {env} }}\nspec: {{ type: {ty}, order: {i} }}\n---\n"
+        ));
+        for comp in ["api", "web"] {
+            yaml.push_str(&format!(
+                "apiVersion: ferry/v1\nkind: Application\nmetadata: {{ name: shop-{comp}-{env} }}\nspec:\n  product: shop\n  environment: {env}\n  component: {comp}\n  source: {{ repoURL: \"{url}\", path: envs/{env}/{comp}, targetRevision: main }}\n  status: {{ {status} }}\n---\n"
+            ));
+        }
+    }
+    yaml.push_str(
+        r#"apiVersion: ferry/v1
+kind: Product
+metadata: { name: shop }
+spec:
+  promotionTemplate:
+    versionSource: { file: values.yaml, jsonPath: $.image.tag }
+    promotion:
+      values.yaml: { jsonPaths: ["$.image.tag"] }
+  promotionFlows: [ { name: standard } ]
+---
+apiVersion: ferry/v1
+kind: PromotionFlow
+metadata: { name: standard }
+spec:
+  triggerEnvironment: dev
+  steps:
+    - { environment: prod, dependsOn: [dev], policy: { action: commit, preAction: sign-off } }
+---
+apiVersion: ferry/v1
+kind: Workflow
+metadata: { name: sign-off }
+spec:
+  steps:
+    - name: approve
+      approval: { message: "Release manager sign-off" }
+"#,
+    );
+    yaml
+}
+
+#[tokio::test]
+async fn approvals_and_pushed_statuses_over_http_and_conflicts_with_the_release_state() {
+    let server = Server::start().await;
+    let gitops = Gitops::new(server.dir.path());
+    gitops.write(&[
+        ("envs/dev/api/values.yaml", values("api", "1.0.0", 2)),
+        ("envs/dev/web/values.yaml", values("web", "1.0.0", 2)),
+    ]);
+    gitops.commit("api and web 1.0.0");
+    let sources = json!({"sources": [{"name": "shop.yaml", "text": approval_config(&gitops.url())}]});
+    let (status, body) = server.post("/api/v1/apply", &sources).await;
+    assert_eq!(status, 200, "{body}");
+
+    let waiting = server.events(2, |e| e.body["type"] == "StepAwaitingApproval");
+    let (status, view) = server.post("/api/v1/products/shop/promote", &json!({})).await;
+    assert_eq!(status, 201, "{view}");
+    let id = view["id"].as_str().unwrap().to_owned();
+    waiting.await;
+    let (_, view) = server.get(&format!("/api/v1/releases/{id}")).await;
+    assert_eq!(view["status"], "Suspended", "{view}");
+
+    // Nothing in dev waits; a running release cannot be retried; an unknown environment is not found.
+    let approve = format!("/api/v1/releases/{id}/approve");
+    let (status, error) = server.post(&approve, &json!({"environment": "dev"})).await;
+    assert_error(status, &error, 409, "conflict");
+    assert!(error["error"]["message"].as_str().unwrap().contains("nothing in dev"), "{error}");
+    let (status, error) = server.post(&approve, &json!({"environment": "staging"})).await;
+    assert_error(status, &error, 404, "not_found");
+    let (status, error) = server.post_raw(&format!("/api/v1/releases/{id}/retry"), "", &[]).await;
+    assert_error(status, &error, 409, "conflict");
+    assert!(error["error"]["message"].as_str().unwrap().contains("only Failed releases can be retried"), "{error}");
+
+    // The sign-off, over HTTP.
+    let committed = server.event(|e| e.body["type"] == "ActionCommitted" && e.body["env"] == "prod");
+    let (status, body) = server.post_raw(&approve, r#"{"environment": "prod"}"#, &[("Ferry-Actor", "carol")]).await;
+    assert_eq!(status, 200, "{body}");
+    let approved: Vec<&str> = body["approved"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(approved.len(), 2, "one sign-off per application: {body}");
+    assert!(approved.iter().all(|a| a.ends_with("/approve")), "{body}");
+
+    // Both prod applications are promoted; their agents report them over HTTP.
+    let committed = committed.await;
+    assert_eq!(committed.release_id, id);
+    let revision = committed.body["commit"].as_str().unwrap();
+    for app in ["shop-api-prod", "shop-web-prod"] {
+        let report = json!({"sync": "Synced", "health": "Healthy", "revision": revision, "message": "rolled out"});
+        let (status, body) = server.post(&format!("/api/v1/apps/{app}/status"), &report).await;
+        assert_eq!((status, &body), (202, &json!({"application": app, "accepted": true})));
+    }
+    let view = server.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view}");
+    let prod = view["environments"].as_array().unwrap().iter().find(|e| e["name"] == "prod").unwrap();
+    for app in prod["applications"].as_array().unwrap() {
+        assert_eq!((&app["app"]["sync"], &app["app"]["health"]), (&json!("Synced"), &json!("Healthy")), "{app}");
+        assert_eq!(app["app"]["message"], "rolled out", "{app}");
+    }
+    let events = server.store.release_events(&id).await.unwrap();
+    let approvals: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.body["type"] == "StepFinished" && e.body["step"] == "approve")
+        .map(|e| &e.body["outputs"]["APPROVED_BY"])
+        .collect();
+    assert_eq!(approvals, [&json!("carol"), &json!("carol")]);
+
+    // An exec application takes no reports; a finished release takes no control requests.
+    let (status, error) =
+        server.post("/api/v1/apps/shop-api-dev/status", &json!({"sync": "Synced", "health": "Healthy"})).await;
+    assert_error(status, &error, 409, "conflict");
+    for (path, body) in [
+        (format!("/api/v1/releases/{id}/terminate"), json!({"reason": "late"})),
+        (format!("/api/v1/releases/{id}/retry"), json!({})),
+        (approve.clone(), json!({"environment": "prod"})),
+    ] {
+        let (status, error) = server.post(&path, &body).await;
+        assert_error(status, &error, 409, "conflict");
+        assert!(error["error"]["message"].as_str().unwrap().contains(&id), "{path}: {error}");
+    }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::{Server, shop_sources};
+use crate::Server;
 
 fn assert_error(body: &Value, code: &str) {
     let error = &body["error"];
@@ -72,7 +72,7 @@ async fn promote_checks_its_input_before_asking_the_engine() {
     let (status, body) = server.post("/api/v1/products/shop/promote", &json!({"flow": "standard"})).await;
     assert_eq!(status, 404);
     assert!(body["error"]["message"].as_str().unwrap().contains("apply a configuration first"), "{body}");
-    assert_eq!(server.post("/api/v1/apply", &shop_sources()).await.0, 200);
+    assert_eq!(server.post("/api/v1/apply", &server.shop_sources()).await.0, 200);
     for (body, field) in [
         (json!({"flow": "standard", "from": "dev", "to": "qa"}), "flow"),
         (json!({"from": "dev"}), "to"),
@@ -92,19 +92,49 @@ async fn promote_checks_its_input_before_asking_the_engine() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 400);
-    // A valid request reaches the engine; whatever it answers comes back in the error shape or as 201.
-    let (status, body) = server.post("/api/v1/products/shop/promote", &json!({"flow": "standard"})).await;
-    if status == 201 {
-        assert!(body["id"].is_string(), "{body}");
-    } else {
-        assert!(body["error"]["code"].is_string(), "{status}: {body}");
+    // Well-formed requests the engine refuses: environments or a flow the product does not have.
+    for (body, status, code, message) in [
+        (json!({"from": "dev", "to": "prod"}), 422, "unprocessable", "environment prod is not configured"),
+        (
+            json!({"from": "nowhere", "to": "qa"}),
+            422,
+            "unprocessable",
+            "product shop has no application in environment nowhere",
+        ),
+        (json!({"from": "qa", "to": "qa"}), 422, "unprocessable", "--from and --to name the same environment"),
+        (json!({"flow": "express"}), 404, "not_found", "flow \"express\" is not configured"),
+    ] {
+        let (got, error) = server.post("/api/v1/products/shop/promote", &body).await;
+        assert_eq!((got, &error["error"]["code"]), (status, &json!(code)), "{body}: {error}");
+        assert_error(&error, code);
+        assert!(error["error"]["message"].as_str().unwrap().contains(message), "{body}: {error}");
     }
+    // A valid request creates the release: 201 with its view and where to find it.
+    let response = server
+        .http
+        .post(server.url("/api/v1/products/shop/promote"))
+        .json(&json!({"flow": "standard"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let view: Value = response.json().await.unwrap();
+    let id = view["id"].as_str().unwrap();
+    assert_eq!(location, format!("/api/v1/releases/{id}"));
+    assert_eq!(
+        (&view["product"], &view["flow"], &view["version"]),
+        (&json!("shop"), &json!("standard"), &json!("1.5.0"))
+    );
+    let envs: Vec<&str> =
+        view["environments"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(envs, ["dev", "qa", "staging", "prod-eu", "prod-us"], "{view}");
 }
 
 #[tokio::test]
 async fn status_reports_and_webhooks_check_their_input() {
     let server = Server::start().await;
-    assert_eq!(server.post("/api/v1/apply", &shop_sources()).await.0, 200);
+    assert_eq!(server.post("/api/v1/apply", &server.shop_sources()).await.0, 200);
     for (body, field) in [
         (json!({"sync": "InSync", "health": "Healthy"}), "sync"),
         (json!({"sync": "Synced", "health": "Fine"}), "health"),
@@ -136,16 +166,45 @@ async fn status_reports_and_webhooks_check_their_input() {
     assert_eq!((status, &body["ignored"]), (202, &json!(true)), "{body}");
     let (status, body) = hook(Some(("X-Gitlab-Event", "Push Hook")), json!({"ref": "refs/heads/main"})).await;
     assert_eq!(status, 400, "{body}");
-    let (status, body) =
-        hook(None, json!({"repoURL": "https://git.example.com/shop/gitops.git", "branch": "main"})).await;
+    let repo = server.shop_repo_url();
+    let (status, body) = hook(None, json!({"repoURL": repo, "branch": "main"})).await;
     assert_eq!(status, 400, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("after"));
+    // A push to the repository of every application of the product, on their branch.
     let sha = "0123456789abcdef0123456789abcdef01234567";
-    let (status, body) =
-        hook(None, json!({"repoURL": "https://git.example.com/shop/gitops.git", "branch": "main", "after": sha})).await;
-    if status == 202 {
-        assert_eq!(body["ignored"], false);
-    } else {
-        assert!(body["error"]["code"].is_string(), "{status}: {body}");
+    let (status, body) = hook(None, json!({"repoURL": format!("{repo}/"), "branch": "main", "after": sha})).await;
+    assert_eq!((status, &body["ignored"]), (202, &json!(false)), "{body}");
+    let mut apps: Vec<&str> = body["applications"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    apps.sort_unstable();
+    let mut want: Vec<String> = crate::gitops::SHOP_COMPONENTS
+        .iter()
+        .flat_map(|c| crate::gitops::SHOP_ENVIRONMENTS.iter().map(move |e| format!("shop-{c}-{e}")))
+        .collect();
+    want.sort_unstable();
+    assert_eq!(apps, want, "{body}");
+    assert_eq!(body["message"], "push to \"main\": 15 applications will be checked");
+    // Another branch, or another repository: nothing to check.
+    for (url, branch) in [(repo.as_str(), "feature"), ("file:///nonexistent/other.git", "main")] {
+        let (status, body) = hook(None, json!({"repoURL": url, "branch": branch, "after": sha})).await;
+        assert_eq!((status, &body["applications"]), (202, &json!([])), "{body}");
     }
+}
+
+#[tokio::test]
+async fn readiness_fails_while_the_store_cannot_answer() {
+    let server = Server::start().await;
+    assert_eq!(server.get("/readyz").await, (200, json!({"status": "ready"})));
+    // Another connection takes away the table the readiness check reads: the store cannot answer it.
+    let db = server.dir.path().join("ferry.db");
+    let mut conn =
+        <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    sqlx::query("ALTER TABLE kv RENAME TO kv_away").execute(&mut conn).await.unwrap();
+    let (status, body) = server.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_error(&body, "unavailable");
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("the store is not reachable: "), "{body}");
+    // Liveness does not depend on the store.
+    assert_eq!(server.get("/healthz").await, (200, json!({"status": "ok"})));
+    sqlx::query("ALTER TABLE kv_away RENAME TO kv").execute(&mut conn).await.unwrap();
+    assert_eq!(server.get("/readyz").await, (200, json!({"status": "ready"})));
 }

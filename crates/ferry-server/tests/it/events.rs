@@ -127,10 +127,45 @@ async fn live_events_with_filters_and_resume_by_last_event_id() {
     let fresh = write(&server.store, release_write(&r1, "shop", "standard", "Running", created, 7, 1)).await;
     assert_eq!(sse.gids(1).await, fresh);
 
-    // The gauge counts open streams.
-    let metrics = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("ferry_sse_subscribers "), "{metrics}");
-    assert!(metrics.contains("ferry_events_committed_total "), "{metrics}");
+    drop(sse);
+    let committed = server.store.events_after(0, EventFilter::All, 1000).await.unwrap().len();
+    wait_for_metric(&server, "ferry_events_committed_total", committed as i64).await;
+}
+
+/// The value of a metric without labels.
+async fn metric(server: &Server, name: &str) -> i64 {
+    let text = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let line = text.lines().find(|l| l.split_once(' ').is_some_and(|(n, _)| n == name));
+    line.and_then(|l| l.split_once(' ')).unwrap_or_else(|| panic!("no {name} in {text}")).1.parse().unwrap()
+}
+
+/// Polls /metrics until `name` has the value `want`: a bounded number of times, a short pause apart
+/// (the server learns that a client went away only when it notices the closed connection).
+async fn wait_for_metric(server: &Server, name: &str, want: i64) {
+    let mut last = None;
+    for _ in 0..1200 {
+        let value = metric(server, name).await;
+        if value == want {
+            return;
+        }
+        last = Some(value);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{name} stayed at {last:?}, expected {want}");
+}
+
+#[tokio::test]
+async fn the_subscriber_gauge_counts_open_streams() {
+    let server = Server::start().await;
+    assert_eq!(metric(&server, "ferry_sse_subscribers").await, 0);
+    let first = SseReader::open(&server, "", None).await;
+    assert_eq!(metric(&server, "ferry_sse_subscribers").await, 1);
+    let second = SseReader::open(&server, "?product=shop", None).await;
+    assert_eq!(metric(&server, "ferry_sse_subscribers").await, 2);
+    drop(first);
+    wait_for_metric(&server, "ferry_sse_subscribers", 1).await;
+    drop(second);
+    wait_for_metric(&server, "ferry_sse_subscribers", 0).await;
 }
 
 #[tokio::test]

@@ -7,12 +7,13 @@ mod catalog;
 mod control;
 mod errors;
 mod events;
+mod gitops;
 mod notes;
 mod releases;
 mod tls;
 
-use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use ferry_engine::EngineConfig;
 use ferry_server::ServerSettings;
@@ -28,7 +29,9 @@ pub(crate) struct Server {
     pub(crate) http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     engine_task: Option<tokio::task::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    /// The example product's GitOps repository, made on first use.
+    shop_repo: std::sync::OnceLock<String>,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -72,7 +75,8 @@ impl Server {
             http: reqwest::Client::new(),
             stop: Some(stop),
             engine_task: Some(engine_task),
-            _dir: dir,
+            shop_repo: std::sync::OnceLock::new(),
+            dir,
         }
     }
 
@@ -81,6 +85,73 @@ impl Server {
         if let Some(task) = self.engine_task.take() {
             task.abort();
             let _ = task.await;
+        }
+    }
+
+    /// The example product's files, as the CLI would send them, its applications in a local bare
+    /// repository of this server's directory (the same one on every call).
+    pub(crate) fn shop_sources(&self) -> Value {
+        gitops::shop_sources(&self.shop_repo_url())
+    }
+
+    /// The URL of the example product's GitOps repository (made on first use).
+    pub(crate) fn shop_repo_url(&self) -> String {
+        self.shop_repo.get_or_init(|| gitops::shop_repo(self.dir.path()).url()).clone()
+    }
+
+    /// Waits (following committed events, never sleeping) until the release has ended; returns its view.
+    pub(crate) async fn wait_final(&self, id: &str) -> Value {
+        let mut events = self.store.subscribe();
+        let wait = async {
+            loop {
+                let view = self.store.release_view(id).await.unwrap().unwrap();
+                if matches!(view["status"].as_str(), Some("Succeeded" | "Failed" | "Terminated"))
+                    && !view["finishedAt"].is_null()
+                {
+                    return view;
+                }
+                loop {
+                    match events.recv().await {
+                        Ok(e) if e.release_id == id => break,
+                        Ok(_) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(e) => panic!("event stream closed: {e}"),
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(120), wait).await.expect("the release finished")
+    }
+
+    /// A future for the first event committed after this call (it subscribes at once) that matches.
+    pub(crate) fn event<F: Fn(&ferry_store::StoredEvent) -> bool>(
+        &self,
+        pred: F,
+    ) -> impl std::future::Future<Output = ferry_store::StoredEvent> + use<F> {
+        let wait = self.events(1, pred);
+        async move { wait.await.remove(0) }
+    }
+
+    /// A future for the first `n` events committed after this call (it subscribes at once) that match.
+    pub(crate) fn events<F: Fn(&ferry_store::StoredEvent) -> bool>(
+        &self,
+        n: usize,
+        pred: F,
+    ) -> impl std::future::Future<Output = Vec<ferry_store::StoredEvent>> + use<F> {
+        let mut events = self.store.subscribe();
+        async move {
+            let wait = async {
+                let mut found = Vec::new();
+                while found.len() < n {
+                    match events.recv().await {
+                        Ok(e) if pred(&e) => found.push((*e).clone()),
+                        Ok(_) => {}
+                        Err(e) => panic!("event stream: {e}"),
+                    }
+                }
+                found
+            };
+            tokio::time::timeout(Duration::from_secs(60), wait).await.expect("the expected events never came")
         }
     }
 
@@ -128,13 +199,6 @@ impl Server {
         let status = response.status().as_u16();
         (status, response.json().await.unwrap())
     }
-}
-
-/// The example product's files, as the CLI would send them.
-pub(crate) fn shop_sources() -> Value {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop");
-    let sources = ferry_config::read_paths(&[dir]).unwrap();
-    json!({ "sources": sources.iter().map(|s| json!({"name": s.name, "text": s.text})).collect::<Vec<_>>() })
 }
 
 pub(crate) fn t(s: &str) -> Timestamp {

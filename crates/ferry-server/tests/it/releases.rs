@@ -202,7 +202,7 @@ async fn release_logs_filter_by_run_environment_and_application() {
 #[tokio::test]
 async fn product_detail_shows_live_state_and_latest_release() {
     let server = Server::start().await;
-    let (status, _) = server.post("/api/v1/apply", &crate::shop_sources()).await;
+    let (status, _) = server.post("/api/v1/apply", &server.shop_sources()).await;
     assert_eq!(status, 200);
     let id = release_id("2026-03-01T00:00:00Z");
     let Write::Release(mut w) = release_write(&id, "shop", "standard", "Running", "2026-03-01T00:00:00Z", 0, 1) else {
