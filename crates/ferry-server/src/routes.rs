@@ -200,6 +200,7 @@ fn with_layers<S: Store>(routes: Router<AppState<S>>, state: AppState<S>) -> Rou
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(Extension(BodyLimit(limit)))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::browser::guard::<S>))
+        .layer(axum::middleware::from_fn(crate::ui::security_headers))
         .layer(axum::middleware::from_fn(move |request, next| metrics::track(metrics.clone(), request, next)))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)

@@ -86,7 +86,7 @@ const fn ui_route(method: &'static str, path: &'static str, access: Access, acti
 /// The UI's router (merged into the server's router).
 pub(crate) fn table<S: Store>() -> Table<S> {
     let (get, post) = (Method::GET, Method::POST);
-    let mut table = Table::new()
+    Table::new()
         .add(get.clone(), "/", products::<S>)
         .add(get.clone(), "/products/{name}", product::<S>)
         .add(get.clone(), "/flows/{name}", flow::<S>)
@@ -98,9 +98,7 @@ pub(crate) fn table<S: Store>() -> Table<S> {
         .add(get.clone(), "/signin", session::sign_in_form::<S>)
         .add(post.clone(), "/signin", session::sign_in::<S>)
         .add(post, "/signout", session::sign_out::<S>)
-        .add(get, "/assets/{name}", assets::serve);
-    table.router = table.router.layer(axum::middleware::from_fn(security_headers));
-    table
+        .add(get, "/assets/{name}", assets::serve)
 }
 
 /// An HTML error page (for refusals made before a UI handler runs).
@@ -124,7 +122,9 @@ pub(crate) fn not_found_page(path: &str) -> Response {
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-async fn security_headers(request: Request, next: Next) -> Response {
+/// Adds the Content-Security-Policy and the other protective headers to every response (pages, error
+/// pages written before routing, and API answers alike).
+pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let h = response.headers_mut();
     h.insert("content-security-policy", HeaderValue::from_static(CSP));

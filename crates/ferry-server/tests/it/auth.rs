@@ -163,6 +163,8 @@ async fn browsers_on_other_sites_cannot_drive_the_server() {
     assert_eq!(response.status().as_u16(), 421);
     let response = server.http.get(server.url("/")).header("host", "rebind.example").send().await.unwrap();
     assert_eq!(response.status().as_u16(), 421, "UI pages too");
+    let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'"), "refusals carry the page policy too: {csp}");
 
     // What the CLI and curl send still works, same-origin browser requests too.
     let (status, body) = server.post_raw("/api/v1/apply", &sources, &[("origin", &server.base.clone())]).await;
