@@ -408,7 +408,7 @@ impl From<&Application> for ApplicationDto {
             name: a.name.to_string(),
             environment: a.environment.to_string(),
             component: a.component.to_string(),
-            repo_url: redact_url(&a.source.repo_url),
+            repo_url: ferry_git::redact(&a.source.repo_url),
             path: a.source.path.clone(),
             target_revision: a.source.target_revision.clone(),
             status_source: match a.status {
@@ -417,17 +417,6 @@ impl From<&Application> for ApplicationDto {
                 StatusSource::Push { .. } => "push",
             },
         }
-    }
-}
-
-/// Removes credentials from a URL (`https://user:token@host/x` → `https://***@host/x`).
-pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_owned() };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}://***@{}", &url[..scheme_end], &rest[at + 1..]),
-        None => url.to_owned(),
     }
 }
 
@@ -648,7 +637,7 @@ mod tests {
             ("file:///tmp/repo", "file:///tmp/repo"),
         ];
         for (input, expect) in cases {
-            assert_eq!(redact_url(input), expect);
+            assert_eq!(ferry_git::redact(input), expect, "the URLs the API shows lose their credentials");
         }
     }
 

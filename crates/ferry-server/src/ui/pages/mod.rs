@@ -19,7 +19,7 @@ use super::format::{self, iso, query, segment, short_sha, short_time, time};
 use super::graph::{self, Graph};
 use super::status::{Badge, Icon, Size};
 use super::view::{EnvView, IssueFull, ReleaseView, WorkflowLine};
-use crate::dto::redact_url;
+use ferry_git::redact as redact_url;
 
 mod flow;
 mod notes;
