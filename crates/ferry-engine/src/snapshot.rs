@@ -34,18 +34,6 @@ fn git_err(e: ferry_git::GitError) -> EngineError {
     EngineError::Internal(e.to_string())
 }
 
-/// A link to the commit on its forge, when the host is known.
-pub fn web_url(repo: &str, sha: &str) -> Option<String> {
-    let base = repo.strip_suffix(".git").unwrap_or(repo);
-    let host_ok =
-        ["https://github.com/", "https://gitlab.com/", "https://codeberg.org/"].iter().any(|h| base.starts_with(h));
-    if !host_ok || base.contains('@') {
-        return None;
-    }
-    let sep = if base.starts_with("https://gitlab.com/") { "/-/commit/" } else { "/commit/" };
-    Some(format!("{base}{sep}{sha}"))
-}
-
 /// The newest commit touching each application's path, fetched once per repository.
 pub fn current_commits(git: &GitCache, apps: &[&Application]) -> Result<Vec<CommitInfo>, EngineError> {
     let mut fetched: Vec<&str> = Vec::new();
@@ -235,7 +223,7 @@ pub fn build_snapshot(
             author_name: trigger.author_name.clone(),
             author_email: trigger.author_email.clone(),
             date: trigger.date,
-            web_url: web_url(&repo, trigger.sha.as_str()),
+            web_url: ferry_notes::links::commit_url(&repo, trigger.sha.as_str()),
             repo,
             branch: trigger_app.source.target_revision.clone(),
         },
