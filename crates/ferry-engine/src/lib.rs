@@ -19,6 +19,7 @@ mod work;
 
 pub use engine::{EngineConfig, start};
 pub use handle::*;
+pub use notes::replay;
 
 /// The current time at the store's precision (microseconds), so stored and replayed projections agree.
 pub(crate) fn now() -> jiff::Timestamp {

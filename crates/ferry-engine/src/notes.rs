@@ -71,8 +71,9 @@ pub(crate) async fn release_notes<S: Store>(job: NotesJob<S>) -> Result<Notes, E
     Ok(notes)
 }
 
-/// The release's state from its event log, and how many events it has.
-pub(crate) async fn replay<S: Store>(store: &S, id: &str) -> Result<(ReleaseState, usize), EngineError> {
+/// The release's state from its event log, and how many events it has (`NotFound` for a release
+/// without events; `Internal` when the log does not replay).
+pub async fn replay<S: Store>(store: &S, id: &str) -> Result<(ReleaseState, usize), EngineError> {
     let events = store.release_events(id).await.map_err(internal)?;
     if events.is_empty() {
         return Err(EngineError::NotFound(format!("release {id} does not exist")));

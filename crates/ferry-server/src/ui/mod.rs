@@ -40,7 +40,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use ferry_model::release::{ReleaseEvent, ReleaseState, WorkflowRun};
+use ferry_model::release::{ReleaseState, WorkflowRun};
 use ferry_model::{FlowName, ProductName, ReleaseId, WorkflowName};
 use ferry_store::{LogQuery, ReleaseFilter, Store};
 use jiff::Timestamp;
@@ -526,11 +526,14 @@ fn all_runs(state: &ReleaseState) -> Vec<&WorkflowRun> {
 
 /// The release's state replayed from its log (for per-run step details), when the log replays.
 async fn replay<S: Store>(store: &S, id: &str) -> Result<Option<ReleaseState>, UiError> {
-    let events = store.release_events(id).await?;
-    let parsed: Result<Vec<ReleaseEvent>, _> = events.into_iter().map(|e| serde_json::from_value(e.body)).collect();
-    match parsed {
-        Ok(events) => Ok(ReleaseState::replay(&events).ok()),
-        Err(_) => Ok(None),
+    match ferry_engine::replay(store, id).await {
+        Ok((state, _)) => Ok(Some(state)),
+        Err(ferry_engine::EngineError::NotFound(_)) => Ok(None),
+        Err(e) => {
+            // The page still shows what the projections hold.
+            tracing::warn!(release = id, error = %e, "the release's log does not replay");
+            Ok(None)
+        }
     }
 }
 
