@@ -1,6 +1,7 @@
 //! The engine task: owns active releases, commits events, plans and executes.
 
 mod control;
+mod create;
 mod drive;
 mod jobs;
 mod outcomes;
@@ -13,16 +14,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferry_git::GitCache;
-use ferry_model::names::{AppName, EnvName, FlowName, ProductName, ReleaseId};
-use ferry_model::release::{ReleaseEvent, ReleaseState, RunId, Stage};
+use ferry_model::names::{AppName, ReleaseId};
+use ferry_model::release::{ReleaseState, RunId, Stage};
 use ferry_model::resources::{Application, Catalog, StatusSource, TriggerFacts};
 use ferry_runner::{RunControl, Runner, RunnerConfig};
 use ferry_store::{AppStateRow, PullRequestFilter, Store, Write, WriteOutcome};
 use tokio::sync::{mpsc, watch};
 
-use crate::handle::{
-    EngineError, EngineHandle, GitPush, PromoteRequest, Promoted, PushAccepted, PushedStatus, Request,
-};
+use crate::handle::{EngineError, EngineHandle, GitPush, Promoted, PushAccepted, PushedStatus, Request};
 use crate::snapshot::{FlowChoice, build_snapshot};
 use crate::triggers::{TriggerCheck, TriggerOutcome, check, released_key, seen_key, trigger_apps};
 use crate::work::{Msg, Outcome};
@@ -498,94 +497,6 @@ impl<S: Store> Engine<S> {
             Some(Err(e)) => Err(internal(e)),
             _ => Err(internal("the store did not return a configuration version")),
         }
-    }
-
-    fn promote(
-        &mut self,
-        request: PromoteRequest,
-        actor: String,
-        reply: tokio::sync::oneshot::Sender<Result<Promoted, EngineError>>,
-    ) {
-        let invalid = |m: String| EngineError::Invalid { message: m, details: Vec::new() };
-        let parsed = (|| {
-            let product = ProductName::new(&request.product).map_err(|e| invalid(format!("product: {e}")))?;
-            let prod = self
-                .catalog
-                .products
-                .get(&product)
-                .ok_or_else(|| EngineError::NotFound(format!("product {:?} is not configured", request.product)))?;
-            let choice = match (&request.flow, &request.from, &request.to) {
-                (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                    return Err(invalid("give either flow, or from and to, not both".into()));
-                }
-                (None, Some(from), Some(to)) => FlowChoice::Manual {
-                    from: EnvName::new(from).map_err(|e| invalid(format!("from: {e}")))?,
-                    to: EnvName::new(to).map_err(|e| invalid(format!("to: {e}")))?,
-                },
-                (None, Some(_), None) | (None, None, Some(_)) => {
-                    return Err(invalid("a single-environment promotion needs both from and to".into()));
-                }
-                (Some(flow), None, None) => {
-                    let flow = FlowName::new(flow).map_err(|e| invalid(format!("flow: {e}")))?;
-                    if !self.catalog.flows.contains_key(&flow) {
-                        return Err(EngineError::NotFound(format!("flow {:?} is not configured", flow.as_str())));
-                    }
-                    FlowChoice::Flow(flow)
-                }
-                (None, None, None) => match prod.promotion_flows.first() {
-                    Some(sel) => FlowChoice::Flow(sel.flow.clone()),
-                    None => return Err(invalid(format!("product {product} has no promotion flows; name one"))),
-                },
-            };
-            Ok((product, choice))
-        })();
-        let (product, choice) = match parsed {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = reply.send(Err(e));
-                return;
-            }
-        };
-        let (git, catalog, tx) = (self.git.clone(), self.catalog.clone(), self.creating.clone());
-        tokio::spawn(async move {
-            let result = tokio::task::spawn_blocking(move || build_snapshot(&git, &catalog, &product, &choice, &actor))
-                .await
-                .unwrap_or_else(|e| Err(internal(e)))
-                .map(|snapshot| (ReleaseId(uuid::Uuid::now_v7()), snapshot));
-            let _ = tx.send(Created { result, reply, auto: None });
-        });
-    }
-
-    async fn handle_created(&mut self, created: Created) {
-        let Created { result, reply, auto } = created;
-        let (id, snapshot) = match result {
-            Ok(v) => v,
-            Err(e) => {
-                if let Some(product) = auto {
-                    self.product_event(&product, "release-not-created", format!("no release was created: {e}")).await;
-                }
-                let _ = reply.send(Err(e));
-                return;
-            }
-        };
-        let at = crate::now();
-        let state = match ReleaseState::new(id, snapshot.clone(), at) {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = reply.send(Err(internal(e)));
-                return;
-            }
-        };
-        let event = ReleaseEvent::Created { id, snapshot: Box::new(snapshot), at };
-        self.releases.insert(id, Active { state: state.clone(), next_seq: 0, in_flight: HashSet::new() });
-        if let Err(e) = self.commit(id, vec![event], state).await {
-            self.releases.remove(&id);
-            let _ = reply.send(Err(e));
-            return;
-        }
-        let _ = reply.send(Ok(Promoted { release: id }));
-        self.enforce_concurrency(id).await;
-        self.drive(id).await;
     }
 
     async fn push_status(&mut self, app: String, status: PushedStatus) -> Result<(), EngineError> {
