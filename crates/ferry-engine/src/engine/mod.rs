@@ -1,4 +1,10 @@
 //! The engine task: owns active releases, commits events, plans and executes.
+//!
+//! This module holds the actor (its state, start-up and recovery, the loop and the dispatch of
+//! requests and work results); its parts live in the submodules: committing and planning (`drive`),
+//! creating releases (`create`), release control (`control`), scheduling (`schedule`), handing out
+//! work (`jobs`), translating outcomes into events (`outcomes`), pull requests (`pulls`) and
+//! automatic triggers (`triggers`).
 
 mod control;
 mod create;
@@ -329,6 +335,7 @@ impl<S: Store> Engine<S> {
         Ok(PushAccepted { applications })
     }
 
+    /// Applies the result of a piece of work: clears it from `in_flight` and records its events.
     async fn handle_msg(&mut self, msg: Msg) {
         let id = msg.release;
         let Some(active) = self.releases.get_mut(&id) else { return };
@@ -346,6 +353,7 @@ impl<S: Store> Engine<S> {
     }
 }
 
+/// A workflow stage as named in run labels and issue summaries.
 fn stage_label(stage: Stage) -> &'static str {
     match stage {
         Stage::Trigger => "trigger",
@@ -355,6 +363,7 @@ fn stage_label(stage: Stage) -> &'static str {
     }
 }
 
+/// The workflow run `run_id` of a release: a release hook run, an environment hook run or an application's.
 fn find_run(state: &ReleaseState, run_id: RunId) -> Option<&ferry_model::release::WorkflowRun> {
     state
         .hook_runs()
