@@ -1,0 +1,160 @@
+//! Release control: terminate (SPEC §3.5), retry (SPEC §3.8) and approve.
+
+use std::collections::HashSet;
+
+use ferry_model::names::{EnvName, ReleaseId};
+use ferry_model::release::{ReleaseEvent, RunId};
+use ferry_model::status::ReleaseStatus;
+use ferry_store::Store;
+
+use super::{Active, Engine, internal};
+use crate::handle::EngineError;
+
+impl<S: Store> Engine<S> {
+    /// Loads a release from its event log (at recovery, or to answer a control request about a release
+    /// that ended).
+    pub(super) async fn load_release(&self, id: ReleaseId) -> Result<Active, EngineError> {
+        let (state, events) = crate::notes::replay(&self.store, &id.to_string()).await?;
+        Ok(Active { state, next_seq: events as i64, in_flight: HashSet::new() })
+    }
+
+    /// Records a terminate request and stops what runs (SPEC §3.5).
+    pub(super) async fn terminate(&mut self, id: ReleaseId, reason: String, actor: String) -> Result<(), EngineError> {
+        let reason = reason.trim().to_owned();
+        if reason.is_empty() {
+            return Err(EngineError::Invalid {
+                message: "reason: give a reason for terminating".into(),
+                details: vec![],
+            });
+        }
+        let status = match self.releases.get(&id) {
+            Some(active) => active.state.status(),
+            None => self.load_release(id).await?.state.status(),
+        };
+        if status == ReleaseStatus::Terminating {
+            return Err(EngineError::Conflict(format!("release {id} is already being terminated")));
+        }
+        if !status.can_terminate() {
+            return Err(EngineError::Conflict(format!(
+                "release {id} is {status}; only Queued, Running or Suspended releases can be terminated"
+            )));
+        }
+        self.request_termination(id, reason, actor).await
+    }
+
+    /// Records `TerminateRequested`, then stops running steps and health waits of the release.
+    pub(super) async fn request_termination(
+        &mut self,
+        id: ReleaseId,
+        reason: String,
+        actor: String,
+    ) -> Result<(), EngineError> {
+        let Some(active) = self.releases.get(&id) else {
+            return Err(EngineError::Conflict(format!("release {id} is not active")));
+        };
+        let event = ReleaseEvent::TerminateRequested { reason: reason.clone(), actor, at: crate::now() };
+        let mut next = active.state.clone();
+        next.apply(&event).map_err(|e| EngineError::Conflict(e.to_string()))?;
+        self.commit(id, vec![event], next).await?;
+        self.stop_work(id, &reason);
+        self.close_release_prs(id, &reason).await;
+        self.drive(id).await;
+        Ok(())
+    }
+
+    /// Stops the release's running workflow steps (SIGTERM, then SIGKILL after the grace period) and
+    /// abandons its health waits.
+    fn stop_work(&mut self, id: ReleaseId, reason: &str) {
+        let Some(active) = self.releases.get_mut(&id) else { return };
+        let runs: Vec<RunId> = active
+            .in_flight
+            .iter()
+            .filter_map(|k| k.strip_prefix("run:"))
+            .filter_map(|r| r.parse::<uuid::Uuid>().ok().map(RunId))
+            .collect();
+        if let Ok(controls) = self.controls.lock() {
+            for run in runs {
+                if let Some(control) = controls.get(&run) {
+                    control.terminate(reason.to_owned());
+                }
+            }
+        }
+        let watches: Vec<String> = active.in_flight.iter().filter(|k| k.starts_with("watch:")).cloned().collect();
+        for key in watches {
+            active.in_flight.remove(&key);
+            if let Some(handle) = self.watches.remove(&(id, key)) {
+                handle.abort();
+            }
+        }
+    }
+
+    /// Retries a Failed release at the point of failure (SPEC §3.8).
+    pub(super) async fn retry(&mut self, id: ReleaseId, actor: String) -> Result<(), EngineError> {
+        if !self.releases.contains_key(&id) {
+            let loaded = self.load_release(id).await?;
+            let status = loaded.state.status();
+            if status != ReleaseStatus::Failed {
+                return Err(EngineError::Conflict(format!(
+                    "release {id} is {status}; only Failed releases can be retried"
+                )));
+            }
+            self.releases.insert(id, loaded);
+        }
+        let Some(active) = self.releases.get(&id) else { return Err(internal("release vanished")) };
+        let status = active.state.status();
+        if status != ReleaseStatus::Failed {
+            return Err(EngineError::Conflict(format!(
+                "release {id} is {status}; only Failed releases can be retried"
+            )));
+        }
+        if active.state.is_busy() || !active.in_flight.is_empty() {
+            return Err(EngineError::Conflict(format!(
+                "release {id} still has work running; retry once everything in it has stopped"
+            )));
+        }
+        let event = ReleaseEvent::RetryRequested { actor, at: crate::now() };
+        let mut next = active.state.clone();
+        next.apply(&event).map_err(|e| EngineError::Conflict(e.to_string()))?;
+        self.commit(id, vec![event], next).await?;
+        self.drive(id).await;
+        Ok(())
+    }
+
+    /// Approves the approval steps waiting in environment `env` of release `id`.
+    pub(super) fn approve(&mut self, id: ReleaseId, env: String, actor: String) -> Result<Vec<String>, EngineError> {
+        let active = self
+            .releases
+            .get(&id)
+            .ok_or_else(|| EngineError::Conflict(format!("release {id} is not running; nothing waits for approval")))?;
+        let env = EnvName::new(&env)
+            .map_err(|e| EngineError::Invalid { message: format!("environment: {e}"), details: vec![] })?;
+        let state = &active.state;
+        let e = state
+            .environment(&env)
+            .ok_or_else(|| EngineError::NotFound(format!("release {id} has no environment {env}")))?;
+        let waiting: Vec<(RunId, ferry_model::names::StepName)> = e
+            .hook_runs
+            .iter()
+            .chain(e.apps.iter().flat_map(|a| a.runs.iter()))
+            .filter(|r| !r.retired)
+            .flat_map(|r| r.steps.iter().filter(|s| s.awaiting_approval.is_some()).map(move |s| (r.id, s.name.clone())))
+            .collect();
+        if waiting.is_empty() {
+            return Err(EngineError::Conflict(format!("nothing in {env} of release {id} waits for approval")));
+        }
+        let controls = self.controls.lock().map_err(|_| internal("run controls are unavailable"))?;
+        let mut approved = Vec::new();
+        for (run, step) in waiting {
+            if let Some(control) = controls.get(&run) {
+                control.approve(&step, actor.clone()).map_err(|e| EngineError::Conflict(e.to_string()))?;
+                approved.push(format!("{run}/{step}"));
+            }
+        }
+        if approved.is_empty() {
+            return Err(EngineError::Conflict(format!(
+                "the approval steps of {env} are not running right now; try again"
+            )));
+        }
+        Ok(approved)
+    }
+}

@@ -1,0 +1,102 @@
+//! Creating releases: a promote request is parsed, its snapshot built off the actor, then the
+//! release is committed, queued or started, and driven.
+
+use std::collections::HashSet;
+
+use ferry_model::names::{EnvName, FlowName, ProductName, ReleaseId};
+use ferry_model::release::{ReleaseEvent, ReleaseState};
+use ferry_store::Store;
+
+use super::{Active, Created, Engine, internal};
+use crate::handle::{EngineError, PromoteRequest, Promoted};
+use crate::snapshot::{FlowChoice, build_snapshot};
+
+impl<S: Store> Engine<S> {
+    pub(super) fn promote(
+        &mut self,
+        request: PromoteRequest,
+        actor: String,
+        reply: tokio::sync::oneshot::Sender<Result<Promoted, EngineError>>,
+    ) {
+        let invalid = |m: String| EngineError::Invalid { message: m, details: Vec::new() };
+        let parsed = (|| {
+            let product = ProductName::new(&request.product).map_err(|e| invalid(format!("product: {e}")))?;
+            let prod = self
+                .catalog
+                .products
+                .get(&product)
+                .ok_or_else(|| EngineError::NotFound(format!("product {:?} is not configured", request.product)))?;
+            let choice = match (&request.flow, &request.from, &request.to) {
+                (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                    return Err(invalid("give either flow, or from and to, not both".into()));
+                }
+                (None, Some(from), Some(to)) => FlowChoice::Manual {
+                    from: EnvName::new(from).map_err(|e| invalid(format!("from: {e}")))?,
+                    to: EnvName::new(to).map_err(|e| invalid(format!("to: {e}")))?,
+                },
+                (None, Some(_), None) | (None, None, Some(_)) => {
+                    return Err(invalid("a single-environment promotion needs both from and to".into()));
+                }
+                (Some(flow), None, None) => {
+                    let flow = FlowName::new(flow).map_err(|e| invalid(format!("flow: {e}")))?;
+                    if !self.catalog.flows.contains_key(&flow) {
+                        return Err(EngineError::NotFound(format!("flow {:?} is not configured", flow.as_str())));
+                    }
+                    FlowChoice::Flow(flow)
+                }
+                (None, None, None) => match prod.promotion_flows.first() {
+                    Some(sel) => FlowChoice::Flow(sel.flow.clone()),
+                    None => return Err(invalid(format!("product {product} has no promotion flows; name one"))),
+                },
+            };
+            Ok((product, choice))
+        })();
+        let (product, choice) = match parsed {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let (git, catalog, tx) = (self.git.clone(), self.catalog.clone(), self.creating.clone());
+        tokio::spawn(async move {
+            let result = tokio::task::spawn_blocking(move || build_snapshot(&git, &catalog, &product, &choice, &actor))
+                .await
+                .unwrap_or_else(|e| Err(internal(e)))
+                .map(|snapshot| (ReleaseId(uuid::Uuid::now_v7()), snapshot));
+            let _ = tx.send(Created { result, reply, auto: None });
+        });
+    }
+
+    pub(super) async fn handle_created(&mut self, created: Created) {
+        let Created { result, reply, auto } = created;
+        let (id, snapshot) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                if let Some(product) = auto {
+                    self.product_event(&product, "release-not-created", format!("no release was created: {e}")).await;
+                }
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let at = crate::now();
+        let state = match ReleaseState::new(id, snapshot.clone(), at) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = reply.send(Err(internal(e)));
+                return;
+            }
+        };
+        let event = ReleaseEvent::Created { id, snapshot: Box::new(snapshot), at };
+        self.releases.insert(id, Active { state: state.clone(), next_seq: 0, in_flight: HashSet::new() });
+        if let Err(e) = self.commit(id, vec![event], state).await {
+            self.releases.remove(&id);
+            let _ = reply.send(Err(e));
+            return;
+        }
+        let _ = reply.send(Ok(Promoted { release: id }));
+        self.enforce_concurrency(id).await;
+        self.drive(id).await;
+    }
+}

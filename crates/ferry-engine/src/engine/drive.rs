@@ -1,0 +1,161 @@
+//! Committing events: what happened is applied, the planner decides on top of it, both are made
+//! durable in one store write, and only then is the work handed out.
+
+use ferry_model::names::{AppName, EnvName, ReleaseId};
+use ferry_model::release::{ReleaseEvent, ReleaseState};
+use ferry_store::{AppStateRow, NewEvent, ReleaseWrite, Store, Write};
+
+use super::{Engine, internal};
+use crate::handle::EngineError;
+use crate::plan::{PlanInput, Step, Work, plan};
+use crate::view::{release_row, release_view};
+
+impl<S: Store> Engine<S> {
+    /// Makes `events` durable for release `id` with `next` (the state after them) as projection, then
+    /// installs `next` as the release's state.
+    pub(super) async fn commit(
+        &mut self,
+        id: ReleaseId,
+        events: Vec<ReleaseEvent>,
+        next: ReleaseState,
+    ) -> Result<(), EngineError> {
+        let Some(active) = self.releases.get(&id) else { return Err(internal(format!("release {id} is not active"))) };
+        let mut new_events = Vec::with_capacity(events.len());
+        for event in &events {
+            new_events.push(NewEvent { at: event.at(), body: serde_json::to_value(event).map_err(internal)? });
+        }
+        let app_states = self.app_state_rows(&next, &events);
+        let write = ReleaseWrite {
+            release_id: id.to_string(),
+            product: next.snapshot().product.to_string(),
+            first_seq: active.next_seq,
+            events: new_events,
+            row: release_row(&next),
+            view: release_view(&next),
+            app_states,
+        };
+        let outcome = self.store.write(vec![Write::Release(Box::new(write))]).await.map_err(internal)?;
+        match outcome.into_iter().next() {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(internal(e)),
+            None => return Err(internal("the store returned no outcome")),
+        }
+        if let Some(active) = self.releases.get_mut(&id) {
+            active.next_seq += events.len() as i64;
+            active.state = next;
+        }
+        Ok(())
+    }
+
+    /// Live application rows changed by `events`.
+    fn app_state_rows(&self, state: &ReleaseState, events: &[ReleaseEvent]) -> Vec<AppStateRow> {
+        let mut touched: Vec<(EnvName, AppName)> = Vec::new();
+        for event in events {
+            match event {
+                ReleaseEvent::AppObserved { env, app, .. }
+                | ReleaseEvent::AppGatePassed { env, app, .. }
+                | ReleaseEvent::AppSucceeded { env, app, .. } => touched.push((env.clone(), app.clone())),
+                ReleaseEvent::ActionCommitted { env, apps, .. } | ReleaseEvent::ActionUnchanged { env, apps, .. } => {
+                    touched.extend(apps.iter().map(|a| (env.clone(), a.clone())))
+                }
+                _ => {}
+            }
+        }
+        touched.sort();
+        touched.dedup();
+        let snap = state.snapshot();
+        touched
+            .into_iter()
+            .filter_map(|(env, app)| {
+                let es = snap.environment(&env)?;
+                let a = es.applications.iter().find(|a| a.name == app)?;
+                let st = state.environment(&env)?.app(&app)?;
+                let obs = st.observation.as_ref();
+                let version = state.app_version(&env, &app).map(str::to_owned);
+                Some(AppStateRow {
+                    application: app.to_string(),
+                    product: snap.product.to_string(),
+                    environment: env.to_string(),
+                    component: a.component.to_string(),
+                    version,
+                    revision: obs
+                        .and_then(|o| o.revision.as_ref().map(|r| r.to_string()))
+                        .or_else(|| st.action.as_ref().and_then(|x| x.commit.as_ref().map(|c| c.to_string())))
+                        .or_else(|| es.is_trigger.then(|| a.source_revision.as_ref().map(|r| r.to_string())).flatten()),
+                    sync: obs.map_or("Unknown", |o| o.sync.as_str()).to_owned(),
+                    health: obs.map_or("Unknown", |o| o.health.as_str()).to_owned(),
+                    message: obs.and_then(|o| o.message.clone()),
+                    release_id: Some(state.id().to_string()),
+                    updated_at: crate::now(),
+                })
+            })
+            .collect()
+    }
+
+    /// Records `events` (skipping any the state rejects) together with what the planner decides on
+    /// them, in one commit, then hands out the work (see [`Engine::drive_with`]).
+    pub(super) async fn record(&mut self, id: ReleaseId, events: Vec<ReleaseEvent>) {
+        self.drive_with(id, events).await;
+    }
+
+    /// Plans release `id` until nothing new is decided, commits the decisions, then starts the work.
+    pub(super) async fn drive(&mut self, id: ReleaseId) {
+        self.drive_with(id, Vec::new()).await;
+    }
+
+    /// Applies `recorded` events (what happened), plans on top of them (what Ferry decides), commits
+    /// both in one store write and only then hands out the work the decisions call for.
+    async fn drive_with(&mut self, id: ReleaseId, recorded: Vec<ReleaseEvent>) {
+        let may_start = self.may_start(id);
+        let workflows = self.catalog.workflows.clone();
+        let Some(active) = self.releases.get(&id) else { return };
+        let mut next = active.state.clone();
+        let mut events = Vec::with_capacity(recorded.len());
+        for event in recorded {
+            match next.apply(&event) {
+                Ok(()) => events.push(event),
+                Err(e) => tracing::warn!(release = %id, error = %e, "event rejected"),
+            }
+        }
+        let in_flight = active.in_flight.clone();
+        for _ in 0..64 {
+            let input = PlanInput { now: crate::now(), may_start, in_flight: &in_flight, workflows: &workflows };
+            let steps = plan(&next, &input, &mut uuid::Uuid::now_v7);
+            let mut applied = false;
+            for step in steps {
+                if let Step::Emit(event) = step {
+                    match next.apply(&event) {
+                        Ok(()) => {
+                            applied = true;
+                            events.push(event);
+                        }
+                        Err(e) => tracing::debug!(release = %id, error = %e, "planned event not applicable yet"),
+                    }
+                }
+            }
+            if !applied {
+                break;
+            }
+        }
+        if !events.is_empty()
+            && let Err(e) = self.commit(id, events, next).await
+        {
+            tracing::error!(release = %id, error = %e, "cannot record release events");
+            return;
+        }
+        // Work is handed out only once the decisions are durable.
+        let Some(active) = self.releases.get(&id) else { return };
+        let input = PlanInput { now: crate::now(), may_start, in_flight: &active.in_flight, workflows: &workflows };
+        let work: Vec<Work> = plan(&active.state, &input, &mut uuid::Uuid::now_v7)
+            .into_iter()
+            .filter_map(|s| match s {
+                Step::Do(w) => Some(w),
+                Step::Emit(_) => None,
+            })
+            .collect();
+        for w in work {
+            self.dispatch(id, w);
+        }
+        self.after_finish(id).await;
+    }
+}

@@ -1,0 +1,378 @@
+//! The engine task: owns active releases, commits events, plans and executes.
+//!
+//! This module holds the actor (its state, start-up and recovery, the loop and the dispatch of
+//! requests and work results); its parts live in the submodules: committing and planning (`drive`),
+//! creating releases (`create`), release control (`control`), scheduling (`schedule`), handing out
+//! work (`jobs`), translating outcomes into events (`outcomes`), pull requests (`pulls`) and
+//! automatic triggers (`triggers`).
+
+mod control;
+mod create;
+mod drive;
+mod jobs;
+mod outcomes;
+mod pulls;
+mod schedule;
+mod triggers;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferry_git::GitCache;
+use ferry_model::names::{AppName, ReleaseId};
+use ferry_model::release::{ReleaseState, RunId, Stage};
+use ferry_model::resources::{Catalog, StatusSource};
+use ferry_runner::{RunControl, Runner, RunnerConfig};
+use ferry_store::{AppStateRow, PullRequestFilter, Store, Write, WriteOutcome};
+use tokio::sync::{mpsc, watch};
+
+use crate::handle::{EngineError, EngineHandle, GitPush, Promoted, PushAccepted, PushedStatus, Request};
+use crate::triggers::{TriggerOutcome, trigger_apps};
+use crate::work::{Msg, Outcome};
+
+use pulls::pr_info;
+use schedule::sleep_until;
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Directory for git mirrors, checkouts and workflow scratch space.
+    pub data_dir: PathBuf,
+    /// Public base URL of the server, used for `RELEASE_URL` (e.g. `http://127.0.0.1:7878`).
+    pub base_url: String,
+    /// How often trigger environments' branches are polled.
+    pub poll_interval: Duration,
+    /// How often health commands are re-run while an application is not yet healthy.
+    pub health_poll_interval: Duration,
+    /// Most workflow steps running at once in this process.
+    pub max_concurrent_steps: usize,
+    /// Most releases of one product waiting in its queue (SPEC §3.9: 50); the oldest is terminated
+    /// beyond it.
+    pub queue_limit: usize,
+    /// Time between SIGTERM and SIGKILL when a workflow step is stopped (SPEC §3.5: 10 s).
+    pub kill_grace: Duration,
+    /// Jira client for release-notes enrichment (SPEC §5); `None` = no enrichment.
+    pub jira: Option<Arc<ferry_notes::jira::Jira>>,
+    /// A token for `https://` git remotes whose URL carries no credentials (`--git-token-file`).
+    pub git_credentials: Option<ferry_git::Credentials>,
+}
+
+impl EngineConfig {
+    /// Defaults for a data directory.
+    pub fn new(data_dir: PathBuf, base_url: String) -> Self {
+        EngineConfig {
+            data_dir,
+            base_url,
+            poll_interval: Duration::from_secs(30),
+            health_poll_interval: Duration::from_secs(2),
+            max_concurrent_steps: 16,
+            queue_limit: 50,
+            kill_grace: Duration::from_secs(10),
+            jira: None,
+            git_credentials: None,
+        }
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Internal(e.to_string())
+}
+
+struct Active {
+    state: ReleaseState,
+    next_seq: i64,
+    in_flight: HashSet<String>,
+}
+
+struct Engine<S: Store> {
+    store: S,
+    config: EngineConfig,
+    catalog: Arc<Catalog>,
+    catalog_tx: watch::Sender<Arc<Catalog>>,
+    git: Arc<GitCache>,
+    runner: Runner,
+    releases: BTreeMap<ReleaseId, Active>,
+    msgs: mpsc::UnboundedSender<Msg>,
+    controls: Arc<Mutex<BTreeMap<RunId, RunControl>>>,
+    pushed: HashMap<AppName, watch::Sender<Option<PushedStatus>>>,
+    /// Snapshots being built, answered when done.
+    creating: mpsc::UnboundedSender<Created>,
+    /// Applications whose trigger check is under way.
+    checking: HashSet<AppName>,
+    /// Results of trigger checks.
+    triggers: mpsc::UnboundedSender<(AppName, TriggerOutcome)>,
+    /// Applications to check again once their current check ends (a push arrived meanwhile).
+    recheck: HashSet<AppName>,
+    /// Health-wait tasks, abandoned on terminate.
+    watches: HashMap<(ReleaseId, String), tokio::task::AbortHandle>,
+    /// The run currently executing each (workflow, environment, application) slot, for supersession.
+    slots: HashMap<(String, String, String), (ReleaseId, RunId)>,
+}
+
+struct Created {
+    result: Result<(ReleaseId, ferry_model::release::ReleaseSnapshot), EngineError>,
+    reply: tokio::sync::oneshot::Sender<Result<Promoted, EngineError>>,
+    /// For automatic triggers: the product, to record why no release was created.
+    auto: Option<String>,
+}
+
+/// Starts the engine on `store`: loads the latest configuration, recovers active releases and
+/// serves requests until every handle is dropped.
+pub async fn start<S: Store>(
+    store: S,
+    config: EngineConfig,
+) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), EngineError> {
+    let catalog = match store.latest_config().await.map_err(internal)? {
+        Some(version) => serde_json::from_value::<Catalog>(version.catalog).map_err(internal)?,
+        None => Catalog::default(),
+    };
+    let catalog = Arc::new(catalog);
+    let (catalog_tx, catalog_rx) = watch::channel(catalog.clone());
+    let (tx, rx) = mpsc::channel(1024);
+    let (msg_tx, msg_rx) = mpsc::unbounded_channel();
+    let (created_tx, created_rx) = mpsc::unbounded_channel();
+    let (trigger_tx, trigger_rx) = mpsc::unbounded_channel();
+    std::fs::create_dir_all(&config.data_dir).map_err(internal)?;
+    // Steps left running by a Ferry process that died are stopped before their runs resume.
+    let reaped = ferry_runner::reap_orphans(&config.data_dir.join("runner"));
+    if reaped > 0 {
+        tracing::warn!(count = reaped, "stopped workflow processes left by an earlier Ferry process");
+    }
+    let runner = Runner::new(RunnerConfig {
+        max_concurrent_steps: config.max_concurrent_steps.max(1),
+        work_dir: config.data_dir.join("runner"),
+        kill_grace: config.kill_grace,
+        ..RunnerConfig::default()
+    });
+    let mut engine = Engine {
+        store,
+        git: Arc::new(GitCache::new(config.data_dir.join("git")).with_credentials(config.git_credentials.clone())),
+        config,
+        catalog,
+        catalog_tx,
+        runner,
+        releases: BTreeMap::new(),
+        msgs: msg_tx,
+        controls: Arc::new(Mutex::new(BTreeMap::new())),
+        pushed: HashMap::new(),
+        creating: created_tx,
+        checking: HashSet::new(),
+        triggers: trigger_tx,
+        recheck: HashSet::new(),
+        watches: HashMap::new(),
+        slots: HashMap::new(),
+    };
+    engine.recover().await?;
+    let task = tokio::spawn(async move { engine.run(rx, msg_rx, created_rx, trigger_rx).await });
+    Ok((EngineHandle { requests: tx, catalog: catalog_rx }, task))
+}
+
+impl<S: Store> Engine<S> {
+    /// Replays the log of every active release and plans again: unfinished work is re-issued.
+    async fn recover(&mut self) -> Result<(), EngineError> {
+        for id in self.store.active_releases().await.map_err(internal)? {
+            let id =
+                id.parse::<uuid::Uuid>().map(ReleaseId).map_err(|e| internal(format!("release id {id:?}: {e}")))?;
+            let active = self.load_release(id).await?;
+            self.releases.insert(id, active);
+        }
+        let ids: Vec<ReleaseId> = self.releases.keys().copied().collect();
+        for id in ids {
+            self.drive(id).await;
+        }
+        Ok(())
+    }
+
+    async fn run(
+        &mut self,
+        mut requests: mpsc::Receiver<Request>,
+        mut msgs: mpsc::UnboundedReceiver<Msg>,
+        mut created: mpsc::UnboundedReceiver<Created>,
+        mut triggers: mpsc::UnboundedReceiver<(AppName, TriggerOutcome)>,
+    ) {
+        let mut poll = tokio::time::interval(self.config.poll_interval);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                request = requests.recv() => match request {
+                    Some(request) => self.handle_request(request).await,
+                    None => break,
+                },
+                Some(msg) = msgs.recv() => self.handle_msg(msg).await,
+                Some(done) = created.recv() => self.handle_created(done).await,
+                Some((app, outcome)) = triggers.recv() => self.handle_trigger(app, outcome).await,
+                _ = sleep_until(self.next_deadline()) => self.check_deadlines().await,
+                _ = poll.tick() => {
+                    let apps: Vec<AppName> = trigger_apps(&self.catalog).into_iter().map(|a| a.name.clone()).collect();
+                    for app in apps {
+                        self.start_check(app);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle_request(&mut self, request: Request) {
+        match request {
+            Request::ApplyConfig { catalog, actor, reply } => {
+                let _ = reply.send(self.apply_config(*catalog, actor).await);
+            }
+            Request::Promote { request, actor, reply } => self.promote(request, actor, reply),
+            Request::PushStatus { app, status, reply } => {
+                let _ = reply.send(self.push_status(app, status).await);
+            }
+            Request::GitPush { push, reply } => {
+                let accepted = self.git_push(push);
+                if let Ok(accepted) = &accepted {
+                    let trigger: HashSet<AppName> =
+                        trigger_apps(&self.catalog).into_iter().map(|a| a.name.clone()).collect();
+                    for app in accepted.applications.iter().filter(|a| trigger.contains(*a)) {
+                        self.start_check(app.clone());
+                    }
+                }
+                let _ = reply.send(accepted);
+            }
+            Request::Terminate { release, reason, actor, reply } => {
+                let _ = reply.send(self.terminate(release, reason, actor).await);
+            }
+            Request::Retry { release, actor, reply } => {
+                let _ = reply.send(self.retry(release, actor).await);
+            }
+            Request::Approve { release, env, actor, reply } => {
+                let _ = reply.send(self.approve(release, env, actor));
+            }
+            Request::PullRequests { reply } => {
+                let result = self
+                    .store
+                    .pull_requests(PullRequestFilter::default())
+                    .await
+                    .map(|rows| rows.into_iter().map(pr_info).collect())
+                    .map_err(internal);
+                let _ = reply.send(result);
+            }
+            Request::MergePr { number, actor, reply } => {
+                let _ = reply.send(self.merge_pr(number, actor).await);
+            }
+            Request::ClosePr { number, actor, comment, reply } => {
+                let comment = if comment.trim().is_empty() { format!("closed by {actor}") } else { comment };
+                let _ = reply.send(self.close_pr(number, comment).await);
+            }
+            Request::Notes { release, first_parent, reply } => {
+                // Computed in a task of its own: the history walks never hold up the engine.
+                let job = crate::notes::NotesJob {
+                    store: self.store.clone(),
+                    git: self.git.clone(),
+                    catalog: self.catalog.clone(),
+                    jira: self.config.jira.clone(),
+                    release,
+                    first_parent,
+                    state: self.releases.get(&release).map(|a| a.state.clone()),
+                };
+                tokio::spawn(async move {
+                    let _ = reply.send(crate::notes::release_notes(job).await);
+                });
+            }
+        }
+    }
+
+    async fn apply_config(&mut self, catalog: Catalog, actor: String) -> Result<i64, EngineError> {
+        let json = serde_json::to_value(&catalog).map_err(internal)?;
+        let write = Write::Config { applied_by: actor, catalog: json, at: crate::now() };
+        match self.store.write(vec![write]).await.map_err(internal)?.into_iter().next() {
+            Some(Ok(WriteOutcome::ConfigVersion(v))) => {
+                self.catalog = Arc::new(catalog);
+                self.catalog_tx.send_replace(self.catalog.clone());
+                self.record_baselines().await;
+                Ok(v)
+            }
+            Some(Err(e)) => Err(internal(e)),
+            _ => Err(internal("the store did not return a configuration version")),
+        }
+    }
+
+    async fn push_status(&mut self, app: String, status: PushedStatus) -> Result<(), EngineError> {
+        let name = AppName::new(&app).map_err(|e| EngineError::Invalid { message: e.to_string(), details: vec![] })?;
+        let application = self
+            .catalog
+            .applications
+            .get(&name)
+            .ok_or_else(|| EngineError::NotFound(format!("application {app:?} is not configured")))?;
+        if !matches!(application.status, StatusSource::Push { .. }) {
+            return Err(EngineError::Conflict(format!(
+                "application {app} does not take status reports: its status source is not push"
+            )));
+        }
+        let row = AppStateRow {
+            application: app.clone(),
+            product: application.product.to_string(),
+            environment: application.environment.to_string(),
+            component: application.component.to_string(),
+            version: None,
+            revision: status.revision.clone(),
+            sync: status.sync.clone(),
+            health: status.health.clone(),
+            message: status.message.clone(),
+            release_id: None,
+            updated_at: crate::now(),
+        };
+        self.store.write(vec![Write::AppStates(vec![row])]).await.map_err(internal)?;
+        self.pushed.entry(name).or_insert_with(|| watch::channel(None).0).send_replace(Some(status));
+        Ok(())
+    }
+
+    fn git_push(&mut self, push: GitPush) -> Result<PushAccepted, EngineError> {
+        let normalise = |u: &str| u.trim_end_matches('/').trim_end_matches(".git").to_ascii_lowercase();
+        let urls: Vec<String> = push.repo_urls.iter().map(|u| normalise(u)).collect();
+        let applications: Vec<AppName> = self
+            .catalog
+            .applications
+            .values()
+            .filter(|a| a.source.target_revision == push.branch && urls.contains(&normalise(&a.source.repo_url)))
+            .map(|a| a.name.clone())
+            .collect();
+        Ok(PushAccepted { applications })
+    }
+
+    /// Applies the result of a piece of work: clears it from `in_flight` and records its events.
+    async fn handle_msg(&mut self, msg: Msg) {
+        let id = msg.release;
+        let Some(active) = self.releases.get_mut(&id) else { return };
+        if let Some(key) = &msg.done {
+            active.in_flight.remove(key);
+            self.watches.remove(&(id, key.clone()));
+        }
+        let events = match msg.outcome {
+            Outcome::PrPushed { env, apps, branch, target, title, result } => {
+                self.pr_pushed(id, env, apps, branch, target, title, result).await
+            }
+            outcome => self.events_for(id, outcome),
+        };
+        self.record(id, events).await;
+    }
+}
+
+/// A workflow stage as named in run labels and issue summaries.
+fn stage_label(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Trigger => "trigger",
+        Stage::PreAction => "pre-action",
+        Stage::PostAction => "post-action",
+        Stage::Hook => "hook",
+    }
+}
+
+/// The workflow run `run_id` of a release: a release hook run, an environment hook run or an application's.
+fn find_run(state: &ReleaseState, run_id: RunId) -> Option<&ferry_model::release::WorkflowRun> {
+    state
+        .hook_runs()
+        .iter()
+        .chain(
+            state
+                .environments()
+                .iter()
+                .flat_map(|e| e.hook_runs.iter().chain(e.apps.iter().flat_map(|a| a.runs.iter()))),
+        )
+        .find(|r| r.id == run_id)
+}

@@ -1,0 +1,172 @@
+//! Scheduling: the flow timeout (one timer on the earliest deadline), per-product concurrency
+//! (a queue with a limit, or terminating older releases) and workflow-run supersession.
+
+use ferry_model::names::{EnvName, ReleaseId};
+use ferry_model::release::{ReleaseState, RunId};
+use ferry_model::resources::Concurrency;
+use ferry_store::Store;
+use jiff::Timestamp;
+
+use super::{Engine, find_run};
+
+impl<S: Store> Engine<S> {
+    /// Terminates releases whose flow timeout passed.
+    pub(super) async fn check_deadlines(&mut self) {
+        let now = crate::now();
+        let due: Vec<(ReleaseId, String)> = self
+            .releases
+            .iter()
+            .filter(|(_, a)| {
+                a.state.terminate_request().is_none()
+                    && a.state.finished_at().is_none()
+                    && a.state.deadline().is_some_and(|d| d <= now)
+            })
+            .map(|(id, a)| {
+                (*id, format!("timed out after {}", ferry_model::format_duration(a.state.snapshot().timeout)))
+            })
+            .collect();
+        for (id, reason) in due {
+            if let Err(e) = self.request_termination(id, reason, "ferry".into()).await {
+                tracing::error!(release = %id, error = %e, "cannot terminate a release that timed out");
+            }
+        }
+    }
+
+    /// The earliest flow deadline among active releases.
+    pub(super) fn next_deadline(&self) -> Option<Timestamp> {
+        self.releases
+            .values()
+            .filter(|a| a.state.terminate_request().is_none() && a.state.finished_at().is_none())
+            .filter_map(|a| a.state.deadline())
+            .min()
+    }
+
+    /// Applies the product's concurrency mode to a release just created (SPEC §3.9).
+    pub(super) async fn enforce_concurrency(&mut self, id: ReleaseId) {
+        let Some(active) = self.releases.get(&id) else { return };
+        let product = active.state.snapshot().product.clone();
+        let mode = self.catalog.products.get(&product).map(|p| p.concurrency).unwrap_or_default();
+        match mode {
+            Concurrency::Queue => {
+                let mut queued: Vec<ReleaseId> = self
+                    .releases
+                    .iter()
+                    .filter(|(_, a)| {
+                        a.state.snapshot().product == product
+                            && a.state.started_at().is_none()
+                            && a.state.terminate_request().is_none()
+                    })
+                    .map(|(id, _)| *id)
+                    .collect();
+                queued.sort();
+                let running = self.releases.values().any(|a| {
+                    a.state.snapshot().product == product
+                        && a.state.started_at().is_some()
+                        && a.state.finished_at().is_none()
+                });
+                // The one that will start next is not waiting in the queue.
+                let waiting = if running { queued.len() } else { queued.len().saturating_sub(1) };
+                let overflow = waiting.saturating_sub(self.config.queue_limit);
+                for old in queued.into_iter().take(overflow) {
+                    if let Err(e) = self.request_termination(old, "queue overflow".into(), "ferry".into()).await {
+                        tracing::error!(release = %old, error = %e, "cannot terminate on queue overflow");
+                    }
+                }
+            }
+            Concurrency::Terminate => {
+                let targets: Vec<EnvName> = active
+                    .state
+                    .snapshot()
+                    .environments
+                    .iter()
+                    .filter(|e| !e.is_trigger)
+                    .map(|e| e.name.clone())
+                    .collect();
+                let older: Vec<ReleaseId> = self
+                    .releases
+                    .iter()
+                    .filter(|(other, a)| {
+                        **other < id
+                            && a.state.snapshot().product == product
+                            && a.state.finished_at().is_none()
+                            && a.state.terminate_request().is_none()
+                            && targets.iter().any(|env| {
+                                a.state.env_status(env).is_some_and(|s| s != ferry_model::status::EnvStatus::Successful)
+                            })
+                    })
+                    .map(|(id, _)| *id)
+                    .collect();
+                for old in older {
+                    let reason = format!("superseded by release {id}");
+                    if let Err(e) = self.request_termination(old, reason, "ferry".into()).await {
+                        tracing::error!(release = %old, error = %e, "cannot terminate a superseded release");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether release `id` may leave the queue: in `queue` mode, no older release of its product is
+    /// still active; in `terminate` mode at once (older ones are being terminated).
+    pub(super) fn may_start(&self, id: ReleaseId) -> bool {
+        let Some(active) = self.releases.get(&id) else { return false };
+        let product = &active.state.snapshot().product;
+        if self.catalog.products.get(product).is_some_and(|p| p.concurrency == Concurrency::Terminate) {
+            return true;
+        }
+        !self.releases.iter().any(|(other, a)| {
+            *other < id
+                && a.state.snapshot().product == *product
+                && a.state.finished_at().is_none()
+                && a.state.terminated_at().is_none()
+        })
+    }
+
+    /// Drops finished releases from memory and starts the next queued release of the product.
+    pub(super) async fn after_finish(&mut self, id: ReleaseId) {
+        let Some(active) = self.releases.get(&id) else { return };
+        let done = active.state.finished_at().is_some() || active.state.terminated_at().is_some();
+        if !done || !active.in_flight.is_empty() {
+            return;
+        }
+        let product = active.state.snapshot().product.clone();
+        self.releases.remove(&id);
+        let next = self
+            .releases
+            .iter()
+            .find(|(_, a)| a.state.snapshot().product == product && a.state.started_at().is_none())
+            .map(|(id, _)| *id);
+        if let Some(next) = next {
+            Box::pin(self.drive(next)).await;
+        }
+    }
+
+    /// A newer run of the same workflow for the same application and environment terminates the
+    /// earlier one that is still running (SPEC §3.9).
+    pub(super) fn supersede(&mut self, id: ReleaseId, state: &ReleaseState, run_id: RunId) {
+        let Some(run) = find_run(state, run_id) else { return };
+        let (Some(env), Some(app)) = (run.target.env(), run.target.app()) else { return };
+        let slot = (run.workflow.to_string(), env.to_string(), app.to_string());
+        if let Some((old_release, old_run)) = self.slots.insert(slot, (id, run_id))
+            && old_run != run_id
+            && let Ok(controls) = self.controls.lock()
+            && let Some(control) = controls.get(&old_run)
+        {
+            control
+                .terminate(format!("superseded by a newer run of {} for {app} in {env} (release {id})", run.workflow));
+            tracing::info!(release = %old_release, run = %old_run, "workflow run superseded");
+        }
+    }
+}
+
+/// Sleeps until `deadline` (forever when there is none).
+pub(super) async fn sleep_until(deadline: Option<Timestamp>) {
+    match deadline {
+        Some(at) => {
+            let wait = at.duration_since(crate::now());
+            let wait = std::time::Duration::try_from(wait).unwrap_or(std::time::Duration::ZERO);
+            tokio::time::sleep(wait).await
+        }
+        None => std::future::pending().await,
+    }
+}

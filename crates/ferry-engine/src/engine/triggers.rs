@@ -1,0 +1,226 @@
+//! Automatic triggers in the engine: baselines of trigger applications, starting checks, and
+//! turning their outcomes into product events or new releases (the checks are `crate::triggers`).
+
+use ferry_model::names::{AppName, ReleaseId};
+use ferry_model::resources::{Application, TriggerFacts};
+use ferry_store::{Store, Write};
+use tokio::sync::watch;
+
+use super::{Created, Engine, internal};
+use crate::snapshot::{FlowChoice, build_snapshot};
+use crate::triggers::{TriggerCheck, TriggerOutcome, check, released_key, seen_key, trigger_apps};
+
+impl<S: Store> Engine<S> {
+    /// Records the current commit of every trigger application seen for the first time, so that only
+    /// commits made after the configuration was applied trigger releases.
+    pub(super) async fn record_baselines(&mut self) {
+        let apps: Vec<Application> = trigger_apps(&self.catalog).into_iter().cloned().collect();
+        let mut writes = Vec::new();
+        for app in apps {
+            match self.store.kv_get(&seen_key(&app.name)).await {
+                Ok(Some(_)) => continue,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read a trigger baseline");
+                    continue;
+                }
+            }
+            let git = self.git.clone();
+            let source = app.source.clone();
+            let found = tokio::task::spawn_blocking(move || {
+                git.fetch(&source.repo_url)?;
+                git.last_commit_touching(&source.repo_url, &source.target_revision, &source.path)
+            })
+            .await;
+            match found {
+                Ok(Ok(Some(commit))) => {
+                    writes.push(Write::Kv { key: seen_key(&app.name), value: commit.sha.to_string() })
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
+                    self.product_event(
+                        app.product.as_str(),
+                        "trigger-check-failed",
+                        format!("cannot read {}: {e}", app.name),
+                    )
+                    .await
+                }
+                Err(e) => tracing::warn!(error = %e, "trigger baseline task failed"),
+            }
+        }
+        if !writes.is_empty()
+            && let Err(e) = self.store.write(writes).await
+        {
+            tracing::warn!(error = %e, "cannot store trigger baselines");
+        }
+    }
+
+    /// Starts a trigger check of `app`; when one is under way, another follows it.
+    pub(super) fn start_check(&mut self, app: AppName) {
+        let Some(application) = self.catalog.applications.get(&app).cloned() else { return };
+        if !self.checking.insert(app.clone()) {
+            self.recheck.insert(app);
+            return;
+        }
+        let pushed = self.pushed.entry(app.clone()).or_insert_with(|| watch::channel(None).0).subscribe();
+        let (store, git, tx) = (self.store.clone(), self.git.clone(), self.triggers.clone());
+        let deploy_root = self.config.data_dir.join("deploy");
+        let poll = self.config.health_poll_interval;
+        tokio::spawn(async move {
+            let seen = match store.kv_get(&seen_key(&app)).await {
+                Ok(seen) => seen,
+                Err(e) => {
+                    let _ = tx.send((app, TriggerOutcome::Failed { error: e.to_string() }));
+                    return;
+                }
+            };
+            let product = application.product.to_string();
+            let env = application.environment.to_string();
+            let notify_store = store.clone();
+            let job = TriggerCheck { app: application, seen, deploy_root, poll, pushed };
+            let outcome = check(job, git, |commit| {
+                let message = format!(
+                    "commit {} \"{}\" is waiting for trigger environment {env} to be synced and healthy",
+                    commit.sha.short(),
+                    commit.subject()
+                );
+                let write = Write::ProductEvent {
+                    product,
+                    kind: "waiting-for-trigger-environment".into(),
+                    message,
+                    at: crate::now(),
+                };
+                tokio::spawn(async move {
+                    let _ = notify_store.write(vec![write]).await;
+                });
+            })
+            .await;
+            let _ = tx.send((app, outcome));
+        });
+    }
+
+    pub(super) async fn product_event(&self, product: &str, kind: &str, message: String) {
+        let write =
+            Write::ProductEvent { product: product.to_owned(), kind: kind.to_owned(), message, at: crate::now() };
+        if let Err(e) = self.store.write(vec![write]).await {
+            tracing::warn!(error = %e, "cannot store a product event");
+        }
+    }
+
+    pub(super) async fn handle_trigger(&mut self, app: AppName, outcome: TriggerOutcome) {
+        self.handle_trigger_outcome(&app, outcome).await;
+        self.checking.remove(&app);
+        if self.recheck.remove(&app) {
+            self.start_check(app);
+        }
+    }
+
+    async fn handle_trigger_outcome(&mut self, app: &AppName, outcome: TriggerOutcome) {
+        let app = app.clone();
+        let Some(application) = self.catalog.applications.get(&app).cloned() else { return };
+        let product = application.product.to_string();
+        let remember = |sha: String| Write::Kv { key: seen_key(&app), value: sha };
+        match outcome {
+            TriggerOutcome::Unchanged => {}
+            TriggerOutcome::Baseline { sha } => {
+                if let Err(e) = self.store.write(vec![remember(sha)]).await {
+                    tracing::warn!(error = %e, "cannot store a trigger baseline");
+                }
+            }
+            TriggerOutcome::Failed { error } => {
+                self.product_event(
+                    &product,
+                    "trigger-check-failed",
+                    format!("checking {app} for new commits failed: {error}"),
+                )
+                .await;
+            }
+            TriggerOutcome::NotHealthy { commit, message } => {
+                let _ = self.store.write(vec![remember(commit.sha.to_string())]).await;
+                self.product_event(
+                    &product,
+                    "trigger-environment-unhealthy",
+                    format!(
+                        "commit {} did not become healthy in {}: {message}; no release",
+                        commit.sha.short(),
+                        application.environment
+                    ),
+                )
+                .await;
+            }
+            TriggerOutcome::Ready { commit } => {
+                let Some(prod) = self.catalog.products.get(&application.product) else { return };
+                let facts = TriggerFacts {
+                    branch: &application.source.target_revision,
+                    sha: commit.sha.as_str(),
+                    message: &commit.message,
+                };
+                let Some(flow) = prod.choose_flow(&application.environment, &self.catalog.flows, &facts).cloned()
+                else {
+                    if let Err(e) = self.store.write(vec![remember(commit.sha.to_string())]).await {
+                        tracing::warn!(error = %e, "cannot store the trigger commit");
+                        return;
+                    }
+                    let tried: Vec<String> = prod.promotion_flows.iter().map(|f| f.flow.to_string()).collect();
+                    self.product_event(
+                        &product,
+                        "no-flow-matched",
+                        format!(
+                            "commit {} \"{}\" on {} matches no promotion flow triggered from {} (tried: {}); no release",
+                            commit.sha.short(),
+                            commit.subject(),
+                            application.source.target_revision,
+                            application.environment,
+                            if tried.is_empty() { "none".to_owned() } else { tried.join(", ") }
+                        ),
+                    )
+                    .await;
+                    return;
+                };
+                // One commit creates at most one release per product and flow, however many of the
+                // product's applications in the trigger environment it changed.
+                let released = released_key(&product, flow.as_str(), commit.sha.as_str());
+                let earlier = match self.store.kv_get(&released).await {
+                    Ok(earlier) => earlier,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read which commits created releases");
+                        return;
+                    }
+                };
+                if let Some(release) = earlier {
+                    let _ = self.store.write(vec![remember(commit.sha.to_string())]).await;
+                    self.product_event(
+                        &product,
+                        "trigger-already-released",
+                        format!(
+                            "commit {} already started release {release} of flow {flow}; {app} is part of it",
+                            commit.sha.short()
+                        ),
+                    )
+                    .await;
+                    return;
+                }
+                let id = ReleaseId(uuid::Uuid::now_v7());
+                let writes = vec![remember(commit.sha.to_string()), Write::Kv { key: released, value: id.to_string() }];
+                if let Err(e) = self.store.write(writes).await {
+                    tracing::warn!(error = %e, "cannot store the trigger commit");
+                    return;
+                }
+                let initiator = format!("{} · ferry (auto)", commit.author_name);
+                let (git, catalog, tx) = (self.git.clone(), self.catalog.clone(), self.creating.clone());
+                let product_name = application.product.clone();
+                let (reply, _ignored) = tokio::sync::oneshot::channel();
+                tokio::spawn(async move {
+                    let choice = FlowChoice::Flow(flow);
+                    let result = tokio::task::spawn_blocking(move || {
+                        build_snapshot(&git, &catalog, &product_name, &choice, &initiator)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(internal(e)))
+                    .map(|snapshot| (id, snapshot));
+                    let _ = tx.send(Created { result, reply, auto: Some(product) });
+                });
+            }
+        }
+    }
+}
