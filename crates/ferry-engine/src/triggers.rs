@@ -13,7 +13,7 @@ use ferry_model::resources::{Application, Catalog};
 use tokio::sync::watch;
 
 use crate::handle::PushedStatus;
-use crate::work::{WatchJob, gate};
+use crate::work::{Outcome, WatchJob, gate};
 
 /// The key under which the last commit seen for an application is kept.
 pub(crate) fn seen_key(app: &AppName) -> String {
@@ -47,12 +47,22 @@ pub(crate) enum TriggerOutcome {
     Baseline { sha: String },
     /// No new commit.
     Unchanged,
-    /// A new commit is deployed and healthy.
-    Ready { commit: CommitInfo },
+    /// A new commit is deployed and healthy; `observed` is the application's last observation.
+    Ready { commit: CommitInfo, observed: Option<Observed> },
     /// A new commit did not become healthy.
-    NotHealthy { commit: CommitInfo, message: String },
+    NotHealthy { commit: CommitInfo, message: String, observed: Option<Observed> },
     /// The check itself failed (git unreachable, ...).
     Failed { error: String },
+}
+
+/// What a trigger check saw of the application last (shown on the product page like any other
+/// environment's live state).
+#[derive(Debug, Clone)]
+pub(crate) struct Observed {
+    pub sync: ferry_model::status::SyncStatus,
+    pub health: ferry_model::status::HealthStatus,
+    pub revision: Option<ferry_model::names::CommitSha>,
+    pub message: Option<String>,
 }
 
 /// One check of one application.
@@ -99,14 +109,24 @@ pub(crate) async fn check(job: TriggerCheck, git: Arc<GitCache>, on_new: impl Fn
         poll: job.poll,
         pushed: job.pushed,
     };
-    match gate(&watch, &git, &|_| {}).await {
-        Ok(()) => TriggerOutcome::Ready { commit },
+    let last = std::sync::Mutex::new(None);
+    let keep = |outcome: Outcome| {
+        if let Outcome::Observed { sync, health, revision, message, .. } = outcome
+            && let Ok(mut last) = last.lock()
+        {
+            *last = Some(Observed { sync, health, revision, message });
+        }
+    };
+    let result = gate(&watch, &git, &keep).await;
+    let observed = last.lock().ok().and_then(|mut l| l.take());
+    match result {
+        Ok(()) => TriggerOutcome::Ready { commit, observed },
         Err((reason, message)) => {
             let reason = match reason {
                 GateFailure::Degraded => "degraded",
                 GateFailure::Timeout => "timed out",
             };
-            TriggerOutcome::NotHealthy { commit, message: format!("{reason}: {message}") }
+            TriggerOutcome::NotHealthy { commit, message: format!("{reason}: {message}"), observed }
         }
     }
 }

@@ -72,19 +72,30 @@ impl<S: Store> Engine<S> {
                 let st = state.environment(&env)?.app(&app)?;
                 let obs = st.observation.as_ref();
                 let version = state.app_version(&env, &app).map(str::to_owned);
+                let revision = obs
+                    .and_then(|o| o.revision.as_ref().map(|r| r.to_string()))
+                    .or_else(|| st.action.as_ref().and_then(|x| x.commit.as_ref().map(|c| c.to_string())))
+                    .or_else(|| es.is_trigger.then(|| a.source_revision.as_ref().map(|r| r.to_string())).flatten());
+                // A release does not observe its trigger environment: what the trigger check saw at
+                // the same revision is the live state.
+                let seen = self.trigger_seen.get(&app).filter(|o| {
+                    obs.is_none() && es.is_trigger && o.revision.as_ref().map(|r| r.to_string()) == revision
+                });
+                let (sync, health, message) = match (obs, seen) {
+                    (Some(o), _) => (o.sync.as_str(), o.health.as_str(), o.message.clone()),
+                    (None, Some(o)) => (o.sync.as_str(), o.health.as_str(), o.message.clone()),
+                    (None, None) => ("Unknown", "Unknown", None),
+                };
                 Some(AppStateRow {
                     application: app.to_string(),
                     product: snap.product.to_string(),
                     environment: env.to_string(),
                     component: a.component.to_string(),
                     version,
-                    revision: obs
-                        .and_then(|o| o.revision.as_ref().map(|r| r.to_string()))
-                        .or_else(|| st.action.as_ref().and_then(|x| x.commit.as_ref().map(|c| c.to_string())))
-                        .or_else(|| es.is_trigger.then(|| a.source_revision.as_ref().map(|r| r.to_string())).flatten()),
-                    sync: obs.map_or("Unknown", |o| o.sync.as_str()).to_owned(),
-                    health: obs.map_or("Unknown", |o| o.health.as_str()).to_owned(),
-                    message: obs.and_then(|o| o.message.clone()),
+                    revision,
+                    sync: sync.to_owned(),
+                    health: health.to_owned(),
+                    message,
                     release_id: Some(state.id().to_string()),
                     updated_at: crate::now(),
                 })

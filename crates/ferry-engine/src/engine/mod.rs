@@ -105,6 +105,9 @@ struct Engine<S: Store> {
     triggers: mpsc::UnboundedSender<(AppName, TriggerOutcome)>,
     /// Applications to check again once their current check ends (a push arrived meanwhile).
     recheck: HashSet<AppName>,
+    /// What the last trigger check observed of each trigger application (releases do not observe
+    /// their trigger environment; its live state comes from here when the revision matches).
+    trigger_seen: HashMap<AppName, crate::triggers::Observed>,
     /// Health-wait tasks, abandoned on terminate.
     watches: HashMap<(ReleaseId, String), tokio::task::AbortHandle>,
     /// The run currently executing each (workflow, environment, application) slot, for supersession.
@@ -161,6 +164,7 @@ pub async fn start<S: Store>(
         checking: HashSet::new(),
         triggers: trigger_tx,
         recheck: HashSet::new(),
+        trigger_seen: HashMap::new(),
         watches: HashMap::new(),
         slots: HashMap::new(),
     };

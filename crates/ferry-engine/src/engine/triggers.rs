@@ -135,8 +135,13 @@ impl<S: Store> Engine<S> {
                 )
                 .await;
             }
-            TriggerOutcome::NotHealthy { commit, message } => {
-                let _ = self.store.write(vec![remember(commit.sha.to_string())]).await;
+            TriggerOutcome::NotHealthy { commit, message, observed } => {
+                let mut writes = vec![remember(commit.sha.to_string())];
+                if let Some(o) = observed {
+                    self.trigger_seen.insert(app.clone(), o.clone());
+                    writes.push(Write::AppStates(vec![live_row(&application, o)]));
+                }
+                let _ = self.store.write(writes).await;
                 self.product_event(
                     &product,
                     "trigger-environment-unhealthy",
@@ -148,7 +153,14 @@ impl<S: Store> Engine<S> {
                 )
                 .await;
             }
-            TriggerOutcome::Ready { commit } => {
+            TriggerOutcome::Ready { commit, observed } => {
+                // What the check saw is the trigger environment's live state, release or not.
+                if let Some(o) = observed {
+                    self.trigger_seen.insert(app.clone(), o.clone());
+                    if let Err(e) = self.store.write(vec![Write::AppStates(vec![live_row(&application, o)])]).await {
+                        tracing::warn!(error = %e, "cannot store a trigger application's state");
+                    }
+                }
                 let Some(prod) = self.catalog.products.get(&application.product) else { return };
                 let facts = TriggerFacts {
                     branch: &application.source.target_revision,
@@ -222,5 +234,22 @@ impl<S: Store> Engine<S> {
                 });
             }
         }
+    }
+}
+
+/// The live-state row of a trigger application from what its check observed.
+fn live_row(app: &ferry_model::resources::Application, o: crate::triggers::Observed) -> ferry_store::AppStateRow {
+    ferry_store::AppStateRow {
+        application: app.name.to_string(),
+        product: app.product.to_string(),
+        environment: app.environment.to_string(),
+        component: app.component.to_string(),
+        version: None,
+        revision: o.revision.map(|r| r.to_string()),
+        sync: o.sync.as_str().to_owned(),
+        health: o.health.as_str().to_owned(),
+        message: o.message,
+        release_id: None,
+        updated_at: crate::now(),
     }
 }

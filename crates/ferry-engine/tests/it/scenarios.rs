@@ -449,4 +449,11 @@ async fn one_commit_changing_two_trigger_applications_creates_one_release() {
     let releases =
         h.store.list_releases(ferry_store::ReleaseFilter { limit: 10, ..Default::default() }).await.unwrap().items;
     assert_eq!(releases.len(), 1, "{releases:?}");
+    // The trigger environment's live state is what the trigger checks observed, not Unknown.
+    let live = h.store.app_states("shop").await.unwrap();
+    for app in ["shop-api-dev", "shop-web-dev"] {
+        let row = live.iter().find(|r| r.application == app).unwrap_or_else(|| panic!("{app}: {live:?}"));
+        assert_eq!((row.sync.as_str(), row.health.as_str()), ("Synced", "Healthy"), "{row:?}");
+        assert_eq!(row.revision.as_deref(), Some(sha.as_str()), "{row:?}");
+    }
 }
