@@ -7,6 +7,25 @@ use ferry_store::*;
 use jiff::Timestamp;
 use serde_json::json;
 
+mod fixture;
+
+#[tokio::test]
+async fn the_fixture_reads_back_from_a_fresh_database() {
+    let (_dir, store) = open().await;
+    fixture::write_all(&store).await;
+    fixture::check(&store).await;
+}
+
+#[tokio::test]
+async fn a_database_written_by_the_sqlx_based_store_opens_and_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferry.db");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sqlx-0005.db");
+    std::fs::copy(fixture, &path).unwrap();
+    let store = SqliteStore::open(&path).await.unwrap();
+    fixture::check(&store).await;
+}
+
 fn t(s: &str) -> Timestamp {
     Timestamp::from_str(s).unwrap()
 }
