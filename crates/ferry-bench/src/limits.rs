@@ -9,8 +9,7 @@ use std::process::Stdio;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, SqliteConnection};
+use rusqlite::{Connection, OpenFlags, params};
 use tokio::sync::OnceCell;
 
 use crate::Sizes;
@@ -98,31 +97,36 @@ impl Limits {
     }
 }
 
-fn options(path: &Path) -> SqliteConnectOptions {
-    SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
+/// A connection as a minimal durable program opens it: WAL, `synchronous=FULL`.
+fn open(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    anyhow::ensure!(mode.eq_ignore_ascii_case("wal"), "{} stays in {mode} mode", path.display());
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
 }
 
 async fn sqlite_commits(dir: &Path, rounds: usize, per_round: usize) -> Result<CommitLimit> {
-    std::fs::create_dir_all(dir)?;
-    let mut conn = SqliteConnection::connect_with(&options(&dir.join("commits.db"))).await?;
-    sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)").execute(&mut conn).await?;
-    let mut latencies = Vec::with_capacity(rounds * per_round);
-    let mut rates = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let start = Instant::now();
-        for i in 0..per_round {
-            let t = Instant::now();
-            sqlx::query("INSERT INTO t (v) VALUES (?)").bind(format!("row {i}")).execute(&mut conn).await?;
-            latencies.push(ms(t.elapsed()));
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)?;
+        let conn = open(&dir.join("commits.db"))?;
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)", [])?;
+        let mut insert = conn.prepare("INSERT INTO t (v) VALUES (?)")?;
+        let mut latencies = Vec::with_capacity(rounds * per_round);
+        let mut rates = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let start = Instant::now();
+            for i in 0..per_round {
+                let t = Instant::now();
+                insert.execute([format!("row {i}")])?;
+                latencies.push(ms(t.elapsed()));
+            }
+            rates.push(rate(per_round, start.elapsed()));
         }
-        rates.push(rate(per_round, start.elapsed()));
-    }
-    conn.close().await?;
-    Ok(CommitLimit { latency_ms: Stat::of_latencies(&latencies), rate: Stat::of_rates(&rates) })
+        Ok(CommitLimit { latency_ms: Stat::of_latencies(&latencies), rate: Stat::of_rates(&rates) })
+    })
+    .await?
 }
 
 /// Rows per transaction of the batched-insert limit.
@@ -135,14 +139,17 @@ fn insert(rows: usize) -> String {
 }
 
 async fn sqlite_batched(dir: &Path, rows: usize, queries: usize) -> Result<BatchLimit> {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || sqlite_batched_blocking(&dir, rows, queries)).await?
+}
+
+fn sqlite_batched_blocking(dir: &Path, rows: usize, queries: usize) -> Result<BatchLimit> {
     const KEYS: usize = 100;
     std::fs::create_dir_all(dir)?;
     let path = dir.join("batched.db");
-    let mut conn = SqliteConnection::connect_with(&options(&path)).await?;
-    sqlx::query("CREATE TABLE t (id TEXT PRIMARY KEY, key TEXT NOT NULL, body TEXT NOT NULL) WITHOUT ROWID")
-        .execute(&mut conn)
-        .await?;
-    sqlx::query("CREATE INDEX t_key ON t (key, id DESC)").execute(&mut conn).await?;
+    let mut conn = open(&path)?;
+    conn.execute("CREATE TABLE t (id TEXT PRIMARY KEY, key TEXT NOT NULL, body TEXT NOT NULL) WITHOUT ROWID", [])?;
+    conn.execute("CREATE INDEX t_key ON t (key, id DESC)", [])?;
     let body = "x".repeat(100);
     let rounds = 10usize;
     let per_round = rows.div_ceil(rounds);
@@ -153,35 +160,36 @@ async fn sqlite_batched(dir: &Path, rows: usize, queries: usize) -> Result<Batch
         let target = (written + per_round).min(rows);
         let n = target - written;
         while written < target {
-            let mut tx = conn.begin().await?;
+            let tx = conn.transaction()?;
             let end = (written + BATCH).min(target);
             for first in (written..end).step_by(ROWS_PER_STATEMENT) {
                 let rows = first..(first + ROWS_PER_STATEMENT).min(end);
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(insert(rows.len())));
-                for i in rows {
-                    q = q.bind(format!("{i:012}")).bind(format!("k{}", i % KEYS)).bind(&body);
+                let mut values = Vec::with_capacity(rows.len() * 3);
+                for i in rows.clone() {
+                    values.push(format!("{i:012}"));
+                    values.push(format!("k{}", i % KEYS));
+                    values.push(body.clone());
                 }
-                q.execute(&mut *tx).await?;
+                tx.prepare_cached(&insert(rows.len()))?.execute(rusqlite::params_from_iter(values))?;
             }
-            tx.commit().await?;
+            tx.commit()?;
             written = end;
         }
         rates.push(rate(n, start.elapsed()));
     }
-    conn.close().await?;
-    let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options(&path).read_only(true)).await?;
+    drop(conn);
+    let reader =
+        Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let mut newest = reader.prepare("SELECT id, body FROM t WHERE key = ? ORDER BY id DESC LIMIT 50")?;
     let mut latencies = Vec::with_capacity(queries);
     for q in 0..queries {
         let t = Instant::now();
-        let found: Vec<(String, String)> =
-            sqlx::query_as("SELECT id, body FROM t WHERE key = ? ORDER BY id DESC LIMIT 50")
-                .bind(format!("k{}", q % KEYS))
-                .fetch_all(&pool)
-                .await?;
+        let found = newest
+            .query_map(params![format!("k{}", q % KEYS)], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         latencies.push(ms(t.elapsed()));
         anyhow::ensure!(!found.is_empty(), "the newest-50 query found nothing");
     }
-    pool.close().await;
     Ok(BatchLimit { rows_per_sec: Stat::of_rates(&rates), newest50_ms: Stat::of_latencies(&latencies), rows })
 }
 

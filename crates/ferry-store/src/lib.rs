@@ -18,14 +18,25 @@ pub use types::*;
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database could not be opened or migrated.
+    /// The database could not be opened or set up.
     #[error("cannot open the database at {location}: {source}")]
     Open {
         /// Path or URL (credentials redacted).
         location: String,
         /// Underlying error.
         #[source]
-        source: sqlx::Error,
+        source: rusqlite::Error,
+    },
+    /// The database's schema could not be brought up to date.
+    #[error("cannot migrate the database at {location}: {problem}")]
+    Migrate {
+        /// Path or URL (credentials redacted).
+        location: String,
+        /// What is wrong, and what to do about it.
+        problem: String,
+        /// Underlying error, when a statement failed.
+        #[source]
+        source: Option<rusqlite::Error>,
     },
     /// A query failed.
     #[error("database error while {doing}: {source}")]
@@ -34,7 +45,14 @@ pub enum StoreError {
         doing: &'static str,
         /// Underlying error.
         #[source]
-        source: sqlx::Error,
+        source: rusqlite::Error,
+    },
+    /// The transaction that carried this write together with others failed as a whole (e.g. the disk is
+    /// full): nothing of it was stored.
+    #[error("the transaction holding this write failed, nothing of it was stored: {message}")]
+    GroupFailed {
+        /// The error of the transaction, as text (it is shared by every write of the group).
+        message: String,
     },
     /// Events were appended out of sequence: someone else wrote this release concurrently.
     #[error("release {release}: expected next event number {expected}, the log is at {actual}")]
@@ -61,7 +79,15 @@ pub enum StoreError {
     /// The write conflicts with what is stored (e.g. a name in use).
     #[error("{0}")]
     Conflict(String),
-    /// The writer task has stopped (the store is shutting down).
+    /// A thread of the store could not be started, or failed (a bug; the store may need a restart).
+    #[error("the store failed while {doing}: {detail}")]
+    Internal {
+        /// What the store was doing.
+        doing: &'static str,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The writer has stopped (the store is shutting down).
     #[error("the store is shutting down")]
     Closed,
 }

@@ -196,15 +196,14 @@ async fn readiness_fails_while_the_store_cannot_answer() {
     assert_eq!(server.get("/readyz").await, (200, json!({"status": "ready"})));
     // Another connection takes away the table the readiness check reads: the store cannot answer it.
     let db = server.dir.path().join("ferry.db");
-    let mut conn =
-        <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-    sqlx::query("ALTER TABLE kv RENAME TO kv_away").execute(&mut conn).await.unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute("ALTER TABLE kv RENAME TO kv_away", []).unwrap();
     let (status, body) = server.get("/readyz").await;
     assert_eq!(status, 503, "{body}");
     assert_error(&body, "unavailable");
     assert!(body["error"]["message"].as_str().unwrap().starts_with("the store is not reachable: "), "{body}");
     // Liveness does not depend on the store.
     assert_eq!(server.get("/healthz").await, (200, json!({"status": "ok"})));
-    sqlx::query("ALTER TABLE kv_away RENAME TO kv").execute(&mut conn).await.unwrap();
+    conn.execute("ALTER TABLE kv_away RENAME TO kv", []).unwrap();
     assert_eq!(server.get("/readyz").await, (200, json!({"status": "ready"})));
 }

@@ -1,0 +1,635 @@
+//! The store contract: what every backend does, written once against [`Store`] and run for each
+//! backend by [`contract_tests!`].
+
+use std::str::FromStr;
+
+use ferry_store::*;
+use jiff::Timestamp;
+use serde_json::json;
+
+use crate::backend::Backend;
+
+pub fn t(s: &str) -> Timestamp {
+    Timestamp::from_str(s).unwrap()
+}
+
+pub fn row(id: &str, product: &str, status: &str, created: &str) -> ReleaseRow {
+    ReleaseRow {
+        id: id.into(),
+        product: product.into(),
+        flow: "standard".into(),
+        flow_version: Some("3.0".into()),
+        status: status.into(),
+        initiator: "alice".into(),
+        created_at: t(created),
+        finished_at: None,
+        reason: None,
+        retries: 0,
+        version: Some("1.0.0".into()),
+        environments: json!({"dev": "Successful", "qa": "Pending"}),
+    }
+}
+
+pub fn release_write(id: &str, first_seq: i64, n: usize, status: &str) -> Write {
+    Write::Release(Box::new(ReleaseWrite {
+        release_id: id.into(),
+        product: "shop".into(),
+        first_seq,
+        events: (0..n)
+            .map(|i| NewEvent { at: t("2026-01-01T00:00:00Z"), body: json!({"type": "e", "n": i}) })
+            .collect(),
+        row: row(id, "shop", status, "2026-01-01T00:00:00Z"),
+        view: json!({"id": id, "status": status}),
+        app_states: vec![],
+    }))
+}
+
+pub fn one(outcomes: Vec<Result<WriteOutcome, StoreError>>) -> Result<WriteOutcome, StoreError> {
+    assert_eq!(outcomes.len(), 1);
+    outcomes.into_iter().next().unwrap()
+}
+
+pub async fn events_append_in_sequence_and_project(db: impl Backend) {
+    let store = db.open().await;
+    let mut sub = store.subscribe();
+    let out = one(store.write(vec![release_write("r1", 0, 3, "Running")]).await.unwrap()).unwrap();
+    let WriteOutcome::Events(gids) = out else { panic!("expected events, got {out:?}") };
+    assert_eq!(gids.len(), 3);
+    assert!(gids.windows(2).all(|w| w[0] < w[1]));
+    // Subscribers see the committed events in order.
+    for (i, gid) in gids.iter().enumerate() {
+        let e = sub.recv().await.unwrap();
+        assert_eq!((e.gid, e.seq), (*gid, i as i64));
+    }
+    one(store.write(vec![release_write("r1", 3, 2, "Succeeded")]).await.unwrap()).unwrap();
+    let events = store.release_events("r1").await.unwrap();
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+    assert_eq!(events[4].body, json!({"type": "e", "n": 1}));
+    assert_eq!(store.release_view("r1").await.unwrap(), Some(json!({"id": "r1", "status": "Succeeded"})));
+    assert_eq!(store.release_view("nope").await.unwrap(), None);
+    assert!(store.active_releases().await.unwrap().is_empty());
+}
+
+pub async fn out_of_sequence_append_is_rejected_without_touching_others(db: impl Backend) {
+    let store = db.open().await;
+    one(store.write(vec![release_write("r1", 0, 2, "Running")]).await.unwrap()).unwrap();
+    let outcomes =
+        store.write(vec![release_write("r1", 1, 1, "Failed"), release_write("r2", 0, 1, "Running")]).await.unwrap();
+    match &outcomes[0] {
+        Err(StoreError::SequenceConflict { expected: 1, actual: 2, .. }) => {}
+        other => panic!("expected a sequence conflict, got {other:?}"),
+    }
+    assert!(outcomes[1].is_ok());
+    // The rejected write changed nothing.
+    assert_eq!(store.release_events("r1").await.unwrap().len(), 2);
+    assert_eq!(store.release_view("r1").await.unwrap().unwrap()["status"], "Running");
+    assert_eq!(store.active_releases().await.unwrap(), ["r1", "r2"]);
+    // Alone in its transaction, a rejected write changes nothing either, and the next one lands.
+    let lone = one(store.write(vec![release_write("r2", 0, 3, "Failed")]).await.unwrap());
+    assert!(matches!(lone, Err(StoreError::SequenceConflict { expected: 0, actual: 1, .. })), "{lone:?}");
+    assert_eq!(store.release_events("r2").await.unwrap().len(), 1);
+    assert_eq!(store.release_view("r2").await.unwrap().unwrap()["status"], "Running");
+    one(store.write(vec![release_write("r2", 1, 2, "Succeeded")]).await.unwrap()).unwrap();
+    assert_eq!(store.release_events("r2").await.unwrap().len(), 3);
+    assert_eq!(store.release_view("r2").await.unwrap().unwrap()["status"], "Succeeded");
+}
+
+pub async fn concurrent_writers_are_group_committed_and_all_durable(db: impl Backend) {
+    let store = db.open().await;
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("r{i:03}");
+            for seq in 0..4 {
+                one(store.write(vec![release_write(&id, seq, 1, "Running")]).await.unwrap()).unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    drop(store);
+    // Reopen: everything committed is there.
+    let store = db.open().await;
+    let all = store.events_after(0, EventFilter::All, 10_000).await.unwrap();
+    assert_eq!(all.len(), 200);
+    assert!(all.windows(2).all(|w| w[0].gid < w[1].gid));
+    let r7 = store.events_after(0, EventFilter::Release("r007".into()), 100).await.unwrap();
+    assert_eq!(r7.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    let after = store.events_after(all[99].gid, EventFilter::All, 10_000).await.unwrap();
+    assert_eq!(after.len(), 100);
+}
+
+pub async fn release_list_filters_and_pages_newest_first(db: impl Backend) {
+    let store = db.open().await;
+    let mut writes = Vec::new();
+    for i in 0..25 {
+        let status = if i % 3 == 0 { "Failed" } else { "Succeeded" };
+        let product = if i % 5 == 0 { "cart" } else { "shop" };
+        let mut r = row(&format!("id{i:02}"), product, status, &format!("2026-01-{:02}T00:00:00Z", i + 1));
+        if i == 24 {
+            r.flow = "hotfix".into();
+        }
+        writes.push(Write::Release(Box::new(ReleaseWrite {
+            release_id: r.id.clone(),
+            product: product.into(),
+            first_seq: 0,
+            events: vec![],
+            view: json!({}),
+            app_states: vec![],
+            row: r,
+        })));
+    }
+    for outcome in store.write(writes).await.unwrap() {
+        outcome.unwrap();
+    }
+    let page = |filter: ReleaseFilter| {
+        let store = store.clone();
+        async move { store.list_releases(filter).await.unwrap() }
+    };
+    let shop = |limit| ReleaseFilter { product: Some("shop".into()), limit, ..Default::default() };
+    let first = page(shop(7)).await;
+    let ids: Vec<_> = first.items.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["id24", "id23", "id22", "id21", "id19", "id18", "id17"]);
+    assert_eq!(first.next.as_deref(), Some("id17"));
+    let mut seen = ids.len();
+    let mut cursor = first.next;
+    while let Some(before) = cursor {
+        let p = page(ReleaseFilter { before: Some(before), ..shop(7) }).await;
+        seen += p.items.len();
+        cursor = p.next;
+    }
+    assert_eq!(seen, 20);
+    let failed = page(ReleaseFilter { statuses: vec!["Failed".into()], ..shop(100) }).await;
+    assert_eq!(
+        failed.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["id24", "id21", "id18", "id12", "id09", "id06", "id03"]
+    );
+    assert_eq!(failed.next, None);
+    let hotfix = page(ReleaseFilter { flow: Some("hotfix".into()), ..shop(100) }).await;
+    assert_eq!(hotfix.items.len(), 1);
+    let since = page(ReleaseFilter { since: Some(t("2026-01-20T00:00:00Z")), ..shop(100) }).await;
+    assert_eq!(since.items.len(), 5, "ids 19, 21..24 were created on or after Jan 20");
+    let latest = store.latest_releases().await.unwrap();
+    assert_eq!(
+        latest.iter().map(|r| (r.product.as_str(), r.id.as_str())).collect::<Vec<_>>(),
+        [("cart", "id20"), ("shop", "id24")]
+    );
+}
+
+pub async fn logs_config_product_events_app_state_and_kv(db: impl Backend) {
+    let store = db.open().await;
+    let line = |step: &str, text: &str| LogLine {
+        release_id: "r1".into(),
+        run_id: "run1".into(),
+        step: step.into(),
+        at: t("2026-01-01T00:00:00Z"),
+        stream: "stdout".into(),
+        text: text.into(),
+    };
+    let app = AppStateRow {
+        application: "shop-api-qa".into(),
+        product: "shop".into(),
+        environment: "qa".into(),
+        component: "api".into(),
+        version: Some("1.2.3".into()),
+        revision: Some("abc".into()),
+        sync: "Synced".into(),
+        health: "Healthy".into(),
+        message: None,
+        release_id: Some("r1".into()),
+        updated_at: t("2026-01-01T00:00:00Z"),
+    };
+    let outcomes = store
+        .write(vec![
+            Write::Logs(vec![line("build", "one"), line("test", "two"), line("build", "three")]),
+            Write::Config {
+                applied_by: "alice".into(),
+                catalog: json!({"products": {}}),
+                at: t("2026-01-01T00:00:00Z"),
+            },
+            Write::Config {
+                applied_by: "bob".into(),
+                catalog: json!({"products": {"shop": {}}}),
+                at: t("2026-01-02T00:00:00Z"),
+            },
+            Write::ProductEvent {
+                product: "shop".into(),
+                kind: "no-flow-matched".into(),
+                message: "no flow".into(),
+                at: t("2026-01-01T00:00:00Z"),
+            },
+            Write::AppStates(vec![app.clone()]),
+            Write::AppStates(vec![AppStateRow { health: "Degraded".into(), ..app.clone() }]),
+            Write::Kv { key: "k".into(), value: "v1".into() },
+            Write::Kv { key: "k".into(), value: "v2".into() },
+        ])
+        .await
+        .unwrap();
+    assert!(outcomes.iter().all(|o| o.is_ok()));
+    assert_eq!(outcomes[2].as_ref().unwrap(), &WriteOutcome::ConfigVersion(2));
+    let build = store
+        .logs(LogQuery { release_id: "r1".into(), step: Some("build".into()), limit: 100, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(build.iter().map(|l| l.line.text.as_str()).collect::<Vec<_>>(), ["one", "three"]);
+    let tail = store
+        .logs(LogQuery { release_id: "r1".into(), after: build[0].id, limit: 100, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(tail.len(), 2);
+    let config = store.latest_config().await.unwrap().unwrap();
+    assert_eq!((config.version, config.applied_by.as_str()), (2, "bob"));
+    assert_eq!(store.product_events("shop", 10).await.unwrap()[0].kind, "no-flow-matched");
+    let states = store.app_states("shop").await.unwrap();
+    assert_eq!(states.len(), 1);
+    assert_eq!(states[0].health, "Degraded");
+    assert_eq!(store.kv_get("k").await.unwrap().as_deref(), Some("v2"));
+    assert_eq!(store.kv_get("missing").await.unwrap(), None);
+}
+
+fn pull_request(release: &str, product: &str, env: &str, at: &str) -> PullRequestRow {
+    PullRequestRow {
+        number: None,
+        release_id: release.into(),
+        product: product.into(),
+        environment: env.into(),
+        applications: vec![format!("{product}-api-{env}"), format!("{product}-web-{env}")],
+        repo: "https://git.example.com/shop/gitops.git".into(),
+        branch: format!("ferry/{product}/{env}/{release}"),
+        target: "main".into(),
+        state: "open".into(),
+        head: "0123456789abcdef0123456789abcdef01234567".into(),
+        merge_commit: None,
+        comment: None,
+        title: format!("promote {product} 1.4.2: qa -> {env}"),
+        created_at: t(at),
+        updated_at: t(at),
+    }
+}
+
+async fn create(store: &impl Store, row: PullRequestRow) -> i64 {
+    match one(store.write(vec![Write::PullRequest(row)]).await.unwrap()).unwrap() {
+        WriteOutcome::PullRequest(number) => number,
+        other => panic!("expected a pull request number, got {other:?}"),
+    }
+}
+
+pub async fn pull_requests_are_numbered_updated_and_listed_newest_first(db: impl Backend) {
+    let store = db.open().await;
+    let first = create(&store, pull_request("r1", "shop", "prod", "2026-01-01T00:00:00Z")).await;
+    let second = create(&store, pull_request("r1", "shop", "staging", "2026-01-02T00:00:00Z")).await;
+    let third = create(&store, pull_request("r2", "cart", "prod", "2026-01-03T00:00:00Z")).await;
+    assert_eq!([first, second, third], [1, 2, 3]);
+
+    let stored = store.pull_request(first).await.unwrap().unwrap();
+    assert_eq!(
+        stored,
+        PullRequestRow { number: Some(1), ..pull_request("r1", "shop", "prod", "2026-01-01T00:00:00Z") }
+    );
+    assert_eq!(store.pull_request(99).await.unwrap(), None);
+
+    // Merge the first, close the second: state, merge commit, comment and update time change, nothing else.
+    let merged = PullRequestRow {
+        number: Some(first),
+        state: "merged".into(),
+        merge_commit: Some("fedcba9876543210fedcba9876543210fedcba98".into()),
+        updated_at: t("2026-01-04T00:00:00Z"),
+        title: "ignored on update".into(),
+        ..stored.clone()
+    };
+    let closed = PullRequestRow {
+        number: Some(second),
+        state: "closed".into(),
+        comment: Some("release terminated: bad build".into()),
+        updated_at: t("2026-01-04T00:00:00Z"),
+        ..pull_request("r1", "shop", "staging", "2026-01-02T00:00:00Z")
+    };
+    let outcomes = store.write(vec![Write::PullRequest(merged), Write::PullRequest(closed)]).await.unwrap();
+    assert_eq!(
+        outcomes.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+        [WriteOutcome::PullRequest(first), WriteOutcome::PullRequest(second)]
+    );
+    let after = store.pull_request(first).await.unwrap().unwrap();
+    assert_eq!(after.state, "merged");
+    assert_eq!(after.merge_commit.as_deref(), Some("fedcba9876543210fedcba9876543210fedcba98"));
+    assert_eq!(after.updated_at, t("2026-01-04T00:00:00Z"));
+    assert_eq!((after.title.as_str(), after.created_at), (stored.title.as_str(), stored.created_at));
+
+    // Updating an unknown number fails on its own; the other write of the batch still lands.
+    let outcomes = store
+        .write(vec![
+            Write::PullRequest(PullRequestRow { number: Some(42), ..stored.clone() }),
+            Write::Kv { key: "k".into(), value: "v".into() },
+        ])
+        .await
+        .unwrap();
+    assert!(outcomes[0].is_err(), "{outcomes:?}");
+    assert!(outcomes[1].is_ok());
+
+    let numbers = |rows: Vec<PullRequestRow>| rows.into_iter().map(|r| r.number.unwrap()).collect::<Vec<_>>();
+    let list = |filter: PullRequestFilter| {
+        let store = store.clone();
+        async move { numbers(store.pull_requests(filter).await.unwrap()) }
+    };
+    assert_eq!(list(PullRequestFilter::default()).await, [3, 2, 1]);
+    assert_eq!(list(PullRequestFilter { product: Some("shop".into()), ..Default::default() }).await, [2, 1]);
+    assert_eq!(list(PullRequestFilter { state: Some("open".into()), ..Default::default() }).await, [3]);
+    assert_eq!(list(PullRequestFilter { release: Some("r1".into()), ..Default::default() }).await, [2, 1]);
+    let shop_closed = PullRequestFilter { product: Some("shop".into()), state: Some("closed".into()), release: None };
+    assert_eq!(list(shop_closed).await, [2]);
+    assert!(list(PullRequestFilter { product: Some("nope".into()), ..Default::default() }).await.is_empty());
+
+    // Durable, and numbers are never reused.
+    drop(store);
+    let store = db.open().await;
+    assert_eq!(store.pull_requests(PullRequestFilter::default()).await.unwrap().len(), 3);
+    assert_eq!(create(&store, pull_request("r3", "shop", "prod", "2026-01-05T00:00:00Z")).await, 4);
+}
+
+fn image(image: &str, repository: &str, tag: Option<&str>, digest: Option<&str>, revision: &str) -> ImageRow {
+    ImageRow {
+        id: None,
+        image: image.into(),
+        repository: repository.into(),
+        tag: tag.map(Into::into),
+        digest: digest.map(Into::into),
+        git_repo: "https://git.example/shop/api.git".into(),
+        git_revision: revision.into(),
+        git_branch: Some("main".into()),
+        annotations: [("org.opencontainers.image.revision".to_owned(), revision.to_owned())].into(),
+        issues: Some("ABC-1".into()),
+        reported_by: "ci".into(),
+        reported_at: t("2026-01-02T00:00:00Z"),
+    }
+}
+
+pub async fn image_reports_are_looked_up_by_tag_digest_and_repository_newest_first(db: impl Backend) {
+    let store = db.open().await;
+    let writes = vec![
+        Write::ImageReport(Box::new(image("reg/shop/api:1.0", "reg/shop/api", Some("1.0"), Some("sha256:aa"), "r1"))),
+        Write::ImageReport(Box::new(image("reg/shop/web:1.0", "reg/shop/web", Some("1.0"), None, "r2"))),
+        Write::ImageReport(Box::new(image("reg/shop/api:1.1", "reg/shop/api", Some("1.1"), Some("sha256:bb"), "r3"))),
+        Write::ImageReport(Box::new(image("reg/shop/api:1.0", "reg/shop/api", Some("1.0"), Some("sha256:aa"), "r4"))),
+    ];
+    let ids: Vec<i64> = store
+        .write(writes)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| match o.unwrap() {
+            WriteOutcome::Image(id) => id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(ids.len(), 4);
+    let revisions = |rows: Vec<ImageRow>| rows.into_iter().map(|r| r.git_revision).collect::<Vec<_>>();
+    let q = |repository: Option<&str>, tag: Option<&str>, digest: Option<&str>| ImageQuery {
+        repository: repository.map(Into::into),
+        tag: tag.map(Into::into),
+        digest: digest.map(Into::into),
+        limit: 50,
+    };
+    assert_eq!(revisions(store.images_for(q(None, Some("1.0"), None)).await.unwrap()), ["r4", "r2", "r1"]);
+    assert_eq!(revisions(store.images_for(q(Some("reg/shop/api"), Some("1.0"), None)).await.unwrap()), ["r4", "r1"]);
+    assert_eq!(revisions(store.images_for(q(None, None, Some("sha256:bb"))).await.unwrap()), ["r3"]);
+    assert_eq!(revisions(store.images_for(q(Some("reg/shop/web"), None, None)).await.unwrap()), ["r2"]);
+    assert!(store.images_for(q(None, Some("9.9"), None)).await.unwrap().is_empty());
+    let newest = store.images_for(ImageQuery { limit: 1, ..q(None, None, None) }).await.unwrap();
+    assert_eq!(newest.len(), 1);
+    let row = &newest[0];
+    assert_eq!(row.id, Some(ids[3]));
+    assert_eq!(row.annotations["org.opencontainers.image.revision"], "r4");
+    assert_eq!((row.issues.as_deref(), row.reported_at), (Some("ABC-1"), t("2026-01-02T00:00:00Z")));
+}
+
+pub async fn release_notes_are_stored_and_replaced(db: impl Backend) {
+    let store = db.open().await;
+    assert_eq!(store.release_notes("r1").await.unwrap(), None);
+    let write = |n: i64| Write::ReleaseNotes {
+        release_id: "r1".into(),
+        notes: json!({"commits": n}),
+        at: t("2026-01-03T00:00:00Z"),
+    };
+    one(store.write(vec![write(1)]).await.unwrap()).unwrap();
+    one(store.write(vec![write(2)]).await.unwrap()).unwrap();
+    assert_eq!(store.release_notes("r1").await.unwrap(), Some(json!({"commits": 2})));
+}
+
+fn token(name: &str, hash: &str) -> TokenRow {
+    TokenRow {
+        name: name.into(),
+        hash: hash.into(),
+        role: "promoter".into(),
+        products: vec!["shop*".into()],
+        env_types: vec!["non-production".into()],
+        created_at: t("2026-01-01T00:00:00Z"),
+        created_by: "admin".into(),
+        expires_at: Some(t("2026-04-01T00:00:00Z")),
+        revoked_at: None,
+    }
+}
+
+pub async fn tokens_are_created_once_found_by_hash_and_revoked_with_their_sessions(db: impl Backend) {
+    let store = db.open().await;
+    one(store.write(vec![Write::Token(Box::new(token("ci", "h1")))]).await.unwrap()).unwrap();
+    // The same name (or the same secret) again is a conflict, and changes nothing.
+    for again in [token("ci", "h2"), token("other", "h1")] {
+        let e = one(store.write(vec![Write::Token(Box::new(again))]).await.unwrap()).unwrap_err();
+        assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    }
+    assert_eq!(store.tokens().await.unwrap(), vec![token("ci", "h1")]);
+    assert_eq!(store.token_by_hash("h1").await.unwrap(), Some(token("ci", "h1")));
+    assert_eq!(store.token_by_hash("h2").await.unwrap(), None);
+
+    let session = SessionRow {
+        hash: "s1".into(),
+        token: "ci".into(),
+        created_at: t("2026-01-02T00:00:00Z"),
+        expires_at: t("2026-01-02T12:00:00Z"),
+    };
+    one(store.write(vec![Write::Session(session.clone())]).await.unwrap()).unwrap();
+    let (found, owner) = store.session("s1").await.unwrap().unwrap();
+    assert_eq!((found, owner.name.as_str()), (session.clone(), "ci"));
+
+    let revoke = || Write::RevokeToken { name: "ci".into(), at: t("2026-01-03T00:00:00Z") };
+    one(store.write(vec![revoke()]).await.unwrap()).unwrap();
+    let revoked = store.token_by_hash("h1").await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(t("2026-01-03T00:00:00Z")));
+    assert_eq!(store.session("s1").await.unwrap(), None, "revoking ends the token's sessions");
+    assert!(matches!(one(store.write(vec![revoke()]).await.unwrap()), Err(StoreError::Conflict(_))));
+    let unknown = Write::RevokeToken { name: "nope".into(), at: t("2026-01-03T00:00:00Z") };
+    assert!(matches!(one(store.write(vec![unknown]).await.unwrap()), Err(StoreError::NotFound(_))));
+    // A revoked name is never reused.
+    let e = one(store.write(vec![Write::Token(Box::new(token("ci", "h3")))]).await.unwrap()).unwrap_err();
+    assert!(e.to_string().contains("never reused"), "{e}");
+}
+
+fn audit(at: &str, actor: &str) -> AuditRow {
+    AuditRow {
+        id: None,
+        at: t(at),
+        actor: actor.into(),
+        action: "release.terminate".into(),
+        target: "/api/v1/releases/x/terminate".into(),
+        status: 202,
+        outcome: "ok".into(),
+        source: "127.0.0.1:5000".into(),
+        detail: None,
+    }
+}
+
+pub async fn the_audit_log_pages_newest_first_and_is_pruned_by_age(db: impl Backend) {
+    let store = db.open().await;
+    let mut ids = Vec::new();
+    for (at, actor) in [("2026-01-01T00:00:00Z", "a"), ("2026-02-01T00:00:00Z", "b"), ("2026-03-01T00:00:00Z", "c")] {
+        match one(store.write(vec![Write::Audit(Box::new(audit(at, actor)))]).await.unwrap()).unwrap() {
+            WriteOutcome::Audit(id) => ids.push(id),
+            other => panic!("{other:?}"),
+        }
+    }
+    let actors = |rows: Vec<AuditRow>| rows.into_iter().map(|r| r.actor).collect::<Vec<_>>();
+    let all = store.audit(AuditQuery { limit: 10, ..AuditQuery::default() }).await.unwrap();
+    assert_eq!(all[0], AuditRow { id: Some(ids[2]), ..audit("2026-03-01T00:00:00Z", "c") });
+    assert_eq!(actors(all), ["c", "b", "a"]);
+    let page = store.audit(AuditQuery { limit: 1, before: Some(ids[2]), ..AuditQuery::default() }).await.unwrap();
+    assert_eq!(actors(page), ["b"]);
+    let since = AuditQuery { since: Some(t("2026-02-01T00:00:00Z")), limit: 10, ..AuditQuery::default() };
+    assert_eq!(actors(store.audit(since).await.unwrap()), ["c", "b"]);
+
+    one(store.write(vec![Write::Token(Box::new(token("ci", "h1")))]).await.unwrap()).unwrap();
+    let ended = SessionRow {
+        hash: "old".into(),
+        token: "ci".into(),
+        created_at: t("2026-01-01T00:00:00Z"),
+        expires_at: t("2026-01-01T12:00:00Z"),
+    };
+    let live = SessionRow { hash: "new".into(), expires_at: t("2026-09-01T00:00:00Z"), ..ended.clone() };
+    store.write(vec![Write::Session(ended), Write::Session(live)]).await.unwrap();
+    let prune = Write::Prune { before: t("2026-01-15T00:00:00Z"), now: t("2026-03-02T00:00:00Z") };
+    one(store.write(vec![prune]).await.unwrap()).unwrap();
+    assert_eq!(actors(store.audit(AuditQuery { limit: 10, ..AuditQuery::default() }).await.unwrap()), ["c", "b"]);
+    assert!(store.session("old").await.unwrap().is_none());
+    assert!(store.session("new").await.unwrap().is_some());
+}
+
+/// Every write of a concurrent group gets its own outcome: failing writes (wrong sequence numbers) leave
+/// the others of their transaction in place.
+pub async fn failing_writes_in_a_group_fail_alone(db: impl Backend) {
+    let store = db.open().await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("g{i:03}");
+            // Every other release is written with a wrong first sequence number.
+            let first_seq = if i % 2 == 0 { 0 } else { 5 };
+            let outcomes = store.write(vec![release_write(&id, first_seq, 2, "Running")]).await.unwrap();
+            (id, one(outcomes))
+        }));
+    }
+    for task in tasks {
+        let (id, outcome) = task.await.unwrap();
+        let n: usize = id[1..].parse().unwrap();
+        let events = store.release_events(&id).await.unwrap();
+        if n.is_multiple_of(2) {
+            let WriteOutcome::Events(gids) = outcome.unwrap() else { panic!("expected events") };
+            assert_eq!(events.iter().map(|e| e.gid).collect::<Vec<_>>(), gids);
+        } else {
+            assert!(matches!(outcome, Err(StoreError::SequenceConflict { expected: 5, actual: 0, .. })), "{outcome:?}");
+            assert!(events.is_empty());
+            assert_eq!(store.release_view(&id).await.unwrap(), None);
+        }
+    }
+    assert_eq!(store.active_releases().await.unwrap().len(), 20);
+}
+
+/// Subscribers receive every committed event once, in global id order, across concurrent writers.
+pub async fn subscribers_see_every_commit_once_in_order(db: impl Backend) {
+    let store = db.open().await;
+    let mut sub = store.subscribe();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for seq in 0..5 {
+                one(store.write(vec![release_write(&format!("s{i:02}"), seq * 2, 2, "Running")]).await.unwrap())
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut received = Vec::new();
+    for _ in 0..200 {
+        let e = sub.recv().await.unwrap();
+        received.push((e.gid, e.release_id.clone(), e.seq));
+    }
+    assert!(sub.try_recv().is_err(), "no event is broadcast twice");
+    assert!(received.windows(2).all(|w| w[0].0 < w[1].0), "in global id order");
+    let stored = store.events_after(0, EventFilter::All, 1000).await.unwrap();
+    assert_eq!(stored.into_iter().map(|e| (e.gid, e.release_id, e.seq)).collect::<Vec<_>>(), received);
+}
+
+/// Everything written to every table reads back (the data of the upgrade fixture, on a fresh database).
+pub async fn every_table_reads_back_what_was_written(db: impl Backend) {
+    let store = db.open().await;
+    crate::fixture::write_all(&store).await;
+    crate::fixture::check(&store).await;
+}
+
+/// Acknowledged writes survive the writing process being killed with SIGKILL mid-stream.
+pub async fn acknowledged_writes_survive_sigkill<B: Backend>(db: B, child_test: &str) {
+    crate::crash::acknowledged_writes_survive_sigkill(db, child_test).await;
+}
+
+/// Runs the whole contract against a backend, in a module of its own:
+/// `contract_tests!(sqlite, backend::Sqlite);` — one line per backend.
+#[macro_export]
+macro_rules! contract_tests {
+    ($module:ident, $backend:ty) => {
+        mod $module {
+            use $crate::backend::Backend as _;
+
+            $crate::contract_tests!(@each $backend;
+                events_append_in_sequence_and_project,
+                out_of_sequence_append_is_rejected_without_touching_others,
+                concurrent_writers_are_group_committed_and_all_durable,
+                failing_writes_in_a_group_fail_alone,
+                subscribers_see_every_commit_once_in_order,
+                release_list_filters_and_pages_newest_first,
+                logs_config_product_events_app_state_and_kv,
+                pull_requests_are_numbered_updated_and_listed_newest_first,
+                image_reports_are_looked_up_by_tag_digest_and_repository_newest_first,
+                release_notes_are_stored_and_replaced,
+                tokens_are_created_once_found_by_hash_and_revoked_with_their_sessions,
+                the_audit_log_pages_newest_first_and_is_pruned_by_age,
+                every_table_reads_back_what_was_written,
+            );
+
+            /// Started by itself: run with `FERRY_STORE_CRASH_CHILD` set, this test is the writing process
+            /// that the parent run kills.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn acknowledged_writes_survive_sigkill() {
+                if $crate::crash::is_child() {
+                    $crate::crash::child(<$backend>::at(&$crate::crash::child_location())).await;
+                    return;
+                }
+                let name = concat!(module_path!(), "::acknowledged_writes_survive_sigkill");
+                // Test names leave out the crate's name.
+                let name = name.split_once("::").map_or(name, |(_, name)| name);
+                $crate::contract::acknowledged_writes_survive_sigkill(<$backend>::create().await, name).await;
+            }
+        }
+    };
+    (@each $backend:ty; $($test:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $test() {
+                $crate::contract::$test(<$backend>::create().await).await;
+            }
+        )*
+    };
+}

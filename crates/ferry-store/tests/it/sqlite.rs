@@ -1,0 +1,135 @@
+//! What is particular to the SQLite backend: databases of earlier builds and layouts open and keep
+//! their data, and the record of applied migrations stays the one sqlx keeps.
+
+use std::path::{Path, PathBuf};
+
+use ferry_store::*;
+use serde_json::json;
+use sha2::{Digest, Sha384};
+
+use crate::contract::{one, release_write};
+
+/// The table of applied migrations, as sqlx creates it.
+const MIGRATIONS_TABLE: &str = "CREATE TABLE _sqlx_migrations (
+    version BIGINT PRIMARY KEY,
+    description TEXT NOT NULL,
+    installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    success BOOLEAN NOT NULL,
+    checksum BLOB NOT NULL,
+    execution_time BIGINT NOT NULL
+);";
+
+fn migrations() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite")
+}
+
+/// A copy of the fixture written by the sqlx-based store (see `fixture.rs`), in a temporary directory.
+fn sqlx_fixture() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferry.db");
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sqlx-0005.db"), &path).unwrap();
+    (dir, path)
+}
+
+/// `_sqlx_migrations` without the columns that differ from one run to the next.
+fn applied(path: &Path) -> Vec<(i64, String, bool, Vec<u8>)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt =
+        conn.prepare("SELECT version, description, success, checksum FROM _sqlx_migrations ORDER BY version").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect()
+}
+
+#[tokio::test]
+async fn a_database_written_by_the_sqlx_based_store_opens_and_reads_back() {
+    let (_dir, path) = sqlx_fixture();
+    let before = applied(&path);
+    assert_eq!(before.len(), 5);
+    let store = SqliteStore::open(&path).await.unwrap();
+    crate::fixture::check(&store).await;
+    drop(store);
+    assert_eq!(applied(&path), before, "nothing to apply, and the record is kept as it was");
+}
+
+#[tokio::test]
+async fn a_new_database_records_its_migrations_as_sqlx_does() {
+    let (_fixture_dir, fixture) = sqlx_fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferry.db");
+    drop(SqliteStore::open(&path).await.unwrap());
+    let recorded = applied(&path);
+    assert_eq!(recorded[..5], applied(&fixture)[..]);
+    for (version, description, success, checksum) in &recorded {
+        let file = std::fs::read_dir(migrations())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with(&format!("{version:04}_")))
+            .unwrap();
+        let expected = file.file_stem().unwrap().to_str().unwrap().split_once('_').unwrap().1.replace('_', " ");
+        assert_eq!((description, *success), (&expected, true));
+        assert_eq!(*checksum, Sha384::digest(std::fs::read(&file).unwrap()).to_vec());
+    }
+}
+
+#[tokio::test]
+async fn a_database_whose_migrations_differ_from_this_build_is_refused() {
+    for (change, expect) in [
+        ("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 2", "migration 2 (pull requests) differs"),
+        ("INSERT INTO _sqlx_migrations VALUES (9999, 'later', '2026-01-01', TRUE, x'00', 1)", "migration 9999"),
+        ("UPDATE _sqlx_migrations SET success = FALSE WHERE version = 5", "migration 5 was left half-applied"),
+    ] {
+        let (_dir, path) = sqlx_fixture();
+        rusqlite::Connection::open(&path).unwrap().execute(change, []).unwrap();
+        let err = SqliteStore::open(&path).await.err().unwrap();
+        assert!(matches!(err, StoreError::Migrate { .. }), "{err:?}");
+        assert!(err.to_string().contains(expect), "{change}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_database_of_the_former_release_layout_keeps_its_releases_and_views() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferry.db");
+    // The schema as it was before the views moved out (migrations 0001–0003, recorded as sqlx records
+    // them), with two releases.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS_TABLE).unwrap();
+        for (version, description) in [(1, "init"), (2, "pull_requests"), (3, "images")] {
+            let sql = std::fs::read_to_string(migrations().join(format!("{version:04}_{description}.sql"))).unwrap();
+            conn.execute_batch(&sql).unwrap();
+            conn.execute(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (?, ?, TRUE, ?, 1)",
+                rusqlite::params![version, description.replace('_', " "), Sha384::digest(sql.as_bytes()).to_vec()],
+            )
+            .unwrap();
+        }
+        for (id, status, finished) in [("r1", "Succeeded", Some("2026-01-01T01:00:00Z")), ("r2", "Running", None)] {
+            conn.execute(
+                "INSERT INTO releases (id, product, flow, flow_version, status, initiator, created_at, finished_at, \
+                 reason, retries, version, environments, next_seq, view) \
+                 VALUES (?, 'shop', 'standard', '3.0', ?, 'ana', '2026-01-01T00:00:00Z', ?, NULL, 1, '1.4.2', '[]', 2, ?)",
+                rusqlite::params![id, status, finished, json!({"id": id, "status": status, "big": "x".repeat(3000)}).to_string()],
+            )
+            .unwrap();
+        }
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let page = store.list_releases(ReleaseFilter { product: Some("shop".into()), limit: 10, ..Default::default() });
+    let page = page.await.unwrap();
+    let listed: Vec<_> =
+        page.items.iter().map(|r| (r.id.as_str(), r.status.as_str(), r.retries, r.version.as_deref())).collect();
+    assert_eq!(listed, [("r2", "Running", 1, Some("1.4.2")), ("r1", "Succeeded", 1, Some("1.4.2"))]);
+    assert_eq!(store.active_releases().await.unwrap(), ["r2"]);
+    let view = store.release_view("r1").await.unwrap().unwrap();
+    assert_eq!(view["status"], "Succeeded");
+    assert_eq!(view["big"].as_str().map(str::len), Some(3000));
+    // The release goes on where it was: its sequence is kept, and a write replaces the view.
+    let mut write = release_write("r2", 2, 1, "Succeeded");
+    if let Write::Release(w) = &mut write {
+        w.view = json!({"id": "r2", "status": "Succeeded"});
+    }
+    one(store.write(vec![write]).await.unwrap()).unwrap();
+    assert_eq!(store.release_view("r2").await.unwrap().unwrap()["status"], "Succeeded");
+    let stale = one(store.write(vec![release_write("r1", 0, 1, "Running")]).await.unwrap());
+    assert!(matches!(stale, Err(StoreError::SequenceConflict { actual: 2, .. })), "{stale:?}");
+}
