@@ -165,11 +165,18 @@ impl Setup {
 
     /// Reads a named pipe: returns once a script wrote to it.
     async fn signal(&self, path: PathBuf) -> String {
-        let read = tokio::task::spawn_blocking(move || std::fs::read_to_string(path).unwrap());
-        tokio::time::timeout(std::time::Duration::from_secs(60), read)
-            .await
-            .expect("no signal from the script")
-            .unwrap()
+        let fifo = path.clone();
+        let read = tokio::task::spawn_blocking(move || std::fs::read_to_string(fifo).unwrap());
+        match tokio::time::timeout(std::time::Duration::from_secs(60), read).await {
+            Ok(text) => text.unwrap(),
+            Err(_) => {
+                // Release the blocked reader (a thread the runtime would wait for on exit, hanging the
+                // test binary) by opening the pipe for writing once, then fail.
+                use std::os::unix::fs::OpenOptionsExt;
+                let _ = std::fs::OpenOptions::new().write(true).custom_flags(libc_nonblock()).open(&path);
+                panic!("no signal from the script through {}", path.display());
+            }
+        }
     }
 
     async fn view(&self, id: &str) -> Value {
@@ -188,6 +195,11 @@ fn pid_alive(pid: i32) -> bool {
         Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
         Err(_) => false,
     }
+}
+
+/// `O_NONBLOCK` (Linux): opening a pipe for writing without waiting for a reader.
+fn libc_nonblock() -> i32 {
+    0o4000
 }
 
 fn wait_file(path: &Path) -> String {
@@ -379,7 +391,8 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_is_refused_while_work_of_the_failed_release_still_runs() {
-    // In qa, api's post-action fails at once while web's runs until the file `go` exists.
+    // In qa, web's post-action starts and runs until the file `go` exists; api's fails once web's has
+    // started (so web's is running whatever order the engine starts them in).
     let workflows = format!(
         r#"apiVersion: ferry/v1
 kind: Workflow
@@ -388,10 +401,12 @@ spec:
   steps:
     - name: verify
       run: |
-        if [ "$APP_NAME" = shop-api-qa ]; then exit 1; fi
+        if [ "$APP_NAME" = shop-api-qa ]; then {web_started}; exit 1; fi
+        touch "{{S}}/web-started"
         echo running > "{{S}}/running"
         {wait}
 "#,
+        web_started = wait_file(Path::new("{S}/web-started")),
         wait = wait_file(Path::new("{S}/go"))
     );
     let s = setup(Spec { qa: "{ postAction: checks }", workflows: &workflows, ..Spec::default() }).await;
