@@ -25,7 +25,7 @@ use crate::handle::{
 use crate::plan::{PlanInput, Step, Work, plan};
 use crate::snapshot::{FlowChoice, build_snapshot};
 use crate::triggers::{TriggerCheck, TriggerOutcome, check, released_key, seen_key, trigger_apps};
-use crate::view::{release_row, release_view};
+use crate::view::{release_row, stored_view};
 use crate::work::{Msg, Outcome, PromoteJob, RunJob, WatchJob};
 
 /// Engine settings.
@@ -891,7 +891,7 @@ impl<S: Store> Engine<S> {
             first_seq: active.next_seq,
             events: new_events,
             row: release_row(&next),
-            view: release_view(&next),
+            view: stored_view(&next).map_err(internal)?,
             app_states,
         };
         let outcome = self.store.write(vec![Write::Release(Box::new(write))]).await.map_err(internal)?;
