@@ -6,7 +6,7 @@
 //! [`ferry_model::status`], serialised as their §4 spelling. Every type implements
 //! `Serialize + Deserialize + utoipa::ToSchema`, so the OpenAPI document can be generated from them.
 //!
-//! This crate is pure data: no IO, no clock, no logic beyond conversions from the model's enums.
+//! This crate is pure data: no IO, no clock, no logic beyond conversions from the model's enums and lookups.
 
 mod error;
 mod list;

@@ -408,22 +408,6 @@ impl IssueDetail {
 }
 
 impl ReleaseView {
-    /// Whether terminate is allowed (SPEC §3.5).
-    pub fn can_terminate(&self) -> bool {
-        self.status.can_terminate()
-    }
-
-    /// Whether retry is allowed (SPEC §3.8).
-    pub fn can_retry(&self) -> bool {
-        self.status == ReleaseStatus::Failed
-    }
-
-    /// Whether the release has ended: a final status and nothing left running (a Failed release can
-    /// still have a parallel branch finishing, SPEC §3.4).
-    pub fn has_ended(&self) -> bool {
-        self.status.is_final() && self.finished_at.is_some()
-    }
-
     /// The environment named `name`.
     pub fn environment(&self, name: &str) -> Option<&EnvironmentView> {
         self.environments.iter().find(|e| e.name == name)

@@ -1,5 +1,5 @@
 //! Small enums of the wire whose spelling is the API's own (camelCase words, `non-production`, ...),
-//! each convertible from the model enum it presents.
+//! each convertible to and from the model enum it presents.
 
 use std::fmt;
 
@@ -44,6 +44,15 @@ macro_rules! wire_enum {
                 use $model as M;
                 match value {
                     $(M::$variant => $name::$variant,)+
+                }
+            }
+        }
+
+        impl From<$name> for $model {
+            fn from(value: $name) -> Self {
+                use $model as M;
+                match value {
+                    $($name::$variant => M::$variant,)+
                 }
             }
         }

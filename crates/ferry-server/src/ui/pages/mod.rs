@@ -18,8 +18,12 @@ use super::assets;
 use super::format::{self, iso, query, segment, short_sha, short_time, time};
 use super::graph::{self, Graph};
 use super::status::{Badge, Icon, Size};
-use super::view::{EnvView, IssueFull, ReleaseView, WorkflowLine};
+use super::view::{ReleaseViewExt, issue_text};
 use crate::dto::redact_url;
+use ferry_api::{
+    EnvironmentType, EnvironmentView as EnvView, HookKind, Issue as IssueFull, IssueDetail, IssueKind, ReleaseView,
+    Stage, WorkflowLine,
+};
 
 mod flow;
 mod notes;
