@@ -219,6 +219,27 @@ impl Client {
         self.json(response).await
     }
 
+    /// `GET path` → the answer read as `T` (a type of the API's wire vocabulary, `ferry_api`).
+    pub async fn get_as<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let value = self.get(path).await?;
+        self.decode(value)
+    }
+
+    /// `POST path` with a JSON body → the answer read as `T`.
+    pub async fn post_as<T: serde::de::DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T, ClientError> {
+        let value = self.post(path, body).await?;
+        self.decode(value)
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(&self, value: Value) -> Result<T, ClientError> {
+        serde_json::from_value(value).map_err(|e| {
+            ClientError::Protocol(format!(
+                "the server at {} answered in a shape this client cannot read ({e}); is it another version of Ferry?",
+                self.base
+            ))
+        })
+    }
+
     /// `POST path` with a JSON body → JSON.
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
         let request = self.request(reqwest::Method::POST, path).timeout(REQUEST_TIMEOUT).json(body);
