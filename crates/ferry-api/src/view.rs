@@ -348,9 +348,10 @@ impl Issue {
 
 /// What went wrong, per kind of issue (tagged by `kind`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(tag = "kind", rename_all = "camelCase")]
 pub enum IssueDetail {
     /// A workflow run or step failed.
+    #[serde(rename_all = "camelCase")]
     Workflow {
         /// The run.
         #[schema(value_type = String)]
@@ -371,6 +372,7 @@ pub enum IssueDetail {
         definition: Option<String>,
     },
     /// An application failed its sync-and-health gate.
+    #[serde(rename_all = "camelCase")]
     Application {
         /// Sync as last observed.
         #[schema(schema_with = schema::sync_status_or_null)]
