@@ -415,3 +415,25 @@ impl ReleaseView {
         self.environments.iter().find(|e| e.name == name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue details read and write their §7.4 spelling: a `kind` tag and camelCase fields.
+    #[test]
+    fn issue_details_round_trip_in_their_wire_spelling() {
+        let cases = [
+            r#"{"kind":"workflow","runId":"01940000-0000-7000-8000-000000000001","workflow":"e2e","stage":"postAction","step":"tests","exitCode":1,"error":null,"logTail":["boom"],"definition":null}"#,
+            r#"{"kind":"application","sync":"OutOfSync","health":null,"reason":"timed out","observedAt":"2026-01-05T10:00:00Z","url":null}"#,
+            r#"{"kind":"git","operation":"openPr","remote":"https://git.example.com/x.git","error":"denied"}"#,
+        ];
+        for text in cases {
+            let detail: IssueDetail = serde_json::from_str(text).expect(text);
+            let back = serde_json::to_value(&detail).expect("serialises");
+            let original: serde_json::Value = serde_json::from_str(text).expect("JSON");
+            assert_eq!(back, original);
+            assert_eq!(back["kind"], detail.kind().as_str());
+        }
+    }
+}
