@@ -174,28 +174,20 @@ impl Client {
         let status = response.status().as_u16();
         let text = response.text().await.map_err(|e| self.network(&e))?;
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let error = &body["error"];
-        let message = error["message"].as_str().map(str::to_owned).unwrap_or_else(|| {
+        // The API's error envelope; anything else (a proxy's page, say) is shown as it came.
+        let error = serde_json::from_value::<ferry_api::ErrorEnvelope>(body.clone()).ok().map(|e| e.error);
+        let message = error.as_ref().map(|e| e.message.clone()).unwrap_or_else(|| {
             let text = text.trim();
             if text.is_empty() { format!("the server answered {status}") } else { format!("{status}: {text}") }
         });
-        let mut details: Vec<String> = error["details"]
-            .as_array()
-            .map(|d| d.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-            .unwrap_or_default();
+        let mut details: Vec<String> = error.as_ref().map(|e| e.details.clone()).unwrap_or_default();
         if status == 401 {
             details.push(format!(
                 "hint: pass --token, set FERRY_TOKEN or run `ferry login --server {} --token-stdin`",
                 self.base
             ));
         }
-        Err(ClientError::Api {
-            status,
-            code: error["code"].as_str().unwrap_or_default().to_owned(),
-            message,
-            details,
-            body,
-        })
+        Err(ClientError::Api { status, code: error.map(|e| e.code).unwrap_or_default(), message, details, body })
     }
 
     fn network(&self, e: &reqwest::Error) -> ClientError {
