@@ -9,6 +9,7 @@ use axum::http::header::{CONTENT_TYPE, LOCATION};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use ferry_api::{ReleaseItem, ReleasePage, ReleaseView};
 use ferry_engine::{PromoteRequest, PushedStatus};
 use ferry_model::resources::Catalog;
 use ferry_model::status::{HealthStatus, ReleaseStatus, SyncStatus};
@@ -242,7 +243,7 @@ pub(crate) async fn product<S: Store>(
         environments,
         applications: apps.into_iter().map(ApplicationDto::from).collect(),
         live: live.into_iter().map(AppStateDto::from).collect(),
-        latest_release: latest.items.into_iter().next().map(ReleaseItem::from),
+        latest_release: latest.items.into_iter().next().map(release_item).transpose()?,
         events: events.into_iter().map(ProductEventDto::from).collect(),
     };
     Ok(Json(serde_json::to_value(detail).map_err(|e| ApiError::internal(e.to_string()))?))
@@ -310,7 +311,9 @@ pub(crate) async fn promote<S: Store>(
     };
     let promoted = st.engine.promote(request, actor).await?;
     let id = promoted.release.to_string();
-    let body = st.store.release_view(&id).await?.unwrap_or_else(|| json!({ "id": id }));
+    let body = stored_view(&st.store, &id)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("release {id} was created but its view cannot be found")))?;
     let location = format!("/api/v1/releases/{id}");
     Ok((StatusCode::CREATED, [(LOCATION, location)], Json(body)).into_response())
 }
@@ -318,7 +321,7 @@ pub(crate) async fn promote<S: Store>(
 pub(crate) async fn releases<S: Store>(
     State(st): State<AppState<S>>,
     RawQuery(query): RawQuery,
-) -> Result<Json<ReleasePageDto>, ApiError> {
+) -> Result<Json<ReleasePage>, ApiError> {
     let p = Params::parse(query.as_deref(), &["product", "status", "flow", "since", "until", "cursor", "limit"])?;
     let product = p.parsed("product", |v: &str| ProductName::new(v))?.map(String::from);
     let statuses = p
@@ -352,15 +355,16 @@ pub(crate) async fn releases<S: Store>(
         limit: u32::try_from(limit).unwrap_or(50),
     };
     let page = st.store.list_releases(filter).await?;
-    Ok(Json(ReleasePageDto { items: page.items.into_iter().map(ReleaseItem::from).collect(), next: page.next }))
+    let items = page.items.into_iter().map(release_item).collect::<Result<_, _>>()?;
+    Ok(Json(ReleasePage { items, next: page.next }))
 }
 
 pub(crate) async fn release<S: Store>(
     State(st): State<AppState<S>>,
     PathParam(raw): PathParam,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReleaseView>, ApiError> {
     let id = release_id(&raw)?;
-    match st.store.release_view(&id).await? {
+    match stored_view(&st.store, &id).await? {
         Some(view) => Ok(Json(view)),
         None => Err(ApiError::not_found(format!("no release with id {id}"))),
     }
@@ -478,10 +482,10 @@ pub(crate) async fn events<S: Store>(
     match &filter {
         EventFilter::Product(p) if !principal.sees_product(p) => return Err(outside(p)),
         EventFilter::Release(r) => {
-            if let Some(product) = st.store.release_view(r).await?.as_ref().and_then(|v| v["product"].as_str())
-                && !principal.sees_product(product)
+            if let Some(view) = stored_view(&st.store, r).await?
+                && !principal.sees_product(&view.product)
             {
-                return Err(outside(product));
+                return Err(outside(&view.product));
             }
         }
         _ => {}

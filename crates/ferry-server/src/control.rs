@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use ferry_api::ReleaseView;
 use ferry_engine::PullRequestInfo;
 use ferry_model::{EnvName, ProductName, ReleaseId};
 use ferry_store::Store;
@@ -17,7 +18,7 @@ use crate::AppState;
 use crate::api::PathParam;
 use crate::auth::Principal;
 use crate::body::{RawBody, optional_json};
-use crate::dto::List;
+use crate::dto::{List, stored_view};
 use crate::error::ApiError;
 use crate::params::Params;
 
@@ -39,17 +40,12 @@ async fn known_release<S: Store>(
     id: &ReleaseId,
     env: Option<&EnvName>,
 ) -> Result<(), ApiError> {
-    let Some(view) = st.store.release_view(&id.to_string()).await? else {
+    let Some(view) = stored_view(&st.store, &id.to_string()).await? else {
         return Err(ApiError::not_found(format!("no release with id {id}")));
     };
-    let product = view["product"].as_str().unwrap_or_default();
-    let environments = view["environments"].as_array().map(Vec::as_slice).unwrap_or_default();
-    let types = environments
-        .iter()
-        .filter(|e| env.is_none_or(|want| e["name"].as_str() == Some(want.as_str())))
-        .filter_map(|e| e["type"].as_str())
-        .filter_map(|t| crate::auth::tokens::parse_env_type(t).ok());
-    principal.check_scope(product, types)
+    let types =
+        view.environments.iter().filter(|e| env.is_none_or(|want| e.name == want.as_str())).map(|e| e.env_type.into());
+    principal.check_scope(&view.product, types)
 }
 
 /// 403 unless the caller may act on the pull request's product and environment (404 when unknown is
@@ -64,9 +60,10 @@ async fn pull_scope<S: Store>(st: &AppState<S>, principal: &Principal, number: u
 }
 
 /// The release view after a change, read back from the store.
-async fn view_of<S: Store>(st: &AppState<S>, id: &ReleaseId) -> Result<Value, ApiError> {
-    let id = id.to_string();
-    Ok(st.store.release_view(&id).await?.unwrap_or_else(|| json!({ "id": id })))
+async fn view_of<S: Store>(st: &AppState<S>, id: &ReleaseId) -> Result<ReleaseView, ApiError> {
+    stored_view(&st.store, &id.to_string())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no release with id {id}")))
 }
 
 /// A required free-text field: trimmed, non-empty, at most [`MAX_REASON`] characters.

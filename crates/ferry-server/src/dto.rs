@@ -2,14 +2,21 @@
 //! without changing the public contract.
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 
 use ferry_model::resources::{
     Application, Catalog, Environment, FlowStep, Hooks, PolicyFields, Product, PromotionFlow, PromotionPolicy,
     SelectorOperator, StatusSource, StepKind, TriggerKey, Workflow, WorkflowBackend, WorkflowParam,
 };
 use ferry_model::{EnvName, format_duration};
-use ferry_store::{AppStateRow, ProductEvent, ReleaseRow, StoredEvent, StoredLogLine};
-use serde::{Deserialize, Serialize};
+
+use ferry_api::{ReleaseItem, ReleaseView};
+use ferry_model::ReleaseId;
+use ferry_model::status::ReleaseStatus;
+use ferry_store::{AppStateRow, ProductEvent, ReleaseRow, Store, StoredEvent, StoredLogLine};
+use serde::Serialize;
+
+use crate::error::ApiError;
 
 /// A list answer: `{"items": [...]}`.
 #[derive(Debug, Serialize)]
@@ -483,63 +490,45 @@ impl From<ProductEvent> for ProductEventDto {
     }
 }
 
-/// A row of the release list (SPEC §7.4, last paragraph).
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReleaseItem {
-    /// Release id.
-    pub id: String,
-    /// Product.
-    pub product: String,
-    /// Flow or `manual`.
-    pub flow: String,
-    /// Flow version.
-    pub flow_version: Option<String>,
-    /// Release status.
-    pub status: String,
-    /// Initiator.
-    pub initiator: String,
-    /// Created (RFC 3339).
-    pub created_at: String,
-    /// Finished (RFC 3339).
-    pub finished_at: Option<String>,
-    /// Failure or termination reason.
-    pub reason: Option<String>,
-    /// Retry count.
-    pub retries: i64,
-    /// Release version.
-    pub version: Option<String>,
-    /// Environment → status.
-    pub environments: serde_json::Value,
+/// A row of the release list (SPEC §7.4, last paragraph) from the store's row. A row that does not
+/// read (an unknown status, a malformed id) is an internal error: the engine wrote it.
+pub fn release_item(r: ReleaseRow) -> Result<ReleaseItem, ApiError> {
+    let id = r.id;
+    let bad = |what: &str, e: &dyn std::fmt::Display| {
+        ApiError::internal(format!("the stored row of release {id} has an unreadable {what}: {e}"))
+    };
+    Ok(ReleaseItem {
+        id: ReleaseId::from_str(&id).map_err(|e| bad("id", &e))?,
+        status: ReleaseStatus::from_str(&r.status).map_err(|e| bad("status", &e))?,
+        retries: u32::try_from(r.retries).map_err(|e| bad("retry count", &e))?,
+        environments: serde_json::from_value(r.environments).map_err(|e| bad("environment list", &e))?,
+        product: r.product,
+        flow: r.flow,
+        flow_version: r.flow_version,
+        initiator: r.initiator,
+        created_at: r.created_at,
+        finished_at: r.finished_at,
+        reason: r.reason,
+        version: r.version,
+    })
 }
 
-impl From<ReleaseRow> for ReleaseItem {
-    fn from(r: ReleaseRow) -> Self {
-        ReleaseItem {
-            id: r.id,
-            product: r.product,
-            flow: r.flow,
-            flow_version: r.flow_version,
-            status: r.status,
-            initiator: r.initiator,
-            created_at: r.created_at.to_string(),
-            finished_at: r.finished_at.map(|t| t.to_string()),
-            reason: r.reason,
-            retries: r.retries,
-            version: r.version,
-            environments: r.environments,
-        }
+/// Reads the stored view of release `id`: the one place where the store's JSON becomes a
+/// [`ReleaseView`]. `None` when the store has no such release.
+///
+/// A view stored by an earlier version of Ferry that lacks fields of today's view is rebuilt from the
+/// release's event log (the source of truth), so upgrading never makes a release unreadable.
+pub async fn stored_view<S: Store>(store: &S, id: &str) -> Result<Option<ReleaseView>, ApiError> {
+    let Some(json) = store.release_view(id).await? else { return Ok(None) };
+    match serde_json::from_value(json) {
+        Ok(view) => Ok(Some(view)),
+        Err(e) => match ferry_engine::replay(store, id).await {
+            Ok((state, _)) => Ok(Some(ferry_engine::view::release_view(&state))),
+            Err(replay) => Err(ApiError::internal(format!(
+                "the stored view of release {id} cannot be read ({e}) and its event log does not replay ({replay})"
+            ))),
+        },
     }
-}
-
-/// A page of releases.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReleasePageDto {
-    /// Rows, newest first.
-    pub items: Vec<ReleaseItem>,
-    /// Cursor of the next page (`cursor=` parameter), or `null` on the last page.
-    pub next: Option<String>,
 }
 
 /// A committed release event (list items and SSE `data`).

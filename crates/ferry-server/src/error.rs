@@ -3,6 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use ferry_api::{Diagnostic, ErrorBody, ErrorEnvelope, Severity};
 use ferry_engine::EngineError;
 use ferry_store::StoreError;
 use serde::Serialize;
@@ -23,11 +24,6 @@ pub struct ApiError {
     /// Structured configuration diagnostics (only for `invalid_configuration`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diagnostics: Option<Vec<ferry_config::Diagnostic>>,
-}
-
-#[derive(Serialize)]
-struct Envelope<'a> {
-    error: &'a ApiError,
 }
 
 impl ApiError {
@@ -95,6 +91,33 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The JSON body of the answer (SPEC §7.2).
+    pub fn envelope(&self) -> ErrorEnvelope {
+        let diagnostic = |d: &ferry_config::Diagnostic| Diagnostic {
+            severity: match d.severity {
+                ferry_config::Severity::Error => Severity::Error,
+                ferry_config::Severity::Warning => Severity::Warning,
+            },
+            file: d.file.clone(),
+            document: d.document,
+            line: d.line,
+            column: d.column,
+            field: d.field.clone(),
+            message: d.message.clone(),
+            hint: d.hint.clone(),
+        };
+        ErrorEnvelope {
+            error: ErrorBody {
+                code: self.code.to_owned(),
+                message: self.message.clone(),
+                details: self.details.clone(),
+                diagnostics: self.diagnostics.as_ref().map(|d| d.iter().map(diagnostic).collect()),
+            },
+        }
+    }
+}
+
 /// `8 MiB`, `512 KiB`, `100 bytes`.
 pub(crate) fn human_bytes(n: usize) -> String {
     if n >= 1024 * 1024 && n.is_multiple_of(1024 * 1024) {
@@ -119,7 +142,7 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::warn!(code = self.code, message = %self.message, "request failed");
         }
-        let mut response = (self.status, axum::Json(Envelope { error: &self })).into_response();
+        let mut response = (self.status, axum::Json(self.envelope())).into_response();
         response.extensions_mut().insert(ErrorMessage(self.message));
         response
     }
@@ -170,6 +193,29 @@ mod tests {
         for (e, status, code) in cases {
             let api = ApiError::from(e);
             assert_eq!((api.status.as_u16(), api.code), (status, code));
+        }
+    }
+
+    #[test]
+    fn the_envelope_carries_every_field_of_the_error() {
+        let diagnostic = ferry_config::Diagnostic {
+            severity: ferry_config::Severity::Warning,
+            file: "a.yaml".into(),
+            document: 1,
+            line: 2,
+            column: 3,
+            field: "spec.x".into(),
+            message: "odd".into(),
+            hint: Some("try y".into()),
+        };
+        let errors = [
+            ApiError::not_found("no such thing").with_details(vec!["a".into()]),
+            ApiError::invalid_configuration(vec![diagnostic]),
+        ];
+        for e in errors {
+            let typed = serde_json::to_value(e.envelope()).expect("serialises");
+            let plain = serde_json::json!({ "error": serde_json::to_value(&e).expect("serialises") });
+            assert_eq!(typed, plain);
         }
     }
 

@@ -174,28 +174,20 @@ impl Client {
         let status = response.status().as_u16();
         let text = response.text().await.map_err(|e| self.network(&e))?;
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let error = &body["error"];
-        let message = error["message"].as_str().map(str::to_owned).unwrap_or_else(|| {
+        // The API's error envelope; anything else (a proxy's page, say) is shown as it came.
+        let error = serde_json::from_value::<ferry_api::ErrorEnvelope>(body.clone()).ok().map(|e| e.error);
+        let message = error.as_ref().map(|e| e.message.clone()).unwrap_or_else(|| {
             let text = text.trim();
             if text.is_empty() { format!("the server answered {status}") } else { format!("{status}: {text}") }
         });
-        let mut details: Vec<String> = error["details"]
-            .as_array()
-            .map(|d| d.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-            .unwrap_or_default();
+        let mut details: Vec<String> = error.as_ref().map(|e| e.details.clone()).unwrap_or_default();
         if status == 401 {
             details.push(format!(
                 "hint: pass --token, set FERRY_TOKEN or run `ferry login --server {} --token-stdin`",
                 self.base
             ));
         }
-        Err(ClientError::Api {
-            status,
-            code: error["code"].as_str().unwrap_or_default().to_owned(),
-            message,
-            details,
-            body,
-        })
+        Err(ClientError::Api { status, code: error.map(|e| e.code).unwrap_or_default(), message, details, body })
     }
 
     fn network(&self, e: &reqwest::Error) -> ClientError {
@@ -217,6 +209,27 @@ impl Client {
     pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
         let response = self.send(self.request(reqwest::Method::GET, path).timeout(REQUEST_TIMEOUT)).await?;
         self.json(response).await
+    }
+
+    /// `GET path` → the answer read as `T` (a type of the API's wire vocabulary, `ferry_api`).
+    pub async fn get_as<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let value = self.get(path).await?;
+        self.decode(value)
+    }
+
+    /// `POST path` with a JSON body → the answer read as `T`.
+    pub async fn post_as<T: serde::de::DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T, ClientError> {
+        let value = self.post(path, body).await?;
+        self.decode(value)
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(&self, value: Value) -> Result<T, ClientError> {
+        serde_json::from_value(value).map_err(|e| {
+            ClientError::Protocol(format!(
+                "the server at {} answered in a shape this client cannot read ({e}); is it another version of Ferry?",
+                self.base
+            ))
+        })
     }
 
     /// `POST path` with a JSON body → JSON.

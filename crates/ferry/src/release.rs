@@ -5,10 +5,12 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use ferry_api::{ReleaseItem, ReleasePage, ReleaseView};
+use ferry_model::status::ReleaseStatus;
 use serde_json::{Value, json};
 
 use crate::client::{Client, ClientError};
-use crate::render::{changes, env_legend, is_final, label, release_tree, s, symbol, table, time};
+use crate::render::{changes, env_legend, label, release_tree, s, table, time_of};
 use crate::{Output, exit, style};
 
 /// How often `logs --follow` looks for new lines while the release runs.
@@ -65,12 +67,12 @@ pub async fn list(client: &Client, product: Option<&str>, f: &ListFilters, outpu
     }
     let qs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect();
     let path = if qs.is_empty() { "/api/v1/releases".to_owned() } else { format!("/api/v1/releases?{}", qs.join("&")) };
-    let page = client.get(&path).await?;
+    let page: ReleasePage = client.get_as(&path).await?;
     if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&page)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let items = page["items"].as_array().cloned().unwrap_or_default();
+    let items = &page.items;
     if items.is_empty() {
         match product {
             Some(p) => println!("No releases of {p} match."),
@@ -78,9 +80,10 @@ pub async fn list(client: &Client, product: Option<&str>, f: &ListFilters, outpu
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let columns = env_columns(client, product, &items).await;
+    let columns = env_columns(client, product, items).await;
     let show_product = product.is_none();
-    let show_reason = items.iter().any(|i| !s(i, "reason").is_empty());
+    let reason = |i: &ReleaseItem| i.reason.clone().unwrap_or_default();
+    let show_reason = items.iter().any(|i| !reason(i).is_empty());
     let mut header = vec!["CREATED"];
     if show_product {
         header.push("PRODUCT");
@@ -94,23 +97,22 @@ pub async fn list(client: &Client, product: Option<&str>, f: &ListFilters, outpu
     let rows: Vec<Vec<String>> = items
         .iter()
         .map(|i| {
-            let mut row = vec![time(s(i, "createdAt"))];
+            let mut row = vec![time_of(Some(i.created_at))];
             if show_product {
-                row.push(s(i, "product").to_owned());
+                row.push(i.product.clone());
             }
-            let flow = match (s(i, "flow"), s(i, "flowVersion")) {
+            let flow = match (i.flow.as_str(), i.flow_version.as_deref().unwrap_or_default()) {
                 ("manual", _) => "Manual".to_owned(),
                 (f, "") => f.to_owned(),
                 (f, v) => format!("{f} {v}"),
             };
-            row.extend([label(s(i, "status")), s(i, "initiator").to_owned(), flow]);
+            row.extend([label(i.status.as_str()), i.initiator.clone(), flow]);
             for env in &columns {
-                let status = i["environments"].get(env).and_then(Value::as_str).unwrap_or_default();
-                row.push(if status.is_empty() { "-".to_owned() } else { symbol(status).to_owned() });
+                row.push(i.environments.get(env).map_or_else(|| "-".to_owned(), |s| s.symbol().to_owned()));
             }
-            row.push(s(i, "id").to_owned());
+            row.push(i.id.to_string());
             if show_reason {
-                row.push(s(i, "reason").to_owned());
+                row.push(reason(i));
             }
             row
         })
@@ -118,7 +120,7 @@ pub async fn list(client: &Client, product: Option<&str>, f: &ListFilters, outpu
     print!("{}", table(&header, &rows));
     println!();
     println!("{}", style::hint(&env_legend()));
-    if let Some(next) = page["next"].as_str() {
+    if let Some(next) = &page.next {
         let product = product.map(|p| format!(" {p}")).unwrap_or_default();
         println!("{}", style::hint(&format!("More: ferry release list{product} --cursor {next}")));
     }
@@ -126,7 +128,7 @@ pub async fn list(client: &Client, product: Option<&str>, f: &ListFilters, outpu
 }
 
 /// Environment columns: the product's environments in dashboard order, then any other the rows name.
-async fn env_columns(client: &Client, product: Option<&str>, items: &[Value]) -> Vec<String> {
+async fn env_columns(client: &Client, product: Option<&str>, items: &[ReleaseItem]) -> Vec<String> {
     let mut ordered: Vec<String> = Vec::new();
     if let Some(p) = product
         && let Ok(detail) = client.get(&format!("/api/v1/products/{}", enc(p))).await
@@ -144,8 +146,7 @@ async fn env_columns(client: &Client, product: Option<&str>, items: &[Value]) ->
     {
         ordered = envs["items"].as_array().into_iter().flatten().map(|e| s(e, "name").to_owned()).collect();
     }
-    let used: BTreeSet<String> =
-        items.iter().filter_map(|i| i["environments"].as_object()).flat_map(|m| m.keys().cloned()).collect();
+    let used: BTreeSet<String> = items.iter().flat_map(|i| i.environments.keys().cloned()).collect();
     let mut columns: Vec<String> = ordered.into_iter().filter(|e| used.contains(e)).collect();
     for e in used {
         if !columns.contains(&e) {
@@ -157,7 +158,7 @@ async fn env_columns(client: &Client, product: Option<&str>, items: &[Value]) ->
 
 /// `release show`.
 pub async fn show(client: &Client, id: &str, output: Output) -> anyhow::Result<ExitCode> {
-    let view = client.get(&format!("/api/v1/releases/{}", enc(id))).await?;
+    let view: ReleaseView = client.get_as(&format!("/api/v1/releases/{}", enc(id))).await?;
     if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&view)?);
     } else {
@@ -171,13 +172,13 @@ pub async fn show(client: &Client, id: &str, output: Output) -> anyhow::Result<E
 async fn follow(
     client: &Client,
     id: &str,
-    mut report: impl FnMut(Option<&Value>, &Value),
-) -> Result<Value, ClientError> {
+    mut report: impl FnMut(Option<&ReleaseView>, &ReleaseView),
+) -> Result<ReleaseView, ClientError> {
     let stream_path = format!("/api/v1/events?release={}", enc(id));
     let view_path = format!("/api/v1/releases/{}", enc(id));
     // Subscribe before reading the view, so no change after the read is missed.
     let mut stream = client.events(&stream_path, None).await?;
-    let mut view = client.get(&view_path).await?;
+    let mut view: ReleaseView = client.get_as(&view_path).await?;
     report(None, &view);
     let mut last_id = None;
     let mut reconnects = 0;
@@ -198,7 +199,7 @@ async fn follow(
                 stream = client.events(&stream_path, last_id).await?;
             }
         }
-        let new = client.get(&view_path).await?;
+        let new: ReleaseView = client.get_as(&view_path).await?;
         report(Some(&view), &new);
         view = new;
     }
@@ -207,12 +208,12 @@ async fn follow(
 
 /// Whether the release has ended: a final status and nothing left running (a release can be Failed
 /// while a parallel branch still finishes, SPEC §3.4).
-fn ended(view: &Value) -> bool {
-    is_final(s(view, "status")) && !view["finishedAt"].is_null()
+fn ended(view: &ReleaseView) -> bool {
+    view.status.is_final() && view.finished_at.is_some()
 }
 
-fn outcome(view: &Value) -> ExitCode {
-    if s(view, "status") == "Succeeded" { ExitCode::SUCCESS } else { ExitCode::from(exit::FAILED) }
+fn outcome(view: &ReleaseView) -> ExitCode {
+    if view.status == ReleaseStatus::Succeeded { ExitCode::SUCCESS } else { ExitCode::from(exit::FAILED) }
 }
 
 /// `release watch`: redraws the tree on a terminal, prints one line per change otherwise.
@@ -234,7 +235,7 @@ pub async fn watch(client: &Client, id: &str) -> anyhow::Result<ExitCode> {
         }
     })
     .await?;
-    println!("release {} finished: {}", s(&view, "id"), label(s(&view, "status")));
+    println!("release {} finished: {}", view.id, label(view.status.as_str()));
     Ok(outcome(&view))
 }
 
@@ -254,13 +255,13 @@ pub async fn promote(
             body[key] = Value::String(v);
         }
     }
-    let created = client.post(&format!("/api/v1/products/{}/promote", enc(product)), &body).await?;
-    let id = s(&created, "id").to_owned();
+    let created: ReleaseView = client.post_as(&format!("/api/v1/products/{}/promote", enc(product)), &body).await?;
+    let id = created.id.to_string();
     if !wait {
         if output == Output::Json {
             println!("{}", serde_json::to_string_pretty(&created)?);
         } else {
-            let flow = match s(&created, "flow") {
+            let flow = match created.flow.as_str() {
                 "" => String::new(),
                 f => format!(" (flow {f})"),
             };
@@ -286,14 +287,15 @@ pub async fn promote(
     if json {
         println!("{}", serde_json::to_string_pretty(&view)?);
     } else {
-        println!("release {id} finished: {}", label(s(&view, "status")));
+        println!("release {id} finished: {}", label(view.status.as_str()));
     }
     Ok(outcome(&view))
 }
 
 /// `release terminate`: asks the server to terminate the release and prints its new status.
 pub async fn terminate(client: &Client, id: &str, reason: &str, output: Output) -> anyhow::Result<ExitCode> {
-    let view = client.post(&format!("/api/v1/releases/{}/terminate", enc(id)), &json!({ "reason": reason })).await?;
+    let view: ReleaseView =
+        client.post_as(&format!("/api/v1/releases/{}/terminate", enc(id)), &json!({ "reason": reason })).await?;
     if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(ExitCode::SUCCESS);
@@ -306,7 +308,7 @@ pub async fn terminate(client: &Client, id: &str, reason: &str, output: Output) 
 /// `release retry`: asks the server to retry a failed release; with `wait`, follows it like `watch` and
 /// exits 0 when it Succeeded, 1 otherwise.
 pub async fn retry(client: &Client, id: &str, wait: bool, output: Output) -> anyhow::Result<ExitCode> {
-    let view = client.post(&format!("/api/v1/releases/{}/retry", enc(id)), &json!({})).await?;
+    let view: ReleaseView = client.post_as(&format!("/api/v1/releases/{}/retry", enc(id)), &json!({})).await?;
     let json = output == Output::Json;
     if !wait {
         if json {
@@ -333,7 +335,7 @@ pub async fn retry(client: &Client, id: &str, wait: bool, output: Output) -> any
     if json {
         println!("{}", serde_json::to_string_pretty(&view)?);
     } else {
-        println!("release {id} finished: {}", label(s(&view, "status")));
+        println!("release {id} finished: {}", label(view.status.as_str()));
     }
     Ok(outcome(&view))
 }
@@ -355,10 +357,9 @@ pub async fn approve(client: &Client, id: &str, env: &str, output: Output) -> an
 }
 
 /// `release ID: ● Running`, plus how to follow it while it is not final.
-fn print_status(id: &str, view: &Value) {
-    let status = s(view, "status");
-    println!("release {id}: {}", label(status));
-    if !status.is_empty() && !is_final(status) {
+fn print_status(id: &str, view: &ReleaseView) {
+    println!("release {id}: {}", label(view.status.as_str()));
+    if !view.status.is_final() {
         println!("{}", style::hint(&format!("Follow it: ferry release watch {id}")));
     }
 }
@@ -409,7 +410,7 @@ pub async fn logs(
         if !follow || finishing {
             return Ok(ExitCode::SUCCESS);
         }
-        let view = client.get(&view_path).await?;
+        let view: ReleaseView = client.get_as(&view_path).await?;
         if ended(&view) {
             // One more read for lines written before the release finished.
             finishing = true;
@@ -444,10 +445,48 @@ mod tests {
                 version: None,
                 environments: json!({"qa": "Running"}),
             },
-            view: json!({"id": id, "status": status, "environments": [{"name": "qa", "status": "Running"}],
-                         "finishedAt": if is_final(status) { json!("1970-01-01T00:00:00Z") } else { Value::Null }}),
+            view: serde_json::to_value(view(id, status)).unwrap(),
             app_states: vec![],
         }))
+    }
+
+    /// A release view of `status` with no environments, finished when the status is final.
+    fn view(id: &str, status: &str) -> ReleaseView {
+        let at = jiff::Timestamp::UNIX_EPOCH;
+        let status: ReleaseStatus = status.parse().unwrap();
+        ReleaseView {
+            id: id.parse().unwrap(),
+            product: "shop".into(),
+            flow: "standard".into(),
+            flow_version: None,
+            version: None,
+            status,
+            initiator: "alice".into(),
+            created_at: at,
+            started_at: Some(at),
+            finished_at: status.is_final().then_some(at),
+            reason: None,
+            retries: 0,
+            terminate: None,
+            last_retry: None,
+            trigger: ferry_api::TriggerView {
+                environment: "dev".into(),
+                sha: "00e81fed5f2da0ab8310f4d032695b9ec0548e06".into(),
+                short_sha: "00e81fe".into(),
+                message: "feat: x".into(),
+                author: "Dana".into(),
+                author_email: "dana@example.com".into(),
+                date: at,
+                repo: "https://git.example.com/shop.git".into(),
+                branch: "main".into(),
+                web_url: None,
+            },
+            counters: ferry_api::Counters::default(),
+            environments: vec![],
+            hooks: vec![],
+            context: Default::default(),
+            issues: vec![],
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -470,7 +509,7 @@ mod tests {
             let mut seen = Vec::new();
             let mut first = Some(first_tx);
             let view = follow(&client, id, |_, new| {
-                seen.push(s(new, "status").to_owned());
+                seen.push(new.status.as_str().to_owned());
                 if let Some(tx) = first.take() {
                     let _ = tx.send(());
                 }
@@ -484,7 +523,7 @@ mod tests {
         assert!(store.write(vec![write(id, 1, "Suspended")]).await.unwrap()[0].is_ok());
         assert!(store.write(vec![write(id, 2, "Succeeded")]).await.unwrap()[0].is_ok());
         let (view, seen) = follower.await.unwrap();
-        assert_eq!(s(&view, "status"), "Succeeded");
+        assert_eq!(view.status, ReleaseStatus::Succeeded);
         assert_eq!(seen.first().map(String::as_str), Some("Running"), "{seen:?}");
         assert!(seen.len() >= 2, "{seen:?}");
         assert_eq!(seen.last().map(String::as_str), Some("Succeeded"), "{seen:?}");

@@ -1,11 +1,13 @@
 //! Human output: aligned tables, status labels (symbol + word, never colour alone), and the release tree.
 //!
-//! Release views are read as JSON (SPEC §7.4) and every field is optional here, so that a view written by
-//! a newer server still prints.
+//! Release views and list rows are read as the API's types (`ferry_api`, SPEC §7.4); other answers as
+//! JSON.
 
 use std::str::FromStr;
 
+use ferry_api::{AppView, ReleaseView};
 use ferry_model::status::{EnvStatus, HealthStatus, ReleaseStatus, StepStatus, SyncStatus};
+use jiff::Timestamp;
 use serde_json::Value;
 
 /// A string field, or `""`.
@@ -36,11 +38,6 @@ pub fn symbol(status: &str) -> &'static str {
 /// `✓ Succeeded`.
 pub fn label(status: &str) -> String {
     if status.is_empty() { "-".to_owned() } else { format!("{} {status}", symbol(status)) }
-}
-
-/// Whether a release status is final (Succeeded, Failed, Terminated).
-pub fn is_final(status: &str) -> bool {
-    ReleaseStatus::from_str(status).is_ok_and(ReleaseStatus::is_final)
 }
 
 /// The legend of environment symbols printed under release tables.
@@ -97,86 +94,84 @@ fn short(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
 }
 
+/// `2026-01-05 10:00Z` from a time, or `-`.
+pub fn time_of(t: Option<Timestamp>) -> String {
+    t.map_or_else(|| "-".to_owned(), |t| t.strftime("%Y-%m-%d %H:%MZ").to_string())
+}
+
 /// The release as a tree: header, then each environment with its applications, workflows and issues.
-pub fn release_tree(view: &Value) -> String {
+pub fn release_tree(view: &ReleaseView) -> String {
     let mut out = String::new();
     let mut line = |text: String| {
         out.push_str(text.trim_end());
         out.push('\n');
     };
-    let flow = match (s(view, "flow"), s(view, "flowVersion")) {
+    let flow = match (view.flow.as_str(), view.flow_version.as_deref().unwrap_or_default()) {
         ("", _) => "-".to_owned(),
         (f, "") => f.to_owned(),
         (f, v) => format!("{f} {v}"),
     };
-    let version = s(view, "version");
+    let version = view.version.as_deref().unwrap_or_default();
     line(format!(
         "Release {} · product {} · flow {flow}{}",
-        s(view, "id"),
-        s(view, "product"),
+        view.id,
+        view.product,
         if version.is_empty() { String::new() } else { format!(" · version {version}") }
     ));
-    let c = &view["counters"];
-    let count = |k: &str| c.get(k).and_then(Value::as_i64).unwrap_or(0);
+    let c = &view.counters;
     line(format!(
         "Status:    {}   ({} successful, {} running, {} failed, {} pending)",
-        label(s(view, "status")),
-        count("successful"),
-        count("running"),
-        count("failed"),
-        count("pending")
+        label(view.status.as_str()),
+        c.successful,
+        c.running,
+        c.failed,
+        c.pending
     ));
-    let t = &view["trigger"];
-    if t.is_object() {
-        let subject = s(t, "message").lines().next().unwrap_or_default();
-        line(format!(
-            "Trigger:   {} {} {:?} by {} ({} {})",
-            s(t, "environment"),
-            if s(t, "shortSha").is_empty() { short(s(t, "sha")) } else { s(t, "shortSha") },
-            subject,
-            s(t, "author"),
-            s(t, "repo"),
-            s(t, "branch")
-        ));
-    }
-    let retries = view.get("retries").and_then(Value::as_i64).unwrap_or(0);
+    let t = &view.trigger;
+    let subject = t.message.lines().next().unwrap_or_default();
+    line(format!(
+        "Trigger:   {} {} {:?} by {} ({} {})",
+        t.environment,
+        if t.short_sha.is_empty() { short(&t.sha) } else { t.short_sha.as_str() },
+        subject,
+        t.author,
+        t.repo,
+        t.branch
+    ));
     line(format!(
         "Initiator: {} · created {} · finished {}{}",
-        s(view, "initiator"),
-        time(s(view, "createdAt")),
-        time(s(view, "finishedAt")),
-        if retries > 0 { format!(" · {retries} retries") } else { String::new() }
+        view.initiator,
+        time_of(Some(view.created_at)),
+        time_of(view.finished_at),
+        if view.retries > 0 { format!(" · {} retries", view.retries) } else { String::new() }
     ));
-    if !s(view, "reason").is_empty() {
-        line(format!("Reason:    {}", s(view, "reason")));
+    if let Some(reason) = view.reason.as_deref().filter(|r| !r.is_empty()) {
+        line(format!("Reason:    {reason}"));
     }
-    let envs = view["environments"].as_array().map(Vec::as_slice).unwrap_or_default();
-    for env in envs {
+    for env in &view.environments {
         line(String::new());
-        let deps: Vec<&str> =
-            env["dependsOn"].as_array().map(|d| d.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-        let action = s(&env["policy"], "action");
+        let action = env.policy.as_ref().map(|p| p.action.as_str()).unwrap_or_default();
         line(format!(
             "{} {} ({}){}{}",
-            label(s(env, "status")),
-            s(env, "name"),
-            s(env, "type"),
-            if deps.is_empty() { String::new() } else { format!(" after {}", deps.join(", ")) },
+            label(env.status.as_str()),
+            env.name,
+            env.env_type,
+            if env.depends_on.is_empty() { String::new() } else { format!(" after {}", env.depends_on.join(", ")) },
             if action.is_empty() { String::new() } else { format!(" · action {action}") },
         ));
         let mut children: Vec<Vec<String>> = Vec::new();
-        for app in env["applications"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        for app in &env.applications {
             children.push(app_lines(app));
         }
-        for wf in env["workflows"].as_array().map(Vec::as_slice).unwrap_or_default() {
-            let mut lines = vec![format!("{} workflow {} ({})", label(s(wf, "status")), s(wf, "name"), s(wf, "stage"))];
-            for step in wf["steps"].as_array().map(Vec::as_slice).unwrap_or_default() {
-                lines.push(format!("{} step {}", label(s(step, "status")), s(step, "name")));
+        for wf in &env.workflows {
+            let mut lines = vec![format!("{} workflow {} ({})", label(wf.status.as_str()), wf.name, wf.stage)];
+            for step in &wf.steps {
+                lines.push(format!("{} step {}", label(step.status.as_str()), step.name));
             }
             children.push(lines);
         }
-        for issue in env["issues"].as_array().map(Vec::as_slice).unwrap_or_default() {
-            children.push(vec![format!("⚠ issue ({}): {}", s(issue, "kind"), s(issue, "summary"))]);
+        for issue in &env.issues {
+            children.push(vec![format!("⚠ issue ({}): {}", issue.kind, issue.summary)]);
         }
         let n = children.len();
         for (i, lines) in children.into_iter().enumerate() {
@@ -195,39 +190,31 @@ pub fn release_tree(view: &Value) -> String {
     out
 }
 
-fn app_lines(app: &Value) -> Vec<String> {
-    let mut first = format!("app {}", s(app, "name"));
-    if !s(app, "component").is_empty() {
-        first.push_str(&format!(" [{}]", s(app, "component")));
+fn app_lines(app: &AppView) -> Vec<String> {
+    let mut first = format!("app {}", app.name);
+    if !app.component.is_empty() {
+        first.push_str(&format!(" [{}]", app.component));
     }
-    if !s(app, "phase").is_empty() {
-        first.push_str(&format!(" · phase {}", s(app, "phase")));
-    }
-    if !s(app, "version").is_empty() {
-        first.push_str(&format!(" · version {}", s(app, "version")));
+    first.push_str(&format!(" · phase {}", app.phase));
+    if let Some(version) = app.version.as_deref().filter(|v| !v.is_empty()) {
+        first.push_str(&format!(" · version {version}"));
     }
     let mut lines = vec![first];
-    let action = &app["action"];
-    if action.is_object() {
-        let mut text = format!("action {}", label(s(action, "status")));
-        if !s(action, "commit").is_empty() {
-            text.push_str(&format!(" · commit {}", short(s(action, "commit"))));
+    if let Some(action) = &app.action {
+        let mut text = format!("action {}", label(action.status.as_str()));
+        if let Some(commit) = action.commit.as_deref().filter(|c| !c.is_empty()) {
+            text.push_str(&format!(" · commit {}", short(commit)));
         }
-        match &action["pullRequest"] {
-            Value::Null => {}
-            Value::String(url) => text.push_str(&format!(" · PR {url}")),
-            pr => {
-                let id = pr.get("url").or_else(|| pr.get("number")).map(|v| v.to_string().replace('"', ""));
-                text.push_str(&format!(" · PR {}", id.unwrap_or_default()));
-            }
+        if let Some(pr) = &action.pull_request {
+            let id = if pr.url.is_empty() { pr.number.to_string() } else { pr.url.clone() };
+            text.push_str(&format!(" · PR {id}"));
         }
         lines.push(text);
     }
-    let live = &app["app"];
-    if live.is_object() {
-        let mut text = format!("{} · {}", label(s(live, "sync")), label(s(live, "health")));
-        if !s(live, "revision").is_empty() {
-            text.push_str(&format!(" at {}", short(s(live, "revision"))));
+    if let Some(live) = &app.app {
+        let mut text = format!("{} · {}", label(live.sync.as_str()), label(live.health.as_str()));
+        if let Some(revision) = live.revision.as_deref().filter(|r| !r.is_empty()) {
+            text.push_str(&format!(" at {}", short(revision)));
         }
         lines.push(text);
     }
@@ -235,27 +222,20 @@ fn app_lines(app: &Value) -> Vec<String> {
 }
 
 /// What changed between two views of a release, one line each (for `--wait` and `watch`).
-pub fn changes(old: Option<&Value>, new: &Value) -> Vec<String> {
+pub fn changes(old: Option<&ReleaseView>, new: &ReleaseView) -> Vec<String> {
     let mut out = Vec::new();
-    let old_status = old.map(|o| s(o, "status"));
-    if old_status != Some(s(new, "status")) {
-        out.push(format!("release {}", label(s(new, "status"))));
+    if old.map(|o| o.status) != Some(new.status) {
+        out.push(format!("release {}", label(new.status.as_str())));
     }
-    let find = |view: Option<&Value>, name: &str| -> Option<Value> {
-        view?["environments"].as_array()?.iter().find(|e| s(e, "name") == name).cloned()
-    };
-    for env in new["environments"].as_array().map(Vec::as_slice).unwrap_or_default() {
-        let name = s(env, "name");
-        let before = find(old, name);
-        if before.as_ref().map(|b| s(b, "status").to_owned()).as_deref() != Some(s(env, "status")) {
-            out.push(format!("  {} {}", label(s(env, "status")), name));
+    for env in &new.environments {
+        let before = old.and_then(|o| o.environment(&env.name));
+        if before.map(|b| b.status) != Some(env.status) {
+            out.push(format!("  {} {}", label(env.status.as_str()), env.name));
         }
-        let seen = |id: &str| {
-            before.as_ref().and_then(|b| b["issues"].as_array()).is_some_and(|i| i.iter().any(|x| s(x, "id") == id))
-        };
-        for issue in env["issues"].as_array().map(Vec::as_slice).unwrap_or_default() {
-            if !seen(s(issue, "id")) {
-                out.push(format!("    ⚠ {name}: {}", s(issue, "summary")));
+        let seen = |id: &str| before.is_some_and(|b| b.issues.iter().any(|x| x.id == id));
+        for issue in &env.issues {
+            if !seen(&issue.id) {
+                out.push(format!("    ⚠ {}: {}", env.name, issue.summary));
             }
         }
     }
@@ -264,8 +244,6 @@ pub fn changes(old: Option<&Value>, new: &Value) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
     #[test]
@@ -291,35 +269,45 @@ mod tests {
         assert_eq!(t, "A    LONG\nxxx  1\n✓ y  2\n");
     }
 
-    fn view() -> Value {
-        json!({
-            "id": "0190", "product": "shop", "flow": "standard", "flowVersion": "3.0", "version": "1.4.2",
-            "status": "Running", "initiator": "alice", "createdAt": "2026-01-05T10:00:00Z", "finishedAt": null,
-            "reason": null, "retries": 0,
+    fn view() -> ReleaseView {
+        let view = r#"{
+            "id": "01940000-0000-7000-8000-000000000190", "product": "shop", "flow": "standard", "flowVersion": "3.0",
+            "version": "1.4.2", "status": "Running", "initiator": "alice", "createdAt": "2026-01-05T10:00:00Z",
+            "startedAt": "2026-01-05T10:00:00Z", "finishedAt": null, "reason": null, "retries": 0,
+            "terminate": null, "lastRetry": null,
             "trigger": {"environment": "dev", "sha": "abcdef0123", "shortSha": "abcdef0", "message": "fix: login\n\nbody",
-                        "author": "Bob", "repo": "https://git.example.com/shop.git", "branch": "main"},
+                        "author": "Bob", "authorEmail": "bob@example.com", "date": "2026-01-05T09:00:00Z",
+                        "repo": "https://git.example.com/shop.git", "branch": "main", "webUrl": null},
             "counters": {"successful": 1, "running": 1, "failed": 0, "pending": 2},
             "environments": [
-                {"name": "dev", "type": "non-production", "dependsOn": [], "status": "Successful", "applications": [],
-                 "workflows": [], "issues": []},
-                {"name": "qa", "type": "non-production", "dependsOn": ["dev"], "status": "Running",
-                 "policy": {"action": "commit"},
+                {"name": "dev", "type": "non-production", "isTrigger": true, "dependsOn": [], "status": "Successful",
+                 "startedAt": null, "finishedAt": null, "policy": null,
+                 "hooks": {"onStart": null, "onSuccess": null, "onFail": null},
+                 "applications": [], "workflows": [], "issues": []},
+                {"name": "qa", "type": "non-production", "isTrigger": false, "dependsOn": ["dev"], "status": "Running",
+                 "startedAt": null, "finishedAt": null,
+                 "policy": {"action": "commit", "preAction": null, "postAction": "e2e", "source": {"action": "flow"}},
+                 "hooks": {"onStart": null, "onSuccess": null, "onFail": null},
                  "applications": [{"name": "shop-api-qa", "component": "api", "phase": "postAction",
-                                   "action": {"status": "Succeeded", "commit": "1234567890", "pullRequest": null},
-                                   "app": {"sync": "Synced", "health": "Healthy", "revision": "1234567890"},
-                                   "version": "1.4.2"}],
-                 "workflows": [{"stage": "postAction", "name": "e2e", "status": "Running",
-                                "steps": [{"name": "tests", "status": "Running"}]}],
-                 "issues": [{"id": "i1", "kind": "workflow", "summary": "flaky", "at": "2026-01-05T10:01:00Z"}]}
-            ]
-        })
+                                   "action": {"action": "commit", "status": "Succeeded", "commit": "1234567890",
+                                              "repo": null, "unchanged": false, "pullRequest": null, "error": null},
+                                   "app": {"sync": "Synced", "health": "Healthy", "revision": "1234567890",
+                                           "message": null, "observedAt": "2026-01-05T10:01:00Z"},
+                                   "version": "1.4.2", "failed": false, "gateFailure": null}],
+                 "workflows": [{"stage": "postAction", "hook": null, "name": "e2e", "status": "Running",
+                                "steps": [{"name": "tests", "status": "Running"}], "runs": []}],
+                 "issues": [{"id": "i1", "kind": "workflow", "summary": "flaky", "at": "2026-01-05T10:01:00Z", "app": null}]}
+            ],
+            "hooks": [], "context": {}, "issues": []
+        }"#;
+        serde_json::from_str(view).expect("a release view")
     }
 
     #[test]
     fn the_release_tree() {
         let tree = release_tree(&view());
         let expected = "\
-Release 0190 · product shop · flow standard 3.0 · version 1.4.2
+Release 01940000-0000-7000-8000-000000000190 · product shop · flow standard 3.0 · version 1.4.2
 Status:    ● Running   (1 successful, 1 running, 0 failed, 2 pending)
 Trigger:   dev abcdef0 \"fix: login\" by Bob (https://git.example.com/shop.git main)
 Initiator: alice · created 2026-01-05 10:00Z · finished -
@@ -341,12 +329,12 @@ Initiator: alice · created 2026-01-05 10:00Z · finished -
     fn changes_between_views() {
         let old = view();
         let mut new = view();
-        new["status"] = json!("Failed");
-        new["environments"][1]["status"] = json!("Failed");
-        new["environments"][1]["issues"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"id": "i2", "kind": "app", "summary": "Degraded"}));
+        new.status = ReleaseStatus::Failed;
+        new.environments[1].status = EnvStatus::Failed;
+        let mut issue = new.environments[1].issues[0].clone();
+        issue.id = "i2".into();
+        issue.summary = "Degraded".into();
+        new.environments[1].issues.push(issue);
         assert_eq!(changes(Some(&old), &new), ["release ✗ Failed", "  ✗ Failed qa", "    ⚠ qa: Degraded"]);
         assert_eq!(changes(None, &old).len(), 4, "first view: release, both environments, the issue");
     }

@@ -8,7 +8,7 @@ use ferry_store::{AppStateRow, NewEvent, ReleaseWrite, Store, Write};
 use super::{Engine, internal};
 use crate::handle::EngineError;
 use crate::plan::{PlanInput, Step, Work, plan};
-use crate::view::{release_row, release_view};
+use crate::view::{release_row, stored_view};
 
 impl<S: Store> Engine<S> {
     /// Makes `events` durable for release `id` with `next` (the state after them) as projection, then
@@ -31,7 +31,7 @@ impl<S: Store> Engine<S> {
             first_seq: active.next_seq,
             events: new_events,
             row: release_row(&next),
-            view: release_view(&next),
+            view: stored_view(&next).map_err(internal)?,
             app_states,
         };
         let outcome = self.store.write(vec![Write::Release(Box::new(write))]).await.map_err(internal)?;

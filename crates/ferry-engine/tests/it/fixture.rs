@@ -184,7 +184,11 @@ impl Harness {
             .map(|e| serde_json::from_value(e.body).unwrap())
             .collect();
         let state = ferry_model::release::ReleaseState::replay(&events).unwrap();
-        assert_eq!(&ferry_engine::view::release_view(&state), view, "stored view differs from the replayed state");
+        let typed = ferry_engine::view::release_view(&state);
+        let json = serde_json::to_value(&typed).unwrap();
+        assert_eq!(&json, view, "stored view differs from the replayed state");
+        let read: ferry_api::ReleaseView = serde_json::from_value(view.clone()).unwrap();
+        assert_eq!(read, typed, "the stored view does not read back as the same typed view");
         let row = ferry_engine::view::release_row(&state);
         let listed = self
             .store

@@ -52,8 +52,9 @@ use crate::dto::WorkflowDto;
 use crate::error::ApiError;
 use crate::params::{Params, parse_time};
 use crate::routes::{Route, Table};
+use ferry_api::{IssueKind, ReleaseView};
 use pages::{Crumb, PageMeta};
-use view::ReleaseView;
+use view::{ReleaseViewExt, issue_text};
 
 /// Rows of the releases table per page.
 const PAGE_SIZE: u32 = 25;
@@ -249,12 +250,10 @@ fn parse_release(raw: &str) -> Result<String, UiError> {
 }
 
 async fn load_release<S: Store>(st: &AppState<S>, id: &str) -> Result<ReleaseView, UiError> {
-    let Some(json) = st.store.release_view(id).await? else {
-        return Err(UiError::not_found(format!("There is no release with id {id}.")));
-    };
-    ReleaseView::from_json(json).map_err(|e| {
-        UiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the stored view of release {id} cannot be read: {e}"))
-    })
+    match crate::dto::stored_view(&st.store, id).await? {
+        Some(view) => Ok(view),
+        None => Err(UiError::not_found(format!("There is no release with id {id}."))),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -397,7 +396,8 @@ async fn flow<S: Store>(
 // ---------------------------------------------------------------------------------------------------
 
 fn release_meta(v: &ReleaseView) -> PageMeta {
-    let short = pages::short_id(&v.id);
+    let id = v.id.to_string();
+    let short = pages::short_id(&id);
     PageMeta::new(
         format!("Release {short} · {}", v.product),
         vec![
@@ -407,8 +407,8 @@ fn release_meta(v: &ReleaseView) -> PageMeta {
         ],
     )
     .live(
-        format!("/api/v1/events{}", format::query(&[("release", &v.id)])),
-        format!("{}?fragment=body", pages::release_href(&v.id)),
+        format!("/api/v1/events{}", format::query(&[("release", &id)])),
+        format!("{}?fragment=body", pages::release_href(&id)),
         "release-body",
     )
 }
@@ -575,7 +575,7 @@ async fn run_items<S: Store>(
                 r.target.app().map(ToString::to_string).or_else(|| r.target.hook().map(|h| h.as_str().to_owned()))
             })
             .unwrap_or_default();
-        let (log, log_total, log_after) = log_tail(&st.store, &v.id, run_id, step).await?;
+        let (log, log_total, log_after) = log_tail(&st.store, &v.id.to_string(), run_id, step).await?;
         let live = v.is_active() && matches!(status.as_str(), "Running" | "Pending");
         items.push(pages::RunItem {
             run: run_id.clone(),
@@ -600,7 +600,7 @@ async fn run_items<S: Store>(
             log_after,
             log_href: format!(
                 "/api/v1/releases/{}/logs{}",
-                format::segment(&v.id),
+                format::segment(&v.id.to_string()),
                 format::query(&[("run", run_id), ("step", step), ("limit", "10000")])
             ),
             live,
@@ -634,15 +634,15 @@ async fn step<S: Store>(
             return Err(UiError::not_found(format!("Release {id} has no issue {issue_id:?}.")));
         };
         // The issue carries its log tail; the step's own page has the full, live log.
-        let step_href = match (issue.text("runId"), issue.text("step")) {
+        let step_href = match (issue_text(issue, "runId"), issue_text(issue, "step")) {
             (Some(run), Some(step)) if v.line_of_run(&run).is_some() => {
                 Some(pages::step_href(&id, std::slice::from_ref(&run), &step))
             }
             _ => None,
         };
-        let (definition, definition_source) = match issue.text("definition") {
+        let (definition, definition_source) = match issue_text(issue, "definition") {
             Some(text) => (issue_definition(&text), "as it ran".to_owned()),
-            None => match issue.text("workflow").and_then(|w| catalog_definition(&st, &w)) {
+            None => match issue_text(issue, "workflow").and_then(|w| catalog_definition(&st, &w)) {
                 Some(text) => (text, "from the configuration in use now".to_owned()),
                 None => (String::new(), String::new()),
             },
@@ -655,15 +655,15 @@ async fn step<S: Store>(
             badge: None,
             issue: Some(pages::IssueItem {
                 href: String::new(),
-                kind: issue.kind().to_owned(),
+                kind: issue.kind().as_str().to_owned(),
                 icon: match issue.kind() {
-                    "application" => status::Icon("i-app"),
-                    "git" => status::Icon("i-git"),
-                    _ => status::Icon("i-error"),
+                    IssueKind::Application => status::Icon("i-app"),
+                    IssueKind::Git => status::Icon("i-git"),
+                    IssueKind::Workflow => status::Icon("i-error"),
                 },
                 summary: issue.summary.clone(),
                 place: issue.env.clone().unwrap_or_default(),
-                at: format::time(issue.at),
+                at: format::time(Some(issue.at)),
             }),
             fields: pages::issue_fields(issue),
             tail: pages::issue_tail(issue),
@@ -686,14 +686,17 @@ async fn step<S: Store>(
         let Some(step_line) = line.steps.iter().find(|s| s.name == step) else {
             return Err(UiError::not_found(format!("Workflow {:?} has no step {step:?} in this release.", line.name)));
         };
-        let runs: Vec<String> = runs.into_iter().filter(|r| line.runs.contains(r)).collect();
-        let items = run_items(&st, &v, state.as_ref(), &runs, step, &step_line.status).await?;
+        let runs: Vec<String> =
+            runs.into_iter().filter(|r| line.runs.iter().any(|run| run.to_string() == *r)).collect();
+        let items = run_items(&st, &v, state.as_ref(), &runs, step, step_line.status.as_str()).await?;
         // A failed run's issue carries the definition as it ran.
         let from_issue = v
             .issues
             .iter()
-            .find(|i| i.text("runId").is_some_and(|r| runs.contains(&r)) && i.text("definition").is_some())
-            .and_then(|i| i.text("definition"));
+            .find(|i| {
+                issue_text(i, "runId").is_some_and(|r| runs.contains(&r)) && issue_text(i, "definition").is_some()
+            })
+            .and_then(|i| issue_text(i, "definition"));
         let (definition, definition_source) = match from_issue {
             Some(text) => (issue_definition(&text), "as it ran".to_owned()),
             None => match catalog_definition(&st, &line.name) {
@@ -709,8 +712,12 @@ async fn step<S: Store>(
             release: id.clone(),
             release_href: release_href.clone(),
             title: step.to_owned(),
-            subtitle: format!("{} {} · {place}", format::stage(&line.stage, line.hook.as_deref()), line.name),
-            badge: Some(status::Badge::new(&step_line.status)),
+            subtitle: format!(
+                "{} {} · {place}",
+                format::stage(line.stage.as_str(), line.hook.map(ferry_api::HookKind::as_str)),
+                line.name
+            ),
+            badge: Some(status::Badge::new(step_line.status.as_str())),
             issue: None,
             fields: Vec::new(),
             tail: Vec::new(),
@@ -756,7 +763,7 @@ pub(crate) fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a 
 
 /// 403 unless the viewer may change this release (its product and environment types).
 fn check_scope(principal: &Principal, v: &ReleaseView) -> Result<(), UiError> {
-    let types = v.environments.iter().filter_map(|e| crate::auth::tokens::parse_env_type(&e.env_type).ok());
+    let types = v.environments.iter().map(|e| e.env_type.into());
     principal.check_scope(&v.product, types).map_err(UiError::from)
 }
 
@@ -807,7 +814,7 @@ async fn terminate<S: Store>(
             ),
             href: pages::release_href(&id),
             product: v.product.clone(),
-            status: status::Badge::new(&v.status),
+            status: status::Badge::new(v.status.as_str()),
             running: running.join(", "),
             reason,
             id,

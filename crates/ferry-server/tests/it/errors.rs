@@ -207,3 +207,25 @@ async fn readiness_fails_while_the_store_cannot_answer() {
     conn.execute("ALTER TABLE kv_away RENAME TO kv", []).unwrap();
     assert_eq!(server.get("/readyz").await, (200, json!({"status": "ready"})));
 }
+
+#[tokio::test]
+async fn a_view_stored_by_an_earlier_version_is_rebuilt_from_the_event_log() {
+    let mut server = Server::start().await;
+    assert_eq!(server.post("/api/v1/apply", &server.shop_sources()).await.0, 200);
+    let (status, created) = server.post("/api/v1/products/shop/promote", &json!({"flow": "standard"})).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    // No engine writes the view again meanwhile.
+    server.stop_engine().await;
+    // The stored view lacks what later versions added (here: almost everything).
+    let db = server.dir.path().join("ferry.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let old = json!({"id": id, "product": "shop"}).to_string();
+    assert_eq!(conn.execute("UPDATE release_views SET view = ?1 WHERE id = ?2", [&old, &id]).unwrap(), 1);
+    let (status, view) = server.get(&format!("/api/v1/releases/{id}")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!((&view["id"], &view["flow"]), (&json!(id), &json!("standard")));
+    let envs: Vec<&str> =
+        view["environments"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(envs, ["dev", "qa", "staging", "prod-eu", "prod-us"], "{view}");
+}

@@ -243,9 +243,46 @@ pub(crate) fn release_write(
             version: Some("1.4.2".into()),
             environments: json!({"dev": "Successful", "qa": if status == "Failed" { "Failed" } else { "Running" }}),
         },
-        view: json!({"id": id, "product": product, "flow": flow, "status": status, "environments": []}),
+        view: serde_json::to_value(made_up_view(id, product, flow, status, created)).unwrap(),
         app_states: vec![],
     }))
+}
+
+/// A made-up release view with no environments.
+pub(crate) fn made_up_view(id: &str, product: &str, flow: &str, status: &str, created: &str) -> ferry_api::ReleaseView {
+    ferry_api::ReleaseView {
+        id: id.parse().unwrap(),
+        product: product.into(),
+        flow: flow.into(),
+        flow_version: Some("3.0".into()),
+        version: Some("1.4.2".into()),
+        status: status.parse().unwrap(),
+        initiator: "alice".into(),
+        created_at: t(created),
+        started_at: Some(t(created)),
+        finished_at: None,
+        reason: None,
+        retries: 0,
+        terminate: None,
+        last_retry: None,
+        trigger: ferry_api::TriggerView {
+            environment: "dev".into(),
+            sha: "00e81fed5f2da0ab8310f4d032695b9ec0548e06".into(),
+            short_sha: "00e81fe".into(),
+            message: "feat: x".into(),
+            author: "Dana".into(),
+            author_email: "dana@example.com".into(),
+            date: t(created),
+            repo: "https://git.example.com/shop.git".into(),
+            branch: "main".into(),
+            web_url: None,
+        },
+        counters: ferry_api::Counters::default(),
+        environments: vec![],
+        hooks: vec![],
+        context: Default::default(),
+        issues: vec![],
+    }
 }
 
 /// Writes and returns the new events' ids.

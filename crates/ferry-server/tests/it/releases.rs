@@ -3,7 +3,7 @@
 use ferry_store::{LogLine, NewEvent, Write};
 use serde_json::{Value, json};
 
-use crate::{Server, release_id, release_write, t, write};
+use crate::{Server, made_up_view, release_id, release_write, t, write};
 
 /// Seven releases: five of `shop` (one day apart), two of `other`.
 async fn seed(server: &Server) -> Vec<String> {
@@ -107,10 +107,10 @@ async fn release_view_and_event_log() {
     let all = seed(&server).await;
     let (status, view) = server.get(&format!("/api/v1/releases/{}", all[0])).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        view,
-        json!({"id": all[0], "product": "shop", "flow": "standard", "status": "Succeeded", "environments": []})
-    );
+    let expected = made_up_view(&all[0], "shop", "standard", "Succeeded", "2026-01-01T10:00:00Z");
+    assert_eq!(view, serde_json::to_value(&expected).unwrap(), "the view as stored");
+    let typed: ferry_api::ReleaseView = serde_json::from_value(view).unwrap();
+    assert_eq!(typed, expected);
 
     let unknown = uuid::Uuid::now_v7().to_string();
     let (status, error) = server.get(&format!("/api/v1/releases/{unknown}")).await;

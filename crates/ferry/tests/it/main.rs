@@ -307,27 +307,53 @@ fn ts(s: &str) -> jiff::Timestamp {
 
 /// A release in the §7.4 shape, written to the database before the server starts.
 fn stored_release(id: &str, status: &str, qa: &str) -> Write {
+    let hooks = json!({"onStart": null, "onSuccess": null, "onFail": null});
+    let app = json!({
+        "name": "shop-api-qa", "component": "api", "phase": "done",
+        "action": {"action": "commit", "status": "Succeeded", "commit": "1234567890abcdef", "repo": null,
+                   "unchanged": false, "pullRequest": null, "error": null},
+        "app": {"sync": "Synced", "health": "Healthy", "revision": "1234567890abcdef", "message": null,
+                "observedAt": "2026-01-05T10:04:00Z"},
+        "version": "1.4.2", "failed": qa == "Failed", "gateFailure": null
+    });
+    let dev = json!({
+        "name": "dev", "type": "non-production", "isTrigger": true, "dependsOn": [], "status": "Successful",
+        "startedAt": null, "finishedAt": null, "policy": null, "hooks": hooks,
+        "applications": [], "workflows": [], "issues": []
+    });
+    let trigger = json!({
+        "environment": "dev", "sha": "abcdef0123456789abcdef0123456789abcdef01", "shortSha": "abcdef0",
+        "message": "fix: login", "author": "Bob", "authorEmail": "bob@example.com",
+        "date": "2026-01-05T09:00:00Z", "repo": "https://git.example.com/shop/gitops.git",
+        "branch": "main", "webUrl": null
+    });
+    let step = if qa == "Failed" { "Failed" } else { "Success" };
+    let issues = if qa == "Failed" {
+        json!([{"id": "i1", "kind": "workflow", "summary": "step tests failed", "at": "2026-01-05T10:05:00Z", "app": null}])
+    } else {
+        json!([])
+    };
+    let qa_env = json!({
+        "name": "qa", "type": "non-production", "isTrigger": false, "dependsOn": ["dev"], "status": qa,
+        "startedAt": null, "finishedAt": null, "hooks": hooks,
+        "policy": {"action": "commit", "preAction": null, "postAction": "e2e", "source": {"action": "flow"}},
+        "applications": [app],
+        "workflows": [{"stage": "postAction", "hook": null, "name": "e2e", "runs": [], "status": step,
+                       "steps": [{"name": "tests", "status": step}]}],
+        "issues": issues
+    });
     let view = json!({
         "id": id, "product": "shop", "flow": "standard", "flowVersion": "3.0", "version": "1.4.2",
         "status": status, "initiator": "alice", "createdAt": "2026-01-05T10:00:00Z",
         "finishedAt": if matches!(status, "Succeeded" | "Failed" | "Terminated") { json!("2026-01-05T10:10:00Z") } else { Value::Null },
         "reason": if status == "Failed" { json!("qa failed") } else { Value::Null }, "retries": 0,
-        "trigger": {"environment": "dev", "sha": "abcdef0123456789abcdef0123456789abcdef01", "shortSha": "abcdef0",
-                    "message": "fix: login", "author": "Bob", "repo": "https://git.example.com/shop/gitops.git",
-                    "branch": "main"},
+        "startedAt": "2026-01-05T10:00:00Z", "terminate": null, "lastRetry": null, "hooks": [], "context": {},
+        "issues": [],
+        "trigger": trigger,
         "counters": {"successful": 1, "running": 0, "failed": if status == "Failed" { 1 } else { 0 }, "pending": 0},
         "environments": [
-            {"name": "dev", "type": "non-production", "dependsOn": [], "status": "Successful",
-             "applications": [], "workflows": [], "issues": []},
-            {"name": "qa", "type": "non-production", "dependsOn": ["dev"], "status": qa,
-             "policy": {"action": "commit", "source": {"action": "flow"}},
-             "applications": [{"name": "shop-api-qa", "component": "api", "phase": "done",
-                               "action": {"status": "Succeeded", "commit": "1234567890abcdef", "pullRequest": null},
-                               "app": {"sync": "Synced", "health": "Healthy", "revision": "1234567890abcdef"},
-                               "version": "1.4.2"}],
-             "workflows": [{"stage": "postAction", "name": "e2e", "status": if qa == "Failed" { "Failed" } else { "Success" },
-                            "steps": [{"name": "tests", "status": if qa == "Failed" { "Failed" } else { "Success" }}]}],
-             "issues": if qa == "Failed" { json!([{"id": "i1", "kind": "workflow", "summary": "step tests failed", "at": "2026-01-05T10:05:00Z"}]) } else { json!([]) }}
+            dev,
+            qa_env
         ]
     });
     Write::Release(Box::new(ReleaseWrite {

@@ -18,7 +18,11 @@ use super::assets;
 use super::format::{self, iso, query, segment, short_sha, short_time, time};
 use super::graph::{self, Graph};
 use super::status::{Badge, Icon, Size};
-use super::view::{EnvView, IssueFull, ReleaseView, WorkflowLine};
+use super::view::{ReleaseViewExt, issue_text};
+use ferry_api::{
+    EnvironmentType, EnvironmentView as EnvView, HookKind, Issue as IssueFull, IssueDetail, IssueKind, ReleaseView,
+    Stage, WorkflowLine,
+};
 use ferry_git::redact as redact_url;
 
 mod flow;

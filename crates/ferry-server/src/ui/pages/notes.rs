@@ -150,7 +150,7 @@ pub(crate) fn notes(v: &ReleaseView, computed: Result<&ferry_notes::Notes, Strin
                 repo: a.repo.as_deref().map(redact_url).unwrap_or_default(),
                 applications: String::new(),
                 pull_request: a.pull_request.as_ref().map(|p| (format!("#{}", p.number), p.url.clone())),
-                badge: Badge::sized(&a.status, Size::Icon),
+                badge: Badge::sized(a.status.as_str(), Size::Icon),
             });
             if !entry.applications.is_empty() {
                 entry.applications.push_str(", ");

@@ -46,7 +46,8 @@ pub(crate) struct WorkflowItem {
 }
 
 /// The link of a step line: every run of the line, and the step.
-pub(crate) fn step_href(release: &str, runs: &[String], step: &str) -> String {
+pub(crate) fn step_href<R: ToString>(release: &str, runs: &[R], step: &str) -> String {
+    let runs: Vec<String> = runs.iter().map(ToString::to_string).collect();
     let mut pairs: Vec<(&str, &str)> = runs.iter().map(|r| ("run", r.as_str())).collect();
     pairs.push(("step", step));
     format!("{}/steps{}", release_href(release), query(&pairs))
@@ -54,15 +55,15 @@ pub(crate) fn step_href(release: &str, runs: &[String], step: &str) -> String {
 
 pub(super) fn workflow_item(release: &str, line: &WorkflowLine) -> WorkflowItem {
     WorkflowItem {
-        stage: format::stage(&line.stage, line.hook.as_deref()),
+        stage: format::stage(line.stage.as_str(), line.hook.map(HookKind::as_str)),
         name: line.name.clone(),
-        badge: Badge::sized(&line.status, Size::Inline),
-        hook: line.stage == "hook",
+        badge: Badge::sized(line.status.as_str(), Size::Inline),
+        hook: line.stage == Stage::Hook,
         steps: line
             .steps
             .iter()
             .map(|s| {
-                let badge = Badge::sized(&s.status, Size::Inline);
+                let badge = Badge::sized(s.status.as_str(), Size::Inline);
                 StepItem {
                     name: s.name.clone(),
                     status: badge.text.clone(),
@@ -198,7 +199,7 @@ pub(super) fn issue_item(
     id: &str,
     kind: &str,
     summary: &str,
-    at: Option<Timestamp>,
+    at: Timestamp,
     place: String,
 ) -> IssueItem {
     IssueItem {
@@ -207,7 +208,7 @@ pub(super) fn issue_item(
         icon: kind_icon(kind),
         summary: summary.to_owned(),
         place,
-        at: time(at),
+        at: time(Some(at)),
     }
 }
 
@@ -218,7 +219,7 @@ pub(super) fn top_issue(release: &str, i: &IssueFull) -> IssueItem {
         (None, Some(a)) => a.clone(),
         (None, None) => "release".to_owned(),
     };
-    issue_item(release, &i.id, i.kind(), &i.summary, i.at, place)
+    issue_item(release, &i.id, i.kind().as_str(), &i.summary, i.at, place)
 }
 
 pub(super) fn actions_of(env: &EnvView) -> Vec<ActionItem> {
@@ -226,7 +227,7 @@ pub(super) fn actions_of(env: &EnvView) -> Vec<ActionItem> {
     let mut seen = BTreeSet::new();
     for app in &env.applications {
         let Some(a) = &app.action else { continue };
-        let badge = Badge::sized(&a.status, Size::Icon);
+        let badge = Badge::sized(a.status.as_str(), Size::Icon);
         let item = if let Some(pr) = &a.pull_request {
             ActionItem {
                 label: format!("PR #{}", pr.number),
@@ -249,7 +250,7 @@ pub(super) fn actions_of(env: &EnvView) -> Vec<ActionItem> {
         } else if let Some(e) = &a.error {
             ActionItem { label: "failed".to_owned(), title: e.clone(), href: None, code: false, badge }
         } else {
-            ActionItem { label: a.status.to_lowercase(), title: String::new(), href: None, code: false, badge }
+            ActionItem { label: a.status.as_str().to_lowercase(), title: String::new(), href: None, code: false, badge }
         };
         if seen.insert(item.label.clone()) {
             out.push(item);
@@ -259,21 +260,22 @@ pub(super) fn actions_of(env: &EnvView) -> Vec<ActionItem> {
 }
 
 pub(super) fn env_card(v: &ReleaseView, env: &EnvView, now: Timestamp) -> EnvCard {
-    let release = v.id.as_str();
+    let release_id = v.id.to_string();
+    let release = release_id.as_str();
     EnvCard {
         anchor: format!("env-{}", env.name),
-        env_type: env.env_type.clone(),
+        env_type: env.env_type.as_str().to_owned(),
         is_trigger: env.is_trigger,
-        badge: Badge::new(&env.status),
+        badge: Badge::new(env.status.as_str()),
         started: env.started_at.map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default(),
         started_iso: iso(env.started_at),
         duration: format::duration(env.started_at, env.finished_at, now),
         issues: env
             .issues
             .iter()
-            .map(|i| issue_item(release, &i.id, &i.kind, &i.summary, i.at, i.app.clone().unwrap_or_default()))
+            .map(|i| issue_item(release, &i.id, i.kind.as_str(), &i.summary, i.at, i.app.clone().unwrap_or_default()))
             .collect(),
-        action_kind: env.policy.as_ref().map(|p| p.action.clone()).unwrap_or_default(),
+        action_kind: env.policy.as_ref().map(|p| p.action.as_str().to_owned()).unwrap_or_default(),
         actions: actions_of(env),
         apps: env
             .applications
@@ -282,9 +284,9 @@ pub(super) fn env_card(v: &ReleaseView, env: &EnvView, now: Timestamp) -> EnvCar
                 name: a.name.clone(),
                 component: a.component.clone(),
                 version: a.version.clone().unwrap_or_default(),
-                phase: a.phase.clone(),
-                sync: a.app.as_ref().and_then(|o| o.sync.as_deref()).map(|s| Badge::sized(s, Size::Inline)),
-                health: a.app.as_ref().and_then(|o| o.health.as_deref()).map(|s| Badge::sized(s, Size::Inline)),
+                phase: a.phase.as_str().to_owned(),
+                sync: a.app.as_ref().map(|o| Badge::sized(o.sync.as_str(), Size::Inline)),
+                health: a.app.as_ref().map(|o| Badge::sized(o.health.as_str(), Size::Inline)),
                 failed: a.failed,
             })
             .collect(),
@@ -298,17 +300,18 @@ pub(super) fn env_card(v: &ReleaseView, env: &EnvView, now: Timestamp) -> EnvCar
 pub(crate) fn release(v: &ReleaseView, now: Timestamp) -> ReleaseData {
     let context = crate::ui::session::context();
     let may_change = context.may_change(&v.product);
-    let id = v.id.as_str();
+    let id = v.id.to_string();
+    let id = id.as_str();
     let inputs: Vec<graph::Input<'_>> = v
         .environments
         .iter()
         .map(|e| graph::Input {
             name: &e.name,
             depends_on: &e.depends_on,
-            status: if e.status.is_empty() { "Pending" } else { &e.status },
+            status: e.status.as_str(),
             note: if e.is_trigger {
                 "trigger".to_owned()
-            } else if e.env_type == "production" {
+            } else if e.env_type == EnvironmentType::Production {
                 "production".to_owned()
             } else {
                 String::new()
@@ -318,31 +321,31 @@ pub(crate) fn release(v: &ReleaseView, now: Timestamp) -> ReleaseData {
         .collect();
     let graph = graph::layout(&inputs);
     let t = &v.trigger;
-    let message = t.message.clone().unwrap_or_default();
+    let message = &t.message;
     let trigger = TriggerItem {
-        sha: t.sha.clone().unwrap_or_default(),
-        short: t.short_sha.clone().or_else(|| t.sha.as_deref().map(short_sha)).unwrap_or_default(),
+        sha: t.sha.clone(),
+        short: if t.short_sha.is_empty() { short_sha(&t.sha) } else { t.short_sha.clone() },
         url: t.web_url.clone().filter(|u| u.starts_with("https://") || u.starts_with("http://")),
-        subject: format::subject(&message).to_owned(),
-        body: format::body(&message).to_owned(),
-        author: t.author.clone().unwrap_or_default(),
-        email: t.author_email.clone().unwrap_or_default(),
-        repo: t.repo.as_deref().map(redact_url).unwrap_or_default(),
-        branch: t.branch.clone().unwrap_or_default(),
-        environment: t.environment.clone().unwrap_or_default(),
+        subject: format::subject(message).to_owned(),
+        body: format::body(message).to_owned(),
+        author: t.author.clone(),
+        email: t.author_email.clone(),
+        repo: redact_url(&t.repo),
+        branch: t.branch.clone(),
+        environment: t.environment.clone(),
     };
     let c = &v.counters;
     let counters = vec![
-        CounterItem { label: "Successful", value: c.successful, icon: Icon("i-ok"), class: "st-ok" },
-        CounterItem { label: "Running", value: c.running, icon: Icon("i-run"), class: "st-run" },
-        CounterItem { label: "Failed", value: c.failed, icon: Icon("i-fail"), class: "st-fail" },
-        CounterItem { label: "Pending", value: c.pending, icon: Icon("i-pending"), class: "st-pending" },
+        CounterItem { label: "Successful", value: c.successful.into(), icon: Icon("i-ok"), class: "st-ok" },
+        CounterItem { label: "Running", value: c.running.into(), icon: Icon("i-run"), class: "st-run" },
+        CounterItem { label: "Failed", value: c.failed.into(), icon: Icon("i-fail"), class: "st-fail" },
+        CounterItem { label: "Pending", value: c.pending.into(), icon: Icon("i-pending"), class: "st-pending" },
     ];
     let hooks: Vec<WorkflowItem> = v.hooks.iter().map(|l| workflow_item(id, l)).collect();
     let hook_count = hooks.len()
-        + v.environments.iter().map(|e| e.workflows.iter().filter(|l| l.stage == "hook").count()).sum::<usize>();
+        + v.environments.iter().map(|e| e.workflows.iter().filter(|l| l.stage == Stage::Hook).count()).sum::<usize>();
     ReleaseData {
-        id: v.id.clone(),
+        id: id.to_owned(),
         short_id: short_id(id),
         href: release_href(id),
         product: v.product.clone(),
@@ -352,14 +355,14 @@ pub(crate) fn release(v: &ReleaseView, now: Timestamp) -> ReleaseData {
         flow_version: v.flow_version.clone().unwrap_or_default(),
         version: v.version.clone().unwrap_or_default(),
         initiator: v.initiator.clone(),
-        created: time(v.created_at),
-        created_iso: iso(v.created_at),
+        created: time(Some(v.created_at)),
+        created_iso: iso(Some(v.created_at)),
         finished: time(v.finished_at),
-        duration: format::duration(v.started_at.or(v.created_at), v.finished_at, now),
-        retries: v.retries,
+        duration: format::duration(v.started_at.or(Some(v.created_at)), v.finished_at, now),
+        retries: v.retries.into(),
         reason: v.reason.clone().unwrap_or_default(),
-        status: v.status.clone(),
-        badge: Badge::new(&v.status),
+        status: v.status.as_str().to_owned(),
+        badge: Badge::new(v.status.as_str()),
         active: v.is_active(),
         counters,
         trigger,

@@ -85,42 +85,40 @@ pub(crate) fn issue_fields(i: &IssueFull) -> Vec<Field> {
     };
     let mut out: Vec<Option<Field>> = vec![f("Environment", i.env.clone()), f("Application", i.app.clone())];
     match i.kind() {
-        "workflow" => {
-            out.push(f("Workflow", i.text("workflow")));
-            out.push(f("Stage", i.text("stage").map(|s| format::stage(&s, None))));
-            out.push(f("Step", i.text("step")));
-            out.push(f("Run", i.text("runId")));
-            out.push(f("Exit code", i.text("exitCode")));
-            out.push(f("Error", i.text("error")));
+        IssueKind::Workflow => {
+            out.push(f("Workflow", issue_text(i, "workflow")));
+            out.push(f("Stage", issue_text(i, "stage").map(|s| format::stage(&s, None))));
+            out.push(f("Step", issue_text(i, "step")));
+            out.push(f("Run", issue_text(i, "runId")));
+            out.push(f("Exit code", issue_text(i, "exitCode")));
+            out.push(f("Error", issue_text(i, "error")));
         }
-        "application" => {
-            out.push(f("Sync", i.text("sync")));
-            out.push(f("Health", i.text("health")));
-            out.push(f("Reason", i.text("reason")));
-            out.push(f("Observed", i.text("observedAt")));
-            let url = i.text("url").filter(|u| u.starts_with("https://") || u.starts_with("http://"));
+        IssueKind::Application => {
+            out.push(f("Sync", issue_text(i, "sync")));
+            out.push(f("Health", issue_text(i, "health")));
+            out.push(f("Reason", issue_text(i, "reason")));
+            out.push(f("Observed", issue_text(i, "observedAt")));
+            let url = issue_text(i, "url").filter(|u| u.starts_with("https://") || u.starts_with("http://"));
             if let Some(url) = url {
                 out.push(Some(Field { label: "Application", value: url.clone(), href: Some(url) }));
             }
         }
-        "git" => {
-            out.push(f("Operation", i.text("operation")));
-            out.push(f("Remote", i.text("remote").map(|r| redact_url(&r))));
-            out.push(f("Error", i.text("error")));
+        IssueKind::Git => {
+            out.push(f("Operation", issue_text(i, "operation")));
+            out.push(f("Remote", issue_text(i, "remote").map(|r| redact_url(&r))));
+            out.push(f("Error", issue_text(i, "error")));
         }
-        _ => {}
     }
-    out.push(f("When", i.at.map(|t| time(Some(t)))));
+    out.push(f("When", Some(time(Some(i.at)))));
     out.into_iter().flatten().collect()
 }
 
 /// The issue's log tail (workflow issues).
 pub(crate) fn issue_tail(i: &IssueFull) -> Vec<String> {
-    i.detail
-        .get("logTail")
-        .and_then(serde_json::Value::as_array)
-        .map(|lines| lines.iter().filter_map(|l| l.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
+    match &i.detail {
+        IssueDetail::Workflow { log_tail, .. } => log_tail.clone(),
+        IssueDetail::Application { .. } | IssueDetail::Git { .. } => Vec::new(),
+    }
 }
 
 /// A workflow definition as readable YAML-like text, from the API form of a workflow.

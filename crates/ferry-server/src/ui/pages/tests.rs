@@ -22,33 +22,46 @@ fn big_view(envs: usize, apps: usize) -> Value {
                 "name": name, "type": if i == envs - 1 { "production" } else { "non-production" },
                 "isTrigger": i == 0, "dependsOn": depends, "status": statuses[i % statuses.len()],
                 "startedAt": "2026-03-01T10:00:00Z", "finishedAt": null,
-                "policy": {"action": "commit"},
+                "policy": {"action": "commit", "preAction": null, "postAction": "e2e", "source": {"action": "flow"}},
+                "hooks": {"onStart": null, "onSuccess": null, "onFail": null},
                 "applications": (0..apps).map(|a| json!({
                     "name": format!("app-{a}-{name}"), "component": format!("c{a}"), "phase": "postAction",
-                    "action": {"action": "commit", "status": "Succeeded", "commit": "0123456789abcdef", "repo": "https://u:t@git.example.com/x.git"},
-                    "app": {"sync": "Synced", "health": "Healthy"}, "version": "1.2.3", "failed": false,
+                    "action": {"action": "commit", "status": "Succeeded", "commit": "0123456789abcdef",
+                               "repo": "https://u:t@git.example.com/x.git", "unchanged": false, "pullRequest": null, "error": null},
+                    "app": {"sync": "Synced", "health": "Healthy", "revision": null, "message": null,
+                            "observedAt": "2026-03-01T10:01:00Z"},
+                    "version": "1.2.3", "failed": false, "gateFailure": null,
                 })).collect::<Vec<_>>(),
-                "workflows": [{"stage": "postAction", "name": "e2e", "status": "Running",
+                "workflows": [{"stage": "postAction", "hook": null, "name": "e2e", "status": "Running",
                     "steps": [{"name": "a", "status": "Success"}, {"name": "b", "status": "Running"}, {"name": "c", "status": "Pending"}],
-                    "runs": (0..apps).map(|a| format!("run-{i}-{a}")).collect::<Vec<_>>()}],
-                "issues": [{"id": format!("{name}:workflow:1"), "kind": "workflow", "summary": "step <b> failed", "at": "2026-03-01T10:01:00Z"}],
+                    "runs": (0..apps).map(|a| format!("01a219a2-582c-7416-{i:04x}-{a:012x}")).collect::<Vec<_>>()}],
+                "issues": [{"id": format!("{name}:workflow:1"), "kind": "workflow", "summary": "step <b> failed",
+                            "at": "2026-03-01T10:01:00Z", "app": null}],
             })
         })
         .collect();
     json!({
         "id": "01a219a2-582c-7416-a783-c74bd3b3c656", "product": "shop", "flow": "standard", "flowVersion": "3.0",
         "version": "1.4.2", "status": "Running", "initiator": "alice", "createdAt": "2026-03-01T10:00:00Z",
-        "trigger": {"sha": "00e81fed5f2da0ab8310f4d032695b9ec0548e06", "shortSha": "00e81fe",
-                    "message": "feat: x <script>\n\nbody", "author": "Dana", "repo": "https://user:secret@git.example.com/r.git", "branch": "main"},
+        "startedAt": "2026-03-01T10:00:00Z", "finishedAt": null, "reason": null, "retries": 0, "terminate": null,
+        "lastRetry": null,
+        "trigger": {"environment": "env-00", "sha": "00e81fed5f2da0ab8310f4d032695b9ec0548e06", "shortSha": "00e81fe",
+                    "message": "feat: x <script>\n\nbody", "author": "Dana", "authorEmail": "dana@example.com",
+                    "date": "2026-03-01T09:00:00Z", "repo": "https://user:secret@git.example.com/r.git", "branch": "main",
+                    "webUrl": null},
         "counters": {"successful": 5, "running": 5, "failed": 5, "pending": 15},
-        "environments": environments, "hooks": [],
-        "issues": [{"id": "env-01:workflow:1", "env": "env-01", "summary": "step <b> failed", "detail": {"kind": "workflow"}}],
+        "environments": environments, "hooks": [], "context": {},
+        "issues": [{"id": "env-01:workflow:1", "env": "env-01", "app": null, "summary": "step <b> failed",
+                    "at": "2026-03-01T10:01:00Z",
+                    "detail": {"kind": "workflow", "runId": "01a219a2-582c-7416-0001-000000000000", "workflow": "e2e",
+                               "stage": "postAction", "step": "b", "exitCode": 1, "error": null, "logTail": [],
+                               "definition": null}}],
     })
 }
 
 #[test]
 fn a_release_of_30_environments_and_10_applications_renders_escaped_and_complete() {
-    let view = ReleaseView::from_json(big_view(30, 10)).expect("reads");
+    let view: ReleaseView = serde_json::from_value(big_view(30, 10)).expect("reads");
     let now = Timestamp::from_str("2026-03-01T10:05:00Z").expect("time");
     let started = std::time::Instant::now();
     let d = crate::ui::session::as_local(|| release(&view, now));
