@@ -10,6 +10,7 @@
 
 mod error;
 mod list;
+pub mod path;
 mod schema;
 mod view;
 mod wire;

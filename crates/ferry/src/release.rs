@@ -20,15 +20,7 @@ const LOG_PAGE: usize = 1000;
 
 /// Percent-encodes a path segment or query value.
 pub fn enc(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    ferry_api::path::encode(text)
 }
 
 /// Filters of `release list`.

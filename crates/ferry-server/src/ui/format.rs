@@ -96,15 +96,7 @@ pub(crate) fn query(pairs: &[(&str, &str)]) -> String {
 
 /// Percent-encodes one path segment.
 pub(crate) fn segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    ferry_api::path::encode(s)
 }
 
 /// A stage as people read it.
