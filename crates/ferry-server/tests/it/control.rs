@@ -149,19 +149,9 @@ async fn pull_requests_are_listed_merged_and_closed_through_the_engine() {
 /// dev → prod in a local repository; prod's applications take pushed status reports and wait for a
 /// sign-off first.
 fn approval_config(url: &str) -> String {
-    let mut yaml = String::new();
-    for (i, env) in ["dev", "prod"].iter().enumerate() {
-        let ty = if *env == "prod" { "production" } else { "non-production" };
-        let status = if *env == "prod" { "push: { healthTimeout: 60s }" } else { "exec: {}" };
-        yaml.push_str(&format!(
-            "apiVersion: ferry/v1\nkind: Environment\nmetadata: {{ name: {env} }}\nspec: {{ type: {ty}, order: {i} }}\n---\n"
-        ));
-        for comp in ["api", "web"] {
-            yaml.push_str(&format!(
-                "apiVersion: ferry/v1\nkind: Application\nmetadata: {{ name: shop-{comp}-{env} }}\nspec:\n  product: shop\n  environment: {env}\n  component: {comp}\n  source: {{ repoURL: \"{url}\", path: envs/{env}/{comp}, targetRevision: main }}\n  status: {{ {status} }}\n---\n"
-            ));
-        }
-    }
+    let mut yaml = crate::gitops::dev_and_prod(url, |env| {
+        Some(if env == "prod" { "push: { healthTimeout: 60s }" } else { "exec: {}" })
+    });
     yaml.push_str(
         r#"apiVersion: ferry/v1
 kind: Product

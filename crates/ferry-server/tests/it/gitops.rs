@@ -133,3 +133,23 @@ pub(crate) fn shop_sources(url: &str) -> Value {
     assert!(!sources.iter().any(|s| s["text"].as_str().unwrap().contains("git.example.com")));
     json!({ "sources": sources })
 }
+
+/// The environments `dev` (non-production) and `prod` (production) and the applications `shop-api-*`
+/// and `shop-web-*` in them, from `url` at `envs/ENV/COMPONENT`; `status` gives each environment's
+/// application status source (`None`: the default).
+pub(crate) fn dev_and_prod(url: &str, status: impl Fn(&str) -> Option<&'static str>) -> String {
+    let mut yaml = String::new();
+    for (i, env) in ["dev", "prod"].iter().enumerate() {
+        let ty = if *env == "prod" { "production" } else { "non-production" };
+        yaml.push_str(&format!(
+            "apiVersion: ferry/v1\nkind: Environment\nmetadata: {{ name: {env} }}\nspec: {{ type: {ty}, order: {i} }}\n---\n"
+        ));
+        let status = status(env).map(|s| format!("  status: {{ {s} }}\n")).unwrap_or_default();
+        for comp in ["api", "web"] {
+            yaml.push_str(&format!(
+                "apiVersion: ferry/v1\nkind: Application\nmetadata: {{ name: shop-{comp}-{env} }}\nspec:\n  product: shop\n  environment: {env}\n  component: {comp}\n  source: {{ repoURL: \"{url}\", path: envs/{env}/{comp}, targetRevision: main }}\n{status}---\n"
+            ));
+        }
+    }
+    yaml
+}

@@ -19,18 +19,7 @@ use crate::Server;
 use crate::gitops::{Gitops, git, values};
 
 fn config(url: &str) -> String {
-    let mut yaml = String::new();
-    for (i, env) in ["dev", "prod"].iter().enumerate() {
-        let ty = if *env == "prod" { "production" } else { "non-production" };
-        yaml.push_str(&format!(
-            "apiVersion: ferry/v1\nkind: Environment\nmetadata: {{ name: {env} }}\nspec: {{ type: {ty}, order: {i} }}\n---\n"
-        ));
-        for comp in ["api", "web"] {
-            yaml.push_str(&format!(
-                "apiVersion: ferry/v1\nkind: Application\nmetadata: {{ name: shop-{comp}-{env} }}\nspec:\n  product: shop\n  environment: {env}\n  component: {comp}\n  source: {{ repoURL: \"{url}\", path: envs/{env}/{comp}, targetRevision: main }}\n---\n"
-            ));
-        }
-    }
+    let mut yaml = crate::gitops::dev_and_prod(url, |_| None);
     yaml.push_str(
         r#"apiVersion: ferry/v1
 kind: Product
