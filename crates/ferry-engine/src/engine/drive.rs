@@ -118,7 +118,8 @@ impl<S: Store> Engine<S> {
     /// both in one store write and only then hands out the work the decisions call for.
     async fn drive_with(&mut self, id: ReleaseId, recorded: Vec<ReleaseEvent>) {
         let may_start = self.may_start(id);
-        let workflows = self.catalog.workflows.clone();
+        let catalog = self.catalog.clone();
+        let workflows = &catalog.workflows;
         let Some(active) = self.releases.get(&id) else { return };
         let mut next = active.state.clone();
         let mut events = Vec::with_capacity(recorded.len());
@@ -130,7 +131,7 @@ impl<S: Store> Engine<S> {
         }
         let in_flight = active.in_flight.clone();
         for _ in 0..64 {
-            let input = PlanInput { now: crate::now(), may_start, in_flight: &in_flight, workflows: &workflows };
+            let input = PlanInput { now: crate::now(), may_start, in_flight: &in_flight, workflows };
             let steps = plan(&next, &input, &mut uuid::Uuid::now_v7);
             let mut applied = false;
             for step in steps {
@@ -156,7 +157,7 @@ impl<S: Store> Engine<S> {
         }
         // Work is handed out only once the decisions are durable.
         let Some(active) = self.releases.get(&id) else { return };
-        let input = PlanInput { now: crate::now(), may_start, in_flight: &active.in_flight, workflows: &workflows };
+        let input = PlanInput { now: crate::now(), may_start, in_flight: &active.in_flight, workflows };
         let work: Vec<Work> = plan(&active.state, &input, &mut uuid::Uuid::now_v7)
             .into_iter()
             .filter_map(|s| match s {

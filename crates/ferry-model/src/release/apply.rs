@@ -20,7 +20,7 @@ impl ReleaseState {
             .collect();
         Ok(ReleaseState {
             id,
-            snapshot,
+            snapshot: std::sync::Arc::new(snapshot),
             created_at,
             queued_at: None,
             started_at: None,

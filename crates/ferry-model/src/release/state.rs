@@ -524,7 +524,8 @@ pub(super) enum RunLoc {
 #[serde(rename_all = "camelCase")]
 pub struct ReleaseState {
     pub(super) id: ReleaseId,
-    pub(super) snapshot: ReleaseSnapshot,
+    /// Shared: states are cloned for every engine step, the snapshot never changes.
+    pub(super) snapshot: std::sync::Arc<ReleaseSnapshot>,
     pub(super) created_at: Timestamp,
     pub(super) queued_at: Option<Timestamp>,
     pub(super) started_at: Option<Timestamp>,
