@@ -18,6 +18,7 @@ mod notes;
 mod releases;
 mod report;
 mod rig;
+mod scale;
 mod sse;
 mod stats;
 mod util;
@@ -34,7 +35,7 @@ use crate::limits::Limits;
 use crate::report::{Background, Machine, Report, Row, Sampler};
 
 /// Scenario names, in the order `all` runs them.
-const SCENARIOS: [(&str, &str); 7] = [
+const SCENARIOS: [(&str, &str); 8] = [
     ("hop", "1 hop overhead: dependency Successful → next environment's first action started"),
     ("throughput", "2 engine throughput: environment promotions/s, action none, durable"),
     ("git", "3 git promotion throughput against a plain commit+push loop"),
@@ -42,6 +43,7 @@ const SCENARIOS: [(&str, &str); 7] = [
     ("releases", "5 a million stored releases: list, view, HTML pages, memory, start-up"),
     ("sse", "6 live updates: commit → SSE delivered, idle subscriber memory"),
     ("notes", "7 release notes against git log over the same range"),
+    ("scale", "8 scale: a flow of 1,000 environments planned, run and rendered"),
 ];
 
 /// How much work each scenario does.
@@ -83,6 +85,10 @@ pub struct Sizes {
     pub notes_commits: usize,
     /// `git log` runs.
     pub notes_runs: usize,
+    /// Environments of the wide flow in scenario 8.
+    pub wide_envs: usize,
+    /// Requests per page in scenario 8.
+    pub wide_requests: usize,
 }
 
 impl Sizes {
@@ -107,6 +113,8 @@ impl Sizes {
             idle_subscribers: 10_000,
             notes_commits: 10_000,
             notes_runs: 10,
+            wide_envs: 1_000,
+            wide_requests: 200,
         }
     }
 
@@ -131,6 +139,8 @@ impl Sizes {
             idle_subscribers: 1_000,
             notes_commits: 2_000,
             notes_runs: 3,
+            wide_envs: 100,
+            wide_requests: 20,
         }
     }
 }
@@ -138,7 +148,7 @@ impl Sizes {
 #[derive(Debug, Parser)]
 #[command(name = "ferry-bench", about = "Ferry's benchmark harness: SPEC §9 figures beside the machine's own limits")]
 struct Cli {
-    /// `all`, `quick`, or scenario names: hop, throughput, git, steps, releases, sse, notes.
+    /// `all`, `quick`, or scenario names: hop, throughput, git, steps, releases, sse, notes, scale.
     #[arg(required = true)]
     what: Vec<String>,
     /// Also write the results as JSON to this file.
@@ -296,6 +306,7 @@ async fn scenario(name: &str, dir: &std::path::Path, limits: &Limits, s: Sizes) 
         "releases" => releases::releases(dir, limits, s).await,
         "sse" => sse::sse(dir, s.sse_subscribers, s.sse_rounds, s.idle_subscribers).await,
         "notes" => notes::notes(dir, s.notes_commits, s.notes_runs).await,
+        "scale" => scale::wide(dir, limits, s.wide_envs, s.wide_requests).await,
         other => anyhow::bail!("unknown scenario {other}"),
     }
 }

@@ -98,6 +98,11 @@ impl Rig {
             let (bare, _work) = bare_repo(dir, &format!("{name}-gitops"), &files)?;
             configured.push((name.clone(), format!("file://{}", bare.display()), *flow));
         }
+        Rig::start_yaml(dir, vec![config_yaml(&configured)]).await
+    }
+
+    /// Starts the engine in `dir` with the configuration files `yaml` (its repositories already made).
+    pub async fn start_yaml(dir: &Path, yaml: Vec<String>) -> Result<Rig> {
         let store = SqliteStore::open(&dir.join("ferry.db")).await.context("opening the store")?;
         let collected = Arc::new(Mutex::new(Collected::default()));
         let notify = Arc::new(Notify::new());
@@ -135,7 +140,7 @@ impl Rig {
         };
         let config = EngineConfig::new(dir.join("data"), "http://127.0.0.1:0".into());
         let (engine, task) = ferry_engine::start(store.clone(), config).await.context("starting the engine")?;
-        let catalog = load_catalog(config_yaml(&configured))?;
+        let catalog = load_catalog_files(yaml)?;
         engine.apply_config(catalog, "bench".into()).await.context("applying the configuration")?;
         Ok(Rig { store, engine, task, collector, collected, notify })
     }
@@ -206,13 +211,22 @@ pub fn kind_env(event: &StoredEvent) -> (&str, &str) {
 
 /// Validates a configuration text into a catalog.
 pub fn load_catalog(yaml: String) -> Result<ferry_model::resources::Catalog> {
-    let loaded = ferry_config::load_sources(&[ferry_config::Source { name: "bench.yaml".into(), text: yaml }])
-        .map_err(|d| {
-            anyhow::anyhow!(
-                "invalid benchmark configuration: {}",
-                d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")
-            )
-        })?;
+    load_catalog_files(vec![yaml])
+}
+
+/// Validates configuration files (`bench-N.yaml`) into one catalog.
+pub fn load_catalog_files(files: Vec<String>) -> Result<ferry_model::resources::Catalog> {
+    let sources: Vec<ferry_config::Source> = files
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| ferry_config::Source { name: format!("bench-{i}.yaml"), text })
+        .collect();
+    let loaded = ferry_config::load_sources(&sources).map_err(|d| {
+        anyhow::anyhow!(
+            "invalid benchmark configuration: {}",
+            d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")
+        )
+    })?;
     Ok(loaded.catalog)
 }
 

@@ -6,6 +6,7 @@ impl ReleaseState {
     /// The state right after `Created` (checks the snapshot).
     pub fn new(id: ReleaseId, snapshot: ReleaseSnapshot, created_at: Timestamp) -> Result<ReleaseState, ApplyError> {
         snapshot.check().map_err(ApplyError::InvalidSnapshot)?;
+        let snapshot_envs: Vec<EnvName> = snapshot.environments.iter().map(|e| e.name.clone()).collect();
         let environments = snapshot
             .environments
             .iter()
@@ -35,6 +36,9 @@ impl ReleaseState {
             issues: Vec::new(),
             resolved_issues: Vec::new(),
             event_count: 1,
+            env_index: EnvIndex(std::sync::Arc::new(
+                snapshot_envs.iter().enumerate().map(|(i, name)| (name.clone(), i)).collect(),
+            )),
         })
     }
 
@@ -91,7 +95,16 @@ impl ReleaseState {
 
     /// The state of environment `name`.
     pub fn environment(&self, name: &EnvName) -> Option<&EnvState> {
-        self.environments.iter().find(|e| e.name == *name)
+        self.environments.get(self.env_pos(name)?)
+    }
+
+    /// The position of environment `name` in flow order.
+    pub(super) fn env_pos(&self, name: &EnvName) -> Option<usize> {
+        if self.env_index.0.is_empty() {
+            self.environments.iter().position(|e| e.name == *name)
+        } else {
+            self.env_index.0.get(name).copied()
+        }
     }
 
     /// Release hook runs, oldest first.
@@ -172,7 +185,8 @@ impl ReleaseState {
     /// The version an application runs after this release: the release's version once the promotion
     /// landed there (SPEC §3.7; the trigger environment already runs it), else `None` (unchanged).
     pub fn app_version(&self, env: &EnvName, app: &AppName) -> Option<&str> {
-        let (i, es) = self.snapshot.environments.iter().enumerate().find(|(_, e)| e.name == *env)?;
+        let i = self.env_pos(env)?;
+        let es = self.snapshot.environments.get(i)?;
         let state = self.environments.get(i)?.app(app)?;
         (es.is_trigger || state.action_landed()).then_some(self.snapshot.version.as_deref()).flatten()
     }
@@ -212,7 +226,7 @@ impl ReleaseState {
 
     /// The status of environment `env` (`None` if the release has no such environment).
     pub fn env_status(&self, env: &EnvName) -> Option<EnvStatus> {
-        let i = self.environments.iter().position(|e| e.name == *env)?;
+        let i = self.env_pos(env)?;
         Some(self.status_at(i))
     }
 
@@ -295,14 +309,14 @@ impl ReleaseState {
     /// One step of one stage in environment `env`, aggregated across the current runs of that stage (one
     /// per application): SPEC §4 "step status across runs". Pending when nothing ran it.
     pub fn step_line(&self, env: &EnvName, stage: Stage, step: &StepName) -> StepStatus {
-        let Some(i) = self.environments.iter().position(|e| e.name == *env) else { return StepStatus::Pending };
+        let Some(i) = self.env_pos(env) else { return StepStatus::Pending };
         rollup_step_line(self.current_runs_of(i, stage).iter().filter_map(|r| r.step(step)).map(|s| s.status))
     }
 
     /// The workflow lines of an environment card (§7.4 `workflows`): trigger, Pre-Action, Post-Action,
     /// then hooks, each aggregated across applications.
     pub fn workflow_lines(&self, env: &EnvName) -> Vec<WorkflowLine> {
-        let Some(i) = self.environments.iter().position(|e| e.name == *env) else { return Vec::new() };
+        let Some(i) = self.env_pos(env) else { return Vec::new() };
         let mut lines: Vec<(WorkflowLine, Vec<&WorkflowRun>)> = Vec::new();
         for stage in [Stage::Trigger, Stage::PreAction, Stage::PostAction, Stage::Hook] {
             let mut runs = self.current_runs_of(i, stage);
@@ -384,7 +398,7 @@ impl ReleaseState {
     }
 
     pub(super) fn env_idx(&self, event: &'static str, env: &EnvName) -> Result<usize, ApplyError> {
-        self.environments.iter().position(|e| e.name == *env).ok_or_else(|| ApplyError::UnknownEnvironment {
+        self.env_pos(env).ok_or_else(|| ApplyError::UnknownEnvironment {
             event,
             env: env.to_string(),
             known: join(self.environments.iter().map(|e| &e.name)),

@@ -540,4 +540,20 @@ pub struct ReleaseState {
     pub(super) issues: Vec<Issue>,
     pub(super) resolved_issues: Vec<Issue>,
     pub(super) event_count: u64,
+    /// Position of each environment by name (shared; the environments never change after creation).
+    #[serde(skip)]
+    pub(super) env_index: EnvIndex,
 }
+
+/// Environment positions by name, built when a state is created; empty in a deserialised state, where
+/// look-ups fall back to a scan. Never part of a state's identity.
+#[derive(Debug, Clone, Default)]
+pub(super) struct EnvIndex(pub(super) std::sync::Arc<std::collections::HashMap<EnvName, usize>>);
+
+impl PartialEq for EnvIndex {
+    fn eq(&self, _: &EnvIndex) -> bool {
+        true
+    }
+}
+
+impl Eq for EnvIndex {}
