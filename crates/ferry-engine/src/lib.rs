@@ -14,6 +14,8 @@ mod notes;
 pub mod plan;
 pub mod ports;
 mod snapshot;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod triggers;
 pub mod view;
 mod work;

@@ -532,28 +532,6 @@ async fn retry_after_a_degraded_application_is_fixed_needs_no_new_commit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_flow_timeout_terminates_with_the_reason() {
-    let workflows = format!(
-        "apiVersion: ferry/v1\nkind: Workflow\nmetadata: {{ name: stuck }}\nspec:\n  steps:\n    - name: wait\n      run: {}\n",
-        wait_file(Path::new("{S}/never"))
-    );
-    let s = setup(Spec {
-        qa: "{ preAction: stuck }",
-        flow_extra: "  promotionTimeoutLimit: 1s",
-        workflows: &workflows,
-        ..Spec::default()
-    })
-    .await;
-    let id = s.h.promote(None, None, None).await;
-    let view = s.h.wait_final(&id).await;
-    assert_eq!(view["status"], "Terminated", "{view:#}");
-    assert_eq!(view["reason"], "timed out after 1s");
-    let events = s.h.store.release_events(&id).await.unwrap();
-    let request = events.iter().find(|e| e.body["type"] == "TerminateRequested").unwrap();
-    assert_eq!(request.body["actor"], "ferry");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_runs_one_release_at_a_time_in_order_and_terminates_on_overflow() {
     let workflows = format!(
         "apiVersion: ferry/v1\nkind: Workflow\nmetadata: {{ name: gate }}\nspec:\n  steps:\n    - name: wait\n      run: {}\n",

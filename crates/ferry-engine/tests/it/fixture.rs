@@ -120,6 +120,34 @@ impl Harness {
         Harness { _dir: dir, store, engine, _task: task }
     }
 
+    /// The engine on in-memory fakes of every port (the store stays a real SQLite store).
+    pub async fn start_faked(dir: tempfile::TempDir, fakes: &ferry_engine::testing::Fakes) -> Harness {
+        let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
+        let config = EngineConfig::new(dir.path().join("data"), "http://127.0.0.1:7878".into());
+        let (engine, task) = ferry_engine::start_with(store.clone(), config, fakes.ports()).await.unwrap();
+        Harness { _dir: dir, store, engine, _task: task }
+    }
+
+    /// Waits for the first event committed after this call that matches `pred` (subscribes at once).
+    pub fn next_event<F: Fn(&ferry_store::StoredEvent) -> bool>(
+        &self,
+        pred: F,
+    ) -> impl std::future::Future<Output = ferry_store::StoredEvent> + use<F> {
+        let mut events = self.store.subscribe();
+        async move {
+            let wait = async {
+                loop {
+                    match events.recv().await {
+                        Ok(e) if pred(&e) => return (*e).clone(),
+                        Ok(_) => {}
+                        Err(e) => panic!("event stream: {e}"),
+                    }
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(60), wait).await.expect("the expected event never came")
+        }
+    }
+
     pub async fn apply(&self, yaml: &str) {
         let loaded =
             ferry_config::load_sources(&[ferry_config::Source { name: "test.yaml".into(), text: yaml.into() }])
