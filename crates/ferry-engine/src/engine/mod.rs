@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ferry_git::RepoUrl;
 use ferry_model::names::{AppName, ReleaseId};
 use ferry_model::release::{ReleaseState, RunId, Stage};
 use ferry_model::resources::{Catalog, StatusSource};
@@ -316,13 +317,15 @@ impl<S: Store> Engine<S> {
     }
 
     fn git_push(&mut self, push: GitPush) -> Result<PushAccepted, EngineError> {
-        let normalise = |u: &str| u.trim_end_matches('/').trim_end_matches(".git").to_ascii_lowercase();
-        let urls: Vec<String> = push.repo_urls.iter().map(|u| normalise(u)).collect();
+        // Repository identities: the forms a forge sends (`git@host:o/r`, `https://host/o/r.git`, …) all
+        // match an application's configured URL.
+        let urls: Vec<RepoUrl> = push.repo_urls.iter().filter_map(|u| RepoUrl::parse(u).ok()).collect();
+        let pushed_to = |url: &str| RepoUrl::parse(url).is_ok_and(|u| urls.contains(&u));
         let applications: Vec<AppName> = self
             .catalog
             .applications
             .values()
-            .filter(|a| a.source.target_revision == push.branch && urls.contains(&normalise(&a.source.repo_url)))
+            .filter(|a| a.source.target_revision == push.branch && pushed_to(&a.source.repo_url))
             .map(|a| a.name.clone())
             .collect();
         Ok(PushAccepted { applications })

@@ -226,3 +226,33 @@ async fn a_pull_request_waits_for_its_merge_and_a_refused_merge_leaves_it_open()
     assert!(fakes.git.file(URL, "main", "apps/api/prod/values.yaml").unwrap().contains("tag: \"2.0.0\""));
     assert_eq!(env_of(&view, "prod")["applications"][0]["action"]["commit"], tip.sha.as_str());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_matches_applications_by_repository_identity_whatever_the_url_form() {
+    let (h, _fakes) = setup("{ action: commit }", "").await;
+    let push = |urls: &[&str], branch: &str| ferry_engine::GitPush {
+        repo_urls: urls.iter().map(|u| (*u).to_owned()).collect(),
+        branch: branch.to_owned(),
+        after: "0123456789abcdef0123456789abcdef01234567".to_owned(),
+    };
+    let all = ["shop-api-dev", "shop-api-prod", "shop-api-qa"];
+    for url in [
+        "git@git.example.com:acme/gitops.git",
+        "ssh://git@git.example.com/acme/gitops",
+        "https://GIT.example.com/acme/gitops/",
+        "https://bot:token@git.example.com/acme/gitops",
+    ] {
+        let accepted = h.engine.git_push(push(&[url], "main")).await.unwrap();
+        let names: Vec<&str> = accepted.applications.iter().map(|a| a.as_str()).collect();
+        assert_eq!(names, all, "{url}");
+    }
+    for (url, branch) in [
+        ("https://git.example.com/acme/gitops-old.git", "main"),
+        ("https://git.example.org/acme/gitops.git", "main"),
+        ("https://git.example.com/acme/gitops.git", "develop"),
+        ("not a url ::", "main"),
+    ] {
+        let accepted = h.engine.git_push(push(&[url], branch)).await.unwrap();
+        assert!(accepted.applications.is_empty(), "{url} {branch}: {:?}", accepted.applications);
+    }
+}
