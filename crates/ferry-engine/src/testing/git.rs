@@ -382,6 +382,15 @@ impl GitPort for FakeGit {
         let head = state.tip(url, source, op)?;
         let tip = state.tip(url, target, op)?;
         if state.ancestors(url, &tip).contains(&head) {
+            // Already merged: the merge commit on the target's first-parent history, else the head.
+            let mut next = Some(tip);
+            while let Some(sha) = next {
+                let c = state.commit(url, &sha, op)?;
+                if c.info.parents.get(1) == Some(&head) {
+                    return Ok(sha);
+                }
+                next = c.info.parents.first().cloned();
+            }
             return Ok(head);
         }
         // A file-level three-way merge against the first common ancestor.

@@ -22,7 +22,7 @@ use crate::ports::{Ports, StatusProviders};
 pub struct Fakes {
     /// The repositories.
     pub git: Arc<FakeGit>,
-    /// The workflow runner.
+    /// The workflow runner (approvals time out by the fake clock).
     pub runner: Arc<FakeRunner>,
     /// The status source (for exec, push and argocd applications alike).
     pub status: Arc<FakeStatus>,
@@ -36,12 +36,13 @@ impl Fakes {
     /// Fresh fakes with the clock pinned at `at`.
     pub fn new(at: jiff::Timestamp) -> Fakes {
         let git = FakeGit::new();
+        let clock = Arc::new(FakeClock::at(at));
         Fakes {
             pulls: FakePullRequests::new(git.clone()),
             git,
-            runner: FakeRunner::new(),
+            runner: FakeRunner::with_clock(clock.clone()),
             status: FakeStatus::new(),
-            clock: Arc::new(FakeClock::at(at)),
+            clock,
         }
     }
 

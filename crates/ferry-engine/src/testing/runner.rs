@@ -4,13 +4,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use ferry_model::names::StepName;
-use ferry_model::resources::StepKind;
+use ferry_model::resources::{StepKind, WorkflowStep};
 use ferry_model::status::{StepStatus, rollup_steps};
 use ferry_runner::{APPROVED_BY, LogLine, LogStream, Outputs, RunEvent, RunSpec};
 use jiff::Timestamp;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::ports::{RunController, StartedRun, WorkflowRunner};
+use crate::ports::{BoxFuture, Clock, RunController, StartedRun, WorkflowRunner};
 
 /// What a scripted `run` step does.
 #[derive(Debug, Clone)]
@@ -48,19 +48,27 @@ impl FakeStep {
 /// Runs workflows in memory: steps in dependency order, one at a time, each doing what its script
 /// says (by step name; unscripted `run` steps succeed). Like the local runner, a step whose
 /// dependencies did not succeed never starts, completed steps are skipped with their outputs, approval
-/// steps wait for [`RunController::approve`] (output `APPROVED_BY`), terminate ends the running step
+/// steps wait for [`RunController::approve`] (output `APPROVED_BY`) or, with a clock, fail when it
+/// passes their `timeout` ("timed out after … waiting for approval"), terminate ends the running step
 /// Terminated and the run Terminated with the reason, and the run's status is the SPEC §4 roll-up of
 /// its steps. Every started run's spec is kept for assertions.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct FakeRunner {
     scripts: Mutex<HashMap<String, FakeStep>>,
     runs: Mutex<Vec<RunSpec>>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl FakeRunner {
-    /// A runner whose steps all succeed.
+    /// A runner whose steps all succeed; approvals wait without a timeout.
     pub fn new() -> Arc<FakeRunner> {
         Arc::new(FakeRunner::default())
+    }
+
+    /// A runner whose approval steps time out by `clock` (a [`FakeClock`](super::FakeClock) the test
+    /// advances).
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Arc<FakeRunner> {
+        Arc::new(FakeRunner { clock: Some(clock), ..FakeRunner::default() })
     }
 
     /// Scripts every later run of steps named `step`.
@@ -84,7 +92,7 @@ impl WorkflowRunner for FakeRunner {
         let scripts = lock(&self.scripts).clone();
         let (events_tx, events) = mpsc::unbounded_channel();
         let control = Arc::new(FakeControl { stop: watch::channel(None).0, approvals: Mutex::new(HashMap::new()) });
-        tokio::spawn(play(spec, scripts, control.clone(), events_tx));
+        tokio::spawn(play(spec, scripts, self.clock.clone(), control.clone(), events_tx));
         StartedRun { control, events }
     }
 }
@@ -106,37 +114,49 @@ impl RunController for FakeControl {
 }
 
 /// The steps in the order they run: each after its dependencies (`None` = the previous step).
-fn ordered(spec: &RunSpec) -> Vec<(StepName, Vec<StepName>, StepKind)> {
+fn ordered(spec: &RunSpec) -> Vec<(Vec<StepName>, WorkflowStep)> {
     let mut previous: Option<StepName> = None;
     let mut out = Vec::new();
     for step in &spec.workflow.steps {
         let deps = step.depends_on.clone().unwrap_or_else(|| previous.iter().cloned().collect());
-        out.push((step.name.clone(), deps, step.kind.clone()));
+        out.push((deps, step.clone()));
         previous = Some(step.name.clone());
     }
     let mut done: Vec<StepName> = Vec::new();
     let mut sorted = Vec::new();
     while sorted.len() < out.len() {
-        let Some(next) = out.iter().find(|(n, deps, _)| !done.contains(n) && deps.iter().all(|d| done.contains(d)))
+        let Some(next) = out.iter().find(|(deps, s)| !done.contains(&s.name) && deps.iter().all(|d| done.contains(d)))
         else {
             break;
         };
-        done.push(next.0.clone());
+        done.push(next.1.name.clone());
         sorted.push(next.clone());
     }
     sorted
 }
 
+/// Completes when `clock` passes `timeout` from now; never without a clock or a timeout.
+fn approval_timeout(clock: Option<&Arc<dyn Clock>>, timeout: Option<std::time::Duration>) -> BoxFuture<'static, ()> {
+    match (clock, timeout.and_then(|t| jiff::SignedDuration::try_from(t).ok())) {
+        (Some(clock), Some(t)) => match clock.now().checked_add(t) {
+            Ok(at) => clock.sleep_until(at),
+            Err(_) => Box::pin(std::future::pending()),
+        },
+        _ => Box::pin(std::future::pending()),
+    }
+}
+
 async fn play(
     spec: RunSpec,
     scripts: HashMap<String, FakeStep>,
+    clock: Option<Arc<dyn Clock>>,
     control: Arc<FakeControl>,
     tx: mpsc::UnboundedSender<RunEvent>,
 ) {
     let mut statuses: BTreeMap<StepName, StepStatus> =
         spec.workflow.steps.iter().map(|s| (s.name.clone(), StepStatus::Pending)).collect();
     let mut stop = control.stop.subscribe();
-    for (step, deps, kind) in ordered(&spec) {
+    for (deps, WorkflowStep { name: step, kind, timeout, .. }) in ordered(&spec) {
         if spec.completed.contains_key(&step) {
             statuses.insert(step, StepStatus::Success);
             continue;
@@ -150,12 +170,19 @@ async fn play(
                 let (approve_tx, approve_rx) = oneshot::channel();
                 lock(&control.approvals).insert(step.clone(), approve_tx);
                 let _ = tx.send(RunEvent::StepWaiting { step: step.clone(), message, at: Timestamp::now() });
-                tokio::select! {
+                let outcome = tokio::select! {
                     Ok(actor) = approve_rx => {
                         (StepStatus::Success, None, None, Outputs::from([(APPROVED_BY.to_owned(), actor)]))
                     }
+                    () = approval_timeout(clock.as_ref(), timeout) => {
+                        let after = timeout.map(ferry_model::format_duration).unwrap_or_default();
+                        let error = format!("timed out after {after} waiting for approval");
+                        (StepStatus::Failed, None, Some(error), Outputs::new())
+                    }
                     _ = stop.wait_for(Option::is_some) => (StepStatus::Terminated, None, None, Outputs::new()),
-                }
+                };
+                lock(&control.approvals).remove(&step);
+                outcome
             }
             StepKind::Run(_) => match scripts.get(step.as_str()).cloned().unwrap_or_else(FakeStep::ok) {
                 FakeStep::Succeed { log, outputs } => {

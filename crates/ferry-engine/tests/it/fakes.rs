@@ -53,6 +53,18 @@ spec:
       run: ./smoke.sh
     - name: verdict
       run: ./verdict.sh
+---
+apiVersion: ferry/v1
+kind: Workflow
+metadata: {{ name: sign-off }}
+spec:
+  steps:
+    - name: approve
+      approval: {{ message: "Release manager sign-off" }}
+      timeout: 1h
+    - name: after
+      dependsOn: [approve]
+      run: ./after.sh
 "#
     ));
     out
@@ -255,4 +267,47 @@ async fn a_push_matches_applications_by_repository_identity_whatever_the_url_for
         let accepted = h.engine.git_push(push(&[url], branch)).await.unwrap();
         assert!(accepted.applications.is_empty(), "{url} {branch}: {:?}", accepted.applications);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_suspends_prod_until_given_and_its_approver_is_an_output() {
+    let (h, fakes) = setup("{ action: commit, preAction: sign-off }", "").await;
+    let waiting = h.next_event(|e| e.body["type"] == "StepAwaitingApproval");
+    let id = h.promote(None, None, None).await;
+    waiting.await;
+    let view = h.store.release_view(&id).await.unwrap().unwrap();
+    assert_eq!(env_of(&view, "prod")["status"], "Suspended", "{view:#}");
+    assert!(promotion_commits(&fakes, "prod").is_empty(), "nothing is committed before the pre-action");
+    let approved = h.engine.approve(id.parse().unwrap(), "prod".into(), "carol".into()).await.unwrap();
+    assert_eq!(approved.len(), 1, "{approved:?}");
+    let view = h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    assert_eq!(promotion_commits(&fakes, "prod").len(), 1);
+    let events = h.store.release_events(&id).await.unwrap();
+    let finished = events.iter().find(|e| e.body["type"] == "StepFinished" && e.body["step"] == "approve").unwrap();
+    assert_eq!(finished.body["outputs"]["APPROVED_BY"], "carol");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_nobody_gives_times_out_when_the_clock_passes_it() {
+    let (h, fakes) = setup("{ action: commit, preAction: sign-off }", "").await;
+    let waiting = h.next_event(|e| e.body["type"] == "StepAwaitingApproval");
+    let id = h.promote(None, None, None).await;
+    waiting.await;
+    fakes.clock.advance(Duration::from_secs(3600));
+    let view = h.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed", "{view:#}");
+    assert_eq!(env_of(&view, "prod")["status"], "Failed");
+    assert!(view["reason"].as_str().unwrap().contains("timed out after 1h waiting for approval"), "{view:#}");
+    let ran: Vec<Vec<String>> =
+        fakes.runner.runs().iter().map(|r| r.workflow.steps.iter().map(|s| s.name.to_string()).collect()).collect();
+    assert_eq!(ran.len(), 2, "qa's post-action and prod's pre-action: {ran:?}");
+    let steps = h.store.release_events(&id).await.unwrap();
+    assert!(
+        !steps.iter().any(|e| e.body["type"] == "StepStarted" && e.body["step"] == "after"),
+        "the dependent step never starts"
+    );
+    // Nothing waits any more.
+    let late = h.engine.approve(id.parse().unwrap(), "prod".into(), "carol".into()).await.unwrap_err();
+    assert!(matches!(late, EngineError::Conflict(_)), "{late:?}");
 }

@@ -5,4 +5,5 @@
 mod control;
 mod fakes;
 mod fixture;
+mod parity;
 mod scenarios;

@@ -24,7 +24,6 @@ pub(crate) fn values(component: &str, tag: &str, replicas: u32) -> String {
 
 /// A GitOps repository (bare) and its work tree.
 pub(crate) struct Gitops {
-    pub(crate) bare: PathBuf,
     pub(crate) work: PathBuf,
     repo: Repo,
 }
@@ -46,7 +45,7 @@ impl Gitops {
     /// An empty bare repository `root/name.git` with branch `main`, and a work tree beside it.
     pub(crate) fn init(root: &Path, name: &str) -> Gitops {
         let repo = Repo::init(root, name, ada(), 101);
-        Gitops { bare: repo.bare.clone(), work: repo.work.clone(), repo }
+        Gitops { work: repo.work.clone(), repo }
     }
 
     pub(crate) fn url(&self) -> String {
