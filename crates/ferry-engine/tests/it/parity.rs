@@ -1,16 +1,18 @@
 //! The fakes behave like the real ports in what the engine relies on: the same operations on the git
 //! mirror cache over a real bare repository and on the fake git give the same outcomes and contents;
 //! the local runner (real processes) and the fake runner report the same events for the same
-//! workflow.
+//! workflow; the local pull-request provider and the fake one answer the engine's requests alike.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ferry_engine::ports::{GitPort, MirrorGit, WorkflowRunner};
-use ferry_engine::testing::{FakeGit, FakeRunner, FakeStep};
+use ferry_engine::ports::{
+    GitPort, LocalPullRequests, MirrorGit, OpenPullRequest, PullRequestOpened, PullRequestProvider, WorkflowRunner,
+};
+use ferry_engine::testing::{FakeClock, FakeGit, FakePullRequests, FakeRunner, FakeStep};
 use ferry_git::{FilePlan, GitCache, PromotionOutcome, PromotionRequest, PromotionSource};
 use ferry_model::jsonpath::JsonPath;
-use ferry_model::names::CommitSha;
+use ferry_model::names::{AppName, CommitSha, EnvName, ReleaseId};
 use ferry_model::resources::Workflow;
 use ferry_runner::{RunEvent, RunSpec};
 
@@ -202,4 +204,77 @@ spec:
     let faked = events(fake.as_ref(), workflow(yaml), dir.path()).await;
     assert_eq!(faked, real);
     assert!(real.contains(&"run Failed".to_owned()), "{real:?}");
+}
+
+/// The pull-request lifecycle the engine drives, on one provider: a transcript without addresses.
+async fn pr_transcript(pulls: &dyn PullRequestProvider, git: &FakeGit) -> Vec<String> {
+    let initial = git.head(FAKE_URL, "main").unwrap();
+    let release = ReleaseId(uuid::Uuid::from_u128(7));
+    let open = |env: &str, release: ReleaseId| OpenPullRequest {
+        release,
+        product: "shop".into(),
+        env: EnvName::new(env).unwrap(),
+        apps: vec![AppName::new(format!("shop-api-{env}")).unwrap()],
+        repo: FAKE_URL.into(),
+        request: request(FAKE_URL, &initial, env, &release.to_string(), &["values.yaml"]),
+        branch: format!("ferry/shop/{env}/{release}"),
+    };
+    let number = |opened: PullRequestOpened| match opened {
+        PullRequestOpened::Open { number, .. } => number,
+        PullRequestOpened::Unchanged => panic!("unchanged"),
+    };
+    let mut out = Vec::new();
+    let first = number(pulls.open(open("prod", release)).await.unwrap());
+    let reused = number(pulls.open(open("prod", release)).await.unwrap());
+    out.push(format!("reopened is the same: {}", first == reused));
+    let qa = number(pulls.open(open("qa", release)).await.unwrap());
+    out.push(format!("another environment is another: {}", qa != first));
+    let pr = pulls.get(first).await.unwrap().unwrap();
+    out.push(format!(
+        "{} {} {} -> {} {:?} {:?}",
+        pr.state, pr.environment, pr.branch, pr.target, pr.applications, pr.title
+    ));
+    out.push(format!("head is the branch: {}", pr.head == git.head(FAKE_URL, &pr.branch).unwrap().to_string()));
+    out.push(format!("unknown: {:?}", pulls.get(999).await.unwrap().map(|p| p.number)));
+    let merged = pulls.merge(first, FAKE_URL.into(), "dave".into()).await.unwrap();
+    let tip = git.head(FAKE_URL, "main").unwrap().to_string();
+    out.push(format!("merged: {} at the tip: {}", merged.state, merged.merge_commit.as_deref() == Some(tip.as_str())));
+    let again = pulls.merge(first, FAKE_URL.into(), "dave".into()).await.unwrap_err();
+    out.push(format!("merge again: {again}"));
+    let closed = pulls.close(qa, "not now".into()).await.unwrap();
+    out.push(format!("closed: {} {:?}", closed.state, closed.comment));
+    let other = number(pulls.open(open("qa", ReleaseId(uuid::Uuid::from_u128(8)))).await.unwrap());
+    pulls.close_for_release(ReleaseId(uuid::Uuid::from_u128(8)), "wrong version".into()).await.unwrap();
+    let terminated = pulls.get(other).await.unwrap().unwrap();
+    out.push(format!(
+        "terminated: {} {:?}",
+        terminated.state,
+        terminated.comment.map(|c| c.replace(&ReleaseId(uuid::Uuid::from_u128(8)).to_string(), "R"))
+    ));
+    out.push(format!("listed: {}", pulls.list().await.unwrap().len()));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fake_pull_requests_behave_like_the_local_provider() {
+    let files = layout();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let store = ferry_store::SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
+    let local_git = FakeGit::new();
+    local_git.commit(FAKE_URL, "main", &refs, "initial layout").unwrap();
+    let clock = Arc::new(FakeClock::at("2026-03-01T09:00:00Z".parse().unwrap()));
+    let local = LocalPullRequests::new(store, local_git.clone(), clock, "http://127.0.0.1:7878");
+    let real = pr_transcript(&local, &local_git).await;
+
+    let fake_git = FakeGit::new();
+    fake_git.commit(FAKE_URL, "main", &refs, "initial layout").unwrap();
+    let fake = FakePullRequests::new(fake_git.clone());
+    let faked = pr_transcript(fake.as_ref(), &fake_git).await;
+    assert_eq!(faked, real);
+    for expected in ["reopened is the same: true", "merged: merged at the tip: true", "listed: 3"] {
+        assert!(real.contains(&expected.to_owned()), "{expected}: {real:#?}");
+    }
+    assert!(real.iter().any(|l| l.starts_with("merge again:") && l.contains("already merged")), "{real:#?}");
+    assert!(real.iter().any(|l| l.contains("terminated: closed") && l.contains("wrong version")), "{real:#?}");
 }
