@@ -72,6 +72,14 @@ spec:
 
 async fn setup(prod_action: &str, flow_extra: &str) -> (Harness, Fakes) {
     let fakes = Fakes::new(PINNED.parse().unwrap());
+    seed(&fakes);
+    let h = Harness::start_faked(tempfile::tempdir().unwrap(), &fakes).await;
+    h.apply(&config(prod_action, flow_extra)).await;
+    (h, fakes)
+}
+
+/// The GitOps repository: dev one version ahead.
+fn seed(fakes: &Fakes) {
     let mut files = Vec::new();
     for env in ["dev", "qa", "prod"] {
         let (tag, version) = if env == "dev" { ("2.0.0", "2.0.0") } else { ("1.0.0", "1.0.0") };
@@ -80,9 +88,6 @@ async fn setup(prod_action: &str, flow_extra: &str) -> (Harness, Fakes) {
     }
     let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
     fakes.git.commit(URL, "main", &refs, "initial layout").unwrap();
-    let h = Harness::start_faked(tempfile::tempdir().unwrap(), &fakes).await;
-    h.apply(&config(prod_action, flow_extra)).await;
-    (h, fakes)
 }
 
 fn promotion_commits(fakes: &Fakes, env: &str) -> Vec<ferry_git::CommitInfo> {
@@ -310,4 +315,43 @@ async fn an_approval_nobody_gives_times_out_when_the_clock_passes_it() {
     // Nothing waits any more.
     let late = h.engine.approve(id.parse().unwrap(), "prod".into(), "carol".into()).await.unwrap_err();
     assert!(matches!(late, EngineError::Conflict(_)), "{late:?}");
+}
+
+/// The configuration with every application's status observed by Argo CD.
+fn argocd_config() -> String {
+    config("{ action: commit }", "").replace(
+        "exec: { health: \"curl -f http://api\", healthTimeout: 1m }",
+        "argocd: { server: https://argocd.example, tokenSecret: ARGOCD_TOKEN }",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_argocd_status_provider_plugs_in_as_a_port() {
+    let fakes = Fakes::new(PINNED.parse().unwrap());
+    seed(&fakes);
+    let h = Harness::start_faked(tempfile::tempdir().unwrap(), &fakes).await;
+    h.apply(&argocd_config()).await;
+    let id = h.promote(None, None, None).await;
+    let view = h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    let waits = fakes.status.waits();
+    let waited: Vec<&str> = waits.iter().map(|(app, _)| app.as_str()).collect();
+    assert_eq!(waited, ["shop-api-qa", "shop-api-prod"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_argocd_provider_the_gate_fails_and_says_what_to_use() {
+    let fakes = Fakes::new(PINNED.parse().unwrap());
+    seed(&fakes);
+    let mut ports = fakes.ports();
+    ports.status.argocd = None;
+    let h = Harness::start_with_ports(tempfile::tempdir().unwrap(), ports).await;
+    h.apply(&argocd_config()).await;
+    let id = h.promote(None, None, None).await;
+    let view = h.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed", "{view:#}");
+    let issue = view["issues"].as_array().unwrap().iter().find(|i| i["detail"]["kind"] == "application").unwrap();
+    assert_eq!(issue["app"], "shop-api-qa");
+    assert!(issue["summary"].as_str().unwrap().contains("argocd status source is not available"), "{issue}");
+    assert!(fakes.status.waits().is_empty());
 }

@@ -43,9 +43,14 @@ impl Harness {
 
     /// The engine on in-memory fakes of every port (the store stays a real SQLite store).
     pub async fn start_faked(dir: tempfile::TempDir, fakes: &ferry_engine::testing::Fakes) -> Harness {
+        Harness::start_with_ports(dir, fakes.ports()).await
+    }
+
+    /// The engine on the given ports (the store stays a real SQLite store).
+    pub async fn start_with_ports(dir: tempfile::TempDir, ports: ferry_engine::ports::Ports) -> Harness {
         let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
         let config = EngineConfig::new(dir.path().join("data"), "http://127.0.0.1:7878".into());
-        let (engine, task) = ferry_engine::start_with(store.clone(), config, fakes.ports()).await.unwrap();
+        let (engine, task) = ferry_engine::start_with(store.clone(), config, ports).await.unwrap();
         Harness { _dir: dir, store, engine, _task: task }
     }
 
