@@ -4,7 +4,7 @@
 //! request, a runner event, a git result, an application observation, a timer) becomes release
 //! events, which are committed to the store **before** they are applied, broadcast or acted on.
 //! After each change the pure [`plan`] function decides which commands to carry out next; the
-//! executor runs them through ports (git, workflow runner, application status) and feeds their
+//! executor runs them through [`ports`] (git, workflow runner, application status, pull requests, clock) and feeds their
 //! results back as inputs. Recovery after a crash is a replay of the active releases' logs followed
 //! by the same planning: commands whose completion event is missing are issued again, idempotently.
 
@@ -12,17 +12,14 @@ mod engine;
 pub mod handle;
 mod notes;
 pub mod plan;
+pub mod ports;
 mod snapshot;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod triggers;
 pub mod view;
 mod work;
 
-pub use engine::{EngineConfig, start};
+pub use engine::{EngineConfig, start, start_with};
 pub use handle::*;
 pub use notes::replay;
-
-/// The current time at the store's precision (microseconds), so stored and replayed projections agree.
-pub(crate) fn now() -> jiff::Timestamp {
-    let now = jiff::Timestamp::now();
-    jiff::Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now)
-}

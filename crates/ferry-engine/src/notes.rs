@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use ferry_git::GitCache;
+
+use crate::ports::Clock;
 use ferry_model::names::ReleaseId;
 use ferry_model::release::{ReleaseEvent, ReleaseSnapshot, ReleaseState};
 use ferry_model::resources::Catalog;
@@ -17,7 +19,9 @@ use crate::handle::EngineError;
 /// Everything a notes computation needs, taken from the engine when the request arrives.
 pub(crate) struct NotesJob<S> {
     pub(crate) store: S,
-    pub(crate) git: Arc<GitCache>,
+    /// The mirrors to walk; `None` when the git port has none.
+    pub(crate) git: Option<Arc<GitCache>>,
+    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) jira: Option<Arc<Jira>>,
     pub(crate) release: ReleaseId,
@@ -32,7 +36,7 @@ fn internal(e: impl std::fmt::Display) -> EngineError {
 
 /// Computes (or reads back) the notes of one release.
 pub(crate) async fn release_notes<S: Store>(job: NotesJob<S>) -> Result<Notes, EngineError> {
-    let NotesJob { store, git, catalog, jira, release, first_parent, state } = job;
+    let NotesJob { store, git, clock, catalog, jira, release, first_parent, state } = job;
     let id = release.to_string();
     let stored = if first_parent { None } else { store.release_notes(&id).await.map_err(internal)? };
     let mut notes = match stored.and_then(|v| serde_json::from_value::<Notes>(v).ok()) {
@@ -42,6 +46,11 @@ pub(crate) async fn release_notes<S: Store>(job: NotesJob<S>) -> Result<Notes, E
                 Some(state) => state,
                 None => replay(&store, &id).await?.0,
             };
+            let git = git.ok_or_else(|| {
+                EngineError::Conflict(
+                    "release notes need git mirrors, which this engine's git port does not keep".into(),
+                )
+            })?;
             let lookup = StoreLookup { store: store.clone(), runtime: tokio::runtime::Handle::current() };
             let options = Options {
                 first_parent,
@@ -56,7 +65,7 @@ pub(crate) async fn release_notes<S: Store>(job: NotesJob<S>) -> Result<Notes, E
                 let write = Write::ReleaseNotes {
                     release_id: id.clone(),
                     notes: serde_json::to_value(&notes).map_err(internal)?,
-                    at: crate::now(),
+                    at: clock.now(),
                 };
                 if let Err(e) = store.write(vec![write]).await {
                     tracing::warn!(release = %id, error = %e, "cannot store release notes");

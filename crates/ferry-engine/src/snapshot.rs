@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ferry_git::{CommitInfo, GitCache, redact};
+use ferry_git::{CommitInfo, redact};
 use ferry_model::flow::FlowGraph;
 use ferry_model::names::{EnvName, FlowName, ProductName};
 use ferry_model::release::{AppSnapshot, EnvSnapshot, PolicySnapshot, ReleaseSnapshot, TriggerCommit};
@@ -11,6 +11,7 @@ use ferry_model::resources::{Application, Catalog, DEFAULT_FLOW_TIMEOUT, Hooks, 
 use ferry_model::template::resolve_template;
 
 use crate::handle::EngineError;
+use crate::ports::GitPort;
 
 /// Which environments a release covers.
 #[derive(Debug, Clone)]
@@ -35,7 +36,7 @@ fn git_err(e: ferry_git::GitError) -> EngineError {
 }
 
 /// The newest commit touching each application's path, fetched once per repository.
-pub fn current_commits(git: &GitCache, apps: &[&Application]) -> Result<Vec<CommitInfo>, EngineError> {
+pub fn current_commits(git: &dyn GitPort, apps: &[&Application]) -> Result<Vec<CommitInfo>, EngineError> {
     let mut fetched: Vec<&str> = Vec::new();
     let mut out = Vec::with_capacity(apps.len());
     for app in apps {
@@ -62,7 +63,7 @@ pub fn current_commits(git: &GitCache, apps: &[&Application]) -> Result<Vec<Comm
 
 /// The version of `app` at `commit` (SPEC §3.7), when its template has a version source.
 pub fn read_app_version(
-    git: &GitCache,
+    git: &dyn GitPort,
     catalog: &Catalog,
     product: &Product,
     app: &Application,
@@ -90,7 +91,7 @@ pub fn join_path(dir: &str, file: &str) -> String {
 
 /// Builds the snapshot of a new release.
 pub fn build_snapshot(
-    git: &GitCache,
+    git: &dyn GitPort,
     catalog: &Catalog,
     product_name: &ProductName,
     choice: &FlowChoice,

@@ -2,18 +2,17 @@
 //! touches its path is deployed there (exec) or awaited (push); once the application is Synced at that
 //! commit and Healthy, the product's first matching flow starts a release.
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use ferry_git::{CommitInfo, GitCache};
-use ferry_model::names::{AppName, ReleaseId};
+use ferry_git::CommitInfo;
+use ferry_model::names::AppName;
 use ferry_model::release::GateFailure;
 use ferry_model::resources::{Application, Catalog};
 use tokio::sync::watch;
 
 use crate::handle::PushedStatus;
-use crate::work::{Outcome, WatchJob, gate};
+use crate::ports::{GitPort, Observation, StatusProviders, StatusTarget};
+use crate::work::gate;
 
 /// The key under which the last commit seen for an application is kept.
 pub(crate) fn seen_key(app: &AppName) -> String {
@@ -57,26 +56,23 @@ pub(crate) enum TriggerOutcome {
 
 /// What a trigger check saw of the application last (shown on the product page like any other
 /// environment's live state).
-#[derive(Debug, Clone)]
-pub(crate) struct Observed {
-    pub sync: ferry_model::status::SyncStatus,
-    pub health: ferry_model::status::HealthStatus,
-    pub revision: Option<ferry_model::names::CommitSha>,
-    pub message: Option<String>,
-}
+pub(crate) type Observed = Observation;
 
 /// One check of one application.
 pub(crate) struct TriggerCheck {
     pub app: Application,
     pub seen: Option<String>,
-    pub deploy_root: PathBuf,
-    pub poll: Duration,
     pub pushed: watch::Receiver<Option<PushedStatus>>,
 }
 
 /// Looks for a new commit and, when there is one, waits for the application to be healthy at it.
 /// `on_new` is told about a new commit before the (possibly long) wait starts.
-pub(crate) async fn check(job: TriggerCheck, git: Arc<GitCache>, on_new: impl FnOnce(&CommitInfo)) -> TriggerOutcome {
+pub(crate) async fn check(
+    job: TriggerCheck,
+    git: Arc<dyn GitPort>,
+    status: StatusProviders,
+    on_new: impl FnOnce(&CommitInfo),
+) -> TriggerOutcome {
     let app = job.app.clone();
     let g = git.clone();
     let found = tokio::task::spawn_blocking(move || {
@@ -96,28 +92,23 @@ pub(crate) async fn check(job: TriggerCheck, git: Arc<GitCache>, on_new: impl Fn
         Some(_) => {}
     }
     on_new(&commit);
-    let watch = WatchJob {
-        release: ReleaseId(uuid::Uuid::nil()),
+    let target = StatusTarget {
         env: job.app.environment.clone(),
         app: job.app.name.clone(),
         repo_url: job.app.source.repo_url.clone(),
         branch: job.app.source.target_revision.clone(),
         path: job.app.source.path.clone(),
         expected: Some(commit.sha.clone()),
-        status: job.app.status.clone(),
-        deploy_root: job.deploy_root,
-        poll: job.poll,
-        pushed: job.pushed,
+        source: job.app.status.clone(),
+        reports: job.pushed,
     };
     let last = std::sync::Mutex::new(None);
-    let keep = |outcome: Outcome| {
-        if let Outcome::Observed { sync, health, revision, message, .. } = outcome
-            && let Ok(mut last) = last.lock()
-        {
-            *last = Some(Observed { sync, health, revision, message });
+    let keep = |observed: Observation| {
+        if let Ok(mut last) = last.lock() {
+            *last = Some(observed);
         }
     };
-    let result = gate(&watch, &git, &keep).await;
+    let result = gate(&target, &status, &keep).await;
     let observed = last.lock().ok().and_then(|mut l| l.take());
     match result {
         Ok(()) => TriggerOutcome::Ready { commit, observed },

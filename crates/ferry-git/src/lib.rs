@@ -11,6 +11,8 @@
 //!   same promotion commit pushed to a branch of its own, later merged into the target branch with a
 //!   real merge commit (built without a working copy).
 //! * [`GitCache::commits_between`]: `git log from..to [-- path]` for release notes, with gix.
+//! * [`RepoUrl`]: repository URLs compared as repository identities (`git@host:o/r` equals
+//!   `https://host/o/r.git`).
 //! * [`yaml_edit`]: byte-preserving YAML value edits for promotion templates.
 //!
 //! All operations are blocking; async callers run them with `spawn_blocking`.
@@ -24,6 +26,7 @@ mod merge;
 mod promote;
 mod redact;
 mod seed;
+mod url;
 pub mod yaml_edit;
 
 pub use cache::{CommitInfo, Credentials, DEFAULT_NETWORK_TIMEOUT, GitCache, TRAILER_SCAN_LIMIT, parse_trailers};
@@ -34,4 +37,5 @@ pub use promote::{
 };
 pub use redact::{redact, redact_with};
 pub use seed::{commit_files, init_bare};
+pub use url::{RepoUrl, RepoUrlError};
 pub use yaml_edit::{Edit, YamlEditError, promote_yaml, read_version};

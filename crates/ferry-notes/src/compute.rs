@@ -685,14 +685,10 @@ fn show_image(r: &ImageReport) -> Image {
     }
 }
 
-/// Repository URLs compared without credentials, `.git` and a trailing `/`, case-insensitively.
+/// Whether two repository URLs name the same repository ([`ferry_git::RepoUrl`]: scheme, credentials,
+/// `.git`, a trailing `/` and case do not matter).
 fn same_repo(a: &str, b: &str) -> bool {
-    let norm = |u: &str| {
-        let u = redact(u).replace("***@", "");
-        let u = u.trim_end_matches('/');
-        u.strip_suffix(".git").unwrap_or(u).to_ascii_lowercase()
-    };
-    norm(a) == norm(b)
+    ferry_git::RepoUrl::same_repository(a, b)
 }
 
 fn join(dir: &str, file: &str) -> String {

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use ferry_git::RepoUrl;
+
 use crate::extract::{GITHUB, IssueRef, JIRA};
 
 /// Forges whose URL layout is known.
@@ -14,39 +16,27 @@ pub enum Forge {
 }
 
 /// The web base (`https://github.com/acme/api`) and forge of a repository URL on a known host
-/// (github.com, gitlab.com, codeberg.org), from `https://`, `ssh://git@` or `git@host:` forms; URLs that
-/// carry credentials or point elsewhere give `None`.
+/// (github.com, gitlab.com, codeberg.org), from any form [`RepoUrl`] reads (`https://`, `ssh://`,
+/// `git@host:`, any case of host); URLs that carry credentials or point elsewhere give `None`.
 pub fn forge(repo: &str) -> Option<(Forge, String)> {
-    let repo = repo.trim().trim_end_matches('/');
-    let repo = repo.strip_suffix(".git").unwrap_or(repo);
-    let (host, path) = if let Some(rest) = repo.strip_prefix("https://") {
-        rest.split_once('/')?
-    } else if let Some(rest) = repo.strip_prefix("ssh://git@") {
-        rest.split_once('/')?
-    } else if let Some(rest) = repo.strip_prefix("git@") {
-        rest.split_once(':')?
-    } else {
-        return None;
-    };
-    if host.contains('@') || path.is_empty() || path.contains("***") {
+    let url = RepoUrl::parse(repo).ok()?;
+    if url.has_credentials() || url.path().contains("***") {
         return None;
     }
+    let host = url.host()?;
     let forge = match host {
         "github.com" | "codeberg.org" => Forge::GitHub,
         "gitlab.com" => Forge::GitLab,
         _ => return None,
     };
-    Some((forge, format!("https://{host}/{path}")))
+    Some((forge, format!("https://{host}/{}", url.path())))
 }
 
 /// `owner/repo` of a repository URL (its last two path segments, `.git` removed), for `{repo}` in
 /// link templates.
 pub fn repo_path(repo: &str) -> Option<String> {
-    let repo = repo.trim().trim_end_matches('/');
-    let repo = repo.strip_suffix(".git").unwrap_or(repo);
-    let path = repo.rsplit_once("://").map_or(repo, |(_, r)| r);
-    let path = path.rsplit_once(':').map_or(path, |(_, r)| r);
-    let mut parts = path.rsplit('/').filter(|p| !p.is_empty());
+    let url = RepoUrl::parse(repo).ok()?;
+    let mut parts = url.path().rsplit('/').filter(|p| !p.is_empty());
     let name = parts.next()?;
     let owner = parts.next()?;
     Some(format!("{owner}/{name}"))
@@ -141,6 +131,8 @@ mod tests {
             ("git@github.com:acme/api.git", Some("https://github.com/acme/api")),
             ("ssh://git@gitlab.com/group/sub/web.git", Some("https://gitlab.com/group/sub/web")),
             ("https://codeberg.org/a/b", Some("https://codeberg.org/a/b")),
+            ("https://GitHub.com/acme/api", Some("https://github.com/acme/api")),
+            ("ssh://git@github.com:22/acme/api", Some("https://github.com/acme/api")),
             ("https://user:tok@github.com/acme/api.git", None),
             ("https://***@github.com/acme/api.git", None),
             ("https://git.example.com/acme/api.git", None),

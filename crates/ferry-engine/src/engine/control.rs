@@ -52,7 +52,7 @@ impl<S: Store> Engine<S> {
         let Some(active) = self.releases.get(&id) else {
             return Err(EngineError::Conflict(format!("release {id} is not active")));
         };
-        let event = ReleaseEvent::TerminateRequested { reason: reason.clone(), actor, at: crate::now() };
+        let event = ReleaseEvent::TerminateRequested { reason: reason.clone(), actor, at: self.ports.clock.now() };
         let mut next = active.state.clone();
         next.apply(&event).map_err(|e| EngineError::Conflict(e.to_string()))?;
         self.commit(id, vec![event], next).await?;
@@ -112,7 +112,7 @@ impl<S: Store> Engine<S> {
                 "release {id} still has work running; retry once everything in it has stopped"
             )));
         }
-        let event = ReleaseEvent::RetryRequested { actor, at: crate::now() };
+        let event = ReleaseEvent::RetryRequested { actor, at: self.ports.clock.now() };
         let mut next = active.state.clone();
         next.apply(&event).map_err(|e| EngineError::Conflict(e.to_string()))?;
         self.commit(id, vec![event], next).await?;

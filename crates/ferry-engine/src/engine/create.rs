@@ -58,12 +58,14 @@ impl<S: Store> Engine<S> {
                 return;
             }
         };
-        let (git, catalog, tx) = (self.git.clone(), self.catalog.clone(), self.creating.clone());
+        let (git, catalog, tx) = (self.ports.git.clone(), self.catalog.clone(), self.creating.clone());
+        let id = ReleaseId(self.ports.clock.new_id());
         tokio::spawn(async move {
-            let result = tokio::task::spawn_blocking(move || build_snapshot(&git, &catalog, &product, &choice, &actor))
-                .await
-                .unwrap_or_else(|e| Err(internal(e)))
-                .map(|snapshot| (ReleaseId(uuid::Uuid::now_v7()), snapshot));
+            let result =
+                tokio::task::spawn_blocking(move || build_snapshot(&*git, &catalog, &product, &choice, &actor))
+                    .await
+                    .unwrap_or_else(|e| Err(internal(e)))
+                    .map(|snapshot| (id, snapshot));
             let _ = tx.send(Created { result, reply, auto: None });
         });
     }
@@ -80,7 +82,7 @@ impl<S: Store> Engine<S> {
                 return;
             }
         };
-        let at = crate::now();
+        let at = self.ports.clock.now();
         let state = match ReleaseState::new(id, snapshot.clone(), at) {
             Ok(s) => s,
             Err(e) => {

@@ -97,7 +97,7 @@ impl<S: Store> Engine<S> {
                     health: health.to_owned(),
                     message,
                     release_id: Some(state.id().to_string()),
-                    updated_at: crate::now(),
+                    updated_at: self.ports.clock.now(),
                 })
             })
             .collect()
@@ -131,8 +131,8 @@ impl<S: Store> Engine<S> {
         }
         let in_flight = active.in_flight.clone();
         for _ in 0..64 {
-            let input = PlanInput { now: crate::now(), may_start, in_flight: &in_flight, workflows };
-            let steps = plan(&next, &input, &mut uuid::Uuid::now_v7);
+            let input = PlanInput { now: self.ports.clock.now(), may_start, in_flight: &in_flight, workflows };
+            let steps = plan(&next, &input, &mut || self.ports.clock.new_id());
             let mut applied = false;
             for step in steps {
                 if let Step::Emit(event) = step {
@@ -157,8 +157,8 @@ impl<S: Store> Engine<S> {
         }
         // Work is handed out only once the decisions are durable.
         let Some(active) = self.releases.get(&id) else { return };
-        let input = PlanInput { now: crate::now(), may_start, in_flight: &active.in_flight, workflows };
-        let work: Vec<Work> = plan(&active.state, &input, &mut uuid::Uuid::now_v7)
+        let input = PlanInput { now: self.ports.clock.now(), may_start, in_flight: &active.in_flight, workflows };
+        let work: Vec<Work> = plan(&active.state, &input, &mut || self.ports.clock.new_id())
             .into_iter()
             .filter_map(|s| match s {
                 Step::Do(w) => Some(w),

@@ -15,7 +15,8 @@ use tokio::sync::watch;
 
 use super::{Engine, find_run, stage_label};
 use crate::plan::Work;
-use crate::work::{Msg, Outcome, PromoteJob, RunJob, WatchJob};
+use crate::ports::StatusTarget;
+use crate::work::{Msg, Outcome, PrTarget, PromoteJob, RunJob, WatchJob};
 
 impl<S: Store> Engine<S> {
     /// Hands out `work` for release `id` (once: a key already in flight is skipped).
@@ -31,7 +32,7 @@ impl<S: Store> Engine<S> {
                 Ok(job) => {
                     self.supersede(id, &state, run_id);
                     let (runner, git, store, controls) =
-                        (self.runner.clone(), self.git.clone(), self.store.clone(), self.controls.clone());
+                        (self.ports.runner.clone(), self.ports.git.clone(), self.store.clone(), self.controls.clone());
                     tokio::spawn(crate::work::run_workflow(job, runner, git, store, tx, controls));
                 }
                 Err(error) => {
@@ -47,15 +48,27 @@ impl<S: Store> Engine<S> {
                     Action::Commit | Action::Pr => self.promotion_request(&state, &env, &apps),
                     Action::None => Err("action none has nothing to carry out".to_owned()),
                 };
-                let pr_branch =
-                    (action == Action::Pr).then(|| format!("ferry/{}/{env}/{id}", state.snapshot().product));
-                let job = PromoteJob { release: id, env, apps, request, pr_branch };
-                tokio::spawn(crate::work::promote(job, self.git.clone(), tx));
+                let pr = (action == Action::Pr).then(|| {
+                    let snap = state.snapshot();
+                    let repo = snap
+                        .environment(&env)
+                        .and_then(|es| es.applications.iter().find(|a| apps.contains(&a.name)))
+                        .map(|a| a.repo_url.clone())
+                        .unwrap_or_default();
+                    PrTarget {
+                        branch: format!("ferry/{}/{env}/{id}", snap.product),
+                        product: snap.product.to_string(),
+                        repo,
+                    }
+                });
+                let job = PromoteJob { release: id, env, apps, request, pr };
+                let (git, pulls) = (self.ports.git.clone(), self.ports.pulls.clone());
+                tokio::spawn(crate::work::promote(job, git, pulls, tx));
             }
             Work::Watch { env, app } => match self.watch_job(&state, &env, &app) {
                 Ok(job) => {
                     let key = Work::Watch { env: env.clone(), app: app.clone() }.key();
-                    let handle = tokio::spawn(crate::work::watch_app(job, self.git.clone(), tx));
+                    let handle = tokio::spawn(crate::work::watch_app(job, self.ports.status.clone(), tx));
                     self.watches.insert((id, key), handle.abort_handle());
                 }
                 Err(error) => {
@@ -263,19 +276,17 @@ impl<S: Store> Engine<S> {
             .and_then(|s| s.action.as_ref())
             .and_then(|x| x.commit.clone());
         let pushed = self.pushed.entry(app.clone()).or_insert_with(|| watch::channel(None).0).subscribe();
-        Ok(WatchJob {
-            release: state.id(),
+        let target = StatusTarget {
             env: env.clone(),
             app: app.clone(),
             repo_url: self.repo_url(app, &a.repo_url),
             branch: a.branch.clone(),
             path: a.path.clone(),
             expected,
-            status: application.status.clone(),
-            deploy_root: self.config.data_dir.join("deploy"),
-            poll: self.config.health_poll_interval,
-            pushed,
-        })
+            source: application.status.clone(),
+            reports: pushed,
+        };
+        Ok(WatchJob { release: state.id(), target })
     }
 }
 

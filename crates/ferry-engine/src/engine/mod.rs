@@ -20,20 +20,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferry_git::GitCache;
+use ferry_git::RepoUrl;
 use ferry_model::names::{AppName, ReleaseId};
 use ferry_model::release::{ReleaseState, RunId, Stage};
 use ferry_model::resources::{Catalog, StatusSource};
-use ferry_runner::{RunControl, Runner, RunnerConfig};
-use ferry_store::{AppStateRow, PullRequestFilter, Store, Write, WriteOutcome};
+use ferry_store::{AppStateRow, Store, Write, WriteOutcome};
 use tokio::sync::{mpsc, watch};
 
 use crate::handle::{EngineError, EngineHandle, GitPush, Promoted, PushAccepted, PushedStatus, Request};
+use crate::ports::{Ports, RunController};
 use crate::triggers::{TriggerOutcome, trigger_apps};
 use crate::work::{Msg, Outcome};
-
-use pulls::pr_info;
-use schedule::sleep_until;
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -91,11 +88,11 @@ struct Engine<S: Store> {
     config: EngineConfig,
     catalog: Arc<Catalog>,
     catalog_tx: watch::Sender<Arc<Catalog>>,
-    git: Arc<GitCache>,
-    runner: Runner,
+    /// Git, workflow runner, application status, pull requests, clock.
+    ports: Ports,
     releases: BTreeMap<ReleaseId, Active>,
     msgs: mpsc::UnboundedSender<Msg>,
-    controls: Arc<Mutex<BTreeMap<RunId, RunControl>>>,
+    controls: Arc<Mutex<BTreeMap<RunId, Arc<dyn RunController>>>>,
     pushed: HashMap<AppName, watch::Sender<Option<PushedStatus>>>,
     /// Snapshots being built, answered when done.
     creating: mpsc::UnboundedSender<Created>,
@@ -121,11 +118,21 @@ struct Created {
     auto: Option<String>,
 }
 
-/// Starts the engine on `store`: loads the latest configuration, recovers active releases and
-/// serves requests until every handle is dropped.
+/// Starts the engine on `store` with the built-in ports ([`Ports::default_for`]): loads the latest
+/// configuration, recovers active releases and serves requests until every handle is dropped.
 pub async fn start<S: Store>(
     store: S,
     config: EngineConfig,
+) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), EngineError> {
+    let ports = Ports::default_for(&config, &store)?;
+    start_with(store, config, ports).await
+}
+
+/// Starts the engine on `store` with the given ports (fakes in tests, other implementations).
+pub async fn start_with<S: Store>(
+    store: S,
+    config: EngineConfig,
+    ports: Ports,
 ) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), EngineError> {
     let catalog = match store.latest_config().await.map_err(internal)? {
         Some(version) => serde_json::from_value::<Catalog>(version.catalog).map_err(internal)?,
@@ -138,24 +145,12 @@ pub async fn start<S: Store>(
     let (created_tx, created_rx) = mpsc::unbounded_channel();
     let (trigger_tx, trigger_rx) = mpsc::unbounded_channel();
     std::fs::create_dir_all(&config.data_dir).map_err(internal)?;
-    // Steps left running by a Ferry process that died are stopped before their runs resume.
-    let reaped = ferry_runner::reap_orphans(&config.data_dir.join("runner"));
-    if reaped > 0 {
-        tracing::warn!(count = reaped, "stopped workflow processes left by an earlier Ferry process");
-    }
-    let runner = Runner::new(RunnerConfig {
-        max_concurrent_steps: config.max_concurrent_steps.max(1),
-        work_dir: config.data_dir.join("runner"),
-        kill_grace: config.kill_grace,
-        ..RunnerConfig::default()
-    });
     let mut engine = Engine {
         store,
-        git: Arc::new(GitCache::new(config.data_dir.join("git")).with_credentials(config.git_credentials.clone())),
+        ports,
         config,
         catalog,
         catalog_tx,
-        runner,
         releases: BTreeMap::new(),
         msgs: msg_tx,
         controls: Arc::new(Mutex::new(BTreeMap::new())),
@@ -207,7 +202,7 @@ impl<S: Store> Engine<S> {
                 Some(msg) = msgs.recv() => self.handle_msg(msg).await,
                 Some(done) = created.recv() => self.handle_created(done).await,
                 Some((app, outcome)) = triggers.recv() => self.handle_trigger(app, outcome).await,
-                _ = sleep_until(self.next_deadline()) => self.check_deadlines().await,
+                _ = self.sleep_until_deadline() => self.check_deadlines().await,
                 _ = poll.tick() => {
                     let apps: Vec<AppName> = trigger_apps(&self.catalog).into_iter().map(|a| a.name.clone()).collect();
                     for app in apps {
@@ -248,13 +243,7 @@ impl<S: Store> Engine<S> {
                 let _ = reply.send(self.approve(release, env, actor));
             }
             Request::PullRequests { reply } => {
-                let result = self
-                    .store
-                    .pull_requests(PullRequestFilter::default())
-                    .await
-                    .map(|rows| rows.into_iter().map(pr_info).collect())
-                    .map_err(internal);
-                let _ = reply.send(result);
+                let _ = reply.send(self.ports.pulls.list().await);
             }
             Request::MergePr { number, actor, reply } => {
                 let _ = reply.send(self.merge_pr(number, actor).await);
@@ -267,7 +256,8 @@ impl<S: Store> Engine<S> {
                 // Computed in a task of its own: the history walks never hold up the engine.
                 let job = crate::notes::NotesJob {
                     store: self.store.clone(),
-                    git: self.git.clone(),
+                    git: self.ports.git.mirrors(),
+                    clock: self.ports.clock.clone(),
                     catalog: self.catalog.clone(),
                     jira: self.config.jira.clone(),
                     release,
@@ -283,7 +273,7 @@ impl<S: Store> Engine<S> {
 
     async fn apply_config(&mut self, catalog: Catalog, actor: String) -> Result<i64, EngineError> {
         let json = serde_json::to_value(&catalog).map_err(internal)?;
-        let write = Write::Config { applied_by: actor, catalog: json, at: crate::now() };
+        let write = Write::Config { applied_by: actor, catalog: json, at: self.ports.clock.now() };
         match self.store.write(vec![write]).await.map_err(internal)?.into_iter().next() {
             Some(Ok(WriteOutcome::ConfigVersion(v))) => {
                 self.catalog = Arc::new(catalog);
@@ -319,7 +309,7 @@ impl<S: Store> Engine<S> {
             health: status.health.clone(),
             message: status.message.clone(),
             release_id: None,
-            updated_at: crate::now(),
+            updated_at: self.ports.clock.now(),
         };
         self.store.write(vec![Write::AppStates(vec![row])]).await.map_err(internal)?;
         self.pushed.entry(name).or_insert_with(|| watch::channel(None).0).send_replace(Some(status));
@@ -327,13 +317,15 @@ impl<S: Store> Engine<S> {
     }
 
     fn git_push(&mut self, push: GitPush) -> Result<PushAccepted, EngineError> {
-        let normalise = |u: &str| u.trim_end_matches('/').trim_end_matches(".git").to_ascii_lowercase();
-        let urls: Vec<String> = push.repo_urls.iter().map(|u| normalise(u)).collect();
+        // Repository identities: the forms a forge sends (`git@host:o/r`, `https://host/o/r.git`, …) all
+        // match an application's configured URL.
+        let urls: Vec<RepoUrl> = push.repo_urls.iter().filter_map(|u| RepoUrl::parse(u).ok()).collect();
+        let pushed_to = |url: &str| RepoUrl::parse(url).is_ok_and(|u| urls.contains(&u));
         let applications: Vec<AppName> = self
             .catalog
             .applications
             .values()
-            .filter(|a| a.source.target_revision == push.branch && urls.contains(&normalise(&a.source.repo_url)))
+            .filter(|a| a.source.target_revision == push.branch && pushed_to(&a.source.repo_url))
             .map(|a| a.name.clone())
             .collect();
         Ok(PushAccepted { applications })
@@ -348,9 +340,7 @@ impl<S: Store> Engine<S> {
             self.watches.remove(&(id, key.clone()));
         }
         let events = match msg.outcome {
-            Outcome::PrPushed { env, apps, branch, target, title, result } => {
-                self.pr_pushed(id, env, apps, branch, target, title, result).await
-            }
+            Outcome::PrOpened { env, apps, branch, result } => self.pr_opened(id, env, apps, branch, result),
             outcome => self.events_for(id, outcome),
         };
         self.record(id, events).await;

@@ -32,7 +32,7 @@ impl<S: Store> Engine<S> {
 
     /// The release events for an outcome of work on release `id`, with an issue for each failure.
     pub(super) fn events_for(&self, id: ReleaseId, outcome: Outcome) -> Vec<ReleaseEvent> {
-        let now = crate::now();
+        let now = self.ports.clock.now();
         let Some(active) = self.releases.get(&id) else { return Vec::new() };
         let state = &active.state;
         match outcome {
@@ -62,7 +62,7 @@ impl<S: Store> Engine<S> {
             }
             Outcome::RunEnded { run_id, status, error } => self.run_ended_events(id, state, run_id, status, error, now),
             Outcome::Promoted { env, apps, result } => self.promoted_events(id, state, env, apps, result, now),
-            Outcome::PrPushed { .. } => Vec::new(),
+            Outcome::PrOpened { .. } => Vec::new(),
             Outcome::ActionUnsupported { env, apps, error } => {
                 self.action_failed(id, env, apps, GitOperation::Commit, String::new(), error, now)
             }

@@ -12,7 +12,7 @@ use super::{Engine, find_run};
 impl<S: Store> Engine<S> {
     /// Terminates releases whose flow timeout passed.
     pub(super) async fn check_deadlines(&mut self) {
-        let now = crate::now();
+        let now = self.ports.clock.now();
         let due: Vec<(ReleaseId, String)> = self
             .releases
             .iter()
@@ -39,6 +39,14 @@ impl<S: Store> Engine<S> {
             .filter(|a| a.state.terminate_request().is_none() && a.state.finished_at().is_none())
             .filter_map(|a| a.state.deadline())
             .min()
+    }
+
+    /// Sleeps until the earliest flow deadline by the engine's clock (forever when there is none).
+    pub(super) fn sleep_until_deadline(&self) -> crate::ports::BoxFuture<'static, ()> {
+        match self.next_deadline() {
+            Some(at) => self.ports.clock.sleep_until(at),
+            None => Box::pin(std::future::pending()),
+        }
     }
 
     /// Applies the product's concurrency mode to a release just created (SPEC §3.9).
@@ -156,17 +164,5 @@ impl<S: Store> Engine<S> {
                 .terminate(format!("superseded by a newer run of {} for {app} in {env} (release {id})", run.workflow));
             tracing::info!(release = %old_release, run = %old_run, "workflow run superseded");
         }
-    }
-}
-
-/// Sleeps until `deadline` (forever when there is none).
-pub(super) async fn sleep_until(deadline: Option<Timestamp>) {
-    match deadline {
-        Some(at) => {
-            let wait = at.duration_since(crate::now());
-            let wait = std::time::Duration::try_from(wait).unwrap_or(std::time::Duration::ZERO);
-            tokio::time::sleep(wait).await
-        }
-        None => std::future::pending().await,
     }
 }

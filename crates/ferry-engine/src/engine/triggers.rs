@@ -25,7 +25,7 @@ impl<S: Store> Engine<S> {
                     continue;
                 }
             }
-            let git = self.git.clone();
+            let git = self.ports.git.clone();
             let source = app.source.clone();
             let found = tokio::task::spawn_blocking(move || {
                 git.fetch(&source.repo_url)?;
@@ -63,9 +63,8 @@ impl<S: Store> Engine<S> {
             return;
         }
         let pushed = self.pushed.entry(app.clone()).or_insert_with(|| watch::channel(None).0).subscribe();
-        let (store, git, tx) = (self.store.clone(), self.git.clone(), self.triggers.clone());
-        let deploy_root = self.config.data_dir.join("deploy");
-        let poll = self.config.health_poll_interval;
+        let (store, git, tx) = (self.store.clone(), self.ports.git.clone(), self.triggers.clone());
+        let (status, clock) = (self.ports.status.clone(), self.ports.clock.clone());
         tokio::spawn(async move {
             let seen = match store.kv_get(&seen_key(&app)).await {
                 Ok(seen) => seen,
@@ -77,8 +76,8 @@ impl<S: Store> Engine<S> {
             let product = application.product.to_string();
             let env = application.environment.to_string();
             let notify_store = store.clone();
-            let job = TriggerCheck { app: application, seen, deploy_root, poll, pushed };
-            let outcome = check(job, git, |commit| {
+            let job = TriggerCheck { app: application, seen, pushed };
+            let outcome = check(job, git, status, |commit| {
                 let message = format!(
                     "commit {} \"{}\" is waiting for trigger environment {env} to be synced and healthy",
                     commit.sha.short(),
@@ -88,7 +87,7 @@ impl<S: Store> Engine<S> {
                     product,
                     kind: "waiting-for-trigger-environment".into(),
                     message,
-                    at: crate::now(),
+                    at: clock.now(),
                 };
                 tokio::spawn(async move {
                     let _ = notify_store.write(vec![write]).await;
@@ -100,8 +99,12 @@ impl<S: Store> Engine<S> {
     }
 
     pub(super) async fn product_event(&self, product: &str, kind: &str, message: String) {
-        let write =
-            Write::ProductEvent { product: product.to_owned(), kind: kind.to_owned(), message, at: crate::now() };
+        let write = Write::ProductEvent {
+            product: product.to_owned(),
+            kind: kind.to_owned(),
+            message,
+            at: self.ports.clock.now(),
+        };
         if let Err(e) = self.store.write(vec![write]).await {
             tracing::warn!(error = %e, "cannot store a product event");
         }
@@ -139,7 +142,7 @@ impl<S: Store> Engine<S> {
                 let mut writes = vec![remember(commit.sha.to_string())];
                 if let Some(o) = observed {
                     self.trigger_seen.insert(app.clone(), o.clone());
-                    writes.push(Write::AppStates(vec![live_row(&application, o)]));
+                    writes.push(Write::AppStates(vec![live_row(&application, o, self.ports.clock.now())]));
                 }
                 let _ = self.store.write(writes).await;
                 self.product_event(
@@ -157,7 +160,11 @@ impl<S: Store> Engine<S> {
                 // What the check saw is the trigger environment's live state, release or not.
                 if let Some(o) = observed {
                     self.trigger_seen.insert(app.clone(), o.clone());
-                    if let Err(e) = self.store.write(vec![Write::AppStates(vec![live_row(&application, o)])]).await {
+                    if let Err(e) = self
+                        .store
+                        .write(vec![Write::AppStates(vec![live_row(&application, o, self.ports.clock.now())])])
+                        .await
+                    {
                         tracing::warn!(error = %e, "cannot store a trigger application's state");
                     }
                 }
@@ -212,20 +219,20 @@ impl<S: Store> Engine<S> {
                     .await;
                     return;
                 }
-                let id = ReleaseId(uuid::Uuid::now_v7());
+                let id = ReleaseId(self.ports.clock.new_id());
                 let writes = vec![remember(commit.sha.to_string()), Write::Kv { key: released, value: id.to_string() }];
                 if let Err(e) = self.store.write(writes).await {
                     tracing::warn!(error = %e, "cannot store the trigger commit");
                     return;
                 }
                 let initiator = format!("{} · ferry (auto)", commit.author_name);
-                let (git, catalog, tx) = (self.git.clone(), self.catalog.clone(), self.creating.clone());
+                let (git, catalog, tx) = (self.ports.git.clone(), self.catalog.clone(), self.creating.clone());
                 let product_name = application.product.clone();
                 let (reply, _ignored) = tokio::sync::oneshot::channel();
                 tokio::spawn(async move {
                     let choice = FlowChoice::Flow(flow);
                     let result = tokio::task::spawn_blocking(move || {
-                        build_snapshot(&git, &catalog, &product_name, &choice, &initiator)
+                        build_snapshot(&*git, &catalog, &product_name, &choice, &initiator)
                     })
                     .await
                     .unwrap_or_else(|e| Err(internal(e)))
@@ -238,7 +245,11 @@ impl<S: Store> Engine<S> {
 }
 
 /// The live-state row of a trigger application from what its check observed.
-fn live_row(app: &ferry_model::resources::Application, o: crate::triggers::Observed) -> ferry_store::AppStateRow {
+fn live_row(
+    app: &ferry_model::resources::Application,
+    o: crate::triggers::Observed,
+    at: jiff::Timestamp,
+) -> ferry_store::AppStateRow {
     ferry_store::AppStateRow {
         application: app.name.to_string(),
         product: app.product.to_string(),
@@ -250,6 +261,6 @@ fn live_row(app: &ferry_model::resources::Application, o: crate::triggers::Obser
         health: o.health.as_str().to_owned(),
         message: o.message,
         release_id: None,
-        updated_at: crate::now(),
+        updated_at: at,
     }
 }

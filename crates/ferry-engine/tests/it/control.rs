@@ -364,32 +364,6 @@ spec:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_approval_nobody_gives_times_out_and_fails_the_environment() {
-    let workflows = r#"apiVersion: ferry/v1
-kind: Workflow
-metadata: { name: sign-off }
-spec:
-  steps:
-    - name: approve
-      approval: { message: "sign-off" }
-      timeout: 1s
-    - name: after
-      dependsOn: [approve]
-      run: touch "{S}/after-$APP_NAME"
-"#;
-    let s = setup(Spec { prod: "{ preAction: sign-off }", workflows, ..Spec::default() }).await;
-    let id = s.h.promote(None, None, None).await;
-    let view = s.h.wait_final(&id).await;
-    assert_eq!(view["status"], "Failed", "{view:#}");
-    assert_eq!(env_of(&view, "prod")["status"], "Failed");
-    assert!(view["reason"].as_str().unwrap().contains("timed out after 1s waiting for approval"), "{view:#}");
-    assert!(!s.file("after-shop-api-prod").exists() && !s.file("after-shop-web-prod").exists());
-    // Nothing waits any more.
-    let late = s.h.engine.approve(id.parse().unwrap(), "prod".into(), "carol".into()).await.unwrap_err();
-    assert!(matches!(late, ferry_engine::EngineError::Conflict(_)), "{late:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_is_refused_while_work_of_the_failed_release_still_runs() {
     // In qa, web's post-action starts and runs until the file `go` exists; api's fails once web's has
     // started (so web's is running whatever order the engine starts them in).
@@ -529,28 +503,6 @@ async fn retry_after_a_degraded_application_is_fixed_needs_no_new_commit() {
     assert_eq!(view["status"], "Succeeded", "{view:#}");
     let qa_after: Vec<_> = s.repo.log().into_iter().filter(|(_, m)| m.contains("Ferry-Environment: qa")).collect();
     assert_eq!(qa_after, qa_commits, "no new commit for qa");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_flow_timeout_terminates_with_the_reason() {
-    let workflows = format!(
-        "apiVersion: ferry/v1\nkind: Workflow\nmetadata: {{ name: stuck }}\nspec:\n  steps:\n    - name: wait\n      run: {}\n",
-        wait_file(Path::new("{S}/never"))
-    );
-    let s = setup(Spec {
-        qa: "{ preAction: stuck }",
-        flow_extra: "  promotionTimeoutLimit: 1s",
-        workflows: &workflows,
-        ..Spec::default()
-    })
-    .await;
-    let id = s.h.promote(None, None, None).await;
-    let view = s.h.wait_final(&id).await;
-    assert_eq!(view["status"], "Terminated", "{view:#}");
-    assert_eq!(view["reason"], "timed out after 1s");
-    let events = s.h.store.release_events(&id).await.unwrap();
-    let request = events.iter().find(|e| e.body["type"] == "TerminateRequested").unwrap();
-    assert_eq!(request.body["actor"], "ferry");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

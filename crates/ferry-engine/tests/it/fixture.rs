@@ -1,92 +1,13 @@
 //! A product in local bare repositories, the engine on a temporary store, and helpers to wait for
 //! releases by following committed events (never by sleeping).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use ferry_engine::{EngineConfig, EngineHandle, PromoteRequest};
 use ferry_store::{SqliteStore, Store};
 use serde_json::Value;
 
-pub const DATE: &str = "2026-01-01T00:00:00Z";
-
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Alice Dev")
-        .env("GIT_AUTHOR_EMAIL", "alice@example.com")
-        .env("GIT_COMMITTER_NAME", "Alice Dev")
-        .env("GIT_COMMITTER_EMAIL", "alice@example.com")
-        .env("GIT_AUTHOR_DATE", DATE)
-        .env("GIT_COMMITTER_DATE", DATE)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// A bare repository plus a working clone to commit into.
-pub struct Repo {
-    pub bare: PathBuf,
-    pub work: PathBuf,
-}
-
-impl Repo {
-    pub fn new(root: &Path, name: &str, files: &[(&str, &str)]) -> Repo {
-        let bare = root.join(format!("{name}.git"));
-        let work = root.join(format!("{name}-work"));
-        std::fs::create_dir_all(&bare).unwrap();
-        git(&bare, &["init", "--bare", "-q", "-b", "main"]);
-        std::fs::create_dir_all(&work).unwrap();
-        git(&work, &["init", "-q", "-b", "main"]);
-        let repo = Repo { bare, work };
-        repo.commit(files, "initial layout");
-        git(&repo.work, &["remote", "add", "origin", repo.bare.to_str().unwrap()]);
-        git(&repo.work, &["push", "-q", "origin", "main"]);
-        repo
-    }
-
-    pub fn url(&self) -> String {
-        format!("file://{}", self.bare.display())
-    }
-
-    pub fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
-        for (path, text) in files {
-            let p = self.work.join(path);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        git(&self.work, &["add", "-A"]);
-        git(&self.work, &["commit", "-q", "-m", message]);
-        git(&self.work, &["rev-parse", "HEAD"])
-    }
-
-    pub fn push(&self) {
-        git(&self.work, &["push", "-q", "origin", "main"]);
-    }
-
-    /// Commits on the bare repository's main, newest first: (sha, full message).
-    pub fn log(&self) -> Vec<(String, String)> {
-        let out = git(&self.bare, &["log", "--format=%H%x1f%B%x1e", "main"]);
-        out.split('\u{1e}')
-            .filter(|s| !s.trim().is_empty())
-            .map(|entry| {
-                let (sha, msg) = entry.trim().split_once('\u{1f}').unwrap();
-                (sha.to_owned(), msg.trim().to_owned())
-            })
-            .collect()
-    }
-
-    pub fn show(&self, rev: &str, path: &str) -> String {
-        git(&self.bare, &["show", &format!("{rev}:{path}")])
-    }
-
-    pub fn diff(&self, sha: &str) -> String {
-        git(&self.bare, &["show", "--format=", "--unified=0", sha])
-    }
-}
+pub use ferry_testkit::{Repo, git};
 
 /// values.yaml with comments and odd quoting: promotions must keep every other byte.
 pub fn values(tag: &str, env: &str) -> String {
@@ -118,6 +39,39 @@ impl Harness {
         tune(&mut config);
         let (engine, task) = ferry_engine::start(store.clone(), config).await.unwrap();
         Harness { _dir: dir, store, engine, _task: task }
+    }
+
+    /// The engine on in-memory fakes of every port (the store stays a real SQLite store).
+    pub async fn start_faked(dir: tempfile::TempDir, fakes: &ferry_engine::testing::Fakes) -> Harness {
+        Harness::start_with_ports(dir, fakes.ports()).await
+    }
+
+    /// The engine on the given ports (the store stays a real SQLite store).
+    pub async fn start_with_ports(dir: tempfile::TempDir, ports: ferry_engine::ports::Ports) -> Harness {
+        let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
+        let config = EngineConfig::new(dir.path().join("data"), "http://127.0.0.1:7878".into());
+        let (engine, task) = ferry_engine::start_with(store.clone(), config, ports).await.unwrap();
+        Harness { _dir: dir, store, engine, _task: task }
+    }
+
+    /// Waits for the first event committed after this call that matches `pred` (subscribes at once).
+    pub fn next_event<F: Fn(&ferry_store::StoredEvent) -> bool>(
+        &self,
+        pred: F,
+    ) -> impl std::future::Future<Output = ferry_store::StoredEvent> + use<F> {
+        let mut events = self.store.subscribe();
+        async move {
+            let wait = async {
+                loop {
+                    match events.recv().await {
+                        Ok(e) if pred(&e) => return (*e).clone(),
+                        Ok(_) => {}
+                        Err(e) => panic!("event stream: {e}"),
+                    }
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(60), wait).await.expect("the expected event never came")
+        }
     }
 
     pub async fn apply(&self, yaml: &str) {

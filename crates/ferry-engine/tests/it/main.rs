@@ -1,6 +1,9 @@
-//! Engine scenarios on real git repositories, real workflow processes and a real SQLite store.
+//! Engine scenarios on real git repositories, real workflow processes and a real SQLite store, and
+//! (`fakes`) on in-memory fakes of the git, runner, status, pull-request and clock ports.
 #![allow(clippy::unwrap_used)]
 
 mod control;
+mod fakes;
 mod fixture;
+mod parity;
 mod scenarios;

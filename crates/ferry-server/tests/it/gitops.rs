@@ -3,28 +3,18 @@
 //! applications pointed at such a repository, so that no test reaches for a host outside the machine.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use ferry_testkit::{Dates, Git, Repo};
 use serde_json::{Value, json};
+
+/// Ada Dev <ada@example.com>, the `n`-th commit `n` hours after 2026-01-01.
+fn ada() -> Git {
+    Git::new("Ada Dev", "ada@example.com", Dates::Counting { base: 1_767_225_600, step: 3600 })
+}
 
 /// Runs git with a pinned identity and, for commits, the `n`-th pinned date.
 pub(crate) fn git(dir: &Path, args: &[&str], n: Option<u32>) -> String {
-    let mut cmd = Command::new("git");
-    cmd.current_dir(dir)
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "Ada Dev")
-        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-        .env("GIT_COMMITTER_NAME", "Ada Dev")
-        .env("GIT_COMMITTER_EMAIL", "ada@example.com");
-    if let Some(n) = n {
-        let date = format!("@{} +0000", 1_767_225_600 + u64::from(n) * 3600);
-        cmd.env("GIT_AUTHOR_DATE", &date).env("GIT_COMMITTER_DATE", &date);
-    }
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    ada().run_raw_at(dir, args, n).trim().to_owned()
 }
 
 /// A Helm-style `values.yaml` for a component.
@@ -34,9 +24,8 @@ pub(crate) fn values(component: &str, tag: &str, replicas: u32) -> String {
 
 /// A GitOps repository (bare) and its work tree.
 pub(crate) struct Gitops {
-    pub(crate) bare: PathBuf,
     pub(crate) work: PathBuf,
-    tick: std::cell::Cell<u32>,
+    repo: Repo,
 }
 
 impl Gitops {
@@ -55,44 +44,31 @@ impl Gitops {
 
     /// An empty bare repository `root/name.git` with branch `main`, and a work tree beside it.
     pub(crate) fn init(root: &Path, name: &str) -> Gitops {
-        let bare = root.join(format!("{name}.git"));
-        let work = root.join(format!("{name}-work"));
-        std::fs::create_dir_all(&bare).unwrap();
-        git(&bare, &["init", "-q", "--bare", "-b", "main"], None);
-        git(root, &["init", "-q", "-b", "main", work.file_name().unwrap().to_str().unwrap()], None);
-        git(&work, &["remote", "add", "origin", bare.to_str().unwrap()], None);
-        Gitops { bare, work, tick: std::cell::Cell::new(100) }
+        let repo = Repo::init(root, name, ada(), 101);
+        Gitops { work: repo.work.clone(), repo }
     }
 
     pub(crate) fn url(&self) -> String {
-        format!("file://{}", self.bare.display())
+        self.repo.url()
     }
 
     pub(crate) fn write(&self, files: &[(&str, String)]) {
-        for (path, text) in files {
-            let p = self.work.join(path);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
+        self.repo.write(files);
     }
 
+    /// The number of the next commit, for its pinned date.
     pub(crate) fn next(&self) -> u32 {
-        self.tick.set(self.tick.get() + 1);
-        self.tick.get()
+        self.repo.next_commit()
     }
 
     /// Commits everything and pushes (after taking in what Ferry pushed meanwhile).
     pub(crate) fn commit(&self, message: &str) {
-        git(&self.work, &["add", "-A"], None);
-        git(&self.work, &["commit", "-q", "-m", message], Some(self.next()));
+        self.repo.commit::<&str>(&[], message);
         self.push();
     }
 
     pub(crate) fn push(&self) {
-        if !git(&self.bare, &["branch", "--list", "main"], None).is_empty() {
-            git(&self.work, &["pull", "-q", "--rebase", "origin", "main"], None);
-        }
-        git(&self.work, &["push", "-q", "origin", "HEAD:main"], None);
+        self.repo.push();
     }
 }
 
