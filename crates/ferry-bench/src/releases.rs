@@ -112,7 +112,7 @@ fn generate(t: &Template, i: usize, n: usize) -> Result<Write> {
         first_seq: 0,
         events,
         row,
-        view,
+        view: Some(view),
         app_states: Vec::new(),
     })))
 }

@@ -50,7 +50,7 @@ fn write(release: &str, seq: usize) -> Write {
             version: None,
             environments: serde_json::json!({"prod-eu": "Running"}),
         },
-        view: serde_json::json!({"id": release, "status": "Running"}),
+        view: Some(serde_json::json!({"id": release, "status": "Running"})),
         app_states: Vec::new(),
     }))
 }

@@ -187,9 +187,57 @@ pub(crate) enum Request {
 pub struct EngineHandle {
     pub(crate) requests: tokio::sync::mpsc::Sender<Request>,
     pub(crate) catalog: tokio::sync::watch::Receiver<std::sync::Arc<ferry_model::resources::Catalog>>,
+    pub(crate) live: LiveStates,
+}
+
+/// The committed state of every release the engine is running, shared with readers: each commit
+/// replaces a release's entry with the new state (never before it is durable), a release that ends
+/// leaves the map.
+#[derive(Debug, Clone, Default)]
+pub struct LiveStates(
+    std::sync::Arc<
+        std::sync::RwLock<
+            std::collections::HashMap<
+                ferry_model::names::ReleaseId,
+                std::sync::Arc<ferry_model::release::ReleaseState>,
+            >,
+        >,
+    >,
+);
+
+impl LiveStates {
+    /// The committed state of release `id`, if the engine is running it.
+    pub fn get(&self, id: ferry_model::names::ReleaseId) -> Option<std::sync::Arc<ferry_model::release::ReleaseState>> {
+        let map = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&id).cloned()
+    }
+
+    pub(crate) fn insert(
+        &self,
+        id: ferry_model::names::ReleaseId,
+        state: std::sync::Arc<ferry_model::release::ReleaseState>,
+    ) {
+        let mut map = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.insert(id, state);
+    }
+
+    pub(crate) fn remove(&self, id: ferry_model::names::ReleaseId) {
+        let mut map = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.remove(&id);
+    }
 }
 
 impl EngineHandle {
+    /// The committed state of release `id` while the engine runs it (`None` once it ended, or when
+    /// another replica runs it): readers build an active release's view from it, the store keeps the
+    /// view of releases that ended.
+    pub fn live_state(
+        &self,
+        id: ferry_model::names::ReleaseId,
+    ) -> Option<std::sync::Arc<ferry_model::release::ReleaseState>> {
+        self.live.get(id)
+    }
+
     async fn ask<T>(
         &self,
         make: impl FnOnce(tokio::sync::oneshot::Sender<Result<T, EngineError>>) -> Request,

@@ -311,7 +311,7 @@ pub(crate) async fn promote<S: Store>(
     };
     let promoted = st.engine.promote(request, actor).await?;
     let id = promoted.release.to_string();
-    let body = stored_view(&st.store, &id)
+    let body = release_view(&st, &id)
         .await?
         .ok_or_else(|| ApiError::internal(format!("release {id} was created but its view cannot be found")))?;
     let location = format!("/api/v1/releases/{id}");
@@ -364,7 +364,7 @@ pub(crate) async fn release<S: Store>(
     PathParam(raw): PathParam,
 ) -> Result<Json<ReleaseView>, ApiError> {
     let id = release_id(&raw)?;
-    match stored_view(&st.store, &id).await? {
+    match release_view(&st, &id).await? {
         Some(view) => Ok(Json(view)),
         None => Err(ApiError::not_found(format!("no release with id {id}"))),
     }
@@ -482,7 +482,7 @@ pub(crate) async fn events<S: Store>(
     match &filter {
         EventFilter::Product(p) if !principal.sees_product(p) => return Err(outside(p)),
         EventFilter::Release(r) => {
-            if let Some(view) = stored_view(&st.store, r).await?
+            if let Some(view) = release_view(&st, r).await?
                 && !principal.sees_product(&view.product)
             {
                 return Err(outside(&view.product));

@@ -18,7 +18,7 @@ use crate::AppState;
 use crate::api::PathParam;
 use crate::auth::Principal;
 use crate::body::{RawBody, optional_json};
-use crate::dto::{List, stored_view};
+use crate::dto::{List, release_view};
 use crate::error::ApiError;
 use crate::params::Params;
 
@@ -40,7 +40,7 @@ async fn known_release<S: Store>(
     id: &ReleaseId,
     env: Option<&EnvName>,
 ) -> Result<(), ApiError> {
-    let Some(view) = stored_view(&st.store, &id.to_string()).await? else {
+    let Some(view) = release_view(st, &id.to_string()).await? else {
         return Err(ApiError::not_found(format!("no release with id {id}")));
     };
     let types =
@@ -61,9 +61,7 @@ async fn pull_scope<S: Store>(st: &AppState<S>, principal: &Principal, number: u
 
 /// The release view after a change, read back from the store.
 async fn view_of<S: Store>(st: &AppState<S>, id: &ReleaseId) -> Result<ReleaseView, ApiError> {
-    stored_view(&st.store, &id.to_string())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no release with id {id}")))
+    release_view(st, &id.to_string()).await?.ok_or_else(|| ApiError::not_found(format!("no release with id {id}")))
 }
 
 /// A required free-text field: trimmed, non-empty, at most [`MAX_REASON`] characters.

@@ -513,14 +513,34 @@ pub fn release_item(r: ReleaseRow) -> Result<ReleaseItem, ApiError> {
     })
 }
 
+/// The view of release `id`: built from the engine's live state while this server's engine runs the
+/// release, else read from the store ([`stored_view`]). `None` when there is no such release.
+pub(crate) async fn release_view<S: Store>(st: &crate::AppState<S>, id: &str) -> Result<Option<ReleaseView>, ApiError> {
+    if let Ok(rid) = id.parse::<ferry_model::names::ReleaseId>()
+        && let Some(state) = st.engine.live_state(rid)
+    {
+        return Ok(Some(ferry_engine::view::release_view(&state)));
+    }
+    stored_view(&st.store, id).await
+}
+
 /// Reads the stored view of release `id`: the one place where the store's JSON becomes a
 /// [`ReleaseView`]. `None` when the store has no such release.
 ///
 /// A view stored by an earlier version of Ferry that lacks fields of today's view is rebuilt from the
 /// release's event log (the source of truth), so upgrading never makes a release unreadable.
+///
+/// The engine stores a release's view when the release is created and whenever its status changes;
+/// the view of a release that has not ended and is not run here (another replica runs it) is therefore
+/// rebuilt from its event log. Readers normally go through [`release_view`], which answers active
+/// releases from the engine's memory.
 pub async fn stored_view<S: Store>(store: &S, id: &str) -> Result<Option<ReleaseView>, ApiError> {
     let Some(json) = store.release_view(id).await? else { return Ok(None) };
-    match serde_json::from_value(json) {
+    match serde_json::from_value::<ReleaseView>(json) {
+        Ok(view) if !view.status.is_final() => match ferry_engine::replay(store, id).await {
+            Ok((state, _)) => Ok(Some(ferry_engine::view::release_view(&state))),
+            Err(_) => Ok(Some(view)),
+        },
         Ok(view) => Ok(Some(view)),
         Err(e) => match ferry_engine::replay(store, id).await {
             Ok((state, _)) => Ok(Some(ferry_engine::view::release_view(&state))),

@@ -195,7 +195,7 @@ mod tests {
                 version: None,
                 environments: json!({}),
             },
-            view: json!({}),
+            view: Some(json!({})),
             app_states: vec![],
         }));
         match store.write(vec![write]).await.unwrap().into_iter().next().unwrap().unwrap() {

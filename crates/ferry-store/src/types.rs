@@ -227,8 +227,10 @@ pub struct ReleaseWrite {
     pub events: Vec<NewEvent>,
     /// The release row after the events.
     pub row: ReleaseRow,
-    /// The release view (SPEC §7.4) after the events.
-    pub view: serde_json::Value,
+    /// The release view (SPEC §7.4) after the events; `None` keeps the stored one (the engine writes it
+    /// when a release is created and when its status changes, and serves active releases' views from
+    /// memory).
+    pub view: Option<serde_json::Value>,
     /// Application states changed by the events.
     pub app_states: Vec<AppStateRow>,
 }

@@ -437,7 +437,7 @@ mod tests {
                 version: None,
                 environments: json!({"qa": "Running"}),
             },
-            view: serde_json::to_value(view(id, status)).unwrap(),
+            view: Some(serde_json::to_value(view(id, status)).unwrap()),
             app_states: vec![],
         }))
     }

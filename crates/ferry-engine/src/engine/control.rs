@@ -15,7 +15,7 @@ impl<S: Store> Engine<S> {
     /// that ended).
     pub(super) async fn load_release(&self, id: ReleaseId) -> Result<Active, EngineError> {
         let (state, events) = crate::notes::replay(&self.store, &id.to_string()).await?;
-        Ok(Active { state, next_seq: events as i64, in_flight: HashSet::new() })
+        Ok(Active { state: std::sync::Arc::new(state), next_seq: events as i64, in_flight: HashSet::new() })
     }
 
     /// Records a terminate request and stops what runs (SPEC §3.5).
@@ -53,7 +53,7 @@ impl<S: Store> Engine<S> {
             return Err(EngineError::Conflict(format!("release {id} is not active")));
         };
         let event = ReleaseEvent::TerminateRequested { reason: reason.clone(), actor, at: self.ports.clock.now() };
-        let mut next = active.state.clone();
+        let mut next = ferry_model::release::ReleaseState::clone(&active.state);
         next.apply(&event).map_err(|e| EngineError::Conflict(e.to_string()))?;
         self.commit(id, vec![event], next).await?;
         self.stop_work(id, &reason);
@@ -99,6 +99,7 @@ impl<S: Store> Engine<S> {
                 )));
             }
             self.releases.insert(id, loaded);
+            self.publish(id);
         }
         let Some(active) = self.releases.get(&id) else { return Err(internal("release vanished")) };
         let status = active.state.status();
@@ -113,7 +114,7 @@ impl<S: Store> Engine<S> {
             )));
         }
         let event = ReleaseEvent::RetryRequested { actor, at: self.ports.clock.now() };
-        let mut next = active.state.clone();
+        let mut next = ferry_model::release::ReleaseState::clone(&active.state);
         next.apply(&event).map_err(|e| EngineError::Conflict(e.to_string()))?;
         self.commit(id, vec![event], next).await?;
         self.drive(id).await;

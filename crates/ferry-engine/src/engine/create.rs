@@ -91,7 +91,8 @@ impl<S: Store> Engine<S> {
             }
         };
         let event = ReleaseEvent::Created { id, snapshot: Box::new(snapshot), at };
-        self.releases.insert(id, Active { state: state.clone(), next_seq: 0, in_flight: HashSet::new() });
+        self.releases
+            .insert(id, Active { state: std::sync::Arc::new(state.clone()), next_seq: 0, in_flight: HashSet::new() });
         if let Err(e) = self.commit(id, vec![event], state).await {
             self.releases.remove(&id);
             let _ = reply.send(Err(e));

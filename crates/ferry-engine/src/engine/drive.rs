@@ -25,26 +25,55 @@ impl<S: Store> Engine<S> {
             new_events.push(NewEvent { at: event.at(), body: serde_json::to_value(event).map_err(internal)? });
         }
         let app_states = self.app_state_rows(&next, &events);
+        // The stored view is for readers of releases this engine does not run (ended, or run by another
+        // replica): it is written when the release is created and whenever its status, start, end or
+        // retry count changes (so a release that ended has its final view stored); readers
+        // of an active release build its view from the live state ([`crate::LiveStates`]).
+        let header = |s: &ReleaseState| (s.status(), s.started_at(), s.finished_at(), s.terminated_at(), s.retries());
+        let view = if active.next_seq == 0 || header(&active.state) != header(&next) {
+            Some(stored_view(&next).map_err(internal)?)
+        } else {
+            None
+        };
         let write = ReleaseWrite {
             release_id: id.to_string(),
             product: next.snapshot().product.to_string(),
             first_seq: active.next_seq,
             events: new_events,
             row: release_row(&next),
-            view: stored_view(&next).map_err(internal)?,
+            view,
             app_states,
         };
-        let outcome = self.store.write(vec![Write::Release(Box::new(write))]).await.map_err(internal)?;
-        match outcome.into_iter().next() {
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(internal(e)),
-            None => return Err(internal("the store returned no outcome")),
+        // Readers see the new state from the moment its events can reach a subscriber (the store
+        // broadcasts right after its commit, before this write returns): a client that reads a view
+        // after an event always finds that event in it. A failed write puts the old state back.
+        let next = std::sync::Arc::new(next);
+        self.live.insert(id, next.clone());
+        let outcome = self.store.write(vec![Write::Release(Box::new(write))]).await.map_err(internal);
+        let written = match outcome {
+            Ok(outcome) => match outcome.into_iter().next() {
+                Some(Ok(_)) => Ok(()),
+                Some(Err(e)) => Err(internal(e)),
+                None => Err(internal("the store returned no outcome")),
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            self.publish(id);
+            return Err(e);
         }
         if let Some(active) = self.releases.get_mut(&id) {
             active.next_seq += events.len() as i64;
             active.state = next;
         }
         Ok(())
+    }
+
+    /// Shares the state of release `id` with readers.
+    pub(super) fn publish(&self, id: ReleaseId) {
+        if let Some(active) = self.releases.get(&id) {
+            self.live.insert(id, active.state.clone());
+        }
     }
 
     /// Live application rows changed by `events`.
@@ -121,7 +150,7 @@ impl<S: Store> Engine<S> {
         let catalog = self.catalog.clone();
         let workflows = &catalog.workflows;
         let Some(active) = self.releases.get(&id) else { return };
-        let mut next = active.state.clone();
+        let mut next = ReleaseState::clone(&active.state);
         let mut events = Vec::with_capacity(recorded.len());
         for event in recorded {
             match next.apply(&event) {

@@ -27,7 +27,7 @@ use ferry_model::resources::{Catalog, StatusSource};
 use ferry_store::{AppStateRow, Store, Write, WriteOutcome};
 use tokio::sync::{mpsc, watch};
 
-use crate::handle::{EngineError, EngineHandle, GitPush, Promoted, PushAccepted, PushedStatus, Request};
+use crate::handle::{EngineError, EngineHandle, GitPush, LiveStates, Promoted, PushAccepted, PushedStatus, Request};
 use crate::ports::{Ports, RunController};
 use crate::triggers::{TriggerOutcome, trigger_apps};
 use crate::work::{Msg, Outcome};
@@ -78,13 +78,16 @@ fn internal(e: impl std::fmt::Display) -> EngineError {
 }
 
 struct Active {
-    state: ReleaseState,
+    /// Shared with readers through [`LiveStates`]; replaced (never changed in place) by each commit.
+    state: Arc<ReleaseState>,
     next_seq: i64,
     in_flight: HashSet<String>,
 }
 
 struct Engine<S: Store> {
     store: S,
+    /// The state of every active release, for readers ([`EngineHandle::live_state`]).
+    live: LiveStates,
     config: EngineConfig,
     catalog: Arc<Catalog>,
     catalog_tx: watch::Sender<Arc<Catalog>>,
@@ -145,8 +148,10 @@ pub async fn start_with<S: Store>(
     let (created_tx, created_rx) = mpsc::unbounded_channel();
     let (trigger_tx, trigger_rx) = mpsc::unbounded_channel();
     std::fs::create_dir_all(&config.data_dir).map_err(internal)?;
+    let live = LiveStates::default();
     let mut engine = Engine {
         store,
+        live: live.clone(),
         ports,
         config,
         catalog,
@@ -165,7 +170,7 @@ pub async fn start_with<S: Store>(
     };
     engine.recover().await?;
     let task = tokio::spawn(async move { engine.run(rx, msg_rx, created_rx, trigger_rx).await });
-    Ok((EngineHandle { requests: tx, catalog: catalog_rx }, task))
+    Ok((EngineHandle { requests: tx, catalog: catalog_rx, live }, task))
 }
 
 impl<S: Store> Engine<S> {
@@ -176,6 +181,7 @@ impl<S: Store> Engine<S> {
                 id.parse::<uuid::Uuid>().map(ReleaseId).map_err(|e| internal(format!("release id {id:?}: {e}")))?;
             let active = self.load_release(id).await?;
             self.releases.insert(id, active);
+            self.publish(id);
         }
         let ids: Vec<ReleaseId> = self.releases.keys().copied().collect();
         for id in ids {
@@ -262,7 +268,7 @@ impl<S: Store> Engine<S> {
                     jira: self.config.jira.clone(),
                     release,
                     first_parent,
-                    state: self.releases.get(&release).map(|a| a.state.clone()),
+                    state: self.releases.get(&release).map(|a| ReleaseState::clone(&a.state)),
                 };
                 tokio::spawn(async move {
                     let _ = reply.send(crate::notes::release_notes(job).await);

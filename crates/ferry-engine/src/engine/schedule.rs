@@ -139,6 +139,7 @@ impl<S: Store> Engine<S> {
         }
         let product = active.state.snapshot().product.clone();
         self.releases.remove(&id);
+        self.live.remove(id);
         let next = self
             .releases
             .iter()

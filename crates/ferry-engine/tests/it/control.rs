@@ -180,7 +180,7 @@ impl Setup {
     }
 
     async fn view(&self, id: &str) -> Value {
-        self.h.store.release_view(id).await.unwrap().unwrap()
+        self.h.view(id).await
     }
 }
 

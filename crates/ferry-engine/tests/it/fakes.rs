@@ -190,7 +190,15 @@ async fn the_flow_timeout_fires_when_the_pinned_clock_passes_it() {
     fakes.clock.advance(Duration::from_secs(59 * 60));
     // A minute before the deadline the release still runs (a request through the engine task first).
     h.engine.pull_requests().await.unwrap();
-    assert_eq!(h.store.release_view(&id).await.unwrap().unwrap()["status"], "Running");
+    let live = h.view(&id).await;
+    assert_eq!(live["status"], "Running");
+    let health = |v: &serde_json::Value| env_of(v, "qa")["applications"][0]["app"]["health"].clone();
+    assert_eq!(health(&live), "Progressing", "{live:#}");
+    assert_eq!(live, h.replayed_view(&id).await);
+    // An observation changes no release status: the stored view was not rewritten for it.
+    let stored = h.store.release_view(&id).await.unwrap().unwrap();
+    assert_eq!(stored["status"], "Running");
+    assert_ne!(health(&stored), "Progressing", "{stored:#}");
     fakes.clock.advance(Duration::from_secs(60));
     let view = h.wait_final(&id).await;
     assert_eq!(view["status"], "Terminated", "{view:#}");
@@ -219,7 +227,7 @@ async fn a_pull_request_waits_for_its_merge_and_a_refused_merge_leaves_it_open()
     let opened = h.next_event(|e| e.body["type"] == "PullRequestOpened");
     let id = h.promote(None, None, None).await;
     opened.await;
-    let view = h.store.release_view(&id).await.unwrap().unwrap();
+    let view = h.view(&id).await;
     assert_eq!(env_of(&view, "prod")["status"], "Suspended", "{view:#}");
     let prs = h.engine.pull_requests().await.unwrap();
     assert_eq!(prs.len(), 1);
@@ -280,8 +288,12 @@ async fn an_approval_suspends_prod_until_given_and_its_approver_is_an_output() {
     let waiting = h.next_event(|e| e.body["type"] == "StepAwaitingApproval");
     let id = h.promote(None, None, None).await;
     waiting.await;
-    let view = h.store.release_view(&id).await.unwrap().unwrap();
+    let view = h.view(&id).await;
     assert_eq!(env_of(&view, "prod")["status"], "Suspended", "{view:#}");
+    // The live view is the committed state: exactly what the event log replays to.
+    assert_eq!(view, h.replayed_view(&id).await);
+    // The release's status changed (Suspended): the stored view was written with it.
+    assert_eq!(h.store.release_view(&id).await.unwrap().unwrap(), view);
     assert!(promotion_commits(&fakes, "prod").is_empty(), "nothing is committed before the pre-action");
     let approved = h.engine.approve(id.parse().unwrap(), "prod".into(), "carol".into()).await.unwrap();
     assert_eq!(approved.len(), 1, "{approved:?}");

@@ -93,7 +93,23 @@ impl Harness {
         self.engine.promote(req, "alice".into()).await.unwrap().release.to_string()
     }
 
-    /// Waits (by following committed events) until the release reaches a final status; returns its view.
+    /// The view of release `id` as the server answers it: from the engine's live state while the
+    /// engine runs the release, else the stored one.
+    pub async fn view(&self, id: &str) -> Value {
+        match self.engine.live_state(id.parse().unwrap()) {
+            Some(state) => serde_json::to_value(ferry_engine::view::release_view(&state)).unwrap(),
+            None => self.store.release_view(id).await.unwrap().unwrap(),
+        }
+    }
+
+    /// The view rebuilt from the stored event log of release `id` (what every replica can read).
+    pub async fn replayed_view(&self, id: &str) -> Value {
+        let (state, _) = ferry_engine::replay(&self.store, id).await.unwrap();
+        serde_json::to_value(ferry_engine::view::release_view(&state)).unwrap()
+    }
+
+    /// Waits (by following committed events) until the release reaches a final status; returns its
+    /// stored view (the one kept once the release has ended).
     pub async fn wait_final(&self, id: &str) -> Value {
         let mut events = self.store.subscribe();
         let wait = async {

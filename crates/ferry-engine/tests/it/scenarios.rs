@@ -333,7 +333,7 @@ async fn push_status_reports_gate_an_application() {
     let passed =
         |e: &&ferry_store::StoredEvent| e.body["type"] == "AppGatePassed" && e.body["app"] == "shop-web-staging";
     assert!(!events.iter().any(|e| passed(&e)), "the gate opened on an old revision");
-    assert_eq!(env_of(&h.store.release_view(&id).await.unwrap().unwrap(), "staging")["status"], "Running");
+    assert_eq!(env_of(&h.view(&id).await, "staging")["status"], "Running");
     h.engine.push_status("shop-web-staging".into(), report("Synced", &commit, "Healthy")).await.unwrap();
     let view = h.wait_final(&id).await;
     assert_eq!(view["status"], "Succeeded", "{view:#}");

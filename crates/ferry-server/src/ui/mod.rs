@@ -250,7 +250,7 @@ fn parse_release(raw: &str) -> Result<String, UiError> {
 }
 
 async fn load_release<S: Store>(st: &AppState<S>, id: &str) -> Result<ReleaseView, UiError> {
-    match crate::dto::stored_view(&st.store, id).await? {
+    match crate::dto::release_view(st, id).await? {
         Some(view) => Ok(view),
         None => Err(UiError::not_found(format!("There is no release with id {id}."))),
     }

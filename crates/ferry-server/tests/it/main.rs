@@ -243,7 +243,7 @@ pub(crate) fn release_write(
             version: Some("1.4.2".into()),
             environments: json!({"dev": "Successful", "qa": if status == "Failed" { "Failed" } else { "Running" }}),
         },
-        view: serde_json::to_value(made_up_view(id, product, flow, status, created)).unwrap(),
+        view: Some(serde_json::to_value(made_up_view(id, product, flow, status, created)).unwrap()),
         app_states: vec![],
     }))
 }

@@ -482,11 +482,13 @@ fn write_release(conn: &Connection, w: &ReleaseWrite, committed: &mut Vec<Stored
         ])
     })
     .map_err(query_err("updating the release projection"))?;
-    conn.prepare_cached(
-        "INSERT INTO release_views (id, view) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET view = excluded.view",
-    )
-    .and_then(|mut s| s.execute(params![r.id, w.view.to_string()]))
-    .map_err(query_err("updating the release view"))?;
+    if let Some(view) = &w.view {
+        conn.prepare_cached(
+            "INSERT INTO release_views (id, view) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET view = excluded.view",
+        )
+        .and_then(|mut s| s.execute(params![r.id, view.to_string()]))
+        .map_err(query_err("updating the release view"))?;
+    }
     for row in &w.app_states {
         upsert_app_state(conn, row)?;
     }

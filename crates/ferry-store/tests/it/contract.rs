@@ -39,7 +39,7 @@ pub fn release_write(id: &str, first_seq: i64, n: usize, status: &str) -> Write 
             .map(|i| NewEvent { at: t("2026-01-01T00:00:00Z"), body: json!({"type": "e", "n": i}) })
             .collect(),
         row: row(id, "shop", status, "2026-01-01T00:00:00Z"),
-        view: json!({"id": id, "status": status}),
+        view: Some(json!({"id": id, "status": status})),
         app_states: vec![],
     }))
 }
@@ -136,7 +136,7 @@ pub async fn release_list_filters_and_pages_newest_first(db: impl Backend) {
             product: product.into(),
             first_seq: 0,
             events: vec![],
-            view: json!({}),
+            view: Some(json!({})),
             app_states: vec![],
             row: r,
         })));

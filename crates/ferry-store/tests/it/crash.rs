@@ -47,7 +47,7 @@ fn write(release: &str, first_seq: i64) -> Write {
         first_seq,
         events: events.collect(),
         row: row(release, "crash", "Running", "2026-01-01T00:00:00Z"),
-        view: json!({"id": release, "next": first_seq + 2}),
+        view: Some(json!({"id": release, "next": first_seq + 2})),
         app_states: vec![],
     }))
 }
@@ -192,7 +192,7 @@ async fn check<B: Backend>(db: &B, acked: &Acknowledged) {
             first_seq: next,
             events: vec![],
             row: row(release, "crash", "Running", "2026-01-01T00:00:00Z"),
-            view: json!({"id": release, "next": next}),
+            view: Some(json!({"id": release, "next": next})),
             app_states: vec![],
         }));
         one(store.write(vec![empty]).await.unwrap()).unwrap();

@@ -72,7 +72,7 @@ fn release(
         first_seq,
         events,
         row,
-        view,
+        view: Some(view),
         app_states: apps,
     }))
 }

@@ -126,7 +126,7 @@ async fn a_database_of_the_former_release_layout_keeps_its_releases_and_views() 
     // The release goes on where it was: its sequence is kept, and a write replaces the view.
     let mut write = release_write("r2", 2, 1, "Succeeded");
     if let Write::Release(w) = &mut write {
-        w.view = json!({"id": "r2", "status": "Succeeded"});
+        w.view = Some(json!({"id": "r2", "status": "Succeeded"}));
     }
     one(store.write(vec![write]).await.unwrap()).unwrap();
     assert_eq!(store.release_view("r2").await.unwrap().unwrap()["status"], "Succeeded");

@@ -375,7 +375,7 @@ fn stored_release(id: &str, status: &str, qa: &str) -> Write {
             version: Some("1.4.2".into()),
             environments: json!({"dev": "Successful", "qa": qa}),
         },
-        view,
+        view: Some(view),
         app_states: vec![],
     }))
 }
