@@ -7,26 +7,22 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ferry_api::ReleaseView;
-use ferry_engine::PullRequestInfo;
+use ferry_api::{
+    ApproveRequest, Approved, ClosePullRequest, PullRequest, PullRequestList, PullState, ReleaseView, TerminateRequest,
+};
 use ferry_model::{EnvName, ProductName, ReleaseId};
 use ferry_store::Store;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::api::PathParam;
 use crate::auth::Principal;
 use crate::body::{RawBody, optional_json};
-use crate::dto::{List, stored_view};
+use crate::dto::stored_view;
 use crate::error::ApiError;
 use crate::params::Params;
 
 /// Longest termination reason or closing comment, in characters.
 pub(crate) const MAX_REASON: usize = 1000;
-
-/// The states a pull request can be in.
-const PR_STATES: [&str; 3] = ["open", "merged", "closed"];
 
 fn parse_release(raw: &str) -> Result<ReleaseId, ApiError> {
     ReleaseId::from_str(raw).map_err(|_| ApiError::invalid_field("id", format!("{raw:?} is not a release id (a UUID)")))
@@ -87,13 +83,6 @@ fn check_length(field: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TerminateBody {
-    #[serde(default)]
-    reason: Option<String>,
-}
-
 /// `POST /api/v1/releases/{id}/terminate` `{"reason"}` → 202 with the release view.
 pub(crate) async fn terminate<S: Store>(
     State(st): State<AppState<S>>,
@@ -102,7 +91,7 @@ pub(crate) async fn terminate<S: Store>(
     RawBody(bytes): RawBody,
 ) -> Result<Response, ApiError> {
     let id = parse_release(&raw)?;
-    let body: TerminateBody = optional_json(&bytes)?;
+    let body: TerminateRequest = optional_json(&bytes)?;
     let reason = text_field("reason", body.reason, "say why the release is terminated")?;
     known_release(&st, &principal, &id, None).await?;
     st.engine.terminate(id, reason, principal.actor()).await?;
@@ -121,22 +110,15 @@ pub(crate) async fn retry<S: Store>(
     Ok((StatusCode::ACCEPTED, Json(view_of(&st, &id).await?)).into_response())
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ApproveBody {
-    #[serde(default)]
-    environment: Option<String>,
-}
-
 /// `POST /api/v1/releases/{id}/approve` `{"environment"}` → `{"approved": ["run/step", ...]}`.
 pub(crate) async fn approve<S: Store>(
     State(st): State<AppState<S>>,
     PathParam(raw): PathParam,
     principal: Principal,
     RawBody(bytes): RawBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Approved>, ApiError> {
     let id = parse_release(&raw)?;
-    let body: ApproveBody = optional_json(&bytes)?;
+    let body: ApproveRequest = optional_json(&bytes)?;
     let Some(env) = body.environment else {
         return Err(ApiError::invalid_field(
             "environment",
@@ -146,33 +128,29 @@ pub(crate) async fn approve<S: Store>(
     let env = EnvName::new(env).map_err(|e| ApiError::invalid_field("environment", e))?;
     known_release(&st, &principal, &id, Some(&env)).await?;
     let approved = st.engine.approve(id, env.to_string(), principal.actor()).await?;
-    Ok(Json(json!({ "approved": approved })))
+    Ok(Json(Approved { approved }))
 }
 
 /// `GET /api/v1/pulls?product=&state=` → `{"items": [...]}`, newest first.
 pub(crate) async fn pulls<S: Store>(
     State(st): State<AppState<S>>,
     RawQuery(query): RawQuery,
-) -> Result<Json<List<PullRequestInfo>>, ApiError> {
+) -> Result<Json<PullRequestList>, ApiError> {
     let p = Params::parse(query.as_deref(), &["product", "state"])?;
     let product = p.parsed("product", |v: &str| ProductName::new(v))?;
-    let state = p.parsed("state", |v: &str| {
-        let lower = v.to_ascii_lowercase();
-        if PR_STATES.contains(&lower.as_str()) {
-            Ok(lower)
-        } else {
-            Err(format!("{v:?} is not a pull-request state (expected one of: {})", PR_STATES.join(", ")))
-        }
-    })?;
+    let state = p.parsed("state", |v: &str| v.parse::<PullState>())?;
     let items = st
         .engine
         .pull_requests()
         .await?
         .into_iter()
+        .map(crate::dto::pull_request)
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
         .filter(|pr| product.as_ref().is_none_or(|p| pr.product == p.as_str()))
-        .filter(|pr| state.as_ref().is_none_or(|s| pr.state == *s))
+        .filter(|pr| state.is_none_or(|s| pr.state == s))
         .collect();
-    Ok(Json(List { items }))
+    Ok(Json(PullRequestList { items }))
 }
 
 fn pr_number(raw: &str) -> Result<u64, ApiError> {
@@ -187,17 +165,10 @@ pub(crate) async fn merge_pull<S: Store>(
     State(st): State<AppState<S>>,
     PathParam(raw): PathParam,
     principal: Principal,
-) -> Result<Json<PullRequestInfo>, ApiError> {
+) -> Result<Json<PullRequest>, ApiError> {
     let number = pr_number(&raw)?;
     pull_scope(&st, &principal, number).await?;
-    Ok(Json(st.engine.merge_pull_request(number, principal.actor()).await?))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CloseBody {
-    #[serde(default)]
-    comment: Option<String>,
+    Ok(Json(crate::dto::pull_request(st.engine.merge_pull_request(number, principal.actor()).await?)?))
 }
 
 /// `POST /api/v1/pulls/{number}/close` `{"comment"?}` → the closed pull request.
@@ -206,13 +177,14 @@ pub(crate) async fn close_pull<S: Store>(
     PathParam(raw): PathParam,
     principal: Principal,
     RawBody(bytes): RawBody,
-) -> Result<Json<PullRequestInfo>, ApiError> {
+) -> Result<Json<PullRequest>, ApiError> {
     let number = pr_number(&raw)?;
     pull_scope(&st, &principal, number).await?;
-    let body: CloseBody = optional_json(&bytes)?;
+    let body: ClosePullRequest = optional_json(&bytes)?;
     let comment = body.comment.map(|c| c.trim().to_owned()).unwrap_or_default();
     check_length("comment", &comment)?;
-    Ok(Json(st.engine.close_pull_request(number, principal.actor(), comment).await?))
+    let closed = st.engine.close_pull_request(number, principal.actor(), comment).await?;
+    Ok(Json(crate::dto::pull_request(closed)?))
 }
 
 #[cfg(test)]
