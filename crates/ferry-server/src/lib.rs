@@ -21,6 +21,7 @@ mod error;
 pub mod hooks;
 mod metrics;
 mod notes;
+pub mod openapi;
 mod params;
 mod routes;
 mod sse;
