@@ -304,7 +304,7 @@ fn others(route: &Route) -> Option<Op> {
         ("POST", "/api/v1/apps/{name}/status") => op("pushStatus", "integrations", "Report an application's sync and health (status kind push, SPEC §6.3)", ok(202, "Recorded.", json("StatusAccepted")))
             .params(vec![path("name", "Application name.", pattern(NAME, "shop-api-qa"))])
             .body("StatusReport", true)
-            .errors(&[400, 404, 422, 503]),
+            .errors(&[400, 404, 409, 422, 503]),
         ("POST", "/api/v1/hooks/git") => op("gitWebhook", "integrations", "Git push webhook (GitHub, GitLab, Gitea/Forgejo, generic)", ok(202, "Accepted, or ignored (another event, a tag, a deleted branch) with a message.", json("WebhookResponse")))
             .describe("The provider is recognised by its event header; without one the body is the generic form `{\"repoURL\", \"branch\", \"after\"?}`. GitHub may also send `application/x-www-form-urlencoded` with the JSON in `payload`.\n\nAuthenticated by the delivery's signature, not by a token: `X-Hub-Signature-256: sha256=<hex>` (GitHub, Gitea, Forgejo), `X-Gitea-Signature` / `X-Forgejo-Signature: <hex>` (HMAC-SHA256 of the raw body), or `X-Gitlab-Token` (the secret itself), checked against `--webhook-secret-file`. Unsigned deliveries are accepted only by an auth-less loopback server without a webhook secret.")
             .params(vec![header("X-GitHub-Event", "GitHub's event name.", string()), header("X-Gitlab-Event", "GitLab's event name.", string()), header("X-Gitea-Event", "Gitea's or Forgejo's event name.", string())])
