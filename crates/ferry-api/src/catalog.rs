@@ -432,6 +432,20 @@ pub struct ResourceCounts {
     pub workflows: usize,
 }
 
+impl From<&ferry_model::resources::Catalog> for ResourceCounts {
+    fn from(c: &ferry_model::resources::Catalog) -> Self {
+        ResourceCounts {
+            applications: c.applications.len(),
+            environments: c.environments.len(),
+            products: c.products.len(),
+            promotion_flows: c.flows.len(),
+            promotion_policies: c.policies.len(),
+            promotion_templates: c.templates.len(),
+            workflows: c.workflows.len(),
+        }
+    }
+}
+
 /// The answer of `POST /api/v1/apply`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -4,9 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::header::{CONTENT_TYPE, LOCATION};
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferry_api as wire;
@@ -23,6 +22,7 @@ use crate::auth::Principal;
 use crate::body::{JsonBody, RawBody, parse_json};
 use crate::dto::{self, RunContext, release_item, stored_view};
 use crate::error::ApiError;
+use crate::extract::PathParam;
 use crate::params::Params;
 use crate::routes::OPENAPI;
 use crate::{hooks, sse};
@@ -34,30 +34,6 @@ const LOGS_DEFAULT: i64 = 1000;
 const LOGS_MAX: i64 = 10_000;
 /// Product events shown with a product.
 const PRODUCT_EVENTS: u32 = 20;
-
-/// One path parameter, with a JSON error when it cannot be decoded.
-pub(crate) struct PathParam(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for PathParam {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match Path::<String>::from_request_parts(parts, state).await {
-            Ok(Path(value)) => Ok(PathParam(value)),
-            Err(e) => Err(ApiError::bad_request(e.body_text())),
-        }
-    }
-}
-
-fn product_name(raw: &str, field: &str) -> Result<ProductName, ApiError> {
-    ProductName::new(raw).map_err(|e| ApiError::invalid_field(field, e))
-}
-
-fn release_id(raw: &str) -> Result<String, ApiError> {
-    ReleaseId::from_str(raw)
-        .map(|id| id.to_string())
-        .map_err(|_| ApiError::invalid_field("id", format!("{raw:?} is not a release id (a UUID)")))
-}
 
 fn known<'a>(names: impl Iterator<Item = &'a str>) -> String {
     let names: Vec<&str> = names.collect();
@@ -126,7 +102,7 @@ pub(crate) async fn apply<S: Store>(
         .await
         .map_err(|e| ApiError::internal(format!("validation did not finish: {e}")))?
         .map_err(ApiError::invalid_configuration)?;
-    let resources = dto::counts(&loaded.catalog);
+    let resources = wire::ResourceCounts::from(&loaded.catalog);
     let version = st.engine.apply_config(loaded.catalog, actor).await?;
     let warnings = loaded.warnings.iter().map(crate::error::diagnostic).collect();
     Ok(Json(wire::ApplyResponse { version, warnings, resources }))
@@ -175,9 +151,8 @@ pub(crate) async fn workflows<S: Store>(State(st): State<AppState<S>>) -> Json<w
 
 pub(crate) async fn product<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(name): PathParam<ProductName>,
 ) -> Result<Json<wire::ProductDetail>, ApiError> {
-    let name = product_name(&raw, "name")?;
     let c = st.engine.catalog();
     let p = c.products.get(&name).ok_or_else(|| unknown_product(&name, &c))?;
     let flows: Vec<_> = p.promotion_flows.iter().filter_map(|s| c.flows.get(&s.flow)).collect();
@@ -208,11 +183,10 @@ pub(crate) async fn product<S: Store>(
 
 pub(crate) async fn promote<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(name): PathParam<ProductName>,
     principal: Principal,
     RawBody(bytes): RawBody,
 ) -> Result<Response, ApiError> {
-    let name = product_name(&raw, "name")?;
     principal.check_scope(name.as_str(), [])?;
     let body: wire::PromoteRequest =
         if bytes.iter().all(u8::is_ascii_whitespace) { wire::PromoteRequest::default() } else { parse_json(&bytes)? };
@@ -303,9 +277,9 @@ pub(crate) async fn releases<S: Store>(
 
 pub(crate) async fn release<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(id): PathParam<ReleaseId>,
 ) -> Result<Json<ReleaseView>, ApiError> {
-    let id = release_id(&raw)?;
+    let id = id.to_string();
     match stored_view(&st.store, &id).await? {
         Some(view) => Ok(Json(view)),
         None => Err(ApiError::not_found(format!("no release with id {id}"))),
@@ -314,9 +288,9 @@ pub(crate) async fn release<S: Store>(
 
 pub(crate) async fn release_events<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(id): PathParam<ReleaseId>,
 ) -> Result<Json<wire::EventList>, ApiError> {
-    let id = release_id(&raw)?;
+    let id = id.to_string();
     let events = st.store.release_events(&id).await?;
     if events.is_empty() && st.store.release_view(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("no release with id {id}")));
@@ -348,10 +322,10 @@ fn run_contexts(events: &[ferry_store::StoredEvent]) -> BTreeMap<String, RunCont
 
 pub(crate) async fn release_logs<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(id): PathParam<ReleaseId>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<wire::LogPage>, ApiError> {
-    let id = release_id(&raw)?;
+    let id = id.to_string();
     let p = Params::parse(query.as_deref(), &["run", "step", "env", "app", "after", "limit"])?;
     let run = p.one("run")?.map(str::to_owned);
     let step = p.one("step")?.map(str::to_owned);
@@ -454,11 +428,10 @@ pub(crate) async fn events<S: Store>(
 
 pub(crate) async fn push_status<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(app): PathParam<AppName>,
     principal: Principal,
     JsonBody(body): JsonBody<wire::StatusReport>,
 ) -> Result<Response, ApiError> {
-    let app = AppName::new(raw).map_err(|e| ApiError::invalid_field("name", e))?;
     let sync = SyncStatus::from_str(&body.sync).map_err(|e| ApiError::invalid_field("sync", e))?;
     let health = HealthStatus::from_str(&body.health).map_err(|e| ApiError::invalid_field("health", e))?;
     if let Some(r) = &body.revision
@@ -485,7 +458,7 @@ pub(crate) async fn push_status<S: Store>(
         health: health.as_str().to_owned(),
         message: body.message,
     };
-    st.engine.push_status(app.to_string(), status).await?;
+    st.engine.push_status(app.clone(), status).await?;
     let accepted = wire::StatusAccepted { application: app.to_string(), accepted: true };
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }

@@ -1,8 +1,6 @@
 //! Release control (terminate, retry, approve; SPEC §3.5, §3.8) and the local provider's promotion pull
 //! requests (SPEC §6.2). Input is checked here; the engine decides and answers.
 
-use std::str::FromStr;
-
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -10,23 +8,21 @@ use axum::response::{IntoResponse, Response};
 use ferry_api::{
     ApproveRequest, Approved, ClosePullRequest, PullRequest, PullRequestList, PullState, ReleaseView, TerminateRequest,
 };
+use std::num::NonZeroU64;
+
 use ferry_model::{EnvName, ProductName, ReleaseId};
 use ferry_store::Store;
 
 use crate::AppState;
-use crate::api::PathParam;
 use crate::auth::Principal;
 use crate::body::{RawBody, optional_json};
 use crate::dto::stored_view;
 use crate::error::ApiError;
+use crate::extract::PathParam;
 use crate::params::Params;
 
 /// Longest termination reason or closing comment, in characters.
 pub(crate) const MAX_REASON: usize = 1000;
-
-fn parse_release(raw: &str) -> Result<ReleaseId, ApiError> {
-    ReleaseId::from_str(raw).map_err(|_| ApiError::invalid_field("id", format!("{raw:?} is not a release id (a UUID)")))
-}
 
 /// 404 unless the store knows the release (so an unknown id is 404 whatever the engine would answer);
 /// 403 unless the caller may change it: its product, and the types of its environments (or of `env`).
@@ -86,11 +82,10 @@ fn check_length(field: &str, value: &str) -> Result<(), ApiError> {
 /// `POST /api/v1/releases/{id}/terminate` `{"reason"}` → 202 with the release view.
 pub(crate) async fn terminate<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(id): PathParam<ReleaseId>,
     principal: Principal,
     RawBody(bytes): RawBody,
 ) -> Result<Response, ApiError> {
-    let id = parse_release(&raw)?;
     let body: TerminateRequest = optional_json(&bytes)?;
     let reason = text_field("reason", body.reason, "say why the release is terminated")?;
     known_release(&st, &principal, &id, None).await?;
@@ -101,10 +96,9 @@ pub(crate) async fn terminate<S: Store>(
 /// `POST /api/v1/releases/{id}/retry` → 202 with the release view.
 pub(crate) async fn retry<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(id): PathParam<ReleaseId>,
     principal: Principal,
 ) -> Result<Response, ApiError> {
-    let id = parse_release(&raw)?;
     known_release(&st, &principal, &id, None).await?;
     st.engine.retry(id, principal.actor()).await?;
     Ok((StatusCode::ACCEPTED, Json(view_of(&st, &id).await?)).into_response())
@@ -113,11 +107,10 @@ pub(crate) async fn retry<S: Store>(
 /// `POST /api/v1/releases/{id}/approve` `{"environment"}` → `{"approved": ["run/step", ...]}`.
 pub(crate) async fn approve<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(id): PathParam<ReleaseId>,
     principal: Principal,
     RawBody(bytes): RawBody,
 ) -> Result<Json<Approved>, ApiError> {
-    let id = parse_release(&raw)?;
     let body: ApproveRequest = optional_json(&bytes)?;
     let Some(env) = body.environment else {
         return Err(ApiError::invalid_field(
@@ -127,7 +120,7 @@ pub(crate) async fn approve<S: Store>(
     };
     let env = EnvName::new(env).map_err(|e| ApiError::invalid_field("environment", e))?;
     known_release(&st, &principal, &id, Some(&env)).await?;
-    let approved = st.engine.approve(id, env.to_string(), principal.actor()).await?;
+    let approved = st.engine.approve(id, env, principal.actor()).await?;
     Ok(Json(Approved { approved }))
 }
 
@@ -153,20 +146,13 @@ pub(crate) async fn pulls<S: Store>(
     Ok(Json(PullRequestList { items }))
 }
 
-fn pr_number(raw: &str) -> Result<u64, ApiError> {
-    match raw.parse::<u64>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(ApiError::invalid_field("number", format!("{raw:?} is not a pull-request number (1, 2, ...)"))),
-    }
-}
-
 /// `POST /api/v1/pulls/{number}/merge` → the merged pull request.
 pub(crate) async fn merge_pull<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(number): PathParam<NonZeroU64>,
     principal: Principal,
 ) -> Result<Json<PullRequest>, ApiError> {
-    let number = pr_number(&raw)?;
+    let number = number.get();
     pull_scope(&st, &principal, number).await?;
     Ok(Json(crate::dto::pull_request(st.engine.merge_pull_request(number, principal.actor()).await?)?))
 }
@@ -174,11 +160,11 @@ pub(crate) async fn merge_pull<S: Store>(
 /// `POST /api/v1/pulls/{number}/close` `{"comment"?}` → the closed pull request.
 pub(crate) async fn close_pull<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(number): PathParam<NonZeroU64>,
     principal: Principal,
     RawBody(bytes): RawBody,
 ) -> Result<Json<PullRequest>, ApiError> {
-    let number = pr_number(&raw)?;
+    let number = number.get();
     pull_scope(&st, &principal, number).await?;
     let body: ClosePullRequest = optional_json(&bytes)?;
     let comment = body.comment.map(|c| c.trim().to_owned()).unwrap_or_default();
@@ -200,13 +186,5 @@ mod tests {
         assert_eq!(check(Some(&"é".repeat(MAX_REASON))).unwrap().chars().count(), MAX_REASON);
         let e = check(Some(&"x".repeat(MAX_REASON + 1))).unwrap_err();
         assert_eq!(e.message, "reason: must be at most 1000 characters (it has 1001)");
-    }
-
-    #[test]
-    fn pull_request_numbers() {
-        assert_eq!(pr_number("3").unwrap(), 3);
-        for bad in ["0", "-1", "x", "1.5", ""] {
-            assert!(pr_number(bad).unwrap_err().message.starts_with("number: "), "{bad}");
-        }
     }
 }

@@ -206,19 +206,6 @@ pub fn product_event(e: ProductEvent) -> api::ProductEvent {
     api::ProductEvent { id: e.id, at: e.at, kind: e.kind, message: e.message }
 }
 
-/// Number of resources of each kind.
-pub fn counts(c: &Catalog) -> api::ResourceCounts {
-    api::ResourceCounts {
-        applications: c.applications.len(),
-        environments: c.environments.len(),
-        products: c.products.len(),
-        promotion_flows: c.flows.len(),
-        promotion_policies: c.policies.len(),
-        promotion_templates: c.templates.len(),
-        workflows: c.workflows.len(),
-    }
-}
-
 /// A recorded image report.
 pub fn image_report(r: ImageRow) -> Result<api::ImageReport, ApiError> {
     Ok(api::ImageReport {

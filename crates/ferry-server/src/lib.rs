@@ -18,6 +18,7 @@ mod body;
 mod control;
 pub mod dto;
 mod error;
+mod extract;
 pub mod hooks;
 mod metrics;
 mod notes;

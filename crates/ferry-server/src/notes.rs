@@ -7,7 +7,6 @@
 //! * `GET /api/v1/images?image=|repository=|tag=|digest=&limit=` — reports, newest first.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -19,10 +18,10 @@ use ferry_notes::image::{ImageRef, OCI_CREATED, OCI_REVISION, OCI_SOURCE, OCI_VE
 use ferry_store::{ImageQuery, ImageRow, Store, Write, WriteOutcome};
 
 use crate::AppState;
-use crate::api::PathParam;
 use crate::auth::Principal;
 use crate::body::JsonBody;
 use crate::error::ApiError;
+use crate::extract::PathParam;
 use crate::params::Params;
 
 /// Most annotations on one report.
@@ -34,11 +33,9 @@ const MAX_TEXT: usize = 8192;
 
 pub(crate) async fn release_notes<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(id): PathParam<ReleaseId>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let id = ReleaseId::from_str(&raw)
-        .map_err(|_| ApiError::invalid_field("id", format!("{raw:?} is not a release id (a UUID)")))?;
     let p = Params::parse(query.as_deref(), &["firstParent"])?;
     let first_parent = match p.one("firstParent")? {
         None | Some("false") => false,

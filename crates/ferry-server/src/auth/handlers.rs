@@ -11,9 +11,9 @@ use jiff::Timestamp;
 use super::Principal;
 use super::tokens::{self, NewToken, TokenError};
 use crate::AppState;
-use crate::api::PathParam;
 use crate::body::JsonBody;
 use crate::error::ApiError;
+use crate::extract::{PathParam, TokenName};
 use crate::params::Params;
 
 /// Default and largest audit page sizes.
@@ -58,9 +58,8 @@ pub(crate) async fn create<S: Store>(
 /// `POST /api/v1/tokens/{name}/revoke` → the token, revoked; its UI sessions end.
 pub(crate) async fn revoke<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(name): PathParam,
+    PathParam(TokenName(name)): PathParam<TokenName>,
 ) -> Result<Json<Token>, ApiError> {
-    tokens::check_name(&name)?;
     let at = Timestamp::now();
     let outcome = st.store.write(vec![Write::RevokeToken { name: name.clone(), at }]).await?;
     match outcome.into_iter().next() {

@@ -229,3 +229,36 @@ async fn a_view_stored_by_an_earlier_version_is_rebuilt_from_the_event_log() {
         view["environments"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
     assert_eq!(envs, ["dev", "qa", "staging", "prod-eu", "prod-us"], "{view}");
 }
+
+/// Path parameters are parsed into domain types before a handler runs: bad input is a 400 in the error
+/// envelope naming the parameter as the route spells it and what was expected.
+#[tokio::test]
+async fn bad_path_parameters_name_the_parameter_and_what_was_expected() {
+    let server = Server::start().await;
+    let cases = [
+        ("GET", "/api/v1/releases/not-a-uuid", "id: \"not-a-uuid\" is not a release id (a UUID)"),
+        ("GET", "/api/v1/releases/12345/logs", "id: \"12345\" is not a release id (a UUID)"),
+        ("GET", "/api/v1/releases/x/notes", "id: \"x\" is not a release id (a UUID)"),
+        ("POST", "/api/v1/releases/x/retry", "id: \"x\" is not a release id (a UUID)"),
+        ("GET", "/api/v1/products/Shop_Front", "name: "),
+        ("POST", "/api/v1/products/-shop/promote", "name: "),
+        ("POST", "/api/v1/apps/API%20QA/status", "name: "),
+        ("POST", "/api/v1/pulls/0/merge", "number: \"0\" is not a pull-request number (1, 2, ...)"),
+        ("POST", "/api/v1/tokens/CI/revoke", "name: \"CI\" is not a token name"),
+    ];
+    for (method, path, want) in cases {
+        let (status, body) = if method == "GET" {
+            server.get(path).await
+        } else {
+            server.post(path, &json!({"sync": "Synced", "health": "Healthy"})).await
+        };
+        assert_eq!(status, 400, "{method} {path}: {body}");
+        assert_eq!(body["error"]["code"], "bad_request", "{method} {path}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(want), "{method} {path}: {message}");
+        assert_eq!(body["error"]["details"][0], message, "{method} {path}: the details name the parameter too");
+    }
+    // A product name is checked before the product is looked up: a well-formed unknown one is 404.
+    let (status, body) = server.get("/api/v1/products/no-such-product").await;
+    assert_eq!(status, 404, "{body}");
+}
