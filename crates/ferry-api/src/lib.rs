@@ -1,4 +1,4 @@
-//! Ferry's wire vocabulary: the types the HTTP API answers with (SPEC §7.2, §7.4).
+//! Ferry's wire vocabulary: the types the HTTP API takes and answers with (SPEC §7.2, §7.4).
 //!
 //! The engine produces these values, the store keeps them as JSON, the server serves them, the web UI
 //! renders them and the CLI decodes them: one definition of the public contract instead of one per crate.
@@ -8,12 +8,37 @@
 //!
 //! This crate is pure data: no IO, no clock, no logic beyond conversions from the model's enums and lookups.
 
+mod activity;
+mod admin;
+mod catalog;
+mod control;
 mod error;
+mod health;
+mod images;
 mod list;
+pub mod notes;
 pub mod path;
 mod schema;
+mod spell;
 mod view;
 mod wire;
+
+pub use activity::{EventItem, EventList, LogLine, LogPage, LogStream};
+pub use admin::{
+    AuditEntry, AuditOutcome, AuditPage, CreatedToken, NewToken, Role, Token, TokenList, TokenStatus, WhoAmI,
+};
+pub use catalog::{
+    AppState, Application, ApplicationList, ApplyRequest, ApplyResponse, ApplySource, Cluster, Concurrency,
+    Environment, EnvironmentList, Flow, FlowList, FlowSelection, FlowStep, Hooks, Policy, PolicyFields, PolicyList,
+    Product, ProductDetail, ProductEvent, ProductList, ResourceCounts, Selector, SelectorKey, SelectorOperator,
+    StatusSourceKind, Workflow, WorkflowBackend, WorkflowList, WorkflowParam, WorkflowStep, WorkflowStepKind,
+};
+pub use control::{
+    ApproveRequest, Approved, ClosePullRequest, PromoteRequest, Provider, PullRequest, PullRequestList, PullState,
+    StatusAccepted, StatusReport, TerminateRequest, WebhookResponse,
+};
+pub use health::{Health, ServerHealth};
+pub use images::{ImageReport, ImageReportList, ImageReportRequest};
 
 pub use error::{Diagnostic, ErrorBody, ErrorEnvelope, Severity};
 pub use list::{ReleaseItem, ReleasePage};

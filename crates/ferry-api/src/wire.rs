@@ -16,10 +16,23 @@ macro_rules! wire_enum {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         pub enum $name {
             $( $(#[$vdoc])* #[serde(rename = $text)] $variant, )+
         }
+
+        // Written out: the derive does not see the `rename` of variants declared through a macro.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .build()
+                    .into()
+            }
+        }
+
+        impl ToSchema for $name {}
 
         impl $name {
             /// Every value, in declaration order.
@@ -264,5 +277,25 @@ mod tests {
             serde_json::to_value(ActionStatus::from(model::ActionStatus::AwaitingMerge)).ok(),
             Some("Suspended".into())
         );
+    }
+
+    /// The schema of each enum lists exactly its serde spellings.
+    #[test]
+    fn schemas_list_the_serde_spellings() {
+        fn check<T: Serialize + utoipa::PartialSchema>(values: &[T]) {
+            let schema = serde_json::to_value(T::schema()).expect("schema");
+            let spelled: Vec<serde_json::Value> =
+                values.iter().map(|v| serde_json::to_value(v).expect("value")).collect();
+            assert_eq!(schema["enum"], serde_json::Value::Array(spelled), "{schema}");
+        }
+        check(EnvironmentType::ALL);
+        check(PromotionAction::ALL);
+        check(AppPhase::ALL);
+        check(Stage::ALL);
+        check(HookKind::ALL);
+        check(IssueKind::ALL);
+        check(GitOperation::ALL);
+        check(GateFailureReason::ALL);
+        check(ActionStatus::ALL);
     }
 }

@@ -1,6 +1,6 @@
 //! The engine's public interface: what the server and the demo ask of it.
 
-use ferry_model::names::{AppName, ReleaseId};
+use ferry_model::names::{AppName, EnvName, ReleaseId};
 use serde::{Deserialize, Serialize};
 
 /// Errors returned to API callers; each maps to an HTTP status in the server.
@@ -262,8 +262,8 @@ impl EngineHandle {
     }
 
     /// Records a status report for an application with the `push` status kind.
-    pub async fn push_status(&self, app: String, status: PushedStatus) -> Result<(), EngineError> {
-        self.ask(|reply| Request::PushStatus { app, status, reply }).await
+    pub async fn push_status(&self, app: AppName, status: PushedStatus) -> Result<(), EngineError> {
+        self.ask(|reply| Request::PushStatus { app: app.to_string(), status, reply }).await
     }
 
     /// Reacts to a git push (webhook): checks the applications that deploy from that branch.
@@ -284,8 +284,8 @@ impl EngineHandle {
 
     /// Approves every approval step waiting in environment `env` of the release; returns the approved
     /// steps (`run/step`). Conflict when none waits.
-    pub async fn approve(&self, release: ReleaseId, env: String, actor: String) -> Result<Vec<String>, EngineError> {
-        self.ask(|reply| Request::Approve { release, env, actor, reply }).await
+    pub async fn approve(&self, release: ReleaseId, env: EnvName, actor: String) -> Result<Vec<String>, EngineError> {
+        self.ask(|reply| Request::Approve { release, env: env.to_string(), actor, reply }).await
     }
 
     /// Promotion pull requests of the local provider, newest first.

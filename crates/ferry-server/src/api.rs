@@ -4,25 +4,25 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::header::{CONTENT_TYPE, LOCATION};
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ferry_api::{ReleaseItem, ReleasePage, ReleaseView};
+use ferry_api as wire;
+use ferry_api::{ReleasePage, ReleaseView};
 use ferry_engine::{PromoteRequest, PushedStatus};
 use ferry_model::resources::Catalog;
 use ferry_model::status::{HealthStatus, ReleaseStatus, SyncStatus};
 use ferry_model::{AppName, EnvName, FlowName, ProductName, ReleaseId};
 use ferry_store::{EventFilter, LogQuery, ReleaseFilter, Store};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::AppState;
 use crate::auth::Principal;
 use crate::body::{JsonBody, RawBody, parse_json};
-use crate::dto::*;
+use crate::dto::{self, RunContext, release_item, release_view};
 use crate::error::ApiError;
+use crate::extract::PathParam;
 use crate::params::Params;
 use crate::routes::OPENAPI;
 use crate::{hooks, sse};
@@ -34,30 +34,6 @@ const LOGS_DEFAULT: i64 = 1000;
 const LOGS_MAX: i64 = 10_000;
 /// Product events shown with a product.
 const PRODUCT_EVENTS: u32 = 20;
-
-/// One path parameter, with a JSON error when it cannot be decoded.
-pub(crate) struct PathParam(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for PathParam {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match Path::<String>::from_request_parts(parts, state).await {
-            Ok(Path(value)) => Ok(PathParam(value)),
-            Err(e) => Err(ApiError::bad_request(e.body_text())),
-        }
-    }
-}
-
-fn product_name(raw: &str, field: &str) -> Result<ProductName, ApiError> {
-    ProductName::new(raw).map_err(|e| ApiError::invalid_field(field, e))
-}
-
-fn release_id(raw: &str) -> Result<String, ApiError> {
-    ReleaseId::from_str(raw)
-        .map(|id| id.to_string())
-        .map_err(|_| ApiError::invalid_field("id", format!("{raw:?} is not a release id (a UUID)")))
-}
 
 fn known<'a>(names: impl Iterator<Item = &'a str>) -> String {
     let names: Vec<&str> = names.collect();
@@ -76,16 +52,16 @@ fn unknown_product(name: &ProductName, catalog: &Catalog) -> ApiError {
 // Health, metrics, OpenAPI
 // ---------------------------------------------------------------------------------------------------
 
-pub(crate) async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+pub(crate) async fn healthz() -> Json<wire::ServerHealth> {
+    Json(wire::ServerHealth { status: wire::Health::Ok })
 }
 
-pub(crate) async fn readyz<S: Store>(State(st): State<AppState<S>>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn readyz<S: Store>(State(st): State<AppState<S>>) -> Result<Json<wire::ServerHealth>, ApiError> {
     st.store
         .kv_get("ferry.readyz")
         .await
         .map_err(|e| ApiError::unavailable(format!("the store is not reachable: {e}")))?;
-    Ok(Json(json!({"status": "ready"})))
+    Ok(Json(wire::ServerHealth { status: wire::Health::Ready }))
 }
 
 pub(crate) async fn metrics<S: Store>(State(st): State<AppState<S>>) -> Response {
@@ -101,45 +77,11 @@ pub(crate) async fn openapi() -> Response {
 // Configuration
 // ---------------------------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ApplyBody {
-    sources: Vec<SourceBody>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SourceBody {
-    name: String,
-    text: String,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Applied {
-    version: i64,
-    warnings: Vec<ferry_config::Diagnostic>,
-    resources: BTreeMap<&'static str, usize>,
-}
-
-/// Number of resources of each kind.
-pub(crate) fn counts(c: &Catalog) -> BTreeMap<&'static str, usize> {
-    BTreeMap::from([
-        ("environments", c.environments.len()),
-        ("applications", c.applications.len()),
-        ("products", c.products.len()),
-        ("promotionTemplates", c.templates.len()),
-        ("promotionFlows", c.flows.len()),
-        ("promotionPolicies", c.policies.len()),
-        ("workflows", c.workflows.len()),
-    ])
-}
-
 pub(crate) async fn apply<S: Store>(
     State(st): State<AppState<S>>,
     principal: Principal,
-    JsonBody(body): JsonBody<ApplyBody>,
-) -> Result<Json<Value>, ApiError> {
+    JsonBody(body): JsonBody<wire::ApplyRequest>,
+) -> Result<Json<wire::ApplyResponse>, ApiError> {
     let actor = principal.actor();
     if body.sources.is_empty() {
         return Err(ApiError::invalid_field("sources", "give at least one file"));
@@ -160,20 +102,20 @@ pub(crate) async fn apply<S: Store>(
         .await
         .map_err(|e| ApiError::internal(format!("validation did not finish: {e}")))?
         .map_err(ApiError::invalid_configuration)?;
-    let resources = counts(&loaded.catalog);
+    let resources = wire::ResourceCounts::from(&loaded.catalog);
     let version = st.engine.apply_config(loaded.catalog, actor).await?;
-    let applied = Applied { version, warnings: loaded.warnings, resources };
-    Ok(Json(serde_json::to_value(applied).map_err(|e| ApiError::internal(e.to_string()))?))
+    let warnings = loaded.warnings.iter().map(crate::error::diagnostic).collect();
+    Ok(Json(wire::ApplyResponse { version, warnings, resources }))
 }
 
-pub(crate) async fn products<S: Store>(State(st): State<AppState<S>>) -> Json<List<ProductDto>> {
+pub(crate) async fn products<S: Store>(State(st): State<AppState<S>>) -> Json<wire::ProductList> {
     let c = st.engine.catalog();
-    Json(List { items: c.products.values().map(|p| ProductDto::new(p, &c)).collect() })
+    Json(wire::ProductList { items: c.products.values().map(|p| dto::product(p, &c)).collect() })
 }
 
-pub(crate) async fn environments<S: Store>(State(st): State<AppState<S>>) -> Json<List<EnvironmentDto>> {
+pub(crate) async fn environments<S: Store>(State(st): State<AppState<S>>) -> Json<wire::EnvironmentList> {
     let c = st.engine.catalog();
-    Json(List { items: c.environments_in_order().into_iter().map(EnvironmentDto::from).collect() })
+    Json(wire::EnvironmentList { items: c.environments_in_order().into_iter().map(dto::environment).collect() })
 }
 
 /// Applications ordered by product, environment (dashboard order) and component.
@@ -185,45 +127,32 @@ fn ordered_apps<'a>(c: &'a Catalog, product: Option<&ProductName>) -> Vec<&'a fe
     apps
 }
 
-pub(crate) async fn applications<S: Store>(State(st): State<AppState<S>>) -> Json<List<ApplicationDto>> {
+pub(crate) async fn applications<S: Store>(State(st): State<AppState<S>>) -> Json<wire::ApplicationList> {
     let c = st.engine.catalog();
-    Json(List { items: ordered_apps(&c, None).into_iter().map(ApplicationDto::from).collect() })
+    Json(wire::ApplicationList { items: ordered_apps(&c, None).into_iter().map(dto::application).collect() })
 }
 
-pub(crate) async fn flows<S: Store>(State(st): State<AppState<S>>) -> Json<List<FlowDto>> {
+pub(crate) async fn flows<S: Store>(State(st): State<AppState<S>>) -> Json<wire::FlowList> {
     let c = st.engine.catalog();
-    Json(List { items: c.flows.values().map(FlowDto::from).collect() })
+    Json(wire::FlowList { items: c.flows.values().map(dto::flow).collect() })
 }
 
-pub(crate) async fn policies<S: Store>(State(st): State<AppState<S>>) -> Json<List<PolicyDto>> {
+pub(crate) async fn policies<S: Store>(State(st): State<AppState<S>>) -> Json<wire::PolicyList> {
     let c = st.engine.catalog();
     let mut policies: Vec<_> = c.policies.values().collect();
     policies.sort_by_key(|p| (p.priority, &p.name));
-    Json(List { items: policies.into_iter().map(PolicyDto::from).collect() })
+    Json(wire::PolicyList { items: policies.into_iter().map(dto::policy).collect() })
 }
 
-pub(crate) async fn workflows<S: Store>(State(st): State<AppState<S>>) -> Json<List<WorkflowDto>> {
+pub(crate) async fn workflows<S: Store>(State(st): State<AppState<S>>) -> Json<wire::WorkflowList> {
     let c = st.engine.catalog();
-    Json(List { items: c.workflows.values().map(WorkflowDto::from).collect() })
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ProductDetail {
-    product: ProductDto,
-    flows: Vec<FlowDto>,
-    environments: Vec<String>,
-    applications: Vec<ApplicationDto>,
-    live: Vec<AppStateDto>,
-    latest_release: Option<ReleaseItem>,
-    events: Vec<ProductEventDto>,
+    Json(wire::WorkflowList { items: c.workflows.values().map(dto::workflow).collect() })
 }
 
 pub(crate) async fn product<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
-) -> Result<Json<Value>, ApiError> {
-    let name = product_name(&raw, "name")?;
+    PathParam(name): PathParam<ProductName>,
+) -> Result<Json<wire::ProductDetail>, ApiError> {
     let c = st.engine.catalog();
     let p = c.products.get(&name).ok_or_else(|| unknown_product(&name, &c))?;
     let flows: Vec<_> = p.promotion_flows.iter().filter_map(|s| c.flows.get(&s.flow)).collect();
@@ -237,43 +166,30 @@ pub(crate) async fn product<S: Store>(
         st.store.list_releases(ReleaseFilter { product: Some(name.to_string()), limit: 1, ..ReleaseFilter::default() }),
         st.store.product_events(name.as_str(), PRODUCT_EVENTS),
     )?;
-    let detail = ProductDetail {
-        product: ProductDto::new(p, &c),
-        flows: flows.into_iter().map(FlowDto::from).collect(),
+    Ok(Json(wire::ProductDetail {
+        product: dto::product(p, &c),
+        flows: flows.into_iter().map(dto::flow).collect(),
         environments,
-        applications: apps.into_iter().map(ApplicationDto::from).collect(),
-        live: live.into_iter().map(AppStateDto::from).collect(),
+        applications: apps.into_iter().map(dto::application).collect(),
+        live: live.into_iter().map(dto::app_state).collect::<Result<_, _>>()?,
         latest_release: latest.items.into_iter().next().map(release_item).transpose()?,
-        events: events.into_iter().map(ProductEventDto::from).collect(),
-    };
-    Ok(Json(serde_json::to_value(detail).map_err(|e| ApiError::internal(e.to_string()))?))
+        events: events.into_iter().map(dto::product_event).collect(),
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Releases
 // ---------------------------------------------------------------------------------------------------
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PromoteBody {
-    #[serde(default)]
-    flow: Option<String>,
-    #[serde(default)]
-    from: Option<String>,
-    #[serde(default)]
-    to: Option<String>,
-}
-
 pub(crate) async fn promote<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(name): PathParam<ProductName>,
     principal: Principal,
     RawBody(bytes): RawBody,
 ) -> Result<Response, ApiError> {
-    let name = product_name(&raw, "name")?;
     principal.check_scope(name.as_str(), [])?;
-    let body: PromoteBody =
-        if bytes.iter().all(u8::is_ascii_whitespace) { PromoteBody::default() } else { parse_json(&bytes)? };
+    let body: wire::PromoteRequest =
+        if bytes.iter().all(u8::is_ascii_whitespace) { wire::PromoteRequest::default() } else { parse_json(&bytes)? };
     let flow = body.flow.map(|f| FlowName::new(f).map_err(|e| ApiError::invalid_field("flow", e))).transpose()?;
     let from = body.from.map(|f| EnvName::new(f).map_err(|e| ApiError::invalid_field("from", e))).transpose()?;
     let to = body.to.map(|t| EnvName::new(t).map_err(|e| ApiError::invalid_field("to", e))).transpose()?;
@@ -361,9 +277,9 @@ pub(crate) async fn releases<S: Store>(
 
 pub(crate) async fn release<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(id): PathParam<ReleaseId>,
 ) -> Result<Json<ReleaseView>, ApiError> {
-    let id = release_id(&raw)?;
+    let id = id.to_string();
     match release_view(&st, &id).await? {
         Some(view) => Ok(Json(view)),
         None => Err(ApiError::not_found(format!("no release with id {id}"))),
@@ -372,15 +288,14 @@ pub(crate) async fn release<S: Store>(
 
 pub(crate) async fn release_events<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
-) -> Result<Json<Value>, ApiError> {
-    let id = release_id(&raw)?;
+    PathParam(id): PathParam<ReleaseId>,
+) -> Result<Json<wire::EventList>, ApiError> {
+    let id = id.to_string();
     let events = st.store.release_events(&id).await?;
     if events.is_empty() && st.store.release_view(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("no release with id {id}")));
     }
-    let items: Vec<EventDto<'_>> = events.iter().map(EventDto::from).collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(wire::EventList { items: events.iter().map(dto::event_item).collect() }))
 }
 
 /// Run id → where it belongs, from the release's `WorkflowRunStarted` events.
@@ -407,10 +322,10 @@ fn run_contexts(events: &[ferry_store::StoredEvent]) -> BTreeMap<String, RunCont
 
 pub(crate) async fn release_logs<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(id): PathParam<ReleaseId>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let id = release_id(&raw)?;
+) -> Result<Json<wire::LogPage>, ApiError> {
+    let id = id.to_string();
     let p = Params::parse(query.as_deref(), &["run", "step", "env", "app", "after", "limit"])?;
     let run = p.one("run")?.map(str::to_owned);
     let step = p.one("step")?.map(str::to_owned);
@@ -446,14 +361,14 @@ pub(crate) async fn release_logs<S: Store>(
         st.store.logs(query(run.clone())).await?
     };
     let next = lines.last().map_or(after, |l| l.id);
-    let items: Vec<LogLineDto> = lines
+    let items = lines
         .drain(..)
         .map(|l| {
             let context = contexts.get(&l.line.run_id).cloned().unwrap_or_default();
-            LogLineDto::new(l, context)
+            dto::log_line(l, context)
         })
-        .collect();
-    Ok(Json(json!({ "items": items, "next": next })))
+        .collect::<Result<_, _>>()?;
+    Ok(Json(wire::LogPage { items, next }))
 }
 
 pub(crate) async fn events<S: Store>(
@@ -511,24 +426,12 @@ pub(crate) async fn events<S: Store>(
 // Status reports and webhooks
 // ---------------------------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct StatusBody {
-    sync: String,
-    #[serde(default)]
-    revision: Option<String>,
-    health: String,
-    #[serde(default)]
-    message: Option<String>,
-}
-
 pub(crate) async fn push_status<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(app): PathParam<AppName>,
     principal: Principal,
-    JsonBody(body): JsonBody<StatusBody>,
+    JsonBody(body): JsonBody<wire::StatusReport>,
 ) -> Result<Response, ApiError> {
-    let app = AppName::new(raw).map_err(|e| ApiError::invalid_field("name", e))?;
     let sync = SyncStatus::from_str(&body.sync).map_err(|e| ApiError::invalid_field("sync", e))?;
     let health = HealthStatus::from_str(&body.health).map_err(|e| ApiError::invalid_field("health", e))?;
     if let Some(r) = &body.revision
@@ -555,8 +458,9 @@ pub(crate) async fn push_status<S: Store>(
         health: health.as_str().to_owned(),
         message: body.message,
     };
-    st.engine.push_status(app.to_string(), status).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "application": app, "accepted": true }))).into_response())
+    st.engine.push_status(app.clone(), status).await?;
+    let accepted = wire::StatusAccepted { application: app.to_string(), accepted: true };
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 
 pub(crate) async fn git_hook<S: Store>(
@@ -591,7 +495,8 @@ pub(crate) async fn git_hook<S: Store>(
 async fn git_hook_inner<S: Store>(st: &AppState<S>, headers: &HeaderMap, bytes: &[u8]) -> Result<Response, ApiError> {
     match hooks::parse(headers, bytes)? {
         hooks::Hook::Ignored(message) => {
-            Ok((StatusCode::ACCEPTED, Json(json!({ "ignored": true, "message": message }))).into_response())
+            let body = wire::WebhookResponse { ignored: true, message, provider: None, applications: None };
+            Ok((StatusCode::ACCEPTED, Json(body)).into_response())
         }
         hooks::Hook::Push { provider, push } => {
             let branch = push.branch.clone();
@@ -599,9 +504,12 @@ async fn git_hook_inner<S: Store>(st: &AppState<S>, headers: &HeaderMap, bytes: 
             let n = accepted.applications.len();
             let message =
                 format!("push to {branch:?}: {n} application{} will be checked", if n == 1 { "" } else { "s" });
-            let body = json!({
-                "ignored": false, "provider": provider, "message": message, "applications": accepted.applications,
-            });
+            let body = wire::WebhookResponse {
+                ignored: false,
+                message,
+                provider: Some(hooks::wire_provider(provider)),
+                applications: Some(accepted.applications.iter().map(ToString::to_string).collect()),
+            };
             Ok((StatusCode::ACCEPTED, Json(body)).into_response())
         }
     }
@@ -609,6 +517,8 @@ async fn git_hook_inner<S: Store>(st: &AppState<S>, headers: &HeaderMap, bytes: 
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

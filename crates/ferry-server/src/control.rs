@@ -1,36 +1,28 @@
 //! Release control (terminate, retry, approve; SPEC §3.5, §3.8) and the local provider's promotion pull
 //! requests (SPEC §6.2). Input is checked here; the engine decides and answers.
 
-use std::str::FromStr;
-
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ferry_api::ReleaseView;
-use ferry_engine::PullRequestInfo;
+use ferry_api::{
+    ApproveRequest, Approved, ClosePullRequest, PullRequest, PullRequestList, PullState, ReleaseView, TerminateRequest,
+};
+use std::num::NonZeroU64;
+
 use ferry_model::{EnvName, ProductName, ReleaseId};
 use ferry_store::Store;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::api::PathParam;
 use crate::auth::Principal;
 use crate::body::{RawBody, optional_json};
-use crate::dto::{List, release_view};
+use crate::dto::release_view;
 use crate::error::ApiError;
+use crate::extract::PathParam;
 use crate::params::Params;
 
 /// Longest termination reason or closing comment, in characters.
 pub(crate) const MAX_REASON: usize = 1000;
-
-/// The states a pull request can be in.
-const PR_STATES: [&str; 3] = ["open", "merged", "closed"];
-
-fn parse_release(raw: &str) -> Result<ReleaseId, ApiError> {
-    ReleaseId::from_str(raw).map_err(|_| ApiError::invalid_field("id", format!("{raw:?} is not a release id (a UUID)")))
-}
 
 /// 404 unless the store knows the release (so an unknown id is 404 whatever the engine would answer);
 /// 403 unless the caller may change it: its product, and the types of its environments (or of `env`).
@@ -85,22 +77,14 @@ fn check_length(field: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TerminateBody {
-    #[serde(default)]
-    reason: Option<String>,
-}
-
 /// `POST /api/v1/releases/{id}/terminate` `{"reason"}` → 202 with the release view.
 pub(crate) async fn terminate<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(id): PathParam<ReleaseId>,
     principal: Principal,
     RawBody(bytes): RawBody,
 ) -> Result<Response, ApiError> {
-    let id = parse_release(&raw)?;
-    let body: TerminateBody = optional_json(&bytes)?;
+    let body: TerminateRequest = optional_json(&bytes)?;
     let reason = text_field("reason", body.reason, "say why the release is terminated")?;
     known_release(&st, &principal, &id, None).await?;
     st.engine.terminate(id, reason, principal.actor()).await?;
@@ -110,31 +94,22 @@ pub(crate) async fn terminate<S: Store>(
 /// `POST /api/v1/releases/{id}/retry` → 202 with the release view.
 pub(crate) async fn retry<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(id): PathParam<ReleaseId>,
     principal: Principal,
 ) -> Result<Response, ApiError> {
-    let id = parse_release(&raw)?;
     known_release(&st, &principal, &id, None).await?;
     st.engine.retry(id, principal.actor()).await?;
     Ok((StatusCode::ACCEPTED, Json(view_of(&st, &id).await?)).into_response())
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ApproveBody {
-    #[serde(default)]
-    environment: Option<String>,
-}
-
 /// `POST /api/v1/releases/{id}/approve` `{"environment"}` → `{"approved": ["run/step", ...]}`.
 pub(crate) async fn approve<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(id): PathParam<ReleaseId>,
     principal: Principal,
     RawBody(bytes): RawBody,
-) -> Result<Json<Value>, ApiError> {
-    let id = parse_release(&raw)?;
-    let body: ApproveBody = optional_json(&bytes)?;
+) -> Result<Json<Approved>, ApiError> {
+    let body: ApproveRequest = optional_json(&bytes)?;
     let Some(env) = body.environment else {
         return Err(ApiError::invalid_field(
             "environment",
@@ -143,74 +118,57 @@ pub(crate) async fn approve<S: Store>(
     };
     let env = EnvName::new(env).map_err(|e| ApiError::invalid_field("environment", e))?;
     known_release(&st, &principal, &id, Some(&env)).await?;
-    let approved = st.engine.approve(id, env.to_string(), principal.actor()).await?;
-    Ok(Json(json!({ "approved": approved })))
+    let approved = st.engine.approve(id, env, principal.actor()).await?;
+    Ok(Json(Approved { approved }))
 }
 
 /// `GET /api/v1/pulls?product=&state=` → `{"items": [...]}`, newest first.
 pub(crate) async fn pulls<S: Store>(
     State(st): State<AppState<S>>,
     RawQuery(query): RawQuery,
-) -> Result<Json<List<PullRequestInfo>>, ApiError> {
+) -> Result<Json<PullRequestList>, ApiError> {
     let p = Params::parse(query.as_deref(), &["product", "state"])?;
     let product = p.parsed("product", |v: &str| ProductName::new(v))?;
-    let state = p.parsed("state", |v: &str| {
-        let lower = v.to_ascii_lowercase();
-        if PR_STATES.contains(&lower.as_str()) {
-            Ok(lower)
-        } else {
-            Err(format!("{v:?} is not a pull-request state (expected one of: {})", PR_STATES.join(", ")))
-        }
-    })?;
+    let state = p.parsed("state", |v: &str| v.parse::<PullState>())?;
     let items = st
         .engine
         .pull_requests()
         .await?
         .into_iter()
+        .map(crate::dto::pull_request)
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
         .filter(|pr| product.as_ref().is_none_or(|p| pr.product == p.as_str()))
-        .filter(|pr| state.as_ref().is_none_or(|s| pr.state == *s))
+        .filter(|pr| state.is_none_or(|s| pr.state == s))
         .collect();
-    Ok(Json(List { items }))
-}
-
-fn pr_number(raw: &str) -> Result<u64, ApiError> {
-    match raw.parse::<u64>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(ApiError::invalid_field("number", format!("{raw:?} is not a pull-request number (1, 2, ...)"))),
-    }
+    Ok(Json(PullRequestList { items }))
 }
 
 /// `POST /api/v1/pulls/{number}/merge` → the merged pull request.
 pub(crate) async fn merge_pull<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(number): PathParam<NonZeroU64>,
     principal: Principal,
-) -> Result<Json<PullRequestInfo>, ApiError> {
-    let number = pr_number(&raw)?;
+) -> Result<Json<PullRequest>, ApiError> {
+    let number = number.get();
     pull_scope(&st, &principal, number).await?;
-    Ok(Json(st.engine.merge_pull_request(number, principal.actor()).await?))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CloseBody {
-    #[serde(default)]
-    comment: Option<String>,
+    Ok(Json(crate::dto::pull_request(st.engine.merge_pull_request(number, principal.actor()).await?)?))
 }
 
 /// `POST /api/v1/pulls/{number}/close` `{"comment"?}` → the closed pull request.
 pub(crate) async fn close_pull<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(number): PathParam<NonZeroU64>,
     principal: Principal,
     RawBody(bytes): RawBody,
-) -> Result<Json<PullRequestInfo>, ApiError> {
-    let number = pr_number(&raw)?;
+) -> Result<Json<PullRequest>, ApiError> {
+    let number = number.get();
     pull_scope(&st, &principal, number).await?;
-    let body: CloseBody = optional_json(&bytes)?;
+    let body: ClosePullRequest = optional_json(&bytes)?;
     let comment = body.comment.map(|c| c.trim().to_owned()).unwrap_or_default();
     check_length("comment", &comment)?;
-    Ok(Json(st.engine.close_pull_request(number, principal.actor(), comment).await?))
+    let closed = st.engine.close_pull_request(number, principal.actor(), comment).await?;
+    Ok(Json(crate::dto::pull_request(closed)?))
 }
 
 #[cfg(test)]
@@ -226,13 +184,5 @@ mod tests {
         assert_eq!(check(Some(&"é".repeat(MAX_REASON))).unwrap().chars().count(), MAX_REASON);
         let e = check(Some(&"x".repeat(MAX_REASON + 1))).unwrap_err();
         assert_eq!(e.message, "reason: must be at most 1000 characters (it has 1001)");
-    }
-
-    #[test]
-    fn pull_request_numbers() {
-        assert_eq!(pr_number("3").unwrap(), 3);
-        for bad in ["0", "-1", "x", "1.5", ""] {
-            assert!(pr_number(bad).unwrap_err().message.starts_with("number: "), "{bad}");
-        }
     }
 }

@@ -1,493 +1,267 @@
-//! Wire types of the API (camelCase JSON), kept apart from the domain types so that the domain can change
-//! without changing the public contract.
+//! The domain's and the store's values as the API's wire types (`ferry_api`): one conversion each, so
+//! that the domain can change without changing the public contract.
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use ferry_api as api;
 use ferry_model::resources::{
     Application, Catalog, Environment, FlowStep, Hooks, PolicyFields, Product, PromotionFlow, PromotionPolicy,
     SelectorOperator, StatusSource, StepKind, TriggerKey, Workflow, WorkflowBackend, WorkflowParam,
 };
-use ferry_model::{EnvName, format_duration};
+use ferry_model::status::{HealthStatus, ReleaseStatus, SyncStatus};
+use ferry_model::{EnvName, ReleaseId, format_duration};
 
 use ferry_api::{ReleaseItem, ReleaseView};
-use ferry_model::ReleaseId;
-use ferry_model::status::ReleaseStatus;
-use ferry_store::{AppStateRow, ProductEvent, ReleaseRow, Store, StoredEvent, StoredLogLine};
-use serde::Serialize;
+use ferry_store::{AppStateRow, AuditRow, ImageRow, ProductEvent, ReleaseRow, Store, StoredEvent, StoredLogLine};
 
 use crate::error::ApiError;
 
-/// A list answer: `{"items": [...]}`.
-#[derive(Debug, Serialize)]
-pub struct List<T> {
-    /// The items.
-    pub items: Vec<T>,
-}
-
-/// A cluster of an environment.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClusterDto {
-    /// Cluster name or server.
-    pub name: String,
-    /// Namespaces; empty = the whole cluster.
-    pub namespaces: Vec<String>,
-}
-
 /// An environment.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EnvironmentDto {
-    /// Name.
-    pub name: String,
-    /// `production` or `non-production`.
-    #[serde(rename = "type")]
-    pub env_type: &'static str,
-    /// Dashboard order.
-    pub order: Option<i64>,
-    /// Clusters.
-    pub clusters: Vec<ClusterDto>,
-    /// Labels.
-    pub labels: BTreeMap<String, String>,
-}
-
-impl From<&Environment> for EnvironmentDto {
-    fn from(e: &Environment) -> Self {
-        EnvironmentDto {
-            name: e.name.to_string(),
-            env_type: e.env_type.as_str(),
-            order: e.order,
-            clusters: e
-                .clusters
-                .iter()
-                .map(|c| ClusterDto { name: c.name.clone(), namespaces: c.namespaces.clone() })
-                .collect(),
-            labels: e.labels.clone(),
-        }
+pub fn environment(e: &Environment) -> api::Environment {
+    api::Environment {
+        name: e.name.to_string(),
+        env_type: e.env_type.into(),
+        order: e.order,
+        clusters: e
+            .clusters
+            .iter()
+            .map(|c| api::Cluster { name: c.name.clone(), namespaces: c.namespaces.clone() })
+            .collect(),
+        labels: e.labels.clone(),
     }
 }
 
-/// A trigger selector of a product's flow entry.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SelectorDto {
-    /// `gitRevision` or `commitMessage`.
-    pub key: &'static str,
-    /// `In` or `NotIn`.
-    pub operator: &'static str,
-    /// Globs.
-    pub values: Vec<String>,
-}
-
-/// One entry of a product's ordered flows.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FlowSelectionDto {
-    /// Flow name.
-    pub name: String,
-    /// All must match.
-    pub git_trigger_selectors: Vec<SelectorDto>,
-}
-
-/// A product.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProductDto {
-    /// Name.
-    pub name: String,
-    /// Labels.
-    pub labels: BTreeMap<String, String>,
-    /// Referenced promotion template.
-    pub promotion_template_ref: Option<String>,
-    /// Whether the product has an inline promotion template (it wins over the reference).
-    pub inline_promotion_template: bool,
-    /// Flows in order of preference.
-    pub promotion_flows: Vec<FlowSelectionDto>,
-    /// `queue` or `terminate`.
-    pub concurrency: &'static str,
-    /// Number of applications of the product.
-    pub applications: usize,
-}
-
-impl ProductDto {
-    /// Builds the DTO; `catalog` supplies the application count.
-    pub fn new(p: &Product, catalog: &Catalog) -> Self {
-        ProductDto {
-            name: p.name.to_string(),
-            labels: p.labels.clone(),
-            promotion_template_ref: p.promotion_template_ref.as_ref().map(ToString::to_string),
-            inline_promotion_template: p.promotion_template.is_some(),
-            promotion_flows: p
-                .promotion_flows
-                .iter()
-                .map(|s| FlowSelectionDto {
-                    name: s.flow.to_string(),
-                    git_trigger_selectors: s
-                        .git_trigger_selectors
-                        .iter()
-                        .map(|t| SelectorDto {
-                            key: match t.key {
-                                TriggerKey::GitRevision => "gitRevision",
-                                TriggerKey::CommitMessage => "commitMessage",
-                            },
-                            operator: match t.operator {
-                                SelectorOperator::In => "In",
-                                SelectorOperator::NotIn => "NotIn",
-                            },
-                            values: t.values.clone(),
-                        })
-                        .collect(),
-                })
-                .collect(),
-            concurrency: match p.concurrency {
-                ferry_model::resources::Concurrency::Queue => "queue",
-                ferry_model::resources::Concurrency::Terminate => "terminate",
-            },
-            applications: catalog.applications.values().filter(|a| a.product == p.name).count(),
-        }
+/// A product; `catalog` supplies the application count.
+pub fn product(p: &Product, catalog: &Catalog) -> api::Product {
+    let selector = |t: &ferry_model::resources::TriggerSelector| api::Selector {
+        key: match t.key {
+            TriggerKey::GitRevision => api::SelectorKey::GitRevision,
+            TriggerKey::CommitMessage => api::SelectorKey::CommitMessage,
+        },
+        operator: match t.operator {
+            SelectorOperator::In => api::SelectorOperator::In,
+            SelectorOperator::NotIn => api::SelectorOperator::NotIn,
+        },
+        values: t.values.clone(),
+    };
+    api::Product {
+        name: p.name.to_string(),
+        labels: p.labels.clone(),
+        promotion_template_ref: p.promotion_template_ref.as_ref().map(ToString::to_string),
+        inline_promotion_template: p.promotion_template.is_some(),
+        promotion_flows: p
+            .promotion_flows
+            .iter()
+            .map(|s| api::FlowSelection {
+                name: s.flow.to_string(),
+                git_trigger_selectors: s.git_trigger_selectors.iter().map(selector).collect(),
+            })
+            .collect(),
+        concurrency: match p.concurrency {
+            ferry_model::resources::Concurrency::Queue => api::Concurrency::Queue,
+            ferry_model::resources::Concurrency::Terminate => api::Concurrency::Terminate,
+        },
+        applications: catalog.applications.values().filter(|a| a.product == p.name).count(),
     }
 }
 
-/// Policy fields (inline in a flow step or in a PromotionPolicy).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PolicyFieldsDto {
-    /// `commit`, `pr` or `none`.
-    pub action: Option<&'static str>,
-    /// Pre-Action workflow.
-    pub pre_action: Option<String>,
-    /// Post-Action workflow.
-    pub post_action: Option<String>,
-}
-
-impl From<&PolicyFields> for PolicyFieldsDto {
-    fn from(p: &PolicyFields) -> Self {
-        PolicyFieldsDto {
-            action: p.action.map(|a| a.as_str()),
-            pre_action: p.pre_action.as_ref().map(ToString::to_string),
-            post_action: p.post_action.as_ref().map(ToString::to_string),
-        }
+fn policy_fields(p: &PolicyFields) -> api::PolicyFields {
+    api::PolicyFields {
+        action: p.action.map(Into::into),
+        pre_action: p.pre_action.as_ref().map(ToString::to_string),
+        post_action: p.post_action.as_ref().map(ToString::to_string),
     }
 }
 
-/// Hook workflows.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HooksDto {
-    /// On start.
-    pub on_start: Option<String>,
-    /// On success.
-    pub on_success: Option<String>,
-    /// On failure or termination.
-    pub on_fail: Option<String>,
-}
-
-impl From<&Hooks> for HooksDto {
-    fn from(h: &Hooks) -> Self {
-        HooksDto {
-            on_start: h.on_start.as_ref().map(ToString::to_string),
-            on_success: h.on_success.as_ref().map(ToString::to_string),
-            on_fail: h.on_fail.as_ref().map(ToString::to_string),
-        }
+fn hooks(h: &Hooks) -> api::Hooks {
+    api::Hooks {
+        on_start: h.on_start.as_ref().map(ToString::to_string),
+        on_success: h.on_success.as_ref().map(ToString::to_string),
+        on_fail: h.on_fail.as_ref().map(ToString::to_string),
     }
-}
-
-/// A step of a flow.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FlowStepDto {
-    /// Target environment.
-    pub environment: String,
-    /// Dependencies (the trigger environment when none were written).
-    pub depends_on: Vec<String>,
-    /// Inline policy.
-    pub policy: PolicyFieldsDto,
-    /// Environment hooks.
-    pub hooks: HooksDto,
 }
 
 /// A promotion flow.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FlowDto {
-    /// Name.
-    pub name: String,
-    /// Description.
-    pub description: Option<String>,
-    /// Flow version.
-    pub version: Option<String>,
-    /// Trigger environment.
-    pub trigger_environment: String,
-    /// Trigger workflow.
-    pub trigger_workflow: Option<String>,
-    /// Target environments.
-    pub steps: Vec<FlowStepDto>,
-    /// Release hooks.
-    pub hooks: HooksDto,
-    /// Flow timeout, e.g. `6h`.
-    pub timeout: String,
-}
-
-impl From<&PromotionFlow> for FlowDto {
-    fn from(f: &PromotionFlow) -> Self {
-        let step = |s: &FlowStep| FlowStepDto {
-            environment: s.environment.to_string(),
-            depends_on: if s.depends_on.is_empty() {
-                vec![f.trigger_environment.to_string()]
-            } else {
-                s.depends_on.iter().map(EnvName::to_string).collect()
-            },
-            policy: (&s.policy).into(),
-            hooks: (&s.hooks).into(),
-        };
-        FlowDto {
-            name: f.name.to_string(),
-            description: f.description.clone(),
-            version: f.version.clone(),
-            trigger_environment: f.trigger_environment.to_string(),
-            trigger_workflow: f.trigger_workflow.as_ref().map(ToString::to_string),
-            steps: f.steps.iter().map(step).collect(),
-            hooks: (&f.hooks).into(),
-            timeout: format_duration(f.timeout),
-        }
+pub fn flow(f: &PromotionFlow) -> api::Flow {
+    let step = |s: &FlowStep| api::FlowStep {
+        environment: s.environment.to_string(),
+        depends_on: if s.depends_on.is_empty() {
+            vec![f.trigger_environment.to_string()]
+        } else {
+            s.depends_on.iter().map(EnvName::to_string).collect()
+        },
+        policy: policy_fields(&s.policy),
+        hooks: hooks(&s.hooks),
+    };
+    api::Flow {
+        name: f.name.to_string(),
+        description: f.description.clone(),
+        version: f.version.clone(),
+        trigger_environment: f.trigger_environment.to_string(),
+        trigger_workflow: f.trigger_workflow.as_ref().map(ToString::to_string),
+        steps: f.steps.iter().map(step).collect(),
+        hooks: hooks(&f.hooks),
+        timeout: format_duration(f.timeout),
     }
 }
 
 /// A promotion policy.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PolicyDto {
-    /// Name.
-    pub name: String,
-    /// Lower = stronger.
-    pub priority: i64,
-    /// Product names selected; `null` = any.
-    pub product_names: Option<Vec<String>>,
-    /// Product labels selected; `null` = any.
-    pub product_labels: Option<BTreeMap<String, String>>,
-    /// Target environment names selected; `null` = any.
-    pub environment_names: Option<Vec<String>>,
-    /// Target environment types selected (`production`, `non-production`); `null` = any.
-    pub environment_types: Option<Vec<&'static str>>,
-    /// Fields set.
-    pub policy: PolicyFieldsDto,
-}
-
-impl From<&PromotionPolicy> for PolicyDto {
-    fn from(p: &PromotionPolicy) -> Self {
-        let sel = &p.selector;
-        PolicyDto {
-            name: p.name.to_string(),
-            priority: p.priority,
-            product_names: sel.product.names.as_ref().map(|n| n.iter().map(ToString::to_string).collect()),
-            product_labels: sel.product.match_labels.clone(),
-            environment_names: sel
-                .target_environment
-                .names
-                .as_ref()
-                .map(|n| n.iter().map(ToString::to_string).collect()),
-            environment_types: sel.target_environment.types.as_ref().map(|t| t.iter().map(|t| t.as_str()).collect()),
-            policy: (&p.policy).into(),
-        }
+pub fn policy(p: &PromotionPolicy) -> api::Policy {
+    let sel = &p.selector;
+    api::Policy {
+        name: p.name.to_string(),
+        priority: p.priority,
+        product_names: sel.product.names.as_ref().map(|n| n.iter().map(ToString::to_string).collect()),
+        product_labels: sel.product.match_labels.clone(),
+        environment_names: sel.target_environment.names.as_ref().map(|n| n.iter().map(ToString::to_string).collect()),
+        environment_types: sel.target_environment.types.as_ref().map(|t| t.iter().map(|t| (*t).into()).collect()),
+        policy: policy_fields(&p.policy),
     }
 }
 
-/// A workflow parameter.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ParamDto {
-    /// Name.
-    pub name: String,
-    /// Default value; `***` for a secret parameter that has one.
-    pub default: Option<String>,
-    /// Whether the value is a secret (masked in logs, its default never shown).
-    pub secret: bool,
-}
-
-impl From<&WorkflowParam> for ParamDto {
-    fn from(p: &WorkflowParam) -> Self {
-        let default = match &p.default {
-            Some(_) if p.secret => Some("***".to_owned()),
-            other => other.clone(),
-        };
-        ParamDto { name: p.name.to_string(), default, secret: p.secret }
-    }
-}
-
-/// A workflow step.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WorkflowStepDto {
-    /// Name.
-    pub name: String,
-    /// `run` or `approval`.
-    pub kind: &'static str,
-    /// Script, for `run` steps.
-    pub run: Option<String>,
-    /// Message, for `approval` steps.
-    pub message: Option<String>,
-    /// Dependencies; `null` = the previous step.
-    pub depends_on: Option<Vec<String>>,
-    /// Step timeout.
-    pub timeout: Option<String>,
-    /// Retries.
-    pub retries: u32,
+/// A workflow parameter: a secret's default is never shown.
+pub fn workflow_param(p: &WorkflowParam) -> api::WorkflowParam {
+    let default = match &p.default {
+        Some(_) if p.secret => Some("***".to_owned()),
+        other => other.clone(),
+    };
+    api::WorkflowParam { name: p.name.to_string(), default, secret: p.secret }
 }
 
 /// A workflow.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WorkflowDto {
-    /// Name.
-    pub name: String,
-    /// `local` or `argo`.
-    pub backend: &'static str,
-    /// Argo WorkflowTemplate, for the `argo` backend.
-    pub template: Option<String>,
-    /// Whole-run timeout.
-    pub timeout: Option<String>,
-    /// Parameters.
-    pub params: Vec<ParamDto>,
-    /// Steps.
-    pub steps: Vec<WorkflowStepDto>,
-}
-
-impl From<&Workflow> for WorkflowDto {
-    fn from(w: &Workflow) -> Self {
-        let (backend, template) = match &w.backend {
-            WorkflowBackend::Local => ("local", None),
-            WorkflowBackend::Argo { template, .. } => ("argo", Some(template.clone())),
-        };
-        WorkflowDto {
-            name: w.name.to_string(),
-            backend,
-            template,
-            timeout: w.timeout.map(format_duration),
-            params: w.params.iter().map(ParamDto::from).collect(),
-            steps: w
-                .steps
-                .iter()
-                .map(|s| {
-                    let (kind, run, message) = match &s.kind {
-                        StepKind::Run(script) => ("run", Some(script.clone()), None),
-                        StepKind::Approval { message } => ("approval", None, Some(message.clone())),
-                    };
-                    WorkflowStepDto {
-                        name: s.name.to_string(),
-                        kind,
-                        run,
-                        message,
-                        depends_on: s.depends_on.as_ref().map(|d| d.iter().map(ToString::to_string).collect()),
-                        timeout: s.timeout.map(format_duration),
-                        retries: s.retries,
-                    }
-                })
-                .collect(),
-        }
+pub fn workflow(w: &Workflow) -> api::Workflow {
+    let (backend, template) = match &w.backend {
+        WorkflowBackend::Local => (api::WorkflowBackend::Local, None),
+        WorkflowBackend::Argo { template, .. } => (api::WorkflowBackend::Argo, Some(template.clone())),
+    };
+    api::Workflow {
+        name: w.name.to_string(),
+        backend,
+        template,
+        timeout: w.timeout.map(format_duration),
+        params: w.params.iter().map(workflow_param).collect(),
+        steps: w
+            .steps
+            .iter()
+            .map(|s| {
+                let (kind, run, message) = match &s.kind {
+                    StepKind::Run(script) => (api::WorkflowStepKind::Run, Some(script.clone()), None),
+                    StepKind::Approval { message } => (api::WorkflowStepKind::Approval, None, Some(message.clone())),
+                };
+                api::WorkflowStep {
+                    name: s.name.to_string(),
+                    kind,
+                    run,
+                    message,
+                    depends_on: s.depends_on.as_ref().map(|d| d.iter().map(ToString::to_string).collect()),
+                    timeout: s.timeout.map(format_duration),
+                    retries: s.retries,
+                }
+            })
+            .collect(),
     }
 }
 
 /// An application.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ApplicationDto {
-    /// Name.
-    pub name: String,
-    /// Environment.
-    pub environment: String,
-    /// Component.
-    pub component: String,
-    /// Git repository (credentials redacted).
-    #[serde(rename = "repoURL")]
-    pub repo_url: String,
-    /// Path in the repository.
-    pub path: String,
-    /// Branch.
-    pub target_revision: String,
-    /// `exec`, `argocd` or `push`.
-    pub status_source: &'static str,
+pub fn application(a: &Application) -> api::Application {
+    api::Application {
+        name: a.name.to_string(),
+        environment: a.environment.to_string(),
+        component: a.component.to_string(),
+        repo_url: ferry_git::redact(&a.source.repo_url),
+        path: a.source.path.clone(),
+        target_revision: a.source.target_revision.clone(),
+        status_source: match a.status {
+            StatusSource::Exec(_) => api::StatusSourceKind::Exec,
+            StatusSource::ArgoCd(_) => api::StatusSourceKind::Argocd,
+            StatusSource::Push { .. } => api::StatusSourceKind::Push,
+        },
+    }
 }
 
-impl From<&Application> for ApplicationDto {
-    fn from(a: &Application) -> Self {
-        ApplicationDto {
-            name: a.name.to_string(),
-            environment: a.environment.to_string(),
-            component: a.component.to_string(),
-            repo_url: ferry_git::redact(&a.source.repo_url),
-            path: a.source.path.clone(),
-            target_revision: a.source.target_revision.clone(),
-            status_source: match a.status {
-                StatusSource::Exec(_) => "exec",
-                StatusSource::ArgoCd(_) => "argocd",
-                StatusSource::Push { .. } => "push",
-            },
-        }
-    }
+/// An internal error for a stored value the engine wrote and the API cannot read.
+fn unreadable(what: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("the store holds an unreadable {what}: {e}"))
 }
 
 /// Live state of one application.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AppStateDto {
-    /// Application.
-    pub application: String,
-    /// Environment.
-    pub environment: String,
-    /// Component.
-    pub component: String,
-    /// Live version.
-    pub version: Option<String>,
-    /// Live revision.
-    pub revision: Option<String>,
-    /// Sync status.
-    pub sync: String,
-    /// Health status.
-    pub health: String,
-    /// Last message.
-    pub message: Option<String>,
-    /// Release that last changed it.
-    pub release_id: Option<String>,
-    /// Last update (RFC 3339).
-    pub updated_at: String,
-}
-
-impl From<AppStateRow> for AppStateDto {
-    fn from(r: AppStateRow) -> Self {
-        AppStateDto {
-            application: r.application,
-            environment: r.environment,
-            component: r.component,
-            version: r.version,
-            revision: r.revision,
-            sync: r.sync,
-            health: r.health,
-            message: r.message,
-            release_id: r.release_id,
-            updated_at: r.updated_at.to_string(),
-        }
-    }
+pub fn app_state(r: AppStateRow) -> Result<api::AppState, ApiError> {
+    let at = |what: &str| format!("{what} of application {}", r.application);
+    Ok(api::AppState {
+        sync: SyncStatus::from_str(&r.sync).map_err(|e| unreadable(&at("sync status"), e))?,
+        health: HealthStatus::from_str(&r.health).map_err(|e| unreadable(&at("health status"), e))?,
+        application: r.application,
+        environment: r.environment,
+        component: r.component,
+        version: r.version,
+        revision: r.revision,
+        message: r.message,
+        release_id: r.release_id,
+        updated_at: r.updated_at,
+    })
 }
 
 /// A product event.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProductEventDto {
-    /// Id.
-    pub id: i64,
-    /// When.
-    pub at: String,
-    /// Kind.
-    pub kind: String,
-    /// Message.
-    pub message: String,
+pub fn product_event(e: ProductEvent) -> api::ProductEvent {
+    api::ProductEvent { id: e.id, at: e.at, kind: e.kind, message: e.message }
 }
 
-impl From<ProductEvent> for ProductEventDto {
-    fn from(e: ProductEvent) -> Self {
-        ProductEventDto { id: e.id, at: e.at.to_string(), kind: e.kind, message: e.message }
-    }
+/// A recorded image report.
+pub fn image_report(r: ImageRow) -> Result<api::ImageReport, ApiError> {
+    Ok(api::ImageReport {
+        id: r.id.ok_or_else(|| ApiError::internal("the store returned an image report without its id"))?,
+        image: r.image,
+        repository: r.repository,
+        tag: r.tag,
+        digest: r.digest,
+        git_repo: r.git_repo,
+        git_revision: r.git_revision,
+        git_branch: r.git_branch,
+        annotations: r.annotations,
+        issues: r.issues,
+        reported_by: r.reported_by,
+        reported_at: r.reported_at,
+    })
+}
+
+/// A promotion pull request.
+pub fn pull_request(pr: ferry_engine::PullRequestInfo) -> Result<api::PullRequest, ApiError> {
+    Ok(api::PullRequest {
+        state: pr.state.parse().map_err(|e| unreadable(&format!("state of pull request #{}", pr.number), e))?,
+        number: pr.number,
+        release: pr.release,
+        product: pr.product,
+        environment: pr.environment,
+        applications: pr.applications,
+        repo: pr.repo,
+        branch: pr.branch,
+        target: pr.target,
+        head: pr.head,
+        merge_commit: pr.merge_commit,
+        comment: pr.comment,
+        title: pr.title,
+    })
+}
+
+/// An audit log entry.
+pub fn audit_entry(r: AuditRow) -> Result<api::AuditEntry, ApiError> {
+    let outcome = match r.outcome.as_str() {
+        "ok" => api::AuditOutcome::Ok,
+        "denied" => api::AuditOutcome::Denied,
+        "failed" => api::AuditOutcome::Failed,
+        other => return Err(unreadable("audit outcome", format!("{other:?}"))),
+    };
+    Ok(api::AuditEntry {
+        id: r.id.ok_or_else(|| ApiError::internal("the store returned an audit entry without its id"))?,
+        at: r.at,
+        actor: r.actor,
+        action: r.action,
+        target: r.target,
+        status: r.status,
+        outcome,
+        source: r.source,
+        detail: r.detail,
+    })
 }
 
 /// A row of the release list (SPEC §7.4, last paragraph) from the store's row. A row that does not
@@ -551,40 +325,20 @@ pub async fn stored_view<S: Store>(store: &S, id: &str) -> Result<Option<Release
     }
 }
 
-/// A committed release event (list items and SSE `data`).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EventDto<'a> {
-    /// Global id (the SSE id).
-    pub gid: i64,
-    /// Release.
-    pub release_id: &'a str,
-    /// Product.
-    pub product: &'a str,
-    /// Position in the release's log.
-    pub seq: i64,
-    /// When (RFC 3339).
-    pub at: String,
-    /// The event.
-    pub body: &'a serde_json::Value,
-}
-
-impl<'a> From<&'a StoredEvent> for EventDto<'a> {
-    fn from(e: &'a StoredEvent) -> Self {
-        EventDto {
-            gid: e.gid,
-            release_id: &e.release_id,
-            product: &e.product,
-            seq: e.seq,
-            at: e.at.to_string(),
-            body: &e.body,
-        }
+/// A committed event (list items and SSE `data`).
+pub fn event_item(e: &StoredEvent) -> api::EventItem {
+    api::EventItem {
+        gid: e.gid,
+        release_id: e.release_id.clone(),
+        product: e.product.clone(),
+        seq: e.seq,
+        at: e.at,
+        body: e.body.clone(),
     }
 }
 
 /// Where a workflow run belongs, read from the release's `WorkflowRunStarted` events.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunContext {
     /// Stage: `trigger`, `preAction`, `postAction`, `environmentHook`, `releaseHook`.
     pub stage: Option<String>,
@@ -596,40 +350,25 @@ pub struct RunContext {
     pub workflow: Option<String>,
 }
 
-/// A workflow log line.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogLineDto {
-    /// Line id (pass the last one as `after` to read on).
-    pub id: i64,
-    /// Workflow run.
-    pub run_id: String,
-    /// Step.
-    pub step: String,
-    /// When it was read (RFC 3339).
-    pub at: String,
-    /// `stdout` or `stderr`.
-    pub stream: String,
-    /// The text.
-    pub text: String,
-    /// Where the run belongs.
-    #[serde(flatten)]
-    pub context: RunContext,
-}
-
-impl LogLineDto {
-    /// Builds the DTO with the run's context.
-    pub fn new(l: StoredLogLine, context: RunContext) -> Self {
-        LogLineDto {
-            id: l.id,
-            run_id: l.line.run_id,
-            step: l.line.step,
-            at: l.line.at.to_string(),
-            stream: l.line.stream,
-            text: l.line.text,
-            context,
-        }
-    }
+/// A workflow log line with its run's context.
+pub fn log_line(l: StoredLogLine, context: RunContext) -> Result<api::LogLine, ApiError> {
+    let stream = match l.line.stream.as_str() {
+        "stdout" => api::LogStream::Stdout,
+        "stderr" => api::LogStream::Stderr,
+        other => return Err(unreadable("log stream", format!("{other:?}"))),
+    };
+    Ok(api::LogLine {
+        id: l.id,
+        run_id: l.line.run_id,
+        step: l.line.step,
+        at: l.line.at,
+        stream,
+        text: l.line.text,
+        stage: context.stage,
+        environment: context.environment,
+        application: context.application,
+        workflow: context.workflow,
+    })
 }
 
 #[cfg(test)]
@@ -658,7 +397,7 @@ mod tests {
             secret,
         };
         let shown = |p: &WorkflowParam| {
-            let dto = ParamDto::from(p);
+            let dto = workflow_param(p);
             (dto.default, dto.secret)
         };
         assert_eq!(shown(&param("TOKEN", Some("s3cr3t-value"), true)), (Some("***".to_owned()), true));

@@ -91,22 +91,26 @@ impl ApiError {
     }
 }
 
+/// A configuration diagnostic as the API shows it.
+pub(crate) fn diagnostic(d: &ferry_config::Diagnostic) -> Diagnostic {
+    Diagnostic {
+        severity: match d.severity {
+            ferry_config::Severity::Error => Severity::Error,
+            ferry_config::Severity::Warning => Severity::Warning,
+        },
+        file: d.file.clone(),
+        document: d.document,
+        line: d.line,
+        column: d.column,
+        field: d.field.clone(),
+        message: d.message.clone(),
+        hint: d.hint.clone(),
+    }
+}
+
 impl ApiError {
     /// The JSON body of the answer (SPEC §7.2).
     pub fn envelope(&self) -> ErrorEnvelope {
-        let diagnostic = |d: &ferry_config::Diagnostic| Diagnostic {
-            severity: match d.severity {
-                ferry_config::Severity::Error => Severity::Error,
-                ferry_config::Severity::Warning => Severity::Warning,
-            },
-            file: d.file.clone(),
-            document: d.document,
-            line: d.line,
-            column: d.column,
-            field: d.field.clone(),
-            message: d.message.clone(),
-            hint: d.hint.clone(),
-        };
         ErrorEnvelope {
             error: ErrorBody {
                 code: self.code.to_owned(),

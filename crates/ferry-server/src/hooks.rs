@@ -53,6 +53,16 @@ fn forge(headers: &HeaderMap) -> Option<(&'static str, &str)> {
     .find_map(|(name, provider)| header(headers, name).map(|event| (provider, event)))
 }
 
+/// The wire spelling of a provider name of [`Hook::Push`].
+pub fn wire_provider(provider: &str) -> ferry_api::Provider {
+    match provider {
+        "github" => ferry_api::Provider::Github,
+        "gitlab" => ferry_api::Provider::Gitlab,
+        "gitea" => ferry_api::Provider::Gitea,
+        _ => ferry_api::Provider::Generic,
+    }
+}
+
 /// Which forge sent a delivery: `github`, `gitlab`, `gitea` or `generic`.
 pub fn provider_of(headers: &HeaderMap) -> &'static str {
     forge(headers).map_or("generic", |(provider, _)| provider)

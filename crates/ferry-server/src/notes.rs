@@ -7,23 +7,21 @@
 //! * `GET /api/v1/images?image=|repository=|tag=|digest=&limit=` — reports, newest first.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use ferry_api::{ImageReportList, ImageReportRequest};
 use ferry_model::{CommitSha, ReleaseId};
 use ferry_notes::image::{ImageRef, OCI_CREATED, OCI_REVISION, OCI_SOURCE, OCI_VERSION, is_digest};
 use ferry_store::{ImageQuery, ImageRow, Store, Write, WriteOutcome};
-use serde::Deserialize;
-use serde_json::json;
 
 use crate::AppState;
-use crate::api::PathParam;
 use crate::auth::Principal;
 use crate::body::JsonBody;
 use crate::error::ApiError;
+use crate::extract::PathParam;
 use crate::params::Params;
 
 /// Most annotations on one report.
@@ -35,11 +33,9 @@ const MAX_TEXT: usize = 8192;
 
 pub(crate) async fn release_notes<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(raw): PathParam,
+    PathParam(id): PathParam<ReleaseId>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let id = ReleaseId::from_str(&raw)
-        .map_err(|_| ApiError::invalid_field("id", format!("{raw:?} is not a release id (a UUID)")))?;
     let p = Params::parse(query.as_deref(), &["firstParent"])?;
     let first_parent = match p.one("firstParent")? {
         None | Some("false") => false,
@@ -51,22 +47,6 @@ pub(crate) async fn release_notes<S: Store>(
     }
     let notes = st.engine.notes(id, first_parent).await?;
     Ok(Json(notes).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct ImageBody {
-    image: Option<String>,
-    #[serde(default)]
-    digest: Option<String>,
-    git_repo: Option<String>,
-    git_revision: Option<String>,
-    #[serde(default)]
-    git_branch: Option<String>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-    #[serde(default)]
-    issues: Option<String>,
 }
 
 fn required(field: &str, value: Option<String>, what: &str) -> Result<String, ApiError> {
@@ -85,7 +65,11 @@ fn bounded(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
 }
 
 /// Checks a report and builds the row to store (OCI annotations filled in).
-pub(crate) fn image_row(body: ImageBody, reported_by: String, now: jiff::Timestamp) -> Result<ImageRow, ApiError> {
+pub(crate) fn image_row(
+    body: ImageReportRequest,
+    reported_by: String,
+    now: jiff::Timestamp,
+) -> Result<ImageRow, ApiError> {
     let image = required("image", body.image, "the image reference, e.g. registry.example/shop/api:1.4.2")?;
     let parsed = ImageRef::parse(&image).map_err(|e| ApiError::invalid_field("image", e))?;
     let digest = match (body.digest.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()), parsed.digest.clone()) {
@@ -166,7 +150,7 @@ pub(crate) fn image_row(body: ImageBody, reported_by: String, now: jiff::Timesta
 pub(crate) async fn report_image<S: Store>(
     State(st): State<AppState<S>>,
     principal: Principal,
-    JsonBody(body): JsonBody<ImageBody>,
+    JsonBody(body): JsonBody<ImageReportRequest>,
 ) -> Result<Response, ApiError> {
     let actor = principal.actor();
     let now = jiff::Timestamp::now();
@@ -178,7 +162,7 @@ pub(crate) async fn report_image<S: Store>(
         Some(Err(e)) => return Err(e.into()),
         _ => return Err(ApiError::internal("the store did not record the image report")),
     }
-    Ok((StatusCode::CREATED, Json(row)).into_response())
+    Ok((StatusCode::CREATED, Json(crate::dto::image_report(row)?)).into_response())
 }
 
 pub(crate) async fn images<S: Store>(
@@ -201,15 +185,17 @@ pub(crate) async fn images<S: Store>(
         q.tag = r.tag;
         q.digest = r.digest;
     }
-    let items = st.store.images_for(q).await?;
-    Ok(Json(json!({ "items": items })).into_response())
+    let items = st.store.images_for(q).await?.into_iter().map(crate::dto::image_report).collect::<Result<_, _>>()?;
+    Ok(Json(ImageReportList { items }).into_response())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn body(v: serde_json::Value) -> ImageBody {
+    use serde_json::json;
+
+    fn body(v: serde_json::Value) -> ImageReportRequest {
         serde_json::from_value(v).unwrap()
     }
 

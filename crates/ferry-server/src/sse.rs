@@ -21,7 +21,7 @@ use ferry_store::{EventFilter, Store, StoredEvent};
 use futures_util::Stream;
 use tokio::sync::{broadcast, watch};
 
-use crate::dto::EventDto;
+use crate::dto::event_item;
 use crate::error::ApiError;
 use crate::metrics::SubscriberGuard;
 
@@ -88,13 +88,13 @@ pub(crate) fn stream<S: Store>(
 }
 
 fn to_sse(event: &StoredEvent) -> Event {
-    let data = serde_json::to_string(&EventDto::from(event)).unwrap_or_else(|_| "{}".to_owned());
+    let data = serde_json::to_string(&event_item(event)).unwrap_or_else(|_| "{}".to_owned());
     Event::default().id(event.gid.to_string()).event("release").data(data)
 }
 
 fn error_event(e: ApiError) -> Event {
-    let data = serde_json::json!({"error": {"code": e.code, "message": e.message, "details": e.details}});
-    Event::default().event("error").data(data.to_string())
+    let data = serde_json::to_string(&e.envelope()).unwrap_or_else(|_| "{}".to_owned());
+    Event::default().event("error").data(data)
 }
 
 async fn next<S: Store>(st: &mut State<S>) -> Option<Event> {

@@ -3,35 +3,33 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use serde_json::{Value, json};
+use ferry_api::{ApplyRequest, ApplyResponse, ApplySource, Diagnostic, ErrorEnvelope, Severity};
 
 use crate::client::{Client, ClientError};
-use crate::render::s;
 use crate::{Output, exit, style, validate};
 
-/// One diagnostic (the server's JSON form) as one line, exactly like `ferry validate` prints it.
-pub fn diagnostic_text(d: &Value) -> String {
-    let n = |k: &str| d.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let mut text = s(d, "file").to_owned();
-    if n("document") > 0 {
-        text.push_str(&format!("#{}", n("document")));
+/// One diagnostic (the server's form) as one line, exactly like `ferry validate` prints it.
+pub fn diagnostic_text(d: &Diagnostic) -> String {
+    let mut text = d.file.clone();
+    if d.document > 0 {
+        text.push_str(&format!("#{}", d.document));
     }
-    if n("line") > 0 {
-        text.push_str(&format!(":{}:{}", n("line"), n("column")));
+    if d.line > 0 {
+        text.push_str(&format!(":{}:{}", d.line, d.column));
     }
-    if s(d, "field").is_empty() {
-        text.push_str(&format!(": {}", s(d, "message")));
+    if d.field.is_empty() {
+        text.push_str(&format!(": {}", d.message));
     } else {
-        text.push_str(&format!(" {}: {}", s(d, "field"), s(d, "message")));
+        text.push_str(&format!(" {}: {}", d.field, d.message));
     }
-    if !s(d, "hint").is_empty() {
-        text.push_str(&format!(" ({})", s(d, "hint")));
+    if let Some(hint) = d.hint.as_deref().filter(|h| !h.is_empty()) {
+        text.push_str(&format!(" ({hint})"));
     }
     text
 }
 
-fn print_diagnostic(d: &Value) {
-    let label = if s(d, "severity") == "warning" { style::warning_label() } else { style::error_label() };
+fn print_diagnostic(d: &Diagnostic) {
+    let label = if d.severity == Severity::Warning { style::warning_label() } else { style::error_label() };
     eprintln!("{label} {}", diagnostic_text(d));
 }
 
@@ -49,32 +47,31 @@ pub async fn run(client: &Client, files: &[PathBuf], output: Output) -> anyhow::
             return Ok(ExitCode::from(exit::INVALID));
         }
     };
-    let body = json!({
-        "sources": sources.iter().map(|s| json!({"name": s.name, "text": s.text})).collect::<Vec<_>>(),
-    });
-    match client.post("/api/v1/apply", &body).await {
+    let request =
+        ApplyRequest { sources: sources.into_iter().map(|s| ApplySource { name: s.name, text: s.text }).collect() };
+    match client.post_as::<ApplyResponse>("/api/v1/apply", &serde_json::to_value(&request)?).await {
         Ok(applied) => {
             if output == Output::Json {
                 println!("{}", serde_json::to_string_pretty(&applied)?);
                 return Ok(ExitCode::SUCCESS);
             }
-            for w in applied["warnings"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            for w in &applied.warnings {
                 print_diagnostic(w);
             }
-            let r = &applied["resources"];
-            let n = |k: &str| r.get(k).and_then(Value::as_u64).unwrap_or(0);
+            let r = &applied.resources;
+            let n = |count: usize| count as u64;
             let summary = [
-                plural(n("environments"), "environment"),
-                plural(n("applications"), "application"),
-                plural(n("products"), "product"),
-                plural(n("promotionFlows"), "flow"),
-                plural(n("promotionPolicies"), "policy").replace("policys", "policies"),
-                plural(n("promotionTemplates"), "template"),
-                plural(n("workflows"), "workflow"),
+                plural(n(r.environments), "environment"),
+                plural(n(r.applications), "application"),
+                plural(n(r.products), "product"),
+                plural(n(r.promotion_flows), "flow"),
+                plural(n(r.promotion_policies), "policy").replace("policys", "policies"),
+                plural(n(r.promotion_templates), "template"),
+                plural(n(r.workflows), "workflow"),
             ];
             println!(
                 "{}",
-                style::ok(&format!("applied configuration version {}: {}", applied["version"], summary.join(", ")))
+                style::ok(&format!("applied configuration version {}: {}", applied.version, summary.join(", ")))
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -83,11 +80,12 @@ pub async fn run(client: &Client, files: &[PathBuf], output: Output) -> anyhow::
                 println!("{}", serde_json::to_string_pretty(&body)?);
                 return Ok(ExitCode::from(exit::INVALID));
             }
-            let diagnostics = body["error"]["diagnostics"].as_array().cloned().unwrap_or_default();
+            let envelope: Option<ErrorEnvelope> = serde_json::from_value(body).ok();
+            let diagnostics = envelope.and_then(|e| e.error.diagnostics).unwrap_or_default();
             for d in &diagnostics {
                 print_diagnostic(d);
             }
-            let errors = diagnostics.iter().filter(|d| s(d, "severity") != "warning").count();
+            let errors = diagnostics.iter().filter(|d| d.severity != Severity::Warning).count();
             eprintln!("{}; nothing was applied", plural(errors as u64, "error"));
             Ok(ExitCode::from(exit::INVALID))
         }
@@ -111,8 +109,8 @@ mod tests {
         ];
         let diagnostics = ferry_config::load_sources(&sources).unwrap_err();
         for d in diagnostics {
-            let json = serde_json::to_value(&d).unwrap();
-            assert_eq!(diagnostic_text(&json), d.to_string());
+            let wire: Diagnostic = serde_json::from_value(serde_json::to_value(&d).unwrap()).unwrap();
+            assert_eq!(diagnostic_text(&wire), d.to_string());
         }
     }
 }

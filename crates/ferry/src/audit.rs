@@ -2,11 +2,11 @@
 
 use std::process::ExitCode;
 
-use serde_json::Value;
+use ferry_api::{AuditEntry, AuditPage};
 
 use crate::client::Client;
 use crate::release::enc;
-use crate::render::{s, table, time};
+use crate::render::table;
 use crate::{Output, style};
 
 /// Runs the command.
@@ -28,18 +28,17 @@ pub async fn run(
         query.push(format!("cursor={}", enc(cursor)));
     }
     let path = if query.is_empty() { "/api/v1/audit".to_owned() } else { format!("/api/v1/audit?{}", query.join("&")) };
-    let page = client.get(&path).await?;
+    let page: AuditPage = client.get_as(&path).await?;
     if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&page)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let items = page["items"].as_array().cloned().unwrap_or_default();
-    if items.is_empty() {
+    if page.items.is_empty() {
         println!("No audit entries match.");
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", render(&items));
-    if let Some(next) = page["next"].as_str() {
+    print!("{}", render(&page.items));
+    if let Some(next) = &page.next {
         let mut again = String::from("ferry audit");
         if let Some(since) = &since {
             again.push_str(&format!(" --since {since}"));
@@ -53,8 +52,8 @@ pub async fn run(
 }
 
 /// The entries as a table: time, actor, action, target, result, source (and why, when refused or failed).
-fn render(items: &[Value]) -> String {
-    let show_detail = items.iter().any(|i| !s(i, "detail").is_empty());
+fn render(items: &[AuditEntry]) -> String {
+    let show_detail = items.iter().any(|i| i.detail.as_ref().is_some_and(|d| !d.is_empty()));
     let mut header = vec!["TIME", "ACTOR", "ACTION", "TARGET", "RESULT", "SOURCE"];
     if show_detail {
         header.push("DETAIL");
@@ -62,17 +61,16 @@ fn render(items: &[Value]) -> String {
     let rows: Vec<Vec<String>> = items
         .iter()
         .map(|i| {
-            let at = s(i, "at").parse::<jiff::Timestamp>().ok();
             let mut row = vec![
-                at.map_or_else(|| time(s(i, "at")), |t| t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()),
-                s(i, "actor").to_owned(),
-                s(i, "action").to_owned(),
-                s(i, "target").to_owned(),
-                format!("{} {}", i["status"], s(i, "outcome")),
-                s(i, "source").to_owned(),
+                i.at.strftime("%Y-%m-%d %H:%M:%SZ").to_string(),
+                i.actor.clone(),
+                i.action.clone(),
+                i.target.clone(),
+                format!("{} {}", i.status, i.outcome),
+                i.source.clone(),
             ];
             if show_detail {
-                row.push(s(i, "detail").to_owned());
+                row.push(i.detail.clone().unwrap_or_default());
             }
             row
         })
@@ -88,14 +86,15 @@ mod tests {
 
     #[test]
     fn entries_are_one_row_each_with_the_reason_when_refused() {
-        let items = [
-            json!({"id": 2, "at": "2026-01-05T10:00:07Z", "actor": "ci", "action": "product.promote",
+        let items: Vec<AuditEntry> = serde_json::from_value(json!([
+            {"id": 2, "at": "2026-01-05T10:00:07Z", "actor": "ci", "action": "product.promote",
                    "target": "/api/v1/products/shop/promote", "status": 403, "outcome": "denied",
-                   "source": "127.0.0.1:5000", "detail": "the token \"ci\" may not act on product \"shop\""}),
-            json!({"id": 1, "at": "2026-01-05T10:00:00Z", "actor": "admin", "action": "config.apply",
+                   "source": "127.0.0.1:5000", "detail": "the token \"ci\" may not act on product \"shop\""},
+            {"id": 1, "at": "2026-01-05T10:00:00Z", "actor": "admin", "action": "config.apply",
                    "target": "/api/v1/apply", "status": 200, "outcome": "ok", "source": "127.0.0.1:4000",
-                   "detail": null}),
-        ];
+                   "detail": null},
+        ]))
+        .expect("audit entries");
         let text = render(&items);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("TIME") && lines[0].ends_with("DETAIL"), "{text}");

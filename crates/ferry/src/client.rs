@@ -314,8 +314,30 @@ pub struct StreamEvent {
     pub id: Option<i64>,
     /// `event:` (`release` or `error`).
     pub event: String,
-    /// `data:` as JSON.
-    pub data: Value,
+    /// `data:`, read by the event's name.
+    pub data: StreamData,
+}
+
+/// The `data:` of a stream event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamData {
+    /// `event: release`: a committed event.
+    Release(Box<ferry_api::EventItem>),
+    /// `event: error`: why the server ends the stream.
+    Error(ferry_api::ErrorEnvelope),
+    /// Any other event, or data that does not read as its event's type: the text as sent.
+    Other(String),
+}
+
+impl StreamData {
+    fn read(event: &str, data: String) -> StreamData {
+        match event {
+            "release" => serde_json::from_str(&data).map(|e| StreamData::Release(Box::new(e))),
+            "error" => serde_json::from_str(&data).map(StreamData::Error),
+            _ => return StreamData::Other(data),
+        }
+        .unwrap_or(StreamData::Other(data))
+    }
 }
 
 impl EventStream {
@@ -382,7 +404,8 @@ fn parse_block(block: &str) -> Option<StreamEvent> {
     if !any {
         return None;
     }
-    Some(StreamEvent { id, event, data: serde_json::from_str(&data).unwrap_or(Value::String(data)) })
+    let data = StreamData::read(&event, data);
+    Some(StreamEvent { id, event, data })
 }
 
 #[cfg(test)]
@@ -411,10 +434,20 @@ mod tests {
     #[test]
     fn sse_blocks() {
         assert_eq!(parse_block(":\n\n"), None);
-        let e = parse_block("id: 7\nevent: release\ndata: {\"gid\":7}\n\n").unwrap();
-        assert_eq!(e, StreamEvent { id: Some(7), event: "release".into(), data: serde_json::json!({"gid": 7}) });
+        let data = r#"{"gid":7,"releaseId":"r","product":"shop","seq":0,"at":"2026-01-05T10:00:00Z","body":{"type":"Created"}}"#;
+        let e = parse_block(&format!("id: 7\nevent: release\ndata: {data}\n\n")).unwrap();
+        let StreamData::Release(item) = &e.data else { panic!("not a release event: {e:?}") };
+        assert_eq!(
+            (e.id, item.gid, item.product.as_str(), &item.body),
+            (Some(7), 7, "shop", &serde_json::json!({"type": "Created"}))
+        );
+        let e =
+            parse_block("event: error\ndata: {\"error\":{\"code\":\"internal\",\"message\":\"m\",\"details\":[]}}\n\n");
+        assert!(matches!(e.map(|e| e.data), Some(StreamData::Error(env)) if env.error.code == "internal"));
+        let e = parse_block("event: release\ndata: {\"gid\":7}\n\n").unwrap();
+        assert_eq!(e.data, StreamData::Other("{\"gid\":7}".into()), "a shape this client cannot read");
         let e = parse_block("data: a\ndata: b\n\n").unwrap();
-        assert_eq!((e.event.as_str(), e.data), ("message", Value::String("a\nb".into())));
+        assert_eq!((e.event.as_str(), e.data), ("message", StreamData::Other("a\nb".into())));
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use ferry_api::{Role, WhoAmI};
 use serde_json::{Value, json};
 
 use crate::client::{Client, Credentials};
@@ -50,8 +51,8 @@ pub fn login(globals: &Globals, name: Option<String>, output: Output) -> anyhow:
     check_name(&name).map_err(|e| Invalid(format!("--name: {e}")))?;
     let credentials = Credentials { token: Some(token.clone()), ca_certs: globals.ca_certs()? };
     let client = Client::new(&server, credentials)?;
-    let whoami = crate::block_on(async move { Ok(client.get("/api/v1/whoami").await?) })?;
-    if whoami["auth"] == false {
+    let whoami: WhoAmI = crate::block_on(async move { Ok(client.get_as("/api/v1/whoami").await?) })?;
+    if !whoami.auth {
         eprintln!(
             "{} {server} does not require tokens (a loopback server without --auth): the token was not checked",
             style::warning_label()
@@ -60,12 +61,12 @@ pub fn login(globals: &Globals, name: Option<String>, output: Output) -> anyhow:
     config.contexts.insert(name.clone(), Context { server: server.clone(), token: Some(token) });
     config.current = Some(name.clone());
     contexts::save(&path, &config)?;
-    let who = s(&whoami, "name");
-    let role = s(&whoami, "role");
+    let who = &whoami.name;
+    let role = whoami.role.map_or("", Role::as_str);
     if output == Output::Json {
         let doc = json!({
-            "context": name, "server": server, "name": who, "role": whoami["role"],
-            "products": whoami["products"], "envTypes": whoami["envTypes"], "auth": whoami["auth"],
+            "context": name, "server": server, "name": who, "role": whoami.role,
+            "products": whoami.products, "envTypes": whoami.env_types, "auth": whoami.auth,
             "file": path.display().to_string(),
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);

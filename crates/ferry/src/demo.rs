@@ -326,10 +326,11 @@ async fn wait_for(store: &SqliteStore, ids: &[String]) -> anyhow::Result<Vec<(St
     loop {
         let mut done = Vec::new();
         for id in ids {
-            let view = store.release_view(id).await?.unwrap_or_default();
-            let status = view["status"].as_str().unwrap_or_default().to_owned();
-            if matches!(status.as_str(), "Succeeded" | "Failed" | "Terminated") && !view["finishedAt"].is_null() {
-                done.push((id.clone(), status));
+            let Some(stored) = store.release_view(id).await? else { continue };
+            let view: ferry_api::ReleaseView =
+                serde_json::from_value(stored).with_context(|| format!("reading the view of release {id}"))?;
+            if view.status.is_final() && view.finished_at.is_some() {
+                done.push((id.clone(), view.status.as_str().to_owned()));
             }
         }
         if done.len() == ids.len() {

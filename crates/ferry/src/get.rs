@@ -1,13 +1,16 @@
 //! `ferry get KIND [NAME]`: the configuration in use, as tables or JSON.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
+
+use ferry_api as wire;
 use serde_json::Value;
 
-use crate::client::Client;
+use crate::client::{Client, ClientError};
 use crate::release::{self, ListFilters, enc};
-use crate::render::{label, s, table, time};
+use crate::render::{label, table, time_of};
 use crate::{Output, exit, style};
 
 /// What to list.
@@ -55,18 +58,79 @@ impl Kind {
     }
 }
 
-fn strings(v: &Value) -> Vec<&str> {
-    v.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
-}
-
 fn or_dash(text: &str) -> String {
     if text.is_empty() { "-".to_owned() } else { text.to_owned() }
 }
 
-fn labels(v: &Value) -> String {
-    v.as_object()
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(","))
-        .unwrap_or_default()
+fn opt(text: Option<&String>) -> String {
+    text.map_or_else(|| "-".to_owned(), |t| or_dash(t))
+}
+
+fn labels(map: &BTreeMap<String, String>) -> String {
+    map.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
+
+/// A list of one kind of resource, as the API answers it.
+#[derive(Debug)]
+enum Listing {
+    Products(wire::ProductList),
+    Environments(wire::EnvironmentList),
+    Applications(wire::ApplicationList),
+    Flows(wire::FlowList),
+    Policies(wire::PolicyList),
+    Workflows(wire::WorkflowList),
+}
+
+impl Listing {
+    async fn read(client: &Client, kind: Kind) -> Result<Listing, ClientError> {
+        let path = kind.path();
+        Ok(match kind {
+            Kind::Environments => Listing::Environments(client.get_as(path).await?),
+            Kind::Applications => Listing::Applications(client.get_as(path).await?),
+            Kind::Flows => Listing::Flows(client.get_as(path).await?),
+            Kind::Policies => Listing::Policies(client.get_as(path).await?),
+            Kind::Workflows => Listing::Workflows(client.get_as(path).await?),
+            Kind::Products | Kind::Releases => Listing::Products(client.get_as(path).await?),
+        })
+    }
+
+    /// Keeps the item named `name`; `false` when there is none.
+    fn keep(&mut self, name: &str) -> bool {
+        fn keep<T>(items: &mut Vec<T>, name: &str, of: impl Fn(&T) -> &str) -> bool {
+            items.retain(|i| of(i) == name);
+            !items.is_empty()
+        }
+        match self {
+            Listing::Products(l) => keep(&mut l.items, name, |i| &i.name),
+            Listing::Environments(l) => keep(&mut l.items, name, |i| &i.name),
+            Listing::Applications(l) => keep(&mut l.items, name, |i| &i.name),
+            Listing::Flows(l) => keep(&mut l.items, name, |i| &i.name),
+            Listing::Policies(l) => keep(&mut l.items, name, |i| &i.name),
+            Listing::Workflows(l) => keep(&mut l.items, name, |i| &i.name),
+        }
+    }
+
+    fn to_json(&self) -> Result<Value, serde_json::Error> {
+        match self {
+            Listing::Products(l) => serde_json::to_value(l),
+            Listing::Environments(l) => serde_json::to_value(l),
+            Listing::Applications(l) => serde_json::to_value(l),
+            Listing::Flows(l) => serde_json::to_value(l),
+            Listing::Policies(l) => serde_json::to_value(l),
+            Listing::Workflows(l) => serde_json::to_value(l),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Listing::Products(l) => l.items.is_empty(),
+            Listing::Environments(l) => l.items.is_empty(),
+            Listing::Applications(l) => l.items.is_empty(),
+            Listing::Flows(l) => l.items.is_empty(),
+            Listing::Policies(l) => l.items.is_empty(),
+            Listing::Workflows(l) => l.items.is_empty(),
+        }
+    }
 }
 
 /// Output formats of `ferry get`.
@@ -104,228 +168,210 @@ pub async fn run(client: &Client, kind: Kind, name: Option<&str>, output: GetOut
     if kind == Kind::Products
         && let Some(name) = name
     {
-        let detail = client.get(&format!("/api/v1/products/{}", enc(name))).await?;
+        let detail: wire::ProductDetail = client.get_as(&format!("/api/v1/products/{}", enc(name))).await?;
         if output == GetOutput::Json {
             println!("{}", serde_json::to_string_pretty(&detail)?);
         } else if output == GetOutput::Yaml {
-            print_yaml(&detail)?;
+            print_yaml(&serde_json::to_value(&detail)?)?;
         } else {
             print!("{}", product_detail(&detail));
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut list = client.get(kind.path()).await?;
+    let mut list = Listing::read(client, kind).await?;
     if let Some(name) = name
-        && let Some(items) = list["items"].as_array_mut()
+        && !list.keep(name)
     {
-        items.retain(|i| s(i, "name") == name);
-        if items.is_empty() {
-            eprintln!("{} no {} named {name:?}", style::error_label(), kind.noun());
-            return Ok(ExitCode::from(exit::FAILED));
-        }
+        eprintln!("{} no {} named {name:?}", style::error_label(), kind.noun());
+        return Ok(ExitCode::from(exit::FAILED));
     }
     if output == GetOutput::Json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        println!("{}", serde_json::to_string_pretty(&list.to_json()?)?);
         return Ok(ExitCode::SUCCESS);
     }
     if output == GetOutput::Yaml {
-        print_yaml(&list)?;
+        print_yaml(&list.to_json()?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let items = list["items"].as_array().cloned().unwrap_or_default();
-    if items.is_empty() {
+    if list.is_empty() {
         let message = format!("No {}s configured. Apply a configuration with `ferry apply -f DIR`.", kind.noun());
         println!("{}", message.replace("policys", "policies"));
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", render(kind, &items));
+    print!("{}", render(&list));
     Ok(ExitCode::SUCCESS)
 }
 
-fn render(kind: Kind, items: &[Value]) -> String {
-    match kind {
-        Kind::Products => table(
+fn render(list: &Listing) -> String {
+    match list {
+        Listing::Products(l) => table(
             &["NAME", "FLOWS", "CONCURRENCY", "TEMPLATE", "APPLICATIONS", "LABELS"],
-            &items
+            &l.items
                 .iter()
                 .map(|p| {
-                    let flows: Vec<&str> =
-                        p["promotionFlows"].as_array().into_iter().flatten().map(|f| s(f, "name")).collect();
-                    let template = if p["inlinePromotionTemplate"] == true {
+                    let flows: Vec<&str> = p.promotion_flows.iter().map(|f| f.name.as_str()).collect();
+                    let template = if p.inline_promotion_template {
                         "inline".to_owned()
                     } else {
-                        or_dash(s(p, "promotionTemplateRef"))
+                        opt(p.promotion_template_ref.as_ref())
                     };
                     vec![
-                        s(p, "name").to_owned(),
+                        p.name.clone(),
                         flows.join(", "),
-                        s(p, "concurrency").to_owned(),
+                        p.concurrency.to_string(),
                         template,
-                        p["applications"].to_string(),
-                        or_dash(&labels(&p["labels"])),
+                        p.applications.to_string(),
+                        or_dash(&labels(&p.labels)),
                     ]
                 })
                 .collect::<Vec<_>>(),
         ),
-        Kind::Environments => table(
+        Listing::Environments(l) => table(
             &["NAME", "TYPE", "ORDER", "CLUSTERS"],
-            &items
+            &l.items
                 .iter()
                 .map(|e| {
-                    let clusters: Vec<String> = e["clusters"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
+                    let clusters: Vec<String> = e
+                        .clusters
+                        .iter()
                         .map(|c| {
-                            let ns = strings(&c["namespaces"]);
-                            if ns.is_empty() {
-                                s(c, "name").to_owned()
+                            if c.namespaces.is_empty() {
+                                c.name.clone()
                             } else {
-                                format!("{}/{}", s(c, "name"), ns.join("+"))
+                                format!("{}/{}", c.name, c.namespaces.join("+"))
                             }
                         })
                         .collect();
                     vec![
-                        s(e, "name").to_owned(),
-                        s(e, "type").to_owned(),
-                        e["order"].as_i64().map_or("-".to_owned(), |o| o.to_string()),
+                        e.name.clone(),
+                        e.env_type.to_string(),
+                        e.order.map_or("-".to_owned(), |o| o.to_string()),
                         or_dash(&clusters.join(", ")),
                     ]
                 })
                 .collect::<Vec<_>>(),
         ),
-        Kind::Applications => table(
+        Listing::Applications(l) => table(
             &["NAME", "ENVIRONMENT", "COMPONENT", "REPOSITORY", "PATH", "BRANCH", "STATUS"],
-            &items
+            &l.items
                 .iter()
                 .map(|a| {
-                    ["name", "environment", "component", "repoURL", "path", "targetRevision", "statusSource"]
-                        .iter()
-                        .map(|k| or_dash(s(a, k)))
+                    [&a.name, &a.environment, &a.component, &a.repo_url, &a.path, &a.target_revision]
+                        .into_iter()
+                        .map(|t| or_dash(t))
+                        .chain([a.status_source.to_string()])
                         .collect()
                 })
                 .collect::<Vec<_>>(),
         ),
-        Kind::Flows => table(
+        Listing::Flows(l) => table(
             &["NAME", "VERSION", "TRIGGER", "STEPS (environment←dependencies)", "TIMEOUT", "DESCRIPTION"],
-            &items
+            &l.items
                 .iter()
                 .map(|f| {
-                    let steps: Vec<String> = f["steps"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|st| format!("{}←{}", s(st, "environment"), strings(&st["dependsOn"]).join("+")))
-                        .collect();
+                    let steps: Vec<String> =
+                        f.steps.iter().map(|st| format!("{}←{}", st.environment, st.depends_on.join("+"))).collect();
                     vec![
-                        s(f, "name").to_owned(),
-                        or_dash(s(f, "version")),
-                        s(f, "triggerEnvironment").to_owned(),
+                        f.name.clone(),
+                        opt(f.version.as_ref()),
+                        f.trigger_environment.clone(),
                         steps.join(" "),
-                        s(f, "timeout").to_owned(),
-                        or_dash(s(f, "description")),
+                        f.timeout.clone(),
+                        opt(f.description.as_ref()),
                     ]
                 })
                 .collect::<Vec<_>>(),
         ),
-        Kind::Policies => table(
+        Listing::Policies(l) => table(
             &["NAME", "PRIORITY", "PRODUCTS", "ENVIRONMENTS", "ACTION", "PRE-ACTION", "POST-ACTION"],
-            &items
+            &l.items
                 .iter()
                 .map(|p| {
-                    let any = |v: &Value| if v.is_null() { "any".to_owned() } else { strings(v).join(", ") };
-                    let mut products = any(&p["productNames"]);
-                    if !p["productLabels"].is_null() {
-                        products = format!("{products} ({})", labels(&p["productLabels"]));
+                    let any = |v: Option<Vec<String>>| v.map_or_else(|| "any".to_owned(), |v| v.join(", "));
+                    let mut products = any(p.product_names.clone());
+                    if let Some(l) = &p.product_labels {
+                        products = format!("{products} ({})", labels(l));
                     }
-                    let mut envs = any(&p["environmentNames"]);
-                    if !p["environmentTypes"].is_null() {
-                        envs = format!("{envs} [{}]", strings(&p["environmentTypes"]).join(", "));
+                    let mut envs = any(p.environment_names.clone());
+                    if let Some(types) = &p.environment_types {
+                        let types: Vec<String> = types.iter().map(ToString::to_string).collect();
+                        envs = format!("{envs} [{}]", types.join(", "));
                     }
-                    let fields = &p["policy"];
+                    let fields = &p.policy;
                     vec![
-                        s(p, "name").to_owned(),
-                        p["priority"].to_string(),
+                        p.name.clone(),
+                        p.priority.to_string(),
                         products,
                         envs,
-                        or_dash(s(fields, "action")),
-                        or_dash(s(fields, "preAction")),
-                        or_dash(s(fields, "postAction")),
+                        fields.action.map_or_else(|| "-".to_owned(), |a| a.to_string()),
+                        opt(fields.pre_action.as_ref()),
+                        opt(fields.post_action.as_ref()),
                     ]
                 })
                 .collect::<Vec<_>>(),
         ),
-        Kind::Workflows => table(
+        Listing::Workflows(l) => table(
             &["NAME", "BACKEND", "STEPS", "TIMEOUT"],
-            &items
+            &l.items
                 .iter()
                 .map(|w| {
-                    let steps: Vec<&str> =
-                        w["steps"].as_array().into_iter().flatten().map(|st| s(st, "name")).collect();
-                    let backend = match s(w, "template") {
-                        "" => s(w, "backend").to_owned(),
-                        t => format!("{} ({t})", s(w, "backend")),
+                    let steps: Vec<&str> = w.steps.iter().map(|st| st.name.as_str()).collect();
+                    let backend = match &w.template {
+                        None => w.backend.to_string(),
+                        Some(t) => format!("{} ({t})", w.backend),
                     };
-                    vec![s(w, "name").to_owned(), backend, or_dash(&steps.join(", ")), or_dash(s(w, "timeout"))]
+                    vec![w.name.clone(), backend, or_dash(&steps.join(", ")), opt(w.timeout.as_ref())]
                 })
                 .collect::<Vec<_>>(),
         ),
-        Kind::Releases => String::new(),
     }
 }
 
 /// One product: summary, live environment × application state, latest release, recent events.
-fn product_detail(d: &Value) -> String {
-    let p = &d["product"];
+fn product_detail(d: &wire::ProductDetail) -> String {
+    let p = &d.product;
     let mut out = String::new();
-    let flows: Vec<&str> = d["flows"].as_array().into_iter().flatten().map(|f| s(f, "name")).collect();
+    let flows: Vec<&str> = d.flows.iter().map(|f| f.name.as_str()).collect();
     out.push_str(&format!(
         "Product {} · concurrency {} · template {} · flows: {}\n",
-        s(p, "name"),
-        s(p, "concurrency"),
-        or_dash(s(p, "promotionTemplateRef")),
+        p.name,
+        p.concurrency,
+        opt(p.promotion_template_ref.as_ref()),
         or_dash(&flows.join(", "))
     ));
-    let latest = &d["latestRelease"];
-    if latest.is_object() {
-        out.push_str(&format!(
+    match &d.latest_release {
+        Some(latest) => out.push_str(&format!(
             "Latest release: {} {} · {} by {}\n",
-            s(latest, "id"),
-            label(s(latest, "status")),
-            time(s(latest, "createdAt")),
-            s(latest, "initiator")
-        ));
-    } else {
-        out.push_str("Latest release: none yet\n");
+            latest.id,
+            label(latest.status.as_str()),
+            time_of(Some(latest.created_at)),
+            latest.initiator
+        )),
+        None => out.push_str("Latest release: none yet\n"),
     }
     out.push('\n');
-    let live = d["live"].as_array().cloned().unwrap_or_default();
-    let rows: Vec<Vec<String>> = d["applications"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let rows: Vec<Vec<String>> = d
+        .applications
+        .iter()
         .map(|a| {
-            let state = live.iter().find(|l| s(l, "application") == s(a, "name"));
-            let get = |k: &str| state.map_or("-".to_owned(), |l| or_dash(s(l, k)));
-            let status = |k: &str| state.map_or("-".to_owned(), |l| label(s(l, k)));
-            let revision = get("revision");
+            let state = d.live.iter().find(|l| l.application == a.name);
+            let revision = state.map_or_else(|| "-".to_owned(), |l| opt(l.revision.as_ref()));
             vec![
-                s(a, "environment").to_owned(),
-                s(a, "component").to_owned(),
-                s(a, "name").to_owned(),
-                get("version"),
+                a.environment.clone(),
+                a.component.clone(),
+                a.name.clone(),
+                state.map_or_else(|| "-".to_owned(), |l| opt(l.version.as_ref())),
                 revision.get(..7).unwrap_or(&revision).to_owned(),
-                status("sync"),
-                status("health"),
+                state.map_or_else(|| "-".to_owned(), |l| label(l.sync.as_str())),
+                state.map_or_else(|| "-".to_owned(), |l| label(l.health.as_str())),
             ]
         })
         .collect();
     out.push_str(&table(&["ENVIRONMENT", "COMPONENT", "APPLICATION", "VERSION", "COMMIT", "SYNC", "HEALTH"], &rows));
-    let events = d["events"].as_array().cloned().unwrap_or_default();
-    if !events.is_empty() {
+    if !d.events.is_empty() {
         out.push_str("\nRecent events:\n");
-        for e in events {
-            out.push_str(&format!("  {} {}: {}\n", time(s(&e, "at")), s(&e, "kind"), s(&e, "message")));
+        for e in &d.events {
+            out.push_str(&format!("  {} {}: {}\n", time_of(Some(e.at)), e.kind, e.message));
         }
     }
     out

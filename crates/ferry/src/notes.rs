@@ -1,13 +1,15 @@
 //! `ferry release notes` and `ferry image report`.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
-use serde_json::{Map, Value, json};
 
-use crate::client::{Client, ClientError};
+use ferry_api as wire;
+use ferry_api::ImageReportRequest;
+
+use crate::client::Client;
 use crate::release::enc;
-use crate::render::s;
 use crate::{Output, exit, style};
 
 /// How `release notes` prints.
@@ -28,15 +30,9 @@ pub async fn show(client: &Client, id: &str, format: NotesFormat, first_parent: 
     if first_parent {
         path.push_str("?firstParent=true");
     }
-    let value = client.get(&path).await?;
-    if format == NotesFormat::Json {
-        println!("{}", serde_json::to_string_pretty(&value)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let notes: ferry_notes::Notes = serde_json::from_value(value).map_err(|e| {
-        ClientError::Protocol(format!("the server at {} sent release notes this ferry cannot read: {e}", client.base()))
-    })?;
+    let notes: wire::notes::Notes = client.get_as(&path).await?;
     match format {
+        NotesFormat::Json => println!("{}", serde_json::to_string_pretty(&notes)?),
         NotesFormat::Markdown => print!("{}", ferry_notes::render::markdown(&notes)),
         _ => print!("{}", ferry_notes::render::text(&notes)),
     }
@@ -63,8 +59,8 @@ pub struct ImageReport {
 }
 
 /// `KEY=VALUE` pairs into a map; a malformed or repeated key is an error naming it.
-pub fn parse_annotations(items: &[String]) -> Result<Map<String, Value>, String> {
-    let mut map = Map::new();
+pub fn parse_annotations(items: &[String]) -> Result<BTreeMap<String, String>, String> {
+    let mut map = BTreeMap::new();
     for item in items {
         let Some((key, value)) = item.split_once('=') else {
             return Err(format!("--annotation {item:?}: expected KEY=VALUE"));
@@ -73,7 +69,7 @@ pub fn parse_annotations(items: &[String]) -> Result<Map<String, Value>, String>
         if key.is_empty() {
             return Err(format!("--annotation {item:?}: the key is empty"));
         }
-        if map.insert(key.to_owned(), Value::String(value.to_owned())).is_some() {
+        if map.insert(key.to_owned(), value.to_owned()).is_some() {
             return Err(format!("--annotation {key}: given more than once"));
         }
     }
@@ -89,30 +85,28 @@ pub async fn report_image(client: &Client, report: ImageReport, output: Output) 
             return Ok(ExitCode::from(exit::INVALID));
         }
     };
-    let mut body = json!({
-        "image": report.image,
-        "gitRepo": report.git_repo,
-        "gitRevision": report.git_revision,
-        "annotations": annotations,
-    });
-    for (key, value) in [("digest", report.digest), ("gitBranch", report.git_branch), ("issues", report.issues)] {
-        if let Some(v) = value {
-            body[key] = Value::String(v);
-        }
-    }
-    let stored = client.post("/api/v1/images", &body).await?;
+    let request = ImageReportRequest {
+        image: Some(report.image),
+        digest: report.digest,
+        git_repo: Some(report.git_repo),
+        git_revision: Some(report.git_revision),
+        git_branch: report.git_branch,
+        annotations,
+        issues: report.issues,
+    };
+    let stored: wire::ImageReport = client.post_as("/api/v1/images", &serde_json::to_value(&request)?).await?;
     if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&stored)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let revision = s(&stored, "gitRevision");
+    let revision = &stored.git_revision;
     println!(
         "{}",
         style::ok(&format!(
             "recorded image {} (report {}) built from {} at {}",
-            s(&stored, "image"),
-            stored["id"].as_i64().map_or_else(|| "?".to_owned(), |n| n.to_string()),
-            s(&stored, "gitRepo"),
+            stored.image,
+            stored.id,
+            stored.git_repo,
             revision.get(..7).unwrap_or(revision)
         ))
     );

@@ -3,11 +3,12 @@
 use std::process::ExitCode;
 
 use clap::ValueEnum;
-use serde_json::{Value, json};
+use ferry_api::{ClosePullRequest, PullRequest, PullRequestList, PullState};
+use serde_json::json;
 
 use crate::client::Client;
 use crate::release::enc;
-use crate::render::{s, table};
+use crate::render::table;
 use crate::{Output, style};
 
 /// A pull request's state.
@@ -32,13 +33,11 @@ impl PrState {
 }
 
 /// `○ open`, `✓ merged`, `✗ closed`: a symbol and the word, never colour alone.
-pub fn state_label(state: &str) -> String {
+pub fn state_label(state: PullState) -> String {
     let symbol = match state {
-        "open" => "○",
-        "merged" => "✓",
-        "closed" => "✗",
-        "" => return "-".to_owned(),
-        _ => "?",
+        PullState::Open => "○",
+        PullState::Merged => "✓",
+        PullState::Closed => "✗",
     };
     format!("{symbol} {state}")
 }
@@ -50,24 +49,24 @@ fn short_release(id: &str) -> String {
 }
 
 /// `#3`.
-fn number(pr: &Value) -> String {
-    pr["number"].as_u64().map_or_else(|| "-".to_owned(), |n| format!("#{n}"))
+fn number(pr: &PullRequest) -> String {
+    format!("#{}", pr.number)
 }
 
 /// The table of `pr list`.
-pub fn pr_table(items: &[Value]) -> String {
+pub fn pr_table(items: &[PullRequest]) -> String {
     let header = ["NUMBER", "STATE", "PRODUCT", "ENVIRONMENT", "BRANCH → TARGET", "RELEASE", "TITLE"];
     let rows: Vec<Vec<String>> = items
         .iter()
         .map(|pr| {
             vec![
                 number(pr),
-                state_label(s(pr, "state")),
-                s(pr, "product").to_owned(),
-                s(pr, "environment").to_owned(),
-                format!("{} → {}", s(pr, "branch"), s(pr, "target")),
-                short_release(s(pr, "release")),
-                s(pr, "title").to_owned(),
+                state_label(pr.state),
+                pr.product.clone(),
+                pr.environment.clone(),
+                format!("{} → {}", pr.branch, pr.target),
+                short_release(&pr.release),
+                pr.title.clone(),
             ]
         })
         .collect();
@@ -89,18 +88,18 @@ pub async fn list(
         query.push(format!("state={}", st.as_str()));
     }
     let path = if query.is_empty() { "/api/v1/pulls".to_owned() } else { format!("/api/v1/pulls?{}", query.join("&")) };
-    let page = client.get(&path).await?;
+    let page: PullRequestList = client.get_as(&path).await?;
     if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&page)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let items = page["items"].as_array().cloned().unwrap_or_default();
+    let items = page.items;
     if items.is_empty() {
         println!("No pull requests match.");
         return Ok(ExitCode::SUCCESS);
     }
     print!("{}", pr_table(&items));
-    if items.iter().any(|pr| s(pr, "state") == "open") {
+    if items.iter().any(|pr| pr.state == PullState::Open) {
         println!();
         println!(
             "{}",
@@ -112,52 +111,47 @@ pub async fn list(
 
 /// `pr merge`.
 pub async fn merge(client: &Client, number: u64, output: Output) -> anyhow::Result<ExitCode> {
-    let pr = client.post(&format!("/api/v1/pulls/{number}/merge"), &json!({})).await?;
+    let pr: PullRequest = client.post_as(&format!("/api/v1/pulls/{number}/merge"), &json!({})).await?;
     if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&pr)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let commit = s(&pr, "mergeCommit");
-    let commit = if commit.is_empty() {
-        String::new()
-    } else {
-        format!(" (merge commit {})", commit.get(..7).unwrap_or(commit))
+    let commit = match pr.merge_commit.as_deref() {
+        None | Some("") => String::new(),
+        Some(commit) => format!(" (merge commit {})", commit.get(..7).unwrap_or(commit)),
     };
-    println!("{}", style::ok(&format!("pull request #{number} merged into {}{commit}", s(&pr, "target"))));
+    println!("{}", style::ok(&format!("pull request #{number} merged into {}{commit}", pr.target)));
     println!("{}", describe(&pr));
     Ok(ExitCode::SUCCESS)
 }
 
 /// `pr close`.
 pub async fn close(client: &Client, number: u64, comment: Option<&str>, output: Output) -> anyhow::Result<ExitCode> {
-    let body = match comment {
-        Some(c) => json!({ "comment": c }),
-        None => json!({}),
-    };
-    let pr = client.post(&format!("/api/v1/pulls/{number}/close"), &body).await?;
+    let body = serde_json::to_value(ClosePullRequest { comment: comment.map(str::to_owned) })?;
+    let pr: PullRequest = client.post_as(&format!("/api/v1/pulls/{number}/close"), &body).await?;
     if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&pr)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!("{}", style::ok(&format!("pull request #{number} closed without merge")));
     println!("{}", describe(&pr));
-    if !s(&pr, "comment").is_empty() {
-        println!("comment: {}", s(&pr, "comment"));
+    if let Some(comment) = pr.comment.as_deref().filter(|c| !c.is_empty()) {
+        println!("comment: {comment}");
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `#3 ✓ merged · shop prod · ferry/shop/prod/0194… → main · release 01940000`.
-fn describe(pr: &Value) -> String {
+fn describe(pr: &PullRequest) -> String {
     format!(
         "{} {} · {} {} · {} → {} · release {}",
         number(pr),
-        state_label(s(pr, "state")),
-        s(pr, "product"),
-        s(pr, "environment"),
-        s(pr, "branch"),
-        s(pr, "target"),
-        short_release(s(pr, "release")),
+        state_label(pr.state),
+        pr.product,
+        pr.environment,
+        pr.branch,
+        pr.target,
+        short_release(&pr.release),
     )
 }
 
@@ -165,23 +159,22 @@ fn describe(pr: &Value) -> String {
 mod tests {
     use super::*;
 
-    fn pr(n: u64, state: &str) -> Value {
-        json!({
+    fn pr(n: u64, state: &str) -> PullRequest {
+        serde_json::from_value(json!({
             "number": n, "release": "01940000-aaaa-7000-8000-000000000001", "product": "shop", "environment": "prod",
             "applications": ["shop-api-prod"], "repo": "https://git.example.com/shop.git",
             "branch": "ferry/shop/prod/01940000-aaaa-7000-8000-000000000001", "target": "main", "state": state,
             "head": "0123456789abcdef0123456789abcdef01234567", "mergeCommit": null, "comment": null,
             "title": "promote shop 1.4.2: staging -> prod"
-        })
+        }))
+        .expect("a pull request")
     }
 
     #[test]
     fn states_carry_a_symbol_and_a_word() {
-        assert_eq!(state_label("open"), "○ open");
-        assert_eq!(state_label("merged"), "✓ merged");
-        assert_eq!(state_label("closed"), "✗ closed");
-        assert_eq!(state_label("draft"), "? draft");
-        assert_eq!(state_label(""), "-");
+        assert_eq!(state_label(PullState::Open), "○ open");
+        assert_eq!(state_label(PullState::Merged), "✓ merged");
+        assert_eq!(state_label(PullState::Closed), "✗ closed");
     }
 
     #[test]

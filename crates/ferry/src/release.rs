@@ -5,12 +5,15 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ferry_api::{ReleaseItem, ReleasePage, ReleaseView};
+use ferry_api::{
+    ApproveRequest, Approved, EnvironmentList, LogPage, LogStream, ProductDetail, PromoteRequest, ReleaseItem,
+    ReleasePage, ReleaseView, TerminateRequest,
+};
 use ferry_model::status::ReleaseStatus;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::client::{Client, ClientError};
-use crate::render::{changes, env_legend, label, release_tree, s, table, time_of};
+use crate::render::{changes, env_legend, label, release_tree, table, time_of};
 use crate::{Output, exit, style};
 
 /// How often `logs --follow` looks for new lines while the release runs.
@@ -123,20 +126,14 @@ pub async fn list(client: &Client, product: Option<&str>, f: &ListFilters, outpu
 async fn env_columns(client: &Client, product: Option<&str>, items: &[ReleaseItem]) -> Vec<String> {
     let mut ordered: Vec<String> = Vec::new();
     if let Some(p) = product
-        && let Ok(detail) = client.get(&format!("/api/v1/products/{}", enc(p))).await
+        && let Ok(detail) = client.get_as::<ProductDetail>(&format!("/api/v1/products/{}", enc(p))).await
     {
-        ordered = detail["environments"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect();
+        ordered = detail.environments;
     }
     if ordered.is_empty()
-        && let Ok(envs) = client.get("/api/v1/environments").await
+        && let Ok(envs) = client.get_as::<EnvironmentList>("/api/v1/environments").await
     {
-        ordered = envs["items"].as_array().into_iter().flatten().map(|e| s(e, "name").to_owned()).collect();
+        ordered = envs.items.into_iter().map(|e| e.name).collect();
     }
     let used: BTreeSet<String> = items.iter().flat_map(|i| i.environments.keys().cloned()).collect();
     let mut columns: Vec<String> = ordered.into_iter().filter(|e| used.contains(e)).collect();
@@ -241,12 +238,7 @@ pub async fn promote(
     wait: bool,
     output: Output,
 ) -> anyhow::Result<ExitCode> {
-    let mut body = json!({});
-    for (key, value) in [("flow", flow), ("from", from), ("to", to)] {
-        if let Some(v) = value {
-            body[key] = Value::String(v);
-        }
-    }
+    let body = serde_json::to_value(PromoteRequest { flow, from, to })?;
     let created: ReleaseView = client.post_as(&format!("/api/v1/products/{}/promote", enc(product)), &body).await?;
     let id = created.id.to_string();
     if !wait {
@@ -286,8 +278,12 @@ pub async fn promote(
 
 /// `release terminate`: asks the server to terminate the release and prints its new status.
 pub async fn terminate(client: &Client, id: &str, reason: &str, output: Output) -> anyhow::Result<ExitCode> {
-    let view: ReleaseView =
-        client.post_as(&format!("/api/v1/releases/{}/terminate", enc(id)), &json!({ "reason": reason })).await?;
+    let view: ReleaseView = client
+        .post_as(
+            &format!("/api/v1/releases/{}/terminate", enc(id)),
+            &serde_json::to_value(TerminateRequest { reason: Some(reason.to_owned()) })?,
+        )
+        .await?;
     if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(ExitCode::SUCCESS);
@@ -334,12 +330,13 @@ pub async fn retry(client: &Client, id: &str, wait: bool, output: Output) -> any
 
 /// `release approve`: approves the approval steps waiting in one environment.
 pub async fn approve(client: &Client, id: &str, env: &str, output: Output) -> anyhow::Result<ExitCode> {
-    let answer = client.post(&format!("/api/v1/releases/{}/approve", enc(id)), &json!({ "environment": env })).await?;
+    let body = serde_json::to_value(ApproveRequest { environment: Some(env.to_owned()) })?;
+    let answer: Approved = client.post_as(&format!("/api/v1/releases/{}/approve", enc(id)), &body).await?;
     if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&answer)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let steps: Vec<&str> = answer["approved"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let steps = answer.approved;
     let noun = if steps.len() == 1 { "step" } else { "steps" };
     println!("{}", style::ok(&format!("approved {} {noun} in {env} of release {id}", steps.len())));
     for step in steps {
@@ -375,27 +372,28 @@ pub async fn logs(
     let mut after = 0;
     let mut finishing = false;
     loop {
-        let page =
-            client.get(&format!("/api/v1/releases/{}/logs?after={after}&limit={LOG_PAGE}{filters}", enc(id))).await?;
-        let items = page["items"].as_array().cloned().unwrap_or_default();
+        let page: LogPage = client
+            .get_as(&format!("/api/v1/releases/{}/logs?after={after}&limit={LOG_PAGE}{filters}", enc(id)))
+            .await?;
+        let items = page.items;
         for line in &items {
-            let place = match (s(line, "environment"), s(line, "application")) {
-                ("", _) => "release".to_owned(),
-                (e, "") => e.to_owned(),
-                (e, a) => format!("{e}/{a}"),
+            let place = match (line.environment.as_deref(), line.application.as_deref()) {
+                (None | Some(""), _) => "release".to_owned(),
+                (Some(e), None | Some("")) => e.to_owned(),
+                (Some(e), Some(a)) => format!("{e}/{a}"),
             };
-            let what = match s(line, "workflow") {
-                "" => s(line, "step").to_owned(),
-                w => format!("{w}/{}", s(line, "step")),
+            let what = match line.workflow.as_deref() {
+                None | Some("") => line.step.clone(),
+                Some(w) => format!("{w}/{}", line.step),
             };
-            let text = format!("{place} {what} | {}", s(line, "text"));
-            if s(line, "stream") == "stderr" {
+            let text = format!("{place} {what} | {}", line.text);
+            if line.stream == LogStream::Stderr {
                 eprintln!("{text}");
             } else {
                 println!("{text}");
             }
         }
-        after = page["next"].as_i64().unwrap_or(after);
+        after = page.next;
         if items.len() == LOG_PAGE {
             continue;
         }

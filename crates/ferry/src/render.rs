@@ -81,15 +81,6 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// `2026-01-05 10:00Z` from an RFC 3339 time (UTC, minutes).
-pub fn time(rfc3339: &str) -> String {
-    match jiff::Timestamp::from_str(rfc3339) {
-        Ok(t) => t.strftime("%Y-%m-%d %H:%MZ").to_string(),
-        Err(_) if rfc3339.is_empty() => "-".to_owned(),
-        Err(_) => rfc3339.to_owned(),
-    }
-}
-
 fn short(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
 }

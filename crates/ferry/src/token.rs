@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::ValueEnum;
+use ferry_api::{CreatedToken, Token, TokenList};
 use ferry_server::auth::NewToken;
 use ferry_server::auth::tokens::{self, TokenError};
 use ferry_store::{SqliteStore, Store, TokenRow, Write};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::release::enc;
-use crate::render::{s, table, time};
+use crate::render::{table, time_of};
 use crate::{Globals, Invalid, Output, block_on, style};
 
 /// Who created a token made offline.
@@ -61,17 +62,8 @@ async fn open(dir: &Path, create: bool) -> anyhow::Result<SqliteStore> {
 }
 
 /// A token as the API lists it: never its secret or hash, with its status now.
-fn listed(row: &TokenRow, now: jiff::Timestamp) -> anyhow::Result<Value> {
-    let status = if row.revoked_at.is_some() {
-        "revoked"
-    } else if row.expires_at.is_some_and(|e| e <= now) {
-        "expired"
-    } else {
-        "active"
-    };
-    let mut item = serde_json::to_value(row)?;
-    item["status"] = json!(status);
-    Ok(item)
+fn listed(row: &TokenRow, now: jiff::Timestamp) -> anyhow::Result<Token> {
+    tokens::listed(row.clone(), now).map_err(|e| anyhow::anyhow!("the stored token {:?}: {e}", row.name))
 }
 
 fn token_error(e: TokenError) -> anyhow::Error {
@@ -86,40 +78,27 @@ pub fn create(globals: &Globals, place: Place, new: NewToken, output: Output) ->
     let created = match place {
         Place::Server => {
             let client = globals.client()?;
-            let mut body = json!({"name": new.name, "role": new.role});
-            if !new.products.is_empty() {
-                body["products"] = json!(new.products);
-            }
-            if !new.env_types.is_empty() {
-                body["envTypes"] = json!(new.env_types);
-            }
-            if let Some(expires) = &new.expires {
-                body["expires"] = json!(expires);
-            }
-            block_on(async move { Ok(client.post("/api/v1/tokens", &body).await?) })?
+            let body = serde_json::to_value(&new)?;
+            block_on(async move { Ok(client.post_as::<CreatedToken>("/api/v1/tokens", &body).await?) })?
         }
         Place::Data(dir) => block_on(async move {
             let store = open(&dir, true).await?;
-            let created = tokens::create(&store, &new, OFFLINE_CREATOR).await.map_err(token_error)?;
-            Ok(serde_json::to_value(created)?)
+            tokens::create(&store, &new, OFFLINE_CREATOR).await.map_err(token_error)
         })?,
     };
     if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&created)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let expires = match s(&created, "expiresAt") {
-        "" => "never expires".to_owned(),
-        at => format!("expires {}", time(at)),
+    let expires = match created.expires_at {
+        None => "never expires".to_owned(),
+        at => format!("expires {}", time_of(at)),
     };
-    let scope = scope(&created);
+    let scope = scope(&created.products, &created.env_types);
     let scope = if scope == "-" { String::new() } else { format!(", scope {scope}") };
-    eprintln!(
-        "{}",
-        style::ok(&format!("token {:?} created: role {}{scope}, {expires}", s(&created, "name"), s(&created, "role")))
-    );
+    eprintln!("{}", style::ok(&format!("token {:?} created: role {}{scope}, {expires}", created.name, created.role)));
     // The secret alone on standard output, so that `> FILE` keeps just it.
-    println!("{}", s(&created, "token"));
+    println!("{}", created.token);
     eprintln!(
         "{}",
         style::hint(
@@ -131,9 +110,7 @@ pub fn create(globals: &Globals, place: Place, new: NewToken, output: Output) ->
 }
 
 /// `shop-*, web` and `production`, or `-` for an unscoped token.
-fn scope(t: &Value) -> String {
-    let list = |key: &str| -> Vec<&str> { t[key].as_array().into_iter().flatten().filter_map(Value::as_str).collect() };
-    let (products, types) = (list("products"), list("envTypes"));
+fn scope(products: &[String], types: &[String]) -> String {
     match (products.is_empty(), types.is_empty()) {
         (true, true) => "-".to_owned(),
         (false, true) => products.join(","),
@@ -147,21 +124,21 @@ pub fn list(globals: &Globals, place: Place, output: Output) -> anyhow::Result<E
     let page = match place {
         Place::Server => {
             let client = globals.client()?;
-            block_on(async move { Ok(client.get("/api/v1/tokens").await?) })?
+            block_on(async move { Ok(client.get_as::<TokenList>("/api/v1/tokens").await?) })?
         }
         Place::Data(dir) => block_on(async move {
             let store = open(&dir, false).await?;
             let now = jiff::Timestamp::now();
             let rows = store.tokens().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            let items = rows.iter().map(|r| listed(r, now)).collect::<anyhow::Result<Vec<Value>>>()?;
-            Ok(json!({ "items": items }))
+            let items = rows.iter().map(|r| listed(r, now)).collect::<anyhow::Result<Vec<Token>>>()?;
+            Ok(TokenList { items })
         })?,
     };
     if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&page)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let items = page["items"].as_array().cloned().unwrap_or_default();
+    let items = page.items;
     if items.is_empty() {
         println!("No tokens. Create one with `ferry token create NAME --role viewer|promoter|admin`.");
         return Ok(ExitCode::SUCCESS);
@@ -169,17 +146,17 @@ pub fn list(globals: &Globals, place: Place, output: Output) -> anyhow::Result<E
     let rows: Vec<Vec<String>> = items
         .iter()
         .map(|t| {
-            let expires = match s(t, "expiresAt") {
-                "" => "never".to_owned(),
-                at => time(at),
+            let expires = match t.expires_at {
+                None => "never".to_owned(),
+                at => time_of(at),
             };
             vec![
-                s(t, "name").to_owned(),
-                s(t, "role").to_owned(),
-                scope(t),
-                s(t, "status").to_owned(),
+                t.name.clone(),
+                t.role.to_string(),
+                scope(&t.products, &t.env_types),
+                t.status.to_string(),
                 expires,
-                s(t, "createdBy").to_owned(),
+                t.created_by.clone(),
             ]
         })
         .collect();
@@ -193,7 +170,7 @@ pub fn revoke(globals: &Globals, place: Place, name: &str, output: Output) -> an
         Place::Server => {
             let client = globals.client()?;
             let path = format!("/api/v1/tokens/{}/revoke", enc(name));
-            block_on(async move { Ok(client.post(&path, &json!({})).await?) })?
+            block_on(async move { Ok(client.post_as::<Token>(&path, &json!({})).await?) })?
         }
         Place::Data(dir) => block_on(async move {
             tokens::check_name(name).map_err(token_error)?;
@@ -213,7 +190,7 @@ pub fn revoke(globals: &Globals, place: Place, name: &str, output: Output) -> an
     if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&token)?);
     } else {
-        println!("{}", style::ok(&format!("token {:?} revoked", s(&token, "name"))));
+        println!("{}", style::ok(&format!("token {:?} revoked", token.name)));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -224,14 +201,15 @@ mod tests {
 
     #[test]
     fn scopes_are_shown_briefly() {
+        let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let cases = [
-            (json!({}), "-"),
-            (json!({"products": ["shop-*", "web"], "envTypes": []}), "shop-*,web"),
-            (json!({"products": [], "envTypes": ["production"]}), "* · production"),
-            (json!({"products": ["a"], "envTypes": ["non-production"]}), "a · non-production"),
+            (list(&[]), list(&[]), "-"),
+            (list(&["shop-*", "web"]), list(&[]), "shop-*,web"),
+            (list(&[]), list(&["production"]), "* · production"),
+            (list(&["a"]), list(&["non-production"]), "a · non-production"),
         ];
-        for (token, expect) in cases {
-            assert_eq!(scope(&token), expect, "{token}");
+        for (products, types, expect) in cases {
+            assert_eq!(scope(&products, &types), expect, "{products:?} {types:?}");
         }
     }
 
@@ -247,11 +225,11 @@ mod tests {
         let created = tokens::create(&store, &new, OFFLINE_CREATOR).await.unwrap();
         assert!(tokens::looks_like_secret(&created.token));
         let rows = store.tokens().await.unwrap();
-        let item = listed(&rows[0], jiff::Timestamp::now()).unwrap();
+        let item = serde_json::to_value(listed(&rows[0], jiff::Timestamp::now()).unwrap()).unwrap();
         assert_eq!((item["status"].as_str(), item["createdBy"].as_str()), (Some("active"), Some("offline")));
         assert!(item.get("hash").is_none() && !item.to_string().contains(&created.token));
         let later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(48);
-        assert_eq!(listed(&rows[0], later).unwrap()["status"], "expired");
+        assert_eq!(listed(&rows[0], later).unwrap().status, ferry_api::TokenStatus::Expired);
         let invalid = NewToken { name: "CI".into(), role: "viewer".into(), ..NewToken::default() };
         let e = token_error(tokens::create(&store, &invalid, OFFLINE_CREATOR).await.unwrap_err());
         assert!(e.downcast_ref::<Invalid>().is_some(), "{e}");

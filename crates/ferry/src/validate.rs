@@ -9,17 +9,9 @@ use serde_json::json;
 
 use crate::{Output, exit, style};
 
-/// Counts of each kind, for the summary line and JSON.
+/// Counts of each kind, for the summary line and JSON (the shape of `ferry apply`'s `resources`).
 pub fn counts(catalog: &Catalog) -> serde_json::Value {
-    json!({
-        "environments": catalog.environments.len(),
-        "applications": catalog.applications.len(),
-        "products": catalog.products.len(),
-        "promotionTemplates": catalog.templates.len(),
-        "promotionFlows": catalog.flows.len(),
-        "promotionPolicies": catalog.policies.len(),
-        "workflows": catalog.workflows.len(),
-    })
+    serde_json::to_value(ferry_api::ResourceCounts::from(catalog)).unwrap_or_default()
 }
 
 fn plural(n: usize, word: &str) -> String {

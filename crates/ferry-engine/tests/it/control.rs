@@ -637,9 +637,17 @@ spec:
     let view = s.view(&id).await;
     assert_eq!(env_of(&view, "prod")["status"], "Suspended", "{view:#}");
     assert_eq!(view["status"], "Suspended");
-    let nothing = s.h.engine.approve(id.parse().unwrap(), "qa".into(), "carol".into()).await.unwrap_err();
+    let nothing =
+        s.h.engine
+            .approve(id.parse().unwrap(), ferry_model::EnvName::new("qa").unwrap(), "carol".into())
+            .await
+            .unwrap_err();
     assert!(matches!(nothing, ferry_engine::EngineError::Conflict(_)), "{nothing:?}");
-    let approved = s.h.engine.approve(id.parse().unwrap(), "prod".into(), "carol".into()).await.unwrap();
+    let approved =
+        s.h.engine
+            .approve(id.parse().unwrap(), ferry_model::EnvName::new("prod").unwrap(), "carol".into())
+            .await
+            .unwrap();
     assert_eq!(approved.len(), 2);
     let view = s.h.wait_final(&id).await;
     assert_eq!(view["status"], "Succeeded");

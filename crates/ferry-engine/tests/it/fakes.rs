@@ -295,7 +295,11 @@ async fn an_approval_suspends_prod_until_given_and_its_approver_is_an_output() {
     // The release's status changed (Suspended): the stored view was written with it.
     assert_eq!(h.store.release_view(&id).await.unwrap().unwrap(), view);
     assert!(promotion_commits(&fakes, "prod").is_empty(), "nothing is committed before the pre-action");
-    let approved = h.engine.approve(id.parse().unwrap(), "prod".into(), "carol".into()).await.unwrap();
+    let approved = h
+        .engine
+        .approve(id.parse().unwrap(), ferry_model::EnvName::new("prod").unwrap(), "carol".into())
+        .await
+        .unwrap();
     assert_eq!(approved.len(), 1, "{approved:?}");
     let view = h.wait_final(&id).await;
     assert_eq!(view["status"], "Succeeded", "{view:#}");
@@ -325,7 +329,11 @@ async fn an_approval_nobody_gives_times_out_when_the_clock_passes_it() {
         "the dependent step never starts"
     );
     // Nothing waits any more.
-    let late = h.engine.approve(id.parse().unwrap(), "prod".into(), "carol".into()).await.unwrap_err();
+    let late = h
+        .engine
+        .approve(id.parse().unwrap(), ferry_model::EnvName::new("prod").unwrap(), "carol".into())
+        .await
+        .unwrap_err();
     assert!(matches!(late, EngineError::Conflict(_)), "{late:?}");
 }
 

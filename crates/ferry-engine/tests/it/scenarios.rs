@@ -325,7 +325,10 @@ async fn push_status_reports_gate_an_application() {
     let observed = next_event(&h, |e| {
         e.body["type"] == "AppObserved" && e.body["app"] == "shop-web-staging" && e.body["health"] == "Healthy"
     });
-    h.engine.push_status("shop-web-staging".into(), report("Synced", &old, "Healthy")).await.unwrap();
+    h.engine
+        .push_status(ferry_model::AppName::new("shop-web-staging").unwrap(), report("Synced", &old, "Healthy"))
+        .await
+        .unwrap();
     let observed = observed.await;
     assert_eq!(observed.body["revision"], old.as_str(), "{:?}", observed.body);
     assert_eq!(observed.body["sync"], "OutOfSync", "{:?}", observed.body);
@@ -334,7 +337,10 @@ async fn push_status_reports_gate_an_application() {
         |e: &&ferry_store::StoredEvent| e.body["type"] == "AppGatePassed" && e.body["app"] == "shop-web-staging";
     assert!(!events.iter().any(|e| passed(&e)), "the gate opened on an old revision");
     assert_eq!(env_of(&h.view(&id).await, "staging")["status"], "Running");
-    h.engine.push_status("shop-web-staging".into(), report("Synced", &commit, "Healthy")).await.unwrap();
+    h.engine
+        .push_status(ferry_model::AppName::new("shop-web-staging").unwrap(), report("Synced", &commit, "Healthy"))
+        .await
+        .unwrap();
     let view = h.wait_final(&id).await;
     assert_eq!(view["status"], "Succeeded", "{view:#}");
     let staging = env_of(&view, "staging");
@@ -342,7 +348,11 @@ async fn push_status_reports_gate_an_application() {
     assert_eq!(web["app"]["revision"], commit.as_str());
     assert_eq!(web["app"]["message"], "reported by the agent");
     // Reports for an exec application are refused.
-    let refused = h.engine.push_status("shop-api-qa".into(), report("Synced", &commit, "Healthy")).await.unwrap_err();
+    let refused = h
+        .engine
+        .push_status(ferry_model::AppName::new("shop-api-qa").unwrap(), report("Synced", &commit, "Healthy"))
+        .await
+        .unwrap_err();
     assert!(matches!(refused, ferry_engine::EngineError::Conflict(_)), "{refused:?}");
 }
 

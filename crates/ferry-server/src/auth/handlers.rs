@@ -4,16 +4,16 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ferry_store::{AuditQuery, AuditRow, Store, TokenRow, Write};
+use ferry_api::{AuditPage, Token, TokenList, WhoAmI};
+use ferry_store::{AuditQuery, Store, TokenRow, Write};
 use jiff::Timestamp;
-use serde::Serialize;
 
+use super::Principal;
 use super::tokens::{self, NewToken, TokenError};
-use super::{Principal, Role};
 use crate::AppState;
-use crate::api::PathParam;
 use crate::body::JsonBody;
 use crate::error::ApiError;
+use crate::extract::{PathParam, TokenName};
 use crate::params::Params;
 
 /// Default and largest audit page sizes.
@@ -31,32 +31,18 @@ impl From<TokenError> for ApiError {
     }
 }
 
-/// A token as listed: never its secret or hash.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct TokenItem {
-    #[serde(flatten)]
-    token: TokenRow,
-    /// `active`, `expired` or `revoked`.
-    status: &'static str,
-}
-
-fn status_of(t: &TokenRow, now: Timestamp) -> &'static str {
-    if t.revoked_at.is_some() {
-        "revoked"
-    } else if t.expires_at.is_some_and(|e| e <= now) {
-        "expired"
-    } else {
-        "active"
-    }
+/// A token as listed; a stored role that does not read is an internal error.
+fn listed(t: TokenRow, now: Timestamp) -> Result<Token, ApiError> {
+    let name = t.name.clone();
+    tokens::listed(t, now)
+        .map_err(|e| ApiError::internal(format!("the stored token {name:?} has an unreadable role: {e}")))
 }
 
 /// `GET /api/v1/tokens` → `{"items": [...]}` by name.
-pub(crate) async fn list<S: Store>(State(st): State<AppState<S>>) -> Result<Json<serde_json::Value>, ApiError> {
+pub(crate) async fn list<S: Store>(State(st): State<AppState<S>>) -> Result<Json<TokenList>, ApiError> {
     let now = Timestamp::now();
-    let items: Vec<TokenItem> =
-        st.store.tokens().await?.into_iter().map(|token| TokenItem { status: status_of(&token, now), token }).collect();
-    Ok(Json(serde_json::json!({ "items": items })))
+    let items = st.store.tokens().await?.into_iter().map(|token| listed(token, now)).collect::<Result<_, _>>()?;
+    Ok(Json(TokenList { items }))
 }
 
 /// `POST /api/v1/tokens` `{name, role, products?, envTypes?, expires?}` → 201 with the secret, shown once.
@@ -72,9 +58,8 @@ pub(crate) async fn create<S: Store>(
 /// `POST /api/v1/tokens/{name}/revoke` → the token, revoked; its UI sessions end.
 pub(crate) async fn revoke<S: Store>(
     State(st): State<AppState<S>>,
-    PathParam(name): PathParam,
-) -> Result<Json<TokenItem>, ApiError> {
-    tokens::check_name(&name)?;
+    PathParam(TokenName(name)): PathParam<TokenName>,
+) -> Result<Json<Token>, ApiError> {
     let at = Timestamp::now();
     let outcome = st.store.write(vec![Write::RevokeToken { name: name.clone(), at }]).await?;
     match outcome.into_iter().next() {
@@ -89,14 +74,14 @@ pub(crate) async fn revoke<S: Store>(
         .into_iter()
         .find(|t| t.name == name)
         .ok_or_else(|| ApiError::not_found(format!("no token named {name:?}")))?;
-    Ok(Json(TokenItem { status: "revoked", token }))
+    Ok(Json(listed(token, at)?))
 }
 
 /// `GET /api/v1/audit?since=&cursor=&limit=` → `{"items": [...], "next": cursor|null}`, newest first.
 pub(crate) async fn audit<S: Store>(
     State(st): State<AppState<S>>,
     RawQuery(query): RawQuery,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AuditPage>, ApiError> {
     let p = Params::parse(query.as_deref(), &["since", "cursor", "limit"])?;
     let since = p.time("since", false)?;
     let before = p.parsed("cursor", |c| {
@@ -104,26 +89,11 @@ pub(crate) async fn audit<S: Store>(
     })?;
     let limit = p.int("limit", AUDIT_DEFAULT, 1, AUDIT_MAX)?;
     let limit = u32::try_from(limit).unwrap_or(100);
-    let items: Vec<AuditRow> = st.store.audit(AuditQuery { since, before, limit }).await?;
+    let rows = st.store.audit(AuditQuery { since, before, limit }).await?;
     let next =
-        if items.len() == limit as usize { items.last().and_then(|r| r.id).map(|id| id.to_string()) } else { None };
-    Ok(Json(serde_json::json!({ "items": items, "next": next })))
-}
-
-/// Who the caller is.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct WhoAmI {
-    /// Token name, or the local user on an auth-less server.
-    name: String,
-    /// Role.
-    role: Option<Role>,
-    /// Product globs (promoters); empty = every product.
-    products: Vec<String>,
-    /// Environment types (promoters); empty = every type.
-    env_types: Vec<String>,
-    /// Whether the server requires tokens.
-    auth: bool,
+        if rows.len() == limit as usize { rows.last().and_then(|r| r.id).map(|id| id.to_string()) } else { None };
+    let items = rows.into_iter().map(crate::dto::audit_entry).collect::<Result<_, _>>()?;
+    Ok(Json(AuditPage { items, next }))
 }
 
 /// `GET /api/v1/whoami` → who the server takes the caller for.

@@ -6,13 +6,11 @@
 //! `ferrys_` prefix, so a session cookie can never be used as a token.
 
 use std::path::Path;
-use std::str::FromStr;
 
 use base64::Engine as _;
 use ferry_model::resources::EnvironmentType;
 use ferry_store::{Store, StoreError, TokenRow, Write};
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -27,41 +25,8 @@ const MAX_NAME: usize = 63;
 /// Most product globs or environment types on one token.
 const MAX_SCOPES: usize = 32;
 
-/// A role (SPEC §8.2), weakest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Every read.
-    Viewer,
-    /// viewer + promote, retry, terminate, approve, pull requests, image and status reports, in scope.
-    Promoter,
-    /// Everything: apply, tokens, audit.
-    Admin,
-}
-
-impl Role {
-    /// The role's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Promoter => "promoter",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Role, String> {
-        match s {
-            "viewer" => Ok(Role::Viewer),
-            "promoter" => Ok(Role::Promoter),
-            "admin" => Ok(Role::Admin),
-            other => Err(format!("{other:?} is not a role (expected viewer, promoter or admin)")),
-        }
-    }
-}
+pub use ferry_api::{CreatedToken, NewToken, Role};
+use ferry_api::{Token, TokenStatus};
 
 /// Why a token cannot be created.
 #[derive(Debug, thiserror::Error)]
@@ -201,43 +166,27 @@ pub fn check_name(name: &str) -> Result<(), TokenError> {
     }
 }
 
-/// A token to create, as the API and the CLI take it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewToken {
-    /// Name.
-    pub name: String,
-    /// `viewer`, `promoter` or `admin`.
-    pub role: String,
-    /// Product globs; empty = every product.
-    #[serde(default)]
-    pub products: Vec<String>,
-    /// Environment types; empty = every type.
-    #[serde(default)]
-    pub env_types: Vec<String>,
-    /// Lifetime, e.g. `90d`; none = until revoked.
-    #[serde(default)]
-    pub expires: Option<String>,
-}
-
-/// A created token: the only time its secret is shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreatedToken {
-    /// Name.
-    pub name: String,
-    /// Role.
-    pub role: Role,
-    /// The secret: show it once, it cannot be read again.
-    pub token: String,
-    /// Product globs; empty = every product.
-    pub products: Vec<String>,
-    /// Environment types; empty = every type.
-    pub env_types: Vec<String>,
-    /// When it was created.
-    pub created_at: Timestamp,
-    /// When it stops working.
-    pub expires_at: Option<Timestamp>,
+/// A token as listed — never its secret or hash — with its status at `now`; `Err` names a stored role
+/// that does not read.
+pub fn listed(t: TokenRow, now: Timestamp) -> Result<Token, String> {
+    let status = if t.revoked_at.is_some() {
+        TokenStatus::Revoked
+    } else if t.expires_at.is_some_and(|e| e <= now) {
+        TokenStatus::Expired
+    } else {
+        TokenStatus::Active
+    };
+    Ok(Token {
+        role: t.role.parse::<Role>()?,
+        name: t.name,
+        products: t.products,
+        env_types: t.env_types,
+        created_at: t.created_at,
+        created_by: t.created_by,
+        expires_at: t.expires_at,
+        revoked_at: t.revoked_at,
+        status,
+    })
 }
 
 /// Checks a request and turns it into the row to store (with a new secret).

@@ -48,7 +48,6 @@ use jiff::Timestamp;
 use crate::AppState;
 use crate::auth::{Access, Principal};
 use crate::control::MAX_REASON;
-use crate::dto::WorkflowDto;
 use crate::error::ApiError;
 use crate::params::{Params, parse_time};
 use crate::routes::{Route, Table};
@@ -540,13 +539,13 @@ async fn replay<S: Store>(store: &S, id: &str) -> Result<Option<ReleaseState>, U
 /// A workflow's current definition, as text.
 fn catalog_definition<S: Store>(st: &AppState<S>, workflow: &str) -> Option<String> {
     let name = WorkflowName::new(workflow.to_owned()).ok()?;
-    st.engine.catalog().workflows.get(&name).map(|w| pages::definition_text(&WorkflowDto::from(w)))
+    st.engine.catalog().workflows.get(&name).map(|w| pages::definition_text(&crate::dto::workflow(w)))
 }
 
 /// An issue's definition as it ran: the stored workflow, shown like the configuration.
 fn issue_definition(text: &str) -> String {
     match serde_json::from_str::<ferry_model::resources::Workflow>(text) {
-        Ok(w) => pages::definition_text(&WorkflowDto::from(&w)),
+        Ok(w) => pages::definition_text(&crate::dto::workflow(&w)),
         Err(_) => text.to_owned(),
     }
 }

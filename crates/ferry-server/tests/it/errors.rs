@@ -20,8 +20,9 @@ async fn unknown_routes_methods_and_oversized_bodies_answer_in_the_error_shape()
     assert!(body["error"]["message"].as_str().unwrap().contains("/api/v1/openapi.json"));
 
     let response = server.http.delete(server.url("/api/v1/releases")).send().await.unwrap();
-    assert_eq!(response.status().as_u16(), 405);
-    assert_error(&response.json().await.unwrap(), "method_not_allowed");
+    let (status, body) = crate::checked("DELETE", "/api/v1/releases", response).await;
+    assert_eq!(status, 405);
+    assert_error(&body, "method_not_allowed");
 
     // 9 MiB against the default limit of 8 MiB.
     let big = json!({"sources": [{"name": "big.yaml", "text": "#".repeat(9 * 1024 * 1024)}]});
@@ -38,13 +39,15 @@ async fn unknown_routes_methods_and_oversized_bodies_answer_in_the_error_shape()
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status().as_u16(), 400);
-    assert_error(&response.json().await.unwrap(), "bad_request");
+    let (status, body) = crate::checked("POST", "/api/v1/apply", response).await;
+    assert_eq!(status, 400);
+    assert_error(&body, "bad_request");
 
     // A body without `Content-Type: application/json` never reaches the handler.
     let response = server.http.post(server.url("/api/v1/apply")).body("{not json").send().await.unwrap();
-    assert_eq!(response.status().as_u16(), 415);
-    assert_error(&response.json().await.unwrap(), "unsupported_media_type");
+    let (status, body) = crate::checked("POST", "/api/v1/apply", response).await;
+    assert_eq!(status, 415);
+    assert_error(&body, "unsupported_media_type");
 }
 
 #[tokio::test]
@@ -157,9 +160,7 @@ async fn status_reports_and_webhooks_check_their_input() {
             if let Some((name, value)) = event {
                 request = request.header(name, value);
             }
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            (status, response.json::<Value>().await.unwrap())
+            crate::checked("POST", "/api/v1/hooks/git", request.send().await.unwrap()).await
         }
     };
     let (status, body) = hook(Some(("X-GitHub-Event", "ping")), json!({"zen": "x"})).await;
@@ -228,4 +229,37 @@ async fn a_view_stored_by_an_earlier_version_is_rebuilt_from_the_event_log() {
     let envs: Vec<&str> =
         view["environments"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
     assert_eq!(envs, ["dev", "qa", "staging", "prod-eu", "prod-us"], "{view}");
+}
+
+/// Path parameters are parsed into domain types before a handler runs: bad input is a 400 in the error
+/// envelope naming the parameter as the route spells it and what was expected.
+#[tokio::test]
+async fn bad_path_parameters_name_the_parameter_and_what_was_expected() {
+    let server = Server::start().await;
+    let cases = [
+        ("GET", "/api/v1/releases/not-a-uuid", "id: \"not-a-uuid\" is not a release id (a UUID)"),
+        ("GET", "/api/v1/releases/12345/logs", "id: \"12345\" is not a release id (a UUID)"),
+        ("GET", "/api/v1/releases/x/notes", "id: \"x\" is not a release id (a UUID)"),
+        ("POST", "/api/v1/releases/x/retry", "id: \"x\" is not a release id (a UUID)"),
+        ("GET", "/api/v1/products/Shop_Front", "name: "),
+        ("POST", "/api/v1/products/-shop/promote", "name: "),
+        ("POST", "/api/v1/apps/API%20QA/status", "name: "),
+        ("POST", "/api/v1/pulls/0/merge", "number: \"0\" is not a pull-request number (1, 2, ...)"),
+        ("POST", "/api/v1/tokens/CI/revoke", "name: \"CI\" is not a token name"),
+    ];
+    for (method, path, want) in cases {
+        let (status, body) = if method == "GET" {
+            server.get(path).await
+        } else {
+            server.post(path, &json!({"sync": "Synced", "health": "Healthy"})).await
+        };
+        assert_eq!(status, 400, "{method} {path}: {body}");
+        assert_eq!(body["error"]["code"], "bad_request", "{method} {path}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(want), "{method} {path}: {message}");
+        assert_eq!(body["error"]["details"][0], message, "{method} {path}: the details name the parameter too");
+    }
+    // A product name is checked before the product is looked up: a well-formed unknown one is 404.
+    let (status, body) = server.get("/api/v1/products/no-such-product").await;
+    assert_eq!(status, 404, "{body}");
 }

@@ -54,6 +54,8 @@ impl SseReader {
                     continue; // keep-alive comment
                 }
                 event.data = serde_json::from_str(&data).unwrap();
+                let schema = if event.event.as_deref() == Some("error") { "ErrorEnvelope" } else { "Event" };
+                crate::contract::check_schema(schema, &event.data);
                 return event;
             }
             let chunk = tokio::time::timeout(Duration::from_secs(20), self.response.chunk())
@@ -225,9 +227,8 @@ async fn bad_event_stream_parameters_are_named() {
         if let Some(h) = header {
             request = request.header("Last-Event-ID", h);
         }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status().as_u16(), 400, "{query}");
-        let body: Value = response.json().await.unwrap();
+        let (status, body) = crate::checked("GET", "/api/v1/events", request.send().await.unwrap()).await;
+        assert_eq!(status, 400, "{query}");
         assert!(body["error"]["message"].as_str().unwrap().starts_with(name), "{query}: {body}");
     }
 }

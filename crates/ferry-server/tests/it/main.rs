@@ -4,6 +4,7 @@
 
 mod auth;
 mod catalog;
+mod contract;
 mod control;
 mod errors;
 mod events;
@@ -160,29 +161,22 @@ impl Server {
     }
 
     pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.http.get(self.url(path)).send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+        checked("GET", path, self.http.get(self.url(path)).send().await.unwrap()).await
     }
 
     pub(crate) async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self.http.post(self.url(path)).json(body).send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+        checked("POST", path, self.http.post(self.url(path)).json(body).send().await.unwrap()).await
     }
 
     /// `GET path` with a bearer token.
     pub(crate) async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
-        let response = self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+        checked("GET", path, self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap()).await
     }
 
     /// `POST path` with a bearer token and a JSON body.
     pub(crate) async fn post_as(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
         let response = self.http.post(self.url(path)).bearer_auth(token).json(body).send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+        checked("POST", path, response).await
     }
 
     /// `POST path` with a raw body (possibly empty) and optional headers; sent as JSON unless the
@@ -195,10 +189,16 @@ impl Server {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+        checked("POST", path, request.send().await.unwrap()).await
     }
+}
+
+/// The status and JSON body of an answer, the body checked against the OpenAPI document.
+pub(crate) async fn checked(method: &str, path: &str, response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    contract::check(method, path, status, &body);
+    (status, body)
 }
 
 pub(crate) fn t(s: &str) -> Timestamp {

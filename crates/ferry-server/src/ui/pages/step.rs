@@ -122,9 +122,9 @@ pub(crate) fn issue_tail(i: &IssueFull) -> Vec<String> {
 }
 
 /// A workflow definition as readable YAML-like text, from the API form of a workflow.
-pub(crate) fn definition_text(w: &crate::dto::WorkflowDto) -> String {
+pub(crate) fn definition_text(w: &ferry_api::Workflow) -> String {
     let mut out = format!("name: {}\n", w.name);
-    if w.backend != "local" {
+    if w.backend != ferry_api::WorkflowBackend::Local {
         out.push_str(&format!("backend: {}\n", w.backend));
     }
     if let Some(t) = &w.template {
