@@ -363,10 +363,7 @@ fn write_pull_request(conn: &Connection, row: &PullRequestRow) -> Result<WriteOu
                 })
                 .map_err(query_err("updating a pull request"))?;
             if updated == 0 {
-                return Err(StoreError::Query {
-                    doing: "updating a pull request",
-                    source: rusqlite::Error::QueryReturnedNoRows,
-                });
+                return Err(StoreError::NotFound(format!("no pull request #{number}")));
             }
             Ok(WriteOutcome::PullRequest(number))
         }

@@ -620,7 +620,8 @@ macro_rules! contract_tests {
                 let name = concat!(module_path!(), "::acknowledged_writes_survive_sigkill");
                 // Test names leave out the crate's name.
                 let name = name.split_once("::").map_or(name, |(_, name)| name);
-                $crate::contract::acknowledged_writes_survive_sigkill(<$backend>::create().await, name).await;
+                let Some(db) = <$backend>::create().await else { return };
+                $crate::contract::acknowledged_writes_survive_sigkill(db, name).await;
             }
         }
     };
@@ -628,7 +629,8 @@ macro_rules! contract_tests {
         $(
             #[tokio::test]
             async fn $test() {
-                $crate::contract::$test(<$backend>::create().await).await;
+                let Some(db) = <$backend>::create().await else { return };
+                $crate::contract::$test(db).await;
             }
         )*
     };

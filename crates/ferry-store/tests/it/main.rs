@@ -9,3 +9,4 @@ mod fixture;
 mod sqlite;
 
 contract_tests!(sqlite_contract, crate::backend::Sqlite);
+contract_tests!(postgres_contract, crate::backend::Postgres);
