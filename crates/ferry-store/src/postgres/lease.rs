@@ -119,7 +119,7 @@ pub(super) async fn fence(tx: &Transaction<'_>, replica: &Replica, w: &ReleaseWr
         (None, None) if w.first_seq == 0 => {
             tx.execute(
                 "INSERT INTO leases (release_id, owner, epoch, expires_at)
-                 VALUES ($1, $2, 1, now() + $3 * interval '1 millisecond')",
+                 VALUES ($1, $2, 1, now() + $3::bigint * interval '1 millisecond')",
                 &[&w.release_id, me, &replica.options.ttl_ms()],
             )
             .await
@@ -180,7 +180,7 @@ impl PgStore {
                WHERE r.status IN {ACTIVE} AND (l.owner IS NULL OR l.expires_at <= now())
                ORDER BY l.release_id LIMIT $2
                FOR UPDATE OF l SKIP LOCKED)
-             UPDATE leases l SET owner = $1, epoch = l.epoch + 1, expires_at = now() + $3 * interval '1 millisecond'
+             UPDATE leases l SET owner = $1, epoch = l.epoch + 1, expires_at = now() + $3::bigint * interval '1 millisecond'
              FROM free WHERE l.release_id = free.release_id
              RETURNING l.release_id, l.owner, l.epoch, l.expires_at"
         );
@@ -204,7 +204,7 @@ impl PgStore {
         let client = self.client(doing).await?;
         let rows = client
             .query(
-                "UPDATE leases l SET expires_at = now() + $2 * interval '1 millisecond'
+                "UPDATE leases l SET expires_at = now() + $2::bigint * interval '1 millisecond'
                  FROM unnest($3::text[], $4::bigint[]) AS h(release_id, epoch)
                  WHERE l.release_id = h.release_id AND l.epoch = h.epoch AND l.owner = $1
                  RETURNING l.release_id",

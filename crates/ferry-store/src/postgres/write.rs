@@ -165,6 +165,15 @@ async fn apply(store: &PgStore, tx: &Transaction<'_>, write: &Write, effects: &m
             .map_err(query_err("storing a setting"))?;
             Ok(WriteOutcome::Done)
         }
+        Write::KvClaim { key, value } => {
+            let doing = "claiming a setting";
+            // Waits for a concurrent claim of the key to end; then the row is the winner's.
+            tx.execute("INSERT INTO kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", &[key, value])
+                .await
+                .map_err(query_err(doing))?;
+            let row = tx.query_one("SELECT value FROM kv WHERE key = $1", &[key]).await.map_err(query_err(doing))?;
+            Ok(WriteOutcome::KvValue(row.get(0)))
+        }
         Write::Token(row) => write_token(tx, row).await,
         Write::RevokeToken { name, at } => revoke_token(tx, name, *at).await,
         Write::Session(row) => {
