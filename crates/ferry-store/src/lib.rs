@@ -8,9 +8,9 @@
 //! subscribers ([`Store::subscribe`]) in commit order.
 
 mod any;
-// pub mod copy;
+pub mod copy;
 mod migration;
-mod postgres;
+pub(crate) mod postgres;
 mod sqlite;
 mod types;
 

@@ -69,7 +69,7 @@ pub(crate) fn redact(url: &str) -> String {
 }
 
 /// Maps a driver error to [`StoreError::Query`], saying what the store was doing.
-fn query_err(doing: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
+pub(crate) fn query_err(doing: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
     move |source| StoreError::Query { doing, source: source.into() }
 }
 
@@ -103,7 +103,7 @@ impl PgStore {
     }
 
     /// A pooled connection.
-    async fn client(&self, doing: &'static str) -> Result<Object> {
+    pub(crate) async fn client(&self, doing: &'static str) -> Result<Object> {
         self.pool.get().await.map_err(|e| StoreError::Query { doing, source: e.into() })
     }
 

@@ -209,3 +209,28 @@ async fn migrations_are_recorded_once_and_a_store_that_must_not_migrate_refuses_
         .collect();
     assert_eq!(recorded, [1, 2]);
 }
+
+#[tokio::test]
+async fn an_embedded_installation_is_copied_with_nothing_lost() {
+    let Some(db) = Postgres::create().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("ferry.db");
+    {
+        let sqlite = SqliteStore::open(&source).await.unwrap();
+        crate::fixture::write_all(&sqlite).await;
+    }
+    let report = ferry_store::copy::sqlite_to_postgres(&source, &db.location(), false).await.unwrap();
+    let count = |table: &str| report.tables.iter().find(|(t, _)| t == table).map(|(_, n)| *n);
+    assert_eq!((count("events"), count("audit")), (Some(8), Some(2)), "{report:?}");
+    // The same ids, events, logs, versions, tokens and audit entries; new ids go on after the copied ones.
+    let store = db.open().await;
+    crate::fixture::check(&store).await;
+    drop(store);
+    // A database holding data is refused, and left as it was; --force replaces what it holds.
+    let refused = ferry_store::copy::sqlite_to_postgres(&source, &db.location(), false).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Conflict(_)) && refused.to_string().contains("--force"), "{refused}");
+    ferry_store::copy::sqlite_to_postgres(&source, &db.location(), true).await.unwrap();
+    crate::fixture::check(&db.open().await).await;
+    let missing = ferry_store::copy::sqlite_to_postgres(&dir.path().join("nope.db"), &db.location(), false).await;
+    assert!(missing.unwrap_err().to_string().contains("no SQLite database at"));
+}
