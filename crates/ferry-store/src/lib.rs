@@ -12,6 +12,8 @@ pub mod copy;
 mod migration;
 pub(crate) mod postgres;
 mod sqlite;
+#[doc(hidden)]
+pub mod test_support;
 mod types;
 
 use std::future::Future;

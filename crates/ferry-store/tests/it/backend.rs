@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 
-use ferry_store::{PgStore, SqliteStore, Store};
+use ferry_store::{PgStore, SqliteStore, Store, test_support};
 
 /// A database of one backend, made for one test.
 pub trait Backend: Sized + Send + Sync + 'static {
@@ -57,39 +57,6 @@ impl Backend for Sqlite {
     }
 }
 
-/// The variable naming the PostgreSQL server of the tests (`.ci/postgres` starts one and sets it).
-pub const POSTGRES_ENV: &str = "FERRY_TEST_POSTGRES";
-
-/// The URL of the tests' PostgreSQL server (a database the tests may create databases from), if set.
-/// Under CI (`CI` set) a missing server fails the test; elsewhere the test says how to run it.
-pub fn postgres_admin_url() -> Option<String> {
-    match std::env::var(POSTGRES_ENV) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "{POSTGRES_ENV} is not set: CI must run the PostgreSQL tests (.ci/run starts a throw-away server with .ci/postgres)"
-        ),
-        _ => {
-            eprintln!(
-                "PostgreSQL test not run: set {POSTGRES_ENV}=postgres://USER@127.0.0.1:PORT/postgres, or run \
-                 `bash .ci/postgres cargo test -p ferry-store` (a throw-away server for the run)"
-            );
-            None
-        }
-    }
-}
-
-/// `url` with its database name replaced.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, _) = url.rsplit_once('/').filter(|(base, _)| base.contains("://") && !base.ends_with('/')).unwrap();
-    format!("{base}/{name}")
-}
-
-async fn admin(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client
-}
-
 /// A database of its own on the tests' PostgreSQL server, dropped with this value.
 pub struct Postgres {
     url: String,
@@ -103,13 +70,10 @@ impl Backend for Postgres {
     const GAPLESS_IDS: bool = false;
 
     async fn create() -> Option<Postgres> {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let admin_url = postgres_admin_url()?;
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let name = format!("ferry_test_{}_{n}_{nanos}", std::process::id());
-        admin(&admin_url).await.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-        Some(Postgres { url: with_database(&admin_url, &name), owned: Some((admin_url, name)) })
+        let server = test_support::postgres_server()?;
+        let name = test_support::unique_name("ferry_test");
+        let url = test_support::create_database(&server, &name).await.unwrap();
+        Some(Postgres { url, owned: Some((server, name)) })
     }
 
     fn location(&self) -> String {
@@ -131,10 +95,7 @@ impl Drop for Postgres {
         // On a thread of its own: drop may run inside the test's runtime.
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async {
-                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                admin(&admin_url).await.batch_execute(&sql).await
-            })
+            runtime.block_on(test_support::drop_database(&admin_url, &name))
         });
         if let Ok(Err(e)) = dropped.join() {
             eprintln!("could not drop the test database: {e}");

@@ -8,7 +8,7 @@ use ferry_store::*;
 use crate::backend::{Backend, Postgres};
 use crate::contract::{one, release_write};
 
-/// Two stores on one new database, or `None` when no server is configured (see `postgres_admin_url`).
+/// Two stores on one new database, or `None` when no server is configured (see `test_support::postgres_server`).
 async fn two() -> Option<(Postgres, PgStore, PgStore)> {
     let db = Postgres::create().await?;
     let (a, b) = (db.open().await, db.open().await);
