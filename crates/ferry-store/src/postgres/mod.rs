@@ -36,6 +36,11 @@ use crate::{
 const BROADCAST_CAPACITY: usize = 16_384;
 /// Connections of the pool.
 const POOL_SIZE: usize = 16;
+/// How long the listening connection waits before connecting again after it was lost.
+const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+/// The leases a replica holds: release id → epoch.
+type Held = Mutex<std::collections::HashMap<String, i64>>;
 
 /// A query parameter.
 type Param<'a> = &'a (dyn ToSql + Sync);
@@ -380,9 +385,3 @@ impl Store for PgStore {
         self.all("reading the audit log", sql, &[&query.since, &query.before, &limit], audit_from_row).await
     }
 }
-
-/// The leases a replica holds: release id → epoch.
-type Held = Mutex<std::collections::HashMap<String, i64>>;
-
-/// How long the listening connection waits before connecting again after it was lost.
-const RECONNECT_DELAY: Duration = Duration::from_secs(1);

@@ -89,7 +89,7 @@ fn unique(doing: &'static str, conflict: impl Fn() -> String) -> impl Fn(tokio_p
     }
 }
 
-fn json_text(value: &impl serde::Serialize, what: &str) -> Result<serde_json::Value> {
+fn to_json(value: &impl serde::Serialize, what: &str) -> Result<serde_json::Value> {
     serde_json::to_value(value).map_err(|source| StoreError::Decode { what: what.to_owned(), source })
 }
 
@@ -240,8 +240,8 @@ async fn write_token(tx: &Transaction<'_>, row: &TokenRow) -> Result<WriteOutcom
             "this secret is already registered as another token".to_owned()
         }));
     }
-    let products = json_text(&row.products, "token products")?;
-    let env_types = json_text(&row.env_types, "token environment types")?;
+    let products = to_json(&row.products, "token products")?;
+    let env_types = to_json(&row.env_types, "token environment types")?;
     tx.execute(
         "INSERT INTO tokens (name, hash, role, products, env_types, created_at, created_by, expires_at, revoked_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -285,7 +285,7 @@ async fn revoke_token(tx: &Transaction<'_>, name: &str, at: Timestamp) -> Result
 async fn write_pull_request(tx: &Transaction<'_>, row: &PullRequestRow) -> Result<WriteOutcome> {
     match row.number {
         None => {
-            let applications = json_text(&row.applications, "pull request applications")?;
+            let applications = to_json(&row.applications, "pull request applications")?;
             let created = tx
                 .query_one(
                     "INSERT INTO pull_requests (release_id, product, environment, applications, repo, branch, target,
@@ -329,7 +329,7 @@ async fn write_pull_request(tx: &Transaction<'_>, row: &PullRequestRow) -> Resul
 }
 
 async fn write_image(tx: &Transaction<'_>, row: &ImageRow) -> Result<WriteOutcome> {
-    let annotations = json_text(&row.annotations, "image annotations")?;
+    let annotations = to_json(&row.annotations, "image annotations")?;
     let created = tx
         .query_one(
             "INSERT INTO images (image, repository, tag, digest, git_repo, git_revision, git_branch, annotations,
