@@ -128,3 +128,55 @@ fn a_server_that_must_not_migrate_refuses_a_database_without_the_schema() {
     let listed = run(&["token", "list", "--database", &target.url, "-o", "json"]);
     assert_eq!(listed.json()["items"][0]["name"], "first");
 }
+
+/// The live stream of `server` (filter e.g. `product=shop`, `release=ID&after=N`), read until a
+/// `Finished` event, while `act` runs once the stream is open.
+fn stream_until_finished(server: &Server, token: &str, filter: &str, act: impl FnOnce()) -> Vec<Value> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let stream = reqwest::Client::new()
+            .get(format!("{}/api/v1/events?{filter}", server.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert!(stream.status().is_success(), "{}", stream.status());
+        act();
+        super::read_events(stream, |events| events.last().is_some_and(|e| e["body"]["type"] == "Finished")).await
+    })
+}
+
+#[test]
+fn two_servers_on_one_database_stream_each_others_events_in_order_with_resume() {
+    let Some(target) = Database::create() else { return };
+    let product = Product::new("echo gate passed");
+    let token_file = product.dir.path().join("admin.token");
+    let start = |name: &str, extra: &[&str]| {
+        let args =
+            [&["--database", target.url.as_str(), "--auth", "--bootstrap-token-file", path(&token_file)][..], extra]
+                .concat();
+        let mut server = Server::start_in(&product.dir.path().join(name), &args);
+        server.token_file = Some(token_file.clone());
+        server
+    };
+    let a = start("a", &["--config", path(&product.config), "--health-poll-interval", "50ms"]);
+    let b = start("b", &[]);
+    let token = a.admin_token();
+    // A client of b sees the release a runs, live, every event once and in id order.
+    let live = stream_until_finished(&b, &token, "product=shop", || {
+        let promoted = a.ferry_as(&token, &["promote", "shop", "--flow", "standard"]);
+        assert_eq!(promoted.code, 0, "{}", promoted.stderr);
+    });
+    let ids: Vec<i64> = live.iter().map(|e| e["gid"].as_i64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in id order: {ids:?}");
+    let release = live[0]["releaseId"].as_str().unwrap().to_owned();
+    let stored = get(&a, &token, &format!("/api/v1/releases/{release}/events"));
+    let stored: Vec<i64> = stored["items"].as_array().unwrap().iter().map(|e| e["gid"].as_i64().unwrap()).collect();
+    assert_eq!(ids, stored, "the stream on b is the log a wrote");
+    // A client that saw the first five resumes on either server from the fifth id.
+    for server in [&a, &b] {
+        let resumed = stream_until_finished(server, &token, &format!("release={release}&after={}", ids[4]), || {});
+        let resumed: Vec<i64> = resumed.iter().map(|e| e["gid"].as_i64().unwrap()).collect();
+        assert_eq!(resumed, ids[5..]);
+    }
+}
