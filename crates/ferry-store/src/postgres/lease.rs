@@ -3,10 +3,10 @@
 //!
 //! A replica's store ([`PgStore::replica`]) owns the releases it creates (epoch 1) and those it claims
 //! ([`PgStore::claim`]: unowned or expired leases, `FOR UPDATE SKIP LOCKED`, epoch + 1). Each of its
-//! release writes reads the lease `FOR SHARE` in the write's transaction and fails with
+//! release writes locks the lease row in the write's transaction and fails with
 //! [`StoreError::Fenced`] unless this replica still owns it at the epoch it claimed, so an owner that
-//! paused past its expiry can never write after a takeover (the takeover waits for, or skips, a lease
-//! a write is holding).
+//! paused past its expiry can never write after a takeover (a claim skips a lease a write is holding).
+//! Writing a release whose lease is free (no owner: final, or never claimed) takes it, as a claim would.
 
 use std::time::Duration;
 
@@ -101,12 +101,13 @@ fn lease_from_row(row: &tokio_postgres::Row, doing: &'static str) -> Result<Leas
 }
 
 /// Checks, inside a release write's transaction, that the replica may write the release: it holds
-/// the lease at the epoch it claimed, or the write creates the release (which the replica then owns).
+/// the lease at the epoch it claimed, or the write creates the release or finds its lease free (the
+/// replica then owns it).
 pub(super) async fn fence(tx: &Transaction<'_>, replica: &Replica, w: &ReleaseWrite) -> Result<Vec<Hold>> {
     let doing = "checking the release's lease";
     let me = &replica.options.owner;
     let lease = tx
-        .query_opt("SELECT owner, epoch FROM leases WHERE release_id = $1 FOR SHARE", &[&w.release_id])
+        .query_opt("SELECT owner, epoch FROM leases WHERE release_id = $1 FOR UPDATE", &[&w.release_id])
         .await
         .map_err(query_err(doing))?;
     let lease: Option<(Option<String>, i64)> =
@@ -125,6 +126,19 @@ pub(super) async fn fence(tx: &Transaction<'_>, replica: &Replica, w: &ReleaseWr
             .await
             .map_err(query_err("leasing a new release"))?;
             holds.push(Hold { release_id: w.release_id.clone(), epoch: Some(1) });
+        }
+        (Some((None, epoch)), _) => {
+            // A free lease (a final release being retried, or one no replica claimed yet): writing it
+            // is claiming it, here under the row lock.
+            let epoch = epoch + 1;
+            tx.execute(
+                "UPDATE leases SET owner = $2, epoch = $3, expires_at = now() + $4::bigint * interval '1 millisecond'
+                 WHERE release_id = $1",
+                &[&w.release_id, me, &epoch, &replica.options.ttl_ms()],
+            )
+            .await
+            .map_err(query_err("taking a free lease"))?;
+            holds.push(Hold { release_id: w.release_id.clone(), epoch: Some(epoch) });
         }
         _ => {
             return Err(StoreError::Fenced {

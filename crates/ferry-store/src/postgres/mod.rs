@@ -57,9 +57,12 @@ pub struct PgStore {
     _listener: Arc<listen::Listener>,
 }
 
-/// A URL for messages: the password left out.
+/// A URL (or `key=value` connection string) for messages: the password left out.
 pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        let kept: Vec<&str> = url.split_whitespace().filter(|kv| !kv.starts_with("password=")).collect();
+        return kept.join(" ");
+    };
     let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
     let authority = match authority.rsplit_once('@') {
         Some((user, host)) => format!("{}@{host}", user.split_once(':').map_or(user, |(u, _)| u)),
@@ -383,5 +386,18 @@ impl Store for PgStore {
                    ORDER BY id DESC LIMIT $3";
         let limit = i64::from(query.limit.clamp(1, 1000));
         self.all("reading the audit log", sql, &[&query.since, &query.before, &limit], audit_from_row).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn locations_never_show_passwords() {
+        assert_eq!(redact("postgres://ferry:secret@db:5432/ferry"), "postgres://ferry@db:5432/ferry");
+        assert_eq!(redact("postgres://ferry@db/ferry?password=secret"), "postgres://ferry@db/ferry");
+        assert_eq!(redact("postgresql://db"), "postgresql://db");
+        assert_eq!(redact("host=db user=ferry password=secret dbname=ferry"), "host=db user=ferry dbname=ferry");
     }
 }

@@ -83,6 +83,11 @@ async fn a_replica_owns_the_releases_it_creates() {
     one(a.write(vec![write("r1", 2, "Succeeded")]).await.unwrap()).unwrap();
     assert_eq!(a.lease("r1").await.unwrap().unwrap().owner, None);
     assert!(b.claim(10).await.unwrap().is_empty(), "a final release is nobody's to claim");
+    // Written again (a retry), its free lease goes to the replica that writes it, fencing the other.
+    one(b.write(vec![write("r1", 3, "Running")]).await.unwrap()).unwrap();
+    let lease = b.lease("r1").await.unwrap().unwrap();
+    assert_eq!((lease.owner.as_deref(), lease.epoch), (Some("b"), 2));
+    assert!(matches!(one(a.write(vec![write("r1", 4, "Failed")]).await.unwrap()), Err(StoreError::Fenced { .. })));
 }
 
 #[tokio::test]
