@@ -18,6 +18,8 @@ use crate::{Result, StoreError, StoredEvent};
 
 /// Events read per query while catching up.
 const PAGE: i64 = 1000;
+/// The `application_name` of the listening connection.
+pub(super) const APPLICATION_NAME: &str = "ferry-listen";
 
 /// The listening task; it stops when this is dropped (with the last clone of the store).
 pub(super) struct Listener {
@@ -49,6 +51,9 @@ impl Listener {
 
 /// Connects, `LISTEN`s and forwards notifications (one `()` per notification) until the connection ends.
 async fn connect(config: &tokio_postgres::Config) -> Result<(Client, mpsc::UnboundedReceiver<()>)> {
+    let mut config = config.clone();
+    // Named, so operators (and the tests) can tell it from the pool's connections.
+    config.application_name(APPLICATION_NAME);
     let (client, mut connection) = config.connect(NoTls).await.map_err(query_err("connecting to listen"))?;
     let (notify, notified) = mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -89,17 +94,24 @@ async fn run(
     let _ = ready.send(Ok(()));
     loop {
         // Catch up (after a reconnect), then once per wake-up.
-        if catch_up(&client, &events, &mut last).await.is_ok() && notified.recv().await.is_some() {
-            // Several notifications waiting are one catch-up.
-            while notified.try_recv().is_ok() {}
-            continue;
+        match catch_up(&client, &events, &mut last).await {
+            Ok(()) if notified.recv().await.is_some() => {
+                // Several notifications waiting are one catch-up.
+                while notified.try_recv().is_ok() {}
+                continue;
+            }
+            Ok(()) => tracing::warn!("the connection listening for events was lost; reconnecting"),
+            Err(e) => tracing::warn!(error = %e, "cannot read committed events; reconnecting"),
         }
-        // The connection failed: open another.
+        // Open another connection; live streams resume from the last event delivered.
         loop {
             tokio::time::sleep(RECONNECT_DELAY).await;
-            if let Ok(listening) = connect(&config).await {
-                (client, notified) = listening;
-                break;
+            match connect(&config).await {
+                Ok(listening) => {
+                    (client, notified) = listening;
+                    break;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot listen for events yet"),
             }
         }
     }

@@ -63,6 +63,37 @@ async fn every_replica_sees_every_replicas_events_in_order_and_can_resume() {
 }
 
 #[tokio::test]
+async fn live_events_survive_the_listening_connection_being_cut() {
+    let Some((db, a, b)) = two().await else { return };
+    let mut sub = a.subscribe();
+    one(b.write(vec![write("r1", 0, "Running")]).await.unwrap()).unwrap();
+    let first = sub.recv().await.unwrap().gid;
+    // The server ends a's (and b's) listening connections, as a failover or an idle timeout would.
+    let (client, connection) = tokio_postgres::connect(&db.location(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let cut = client
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = 'ferry-listen' AND datname = current_database()",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cut.len(), 2, "one listening connection per store");
+    // Written while nobody listens: delivered once the listener is back, in order, nothing twice.
+    for seq in 1..4 {
+        one(b.write(vec![write("r1", seq, "Running")]).await.unwrap()).unwrap();
+    }
+    let stored: Vec<i64> = b.release_events("r1").await.unwrap().iter().map(|e| e.gid).collect();
+    let mut received = vec![first];
+    for _ in 1..4 {
+        received.push(sub.recv().await.unwrap().gid);
+    }
+    assert_eq!(received, stored);
+    assert!(sub.try_recv().is_err());
+}
+
+#[tokio::test]
 async fn a_replica_owns_the_releases_it_creates() {
     let Some((_db, a, b)) = two().await else { return };
     let (a, b) = (replica(&a, "a", 60_000), replica(&b, "b", 60_000));
