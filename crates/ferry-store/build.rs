@@ -1,16 +1,25 @@
-//! Embeds the SQLite migrations (`migrations/sqlite/<version>_<description>.sql`) in version order, and
-//! rebuilds the crate when one is added or changed.
+//! Embeds the migrations of each backend (`migrations/<backend>/<version>_<description>.sql`) in
+//! version order, and rebuilds the crate when one is added or changed.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
-    let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-        .join("migrations/sqlite");
+    let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    for backend in ["sqlite", "postgres"] {
+        let code = embed(&root.join("migrations").join(backend));
+        std::fs::write(out.join(format!("{backend}_migrations.rs")), code).expect("OUT_DIR is writable");
+    }
+}
+
+/// The `&[Migration]` literal of one directory.
+fn embed(dir: &Path) -> String {
+    let shown = dir.display();
     let mut migrations = Vec::new();
-    for entry in std::fs::read_dir(&dir).expect("migrations/sqlite is readable") {
-        let path = entry.expect("migrations/sqlite is readable").path();
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{shown} is not readable: {e}")) {
+        let path = entry.unwrap_or_else(|e| panic!("{shown} is not readable: {e}")).path();
         let name = path.file_name().and_then(|n| n.to_str()).expect("migration file names are UTF-8").to_owned();
         // The same reading of file names as sqlx's, whose `_sqlx_migrations` records we keep.
         let (version, rest) =
@@ -25,7 +34,7 @@ fn main() {
     }
     migrations.sort_by_key(|m| m.0);
     for pair in migrations.windows(2) {
-        assert_ne!(pair[0].0, pair[1].0, "two migrations have version {}", pair[0].0);
+        assert_ne!(pair[0].0, pair[1].0, "{shown}: two migrations have version {}", pair[0].0);
     }
     let mut code = String::from("&[\n");
     for (version, description, path) in &migrations {
@@ -36,6 +45,5 @@ fn main() {
         .expect("writing to a string");
     }
     code.push(']');
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("sqlite_migrations.rs");
-    std::fs::write(out, code).expect("OUT_DIR is writable");
+    code
 }

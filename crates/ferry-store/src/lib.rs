@@ -7,13 +7,24 @@
 //! each state change before acting on it or broadcasting it. Committed events are then published to
 //! subscribers ([`Store::subscribe`]) in commit order.
 
+mod any;
+pub mod copy;
+mod migration;
+pub(crate) mod postgres;
 mod sqlite;
+#[doc(hidden)]
+pub mod test_support;
 mod types;
 
 use std::future::Future;
 
+pub use any::{AnyStore, Database};
+pub use postgres::{Lease, PgStore, PollLock, ReplicaOptions};
 pub use sqlite::SqliteStore;
 pub use types::*;
+
+/// The error of a database driver, boxed (the backends' drivers differ).
+pub type DriverError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +36,7 @@ pub enum StoreError {
         location: String,
         /// Underlying error.
         #[source]
-        source: rusqlite::Error,
+        source: DriverError,
     },
     /// The database's schema could not be brought up to date.
     #[error("cannot migrate the database at {location}: {problem}")]
@@ -36,7 +47,7 @@ pub enum StoreError {
         problem: String,
         /// Underlying error, when a statement failed.
         #[source]
-        source: Option<rusqlite::Error>,
+        source: Option<DriverError>,
     },
     /// A query failed.
     #[error("database error while {doing}: {source}")]
@@ -45,7 +56,7 @@ pub enum StoreError {
         doing: &'static str,
         /// Underlying error.
         #[source]
-        source: rusqlite::Error,
+        source: DriverError,
     },
     /// The transaction that carried this write together with others failed as a whole (e.g. the disk is
     /// full): nothing of it was stored.
@@ -86,6 +97,26 @@ pub enum StoreError {
         doing: &'static str,
         /// What went wrong.
         detail: String,
+    },
+    /// A release write of a replica whose lease on the release moved on (another replica took the release
+    /// over after the lease expired, or it ended): nothing of the write was stored, and this replica
+    /// must stop driving the release.
+    #[error(
+        "release {release}: this replica's lease (epoch {epoch}) is gone, the release is now {}; nothing was written",
+        match (owner, current_epoch) {
+            (Some(owner), Some(e)) => format!("owned by {owner} at epoch {e}"),
+            _ => "not leased".to_owned(),
+        }
+    )]
+    Fenced {
+        /// Release id.
+        release: String,
+        /// The epoch this replica held.
+        epoch: i64,
+        /// The replica that owns it now, if any.
+        owner: Option<String>,
+        /// The epoch of the lease now, if there is one.
+        current_epoch: Option<i64>,
     },
     /// The writer has stopped (the store is shutting down).
     #[error("the store is shutting down")]

@@ -454,6 +454,16 @@ pub enum Write {
         /// Value.
         value: String,
     },
+    /// Set a durable key unless it is set already: of concurrent claims of one key (on any replica), the
+    /// first to commit wins and the others find its value. The outcome is [`WriteOutcome::KvValue`] with
+    /// the value the key holds now (`value` when this write set it). The unique key behind "one commit
+    /// creates one release".
+    KvClaim {
+        /// Key.
+        key: String,
+        /// Value to set.
+        value: String,
+    },
     /// Create a token; a name in use (revoked or not) or a known hash is [`StoreError::Conflict`].
     Token(Box<TokenRow>),
     /// Revoke a token and end its sessions; unknown is [`StoreError::NotFound`], already revoked
@@ -495,6 +505,8 @@ pub enum WriteOutcome {
     Image(i64),
     /// The id of an audit entry.
     Audit(i64),
+    /// The value of the key of a [`Write::KvClaim`].
+    KvValue(String),
     /// Nothing to report.
     Done,
 }

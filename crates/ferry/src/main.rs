@@ -5,6 +5,7 @@ mod audit;
 mod client;
 mod contexts;
 mod contexts_cmd;
+mod db;
 mod demo;
 mod explain;
 mod get;
@@ -57,7 +58,8 @@ pub enum Output {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run Ferry: the engine, the HTTP API with live events, on an embedded SQLite database.
+    /// Run Ferry: the engine, the HTTP API with live events, on an embedded SQLite database (or a
+    /// PostgreSQL database shared by replicas, --database).
     ///
     /// Prints `ferry server listening on http://ADDRESS` on stdout once it accepts connections; stops
     /// gracefully on SIGINT or SIGTERM.
@@ -69,6 +71,15 @@ enum Command {
         /// Default: $XDG_DATA_HOME/ferry, else ~/.local/share/ferry.
         #[arg(long, env = "FERRY_DATA", value_name = "DIR")]
         data: Option<PathBuf>,
+        /// The database: sqlite:PATH (or a file path) for the embedded one, postgres://USER@HOST/DB for
+        /// one PostgreSQL shared by replicas (the data directory still holds each replica's git mirrors).
+        /// Default: DATA/ferry.db.
+        #[arg(long, env = "FERRY_DATABASE", value_name = "URL")]
+        database: Option<String>,
+        /// Do not apply database migrations at start: a database that is not up to date stops the start
+        /// (apply them with `ferry db migrate`).
+        #[arg(long)]
+        no_migrate: bool,
         /// Address to listen on; port 0 picks a free port. Any address but loopback requires tokens.
         #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDRESS:PORT")]
         listen: String,
@@ -237,6 +248,11 @@ enum Command {
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
     },
+    /// The database: apply migrations, or copy an embedded installation to PostgreSQL.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// Run a self-contained demonstration (local git repositories, sample product, live releases).
     ///
     /// Creates a temporary GitOps repository with a sample product (three components, five
@@ -267,13 +283,41 @@ enum ContextCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Apply the migrations the database lacks (the server does it at start unless --no-migrate).
+    Migrate {
+        /// The database: sqlite:PATH (or a file path) or postgres://USER@HOST/DB.
+        #[arg(long, env = "FERRY_DATABASE", value_name = "URL")]
+        database: String,
+    },
+    /// Copy an embedded installation to PostgreSQL with nothing lost: releases, events, logs,
+    /// configuration versions, pull requests, image reports, tokens and the audit log, with the same ids.
+    ///
+    /// Stop the server first. The target is migrated; one that holds data is refused unless --force.
+    Copy {
+        /// The SQLite database: sqlite:PATH (e.g. sqlite:/var/lib/ferry/ferry.db) or a file path.
+        #[arg(long, value_name = "sqlite:PATH")]
+        from: String,
+        /// The PostgreSQL database: postgres://USER@HOST/DB.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Replace whatever the target holds.
+        #[arg(long)]
+        force: bool,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
 /// Where offline token commands work: a data directory instead of a server.
 #[derive(Debug, Clone, clap::Args)]
 struct Offline {
     /// Work on DIR/ferry.db directly instead of a server (the server may be stopped).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["server", "database"])]
     data: Option<PathBuf>,
-    /// A PostgreSQL database (not available yet).
+    /// Work on this database directly instead of a server: postgres://USER@HOST/DB (or sqlite:PATH).
     #[arg(long, value_name = "URL", conflicts_with = "server")]
     database: Option<String>,
 }
@@ -614,6 +658,8 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
         Command::Server {
             config,
             data,
+            database,
+            no_migrate,
             listen,
             auth,
             bootstrap_token_file,
@@ -629,6 +675,8 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
         } => server::run(server::Options {
             config,
             data,
+            database,
+            migrate: !no_migrate,
             listen,
             auth,
             bootstrap_token_file,
@@ -652,6 +700,8 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
             TokenCommand::List { offline, output } => token::list(globals, offline.place()?, output),
             TokenCommand::Revoke { name, offline, output } => token::revoke(globals, offline.place()?, &name, output),
         },
+        Command::Db { command: DbCommand::Migrate { database } } => db::migrate(&database),
+        Command::Db { command: DbCommand::Copy { from, to, force, output } } => db::copy(&from, &to, force, output),
         Command::Audit { since, limit, cursor, output } => {
             client_command(globals, |c| async move { audit::run(&c, since, limit, cursor, output).await })
         }
@@ -717,14 +767,11 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
 }
 
 impl Offline {
-    /// Where a token command works: the server, or a data directory (`--database`: not yet).
+    /// Where a token command works: the server, a data directory or a database.
     fn place(self) -> anyhow::Result<token::Place> {
-        if self.database.is_some() {
-            return Err(Invalid(
-                "--database: PostgreSQL is not available yet; use --data DIR with the server's data directory"
-                    .to_owned(),
-            )
-            .into());
+        if let Some(database) = self.database {
+            let database = ferry_store::Database::parse(&database).map_err(|e| Invalid(format!("--database {e}")))?;
+            return Ok(token::Place::Database(database));
         }
         Ok(match self.data {
             Some(dir) => token::Place::Data(dir),

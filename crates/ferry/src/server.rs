@@ -10,7 +10,7 @@ use anyhow::Context;
 use ferry_engine::EngineConfig;
 use ferry_server::auth::tokens::{self, Bootstrap, TokenError};
 use ferry_server::{PublicUrl, ServerSettings, WebhookSecret};
-use ferry_store::{SqliteStore, Store};
+use ferry_store::{Database, Store};
 
 use crate::{exit, style, validate};
 
@@ -58,6 +58,10 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// `--data`.
     pub data: Option<PathBuf>,
+    /// `--database` (default: the data directory's SQLite file).
+    pub database: Option<String>,
+    /// Apply pending migrations at start (not `--no-migrate`).
+    pub migrate: bool,
     /// `--listen`.
     pub listen: String,
     /// `--auth`.
@@ -82,6 +86,7 @@ pub struct Options {
 struct Checked {
     loaded: Option<ferry_config::Loaded>,
     data: PathBuf,
+    database: Database,
     addr: SocketAddr,
     public_urls: Vec<(String, PublicUrl)>,
     webhook_secret: Option<WebhookSecret>,
@@ -120,6 +125,10 @@ fn check(options: &Options) -> Result<Checked, ExitCode> {
     let Some(data) = options.data.clone().or_else(default_data_dir) else {
         return Err(invalid("no data directory: pass --data DIR or set FERRY_DATA"));
     };
+    let database = match &options.database {
+        Some(text) => Database::parse(text).map_err(|e| invalid(format!("--database {e}")))?,
+        None => Database::in_data_dir(&data),
+    };
     // The certificate is loaded now, so a bad file stops the start with its name.
     let tls = options.tls.as_ref().map(ferry_server::tls::ReloadableTls::load).transpose().map_err(invalid)?;
     let git_credentials = options
@@ -128,7 +137,7 @@ fn check(options: &Options) -> Result<Checked, ExitCode> {
         .map(|f| ferry_git::Credentials::from_file(f).map_err(|e| format!("--git-token-file: {}", e.message)))
         .transpose()
         .map_err(invalid)?;
-    Ok(Checked { loaded, data, addr, public_urls, webhook_secret, tls, git_credentials })
+    Ok(Checked { loaded, data, database, addr, public_urls, webhook_secret, tls, git_credentials })
 }
 
 /// Runs the command.
@@ -145,7 +154,7 @@ pub fn run(options: Options) -> anyhow::Result<ExitCode> {
 }
 
 /// Whether the store holds an admin token that works now.
-async fn has_active_admin(store: &SqliteStore) -> anyhow::Result<bool> {
+async fn has_active_admin(store: &impl Store) -> anyhow::Result<bool> {
     let now = jiff::Timestamp::now();
     let tokens = store.tokens().await.context("reading the tokens")?;
     Ok(tokens.iter().any(|t| t.role == "admin" && t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now)))
@@ -153,10 +162,10 @@ async fn has_active_admin(store: &SqliteStore) -> anyhow::Result<bool> {
 
 /// `--bootstrap-token-file`, and the refusal to require tokens that nobody has; `Err` is the exit status.
 async fn bootstrap(
-    store: &SqliteStore,
+    store: &impl Store,
     options: &Options,
     auth: bool,
-    data: &Path,
+    database: &Database,
 ) -> anyhow::Result<Result<(), ExitCode>> {
     if let Some(file) = &options.bootstrap_token_file {
         let shown = file.display();
@@ -174,23 +183,30 @@ async fn bootstrap(
         return Ok(Ok(()));
     }
     if auth && !has_active_admin(store).await? {
+        let offline = match database {
+            Database::Sqlite(path) => {
+                format!("--data {}", path.parent().map(|p| p.display().to_string()).unwrap_or_default())
+            }
+            Database::Postgres(_) => format!("--database {}", database.describe()),
+        };
         return Ok(Err(invalid(format!(
             "this server requires tokens (--auth, or a --listen address that is not loopback) but no admin token \
              exists yet: pass --bootstrap-token-file FILE (a new admin token is written there, mode 0600), or \
-             create one offline first with `ferry token create NAME --role admin --data {}`",
-            data.display()
+             create one offline first with `ferry token create NAME --role admin {offline}`"
         ))));
     }
     Ok(Ok(()))
 }
 
 async fn serve(options: Options, checked: Checked) -> anyhow::Result<ExitCode> {
-    let Checked { loaded, data, addr, public_urls, webhook_secret, tls, git_credentials } = checked;
+    let Checked { loaded, data, database, addr, public_urls, webhook_secret, tls, git_credentials } = checked;
     let auth = options.auth || !addr.ip().is_loopback();
-    let db = data.join("ferry.db");
-    let store = SqliteStore::open(&db).await.with_context(|| format!("cannot open {}", db.display()))?;
+    let store = database
+        .open(options.migrate)
+        .await
+        .with_context(|| format!("cannot open the database {}", database.describe()))?;
     // Before listening: a server that requires tokens nobody has would be of no use.
-    if let Err(code) = bootstrap(&store, &options, auth, &data).await? {
+    if let Err(code) = bootstrap(&store, &options, auth, &database).await? {
         return Ok(code);
     }
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
@@ -227,6 +243,7 @@ async fn serve(options: Options, checked: Checked) -> anyhow::Result<ExitCode> {
         }
     }
     eprintln!("data directory: {}", data.display());
+    eprintln!("database: {}", database.describe());
     eprintln!("{}", if auth { "auth: tokens required" } else { "auth: off (loopback only)" });
     println!("ferry server listening on {listening_url}");
     std::io::stdout().flush().context("writing to stdout")?;

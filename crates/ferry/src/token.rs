@@ -2,14 +2,14 @@
 //! directory's database (`--data DIR`) — the one place the CLI opens the store itself, for the first
 //! admin token of a new installation and for recovery.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
 use ferry_api::{CreatedToken, Token, TokenList};
 use ferry_server::auth::NewToken;
 use ferry_server::auth::tokens::{self, TokenError};
-use ferry_store::{SqliteStore, Store, TokenRow, Write};
+use ferry_store::{AnyStore, SqliteStore, Store, TokenRow, Write};
 use serde_json::json;
 
 use crate::release::enc;
@@ -26,6 +26,8 @@ pub enum Place {
     Server,
     /// The database of a data directory, directly.
     Data(PathBuf),
+    /// A database, directly (`--database`).
+    Database(ferry_store::Database),
 }
 
 /// A token's role.
@@ -50,15 +52,21 @@ impl TokenRole {
     }
 }
 
-/// Opens `DIR/ferry.db`; with `create`, a new data directory and database are made when missing.
-async fn open(dir: &Path, create: bool) -> anyhow::Result<SqliteStore> {
+/// Opens the store of an offline place: `DIR/ferry.db` (with `create`, a new data directory and
+/// database are made when missing), or a database (migrated when needed).
+async fn open(place: &Place, create: bool) -> anyhow::Result<AnyStore> {
+    let dir = match place {
+        Place::Data(dir) => dir,
+        Place::Database(database) => return database.open(true).await.map_err(|e| anyhow::anyhow!("{e}")),
+        Place::Server => anyhow::bail!("a server is not a database"),
+    };
     let db = dir.join("ferry.db");
     if !create && !db.exists() {
         return Err(Invalid(format!("--data {}: there is no database {} here", dir.display(), db.display())).into());
     }
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", dir.display()))?;
-    SqliteStore::open(&db).await.map_err(|e| anyhow::anyhow!("{e}"))
+    Ok(AnyStore::Sqlite(SqliteStore::open(&db).await.map_err(|e| anyhow::anyhow!("{e}"))?))
 }
 
 /// A token as the API lists it: never its secret or hash, with its status now.
@@ -81,8 +89,8 @@ pub fn create(globals: &Globals, place: Place, new: NewToken, output: Output) ->
             let body = serde_json::to_value(&new)?;
             block_on(async move { Ok(client.post_as::<CreatedToken>("/api/v1/tokens", &body).await?) })?
         }
-        Place::Data(dir) => block_on(async move {
-            let store = open(&dir, true).await?;
+        offline => block_on(async move {
+            let store = open(&offline, true).await?;
             tokens::create(&store, &new, OFFLINE_CREATOR).await.map_err(token_error)
         })?,
     };
@@ -126,8 +134,8 @@ pub fn list(globals: &Globals, place: Place, output: Output) -> anyhow::Result<E
             let client = globals.client()?;
             block_on(async move { Ok(client.get_as::<TokenList>("/api/v1/tokens").await?) })?
         }
-        Place::Data(dir) => block_on(async move {
-            let store = open(&dir, false).await?;
+        offline => block_on(async move {
+            let store = open(&offline, false).await?;
             let now = jiff::Timestamp::now();
             let rows = store.tokens().await.map_err(|e| anyhow::anyhow!("{e}"))?;
             let items = rows.iter().map(|r| listed(r, now)).collect::<anyhow::Result<Vec<Token>>>()?;
@@ -172,9 +180,9 @@ pub fn revoke(globals: &Globals, place: Place, name: &str, output: Output) -> an
             let path = format!("/api/v1/tokens/{}/revoke", enc(name));
             block_on(async move { Ok(client.post_as::<Token>(&path, &json!({})).await?) })?
         }
-        Place::Data(dir) => block_on(async move {
+        offline => block_on(async move {
             tokens::check_name(name).map_err(token_error)?;
-            let store = open(&dir, false).await?;
+            let store = open(&offline, false).await?;
             let at = jiff::Timestamp::now();
             let outcome = store.write(vec![Write::RevokeToken { name: name.to_owned(), at }]).await;
             match outcome.map(|o| o.into_iter().next()) {
@@ -217,9 +225,10 @@ mod tests {
     async fn offline_tokens_are_created_listed_and_revoked_in_the_data_directory() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let missing = open(&data, false).await.err().map(|e| e.to_string()).unwrap_or_default();
+        let place = Place::Data(data);
+        let missing = open(&place, false).await.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(missing.contains("there is no database"), "{missing}");
-        let store = open(&data, true).await.unwrap();
+        let store = open(&place, true).await.unwrap();
         let new =
             NewToken { name: "ci".into(), role: "promoter".into(), expires: Some("1d".into()), ..NewToken::default() };
         let created = tokens::create(&store, &new, OFFLINE_CREATOR).await.unwrap();

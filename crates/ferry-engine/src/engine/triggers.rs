@@ -3,7 +3,7 @@
 
 use ferry_model::names::{AppName, ReleaseId};
 use ferry_model::resources::{Application, TriggerFacts};
-use ferry_store::{Store, Write};
+use ferry_store::{Store, Write, WriteOutcome};
 use tokio::sync::watch;
 
 use super::{Created, Engine, internal};
@@ -197,33 +197,38 @@ impl<S: Store> Engine<S> {
                     return;
                 };
                 // One commit creates at most one release per product and flow, however many of the
-                // product's applications in the trigger environment it changed.
-                let released = released_key(&product, flow.as_str(), commit.sha.as_str());
-                let earlier = match self.store.kv_get(&released).await {
-                    Ok(earlier) => earlier,
+                // product's applications in the trigger environment it changed, and whichever replica
+                // sees it: the first claim of the commit's key wins.
+                let id = ReleaseId(self.ports.clock.new_id());
+                let claim = Write::KvClaim {
+                    key: released_key(&product, flow.as_str(), commit.sha.as_str()),
+                    value: id.to_string(),
+                };
+                let claimed = match self.store.write(vec![remember(commit.sha.to_string()), claim]).await {
+                    Ok(outcomes) => outcomes.into_iter().nth(1),
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot read which commits created releases");
+                        tracing::warn!(error = %e, "cannot store the trigger commit");
                         return;
                     }
                 };
-                if let Some(release) = earlier {
-                    let _ = self.store.write(vec![remember(commit.sha.to_string())]).await;
-                    self.product_event(
-                        &product,
-                        "trigger-already-released",
-                        format!(
-                            "commit {} already started release {release} of flow {flow}; {app} is part of it",
-                            commit.sha.short()
-                        ),
-                    )
-                    .await;
-                    return;
-                }
-                let id = ReleaseId(self.ports.clock.new_id());
-                let writes = vec![remember(commit.sha.to_string()), Write::Kv { key: released, value: id.to_string() }];
-                if let Err(e) = self.store.write(writes).await {
-                    tracing::warn!(error = %e, "cannot store the trigger commit");
-                    return;
+                match claimed {
+                    Some(Ok(WriteOutcome::KvValue(winner))) if winner == id.to_string() => {}
+                    Some(Ok(WriteOutcome::KvValue(release))) => {
+                        self.product_event(
+                            &product,
+                            "trigger-already-released",
+                            format!(
+                                "commit {} already started release {release} of flow {flow}; {app} is part of it",
+                                commit.sha.short()
+                            ),
+                        )
+                        .await;
+                        return;
+                    }
+                    other => {
+                        tracing::warn!(outcome = ?other, "cannot claim the trigger commit");
+                        return;
+                    }
                 }
                 let initiator = format!("{} · ferry (auto)", commit.author_name);
                 let (git, catalog, tx) = (self.ports.git.clone(), self.catalog.clone(), self.creating.clone());

@@ -430,6 +430,32 @@ async fn exec_applications_without_commands_are_healthy_once_committed_without_a
     assert!(deployed.is_empty(), "checked out: {deployed:?}");
 }
 
+/// Another server sharing the database (a replica) claimed the commit first: this one creates nothing
+/// and names the other's release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_claimed_elsewhere_creates_no_release_here() {
+    let (h, repo) = setup("true", "true").await;
+    let sha = repo.commit(
+        &[("apps/api/dev/values.yaml", &values("1.7.0", "dev")), ("apps/api/dev/Chart.yaml", &chart("1.7.0"))],
+        "feat: claimed by another replica",
+    );
+    repo.push();
+    let claim = ferry_store::Write::KvClaim {
+        key: format!("trigger-released:shop:standard:{sha}"),
+        value: "release-of-another-replica".into(),
+    };
+    h.store.write(vec![claim]).await.unwrap().remove(0).unwrap();
+    let push = ferry_engine::GitPush { repo_urls: vec![repo.url()], branch: "main".into(), after: String::new() };
+    let skipped = next_event(&h, |e| e.body["type"] == "ProductEvent" && e.body["kind"] == "trigger-already-released");
+    let (accepted, skipped) = tokio::join!(h.engine.git_push(push), skipped);
+    accepted.unwrap();
+    let message = skipped.body["message"].as_str().unwrap();
+    assert!(message.contains("release-of-another-replica") && message.contains(&sha[..7]), "{message}");
+    let releases =
+        h.store.list_releases(ferry_store::ReleaseFilter { limit: 10, ..Default::default() }).await.unwrap().items;
+    assert!(releases.is_empty(), "{releases:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_commit_changing_two_trigger_applications_creates_one_release() {
     let (h, repo) = setup("true", "true").await;

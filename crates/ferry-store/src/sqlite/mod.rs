@@ -6,6 +6,8 @@ mod migrate;
 mod rows;
 mod writer;
 
+pub(crate) use self::rows::product_stream;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,8 +18,8 @@ use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 
 use self::rows::{
     EVENT_COLUMNS, IMAGE_COLUMNS, PULL_REQUEST_COLUMNS, RELEASE_COLUMNS, TOKEN_COLUMNS, all, audit_from_row,
-    event_from_row, first, fmt_ts, image_from_row, json, log_from_row, product_stream, pull_request_from_row,
-    release_from_row, token_from_row,
+    event_from_row, first, fmt_ts, image_from_row, json, log_from_row, pull_request_from_row, release_from_row,
+    token_from_row,
 };
 use self::writer::Request;
 use crate::{
@@ -81,17 +83,23 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
 impl SqliteStore {
     /// Opens (creating if needed) the database file `path` and runs migrations.
     pub async fn open(path: &Path) -> Result<SqliteStore> {
+        SqliteStore::open_with(path, true).await
+    }
+
+    /// Opens the database file `path`; with `migrate`, creates it if needed and applies pending migrations,
+    /// without, a migration still to apply is [`StoreError::Migrate`].
+    pub async fn open_with(path: &Path, migrate: bool) -> Result<SqliteStore> {
         let path = path.to_owned();
-        tokio::task::spawn_blocking(move || SqliteStore::open_blocking(&path))
+        tokio::task::spawn_blocking(move || SqliteStore::open_blocking(&path, migrate))
             .await
             .map_err(|e| StoreError::Internal { doing: "opening the database", detail: e.to_string() })?
     }
 
-    fn open_blocking(path: &Path) -> Result<SqliteStore> {
+    fn open_blocking(path: &Path, migrate: bool) -> Result<SqliteStore> {
         let location = path.display().to_string();
-        let open_err = |source| StoreError::Open { location: location.clone(), source };
+        let open_err = |source: rusqlite::Error| StoreError::Open { location: location.clone(), source: source.into() };
         let mut conn = open_writer(path).map_err(open_err)?;
-        migrate::run(&mut conn, &location)?;
+        migrate::run(&mut conn, &location, migrate)?;
         let idle = (0..READERS).map(|_| open_reader(path)).collect::<rusqlite::Result<Vec<_>>>().map_err(open_err)?;
         let readers = Arc::new(Readers {
             path: path.to_owned(),
@@ -141,8 +149,10 @@ impl Readers {
         let idle = self.idle.lock().map_err(|_| poisoned(doing))?.pop();
         match idle {
             Some(conn) => Ok(conn),
-            None => open_reader(&self.path)
-                .map_err(|source| StoreError::Open { location: self.path.display().to_string(), source }),
+            None => open_reader(&self.path).map_err(|source| StoreError::Open {
+                location: self.path.display().to_string(),
+                source: source.into(),
+            }),
         }
     }
 

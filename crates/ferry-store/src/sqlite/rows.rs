@@ -11,11 +11,11 @@ use crate::{
 
 /// Maps a SQLite error to [`StoreError::Query`], saying what the store was doing.
 pub(super) fn query_err(doing: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Query { doing, source }
+    move |source| StoreError::Query { doing, source: source.into() }
 }
 
 /// The event-log stream holding a product's events (not a release id: release ids are UUIDs).
-pub(super) fn product_stream(product: &str) -> String {
+pub(crate) fn product_stream(product: &str) -> String {
     format!("product:{product}")
 }
 

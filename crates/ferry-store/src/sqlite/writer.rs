@@ -217,6 +217,17 @@ fn apply_write(conn: &Connection, write: &Write, committed: &mut Vec<StoredEvent
             .map_err(query_err("storing a setting"))?;
             Ok(WriteOutcome::Done)
         }
+        Write::KvClaim { key, value } => {
+            let doing = "claiming a setting";
+            conn.prepare_cached("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+                .and_then(|mut s| s.execute(params![key, value]))
+                .map_err(query_err(doing))?;
+            let held: String = conn
+                .prepare_cached("SELECT value FROM kv WHERE key = ?")
+                .and_then(|mut s| s.query_row([key], |r| r.get(0)))
+                .map_err(query_err(doing))?;
+            Ok(WriteOutcome::KvValue(held))
+        }
         Write::Token(row) => write_token(conn, row),
         Write::RevokeToken { name, at } => revoke_token(conn, name, *at),
         Write::Session(row) => {
@@ -363,10 +374,7 @@ fn write_pull_request(conn: &Connection, row: &PullRequestRow) -> Result<WriteOu
                 })
                 .map_err(query_err("updating a pull request"))?;
             if updated == 0 {
-                return Err(StoreError::Query {
-                    doing: "updating a pull request",
-                    source: rusqlite::Error::QueryReturnedNoRows,
-                });
+                return Err(StoreError::NotFound(format!("no pull request #{number}")));
             }
             Ok(WriteOutcome::PullRequest(number))
         }

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 
-use ferry_store::{SqliteStore, Store};
+use ferry_store::{PgStore, SqliteStore, Store, test_support};
 
 /// A database of one backend, made for one test.
 pub trait Backend: Sized + Send + Sync + 'static {
@@ -15,8 +15,9 @@ pub trait Backend: Sized + Send + Sync + 'static {
     /// transactional; a sequence of another backend may skip the ids of rolled-back or lost writes).
     const GAPLESS_IDS: bool = true;
 
-    /// A new, empty database.
-    fn create() -> impl Future<Output = Self> + Send;
+    /// A new, empty database; `None` when the backend's server is not available outside CI (the test
+    /// then says how to run it and passes; under CI it fails instead).
+    fn create() -> impl Future<Output = Option<Self>> + Send;
 
     /// Where the database is, for [`Backend::at`] in another process.
     fn location(&self) -> String;
@@ -38,9 +39,9 @@ pub struct Sqlite {
 impl Backend for Sqlite {
     type Store = SqliteStore;
 
-    async fn create() -> Sqlite {
+    async fn create() -> Option<Sqlite> {
         let dir = tempfile::tempdir().unwrap();
-        Sqlite { path: dir.path().join("ferry.db"), _dir: Some(dir) }
+        Some(Sqlite { path: dir.path().join("ferry.db"), _dir: Some(dir) })
     }
 
     fn location(&self) -> String {
@@ -53,5 +54,51 @@ impl Backend for Sqlite {
 
     async fn open(&self) -> SqliteStore {
         SqliteStore::open(&self.path).await.unwrap()
+    }
+}
+
+/// A database of its own on the tests' PostgreSQL server, dropped with this value.
+pub struct Postgres {
+    url: String,
+    /// The server and database to drop it from, when this value made it.
+    owned: Option<(String, String)>,
+}
+
+impl Backend for Postgres {
+    type Store = PgStore;
+
+    const GAPLESS_IDS: bool = false;
+
+    async fn create() -> Option<Postgres> {
+        let server = test_support::postgres_server()?;
+        let name = test_support::unique_name("ferry_test");
+        let url = test_support::create_database(&server, &name).await.unwrap();
+        Some(Postgres { url, owned: Some((server, name)) })
+    }
+
+    fn location(&self) -> String {
+        self.url.clone()
+    }
+
+    fn at(location: &str) -> Postgres {
+        Postgres { url: location.to_owned(), owned: None }
+    }
+
+    async fn open(&self) -> PgStore {
+        PgStore::open(&self.url).await.unwrap()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.owned.take() else { return };
+        // On a thread of its own: drop may run inside the test's runtime.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(test_support::drop_database(&admin_url, &name))
+        });
+        if let Ok(Err(e)) = dropped.join() {
+            eprintln!("could not drop the test database: {e}");
+        }
     }
 }

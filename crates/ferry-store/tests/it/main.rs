@@ -6,6 +6,8 @@ mod backend;
 mod contract;
 mod crash;
 mod fixture;
+mod postgres;
 mod sqlite;
 
 contract_tests!(sqlite_contract, crate::backend::Sqlite);
+contract_tests!(postgres_contract, crate::backend::Postgres);

@@ -1,0 +1,272 @@
+//! What is particular to PostgreSQL: replicas sharing one database. Each test opens two (or three)
+//! stores on one database, as separate replicas would.
+
+use std::collections::BTreeSet;
+
+use ferry_store::*;
+
+use crate::backend::{Backend, Postgres};
+use crate::contract::{one, release_write};
+
+/// Two stores on one new database, or `None` when no server is configured (see `test_support::postgres_server`).
+async fn two() -> Option<(Postgres, PgStore, PgStore)> {
+    let db = Postgres::create().await?;
+    let (a, b) = (db.open().await, db.open().await);
+    Some((db, a, b))
+}
+
+fn replica(store: &PgStore, owner: &str, ttl_ms: u64) -> PgStore {
+    store.replica(ReplicaOptions { owner: owner.into(), lease_ttl: std::time::Duration::from_millis(ttl_ms) })
+}
+
+/// A release write of `id` with a status.
+fn write(id: &str, first_seq: i64, status: &str) -> Write {
+    release_write(id, first_seq, 1, status)
+}
+
+#[tokio::test]
+async fn every_replica_sees_every_replicas_events_in_order_and_can_resume() {
+    let Some((_db, a, b)) = two().await else { return };
+    let (mut sub_a, mut sub_b) = (a.subscribe(), b.subscribe());
+    let mut tasks = Vec::new();
+    for (i, store) in [a.clone(), b.clone(), a.clone(), b.clone()].into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            for seq in 0..10 {
+                one(store.write(vec![write(&format!("x{i}"), seq, "Running")]).await.unwrap()).unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let stored: Vec<i64> = a.events_after(0, EventFilter::All, 1000).await.unwrap().iter().map(|e| e.gid).collect();
+    assert_eq!(stored.len(), 40);
+    for sub in [&mut sub_a, &mut sub_b] {
+        let mut received = Vec::new();
+        for _ in 0..40 {
+            received.push(sub.recv().await.unwrap().gid);
+        }
+        assert_eq!(received, stored, "every event once, in id order, whichever replica wrote it");
+    }
+    // A stream that saw the first 15 resumes from the 15th id (Last-Event-ID) on either replica.
+    let rest = b.events_after(stored[14], EventFilter::All, 1000).await.unwrap();
+    assert_eq!(rest.iter().map(|e| e.gid).collect::<Vec<_>>(), stored[15..]);
+    // Product events of one replica reach the other's subscribers too.
+    let product = Write::ProductEvent {
+        product: "shop".into(),
+        kind: "no-flow-matched".into(),
+        message: "no flow".into(),
+        at: crate::contract::t("2026-01-01T00:00:00Z"),
+    };
+    one(a.write(vec![product]).await.unwrap()).unwrap();
+    assert_eq!(sub_b.recv().await.unwrap().release_id, "product:shop");
+}
+
+#[tokio::test]
+async fn live_events_survive_the_listening_connection_being_cut() {
+    let Some((db, a, b)) = two().await else { return };
+    let mut sub = a.subscribe();
+    one(b.write(vec![write("r1", 0, "Running")]).await.unwrap()).unwrap();
+    let first = sub.recv().await.unwrap().gid;
+    // The server ends a's (and b's) listening connections, as a failover or an idle timeout would.
+    let (client, connection) = tokio_postgres::connect(&db.location(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let cut = client
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = 'ferry-listen' AND datname = current_database()",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cut.len(), 2, "one listening connection per store");
+    // Written while nobody listens: delivered once the listener is back, in order, nothing twice.
+    for seq in 1..4 {
+        one(b.write(vec![write("r1", seq, "Running")]).await.unwrap()).unwrap();
+    }
+    let stored: Vec<i64> = b.release_events("r1").await.unwrap().iter().map(|e| e.gid).collect();
+    let mut received = vec![first];
+    for _ in 1..4 {
+        received.push(sub.recv().await.unwrap().gid);
+    }
+    assert_eq!(received, stored);
+    assert!(sub.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn a_replica_owns_the_releases_it_creates() {
+    let Some((_db, a, b)) = two().await else { return };
+    let (a, b) = (replica(&a, "a", 60_000), replica(&b, "b", 60_000));
+    one(a.write(vec![write("r1", 0, "Running")]).await.unwrap()).unwrap();
+    let lease = a.lease("r1").await.unwrap().unwrap();
+    assert_eq!((lease.owner.as_deref(), lease.epoch), (Some("a"), 1));
+    // The other replica can neither claim it (the lease is live) nor write it.
+    assert!(b.claim(10).await.unwrap().is_empty());
+    let fenced = one(b.write(vec![write("r1", 1, "Running")]).await.unwrap());
+    assert!(
+        matches!(&fenced, Err(StoreError::Fenced { epoch: 0, owner: Some(o), current_epoch: Some(1), .. }) if o == "a"),
+        "{fenced:?}"
+    );
+    assert_eq!(b.release_events("r1").await.unwrap().len(), 1, "the fenced write stored nothing");
+    // The owner goes on, renews, and lets go once the release is final.
+    one(a.write(vec![write("r1", 1, "Running")]).await.unwrap()).unwrap();
+    assert!(a.renew().await.unwrap().is_empty());
+    one(a.write(vec![write("r1", 2, "Succeeded")]).await.unwrap()).unwrap();
+    assert_eq!(a.lease("r1").await.unwrap().unwrap().owner, None);
+    assert!(b.claim(10).await.unwrap().is_empty(), "a final release is nobody's to claim");
+    // Written again (a retry), its free lease goes to the replica that writes it, fencing the other.
+    one(b.write(vec![write("r1", 3, "Running")]).await.unwrap()).unwrap();
+    let lease = b.lease("r1").await.unwrap().unwrap();
+    assert_eq!((lease.owner.as_deref(), lease.epoch), (Some("b"), 2));
+    assert!(matches!(one(a.write(vec![write("r1", 4, "Failed")]).await.unwrap()), Err(StoreError::Fenced { .. })));
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_taken_over_and_the_old_owner_is_fenced_off() {
+    let Some((_db, a, b)) = two().await else { return };
+    // The first owner's leases expire at once (as if it had paused past its expiry).
+    let (a, b) = (replica(&a, "a", 0), replica(&b, "b", 60_000));
+    one(a.write(vec![write("r1", 0, "Running")]).await.unwrap()).unwrap();
+    let taken = b.claim(10).await.unwrap();
+    assert_eq!(
+        taken.iter().map(|l| (l.release_id.as_str(), l.owner.as_deref(), l.epoch)).collect::<Vec<_>>(),
+        [("r1", Some("b"), 2)]
+    );
+    // The old owner wakes up: its write fails and stores nothing; renewing tells it what it lost.
+    let late = one(a.write(vec![write("r1", 1, "Failed")]).await.unwrap());
+    assert!(
+        matches!(&late, Err(StoreError::Fenced { epoch: 1, owner: Some(o), current_epoch: Some(2), .. }) if o == "b"),
+        "{late:?}"
+    );
+    assert!(late.unwrap_err().to_string().contains("owned by b at epoch 2"));
+    assert_eq!(a.release_events("r1").await.unwrap().len(), 1);
+    assert_eq!(a.release_view("r1").await.unwrap().unwrap()["status"], "Running");
+    assert_eq!(a.renew().await.unwrap(), ["r1"]);
+    // The new owner writes where the log is.
+    one(b.write(vec![write("r1", 1, "Running")]).await.unwrap()).unwrap();
+    assert_eq!(b.release_events("r1").await.unwrap().len(), 2);
+    // Given back, the lease is free for the next claim, which moves the epoch on again.
+    b.release_lease("r1").await.unwrap();
+    assert_eq!(a.claim(10).await.unwrap().iter().map(|l| l.epoch).collect::<Vec<_>>(), [3]);
+    assert!(matches!(one(b.write(vec![write("r1", 2, "Running")]).await.unwrap()), Err(StoreError::Fenced { .. })));
+}
+
+#[tokio::test]
+async fn concurrent_claims_hand_each_release_to_one_replica_and_skip_locked_leases() {
+    let Some((db, plain, _)) = two().await else { return };
+    // Releases written before any replica leased them (a single server, or a copied database).
+    let writes = (0..30).map(|i| write(&format!("q{i:02}"), 0, "Running")).collect();
+    for outcome in plain.write(writes).await.unwrap() {
+        outcome.unwrap();
+    }
+    let mut stores = Vec::new();
+    for name in ["a", "b", "c"] {
+        stores.push(replica(&db.open().await, name, 60_000));
+    }
+    // One lease is being claimed (row-locked) elsewhere: claims skip it instead of waiting.
+    let (mut locker, connection) = tokio_postgres::connect(&db.location(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    assert!(stores[0].claim(0).await.unwrap().is_empty(), "seeds the free leases, claims none");
+    let tx = locker.transaction().await.unwrap();
+    tx.execute("SELECT 1 FROM leases WHERE release_id = 'q07' FOR UPDATE", &[]).await.unwrap();
+    let claims = futures_util::future::join_all(stores.iter().map(|s| s.claim(30))).await;
+    let mut owners = std::collections::BTreeMap::new();
+    for (store, claimed) in ["a", "b", "c"].into_iter().zip(claims) {
+        for lease in claimed.unwrap() {
+            assert_eq!((lease.owner.as_deref(), lease.epoch), (Some(store), 1));
+            assert!(owners.insert(lease.release_id.clone(), store).is_none(), "{} claimed twice", lease.release_id);
+        }
+    }
+    let expected: BTreeSet<String> = (0..30).filter(|i| *i != 7).map(|i| format!("q{i:02}")).collect();
+    assert_eq!(owners.keys().cloned().collect::<BTreeSet<_>>(), expected);
+    tx.rollback().await.unwrap();
+    // Once free, the skipped one goes to the next claim; the rest stay with their owners.
+    let late = stores[2].claim(30).await.unwrap();
+    assert_eq!(late.iter().map(|l| l.release_id.as_str()).collect::<Vec<_>>(), ["q07"]);
+    // Each owner writes its own releases and no other.
+    let (id, owner) = owners.iter().next().unwrap();
+    let index = ["a", "b", "c"].iter().position(|n| n == owner).unwrap();
+    one(stores[index].write(vec![write(id, 1, "Running")]).await.unwrap()).unwrap();
+    let other = &stores[(index + 1) % 3];
+    assert!(matches!(one(other.write(vec![write(id, 2, "Running")]).await.unwrap()), Err(StoreError::Fenced { .. })));
+}
+
+#[tokio::test]
+async fn one_replica_at_a_time_holds_the_poll_lock() {
+    let Some((_db, a, b)) = two().await else { return };
+    let held = a.try_poll_lock("trigger-polling").await.unwrap().expect("free at first");
+    assert!(b.try_poll_lock("trigger-polling").await.unwrap().is_none(), "held by the other replica");
+    let retention = b.try_poll_lock("retention").await.unwrap().expect("another lock is free");
+    held.release().await.unwrap();
+    let taken = b.try_poll_lock("trigger-polling").await.unwrap().expect("free once released");
+    assert!(a.try_poll_lock("retention").await.unwrap().is_none());
+    taken.release().await.unwrap();
+    retention.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_commit_claimed_on_two_replicas_creates_one_release() {
+    let Some((_db, a, b)) = two().await else { return };
+    let key = "released/shop/standard/0123abc";
+    let claim = |store: PgStore, id: &'static str| async move {
+        let outcome = one(store.write(vec![Write::KvClaim { key: key.into(), value: id.into() }]).await.unwrap());
+        match outcome.unwrap() {
+            WriteOutcome::KvValue(winner) => winner,
+            other => panic!("expected a value, got {other:?}"),
+        }
+    };
+    let (on_a, on_b) = tokio::join!(claim(a.clone(), "release-a"), claim(b.clone(), "release-b"));
+    assert_eq!(on_a, on_b, "both replicas find the same release");
+    assert!(["release-a", "release-b"].contains(&on_a.as_str()));
+    assert_eq!(b.kv_get(key).await.unwrap(), Some(on_a));
+}
+
+#[tokio::test]
+async fn migrations_are_recorded_once_and_a_store_that_must_not_migrate_refuses_a_new_database() {
+    let Some(db) = Postgres::create().await else { return };
+    let err = PgStore::open_with(&db.location(), false).await.err().unwrap();
+    assert!(matches!(err, StoreError::Migrate { .. }), "{err:?}");
+    assert!(err.to_string().contains("ferry db migrate"), "{err}");
+    // Replicas starting together migrate once.
+    let url = db.location();
+    let (a, b) = tokio::join!(PgStore::open(&url), PgStore::open(&url));
+    let (a, _b) = (a.unwrap(), b.unwrap());
+    let reopened = PgStore::open_with(&db.location(), false).await.unwrap();
+    one(reopened.write(vec![Write::Kv { key: "k".into(), value: "v".into() }]).await.unwrap()).unwrap();
+    assert_eq!(a.kv_get("k").await.unwrap().as_deref(), Some("v"));
+    let (client, connection) = tokio_postgres::connect(&db.location(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let recorded: Vec<i64> = client
+        .query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(recorded, [1, 2]);
+}
+
+#[tokio::test]
+async fn an_embedded_installation_is_copied_with_nothing_lost() {
+    let Some(db) = Postgres::create().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("ferry.db");
+    {
+        let sqlite = SqliteStore::open(&source).await.unwrap();
+        crate::fixture::write_all(&sqlite).await;
+    }
+    let report = ferry_store::copy::sqlite_to_postgres(&source, &db.location(), false).await.unwrap();
+    let count = |table: &str| report.tables.iter().find(|(t, _)| t == table).map(|(_, n)| *n);
+    assert_eq!((count("events"), count("audit")), (Some(8), Some(2)), "{report:?}");
+    // The same ids, events, logs, versions, tokens and audit entries; new ids go on after the copied ones.
+    let store = db.open().await;
+    crate::fixture::check(&store).await;
+    drop(store);
+    // A database holding data is refused, and left as it was; --force replaces what it holds.
+    let refused = ferry_store::copy::sqlite_to_postgres(&source, &db.location(), false).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Conflict(_)) && refused.to_string().contains("--force"), "{refused}");
+    ferry_store::copy::sqlite_to_postgres(&source, &db.location(), true).await.unwrap();
+    crate::fixture::check(&db.open().await).await;
+    let missing = ferry_store::copy::sqlite_to_postgres(&dir.path().join("nope.db"), &db.location(), false).await;
+    assert!(missing.unwrap_err().to_string().contains("no SQLite database at"));
+}
