@@ -394,7 +394,7 @@ async fn flow<S: Store>(
 // Release
 // ---------------------------------------------------------------------------------------------------
 
-fn release_meta(v: &ReleaseView) -> PageMeta {
+fn release_meta(v: &ReleaseView, all_cards: bool) -> PageMeta {
     let id = v.id.to_string();
     let short = pages::short_id(&id);
     PageMeta::new(
@@ -407,17 +407,27 @@ fn release_meta(v: &ReleaseView) -> PageMeta {
     )
     .live(
         format!("/api/v1/events{}", format::query(&[("release", &id)])),
-        format!("{}?fragment=body", pages::release_href(&id)),
+        format!("{}?fragment=body{}", pages::release_href(&id), if all_cards { "&cards=all" } else { "" }),
         "release-body",
     )
 }
 
 /// The release page, optionally with an error from an action that failed.
 fn release_response(v: &ReleaseView, status: StatusCode, error: Option<String>, show_hooks: bool) -> Response {
-    let mut d = pages::release(v, Timestamp::now());
+    release_page(v, status, error, show_hooks, false)
+}
+
+fn release_page(
+    v: &ReleaseView,
+    status: StatusCode,
+    error: Option<String>,
+    show_hooks: bool,
+    all_cards: bool,
+) -> Response {
+    let mut d = pages::release(v, Timestamp::now(), all_cards);
     d.error = error;
     d.show_hooks = show_hooks;
-    html(status, &pages::ReleasePage { page: release_meta(v), d })
+    html(status, &pages::ReleasePage { page: release_meta(v, all_cards), d })
 }
 
 async fn release<S: Store>(
@@ -425,17 +435,24 @@ async fn release<S: Store>(
     Path(raw): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, UiError> {
-    let p = Params::parse(q.as_deref(), &["fragment", "hooks"])?;
+    let p = Params::parse(q.as_deref(), &["fragment", "hooks", "cards"])?;
     let id = parse_release(&raw)?;
     let as_fragment = fragment(&p, "body")?;
     let show_hooks = matches!(p.one("hooks")?, Some("1" | "show" | "true"));
+    let all_cards = match p.one("cards")? {
+        None => false,
+        Some("all") => true,
+        Some(other) => {
+            return Err(UiError::bad_request(format!("cards={other:?} is not known; use cards=all for every card")));
+        }
+    };
     let v = load_release(&st, &id).await?;
     if as_fragment {
-        let mut d = pages::release(&v, Timestamp::now());
+        let mut d = pages::release(&v, Timestamp::now(), all_cards);
         d.show_hooks = show_hooks;
         return Ok(html(StatusCode::OK, &pages::ReleaseFragment { d }));
     }
-    Ok(release_response(&v, StatusCode::OK, None, show_hooks))
+    Ok(release_page(&v, StatusCode::OK, None, show_hooks, all_cards))
 }
 
 async fn notes<S: Store>(

@@ -171,6 +171,8 @@ pub(crate) struct ReleaseData {
     pub(crate) issues: Vec<IssueItem>,
     pub(crate) graph: Graph,
     pub(crate) envs: Vec<EnvCard>,
+    /// Environments without a card (successful or pending ones of a flow over [`CARD_LIMIT`]).
+    pub(crate) hidden_cards: usize,
     pub(crate) hooks: Vec<WorkflowItem>,
     pub(crate) hook_count: usize,
     pub(crate) show_hooks: bool,
@@ -297,7 +299,13 @@ pub(super) fn env_card(v: &ReleaseView, env: &EnvView, now: Timestamp) -> EnvCar
 }
 
 /// Builds the release page from its view.
-pub(crate) fn release(v: &ReleaseView, now: Timestamp) -> ReleaseData {
+/// Above this many environments the release page gives a card only to the environments that need
+/// attention (running, suspended, failed, terminated): the graph and the counters show every one, and
+/// `?cards=all` brings all the cards back. A flow of a thousand environments stays a page to read.
+pub(crate) const CARD_LIMIT: usize = 50;
+
+/// The release page's data, with a card for every environment (`all_cards`) or as [`CARD_LIMIT`] says.
+pub(crate) fn release(v: &ReleaseView, now: Timestamp, all_cards: bool) -> ReleaseData {
     let context = crate::ui::session::context();
     let may_change = context.may_change(&v.product);
     let id = v.id.to_string();
@@ -344,6 +352,11 @@ pub(crate) fn release(v: &ReleaseView, now: Timestamp) -> ReleaseData {
     let hooks: Vec<WorkflowItem> = v.hooks.iter().map(|l| workflow_item(id, l)).collect();
     let hook_count = hooks.len()
         + v.environments.iter().map(|e| e.workflows.iter().filter(|l| l.stage == Stage::Hook).count()).sum::<usize>();
+    let many = v.environments.len() > CARD_LIMIT && !all_cards;
+    let needs_card = |e: &EnvView| {
+        !many
+            || !matches!(e.status, ferry_model::status::EnvStatus::Successful | ferry_model::status::EnvStatus::Pending)
+    };
     ReleaseData {
         id: id.to_owned(),
         short_id: short_id(id),
@@ -371,7 +384,8 @@ pub(crate) fn release(v: &ReleaseView, now: Timestamp) -> ReleaseData {
         notes_href: format!("{}/notes", release_href(id)),
         issues: v.issues.iter().map(|i| top_issue(id, i)).collect(),
         graph,
-        envs: v.environments.iter().map(|e| env_card(v, e, now)).collect(),
+        envs: v.environments.iter().filter(|e| needs_card(e)).map(|e| env_card(v, e, now)).collect(),
+        hidden_cards: v.environments.iter().filter(|e| !needs_card(e)).count(),
         hooks,
         hook_count,
         show_hooks: false,

@@ -64,7 +64,7 @@ fn a_release_of_30_environments_and_10_applications_renders_escaped_and_complete
     let view: ReleaseView = serde_json::from_value(big_view(30, 10)).expect("reads");
     let now = Timestamp::from_str("2026-03-01T10:05:00Z").expect("time");
     let started = std::time::Instant::now();
-    let d = crate::ui::session::as_local(|| release(&view, now));
+    let d = crate::ui::session::as_local(|| release(&view, now, false));
     let page = ReleasePage { page: PageMeta::new("t", vec![]), d };
     let html = page.render().expect("renders");
     let elapsed = started.elapsed();
@@ -110,4 +110,30 @@ fn product_columns_follow_the_flow_and_missing_environments_read_as_not_included
     let html = ProductFragment { d }.render().expect("renders");
     assert!(html.contains(r#"title="qa failed""#), "the date's tooltip is the reason");
     assert!(html.contains("<em>Manual</em>"));
+}
+
+#[test]
+fn a_release_of_more_than_card_limit_environments_gives_cards_to_those_that_need_attention() {
+    let n = super::release::CARD_LIMIT * 4;
+    let view: ReleaseView = serde_json::from_value(big_view(n, 1)).expect("reads");
+    let now = Timestamp::from_str("2026-03-01T10:05:00Z").expect("time");
+    let quiet = |e: &&ferry_api::EnvironmentView| {
+        matches!(e.status, ferry_model::status::EnvStatus::Successful | ferry_model::status::EnvStatus::Pending)
+    };
+    let hidden = view.environments.iter().filter(quiet).count();
+    assert!(hidden > 0 && hidden < n, "the fixture mixes statuses");
+    let d = crate::ui::session::as_local(|| release(&view, now, false));
+    assert_eq!((d.envs.len(), d.hidden_cards), (n - hidden, hidden));
+    let html = ReleasePage { page: PageMeta::new("t", vec![]), d }.render().expect("renders");
+    assert_eq!(html.matches("<a class=\"node ").count(), n, "the graph still shows every environment");
+    assert_eq!(html.matches("class=\"card env ").count(), n - hidden);
+    assert!(html.contains("?cards=all\">Show all"), "a link brings every card back");
+    let shown: Vec<&str> = view.environments.iter().filter(|e| !quiet(e)).map(|e| e.name.as_str()).collect();
+    assert!(shown.iter().all(|name| html.contains(&format!("data-env=\"{name}\" aria-labelledby"))));
+    // Every card on request; a small flow always has every card.
+    let all = crate::ui::session::as_local(|| release(&view, now, true));
+    assert_eq!((all.envs.len(), all.hidden_cards), (n, 0));
+    let small: ReleaseView = serde_json::from_value(big_view(super::release::CARD_LIMIT, 1)).expect("reads");
+    let d = crate::ui::session::as_local(|| release(&small, now, false));
+    assert_eq!((d.envs.len(), d.hidden_cards), (super::release::CARD_LIMIT, 0));
 }
