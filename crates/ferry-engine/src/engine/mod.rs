@@ -54,6 +54,8 @@ pub struct EngineConfig {
     pub jira: Option<Arc<ferry_notes::jira::Jira>>,
     /// A token for `https://` git remotes whose URL carries no credentials (`--git-token-file`).
     pub git_credentials: Option<ferry_git::Credentials>,
+    /// The Argo CD server of applications whose `status.argocd` names none (`--argocd-server`).
+    pub argocd_server: Option<String>,
 }
 
 impl EngineConfig {
@@ -69,6 +71,7 @@ impl EngineConfig {
             kill_grace: Duration::from_secs(10),
             jira: None,
             git_credentials: None,
+            argocd_server: None,
         }
     }
 }

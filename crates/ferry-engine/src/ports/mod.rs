@@ -6,6 +6,7 @@
 //! boxed futures ([`BoxFuture`]) so the traits stay object-safe; git is blocking by nature (the mirror
 //! cache runs `git` and gix) and is called from blocking threads.
 
+mod argocd;
 mod clock;
 mod git;
 mod pulls;
@@ -30,6 +31,7 @@ use tokio::sync::{mpsc, watch};
 use crate::engine::EngineConfig;
 use crate::handle::{EngineError, PullRequestInfo, PushedStatus};
 
+pub use argocd::{ArgoCdStatusProvider, DEFAULT_TOKEN_VARIABLE, TokenLookup};
 pub use clock::SystemClock;
 pub use git::MirrorGit;
 pub use pulls::LocalPullRequests;
@@ -172,7 +174,7 @@ pub struct StatusProviders {
     pub exec: Arc<dyn AppStatusProvider>,
     /// `status.push`: an agent reports.
     pub push: Arc<dyn AppStatusProvider>,
-    /// `status.argocd`: `None` until an Argo CD provider exists.
+    /// `status.argocd`: Argo CD ([`ArgoCdStatusProvider`] by default); `None` refuses the source.
     pub argocd: Option<Arc<dyn AppStatusProvider>>,
 }
 
@@ -284,8 +286,9 @@ pub struct Ports {
 
 impl Ports {
     /// The built-in implementations for `config`: the git mirror cache under `data_dir/git`, the local
-    /// runner under `data_dir/runner` (stopping steps an earlier process left running), the exec and
-    /// push status sources, the local pull-request provider on `store`, and the system clock.
+    /// runner under `data_dir/runner` (stopping steps an earlier process left running), the exec, push
+    /// and Argo CD status sources (Argo CD tokens from the process environment), the local
+    /// pull-request provider on `store`, and the system clock.
     pub fn default_for<S: Store>(config: &EngineConfig, store: &S) -> Result<Ports, EngineError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| EngineError::Internal(format!("cannot create {}: {e}", config.data_dir.display())))?;
@@ -302,7 +305,11 @@ impl Ports {
                     config.health_poll_interval,
                 )),
                 push: Arc::new(PushStatus::new(git.clone())),
-                argocd: None,
+                argocd: Some(Arc::new(ArgoCdStatusProvider::new(
+                    git.clone(),
+                    config.argocd_server.clone(),
+                    ArgoCdStatusProvider::env_tokens(),
+                ))),
             },
             pulls: Arc::new(LocalPullRequests::new(store.clone(), git.clone(), clock.clone(), &config.base_url)),
             git,
