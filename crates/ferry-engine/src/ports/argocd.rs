@@ -216,9 +216,12 @@ impl Follow<'_> {
         }
         let ancestry = &self.ancestry;
         let a = ferry_argocd::assess(app, &|rev| ancestry.get(rev).copied().unwrap_or(false));
-        let message = match &a.verdict {
-            Verdict::Failed(text) => Some(text.clone()),
-            _ => a.message.clone(),
+        // The observation says why the gate is still shut, with Argo CD's own text.
+        let message = match (&a.verdict, &a.message) {
+            (Verdict::Failed(text), _) => Some(text.clone()),
+            (Verdict::Waiting(why), Some(text)) => Some(format!("{why}; {text}")),
+            (Verdict::Waiting(why), None) => Some(why.clone()),
+            (Verdict::Ready, text) => text.clone(),
         };
         observe(Observation {
             sync: a.sync,
