@@ -187,6 +187,7 @@ pub(crate) enum Request {
 pub struct EngineHandle {
     pub(crate) requests: tokio::sync::mpsc::Sender<Request>,
     pub(crate) catalog: tokio::sync::watch::Receiver<std::sync::Arc<ferry_model::resources::Catalog>>,
+    pub(crate) status: crate::ports::StatusProviders,
 }
 
 impl EngineHandle {
@@ -272,5 +273,14 @@ impl EngineHandle {
     /// The configuration in use.
     pub fn catalog(&self) -> std::sync::Arc<ferry_model::resources::Catalog> {
         self.catalog.borrow().clone()
+    }
+
+    /// The applications of `catalog` whose status source lacks a setting on this server (an Argo CD
+    /// server or token), with what is missing: `apply` shows them as warnings.
+    pub fn status_warnings(
+        &self,
+        catalog: &ferry_model::resources::Catalog,
+    ) -> Vec<(ferry_model::names::AppName, String)> {
+        self.status.missing_settings(catalog)
     }
 }

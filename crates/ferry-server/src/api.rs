@@ -161,8 +161,22 @@ pub(crate) async fn apply<S: Store>(
         .map_err(|e| ApiError::internal(format!("validation did not finish: {e}")))?
         .map_err(ApiError::invalid_configuration)?;
     let resources = counts(&loaded.catalog);
+    let mut warnings = loaded.warnings;
+    // Applications whose status source lacks a setting on this server (an Argo CD server or token).
+    for (app, missing) in st.engine.status_warnings(&loaded.catalog) {
+        warnings.push(ferry_config::Diagnostic {
+            severity: ferry_config::Severity::Warning,
+            file: format!("Application {app}"),
+            document: 0,
+            line: 0,
+            column: 0,
+            field: "spec.status".to_owned(),
+            message: missing,
+            hint: None,
+        });
+    }
     let version = st.engine.apply_config(loaded.catalog, actor).await?;
-    let applied = Applied { version, warnings: loaded.warnings, resources };
+    let applied = Applied { version, warnings, resources };
     Ok(Json(serde_json::to_value(applied).map_err(|e| ApiError::internal(e.to_string()))?))
 }
 

@@ -148,6 +148,7 @@ pub async fn start_with<S: Store>(
     let (created_tx, created_rx) = mpsc::unbounded_channel();
     let (trigger_tx, trigger_rx) = mpsc::unbounded_channel();
     std::fs::create_dir_all(&config.data_dir).map_err(internal)?;
+    let status = ports.status.clone();
     let mut engine = Engine {
         store,
         ports,
@@ -168,7 +169,7 @@ pub async fn start_with<S: Store>(
     };
     engine.recover().await?;
     let task = tokio::spawn(async move { engine.run(rx, msg_rx, created_rx, trigger_rx).await });
-    Ok((EngineHandle { requests: tx, catalog: catalog_rx }, task))
+    Ok((EngineHandle { requests: tx, catalog: catalog_rx, status }, task))
 }
 
 impl<S: Store> Engine<S> {

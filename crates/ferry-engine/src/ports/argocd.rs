@@ -86,6 +86,29 @@ fn unknown(cause: &ArgoError) -> Observation {
 }
 
 impl AppStatusProvider for ArgoCdStatusProvider {
+    fn missing_settings(&self, source: &StatusSource) -> Option<String> {
+        let StatusSource::ArgoCd(cfg) = source else { return None };
+        let variable = cfg.token_secret.as_deref().unwrap_or(DEFAULT_TOKEN_VARIABLE);
+        let mut missing = Vec::new();
+        match cfg.server.as_deref().or(self.default_server.as_deref()) {
+            None => missing.push(
+                "an Argo CD server (set status.argocd.server, or start the server with --argocd-server URL or \
+                 FERRY_ARGOCD_SERVER)"
+                    .to_owned(),
+            ),
+            Some(server) => {
+                if let Err(e) = Client::new(server, None, variable) {
+                    missing.push(e.to_string());
+                }
+            }
+        }
+        if (self.tokens)(variable).is_none() {
+            missing.push(format!("an Argo CD token (the environment variable {variable} is not set on the server)"));
+        }
+        (!missing.is_empty())
+            .then(|| format!("Argo CD application {} needs {}", cfg.application, missing.join(" and ")))
+    }
+
     fn refresh<'a>(&'a self, target: &'a StatusTarget) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let cfg = config(target).map_err(|(_, e)| e)?;

@@ -157,6 +157,13 @@ pub trait AppStatusProvider: Send + Sync + 'static {
         Box::pin(async { Ok(()) })
     }
 
+    /// What this provider lacks on this server to observe an application with `source` (an Argo CD
+    /// server or token), `None` when nothing; `apply` shows it as a warning.
+    fn missing_settings(&self, source: &StatusSource) -> Option<String> {
+        let _ = source;
+        None
+    }
+
     /// Waits until the application is Synced at the expected revision (or a descendant) and Healthy,
     /// or fails: Degraded, or not there within the source's health timeout. Each observation is passed
     /// to `observe` as it is made.
@@ -178,7 +185,28 @@ pub struct StatusProviders {
     pub argocd: Option<Arc<dyn AppStatusProvider>>,
 }
 
+impl std::fmt::Debug for StatusProviders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusProviders").field("argocd", &self.argocd.is_some()).finish_non_exhaustive()
+    }
+}
+
 impl StatusProviders {
+    /// The applications of `catalog` whose status source lacks a setting here, with what is missing.
+    pub fn missing_settings(&self, catalog: &ferry_model::resources::Catalog) -> Vec<(AppName, String)> {
+        catalog
+            .applications
+            .values()
+            .filter_map(|app| {
+                let missing = match self.for_source(&app.status) {
+                    Ok(provider) => provider.missing_settings(&app.status)?,
+                    Err(why) => why,
+                };
+                Some((app.name.clone(), missing))
+            })
+            .collect()
+    }
+
     /// The provider for `source`, or why there is none.
     pub fn for_source(&self, source: &StatusSource) -> Result<&Arc<dyn AppStatusProvider>, String> {
         match source {

@@ -586,6 +586,20 @@ fn colour_follows_the_color_option_and_the_stream() {
 }
 
 #[test]
+fn an_argocd_server_that_is_not_a_url_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = run(&["server", "--data", path(&data), "--listen", "127.0.0.1:0", "--argocd-server", "argocd.example"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("--argocd-server: invalid Argo CD server URL \"argocd.example\": expected http:// or https://"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn a_git_token_file_that_cannot_be_used_stops_the_start_with_its_name() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
