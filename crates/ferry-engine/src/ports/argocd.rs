@@ -28,6 +28,7 @@ pub struct ArgoCdStatusProvider {
     default_server: Option<String>,
     tokens: TokenLookup,
     retry: (Duration, Duration),
+    resync: Duration,
 }
 
 impl ArgoCdStatusProvider {
@@ -39,12 +40,20 @@ impl ArgoCdStatusProvider {
             default_server,
             tokens,
             retry: (Duration::from_millis(500), Duration::from_secs(30)),
+            resync: Duration::from_secs(180),
         }
     }
 
     /// Tokens from the process environment.
     pub fn env_tokens() -> TokenLookup {
         Arc::new(|name: &str| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads the application again when its watch stream has been silent for `resync` (default 3
+    /// minutes, Argo CD's own reconciliation interval).
+    pub fn with_resync(mut self, resync: Duration) -> ArgoCdStatusProvider {
+        self.resync = resync;
+        self
     }
 
     /// Retries after `base`, doubling up to `max` (with jitter).
@@ -181,7 +190,9 @@ impl Follow<'_> {
                     match self.client.watch(&self.app).await {
                         Ok(mut watch) => {
                             backoff.reset();
-                            while let Some(item) = watch.next().await {
+                            // A stream that stays silent past the resync interval is read again
+                            // (a proxy may hold it open without passing events on).
+                            while let Ok(Some(item)) = tokio::time::timeout(self.provider.resync, watch.next()).await {
                                 match item {
                                     Ok(app) => {
                                         if let Some(done) = self.judge(&app, observe, last).await {

@@ -151,6 +151,9 @@ async fn a_release_succeeds_only_after_synced_and_healthy_at_the_promotion_commi
     assert!(requests.iter().any(|q| q == &format!("GET /api/v1/applications/{APP}?refresh=normal")), "{requests:#?}");
     assert!(requests.iter().any(|q| q == &format!("GET /api/v1/stream/applications?name={APP}")), "{requests:#?}");
     assert!(!requests.iter().any(|q| q.starts_with("POST")), "auto-sync: no sync request: {requests:#?}");
+    // The changes came through the watch stream: the application was read once, not polled.
+    let reads = requests.iter().filter(|q| *q == &format!("GET /api/v1/applications/{APP}?")).count();
+    assert_eq!(reads, 1, "{requests:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
