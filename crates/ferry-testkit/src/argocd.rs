@@ -86,6 +86,7 @@ struct Shared {
     branch: String,
     requests: Mutex<Vec<String>>,
     refreshed: tokio::sync::Notify,
+    cut_streams: std::sync::atomic::AtomicBool,
 }
 
 /// A running stand-in on a loopback port; stops when dropped.
@@ -155,6 +156,7 @@ impl ArgoCdStandIn {
             branch: branch.to_owned(),
             requests: Mutex::new(Vec::new()),
             refreshed: tokio::sync::Notify::new(),
+            cut_streams: std::sync::atomic::AtomicBool::new(false),
         });
         let router = Router::new()
             .route("/api/v1/applications/{name}", get(get_app))
@@ -188,6 +190,11 @@ impl ArgoCdStandIn {
             a.reconciled_at = now().max(a.op.as_ref().and_then(|o| o.finished_at).unwrap_or(Timestamp::UNIX_EPOCH));
         }
         self.shared.version.send_modify(|v| *v += 1);
+    }
+
+    /// Whether watch streams are cut in the middle of their first event (the connection ends there).
+    pub fn cut_streams(&self, cut: bool) {
+        self.shared.cut_streams.store(cut, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Requests received, as `METHOD path?query` (`POST` bodies appended), oldest first.
@@ -429,6 +436,11 @@ async fn stream_apps(
     let Some(name) = q.get("name").cloned() else {
         return error(StatusCode::BAD_REQUEST, "name is required");
     };
+    if shared.cut_streams.load(std::sync::atomic::Ordering::SeqCst) {
+        let app = shared.apps.lock().expect("lock").get(&name).map(to_json);
+        let line = json!({ "result": { "type": "ADDED", "application": app } }).to_string();
+        return line[..line.len() / 2].to_owned().into_response();
+    }
     let versions = shared.version.subscribe();
     let events = futures_util::stream::unfold(
         (shared, versions, name, true),

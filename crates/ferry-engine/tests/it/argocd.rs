@@ -266,3 +266,25 @@ async fn a_missing_token_fails_at_once_naming_the_variable_and_never_the_token()
     assert!(summary.contains("401 Unauthorized") && summary.contains("OTHER_TOKEN"), "{summary}");
     assert!(!view.to_string().contains(TOKEN));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_watch_stream_is_unknown_with_the_cause_then_resumed() {
+    let r = rig(true, Duration::from_millis(200), standard).await;
+    r.argo.cut_streams(true);
+    let cut = r.h.next_event(|e| {
+        e.body["type"] == "AppObserved"
+            && e.body["app"] == APP
+            && e.body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("watch stream for application shop-api-qa was cut"))
+    });
+    let id = r.h.promote(None, None, None).await;
+    let cut = cut.await;
+    assert_eq!((&cut.body["sync"], &cut.body["health"]), (&"Unknown".into(), &"Unknown".into()), "{:?}", cut.body);
+    // The connection comes back: the watch resumes and the release passes at the promotion commit.
+    r.argo.cut_streams(false);
+    let view = r.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    let streams = r.argo.requests().iter().filter(|q| q.starts_with("GET /api/v1/stream/applications")).count();
+    assert!(streams >= 2, "the watch was opened again: {streams}");
+}
