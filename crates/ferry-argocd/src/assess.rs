@@ -91,17 +91,16 @@ pub fn assess(app: &Application, at_expected: &dyn Fn(&str) -> bool) -> Assessme
     if argo_sync != SyncStatus::Synced {
         return done(argo_sync, Verdict::Waiting(format!("Argo CD reports {}", argo_sync.as_str())));
     }
-    let Some(rev) = revision.as_deref().filter(|r| at_expected(r)) else {
+    if !revision.as_deref().is_some_and(at_expected) {
         let at = revision.as_deref().map_or("no revision".to_owned(), |r| format!("revision {}", short(r)));
         return done(
             SyncStatus::OutOfSync,
             Verdict::Waiting(format!("Argo CD is synced to {at}, not the promotion commit")),
         );
-    };
+    }
     if let Err(why) = assessed_after_operation(app) {
         return done(SyncStatus::Syncing, Verdict::Waiting(why));
     }
-    let _ = rev;
     match health {
         HealthStatus::Healthy => done(SyncStatus::Synced, Verdict::Ready),
         HealthStatus::Degraded => {
