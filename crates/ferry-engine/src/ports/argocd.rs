@@ -148,8 +148,15 @@ impl AppStatusProvider for ArgoCdStatusProvider {
             let deadline = tokio::time::Instant::now() + cfg.health_timeout;
             let mut last = "no answer from Argo CD yet".to_owned();
             let short = expected.short().to_owned();
-            let mut follow =
-                Follow { provider: self, target, client, app: app_ref(cfg), expected, ancestry: HashMap::new() };
+            let mut follow = Follow {
+                provider: self,
+                target,
+                client,
+                app: app_ref(cfg),
+                expected,
+                ancestry: HashMap::new(),
+                shown: None,
+            };
             match tokio::time::timeout_at(deadline, follow.run(observe, &mut last)).await {
                 Ok(result) => result,
                 Err(_) => Err((
@@ -173,6 +180,9 @@ struct Follow<'a> {
     app: AppRef,
     expected: CommitSha,
     ancestry: HashMap<String, bool>,
+    /// The last observation passed on: Argo CD sends an event for every change of the application
+    /// (each reconciliation, each resource), and only changes of what Ferry shows are recorded.
+    shown: Option<Observation>,
 }
 
 impl Follow<'_> {
@@ -217,15 +227,23 @@ impl Follow<'_> {
         }
     }
 
+    /// Passes `o` on unless it is what was shown last.
+    fn show(&mut self, o: Observation, observe: &(dyn Fn(Observation) + Send + Sync)) {
+        if self.shown.as_ref() != Some(&o) {
+            self.shown = Some(o.clone());
+            observe(o);
+        }
+    }
+
     /// Records a failed request: the application is Unknown with the cause; a configuration
     /// problem (401, 403, 404) fails the gate.
     fn fault(
-        &self,
+        &mut self,
         e: &ArgoError,
         observe: &(dyn Fn(Observation) + Send + Sync),
         last: &mut String,
     ) -> Result<(), GateError> {
-        observe(unknown(e));
+        self.show(unknown(e), observe);
         *last = e.to_string();
         if e.is_transient() {
             tracing::debug!(app = %self.target.app, error = %e, "Argo CD request failed; retrying");
@@ -257,12 +275,13 @@ impl Follow<'_> {
             (Verdict::Waiting(why), None) => Some(why.clone()),
             (Verdict::Ready, text) => text.clone(),
         };
-        observe(Observation {
+        let observation = Observation {
             sync: a.sync,
             health: a.health,
             revision: a.revision.as_deref().and_then(|r| CommitSha::new(r).ok()),
             message,
-        });
+        };
+        self.show(observation, observe);
         match a.verdict {
             Verdict::Ready => Some(Ok(())),
             Verdict::Failed(text) => Some(Err((GateFailure::Degraded, text))),

@@ -145,6 +145,9 @@ async fn a_release_succeeds_only_after_synced_and_healthy_at_the_promotion_commi
     // Before that: the previous revision, the operation running, or OutOfSync at the commit — never
     // a Synced that would have opened the gate early.
     assert!(seen.len() >= 2, "{seen:#?}");
+    // Only changes are recorded, although Argo CD sends an event for every change of the application.
+    let shown = |o: &Value| (o["sync"].clone(), o["health"].clone(), o["revision"].clone(), o["message"].clone());
+    assert!(seen.windows(2).all(|w| shown(w[0]) != shown(w[1])), "{seen:#?}");
     assert!(seen[..seen.len() - 1].iter().all(|o| o["sync"] != "Synced"), "{seen:#?}");
     // Ferry asked Argo CD to refresh after its commit, and followed the watch stream.
     let requests = r.argo.requests();
