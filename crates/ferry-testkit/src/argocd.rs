@@ -87,6 +87,7 @@ struct Shared {
     requests: Mutex<Vec<String>>,
     refreshed: tokio::sync::Notify,
     cut_streams: std::sync::atomic::AtomicBool,
+    silent_streams: std::sync::atomic::AtomicBool,
 }
 
 /// A running stand-in on a loopback port; stops when dropped.
@@ -157,6 +158,7 @@ impl ArgoCdStandIn {
             requests: Mutex::new(Vec::new()),
             refreshed: tokio::sync::Notify::new(),
             cut_streams: std::sync::atomic::AtomicBool::new(false),
+            silent_streams: std::sync::atomic::AtomicBool::new(false),
         });
         let router = Router::new()
             .route("/api/v1/applications/{name}", get(get_app))
@@ -195,6 +197,12 @@ impl ArgoCdStandIn {
     /// Whether watch streams are cut in the middle of their first event (the connection ends there).
     pub fn cut_streams(&self, cut: bool) {
         self.shared.cut_streams.store(cut, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether watch streams send their first event and then nothing (held open, as a buffering proxy
+    /// would).
+    pub fn silent_streams(&self, silent: bool) {
+        self.shared.silent_streams.store(silent, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Requests received, as `METHOD path?query` (`POST` bodies appended), oldest first.
@@ -445,6 +453,9 @@ async fn stream_apps(
     let events = futures_util::stream::unfold(
         (shared, versions, name, true),
         |(shared, mut versions, name, first)| async move {
+            if !first && shared.silent_streams.load(std::sync::atomic::Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
             if !first && versions.changed().await.is_err() {
                 return None;
             }

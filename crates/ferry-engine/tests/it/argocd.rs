@@ -90,6 +90,11 @@ struct Rig {
 /// A repository, the stand-in watching it (sync operations take `delay`), and the engine whose
 /// Argo CD provider reads the token from a fake environment.
 async fn rig(auto_sync: bool, delay: Duration, argocd: impl FnOnce(&str) -> String) -> Rig {
+    rig_with(auto_sync, delay, Duration::from_secs(180), argocd).await
+}
+
+/// [`rig`] with the provider reading the application again after `resync` of silence.
+async fn rig_with(auto_sync: bool, delay: Duration, resync: Duration, argocd: impl FnOnce(&str) -> String) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let files = files();
     let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
@@ -101,7 +106,8 @@ async fn rig(auto_sync: bool, delay: Duration, argocd: impl FnOnce(&str) -> Stri
     let mut ports = Ports::default_for(&config, &store).unwrap();
     let tokens = Arc::new(|name: &str| (name == TOKEN_VAR).then(|| TOKEN.to_owned()));
     let provider = ArgoCdStatusProvider::new(ports.git.clone(), None, tokens)
-        .with_retry(Duration::from_millis(20), Duration::from_millis(200));
+        .with_retry(Duration::from_millis(20), Duration::from_millis(200))
+        .with_resync(resync);
     ports.status.argocd = Some(Arc::new(provider));
     let (engine, task) = ferry_engine::start_with(store.clone(), config, ports).await.unwrap();
     let h = Harness { _dir: dir, store, engine, _task: task };
@@ -290,4 +296,16 @@ async fn a_cut_watch_stream_is_unknown_with_the_cause_then_resumed() {
     assert_eq!(view["status"], "Succeeded", "{view:#}");
     let streams = r.argo.requests().iter().filter(|q| q.starts_with("GET /api/v1/stream/applications")).count();
     assert!(streams >= 2, "the watch was opened again: {streams}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_watch_stream_is_read_again_after_the_resync_interval() {
+    let r = rig_with(true, Duration::from_millis(100), Duration::from_millis(150), standard).await;
+    // Streams pass their first event on and then nothing: only reading again finds the new state.
+    r.argo.silent_streams(true);
+    let id = r.h.promote(None, None, None).await;
+    let view = r.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    let reads = r.argo.requests().iter().filter(|q| *q == &format!("GET /api/v1/applications/{APP}?")).count();
+    assert!(reads >= 2, "the application was read again: {reads}");
 }
