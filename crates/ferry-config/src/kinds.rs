@@ -432,6 +432,10 @@ fn health_timeout(cx: &mut Cx<'_>, fields: &Fields<'_>) -> Option<std::time::Dur
     Some(opt(cx, fields, "healthTimeout", duration)?.unwrap_or(DEFAULT_HEALTH_TIMEOUT))
 }
 
+/// The fields of `status.argocd`.
+const ARGOCD_FIELDS: [&str; 8] =
+    ["server", "application", "tokenSecret", "healthTimeout", "refresh", "requestSync", "appNamespace", "project"];
+
 fn status_source(cx: &mut Cx<'_>, f: Field<'_, '_>, app: &AppName) -> Option<StatusSource> {
     const KINDS: [&str; 3] = ["exec", "argocd", "push"];
     let fields = Fields::new(cx, f, Some(&KINDS))?;
@@ -460,16 +464,32 @@ fn status_source(cx: &mut Cx<'_>, f: Field<'_, '_>, app: &AppName) -> Option<Sta
                         health_timeout: health_timeout?,
                     }))
                 }),
-                "argocd" => object(cx, g, &["server", "application", "tokenSecret", "healthTimeout"], |cx, a| {
+                "argocd" => object(cx, g, &ARGOCD_FIELDS, |cx, a| {
                     let server = opt(cx, a, "server", non_empty);
                     let application = opt(cx, a, "application", non_empty);
                     let token_secret = opt(cx, a, "tokenSecret", non_empty);
                     let health_timeout = health_timeout(cx, a);
+                    let refresh = opt(cx, a, "refresh", |cx, f| {
+                        one_of(
+                            cx,
+                            f,
+                            "refresh",
+                            &[("normal", ArgoRefresh::Normal), ("hard", ArgoRefresh::Hard)],
+                            &["normal", "hard"],
+                        )
+                    });
+                    let request_sync = opt(cx, a, "requestSync", boolean);
+                    let app_namespace = opt(cx, a, "appNamespace", non_empty);
+                    let project = opt(cx, a, "project", non_empty);
                     Some(StatusSource::ArgoCd(ArgoCdStatus {
                         server: server?,
                         application: application?.unwrap_or_else(|| app.to_string()),
                         token_secret: token_secret?,
                         health_timeout: health_timeout?,
+                        refresh: refresh?.unwrap_or_default(),
+                        request_sync: request_sync?.unwrap_or(false),
+                        app_namespace: app_namespace?,
+                        project: project?,
                     }))
                 }),
                 _ => object(cx, g, &["healthTimeout"], |cx, p| {
@@ -587,12 +607,7 @@ fn argo_application(cx: &mut Cx<'_>, top: &Fields<'_>) -> (Option<(String, Pos)>
     else {
         return (name_out, None);
     };
-    let status = StatusSource::ArgoCd(ArgoCdStatus {
-        server: None,
-        application: app_name.to_string(),
-        token_secret: None,
-        health_timeout: DEFAULT_HEALTH_TIMEOUT,
-    });
+    let status = StatusSource::ArgoCd(ArgoCdStatus::named(app_name.as_str()));
     let app = Application {
         name: app_name,
         product,

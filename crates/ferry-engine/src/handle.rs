@@ -187,12 +187,13 @@ pub(crate) enum Request {
 pub struct EngineHandle {
     pub(crate) requests: tokio::sync::mpsc::Sender<Request>,
     pub(crate) catalog: tokio::sync::watch::Receiver<std::sync::Arc<ferry_model::resources::Catalog>>,
+    pub(crate) status: crate::ports::StatusProviders,
     pub(crate) live: LiveStates,
 }
 
-/// The committed state of every release the engine is running, shared with readers: each commit
-/// replaces a release's entry with the new state (never before it is durable), a release that ends
-/// leaves the map.
+/// The state of every release the engine is running, shared with readers: each commit replaces a
+/// release's entry just before its store write (so a reader that saw one of its events finds it here)
+/// and puts the old one back if the write fails; a release that ends leaves the map.
 #[derive(Debug, Clone, Default)]
 pub struct LiveStates(
     std::sync::Arc<
@@ -206,7 +207,7 @@ pub struct LiveStates(
 );
 
 impl LiveStates {
-    /// The committed state of release `id`, if the engine is running it.
+    /// The state of release `id`, if the engine is running it.
     pub fn get(&self, id: ferry_model::names::ReleaseId) -> Option<std::sync::Arc<ferry_model::release::ReleaseState>> {
         let map = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         map.get(&id).cloned()
@@ -320,5 +321,14 @@ impl EngineHandle {
     /// The configuration in use.
     pub fn catalog(&self) -> std::sync::Arc<ferry_model::resources::Catalog> {
         self.catalog.borrow().clone()
+    }
+
+    /// The applications of `catalog` whose status source lacks a setting on this server (an Argo CD
+    /// server or token), with what is missing: `apply` shows them as warnings.
+    pub fn status_warnings(
+        &self,
+        catalog: &ferry_model::resources::Catalog,
+    ) -> Vec<(ferry_model::names::AppName, String)> {
+        self.status.missing_settings(catalog)
     }
 }

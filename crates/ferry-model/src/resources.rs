@@ -115,6 +115,47 @@ pub struct ArgoCdStatus {
     pub token_secret: Option<String>,
     /// How long to wait for Synced + Healthy.
     pub health_timeout: Duration,
+    /// How Argo CD is asked to look again after a promotion commit (`refresh`, default normal).
+    #[serde(default)]
+    pub refresh: ArgoRefresh,
+    /// Whether Ferry requests the sync after a promotion commit (`requestSync`), for applications
+    /// without Argo CD's auto-sync.
+    #[serde(default)]
+    pub request_sync: bool,
+    /// The application's namespace in Argo CD (`appNamespace`), when not Argo CD's own.
+    #[serde(default)]
+    pub app_namespace: Option<String>,
+    /// The application's Argo CD project (`project`).
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+impl ArgoCdStatus {
+    /// The Argo CD application `application` on the default server, with the default token variable,
+    /// health timeout and refresh, without sync requests.
+    pub fn named(application: &str) -> ArgoCdStatus {
+        ArgoCdStatus {
+            server: None,
+            application: application.to_owned(),
+            token_secret: None,
+            health_timeout: DEFAULT_HEALTH_TIMEOUT,
+            refresh: ArgoRefresh::Normal,
+            request_sync: false,
+            app_namespace: None,
+            project: None,
+        }
+    }
+}
+
+/// How Argo CD is asked to look at the repository again (`?refresh=`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ArgoRefresh {
+    /// Compare with the repository again.
+    #[default]
+    Normal,
+    /// Also regenerate the manifests.
+    Hard,
 }
 
 /// Where an application's sync and health come from.

@@ -103,8 +103,21 @@ pub(crate) async fn apply<S: Store>(
         .map_err(|e| ApiError::internal(format!("validation did not finish: {e}")))?
         .map_err(ApiError::invalid_configuration)?;
     let resources = wire::ResourceCounts::from(&loaded.catalog);
+    let mut warnings: Vec<_> = loaded.warnings.iter().map(crate::error::diagnostic).collect();
+    // Applications whose status source lacks a setting on this server (an Argo CD server or token).
+    for (app, missing) in st.engine.status_warnings(&loaded.catalog) {
+        warnings.push(crate::error::diagnostic(&ferry_config::Diagnostic {
+            severity: ferry_config::Severity::Warning,
+            file: format!("Application {app}"),
+            document: 0,
+            line: 0,
+            column: 0,
+            field: "spec.status".to_owned(),
+            message: missing,
+            hint: None,
+        }));
+    }
     let version = st.engine.apply_config(loaded.catalog, actor).await?;
-    let warnings = loaded.warnings.iter().map(crate::error::diagnostic).collect();
     Ok(Json(wire::ApplyResponse { version, warnings, resources }))
 }
 

@@ -271,3 +271,6 @@ impl Repo {
         make_executable(&hook);
     }
 }
+
+#[cfg(feature = "argocd")]
+pub mod argocd;

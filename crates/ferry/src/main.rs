@@ -102,6 +102,10 @@ enum Command {
         /// user x-access-token through git's environment, never on a command line; masked in errors).
         #[arg(long, env = "FERRY_GIT_TOKEN_FILE", value_name = "FILE")]
         git_token_file: Option<PathBuf>,
+        /// The Argo CD server of applications whose status.argocd names none (their tokens come from the
+        /// environment variable their tokenSecret names, default FERRY_ARGOCD_TOKEN).
+        #[arg(long, env = "FERRY_ARGOCD_SERVER", value_name = "URL")]
+        argocd_server: Option<String>,
         /// Serve HTTPS with this PEM certificate chain (with --tls-key); SIGHUP reloads both files.
         #[arg(long, value_name = "FILE", requires = "tls_key")]
         tls_cert: Option<PathBuf>,
@@ -668,6 +672,7 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
             tls_cert,
             tls_key,
             git_token_file,
+            argocd_server,
             retention,
             poll_interval,
             health_poll_interval,
@@ -684,6 +689,7 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
             webhook_secret_file,
             tls: tls_cert.zip(tls_key).map(|(cert, key)| ferry_server::tls::TlsFiles { cert, key }),
             git_token_file,
+            argocd_server,
             retention,
             timing: server::Timing { poll_interval, health_poll_interval, kill_grace },
         }),

@@ -76,6 +76,8 @@ pub struct Options {
     pub tls: Option<ferry_server::tls::TlsFiles>,
     /// `--git-token-file`.
     pub git_token_file: Option<PathBuf>,
+    /// `--argocd-server` (`FERRY_ARGOCD_SERVER`).
+    pub argocd_server: Option<String>,
     /// `--retention`.
     pub retention: Duration,
     /// Engine timing.
@@ -137,6 +139,9 @@ fn check(options: &Options) -> Result<Checked, ExitCode> {
         .map(|f| ferry_git::Credentials::from_file(f).map_err(|e| format!("--git-token-file: {}", e.message)))
         .transpose()
         .map_err(invalid)?;
+    if let Some(server) = &options.argocd_server {
+        ferry_argocd::Client::new(server, None, "").map_err(|e| invalid(format!("--argocd-server: {e}")))?;
+    }
     Ok(Checked { loaded, data, database, addr, public_urls, webhook_secret, tls, git_credentials })
 }
 
@@ -221,6 +226,7 @@ async fn serve(options: Options, checked: Checked) -> anyhow::Result<ExitCode> {
     engine_config.health_poll_interval = timing.health_poll_interval;
     engine_config.kill_grace = timing.kill_grace;
     engine_config.git_credentials = git_credentials;
+    engine_config.argocd_server = options.argocd_server.clone();
     // Release notes add Jira details when FERRY_JIRA_URL and FERRY_JIRA_TOKEN are set.
     engine_config.jira = ferry_notes::jira::Jira::from_env().map(std::sync::Arc::new);
     let (engine, engine_task) =

@@ -131,6 +131,7 @@ fn native_config_loads() {
             application: "shop-api-staging".into(),
             token_secret: Some("ARGOCD_TOKEN".into()),
             health_timeout: Duration::from_secs(900),
+            ..ArgoCdStatus::named("shop-api-staging")
         })
     );
     let prod = app("shop-api-prod");
@@ -391,4 +392,36 @@ fn argo_applications_take_the_component_from_either_annotation() {
     assert_eq!(component("trio-api"), "api");
     assert_eq!(component("trio-web"), "web");
     assert_eq!(component("trio-both"), "worker");
+}
+
+/// The native fixture with `status.argocd` of shop-api-staging extended by `extra` (YAML lines at the
+/// indentation of its fields).
+fn native_with_argocd(extra: &str) -> Result<Loaded, Vec<ferry_config::Diagnostic>> {
+    let dir = tests_dir("valid/native");
+    let mut sources = Vec::new();
+    let mut names: Vec<_> = std::fs::read_dir(&dir).expect("fixture dir").map(|e| e.expect("entry").path()).collect();
+    names.sort();
+    for path in names {
+        let mut text = std::fs::read_to_string(&path).expect("fixture");
+        if path.ends_with("applications.yaml") {
+            text = text.replace("      healthTimeout: 15m\n", &format!("      healthTimeout: 15m\n{extra}"));
+        }
+        sources.push(source(&path.file_name().expect("file name").to_string_lossy(), &text));
+    }
+    load_sources(&sources)
+}
+
+#[test]
+fn argocd_refresh_sync_namespace_and_project() {
+    let extra = "      refresh: hard\n      requestSync: true\n      appNamespace: teams\n      project: shop\n";
+    let loaded = native_with_argocd(extra).unwrap_or_else(|d| panic!("{}", lines(&d)));
+    let app = &loaded.catalog.applications[&AppName::new("shop-api-staging").expect("name")];
+    let StatusSource::ArgoCd(argo) = &app.status else { panic!("{:?}", app.status) };
+    assert_eq!(argo.refresh, ArgoRefresh::Hard);
+    assert!(argo.request_sync);
+    assert_eq!((argo.app_namespace.as_deref(), argo.project.as_deref()), (Some("teams"), Some("shop")));
+
+    let bad = native_with_argocd("      refresh: soft\n").unwrap_err();
+    let text = lines(&bad);
+    assert!(text.contains("invalid refresh \"soft\"; expected one of \"normal\", \"hard\""), "{text}");
 }

@@ -54,6 +54,8 @@ pub struct EngineConfig {
     pub jira: Option<Arc<ferry_notes::jira::Jira>>,
     /// A token for `https://` git remotes whose URL carries no credentials (`--git-token-file`).
     pub git_credentials: Option<ferry_git::Credentials>,
+    /// The Argo CD server of applications whose `status.argocd` names none (`--argocd-server`).
+    pub argocd_server: Option<String>,
 }
 
 impl EngineConfig {
@@ -69,6 +71,7 @@ impl EngineConfig {
             kill_grace: Duration::from_secs(10),
             jira: None,
             git_credentials: None,
+            argocd_server: None,
         }
     }
 }
@@ -149,6 +152,7 @@ pub async fn start_with<S: Store>(
     let (trigger_tx, trigger_rx) = mpsc::unbounded_channel();
     std::fs::create_dir_all(&config.data_dir).map_err(internal)?;
     let live = LiveStates::default();
+    let status = ports.status.clone();
     let mut engine = Engine {
         store,
         live: live.clone(),
@@ -170,7 +174,7 @@ pub async fn start_with<S: Store>(
     };
     engine.recover().await?;
     let task = tokio::spawn(async move { engine.run(rx, msg_rx, created_rx, trigger_rx).await });
-    Ok((EngineHandle { requests: tx, catalog: catalog_rx, live }, task))
+    Ok((EngineHandle { requests: tx, catalog: catalog_rx, live, status }, task))
 }
 
 impl<S: Store> Engine<S> {

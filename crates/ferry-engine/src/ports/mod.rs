@@ -6,6 +6,7 @@
 //! boxed futures ([`BoxFuture`]) so the traits stay object-safe; git is blocking by nature (the mirror
 //! cache runs `git` and gix) and is called from blocking threads.
 
+mod argocd;
 mod clock;
 mod git;
 mod pulls;
@@ -30,6 +31,7 @@ use tokio::sync::{mpsc, watch};
 use crate::engine::EngineConfig;
 use crate::handle::{EngineError, PullRequestInfo, PushedStatus};
 
+pub use argocd::{ArgoCdStatusProvider, DEFAULT_TOKEN_VARIABLE, TokenLookup};
 pub use clock::SystemClock;
 pub use git::MirrorGit;
 pub use pulls::LocalPullRequests;
@@ -155,6 +157,13 @@ pub trait AppStatusProvider: Send + Sync + 'static {
         Box::pin(async { Ok(()) })
     }
 
+    /// What this provider lacks on this server to observe an application with `source` (an Argo CD
+    /// server or token), `None` when nothing; `apply` shows it as a warning.
+    fn missing_settings(&self, source: &StatusSource) -> Option<String> {
+        let _ = source;
+        None
+    }
+
     /// Waits until the application is Synced at the expected revision (or a descendant) and Healthy,
     /// or fails: Degraded, or not there within the source's health timeout. Each observation is passed
     /// to `observe` as it is made.
@@ -172,11 +181,32 @@ pub struct StatusProviders {
     pub exec: Arc<dyn AppStatusProvider>,
     /// `status.push`: an agent reports.
     pub push: Arc<dyn AppStatusProvider>,
-    /// `status.argocd`: `None` until an Argo CD provider exists.
+    /// `status.argocd`: Argo CD ([`ArgoCdStatusProvider`] by default); `None` refuses the source.
     pub argocd: Option<Arc<dyn AppStatusProvider>>,
 }
 
+impl std::fmt::Debug for StatusProviders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusProviders").field("argocd", &self.argocd.is_some()).finish_non_exhaustive()
+    }
+}
+
 impl StatusProviders {
+    /// The applications of `catalog` whose status source lacks a setting here, with what is missing.
+    pub fn missing_settings(&self, catalog: &ferry_model::resources::Catalog) -> Vec<(AppName, String)> {
+        catalog
+            .applications
+            .values()
+            .filter_map(|app| {
+                let missing = match self.for_source(&app.status) {
+                    Ok(provider) => provider.missing_settings(&app.status)?,
+                    Err(why) => why,
+                };
+                Some((app.name.clone(), missing))
+            })
+            .collect()
+    }
+
     /// The provider for `source`, or why there is none.
     pub fn for_source(&self, source: &StatusSource) -> Result<&Arc<dyn AppStatusProvider>, String> {
         match source {
@@ -284,8 +314,9 @@ pub struct Ports {
 
 impl Ports {
     /// The built-in implementations for `config`: the git mirror cache under `data_dir/git`, the local
-    /// runner under `data_dir/runner` (stopping steps an earlier process left running), the exec and
-    /// push status sources, the local pull-request provider on `store`, and the system clock.
+    /// runner under `data_dir/runner` (stopping steps an earlier process left running), the exec, push
+    /// and Argo CD status sources (Argo CD tokens from the process environment), the local
+    /// pull-request provider on `store`, and the system clock.
     pub fn default_for<S: Store>(config: &EngineConfig, store: &S) -> Result<Ports, EngineError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| EngineError::Internal(format!("cannot create {}: {e}", config.data_dir.display())))?;
@@ -302,7 +333,11 @@ impl Ports {
                     config.health_poll_interval,
                 )),
                 push: Arc::new(PushStatus::new(git.clone())),
-                argocd: None,
+                argocd: Some(Arc::new(ArgoCdStatusProvider::new(
+                    git.clone(),
+                    config.argocd_server.clone(),
+                    ArgoCdStatusProvider::env_tokens(),
+                ))),
             },
             pulls: Arc::new(LocalPullRequests::new(store.clone(), git.clone(), clock.clone(), &config.base_url)),
             git,

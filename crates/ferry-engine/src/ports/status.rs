@@ -85,7 +85,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 /// The revision to deploy: the promotion commit, or the branch tip.
-async fn target_revision(target: &StatusTarget, git: &Arc<dyn GitPort>) -> Result<CommitSha, String> {
+pub(crate) async fn target_revision(target: &StatusTarget, git: &Arc<dyn GitPort>) -> Result<CommitSha, String> {
     if let Some(sha) = &target.expected {
         return Ok(sha.clone());
     }

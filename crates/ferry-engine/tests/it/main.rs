@@ -2,6 +2,7 @@
 //! (`fakes`) on in-memory fakes of the git, runner, status, pull-request and clock ports.
 #![allow(clippy::unwrap_used)]
 
+mod argocd;
 mod control;
 mod fakes;
 mod fixture;

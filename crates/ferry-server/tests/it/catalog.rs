@@ -109,3 +109,29 @@ async fn an_invalid_configuration_is_rejected_with_every_diagnostic() {
     assert_eq!(status, 400);
     assert!(error["error"]["message"].as_str().unwrap().starts_with("sources:"), "{error}");
 }
+
+#[tokio::test]
+async fn apply_warns_when_an_argocd_application_lacks_a_server_or_token() {
+    let server = Server::start().await;
+    let mut sources = server.shop_sources();
+    let url = server.shop_repo_url();
+    let extra = format!(
+        "apiVersion: ferry/v1\nkind: Application\nmetadata: {{ name: shop-extra-qa }}\nspec:\n  product: shop\n  environment: qa\n  component: extra\n  source: {{ repoURL: \"{url}\", path: apps/extra/qa, targetRevision: main }}\n  status:\n    argocd: {{ tokenSecret: FERRY_TEST_TOKEN_NOT_SET }}\n"
+    );
+    sources["sources"].as_array_mut().unwrap().push(json!({ "name": "argo.yaml", "text": extra }));
+    let (status, applied) = server.post("/api/v1/apply", &sources).await;
+    assert_eq!(status, 200, "{applied}");
+    let warnings: Vec<&Value> =
+        applied["warnings"].as_array().unwrap().iter().filter(|w| w["file"] == "Application shop-extra-qa").collect();
+    assert_eq!(warnings.len(), 1, "{applied:#}");
+    let message = warnings[0]["message"].as_str().unwrap();
+    assert_eq!(
+        message,
+        "Argo CD application shop-extra-qa needs an Argo CD server (set status.argocd.server, or start the server \
+         with --argocd-server URL or FERRY_ARGOCD_SERVER) and an Argo CD token (the environment variable \
+         FERRY_TEST_TOKEN_NOT_SET is not set on the server)"
+    );
+    assert_eq!(warnings[0]["severity"], "warning");
+    // Exec applications need nothing: no other application is warned about.
+    assert!(!applied["warnings"].as_array().unwrap().iter().any(|w| w["file"] == "Application shop-api-qa"));
+}

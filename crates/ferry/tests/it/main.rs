@@ -59,6 +59,11 @@ impl Server {
 
     /// Starts `ferry server --data DATA --listen 127.0.0.1:0 [extra]` and reads the URL from its first line.
     fn start_in(data: &Path, extra: &[&str]) -> Server {
+        Server::start_in_env(data, extra, &[])
+    }
+
+    /// [`start_in`](Server::start_in) with extra environment variables.
+    fn start_in_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let log = std::fs::File::create(data.with_extension("log")).unwrap();
         let mut child = Command::new(ferry_bin())
             .args(["server", "--data"])
@@ -67,6 +72,9 @@ impl Server {
             .args(extra)
             .env_remove("FERRY_SERVER")
             .env_remove("FERRY_TOKEN")
+            .env_remove("FERRY_ARGOCD_SERVER")
+            .env_remove("FERRY_ARGOCD_TOKEN")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -510,6 +518,7 @@ fn release_control_and_pr_commands_report_usage_errors_and_unknown_ids() {
     assert!(r.stderr.contains("comment: must be at most 1000 characters"), "{}", r.stderr);
 }
 
+mod e2e_argocd;
 mod e2e_auth;
 mod e2e_notes;
 mod e2e_postgres;
@@ -584,6 +593,20 @@ fn colour_follows_the_color_option_and_the_stream() {
     let bad = run(&["--color", "sometimes", "validate", "-f", path(&shop)]);
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("--color"), "{}", bad.stderr);
+}
+
+#[test]
+fn an_argocd_server_that_is_not_a_url_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = run(&["server", "--data", path(&data), "--listen", "127.0.0.1:0", "--argocd-server", "argocd.example"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("--argocd-server: invalid Argo CD server URL \"argocd.example\": expected http:// or https://"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
