@@ -216,12 +216,14 @@ pub(crate) fn parse(text: &str, max_documents: usize) -> Parsed {
             Event::DocumentStart(_) => {
                 document += 1;
                 in_document = true;
-                if document > max_documents {
+                // Empty documents (a trailing `---`, separators in a row) do not count towards the limit,
+                // as they are dropped; a flood of them is still bounded.
+                if document > max_documents.saturating_mul(4) {
                     fail(
                         &mut parsed,
                         document,
                         pos,
-                        format!("too many documents in one file (the limit is {max_documents})"),
+                        format!("too many document separators in one file (the limit is {} documents)", max_documents),
                     );
                     return parsed;
                 }
@@ -234,6 +236,16 @@ pub(crate) fn parse(text: &str, max_documents: usize) -> Parsed {
                 if let Some(root) = b.root.take()
                     && !root.is_null()
                 {
+                    if parsed.documents.len() >= max_documents {
+                        parsed.documents.clear();
+                        fail(
+                            &mut parsed,
+                            document,
+                            pos,
+                            format!("too many documents in one file (the limit is {max_documents})"),
+                        );
+                        return parsed;
+                    }
                     parsed.documents.push(Document { index: document, root });
                 }
             }
@@ -441,6 +453,21 @@ mod tests {
         let err = parsed.error.expect("error");
         assert_eq!(err.document, 6);
         assert!(err.message.contains("too many documents"));
+    }
+
+    #[test]
+    fn empty_documents_do_not_count_towards_the_limit() {
+        // Exactly the limit, each document followed by a separator (a trailing `---` included).
+        let parsed = parse(&"a: 1\n---\n".repeat(5), 5);
+        assert!(parsed.error.is_none(), "{:?}", parsed.error);
+        assert_eq!(parsed.documents.len(), 5);
+        // Separators in a row add no documents.
+        let parsed = parse("---\n---\na: 1\n---\n---\nb: 2\n", 2);
+        assert!(parsed.error.is_none(), "{:?}", parsed.error);
+        assert_eq!(parsed.documents.len(), 2);
+        // A flood of separators is still refused.
+        let err = parse(&"---\n".repeat(100), 5).error.expect("error");
+        assert!(err.message.contains("too many document separators"), "{err:?}");
     }
 
     #[test]

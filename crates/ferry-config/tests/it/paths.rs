@@ -94,9 +94,14 @@ fn unreadable_inputs_are_all_reported() {
 
 #[test]
 fn too_many_documents_in_one_source() {
-    let text = "---\n".repeat(ferry_config::MAX_DOCUMENTS + 5);
+    let text = "a: 1\n---\n".repeat(ferry_config::MAX_DOCUMENTS + 5);
     let errors = ferry_config::load_sources(&[crate::source("many.yaml", &text)]).expect_err("refused");
     assert_eq!(errors.len(), 1);
     assert!(errors[0].message.contains("too many documents"), "{}", errors[0]);
     assert_eq!(errors[0].document, ferry_config::MAX_DOCUMENTS + 1);
+    // Empty documents are dropped and do not count, but a flood of separators is refused too.
+    let text = "---\n".repeat(ferry_config::MAX_DOCUMENTS * 4 + 5);
+    let errors = ferry_config::load_sources(&[crate::source("many.yaml", &text)]).expect_err("refused");
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].message.contains("too many document separators"), "{}", errors[0]);
 }
