@@ -114,6 +114,7 @@ fn generate(t: &Template, i: usize, n: usize) -> Result<Write> {
         row,
         view: Some(view),
         app_states: Vec::new(),
+        runs: Vec::new(),
     })))
 }
 

@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Response};
 use ferry_api as wire;
 use ferry_api::{ReleasePage, ReleaseView};
 use ferry_engine::{PromoteRequest, PushedStatus};
+use ferry_model::release::RunTarget;
 use ferry_model::resources::Catalog;
 use ferry_model::status::{HealthStatus, ReleaseStatus, SyncStatus};
 use ferry_model::{AppName, EnvName, FlowName, ProductName, ReleaseId};
 use ferry_store::{EventFilter, LogQuery, ReleaseFilter, Store};
-use serde_json::Value;
 
 use crate::AppState;
 use crate::auth::Principal;
@@ -311,24 +311,27 @@ pub(crate) async fn release_events<S: Store>(
     Ok(Json(wire::EventList { items: events.iter().map(dto::event_item).collect() }))
 }
 
-/// Run id → where it belongs, from the release's `WorkflowRunStarted` events.
-fn run_contexts(events: &[ferry_store::StoredEvent]) -> BTreeMap<String, RunContext> {
-    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
-    events
-        .iter()
-        .filter(|e| e.body.get("type").and_then(Value::as_str) == Some("WorkflowRunStarted"))
-        .filter_map(|e| {
-            let run = text(&e.body, "runId")?;
-            let target = e.body.get("target").cloned().unwrap_or(Value::Null);
-            Some((
-                run,
+/// Run id → where it belongs, from the runs projection.
+fn run_contexts(runs: &[ferry_store::RunRow]) -> BTreeMap<String, RunContext> {
+    runs.iter()
+        .map(|r| {
+            let target = &r.run.target;
+            let stage = match target {
+                RunTarget::Trigger { .. } => "trigger",
+                RunTarget::PreAction { .. } => "preAction",
+                RunTarget::PostAction { .. } => "postAction",
+                RunTarget::EnvironmentHook { .. } => "environmentHook",
+                RunTarget::ReleaseHook { .. } => "releaseHook",
+            };
+            (
+                r.run.id.to_string(),
                 RunContext {
-                    stage: text(&target, "kind"),
-                    environment: text(&target, "env"),
-                    application: text(&target, "app"),
-                    workflow: text(&e.body, "workflow"),
+                    stage: Some(stage.to_owned()),
+                    environment: target.env().map(ToString::to_string),
+                    application: target.app().map(ToString::to_string),
+                    workflow: Some(r.run.workflow.to_string()),
                 },
-            ))
+            )
         })
         .collect()
 }
@@ -347,32 +350,23 @@ pub(crate) async fn release_logs<S: Store>(
     let after = p.int("after", 0, 0, i64::MAX)?;
     let limit = p.int("limit", LOGS_DEFAULT, 1, LOGS_MAX)?;
     let limit = u32::try_from(limit).unwrap_or(1000);
-    if st.store.release_view(&id).await?.is_none() {
+    let contexts = run_contexts(&st.store.runs(&id).await?);
+    // A release with runs exists; one without is looked up.
+    if contexts.is_empty() && st.store.release_view(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("no release with id {id}")));
     }
-    let contexts = run_contexts(&st.store.release_events(&id).await?);
-    let query = |run_id: Option<String>| LogQuery { release_id: id.clone(), run_id, step: step.clone(), after, limit };
-    let mut lines = if env.is_some() || app.is_some() {
-        // Runs of that environment / application; each queried on its own, then merged in id order.
-        let runs: Vec<String> = contexts
-            .iter()
-            .filter(|(r, c)| {
-                env.as_ref().is_none_or(|e| c.environment.as_deref() == Some(e.as_str()))
-                    && app.as_ref().is_none_or(|a| c.application.as_deref() == Some(a.as_str()))
-                    && run.as_ref().is_none_or(|want| want == *r)
-            })
-            .map(|(r, _)| r.clone())
-            .collect();
-        let mut lines = Vec::new();
-        for r in runs {
-            lines.extend(st.store.logs(query(Some(r))).await?);
-        }
-        lines.sort_by_key(|l| l.id);
-        lines.truncate(limit as usize);
-        lines
+    // Runs of that environment / application (and run), read in one query.
+    let runs = if env.is_some() || app.is_some() {
+        let runs = contexts.iter().filter(|(r, c)| {
+            env.as_ref().is_none_or(|e| c.environment.as_deref() == Some(e.as_str()))
+                && app.as_ref().is_none_or(|a| c.application.as_deref() == Some(a.as_str()))
+                && run.as_ref().is_none_or(|want| want == *r)
+        });
+        Some(runs.map(|(r, _)| r.clone()).collect())
     } else {
-        st.store.logs(query(run.clone())).await?
+        run.map(|r| vec![r])
     };
+    let mut lines = st.store.logs(LogQuery { release_id: id.clone(), runs, step, after, limit }).await?;
     let next = lines.last().map_or(after, |l| l.id);
     let items = lines
         .drain(..)
@@ -530,41 +524,44 @@ async fn git_hook_inner<S: Store>(st: &AppState<S>, headers: &HeaderMap, bytes: 
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
 
     use super::*;
 
     #[test]
-    fn run_contexts_come_from_run_started_events() {
-        let event = |seq: i64, body: Value| ferry_store::StoredEvent {
-            gid: seq + 1,
+    fn run_contexts_come_from_the_runs_projection() {
+        use ferry_model::release::{HookKind, RunId, RunTarget, WorkflowRun};
+        let row = |run: u128, workflow: &str, target: RunTarget| ferry_store::RunRow {
             release_id: "r".into(),
-            product: "shop".into(),
-            seq,
-            at: jiff::Timestamp::UNIX_EPOCH,
-            body,
-        };
-        // The events as the engine stores them: serialised model events.
-        use ferry_model::release::{HookKind, ReleaseEvent, RunId, RunTarget};
-        let started = |run: u128, workflow: &str, target: RunTarget| {
-            serde_json::to_value(ReleaseEvent::WorkflowRunStarted {
-                run_id: RunId(uuid::Uuid::from_u128(run)),
+            run: WorkflowRun {
+                id: RunId(uuid::Uuid::from_u128(run)),
                 target,
                 workflow: ferry_model::names::WorkflowName::new(workflow).unwrap(),
                 steps: vec![],
-                at: jiff::Timestamp::UNIX_EPOCH,
-            })
-            .unwrap()
+                error: None,
+                started_at: jiff::Timestamp::UNIX_EPOCH,
+                retired: false,
+            },
+            detailed: true,
         };
         let qa = ferry_model::names::EnvName::new("qa").unwrap();
         let app = ferry_model::names::AppName::new("shop-api-qa").unwrap();
-        let events = [
-            event(0, json!({"type": "Created"})),
-            event(1, started(1, "e2e", RunTarget::PostAction { env: qa, app })),
-            event(2, started(2, "notify", RunTarget::ReleaseHook { hook: HookKind::OnStart })),
+        let targets = [
+            RunTarget::Trigger { env: qa.clone(), app: app.clone() },
+            RunTarget::PreAction { env: qa.clone(), app: app.clone() },
+            RunTarget::EnvironmentHook { env: qa.clone(), hook: HookKind::OnFail },
         ];
+        let mut events: Vec<_> = vec![
+            row(1, "e2e", RunTarget::PostAction { env: qa, app }),
+            row(2, "notify", RunTarget::ReleaseHook { hook: HookKind::OnStart }),
+        ];
+        events.extend(targets.iter().enumerate().map(|(i, t)| row(10 + i as u128, "w", t.clone())));
+        // The stage is the target's `kind` as the event log spells it.
+        for r in &events {
+            let kind = serde_json::to_value(&r.run.target).unwrap()["kind"].as_str().unwrap().to_owned();
+            assert_eq!(run_contexts(std::slice::from_ref(r))[&r.run.id.to_string()].stage, Some(kind));
+        }
         let runs = run_contexts(&events);
-        assert_eq!(runs.len(), 2);
+        assert_eq!(runs.len(), 5);
         let first = uuid::Uuid::from_u128(1).to_string();
         let second = uuid::Uuid::from_u128(2).to_string();
         assert_eq!(runs[&first].environment.as_deref(), Some("qa"));

@@ -337,7 +337,7 @@ pub fn event_item(e: &StoredEvent) -> api::EventItem {
     }
 }
 
-/// Where a workflow run belongs, read from the release's `WorkflowRunStarted` events.
+/// Where a workflow run belongs, read from the runs projection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunContext {
     /// Stage: `trigger`, `preAction`, `postAction`, `environmentHook`, `releaseHook`.

@@ -167,7 +167,7 @@ async fn next<S: Store>(st: &mut State<S>) -> Option<Event> {
 
 #[cfg(test)]
 mod tests {
-    use ferry_store::{NewEvent, ReleaseRow, ReleaseWrite, SqliteStore, Write, WriteOutcome};
+    use ferry_store::{NewEvent, ReleaseWrite, SqliteStore, Write, WriteOutcome};
     use serde_json::json;
 
     use super::*;
@@ -177,26 +177,9 @@ mod tests {
     async fn append(store: &SqliteStore, r: &str, p: &str, first_seq: i64, n: usize) -> Vec<i64> {
         let at = jiff::Timestamp::UNIX_EPOCH;
         let write = Write::Release(Box::new(ReleaseWrite {
-            release_id: r.into(),
-            product: p.into(),
-            first_seq,
             events: (0..n).map(|i| NewEvent { at, body: json!({"n": i}) }).collect(),
-            row: ReleaseRow {
-                id: r.into(),
-                product: p.into(),
-                flow: "f".into(),
-                flow_version: None,
-                status: "Running".into(),
-                initiator: "t".into(),
-                created_at: at,
-                finished_at: None,
-                reason: None,
-                retries: 0,
-                version: None,
-                environments: json!({}),
-            },
             view: Some(json!({})),
-            app_states: vec![],
+            ..ferry_store::test_support::release_write(r, p, "Running", at, first_seq, n)
         }));
         match store.write(vec![write]).await.unwrap().into_iter().next().unwrap().unwrap() {
             WriteOutcome::Events(gids) => gids,

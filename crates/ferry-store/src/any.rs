@@ -9,8 +9,8 @@ use tokio::sync::broadcast;
 
 use crate::{
     AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery, PgStore,
-    ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, SessionRow,
-    SqliteStore, Store, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
+    ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, RunRow,
+    SessionRow, SqliteStore, Store, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
 };
 
 /// Where the store is.
@@ -122,6 +122,10 @@ impl Store for AnyStore {
 
     async fn logs(&self, query: LogQuery) -> Result<Vec<StoredLogLine>> {
         each!(self, s => s.logs(query).await)
+    }
+
+    async fn runs(&self, release: &str) -> Result<Vec<RunRow>> {
+        each!(self, s => s.runs(release).await)
     }
 
     async fn latest_config(&self) -> Result<Option<ConfigVersion>> {

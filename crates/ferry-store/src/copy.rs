@@ -103,6 +103,19 @@ const TABLES: &[Table] = &[
         identity: Some("id"),
     },
     Table {
+        name: "runs",
+        key: "run_id",
+        columns: &[
+            ("run_id", Text),
+            ("release_id", Text),
+            ("started_at", Ts),
+            ("workflow", Text),
+            ("target", Json),
+            ("state", Json),
+        ],
+        identity: None,
+    },
+    Table {
         name: "config_versions",
         key: "version",
         columns: &[("version", Int), ("applied_at", Ts), ("applied_by", Text), ("catalog", Json)],

@@ -11,6 +11,7 @@ mod any;
 pub mod copy;
 mod migration;
 pub(crate) mod postgres;
+mod runs;
 mod sqlite;
 #[doc(hidden)]
 pub mod test_support;
@@ -163,6 +164,9 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Workflow log lines of a release, after line id `after`, optionally for one run and/or step.
     fn logs(&self, query: LogQuery) -> impl Future<Output = Result<Vec<StoredLogLine>>> + Send;
+
+    /// The workflow runs of a release (the runs projection), in the order they started.
+    fn runs(&self, release: &str) -> impl Future<Output = Result<Vec<RunRow>>> + Send;
 
     /// The latest applied configuration, if any.
     fn latest_config(&self) -> impl Future<Output = Result<Option<ConfigVersion>>> + Send;

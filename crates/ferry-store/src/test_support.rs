@@ -1,6 +1,6 @@
-//! For tests of any crate that need PostgreSQL: the tests' server (`FERRY_TEST_POSTGRES`, which
-//! `.ci/postgres` sets) and a new database on it per test. Under CI a missing server fails the test;
-//! elsewhere the test is told how to run it.
+//! Helpers for tests of any crate: made-up release writes, and for tests that need PostgreSQL the
+//! tests' server (`FERRY_TEST_POSTGRES`, which `.ci/postgres` sets) and a new database on it per test.
+//! Under CI a missing server fails the test; elsewhere the test is told how to run it.
 
 /// The variable naming the tests' PostgreSQL server.
 pub const POSTGRES_ENV: &str = "FERRY_TEST_POSTGRES";
@@ -54,4 +54,44 @@ pub fn unique_name(prefix: &str) -> String {
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     format!("{prefix}_{}_{n}_{nanos}", std::process::id())
+}
+
+/// A made-up release write for tests that need stored releases without an engine: `n` events of type
+/// `Test` from sequence number `first_seq`, a row of `status` (finished when the status is final, a
+/// reason when it failed), no view, no application states and no runs. Tests change the fields they
+/// care about with struct update syntax.
+pub fn release_write(
+    id: &str,
+    product: &str,
+    status: &str,
+    at: jiff::Timestamp,
+    first_seq: i64,
+    n: usize,
+) -> crate::ReleaseWrite {
+    let finished = matches!(status, "Succeeded" | "Failed" | "Terminated");
+    crate::ReleaseWrite {
+        release_id: id.into(),
+        product: product.into(),
+        first_seq,
+        events: (0..n)
+            .map(|i| crate::NewEvent { at, body: serde_json::json!({"type": "Test", "n": first_seq + i as i64}) })
+            .collect(),
+        row: crate::ReleaseRow {
+            id: id.into(),
+            product: product.into(),
+            flow: "standard".into(),
+            flow_version: None,
+            status: status.into(),
+            initiator: "alice".into(),
+            created_at: at,
+            finished_at: finished.then_some(at),
+            reason: (status == "Failed").then(|| "qa failed".to_owned()),
+            retries: 0,
+            version: None,
+            environments: serde_json::json!({"qa": status}),
+        },
+        view: None,
+        app_states: Vec::new(),
+        runs: Vec::new(),
+    }
 }

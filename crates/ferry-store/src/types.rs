@@ -1,5 +1,6 @@
 //! Rows and write requests exchanged with the store.
 
+use ferry_model::release::WorkflowRun;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -121,8 +122,8 @@ pub struct StoredLogLine {
 pub struct LogQuery {
     /// Release id.
     pub release_id: String,
-    /// Only this run.
-    pub run_id: Option<String>,
+    /// Only these runs (`Some` of an empty list reads nothing).
+    pub runs: Option<Vec<String>>,
     /// Only this step.
     pub step: Option<String>,
     /// Only lines after this id.
@@ -233,6 +234,22 @@ pub struct ReleaseWrite {
     pub view: Option<serde_json::Value>,
     /// Application states changed by the events.
     pub app_states: Vec<AppStateRow>,
+    /// Workflow runs started or changed by the events, as they are after them (the runs projection).
+    pub runs: Vec<WorkflowRun>,
+}
+
+/// A workflow run of a release as last written (the runs projection): where it belongs (stage,
+/// environment, application, workflow) and its steps. Read by the logs endpoint and the step page
+/// instead of the event log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRow {
+    /// Release id.
+    pub release_id: String,
+    /// The run.
+    pub run: WorkflowRun,
+    /// Whether `run` holds the run's steps. Runs recorded before the store kept run states hold their
+    /// place (target, workflow, start) and no steps.
+    pub detailed: bool,
 }
 
 /// A pull request of the local provider (SPEC §6.2): the pushed branch plus this record.

@@ -417,26 +417,8 @@ mod tests {
     fn write(id: &str, seq: i64, status: &str) -> ferry_store::Write {
         let at = jiff::Timestamp::UNIX_EPOCH;
         ferry_store::Write::Release(Box::new(ferry_store::ReleaseWrite {
-            release_id: id.into(),
-            product: "shop".into(),
-            first_seq: seq,
-            events: vec![ferry_store::NewEvent { at, body: json!({"type": "Test", "status": status}) }],
-            row: ferry_store::ReleaseRow {
-                id: id.into(),
-                product: "shop".into(),
-                flow: "standard".into(),
-                flow_version: None,
-                status: status.into(),
-                initiator: "alice".into(),
-                created_at: at,
-                finished_at: None,
-                reason: None,
-                retries: 0,
-                version: None,
-                environments: json!({"qa": "Running"}),
-            },
             view: Some(serde_json::to_value(view(id, status)).unwrap()),
-            app_states: vec![],
+            ..ferry_store::test_support::release_write(id, "shop", status, at, seq, 1)
         }))
     }
 

@@ -1,6 +1,5 @@
 //! Release control: terminate (SPEC §3.5), retry (SPEC §3.8) and approve.
 
-use std::collections::HashSet;
 
 use ferry_model::names::{EnvName, ReleaseId};
 use ferry_model::release::{ReleaseEvent, RunId};
@@ -15,7 +14,7 @@ impl<S: Store> Engine<S> {
     /// that ended).
     pub(super) async fn load_release(&self, id: ReleaseId) -> Result<Active, EngineError> {
         let (state, events) = crate::notes::replay(&self.store, &id.to_string()).await?;
-        Ok(Active { state: std::sync::Arc::new(state), next_seq: events as i64, in_flight: HashSet::new() })
+        Ok(Active::new(state, events as i64))
     }
 
     /// Records a terminate request and stops what runs (SPEC §3.5).

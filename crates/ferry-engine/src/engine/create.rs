@@ -1,7 +1,6 @@
 //! Creating releases: a promote request is parsed, its snapshot built off the actor, then the
 //! release is committed, queued or started, and driven.
 
-use std::collections::HashSet;
 
 use ferry_model::names::{EnvName, FlowName, ProductName, ReleaseId};
 use ferry_model::release::{ReleaseEvent, ReleaseState};
@@ -91,8 +90,7 @@ impl<S: Store> Engine<S> {
             }
         };
         let event = ReleaseEvent::Created { id, snapshot: Box::new(snapshot), at };
-        self.releases
-            .insert(id, Active { state: std::sync::Arc::new(state.clone()), next_seq: 0, in_flight: HashSet::new() });
+        self.releases.insert(id, Active::new(state.clone(), 0));
         if let Err(e) = self.commit(id, vec![event], state).await {
             self.releases.remove(&id);
             let _ = reply.send(Err(e));

@@ -26,15 +26,11 @@ impl<S: Store> Engine<S> {
         }
         let app_states = self.app_state_rows(&next, &events);
         // The stored view is for readers of releases this engine does not run (ended, or run by another
-        // replica): it is written when the release is created and whenever its status, start, end or
-        // retry count changes (so a release that ended has its final view stored); readers
+        // replica): it is written when the release is created or loaded and whenever its status, start,
+        // end or retry count changes (so a release that ended has its final view stored); readers
         // of an active release build its view from the live state ([`crate::LiveStates`]).
-        let header = |s: &ReleaseState| (s.status(), s.started_at(), s.finished_at(), s.terminated_at(), s.retries());
-        let view = if active.next_seq == 0 || header(&active.state) != header(&next) {
-            Some(stored_view(&next).map_err(internal)?)
-        } else {
-            None
-        };
+        let header = (next.status(), next.started_at(), next.finished_at(), next.terminated_at(), next.retries());
+        let view = if active.stored != Some(header) { Some(stored_view(&next).map_err(internal)?) } else { None };
         let write = ReleaseWrite {
             release_id: id.to_string(),
             product: next.snapshot().product.to_string(),
@@ -43,21 +39,17 @@ impl<S: Store> Engine<S> {
             row: release_row(&next),
             view,
             app_states,
+            runs: next.changed_runs(&active.state, &events).into_iter().cloned().collect(),
         };
         // Readers see the new state from the moment its events can reach a subscriber (the store
         // broadcasts right after its commit, before this write returns): a client that reads a view
         // after an event always finds that event in it. A failed write puts the old state back.
         let next = std::sync::Arc::new(next);
         self.live.insert(id, next.clone());
-        let outcome = self.store.write(vec![Write::Release(Box::new(write))]).await.map_err(internal);
-        let written = match outcome {
-            Ok(outcome) => match outcome.into_iter().next() {
-                Some(Ok(_)) => Ok(()),
-                Some(Err(e)) => Err(internal(e)),
-                None => Err(internal("the store returned no outcome")),
-            },
-            Err(e) => Err(e),
-        };
+        let written =
+            self.store.write(vec![Write::Release(Box::new(write))]).await.map_err(internal).and_then(|outcomes| {
+                outcomes.into_iter().next().ok_or_else(|| internal("the store returned no outcome"))?.map_err(internal)
+            });
         if let Err(e) = written {
             self.publish(id);
             return Err(e);
@@ -65,6 +57,7 @@ impl<S: Store> Engine<S> {
         if let Some(active) = self.releases.get_mut(&id) {
             active.next_seq += events.len() as i64;
             active.state = next;
+            active.stored = Some(header);
         }
         Ok(())
     }

@@ -85,6 +85,24 @@ struct Active {
     state: Arc<ReleaseState>,
     next_seq: i64,
     in_flight: HashSet<String>,
+    /// The header of the view last stored by this engine; `None` until it stores one.
+    stored: Option<ViewHeader>,
+}
+
+/// What the stored view of a release is rewritten for: status, start, end, termination, retries.
+type ViewHeader = (
+    ferry_model::status::ReleaseStatus,
+    Option<jiff::Timestamp>,
+    Option<jiff::Timestamp>,
+    Option<jiff::Timestamp>,
+    u32,
+);
+
+impl Active {
+    /// A release this engine has not written yet (created, or loaded from the store).
+    fn new(state: ReleaseState, next_seq: i64) -> Active {
+        Active { state: Arc::new(state), next_seq, in_flight: HashSet::new(), stored: None }
+    }
 }
 
 struct Engine<S: Store> {

@@ -157,7 +157,7 @@ async fn a_failing_step_fails_qa_with_its_exit_code_and_log_and_prod_stays_pendi
     assert_eq!(post["steps"][0]["status"], "Success");
     assert_eq!(post["steps"][1]["status"], "Failed");
     // The log lines reached the store.
-    let query = ferry_store::LogQuery { release_id: id.clone(), run_id: None, step: None, after: 0, limit: 100 };
+    let query = ferry_store::LogQuery { release_id: id.clone(), runs: None, step: None, after: 0, limit: 100 };
     let logs = h.store.logs(query).await.unwrap();
     assert!(logs.iter().any(|l| l.line.text == "broken" && l.line.stream == "stderr"), "{logs:?}");
 }

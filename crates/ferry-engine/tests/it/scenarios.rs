@@ -153,6 +153,22 @@ async fn parallel_branches_and_join_succeed_with_one_commit_per_environment() {
         .unwrap();
     let qa_sha = &promotion_commits(&repo, "qa")[0].0;
     assert!(logs.iter().any(|l| l.line.text == format!("post shop-api-qa at {qa_sha} after shop-api-qa")), "{logs:?}");
+    // The runs projection holds every run as the event log has it at the end.
+    let (state, _) = ferry_engine::replay(&h.store, &id).await.unwrap();
+    let mut logged: Vec<_> = state
+        .environments()
+        .iter()
+        .flat_map(|e| e.apps.iter().flat_map(|a| a.runs.iter()).chain(e.hook_runs.iter()))
+        .chain(state.hook_runs().iter())
+        .cloned()
+        .collect();
+    let stored = h.store.runs(&id).await.unwrap();
+    assert!(stored.iter().all(|r| r.detailed && r.release_id == id));
+    let mut projected: Vec<_> = stored.into_iter().map(|r| r.run).collect();
+    logged.sort_by_key(|r| r.id.0);
+    projected.sort_by_key(|r| r.id.0);
+    assert!(logged.len() >= 4, "trigger, pre- and post-actions ran: {logged:?}");
+    assert_eq!(projected, logged);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

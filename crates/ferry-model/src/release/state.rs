@@ -557,3 +557,64 @@ impl PartialEq for EnvIndex {
 }
 
 impl Eq for EnvIndex {}
+
+impl ReleaseState {
+    /// The workflow runs that `events` started or changed, as they are in this state, given the state
+    /// `before` the events were applied (for the runs projection of the store). Events of one run look
+    /// at that run's slot (a new run retires its predecessor); release-wide events (terminate, retry,
+    /// finish) compare every run.
+    pub fn changed_runs<'a>(&'a self, before: &ReleaseState, events: &[ReleaseEvent]) -> Vec<&'a WorkflowRun> {
+        let wide = events.iter().any(|e| {
+            matches!(
+                e,
+                ReleaseEvent::TerminateRequested { .. }
+                    | ReleaseEvent::Terminated { .. }
+                    | ReleaseEvent::RetryRequested { .. }
+                    | ReleaseEvent::Finished { .. }
+            )
+        });
+        let mut slots: Vec<RunLoc> = Vec::new();
+        if wide {
+            slots.push(RunLoc::ReleaseHook { run: 0 });
+            for (env, state) in self.environments.iter().enumerate() {
+                slots.push(RunLoc::EnvHook { env, run: 0 });
+                slots.extend((0..state.apps.len()).map(|app| RunLoc::App { env, app, run: 0 }));
+            }
+        } else {
+            for event in events {
+                let id = match event {
+                    ReleaseEvent::WorkflowRunStarted { run_id, .. }
+                    | ReleaseEvent::StepStarted { run_id, .. }
+                    | ReleaseEvent::StepAwaitingApproval { run_id, .. }
+                    | ReleaseEvent::StepFinished { run_id, .. }
+                    | ReleaseEvent::WorkflowRunErrored { run_id, .. } => *run_id,
+                    _ => continue,
+                };
+                slots.extend(self.find_run(id));
+            }
+        }
+        let mut changed: Vec<&WorkflowRun> = Vec::new();
+        for slot in slots {
+            let (now, then) = (self.slot_runs(slot), before.slot_runs(slot));
+            for (k, run) in now.iter().enumerate() {
+                if then.get(k) != Some(run) && !changed.iter().any(|c| c.id == run.id) {
+                    changed.push(run);
+                }
+            }
+        }
+        changed
+    }
+
+    /// The runs of the slot holding `loc` (an application's runs, an environment's or the release's
+    /// hook runs); empty when the state has no such slot.
+    fn slot_runs(&self, loc: RunLoc) -> &[WorkflowRun] {
+        let runs = match loc {
+            RunLoc::App { env, app, .. } => {
+                self.environments.get(env).and_then(|e| e.apps.get(app)).map(|a| a.runs.as_slice())
+            }
+            RunLoc::EnvHook { env, .. } => self.environments.get(env).map(|e| e.hook_runs.as_slice()),
+            RunLoc::ReleaseHook { .. } => Some(self.hook_runs.as_slice()),
+        };
+        runs.unwrap_or_default()
+    }
+}

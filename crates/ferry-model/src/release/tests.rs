@@ -1089,3 +1089,64 @@ fn issue_ids_and_log_tails() {
     assert_eq!(log_tail(&many).len(), LOG_TAIL_LINES);
     assert_eq!(log_tail(&many)[0], "800");
 }
+
+/// Every run of a state (applications' runs, environment hooks, release hooks).
+fn every_run(state: &ReleaseState) -> Vec<&WorkflowRun> {
+    let mut runs: Vec<&WorkflowRun> = Vec::new();
+    for env in state.environments() {
+        runs.extend(env.apps.iter().flat_map(|a| a.runs.iter()));
+        runs.extend(env.hook_runs.iter());
+    }
+    runs.extend(state.hook_runs().iter());
+    runs
+}
+
+/// For each event of `log`, `changed_runs` names exactly the runs that differ from before the event.
+fn assert_changed_runs_are_exact(log: &[ReleaseEvent]) {
+    let mut state = ReleaseState::replay(&log[..1]).unwrap();
+    for event in &log[1..] {
+        let before = state.clone();
+        state.apply(event).unwrap();
+        let mut expected: Vec<RunId> =
+            every_run(&state).into_iter().filter(|run| !every_run(&before).contains(run)).map(|run| run.id).collect();
+        let mut reported: Vec<RunId> =
+            state.changed_runs(&before, std::slice::from_ref(event)).iter().map(|r| r.id).collect();
+        expected.sort_by_key(|id| id.0);
+        reported.sort_by_key(|id| id.0);
+        assert_eq!(reported, expected, "after {}", event.name());
+    }
+}
+
+#[test]
+fn changed_runs_are_exactly_the_runs_an_event_changed() {
+    // Failure, retry at the point of failure (steps reset, onFail retired), and the resumed run.
+    let (mut sim, api) = failed_qa();
+    let at = sim.at();
+    sim.ok(ReleaseEvent::Finished { status: R::Failed, at });
+    let at = sim.at();
+    sim.ok(ReleaseEvent::RetryRequested { actor: "bob".into(), at });
+    sim.step_ok(api, "tests");
+    assert_changed_runs_are_exact(&sim.log);
+
+    // A newer run of a slot retires the earlier one.
+    let mut sim = Sim::new();
+    sim.dev_done();
+    let (old, _) = sim.qa_post_actions();
+    sim.step_start(old, "wait-ready");
+    sim.run(post("qa", "shop-api-qa"), "e2e", &["wait-ready", "tests"]);
+    sim.step_end(old, "wait-ready", S::Terminated, &[]);
+    assert_changed_runs_are_exact(&sim.log);
+
+    // Terminate records unfinished steps as stopped.
+    let mut sim = Sim::new();
+    sim.dev_done();
+    let (api, web) = sim.qa_post_actions();
+    sim.step_start(api, "wait-ready");
+    sim.step_start(web, "wait-ready");
+    let at = sim.at();
+    sim.ok(ReleaseEvent::TerminateRequested { reason: "bad build".into(), actor: "carol".into(), at });
+    sim.step_end(api, "wait-ready", S::Terminated, &[]);
+    let at = sim.at();
+    sim.ok(ReleaseEvent::Terminated { at });
+    assert_changed_runs_are_exact(&sim.log);
+}

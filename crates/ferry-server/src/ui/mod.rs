@@ -505,7 +505,7 @@ async fn log_tail<S: Store>(
     for _ in 0..LOG_PAGES {
         let query = LogQuery {
             release_id: release.to_owned(),
-            run_id: Some(run.to_owned()),
+            runs: Some(vec![run.to_owned()]),
             step: Some(step.to_owned()),
             after,
             limit: LOG_PAGE,
@@ -540,17 +540,18 @@ fn all_runs(state: &ReleaseState) -> Vec<&WorkflowRun> {
     runs
 }
 
-/// The release's state replayed from its log (for per-run step details), when the log replays.
-async fn replay<S: Store>(store: &S, id: &str) -> Result<Option<ReleaseState>, UiError> {
-    match ferry_engine::replay(store, id).await {
-        Ok((state, _)) => Ok(Some(state)),
-        Err(ferry_engine::EngineError::NotFound(_)) => Ok(None),
-        Err(e) => {
-            // The page still shows what the projections hold.
-            tracing::warn!(release = id, error = %e, "the release's log does not replay");
-            Ok(None)
-        }
+/// The runs named in `wanted` with their steps: from the engine's live state while this server runs
+/// the release, else from the runs projection (runs recorded before it kept steps are left out, and
+/// their steps show the workflow line's status).
+async fn step_runs<S: Store>(st: &AppState<S>, id: &str, wanted: &[String]) -> Result<Vec<WorkflowRun>, UiError> {
+    let wanted = |run: &WorkflowRun| wanted.iter().any(|w| *w == run.id.to_string());
+    if let Ok(rid) = id.parse::<ferry_model::ReleaseId>()
+        && let Some(state) = st.engine.live_state(rid)
+    {
+        return Ok(all_runs(&state).into_iter().filter(|r| wanted(r)).cloned().collect());
     }
+    let stored = st.store.runs(id).await?;
+    Ok(stored.into_iter().filter(|r| r.detailed && wanted(&r.run)).map(|r| r.run).collect())
 }
 
 /// A workflow's current definition, as text.
@@ -571,7 +572,7 @@ fn issue_definition(text: &str) -> String {
 async fn run_items<S: Store>(
     st: &AppState<S>,
     v: &ReleaseView,
-    state: Option<&ReleaseState>,
+    known: &[WorkflowRun],
     runs: &[String],
     step: &str,
     line_status: &str,
@@ -579,7 +580,7 @@ async fn run_items<S: Store>(
     let now = Timestamp::now();
     let mut items = Vec::new();
     for run_id in runs {
-        let run = state.and_then(|s| all_runs(s).into_iter().find(|r| r.id.to_string() == *run_id));
+        let run = known.iter().find(|r| r.id.to_string() == *run_id);
         let step_state = run.and_then(|r| r.steps.iter().find(|s| s.name.as_str() == step));
         let status = match (run, step_state) {
             (_, Some(s)) => s.status.as_str().to_owned(),
@@ -643,7 +644,6 @@ async fn step<S: Store>(
     let id = parse_release(&raw)?;
     let as_fragment = fragment(&p, "panel")?;
     let v = load_release(&st, &id).await?;
-    let state = replay(&st.store, &id).await?;
     let release_href = pages::release_href(&id);
     let d = if let Some(issue_id) = p.one("issue")? {
         let Some(issue) = v.issues.iter().find(|i| i.id == issue_id) else {
@@ -704,7 +704,8 @@ async fn step<S: Store>(
         };
         let runs: Vec<String> =
             runs.into_iter().filter(|r| line.runs.iter().any(|run| run.to_string() == *r)).collect();
-        let items = run_items(&st, &v, state.as_ref(), &runs, step, step_line.status.as_str()).await?;
+        let known = step_runs(&st, &id, &runs).await?;
+        let items = run_items(&st, &v, &known, &runs, step, step_line.status.as_str()).await?;
         // A failed run's issue carries the definition as it ran.
         let from_issue = v
             .issues

@@ -239,6 +239,38 @@ async fn approvals_and_pushed_statuses_over_http_and_conflicts_with_the_release_
         assert_eq!((&app["app"]["sync"], &app["app"]["health"]), (&json!("Synced"), &json!("Healthy")), "{app}");
         assert_eq!(app["app"]["message"], "rolled out", "{app}");
     }
+    // The sign-off step's page of the finished release: one section per run, each with its step's own
+    // record (read from the runs projection once the engine let the release go).
+    let runs: Vec<String> = server
+        .store
+        .runs(&id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.run.workflow.as_str() == "sign-off")
+        .map(|r| {
+            assert!(r.detailed);
+            assert_eq!(
+                r.run.steps.iter().map(|s| (s.name.as_str(), s.status.as_str())).collect::<Vec<_>>(),
+                [("approve", "Success")]
+            );
+            r.run.id.to_string()
+        })
+        .collect();
+    assert_eq!(runs.len(), 2, "one sign-off run per prod application");
+    let query: String = runs.iter().map(|r| format!("run={r}&")).collect();
+    let page = server.http.get(server.url(&format!("/releases/{id}/steps?{query}step=approve"))).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    for run in &runs {
+        let section = html
+            .split(&format!("<section class=\"run\" data-run=\"{run}\""))
+            .nth(1)
+            .unwrap_or_else(|| panic!("run {run}: {html}"));
+        let section = section.split("</section>").next().unwrap();
+        assert!(!section.contains("<dd>—</dd>"), "the step's start and duration are known: {section}");
+        assert!(section.contains("data-status=\"Success\""), "{section}");
+    }
     let events = server.store.release_events(&id).await.unwrap();
     let approvals: Vec<&Value> = events
         .iter()

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use ferry_engine::EngineConfig;
 use ferry_server::ServerSettings;
-use ferry_store::{NewEvent, ReleaseRow, ReleaseWrite, SqliteStore, Store, Write, WriteOutcome};
+use ferry_store::{ReleaseRow, ReleaseWrite, SqliteStore, Store, Write, WriteOutcome};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -222,29 +222,18 @@ pub(crate) fn release_write(
     first_seq: i64,
     n: usize,
 ) -> Write {
+    let base = ferry_store::test_support::release_write(id, product, status, t(created), first_seq, n);
     Write::Release(Box::new(ReleaseWrite {
-        release_id: id.into(),
-        product: product.into(),
-        first_seq,
-        events: (0..n)
-            .map(|i| NewEvent { at: t(created), body: json!({"type": "Test", "n": first_seq + i as i64}) })
-            .collect(),
         row: ReleaseRow {
-            id: id.into(),
-            product: product.into(),
             flow: flow.into(),
             flow_version: Some("3.0".into()),
-            status: status.into(),
-            initiator: "alice".into(),
-            created_at: t(created),
             finished_at: None,
-            reason: (status == "Failed").then(|| "qa failed".to_owned()),
-            retries: 0,
             version: Some("1.4.2".into()),
             environments: json!({"dev": "Successful", "qa": if status == "Failed" { "Failed" } else { "Running" }}),
+            ..base.row.clone()
         },
         view: Some(serde_json::to_value(made_up_view(id, product, flow, status, created)).unwrap()),
-        app_states: vec![],
+        ..base
     }))
 }
 

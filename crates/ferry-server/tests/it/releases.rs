@@ -1,6 +1,6 @@
 //! Release list, view, logs and event log over rows written directly through the store.
 
-use ferry_store::{LogLine, NewEvent, Write};
+use ferry_store::{LogLine, Write};
 use serde_json::{Value, json};
 
 use crate::{Server, made_up_view, release_id, release_write, t, write};
@@ -135,15 +135,18 @@ async fn release_view_and_event_log() {
 async fn release_logs_filter_by_run_environment_and_application() {
     let server = Server::start().await;
     let id = release_id("2026-02-01T00:00:00Z");
-    let started = |run: &str, env: &str, app: &str| NewEvent {
-        at: t("2026-02-01T00:00:00Z"),
-        body: json!({"type": "WorkflowRunStarted", "runId": run, "workflow": "e2e",
-                     "target": {"kind": "postAction", "env": env, "app": app}, "steps": []}),
+    // Runs as the engine records them with the release (the runs projection).
+    let run_qa = "0194f000-0000-7000-8000-0000000000a1";
+    let run_st = "0194f000-0000-7000-8000-0000000000a2";
+    let run = |run: &str, env: &str, app: &str| -> ferry_model::release::WorkflowRun {
+        serde_json::from_value(json!({"id": run, "workflow": "e2e", "target": {"kind": "postAction", "env": env, "app": app},
+                                     "steps": [], "error": null, "startedAt": "2026-02-01T00:00:00Z", "retired": false}))
+        .unwrap()
     };
-    let Write::Release(mut w) = release_write(&id, "shop", "standard", "Running", "2026-02-01T00:00:00Z", 0, 0) else {
+    let Write::Release(mut w) = release_write(&id, "shop", "standard", "Running", "2026-02-01T00:00:00Z", 0, 1) else {
         unreachable!()
     };
-    w.events = vec![started("run-qa", "qa", "shop-api-qa"), started("run-st", "staging", "shop-api-staging")];
+    w.runs = vec![run(run_qa, "qa", "shop-api-qa"), run(run_st, "staging", "shop-api-staging")];
     write(&server.store, Write::Release(w)).await;
     let line = |run: &str, step: &str, text: &str| LogLine {
         release_id: id.clone(),
@@ -156,10 +159,10 @@ async fn release_logs_filter_by_run_environment_and_application() {
     write(
         &server.store,
         Write::Logs(vec![
-            line("run-qa", "tests", "qa 1"),
-            line("run-st", "tests", "staging 1"),
-            line("run-qa", "report", "qa 2"),
-            line("run-st", "tests", "staging 2"),
+            line(run_qa, "tests", "qa 1"),
+            line(run_st, "tests", "staging 1"),
+            line(run_qa, "report", "qa 2"),
+            line(run_st, "tests", "staging 2"),
         ]),
     )
     .await;
@@ -181,8 +184,10 @@ async fn release_logs_filter_by_run_environment_and_application() {
     assert_eq!(texts(&page), ["staging 1", "staging 2"]);
     let (_, page) = logs("?app=shop-api-qa&step=tests".into()).await;
     assert_eq!(texts(&page), ["qa 1"]);
-    let (_, page) = logs("?run=run-qa".into()).await;
+    let (_, page) = logs(format!("?run={run_qa}")).await;
     assert_eq!(texts(&page), ["qa 1", "qa 2"]);
+    let (_, page) = logs(format!("?run={run_qa}&env=staging")).await;
+    assert!(texts(&page).is_empty(), "that run is not in staging");
     // Reading on from a cursor.
     let (_, first) = logs("?limit=2".into()).await;
     assert_eq!(texts(&first), ["qa 1", "staging 1"]);

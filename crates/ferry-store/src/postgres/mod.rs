@@ -28,8 +28,8 @@ use self::rows::{
 };
 use crate::{
     AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery, ProductEvent,
-    PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, SessionRow, Store, StoreError,
-    StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
+    PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, RunRow, SessionRow, Store,
+    StoreError, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
 };
 
 /// Capacity of the committed-event broadcast; slow subscribers lag and resume from the log.
@@ -273,14 +273,34 @@ impl Store for PgStore {
             params.push(query.release_id),
             params.push(query.after)
         );
-        if let Some(r) = query.run_id {
-            sql.push_str(&format!(" AND run_id = {}", params.push(r)));
+        if let Some(runs) = query.runs {
+            if runs.is_empty() {
+                return Ok(Vec::new());
+            }
+            sql.push_str(&format!(" AND run_id = ANY({})", params.push(runs)));
         }
         if let Some(s) = query.step {
             sql.push_str(&format!(" AND step = {}", params.push(s)));
         }
         sql.push_str(&format!(" ORDER BY id LIMIT {}", params.push(i64::from(query.limit.clamp(1, 100_000)))));
         self.all("reading logs", &sql, &params.refs(), log_from_row).await
+    }
+
+    async fn runs(&self, release: &str) -> Result<Vec<RunRow>> {
+        let sql = "SELECT run_id, started_at, workflow, target, state FROM runs WHERE release_id = $1 ORDER BY started_at, run_id";
+        let release = release.to_owned();
+        self.all("reading workflow runs", sql, &[&release], |row, doing| {
+            let run_id: String = get(row, "run_id", doing)?;
+            crate::runs::decode(
+                release.clone(),
+                &run_id,
+                get(row, "started_at", doing)?,
+                &get::<String>(row, "workflow", doing)?,
+                get(row, "target", doing)?,
+                get(row, "state", doing)?,
+            )
+        })
+        .await
     }
 
     async fn latest_config(&self) -> Result<Option<ConfigVersion>> {

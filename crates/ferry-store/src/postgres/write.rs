@@ -453,5 +453,15 @@ async fn write_release(
     for row in &w.app_states {
         upsert_app_state(tx, row).await?;
     }
+    for run in &w.runs {
+        let c = crate::runs::encode(run)?;
+        tx.execute(
+            "INSERT INTO runs (run_id, release_id, started_at, workflow, target, state) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (run_id) DO UPDATE SET state = excluded.state",
+            &[&c.run_id, &w.release_id, &c.started_at, &c.workflow, &c.target, &c.state],
+        )
+        .await
+        .map_err(query_err("storing a workflow run"))?;
+    }
     Ok(WriteOutcome::Events(gids))
 }

@@ -24,8 +24,8 @@ use self::rows::{
 use self::writer::Request;
 use crate::{
     AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery, ProductEvent,
-    PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, SessionRow, Store, StoreError,
-    StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
+    PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, RunRow, SessionRow, Store,
+    StoreError, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
 };
 
 /// Capacity of the committed-event broadcast; slow subscribers lag and resume from the log.
@@ -339,9 +339,14 @@ impl Store for SqliteStore {
                 "SELECT id, release_id, run_id, step, at, stream, text FROM logs WHERE release_id = ? AND id > ?"
                     .to_owned();
             let mut values = vec![text(&query.release_id), Value::Integer(query.after)];
-            if let Some(r) = &query.run_id {
-                sql.push_str(" AND run_id = ?");
-                values.push(text(r));
+            if let Some(runs) = &query.runs {
+                if runs.is_empty() {
+                    return Ok(Vec::new());
+                }
+                sql.push_str(" AND run_id IN (");
+                sql.push_str(&vec!["?"; runs.len()].join(", "));
+                sql.push(')');
+                values.extend(runs.iter().map(|r| text(r)));
             }
             if let Some(s) = &query.step {
                 sql.push_str(" AND step = ?");
@@ -350,6 +355,32 @@ impl Store for SqliteStore {
             sql.push_str(" ORDER BY id LIMIT ?");
             values.push(Value::Integer(i64::from(query.limit.clamp(1, 100_000))));
             all(conn, doing, &sql, params_from_iter(values), log_from_row)
+        })
+        .await
+    }
+
+    async fn runs(&self, release: &str) -> Result<Vec<RunRow>> {
+        let release = release.to_owned();
+        let doing = "reading workflow runs";
+        self.read(doing, move |conn| {
+            all(
+                conn,
+                doing,
+                "SELECT run_id, started_at, workflow, target, state FROM runs WHERE release_id = ? ORDER BY started_at, rowid",
+                [&release],
+                |row| {
+                    let run_id: String = row.get("run_id")?;
+                    let state = row.get::<Option<String>>("state")?.map(|s| json(&s, "workflow run")).transpose()?;
+                    crate::runs::decode(
+                        release.clone(),
+                        &run_id,
+                        row.ts("started_at", "workflow run")?,
+                        &row.get::<String>("workflow")?,
+                        json(&row.get::<String>("target")?, "workflow run target")?,
+                        state,
+                    )
+                },
+            )
         })
         .await
     }

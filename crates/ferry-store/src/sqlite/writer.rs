@@ -500,5 +500,28 @@ fn write_release(conn: &Connection, w: &ReleaseWrite, committed: &mut Vec<Stored
     for row in &w.app_states {
         upsert_app_state(conn, row)?;
     }
+    for run in &w.runs {
+        upsert_run(conn, &w.release_id, run)?;
+    }
     Ok(WriteOutcome::Events(gids))
+}
+
+fn upsert_run(conn: &Connection, release_id: &str, run: &ferry_model::release::WorkflowRun) -> Result<()> {
+    let c = crate::runs::encode(run)?;
+    conn.prepare_cached(
+        "INSERT INTO runs (run_id, release_id, started_at, workflow, target, state) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (run_id) DO UPDATE SET state = excluded.state",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            c.run_id,
+            release_id,
+            fmt_ts(c.started_at),
+            c.workflow,
+            c.target.to_string(),
+            c.state.to_string()
+        ])
+    })
+    .map_err(query_err("storing a workflow run"))?;
+    Ok(())
 }

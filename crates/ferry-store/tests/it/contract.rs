@@ -41,6 +41,7 @@ pub fn release_write(id: &str, first_seq: i64, n: usize, status: &str) -> Write 
         row: row(id, "shop", status, "2026-01-01T00:00:00Z"),
         view: Some(json!({"id": id, "status": status})),
         app_states: vec![],
+        runs: Vec::new(),
     }))
 }
 
@@ -138,6 +139,7 @@ pub async fn release_list_filters_and_pages_newest_first(db: impl Backend) {
             events: vec![],
             view: Some(json!({})),
             app_states: vec![],
+            runs: Vec::new(),
             row: r,
         })));
     }
@@ -616,6 +618,66 @@ pub async fn acknowledged_writes_survive_sigkill<B: Backend>(db: B, child_test: 
     crate::crash::acknowledged_writes_survive_sigkill(db, child_test).await;
 }
 
+/// A workflow run of release `r1` as the engine models it, with one step of `status`.
+fn run(id: &str, target: serde_json::Value, started: &str, status: &str) -> ferry_model::release::WorkflowRun {
+    serde_json::from_value(json!({
+        "id": id, "target": target, "workflow": "smoke", "startedAt": started, "error": null, "retired": false,
+        "steps": [{"name": "check", "dependsOn": [], "status": status, "attempts": 1, "startedAt": started,
+                   "finishedAt": null, "exitCode": null, "error": null, "outputs": {}, "awaitingApproval": null}],
+    }))
+    .unwrap()
+}
+
+pub async fn runs_are_projected_with_the_release_and_select_logs(db: impl Backend) {
+    let store = db.open().await;
+    let a = "0194f000-0000-7000-8000-00000000000a";
+    let b = "0194f000-0000-7000-8000-00000000000b";
+    let pre =
+        run(a, json!({"kind": "preAction", "env": "qa", "app": "shop-api-qa"}), "2026-01-01T00:01:00Z", "Running");
+    let hook = run(b, json!({"kind": "releaseHook", "hook": "onSuccess"}), "2026-01-01T00:02:00Z", "Pending");
+    let with_runs = |first_seq, runs| {
+        let Write::Release(mut w) = release_write("r1", first_seq, 1, "Running") else { unreachable!() };
+        w.runs = runs;
+        Write::Release(w)
+    };
+    one(store.write(vec![with_runs(0, vec![hook.clone(), pre.clone()])]).await.unwrap()).unwrap();
+    assert!(store.runs("r2").await.unwrap().is_empty());
+    let runs = store.runs("r1").await.unwrap();
+    assert_eq!(runs.iter().map(|r| (&r.run, r.detailed)).collect::<Vec<_>>(), [(&pre, true), (&hook, true)]);
+    assert!(runs.iter().all(|r| r.release_id == "r1"));
+    // A later write of the release replaces the run's state; its place stays.
+    let mut done = pre.clone();
+    done.steps[0].status = ferry_model::status::StepStatus::Success;
+    one(store.write(vec![with_runs(1, vec![done.clone()])]).await.unwrap()).unwrap();
+    let runs = store.runs("r1").await.unwrap();
+    assert_eq!(runs.iter().map(|r| &r.run).collect::<Vec<_>>(), [&done, &hook]);
+
+    let line = |run: &str, text: &str| LogLine {
+        release_id: "r1".into(),
+        run_id: run.into(),
+        step: "check".into(),
+        at: t("2026-01-01T00:03:00Z"),
+        stream: "stdout".into(),
+        text: text.into(),
+    };
+    one(store
+        .write(vec![Write::Logs(vec![line(a, "a1"), line(b, "b1"), line("other", "o1"), line(a, "a2")])])
+        .await
+        .unwrap())
+    .unwrap();
+    let texts = |runs: Option<Vec<String>>| {
+        let store = store.clone();
+        async move {
+            let query = LogQuery { release_id: "r1".into(), runs, limit: 100, ..Default::default() };
+            store.logs(query).await.unwrap().into_iter().map(|l| l.line.text).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(texts(Some(vec![a.into()])).await, ["a1", "a2"]);
+    assert_eq!(texts(Some(vec![b.into(), a.into()])).await, ["a1", "b1", "a2"]);
+    assert!(texts(Some(vec![])).await.is_empty());
+    assert_eq!(texts(None).await.len(), 4);
+}
+
 /// Runs the whole contract against a backend, in a module of its own:
 /// `contract_tests!(sqlite, backend::Sqlite);` — one line per backend.
 #[macro_export]
@@ -639,6 +701,7 @@ macro_rules! contract_tests {
                 the_audit_log_pages_newest_first_and_is_pruned_by_age,
                 a_claimed_key_keeps_the_first_value,
                 every_table_reads_back_what_was_written,
+                runs_are_projected_with_the_release_and_select_logs,
             );
 
             /// Started by itself: run with `FERRY_STORE_CRASH_CHILD` set, this test is the writing process

@@ -49,6 +49,7 @@ fn write(release: &str, first_seq: i64) -> Write {
         row: row(release, "crash", "Running", "2026-01-01T00:00:00Z"),
         view: Some(json!({"id": release, "next": first_seq + 2})),
         app_states: vec![],
+        runs: Vec::new(),
     }))
 }
 
@@ -194,6 +195,7 @@ async fn check<B: Backend>(db: &B, acked: &Acknowledged) {
             row: row(release, "crash", "Running", "2026-01-01T00:00:00Z"),
             view: Some(json!({"id": release, "next": next})),
             app_states: vec![],
+            runs: Vec::new(),
         }));
         one(store.write(vec![empty]).await.unwrap()).unwrap();
     }

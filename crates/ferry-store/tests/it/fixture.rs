@@ -74,6 +74,7 @@ fn release(
         row,
         view: Some(view),
         app_states: apps,
+        runs: Vec::new(),
     }))
 }
 

@@ -243,7 +243,7 @@ async fn migrations_are_recorded_once_and_a_store_that_must_not_migrate_refuses_
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(recorded, [1, 2]);
+    assert_eq!(recorded, [1, 2, 3]);
 }
 
 #[tokio::test]
@@ -251,15 +251,33 @@ async fn an_embedded_installation_is_copied_with_nothing_lost() {
     let Some(db) = Postgres::create().await else { return };
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("ferry.db");
-    {
+    let with_run = "019b0000-0000-7000-8000-00000000000e";
+    let runs = {
         let sqlite = SqliteStore::open(&source).await.unwrap();
         crate::fixture::write_all(&sqlite).await;
-    }
+        drop(sqlite);
+        // A run row beside the fixture's tables (its release is not part of the fixture's check).
+        let state = serde_json::json!({
+            "id": "019b0000-0000-7000-8000-0000000000ab", "workflow": "smoke", "startedAt": "2026-01-01T00:01:00Z",
+            "target": {"kind": "environmentHook", "env": "qa", "hook": "onFail"}, "steps": [], "error": "no such workflow",
+            "retired": false,
+        });
+        let conn = rusqlite::Connection::open(&source).unwrap();
+        conn.execute(
+            "INSERT INTO runs (run_id, release_id, started_at, workflow, target, state) VALUES (?, ?, ?, 'smoke', ?, ?)",
+            rusqlite::params![state["id"].as_str(), with_run, "2026-01-01T00:01:00.000000Z", state["target"].to_string(), state.to_string()],
+        )
+        .unwrap();
+        drop(conn);
+        SqliteStore::open(&source).await.unwrap().runs(with_run).await.unwrap()
+    };
+    assert_eq!(runs.len(), 1);
     let report = ferry_store::copy::sqlite_to_postgres(&source, &db.location(), false).await.unwrap();
     let count = |table: &str| report.tables.iter().find(|(t, _)| t == table).map(|(_, n)| *n);
-    assert_eq!((count("events"), count("audit")), (Some(8), Some(2)), "{report:?}");
+    assert_eq!((count("events"), count("audit"), count("runs")), (Some(8), Some(2), Some(1)), "{report:?}");
     // The same ids, events, logs, versions, tokens and audit entries; new ids go on after the copied ones.
     let store = db.open().await;
+    assert_eq!(store.runs(with_run).await.unwrap(), runs);
     crate::fixture::check(&store).await;
     drop(store);
     // A database holding data is refused, and left as it was; --force replaces what it holds.

@@ -47,7 +47,39 @@ async fn a_database_written_by_the_sqlx_based_store_opens_and_reads_back() {
     let store = SqliteStore::open(&path).await.unwrap();
     crate::fixture::check(&store).await;
     drop(store);
-    assert_eq!(applied(&path), before, "nothing to apply, and the record is kept as it was");
+    let after = applied(&path);
+    assert_eq!(after[..5], before[..], "the earlier records are kept as they were");
+    assert_eq!(after[5..].iter().map(|m| (m.0, m.1.as_str(), m.2)).collect::<Vec<_>>(), [(6, "runs", true)]);
+}
+
+#[tokio::test]
+async fn runs_started_before_the_runs_projection_are_filled_in_from_their_events() {
+    let (_dir, path) = sqlx_fixture();
+    let release = "019b0000-0000-7000-8000-00000000000f";
+    let run = "019b0000-0000-7000-8000-0000000000aa";
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let body = serde_json::json!({
+        "type": "WorkflowRunStarted", "runId": run, "workflow": "smoke",
+        "target": {"kind": "postAction", "env": "qa", "app": "shop-api-qa"},
+        "steps": [{"name": "check", "dependsOn": []}], "at": "2026-01-01T00:01:00Z",
+    });
+    conn.execute(
+        "INSERT INTO events (release_id, product, seq, at, body) VALUES (?, 'shop', 0, '2026-01-01T00:01:00.000000Z', ?)",
+        rusqlite::params![release, body.to_string()],
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&path).await.unwrap();
+    let runs = store.runs(release).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    let row = &runs[0];
+    assert!(!row.detailed, "only the run's place is known");
+    assert_eq!(row.run.id.to_string(), run);
+    assert_eq!(row.run.workflow.as_str(), "smoke");
+    assert_eq!(row.run.target.env().map(|e| e.as_str()), Some("qa"));
+    assert_eq!(row.run.target.app().map(|a| a.as_str()), Some("shop-api-qa"));
+    assert_eq!(row.run.started_at.to_string(), "2026-01-01T00:01:00Z");
+    assert!(row.run.steps.is_empty());
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::str::FromStr;
 
-use ferry_store::{NewEvent, ReleaseRow, ReleaseWrite, SqliteStore, Store, Write};
+use ferry_store::{ReleaseRow, ReleaseWrite, SqliteStore, Store, Write};
 use serde_json::{Value, json};
 
 fn ferry_bin() -> &'static str {
@@ -364,27 +364,17 @@ fn stored_release(id: &str, status: &str, qa: &str) -> Write {
             qa_env
         ]
     });
+    let base = ferry_store::test_support::release_write(id, "shop", status, ts("2026-01-05T10:00:00Z"), 0, 1);
     Write::Release(Box::new(ReleaseWrite {
-        release_id: id.into(),
-        product: "shop".into(),
-        first_seq: 0,
-        events: vec![NewEvent { at: ts("2026-01-05T10:00:00Z"), body: json!({"type": "Created"}) }],
         row: ReleaseRow {
-            id: id.into(),
-            product: "shop".into(),
-            flow: "standard".into(),
             flow_version: Some("3.0".into()),
-            status: status.into(),
-            initiator: "alice".into(),
-            created_at: ts("2026-01-05T10:00:00Z"),
             finished_at: Some(ts("2026-01-05T10:10:00Z")),
-            reason: (status == "Failed").then(|| "qa failed".to_owned()),
-            retries: 0,
             version: Some("1.4.2".into()),
             environments: json!({"dev": "Successful", "qa": qa}),
+            ..base.row.clone()
         },
         view: Some(view),
-        app_states: vec![],
+        ..base
     }))
 }
 
