@@ -15,11 +15,11 @@ use crate::stats::Stat;
 
 /// What the events of one release say about each target environment, ms.
 #[derive(Default)]
-struct Timings {
+pub(crate) struct Timings {
     /// Dependency Successful → ActionStarted, from the event timestamps.
     hop: Vec<f64>,
     /// Dependency Successful → ActionStarted committed (seen by a store subscriber).
-    hop_durable: Vec<f64>,
+    pub(crate) hop_durable: Vec<f64>,
     /// ActionStarted → first AppObserved: the exec status gate (with action none and no commands, it
     /// reads the branch tip of the GitOps mirror, without fetching).
     gate: Vec<f64>,
@@ -28,7 +28,7 @@ struct Timings {
 }
 
 impl Timings {
-    fn extend(&mut self, other: Timings) {
+    pub(crate) fn extend(&mut self, other: Timings) {
         self.hop.extend(other.hop);
         self.hop_durable.extend(other.hop_durable);
         self.gate.extend(other.gate);
@@ -36,7 +36,7 @@ impl Timings {
     }
 }
 
-async fn timings(rig: &Rig, id: &str, received: &HashMap<(String, i64), Timestamp>) -> Result<Timings> {
+pub(crate) async fn timings(rig: &Rig, id: &str, received: &HashMap<(String, i64), Timestamp>) -> Result<Timings> {
     let events = rig.store.release_events(id).await?;
     let mut env_started: HashMap<&str, Timestamp> = HashMap::new();
     let mut succeeded: HashMap<&str, Timestamp> = HashMap::new();

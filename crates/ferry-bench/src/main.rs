@@ -10,6 +10,7 @@
 //! cargo run --release -p ferry-bench -- hop sse --json results.json
 //! ```
 
+mod active;
 mod engine;
 mod git;
 mod limits;
@@ -35,7 +36,7 @@ use crate::limits::Limits;
 use crate::report::{Background, Machine, Report, Row, Sampler};
 
 /// Scenario names, in the order `all` runs them.
-const SCENARIOS: [(&str, &str); 8] = [
+const SCENARIOS: [(&str, &str); 9] = [
     ("hop", "1 hop overhead: dependency Successful → next environment's first action started"),
     ("throughput", "2 engine throughput: environment promotions/s, action none, durable"),
     ("git", "3 git promotion throughput against a plain commit+push loop"),
@@ -44,6 +45,7 @@ const SCENARIOS: [(&str, &str); 8] = [
     ("sse", "6 live updates: commit → SSE delivered, idle subscriber memory"),
     ("notes", "7 release notes against git log over the same range"),
     ("scale", "8 scale: a flow of 1,000 environments planned, run and rendered"),
+    ("active", "9 active releases: 10,000 waiting on health — memory, and the hop beside them"),
 ];
 
 /// How much work each scenario does.
@@ -89,6 +91,10 @@ pub struct Sizes {
     pub wide_envs: usize,
     /// Requests per page in scenario 8.
     pub wide_requests: usize,
+    /// Releases waiting at once in scenario 9.
+    pub active_waiting: usize,
+    /// Releases hopping through the standard flow beside them.
+    pub active_hops: usize,
 }
 
 impl Sizes {
@@ -115,6 +121,8 @@ impl Sizes {
             notes_runs: 10,
             wide_envs: 1_000,
             wide_requests: 200,
+            active_waiting: 10_000,
+            active_hops: 20,
         }
     }
 
@@ -141,6 +149,8 @@ impl Sizes {
             notes_runs: 3,
             wide_envs: 100,
             wide_requests: 20,
+            active_waiting: 200,
+            active_hops: 5,
         }
     }
 }
@@ -148,7 +158,7 @@ impl Sizes {
 #[derive(Debug, Parser)]
 #[command(name = "ferry-bench", about = "Ferry's benchmark harness: SPEC §9 figures beside the machine's own limits")]
 struct Cli {
-    /// `all`, `quick`, or scenario names: hop, throughput, git, steps, releases, sse, notes, scale.
+    /// `all`, `quick`, or scenario names: hop, throughput, git, steps, releases, sse, notes, scale, active.
     #[arg(required = true)]
     what: Vec<String>,
     /// Also write the results as JSON to this file.
@@ -307,6 +317,7 @@ async fn scenario(name: &str, dir: &std::path::Path, limits: &Limits, s: Sizes) 
         "sse" => sse::sse(dir, s.sse_subscribers, s.sse_rounds, s.idle_subscribers).await,
         "notes" => notes::notes(dir, s.notes_commits, s.notes_runs).await,
         "scale" => scale::wide(dir, limits, s.wide_envs, s.wide_requests).await,
+        "active" => active::active(dir, limits, s.active_waiting, s.active_hops).await,
         other => anyhow::bail!("unknown scenario {other}"),
     }
 }

@@ -103,6 +103,11 @@ impl Rig {
 
     /// Starts the engine in `dir` with the configuration files `yaml` (its repositories already made).
     pub async fn start_yaml(dir: &Path, yaml: Vec<String>) -> Result<Rig> {
+        Rig::start_tuned(dir, yaml, |_| {}).await
+    }
+
+    /// [`Rig::start_yaml`] with the engine's settings changed by `tune`.
+    pub async fn start_tuned(dir: &Path, yaml: Vec<String>, tune: impl FnOnce(&mut EngineConfig)) -> Result<Rig> {
         let store = SqliteStore::open(&dir.join("ferry.db")).await.context("opening the store")?;
         let collected = Arc::new(Mutex::new(Collected::default()));
         let notify = Arc::new(Notify::new());
@@ -138,7 +143,8 @@ impl Rig {
                 }
             })
         };
-        let config = EngineConfig::new(dir.join("data"), "http://127.0.0.1:0".into());
+        let mut config = EngineConfig::new(dir.join("data"), "http://127.0.0.1:0".into());
+        tune(&mut config);
         let (engine, task) = ferry_engine::start(store.clone(), config).await.context("starting the engine")?;
         let catalog = load_catalog_files(yaml)?;
         engine.apply_config(catalog, "bench".into()).await.context("applying the configuration")?;

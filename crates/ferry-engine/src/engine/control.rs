@@ -1,6 +1,5 @@
 //! Release control: terminate (SPEC §3.5), retry (SPEC §3.8) and approve.
 
-
 use ferry_model::names::{EnvName, ReleaseId};
 use ferry_model::release::{ReleaseEvent, RunId};
 use ferry_model::status::ReleaseStatus;

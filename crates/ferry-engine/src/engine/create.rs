@@ -1,7 +1,6 @@
 //! Creating releases: a promote request is parsed, its snapshot built off the actor, then the
 //! release is committed, queued or started, and driven.
 
-
 use ferry_model::names::{EnvName, FlowName, ProductName, ReleaseId};
 use ferry_model::release::{ReleaseEvent, ReleaseState};
 use ferry_store::Store;
