@@ -37,7 +37,7 @@ impl Timings {
 }
 
 pub(crate) async fn timings(rig: &Rig, id: &str, received: &HashMap<(String, i64), Timestamp>) -> Result<Timings> {
-    let events = rig.store.release_events(id).await?;
+    let events = rig.store.release_events(&crate::rig::release_id(id)?).await?;
     let mut env_started: HashMap<&str, Timestamp> = HashMap::new();
     let mut succeeded: HashMap<&str, Timestamp> = HashMap::new();
     let mut action: HashMap<&str, (Timestamp, i64)> = HashMap::new();

@@ -41,8 +41,8 @@ async fn templates(dir: &Path, count: usize) -> Result<Vec<Template>> {
     for _ in 0..count {
         let id = rig.promote(TEMPLATE_PRODUCT).await?;
         rig.wait_all(std::slice::from_ref(&id), Duration::from_secs(120)).await?;
-        let events = rig.store.release_events(&id).await?;
-        let view = rig.store.release_view(&id).await?.context("template view")?;
+        let events = rig.store.release_events(&crate::rig::release_id(&id)?).await?;
+        let view = rig.store.release_view(&crate::rig::release_id(&id)?).await?.context("template view")?;
         let page = rig
             .store
             .list_releases(ReleaseFilter {

@@ -171,7 +171,8 @@ impl Rig {
             }
             if lagged > 0 {
                 // The broadcast dropped events: ask the store instead.
-                let active: HashSet<String> = self.store.active_releases().await?.into_iter().collect();
+                let active: HashSet<String> =
+                    self.store.active_releases().await?.into_iter().map(|id| id.to_string()).collect();
                 if ids.iter().all(|id| !active.contains(id)) {
                     return Ok(());
                 }
@@ -201,6 +202,11 @@ impl Rig {
         self.task.abort();
         self.collector.abort();
     }
+}
+
+/// A release id the engine answered with, as the store's reads take it.
+pub fn release_id(id: &str) -> Result<ferry_model::ReleaseId> {
+    id.parse().with_context(|| format!("{id:?} is not a release id"))
 }
 
 /// Microseconds from `a` to `b`.

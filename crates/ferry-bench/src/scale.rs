@@ -102,7 +102,7 @@ pub fn config_yaml(layers: &[Vec<String>], url: &str) -> Vec<String> {
 
 /// Every state of release `id`, rebuilt from its stored events, one after each event.
 async fn states(store: &impl Store, id: &str) -> Result<Vec<ReleaseState>> {
-    let stored = store.release_events(id).await?;
+    let stored = store.release_events(&crate::rig::release_id(id)?).await?;
     let events: Vec<ReleaseEvent> = stored
         .iter()
         .map(|e| serde_json::from_value(e.body.clone()).context("decoding a stored event"))

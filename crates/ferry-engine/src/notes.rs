@@ -38,13 +38,13 @@ fn internal(e: impl std::fmt::Display) -> EngineError {
 pub(crate) async fn release_notes<S: Store>(job: NotesJob<S>) -> Result<Notes, EngineError> {
     let NotesJob { store, git, clock, catalog, jira, release, first_parent, state } = job;
     let id = release.to_string();
-    let stored = if first_parent { None } else { store.release_notes(&id).await.map_err(internal)? };
+    let stored = if first_parent { None } else { store.release_notes(&release).await.map_err(internal)? };
     let mut notes = match stored.and_then(|v| serde_json::from_value::<Notes>(v).ok()) {
         Some(notes) => notes,
         None => {
             let state = match state {
                 Some(state) => state,
-                None => replay(&store, &id).await?.0,
+                None => replay(&store, &release).await?.0,
             };
             let git = git.ok_or_else(|| {
                 EngineError::Conflict(
@@ -82,7 +82,7 @@ pub(crate) async fn release_notes<S: Store>(job: NotesJob<S>) -> Result<Notes, E
 
 /// The release's state from its event log, and how many events it has (`NotFound` for a release
 /// without events; `Internal` when the log does not replay).
-pub async fn replay<S: Store>(store: &S, id: &str) -> Result<(ReleaseState, usize), EngineError> {
+pub async fn replay<S: Store>(store: &S, id: &ReleaseId) -> Result<(ReleaseState, usize), EngineError> {
     let events = store.release_events(id).await.map_err(internal)?;
     if events.is_empty() {
         return Err(EngineError::NotFound(format!("release {id} does not exist")));
@@ -104,7 +104,9 @@ struct StoreLookup<S> {
 
 impl<S: Store> Lookup for StoreLookup<S> {
     fn release_snapshot(&self, id: &str) -> Result<Option<ReleaseSnapshot>, String> {
-        let events = self.runtime.block_on(self.store.release_events(id)).map_err(|e| e.to_string())?;
+        // Ids come from image reports and trigger records; one that is not a release id names none.
+        let Ok(release) = id.parse::<ReleaseId>() else { return Ok(None) };
+        let events = self.runtime.block_on(self.store.release_events(&release)).map_err(|e| e.to_string())?;
         let Some(first) = events.first() else { return Ok(None) };
         match serde_json::from_value::<ReleaseEvent>(first.body.clone()) {
             Ok(ReleaseEvent::Created { snapshot, .. }) => Ok(Some(*snapshot)),

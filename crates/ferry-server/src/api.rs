@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use ferry_api as wire;
 use ferry_api::{ReleasePage, ReleaseView};
 use ferry_engine::{PromoteRequest, PushedStatus};
-use ferry_model::release::RunTarget;
+use ferry_model::release::{RunId, RunTarget};
 use ferry_model::resources::Catalog;
 use ferry_model::status::{HealthStatus, ReleaseStatus, SyncStatus};
 use ferry_model::{AppName, EnvName, FlowName, ProductName, ReleaseId};
@@ -175,9 +175,9 @@ pub(crate) async fn product<S: Store>(
     let environments =
         c.environments_in_order().into_iter().filter(|e| used.contains(&e.name)).map(|e| e.name.to_string()).collect();
     let (live, latest, events) = tokio::try_join!(
-        st.store.app_states(name.as_str()),
+        st.store.app_states(&name),
         st.store.list_releases(ReleaseFilter { product: Some(name.to_string()), limit: 1, ..ReleaseFilter::default() }),
-        st.store.product_events(name.as_str(), PRODUCT_EVENTS),
+        st.store.product_events(&name, PRODUCT_EVENTS),
     )?;
     Ok(Json(wire::ProductDetail {
         product: dto::product(p, &c),
@@ -239,7 +239,7 @@ pub(crate) async fn promote<S: Store>(
         to: to.map(String::from),
     };
     let promoted = st.engine.promote(request, actor).await?;
-    let id = promoted.release.to_string();
+    let id = promoted.release;
     let body = release_view(&st, &id)
         .await?
         .ok_or_else(|| ApiError::internal(format!("release {id} was created but its view cannot be found")))?;
@@ -292,7 +292,6 @@ pub(crate) async fn release<S: Store>(
     State(st): State<AppState<S>>,
     PathParam(id): PathParam<ReleaseId>,
 ) -> Result<Json<ReleaseView>, ApiError> {
-    let id = id.to_string();
     match release_view(&st, &id).await? {
         Some(view) => Ok(Json(view)),
         None => Err(ApiError::not_found(format!("no release with id {id}"))),
@@ -303,7 +302,6 @@ pub(crate) async fn release_events<S: Store>(
     State(st): State<AppState<S>>,
     PathParam(id): PathParam<ReleaseId>,
 ) -> Result<Json<wire::EventList>, ApiError> {
-    let id = id.to_string();
     let events = st.store.release_events(&id).await?;
     if events.is_empty() && st.store.release_view(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("no release with id {id}")));
@@ -312,7 +310,7 @@ pub(crate) async fn release_events<S: Store>(
 }
 
 /// Run id → where it belongs, from the runs projection.
-fn run_contexts(runs: &[ferry_store::RunRow]) -> BTreeMap<String, RunContext> {
+fn run_contexts(runs: &[ferry_store::RunRow]) -> BTreeMap<RunId, RunContext> {
     runs.iter()
         .map(|r| {
             let target = &r.run.target;
@@ -324,7 +322,7 @@ fn run_contexts(runs: &[ferry_store::RunRow]) -> BTreeMap<String, RunContext> {
                 RunTarget::ReleaseHook { .. } => "releaseHook",
             };
             (
-                r.run.id.to_string(),
+                r.run.id,
                 RunContext {
                     stage: Some(stage.to_owned()),
                     environment: target.env().map(ToString::to_string),
@@ -341,9 +339,9 @@ pub(crate) async fn release_logs<S: Store>(
     PathParam(id): PathParam<ReleaseId>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<wire::LogPage>, ApiError> {
-    let id = id.to_string();
     let p = Params::parse(query.as_deref(), &["run", "step", "env", "app", "after", "limit"])?;
-    let run = p.one("run")?.map(str::to_owned);
+    let run =
+        p.parsed("run", |v: &str| RunId::from_str(v).map_err(|_| format!("{v:?} is not a workflow run id (a UUID)")))?;
     let step = p.one("step")?.map(str::to_owned);
     let env = p.parsed("env", |v: &str| EnvName::new(v))?;
     let app = p.parsed("app", |v: &str| AppName::new(v))?;
@@ -362,16 +360,17 @@ pub(crate) async fn release_logs<S: Store>(
                 && app.as_ref().is_none_or(|a| c.application.as_deref() == Some(a.as_str()))
                 && run.as_ref().is_none_or(|want| want == *r)
         });
-        Some(runs.map(|(r, _)| r.clone()).collect())
+        Some(runs.map(|(r, _)| *r).collect())
     } else {
         run.map(|r| vec![r])
     };
-    let mut lines = st.store.logs(LogQuery { release_id: id.clone(), runs, step, after, limit }).await?;
+    let mut lines = st.store.logs(LogQuery { release_id: id, runs, step, after, limit }).await?;
     let next = lines.last().map_or(after, |l| l.id);
     let items = lines
         .drain(..)
         .map(|l| {
-            let context = contexts.get(&l.line.run_id).cloned().unwrap_or_default();
+            let context =
+                l.line.run_id.parse::<RunId>().ok().and_then(|r| contexts.get(&r)).cloned().unwrap_or_default();
             dto::log_line(l, context)
         })
         .collect::<Result<_, _>>()?;
@@ -387,14 +386,14 @@ pub(crate) async fn events<S: Store>(
     let p = Params::parse(query.as_deref(), &["product", "release", "after"])?;
     let product = p.parsed("product", |v: &str| ProductName::new(v))?;
     let release = p.parsed("release", |v: &str| {
-        ReleaseId::from_str(v).map(|id| id.to_string()).map_err(|_| format!("{v:?} is not a release id (a UUID)"))
+        ReleaseId::from_str(v).map_err(|_| format!("{v:?} is not a release id (a UUID)"))
     })?;
     let filter = match (product, release) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid_field("release", "give either product or release, not both"));
         }
         (Some(p), None) => EventFilter::Product(p.to_string()),
-        (None, Some(r)) => EventFilter::Release(r),
+        (None, Some(r)) => EventFilter::Release(r.to_string()),
         (None, None) => EventFilter::All,
     };
     // A scoped promoter's stream carries only its products.
@@ -403,8 +402,9 @@ pub(crate) async fn events<S: Store>(
     };
     match &filter {
         EventFilter::Product(p) if !principal.sees_product(p) => return Err(outside(p)),
-        EventFilter::Release(r) => {
-            if let Some(view) = release_view(&st, r).await?
+        EventFilter::Release(_) => {
+            if let Some(r) = release
+                && let Some(view) = release_view(&st, &r).await?
                 && !principal.sees_product(&view.product)
             {
                 return Err(outside(&view.product));
@@ -558,12 +558,12 @@ mod tests {
         // The stage is the target's `kind` as the event log spells it.
         for r in &events {
             let kind = serde_json::to_value(&r.run.target).unwrap()["kind"].as_str().unwrap().to_owned();
-            assert_eq!(run_contexts(std::slice::from_ref(r))[&r.run.id.to_string()].stage, Some(kind));
+            assert_eq!(run_contexts(std::slice::from_ref(r))[&r.run.id].stage, Some(kind));
         }
         let runs = run_contexts(&events);
         assert_eq!(runs.len(), 5);
-        let first = uuid::Uuid::from_u128(1).to_string();
-        let second = uuid::Uuid::from_u128(2).to_string();
+        let first = RunId(uuid::Uuid::from_u128(1));
+        let second = RunId(uuid::Uuid::from_u128(2));
         assert_eq!(runs[&first].environment.as_deref(), Some("qa"));
         assert_eq!(runs[&first].application.as_deref(), Some("shop-api-qa"));
         assert_eq!(runs[&first].stage.as_deref(), Some("postAction"));

@@ -32,7 +32,7 @@ async fn known_release<S: Store>(
     id: &ReleaseId,
     env: Option<&EnvName>,
 ) -> Result<(), ApiError> {
-    let Some(view) = release_view(st, &id.to_string()).await? else {
+    let Some(view) = release_view(st, id).await? else {
         return Err(ApiError::not_found(format!("no release with id {id}")));
     };
     let types =
@@ -53,7 +53,7 @@ async fn pull_scope<S: Store>(st: &AppState<S>, principal: &Principal, number: u
 
 /// The release view after a change, read back from the store.
 async fn view_of<S: Store>(st: &AppState<S>, id: &ReleaseId) -> Result<ReleaseView, ApiError> {
-    release_view(st, &id.to_string()).await?.ok_or_else(|| ApiError::not_found(format!("no release with id {id}")))
+    release_view(st, id).await?.ok_or_else(|| ApiError::not_found(format!("no release with id {id}")))
 }
 
 /// A required free-text field: trimmed, non-empty, at most [`MAX_REASON`] characters.

@@ -289,10 +289,11 @@ pub fn release_item(r: ReleaseRow) -> Result<ReleaseItem, ApiError> {
 
 /// The view of release `id`: built from the engine's live state while this server's engine runs the
 /// release, else read from the store ([`stored_view`]). `None` when there is no such release.
-pub(crate) async fn release_view<S: Store>(st: &crate::AppState<S>, id: &str) -> Result<Option<ReleaseView>, ApiError> {
-    if let Ok(rid) = id.parse::<ferry_model::names::ReleaseId>()
-        && let Some(state) = st.engine.live_state(rid)
-    {
+pub(crate) async fn release_view<S: Store>(
+    st: &crate::AppState<S>,
+    id: &ReleaseId,
+) -> Result<Option<ReleaseView>, ApiError> {
+    if let Some(state) = st.engine.live_state(*id) {
         return Ok(Some(ferry_engine::view::release_view(&state)));
     }
     stored_view(&st.store, id).await
@@ -308,7 +309,7 @@ pub(crate) async fn release_view<S: Store>(st: &crate::AppState<S>, id: &str) ->
 /// the view of a release that has not ended and is not run here (another replica runs it) is therefore
 /// rebuilt from its event log. Readers normally go through [`release_view`], which answers active
 /// releases from the engine's memory.
-pub async fn stored_view<S: Store>(store: &S, id: &str) -> Result<Option<ReleaseView>, ApiError> {
+pub async fn stored_view<S: Store>(store: &S, id: &ReleaseId) -> Result<Option<ReleaseView>, ApiError> {
     let Some(json) = store.release_view(id).await? else { return Ok(None) };
     match serde_json::from_value::<ReleaseView>(json) {
         Ok(view) if !view.status.is_final() => match ferry_engine::replay(store, id).await {

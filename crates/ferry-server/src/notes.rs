@@ -42,7 +42,7 @@ pub(crate) async fn release_notes<S: Store>(
         Some("true") => true,
         Some(other) => return Err(ApiError::invalid_field("firstParent", format!("{other:?} is not true or false"))),
     };
-    if st.store.release_view(&id.to_string()).await?.is_none() {
+    if st.store.release_view(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("no release with id {id}")));
     }
     let notes = st.engine.notes(id, first_parent).await?;

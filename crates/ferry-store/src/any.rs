@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
+use ferry_model::{ProductName, ReleaseId};
+
 use crate::{
     AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery, PgStore,
     ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, RunRow,
@@ -92,7 +94,7 @@ impl Store for AnyStore {
         each!(self, s => s.subscribe())
     }
 
-    async fn release_events(&self, release: &str) -> Result<Vec<StoredEvent>> {
+    async fn release_events(&self, release: &ReleaseId) -> Result<Vec<StoredEvent>> {
         each!(self, s => s.release_events(release).await)
     }
 
@@ -100,7 +102,7 @@ impl Store for AnyStore {
         each!(self, s => s.events_after(after_gid, filter, limit).await)
     }
 
-    async fn active_releases(&self) -> Result<Vec<String>> {
+    async fn active_releases(&self) -> Result<Vec<ReleaseId>> {
         each!(self, s => s.active_releases().await)
     }
 
@@ -108,7 +110,7 @@ impl Store for AnyStore {
         each!(self, s => s.list_releases(filter).await)
     }
 
-    async fn release_view(&self, id: &str) -> Result<Option<serde_json::Value>> {
+    async fn release_view(&self, id: &ReleaseId) -> Result<Option<serde_json::Value>> {
         each!(self, s => s.release_view(id).await)
     }
 
@@ -116,7 +118,7 @@ impl Store for AnyStore {
         each!(self, s => s.latest_releases().await)
     }
 
-    async fn app_states(&self, product: &str) -> Result<Vec<AppStateRow>> {
+    async fn app_states(&self, product: &ProductName) -> Result<Vec<AppStateRow>> {
         each!(self, s => s.app_states(product).await)
     }
 
@@ -124,7 +126,7 @@ impl Store for AnyStore {
         each!(self, s => s.logs(query).await)
     }
 
-    async fn runs(&self, release: &str) -> Result<Vec<RunRow>> {
+    async fn runs(&self, release: &ReleaseId) -> Result<Vec<RunRow>> {
         each!(self, s => s.runs(release).await)
     }
 
@@ -132,7 +134,7 @@ impl Store for AnyStore {
         each!(self, s => s.latest_config().await)
     }
 
-    async fn product_events(&self, product: &str, limit: u32) -> Result<Vec<ProductEvent>> {
+    async fn product_events(&self, product: &ProductName, limit: u32) -> Result<Vec<ProductEvent>> {
         each!(self, s => s.product_events(product, limit).await)
     }
 
@@ -152,7 +154,7 @@ impl Store for AnyStore {
         each!(self, s => s.images_for(query).await)
     }
 
-    async fn release_notes(&self, release: &str) -> Result<Option<serde_json::Value>> {
+    async fn release_notes(&self, release: &ReleaseId) -> Result<Option<serde_json::Value>> {
         each!(self, s => s.release_notes(release).await)
     }
 

@@ -19,6 +19,8 @@ mod types;
 
 use std::future::Future;
 
+use ferry_model::{ProductName, ReleaseId};
+
 pub use any::{AnyStore, Database};
 pub use postgres::{Lease, PgStore, PollLock, ReplicaOptions};
 pub use sqlite::SqliteStore;
@@ -127,6 +129,15 @@ pub enum StoreError {
 /// Result alias.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A stored release id as the domain type (ids are written from [`ReleaseId`]s, so one that does not
+/// read is a bug or a foreign row).
+pub(crate) fn release_id(text: &str) -> Result<ReleaseId> {
+    text.parse::<ReleaseId>().map_err(|e| StoreError::Decode {
+        what: format!("release id {text:?}"),
+        source: serde_json::Error::io(std::io::Error::other(e.to_string())),
+    })
+}
+
 /// The storage contract, implemented by each backend.
 pub trait Store: Clone + Send + Sync + 'static {
     /// Applies a batch of writes in one durable transaction (grouped with concurrent writes).
@@ -137,7 +148,7 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<StoredEvent>>;
 
     /// The event log of one release, in order.
-    fn release_events(&self, release: &str) -> impl Future<Output = Result<Vec<StoredEvent>>> + Send;
+    fn release_events(&self, release: &ReleaseId) -> impl Future<Output = Result<Vec<StoredEvent>>> + Send;
 
     /// Events committed after `after_gid` (for resuming a live stream), optionally for one product or release.
     fn events_after(
@@ -148,31 +159,35 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<StoredEvent>>> + Send;
 
     /// Ids of releases that are not final (Queued, Running, Suspended, Terminating), oldest first.
-    fn active_releases(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
+    fn active_releases(&self) -> impl Future<Output = Result<Vec<ReleaseId>>> + Send;
 
     /// A page of releases, newest first.
     fn list_releases(&self, filter: ReleaseFilter) -> impl Future<Output = Result<ReleasePage>> + Send;
 
     /// The projected view (SPEC §7.4 JSON) of one release.
-    fn release_view(&self, id: &str) -> impl Future<Output = Result<Option<serde_json::Value>>> + Send;
+    fn release_view(&self, id: &ReleaseId) -> impl Future<Output = Result<Option<serde_json::Value>>> + Send;
 
     /// The latest release row of each product.
     fn latest_releases(&self) -> impl Future<Output = Result<Vec<ReleaseRow>>> + Send;
 
     /// The live state of a product's applications.
-    fn app_states(&self, product: &str) -> impl Future<Output = Result<Vec<AppStateRow>>> + Send;
+    fn app_states(&self, product: &ProductName) -> impl Future<Output = Result<Vec<AppStateRow>>> + Send;
 
     /// Workflow log lines of a release, after line id `after`, optionally for one run and/or step.
     fn logs(&self, query: LogQuery) -> impl Future<Output = Result<Vec<StoredLogLine>>> + Send;
 
     /// The workflow runs of a release (the runs projection), in the order they started.
-    fn runs(&self, release: &str) -> impl Future<Output = Result<Vec<RunRow>>> + Send;
+    fn runs(&self, release: &ReleaseId) -> impl Future<Output = Result<Vec<RunRow>>> + Send;
 
     /// The latest applied configuration, if any.
     fn latest_config(&self) -> impl Future<Output = Result<Option<ConfigVersion>>> + Send;
 
     /// Product events, newest first.
-    fn product_events(&self, product: &str, limit: u32) -> impl Future<Output = Result<Vec<ProductEvent>>> + Send;
+    fn product_events(
+        &self,
+        product: &ProductName,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<ProductEvent>>> + Send;
 
     /// A durable setting or cursor.
     fn kv_get(&self, key: &str) -> impl Future<Output = Result<Option<String>>> + Send;
@@ -187,7 +202,7 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn images_for(&self, query: ImageQuery) -> impl Future<Output = Result<Vec<ImageRow>>> + Send;
 
     /// The stored release notes of a release (JSON), if they were stored.
-    fn release_notes(&self, release: &str) -> impl Future<Output = Result<Option<serde_json::Value>>> + Send;
+    fn release_notes(&self, release: &ReleaseId) -> impl Future<Output = Result<Option<serde_json::Value>>> + Send;
 
     /// The token whose secret hashes to `hash`, revoked or expired ones included.
     fn token_by_hash(&self, hash: &str) -> impl Future<Output = Result<Option<TokenRow>>> + Send;

@@ -1,6 +1,7 @@
 //! Rows and write requests exchanged with the store.
 
-use ferry_model::release::WorkflowRun;
+use ferry_model::ReleaseId;
+use ferry_model::release::{RunId, WorkflowRun};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -118,18 +119,25 @@ pub struct StoredLogLine {
 }
 
 /// What to read from the logs.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogQuery {
     /// Release id.
-    pub release_id: String,
+    pub release_id: ReleaseId,
     /// Only these runs (`Some` of an empty list reads nothing).
-    pub runs: Option<Vec<String>>,
+    pub runs: Option<Vec<RunId>>,
     /// Only this step.
     pub step: Option<String>,
     /// Only lines after this id.
     pub after: i64,
     /// At most this many lines.
     pub limit: u32,
+}
+
+impl LogQuery {
+    /// Every line of release `release`, at most `limit`.
+    pub fn release(release: ReleaseId, limit: u32) -> LogQuery {
+        LogQuery { release_id: release, runs: None, step: None, after: 0, limit }
+    }
 }
 
 /// Applied configuration.

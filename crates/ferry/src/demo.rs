@@ -262,7 +262,8 @@ async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
     let second = loop {
         let event = events.recv().await.context("waiting for the automatic release")?;
         if event.body["type"] == "Created" {
-            break event.release_id.clone();
+            break ReleaseId::from_str(&event.release_id)
+                .with_context(|| format!("the store named release {:?}", event.release_id))?;
         }
         if event.body["type"] == "ProductEvent" && event.body["kind"] != "waiting-for-trigger-environment" {
             bail!("the automatic trigger did not create a release: {}", event.body["message"]);
@@ -285,22 +286,19 @@ async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
     println!("  {base}/releases/{first}   (web UI)");
     println!();
 
-    let outcome = wait_for(&store, &[first.clone(), second.clone()]).await?;
+    let outcome = wait_for(&store, &[first, second]).await?;
     for (id, status) in &outcome {
         println!("release {id}: {status}");
     }
     let expected =
         outcome.first().is_some_and(|(_, s)| s == "Succeeded") && outcome.get(1).is_some_and(|(_, s)| s == "Failed");
     // What the second release brought: its release notes.
-    match ReleaseId::from_str(&second) {
-        Ok(id) => match engine.notes(id, false).await {
-            Ok(notes) => {
-                println!();
-                println!("Release notes of {second}:");
-                print!("{}", ferry_notes::render::text(&notes));
-            }
-            Err(e) => println!("release notes of {second}: {e}"),
-        },
+    match engine.notes(second, false).await {
+        Ok(notes) => {
+            println!();
+            println!("Release notes of {second}:");
+            print!("{}", ferry_notes::render::text(&notes));
+        }
         Err(e) => println!("release notes of {second}: {e}"),
     }
     if options.exit_when_done {
@@ -315,13 +313,13 @@ async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn promote(engine: &EngineHandle) -> anyhow::Result<String> {
+async fn promote(engine: &EngineHandle) -> anyhow::Result<ReleaseId> {
     let request = PromoteRequest { product: "shop".into(), flow: Some("standard".into()), from: None, to: None };
-    Ok(engine.promote(request, "demo".into()).await?.release.to_string())
+    Ok(engine.promote(request, "demo".into()).await?.release)
 }
 
 /// Waits until every release is final; returns (id, status) in order.
-async fn wait_for(store: &SqliteStore, ids: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+async fn wait_for(store: &SqliteStore, ids: &[ReleaseId]) -> anyhow::Result<Vec<(ReleaseId, String)>> {
     let mut events = store.subscribe();
     loop {
         let mut done = Vec::new();
@@ -330,7 +328,7 @@ async fn wait_for(store: &SqliteStore, ids: &[String]) -> anyhow::Result<Vec<(St
             let view: ferry_api::ReleaseView =
                 serde_json::from_value(stored).with_context(|| format!("reading the view of release {id}"))?;
             if view.status.is_final() && view.finished_at.is_some() {
-                done.push((id.clone(), view.status.as_str().to_owned()));
+                done.push((*id, view.status.as_str().to_owned()));
             }
         }
         if done.len() == ids.len() {
@@ -338,7 +336,7 @@ async fn wait_for(store: &SqliteStore, ids: &[String]) -> anyhow::Result<Vec<(St
         }
         loop {
             match events.recv().await {
-                Ok(e) if ids.contains(&e.release_id) => break,
+                Ok(e) if ids.iter().any(|id| id.to_string() == e.release_id) => break,
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
                 Err(e) => bail!("the event stream closed: {e}"),

@@ -12,7 +12,7 @@ impl<S: Store> Engine<S> {
     /// Loads a release from its event log (at recovery, or to answer a control request about a release
     /// that ended).
     pub(super) async fn load_release(&self, id: ReleaseId) -> Result<Active, EngineError> {
-        let (state, events) = crate::notes::replay(&self.store, &id.to_string()).await?;
+        let (state, events) = crate::notes::replay(&self.store, &id).await?;
         Ok(Active::new(state, events as i64))
     }
 

@@ -199,8 +199,6 @@ impl<S: Store> Engine<S> {
     /// Replays the log of every active release and plans again: unfinished work is re-issued.
     async fn recover(&mut self) -> Result<(), EngineError> {
         for id in self.store.active_releases().await.map_err(internal)? {
-            let id =
-                id.parse::<uuid::Uuid>().map(ReleaseId).map_err(|e| internal(format!("release id {id:?}: {e}")))?;
             let active = self.load_release(id).await?;
             self.releases.insert(id, active);
             self.publish(id);

@@ -141,7 +141,7 @@ async fn a_release_succeeds_only_after_synced_and_healthy_at_the_promotion_commi
     let qa = env_of(&view, "qa");
     let app = qa["applications"].as_array().unwrap().iter().find(|a| a["name"] == APP).unwrap();
     assert_eq!(app["app"]["revision"], commit.as_str(), "{app:#}");
-    let events = r.h.store.release_events(&id).await.unwrap();
+    let events = r.h.store.release_events(&id.parse().unwrap()).await.unwrap();
     let seen = observations(&events);
     let last = seen.last().unwrap();
     assert_eq!(
@@ -189,9 +189,12 @@ async fn health_assessed_before_the_operation_finished_does_not_count() {
     let state = r.argo.application(APP).unwrap();
     assert_eq!(state["status"]["sync"]["status"], "Synced", "{state:#}");
     assert_eq!(state["status"]["sync"]["revision"], r.repo.rev("main").as_str());
-    let events = r.h.store.release_events(&id).await.unwrap();
+    let events = r.h.store.release_events(&id.parse().unwrap()).await.unwrap();
     assert!(!events.iter().any(|e| e.body["type"] == "AppGatePassed"), "the gate opened on a stale assessment");
-    assert_eq!(env_of(&r.h.store.release_view(&id).await.unwrap().unwrap(), "qa")["status"], "Running");
+    assert_eq!(
+        env_of(&r.h.store.release_view(&id.parse().unwrap()).await.unwrap().unwrap(), "qa")["status"],
+        "Running"
+    );
     // Once Argo CD assesses the application again, it counts.
     r.argo.reconcile(APP);
     let view = r.h.wait_final(&id).await;
@@ -257,7 +260,7 @@ async fn an_unreachable_argo_cd_is_unknown_with_an_issue_never_healthy() {
     assert_eq!(view["status"], "Failed", "{view:#}");
     let summary = app_issue(&view)["summary"].as_str().unwrap().to_owned();
     assert!(summary.contains(&format!("Argo CD at {closed} is unreachable")), "{summary}");
-    let events = r.h.store.release_events(&id).await.unwrap();
+    let events = r.h.store.release_events(&id.parse().unwrap()).await.unwrap();
     let seen = observations(&events);
     assert!(!seen.is_empty() && seen.iter().all(|o| o["health"] == "Unknown" && o["sync"] == "Unknown"), "{seen:#?}");
 }
@@ -301,9 +304,16 @@ async fn a_cut_watch_stream_is_unknown_with_the_cause_then_resumed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_watch_stream_is_read_again_after_the_resync_interval() {
     let r = rig_with(true, Duration::from_millis(100), Duration::from_millis(150), standard).await;
-    // Streams pass their first event on and then nothing: only reading again finds the new state.
+    // Streams pass their first event on and then nothing: only reading again finds the new state. The
+    // sync operation is held until Ferry has seen it unfinished, so the new state comes after every
+    // stream's first event.
     r.argo.silent_streams(true);
+    r.argo.set_behaviour(APP, Behaviour::Stuck);
+    let waiting =
+        r.h.next_event(|e| e.body["type"] == "AppObserved" && e.body["app"] == APP && e.body["sync"] != "Synced");
     let id = r.h.promote(None, None, None).await;
+    waiting.await;
+    r.argo.set_behaviour(APP, Behaviour::Healthy);
     let view = r.h.wait_final(&id).await;
     assert_eq!(view["status"], "Succeeded", "{view:#}");
     let reads = r.argo.requests().iter().filter(|q| *q == &format!("GET /api/v1/applications/{APP}?")).count();

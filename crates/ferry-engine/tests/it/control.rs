@@ -310,7 +310,7 @@ spec:
     let view = s.h.wait_final(&id).await;
     assert_eq!(view["status"], "Terminated", "{view:#}");
     assert_eq!((&view["reason"], &view["terminate"]["actor"]), (&Value::from("bad build"), &Value::from("alice")));
-    let requests = s.h.store.release_events(&id).await.unwrap();
+    let requests = s.h.store.release_events(&id.parse().unwrap()).await.unwrap();
     assert_eq!(requests.iter().filter(|e| e.body["type"] == "TerminateRequested").count(), 1);
 }
 
@@ -332,11 +332,7 @@ spec:
     let waiting = "; retrying in 4s]";
     let mut seen = false;
     for _ in 0..1200 {
-        let logs =
-            s.h.store
-                .logs(ferry_store::LogQuery { release_id: id.clone(), limit: 1000, ..Default::default() })
-                .await
-                .unwrap();
+        let logs = s.h.store.logs(ferry_store::LogQuery::release(id.parse().unwrap(), 1000)).await.unwrap();
         if logs.iter().filter(|l| l.line.text.ends_with(waiting)).count() == 2 {
             seen = true;
             break;
@@ -352,7 +348,7 @@ spec:
         assert_eq!(s.read(&format!("attempts-{app}")).lines().count(), 3, "{app}: no attempt after terminate");
     }
     assert_eq!(env_of(&view, "qa")["workflows"][0]["steps"][0]["status"], "Terminated");
-    let events = s.h.store.release_events(&id).await.unwrap();
+    let events = s.h.store.release_events(&id.parse().unwrap()).await.unwrap();
     let started = events.iter().filter(|e| e.body["type"] == "StepStarted" && e.body["step"] == "check").count();
     assert_eq!(started, 6, "three attempts per application");
     let finished: Vec<&Value> = events
@@ -480,7 +476,7 @@ spec:
     }
     // qa was not promoted again; prod was promoted once.
     assert_eq!(s.repo.log().len(), commits_before + 1);
-    let events = s.h.store.release_events(&id).await.unwrap();
+    let events = s.h.store.release_events(&id.parse().unwrap()).await.unwrap();
     let retry = events.iter().find(|e| e.body["type"] == "RetryRequested").unwrap();
     assert_eq!(retry.body["actor"], "bob");
     // A Succeeded release cannot be retried.

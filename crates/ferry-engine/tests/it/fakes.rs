@@ -157,7 +157,7 @@ async fn a_failing_step_fails_qa_with_its_exit_code_and_log_and_prod_stays_pendi
     assert_eq!(post["steps"][0]["status"], "Success");
     assert_eq!(post["steps"][1]["status"], "Failed");
     // The log lines reached the store.
-    let query = ferry_store::LogQuery { release_id: id.clone(), runs: None, step: None, after: 0, limit: 100 };
+    let query = ferry_store::LogQuery::release(id.parse().unwrap(), 100);
     let logs = h.store.logs(query).await.unwrap();
     assert!(logs.iter().any(|l| l.line.text == "broken" && l.line.stream == "stderr"), "{logs:?}");
 }
@@ -196,7 +196,7 @@ async fn the_flow_timeout_fires_when_the_pinned_clock_passes_it() {
     assert_eq!(health(&live), "Progressing", "{live:#}");
     assert_eq!(live, h.replayed_view(&id).await);
     // An observation changes no release status: the stored view was not rewritten for it.
-    let stored = h.store.release_view(&id).await.unwrap().unwrap();
+    let stored = h.store.release_view(&id.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(stored["status"], "Running");
     assert_ne!(health(&stored), "Progressing", "{stored:#}");
     fakes.clock.advance(Duration::from_secs(60));
@@ -204,7 +204,7 @@ async fn the_flow_timeout_fires_when_the_pinned_clock_passes_it() {
     assert_eq!(view["status"], "Terminated", "{view:#}");
     assert_eq!(view["reason"], "timed out after 1h");
     assert_eq!(view["finishedAt"], "2026-03-01T10:00:00Z");
-    let events = h.store.release_events(&id).await.unwrap();
+    let events = h.store.release_events(&id.parse().unwrap()).await.unwrap();
     let request = events.iter().find(|e| e.body["type"] == "TerminateRequested").unwrap();
     assert_eq!(request.body["actor"], "ferry");
 }
@@ -293,7 +293,7 @@ async fn an_approval_suspends_prod_until_given_and_its_approver_is_an_output() {
     // The live view is the committed state: exactly what the event log replays to.
     assert_eq!(view, h.replayed_view(&id).await);
     // The release's status changed (Suspended): the stored view was written with it.
-    assert_eq!(h.store.release_view(&id).await.unwrap().unwrap(), view);
+    assert_eq!(h.store.release_view(&id.parse().unwrap()).await.unwrap().unwrap(), view);
     assert!(promotion_commits(&fakes, "prod").is_empty(), "nothing is committed before the pre-action");
     let approved = h
         .engine
@@ -304,7 +304,7 @@ async fn an_approval_suspends_prod_until_given_and_its_approver_is_an_output() {
     let view = h.wait_final(&id).await;
     assert_eq!(view["status"], "Succeeded", "{view:#}");
     assert_eq!(promotion_commits(&fakes, "prod").len(), 1);
-    let events = h.store.release_events(&id).await.unwrap();
+    let events = h.store.release_events(&id.parse().unwrap()).await.unwrap();
     let finished = events.iter().find(|e| e.body["type"] == "StepFinished" && e.body["step"] == "approve").unwrap();
     assert_eq!(finished.body["outputs"]["APPROVED_BY"], "carol");
 }
@@ -323,7 +323,7 @@ async fn an_approval_nobody_gives_times_out_when_the_clock_passes_it() {
     let ran: Vec<Vec<String>> =
         fakes.runner.runs().iter().map(|r| r.workflow.steps.iter().map(|s| s.name.to_string()).collect()).collect();
     assert_eq!(ran.len(), 2, "qa's post-action and prod's pre-action: {ran:?}");
-    let steps = h.store.release_events(&id).await.unwrap();
+    let steps = h.store.release_events(&id.parse().unwrap()).await.unwrap();
     assert!(
         !steps.iter().any(|e| e.body["type"] == "StepStarted" && e.body["step"] == "after"),
         "the dependent step never starts"

@@ -98,13 +98,13 @@ impl Harness {
     pub async fn view(&self, id: &str) -> Value {
         match self.engine.live_state(id.parse().unwrap()) {
             Some(state) => serde_json::to_value(ferry_engine::view::release_view(&state)).unwrap(),
-            None => self.store.release_view(id).await.unwrap().unwrap(),
+            None => self.store.release_view(&id.parse().unwrap()).await.unwrap().unwrap(),
         }
     }
 
     /// The view rebuilt from the stored event log of release `id` (what every replica can read).
     pub async fn replayed_view(&self, id: &str) -> Value {
-        let (state, _) = ferry_engine::replay(&self.store, id).await.unwrap();
+        let (state, _) = ferry_engine::replay(&self.store, &id.parse().unwrap()).await.unwrap();
         serde_json::to_value(ferry_engine::view::release_view(&state)).unwrap()
     }
 
@@ -114,7 +114,7 @@ impl Harness {
         let mut events = self.store.subscribe();
         let wait = async {
             loop {
-                let view = self.store.release_view(id).await.unwrap().unwrap();
+                let view = self.store.release_view(&id.parse().unwrap()).await.unwrap().unwrap();
                 let status = view["status"].as_str().unwrap().to_owned();
                 if matches!(status.as_str(), "Succeeded" | "Failed" | "Terminated") && !view["finishedAt"].is_null() {
                     return view;
@@ -136,7 +136,7 @@ impl Harness {
             }
             Err(_) => panic!(
                 "release {id} did not finish; view: {}",
-                serde_json::to_string_pretty(&self.store.release_view(id).await.unwrap()).unwrap()
+                serde_json::to_string_pretty(&self.store.release_view(&id.parse().unwrap()).await.unwrap()).unwrap()
             ),
         }
     }
@@ -147,7 +147,7 @@ impl Harness {
     pub async fn assert_projection_matches_replay(&self, id: &str, view: &Value) {
         let events: Vec<ferry_model::release::ReleaseEvent> = self
             .store
-            .release_events(id)
+            .release_events(&id.parse().unwrap())
             .await
             .unwrap()
             .into_iter()

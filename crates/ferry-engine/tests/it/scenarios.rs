@@ -138,23 +138,21 @@ async fn parallel_branches_and_join_succeed_with_one_commit_per_environment() {
     let prod_started = env_of(&view, "prod")["startedAt"].as_str().unwrap().to_owned();
     assert!(prod_started >= qa_done && prod_started >= staging_done);
     // Live state projection.
-    let live = h.store.app_states("shop").await.unwrap();
+    let live = h.store.app_states(&ferry_model::ProductName::new("shop").unwrap()).await.unwrap();
     assert_eq!(live.iter().filter(|a| a.version.as_deref() == Some("1.4.2")).count(), 8, "dev and the three targets");
     // Logs of the post-action carry the pre-action output and the promotion commit.
     let logs = h
         .store
         .logs(ferry_store::LogQuery {
-            release_id: id.clone(),
             step: Some("smoke".into()),
-            limit: 100,
-            ..Default::default()
+            ..ferry_store::LogQuery::release(id.parse().unwrap(), 100)
         })
         .await
         .unwrap();
     let qa_sha = &promotion_commits(&repo, "qa")[0].0;
     assert!(logs.iter().any(|l| l.line.text == format!("post shop-api-qa at {qa_sha} after shop-api-qa")), "{logs:?}");
     // The runs projection holds every run as the event log has it at the end.
-    let (state, _) = ferry_engine::replay(&h.store, &id).await.unwrap();
+    let (state, _) = ferry_engine::replay(&h.store, &id.parse().unwrap()).await.unwrap();
     let mut logged: Vec<_> = state
         .environments()
         .iter()
@@ -162,7 +160,7 @@ async fn parallel_branches_and_join_succeed_with_one_commit_per_environment() {
         .chain(state.hook_runs().iter())
         .cloned()
         .collect();
-    let stored = h.store.runs(&id).await.unwrap();
+    let stored = h.store.runs(&id.parse().unwrap()).await.unwrap();
     assert!(stored.iter().all(|r| r.detailed && r.release_id == id));
     let mut projected: Vec<_> = stored.into_iter().map(|r| r.run).collect();
     logged.sort_by_key(|r| r.id.0);
@@ -348,7 +346,7 @@ async fn push_status_reports_gate_an_application() {
     let observed = observed.await;
     assert_eq!(observed.body["revision"], old.as_str(), "{:?}", observed.body);
     assert_eq!(observed.body["sync"], "OutOfSync", "{:?}", observed.body);
-    let events = h.store.release_events(&id).await.unwrap();
+    let events = h.store.release_events(&id.parse().unwrap()).await.unwrap();
     let passed =
         |e: &&ferry_store::StoredEvent| e.body["type"] == "AppGatePassed" && e.body["app"] == "shop-web-staging";
     assert!(!events.iter().any(|e| passed(&e)), "the gate opened on an old revision");
@@ -396,8 +394,15 @@ async fn git_errors_never_show_credentials() {
     let text = view.to_string();
     assert!(!text.contains("s3cr3t-t0ken"), "credentials leaked: {issue:#}");
     assert!(issue["detail"]["remote"].as_str().unwrap().contains("127.0.0.1:9/gitops.git"), "{issue:#}");
-    let events: String =
-        h.store.release_events(&id).await.unwrap().iter().map(|e| e.body.to_string()).collect::<Vec<_>>().join("\n");
+    let events: String = h
+        .store
+        .release_events(&id.parse().unwrap())
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.body.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(!events.contains("s3cr3t-t0ken"), "credentials in the event log");
 }
 
@@ -502,7 +507,7 @@ async fn one_commit_changing_two_trigger_applications_creates_one_release() {
         h.store.list_releases(ferry_store::ReleaseFilter { limit: 10, ..Default::default() }).await.unwrap().items;
     assert_eq!(releases.len(), 1, "{releases:?}");
     // The trigger environment's live state is what the trigger checks observed, not Unknown.
-    let live = h.store.app_states("shop").await.unwrap();
+    let live = h.store.app_states(&ferry_model::ProductName::new("shop").unwrap()).await.unwrap();
     for app in ["shop-api-dev", "shop-web-dev"] {
         let row = live.iter().find(|r| r.application == app).unwrap_or_else(|| panic!("{app}: {live:?}"));
         assert_eq!((row.sync.as_str(), row.health.as_str()), ("Synced", "Healthy"), "{row:?}");

@@ -40,7 +40,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use ferry_model::release::{ReleaseState, WorkflowRun};
+use ferry_model::release::{ReleaseState, RunId, WorkflowRun};
 use ferry_model::{FlowName, ProductName, ReleaseId, WorkflowName};
 use ferry_store::{LogQuery, ReleaseFilter, Store};
 use jiff::Timestamp;
@@ -242,13 +242,14 @@ fn fragment(p: &Params, offered: &str) -> Result<bool, UiError> {
     }
 }
 
-fn parse_release(raw: &str) -> Result<String, UiError> {
+/// The release id of a path, and its text (for links).
+fn parse_release(raw: &str) -> Result<(ReleaseId, String), UiError> {
     ReleaseId::from_str(raw)
-        .map(|id| id.to_string())
+        .map(|id| (id, id.to_string()))
         .map_err(|_| UiError::bad_request(format!("{raw:?} is not a release id")))
 }
 
-async fn load_release<S: Store>(st: &AppState<S>, id: &str) -> Result<ReleaseView, UiError> {
+async fn load_release<S: Store>(st: &AppState<S>, id: &ReleaseId) -> Result<ReleaseView, UiError> {
     match crate::dto::release_view(st, id).await? {
         Some(view) => Ok(view),
         None => Err(UiError::not_found(format!("There is no release with id {id}."))),
@@ -340,7 +341,7 @@ async fn product<S: Store>(
         }
         Err(message) => (Vec::new(), None, Some(message), StatusCode::BAD_REQUEST),
     };
-    let live = st.store.app_states(name.as_str()).await?;
+    let live = st.store.app_states(&name).await?;
     if !catalog.products.contains_key(&name) && rows.is_empty() && live.is_empty() && !filters.active() {
         return Err(UiError::not_found(format!("There is no product {:?}.", name.as_str())));
     }
@@ -436,7 +437,7 @@ async fn release<S: Store>(
     RawQuery(q): RawQuery,
 ) -> Result<Response, UiError> {
     let p = Params::parse(q.as_deref(), &["fragment", "hooks", "cards"])?;
-    let id = parse_release(&raw)?;
+    let (rid, _) = parse_release(&raw)?;
     let as_fragment = fragment(&p, "body")?;
     let show_hooks = matches!(p.one("hooks")?, Some("1" | "show" | "true"));
     let all_cards = match p.one("cards")? {
@@ -446,7 +447,7 @@ async fn release<S: Store>(
             return Err(UiError::bad_request(format!("cards={other:?} is not known; use cards=all for every card")));
         }
     };
-    let v = load_release(&st, &id).await?;
+    let v = load_release(&st, &rid).await?;
     if as_fragment {
         let mut d = pages::release(&v, Timestamp::now(), all_cards);
         d.show_hooks = show_hooks;
@@ -461,14 +462,14 @@ async fn notes<S: Store>(
     RawQuery(q): RawQuery,
 ) -> Result<Response, UiError> {
     let p = Params::parse(q.as_deref(), &["fragment", "firstParent"])?;
-    let id = parse_release(&raw)?;
+    let (rid, id) = parse_release(&raw)?;
     let as_fragment = fragment(&p, "panel")?;
     let first_parent = match p.one("firstParent")? {
         None | Some("false") => false,
         Some("true") => true,
         Some(other) => return Err(UiError::bad_request(format!("firstParent: {other:?} is not true or false"))),
     };
-    let v = load_release(&st, &id).await?;
+    let v = load_release(&st, &rid).await?;
     let release_id =
         ReleaseId::from_str(&id).map_err(|_| UiError::bad_request(format!("{id:?} is not a release id (a UUID)")))?;
     let computed = st.engine.notes(release_id, first_parent).await.map_err(|e| e.to_string());
@@ -496,16 +497,16 @@ async fn notes<S: Store>(
 /// The last [`LOG_TAIL`] lines of a step of a run, the number of lines and the last line id.
 async fn log_tail<S: Store>(
     store: &S,
-    release: &str,
-    run: &str,
+    release: &ReleaseId,
+    run: &RunId,
     step: &str,
 ) -> Result<(Vec<pages::LogItem>, usize, i64), UiError> {
     let mut tail = VecDeque::with_capacity(LOG_TAIL + 1);
     let (mut after, mut total) = (0_i64, 0_usize);
     for _ in 0..LOG_PAGES {
         let query = LogQuery {
-            release_id: release.to_owned(),
-            runs: Some(vec![run.to_owned()]),
+            release_id: *release,
+            runs: Some(vec![*run]),
             step: Some(step.to_owned()),
             after,
             limit: LOG_PAGE,
@@ -543,11 +544,9 @@ fn all_runs(state: &ReleaseState) -> Vec<&WorkflowRun> {
 /// The runs named in `wanted` with their steps: from the engine's live state while this server runs
 /// the release, else from the runs projection (runs recorded before it kept steps are left out, and
 /// their steps show the workflow line's status).
-async fn step_runs<S: Store>(st: &AppState<S>, id: &str, wanted: &[String]) -> Result<Vec<WorkflowRun>, UiError> {
-    let wanted = |run: &WorkflowRun| wanted.iter().any(|w| *w == run.id.to_string());
-    if let Ok(rid) = id.parse::<ferry_model::ReleaseId>()
-        && let Some(state) = st.engine.live_state(rid)
-    {
+async fn step_runs<S: Store>(st: &AppState<S>, id: &ReleaseId, wanted: &[RunId]) -> Result<Vec<WorkflowRun>, UiError> {
+    let wanted = |run: &WorkflowRun| wanted.contains(&run.id);
+    if let Some(state) = st.engine.live_state(*id) {
         return Ok(all_runs(&state).into_iter().filter(|r| wanted(r)).cloned().collect());
     }
     let stored = st.store.runs(id).await?;
@@ -573,14 +572,14 @@ async fn run_items<S: Store>(
     st: &AppState<S>,
     v: &ReleaseView,
     known: &[WorkflowRun],
-    runs: &[String],
+    runs: &[RunId],
     step: &str,
     line_status: &str,
 ) -> Result<Vec<pages::RunItem>, UiError> {
     let now = Timestamp::now();
     let mut items = Vec::new();
     for run_id in runs {
-        let run = known.iter().find(|r| r.id.to_string() == *run_id);
+        let run = known.iter().find(|r| r.id == *run_id);
         let step_state = run.and_then(|r| r.steps.iter().find(|s| s.name.as_str() == step));
         let status = match (run, step_state) {
             (_, Some(s)) => s.status.as_str().to_owned(),
@@ -592,7 +591,8 @@ async fn run_items<S: Store>(
                 r.target.app().map(ToString::to_string).or_else(|| r.target.hook().map(|h| h.as_str().to_owned()))
             })
             .unwrap_or_default();
-        let (log, log_total, log_after) = log_tail(&st.store, &v.id.to_string(), run_id, step).await?;
+        let (log, log_total, log_after) = log_tail(&st.store, &v.id, run_id, step).await?;
+        let run_id = run_id.to_string();
         let live = v.is_active() && matches!(status.as_str(), "Running" | "Pending");
         items.push(pages::RunItem {
             run: run_id.clone(),
@@ -618,7 +618,7 @@ async fn run_items<S: Store>(
             log_href: format!(
                 "/api/v1/releases/{}/logs{}",
                 format::segment(&v.id.to_string()),
-                format::query(&[("run", run_id), ("step", step), ("limit", "10000")])
+                format::query(&[("run", &run_id), ("step", step), ("limit", "10000")])
             ),
             live,
         });
@@ -641,9 +641,9 @@ async fn step<S: Store>(
     RawQuery(q): RawQuery,
 ) -> Result<Response, UiError> {
     let p = Params::parse(q.as_deref(), &["run", "step", "issue", "fragment"])?;
-    let id = parse_release(&raw)?;
+    let (rid, id) = parse_release(&raw)?;
     let as_fragment = fragment(&p, "panel")?;
-    let v = load_release(&st, &id).await?;
+    let v = load_release(&st, &rid).await?;
     let release_href = pages::release_href(&id);
     let d = if let Some(issue_id) = p.one("issue")? {
         let Some(issue) = v.issues.iter().find(|i| i.id == issue_id) else {
@@ -704,8 +704,9 @@ async fn step<S: Store>(
         };
         let runs: Vec<String> =
             runs.into_iter().filter(|r| line.runs.iter().any(|run| run.to_string() == *r)).collect();
-        let known = step_runs(&st, &id, &runs).await?;
-        let items = run_items(&st, &v, &known, &runs, step, step_line.status.as_str()).await?;
+        let run_ids: Vec<RunId> = line.runs.iter().filter(|run| runs.contains(&run.to_string())).copied().collect();
+        let known = step_runs(&st, &rid, &run_ids).await?;
+        let items = run_items(&st, &v, &known, &run_ids, step, step_line.status.as_str()).await?;
         // A failed run's issue carries the definition as it ran.
         let from_issue = v
             .issues
@@ -790,9 +791,9 @@ async fn terminate<S: Store>(
     principal: Principal,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    let id = parse_release(&raw)?;
+    let (rid, id) = parse_release(&raw)?;
     let form = form(&body)?;
-    let v = load_release(&st, &id).await?;
+    let v = load_release(&st, &rid).await?;
     check_scope(&principal, &v)?;
     let reason = field(&form, "reason").unwrap_or("").trim().to_owned();
     if reason.is_empty() {
@@ -843,7 +844,7 @@ async fn terminate<S: Store>(
         Ok(()) => Ok(see_other(&pages::release_href(&id))),
         Err(e) => {
             let e = ApiError::from(e);
-            let v = load_release(&st, &id).await?;
+            let v = load_release(&st, &rid).await?;
             Ok(release_response(&v, e.status, Some(format!("Terminate failed: {}", e.message)), false))
         }
     }
@@ -854,15 +855,15 @@ async fn retry<S: Store>(
     Path(raw): Path<String>,
     principal: Principal,
 ) -> Result<Response, UiError> {
-    let id = parse_release(&raw)?;
-    let v = load_release(&st, &id).await?;
+    let (rid, id) = parse_release(&raw)?;
+    let v = load_release(&st, &rid).await?;
     check_scope(&principal, &v)?;
     let release = ReleaseId::from_str(&id).map_err(|_| UiError::bad_request("not a release id"))?;
     match st.engine.retry(release, principal.actor()).await {
         Ok(()) => Ok(see_other(&pages::release_href(&id))),
         Err(e) => {
             let e = ApiError::from(e);
-            let v = load_release(&st, &id).await?;
+            let v = load_release(&st, &rid).await?;
             Ok(release_response(&v, e.status, Some(format!("Retry failed: {}", e.message)), false))
         }
     }

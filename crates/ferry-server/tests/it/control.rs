@@ -243,7 +243,7 @@ async fn approvals_and_pushed_statuses_over_http_and_conflicts_with_the_release_
     // record (read from the runs projection once the engine let the release go).
     let runs: Vec<String> = server
         .store
-        .runs(&id)
+        .runs(&id.parse().unwrap())
         .await
         .unwrap()
         .iter()
@@ -271,7 +271,7 @@ async fn approvals_and_pushed_statuses_over_http_and_conflicts_with_the_release_
         assert!(!section.contains("<dd>—</dd>"), "the step's start and duration are known: {section}");
         assert!(section.contains("data-status=\"Success\""), "{section}");
     }
-    let events = server.store.release_events(&id).await.unwrap();
+    let events = server.store.release_events(&id.parse().unwrap()).await.unwrap();
     let approvals: Vec<&Value> = events
         .iter()
         .filter(|e| e.body["type"] == "StepFinished" && e.body["step"] == "approve")

@@ -105,7 +105,7 @@ impl Server {
         let mut events = self.store.subscribe();
         let wait = async {
             loop {
-                let view = self.store.release_view(id).await.unwrap().unwrap();
+                let view = self.store.release_view(&id.parse().unwrap()).await.unwrap().unwrap();
                 if matches!(view["status"].as_str(), Some("Succeeded" | "Failed" | "Terminated"))
                     && !view["finishedAt"].is_null()
                 {

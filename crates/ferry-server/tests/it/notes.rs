@@ -238,7 +238,7 @@ async fn two_releases_in_a_row_with_image_reports_and_jira() {
     assert!(warnings[0].contains("refused the credentials (401)") && !warnings[0].contains("jira-token-for-tests"));
     assert!(notes["issues"].as_array().unwrap().iter().all(|i| i.get("summary").is_none()));
     // Settled notes are stored.
-    assert!(server.store.release_notes(&second).await.unwrap().is_some());
+    assert!(server.store.release_notes(&second.parse().unwrap()).await.unwrap().is_some());
 
     // Jira answers: summary, status and assignee of the Jira issues only.
     mode.store(0, Ordering::SeqCst);

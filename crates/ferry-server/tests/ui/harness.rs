@@ -208,7 +208,7 @@ impl Ferry {
         let mut events = self.store.subscribe();
         let wait = async {
             loop {
-                let view = self.store.release_view(id).await.unwrap().unwrap_or(Value::Null);
+                let view = self.store.release_view(&id.parse().unwrap()).await.unwrap().unwrap_or(Value::Null);
                 if done(&view) {
                     return view;
                 }
@@ -226,7 +226,7 @@ impl Ferry {
             Ok(view) => view,
             Err(_) => panic!(
                 "release {id}: {what} never happened; view: {:#}",
-                self.store.release_view(id).await.unwrap().unwrap_or(Value::Null)
+                self.store.release_view(&id.parse().unwrap()).await.unwrap().unwrap_or(Value::Null)
             ),
         }
     }

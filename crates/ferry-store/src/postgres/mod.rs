@@ -26,6 +26,8 @@ use self::rows::{
     EVENT_COLUMNS, IMAGE_COLUMNS, PULL_REQUEST_COLUMNS, RELEASE_COLUMNS, TOKEN_COLUMNS, audit_from_row, event_from_row,
     get, image_from_row, log_from_row, pull_request_from_row, release_from_row, token_from_row,
 };
+use ferry_model::{ProductName, ReleaseId};
+
 use crate::{
     AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery, ProductEvent,
     PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, RunRow, SessionRow, Store,
@@ -172,9 +174,9 @@ impl Store for PgStore {
         self.events.subscribe()
     }
 
-    async fn release_events(&self, release: &str) -> Result<Vec<StoredEvent>> {
+    async fn release_events(&self, release: &ReleaseId) -> Result<Vec<StoredEvent>> {
         let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE release_id = $1 ORDER BY seq");
-        self.all("reading a release's events", &sql, &[&release], event_from_row).await
+        self.all("reading a release's events", &sql, &[&release.to_string()], event_from_row).await
     }
 
     async fn events_after(&self, after_gid: i64, filter: EventFilter, limit: u32) -> Result<Vec<StoredEvent>> {
@@ -196,10 +198,11 @@ impl Store for PgStore {
         }
     }
 
-    async fn active_releases(&self) -> Result<Vec<String>> {
+    async fn active_releases(&self) -> Result<Vec<ReleaseId>> {
         let sql =
             "SELECT id FROM releases WHERE status IN ('Queued', 'Running', 'Suspended', 'Terminating') ORDER BY id";
-        self.all("listing active releases", sql, &[], |row, doing| get(row, "id", doing)).await
+        self.all("listing active releases", sql, &[], |row, doing| crate::release_id(&get::<String>(row, "id", doing)?))
+            .await
     }
 
     async fn list_releases(&self, filter: ReleaseFilter) -> Result<ReleasePage> {
@@ -235,9 +238,9 @@ impl Store for PgStore {
         Ok(ReleasePage { items, next })
     }
 
-    async fn release_view(&self, id: &str) -> Result<Option<serde_json::Value>> {
+    async fn release_view(&self, id: &ReleaseId) -> Result<Option<serde_json::Value>> {
         let sql = "SELECT view FROM release_views WHERE id = $1";
-        self.first("reading a release", sql, &[&id], |row, doing| get(row, "view", doing)).await
+        self.first("reading a release", sql, &[&id.to_string()], |row, doing| get(row, "view", doing)).await
     }
 
     async fn latest_releases(&self) -> Result<Vec<ReleaseRow>> {
@@ -245,10 +248,10 @@ impl Store for PgStore {
         self.all("reading the latest releases", &sql, &[], release_from_row).await
     }
 
-    async fn app_states(&self, product: &str) -> Result<Vec<AppStateRow>> {
+    async fn app_states(&self, product: &ProductName) -> Result<Vec<AppStateRow>> {
         let sql = "SELECT application, product, environment, component, version, revision, sync, health, message, \
                    release_id, updated_at FROM app_state WHERE product = $1 ORDER BY environment, component";
-        self.all("reading application states", sql, &[&product], |row, doing| {
+        self.all("reading application states", sql, &[&product.as_str()], |row, doing| {
             Ok(AppStateRow {
                 application: get(row, "application", doing)?,
                 product: get(row, "product", doing)?,
@@ -270,13 +273,14 @@ impl Store for PgStore {
         let mut params = Params::default();
         let mut sql = format!(
             "SELECT id, release_id, run_id, step, at, stream, text FROM logs WHERE release_id = {} AND id > {}",
-            params.push(query.release_id),
+            params.push(query.release_id.to_string()),
             params.push(query.after)
         );
         if let Some(runs) = query.runs {
             if runs.is_empty() {
                 return Ok(Vec::new());
             }
+            let runs: Vec<String> = runs.iter().map(ToString::to_string).collect();
             sql.push_str(&format!(" AND run_id = ANY({})", params.push(runs)));
         }
         if let Some(s) = query.step {
@@ -286,9 +290,9 @@ impl Store for PgStore {
         self.all("reading logs", &sql, &params.refs(), log_from_row).await
     }
 
-    async fn runs(&self, release: &str) -> Result<Vec<RunRow>> {
+    async fn runs(&self, release: &ReleaseId) -> Result<Vec<RunRow>> {
         let sql = "SELECT run_id, started_at, workflow, target, state FROM runs WHERE release_id = $1 ORDER BY started_at, run_id";
-        let release = release.to_owned();
+        let release = release.to_string();
         self.all("reading workflow runs", sql, &[&release], |row, doing| {
             let run_id: String = get(row, "run_id", doing)?;
             crate::runs::decode(
@@ -316,14 +320,14 @@ impl Store for PgStore {
         .await
     }
 
-    async fn product_events(&self, product: &str, limit: u32) -> Result<Vec<ProductEvent>> {
+    async fn product_events(&self, product: &ProductName, limit: u32) -> Result<Vec<ProductEvent>> {
         let sql = "SELECT gid, at, body FROM events WHERE release_id = $1 ORDER BY gid DESC LIMIT $2";
-        let stream = rows::product_stream(product);
+        let stream = rows::product_stream(product.as_str());
         self.all("reading product events", sql, &[&stream, &i64::from(limit)], |row, doing| {
             let body: serde_json::Value = get(row, "body", doing)?;
             Ok(ProductEvent {
                 id: get(row, "gid", doing)?,
-                product: product.to_owned(),
+                product: product.to_string(),
                 at: get(row, "at", doing)?,
                 kind: body["kind"].as_str().unwrap_or_default().to_owned(),
                 message: body["message"].as_str().unwrap_or_default().to_owned(),
@@ -368,9 +372,9 @@ impl Store for PgStore {
         self.all("reading image reports", &sql, &params.refs(), image_from_row).await
     }
 
-    async fn release_notes(&self, release: &str) -> Result<Option<serde_json::Value>> {
+    async fn release_notes(&self, release: &ReleaseId) -> Result<Option<serde_json::Value>> {
         let sql = "SELECT notes FROM release_notes WHERE release_id = $1";
-        self.first("reading release notes", sql, &[&release], |row, doing| get(row, "notes", doing)).await
+        self.first("reading release notes", sql, &[&release.to_string()], |row, doing| get(row, "notes", doing)).await
     }
 
     async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>> {

@@ -22,6 +22,8 @@ use self::rows::{
     token_from_row,
 };
 use self::writer::Request;
+use ferry_model::{ProductName, ReleaseId};
+
 use crate::{
     AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery, ProductEvent,
     PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, RunRow, SessionRow, Store,
@@ -182,8 +184,8 @@ impl Store for SqliteStore {
         self.events.subscribe()
     }
 
-    async fn release_events(&self, release: &str) -> Result<Vec<StoredEvent>> {
-        let release = release.to_owned();
+    async fn release_events(&self, release: &ReleaseId) -> Result<Vec<StoredEvent>> {
+        let release = release.to_string();
         let doing = "reading a release's events";
         self.read(doing, move |conn| {
             let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE release_id = ? ORDER BY seq");
@@ -220,7 +222,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn active_releases(&self) -> Result<Vec<String>> {
+    async fn active_releases(&self) -> Result<Vec<ReleaseId>> {
         let doing = "listing active releases";
         self.read(doing, move |conn| {
             all(
@@ -228,7 +230,7 @@ impl Store for SqliteStore {
                 doing,
                 "SELECT id FROM releases WHERE status IN ('Queued', 'Running', 'Suspended', 'Terminating') ORDER BY id",
                 [],
-                |row| row.get("id"),
+                |row| crate::release_id(&row.get::<String>("id")?),
             )
         })
         .await
@@ -279,8 +281,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn release_view(&self, id: &str) -> Result<Option<serde_json::Value>> {
-        let id = id.to_owned();
+    async fn release_view(&self, id: &ReleaseId) -> Result<Option<serde_json::Value>> {
+        let id = id.to_string();
         let doing = "reading a release";
         self.read(doing, move |conn| {
             let view = first(conn, doing, "SELECT view FROM release_views WHERE id = ?", [id], |row| {
@@ -302,8 +304,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn app_states(&self, product: &str) -> Result<Vec<AppStateRow>> {
-        let product = product.to_owned();
+    async fn app_states(&self, product: &ProductName) -> Result<Vec<AppStateRow>> {
+        let product = product.to_string();
         let doing = "reading application states";
         self.read(doing, move |conn| {
             all(
@@ -338,7 +340,7 @@ impl Store for SqliteStore {
             let mut sql =
                 "SELECT id, release_id, run_id, step, at, stream, text FROM logs WHERE release_id = ? AND id > ?"
                     .to_owned();
-            let mut values = vec![text(&query.release_id), Value::Integer(query.after)];
+            let mut values = vec![text(&query.release_id.to_string()), Value::Integer(query.after)];
             if let Some(runs) = &query.runs {
                 if runs.is_empty() {
                     return Ok(Vec::new());
@@ -346,7 +348,7 @@ impl Store for SqliteStore {
                 sql.push_str(" AND run_id IN (");
                 sql.push_str(&vec!["?"; runs.len()].join(", "));
                 sql.push(')');
-                values.extend(runs.iter().map(|r| text(r)));
+                values.extend(runs.iter().map(|r| text(&r.to_string())));
             }
             if let Some(s) = &query.step {
                 sql.push_str(" AND step = ?");
@@ -359,8 +361,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn runs(&self, release: &str) -> Result<Vec<RunRow>> {
-        let release = release.to_owned();
+    async fn runs(&self, release: &ReleaseId) -> Result<Vec<RunRow>> {
+        let release = release.to_string();
         let doing = "reading workflow runs";
         self.read(doing, move |conn| {
             all(
@@ -406,8 +408,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn product_events(&self, product: &str, limit: u32) -> Result<Vec<ProductEvent>> {
-        let product = product.to_owned();
+    async fn product_events(&self, product: &ProductName, limit: u32) -> Result<Vec<ProductEvent>> {
+        let product = product.to_string();
         let doing = "reading product events";
         self.read(doing, move |conn| {
             all(
@@ -485,8 +487,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn release_notes(&self, release: &str) -> Result<Option<serde_json::Value>> {
-        let release = release.to_owned();
+    async fn release_notes(&self, release: &ReleaseId) -> Result<Option<serde_json::Value>> {
+        let release = release.to_string();
         let doing = "reading release notes";
         self.read(doing, move |conn| {
             let notes = first(conn, doing, "SELECT notes FROM release_notes WHERE release_id = ?", [release], |row| {

@@ -9,6 +9,27 @@ use serde_json::json;
 
 use crate::backend::Backend;
 
+/// Release ids of the contract tests.
+pub const R1: &str = "0190f000-0000-7000-8000-000000000001";
+pub const R2: &str = "0190f000-0000-7000-8000-000000000002";
+pub const R3: &str = "0190f000-0000-7000-8000-000000000003";
+pub const R4: &str = "0190f000-0000-7000-8000-000000000004";
+
+/// Release id number `n` (as the store writes ids: text).
+pub fn rid(n: usize) -> String {
+    format!("0190f000-0000-7000-8000-{n:012}")
+}
+
+/// A release id as the store's reads take it.
+pub fn id_of(s: &str) -> ferry_model::ReleaseId {
+    s.parse().unwrap()
+}
+
+/// A product name.
+pub fn product(s: &str) -> ferry_model::ProductName {
+    ferry_model::ProductName::new(s).unwrap()
+}
+
 pub fn t(s: &str) -> Timestamp {
     Timestamp::from_str(s).unwrap()
 }
@@ -53,7 +74,7 @@ pub fn one(outcomes: Vec<Result<WriteOutcome, StoreError>>) -> Result<WriteOutco
 pub async fn events_append_in_sequence_and_project(db: impl Backend) {
     let store = db.open().await;
     let mut sub = store.subscribe();
-    let out = one(store.write(vec![release_write("r1", 0, 3, "Running")]).await.unwrap()).unwrap();
+    let out = one(store.write(vec![release_write(R1, 0, 3, "Running")]).await.unwrap()).unwrap();
     let WriteOutcome::Events(gids) = out else { panic!("expected events, got {out:?}") };
     assert_eq!(gids.len(), 3);
     assert!(gids.windows(2).all(|w| w[0] < w[1]));
@@ -62,37 +83,37 @@ pub async fn events_append_in_sequence_and_project(db: impl Backend) {
         let e = sub.recv().await.unwrap();
         assert_eq!((e.gid, e.seq), (*gid, i as i64));
     }
-    one(store.write(vec![release_write("r1", 3, 2, "Succeeded")]).await.unwrap()).unwrap();
-    let events = store.release_events("r1").await.unwrap();
+    one(store.write(vec![release_write(R1, 3, 2, "Succeeded")]).await.unwrap()).unwrap();
+    let events = store.release_events(&id_of(R1)).await.unwrap();
     assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
     assert_eq!(events[4].body, json!({"type": "e", "n": 1}));
-    assert_eq!(store.release_view("r1").await.unwrap(), Some(json!({"id": "r1", "status": "Succeeded"})));
-    assert_eq!(store.release_view("nope").await.unwrap(), None);
+    assert_eq!(store.release_view(&id_of(R1)).await.unwrap(), Some(json!({"id": R1, "status": "Succeeded"})));
+    assert_eq!(store.release_view(&id_of(R4)).await.unwrap(), None);
     assert!(store.active_releases().await.unwrap().is_empty());
 }
 
 pub async fn out_of_sequence_append_is_rejected_without_touching_others(db: impl Backend) {
     let store = db.open().await;
-    one(store.write(vec![release_write("r1", 0, 2, "Running")]).await.unwrap()).unwrap();
+    one(store.write(vec![release_write(R1, 0, 2, "Running")]).await.unwrap()).unwrap();
     let outcomes =
-        store.write(vec![release_write("r1", 1, 1, "Failed"), release_write("r2", 0, 1, "Running")]).await.unwrap();
+        store.write(vec![release_write(R1, 1, 1, "Failed"), release_write(R2, 0, 1, "Running")]).await.unwrap();
     match &outcomes[0] {
         Err(StoreError::SequenceConflict { expected: 1, actual: 2, .. }) => {}
         other => panic!("expected a sequence conflict, got {other:?}"),
     }
     assert!(outcomes[1].is_ok());
     // The rejected write changed nothing.
-    assert_eq!(store.release_events("r1").await.unwrap().len(), 2);
-    assert_eq!(store.release_view("r1").await.unwrap().unwrap()["status"], "Running");
-    assert_eq!(store.active_releases().await.unwrap(), ["r1", "r2"]);
+    assert_eq!(store.release_events(&id_of(R1)).await.unwrap().len(), 2);
+    assert_eq!(store.release_view(&id_of(R1)).await.unwrap().unwrap()["status"], "Running");
+    assert_eq!(store.active_releases().await.unwrap(), [id_of(R1), id_of(R2)]);
     // Alone in its transaction, a rejected write changes nothing either, and the next one lands.
-    let lone = one(store.write(vec![release_write("r2", 0, 3, "Failed")]).await.unwrap());
+    let lone = one(store.write(vec![release_write(R2, 0, 3, "Failed")]).await.unwrap());
     assert!(matches!(lone, Err(StoreError::SequenceConflict { expected: 0, actual: 1, .. })), "{lone:?}");
-    assert_eq!(store.release_events("r2").await.unwrap().len(), 1);
-    assert_eq!(store.release_view("r2").await.unwrap().unwrap()["status"], "Running");
-    one(store.write(vec![release_write("r2", 1, 2, "Succeeded")]).await.unwrap()).unwrap();
-    assert_eq!(store.release_events("r2").await.unwrap().len(), 3);
-    assert_eq!(store.release_view("r2").await.unwrap().unwrap()["status"], "Succeeded");
+    assert_eq!(store.release_events(&id_of(R2)).await.unwrap().len(), 1);
+    assert_eq!(store.release_view(&id_of(R2)).await.unwrap().unwrap()["status"], "Running");
+    one(store.write(vec![release_write(R2, 1, 2, "Succeeded")]).await.unwrap()).unwrap();
+    assert_eq!(store.release_events(&id_of(R2)).await.unwrap().len(), 3);
+    assert_eq!(store.release_view(&id_of(R2)).await.unwrap().unwrap()["status"], "Succeeded");
 }
 
 pub async fn concurrent_writers_are_group_committed_and_all_durable(db: impl Backend) {
@@ -101,7 +122,7 @@ pub async fn concurrent_writers_are_group_committed_and_all_durable(db: impl Bac
     for i in 0..50 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            let id = format!("r{i:03}");
+            let id = rid(i);
             for seq in 0..4 {
                 one(store.write(vec![release_write(&id, seq, 1, "Running")]).await.unwrap()).unwrap();
             }
@@ -116,7 +137,7 @@ pub async fn concurrent_writers_are_group_committed_and_all_durable(db: impl Bac
     let all = store.events_after(0, EventFilter::All, 10_000).await.unwrap();
     assert_eq!(all.len(), 200);
     assert!(all.windows(2).all(|w| w[0].gid < w[1].gid));
-    let r7 = store.events_after(0, EventFilter::Release("r007".into()), 100).await.unwrap();
+    let r7 = store.events_after(0, EventFilter::Release(rid(7)), 100).await.unwrap();
     assert_eq!(r7.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1, 2, 3]);
     let after = store.events_after(all[99].gid, EventFilter::All, 10_000).await.unwrap();
     assert_eq!(after.len(), 100);
@@ -183,7 +204,7 @@ pub async fn release_list_filters_and_pages_newest_first(db: impl Backend) {
 pub async fn logs_config_product_events_app_state_and_kv(db: impl Backend) {
     let store = db.open().await;
     let line = |step: &str, text: &str| LogLine {
-        release_id: "r1".into(),
+        release_id: R1.into(),
         run_id: "run1".into(),
         step: step.into(),
         at: t("2026-01-01T00:00:00Z"),
@@ -200,7 +221,7 @@ pub async fn logs_config_product_events_app_state_and_kv(db: impl Backend) {
         sync: "Synced".into(),
         health: "Healthy".into(),
         message: None,
-        release_id: Some("r1".into()),
+        release_id: Some(R1.into()),
         updated_at: t("2026-01-01T00:00:00Z"),
     };
     let outcomes = store
@@ -231,20 +252,14 @@ pub async fn logs_config_product_events_app_state_and_kv(db: impl Backend) {
         .unwrap();
     assert!(outcomes.iter().all(|o| o.is_ok()));
     assert_eq!(outcomes[2].as_ref().unwrap(), &WriteOutcome::ConfigVersion(2));
-    let build = store
-        .logs(LogQuery { release_id: "r1".into(), step: Some("build".into()), limit: 100, ..Default::default() })
-        .await
-        .unwrap();
+    let build = store.logs(LogQuery { step: Some("build".into()), ..LogQuery::release(id_of(R1), 100) }).await.unwrap();
     assert_eq!(build.iter().map(|l| l.line.text.as_str()).collect::<Vec<_>>(), ["one", "three"]);
-    let tail = store
-        .logs(LogQuery { release_id: "r1".into(), after: build[0].id, limit: 100, ..Default::default() })
-        .await
-        .unwrap();
+    let tail = store.logs(LogQuery { after: build[0].id, ..LogQuery::release(id_of(R1), 100) }).await.unwrap();
     assert_eq!(tail.len(), 2);
     let config = store.latest_config().await.unwrap().unwrap();
     assert_eq!((config.version, config.applied_by.as_str()), (2, "bob"));
-    assert_eq!(store.product_events("shop", 10).await.unwrap()[0].kind, "no-flow-matched");
-    let states = store.app_states("shop").await.unwrap();
+    assert_eq!(store.product_events(&product("shop"), 10).await.unwrap()[0].kind, "no-flow-matched");
+    let states = store.app_states(&product("shop")).await.unwrap();
     assert_eq!(states.len(), 1);
     assert_eq!(states[0].health, "Degraded");
     assert_eq!(store.kv_get("k").await.unwrap().as_deref(), Some("v2"));
@@ -280,16 +295,13 @@ async fn create(store: &impl Store, row: PullRequestRow) -> i64 {
 
 pub async fn pull_requests_are_numbered_updated_and_listed_newest_first(db: impl Backend) {
     let store = db.open().await;
-    let first = create(&store, pull_request("r1", "shop", "prod", "2026-01-01T00:00:00Z")).await;
-    let second = create(&store, pull_request("r1", "shop", "staging", "2026-01-02T00:00:00Z")).await;
-    let third = create(&store, pull_request("r2", "cart", "prod", "2026-01-03T00:00:00Z")).await;
+    let first = create(&store, pull_request(R1, "shop", "prod", "2026-01-01T00:00:00Z")).await;
+    let second = create(&store, pull_request(R1, "shop", "staging", "2026-01-02T00:00:00Z")).await;
+    let third = create(&store, pull_request(R2, "cart", "prod", "2026-01-03T00:00:00Z")).await;
     assert_eq!([first, second, third], [1, 2, 3]);
 
     let stored = store.pull_request(first).await.unwrap().unwrap();
-    assert_eq!(
-        stored,
-        PullRequestRow { number: Some(1), ..pull_request("r1", "shop", "prod", "2026-01-01T00:00:00Z") }
-    );
+    assert_eq!(stored, PullRequestRow { number: Some(1), ..pull_request(R1, "shop", "prod", "2026-01-01T00:00:00Z") });
     assert_eq!(store.pull_request(99).await.unwrap(), None);
 
     // Merge the first, close the second: state, merge commit, comment and update time change, nothing else.
@@ -306,7 +318,7 @@ pub async fn pull_requests_are_numbered_updated_and_listed_newest_first(db: impl
         state: "closed".into(),
         comment: Some("release terminated: bad build".into()),
         updated_at: t("2026-01-04T00:00:00Z"),
-        ..pull_request("r1", "shop", "staging", "2026-01-02T00:00:00Z")
+        ..pull_request(R1, "shop", "staging", "2026-01-02T00:00:00Z")
     };
     let outcomes = store.write(vec![Write::PullRequest(merged), Write::PullRequest(closed)]).await.unwrap();
     assert_eq!(
@@ -338,7 +350,7 @@ pub async fn pull_requests_are_numbered_updated_and_listed_newest_first(db: impl
     assert_eq!(list(PullRequestFilter::default()).await, [3, 2, 1]);
     assert_eq!(list(PullRequestFilter { product: Some("shop".into()), ..Default::default() }).await, [2, 1]);
     assert_eq!(list(PullRequestFilter { state: Some("open".into()), ..Default::default() }).await, [3]);
-    assert_eq!(list(PullRequestFilter { release: Some("r1".into()), ..Default::default() }).await, [2, 1]);
+    assert_eq!(list(PullRequestFilter { release: Some(R1.into()), ..Default::default() }).await, [2, 1]);
     let shop_closed = PullRequestFilter { product: Some("shop".into()), state: Some("closed".into()), release: None };
     assert_eq!(list(shop_closed).await, [2]);
     assert!(list(PullRequestFilter { product: Some("nope".into()), ..Default::default() }).await.is_empty());
@@ -347,7 +359,7 @@ pub async fn pull_requests_are_numbered_updated_and_listed_newest_first(db: impl
     drop(store);
     let store = db.open().await;
     assert_eq!(store.pull_requests(PullRequestFilter::default()).await.unwrap().len(), 3);
-    assert_eq!(create(&store, pull_request("r3", "shop", "prod", "2026-01-05T00:00:00Z")).await, 4);
+    assert_eq!(create(&store, pull_request(R3, "shop", "prod", "2026-01-05T00:00:00Z")).await, 4);
 }
 
 fn image(image: &str, repository: &str, tag: Option<&str>, digest: Option<&str>, revision: &str) -> ImageRow {
@@ -370,10 +382,10 @@ fn image(image: &str, repository: &str, tag: Option<&str>, digest: Option<&str>,
 pub async fn image_reports_are_looked_up_by_tag_digest_and_repository_newest_first(db: impl Backend) {
     let store = db.open().await;
     let writes = vec![
-        Write::ImageReport(Box::new(image("reg/shop/api:1.0", "reg/shop/api", Some("1.0"), Some("sha256:aa"), "r1"))),
-        Write::ImageReport(Box::new(image("reg/shop/web:1.0", "reg/shop/web", Some("1.0"), None, "r2"))),
-        Write::ImageReport(Box::new(image("reg/shop/api:1.1", "reg/shop/api", Some("1.1"), Some("sha256:bb"), "r3"))),
-        Write::ImageReport(Box::new(image("reg/shop/api:1.0", "reg/shop/api", Some("1.0"), Some("sha256:aa"), "r4"))),
+        Write::ImageReport(Box::new(image("reg/shop/api:1.0", "reg/shop/api", Some("1.0"), Some("sha256:aa"), R1))),
+        Write::ImageReport(Box::new(image("reg/shop/web:1.0", "reg/shop/web", Some("1.0"), None, R2))),
+        Write::ImageReport(Box::new(image("reg/shop/api:1.1", "reg/shop/api", Some("1.1"), Some("sha256:bb"), R3))),
+        Write::ImageReport(Box::new(image("reg/shop/api:1.0", "reg/shop/api", Some("1.0"), Some("sha256:aa"), R4))),
     ];
     let ids: Vec<i64> = store
         .write(writes)
@@ -393,30 +405,30 @@ pub async fn image_reports_are_looked_up_by_tag_digest_and_repository_newest_fir
         digest: digest.map(Into::into),
         limit: 50,
     };
-    assert_eq!(revisions(store.images_for(q(None, Some("1.0"), None)).await.unwrap()), ["r4", "r2", "r1"]);
-    assert_eq!(revisions(store.images_for(q(Some("reg/shop/api"), Some("1.0"), None)).await.unwrap()), ["r4", "r1"]);
-    assert_eq!(revisions(store.images_for(q(None, None, Some("sha256:bb"))).await.unwrap()), ["r3"]);
-    assert_eq!(revisions(store.images_for(q(Some("reg/shop/web"), None, None)).await.unwrap()), ["r2"]);
+    assert_eq!(revisions(store.images_for(q(None, Some("1.0"), None)).await.unwrap()), [R4, R2, R1]);
+    assert_eq!(revisions(store.images_for(q(Some("reg/shop/api"), Some("1.0"), None)).await.unwrap()), [R4, R1]);
+    assert_eq!(revisions(store.images_for(q(None, None, Some("sha256:bb"))).await.unwrap()), [R3]);
+    assert_eq!(revisions(store.images_for(q(Some("reg/shop/web"), None, None)).await.unwrap()), [R2]);
     assert!(store.images_for(q(None, Some("9.9"), None)).await.unwrap().is_empty());
     let newest = store.images_for(ImageQuery { limit: 1, ..q(None, None, None) }).await.unwrap();
     assert_eq!(newest.len(), 1);
     let row = &newest[0];
     assert_eq!(row.id, Some(ids[3]));
-    assert_eq!(row.annotations["org.opencontainers.image.revision"], "r4");
+    assert_eq!(row.annotations["org.opencontainers.image.revision"], R4);
     assert_eq!((row.issues.as_deref(), row.reported_at), (Some("ABC-1"), t("2026-01-02T00:00:00Z")));
 }
 
 pub async fn release_notes_are_stored_and_replaced(db: impl Backend) {
     let store = db.open().await;
-    assert_eq!(store.release_notes("r1").await.unwrap(), None);
+    assert_eq!(store.release_notes(&id_of(R1)).await.unwrap(), None);
     let write = |n: i64| Write::ReleaseNotes {
-        release_id: "r1".into(),
+        release_id: R1.into(),
         notes: json!({"commits": n}),
         at: t("2026-01-03T00:00:00Z"),
     };
     one(store.write(vec![write(1)]).await.unwrap()).unwrap();
     one(store.write(vec![write(2)]).await.unwrap()).unwrap();
-    assert_eq!(store.release_notes("r1").await.unwrap(), Some(json!({"commits": 2})));
+    assert_eq!(store.release_notes(&id_of(R1)).await.unwrap(), Some(json!({"commits": 2})));
 }
 
 fn token(name: &str, hash: &str) -> TokenRow {
@@ -524,7 +536,7 @@ pub async fn failing_writes_in_a_group_fail_alone(db: impl Backend) {
     for i in 0..40 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            let id = format!("g{i:03}");
+            let id = rid(100 + i);
             // Every other release is written with a wrong first sequence number.
             let first_seq = if i % 2 == 0 { 0 } else { 5 };
             let outcomes = store.write(vec![release_write(&id, first_seq, 2, "Running")]).await.unwrap();
@@ -533,15 +545,15 @@ pub async fn failing_writes_in_a_group_fail_alone(db: impl Backend) {
     }
     for task in tasks {
         let (id, outcome) = task.await.unwrap();
-        let n: usize = id[1..].parse().unwrap();
-        let events = store.release_events(&id).await.unwrap();
+        let n: usize = id[24..].parse::<usize>().unwrap() - 100;
+        let events = store.release_events(&id_of(&id)).await.unwrap();
         if n.is_multiple_of(2) {
             let WriteOutcome::Events(gids) = outcome.unwrap() else { panic!("expected events") };
             assert_eq!(events.iter().map(|e| e.gid).collect::<Vec<_>>(), gids);
         } else {
             assert!(matches!(outcome, Err(StoreError::SequenceConflict { expected: 5, actual: 0, .. })), "{outcome:?}");
             assert!(events.is_empty());
-            assert_eq!(store.release_view(&id).await.unwrap(), None);
+            assert_eq!(store.release_view(&id_of(&id)).await.unwrap(), None);
         }
     }
     assert_eq!(store.active_releases().await.unwrap().len(), 20);
@@ -579,12 +591,12 @@ pub async fn subscribers_see_every_commit_once_in_order(db: impl Backend) {
 pub async fn a_claimed_key_keeps_the_first_value(db: impl Backend) {
     let store = db.open().await;
     let claim = |value: &str| Write::KvClaim { key: "released/shop/standard/abc".into(), value: value.into() };
-    let first = one(store.write(vec![claim("r1")]).await.unwrap()).unwrap();
-    assert_eq!(first, WriteOutcome::KvValue("r1".into()));
-    let again = store.write(vec![claim("r2"), claim("r3")]).await.unwrap();
+    let first = one(store.write(vec![claim(R1)]).await.unwrap()).unwrap();
+    assert_eq!(first, WriteOutcome::KvValue(R1.into()));
+    let again = store.write(vec![claim(R2), claim(R3)]).await.unwrap();
     assert_eq!(
         again.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
-        [WriteOutcome::KvValue("r1".into()), WriteOutcome::KvValue("r1".into())]
+        [WriteOutcome::KvValue(R1.into()), WriteOutcome::KvValue(R1.into())]
     );
     let mut tasks = Vec::new();
     for i in 0..10 {
@@ -636,24 +648,24 @@ pub async fn runs_are_projected_with_the_release_and_select_logs(db: impl Backen
         run(a, json!({"kind": "preAction", "env": "qa", "app": "shop-api-qa"}), "2026-01-01T00:01:00Z", "Running");
     let hook = run(b, json!({"kind": "releaseHook", "hook": "onSuccess"}), "2026-01-01T00:02:00Z", "Pending");
     let with_runs = |first_seq, runs| {
-        let Write::Release(mut w) = release_write("r1", first_seq, 1, "Running") else { unreachable!() };
+        let Write::Release(mut w) = release_write(R1, first_seq, 1, "Running") else { unreachable!() };
         w.runs = runs;
         Write::Release(w)
     };
     one(store.write(vec![with_runs(0, vec![hook.clone(), pre.clone()])]).await.unwrap()).unwrap();
-    assert!(store.runs("r2").await.unwrap().is_empty());
-    let runs = store.runs("r1").await.unwrap();
+    assert!(store.runs(&id_of(R2)).await.unwrap().is_empty());
+    let runs = store.runs(&id_of(R1)).await.unwrap();
     assert_eq!(runs.iter().map(|r| (&r.run, r.detailed)).collect::<Vec<_>>(), [(&pre, true), (&hook, true)]);
-    assert!(runs.iter().all(|r| r.release_id == "r1"));
+    assert!(runs.iter().all(|r| r.release_id == R1));
     // A later write of the release replaces the run's state; its place stays.
     let mut done = pre.clone();
     done.steps[0].status = ferry_model::status::StepStatus::Success;
     one(store.write(vec![with_runs(1, vec![done.clone()])]).await.unwrap()).unwrap();
-    let runs = store.runs("r1").await.unwrap();
+    let runs = store.runs(&id_of(R1)).await.unwrap();
     assert_eq!(runs.iter().map(|r| &r.run).collect::<Vec<_>>(), [&done, &hook]);
 
     let line = |run: &str, text: &str| LogLine {
-        release_id: "r1".into(),
+        release_id: R1.into(),
         run_id: run.into(),
         step: "check".into(),
         at: t("2026-01-01T00:03:00Z"),
@@ -661,19 +673,25 @@ pub async fn runs_are_projected_with_the_release_and_select_logs(db: impl Backen
         text: text.into(),
     };
     one(store
-        .write(vec![Write::Logs(vec![line(a, "a1"), line(b, "b1"), line("other", "o1"), line(a, "a2")])])
+        .write(vec![Write::Logs(vec![
+            line(a, "a1"),
+            line(b, "b1"),
+            line("0194f000-0000-7000-8000-0000000000ff", "o1"),
+            line(a, "a2"),
+        ])])
         .await
         .unwrap())
     .unwrap();
-    let texts = |runs: Option<Vec<String>>| {
+    let texts = |runs: Option<Vec<&str>>| {
         let store = store.clone();
+        let runs = runs.map(|runs| runs.iter().map(|r| r.parse().unwrap()).collect());
         async move {
-            let query = LogQuery { release_id: "r1".into(), runs, limit: 100, ..Default::default() };
+            let query = LogQuery { runs, ..LogQuery::release(id_of(R1), 100) };
             store.logs(query).await.unwrap().into_iter().map(|l| l.line.text).collect::<Vec<_>>()
         }
     };
-    assert_eq!(texts(Some(vec![a.into()])).await, ["a1", "a2"]);
-    assert_eq!(texts(Some(vec![b.into(), a.into()])).await, ["a1", "b1", "a2"]);
+    assert_eq!(texts(Some(vec![a])).await, ["a1", "a2"]);
+    assert_eq!(texts(Some(vec![b, a])).await, ["a1", "b1", "a2"]);
     assert!(texts(Some(vec![])).await.is_empty());
     assert_eq!(texts(None).await.len(), 4);
 }

@@ -61,8 +61,8 @@ pub async fn child(db: impl Backend) {
     for w in 0..WRITERS {
         let store = store.clone();
         tasks.spawn(async move {
-            let id = format!("crash-{w}");
-            let mut next = store.release_events(&id).await.unwrap().len() as i64;
+            let id = crate::contract::rid(500 + w);
+            let mut next = store.release_events(&crate::contract::id_of(&id)).await.unwrap().len() as i64;
             loop {
                 let mut writes = vec![write(&id, next)];
                 // Every third request carries a second write, so groups hold savepoints too.
@@ -183,7 +183,7 @@ async fn check<B: Backend>(db: &B, acked: &Acknowledged) {
             assert_eq!(e.seq, i as i64, "{release}: the log has no gap and no duplicate");
             assert_eq!(e.body, body(release, e.seq));
         }
-        let read = store.release_events(release).await.unwrap();
+        let read = store.release_events(&crate::contract::id_of(release)).await.unwrap();
         assert_eq!(read.iter().collect::<Vec<_>>(), *log);
         // The projection agrees with the log: the next write goes on from its end.
         let next = log.len() as i64;

@@ -269,7 +269,7 @@ pub async fn write_all(store: &impl Store) {
 /// Reads everything the fixture holds back through the store, then writes on where it left off.
 pub async fn check(store: &impl Store) {
     let seqs = |events: &[StoredEvent]| events.iter().map(|e| (e.seq, e.at, e.body.clone())).collect::<Vec<_>>();
-    let r1 = store.release_events(R1).await.unwrap();
+    let r1 = store.release_events(&crate::contract::id_of(R1)).await.unwrap();
     assert_eq!(
         seqs(&r1),
         (0..4)
@@ -284,14 +284,14 @@ pub async fn check(store: &impl Store) {
             .collect::<Vec<_>>()
     );
     assert!(r1.iter().all(|e| e.release_id == R1 && e.product == "shop"));
-    assert_eq!(store.release_events(R2).await.unwrap().len(), 2);
-    assert_eq!(store.release_events(R3).await.unwrap().len(), 1);
+    assert_eq!(store.release_events(&crate::contract::id_of(R2)).await.unwrap().len(), 2);
+    assert_eq!(store.release_events(&crate::contract::id_of(R3)).await.unwrap().len(), 1);
     let all = store.events_after(0, EventFilter::All, 100).await.unwrap();
     assert_eq!(all.iter().map(|e| e.gid).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());
     let cart = store.events_after(0, EventFilter::Product("cart".into()), 100).await.unwrap();
     assert_eq!(cart.iter().map(|e| e.release_id.as_str()).collect::<Vec<_>>(), [R3]);
 
-    assert_eq!(store.active_releases().await.unwrap(), [R2, R3]);
+    assert_eq!(store.active_releases().await.unwrap(), [R2, R3].map(crate::contract::id_of));
     let page = store.list_releases(ReleaseFilter { limit: 10, ..Default::default() }).await.unwrap();
     assert_eq!(
         page.items,
@@ -311,18 +311,18 @@ pub async fn check(store: &impl Store) {
     assert_eq!(store.list_releases(failed).await.unwrap().items, [r1_row()]);
     let latest = store.latest_releases().await.unwrap();
     assert_eq!(latest.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), [R3, R2]);
-    assert_eq!(store.release_view(R1).await.unwrap(), Some(view(R1, "Failed")));
-    assert_eq!(store.release_view(R3).await.unwrap(), Some(view(R3, "Queued")));
+    assert_eq!(store.release_view(&crate::contract::id_of(R1)).await.unwrap(), Some(view(R1, "Failed")));
+    assert_eq!(store.release_view(&crate::contract::id_of(R3)).await.unwrap(), Some(view(R3, "Queued")));
 
     assert_eq!(
-        store.app_states("shop").await.unwrap(),
+        store.app_states(&crate::contract::product("shop")).await.unwrap(),
         [
             app("shop-api-dev", "dev", "Healthy", Some(R1)),
             app("shop-web-dev", "dev", "Healthy", None),
             app("shop-api-qa", "qa", "Degraded", Some(R1)),
         ]
     );
-    let logs = store.logs(LogQuery { release_id: R1.into(), limit: 100, ..Default::default() }).await.unwrap();
+    let logs = store.logs(LogQuery::release(crate::contract::id_of(R1), 100)).await.unwrap();
     assert_eq!(
         logs.iter().map(|l| (l.id, l.line.clone())).collect::<Vec<_>>(),
         [(1, log_line("build", "compiling")), (2, log_line("test", "1 failed")), (3, log_line("build", "done"))]
@@ -337,7 +337,7 @@ pub async fn check(store: &impl Store) {
             catalog: json!({"products": {"shop": {}, "cart": {}}}),
         }
     );
-    let product_events = store.product_events("shop", 10).await.unwrap();
+    let product_events = store.product_events(&crate::contract::product("shop"), 10).await.unwrap();
     assert_eq!(
         product_events,
         [ProductEvent {
@@ -375,7 +375,7 @@ pub async fn check(store: &impl Store) {
         [ImageRow { id: Some(2), ..image("1.4.2", "r142") }, ImageRow { id: Some(1), ..image("1.4.1", "r141") }]
     );
     assert_eq!(
-        store.release_notes(R1).await.unwrap(),
+        store.release_notes(&crate::contract::id_of(R1)).await.unwrap(),
         Some(json!({"commits": [{"sha": "abc", "subject": "fix (#12)"}], "issues": ["SHOP-1"]}))
     );
 
@@ -427,5 +427,5 @@ pub async fn check(store: &impl Store) {
             WriteOutcome::Audit(3)
         ]
     );
-    assert_eq!(store.active_releases().await.unwrap(), [R3]);
+    assert_eq!(store.active_releases().await.unwrap(), [R3].map(crate::contract::id_of));
 }

@@ -66,7 +66,7 @@ async fn every_replica_sees_every_replicas_events_in_order_and_can_resume() {
 async fn live_events_survive_the_listening_connection_being_cut() {
     let Some((db, a, b)) = two().await else { return };
     let mut sub = a.subscribe();
-    one(b.write(vec![write("r1", 0, "Running")]).await.unwrap()).unwrap();
+    one(b.write(vec![write(crate::contract::R1, 0, "Running")]).await.unwrap()).unwrap();
     let first = sub.recv().await.unwrap().gid;
     // The server ends a's (and b's) listening connections, as a failover or an idle timeout would.
     let (client, connection) = tokio_postgres::connect(&db.location(), tokio_postgres::NoTls).await.unwrap();
@@ -82,9 +82,10 @@ async fn live_events_survive_the_listening_connection_being_cut() {
     assert_eq!(cut.len(), 2, "one listening connection per store");
     // Written while nobody listens: delivered once the listener is back, in order, nothing twice.
     for seq in 1..4 {
-        one(b.write(vec![write("r1", seq, "Running")]).await.unwrap()).unwrap();
+        one(b.write(vec![write(crate::contract::R1, seq, "Running")]).await.unwrap()).unwrap();
     }
-    let stored: Vec<i64> = b.release_events("r1").await.unwrap().iter().map(|e| e.gid).collect();
+    let stored: Vec<i64> =
+        b.release_events(&crate::contract::id_of(crate::contract::R1)).await.unwrap().iter().map(|e| e.gid).collect();
     let mut received = vec![first];
     for _ in 1..4 {
         received.push(sub.recv().await.unwrap().gid);
@@ -97,28 +98,35 @@ async fn live_events_survive_the_listening_connection_being_cut() {
 async fn a_replica_owns_the_releases_it_creates() {
     let Some((_db, a, b)) = two().await else { return };
     let (a, b) = (replica(&a, "a", 60_000), replica(&b, "b", 60_000));
-    one(a.write(vec![write("r1", 0, "Running")]).await.unwrap()).unwrap();
-    let lease = a.lease("r1").await.unwrap().unwrap();
+    one(a.write(vec![write(crate::contract::R1, 0, "Running")]).await.unwrap()).unwrap();
+    let lease = a.lease(crate::contract::R1).await.unwrap().unwrap();
     assert_eq!((lease.owner.as_deref(), lease.epoch), (Some("a"), 1));
     // The other replica can neither claim it (the lease is live) nor write it.
     assert!(b.claim(10).await.unwrap().is_empty());
-    let fenced = one(b.write(vec![write("r1", 1, "Running")]).await.unwrap());
+    let fenced = one(b.write(vec![write(crate::contract::R1, 1, "Running")]).await.unwrap());
     assert!(
         matches!(&fenced, Err(StoreError::Fenced { epoch: 0, owner: Some(o), current_epoch: Some(1), .. }) if o == "a"),
         "{fenced:?}"
     );
-    assert_eq!(b.release_events("r1").await.unwrap().len(), 1, "the fenced write stored nothing");
+    assert_eq!(
+        b.release_events(&crate::contract::id_of(crate::contract::R1)).await.unwrap().len(),
+        1,
+        "the fenced write stored nothing"
+    );
     // The owner goes on, renews, and lets go once the release is final.
-    one(a.write(vec![write("r1", 1, "Running")]).await.unwrap()).unwrap();
+    one(a.write(vec![write(crate::contract::R1, 1, "Running")]).await.unwrap()).unwrap();
     assert!(a.renew().await.unwrap().is_empty());
-    one(a.write(vec![write("r1", 2, "Succeeded")]).await.unwrap()).unwrap();
-    assert_eq!(a.lease("r1").await.unwrap().unwrap().owner, None);
+    one(a.write(vec![write(crate::contract::R1, 2, "Succeeded")]).await.unwrap()).unwrap();
+    assert_eq!(a.lease(crate::contract::R1).await.unwrap().unwrap().owner, None);
     assert!(b.claim(10).await.unwrap().is_empty(), "a final release is nobody's to claim");
     // Written again (a retry), its free lease goes to the replica that writes it, fencing the other.
-    one(b.write(vec![write("r1", 3, "Running")]).await.unwrap()).unwrap();
-    let lease = b.lease("r1").await.unwrap().unwrap();
+    one(b.write(vec![write(crate::contract::R1, 3, "Running")]).await.unwrap()).unwrap();
+    let lease = b.lease(crate::contract::R1).await.unwrap().unwrap();
     assert_eq!((lease.owner.as_deref(), lease.epoch), (Some("b"), 2));
-    assert!(matches!(one(a.write(vec![write("r1", 4, "Failed")]).await.unwrap()), Err(StoreError::Fenced { .. })));
+    assert!(matches!(
+        one(a.write(vec![write(crate::contract::R1, 4, "Failed")]).await.unwrap()),
+        Err(StoreError::Fenced { .. })
+    ));
 }
 
 #[tokio::test]
@@ -126,29 +134,35 @@ async fn an_expired_lease_is_taken_over_and_the_old_owner_is_fenced_off() {
     let Some((_db, a, b)) = two().await else { return };
     // The first owner's leases expire at once (as if it had paused past its expiry).
     let (a, b) = (replica(&a, "a", 0), replica(&b, "b", 60_000));
-    one(a.write(vec![write("r1", 0, "Running")]).await.unwrap()).unwrap();
+    one(a.write(vec![write(crate::contract::R1, 0, "Running")]).await.unwrap()).unwrap();
     let taken = b.claim(10).await.unwrap();
     assert_eq!(
         taken.iter().map(|l| (l.release_id.as_str(), l.owner.as_deref(), l.epoch)).collect::<Vec<_>>(),
-        [("r1", Some("b"), 2)]
+        [(crate::contract::R1, Some("b"), 2)]
     );
     // The old owner wakes up: its write fails and stores nothing; renewing tells it what it lost.
-    let late = one(a.write(vec![write("r1", 1, "Failed")]).await.unwrap());
+    let late = one(a.write(vec![write(crate::contract::R1, 1, "Failed")]).await.unwrap());
     assert!(
         matches!(&late, Err(StoreError::Fenced { epoch: 1, owner: Some(o), current_epoch: Some(2), .. }) if o == "b"),
         "{late:?}"
     );
     assert!(late.unwrap_err().to_string().contains("owned by b at epoch 2"));
-    assert_eq!(a.release_events("r1").await.unwrap().len(), 1);
-    assert_eq!(a.release_view("r1").await.unwrap().unwrap()["status"], "Running");
-    assert_eq!(a.renew().await.unwrap(), ["r1"]);
+    assert_eq!(a.release_events(&crate::contract::id_of(crate::contract::R1)).await.unwrap().len(), 1);
+    assert_eq!(
+        a.release_view(&crate::contract::id_of(crate::contract::R1)).await.unwrap().unwrap()["status"],
+        "Running"
+    );
+    assert_eq!(a.renew().await.unwrap(), [crate::contract::R1]);
     // The new owner writes where the log is.
-    one(b.write(vec![write("r1", 1, "Running")]).await.unwrap()).unwrap();
-    assert_eq!(b.release_events("r1").await.unwrap().len(), 2);
+    one(b.write(vec![write(crate::contract::R1, 1, "Running")]).await.unwrap()).unwrap();
+    assert_eq!(b.release_events(&crate::contract::id_of(crate::contract::R1)).await.unwrap().len(), 2);
     // Given back, the lease is free for the next claim, which moves the epoch on again.
-    b.release_lease("r1").await.unwrap();
+    b.release_lease(crate::contract::R1).await.unwrap();
     assert_eq!(a.claim(10).await.unwrap().iter().map(|l| l.epoch).collect::<Vec<_>>(), [3]);
-    assert!(matches!(one(b.write(vec![write("r1", 2, "Running")]).await.unwrap()), Err(StoreError::Fenced { .. })));
+    assert!(matches!(
+        one(b.write(vec![write(crate::contract::R1, 2, "Running")]).await.unwrap()),
+        Err(StoreError::Fenced { .. })
+    ));
 }
 
 #[tokio::test]
@@ -269,7 +283,7 @@ async fn an_embedded_installation_is_copied_with_nothing_lost() {
         )
         .unwrap();
         drop(conn);
-        SqliteStore::open(&source).await.unwrap().runs(with_run).await.unwrap()
+        SqliteStore::open(&source).await.unwrap().runs(&crate::contract::id_of(with_run)).await.unwrap()
     };
     assert_eq!(runs.len(), 1);
     let report = ferry_store::copy::sqlite_to_postgres(&source, &db.location(), false).await.unwrap();
@@ -277,7 +291,7 @@ async fn an_embedded_installation_is_copied_with_nothing_lost() {
     assert_eq!((count("events"), count("audit"), count("runs")), (Some(8), Some(2), Some(1)), "{report:?}");
     // The same ids, events, logs, versions, tokens and audit entries; new ids go on after the copied ones.
     let store = db.open().await;
-    assert_eq!(store.runs(with_run).await.unwrap(), runs);
+    assert_eq!(store.runs(&crate::contract::id_of(with_run)).await.unwrap(), runs);
     crate::fixture::check(&store).await;
     drop(store);
     // A database holding data is refused, and left as it was; --force replaces what it holds.

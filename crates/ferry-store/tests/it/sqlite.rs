@@ -70,7 +70,7 @@ async fn runs_started_before_the_runs_projection_are_filled_in_from_their_events
     .unwrap();
     drop(conn);
     let store = SqliteStore::open(&path).await.unwrap();
-    let runs = store.runs(release).await.unwrap();
+    let runs = store.runs(&crate::contract::id_of(release)).await.unwrap();
     assert_eq!(runs.len(), 1);
     let row = &runs[0];
     assert!(!row.detailed, "only the run's place is known");
@@ -135,7 +135,9 @@ async fn a_database_of_the_former_release_layout_keeps_its_releases_and_views() 
             )
             .unwrap();
         }
-        for (id, status, finished) in [("r1", "Succeeded", Some("2026-01-01T01:00:00Z")), ("r2", "Running", None)] {
+        for (id, status, finished) in
+            [(crate::contract::R1, "Succeeded", Some("2026-01-01T01:00:00Z")), (crate::contract::R2, "Running", None)]
+        {
             conn.execute(
                 "INSERT INTO releases (id, product, flow, flow_version, status, initiator, created_at, finished_at, \
                  reason, retries, version, environments, next_seq, view) \
@@ -150,18 +152,24 @@ async fn a_database_of_the_former_release_layout_keeps_its_releases_and_views() 
     let page = page.await.unwrap();
     let listed: Vec<_> =
         page.items.iter().map(|r| (r.id.as_str(), r.status.as_str(), r.retries, r.version.as_deref())).collect();
-    assert_eq!(listed, [("r2", "Running", 1, Some("1.4.2")), ("r1", "Succeeded", 1, Some("1.4.2"))]);
-    assert_eq!(store.active_releases().await.unwrap(), ["r2"]);
-    let view = store.release_view("r1").await.unwrap().unwrap();
+    assert_eq!(
+        listed,
+        [(crate::contract::R2, "Running", 1, Some("1.4.2")), (crate::contract::R1, "Succeeded", 1, Some("1.4.2"))]
+    );
+    assert_eq!(store.active_releases().await.unwrap(), [crate::contract::id_of(crate::contract::R2)]);
+    let view = store.release_view(&crate::contract::id_of(crate::contract::R1)).await.unwrap().unwrap();
     assert_eq!(view["status"], "Succeeded");
     assert_eq!(view["big"].as_str().map(str::len), Some(3000));
     // The release goes on where it was: its sequence is kept, and a write replaces the view.
-    let mut write = release_write("r2", 2, 1, "Succeeded");
+    let mut write = release_write(crate::contract::R2, 2, 1, "Succeeded");
     if let Write::Release(w) = &mut write {
-        w.view = Some(json!({"id": "r2", "status": "Succeeded"}));
+        w.view = Some(json!({"id": crate::contract::R2, "status": "Succeeded"}));
     }
     one(store.write(vec![write]).await.unwrap()).unwrap();
-    assert_eq!(store.release_view("r2").await.unwrap().unwrap()["status"], "Succeeded");
-    let stale = one(store.write(vec![release_write("r1", 0, 1, "Running")]).await.unwrap());
+    assert_eq!(
+        store.release_view(&crate::contract::id_of(crate::contract::R2)).await.unwrap().unwrap()["status"],
+        "Succeeded"
+    );
+    let stale = one(store.write(vec![release_write(crate::contract::R1, 0, 1, "Running")]).await.unwrap());
     assert!(matches!(stale, Err(StoreError::SequenceConflict { actual: 2, .. })), "{stale:?}");
 }
