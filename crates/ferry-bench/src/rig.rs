@@ -153,7 +153,7 @@ impl Rig {
 
     /// Starts a release of `product`; returns its id.
     pub async fn promote(&self, product: &str) -> Result<String> {
-        let req = PromoteRequest { product: product.to_owned(), flow: None, from: None, to: None };
+        let req = PromoteRequest::first_flow(product.parse().context("a product name")?);
         Ok(self.engine.promote(req, "bench".into()).await.context("promoting")?.release.to_string())
     }
 

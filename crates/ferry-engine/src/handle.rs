@@ -28,37 +28,49 @@ pub enum EngineError {
     Unavailable,
 }
 
-/// How a release is requested by a person or a pipeline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// How a release is requested by a person or a pipeline, parsed at the edge (the API, the CLI's
+/// demo): the engine checks only that what it names is configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PromoteRequest {
     /// Product.
-    pub product: String,
-    /// Flow to run (selectors are not consulted); `None` with `from`/`to` for a single-environment promotion,
-    /// or `None` alone to use the product's first flow.
-    #[serde(default)]
-    pub flow: Option<String>,
-    /// Source environment of a single-environment promotion.
-    #[serde(default)]
-    pub from: Option<String>,
-    /// Target environment of a single-environment promotion.
-    #[serde(default)]
-    pub to: Option<String>,
+    pub product: ferry_model::names::ProductName,
+    /// What to promote.
+    pub scope: PromoteScope,
 }
 
-/// A status report from an external agent (`push` status kind, SPEC §6.3).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// What a promote request runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromoteScope {
+    /// The product's first promotion flow.
+    FirstFlow,
+    /// This flow (selectors are not consulted).
+    Flow(ferry_model::names::FlowName),
+    /// A single-environment promotion.
+    Environment {
+        /// Source environment.
+        from: EnvName,
+        /// Target environment.
+        to: EnvName,
+    },
+}
+
+impl PromoteRequest {
+    /// A release of `product` through its first promotion flow.
+    pub fn first_flow(product: ferry_model::names::ProductName) -> PromoteRequest {
+        PromoteRequest { product, scope: PromoteScope::FirstFlow }
+    }
+}
+
+/// A status report from an external agent (`push` status kind, SPEC §6.3), parsed at the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushedStatus {
-    /// `Synced`, `OutOfSync`, `Syncing` or `Unknown`.
-    pub sync: String,
+    /// Sync status.
+    pub sync: ferry_model::status::SyncStatus,
     /// Revision the application is synced to.
-    #[serde(default)]
     pub revision: Option<String>,
-    /// `Healthy`, `Progressing`, `Degraded`, `Suspended`, `Missing` or `Unknown`.
-    pub health: String,
+    /// Health status.
+    pub health: ferry_model::status::HealthStatus,
     /// Free text from the agent.
-    #[serde(default)]
     pub message: Option<String>,
 }
 
@@ -136,7 +148,7 @@ pub(crate) enum Request {
         reply: tokio::sync::oneshot::Sender<Result<Promoted, EngineError>>,
     },
     PushStatus {
-        app: String,
+        app: AppName,
         status: PushedStatus,
         reply: tokio::sync::oneshot::Sender<Result<(), EngineError>>,
     },
@@ -157,7 +169,7 @@ pub(crate) enum Request {
     },
     Approve {
         release: ReleaseId,
-        env: String,
+        env: EnvName,
         actor: String,
         reply: tokio::sync::oneshot::Sender<Result<Vec<String>, EngineError>>,
     },
@@ -264,7 +276,7 @@ impl EngineHandle {
 
     /// Records a status report for an application with the `push` status kind.
     pub async fn push_status(&self, app: AppName, status: PushedStatus) -> Result<(), EngineError> {
-        self.ask(|reply| Request::PushStatus { app: app.to_string(), status, reply }).await
+        self.ask(|reply| Request::PushStatus { app, status, reply }).await
     }
 
     /// Reacts to a git push (webhook): checks the applications that deploy from that branch.
@@ -286,7 +298,7 @@ impl EngineHandle {
     /// Approves every approval step waiting in environment `env` of the release; returns the approved
     /// steps (`run/step`). Conflict when none waits.
     pub async fn approve(&self, release: ReleaseId, env: EnvName, actor: String) -> Result<Vec<String>, EngineError> {
-        self.ask(|reply| Request::Approve { release, env: env.to_string(), actor, reply }).await
+        self.ask(|reply| Request::Approve { release, env, actor, reply }).await
     }
 
     /// Promotion pull requests of the local provider, newest first.

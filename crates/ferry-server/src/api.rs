@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferry_api as wire;
 use ferry_api::{ReleasePage, ReleaseView};
-use ferry_engine::{PromoteRequest, PushedStatus};
+use ferry_engine::{PromoteRequest, PromoteScope, PushedStatus};
 use ferry_model::release::{RunId, RunTarget};
 use ferry_model::resources::Catalog;
 use ferry_model::status::{HealthStatus, ReleaseStatus, SyncStatus};
@@ -232,12 +232,12 @@ pub(crate) async fn promote<S: Store>(
     principal
         .check_scope(name.as_str(), targets.into_iter().filter_map(|e| c.environments.get(e)).map(|e| e.env_type))?;
     let actor = principal.actor();
-    let request = PromoteRequest {
-        product: name.to_string(),
-        flow: flow.map(String::from),
-        from: from.map(String::from),
-        to: to.map(String::from),
+    let scope = match (flow, from, to) {
+        (Some(flow), _, _) => PromoteScope::Flow(flow),
+        (None, Some(from), Some(to)) => PromoteScope::Environment { from, to },
+        _ => PromoteScope::FirstFlow,
     };
+    let request = PromoteRequest { product: name, scope };
     let promoted = st.engine.promote(request, actor).await?;
     let id = promoted.release;
     let body = release_view(&st, &id)
@@ -459,12 +459,7 @@ pub(crate) async fn push_status<S: Store>(
     };
     let env_type = c.environments.get(&application.environment).map(|e| e.env_type);
     principal.check_scope(application.product.as_str(), env_type)?;
-    let status = PushedStatus {
-        sync: sync.as_str().to_owned(),
-        revision: body.revision,
-        health: health.as_str().to_owned(),
-        message: body.message,
-    };
+    let status = PushedStatus { sync, revision: body.revision, health, message: body.message };
     st.engine.push_status(app.clone(), status).await?;
     let accepted = wire::StatusAccepted { application: app.to_string(), accepted: true };
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())

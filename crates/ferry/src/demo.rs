@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use ferry_engine::{EngineConfig, EngineHandle, GitPush, PromoteRequest};
-use ferry_model::ReleaseId;
+use ferry_model::{FlowName, ProductName, ReleaseId};
 use ferry_server::ServerSettings;
 use ferry_store::{SqliteStore, Store};
 
@@ -314,7 +314,10 @@ async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
 }
 
 async fn promote(engine: &EngineHandle) -> anyhow::Result<ReleaseId> {
-    let request = PromoteRequest { product: "shop".into(), flow: Some("standard".into()), from: None, to: None };
+    let request = PromoteRequest {
+        product: ProductName::new("shop")?,
+        scope: ferry_engine::PromoteScope::Flow(FlowName::new("standard")?),
+    };
     Ok(engine.promote(request, "demo".into()).await?.release)
 }
 

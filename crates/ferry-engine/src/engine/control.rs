@@ -120,13 +120,11 @@ impl<S: Store> Engine<S> {
     }
 
     /// Approves the approval steps waiting in environment `env` of release `id`.
-    pub(super) fn approve(&mut self, id: ReleaseId, env: String, actor: String) -> Result<Vec<String>, EngineError> {
+    pub(super) fn approve(&mut self, id: ReleaseId, env: EnvName, actor: String) -> Result<Vec<String>, EngineError> {
         let active = self
             .releases
             .get(&id)
             .ok_or_else(|| EngineError::Conflict(format!("release {id} is not running; nothing waits for approval")))?;
-        let env = EnvName::new(&env)
-            .map_err(|e| EngineError::Invalid { message: format!("environment: {e}"), details: vec![] })?;
         let state = &active.state;
         let e = state
             .environment(&env)

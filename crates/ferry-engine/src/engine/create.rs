@@ -1,12 +1,12 @@
 //! Creating releases: a promote request is parsed, its snapshot built off the actor, then the
 //! release is committed, queued or started, and driven.
 
-use ferry_model::names::{EnvName, FlowName, ProductName, ReleaseId};
+use ferry_model::names::{ProductName, ReleaseId};
 use ferry_model::release::{ReleaseEvent, ReleaseState};
 use ferry_store::Store;
 
 use super::{Active, Created, Engine, internal};
-use crate::handle::{EngineError, PromoteRequest, Promoted};
+use crate::handle::{EngineError, PromoteRequest, PromoteScope, Promoted};
 use crate::snapshot::{FlowChoice, build_snapshot};
 
 impl<S: Store> Engine<S> {
@@ -16,40 +16,33 @@ impl<S: Store> Engine<S> {
         actor: String,
         reply: tokio::sync::oneshot::Sender<Result<Promoted, EngineError>>,
     ) {
-        let invalid = |m: String| EngineError::Invalid { message: m, details: Vec::new() };
         let parsed = (|| {
-            let product = ProductName::new(&request.product).map_err(|e| invalid(format!("product: {e}")))?;
-            let prod = self
-                .catalog
-                .products
-                .get(&product)
-                .ok_or_else(|| EngineError::NotFound(format!("product {:?} is not configured", request.product)))?;
-            let choice = match (&request.flow, &request.from, &request.to) {
-                (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                    return Err(invalid("give either flow, or from and to, not both".into()));
-                }
-                (None, Some(from), Some(to)) => FlowChoice::Manual {
-                    from: EnvName::new(from).map_err(|e| invalid(format!("from: {e}")))?,
-                    to: EnvName::new(to).map_err(|e| invalid(format!("to: {e}")))?,
-                },
-                (None, Some(_), None) | (None, None, Some(_)) => {
-                    return Err(invalid("a single-environment promotion needs both from and to".into()));
-                }
-                (Some(flow), None, None) => {
-                    let flow = FlowName::new(flow).map_err(|e| invalid(format!("flow: {e}")))?;
+            let PromoteRequest { product, scope } = request;
+            let prod =
+                self.catalog.products.get(&product).ok_or_else(|| {
+                    EngineError::NotFound(format!("product {:?} is not configured", product.as_str()))
+                })?;
+            let choice = match scope {
+                PromoteScope::Environment { from, to } => FlowChoice::Manual { from, to },
+                PromoteScope::Flow(flow) => {
                     if !self.catalog.flows.contains_key(&flow) {
                         return Err(EngineError::NotFound(format!("flow {:?} is not configured", flow.as_str())));
                     }
                     FlowChoice::Flow(flow)
                 }
-                (None, None, None) => match prod.promotion_flows.first() {
+                PromoteScope::FirstFlow => match prod.promotion_flows.first() {
                     Some(sel) => FlowChoice::Flow(sel.flow.clone()),
-                    None => return Err(invalid(format!("product {product} has no promotion flows; name one"))),
+                    None => {
+                        return Err(EngineError::Invalid {
+                            message: format!("product {product} has no promotion flows; name one"),
+                            details: Vec::new(),
+                        });
+                    }
                 },
             };
             Ok((product, choice))
         })();
-        let (product, choice) = match parsed {
+        let (product, choice): (ProductName, FlowChoice) = match parsed {
             Ok(v) => v,
             Err(e) => {
                 let _ = reply.send(Err(e));

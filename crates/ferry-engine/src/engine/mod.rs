@@ -312,8 +312,8 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    async fn push_status(&mut self, app: String, status: PushedStatus) -> Result<(), EngineError> {
-        let name = AppName::new(&app).map_err(|e| EngineError::Invalid { message: e.to_string(), details: vec![] })?;
+    async fn push_status(&mut self, name: AppName, status: PushedStatus) -> Result<(), EngineError> {
+        let app = name.as_str();
         let application = self
             .catalog
             .applications
@@ -325,14 +325,14 @@ impl<S: Store> Engine<S> {
             )));
         }
         let row = AppStateRow {
-            application: app.clone(),
+            application: app.to_owned(),
             product: application.product.to_string(),
             environment: application.environment.to_string(),
             component: application.component.to_string(),
             version: None,
             revision: status.revision.clone(),
-            sync: status.sync.clone(),
-            health: status.health.clone(),
+            sync: status.sync.as_str().to_owned(),
+            health: status.health.as_str().to_owned(),
             message: status.message.clone(),
             release_id: None,
             updated_at: self.ports.clock.now(),

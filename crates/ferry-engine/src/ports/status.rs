@@ -233,8 +233,7 @@ impl PushStatus {
         loop {
             let current = pushed.borrow_and_update().clone();
             if let Some(report) = current {
-                let sync = report.sync.parse::<SyncStatus>().unwrap_or(SyncStatus::Unknown);
-                let health = report.health.parse::<HealthStatus>().unwrap_or(HealthStatus::Unknown);
+                let (sync, health) = (report.sync, report.health);
                 let revision = report.revision.as_deref().and_then(|r| CommitSha::new(r).ok());
                 // Synced counts only at the expected commit or a descendant of it.
                 let at_expected = match &revision {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ferry_engine::{EngineConfig, EngineHandle, PromoteRequest};
+use ferry_engine::{EngineConfig, EngineHandle, PromoteRequest, PromoteScope};
 use ferry_store::{SqliteStore, Store};
 use serde_json::Value;
 
@@ -84,12 +84,15 @@ impl Harness {
     }
 
     pub async fn promote(&self, flow: Option<&str>, from: Option<&str>, to: Option<&str>) -> String {
-        let req = PromoteRequest {
-            product: "shop".into(),
-            flow: flow.map(str::to_owned),
-            from: from.map(str::to_owned),
-            to: to.map(str::to_owned),
+        let scope = match (flow, from, to) {
+            (Some(flow), None, None) => PromoteScope::Flow(flow.parse().unwrap()),
+            (None, Some(from), Some(to)) => {
+                PromoteScope::Environment { from: from.parse().unwrap(), to: to.parse().unwrap() }
+            }
+            (None, None, None) => PromoteScope::FirstFlow,
+            other => panic!("not a promote request: {other:?}"),
         };
+        let req = PromoteRequest { product: "shop".parse().unwrap(), scope };
         self.engine.promote(req, "alice".into()).await.unwrap().release.to_string()
     }
 

@@ -329,9 +329,9 @@ async fn push_status_reports_gate_an_application() {
             .await;
     let commit = committed.body["commit"].as_str().unwrap().to_owned();
     let report = |sync: &str, revision: &str, health: &str| ferry_engine::PushedStatus {
-        sync: sync.into(),
+        sync: sync.parse().unwrap(),
         revision: Some(revision.into()),
-        health: health.into(),
+        health: health.parse().unwrap(),
         message: Some("reported by the agent".into()),
     };
     // An old revision does not count as synced: it is observed as OutOfSync and the gate stays shut.

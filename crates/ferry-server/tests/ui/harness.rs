@@ -192,7 +192,10 @@ impl Ferry {
 
     /// Starts a release of the standard flow; returns its id.
     pub async fn promote(&self, actor: &str) -> String {
-        let request = PromoteRequest { product: "shop".into(), flow: Some("standard".into()), from: None, to: None };
+        let request = PromoteRequest {
+            product: "shop".parse().unwrap(),
+            scope: ferry_engine::PromoteScope::Flow("standard".parse().unwrap()),
+        };
         self.engine.promote(request, actor.into()).await.unwrap().release.to_string()
     }
 
