@@ -33,6 +33,10 @@ pub(crate) struct Msg {
 
 #[derive(Debug)]
 pub(crate) enum Outcome {
+    StepAdded {
+        run_id: RunId,
+        step: StepName,
+    },
     StepStarted {
         run_id: RunId,
         step: StepName,
@@ -99,9 +103,11 @@ pub(crate) struct RunJob {
     pub cwd: PathBuf,
     /// Promotion commit whose facts become `COMMIT_*` (Post-Action).
     pub commit: Option<(String, CommitSha)>,
+    /// The release's attempt (1 + its retries).
+    pub attempt: u32,
 }
 
-/// Runs a workflow through the local runner, streaming logs to the store and step results to the engine.
+/// Runs a workflow through the runner port, streaming logs to the store and step results to the engine.
 pub(crate) async fn run_workflow<S: Store>(
     job: RunJob,
     runner: Arc<dyn WorkflowRunner>,
@@ -110,7 +116,7 @@ pub(crate) async fn run_workflow<S: Store>(
     tx: mpsc::UnboundedSender<Msg>,
     controls: Arc<std::sync::Mutex<BTreeMap<RunId, Arc<dyn RunController>>>>,
 ) {
-    let RunJob { release, run_id, workflow, mut env, completed, labels, cwd, commit } = job;
+    let RunJob { release, run_id, workflow, mut env, completed, labels, cwd, commit, attempt } = job;
     let key = crate::plan::Work::Run { run_id }.key();
     let send = |outcome, done: bool| {
         let _ = tx.send(Msg { release, done: done.then(|| key.clone()), outcome });
@@ -136,7 +142,7 @@ pub(crate) async fn run_workflow<S: Store>(
         );
         return;
     }
-    let spec = RunSpec { run_id: run_id.to_string(), workflow, env, cwd, completed, labels };
+    let spec = RunSpec { run_id: run_id.to_string(), workflow, env, cwd, completed, labels, attempt };
     let started = runner.start(spec);
     if let Ok(mut map) = controls.lock() {
         map.insert(run_id, started.control);
@@ -147,6 +153,7 @@ pub(crate) async fn run_workflow<S: Store>(
     let run_text = run_id.to_string();
     while let Some(event) = events.recv().await {
         match event {
+            RunEvent::StepAdded { step, .. } => send(Outcome::StepAdded { run_id, step }, false),
             RunEvent::StepStarted { step, .. } => {
                 tails.remove(&step);
                 send(Outcome::StepStarted { run_id, step }, false);

@@ -35,6 +35,9 @@ pub struct RunSpec {
     pub completed: BTreeMap<StepName, CompletedStep>,
     /// Labels of the run (SPEC §3.6); the local runner only carries them.
     pub labels: BTreeMap<String, String>,
+    /// The release's attempt (1, then one more for each retry of the release). A backend that keeps
+    /// runs outside Ferry (Argo Workflows) tells from it whether a failed run was already retried.
+    pub attempt: u32,
 }
 
 /// Which stream a log line came from.
@@ -72,6 +75,14 @@ pub enum RunEvent {
         step: StepName,
         /// Attempt number, from 1.
         attempt: u32,
+        /// When.
+        at: Timestamp,
+    },
+    /// A step the run learned of while running (an Argo workflow's node), before its other events.
+    /// The local runner knows its steps beforehand and never sends this.
+    StepAdded {
+        /// The step.
+        step: StepName,
         /// When.
         at: Timestamp,
     },

@@ -36,6 +36,11 @@ impl<S: Store> Engine<S> {
         let Some(active) = self.releases.get(&id) else { return Vec::new() };
         let state = &active.state;
         match outcome {
+            Outcome::StepAdded { run_id, step } => {
+                // A runner that re-attaches to a run reports the steps it already had again.
+                let known = find_run(state, run_id).is_some_and(|run| run.step(&step).is_some());
+                if known { Vec::new() } else { vec![ReleaseEvent::StepAdded { run_id, step, at: now }] }
+            }
             Outcome::StepStarted { run_id, step } => vec![ReleaseEvent::StepStarted { run_id, step, at: now }],
             Outcome::StepWaiting { run_id, step, message } => {
                 vec![ReleaseEvent::StepAwaitingApproval { run_id, step, message, at: now }]

@@ -149,6 +149,7 @@ async fn events(runner: &dyn WorkflowRunner, workflow: Workflow, cwd: &std::path
         cwd: cwd.to_owned(),
         completed: BTreeMap::new(),
         labels: BTreeMap::new(),
+        attempt: 1,
     };
     let mut started = runner.start(spec);
     let mut out = Vec::new();
