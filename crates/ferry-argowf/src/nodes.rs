@@ -52,7 +52,8 @@ pub struct NodeStep {
 
 const WORK: &[&str] = &["Pod", "Container", "Suspend", "Skipped", "HTTP", "Plugin", "Retry"];
 
-/// The workflow's steps (without the workflow itself), ordered by start, then id.
+/// The workflow's steps (without the workflow itself), in the order of the workflow's tree, then by
+/// start and id.
 pub fn node_steps(wf: &Workflow) -> Vec<NodeStep> {
     let wf_name = wf.metadata.name.clone().unwrap_or_default();
     let v1 = wf.metadata.annotations.get(POD_NAME_FORMAT).is_some_and(|v| v == "v1");
@@ -96,10 +97,35 @@ pub fn node_steps(wf: &Workflow) -> Vec<NodeStep> {
             }
         })
         .collect();
+    let order = tree_order(wf, &wf_name);
+    let rank = |s: &NodeStep| order.get(s.id.as_str()).copied().unwrap_or(usize::MAX);
     steps.sort_by(|a, b| {
-        (a.started_at.is_none(), &a.started_at, &a.id).cmp(&(b.started_at.is_none(), &b.started_at, &b.id))
+        (rank(a), a.started_at.is_none(), &a.started_at, &a.id).cmp(&(
+            rank(b),
+            b.started_at.is_none(),
+            &b.started_at,
+            &b.id,
+        ))
     });
     steps
+}
+
+/// The nodes in the order a walk of the tree from the workflow's root meets them (the order of the
+/// template's steps and of a DAG's dependencies).
+fn tree_order<'a>(wf: &'a Workflow, root: &'a str) -> BTreeMap<&'a str, usize> {
+    let mut order = BTreeMap::new();
+    let mut stack: Vec<&str> = vec![root];
+    while let Some(id) = stack.pop() {
+        if order.contains_key(id) {
+            continue;
+        }
+        let next = order.len();
+        order.insert(id, next);
+        if let Some(node) = wf.status.nodes.get(id) {
+            stack.extend(node.children.iter().rev().map(String::as_str));
+        }
+    }
+    order
 }
 
 /// The workflow's output parameters (`status.outputs.parameters`) that can be environment variables
