@@ -33,6 +33,8 @@ pub(crate) struct Msg {
 
 #[derive(Debug)]
 pub(crate) enum Outcome {
+    /// Outcomes to record at once (an Argo workflow's end: its nodes and itself).
+    Batch(Vec<Outcome>),
     StepAdded {
         run_id: RunId,
         step: StepName,
@@ -148,44 +150,19 @@ pub(crate) async fn run_workflow<S: Store>(
         map.insert(run_id, started.control);
     }
     let mut events = started.events;
-    let mut tails: BTreeMap<StepName, VecDeque<String>> = BTreeMap::new();
-    let release_text = release.to_string();
-    let run_text = run_id.to_string();
+    let mut logs = RunLogs { tails: BTreeMap::new(), release: release.to_string(), run: run_id.to_string(), store };
     while let Some(event) = events.recv().await {
         match event {
-            RunEvent::StepAdded { step, .. } => send(Outcome::StepAdded { run_id, step }, false),
-            RunEvent::StepStarted { step, .. } => {
-                tails.remove(&step);
-                send(Outcome::StepStarted { run_id, step }, false);
-            }
-            RunEvent::Log { step, lines } => {
-                let tail = tails.entry(step.clone()).or_default();
-                let mut rows = Vec::with_capacity(lines.len());
-                for line in lines {
-                    if tail.len() == TAIL {
-                        tail.pop_front();
+            RunEvent::Log { step, lines } => logs.store(step, lines).await,
+            RunEvent::Together { events } => {
+                let mut outcomes = Vec::with_capacity(events.len());
+                for event in events {
+                    match event {
+                        RunEvent::Log { step, lines } => logs.store(step, lines).await,
+                        event => outcomes.extend(logs.outcome(run_id, event)),
                     }
-                    tail.push_back(line.text.clone());
-                    rows.push(LogLine {
-                        release_id: release_text.clone(),
-                        run_id: run_text.clone(),
-                        step: step.to_string(),
-                        at: line.at,
-                        stream: match line.stream {
-                            LogStream::Stdout => "stdout".into(),
-                            LogStream::Stderr => "stderr".into(),
-                        },
-                        text: line.text,
-                    });
                 }
-                if let Err(e) = store.write(vec![Write::Logs(rows)]).await {
-                    tracing::warn!(error = %e, "storing workflow log lines failed");
-                }
-            }
-            RunEvent::StepWaiting { step, message, .. } => send(Outcome::StepWaiting { run_id, step, message }, false),
-            RunEvent::StepFinished { step, status, exit_code, error, outputs, .. } => {
-                let tail = tails.remove(&step).map(Vec::from).unwrap_or_default();
-                send(Outcome::StepFinished { run_id, step, status, exit_code, error, outputs, tail }, false);
+                send(Outcome::Batch(outcomes), false);
             }
             RunEvent::Finished { status, error, .. } => {
                 if let Ok(mut map) = controls.lock() {
@@ -194,12 +171,69 @@ pub(crate) async fn run_workflow<S: Store>(
                 send(Outcome::RunEnded { run_id, status, error }, true);
                 return;
             }
+            event => {
+                if let Some(outcome) = logs.outcome(run_id, event) {
+                    send(outcome, false);
+                }
+            }
         }
     }
     send(
         Outcome::RunEnded { run_id, status: StepStatus::Error, error: Some("the run ended without a result".into()) },
         true,
     );
+}
+
+/// The log lines of one run: stored as they come, the last lines of each step kept for its issue.
+struct RunLogs<S> {
+    tails: BTreeMap<StepName, VecDeque<String>>,
+    release: String,
+    run: String,
+    store: S,
+}
+
+impl<S: Store> RunLogs<S> {
+    async fn store(&mut self, step: StepName, lines: Vec<ferry_runner::LogLine>) {
+        let tail = self.tails.entry(step.clone()).or_default();
+        let mut rows = Vec::with_capacity(lines.len());
+        for line in lines {
+            if tail.len() == TAIL {
+                tail.pop_front();
+            }
+            tail.push_back(line.text.clone());
+            rows.push(LogLine {
+                release_id: self.release.clone(),
+                run_id: self.run.clone(),
+                step: step.to_string(),
+                at: line.at,
+                stream: match line.stream {
+                    LogStream::Stdout => "stdout".into(),
+                    LogStream::Stderr => "stderr".into(),
+                },
+                text: line.text,
+            });
+        }
+        if let Err(e) = self.store.write(vec![Write::Logs(rows)]).await {
+            tracing::warn!(error = %e, "storing workflow log lines failed");
+        }
+    }
+
+    /// The outcome of a step event (`None` for the events that are not about one step).
+    fn outcome(&mut self, run_id: RunId, event: RunEvent) -> Option<Outcome> {
+        match event {
+            RunEvent::StepAdded { step, .. } => Some(Outcome::StepAdded { run_id, step }),
+            RunEvent::StepStarted { step, .. } => {
+                self.tails.remove(&step);
+                Some(Outcome::StepStarted { run_id, step })
+            }
+            RunEvent::StepWaiting { step, message, .. } => Some(Outcome::StepWaiting { run_id, step, message }),
+            RunEvent::StepFinished { step, status, exit_code, error, outputs, .. } => {
+                let tail = self.tails.remove(&step).map(Vec::from).unwrap_or_default();
+                Some(Outcome::StepFinished { run_id, step, status, exit_code, error, outputs, tail })
+            }
+            RunEvent::Log { .. } | RunEvent::Together { .. } | RunEvent::Finished { .. } => None,
+        }
+    }
 }
 
 /// Everything a promotion task needs.

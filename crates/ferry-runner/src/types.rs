@@ -119,6 +119,14 @@ pub enum RunEvent {
         /// When.
         at: Timestamp,
     },
+    /// Step events to be recorded at once, as if they happened together (a backend that learns of
+    /// several steps' ends in one observation: an Argo workflow's end, its failed nodes and itself).
+    /// Holds `StepAdded`, `StepStarted`, `Log` and `StepFinished` events only. The local runner never
+    /// sends this.
+    Together {
+        /// The events, in order.
+        events: Vec<RunEvent>,
+    },
     /// The run ended.
     Finished {
         /// The run's status (SPEC §4 roll-up over its steps).

@@ -355,6 +355,7 @@ impl<S: Store> Engine<S> {
         }
         let events = match msg.outcome {
             Outcome::PrOpened { env, apps, branch, result } => self.pr_opened(id, env, apps, branch, result),
+            Outcome::Batch(outcomes) => self.batch_events(id, outcomes),
             outcome => self.events_for(id, outcome),
         };
         self.record(id, events).await;

@@ -213,6 +213,9 @@ struct Follow {
     nodes: BTreeMap<String, Reported>,
     completed: BTreeSet<StepName>,
     terminate_sent: bool,
+    /// Ends of steps held back until the workflow ends, then recorded together with it: a failed node
+    /// must not end the run (and the release) while the workflow still runs.
+    held: Vec<RunEvent>,
 }
 
 impl Follow {
@@ -248,6 +251,7 @@ impl Follow {
             root,
             nodes: BTreeMap::new(),
             terminate_sent: false,
+            held: Vec::new(),
         })
     }
 
@@ -472,14 +476,16 @@ impl Follow {
 
     /// Reports what changed in the workflow's nodes; the end when the workflow is final.
     async fn observe(&mut self, wf: &Workflow) -> Option<End> {
-        for node in node_steps(wf) {
-            self.observe_node(&node).await;
-        }
         let final_phase = matches!(wf.status.phase.as_deref(), Some("Succeeded" | "Failed" | "Error"));
+        for node in node_steps(wf) {
+            self.observe_node(&node, final_phase).await;
+        }
         final_phase.then(|| End::Done(Box::new(wf.clone())))
     }
 
-    async fn observe_node(&mut self, node: &NodeStep) {
+    /// Reports a node's news. The end of a node is held back (see `held`) when it failed or when the
+    /// workflow is over.
+    async fn observe_node(&mut self, node: &NodeStep, workflow_over: bool) {
         let reported = match self.nodes.get(&node.id) {
             Some(r) => r.clone(),
             None => {
@@ -515,7 +521,7 @@ impl Follow {
                 (_, status) => status,
             };
             let error = (status != StepStatus::Success).then(|| node.message.clone()).flatten();
-            self.send(RunEvent::StepFinished {
+            let end = RunEvent::StepFinished {
                 step: r.name.clone(),
                 status,
                 exit_code: node.exit_code,
@@ -523,7 +529,12 @@ impl Follow {
                 outputs: Outputs::new(),
                 attempts: node.attempts,
                 at: Timestamp::now(),
-            });
+            };
+            if workflow_over || status.is_failure() {
+                self.held.push(end);
+            } else {
+                self.send(end);
+            }
         }
         self.nodes.insert(node.id.clone(), r);
     }
@@ -561,22 +572,24 @@ impl Follow {
             End::Failed(message) => (StepStatus::Error, Some(message.clone()), Outputs::new()),
             End::Stopped => (StepStatus::Terminated, terminating.clone(), Outputs::new()),
         };
+        if let Some(e) = &error {
+            self.note(&self.root.clone(), format!("[argo] {e}"));
+        }
+        let mut together = std::mem::take(&mut self.held);
         for r in self.nodes.values().filter(|r| !r.finished) {
             if status == StepStatus::Success {
                 // A succeeded workflow's nodes succeeded (or never had to run).
                 if !r.started {
-                    self.send(RunEvent::StepStarted { step: r.name.clone(), attempt: 1, at: Timestamp::now() });
+                    together.push(RunEvent::StepStarted { step: r.name.clone(), attempt: 1, at: Timestamp::now() });
                 }
-                self.send(finished_step(r.name.clone(), StepStatus::Success, None, Outputs::new()));
+                together.push(finished_step(r.name.clone(), StepStatus::Success, None, Outputs::new()));
             } else if r.started {
                 let why = error.clone().or_else(|| Some("the Argo workflow ended before this node did".to_owned()));
-                self.send(finished_step(r.name.clone(), status, why, Outputs::new()));
+                together.push(finished_step(r.name.clone(), status, why, Outputs::new()));
             }
         }
-        if let Some(e) = &error {
-            self.note(&self.root.clone(), format!("[argo] {e}"));
-        }
-        self.send(finished_step(self.root.clone(), status, error.clone(), outputs));
+        together.push(finished_step(self.root.clone(), status, error.clone(), outputs));
+        self.send(RunEvent::Together { events: together });
         self.send(RunEvent::Finished { status, error, at: Timestamp::now() });
     }
 }

@@ -156,6 +156,8 @@ async fn events(runner: &dyn WorkflowRunner, workflow: Workflow, cwd: &std::path
     while let Some(event) = started.events.recv().await {
         match event {
             RunEvent::StepStarted { step, attempt, .. } => out.push(format!("started {step} #{attempt}")),
+            RunEvent::StepAdded { step, .. } => out.push(format!("added {step}")),
+            RunEvent::Together { events } => out.push(format!("together {}", events.len())),
             RunEvent::Log { step, lines } => {
                 for line in lines {
                     out.push(format!("log {step} {:?} {}", line.stream, line.text));
