@@ -438,10 +438,11 @@ impl Follow {
 
     /// One read after a pause (the polling fallback).
     async fn poll(&mut self) -> Option<End> {
-        if !self.pause().await && !self.terminate_sent {
-            if let Some(end) = self.send_terminate().await {
-                return Some(end);
-            }
+        if !self.pause().await
+            && !self.terminate_sent
+            && let Some(end) = self.send_terminate().await
+        {
+            return Some(end);
         }
         match self.client.workflow(&self.wf).await {
             Ok(wf) => self.observe(&wf).await,
