@@ -596,6 +596,19 @@ fn colour_follows_the_color_option_and_the_stream() {
 }
 
 #[test]
+fn an_argo_server_that_is_not_a_url_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = run(&["server", "--data", path(&data), "--listen", "127.0.0.1:0", "--argo-server", "argo.example"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--argo-server: invalid Argo Server URL \"argo.example\": expected http:// or https://"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn an_argocd_server_that_is_not_a_url_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
