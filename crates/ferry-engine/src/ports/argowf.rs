@@ -459,20 +459,28 @@ impl Follow {
         End::Failed(format!("the Argo workflow {} was deleted outside Ferry (on {})", self.wf, self.client.server()))
     }
 
-    /// Asks Argo to terminate the workflow; an end when that is impossible.
+    /// Asks Argo to terminate the workflow (five tries over transient failures); the end when the
+    /// workflow is over, or when Argo cannot be asked (the run then ends Terminated with the cause:
+    /// the workflow may still run in Argo).
     async fn send_terminate(&mut self) -> Option<End> {
         self.terminate_sent = true;
+        let mut last = None;
         for _ in 0..5 {
             match self.client.terminate(&self.wf).await {
                 Ok(wf) => return self.observe(&wf).await,
                 Err(ArgoWfError::NotFound { .. }) => return Some(self.deleted()),
                 Err(e) if e.is_transient() => {
+                    last = Some(e);
                     tokio::time::sleep(self.backoff.next_delay()).await;
                 }
                 Err(e) => return Some(End::Failed(format!("Argo refused to terminate workflow {}: {e}", self.wf))),
             }
         }
-        None
+        let cause = last.map(|e| e.to_string()).unwrap_or_default();
+        Some(End::Failed(format!(
+            "terminate could not reach Argo for workflow {} (it may still run): {cause}",
+            self.wf
+        )))
     }
 
     /// Reports what changed in the workflow's nodes; the end when the workflow is final.
@@ -569,6 +577,10 @@ impl Follow {
                         Outputs::new(),
                     ),
                 }
+            }
+            // A run being terminated ends Terminated whatever stopped the following.
+            End::Failed(message) if terminating.is_some() => {
+                (StepStatus::Terminated, Some(message.clone()), Outputs::new())
             }
             End::Failed(message) => (StepStatus::Error, Some(message.clone()), Outputs::new()),
             End::Stopped => (StepStatus::Terminated, terminating.clone(), Outputs::new()),
