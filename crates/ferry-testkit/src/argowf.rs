@@ -240,6 +240,19 @@ impl ArgoServerStandIn {
         lock(&self.shared.requests).clone()
     }
 
+    /// Resolves once a workflow exists in `namespace`; returns its name.
+    pub async fn wait_for_workflow(&self, namespace: &str) -> String {
+        let mut versions = self.shared.version.subscribe();
+        loop {
+            if let Some(name) = self.workflows(namespace).into_iter().next() {
+                return name;
+            }
+            if versions.changed().await.is_err() {
+                panic!("the stand-in stopped");
+            }
+        }
+    }
+
     /// Resolves once a workflow in `namespace` has a node of `step` in `phase`; returns the workflow's
     /// name.
     pub async fn wait_for_node(&self, namespace: &str, step: &str, phase: &str) -> String {

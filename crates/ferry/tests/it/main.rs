@@ -74,6 +74,8 @@ impl Server {
             .env_remove("FERRY_TOKEN")
             .env_remove("FERRY_ARGOCD_SERVER")
             .env_remove("FERRY_ARGOCD_TOKEN")
+            .env_remove("FERRY_ARGO_SERVER")
+            .env_remove("FERRY_ARGO_TOKEN")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -519,6 +521,7 @@ fn release_control_and_pr_commands_report_usage_errors_and_unknown_ids() {
 }
 
 mod e2e_argocd;
+mod e2e_argowf;
 mod e2e_auth;
 mod e2e_notes;
 mod e2e_postgres;
