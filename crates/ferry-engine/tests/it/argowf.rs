@@ -27,8 +27,9 @@ fn files() -> Vec<(String, String)> {
     files
 }
 
-/// dev promotes to qa, whose post-action is the Argo WorkflowTemplate `ci/e2e` on `argo`.
-fn config(url: &str, argo: &str) -> String {
+/// dev promotes to qa, whose post-action is the Argo WorkflowTemplate `ci/e2e` on `argo`, with the
+/// token in the variable `token_var`.
+fn config(url: &str, argo: &str, token_var: &str) -> String {
     format!(
         r#"apiVersion: ferry/v1
 kind: Environment
@@ -63,7 +64,7 @@ kind: Workflow
 metadata: {{ name: e2e }}
 spec:
   params: [ {{ name: SUITE, default: smoke }} ]
-  argo: {{ template: e2e, namespace: ci, server: "{argo}", serviceAccount: ferry-runner, tokenSecret: {TOKEN_VAR} }}
+  argo: {{ template: e2e, namespace: ci, server: "{argo}", serviceAccount: ferry-runner, tokenSecret: {token_var} }}
 ---
 apiVersion: ferry/v1
 kind: Product
@@ -120,6 +121,10 @@ struct Rig {
 }
 
 async fn rig(test: Outcome) -> Rig {
+    rig_with(test, TOKEN_VAR).await
+}
+
+async fn rig_with(test: Outcome, token_var: &str) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let files = files();
     let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
@@ -128,7 +133,7 @@ async fn rig(test: Outcome) -> Rig {
     let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
     let (engine, task) = engine(dir.path(), &store).await;
     let h = Harness { _dir: dir, store, engine, _task: task };
-    h.apply(&config(&repo.url(), argo.url())).await;
+    h.apply(&config(&repo.url(), argo.url(), token_var)).await;
     Rig { h, argo }
 }
 
@@ -313,4 +318,36 @@ async fn a_rejected_submission_and_a_deleted_workflow_are_workflow_issues() {
     let error = issue["detail"]["error"].as_str().unwrap();
     assert!(error.contains(&format!("the Argo workflow ci/{name} was deleted outside Ferry")), "{error}");
     assert_eq!(steps(&view)[0], ("e2e".to_owned(), "Error".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_event_streams_fall_back_to_reading_the_workflow() {
+    let r = rig(Outcome::Succeed(vec!["ok".into()])).await;
+    r.argo.cut_streams(true);
+    let id = r.h.promote(None, None, None).await;
+    let view = r.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    let (name, _) = only_workflow(&r.argo);
+    let requests = r.argo.requests();
+    let reads = requests.iter().filter(|q| **q == format!("GET /api/v1/workflows/ci/{name}")).count();
+    let watches = requests.iter().filter(|q| q.starts_with("GET /api/v1/workflow-events/ci?")).count();
+    assert!(reads >= 2 && watches >= 2, "polled between cut streams: {requests:#?}");
+    assert_eq!(r.argo.submissions(), 1);
+    assert_eq!(
+        steps(&view),
+        pairs(&[("e2e", "Success"), ("deploy-check", "Success"), ("smoke", "Success"), ("api-tests", "Success")])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_the_argo_server_refuses_ends_the_run_in_error_naming_the_variable() {
+    let r = rig_with(Outcome::Succeed(vec![]), "TEST_ARGO_TOKEN_NOT_SET").await;
+    let id = r.h.promote(None, None, None).await;
+    let view = r.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed", "{view:#}");
+    let issue = view["issues"].as_array().unwrap().iter().find(|i| i["detail"]["kind"] == "workflow").unwrap();
+    let error = issue["detail"]["error"].as_str().unwrap();
+    assert!(error.contains("401") && error.contains("TEST_ARGO_TOKEN_NOT_SET"), "{error}");
+    assert_eq!(r.argo.submissions(), 0);
+    assert_eq!(steps(&view), pairs(&[("e2e", "Error")]));
 }
