@@ -241,8 +241,8 @@ async fn a_failing_argo_post_action_fails_with_node_steps_and_logs_and_retry_res
 async fn terminate_stops_the_argo_workflow() {
     let r = rig(Outcome::Succeed(vec![])).await;
     r.argo.hold(true);
-    let id = r.h.promote(None, None, None).await;
     let running = r.h.next_event(|e| e.body["type"] == "StepStarted" && e.body["step"] == "e2e");
+    let id = r.h.promote(None, None, None).await;
     running.await;
     // Let the stand-in start the first node, then hold it there.
     r.argo.hold(false);
@@ -262,8 +262,9 @@ async fn terminate_stops_the_argo_workflow() {
 async fn a_restarted_engine_reattaches_without_a_second_submission() {
     let r = rig(Outcome::Succeed(vec!["ok".into()])).await;
     r.argo.hold(true);
+    let running = r.h.next_event(|e| e.body["type"] == "StepStarted" && e.body["step"] == "e2e");
     let id = r.h.promote(None, None, None).await;
-    r.h.next_event(|e| e.body["type"] == "StepStarted" && e.body["step"] == "e2e").await;
+    running.await;
     r.argo.hold(false);
     r.argo.wait_for_node("ci", "deploy-check", "Running").await;
     r.argo.hold(true);
