@@ -31,6 +31,7 @@ async fn run(runner: &Runner, wf: &Workflow, cwd: &Path) -> Result<()> {
         cwd: cwd.to_path_buf(),
         completed: BTreeMap::new(),
         labels: BTreeMap::new(),
+        attempt: 1,
     };
     let mut handle = runner.start(spec);
     if let Some(mut events) = handle.take_events() {

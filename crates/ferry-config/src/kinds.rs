@@ -1130,10 +1130,19 @@ fn workflow(cx: &mut Cx<'_>, spec: &mut Fields<'_>, name: String) -> Option<Work
         ok.then_some(out)
     });
     let backend = opt(cx, spec, "argo", |cx, f| {
-        object(cx, f, &["template", "namespace"], |cx, a| {
+        object(cx, f, &["template", "namespace", "server", "serviceAccount", "tokenSecret"], |cx, a| {
             let template = req(cx, a, "template", non_empty);
             let namespace = opt(cx, a, "namespace", non_empty);
-            Some(WorkflowBackend::Argo { template: template?, namespace: namespace? })
+            let server = opt(cx, a, "server", non_empty);
+            let service_account = opt(cx, a, "serviceAccount", non_empty);
+            let token_secret = opt(cx, a, "tokenSecret", non_empty);
+            Some(WorkflowBackend::Argo {
+                template: template?,
+                namespace: namespace?,
+                server: server?,
+                service_account: service_account?,
+                token_secret: token_secret?,
+            })
         })
     });
     let steps_field = spec.opt("steps");

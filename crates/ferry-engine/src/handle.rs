@@ -195,11 +195,12 @@ pub(crate) enum Request {
 }
 
 /// A cheap, cloneable handle to the running engine.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EngineHandle {
     pub(crate) requests: tokio::sync::mpsc::Sender<Request>,
     pub(crate) catalog: tokio::sync::watch::Receiver<std::sync::Arc<ferry_model::resources::Catalog>>,
     pub(crate) status: crate::ports::StatusProviders,
+    pub(crate) runner: std::sync::Arc<dyn crate::ports::WorkflowRunner>,
     pub(crate) live: LiveStates,
 }
 
@@ -237,6 +238,12 @@ impl LiveStates {
     pub(crate) fn remove(&self, id: ferry_model::names::ReleaseId) {
         let mut map = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         map.remove(&id);
+    }
+}
+
+impl std::fmt::Debug for EngineHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineHandle").field("status", &self.status).finish_non_exhaustive()
     }
 }
 
@@ -342,5 +349,14 @@ impl EngineHandle {
         catalog: &ferry_model::resources::Catalog,
     ) -> Vec<(ferry_model::names::AppName, String)> {
         self.status.missing_settings(catalog)
+    }
+
+    /// The workflows of `catalog` whose runner lacks a setting on this server (an Argo Server or
+    /// token), with what is missing: `apply` shows them as warnings.
+    pub fn workflow_warnings(
+        &self,
+        catalog: &ferry_model::resources::Catalog,
+    ) -> Vec<(ferry_model::names::WorkflowName, String)> {
+        catalog.workflows.values().filter_map(|w| Some((w.name.clone(), self.runner.missing_settings(w)?))).collect()
     }
 }

@@ -115,10 +115,17 @@ pub fn step_specs(workflow: &Workflow) -> Result<Vec<StepSpec>, String> {
             return Err(format!("steps depend on each other in a cycle: {}", names.join(", ")));
         }
     }
-    if workflow.steps.is_empty() && workflow.backend == ferry_model::resources::WorkflowBackend::Local {
-        return Err("the workflow has no steps".to_owned());
+    match &workflow.backend {
+        ferry_model::resources::WorkflowBackend::Local if workflow.steps.is_empty() => {
+            Err("the workflow has no steps".to_owned())
+        }
+        // An Argo workflow starts with one step, the workflow itself; its nodes are added as Argo
+        // reports them.
+        ferry_model::resources::WorkflowBackend::Argo { template, .. } if workflow.steps.is_empty() => {
+            Ok(vec![StepSpec { name: crate::ports::argo_root_step(template)?, depends_on: Vec::new() }])
+        }
+        _ => Ok(specs),
     }
-    Ok(specs)
 }
 
 struct Planner<'a, 'b> {

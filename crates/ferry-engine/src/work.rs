@@ -33,6 +33,12 @@ pub(crate) struct Msg {
 
 #[derive(Debug)]
 pub(crate) enum Outcome {
+    /// Outcomes to record at once (an Argo workflow's end: its nodes and itself).
+    Batch(Vec<Outcome>),
+    StepAdded {
+        run_id: RunId,
+        step: StepName,
+    },
     StepStarted {
         run_id: RunId,
         step: StepName,
@@ -99,9 +105,11 @@ pub(crate) struct RunJob {
     pub cwd: PathBuf,
     /// Promotion commit whose facts become `COMMIT_*` (Post-Action).
     pub commit: Option<(String, CommitSha)>,
+    /// The release's attempt (1 + its retries).
+    pub attempt: u32,
 }
 
-/// Runs a workflow through the local runner, streaming logs to the store and step results to the engine.
+/// Runs a workflow through the runner port, streaming logs to the store and step results to the engine.
 pub(crate) async fn run_workflow<S: Store>(
     job: RunJob,
     runner: Arc<dyn WorkflowRunner>,
@@ -110,7 +118,7 @@ pub(crate) async fn run_workflow<S: Store>(
     tx: mpsc::UnboundedSender<Msg>,
     controls: Arc<std::sync::Mutex<BTreeMap<RunId, Arc<dyn RunController>>>>,
 ) {
-    let RunJob { release, run_id, workflow, mut env, completed, labels, cwd, commit } = job;
+    let RunJob { release, run_id, workflow, mut env, completed, labels, cwd, commit, attempt } = job;
     let key = crate::plan::Work::Run { run_id }.key();
     let send = |outcome, done: bool| {
         let _ = tx.send(Msg { release, done: done.then(|| key.clone()), outcome });
@@ -136,49 +144,25 @@ pub(crate) async fn run_workflow<S: Store>(
         );
         return;
     }
-    let spec = RunSpec { run_id: run_id.to_string(), workflow, env, cwd, completed, labels };
+    let spec = RunSpec { run_id: run_id.to_string(), workflow, env, cwd, completed, labels, attempt };
     let started = runner.start(spec);
     if let Ok(mut map) = controls.lock() {
         map.insert(run_id, started.control);
     }
     let mut events = started.events;
-    let mut tails: BTreeMap<StepName, VecDeque<String>> = BTreeMap::new();
-    let release_text = release.to_string();
-    let run_text = run_id.to_string();
+    let mut logs = RunLogs { tails: BTreeMap::new(), release: release.to_string(), run: run_id.to_string(), store };
     while let Some(event) = events.recv().await {
         match event {
-            RunEvent::StepStarted { step, .. } => {
-                tails.remove(&step);
-                send(Outcome::StepStarted { run_id, step }, false);
-            }
-            RunEvent::Log { step, lines } => {
-                let tail = tails.entry(step.clone()).or_default();
-                let mut rows = Vec::with_capacity(lines.len());
-                for line in lines {
-                    if tail.len() == TAIL {
-                        tail.pop_front();
+            RunEvent::Log { step, lines } => logs.store(step, lines).await,
+            RunEvent::Together { events } => {
+                let mut outcomes = Vec::with_capacity(events.len());
+                for event in events {
+                    match event {
+                        RunEvent::Log { step, lines } => logs.store(step, lines).await,
+                        event => outcomes.extend(logs.outcome(run_id, event)),
                     }
-                    tail.push_back(line.text.clone());
-                    rows.push(LogLine {
-                        release_id: release_text.clone(),
-                        run_id: run_text.clone(),
-                        step: step.to_string(),
-                        at: line.at,
-                        stream: match line.stream {
-                            LogStream::Stdout => "stdout".into(),
-                            LogStream::Stderr => "stderr".into(),
-                        },
-                        text: line.text,
-                    });
                 }
-                if let Err(e) = store.write(vec![Write::Logs(rows)]).await {
-                    tracing::warn!(error = %e, "storing workflow log lines failed");
-                }
-            }
-            RunEvent::StepWaiting { step, message, .. } => send(Outcome::StepWaiting { run_id, step, message }, false),
-            RunEvent::StepFinished { step, status, exit_code, error, outputs, .. } => {
-                let tail = tails.remove(&step).map(Vec::from).unwrap_or_default();
-                send(Outcome::StepFinished { run_id, step, status, exit_code, error, outputs, tail }, false);
+                send(Outcome::Batch(outcomes), false);
             }
             RunEvent::Finished { status, error, .. } => {
                 if let Ok(mut map) = controls.lock() {
@@ -187,12 +171,69 @@ pub(crate) async fn run_workflow<S: Store>(
                 send(Outcome::RunEnded { run_id, status, error }, true);
                 return;
             }
+            event => {
+                if let Some(outcome) = logs.outcome(run_id, event) {
+                    send(outcome, false);
+                }
+            }
         }
     }
     send(
         Outcome::RunEnded { run_id, status: StepStatus::Error, error: Some("the run ended without a result".into()) },
         true,
     );
+}
+
+/// The log lines of one run: stored as they come, the last lines of each step kept for its issue.
+struct RunLogs<S> {
+    tails: BTreeMap<StepName, VecDeque<String>>,
+    release: String,
+    run: String,
+    store: S,
+}
+
+impl<S: Store> RunLogs<S> {
+    async fn store(&mut self, step: StepName, lines: Vec<ferry_runner::LogLine>) {
+        let tail = self.tails.entry(step.clone()).or_default();
+        let mut rows = Vec::with_capacity(lines.len());
+        for line in lines {
+            if tail.len() == TAIL {
+                tail.pop_front();
+            }
+            tail.push_back(line.text.clone());
+            rows.push(LogLine {
+                release_id: self.release.clone(),
+                run_id: self.run.clone(),
+                step: step.to_string(),
+                at: line.at,
+                stream: match line.stream {
+                    LogStream::Stdout => "stdout".into(),
+                    LogStream::Stderr => "stderr".into(),
+                },
+                text: line.text,
+            });
+        }
+        if let Err(e) = self.store.write(vec![Write::Logs(rows)]).await {
+            tracing::warn!(error = %e, "storing workflow log lines failed");
+        }
+    }
+
+    /// The outcome of a step event (`None` for the events that are not about one step).
+    fn outcome(&mut self, run_id: RunId, event: RunEvent) -> Option<Outcome> {
+        match event {
+            RunEvent::StepAdded { step, .. } => Some(Outcome::StepAdded { run_id, step }),
+            RunEvent::StepStarted { step, .. } => {
+                self.tails.remove(&step);
+                Some(Outcome::StepStarted { run_id, step })
+            }
+            RunEvent::StepWaiting { step, message, .. } => Some(Outcome::StepWaiting { run_id, step, message }),
+            RunEvent::StepFinished { step, status, exit_code, error, outputs, .. } => {
+                let tail = self.tails.remove(&step).map(Vec::from).unwrap_or_default();
+                Some(Outcome::StepFinished { run_id, step, status, exit_code, error, outputs, tail })
+            }
+            RunEvent::Log { .. } | RunEvent::Together { .. } | RunEvent::Finished { .. } => None,
+        }
+    }
 }
 
 /// Everything a promotion task needs.

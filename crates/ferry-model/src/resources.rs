@@ -636,12 +636,22 @@ pub enum WorkflowBackend {
     /// Ferry's local runner.
     #[default]
     Local,
-    /// An Argo WorkflowTemplate.
+    /// An Argo WorkflowTemplate, submitted through the Argo Server (SPEC §6.4).
     Argo {
         /// WorkflowTemplate name.
         template: String,
-        /// Namespace.
+        /// Namespace; `None` = `argo`.
         namespace: Option<String>,
+        /// Argo Server URL; `None` = the server named in Ferry's settings.
+        #[serde(default)]
+        server: Option<String>,
+        /// Kubernetes service account the workflow's pods run as; `None` = the template's or Argo's
+        /// default.
+        #[serde(default)]
+        service_account: Option<String>,
+        /// Environment variable holding the Argo Server token; `None` = `FERRY_ARGO_TOKEN`.
+        #[serde(default)]
+        token_secret: Option<String>,
     },
 }
 

@@ -35,6 +35,9 @@ pub struct RunSpec {
     pub completed: BTreeMap<StepName, CompletedStep>,
     /// Labels of the run (SPEC §3.6); the local runner only carries them.
     pub labels: BTreeMap<String, String>,
+    /// The release's attempt (1, then one more for each retry of the release). A backend that keeps
+    /// runs outside Ferry (Argo Workflows) tells from it whether a failed run was already retried.
+    pub attempt: u32,
 }
 
 /// Which stream a log line came from.
@@ -75,6 +78,14 @@ pub enum RunEvent {
         /// When.
         at: Timestamp,
     },
+    /// A step the run learned of while running (an Argo workflow's node), before its other events.
+    /// The local runner knows its steps beforehand and never sends this.
+    StepAdded {
+        /// The step.
+        step: StepName,
+        /// When.
+        at: Timestamp,
+    },
     /// Captured log lines of a step, batched (at most 256 lines or 50 ms apart).
     Log {
         /// The step.
@@ -107,6 +118,14 @@ pub enum RunEvent {
         attempts: u32,
         /// When.
         at: Timestamp,
+    },
+    /// Step events to be recorded at once, as if they happened together (a backend that learns of
+    /// several steps' ends in one observation: an Argo workflow's end, its failed nodes and itself).
+    /// Holds `StepAdded`, `StepStarted`, `Log` and `StepFinished` events only. The local runner never
+    /// sends this.
+    Together {
+        /// The events, in order.
+        events: Vec<RunEvent>,
     },
     /// The run ended.
     Finished {

@@ -117,6 +117,19 @@ pub(crate) async fn apply<S: Store>(
             hint: None,
         }));
     }
+    // Workflows whose runner lacks a setting on this server (an Argo Server or token).
+    for (workflow, missing) in st.engine.workflow_warnings(&loaded.catalog) {
+        warnings.push(crate::error::diagnostic(&ferry_config::Diagnostic {
+            severity: ferry_config::Severity::Warning,
+            file: format!("Workflow {workflow}"),
+            document: 0,
+            line: 0,
+            column: 0,
+            field: "spec.argo".to_owned(),
+            message: missing,
+            hint: None,
+        }));
+    }
     let version = st.engine.apply_config(loaded.catalog, actor).await?;
     Ok(Json(wire::ApplyResponse { version, warnings, resources }))
 }

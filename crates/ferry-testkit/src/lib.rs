@@ -274,3 +274,5 @@ impl Repo {
 
 #[cfg(feature = "argocd")]
 pub mod argocd;
+#[cfg(feature = "argowf")]
+pub mod argowf;

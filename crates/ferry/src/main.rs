@@ -106,6 +106,10 @@ enum Command {
         /// environment variable their tokenSecret names, default FERRY_ARGOCD_TOKEN).
         #[arg(long, env = "FERRY_ARGOCD_SERVER", value_name = "URL")]
         argocd_server: Option<String>,
+        /// The Argo Server of workflows whose spec.argo names none (their tokens come from the
+        /// environment variable their tokenSecret names, default FERRY_ARGO_TOKEN).
+        #[arg(long, env = "FERRY_ARGO_SERVER", value_name = "URL")]
+        argo_server: Option<String>,
         /// Serve HTTPS with this PEM certificate chain (with --tls-key); SIGHUP reloads both files.
         #[arg(long, value_name = "FILE", requires = "tls_key")]
         tls_cert: Option<PathBuf>,
@@ -673,6 +677,7 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
             tls_key,
             git_token_file,
             argocd_server,
+            argo_server,
             retention,
             poll_interval,
             health_poll_interval,
@@ -690,6 +695,7 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
             tls: tls_cert.zip(tls_key).map(|(cert, key)| ferry_server::tls::TlsFiles { cert, key }),
             git_token_file,
             argocd_server,
+            argo_server,
             retention,
             timing: server::Timing { poll_interval, health_poll_interval, kill_grace },
         }),

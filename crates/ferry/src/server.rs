@@ -78,6 +78,8 @@ pub struct Options {
     pub git_token_file: Option<PathBuf>,
     /// `--argocd-server` (`FERRY_ARGOCD_SERVER`).
     pub argocd_server: Option<String>,
+    /// `--argo-server` (`FERRY_ARGO_SERVER`).
+    pub argo_server: Option<String>,
     /// `--retention`.
     pub retention: Duration,
     /// Engine timing.
@@ -141,6 +143,9 @@ fn check(options: &Options) -> Result<Checked, ExitCode> {
         .map_err(invalid)?;
     if let Some(server) = &options.argocd_server {
         ferry_argocd::Client::new(server, None, "").map_err(|e| invalid(format!("--argocd-server: {e}")))?;
+    }
+    if let Some(server) = &options.argo_server {
+        ferry_argowf::Client::new(server, None, "").map_err(|e| invalid(format!("--argo-server: {e}")))?;
     }
     Ok(Checked { loaded, data, database, addr, public_urls, webhook_secret, tls, git_credentials })
 }
@@ -227,6 +232,7 @@ async fn serve(options: Options, checked: Checked) -> anyhow::Result<ExitCode> {
     engine_config.kill_grace = timing.kill_grace;
     engine_config.git_credentials = git_credentials;
     engine_config.argocd_server = options.argocd_server.clone();
+    engine_config.argo_server = options.argo_server.clone();
     // Release notes add Jira details when FERRY_JIRA_URL and FERRY_JIRA_TOKEN are set.
     engine_config.jira = ferry_notes::jira::Jira::from_env().map(std::sync::Arc::new);
     let (engine, engine_task) =

@@ -159,7 +159,13 @@ fn native_config_loads() {
     assert_eq!(e2e.steps[2].kind, StepKind::Approval { message: "QA lead signs off".into() });
     assert_eq!(
         c.workflows[&WorkflowName::new("db-migrate-check").expect("name")].backend,
-        WorkflowBackend::Argo { template: "migrate-check".into(), namespace: Some("ci".into()) }
+        WorkflowBackend::Argo {
+            template: "migrate-check".into(),
+            namespace: Some("ci".into()),
+            server: Some("https://argo.example".into()),
+            service_account: Some("ferry-runner".into()),
+            token_secret: Some("ARGO_TOKEN".into()),
+        }
     );
 
     // origins

@@ -155,12 +155,6 @@ impl<S: Store> Engine<S> {
             .get(&run.workflow)
             .cloned()
             .ok_or_else(|| format!("workflow {} is not defined in the applied configuration", run.workflow))?;
-        if !matches!(workflow.backend, ferry_model::resources::WorkflowBackend::Local) {
-            return Err(format!(
-                "workflow {} runs on Argo Workflows, which is not available in this version of Ferry",
-                run.workflow
-            ));
-        }
         let completed: BTreeMap<_, _> = run
             .steps
             .iter()
@@ -201,6 +195,7 @@ impl<S: Store> Engine<S> {
             labels,
             cwd: self.config.data_dir.join("runs").join(run_id.to_string()),
             commit,
+            attempt: state.retries().saturating_add(1),
         })
     }
 

@@ -56,6 +56,8 @@ pub struct EngineConfig {
     pub git_credentials: Option<ferry_git::Credentials>,
     /// The Argo CD server of applications whose `status.argocd` names none (`--argocd-server`).
     pub argocd_server: Option<String>,
+    /// The Argo Server of workflows whose `spec.argo` names none (`--argo-server`).
+    pub argo_server: Option<String>,
 }
 
 impl EngineConfig {
@@ -72,6 +74,7 @@ impl EngineConfig {
             jira: None,
             git_credentials: None,
             argocd_server: None,
+            argo_server: None,
         }
     }
 }
@@ -171,6 +174,7 @@ pub async fn start_with<S: Store>(
     std::fs::create_dir_all(&config.data_dir).map_err(internal)?;
     let live = LiveStates::default();
     let status = ports.status.clone();
+    let runner = ports.runner.clone();
     let mut engine = Engine {
         store,
         live: live.clone(),
@@ -192,7 +196,7 @@ pub async fn start_with<S: Store>(
     };
     engine.recover().await?;
     let task = tokio::spawn(async move { engine.run(rx, msg_rx, created_rx, trigger_rx).await });
-    Ok((EngineHandle { requests: tx, catalog: catalog_rx, live, status }, task))
+    Ok((EngineHandle { requests: tx, catalog: catalog_rx, live, status, runner }, task))
 }
 
 impl<S: Store> Engine<S> {
@@ -367,6 +371,7 @@ impl<S: Store> Engine<S> {
         }
         let events = match msg.outcome {
             Outcome::PrOpened { env, apps, branch, result } => self.pr_opened(id, env, apps, branch, result),
+            Outcome::Batch(outcomes) => self.batch_events(id, outcomes),
             outcome => self.events_for(id, outcome),
         };
         self.record(id, events).await;

@@ -30,12 +30,39 @@ impl<S: Store> Engine<S> {
         if extra == 0 { base } else { format!("{base}.{extra}") }
     }
 
+    /// The release events for outcomes recorded at once; issues raised for several of them get
+    /// distinct ids (`.1`, `.2`, … appended).
+    pub(super) fn batch_events(&self, id: ReleaseId, outcomes: Vec<Outcome>) -> Vec<ReleaseEvent> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut events = Vec::new();
+        for outcome in outcomes {
+            for mut event in self.events_for(id, outcome) {
+                if let ReleaseEvent::IssueRaised { issue } = &mut event {
+                    let base = issue.id.clone();
+                    let mut n = 0;
+                    while !seen.insert(issue.id.clone()) {
+                        n += 1;
+                        issue.id = format!("{base}.{n}");
+                    }
+                }
+                events.push(event);
+            }
+        }
+        events
+    }
+
     /// The release events for an outcome of work on release `id`, with an issue for each failure.
     pub(super) fn events_for(&self, id: ReleaseId, outcome: Outcome) -> Vec<ReleaseEvent> {
         let now = self.ports.clock.now();
         let Some(active) = self.releases.get(&id) else { return Vec::new() };
         let state = &active.state;
         match outcome {
+            Outcome::Batch(outcomes) => self.batch_events(id, outcomes),
+            Outcome::StepAdded { run_id, step } => {
+                // A runner that re-attaches to a run reports the steps it already had again.
+                let known = find_run(state, run_id).is_some_and(|run| run.step(&step).is_some());
+                if known { Vec::new() } else { vec![ReleaseEvent::StepAdded { run_id, step, at: now }] }
+            }
             Outcome::StepStarted { run_id, step } => vec![ReleaseEvent::StepStarted { run_id, step, at: now }],
             Outcome::StepWaiting { run_id, step, message } => {
                 vec![ReleaseEvent::StepAwaitingApproval { run_id, step, message, at: now }]

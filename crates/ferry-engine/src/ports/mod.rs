@@ -7,6 +7,7 @@
 //! cache runs `git` and gix) and is called from blocking threads.
 
 mod argocd;
+mod argowf;
 mod clock;
 mod git;
 mod pulls;
@@ -32,10 +33,13 @@ use crate::engine::EngineConfig;
 use crate::handle::{EngineError, PullRequestInfo, PushedStatus};
 
 pub use argocd::{ArgoCdStatusProvider, DEFAULT_TOKEN_VARIABLE, TokenLookup};
+pub use argowf::{
+    ATTEMPT_PARAMETER, ArgoWorkflowRunner, DEFAULT_ARGO_NAMESPACE, DEFAULT_ARGO_TOKEN_VARIABLE, argo_root_step,
+};
 pub use clock::SystemClock;
 pub use git::MirrorGit;
 pub use pulls::LocalPullRequests;
-pub use runner::LocalRunner;
+pub use runner::{BackendRunner, LocalRunner};
 pub use status::{ExecStatus, PushStatus};
 
 /// A boxed, sendable future: what the async methods of the ports return.
@@ -81,12 +85,19 @@ pub trait GitPort: Send + Sync + 'static {
 
 /// Runs workflows (SPEC §3.5–3.6): starts a run of steps, reports its events (steps started,
 /// waiting, finished, log lines, the end) and takes control requests. The local runner is behind it
-/// today; an Argo Workflows runner submits the workflow and translates its status and logs into the
-/// same events.
+/// for `spec.steps`; the Argo Workflows runner submits `spec.argo` workflows and translates their
+/// nodes and logs into the same events ([`BackendRunner`] routes by the workflow's backend).
 pub trait WorkflowRunner: Send + Sync + 'static {
     /// Starts `spec` and returns at once. Every started step gets exactly one `StepFinished` after
     /// its log lines; the last event is `Finished` (also for a run that could not start).
     fn start(&self, spec: RunSpec) -> StartedRun;
+
+    /// What this runner lacks on this server to run `workflow` (an Argo Server or token), `None`
+    /// when nothing; `apply` shows it as a warning.
+    fn missing_settings(&self, workflow: &ferry_model::resources::Workflow) -> Option<String> {
+        let _ = workflow;
+        None
+    }
 }
 
 /// A run that was started: its control and its events.
@@ -314,7 +325,8 @@ pub struct Ports {
 
 impl Ports {
     /// The built-in implementations for `config`: the git mirror cache under `data_dir/git`, the local
-    /// runner under `data_dir/runner` (stopping steps an earlier process left running), the exec, push
+    /// runner under `data_dir/runner` (stopping steps an earlier process left running) beside the Argo
+    /// Workflows runner (tokens from the process environment), the exec, push
     /// and Argo CD status sources (Argo CD tokens from the process environment), the local
     /// pull-request provider on `store`, and the system clock.
     pub fn default_for<S: Store>(config: &EngineConfig, store: &S) -> Result<Ports, EngineError> {
@@ -324,8 +336,9 @@ impl Ports {
             ferry_git::GitCache::new(config.data_dir.join("git")).with_credentials(config.git_credentials.clone());
         let git: Arc<dyn GitPort> = Arc::new(MirrorGit(Arc::new(cache)));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let argo = ArgoWorkflowRunner::new(config.argo_server.clone(), ArgoCdStatusProvider::env_tokens());
         Ok(Ports {
-            runner: Arc::new(LocalRunner::new(config)),
+            runner: Arc::new(BackendRunner { local: Arc::new(LocalRunner::new(config)), argo: Arc::new(argo) }),
             status: StatusProviders {
                 exec: Arc::new(ExecStatus::new(
                     git.clone(),

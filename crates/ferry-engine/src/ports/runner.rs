@@ -1,8 +1,10 @@
-//! The workflow-runner port over the local runner of `ferry-runner`.
+//! The workflow-runner port over the local runner of `ferry-runner`, and the router between it and
+//! the Argo Workflows runner.
 
 use std::sync::Arc;
 
 use ferry_model::names::StepName;
+use ferry_model::resources::{Workflow, WorkflowBackend};
 use ferry_model::status::StepStatus;
 use ferry_runner::{RunControl, RunEvent, RunSpec, Runner, RunnerConfig};
 use tokio::sync::mpsc;
@@ -51,6 +53,35 @@ impl WorkflowRunner for LocalRunner {
             rx
         });
         StartedRun { control, events }
+    }
+}
+
+/// Routes each run to the runner of its workflow's backend: `spec.argo` workflows to `argo`, the
+/// others to `local`.
+#[derive(Clone)]
+pub struct BackendRunner {
+    /// Runs `spec.steps` (the local runner).
+    pub local: Arc<dyn WorkflowRunner>,
+    /// Runs `spec.argo` (the Argo Workflows runner).
+    pub argo: Arc<dyn WorkflowRunner>,
+}
+
+impl BackendRunner {
+    fn for_workflow(&self, workflow: &Workflow) -> &Arc<dyn WorkflowRunner> {
+        match workflow.backend {
+            WorkflowBackend::Local => &self.local,
+            WorkflowBackend::Argo { .. } => &self.argo,
+        }
+    }
+}
+
+impl WorkflowRunner for BackendRunner {
+    fn start(&self, spec: RunSpec) -> StartedRun {
+        self.for_workflow(&spec.workflow).clone().start(spec)
+    }
+
+    fn missing_settings(&self, workflow: &Workflow) -> Option<String> {
+        self.for_workflow(workflow).missing_settings(workflow)
     }
 }
 

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod argocd;
+mod argowf;
 mod control;
 mod fakes;
 mod fixture;

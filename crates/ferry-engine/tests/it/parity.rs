@@ -149,12 +149,15 @@ async fn events(runner: &dyn WorkflowRunner, workflow: Workflow, cwd: &std::path
         cwd: cwd.to_owned(),
         completed: BTreeMap::new(),
         labels: BTreeMap::new(),
+        attempt: 1,
     };
     let mut started = runner.start(spec);
     let mut out = Vec::new();
     while let Some(event) = started.events.recv().await {
         match event {
             RunEvent::StepStarted { step, attempt, .. } => out.push(format!("started {step} #{attempt}")),
+            RunEvent::StepAdded { step, .. } => out.push(format!("added {step}")),
+            RunEvent::Together { events } => out.push(format!("together {}", events.len())),
             RunEvent::Log { step, lines } => {
                 for line in lines {
                     out.push(format!("log {step} {:?} {}", line.stream, line.text));

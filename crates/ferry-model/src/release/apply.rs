@@ -531,6 +531,7 @@ impl ReleaseState {
         match event {
             ReleaseEvent::WorkflowRunStarted { .. }
             | ReleaseEvent::StepStarted { .. }
+            | ReleaseEvent::StepAdded { .. }
             | ReleaseEvent::StepAwaitingApproval { .. }
             | ReleaseEvent::StepFinished { .. }
             | ReleaseEvent::WorkflowRunErrored { .. } => self.apply_workflow(event),
@@ -687,6 +688,19 @@ impl ReleaseState {
                 s.started_at = Some(*at);
                 s.finished_at = None;
                 s.awaiting_approval = None;
+                Ok(())
+            }
+            ReleaseEvent::StepAdded { run_id, step, .. } => {
+                let loc = self.find_run(*run_id).ok_or(ApplyError::UnknownRun { event: name, run: *run_id })?;
+                let run = self.run_at(loc);
+                if run.retired || run.error.is_some() || !run.is_in_progress() {
+                    return Err(reject(name, format!("run {run_id} is not in progress")));
+                }
+                if run.step(step).is_some() {
+                    return Err(reject(name, format!("run {run_id} already has step {step}")));
+                }
+                let spec = StepSpec { name: step.clone(), depends_on: Vec::new() };
+                self.run_at_mut(loc).steps.push(StepState::new(&spec));
                 Ok(())
             }
             ReleaseEvent::StepAwaitingApproval { run_id, step, message, at } => {

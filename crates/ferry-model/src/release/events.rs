@@ -75,6 +75,16 @@ pub enum ReleaseEvent {
         /// When.
         at: Timestamp,
     },
+    /// A step the run learned of while running (an Argo workflow's node): added, Pending, to the
+    /// run's steps. A step the run already has is refused.
+    StepAdded {
+        /// Run.
+        run_id: RunId,
+        /// Step.
+        step: StepName,
+        /// When.
+        at: Timestamp,
+    },
     /// A step waits for a person's approval (the environment is Suspended while nothing else runs).
     StepAwaitingApproval {
         /// Run.
@@ -284,6 +294,7 @@ impl ReleaseEvent {
             ReleaseEvent::EnvironmentStarted { .. } => "EnvironmentStarted",
             ReleaseEvent::WorkflowRunStarted { .. } => "WorkflowRunStarted",
             ReleaseEvent::StepStarted { .. } => "StepStarted",
+            ReleaseEvent::StepAdded { .. } => "StepAdded",
             ReleaseEvent::StepAwaitingApproval { .. } => "StepAwaitingApproval",
             ReleaseEvent::StepFinished { .. } => "StepFinished",
             ReleaseEvent::WorkflowRunErrored { .. } => "WorkflowRunErrored",
@@ -316,6 +327,7 @@ impl ReleaseEvent {
             | ReleaseEvent::EnvironmentStarted { at, .. }
             | ReleaseEvent::WorkflowRunStarted { at, .. }
             | ReleaseEvent::StepStarted { at, .. }
+            | ReleaseEvent::StepAdded { at, .. }
             | ReleaseEvent::StepAwaitingApproval { at, .. }
             | ReleaseEvent::StepFinished { at, .. }
             | ReleaseEvent::WorkflowRunErrored { at, .. }

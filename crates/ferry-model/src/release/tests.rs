@@ -963,6 +963,7 @@ fn every_event() -> Vec<ReleaseEvent> {
             at,
         },
         ReleaseEvent::StepStarted { run_id, step: step("post"), at },
+        ReleaseEvent::StepAdded { run_id, step: step("node"), at },
         ReleaseEvent::StepAwaitingApproval { run_id, step: step("post"), message: "ok?".into(), at },
         ReleaseEvent::StepFinished {
             run_id,
@@ -1037,25 +1038,26 @@ fn variant_index(event: &ReleaseEvent) -> usize {
         ReleaseEvent::EnvironmentStarted { .. } => 3,
         ReleaseEvent::WorkflowRunStarted { .. } => 4,
         ReleaseEvent::StepStarted { .. } => 5,
-        ReleaseEvent::StepAwaitingApproval { .. } => 6,
-        ReleaseEvent::StepFinished { .. } => 7,
-        ReleaseEvent::WorkflowRunErrored { .. } => 8,
-        ReleaseEvent::ActionStarted { .. } => 9,
-        ReleaseEvent::ActionCommitted { .. } => 10,
-        ReleaseEvent::ActionUnchanged { .. } => 11,
-        ReleaseEvent::PullRequestOpened { .. } => 12,
-        ReleaseEvent::PullRequestMerged { .. } => 13,
-        ReleaseEvent::ActionFailed { .. } => 14,
-        ReleaseEvent::AppObserved { .. } => 15,
-        ReleaseEvent::AppGatePassed { .. } => 16,
-        ReleaseEvent::AppGateFailed { .. } => 17,
-        ReleaseEvent::AppSucceeded { .. } => 18,
-        ReleaseEvent::IssueRaised { .. } => 19,
-        ReleaseEvent::ContextMerged { .. } => 20,
-        ReleaseEvent::TerminateRequested { .. } => 21,
-        ReleaseEvent::Terminated { .. } => 22,
-        ReleaseEvent::RetryRequested { .. } => 23,
-        ReleaseEvent::Finished { .. } => 24,
+        ReleaseEvent::StepAdded { .. } => 6,
+        ReleaseEvent::StepAwaitingApproval { .. } => 7,
+        ReleaseEvent::StepFinished { .. } => 8,
+        ReleaseEvent::WorkflowRunErrored { .. } => 9,
+        ReleaseEvent::ActionStarted { .. } => 10,
+        ReleaseEvent::ActionCommitted { .. } => 11,
+        ReleaseEvent::ActionUnchanged { .. } => 12,
+        ReleaseEvent::PullRequestOpened { .. } => 13,
+        ReleaseEvent::PullRequestMerged { .. } => 14,
+        ReleaseEvent::ActionFailed { .. } => 15,
+        ReleaseEvent::AppObserved { .. } => 16,
+        ReleaseEvent::AppGatePassed { .. } => 17,
+        ReleaseEvent::AppGateFailed { .. } => 18,
+        ReleaseEvent::AppSucceeded { .. } => 19,
+        ReleaseEvent::IssueRaised { .. } => 20,
+        ReleaseEvent::ContextMerged { .. } => 21,
+        ReleaseEvent::TerminateRequested { .. } => 22,
+        ReleaseEvent::Terminated { .. } => 23,
+        ReleaseEvent::RetryRequested { .. } => 24,
+        ReleaseEvent::Finished { .. } => 25,
     }
 }
 
@@ -1063,7 +1065,7 @@ fn variant_index(event: &ReleaseEvent) -> usize {
 fn every_event_variant_round_trips_through_json() {
     let events = every_event();
     let covered: Vec<usize> = events.iter().map(variant_index).collect();
-    assert_eq!(covered, (0..25).collect::<Vec<_>>(), "one of each variant, in order");
+    assert_eq!(covered, (0..26).collect::<Vec<_>>(), "one of each variant, in order");
     for event in &events {
         let json = serde_json::to_value(event).unwrap();
         assert_eq!(json["type"], event.name(), "the tag is the event name");
@@ -1148,5 +1150,38 @@ fn changed_runs_are_exactly_the_runs_an_event_changed() {
     sim.step_end(api, "wait-ready", S::Terminated, &[]);
     let at = sim.at();
     sim.ok(ReleaseEvent::Terminated { at });
+    assert_changed_runs_are_exact(&sim.log);
+}
+
+#[test]
+fn steps_learned_while_running_join_the_run_and_roll_up() {
+    let mut sim = Sim::new();
+    sim.dev_done();
+    let (api, _web) = sim.qa_post_actions();
+    let at = sim.at();
+    sim.ok(ReleaseEvent::StepAdded { run_id: api, step: step("node-a"), at });
+    let at = sim.at();
+    assert!(matches!(
+        sim.err(ReleaseEvent::StepAdded { run_id: api, step: step("node-a"), at }),
+        ApplyError::Rejected { .. }
+    ));
+    let at = sim.at();
+    assert!(matches!(
+        sim.err(ReleaseEvent::StepAdded { run_id: RunId(uuid::Uuid::from_u128(7)), step: step("x"), at }),
+        ApplyError::UnknownRun { .. }
+    ));
+    sim.step_start(api, "node-a");
+    sim.step_end(api, "node-a", S::Failed, &[]);
+    let qa = sim.state.environment(&env("qa")).unwrap();
+    let run = qa.app(&app("shop-api-qa")).unwrap().current_run(Stage::PostAction).unwrap();
+    assert_eq!(run.steps.last().map(|s| (s.name.as_str(), s.status)), Some(("node-a", S::Failed)));
+    assert_eq!(run.status(), S::Failed, "an added step counts in the run's roll-up");
+    // A finished run takes no new steps.
+    let at = sim.at();
+    assert!(matches!(
+        sim.err(ReleaseEvent::StepAdded { run_id: api, step: step("node-b"), at }),
+        ApplyError::Rejected { .. }
+    ));
+    assert_eq!(ReleaseState::replay(&sim.log).unwrap(), sim.state);
     assert_changed_runs_are_exact(&sim.log);
 }

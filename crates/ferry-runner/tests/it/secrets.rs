@@ -17,7 +17,10 @@ fn texts(done: &Finished) -> Vec<String> {
         match event {
             RunEvent::Log { lines, .. } => out.extend(lines.iter().map(|l| l.text.clone())),
             RunEvent::StepFinished { error, .. } | RunEvent::Finished { error, .. } => out.extend(error.clone()),
-            RunEvent::StepStarted { .. } | RunEvent::StepWaiting { .. } => {}
+            RunEvent::StepStarted { .. }
+            | RunEvent::StepWaiting { .. }
+            | RunEvent::StepAdded { .. }
+            | RunEvent::Together { .. } => {}
         }
     }
     out.extend(done.outcome.error.clone());

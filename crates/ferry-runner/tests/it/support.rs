@@ -99,6 +99,7 @@ impl Fixture {
             cwd: self.cwd(),
             completed: BTreeMap::new(),
             labels: BTreeMap::new(),
+            attempt: 1,
         }
     }
 

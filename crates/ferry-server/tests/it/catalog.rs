@@ -135,3 +135,40 @@ async fn apply_warns_when_an_argocd_application_lacks_a_server_or_token() {
     // Exec applications need nothing: no other application is warned about.
     assert!(!applied["warnings"].as_array().unwrap().iter().any(|w| w["file"] == "Application shop-api-qa"));
 }
+
+#[tokio::test]
+async fn apply_warns_when_an_argo_workflow_lacks_a_server_or_token() {
+    let server = Server::start().await;
+    let mut sources = server.shop_sources();
+    let workflow = "apiVersion: ferry/v1\nkind: Workflow\nmetadata: { name: e2e-argo }\nspec:\n  argo: { template: e2e, namespace: ci, tokenSecret: FERRY_TEST_ARGO_TOKEN_NOT_SET }\n";
+    sources["sources"].as_array_mut().unwrap().push(json!({ "name": "argowf.yaml", "text": workflow }));
+    let (status, applied) = server.post("/api/v1/apply", &sources).await;
+    assert_eq!(status, 200, "{applied}");
+    let warnings: Vec<&Value> =
+        applied["warnings"].as_array().unwrap().iter().filter(|w| w["file"] == "Workflow e2e-argo").collect();
+    assert_eq!(warnings.len(), 1, "{applied:#}");
+    assert_eq!(
+        warnings[0]["message"],
+        "Argo WorkflowTemplate ci/e2e needs an Argo Server (set spec.argo.server, or start the server with \
+         --argo-server URL or FERRY_ARGO_SERVER) and an Argo Server token (the environment variable \
+         FERRY_TEST_ARGO_TOKEN_NOT_SET is not set on the server)"
+    );
+    assert_eq!(warnings[0]["field"], "spec.argo");
+    // Local workflows need nothing.
+    assert!(
+        !applied["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["file"].as_str().unwrap().starts_with("Workflow e2e "))
+    );
+    assert_eq!(
+        applied["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["file"].as_str().unwrap().starts_with("Workflow"))
+            .count(),
+        1
+    );
+}

@@ -74,6 +74,8 @@ impl Server {
             .env_remove("FERRY_TOKEN")
             .env_remove("FERRY_ARGOCD_SERVER")
             .env_remove("FERRY_ARGOCD_TOKEN")
+            .env_remove("FERRY_ARGO_SERVER")
+            .env_remove("FERRY_ARGO_TOKEN")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -509,6 +511,7 @@ fn release_control_and_pr_commands_report_usage_errors_and_unknown_ids() {
 }
 
 mod e2e_argocd;
+mod e2e_argowf;
 mod e2e_auth;
 mod e2e_notes;
 mod e2e_postgres;
@@ -583,6 +586,19 @@ fn colour_follows_the_color_option_and_the_stream() {
     let bad = run(&["--color", "sometimes", "validate", "-f", path(&shop)]);
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("--color"), "{}", bad.stderr);
+}
+
+#[test]
+fn an_argo_server_that_is_not_a_url_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = run(&["server", "--data", path(&data), "--listen", "127.0.0.1:0", "--argo-server", "argo.example"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--argo-server: invalid Argo Server URL \"argo.example\": expected http:// or https://"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -1,0 +1,352 @@
+//! Argo Workflows post-actions against the in-process Argo Server stand-in of the test kit: nodes
+//! become steps with their logs, terminate stops the Argo workflow, retry resumes it from the failed
+//! node, and a restarted engine re-attaches instead of submitting again.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_engine::EngineConfig;
+use ferry_engine::ports::{ArgoWorkflowRunner, BackendRunner, LocalRunner, Ports};
+use ferry_model::status::StepStatus;
+use ferry_store::{SqliteStore, Store};
+use ferry_testkit::argowf::{ArgoServerStandIn, Outcome, Template, TemplateStep};
+use serde_json::Value;
+
+use crate::fixture::*;
+
+const TOKEN_VAR: &str = "TEST_ARGO_TOKEN";
+const TOKEN: &str = "argo-s3cret";
+
+fn files() -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    for (env, ver) in [("dev", "1.4.2"), ("qa", "1.3.0")] {
+        files.push((format!("apps/api/{env}/values.yaml"), values(ver, env)));
+        files.push((format!("apps/api/{env}/Chart.yaml"), chart(ver)));
+    }
+    files
+}
+
+/// dev promotes to qa, whose post-action is the Argo WorkflowTemplate `ci/e2e` on `argo`, with the
+/// token in the variable `token_var`.
+fn config(url: &str, argo: &str, token_var: &str) -> String {
+    format!(
+        r#"apiVersion: ferry/v1
+kind: Environment
+metadata: {{ name: dev }}
+spec: {{ type: non-production, order: 0 }}
+---
+apiVersion: ferry/v1
+kind: Environment
+metadata: {{ name: qa }}
+spec: {{ type: non-production, order: 1 }}
+---
+apiVersion: ferry/v1
+kind: Application
+metadata: {{ name: shop-api-dev }}
+spec:
+  product: shop
+  environment: dev
+  component: api
+  source: {{ repoURL: "{url}", path: apps/api/dev, targetRevision: main }}
+---
+apiVersion: ferry/v1
+kind: Application
+metadata: {{ name: shop-api-qa }}
+spec:
+  product: shop
+  environment: qa
+  component: api
+  source: {{ repoURL: "{url}", path: apps/api/qa, targetRevision: main }}
+---
+apiVersion: ferry/v1
+kind: Workflow
+metadata: {{ name: e2e }}
+spec:
+  params: [ {{ name: SUITE, default: smoke }} ]
+  argo: {{ template: e2e, namespace: ci, server: "{argo}", serviceAccount: ferry-runner, tokenSecret: {token_var} }}
+---
+apiVersion: ferry/v1
+kind: Product
+metadata: {{ name: shop }}
+spec:
+  promotionTemplate:
+    versionSource: {{ file: Chart.yaml, jsonPath: $.appVersion }}
+    promotion:
+      values.yaml: {{ jsonPaths: ["$.image.tag"] }}
+      Chart.yaml: {{ jsonPaths: [$.appVersion] }}
+  promotionFlows: [ {{ name: standard }} ]
+---
+apiVersion: ferry/v1
+kind: PromotionFlow
+metadata: {{ name: standard }}
+spec:
+  triggerEnvironment: dev
+  steps:
+    - {{ environment: qa, dependsOn: [dev], policy: {{ action: commit, postAction: e2e }} }}
+"#
+    )
+}
+
+fn template(test: Outcome) -> Template {
+    Template {
+        name: "e2e".into(),
+        namespace: "ci".into(),
+        steps: vec![
+            TemplateStep { name: "deploy-check".into(), outcome: Outcome::Succeed(vec!["pods ready".into()]) },
+            TemplateStep { name: "smoke".into(), outcome: Outcome::Skip },
+            TemplateStep { name: "api-tests".into(), outcome: test },
+        ],
+        outputs: vec![("REPORT_URL".into(), "https://ci.example/r/7".into())],
+    }
+}
+
+fn failing() -> Outcome {
+    Outcome::Fail(2, vec!["GET /health".into(), "expected 200, got 500".into()])
+}
+
+/// The engine over `store` in `dir`, with the Argo runner reading the token from a fake environment.
+async fn engine(dir: &Path, store: &SqliteStore) -> (ferry_engine::EngineHandle, tokio::task::JoinHandle<()>) {
+    let config = EngineConfig::new(dir.join("data"), "http://127.0.0.1:7878".into());
+    let mut ports = Ports::default_for(&config, store).unwrap();
+    let tokens = Arc::new(|name: &str| (name == TOKEN_VAR).then(|| TOKEN.to_owned()));
+    let argo = ArgoWorkflowRunner::new(None, tokens).with_retry(Duration::from_millis(20), Duration::from_millis(200));
+    ports.runner = Arc::new(BackendRunner { local: Arc::new(LocalRunner::new(&config)), argo: Arc::new(argo) });
+    ferry_engine::start_with(store.clone(), config, ports).await.unwrap()
+}
+
+struct Rig {
+    h: Harness,
+    argo: ArgoServerStandIn,
+}
+
+async fn rig(test: Outcome) -> Rig {
+    rig_with(test, TOKEN_VAR).await
+}
+
+async fn rig_with(test: Outcome, token_var: &str) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let files = files();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let repo = Repo::new(dir.path(), "gitops", &refs);
+    let argo = ArgoServerStandIn::start(vec![template(test)], Some(TOKEN), Duration::from_millis(20)).await;
+    let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
+    let (engine, task) = engine(dir.path(), &store).await;
+    let h = Harness { _dir: dir, store, engine, _task: task };
+    h.apply(&config(&repo.url(), argo.url(), token_var)).await;
+    Rig { h, argo }
+}
+
+fn post_action(view: &Value) -> &Value {
+    env_of(view, "qa")["workflows"].as_array().unwrap().iter().find(|w| w["stage"] == "postAction").unwrap()
+}
+
+fn steps(view: &Value) -> Vec<(String, String)> {
+    post_action(view)["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_owned(), s["status"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+}
+
+/// The one Argo workflow in `ci` and its JSON.
+fn only_workflow(argo: &ArgoServerStandIn) -> (String, Value) {
+    let names = argo.workflows("ci");
+    assert_eq!(names.len(), 1, "{names:?}");
+    let json = argo.workflow("ci", &names[0]).unwrap();
+    (names[0].clone(), json)
+}
+
+fn parameter<'a>(wf: &'a Value, name: &str) -> Option<&'a str> {
+    wf["spec"]["arguments"]["parameters"].as_array()?.iter().find(|p| p["name"] == name)?["value"].as_str()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_argo_post_action_fails_with_node_steps_and_logs_and_retry_resumes_from_the_failed_node() {
+    let r = rig(failing()).await;
+    let id = r.h.promote(None, None, None).await;
+    let view = r.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed", "{view:#}");
+    assert_eq!(
+        steps(&view),
+        pairs(&[("e2e", "Failed"), ("deploy-check", "Success"), ("smoke", "Success"), ("api-tests", "Failed")])
+    );
+    let issue = view["issues"].as_array().unwrap().iter().find(|i| i["detail"]["step"] == "api-tests").unwrap();
+    assert_eq!(issue["detail"]["kind"], "workflow");
+    assert_eq!(issue["detail"]["exitCode"], 2);
+    let tail: Vec<&str> = issue["detail"]["logTail"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    assert_eq!(tail, ["GET /health", "expected 200, got 500"]);
+    assert_eq!(issue["detail"]["error"], "Error (exit code 2)");
+    let logs =
+        r.h.store
+            .logs(ferry_store::LogQuery {
+                step: Some("smoke".into()),
+                ..ferry_store::LogQuery::release(id.parse().unwrap(), 10)
+            })
+            .await
+            .unwrap();
+    assert!(logs.iter().any(|l| l.line.text.starts_with("[argo] skipped")), "{logs:?}");
+
+    // What was submitted: the §3.6 parameters, labels, the service account, the attempt.
+    assert_eq!(r.argo.submissions(), 1);
+    let (name, wf) = only_workflow(&r.argo);
+    assert!(name.len() <= 63 && name.starts_with("ferry-"), "{name}");
+    assert_eq!(parameter(&wf, "APP_NAME"), Some("shop-api-qa"));
+    assert_eq!(parameter(&wf, "ENVIRONMENT"), Some("qa"));
+    assert_eq!(parameter(&wf, "RELEASE_ID"), Some(id.as_str()));
+    assert_eq!(parameter(&wf, "SUITE"), Some("smoke"), "parameter defaults are passed");
+    assert_eq!(parameter(&wf, "COMMIT_SHA").map(str::len), Some(40));
+    assert_eq!(parameter(&wf, "FERRY_ATTEMPT"), Some("1"));
+    assert_eq!(wf["metadata"]["labels"]["ferry/release"], id.as_str());
+    assert_eq!(wf["metadata"]["labels"]["ferry/env"], "qa");
+    assert_eq!(wf["metadata"]["labels"]["ferry/app"], "shop-api-qa");
+    assert_eq!(wf["metadata"]["labels"]["ferry/stage"], "post-action");
+    assert_eq!(wf["spec"]["serviceAccountName"], "ferry-runner");
+
+    // Retry: Argo retries the same workflow from the failed node; the succeeded one is not run again.
+    r.argo.set_outcome("ci", "e2e", "api-tests", Outcome::Succeed(vec!["all green".into()]));
+    r.h.engine.retry(id.parse().unwrap(), "alice".into()).await.unwrap();
+    let view = r.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    assert_eq!(
+        steps(&view),
+        pairs(&[("e2e", "Success"), ("deploy-check", "Success"), ("smoke", "Success"), ("api-tests", "Success")])
+    );
+    assert_eq!(r.argo.submissions(), 1, "retried in Argo, not submitted again");
+    let retries: Vec<String> = r.argo.requests().into_iter().filter(|q| q.contains("/retry")).collect();
+    assert_eq!(retries.len(), 1, "{retries:?}");
+    assert!(
+        retries[0].contains("\"restartSuccessful\":false") && retries[0].contains("FERRY_ATTEMPT=2"),
+        "{retries:?}"
+    );
+    // The succeeded node kept its one attempt; the workflow's output parameter is the run's output.
+    let (state, _) = ferry_engine::replay(&r.h.store, &id.parse().unwrap()).await.unwrap();
+    let qa = state.environments().iter().find(|e| e.name.as_str() == "qa").unwrap();
+    let run = qa.apps[0].runs.iter().find(|run| !run.retired).unwrap();
+    let step = |n: &str| run.steps.iter().find(|s| s.name.as_str() == n).unwrap();
+    assert_eq!(step("deploy-check").attempts, 1);
+    assert_eq!(step("api-tests").attempts, 2);
+    assert_eq!(step("api-tests").status, StepStatus::Success);
+    assert_eq!(run.outputs().get("REPORT_URL").map(String::as_str), Some("https://ci.example/r/7"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminate_stops_the_argo_workflow() {
+    let r = rig(Outcome::Succeed(vec![])).await;
+    r.argo.hold(true);
+    let running = r.h.next_event(|e| e.body["type"] == "StepStarted" && e.body["step"] == "e2e");
+    let id = r.h.promote(None, None, None).await;
+    running.await;
+    // Let the stand-in start the first node, then hold it there.
+    r.argo.hold(false);
+    r.argo.wait_for_node("ci", "deploy-check", "Running").await;
+    r.argo.hold(true);
+    r.h.engine.terminate(id.parse().unwrap(), "stop it".into(), "alice".into()).await.unwrap();
+    let view = r.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Terminated", "{view:#}");
+    let (name, wf) = only_workflow(&r.argo);
+    assert_eq!(wf["status"]["phase"], "Failed");
+    assert_eq!(wf["status"]["message"], "Stopped with strategy 'Terminate'");
+    assert!(r.argo.requests().iter().any(|q| q.starts_with(&format!("PUT /api/v1/workflows/ci/{name}/terminate"))));
+    assert_eq!(steps(&view)[0], ("e2e".to_owned(), "Terminated".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_engine_reattaches_without_a_second_submission() {
+    let r = rig(Outcome::Succeed(vec!["ok".into()])).await;
+    r.argo.hold(true);
+    let running = r.h.next_event(|e| e.body["type"] == "StepStarted" && e.body["step"] == "e2e");
+    let id = r.h.promote(None, None, None).await;
+    running.await;
+    r.argo.hold(false);
+    r.argo.wait_for_node("ci", "deploy-check", "Running").await;
+    r.argo.hold(true);
+    // Ferry stops mid-workflow and starts again on the same store.
+    let Rig { h, argo } = r;
+    let Harness { _dir: dir, store, engine: old, _task: task } = h;
+    task.abort();
+    let _ = task.await;
+    drop(old);
+    let (engine, task) = engine(dir.path(), &store).await;
+    let h = Harness { _dir: dir, store, engine, _task: task };
+    argo.hold(false);
+    let view = h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    assert_eq!(argo.submissions(), 1, "the restarted engine followed the workflow it had submitted");
+    assert!(!argo.requests().iter().any(|q| q.contains("/retry")), "a running workflow is not retried");
+    assert_eq!(
+        steps(&view),
+        pairs(&[("e2e", "Success"), ("deploy-check", "Success"), ("smoke", "Success"), ("api-tests", "Success")])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_submission_and_a_deleted_workflow_are_workflow_issues() {
+    let r = rig(Outcome::Succeed(vec![])).await;
+    r.argo.reject_submissions(Some("spec.arguments.TARGET.value is required"));
+    let id = r.h.promote(None, None, None).await;
+    let view = r.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed", "{view:#}");
+    let issue = view["issues"].as_array().unwrap().iter().find(|i| i["detail"]["kind"] == "workflow").unwrap();
+    assert_eq!(issue["detail"]["step"], "e2e");
+    let error = issue["detail"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("Argo refused to submit") && error.contains("spec.arguments.TARGET.value is required"),
+        "{error}"
+    );
+    assert_eq!(r.argo.submissions(), 0);
+
+    // Retried, it is submitted; deleted behind Ferry's back, the run ends in Error saying so.
+    r.argo.reject_submissions(None);
+    r.argo.hold(true);
+    let started = r.h.next_event(|e| e.body["type"] == "StepStarted" && e.body["step"] == "e2e");
+    r.h.engine.retry(id.parse().unwrap(), "alice".into()).await.unwrap();
+    started.await;
+    r.argo.hold(false);
+    let name = r.argo.wait_for_node("ci", "deploy-check", "Running").await;
+    r.argo.hold(true);
+    assert!(r.argo.delete("ci", &name));
+    let view = r.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed", "{view:#}");
+    let issue = view["issues"].as_array().unwrap().iter().find(|i| i["detail"]["kind"] == "workflow").unwrap();
+    let error = issue["detail"]["error"].as_str().unwrap();
+    assert!(error.contains(&format!("the Argo workflow ci/{name} was deleted outside Ferry")), "{error}");
+    assert_eq!(steps(&view)[0], ("e2e".to_owned(), "Error".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_event_streams_fall_back_to_reading_the_workflow() {
+    let r = rig(Outcome::Succeed(vec!["ok".into()])).await;
+    r.argo.cut_streams(true);
+    let id = r.h.promote(None, None, None).await;
+    let view = r.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    let (name, _) = only_workflow(&r.argo);
+    let requests = r.argo.requests();
+    let reads = requests.iter().filter(|q| **q == format!("GET /api/v1/workflows/ci/{name}")).count();
+    let watches = requests.iter().filter(|q| q.starts_with("GET /api/v1/workflow-events/ci?")).count();
+    assert!(reads >= 2 && watches >= 2, "polled between cut streams: {requests:#?}");
+    assert_eq!(r.argo.submissions(), 1);
+    assert_eq!(
+        steps(&view),
+        pairs(&[("e2e", "Success"), ("deploy-check", "Success"), ("smoke", "Success"), ("api-tests", "Success")])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_the_argo_server_refuses_ends_the_run_in_error_naming_the_variable() {
+    let r = rig_with(Outcome::Succeed(vec![]), "TEST_ARGO_TOKEN_NOT_SET").await;
+    let id = r.h.promote(None, None, None).await;
+    let view = r.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed", "{view:#}");
+    let issue = view["issues"].as_array().unwrap().iter().find(|i| i["detail"]["kind"] == "workflow").unwrap();
+    let error = issue["detail"]["error"].as_str().unwrap();
+    assert!(error.contains("401") && error.contains("TEST_ARGO_TOKEN_NOT_SET"), "{error}");
+    assert_eq!(r.argo.submissions(), 0);
+    assert_eq!(steps(&view), pairs(&[("e2e", "Error")]));
+}
