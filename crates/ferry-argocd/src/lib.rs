@@ -6,6 +6,8 @@
 pub mod assess;
 pub mod backoff;
 pub mod client;
+#[cfg(feature = "standin")]
+pub mod standin;
 pub mod stream;
 pub mod types;
 

@@ -100,7 +100,7 @@ async fn rig_with(auto_sync: bool, delay: Duration, resync: Duration, argocd: im
     let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
     let repo = Repo::new(dir.path(), "gitops", &refs);
     let apps = vec![StandInApp { name: APP.into(), path: "apps/api/qa".into(), auto_sync }];
-    let argo = ArgoCdStandIn::start(repo.bare.clone(), "main", apps, Some(TOKEN), delay).await;
+    let argo = ferry_testkit::argocd::start(repo.bare.clone(), "main", apps, Some(TOKEN), delay).await;
     let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
     let config = EngineConfig::new(dir.path().join("data"), "http://127.0.0.1:7878".into());
     let mut ports = Ports::default_for(&config, &store).unwrap();

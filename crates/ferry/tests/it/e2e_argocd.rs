@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ferry_testkit::Repo;
-use ferry_testkit::argocd::{ArgoCdStandIn, StandInApp};
+use ferry_testkit::argocd::StandInApp;
 
 use super::*;
 
@@ -93,7 +93,7 @@ fn a_release_passes_an_argo_cd_application_only_at_its_promotion_commit() {
     std::fs::write(config_dir.join("shop.yaml"), config(&repo.url())).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let apps = vec![StandInApp { name: "shop-api-qa".into(), path: "apps/api/qa".into(), auto_sync: true }];
-    let argo = runtime.block_on(ArgoCdStandIn::start(
+    let argo = runtime.block_on(ferry_testkit::argocd::start(
         repo.bare.clone(),
         "main",
         apps,
