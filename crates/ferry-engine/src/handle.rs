@@ -3,8 +3,10 @@
 use ferry_model::names::{AppName, EnvName, ReleaseId};
 use serde::{Deserialize, Serialize};
 
-/// Errors returned to API callers; each maps to an HTTP status in the server.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Errors returned to API callers; each maps to an HTTP status in the server. Serialisable: a replica
+/// answers a control request forwarded by another one with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum EngineError {
     /// The request names something that does not exist (404).
     #[error("{0}")]

@@ -19,7 +19,7 @@ mod types;
 use std::future::Future;
 
 pub use any::{AnyStore, Database};
-pub use postgres::{Lease, PgStore, PollLock, ReplicaOptions};
+pub use postgres::{ControlNotice, ControlRequest, Lease, PgStore, PollLock, ReplicaOptions};
 pub use sqlite::SqliteStore;
 pub use types::*;
 

@@ -12,6 +12,7 @@ mod drive;
 mod jobs;
 mod outcomes;
 mod pulls;
+mod replicas;
 mod schedule;
 mod triggers;
 
@@ -21,14 +22,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferry_git::RepoUrl;
-use ferry_model::names::{AppName, ReleaseId};
+use ferry_model::names::{AppName, ProductName, ReleaseId};
 use ferry_model::release::{ReleaseState, RunId, Stage};
 use ferry_model::resources::{Catalog, StatusSource};
 use ferry_store::{AppStateRow, Store, Write, WriteOutcome};
 use tokio::sync::{mpsc, watch};
 
 use crate::handle::{EngineError, EngineHandle, GitPush, LiveStates, Promoted, PushAccepted, PushedStatus, Request};
-use crate::ports::{Ports, RunController};
+use crate::ports::{Control, ControlAnswer, HeldLock, Ports, Replicas, RunController, SoleReplica};
 use crate::triggers::{TriggerOutcome, trigger_apps};
 use crate::work::{Msg, Outcome};
 
@@ -56,6 +57,9 @@ pub struct EngineConfig {
     pub git_credentials: Option<ferry_git::Credentials>,
     /// The Argo CD server of applications whose `status.argocd` names none (`--argocd-server`).
     pub argocd_server: Option<String>,
+    /// How often a replica sharing its database renews its leases and claims releases nobody drives
+    /// (SPEC §8.1: every few seconds, well within the lease expiry).
+    pub lease_renew_interval: Duration,
 }
 
 impl EngineConfig {
@@ -72,6 +76,7 @@ impl EngineConfig {
             jira: None,
             git_credentials: None,
             argocd_server: None,
+            lease_renew_interval: Duration::from_secs(5),
         }
     }
 }
@@ -115,6 +120,16 @@ struct Engine<S: Store> {
     watches: HashMap<(ReleaseId, String), tokio::task::AbortHandle>,
     /// The run currently executing each (workflow, environment, application) slot, for supersession.
     slots: HashMap<(String, String, String), (ReleaseId, RunId)>,
+    /// Which releases this engine drives among replicas sharing the database.
+    replicas: Arc<dyn Replicas>,
+    /// Results of lease rounds.
+    lease_rounds: mpsc::UnboundedSender<replicas::LeaseRound>,
+    /// Whether a lease round is under way.
+    lease_round_running: bool,
+    /// Active releases other replicas drive, with their products (queue mode waits for older ones).
+    elsewhere: BTreeMap<ReleaseId, ProductName>,
+    /// The trigger-polling lock, while this replica holds it.
+    poll_lock: Option<Box<dyn HeldLock>>,
 }
 
 struct Created {
@@ -134,11 +149,25 @@ pub async fn start<S: Store>(
     start_with(store, config, ports).await
 }
 
-/// Starts the engine on `store` with the given ports (fakes in tests, other implementations).
+/// Starts the engine on `store` with the given ports (fakes in tests, other implementations), as the
+/// only server on its database.
 pub async fn start_with<S: Store>(
     store: S,
     config: EngineConfig,
     ports: Ports,
+) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), EngineError> {
+    start_replica(store, config, ports, Arc::new(SoleReplica)).await
+}
+
+/// Starts the engine as one of the replicas sharing `store` (SPEC §8.1): it drives the releases it
+/// creates or claims through `replicas` ([`crate::ports::PgReplicas`] on PostgreSQL), renews their
+/// leases every [`EngineConfig::lease_renew_interval`], drops a release whose lease it lost, and
+/// sends control requests about other replicas' releases to their owners.
+pub async fn start_replica<S: Store>(
+    store: S,
+    config: EngineConfig,
+    ports: Ports,
+    replicas: Arc<dyn Replicas>,
 ) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), EngineError> {
     let catalog = match store.latest_config().await.map_err(internal)? {
         Some(version) => serde_json::from_value::<Catalog>(version.catalog).map_err(internal)?,
@@ -150,6 +179,8 @@ pub async fn start_with<S: Store>(
     let (msg_tx, msg_rx) = mpsc::unbounded_channel();
     let (created_tx, created_rx) = mpsc::unbounded_channel();
     let (trigger_tx, trigger_rx) = mpsc::unbounded_channel();
+    let (lease_tx, lease_rx) = mpsc::unbounded_channel();
+    let control_requests = replicas.requests();
     std::fs::create_dir_all(&config.data_dir).map_err(internal)?;
     let live = LiveStates::default();
     let status = ports.status.clone();
@@ -171,15 +202,43 @@ pub async fn start_with<S: Store>(
         trigger_seen: HashMap::new(),
         watches: HashMap::new(),
         slots: HashMap::new(),
+        replicas,
+        lease_rounds: lease_tx,
+        lease_round_running: false,
+        elsewhere: BTreeMap::new(),
+        poll_lock: None,
     };
     engine.recover().await?;
-    let task = tokio::spawn(async move { engine.run(rx, msg_rx, created_rx, trigger_rx).await });
+    let inputs = Inputs {
+        requests: rx,
+        msgs: msg_rx,
+        created: created_rx,
+        triggers: trigger_rx,
+        lease_rounds: lease_rx,
+        control_requests,
+    };
+    let task = tokio::spawn(async move { engine.run(inputs).await });
     Ok((EngineHandle { requests: tx, catalog: catalog_rx, live, status }, task))
 }
 
+/// What the engine task receives.
+struct Inputs {
+    requests: mpsc::Receiver<Request>,
+    msgs: mpsc::UnboundedReceiver<Msg>,
+    created: mpsc::UnboundedReceiver<Created>,
+    triggers: mpsc::UnboundedReceiver<(AppName, TriggerOutcome)>,
+    lease_rounds: mpsc::UnboundedReceiver<replicas::LeaseRound>,
+    /// Releases about which another replica forwarded control requests.
+    control_requests: mpsc::UnboundedReceiver<ReleaseId>,
+}
+
 impl<S: Store> Engine<S> {
-    /// Replays the log of every active release and plans again: unfinished work is re-issued.
+    /// Replays the log of every active release and plans again: unfinished work is re-issued. A
+    /// replica sharing its database instead claims releases in its lease rounds, the first at once.
     async fn recover(&mut self) -> Result<(), EngineError> {
+        if !self.replicas.is_sole() {
+            return Ok(());
+        }
         for id in self.store.active_releases().await.map_err(internal)? {
             let id =
                 id.parse::<uuid::Uuid>().map(ReleaseId).map_err(|e| internal(format!("release id {id:?}: {e}")))?;
@@ -194,15 +253,13 @@ impl<S: Store> Engine<S> {
         Ok(())
     }
 
-    async fn run(
-        &mut self,
-        mut requests: mpsc::Receiver<Request>,
-        mut msgs: mpsc::UnboundedReceiver<Msg>,
-        mut created: mpsc::UnboundedReceiver<Created>,
-        mut triggers: mpsc::UnboundedReceiver<(AppName, TriggerOutcome)>,
-    ) {
+    async fn run(&mut self, inputs: Inputs) {
+        let Inputs { mut requests, mut msgs, mut created, mut triggers, mut lease_rounds, mut control_requests } =
+            inputs;
         let mut poll = tokio::time::interval(self.config.poll_interval);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut leases = tokio::time::interval(self.config.lease_renew_interval);
+        leases.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 request = requests.recv() => match request {
@@ -212,15 +269,22 @@ impl<S: Store> Engine<S> {
                 Some(msg) = msgs.recv() => self.handle_msg(msg).await,
                 Some(done) = created.recv() => self.handle_created(done).await,
                 Some((app, outcome)) = triggers.recv() => self.handle_trigger(app, outcome).await,
+                Some(round) = lease_rounds.recv() => self.handle_lease_round(round).await,
+                Some(release) = control_requests.recv() => self.control_requested(release).await,
                 _ = self.sleep_until_deadline() => self.check_deadlines().await,
+                _ = leases.tick() => self.start_lease_round(),
                 _ = poll.tick() => {
-                    let apps: Vec<AppName> = trigger_apps(&self.catalog).into_iter().map(|a| a.name.clone()).collect();
-                    for app in apps {
-                        self.start_check(app);
+                    if self.replicas.is_sole() || self.may_poll().await {
+                        let apps: Vec<AppName> =
+                            trigger_apps(&self.catalog).into_iter().map(|a| a.name.clone()).collect();
+                        for app in apps {
+                            self.start_check(app);
+                        }
                     }
                 }
             }
         }
+        self.give_up_all().await;
     }
 
     async fn handle_request(&mut self, request: Request) {
@@ -244,13 +308,26 @@ impl<S: Store> Engine<S> {
                 let _ = reply.send(accepted);
             }
             Request::Terminate { release, reason, actor, reply } => {
-                let _ = reply.send(self.terminate(release, reason, actor).await);
+                let answer = move |a: Result<ControlAnswer, EngineError>| {
+                    let _ = reply.send(a.map(|_| ()));
+                };
+                self.control(release, Control::Terminate { reason, actor }, answer).await;
             }
             Request::Retry { release, actor, reply } => {
-                let _ = reply.send(self.retry(release, actor).await);
+                let answer = move |a: Result<ControlAnswer, EngineError>| {
+                    let _ = reply.send(a.map(|_| ()));
+                };
+                self.control(release, Control::Retry { actor }, answer).await;
             }
             Request::Approve { release, env, actor, reply } => {
-                let _ = reply.send(self.approve(release, env, actor));
+                let answer = move |a: Result<ControlAnswer, EngineError>| {
+                    let approved = a.map(|a| match a {
+                        ControlAnswer::Approved(steps) => steps,
+                        ControlAnswer::Done => Vec::new(),
+                    });
+                    let _ = reply.send(approved);
+                };
+                self.control(release, Control::Approve { env, actor }, answer).await;
             }
             Request::PullRequests { reply } => {
                 let _ = reply.send(self.ports.pulls.list().await);

@@ -10,6 +10,7 @@ mod argocd;
 mod clock;
 mod git;
 mod pulls;
+mod replicas;
 mod runner;
 mod status;
 
@@ -35,6 +36,9 @@ pub use argocd::{ArgoCdStatusProvider, DEFAULT_TOKEN_VARIABLE, TokenLookup};
 pub use clock::SystemClock;
 pub use git::MirrorGit;
 pub use pulls::LocalPullRequests;
+pub use replicas::{
+    Control, ControlAnswer, ControlResult, HeldLock, Owner, PgReplicas, Replicas, SoleReplica, TakenControl,
+};
 pub use runner::LocalRunner;
 pub use status::{ExecStatus, PushStatus};
 

@@ -532,6 +532,7 @@ impl ReleaseState {
             ReleaseEvent::WorkflowRunStarted { .. }
             | ReleaseEvent::StepStarted { .. }
             | ReleaseEvent::StepAwaitingApproval { .. }
+            | ReleaseEvent::StepLost { .. }
             | ReleaseEvent::StepFinished { .. }
             | ReleaseEvent::WorkflowRunErrored { .. } => self.apply_workflow(event),
             ReleaseEvent::ActionStarted { .. }
@@ -686,6 +687,17 @@ impl ReleaseState {
                 s.attempts = s.attempts.saturating_add(1);
                 s.started_at = Some(*at);
                 s.finished_at = None;
+                s.awaiting_approval = None;
+                Ok(())
+            }
+            ReleaseEvent::StepLost { run_id, step, .. } => {
+                let (loc, idx) = self.run_step(name, *run_id, step)?;
+                let s = &mut self.run_at_mut(loc).steps[idx];
+                if s.status != StepStatus::Running {
+                    return Err(reject(name, format!("step {step} is not running ({})", s.status)));
+                }
+                // Pending again: it starts from its beginning when its run is carried out again.
+                s.status = StepStatus::Pending;
                 s.awaiting_approval = None;
                 Ok(())
             }

@@ -6,6 +6,7 @@
 //! Replicas: [`PgStore::replica`] gives a store that owns releases through leases ([`lease`]) and
 //! fences its release writes with the lease epoch.
 
+mod control;
 mod lease;
 mod listen;
 mod migrate;
@@ -21,6 +22,7 @@ use tokio::sync::broadcast;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
+pub use self::control::{ControlNotice, ControlRequest};
 pub use self::lease::{Lease, PollLock, ReplicaOptions};
 use self::rows::{
     EVENT_COLUMNS, IMAGE_COLUMNS, PULL_REQUEST_COLUMNS, RELEASE_COLUMNS, TOKEN_COLUMNS, audit_from_row, event_from_row,
@@ -34,6 +36,8 @@ use crate::{
 
 /// Capacity of the committed-event broadcast; slow subscribers lag and resume from the log.
 const BROADCAST_CAPACITY: usize = 16_384;
+/// Capacity of the control-notice broadcast; a replica that lags finds requests at its next renewal.
+const CONTROL_CAPACITY: usize = 1024;
 /// Connections of the pool.
 const POOL_SIZE: usize = 16;
 /// How long the listening connection waits before connecting again after it was lost.
@@ -51,6 +55,8 @@ type Param<'a> = &'a (dyn ToSql + Sync);
 pub struct PgStore {
     pool: Pool,
     events: broadcast::Sender<Arc<StoredEvent>>,
+    /// Control notices of every replica ([`PgStore::control_notices`]).
+    controls: broadcast::Sender<ControlNotice>,
     location: Arc<str>,
     /// Set on a replica's store: its identity and the leases it holds.
     replica: Option<Arc<lease::Replica>>,
@@ -101,8 +107,9 @@ impl PgStore {
         migrate::run(&mut client, &location, migrate).await?;
         drop(client);
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
-        let listener = listen::Listener::start(config, events.clone(), &location).await?;
-        Ok(PgStore { pool, events, location, replica: None, _listener: Arc::new(listener) })
+        let (controls, _) = broadcast::channel(CONTROL_CAPACITY);
+        let listener = listen::Listener::start(config, events.clone(), controls.clone(), &location).await?;
+        Ok(PgStore { pool, events, controls, location, replica: None, _listener: Arc::new(listener) })
     }
 
     /// The database's URL without its password.

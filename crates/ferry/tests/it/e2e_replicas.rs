@@ -1,0 +1,283 @@
+//! Replicas sharing one PostgreSQL (SPEC §8.1): releases started through different `ferry server`
+//! processes, one of them killed with SIGKILL mid-workflow and its releases taken over, control
+//! requests reaching the owner from another replica, and one push seen by two replicas. Needs the
+//! tests' PostgreSQL server (`FERRY_TEST_POSTGRES`, see `.ci/postgres`).
+//!
+//! Waiting is done on conditions read from the database, each with a deadline, never by sleeping a
+//! fixed time; leases expire after 2 s here so takeovers happen quickly.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ferry_store::{PgStore, ReleaseFilter, Store};
+use serde_json::Value;
+
+use super::e2e_postgres::Database;
+use super::e2e_releases::{Product, git, values};
+use super::{Server, path};
+
+/// The secret webhook deliveries are signed with.
+const WEBHOOK_SECRET: &str = "a shared webhook secret";
+
+/// How long any one condition may take.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Replicas of one installation: their servers, the admin token, and a store to look at the database.
+struct Replicas {
+    servers: Vec<Option<Server>>,
+    names: Vec<String>,
+    token: String,
+    store: PgStore,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Replicas {
+    /// Starts `names.len()` replicas on `db`, the first applying the product's configuration.
+    fn start(db: &Database, product: &Product, names: &[&str]) -> Replicas {
+        let token_file = product.dir.path().join("admin.token");
+        let secret_file = product.dir.path().join("webhook.secret");
+        std::fs::write(&secret_file, WEBHOOK_SECRET).unwrap();
+        let mut servers = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let mut args = vec![
+                "--database",
+                db.url.as_str(),
+                "--auth",
+                "--bootstrap-token-file",
+                path(&token_file),
+                "--replica-id",
+                name,
+                "--lease-expiry",
+                "2s",
+                "--lease-renew-interval",
+                "200ms",
+                "--health-poll-interval",
+                "50ms",
+                "--webhook-secret-file",
+                path(&secret_file),
+            ];
+            if i == 0 {
+                args.extend(["--config", path(&product.config)]);
+            }
+            let mut server = Server::start_in(&product.dir.path().join(name), &args);
+            server.token_file = Some(token_file.clone());
+            servers.push(Some(server));
+        }
+        let token = servers[0].as_ref().unwrap().admin_token();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let store = rt.block_on(PgStore::open_with(&db.url, false)).unwrap();
+        Replicas { servers, names: names.iter().map(|n| (*n).to_owned()).collect(), token, store, rt }
+    }
+
+    fn server(&self, i: usize) -> &Server {
+        self.servers[i].as_ref().expect("a replica still running")
+    }
+
+    /// Starts a release of the shop's standard flow through replica `i`; returns its id.
+    fn promote(&self, i: usize) -> String {
+        let r = self.server(i).ferry_as(&self.token, &["promote", "shop", "--flow", "standard", "-o", "json"]);
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        r.json()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Kills replica `i` with SIGKILL.
+    fn kill(&mut self, i: usize) {
+        let mut server = self.servers[i].take().expect("a replica still running");
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+    }
+
+    /// The event types of a release, in order.
+    fn event_types(&self, id: &str) -> Vec<Value> {
+        let events = self.rt.block_on(self.store.release_events(id)).unwrap();
+        events.into_iter().map(|e| e.body).collect()
+    }
+
+    /// The lease owner of a release.
+    fn owner(&self, id: &str) -> Option<String> {
+        self.rt.block_on(self.store.lease(id)).unwrap().and_then(|l| l.owner)
+    }
+
+    /// Release id → status of the shop's releases.
+    fn statuses(&self) -> BTreeMap<String, String> {
+        let filter = ReleaseFilter { product: Some("shop".into()), limit: 100, ..ReleaseFilter::default() };
+        let page = self.rt.block_on(self.store.list_releases(filter)).unwrap();
+        page.items.into_iter().map(|r| (r.id, r.status)).collect()
+    }
+
+    /// Waits until every release in `ids` ended; returns their statuses.
+    fn wait_finished(&self, ids: &[String]) -> BTreeMap<String, String> {
+        wait_for("every release to end", || {
+            let statuses = self.statuses();
+            let done = ids.iter().all(|id| {
+                statuses.get(id).is_some_and(|s| ["Succeeded", "Failed", "Terminated"].contains(&s.as_str()))
+            });
+            done.then_some(statuses)
+        })
+    }
+
+    /// Checks from the event log that no release was ever driven by two replicas at once: every
+    /// event carries its writer's lease epoch, and epochs never go back. Returns the epochs seen.
+    fn assert_fenced(&self, id: &str) -> Vec<i64> {
+        let epochs = self.rt.block_on(self.store.event_epochs(id)).unwrap();
+        let epochs: Vec<i64> =
+            epochs.iter().map(|(seq, e)| e.unwrap_or_else(|| panic!("event {seq} of {id} has no epoch"))).collect();
+        assert!(epochs.windows(2).all(|w| w[0] <= w[1]), "epochs of {id} go back: {epochs:?}");
+        epochs
+    }
+}
+
+/// Polls `check` until it answers, failing the test after [`DEADLINE`].
+fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(start.elapsed() < DEADLINE, "waited {DEADLINE:?} for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A pre-action step that waits until the file `gate` exists.
+fn gated(gate: &Path) -> String {
+    format!("while [ ! -f '{}' ]; do sleep 0.05; done; echo gate passed", gate.display())
+}
+
+fn has_event(events: &[Value], kind: &str, step: Option<&str>) -> bool {
+    events.iter().any(|e| e["type"] == kind && step.is_none_or(|s| e["step"] == s))
+}
+
+/// Promotion commits on main as (release, environment), one entry per commit.
+fn promotion_commits(bare: &Path) -> Vec<(String, String)> {
+    let format = "--format=%(trailers:key=Ferry-Release,valueonly,separator=) %(trailers:key=Ferry-Environment,valueonly,separator=)";
+    let log = git(bare, &["log", format, "main"]);
+    log.lines()
+        .filter_map(|l| l.trim().split_once(' '))
+        .map(|(r, e)| (r.to_owned(), e.to_owned()))
+        .filter(|(r, _)| !r.is_empty())
+        .collect()
+}
+
+#[test]
+fn releases_survive_a_replica_killed_mid_workflow() {
+    let Some(db) = Database::create() else { return };
+    let gates = tempfile::tempdir().unwrap();
+    let gate = gates.path().join("open");
+    let product = Product::new(&gated(&gate));
+    let mut replicas = Replicas::start(&db, &product, &["a", "b", "c"]);
+    // One release through each replica; each is owned by the replica that created it.
+    let ids: Vec<String> = (0..3).map(|i| replicas.promote(i)).collect();
+    for (id, name) in ids.iter().zip(&replicas.names) {
+        let owner = replicas.owner(id);
+        assert!(owner.as_deref() == Some(name.as_str()) || owner.is_none(), "{id} is owned by {owner:?}");
+    }
+    // A release waits at its gate step, running on its owner.
+    let (victim, owner) = wait_for("a gate step to run", || {
+        ids.iter().find_map(|id| {
+            let events = replicas.event_types(id);
+            let owner = replicas.owner(id)?;
+            has_event(&events, "StepStarted", Some("gate")).then(|| (id.clone(), owner))
+        })
+    });
+    let killed = replicas.names.iter().position(|n| *n == owner).unwrap();
+    replicas.kill(killed);
+    // Another replica takes the release over once the lease expires; its gate step is lost there.
+    let survivor = wait_for("the release to be taken over", || replicas.owner(&victim).filter(|o| *o != owner));
+    assert_ne!(survivor, owner);
+    let events = replicas.event_types(&victim);
+    let lost = wait_for("the lost step to be recorded", || {
+        let events = replicas.event_types(&victim);
+        has_event(&events, "StepLost", Some("gate")).then_some(events)
+    });
+    assert!(lost.len() >= events.len());
+    std::fs::write(&gate, "").unwrap();
+    let statuses = replicas.wait_finished(&ids);
+    for id in &ids {
+        assert_eq!(statuses[id], "Succeeded", "{id}: {:?}", replicas.event_types(id));
+        replicas.assert_fenced(id);
+    }
+    let epochs = replicas.assert_fenced(&victim);
+    assert!(epochs.last() > epochs.first(), "the victim was written at a later epoch after the takeover: {epochs:?}");
+    // The gate step ran again from its start on the new owner and passed.
+    let events = replicas.event_types(&victim);
+    let lost_at = events.iter().position(|e| e["type"] == "StepLost").unwrap();
+    assert!(has_event(&events[lost_at..], "StepStarted", Some("gate")), "the gate step started again");
+    // No promotion commit twice: at most one per release and environment.
+    let commits = promotion_commits(&product.bare);
+    let mut seen = std::collections::BTreeSet::new();
+    for commit in &commits {
+        assert!(seen.insert(commit.clone()), "promotion commit {commit:?} duplicated in {commits:?}");
+    }
+    for env in ["qa", "staging", "prod"] {
+        assert!(commits.iter().any(|(_, e)| e == env), "{env} was promoted: {commits:?}");
+    }
+}
+
+#[test]
+fn a_control_request_to_another_replica_reaches_the_owner() {
+    let Some(db) = Database::create() else { return };
+    let gates = tempfile::tempdir().unwrap();
+    let product = Product::new(&gated(&gates.path().join("never")));
+    let replicas = Replicas::start(&db, &product, &["a", "b"]);
+    let id = replicas.promote(0);
+    wait_for("the gate step to run", || {
+        has_event(&replicas.event_types(&id), "StepStarted", Some("gate")).then_some(())
+    });
+    assert_eq!(replicas.owner(&id).as_deref(), Some("a"));
+    // Asked through b, carried out by a.
+    let r = replicas.server(1).ferry_as(&replicas.token, &["release", "terminate", &id, "--reason", "wrong build"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let statuses = replicas.wait_finished(std::slice::from_ref(&id));
+    assert_eq!(statuses[&id], "Terminated");
+    let events = replicas.event_types(&id);
+    assert!(events.iter().any(|e| e["type"] == "TerminateRequested" && e["reason"] == "wrong build"), "{events:?}");
+    let epochs = replicas.assert_fenced(&id);
+    assert_eq!(epochs.first(), epochs.last(), "one owner drove the release throughout");
+    // Answers from the owner come back through the asking replica: a conflict stays a conflict.
+    let again = replicas.server(1).ferry_as(&replicas.token, &["release", "terminate", &id, "--reason", "again"]);
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert!(again.stderr.contains("Terminated"), "{}", again.stderr);
+}
+
+#[test]
+fn one_push_seen_by_two_replicas_starts_one_release() {
+    let Some(db) = Database::create() else { return };
+    let product = Product::new("true");
+    let replicas = Replicas::start(&db, &product, &["a", "b"]);
+    std::fs::write(product.work.join("apps/api/dev/values.yaml"), values("2.1.0", "dev")).unwrap();
+    git(&product.work, &["commit", "-qam", "feat: faster search"]);
+    git(&product.work, &["push", "-q", "origin", "main"]);
+    let sha = git(&product.work, &["rev-parse", "HEAD"]);
+    let payload = serde_json::json!({"repoURL": product.url(), "branch": "main", "after": sha});
+    // The webhook reaches both replicas at the same moment.
+    std::thread::scope(|scope| {
+        for i in 0..2 {
+            let server = replicas.server(i);
+            let body = payload.to_string();
+            let secret = ferry_server::WebhookSecret::new(WEBHOOK_SECRET).unwrap();
+            let signature = ferry_server::auth::signature::sign(&secret, body.as_bytes());
+            scope.spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    let resp = reqwest::Client::new()
+                        .post(format!("{}/api/v1/hooks/git", server.url))
+                        .header("X-Hub-Signature-256", signature)
+                        .header("Content-Type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(resp.status().is_success(), "{}", resp.status());
+                });
+            });
+        }
+    });
+    let id = wait_for("a release of the commit", || replicas.statuses().into_keys().next());
+    replicas.wait_finished(std::slice::from_ref(&id));
+    let statuses = replicas.statuses();
+    assert_eq!(statuses.len(), 1, "one release: {statuses:?}");
+    let view = super::e2e_postgres::get(replicas.server(1), &replicas.token, &format!("/api/v1/releases/{id}"));
+    assert_eq!(view["trigger"]["sha"], sha.as_str());
+}
