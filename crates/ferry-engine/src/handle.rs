@@ -182,6 +182,10 @@ pub(crate) enum Request {
         first_parent: bool,
         reply: tokio::sync::oneshot::Sender<Result<ferry_notes::Notes, EngineError>>,
     },
+    TakeTurn {
+        job: &'static str,
+        reply: tokio::sync::oneshot::Sender<Result<bool, EngineError>>,
+    },
 }
 
 /// A cheap, cloneable handle to the running engine.
@@ -248,6 +252,13 @@ impl EngineHandle {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.requests.send(make(tx)).await.map_err(|_| EngineError::Unavailable)?;
         rx.await.map_err(|_| EngineError::Unavailable)?
+    }
+
+    /// Whether this server does the periodic `job` (e.g. `retention`) now: among replicas sharing a
+    /// database one at a time does, holding the job's lock (taken here when free); another takes it
+    /// over when that one stops. Always `true` for the only server on its database.
+    pub async fn take_turn(&self, job: &'static str) -> bool {
+        self.ask(|reply| Request::TakeTurn { job, reply }).await.unwrap_or(false)
     }
 
     /// Stores a validated configuration as the new version and starts using it. Returns the version.

@@ -283,6 +283,7 @@ async fn serve(options: Options, checked: Checked) -> anyhow::Result<ExitCode> {
     engine_config.health_poll_interval = timing.health_poll_interval;
     engine_config.kill_grace = timing.kill_grace;
     engine_config.lease_renew_interval = timing.lease_renew_interval;
+    engine_config.lease_expiry = timing.lease_expiry;
     engine_config.git_credentials = git_credentials;
     engine_config.argocd_server = options.argocd_server.clone();
     // Release notes add Jira details when FERRY_JIRA_URL and FERRY_JIRA_TOKEN are set.

@@ -28,7 +28,9 @@ use ferry_model::resources::{Catalog, StatusSource};
 use ferry_store::{AppStateRow, Store, Write, WriteOutcome};
 use tokio::sync::{mpsc, watch};
 
-use crate::handle::{EngineError, EngineHandle, GitPush, LiveStates, Promoted, PushAccepted, PushedStatus, Request};
+use crate::handle::{
+    EngineError, EngineHandle, GitPush, LiveStates, Promoted, PullRequestInfo, PushAccepted, PushedStatus, Request,
+};
 use crate::ports::{Control, ControlAnswer, HeldLock, Ports, Replicas, RunController, SoleReplica};
 use crate::triggers::{TriggerOutcome, trigger_apps};
 use crate::work::{Msg, Outcome};
@@ -60,6 +62,9 @@ pub struct EngineConfig {
     /// How often a replica sharing its database renews its leases and claims releases nobody drives
     /// (SPEC §8.1: every few seconds, well within the lease expiry).
     pub lease_renew_interval: Duration,
+    /// How long a lease lasts unless renewed (the store's setting; 15 s by default): a replica that
+    /// could not renew for this long drops its releases, since others may have taken them over.
+    pub lease_expiry: Duration,
 }
 
 impl EngineConfig {
@@ -77,6 +82,7 @@ impl EngineConfig {
             git_credentials: None,
             argocd_server: None,
             lease_renew_interval: Duration::from_secs(5),
+            lease_expiry: Duration::from_secs(15),
         }
     }
 }
@@ -128,8 +134,8 @@ struct Engine<S: Store> {
     lease_round_running: bool,
     /// Active releases other replicas drive, with their products (queue mode waits for older ones).
     elsewhere: BTreeMap<ReleaseId, ProductName>,
-    /// The trigger-polling lock, while this replica holds it.
-    poll_lock: Option<Box<dyn HeldLock>>,
+    /// The locks of periodic jobs (trigger polling, retention) this replica holds.
+    locks: HashMap<&'static str, Box<dyn HeldLock>>,
 }
 
 struct Created {
@@ -180,7 +186,12 @@ pub async fn start_replica<S: Store>(
     let (created_tx, created_rx) = mpsc::unbounded_channel();
     let (trigger_tx, trigger_rx) = mpsc::unbounded_channel();
     let (lease_tx, lease_rx) = mpsc::unbounded_channel();
-    let control_requests = replicas.requests();
+    let (renewal_tx, renewal_rx) = mpsc::unbounded_channel();
+    if !replicas.is_sole() {
+        let (every, expiry) = (config.lease_renew_interval, config.lease_expiry);
+        tokio::spawn(replicas::renew_leases(replicas.clone(), every, expiry, renewal_tx));
+    }
+    let notices = replicas.notices();
     std::fs::create_dir_all(&config.data_dir).map_err(internal)?;
     let live = LiveStates::default();
     let status = ports.status.clone();
@@ -206,7 +217,7 @@ pub async fn start_replica<S: Store>(
         lease_rounds: lease_tx,
         lease_round_running: false,
         elsewhere: BTreeMap::new(),
-        poll_lock: None,
+        locks: HashMap::new(),
     };
     engine.recover().await?;
     let inputs = Inputs {
@@ -215,7 +226,8 @@ pub async fn start_replica<S: Store>(
         created: created_rx,
         triggers: trigger_rx,
         lease_rounds: lease_rx,
-        control_requests,
+        renewals: renewal_rx,
+        notices,
     };
     let task = tokio::spawn(async move { engine.run(inputs).await });
     Ok((EngineHandle { requests: tx, catalog: catalog_rx, live, status }, task))
@@ -228,8 +240,9 @@ struct Inputs {
     created: mpsc::UnboundedReceiver<Created>,
     triggers: mpsc::UnboundedReceiver<(AppName, TriggerOutcome)>,
     lease_rounds: mpsc::UnboundedReceiver<replicas::LeaseRound>,
-    /// Releases about which another replica forwarded control requests.
-    control_requests: mpsc::UnboundedReceiver<ReleaseId>,
+    renewals: mpsc::UnboundedReceiver<replicas::Renewal>,
+    /// What other replicas announce.
+    notices: mpsc::UnboundedReceiver<crate::ports::Notice>,
 }
 
 impl<S: Store> Engine<S> {
@@ -254,7 +267,7 @@ impl<S: Store> Engine<S> {
     }
 
     async fn run(&mut self, inputs: Inputs) {
-        let Inputs { mut requests, mut msgs, mut created, mut triggers, mut lease_rounds, mut control_requests } =
+        let Inputs { mut requests, mut msgs, mut created, mut triggers, mut lease_rounds, mut renewals, mut notices } =
             inputs;
         let mut poll = tokio::time::interval(self.config.poll_interval);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -269,12 +282,13 @@ impl<S: Store> Engine<S> {
                 Some(msg) = msgs.recv() => self.handle_msg(msg).await,
                 Some(done) = created.recv() => self.handle_created(done).await,
                 Some((app, outcome)) = triggers.recv() => self.handle_trigger(app, outcome).await,
+                Some(renewal) = renewals.recv() => self.handle_renewal(renewal),
                 Some(round) = lease_rounds.recv() => self.handle_lease_round(round).await,
-                Some(release) = control_requests.recv() => self.control_requested(release).await,
+                Some(notice) = notices.recv() => self.handle_notice(notice).await,
                 _ = self.sleep_until_deadline() => self.check_deadlines().await,
                 _ = leases.tick() => self.start_lease_round(),
                 _ = poll.tick() => {
-                    if self.replicas.is_sole() || self.may_poll().await {
+                    if self.take_turn(replicas::POLL_LOCK).await {
                         let apps: Vec<AppName> =
                             trigger_apps(&self.catalog).into_iter().map(|a| a.name.clone()).collect();
                         for app in apps {
@@ -323,7 +337,7 @@ impl<S: Store> Engine<S> {
                 let answer = move |a: Result<ControlAnswer, EngineError>| {
                     let approved = a.map(|a| match a {
                         ControlAnswer::Approved(steps) => steps,
-                        ControlAnswer::Done => Vec::new(),
+                        ControlAnswer::Done | ControlAnswer::PullRequest(_) => Vec::new(),
                     });
                     let _ = reply.send(approved);
                 };
@@ -333,11 +347,14 @@ impl<S: Store> Engine<S> {
                 let _ = reply.send(self.ports.pulls.list().await);
             }
             Request::MergePr { number, actor, reply } => {
-                let _ = reply.send(self.merge_pr(number, actor).await);
+                self.pull_request_control(number, Control::MergePr { number, actor }, reply).await;
             }
             Request::ClosePr { number, actor, comment, reply } => {
                 let comment = if comment.trim().is_empty() { format!("closed by {actor}") } else { comment };
-                let _ = reply.send(self.close_pr(number, comment).await);
+                self.pull_request_control(number, Control::ClosePr { number, comment }, reply).await;
+            }
+            Request::TakeTurn { job, reply } => {
+                let _ = reply.send(Ok(self.take_turn(job).await));
             }
             Request::Notes { release, first_parent, reply } => {
                 // Computed in a task of its own: the history walks never hold up the engine.
@@ -355,6 +372,26 @@ impl<S: Store> Engine<S> {
                     let _ = reply.send(crate::notes::release_notes(job).await);
                 });
             }
+        }
+    }
+
+    /// Merges or closes pull request `number` on the replica driving its release.
+    async fn pull_request_control(
+        &mut self,
+        number: u64,
+        control: Control,
+        reply: tokio::sync::oneshot::Sender<Result<PullRequestInfo, EngineError>>,
+    ) {
+        let answer = move |a: Result<ControlAnswer, EngineError>| {
+            let pr = a.and_then(|a| match a {
+                ControlAnswer::PullRequest(pr) => Ok(*pr),
+                other => Err(internal(format!("unexpected answer {other:?} to a pull request request"))),
+            });
+            let _ = reply.send(pr);
+        };
+        match self.pr_release(number).await {
+            Some(release) => self.control(release, control, answer).await,
+            None => answer(self.carry_out_here(control).await),
         }
     }
 
@@ -399,7 +436,14 @@ impl<S: Store> Engine<S> {
             updated_at: self.ports.clock.now(),
         };
         self.store.write(vec![Write::AppStates(vec![row])]).await.map_err(internal)?;
-        self.pushed.entry(name).or_insert_with(|| watch::channel(None).0).send_replace(Some(status));
+        self.pushed.entry(name.clone()).or_insert_with(|| watch::channel(None).0).send_replace(Some(status));
+        // Another replica's release may be the one waiting for it.
+        let replicas = self.replicas.clone();
+        tokio::spawn(async move {
+            if let Err(e) = replicas.announce_pushed(name).await {
+                tracing::warn!(error = %e, "cannot announce a status report to the other replicas");
+            }
+        });
         Ok(())
     }
 

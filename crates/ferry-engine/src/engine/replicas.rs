@@ -5,27 +5,75 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use ferry_model::names::{ProductName, ReleaseId};
+use ferry_model::names::{AppName, ProductName, ReleaseId};
 use ferry_model::release::{ReleaseEvent, ReleaseState};
 use ferry_model::status::StepStatus;
 use ferry_store::{ReleaseFilter, Store, StoreError};
 
 use super::{Active, Engine};
-use crate::handle::EngineError;
-use crate::ports::{Control, ControlAnswer, ControlResult, Owner, Replicas, TakenControl};
+use crate::handle::{EngineError, PushedStatus};
+use crate::ports::{Control, ControlAnswer, ControlResult, Notice, Owner, Replicas, TakenControl};
 
 /// Most releases claimed in one lease round.
 const CLAIM_LIMIT: u32 = 100;
 /// The lock held by the replica that polls trigger environments.
-const POLL_LOCK: &str = "trigger-polling";
+pub(super) const POLL_LOCK: &str = "trigger-polling";
 
 /// A release's state and event count read from its log, or why it could not be read.
 type Loaded = Result<(ReleaseState, usize), EngineError>;
 
+/// What the renewal task reports.
+pub(super) enum Renewal {
+    /// These releases' leases were taken over by other replicas.
+    Lost(Vec<ReleaseId>),
+    /// Leases could not be renewed for longer than they last: every one of them may be another
+    /// replica's by now.
+    Expired,
+}
+
+/// Renews this replica's leases every `every`, on its own task so that a busy engine never lets them
+/// expire; reports what was lost, and when renewals have failed for longer than `expiry`. Ends with
+/// the engine.
+pub(super) async fn renew_leases(
+    replicas: Arc<dyn Replicas>,
+    every: std::time::Duration,
+    expiry: std::time::Duration,
+    tx: tokio::sync::mpsc::UnboundedSender<Renewal>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut renewed = tokio::time::Instant::now();
+    let mut expired = false;
+    loop {
+        tick.tick().await;
+        let started = tokio::time::Instant::now();
+        let report = match replicas.renew().await {
+            Ok(lost) => {
+                renewed = started;
+                expired = false;
+                (!lost.is_empty()).then_some(Renewal::Lost(lost))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot renew leases");
+                // Reported once per outage.
+                let over = !expired && renewed.elapsed() >= expiry;
+                expired |= over;
+                over.then_some(Renewal::Expired)
+            }
+        };
+        if let Some(report) = report
+            && tx.send(report).is_err()
+        {
+            return;
+        }
+        if tx.is_closed() {
+            return;
+        }
+    }
+}
+
 /// What one lease round found, for the engine task.
 pub(super) struct LeaseRound {
-    /// Releases whose lease was taken over: they are dropped.
-    lost: Vec<ReleaseId>,
     /// Releases claimed, with their state and event count (or why they could not be loaded).
     claimed: Vec<(ReleaseId, Loaded)>,
     /// Active releases of the whole installation, with their products (`None` when unreadable).
@@ -34,13 +82,9 @@ pub(super) struct LeaseRound {
     controls: Vec<TakenControl>,
 }
 
-/// One lease round, off the engine task: renew, claim and load, read what is active, take control
+/// One lease round, off the engine task: claim and load, read what is active, take control
 /// requests about `held`.
 pub(super) async fn lease_round<S: Store>(store: S, replicas: Arc<dyn Replicas>, held: Vec<ReleaseId>) -> LeaseRound {
-    let lost = replicas.renew().await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "cannot renew leases");
-        Vec::new()
-    });
     let ids = replicas.claim(CLAIM_LIMIT).await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "cannot claim releases");
         Vec::new()
@@ -73,7 +117,7 @@ pub(super) async fn lease_round<S: Store>(store: S, replicas: Arc<dyn Replicas>,
         tracing::warn!(error = %e, "cannot take control requests");
         Vec::new()
     });
-    LeaseRound { lost, claimed, active, controls }
+    LeaseRound { claimed, active, controls }
 }
 
 impl<S: Store> Engine<S> {
@@ -90,13 +134,28 @@ impl<S: Store> Engine<S> {
         });
     }
 
-    /// Applies a lease round: drops what was lost, takes over what was claimed, notes what other
-    /// replicas drive, carries out control requests.
+    /// Drops the releases whose leases the renewal task found lost (all of them when renewals
+    /// failed for longer than a lease lasts).
+    pub(super) fn handle_renewal(&mut self, renewal: Renewal) {
+        match renewal {
+            Renewal::Lost(lost) => {
+                for id in lost {
+                    self.lose(id, "its lease expired and another replica took it over");
+                }
+            }
+            Renewal::Expired => {
+                let all: Vec<ReleaseId> = self.releases.keys().copied().collect();
+                for id in all {
+                    self.lose(id, "leases could not be renewed for longer than they last");
+                }
+            }
+        }
+    }
+
+    /// Applies a lease round: takes over what was claimed, notes what other replicas drive, carries
+    /// out control requests.
     pub(super) async fn handle_lease_round(&mut self, round: LeaseRound) {
         self.lease_round_running = false;
-        for id in round.lost {
-            self.lose(id, "its lease expired and another replica took it over");
-        }
         for (id, loaded) in round.claimed {
             match loaded {
                 Ok((state, events)) => self.take_over(id, state, events).await,
@@ -226,7 +285,19 @@ impl<S: Store> Engine<S> {
             }
             Control::Retry { actor } => self.retry(release, actor).await.map(|()| ControlAnswer::Done),
             Control::Approve { env, actor } => self.approve(release, env, actor).map(ControlAnswer::Approved),
+            pr @ (Control::MergePr { .. } | Control::ClosePr { .. }) => self.carry_out_here(pr).await,
         }
+    }
+
+    /// Carries out a pull-request request here, whatever release it belongs to (also when that
+    /// cannot be read: the request then fails saying why).
+    pub(super) async fn carry_out_here(&mut self, control: Control) -> ControlResult {
+        let pr = match control {
+            Control::MergePr { number, actor } => self.merge_pr(number, actor).await?,
+            Control::ClosePr { number, comment } => self.close_pr(number, comment).await?,
+            other => return Err(EngineError::Internal(format!("{other:?} is about a release"))),
+        };
+        Ok(ControlAnswer::PullRequest(Box::new(pr)))
     }
 
     /// Carries out a request another replica forwarded, and stores the answer for it.
@@ -245,8 +316,36 @@ impl<S: Store> Engine<S> {
         });
     }
 
+    /// Acts on what another replica announced.
+    pub(super) async fn handle_notice(&mut self, notice: Notice) {
+        match notice {
+            Notice::ControlRequested(release) => self.control_requested(release).await,
+            Notice::StatusPushed(app) => self.status_pushed(app).await,
+        }
+    }
+
+    /// Reads a status report another replica stored, for this replica's waits on the application.
+    async fn status_pushed(&mut self, app: AppName) {
+        let Some(product) = self.catalog.applications.get(&app).map(|a| a.product.to_string()) else { return };
+        let rows = match self.store.app_states(&product).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(app = %app, error = %e, "cannot read a status report");
+                return;
+            }
+        };
+        let Some(row) = rows.into_iter().find(|r| r.application == app.as_str()) else { return };
+        let status = PushedStatus { sync: row.sync, revision: row.revision, health: row.health, message: row.message };
+        let reports = self.pushed.entry(app).or_insert_with(|| tokio::sync::watch::channel(None).0);
+        reports.send_if_modified(|current| {
+            let changed = current.as_ref() != Some(&status);
+            *current = Some(status);
+            changed
+        });
+    }
+
     /// Takes and carries out the control requests announced for `release`, when this replica drives it.
-    pub(super) async fn control_requested(&mut self, release: ReleaseId) {
+    async fn control_requested(&mut self, release: ReleaseId) {
         if !self.releases.contains_key(&release) {
             return;
         }
@@ -260,20 +359,34 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// Whether this replica polls trigger environments now: it holds the polling lock (taking it when
-    /// free). Only one replica polls at a time; another takes over when it stops.
-    pub(super) async fn may_poll(&mut self) -> bool {
-        if self.poll_lock.as_ref().is_some_and(|l| l.is_held()) {
+    /// The release a pull request belongs to, when it can be read (else the request is carried out
+    /// here, which answers why it cannot be).
+    pub(super) async fn pr_release(&self, number: u64) -> Option<ReleaseId> {
+        let pr = self.ports.pulls.get(number).await.ok()??;
+        pr.release.parse::<uuid::Uuid>().ok().map(ReleaseId)
+    }
+
+    /// Whether this replica does the periodic `job` now: it holds the job's lock (taking it when
+    /// free). One replica at a time does each job; another takes it over when that one stops.
+    pub(super) async fn take_turn(&mut self, job: &'static str) -> bool {
+        if self.locks.get(job).is_some_and(|l| l.is_held()) {
             return true;
         }
-        self.poll_lock = match self.replicas.try_lock(POLL_LOCK).await {
-            Ok(lock) => lock,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot take the trigger-polling lock");
-                None
+        match self.replicas.try_lock(job).await {
+            Ok(Some(lock)) => {
+                self.locks.insert(job, lock);
+                true
             }
-        };
-        self.poll_lock.is_some()
+            Ok(None) => {
+                self.locks.remove(job);
+                false
+            }
+            Err(e) => {
+                tracing::warn!(job, error = %e, "cannot take the lock of a periodic job");
+                self.locks.remove(job);
+                false
+            }
+        }
     }
 
     /// Whether an older active release of `product` runs on another replica (queue mode waits for it).

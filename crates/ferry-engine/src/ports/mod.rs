@@ -37,7 +37,7 @@ pub use clock::SystemClock;
 pub use git::MirrorGit;
 pub use pulls::LocalPullRequests;
 pub use replicas::{
-    Control, ControlAnswer, ControlResult, HeldLock, Owner, PgReplicas, Replicas, SoleReplica, TakenControl,
+    Control, ControlAnswer, ControlResult, HeldLock, Notice, Owner, PgReplicas, Replicas, SoleReplica, TakenControl,
 };
 pub use runner::LocalRunner;
 pub use status::{ExecStatus, PushStatus};

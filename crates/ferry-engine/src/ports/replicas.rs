@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use ferry_model::names::ReleaseId;
+use ferry_model::names::{AppName, ReleaseId};
 use ferry_store::{ControlNotice, PgStore};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
@@ -43,6 +43,20 @@ pub enum Control {
         /// Who approves.
         actor: String,
     },
+    /// Merge a promotion pull request of the release.
+    MergePr {
+        /// Its number.
+        number: u64,
+        /// Who merges.
+        actor: String,
+    },
+    /// Close a promotion pull request of the release without merging it.
+    ClosePr {
+        /// Its number.
+        number: u64,
+        /// Why.
+        comment: String,
+    },
 }
 
 /// What a control request did.
@@ -53,6 +67,8 @@ pub enum ControlAnswer {
     Done,
     /// The approved steps, `RUN/STEP`.
     Approved(Vec<String>),
+    /// The pull request merged or closed.
+    PullRequest(Box<crate::handle::PullRequestInfo>),
 }
 
 /// The answer to a control request, as stored for the asking replica.
@@ -67,6 +83,15 @@ pub struct TakenControl {
     pub release: ReleaseId,
     /// What is asked.
     pub control: Control,
+}
+
+/// What another replica announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Control requests about this release wait for its owner.
+    ControlRequested(ReleaseId),
+    /// A status report for this application was stored (`status.push`).
+    StatusPushed(AppName),
 }
 
 /// Who owns a release right now.
@@ -103,9 +128,10 @@ pub trait Replicas: Send + Sync + 'static {
     fn try_lock(&self, name: &'static str) -> BoxFuture<'_, Result<Option<Box<dyn HeldLock>>, String>>;
     /// Asks the replica owning `release` to carry out `control` and waits for its answer.
     fn forward(&self, release: ReleaseId, control: Control) -> BoxFuture<'_, ControlResult>;
-    /// Releases about which control requests wait, as they are announced (a closed channel when
-    /// nothing is ever forwarded).
-    fn requests(&self) -> mpsc::UnboundedReceiver<ReleaseId>;
+    /// What replicas announce, as it is announced (a closed channel for a sole replica).
+    fn notices(&self) -> mpsc::UnboundedReceiver<Notice>;
+    /// Tells every replica that a status report for `app` was stored.
+    fn announce_pushed(&self, app: AppName) -> BoxFuture<'_, Result<(), String>>;
     /// Takes the waiting control requests about `releases` (those this replica holds).
     fn take(&self, releases: Vec<ReleaseId>) -> BoxFuture<'_, Result<Vec<TakenControl>, String>>;
     /// Stores the answer to control request `id` for the replica that asked.
@@ -153,8 +179,12 @@ impl Replicas for SoleReplica {
         Box::pin(async move { Err(EngineError::Internal(format!("release {release} has no other owner to ask"))) })
     }
 
-    fn requests(&self) -> mpsc::UnboundedReceiver<ReleaseId> {
+    fn notices(&self) -> mpsc::UnboundedReceiver<Notice> {
         mpsc::unbounded_channel().1
+    }
+
+    fn announce_pushed(&self, _app: AppName) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
     }
 
     fn take(&self, _releases: Vec<ReleaseId>) -> BoxFuture<'_, Result<Vec<TakenControl>, String>> {
@@ -278,25 +308,31 @@ impl Replicas for PgReplicas {
         })
     }
 
-    fn requests(&self) -> mpsc::UnboundedReceiver<ReleaseId> {
+    fn notices(&self) -> mpsc::UnboundedReceiver<Notice> {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut notices = self.store.control_notices();
         tokio::spawn(async move {
             loop {
-                match notices.recv().await {
+                let notice = match notices.recv().await {
                     Ok(ControlNotice::Requested(release)) => {
-                        for id in release_ids([release]) {
-                            if tx.send(id).is_err() {
-                                return;
-                            }
-                        }
+                        release_ids([release]).into_iter().next().map(Notice::ControlRequested)
                     }
-                    Ok(ControlNotice::Answered(_)) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Ok(ControlNotice::Pushed(app)) => AppName::new(&app).ok().map(Notice::StatusPushed),
+                    Ok(ControlNotice::Answered(_)) | Err(broadcast::error::RecvError::Lagged(_)) => None,
                     Err(broadcast::error::RecvError::Closed) => return,
+                };
+                if let Some(notice) = notice
+                    && tx.send(notice).is_err()
+                {
+                    return;
                 }
             }
         });
         rx
+    }
+
+    fn announce_pushed(&self, app: AppName) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { self.store.announce_pushed(app.as_str()).await.map_err(|e| e.to_string()) })
     }
 
     fn take(&self, releases: Vec<ReleaseId>) -> BoxFuture<'_, Result<Vec<TakenControl>, String>> {

@@ -10,7 +10,7 @@ use super::rows::get;
 use super::{PgStore, query_err};
 use crate::Result;
 
-/// The channel of control notices; payloads are `requested RELEASE` and `answered ID`.
+/// The channel of control notices; payloads are `requested RELEASE`, `answered ID` and `pushed APP`.
 pub(super) const CONTROL_CHANNEL: &str = "ferry_control";
 
 /// What the control channel announced.
@@ -20,6 +20,9 @@ pub enum ControlNotice {
     Requested(String),
     /// The request with this id was answered.
     Answered(i64),
+    /// A status report for this application was stored (`status.push`): replicas waiting for it
+    /// read it.
+    Pushed(String),
 }
 
 impl ControlNotice {
@@ -28,6 +31,7 @@ impl ControlNotice {
         match payload.split_once(' ')? {
             ("requested", release) => Some(ControlNotice::Requested(release.to_owned())),
             ("answered", id) => id.parse().ok().map(ControlNotice::Answered),
+            ("pushed", app) => Some(ControlNotice::Pushed(app.to_owned())),
             _ => None,
         }
     }
@@ -121,6 +125,17 @@ impl PgStore {
         Ok(self.first("reading a control answer", sql, &[&id], |row, doing| get(row, "answer", doing)).await?.flatten())
     }
 
+    /// Tells every replica that a status report for `app` was stored.
+    pub async fn announce_pushed(&self, app: &str) -> Result<()> {
+        let doing = "announcing a status report";
+        let client = self.client(doing).await?;
+        client
+            .execute("SELECT pg_notify($1, $2)", &[&CONTROL_CHANNEL, &format!("pushed {app}")])
+            .await
+            .map_err(query_err(doing))?;
+        Ok(())
+    }
+
     /// Control notices of every replica, from now on.
     pub fn control_notices(&self) -> tokio::sync::broadcast::Receiver<ControlNotice> {
         self.controls.subscribe()
@@ -136,6 +151,7 @@ mod tests {
         assert_eq!(ControlNotice::parse("requested 0190-x"), Some(ControlNotice::Requested("0190-x".into())));
         assert_eq!(ControlNotice::parse("answered 42"), Some(ControlNotice::Answered(42)));
         assert_eq!(ControlNotice::parse("answered x"), None);
+        assert_eq!(ControlNotice::parse("pushed shop-api-qa"), Some(ControlNotice::Pushed("shop-api-qa".into())));
         assert_eq!(ControlNotice::parse("other"), None);
     }
 }
