@@ -153,6 +153,54 @@ fn wait_showing<T>(what: &str, describe: impl Fn() -> String, mut check: impl Fn
     }
 }
 
+/// Follows `GET /api/v1/events?{filter}` on `url` (with `headers`) until `until` holds for the events
+/// received, the stream ends (its server was killed) or the deadline passes; returns the events.
+/// `opened` is called once the stream is open.
+fn follow(
+    url: &str,
+    token: &str,
+    filter: &str,
+    headers: &[(&str, String)],
+    opened: impl FnOnce(),
+    until: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut request = reqwest::Client::new().get(format!("{url}/api/v1/events?{filter}")).bearer_auth(token);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let mut resp = request.send().await.unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        opened();
+        let mut events: Vec<Value> = Vec::new();
+        let mut buffer = String::new();
+        let read = async {
+            while let Ok(Some(chunk)) = resp.chunk().await {
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let block: String = buffer.drain(..end + 2).collect();
+                    for line in block.lines() {
+                        if let Some(data) = line.strip_prefix("data:") {
+                            events.push(serde_json::from_str(data.trim()).unwrap());
+                        }
+                    }
+                    if until(&events) {
+                        return;
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DEADLINE, read).await;
+        events
+    })
+}
+
+/// Whether `count` releases have finished among the streamed events.
+fn finished(events: &[Value], count: usize) -> bool {
+    events.iter().filter(|e| e["body"]["type"] == "Finished").count() >= count
+}
+
 /// A pre-action step that waits until the file `gate` exists.
 fn gated(gate: &Path) -> String {
     format!("while [ ! -f '{}' ]; do sleep 0.05; done; echo gate passed", gate.display())
@@ -180,6 +228,19 @@ fn releases_survive_a_replica_killed_mid_workflow() {
     let gate = gates.path().join("open");
     let product = Product::new(&gated(&gate));
     let mut replicas = Replicas::start(&db, &product, &["a", "b", "c"]);
+    // A live event stream on each replica, open before anything happens.
+    let streams: Vec<_> = (0..3)
+        .map(|i| {
+            let (url, token) = (replicas.server(i).url.clone(), replicas.token.clone());
+            let opened = std::sync::mpsc::channel();
+            let stream = std::thread::spawn(move || {
+                let open = move || drop(opened.0.send(()));
+                follow(&url, &token, "product=shop", &[], open, |events| finished(events, 3))
+            });
+            opened.1.recv().unwrap();
+            stream
+        })
+        .collect();
     // One release through each replica; each is owned by the replica that created it.
     let ids: Vec<String> = (0..3).map(|i| replicas.promote(i)).collect();
     for (id, name) in ids.iter().zip(&replicas.names) {
@@ -231,6 +292,31 @@ fn releases_survive_a_replica_killed_mid_workflow() {
     let lost_at = events.iter().rposition(|e| e["type"] == "StepLost").unwrap();
     assert!(has_event(&events[lost_at..], "StepStarted", Some("gate")), "the gate step started again");
     assert!(has_event(&events[lost_at..], "StepFinished", Some("gate")), "the gate step passed");
+    // A client of the surviving replica saw every event of every release live, once and in order,
+    // whichever replica wrote it; one that resumes there with Last-Event-ID gets the rest.
+    let stored: Vec<i64> =
+        replicas.rt.block_on(replicas.store.release_events(&victim)).unwrap().iter().map(|e| e.gid).collect();
+    let survivor = replicas.servers.iter().position(Option::is_some).unwrap();
+    for (i, stream) in streams.into_iter().enumerate() {
+        let events = stream.join().unwrap();
+        if i != survivor {
+            continue;
+        }
+        let seen: Vec<i64> =
+            events.iter().filter(|e| e["releaseId"] == victim.as_str()).map(|e| e["gid"].as_i64().unwrap()).collect();
+        assert_eq!(seen, stored, "the live stream on the survivor carries the whole log");
+    }
+    let server = replicas.server(survivor);
+    let resumed = follow(
+        &server.url,
+        &replicas.token,
+        &format!("release={victim}"),
+        &[("Last-Event-ID", stored[4].to_string())],
+        || {},
+        |events| finished(events, 1),
+    );
+    let resumed: Vec<i64> = resumed.iter().map(|e| e["gid"].as_i64().unwrap()).collect();
+    assert_eq!(resumed, stored[5..]);
     // No promotion commit twice: at most one per release and environment.
     let commits = promotion_commits(&product.bare);
     let mut seen = std::collections::BTreeSet::new();
@@ -307,4 +393,41 @@ fn one_push_seen_by_two_replicas_starts_one_release() {
     assert_eq!(statuses.len(), 1, "one release: {statuses:?}");
     let view = super::e2e_postgres::get(replicas.server(1), &replicas.token, &format!("/api/v1/releases/{id}"));
     assert_eq!(view["trigger"]["sha"], sha.as_str());
+}
+
+#[test]
+fn a_status_report_sent_to_another_replica_reaches_the_waiting_release() {
+    let Some(db) = Database::create() else { return };
+    let product = Product::new("true");
+    // shop-api-qa takes status reports from an agent.
+    let file = product.config.join("shop.yaml");
+    let yaml = std::fs::read_to_string(&file).unwrap();
+    let anchor = "path: apps/api/qa, targetRevision: main }\n";
+    assert!(yaml.contains(anchor));
+    std::fs::write(&file, yaml.replace(anchor, &format!("{anchor}  status: {{ push: {{}} }}\n"))).unwrap();
+    let replicas = Replicas::start(&db, &product, &["a", "b"]);
+    let id = replicas.promote(0);
+    // The release waits for the report on a, where it runs.
+    let commit = wait_for("the promotion to qa", || {
+        replicas.event_types(&id).into_iter().find_map(|e| {
+            (e["type"] == "ActionCommitted" && e["env"] == "qa").then(|| e["commit"].as_str().unwrap().to_owned())
+        })
+    });
+    assert_eq!(replicas.owner(&id).as_deref(), Some("a"));
+    let report = serde_json::json!({"sync": "Synced", "health": "Healthy", "revision": commit});
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/api/v1/apps/shop-api-qa/status", replicas.server(1).url))
+            .bearer_auth(&replicas.token)
+            .json(&report)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    });
+    let statuses = replicas.wait_finished(std::slice::from_ref(&id));
+    assert_eq!(statuses[&id], "Succeeded", "{:?}", replicas.event_types(&id));
+    let passed = replicas.event_types(&id);
+    assert!(passed.iter().any(|e| e["type"] == "AppGatePassed" && e["app"] == "shop-api-qa"), "{passed:?}");
 }
