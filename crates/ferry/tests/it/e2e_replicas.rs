@@ -234,7 +234,9 @@ fn releases_survive_a_replica_killed_mid_workflow() {
             let (url, token) = (replicas.server(i).url.clone(), replicas.token.clone());
             let opened = std::sync::mpsc::channel();
             let stream = std::thread::spawn(move || {
-                let open = move || drop(opened.0.send(()));
+                let open = move || {
+                    let _ = opened.0.send(());
+                };
                 follow(&url, &token, "product=shop", &[], open, |events| finished(events, 3))
             });
             opened.1.recv().unwrap();
