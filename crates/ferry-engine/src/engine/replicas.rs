@@ -156,6 +156,8 @@ impl<S: Store> Engine<S> {
     /// out control requests.
     pub(super) async fn handle_lease_round(&mut self, round: LeaseRound) {
         self.lease_round_running = false;
+        // A full batch: more may wait (a replica with many releases died); claim on at once.
+        let more = round.claimed.len() >= CLAIM_LIMIT as usize;
         for (id, loaded) in round.claimed {
             match loaded {
                 Ok((state, events)) => self.take_over(id, state, events).await,
@@ -181,6 +183,9 @@ impl<S: Store> Engine<S> {
         }
         for taken in round.controls {
             self.carry_out_taken(taken).await;
+        }
+        if more {
+            self.start_lease_round();
         }
     }
 
