@@ -38,6 +38,9 @@ use crate::{
 const BROADCAST_CAPACITY: usize = 16_384;
 /// Capacity of the control-notice broadcast; a replica that lags finds requests at its next renewal.
 const CONTROL_CAPACITY: usize = 1024;
+/// How long the server lets a connection of the pool sit idle inside a transaction before ending
+/// the session (the store's transactions never wait on anything but their own statements).
+const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(5);
 /// Connections of the pool.
 const POOL_SIZE: usize = 16;
 /// How long the listening connection waits before connecting again after it was lost.
@@ -100,8 +103,15 @@ impl PgStore {
         let location: Arc<str> = redact(url).into();
         let open_err = |source: crate::DriverError| StoreError::Open { location: location.to_string(), source };
         let config = tokio_postgres::Config::from_str(url).map_err(|e| open_err(e.into()))?;
-        let manager =
-            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        // A transaction left open by a replica that stopped answering (paused, not dead: a dead one's
+        // connection closes) would hold the event-log lock and its lease rows: the server ends it.
+        let mut pooled = config.clone();
+        let timeout = format!("-c idle_in_transaction_session_timeout={}", IDLE_IN_TRANSACTION.as_millis());
+        pooled.options(&match config.get_options() {
+            Some(given) => format!("{given} {timeout}"),
+            None => timeout,
+        });
+        let manager = Manager::from_config(pooled, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(|e| open_err(e.into()))?;
         let mut client = pool.get().await.map_err(|e| open_err(e.into()))?;
         migrate::run(&mut client, &location, migrate).await?;

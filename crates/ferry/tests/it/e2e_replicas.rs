@@ -433,3 +433,41 @@ fn a_status_report_sent_to_another_replica_reaches_the_waiting_release() {
     let passed = replicas.event_types(&id);
     assert!(passed.iter().any(|e| e["type"] == "AppGatePassed" && e["app"] == "shop-api-qa"), "{passed:?}");
 }
+
+#[test]
+fn a_paused_owner_never_writes_for_a_release_taken_over_meanwhile() {
+    let Some(db) = Database::create() else { return };
+    let gates = tempfile::tempdir().unwrap();
+    let gate = gates.path().join("open");
+    let product = Product::new(&gated(&gate));
+    let replicas = Replicas::start(&db, &product, &["a", "b"]);
+    let id = replicas.promote(0);
+    wait_for("the gate step to run on a", || {
+        has_event(&replicas.event_types(&id), "StepStarted", Some("gate")).then_some(())
+    });
+    assert_eq!(replicas.owner(&id).as_deref(), Some("a"));
+    // a stops answering (a long pause, as under a stalled machine): b takes the release over.
+    let pid = replicas.server(0).child.id().to_string();
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill").args([name, &pid]).status().unwrap();
+        assert!(status.success(), "kill {name} {pid}");
+    };
+    signal("-STOP");
+    wait_for("b to take the release over", || (replicas.owner(&id).as_deref() == Some("b")).then_some(()));
+    wait_for("the lost step to be recorded", || {
+        has_event(&replicas.event_types(&id), "StepLost", Some("gate")).then_some(())
+    });
+    // a resumes, with the gate step it started still running: its own process finishes now too, and
+    // a must not record anything for the release any more.
+    signal("-CONT");
+    std::fs::write(&gate, "").unwrap();
+    let statuses = replicas.wait_finished(std::slice::from_ref(&id));
+    assert_eq!(statuses[&id], "Succeeded", "{:?}", replicas.event_types(&id));
+    let epochs = replicas.assert_fenced(&id);
+    assert_eq!(epochs.first(), Some(&1));
+    let taken = epochs.iter().position(|e| *e > 1).unwrap();
+    assert!(epochs[taken..].iter().all(|e| *e == epochs[taken]), "only b wrote after the takeover: {epochs:?}");
+    // a still serves, and what it serves of the release is b's.
+    let view = super::e2e_postgres::get(replicas.server(0), &replicas.token, &format!("/api/v1/releases/{id}"));
+    assert_eq!(view["status"], "Succeeded");
+}
