@@ -30,8 +30,8 @@ fn answers(server: &Server, token: &str, id: &str) -> [Value; 4] {
 
 /// A new database on the tests' server, dropped at the end of the test.
 pub(super) struct Database {
-    server: String,
-    name: String,
+    pub(super) server: String,
+    pub(super) name: String,
     pub(super) url: String,
 }
 

@@ -471,3 +471,29 @@ fn a_paused_owner_never_writes_for_a_release_taken_over_meanwhile() {
     let view = super::e2e_postgres::get(replicas.server(0), &replicas.token, &format!("/api/v1/releases/{id}"));
     assert_eq!(view["status"], "Succeeded");
 }
+
+#[test]
+fn a_replica_is_not_ready_while_its_database_is_unreachable() {
+    let Some(db) = Database::create() else { return };
+    let product = Product::new("true");
+    let replicas = Replicas::start(&db, &product, &["a"]);
+    let readyz = || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let resp = reqwest::get(format!("{}/readyz", replicas.server(0).url)).await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        })
+    };
+    assert_eq!(readyz().0, 200);
+    // The database goes away under the running replica (its sessions are ended too).
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(ferry_store::test_support::drop_database(&db.server, &db.name)).unwrap();
+    let (status, body) = readyz();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("the store is not reachable"), "{body}");
+    // Liveness is not readiness: the process still answers.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let health =
+        rt.block_on(async { reqwest::get(format!("{}/healthz", replicas.server(0).url)).await.unwrap().status() });
+    assert_eq!(health.as_u16(), 200);
+}
