@@ -136,6 +136,8 @@ struct Engine<S: Store> {
     elsewhere: BTreeMap<ReleaseId, ProductName>,
     /// The locks of periodic jobs (trigger polling, retention) this replica holds.
     locks: HashMap<&'static str, Box<dyn HeldLock>>,
+    /// The version of the configuration in use (0: none applied yet); another replica may apply a newer.
+    config_version: i64,
 }
 
 struct Created {
@@ -175,9 +177,9 @@ pub async fn start_replica<S: Store>(
     ports: Ports,
     replicas: Arc<dyn Replicas>,
 ) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), EngineError> {
-    let catalog = match store.latest_config().await.map_err(internal)? {
-        Some(version) => serde_json::from_value::<Catalog>(version.catalog).map_err(internal)?,
-        None => Catalog::default(),
+    let (catalog, config_version) = match store.latest_config().await.map_err(internal)? {
+        Some(version) => (serde_json::from_value::<Catalog>(version.catalog).map_err(internal)?, version.version),
+        None => (Catalog::default(), 0),
     };
     let catalog = Arc::new(catalog);
     let (catalog_tx, catalog_rx) = watch::channel(catalog.clone());
@@ -218,6 +220,7 @@ pub async fn start_replica<S: Store>(
         lease_round_running: false,
         elsewhere: BTreeMap::new(),
         locks: HashMap::new(),
+        config_version,
     };
     engine.recover().await?;
     let inputs = Inputs {
@@ -400,6 +403,7 @@ impl<S: Store> Engine<S> {
         let write = Write::Config { applied_by: actor, catalog: json, at: self.ports.clock.now() };
         match self.store.write(vec![write]).await.map_err(internal)?.into_iter().next() {
             Some(Ok(WriteOutcome::ConfigVersion(v))) => {
+                self.config_version = self.config_version.max(v);
                 self.catalog = Arc::new(catalog);
                 self.catalog_tx.send_replace(self.catalog.clone());
                 self.record_baselines().await;

@@ -80,6 +80,8 @@ pub(super) struct LeaseRound {
     active: Option<Vec<(ReleaseId, ProductName)>>,
     /// Control requests taken for releases this replica drives.
     controls: Vec<TakenControl>,
+    /// The latest applied configuration (another replica may have applied it).
+    config: Option<ferry_store::ConfigVersion>,
 }
 
 /// One lease round, off the engine task: claim and load, read what is active, take control
@@ -117,7 +119,11 @@ pub(super) async fn lease_round<S: Store>(store: S, replicas: Arc<dyn Replicas>,
         tracing::warn!(error = %e, "cannot take control requests");
         Vec::new()
     });
-    LeaseRound { claimed, active, controls }
+    let config = store.latest_config().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read the applied configuration");
+        None
+    });
+    LeaseRound { claimed, active, controls, config }
 }
 
 impl<S: Store> Engine<S> {
@@ -156,6 +162,9 @@ impl<S: Store> Engine<S> {
     /// out control requests.
     pub(super) async fn handle_lease_round(&mut self, round: LeaseRound) {
         self.lease_round_running = false;
+        if let Some(config) = round.config {
+            self.adopt_config(config);
+        }
         // A full batch: more may wait (a replica with many releases died); claim on at once.
         let more = round.claimed.len() >= CLAIM_LIMIT as usize;
         for (id, loaded) in round.claimed {
@@ -186,6 +195,22 @@ impl<S: Store> Engine<S> {
         }
         if more {
             self.start_lease_round();
+        }
+    }
+
+    /// Starts using a configuration another replica applied, when it is newer than the one in use.
+    fn adopt_config(&mut self, config: ferry_store::ConfigVersion) {
+        if config.version <= self.config_version {
+            return;
+        }
+        match serde_json::from_value::<ferry_model::resources::Catalog>(config.catalog) {
+            Ok(catalog) => {
+                tracing::info!(version = config.version, "using the configuration another replica applied");
+                self.config_version = config.version;
+                self.catalog = Arc::new(catalog);
+                self.catalog_tx.send_replace(self.catalog.clone());
+            }
+            Err(e) => tracing::error!(version = config.version, error = %e, "cannot read an applied configuration"),
         }
     }
 

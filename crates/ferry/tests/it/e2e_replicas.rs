@@ -497,3 +497,28 @@ fn a_replica_is_not_ready_while_its_database_is_unreachable() {
         rt.block_on(async { reqwest::get(format!("{}/healthz", replicas.server(0).url)).await.unwrap().status() });
     assert_eq!(health.as_u16(), 200);
 }
+
+#[test]
+fn a_configuration_applied_through_one_replica_is_used_by_the_others() {
+    let Some(db) = Database::create() else { return };
+    let product = Product::new("true");
+    let replicas = Replicas::start(&db, &product, &["a", "b"]);
+    let extra = product.dir.path().join("extra");
+    std::fs::create_dir_all(&extra).unwrap();
+    std::fs::copy(product.config.join("shop.yaml"), extra.join("shop.yaml")).unwrap();
+    std::fs::write(
+        extra.join("perf.yaml"),
+        "apiVersion: ferry/v1\nkind: Environment\nmetadata: { name: perf }\nspec: { type: non-production }\n",
+    )
+    .unwrap();
+    let applied = replicas.server(1).ferry_as(&replicas.token, &["apply", "-f", path(&extra)]);
+    assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
+    // a picks the new version up at its next lease round.
+    wait_for("a to use the configuration b applied", || {
+        let r = replicas.server(0).ferry_as(&replicas.token, &["get", "environments", "-o", "json"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let names: Vec<String> =
+            r.json()["items"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_owned()).collect();
+        names.contains(&"perf".to_owned()).then_some(())
+    });
+}
