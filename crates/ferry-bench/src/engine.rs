@@ -129,18 +129,32 @@ pub async fn hop_overhead(dir: &Path, limits: &Limits, releases: usize) -> Resul
 
 /// Scenario 2: many releases of several products at once; target environments made Successful
 /// per second, end to end (promote request → last release Finished).
-pub async fn throughput(
-    dir: &Path,
-    limits: &Limits,
-    products: usize,
+/// What rounds of concurrent releases measured.
+struct Measured {
+    /// Environment promotions per second, per round.
+    rates: Vec<f64>,
+    /// Per-environment timings under that load.
+    loaded: Timings,
+    /// Environment promotions in all rounds.
+    total_envs: usize,
+}
+
+/// Environment promotions per second of `rounds` rounds of `per_product` concurrent releases of each
+/// product of `names` on `rig` (after one warm-up release per product), and how many there were.
+pub async fn promotion_rates(
+    rig: &Rig,
+    names: &[(String, &str)],
     per_product: usize,
     rounds: usize,
-) -> Result<Vec<Row>> {
-    let names: Vec<(String, &str)> = (0..products).map(|i| (format!("tp{i}"), "standard")).collect();
-    let rig = Rig::start(dir, &names).await?;
+) -> Result<(Vec<f64>, usize)> {
+    let m = measure(rig, names, per_product, rounds).await?;
+    Ok((m.rates, m.total_envs))
+}
+
+async fn measure(rig: &Rig, names: &[(String, &str)], per_product: usize, rounds: usize) -> Result<Measured> {
     // Warm-up: one release per product.
     let mut warm = Vec::new();
-    for (p, _) in &names {
+    for (p, _) in names {
         warm.push(rig.promote(p).await?);
     }
     rig.wait_all(&warm, Duration::from_secs(300)).await?;
@@ -150,7 +164,7 @@ pub async fn throughput(
     for _ in 0..rounds {
         let start = Timestamp::now();
         let mut requests = Vec::new();
-        for (p, _) in &names {
+        for (p, _) in names {
             for _ in 0..per_product {
                 requests.push(rig.promote(p));
             }
@@ -159,7 +173,7 @@ pub async fn throughput(
         rig.wait_all(&ids, Duration::from_secs(600)).await?;
         let mut end = start;
         let mut succeeded = 0usize;
-        for (p, _) in &names {
+        for (p, _) in names {
             let page = rig
                 .store
                 .list_releases(ReleaseFilter { product: Some(p.clone()), limit: 500, ..Default::default() })
@@ -183,9 +197,22 @@ pub async fn throughput(
         rates.push(envs as f64 / secs.max(1e-6));
         let received = rig.received_times();
         for id in &ids {
-            loaded.extend(timings(&rig, id, &received).await?);
+            loaded.extend(timings(rig, id, &received).await?);
         }
     }
+    Ok(Measured { rates, loaded, total_envs })
+}
+
+pub async fn throughput(
+    dir: &Path,
+    limits: &Limits,
+    products: usize,
+    per_product: usize,
+    rounds: usize,
+) -> Result<Vec<Row>> {
+    let names: Vec<(String, &str)> = (0..products).map(|i| (format!("tp{i}"), "standard")).collect();
+    let rig = Rig::start(dir, &names).await?;
+    let Measured { rates, loaded, total_envs } = measure(&rig, &names, per_product, rounds).await?;
     let lagged = rig.lagged();
     rig.stop();
     let commit = limits.commit().await?;

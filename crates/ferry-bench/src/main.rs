@@ -8,7 +8,12 @@
 //! cargo run --release -p ferry-bench -- all            # everything (under 15 minutes on 2 cores)
 //! cargo run --release -p ferry-bench -- quick          # small sizes (under 2 minutes), CI smoke test
 //! cargo run --release -p ferry-bench -- hop sse --json results.json
+//! cargo run --release -p ferry-bench -- postgres --postgres postgres://USER@HOST/postgres
 //! ```
+//!
+//! The PostgreSQL scenario runs only when named (or with `all`/`quick`) and given a server where it
+//! may create a database (`--postgres URL` or `FERRY_BENCH_POSTGRES`); without one, `all` and `quick`
+//! leave it out.
 
 mod active;
 mod engine;
@@ -16,6 +21,7 @@ mod git;
 mod limits;
 mod minimal;
 mod notes;
+mod postgres;
 mod releases;
 mod report;
 mod rig;
@@ -47,6 +53,10 @@ const SCENARIOS: [(&str, &str); 9] = [
     ("scale", "8 scale: a flow of 1,000 environments planned, run and rendered"),
     ("active", "9 active releases: 10,000 waiting on health — memory, and the hop beside them"),
 ];
+
+/// The PostgreSQL scenario: only with a server (`--postgres URL`).
+const POSTGRES: (&str, &str) =
+    ("postgres", "9 PostgreSQL: engine throughput beside raw inserts, cross-replica event delivery");
 
 /// How much work each scenario does.
 #[derive(Debug, Clone, Copy)]
@@ -158,7 +168,8 @@ impl Sizes {
 #[derive(Debug, Parser)]
 #[command(name = "ferry-bench", about = "Ferry's benchmark harness: SPEC §9 figures beside the machine's own limits")]
 struct Cli {
-    /// `all`, `quick`, or scenario names: hop, throughput, git, steps, releases, sse, notes, scale, active.
+    /// `all`, `quick`, or scenario names: hop, throughput, git, steps, releases, sse, notes, scale, active,
+    /// postgres (with --postgres).
     #[arg(required = true)]
     what: Vec<String>,
     /// Also write the results as JSON to this file.
@@ -167,6 +178,9 @@ struct Cli {
     /// Use the small sizes of `quick` for the named scenarios.
     #[arg(long)]
     quick: bool,
+    /// A PostgreSQL server where scenario `postgres` creates (and drops) a database of its own.
+    #[arg(long, env = "FERRY_BENCH_POSTGRES", value_name = "URL")]
+    postgres: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -224,10 +238,20 @@ fn run(cli: Cli) -> Result<bool> {
     let mut selected: Vec<&str> = Vec::new();
     for w in &cli.what {
         match w.as_str() {
-            "all" => selected.extend(SCENARIOS.iter().map(|(n, _)| *n)),
+            "all" => {
+                selected.extend(SCENARIOS.iter().map(|(n, _)| *n));
+                selected.extend(cli.postgres.as_ref().map(|_| POSTGRES.0));
+            }
             "quick" => {
                 quick = true;
                 selected.extend(SCENARIOS.iter().map(|(n, _)| *n));
+                selected.extend(cli.postgres.as_ref().map(|_| POSTGRES.0));
+            }
+            name if name == POSTGRES.0 => {
+                if cli.postgres.is_none() {
+                    anyhow::bail!("scenario postgres needs a server: --postgres URL or FERRY_BENCH_POSTGRES");
+                }
+                selected.push(POSTGRES.0);
             }
             name => match SCENARIOS.iter().find(|(n, _)| *n == name) {
                 Some((n, _)) => selected.push(n),
@@ -253,13 +277,13 @@ fn run(cli: Cli) -> Result<bool> {
     let mut ok = true;
     let mut background = Vec::new();
     for name in &selected {
-        let title = SCENARIOS.iter().find(|(n, _)| n == name).map_or(*name, |(_, t)| *t);
+        let title = SCENARIOS.iter().chain([&POSTGRES]).find(|(n, _)| n == name).map_or(*name, |(_, t)| *t);
         eprintln!("scenario {title} ({:.0} s so far)", clock.elapsed().as_secs_f64());
         let dir = tmp.path().join(name);
         std::fs::create_dir_all(&dir)?;
         let t = Instant::now();
         let sampler = Sampler::start();
-        let result = runtime.block_on(scenario(name, &dir, &limits, sizes));
+        let result = runtime.block_on(scenario(name, &dir, &limits, sizes, cli.postgres.as_deref()));
         let (max_load, max_compilers) = sampler.finish();
         background.push(Background {
             scenario: (*name).to_owned(),
@@ -307,8 +331,18 @@ fn run(cli: Cli) -> Result<bool> {
     Ok(ok)
 }
 
-async fn scenario(name: &str, dir: &std::path::Path, limits: &Limits, s: Sizes) -> Result<Vec<Row>> {
+async fn scenario(
+    name: &str,
+    dir: &std::path::Path,
+    limits: &Limits,
+    s: Sizes,
+    postgres: Option<&str>,
+) -> Result<Vec<Row>> {
     match name {
+        "postgres" => match postgres {
+            Some(server) => postgres::postgres(dir, server, s).await,
+            None => anyhow::bail!("scenario postgres needs --postgres URL"),
+        },
         "hop" => engine::hop_overhead(dir, limits, s.hop_releases).await,
         "throughput" => engine::throughput(dir, limits, s.tp_products, s.tp_per_product, s.tp_rounds).await,
         "git" => git::promotions(dir, s.promotions).await,

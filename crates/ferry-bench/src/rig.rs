@@ -1,5 +1,6 @@
-//! A real Ferry engine on a real SQLite store, with products whose GitOps repositories are local
-//! bare repositories: action `none`, no workflows, exec status without commands.
+//! A real Ferry engine on a real store (SQLite, or a replica on PostgreSQL), with products whose
+//! GitOps repositories are local bare repositories: action `none`, no workflows, exec status without
+//! commands.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use ferry_engine::{EngineConfig, EngineHandle, PromoteRequest};
-use ferry_store::{SqliteStore, Store, StoredEvent};
+use ferry_store::{AnyStore, PgStore, ReplicaOptions, SqliteStore, Store, StoredEvent};
 use jiff::Timestamp;
 use tokio::sync::Notify;
 
@@ -77,10 +78,19 @@ struct Collected {
     lagged: u64,
 }
 
+/// Where a rig keeps its data.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// `DIR/ferry.db`.
+    Sqlite,
+    /// A PostgreSQL database (URL), the engine running as its one replica.
+    Postgres(String),
+}
+
 /// The engine, its store and everything the store committed.
 pub struct Rig {
     /// The store.
-    pub store: SqliteStore,
+    pub store: AnyStore,
     /// The engine.
     pub engine: EngineHandle,
     task: tokio::task::JoinHandle<()>,
@@ -92,23 +102,51 @@ pub struct Rig {
 impl Rig {
     /// Starts the engine in `dir` with products `(name, flow)`, each with its own GitOps repository.
     pub async fn start(dir: &Path, products: &[(String, &str)]) -> Result<Rig> {
+        Rig::start_on(dir, products, &Backend::Sqlite).await
+    }
+
+    /// [`Rig::start`] on `backend`.
+    pub async fn start_on(dir: &Path, products: &[(String, &str)], backend: &Backend) -> Result<Rig> {
         let mut configured = Vec::new();
         for (name, flow) in products {
             let files = gitops_files();
             let (bare, _work) = bare_repo(dir, &format!("{name}-gitops"), &files)?;
             configured.push((name.clone(), format!("file://{}", bare.display()), *flow));
         }
-        Rig::start_yaml(dir, vec![config_yaml(&configured)]).await
+        Rig::start_yaml_on(dir, vec![config_yaml(&configured)], backend, |_| {}).await
     }
 
     /// Starts the engine in `dir` with the configuration files `yaml` (its repositories already made).
     pub async fn start_yaml(dir: &Path, yaml: Vec<String>) -> Result<Rig> {
-        Rig::start_tuned(dir, yaml, |_| {}).await
+        Rig::start_yaml_on(dir, yaml, &Backend::Sqlite, |_| {}).await
     }
 
     /// [`Rig::start_yaml`] with the engine's settings changed by `tune`.
     pub async fn start_tuned(dir: &Path, yaml: Vec<String>, tune: impl FnOnce(&mut EngineConfig)) -> Result<Rig> {
-        let store = SqliteStore::open(&dir.join("ferry.db")).await.context("opening the store")?;
+        Rig::start_yaml_on(dir, yaml, &Backend::Sqlite, tune).await
+    }
+
+    /// [`Rig::start_yaml`] on `backend`, with the engine's settings changed by `tune`.
+    pub async fn start_yaml_on(
+        dir: &Path,
+        yaml: Vec<String>,
+        backend: &Backend,
+        tune: impl FnOnce(&mut EngineConfig),
+    ) -> Result<Rig> {
+        let (store, replicas): (AnyStore, Arc<dyn ferry_engine::ports::Replicas>) = match backend {
+            Backend::Sqlite => {
+                let store = SqliteStore::open(&dir.join("ferry.db")).await.context("opening the store")?;
+                (AnyStore::Sqlite(store), Arc::new(ferry_engine::ports::SoleReplica))
+            }
+            Backend::Postgres(url) => {
+                let store = PgStore::open(url)
+                    .await
+                    .context("opening the PostgreSQL store")?
+                    .replica(ReplicaOptions::new("bench"));
+                let replicas = ferry_engine::ports::PgReplicas::new(store.clone())?;
+                (AnyStore::Postgres(store), Arc::new(replicas))
+            }
+        };
         let collected = Arc::new(Mutex::new(Collected::default()));
         let notify = Arc::new(Notify::new());
         let collector = {
@@ -145,7 +183,9 @@ impl Rig {
         };
         let mut config = EngineConfig::new(dir.join("data"), "http://127.0.0.1:0".into());
         tune(&mut config);
-        let (engine, task) = ferry_engine::start(store.clone(), config).await.context("starting the engine")?;
+        let ports = ferry_engine::ports::Ports::default_for(&config, &store)?;
+        let (engine, task) =
+            ferry_engine::start_replica(store.clone(), config, ports, replicas).await.context("starting the engine")?;
         let catalog = load_catalog_files(yaml)?;
         engine.apply_config(catalog, "bench".into()).await.context("applying the configuration")?;
         Ok(Rig { store, engine, task, collector, collected, notify })

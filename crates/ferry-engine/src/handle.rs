@@ -3,8 +3,10 @@
 use ferry_model::names::{AppName, EnvName, ReleaseId};
 use serde::{Deserialize, Serialize};
 
-/// Errors returned to API callers; each maps to an HTTP status in the server.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Errors returned to API callers; each maps to an HTTP status in the server. Serialisable: a replica
+/// answers a control request forwarded by another one with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum EngineError {
     /// The request names something that does not exist (404).
     #[error("{0}")]
@@ -192,6 +194,10 @@ pub(crate) enum Request {
         first_parent: bool,
         reply: tokio::sync::oneshot::Sender<Result<ferry_notes::Notes, EngineError>>,
     },
+    TakeTurn {
+        job: &'static str,
+        reply: tokio::sync::oneshot::Sender<Result<bool, EngineError>>,
+    },
 }
 
 /// A cheap, cloneable handle to the running engine.
@@ -265,6 +271,13 @@ impl EngineHandle {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.requests.send(make(tx)).await.map_err(|_| EngineError::Unavailable)?;
         rx.await.map_err(|_| EngineError::Unavailable)?
+    }
+
+    /// Whether this server does the periodic `job` (e.g. `retention`) now: among replicas sharing a
+    /// database one at a time does, holding the job's lock (taken here when free); another takes it
+    /// over when that one stops. Always `true` for the only server on its database.
+    pub async fn take_turn(&self, job: &'static str) -> bool {
+        self.ask(|reply| Request::TakeTurn { job, reply }).await.unwrap_or(false)
     }
 
     /// Stores a validated configuration as the new version and starts using it. Returns the version.

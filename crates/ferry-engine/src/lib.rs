@@ -20,6 +20,6 @@ mod triggers;
 pub mod view;
 mod work;
 
-pub use engine::{EngineConfig, start, start_with};
+pub use engine::{EngineConfig, start, start_replica, start_with};
 pub use handle::*;
 pub use notes::replay;

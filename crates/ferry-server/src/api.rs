@@ -57,9 +57,11 @@ pub(crate) async fn healthz() -> Json<wire::ServerHealth> {
 }
 
 pub(crate) async fn readyz<S: Store>(State(st): State<AppState<S>>) -> Result<Json<wire::ServerHealth>, ApiError> {
-    st.store
-        .kv_get("ferry.readyz")
+    // A database that does not answer at all (a network partition) is as unready as one that refuses.
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+    tokio::time::timeout(WAIT, st.store.kv_get("ferry.readyz"))
         .await
+        .map_err(|_| ApiError::unavailable(format!("the store did not answer within {} s", WAIT.as_secs())))?
         .map_err(|e| ApiError::unavailable(format!("the store is not reachable: {e}")))?;
     Ok(Json(wire::ServerHealth { status: wire::Health::Ready }))
 }

@@ -174,7 +174,7 @@ where
     let (stop_tx, stop_rx) = watch::channel(false);
     let metrics = Arc::new(metrics::Metrics::default());
     let counter = tokio::spawn(metrics::count_events(store.subscribe(), metrics.clone(), stop_rx.clone()));
-    let pruner = tokio::spawn(auth::audit::prune(store.clone(), settings.retention, stop_rx.clone()));
+    let pruner = tokio::spawn(auth::audit::prune(store.clone(), engine.clone(), settings.retention, stop_rx.clone()));
     let state = AppState { store, engine, settings: Arc::new(settings), metrics, shutdown: stop_rx };
     let app = routes::router(state);
     // One service shared by every connection: `serve(listener, router)` would clone the router's

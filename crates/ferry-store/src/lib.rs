@@ -22,7 +22,7 @@ use std::future::Future;
 use ferry_model::{ProductName, ReleaseId};
 
 pub use any::{AnyStore, Database};
-pub use postgres::{Lease, PgStore, PollLock, ReplicaOptions};
+pub use postgres::{ControlNotice, ControlRequest, Lease, PgStore, PollLock, ReplicaOptions};
 pub use sqlite::SqliteStore;
 pub use types::*;
 

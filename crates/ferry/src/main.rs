@@ -56,6 +56,8 @@ pub enum Output {
     Json,
 }
 
+// Parsed once per process: the size of the `server` variant's options does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run Ferry: the engine, the HTTP API with live events, on an embedded SQLite database (or a
@@ -128,6 +130,18 @@ enum Command {
         /// Time a stopped workflow step gets between SIGTERM and SIGKILL.
         #[arg(long, default_value = "10s", value_parser = parse_duration_arg, value_name = "DURATION")]
         kill_grace: std::time::Duration,
+        /// This replica's name among the replicas sharing a PostgreSQL database (the owner of its
+        /// releases' leases). Default: host name, process id and a random suffix.
+        #[arg(long, env = "FERRY_REPLICA_ID", value_name = "NAME")]
+        replica_id: Option<String>,
+        /// On PostgreSQL: how long a replica's claim on a release lasts without renewal; another replica
+        /// takes the release over once it expires.
+        #[arg(long, default_value = "15s", value_parser = parse_duration_arg, value_name = "DURATION")]
+        lease_expiry: std::time::Duration,
+        /// On PostgreSQL: how often a replica renews its leases and claims releases nobody drives (at
+        /// most half of --lease-expiry).
+        #[arg(long, default_value = "5s", value_parser = parse_duration_arg, value_name = "DURATION")]
+        lease_renew_interval: std::time::Duration,
     },
     /// Send configuration files to the server, which validates them as one set and applies them.
     ///
@@ -682,6 +696,9 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
             poll_interval,
             health_poll_interval,
             kill_grace,
+            replica_id,
+            lease_expiry,
+            lease_renew_interval,
         } => server::run(server::Options {
             config,
             data,
@@ -697,7 +714,14 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
             argocd_server,
             argo_server,
             retention,
-            timing: server::Timing { poll_interval, health_poll_interval, kill_grace },
+            replica_id,
+            timing: server::Timing {
+                poll_interval,
+                health_poll_interval,
+                kill_grace,
+                lease_expiry,
+                lease_renew_interval,
+            },
         }),
         Command::Login { token_stdin: _, name, output } => contexts_cmd::login(globals, name, output),
         Command::Logout { name, output } => contexts_cmd::logout(globals, name, output),

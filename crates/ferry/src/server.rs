@@ -4,13 +4,15 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use ferry_engine::EngineConfig;
+use ferry_engine::ports::{PgReplicas, Ports, Replicas, SoleReplica};
 use ferry_server::auth::tokens::{self, Bootstrap, TokenError};
 use ferry_server::{PublicUrl, ServerSettings, WebhookSecret};
-use ferry_store::{Database, Store};
+use ferry_store::{AnyStore, Database, ReplicaOptions, Store};
 
 use crate::{exit, style, validate};
 
@@ -49,6 +51,10 @@ pub struct Timing {
     pub health_poll_interval: Duration,
     /// Time between SIGTERM and SIGKILL for stopped workflow steps.
     pub kill_grace: Duration,
+    /// On PostgreSQL: how long a release's lease lasts unless renewed.
+    pub lease_expiry: Duration,
+    /// On PostgreSQL: how often leases are renewed and releases nobody drives are claimed.
+    pub lease_renew_interval: Duration,
 }
 
 /// The options of `ferry server`.
@@ -82,6 +88,8 @@ pub struct Options {
     pub argo_server: Option<String>,
     /// `--retention`.
     pub retention: Duration,
+    /// `--replica-id` (on PostgreSQL; default: host name, process id and a random suffix).
+    pub replica_id: Option<String>,
     /// Engine timing.
     pub timing: Timing,
 }
@@ -147,7 +155,55 @@ fn check(options: &Options) -> Result<Checked, ExitCode> {
     if let Some(server) = &options.argo_server {
         ferry_argowf::Client::new(server, None, "").map_err(|e| invalid(format!("--argo-server: {e}")))?;
     }
+    check_replica(options).map_err(invalid)?;
     Ok(Checked { loaded, data, database, addr, public_urls, webhook_secret, tls, git_credentials })
+}
+
+/// Checks `--replica-id` and the lease timing.
+fn check_replica(options: &Options) -> Result<(), String> {
+    if let Some(id) = &options.replica_id
+        && (id.trim().is_empty() || id.len() > 200 || id.chars().any(char::is_control))
+    {
+        return Err(format!("--replica-id {id:?}: expected 1 to 200 printable characters"));
+    }
+    let timing = options.timing;
+    if timing.lease_renew_interval.is_zero() || timing.lease_renew_interval * 2 > timing.lease_expiry {
+        return Err(format!(
+            "--lease-renew-interval {}: must be more than zero and at most half of --lease-expiry ({})",
+            ferry_model::format_duration(timing.lease_renew_interval),
+            ferry_model::format_duration(timing.lease_expiry)
+        ));
+    }
+    Ok(())
+}
+
+/// A replica's default name: host name, process id and a random suffix (unique among replicas, and
+/// new at each start, so a restarted replica never mistakes its old leases for its own).
+fn default_replica_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "ferry".to_owned());
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher
+        .write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    format!("{host}-{}-{:06x}", std::process::id(), hasher.finish() & 0xff_ffff)
+}
+
+/// Makes `store` a replica's when it is PostgreSQL: its leases carry the replica's name and expiry.
+fn as_replica(store: AnyStore, options: &Options) -> anyhow::Result<(AnyStore, Arc<dyn Replicas>, Option<String>)> {
+    match store {
+        AnyStore::Postgres(pg) => {
+            let name = options.replica_id.clone().unwrap_or_else(default_replica_id);
+            let replica = pg.replica(ReplicaOptions { owner: name.clone(), lease_ttl: options.timing.lease_expiry });
+            let replicas = PgReplicas::new(replica.clone()).context("starting the replica")?;
+            Ok((AnyStore::Postgres(replica), Arc::new(replicas), Some(name)))
+        }
+        sqlite => Ok((sqlite, Arc::new(SoleReplica), None)),
+    }
 }
 
 /// Runs the command.
@@ -215,6 +271,7 @@ async fn serve(options: Options, checked: Checked) -> anyhow::Result<ExitCode> {
         .open(options.migrate)
         .await
         .with_context(|| format!("cannot open the database {}", database.describe()))?;
+    let (store, replicas, replica_name) = as_replica(store, &options)?;
     // Before listening: a server that requires tokens nobody has would be of no use.
     if let Err(code) = bootstrap(&store, &options, auth, &database).await? {
         return Ok(code);
@@ -230,13 +287,17 @@ async fn serve(options: Options, checked: Checked) -> anyhow::Result<ExitCode> {
     engine_config.poll_interval = timing.poll_interval;
     engine_config.health_poll_interval = timing.health_poll_interval;
     engine_config.kill_grace = timing.kill_grace;
+    engine_config.lease_renew_interval = timing.lease_renew_interval;
+    engine_config.lease_expiry = timing.lease_expiry;
     engine_config.git_credentials = git_credentials;
     engine_config.argocd_server = options.argocd_server.clone();
     engine_config.argo_server = options.argo_server.clone();
     // Release notes add Jira details when FERRY_JIRA_URL and FERRY_JIRA_TOKEN are set.
     engine_config.jira = ferry_notes::jira::Jira::from_env().map(std::sync::Arc::new);
-    let (engine, engine_task) =
-        ferry_engine::start(store.clone(), engine_config).await.context("starting the engine")?;
+    let ports = Ports::default_for(&engine_config, &store).context("starting the engine")?;
+    let (engine, engine_task) = ferry_engine::start_replica(store.clone(), engine_config, ports, replicas)
+        .await
+        .context("starting the engine")?;
     if let Some(loaded) = loaded {
         let wanted = serde_json::to_value(&loaded.catalog).context("encoding the configuration")?;
         let current = store.latest_config().await.context("reading the applied configuration")?;
@@ -256,6 +317,9 @@ async fn serve(options: Options, checked: Checked) -> anyhow::Result<ExitCode> {
     }
     eprintln!("data directory: {}", data.display());
     eprintln!("database: {}", database.describe());
+    if let Some(name) = replica_name {
+        eprintln!("replica: {name} (leases expire after {})", ferry_model::format_duration(timing.lease_expiry));
+    }
     eprintln!("{}", if auth { "auth: tokens required" } else { "auth: off (loopback only)" });
     println!("ferry server listening on {listening_url}");
     std::io::stdout().flush().context("writing to stdout")?;

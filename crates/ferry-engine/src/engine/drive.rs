@@ -3,7 +3,7 @@
 
 use ferry_model::names::{AppName, EnvName, ReleaseId};
 use ferry_model::release::{ReleaseEvent, ReleaseState};
-use ferry_store::{AppStateRow, NewEvent, ReleaseWrite, Store, Write};
+use ferry_store::{AppStateRow, NewEvent, ReleaseWrite, Store, StoreError, Write};
 
 use super::{Engine, internal};
 use crate::handle::EngineError;
@@ -46,13 +46,19 @@ impl<S: Store> Engine<S> {
         // after an event always finds that event in it. A failed write puts the old state back.
         let next = std::sync::Arc::new(next);
         self.live.insert(id, next.clone());
-        let written =
-            self.store.write(vec![Write::Release(Box::new(write))]).await.map_err(internal).and_then(|outcomes| {
-                outcomes.into_iter().next().ok_or_else(|| internal("the store returned no outcome"))?.map_err(internal)
-            });
+        let written = self.store.write(vec![Write::Release(Box::new(write))]).await.and_then(|outcomes| {
+            outcomes.into_iter().next().unwrap_or_else(|| {
+                Err(StoreError::Internal { doing: "writing a release", detail: "the store returned no outcome".into() })
+            })
+        });
         if let Err(e) = written {
+            if self.lost_by(&e) {
+                // Another replica drives the release now: forget it, never write for it again.
+                self.lose(id, &e.to_string());
+                return Err(EngineError::Conflict(format!("release {id} is driven by another replica now")));
+            }
             self.publish(id);
-            return Err(e);
+            return Err(internal(e));
         }
         if let Some(active) = self.releases.get_mut(&id) {
             active.next_seq += events.len() as i64;

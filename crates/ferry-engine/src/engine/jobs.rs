@@ -33,7 +33,9 @@ impl<S: Store> Engine<S> {
                     self.supersede(id, &state, run_id);
                     let (runner, git, store, controls) =
                         (self.ports.runner.clone(), self.ports.git.clone(), self.store.clone(), self.controls.clone());
-                    tokio::spawn(crate::work::run_workflow(job, runner, git, store, tx, controls));
+                    let task = tokio::spawn(crate::work::run_workflow(job, runner, git, store, tx, controls));
+                    // Kept so that a release this replica loses stops storing the run's logs.
+                    self.watches.insert((id, work_key_run(run_id)), task.abort_handle());
                 }
                 Err(error) => {
                     let _ = tx.send(Msg {

@@ -12,6 +12,7 @@ mod drive;
 mod jobs;
 mod outcomes;
 mod pulls;
+mod replicas;
 mod schedule;
 mod triggers;
 
@@ -21,14 +22,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferry_git::RepoUrl;
-use ferry_model::names::{AppName, ReleaseId};
+use ferry_model::names::{AppName, ProductName, ReleaseId};
 use ferry_model::release::{ReleaseState, RunId, Stage};
 use ferry_model::resources::{Catalog, StatusSource};
 use ferry_store::{AppStateRow, Store, Write, WriteOutcome};
 use tokio::sync::{mpsc, watch};
 
-use crate::handle::{EngineError, EngineHandle, GitPush, LiveStates, Promoted, PushAccepted, PushedStatus, Request};
-use crate::ports::{Ports, RunController};
+use crate::handle::{
+    EngineError, EngineHandle, GitPush, LiveStates, Promoted, PullRequestInfo, PushAccepted, PushedStatus, Request,
+};
+use crate::ports::{Control, ControlAnswer, HeldLock, Ports, Replicas, RunController, SoleReplica};
 use crate::triggers::{TriggerOutcome, trigger_apps};
 use crate::work::{Msg, Outcome};
 
@@ -58,6 +61,12 @@ pub struct EngineConfig {
     pub argocd_server: Option<String>,
     /// The Argo Server of workflows whose `spec.argo` names none (`--argo-server`).
     pub argo_server: Option<String>,
+    /// How often a replica sharing its database renews its leases and claims releases nobody drives
+    /// (SPEC §8.1: every few seconds, well within the lease expiry).
+    pub lease_renew_interval: Duration,
+    /// How long a lease lasts unless renewed (the store's setting; 15 s by default): a replica that
+    /// could not renew for this long drops its releases, since others may have taken them over.
+    pub lease_expiry: Duration,
 }
 
 impl EngineConfig {
@@ -75,6 +84,8 @@ impl EngineConfig {
             git_credentials: None,
             argocd_server: None,
             argo_server: None,
+            lease_renew_interval: Duration::from_secs(5),
+            lease_expiry: Duration::from_secs(15),
         }
     }
 }
@@ -136,6 +147,18 @@ struct Engine<S: Store> {
     watches: HashMap<(ReleaseId, String), tokio::task::AbortHandle>,
     /// The run currently executing each (workflow, environment, application) slot, for supersession.
     slots: HashMap<(String, String, String), (ReleaseId, RunId)>,
+    /// Which releases this engine drives among replicas sharing the database.
+    replicas: Arc<dyn Replicas>,
+    /// Results of lease rounds.
+    lease_rounds: mpsc::UnboundedSender<replicas::LeaseRound>,
+    /// Whether a lease round is under way.
+    lease_round_running: bool,
+    /// Active releases other replicas drive, with their products (queue mode waits for older ones).
+    elsewhere: BTreeMap<ReleaseId, ProductName>,
+    /// The locks of periodic jobs (trigger polling, retention) this replica holds.
+    locks: HashMap<&'static str, Box<dyn HeldLock>>,
+    /// The version of the configuration in use (0: none applied yet); another replica may apply a newer.
+    config_version: i64,
 }
 
 struct Created {
@@ -155,15 +178,29 @@ pub async fn start<S: Store>(
     start_with(store, config, ports).await
 }
 
-/// Starts the engine on `store` with the given ports (fakes in tests, other implementations).
+/// Starts the engine on `store` with the given ports (fakes in tests, other implementations), as the
+/// only server on its database.
 pub async fn start_with<S: Store>(
     store: S,
     config: EngineConfig,
     ports: Ports,
 ) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), EngineError> {
-    let catalog = match store.latest_config().await.map_err(internal)? {
-        Some(version) => serde_json::from_value::<Catalog>(version.catalog).map_err(internal)?,
-        None => Catalog::default(),
+    start_replica(store, config, ports, Arc::new(SoleReplica)).await
+}
+
+/// Starts the engine as one of the replicas sharing `store` (SPEC §8.1): it drives the releases it
+/// creates or claims through `replicas` ([`crate::ports::PgReplicas`] on PostgreSQL), renews their
+/// leases every [`EngineConfig::lease_renew_interval`], drops a release whose lease it lost, and
+/// sends control requests about other replicas' releases to their owners.
+pub async fn start_replica<S: Store>(
+    store: S,
+    config: EngineConfig,
+    ports: Ports,
+    replicas: Arc<dyn Replicas>,
+) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), EngineError> {
+    let (catalog, config_version) = match store.latest_config().await.map_err(internal)? {
+        Some(version) => (serde_json::from_value::<Catalog>(version.catalog).map_err(internal)?, version.version),
+        None => (Catalog::default(), 0),
     };
     let catalog = Arc::new(catalog);
     let (catalog_tx, catalog_rx) = watch::channel(catalog.clone());
@@ -171,6 +208,13 @@ pub async fn start_with<S: Store>(
     let (msg_tx, msg_rx) = mpsc::unbounded_channel();
     let (created_tx, created_rx) = mpsc::unbounded_channel();
     let (trigger_tx, trigger_rx) = mpsc::unbounded_channel();
+    let (lease_tx, lease_rx) = mpsc::unbounded_channel();
+    let (renewal_tx, renewal_rx) = mpsc::unbounded_channel();
+    if !replicas.is_sole() {
+        let (every, expiry) = (config.lease_renew_interval, config.lease_expiry);
+        tokio::spawn(replicas::renew_leases(replicas.clone(), every, expiry, renewal_tx));
+    }
+    let notices = replicas.notices();
     std::fs::create_dir_all(&config.data_dir).map_err(internal)?;
     let live = LiveStates::default();
     let status = ports.status.clone();
@@ -193,15 +237,46 @@ pub async fn start_with<S: Store>(
         trigger_seen: HashMap::new(),
         watches: HashMap::new(),
         slots: HashMap::new(),
+        replicas,
+        lease_rounds: lease_tx,
+        lease_round_running: false,
+        elsewhere: BTreeMap::new(),
+        locks: HashMap::new(),
+        config_version,
     };
     engine.recover().await?;
-    let task = tokio::spawn(async move { engine.run(rx, msg_rx, created_rx, trigger_rx).await });
+    let inputs = Inputs {
+        requests: rx,
+        msgs: msg_rx,
+        created: created_rx,
+        triggers: trigger_rx,
+        lease_rounds: lease_rx,
+        renewals: renewal_rx,
+        notices,
+    };
+    let task = tokio::spawn(async move { engine.run(inputs).await });
     Ok((EngineHandle { requests: tx, catalog: catalog_rx, live, status, runner }, task))
 }
 
+/// What the engine task receives.
+struct Inputs {
+    requests: mpsc::Receiver<Request>,
+    msgs: mpsc::UnboundedReceiver<Msg>,
+    created: mpsc::UnboundedReceiver<Created>,
+    triggers: mpsc::UnboundedReceiver<(AppName, TriggerOutcome)>,
+    lease_rounds: mpsc::UnboundedReceiver<replicas::LeaseRound>,
+    renewals: mpsc::UnboundedReceiver<replicas::Renewal>,
+    /// What other replicas announce.
+    notices: mpsc::UnboundedReceiver<crate::ports::Notice>,
+}
+
 impl<S: Store> Engine<S> {
-    /// Replays the log of every active release and plans again: unfinished work is re-issued.
+    /// Replays the log of every active release and plans again: unfinished work is re-issued. A
+    /// replica sharing its database instead claims releases in its lease rounds, the first at once.
     async fn recover(&mut self) -> Result<(), EngineError> {
+        if !self.replicas.is_sole() {
+            return Ok(());
+        }
         for id in self.store.active_releases().await.map_err(internal)? {
             let active = self.load_release(id).await?;
             self.releases.insert(id, active);
@@ -214,15 +289,13 @@ impl<S: Store> Engine<S> {
         Ok(())
     }
 
-    async fn run(
-        &mut self,
-        mut requests: mpsc::Receiver<Request>,
-        mut msgs: mpsc::UnboundedReceiver<Msg>,
-        mut created: mpsc::UnboundedReceiver<Created>,
-        mut triggers: mpsc::UnboundedReceiver<(AppName, TriggerOutcome)>,
-    ) {
+    async fn run(&mut self, inputs: Inputs) {
+        let Inputs { mut requests, mut msgs, mut created, mut triggers, mut lease_rounds, mut renewals, mut notices } =
+            inputs;
         let mut poll = tokio::time::interval(self.config.poll_interval);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut leases = tokio::time::interval(self.config.lease_renew_interval);
+        leases.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 request = requests.recv() => match request {
@@ -232,15 +305,23 @@ impl<S: Store> Engine<S> {
                 Some(msg) = msgs.recv() => self.handle_msg(msg).await,
                 Some(done) = created.recv() => self.handle_created(done).await,
                 Some((app, outcome)) = triggers.recv() => self.handle_trigger(app, outcome).await,
+                Some(renewal) = renewals.recv() => self.handle_renewal(renewal),
+                Some(round) = lease_rounds.recv() => self.handle_lease_round(round).await,
+                Some(notice) = notices.recv() => self.handle_notice(notice).await,
                 _ = self.sleep_until_deadline() => self.check_deadlines().await,
+                _ = leases.tick() => self.start_lease_round(),
                 _ = poll.tick() => {
-                    let apps: Vec<AppName> = trigger_apps(&self.catalog).into_iter().map(|a| a.name.clone()).collect();
-                    for app in apps {
-                        self.start_check(app);
+                    if self.take_turn(replicas::POLL_LOCK).await {
+                        let apps: Vec<AppName> =
+                            trigger_apps(&self.catalog).into_iter().map(|a| a.name.clone()).collect();
+                        for app in apps {
+                            self.start_check(app);
+                        }
                     }
                 }
             }
         }
+        self.give_up_all().await;
     }
 
     async fn handle_request(&mut self, request: Request) {
@@ -264,23 +345,39 @@ impl<S: Store> Engine<S> {
                 let _ = reply.send(accepted);
             }
             Request::Terminate { release, reason, actor, reply } => {
-                let _ = reply.send(self.terminate(release, reason, actor).await);
+                let answer = move |a: Result<ControlAnswer, EngineError>| {
+                    let _ = reply.send(a.map(|_| ()));
+                };
+                self.control(release, Control::Terminate { reason, actor }, answer).await;
             }
             Request::Retry { release, actor, reply } => {
-                let _ = reply.send(self.retry(release, actor).await);
+                let answer = move |a: Result<ControlAnswer, EngineError>| {
+                    let _ = reply.send(a.map(|_| ()));
+                };
+                self.control(release, Control::Retry { actor }, answer).await;
             }
             Request::Approve { release, env, actor, reply } => {
-                let _ = reply.send(self.approve(release, env, actor));
+                let answer = move |a: Result<ControlAnswer, EngineError>| {
+                    let approved = a.map(|a| match a {
+                        ControlAnswer::Approved(steps) => steps,
+                        ControlAnswer::Done | ControlAnswer::PullRequest(_) => Vec::new(),
+                    });
+                    let _ = reply.send(approved);
+                };
+                self.control(release, Control::Approve { env, actor }, answer).await;
             }
             Request::PullRequests { reply } => {
                 let _ = reply.send(self.ports.pulls.list().await);
             }
             Request::MergePr { number, actor, reply } => {
-                let _ = reply.send(self.merge_pr(number, actor).await);
+                self.pull_request_control(number, Control::MergePr { number, actor }, reply).await;
             }
             Request::ClosePr { number, actor, comment, reply } => {
                 let comment = if comment.trim().is_empty() { format!("closed by {actor}") } else { comment };
-                let _ = reply.send(self.close_pr(number, comment).await);
+                self.pull_request_control(number, Control::ClosePr { number, comment }, reply).await;
+            }
+            Request::TakeTurn { job, reply } => {
+                let _ = reply.send(Ok(self.take_turn(job).await));
             }
             Request::Notes { release, first_parent, reply } => {
                 // Computed in a task of its own: the history walks never hold up the engine.
@@ -301,11 +398,32 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// Merges or closes pull request `number` on the replica driving its release.
+    async fn pull_request_control(
+        &mut self,
+        number: u64,
+        control: Control,
+        reply: tokio::sync::oneshot::Sender<Result<PullRequestInfo, EngineError>>,
+    ) {
+        let answer = move |a: Result<ControlAnswer, EngineError>| {
+            let pr = a.and_then(|a| match a {
+                ControlAnswer::PullRequest(pr) => Ok(*pr),
+                other => Err(internal(format!("unexpected answer {other:?} to a pull request request"))),
+            });
+            let _ = reply.send(pr);
+        };
+        match self.pr_release(number).await {
+            Some(release) => self.control(release, control, answer).await,
+            None => answer(self.carry_out_here(control).await),
+        }
+    }
+
     async fn apply_config(&mut self, catalog: Catalog, actor: String) -> Result<i64, EngineError> {
         let json = serde_json::to_value(&catalog).map_err(internal)?;
         let write = Write::Config { applied_by: actor, catalog: json, at: self.ports.clock.now() };
         match self.store.write(vec![write]).await.map_err(internal)?.into_iter().next() {
             Some(Ok(WriteOutcome::ConfigVersion(v))) => {
+                self.config_version = self.config_version.max(v);
                 self.catalog = Arc::new(catalog);
                 self.catalog_tx.send_replace(self.catalog.clone());
                 self.record_baselines().await;
@@ -342,7 +460,14 @@ impl<S: Store> Engine<S> {
             updated_at: self.ports.clock.now(),
         };
         self.store.write(vec![Write::AppStates(vec![row])]).await.map_err(internal)?;
-        self.pushed.entry(name).or_insert_with(|| watch::channel(None).0).send_replace(Some(status));
+        self.pushed.entry(name.clone()).or_insert_with(|| watch::channel(None).0).send_replace(Some(status));
+        // Another replica's release may be the one waiting for it.
+        let replicas = self.replicas.clone();
+        tokio::spawn(async move {
+            if let Err(e) = replicas.announce_pushed(name).await {
+                tracing::warn!(error = %e, "cannot announce a status report to the other replicas");
+            }
+        });
         Ok(())
     }
 

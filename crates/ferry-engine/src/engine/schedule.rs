@@ -122,12 +122,13 @@ impl<S: Store> Engine<S> {
         if self.catalog.products.get(product).is_some_and(|p| p.concurrency == Concurrency::Terminate) {
             return true;
         }
-        !self.releases.iter().any(|(other, a)| {
-            *other < id
-                && a.state.snapshot().product == *product
-                && a.state.finished_at().is_none()
-                && a.state.terminated_at().is_none()
-        })
+        !self.older_elsewhere(id, product)
+            && !self.releases.iter().any(|(other, a)| {
+                *other < id
+                    && a.state.snapshot().product == *product
+                    && a.state.finished_at().is_none()
+                    && a.state.terminated_at().is_none()
+            })
     }
 
     /// Drops finished releases from memory and starts the next queued release of the product.

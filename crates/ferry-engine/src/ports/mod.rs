@@ -11,6 +11,7 @@ mod argowf;
 mod clock;
 mod git;
 mod pulls;
+mod replicas;
 mod runner;
 mod status;
 
@@ -39,6 +40,9 @@ pub use argowf::{
 pub use clock::SystemClock;
 pub use git::MirrorGit;
 pub use pulls::LocalPullRequests;
+pub use replicas::{
+    Control, ControlAnswer, ControlResult, HeldLock, Notice, Owner, PgReplicas, Replicas, SoleReplica, TakenControl,
+};
 pub use runner::{BackendRunner, LocalRunner};
 pub use status::{ExecStatus, PushStatus};
 

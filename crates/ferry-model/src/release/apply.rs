@@ -533,6 +533,7 @@ impl ReleaseState {
             | ReleaseEvent::StepStarted { .. }
             | ReleaseEvent::StepAdded { .. }
             | ReleaseEvent::StepAwaitingApproval { .. }
+            | ReleaseEvent::StepLost { .. }
             | ReleaseEvent::StepFinished { .. }
             | ReleaseEvent::WorkflowRunErrored { .. } => self.apply_workflow(event),
             ReleaseEvent::ActionStarted { .. }
@@ -701,6 +702,17 @@ impl ReleaseState {
                 }
                 let spec = StepSpec { name: step.clone(), depends_on: Vec::new() };
                 self.run_at_mut(loc).steps.push(StepState::new(&spec));
+                Ok(())
+            }
+            ReleaseEvent::StepLost { run_id, step, .. } => {
+                let (loc, idx) = self.run_step(name, *run_id, step)?;
+                let s = &mut self.run_at_mut(loc).steps[idx];
+                if s.status != StepStatus::Running {
+                    return Err(reject(name, format!("step {step} is not running ({})", s.status)));
+                }
+                // Pending again: it starts from its beginning when its run is carried out again.
+                s.status = StepStatus::Pending;
+                s.awaiting_approval = None;
                 Ok(())
             }
             ReleaseEvent::StepAwaitingApproval { run_id, step, message, at } => {

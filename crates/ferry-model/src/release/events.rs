@@ -85,6 +85,18 @@ pub enum ReleaseEvent {
         /// When.
         at: Timestamp,
     },
+    /// A running step's process was lost with the replica that ran it (SPEC §8.1): the replica that
+    /// took the release over runs the step again from its start.
+    StepLost {
+        /// Run.
+        run_id: RunId,
+        /// Step.
+        step: StepName,
+        /// Why, e.g. `the replica driving the release stopped (lease epoch 2)`.
+        reason: String,
+        /// When.
+        at: Timestamp,
+    },
     /// A step waits for a person's approval (the environment is Suspended while nothing else runs).
     StepAwaitingApproval {
         /// Run.
@@ -296,6 +308,7 @@ impl ReleaseEvent {
             ReleaseEvent::StepStarted { .. } => "StepStarted",
             ReleaseEvent::StepAdded { .. } => "StepAdded",
             ReleaseEvent::StepAwaitingApproval { .. } => "StepAwaitingApproval",
+            ReleaseEvent::StepLost { .. } => "StepLost",
             ReleaseEvent::StepFinished { .. } => "StepFinished",
             ReleaseEvent::WorkflowRunErrored { .. } => "WorkflowRunErrored",
             ReleaseEvent::ActionStarted { .. } => "ActionStarted",
@@ -329,6 +342,7 @@ impl ReleaseEvent {
             | ReleaseEvent::StepStarted { at, .. }
             | ReleaseEvent::StepAdded { at, .. }
             | ReleaseEvent::StepAwaitingApproval { at, .. }
+            | ReleaseEvent::StepLost { at, .. }
             | ReleaseEvent::StepFinished { at, .. }
             | ReleaseEvent::WorkflowRunErrored { at, .. }
             | ReleaseEvent::ActionStarted { at, .. }

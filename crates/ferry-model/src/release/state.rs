@@ -588,7 +588,8 @@ impl ReleaseState {
                     | ReleaseEvent::StepAwaitingApproval { run_id, .. }
                     | ReleaseEvent::StepFinished { run_id, .. }
                     | ReleaseEvent::WorkflowRunErrored { run_id, .. }
-                    | ReleaseEvent::StepAdded { run_id, .. } => *run_id,
+                    | ReleaseEvent::StepAdded { run_id, .. }
+                    | ReleaseEvent::StepLost { run_id, .. } => *run_id,
                     _ => continue,
                 };
                 slots.extend(self.find_run(id));

@@ -827,6 +827,38 @@ fn step_finished_twice_is_rejected() {
 }
 
 #[test]
+fn a_lost_step_is_pending_again_and_starts_from_its_beginning() {
+    let mut sim = Sim::new();
+    sim.dev_done();
+    let (api, _) = sim.qa_post_actions();
+    sim.step_ok(api, "wait-ready");
+    sim.step_start(api, "tests");
+    let at = sim.at();
+    let lost = |step_name: &str| ReleaseEvent::StepLost {
+        run_id: api,
+        step: step(step_name),
+        reason: "the replica driving the release stopped".into(),
+        at,
+    };
+    sim.ok(lost("tests"));
+    let tests = |sim: &Sim| {
+        let run = sim.state.environment(&env("qa")).unwrap().app(&app("shop-api-qa")).unwrap().runs[0].clone();
+        run.step(&step("tests")).unwrap().clone()
+    };
+    assert_eq!((tests(&sim).status, tests(&sim).attempts), (S::Pending, 1));
+    // Only a running step can be lost: not a pending one, not a finished one.
+    let err = sim.err(lost("tests"));
+    assert_eq!(err.to_string(), "StepLost is not accepted: step tests is not running (Pending)");
+    let err = sim.err(lost("wait-ready"));
+    assert_eq!(err.to_string(), "StepLost is not accepted: step wait-ready is not running (Success)");
+    sim.step_start(api, "tests");
+    assert_eq!((tests(&sim).status, tests(&sim).attempts), (S::Running, 2));
+    sim.step_end(api, "tests", S::Success, &[]);
+    assert_eq!(tests(&sim).status, S::Success);
+    assert_changed_runs_are_exact(&sim.log);
+}
+
+#[test]
 fn a_newer_run_of_the_same_slot_supersedes_the_earlier_one() {
     let mut sim = Sim::new();
     sim.dev_done();
@@ -1027,6 +1059,7 @@ fn every_event() -> Vec<ReleaseEvent> {
         ReleaseEvent::Terminated { at },
         ReleaseEvent::RetryRequested { actor: "bob".into(), at },
         ReleaseEvent::Finished { status: R::Failed, at },
+        ReleaseEvent::StepLost { run_id, step: step("post"), reason: "the replica stopped".into(), at },
     ]
 }
 
@@ -1058,6 +1091,7 @@ fn variant_index(event: &ReleaseEvent) -> usize {
         ReleaseEvent::Terminated { .. } => 23,
         ReleaseEvent::RetryRequested { .. } => 24,
         ReleaseEvent::Finished { .. } => 25,
+        ReleaseEvent::StepLost { .. } => 26,
     }
 }
 
@@ -1065,7 +1099,7 @@ fn variant_index(event: &ReleaseEvent) -> usize {
 fn every_event_variant_round_trips_through_json() {
     let events = every_event();
     let covered: Vec<usize> = events.iter().map(variant_index).collect();
-    assert_eq!(covered, (0..26).collect::<Vec<_>>(), "one of each variant, in order");
+    assert_eq!(covered, (0..27).collect::<Vec<_>>(), "one of each variant, in order");
     for event in &events {
         let json = serde_json::to_value(event).unwrap();
         assert_eq!(json["type"], event.name(), "the tag is the event name");

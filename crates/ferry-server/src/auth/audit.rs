@@ -71,14 +71,21 @@ fn actor_of(status: StatusCode, audit_actor: Option<&AuditActor>, principal: &Pr
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Deletes audit entries older than `retention` (and ended UI sessions) at start and then hourly,
-/// until the server stops.
+/// until the server stops; among replicas sharing a database, the one whose turn it is does.
 pub(crate) async fn prune<S: Store>(
     store: S,
+    engine: ferry_engine::EngineHandle,
     retention: std::time::Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let keep = jiff::SignedDuration::try_from(retention).unwrap_or(jiff::SignedDuration::MAX);
     loop {
+        if !engine.take_turn("retention").await {
+            tokio::select! {
+                _ = tokio::time::sleep(PRUNE_EVERY) => continue,
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
         let now = Timestamp::now();
         let before = now.checked_sub(keep).unwrap_or(Timestamp::MIN);
         match store.write(vec![Write::Prune { before, now }]).await.map(|r| r.into_iter().next()) {

@@ -86,7 +86,7 @@ impl Replica {
         }
     }
 
-    fn epoch(&self, release: &str) -> Option<i64> {
+    pub(super) fn epoch(&self, release: &str) -> Option<i64> {
         self.held().get(release).copied()
     }
 }
@@ -102,8 +102,8 @@ fn lease_from_row(row: &tokio_postgres::Row, doing: &'static str) -> Result<Leas
 
 /// Checks, inside a release write's transaction, that the replica may write the release: it holds
 /// the lease at the epoch it claimed, or the write creates the release or finds its lease free (the
-/// replica then owns it).
-pub(super) async fn fence(tx: &Transaction<'_>, replica: &Replica, w: &ReleaseWrite) -> Result<Vec<Hold>> {
+/// replica then owns it). Returns the changes to the leases held and the epoch the write is made at.
+pub(super) async fn fence(tx: &Transaction<'_>, replica: &Replica, w: &ReleaseWrite) -> Result<(Vec<Hold>, i64)> {
     let doing = "checking the release's lease";
     let me = &replica.options.owner;
     let lease = tx
@@ -115,8 +115,8 @@ pub(super) async fn fence(tx: &Transaction<'_>, replica: &Replica, w: &ReleaseWr
     let held = replica.epoch(&w.release_id);
     let finished = !["Queued", "Running", "Suspended", "Terminating"].contains(&w.row.status.as_str());
     let mut holds = Vec::new();
-    match (&lease, held) {
-        (Some((Some(owner), epoch)), Some(mine)) if owner == me && *epoch == mine => {}
+    let at_epoch = match (&lease, held) {
+        (Some((Some(owner), epoch)), Some(mine)) if owner == me && *epoch == mine => mine,
         (None, None) if w.first_seq == 0 => {
             tx.execute(
                 "INSERT INTO leases (release_id, owner, epoch, expires_at)
@@ -126,6 +126,7 @@ pub(super) async fn fence(tx: &Transaction<'_>, replica: &Replica, w: &ReleaseWr
             .await
             .map_err(query_err("leasing a new release"))?;
             holds.push(Hold { release_id: w.release_id.clone(), epoch: Some(1) });
+            1
         }
         (Some((None, epoch)), _) => {
             // A free lease (a final release being retried, or one no replica claimed yet): writing it
@@ -139,6 +140,7 @@ pub(super) async fn fence(tx: &Transaction<'_>, replica: &Replica, w: &ReleaseWr
             .await
             .map_err(query_err("taking a free lease"))?;
             holds.push(Hold { release_id: w.release_id.clone(), epoch: Some(epoch) });
+            epoch
         }
         _ => {
             return Err(StoreError::Fenced {
@@ -148,7 +150,7 @@ pub(super) async fn fence(tx: &Transaction<'_>, replica: &Replica, w: &ReleaseWr
                 current_epoch: lease.as_ref().map(|(_, epoch)| *epoch),
             });
         }
-    }
+    };
     if finished {
         // A final release needs no owner any more.
         tx.execute("UPDATE leases SET owner = NULL, expires_at = now() WHERE release_id = $1", &[&w.release_id])
@@ -156,7 +158,7 @@ pub(super) async fn fence(tx: &Transaction<'_>, replica: &Replica, w: &ReleaseWr
             .map_err(query_err("ending the lease of a finished release"))?;
         holds.push(Hold { release_id: w.release_id.clone(), epoch: None });
     }
-    Ok(holds)
+    Ok((holds, at_epoch))
 }
 
 impl PgStore {
@@ -168,7 +170,12 @@ impl PgStore {
         PgStore { replica: Some(std::sync::Arc::new(replica)), ..self.clone() }
     }
 
-    fn replica_or_err(&self, doing: &'static str) -> Result<&Replica> {
+    /// The replica's name (its leases' owner), on a replica's store.
+    pub fn replica_name(&self) -> Option<&str> {
+        self.replica.as_deref().map(|r| r.options.owner.as_str())
+    }
+
+    pub(super) fn replica_or_err(&self, doing: &'static str) -> Result<&Replica> {
         self.replica.as_deref().ok_or(StoreError::Internal {
             doing,
             detail: "this store is not a replica's (see PgStore::replica)".to_owned(),
@@ -251,6 +258,16 @@ impl PgStore {
         Ok(())
     }
 
+    /// The sequence number and lease epoch of each of a release's events, in order (`None`: written
+    /// by no replica). Epochs never go back in a release's log: no two replicas ever drove it at once.
+    pub async fn event_epochs(&self, release: &str) -> Result<Vec<(i64, Option<i64>)>> {
+        let sql = "SELECT seq, epoch FROM events WHERE release_id = $1 ORDER BY seq";
+        self.all("reading event epochs", sql, &[&release], |row, doing| {
+            Ok((get(row, "seq", doing)?, get(row, "epoch", doing)?))
+        })
+        .await
+    }
+
     /// The lease of a release, if it has one.
     pub async fn lease(&self, release: &str) -> Result<Option<Lease>> {
         let sql = "SELECT release_id, owner, epoch, expires_at FROM leases WHERE release_id = $1";
@@ -280,6 +297,11 @@ pub struct PollLock {
 }
 
 impl PollLock {
+    /// Whether the lock is still held: its connection is open (a lost connection lost the lock).
+    pub fn is_held(&self) -> bool {
+        self.client.as_ref().is_some_and(|c| !c.is_closed())
+    }
+
     /// Releases the lock; another replica can take it as soon as this returns.
     pub async fn release(mut self) -> Result<()> {
         let Some(client) = self.client.take() else { return Ok(()) };

@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
+use super::control::{CONTROL_CHANNEL, ControlNotice};
 use super::rows::{EVENT_COLUMNS, event_from_row};
 use super::write::CHANNEL;
 use super::{RECONNECT_DELAY, query_err};
@@ -37,10 +38,11 @@ impl Listener {
     pub async fn start(
         config: tokio_postgres::Config,
         events: broadcast::Sender<Arc<StoredEvent>>,
+        controls: broadcast::Sender<ControlNotice>,
         location: &str,
     ) -> Result<Listener> {
         let (ready, started) = oneshot::channel();
-        let task = tokio::spawn(run(config, events, ready));
+        let task = tokio::spawn(run(config, Broadcasts { events, controls }, ready));
         match started.await {
             Ok(Ok(())) => Ok(Listener { task }),
             Ok(Err(e)) => Err(StoreError::Open { location: location.to_owned(), source: e.into() }),
@@ -49,8 +51,20 @@ impl Listener {
     }
 }
 
-/// Connects, `LISTEN`s and forwards notifications (one `()` per notification) until the connection ends.
-async fn connect(config: &tokio_postgres::Config) -> Result<(Client, mpsc::UnboundedReceiver<()>)> {
+/// Where the listener delivers what it reads.
+struct Broadcasts {
+    events: broadcast::Sender<Arc<StoredEvent>>,
+    controls: broadcast::Sender<ControlNotice>,
+}
+
+/// A notification: events were committed, or a control notice.
+enum Wake {
+    Events,
+    Control(ControlNotice),
+}
+
+/// Connects, `LISTEN`s and forwards notifications until the connection ends.
+async fn connect(config: &tokio_postgres::Config) -> Result<(Client, mpsc::UnboundedReceiver<Wake>)> {
     let mut config = config.clone();
     // Named, so operators (and the tests) can tell it from the pool's connections.
     config.application_name(APPLICATION_NAME);
@@ -59,22 +73,28 @@ async fn connect(config: &tokio_postgres::Config) -> Result<(Client, mpsc::Unbou
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(Ok(message)) = messages.next().await {
-            if let AsyncMessage::Notification(_) = message
-                && notify.send(()).is_err()
-            {
+            let AsyncMessage::Notification(note) = message else { continue };
+            let wake = if note.channel() == CONTROL_CHANNEL {
+                match ControlNotice::parse(note.payload()) {
+                    Some(notice) => Wake::Control(notice),
+                    None => continue,
+                }
+            } else {
+                Wake::Events
+            };
+            if notify.send(wake).is_err() {
                 break;
             }
         }
     });
-    client.batch_execute(&format!("LISTEN {CHANNEL}")).await.map_err(query_err("listening for events"))?;
+    client
+        .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {CONTROL_CHANNEL}"))
+        .await
+        .map_err(query_err("listening for events"))?;
     Ok((client, notified))
 }
 
-async fn run(
-    config: tokio_postgres::Config,
-    events: broadcast::Sender<Arc<StoredEvent>>,
-    ready: oneshot::Sender<Result<(), String>>,
-) {
+async fn run(config: tokio_postgres::Config, out: Broadcasts, ready: oneshot::Sender<Result<(), String>>) {
     // The first connection decides whether the store opens; the start point is read after LISTEN, so
     // nothing committed in between is missed.
     let (mut client, mut notified) = match connect(&config).await {
@@ -94,12 +114,8 @@ async fn run(
     let _ = ready.send(Ok(()));
     loop {
         // Catch up (after a reconnect), then once per wake-up.
-        match catch_up(&client, &events, &mut last).await {
-            Ok(()) if notified.recv().await.is_some() => {
-                // Several notifications waiting are one catch-up.
-                while notified.try_recv().is_ok() {}
-                continue;
-            }
+        match catch_up(&client, &out.events, &mut last).await {
+            Ok(()) if next_events(&mut notified, &out.controls).await => continue,
             Ok(()) => tracing::warn!("the connection listening for events was lost; reconnecting"),
             Err(e) => tracing::warn!(error = %e, "cannot read committed events; reconnecting"),
         }
@@ -115,6 +131,30 @@ async fn run(
             }
         }
     }
+}
+
+/// Waits for the next event notification, passing control notices on meanwhile; several event
+/// notifications waiting are one catch-up. `false` once the connection ended.
+async fn next_events(
+    notified: &mut mpsc::UnboundedReceiver<Wake>,
+    controls: &broadcast::Sender<ControlNotice>,
+) -> bool {
+    loop {
+        match notified.recv().await {
+            Some(Wake::Control(notice)) => {
+                // No subscriber is fine.
+                let _ = controls.send(notice);
+            }
+            Some(Wake::Events) => break,
+            None => return false,
+        }
+    }
+    while let Ok(wake) = notified.try_recv() {
+        if let Wake::Control(notice) = wake {
+            let _ = controls.send(notice);
+        }
+    }
+    true
 }
 
 /// Broadcasts the events committed after `last`, in id order.

@@ -6,6 +6,7 @@
 //! Replicas: [`PgStore::replica`] gives a store that owns releases through leases ([`lease`]) and
 //! fences its release writes with the lease epoch.
 
+mod control;
 mod lease;
 mod listen;
 mod migrate;
@@ -21,6 +22,7 @@ use tokio::sync::broadcast;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
+pub use self::control::{ControlNotice, ControlRequest};
 pub use self::lease::{Lease, PollLock, ReplicaOptions};
 use self::rows::{
     EVENT_COLUMNS, IMAGE_COLUMNS, PULL_REQUEST_COLUMNS, RELEASE_COLUMNS, TOKEN_COLUMNS, audit_from_row, event_from_row,
@@ -36,6 +38,11 @@ use crate::{
 
 /// Capacity of the committed-event broadcast; slow subscribers lag and resume from the log.
 const BROADCAST_CAPACITY: usize = 16_384;
+/// Capacity of the control-notice broadcast; a replica that lags finds requests at its next renewal.
+const CONTROL_CAPACITY: usize = 1024;
+/// How long the server lets a connection of the pool sit idle inside a transaction before ending
+/// the session (the store's transactions never wait on anything but their own statements).
+const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(5);
 /// Connections of the pool.
 const POOL_SIZE: usize = 16;
 /// How long the listening connection waits before connecting again after it was lost.
@@ -53,6 +60,8 @@ type Param<'a> = &'a (dyn ToSql + Sync);
 pub struct PgStore {
     pool: Pool,
     events: broadcast::Sender<Arc<StoredEvent>>,
+    /// Control notices of every replica ([`PgStore::control_notices`]).
+    controls: broadcast::Sender<ControlNotice>,
     location: Arc<str>,
     /// Set on a replica's store: its identity and the leases it holds.
     replica: Option<Arc<lease::Replica>>,
@@ -96,15 +105,23 @@ impl PgStore {
         let location: Arc<str> = redact(url).into();
         let open_err = |source: crate::DriverError| StoreError::Open { location: location.to_string(), source };
         let config = tokio_postgres::Config::from_str(url).map_err(|e| open_err(e.into()))?;
-        let manager =
-            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        // A transaction left open by a replica that stopped answering (paused, not dead: a dead one's
+        // connection closes) would hold the event-log lock and its lease rows: the server ends it.
+        let mut pooled = config.clone();
+        let timeout = format!("-c idle_in_transaction_session_timeout={}", IDLE_IN_TRANSACTION.as_millis());
+        pooled.options(&match config.get_options() {
+            Some(given) => format!("{given} {timeout}"),
+            None => timeout,
+        });
+        let manager = Manager::from_config(pooled, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(|e| open_err(e.into()))?;
         let mut client = pool.get().await.map_err(|e| open_err(e.into()))?;
         migrate::run(&mut client, &location, migrate).await?;
         drop(client);
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
-        let listener = listen::Listener::start(config, events.clone(), &location).await?;
-        Ok(PgStore { pool, events, location, replica: None, _listener: Arc::new(listener) })
+        let (controls, _) = broadcast::channel(CONTROL_CAPACITY);
+        let listener = listen::Listener::start(config, events.clone(), controls.clone(), &location).await?;
+        Ok(PgStore { pool, events, controls, location, replica: None, _listener: Arc::new(listener) })
     }
 
     /// The database's URL without its password.

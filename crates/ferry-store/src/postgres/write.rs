@@ -397,18 +397,24 @@ async fn write_release(
     if actual != w.first_seq {
         return Err(StoreError::SequenceConflict { release: w.release_id.clone(), expected: w.first_seq, actual });
     }
+    // A replica's events carry the epoch of its lease.
+    let mut epoch: Option<i64> = None;
     if let Some(replica) = &store.replica {
-        effects.holds.extend(lease::fence(tx, replica, w).await?);
+        let (holds, held) = lease::fence(tx, replica, w).await?;
+        effects.holds.extend(holds);
+        epoch = Some(held);
     }
     let doing = "appending release events";
     let insert = tx
-        .prepare("INSERT INTO events (release_id, product, seq, at, body) VALUES ($1, $2, $3, $4, $5) RETURNING gid")
+        .prepare(
+            "INSERT INTO events (release_id, product, seq, at, body, epoch) VALUES ($1, $2, $3, $4, $5, $6) RETURNING gid",
+        )
         .await
         .map_err(query_err(doing))?;
     let inserts = w.events.iter().enumerate().map(|(i, event)| {
         let seq = w.first_seq + i as i64;
         let insert = &insert;
-        async move { tx.query_one(insert, &[&w.release_id, &w.product, &seq, &event.at, &event.body]).await }
+        async move { tx.query_one(insert, &[&w.release_id, &w.product, &seq, &event.at, &event.body, &epoch]).await }
     });
     // Pipelined, and numbered in the order sent (one connection, statements run in order).
     let rows = futures_util::future::try_join_all(inserts).await.map_err(query_err(doing))?;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use ferry_store::*;
 
 use crate::backend::{Backend, Postgres};
-use crate::contract::{one, release_write};
+use crate::contract::{R1, R2, one, release_write};
 
 /// Two stores on one new database, or `None` when no server is configured (see `test_support::postgres_server`).
 async fn two() -> Option<(Postgres, PgStore, PgStore)> {
@@ -159,10 +159,34 @@ async fn an_expired_lease_is_taken_over_and_the_old_owner_is_fenced_off() {
     // Given back, the lease is free for the next claim, which moves the epoch on again.
     b.release_lease(crate::contract::R1).await.unwrap();
     assert_eq!(a.claim(10).await.unwrap().iter().map(|l| l.epoch).collect::<Vec<_>>(), [3]);
-    assert!(matches!(
-        one(b.write(vec![write(crate::contract::R1, 2, "Running")]).await.unwrap()),
-        Err(StoreError::Fenced { .. })
-    ));
+    assert!(matches!(one(b.write(vec![write(R1, 2, "Running")]).await.unwrap()), Err(StoreError::Fenced { .. })));
+    // Each event carries the epoch it was written at: the log shows who drove the release when.
+    assert_eq!(a.event_epochs(R1).await.unwrap(), [(0, Some(1)), (1, Some(2))]);
+}
+
+#[tokio::test]
+async fn a_control_request_is_taken_by_the_owner_once_and_answered() {
+    let Some((_db, a, b)) = two().await else { return };
+    let (a, b) = (replica(&a, "a", 60_000), replica(&b, "b", 60_000));
+    assert_eq!(a.replica_name(), Some("a"));
+    one(a.write(vec![write(R1, 0, "Running")]).await.unwrap()).unwrap();
+    let (mut notices_a, mut notices_b) = (a.control_notices(), b.control_notices());
+    let body = serde_json::json!({"type": "terminate", "reason": "bad build", "actor": "bob"});
+    let id = b.request_control(R1, &body).await.unwrap();
+    assert_eq!(notices_a.recv().await.unwrap(), ControlNotice::Requested(R1.into()));
+    // Only the owner takes it, and only once.
+    assert!(b.take_controls(&[R1.into()]).await.unwrap().is_empty(), "b does not hold r1");
+    let taken = a.take_controls(&[R1.into(), R2.into()]).await.unwrap();
+    assert_eq!(taken, [ControlRequest { id, release_id: R1.into(), body }]);
+    assert!(a.take_controls(&[R1.into()]).await.unwrap().is_empty(), "taken once");
+    assert_eq!(b.control_answer(id).await.unwrap(), None);
+    a.answer_control(id, &serde_json::json!({"Ok": "done"})).await.unwrap();
+    loop {
+        if notices_b.recv().await.unwrap() == ControlNotice::Answered(id) {
+            break;
+        }
+    }
+    assert_eq!(b.control_answer(id).await.unwrap(), Some(serde_json::json!({"Ok": "done"})));
 }
 
 #[tokio::test]
@@ -257,7 +281,7 @@ async fn migrations_are_recorded_once_and_a_store_that_must_not_migrate_refuses_
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(recorded, [1, 2, 3]);
+    assert_eq!(recorded, [1, 2, 3, 4]);
 }
 
 #[tokio::test]

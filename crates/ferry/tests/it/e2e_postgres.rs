@@ -9,7 +9,7 @@ use super::e2e_releases::Product;
 use super::{Server, path, run};
 
 /// The JSON answer of `GET path` with a bearer token.
-fn get(server: &Server, token: &str, path: &str) -> Value {
+pub(super) fn get(server: &Server, token: &str, path: &str) -> Value {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let resp = reqwest::Client::new().get(format!("{}{path}", server.url)).bearer_auth(token).send().await.unwrap();
@@ -29,14 +29,14 @@ fn answers(server: &Server, token: &str, id: &str) -> [Value; 4] {
 }
 
 /// A new database on the tests' server, dropped at the end of the test.
-struct Database {
-    server: String,
-    name: String,
-    url: String,
+pub(super) struct Database {
+    pub(super) server: String,
+    pub(super) name: String,
+    pub(super) url: String,
 }
 
 impl Database {
-    fn create() -> Option<Database> {
+    pub(super) fn create() -> Option<Database> {
         let server = test_support::postgres_server()?;
         let name = test_support::unique_name("ferry_e2e");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

@@ -14,14 +14,14 @@ pub(super) fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 /// values.yaml with a comment and quoting that the promotion must keep.
-fn values(tag: &str, env: &str) -> String {
+pub(super) fn values(tag: &str, env: &str) -> String {
     format!("# {env}\nimage:\n  repository: 'registry.example.com/shop'   # keep\n  tag: \"{tag}\"\nreplicas: 2\n")
 }
 
 /// A product in a local bare repository, its configuration directory and a scratch directory.
 pub(super) struct Product {
     pub(super) dir: tempfile::TempDir,
-    bare: PathBuf,
+    pub(super) bare: PathBuf,
     pub(super) work: PathBuf,
     pub(super) config: PathBuf,
 }

@@ -516,6 +516,7 @@ mod e2e_auth;
 mod e2e_notes;
 mod e2e_postgres;
 mod e2e_releases;
+mod e2e_replicas;
 mod e2e_tls;
 
 /// Reads the server's live event stream (from the beginning) until `until` holds for the events
