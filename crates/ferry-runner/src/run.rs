@@ -68,7 +68,13 @@ impl Runner {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (stop, _) = watch::channel(None);
         let shared = Arc::new(Shared { run_id: spec.run_id.clone(), stop, approvals: Mutex::new(HashMap::new()) });
-        let task = tokio::spawn(drive(self.inner.clone(), shared.clone(), spec, events_tx));
+        // The run's lines carry the caller's span (the engine's names the release).
+        let task = tokio::spawn(tracing::Instrument::in_current_span(drive(
+            self.inner.clone(),
+            shared.clone(),
+            spec,
+            events_tx,
+        )));
         RunHandle { control: RunControl { shared }, events: Some(events_rx), task }
     }
 }
@@ -277,6 +283,15 @@ impl RunCtx {
         if let Some(error) = &mut outcome.error {
             *error = masker.mask(error).into_owned();
         }
+        tracing::info!(
+            target: "ferry::runner",
+            run = %self.shared.run_id,
+            step = %step,
+            status = outcome.status.as_str(),
+            exit_code = outcome.exit_code,
+            attempts = outcome.attempts,
+            "step finished"
+        );
         self.emit(RunEvent::StepFinished {
             step: step.clone(),
             status: outcome.status,
@@ -388,7 +403,8 @@ async fn schedule(ctx: &Arc<RunCtx>, spec: &RunSpec, plan: Plan) -> RunOutcome {
                         env.extend(done.outputs.iter().map(|(k, v)| (k.clone(), v.clone())));
                     }
                 }
-                let handle = tasks.spawn(run_step(ctx.clone(), step.def.clone(), env));
+                let handle =
+                    tasks.spawn(tracing::Instrument::in_current_span(run_step(ctx.clone(), step.def.clone(), env)));
                 running.insert(handle.id(), i);
                 slots[i] = Slot::Running;
             }
@@ -596,6 +612,7 @@ async fn run_script(
             };
         };
         attempts += 1;
+        tracing::info!(target: "ferry::runner", run = %ctx.shared.run_id, step = %name, attempt = attempts, "step started");
         ctx.emit(RunEvent::StepStarted { step: name.clone(), attempt: attempts, at: Timestamp::now() });
         if attempts == 1 {
             for text in ctx.secrets.too_short_notes(env) {

@@ -53,6 +53,11 @@ fn paint(stream: Stream, code: &str, text: &str) -> String {
     if colour_enabled(stream) { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
 }
 
+/// Whether text on standard error is coloured (log lines too).
+pub fn stderr_colour() -> bool {
+    colour_enabled(Stream::Stderr)
+}
+
 /// `✗ error:` in red (for standard error).
 pub fn error_label() -> String {
     paint(Stream::Stderr, "1;31", "✗ error:")

@@ -62,9 +62,13 @@ impl<S: Store> Engine<S> {
             self.publish(id);
             return Err(e);
         }
+        let mut before = None;
         if let Some(active) = self.releases.get_mut(&id) {
+            before = Some((std::mem::replace(&mut active.state, next.clone()), active.next_seq == 0));
             active.next_seq += events.len() as i64;
-            active.state = next;
+        }
+        if let Some((before, created)) = before {
+            self.observe(&before, &next, &events, created);
         }
         Ok(())
     }

@@ -297,7 +297,7 @@ fn server_applies_its_config_at_start_and_stops_on_sigterm() {
 
     // Starting again with the same configuration does not apply a new version.
     let server = Server::start_in(&data, &["--config", path(&shop)]);
-    assert!(Server::log_of(&data).contains("already applied (version 1)"), "{}", Server::log_of(&data));
+    assert!(Server::log_of(&data).contains("the configuration is already applied"), "{}", Server::log_of(&data));
     drop(server);
 
     // An invalid configuration stops the start with the diagnostics.
