@@ -521,6 +521,7 @@ fn release_control_and_pr_commands_report_usage_errors_and_unknown_ids() {
 mod e2e_argocd;
 mod e2e_auth;
 mod e2e_notes;
+mod e2e_ops;
 mod e2e_postgres;
 mod e2e_releases;
 mod e2e_tls;
