@@ -121,6 +121,20 @@ pub(crate) async fn apply<S: Store>(
     Ok(Json(wire::ApplyResponse { version, warnings, resources }))
 }
 
+/// The configuration in use, one document per resource (credentials in URLs masked).
+pub(crate) async fn config<S: Store>(State(st): State<AppState<S>>) -> Result<Json<wire::AppliedConfig>, ApiError> {
+    let latest = st.store.latest_config().await?;
+    let catalog = st.engine.catalog();
+    let resources = wire::AppliedResource::all_of(&catalog, &ferry_git::redact)
+        .map_err(|e| ApiError::internal(format!("encoding the configuration: {e}")))?;
+    Ok(Json(wire::AppliedConfig {
+        version: latest.as_ref().map(|c| c.version),
+        applied_at: latest.as_ref().map(|c| c.applied_at),
+        applied_by: latest.map(|c| c.applied_by),
+        resources,
+    }))
+}
+
 pub(crate) async fn products<S: Store>(State(st): State<AppState<S>>) -> Json<wire::ProductList> {
     let c = st.engine.catalog();
     Json(wire::ProductList { items: c.products.values().map(|p| dto::product(p, &c)).collect() })

@@ -31,6 +31,7 @@ use crate::routes::{Access, ROUTES, Route};
     ferry_api::WhoAmI,
     ferry_api::ApplyRequest,
     ferry_api::ApplyResponse,
+    ferry_api::AppliedConfig,
     ferry_api::ProductList,
     ferry_api::ProductDetail,
     ferry_api::EnvironmentList,
@@ -195,6 +196,9 @@ fn catalog(route: &Route) -> Option<Op> {
             .describe("The whole set is validated at once (SPEC §2); any error rejects it whole with code `invalid_configuration`, `details` holding every diagnostic's text and `diagnostics` the structured diagnostics.")
             .body("ApplyRequest", true)
             .errors(&[400, 503]),
+        ("GET", "/api/v1/config") => op("getConfig", "configuration", "The configuration in use, one document per resource", ok(200, "The configuration in use (no resources before the first apply).", json("AppliedConfig")))
+            .describe("Each resource as Ferry validated it (defaults included), credentials in URLs masked; `ferry diff` and `ferry apply --dry-run` compare files with it.")
+            .errors(&[503]),
         ("GET", "/api/v1/products") => op("listProducts", "configuration", "List products", ok(200, "The products of the configuration in use.", json("ProductList"))),
         ("GET", "/api/v1/products/{name}") => op("getProduct", "configuration", "A product with its flows, applications, live state, latest release and recent events", ok(200, "The product.", json("ProductDetail")))
             .params(vec![product()])

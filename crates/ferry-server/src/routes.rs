@@ -51,6 +51,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/openapi.json", Public, "openapi"),
     r("GET", "/api/v1/whoami", Read, "whoami"),
     r("POST", "/api/v1/apply", Admin, "config.apply"),
+    r("GET", "/api/v1/config", Read, "config.get"),
     r("GET", "/api/v1/products", Read, "products.list"),
     r("GET", "/api/v1/products/{name}", Read, "product.get"),
     r("POST", "/api/v1/products/{name}/promote", Promote, "product.promote"),
@@ -117,6 +118,7 @@ fn table<S: Store>() -> Table<S> {
         .add(get.clone(), "/api/v1/openapi.json", api::openapi)
         .add(get.clone(), "/api/v1/whoami", handlers::whoami::<S>)
         .add(post.clone(), "/api/v1/apply", api::apply::<S>)
+        .add(get.clone(), "/api/v1/config", api::config::<S>)
         .add(get.clone(), "/api/v1/products", api::products::<S>)
         .add(get.clone(), "/api/v1/products/{name}", api::product::<S>)
         .add(post.clone(), "/api/v1/products/{name}/promote", api::promote::<S>)
