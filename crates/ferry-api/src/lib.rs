@@ -38,7 +38,7 @@ pub use control::{
     ApproveRequest, Approved, ClosePullRequest, PromoteRequest, Provider, PullRequest, PullRequestList, PullState,
     StatusAccepted, StatusReport, TerminateRequest, WebhookResponse,
 };
-pub use health::{Health, ServerHealth};
+pub use health::{Health, ServerHealth, VersionInfo};
 pub use images::{ImageReport, ImageReportList, ImageReportRequest};
 
 pub use error::{Diagnostic, ErrorBody, ErrorEnvelope, Severity};

@@ -56,6 +56,10 @@ pub(crate) async fn healthz() -> Json<wire::ServerHealth> {
     Json(wire::ServerHealth { status: wire::Health::Ok })
 }
 
+pub(crate) async fn version() -> Json<wire::VersionInfo> {
+    Json(wire::VersionInfo { version: env!("CARGO_PKG_VERSION").to_owned(), commit: crate::BUILD_COMMIT.to_owned() })
+}
+
 pub(crate) async fn readyz<S: Store>(State(st): State<AppState<S>>) -> Result<Json<wire::ServerHealth>, ApiError> {
     st.store
         .kv_get("ferry.readyz")

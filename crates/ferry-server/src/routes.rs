@@ -50,6 +50,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/metrics", Read, "metrics"),
     r("GET", "/api/v1/openapi.json", Public, "openapi"),
     r("GET", "/api/v1/whoami", Read, "whoami"),
+    r("GET", "/api/v1/version", Read, "version"),
     r("POST", "/api/v1/apply", Admin, "config.apply"),
     r("GET", "/api/v1/config", Read, "config.get"),
     r("GET", "/api/v1/products", Read, "products.list"),
@@ -117,6 +118,7 @@ fn table<S: Store>() -> Table<S> {
         .add(get.clone(), "/metrics", api::metrics::<S>)
         .add(get.clone(), "/api/v1/openapi.json", api::openapi)
         .add(get.clone(), "/api/v1/whoami", handlers::whoami::<S>)
+        .add(get.clone(), "/api/v1/version", api::version)
         .add(post.clone(), "/api/v1/apply", api::apply::<S>)
         .add(get.clone(), "/api/v1/config", api::config::<S>)
         .add(get.clone(), "/api/v1/products", api::products::<S>)

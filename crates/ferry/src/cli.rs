@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::output::{ListOutput, ReadOutput};
 use crate::{contexts, get, notes, parse_duration_arg, pr, style, token};
 
 /// Ferry: GitOps promotion orchestrator with product releases.
@@ -115,14 +116,29 @@ pub(crate) enum Command {
     },
     /// Send configuration files to the server, which validates them as one set and applies them.
     ///
-    /// Exit status: 0 when applied, 2 when invalid (every problem is listed).
+    /// Exit status: 0 when applied (or, with --dry-run, when valid), 2 when invalid (every problem is
+    /// listed).
     Apply {
-        /// YAML file or directory (recursive); repeatable.
+        /// YAML file or directory (recursive), or - for standard input; repeatable.
         #[arg(short = 'f', long = "file", required = true, value_name = "PATH")]
         files: Vec<PathBuf>,
+        /// Validate and show which resources would be added, changed or removed; apply nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
+    },
+    /// Show what `ferry apply` would change: a unified diff per resource between the configuration in
+    /// use on the server and the files.
+    ///
+    /// Resources are compared as Ferry validated them (defaults filled in); credentials in URLs are
+    /// masked on both sides. Exit status: 0 when there are no differences, 1 when there are, 2 when the
+    /// files are invalid (like `kubectl diff`).
+    Diff {
+        /// YAML file or directory (recursive), or - for standard input; repeatable.
+        #[arg(short = 'f', long = "file", required = true, value_name = "PATH")]
+        files: Vec<PathBuf>,
     },
     /// List the configuration in use, or releases.
     Get {
@@ -153,6 +169,9 @@ pub(crate) enum Command {
         /// Follow the release until it finishes.
         #[arg(long)]
         wait: bool,
+        /// With --wait: give up after this long (e.g. 30m) and exit 1; the release goes on.
+        #[arg(long, requires = "wait", value_parser = parse_duration_arg, value_name = "DURATION")]
+        timeout: Option<std::time::Duration>,
         /// Output format (json: the created release; with --wait, the finished one).
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
@@ -236,9 +255,26 @@ pub(crate) enum Command {
         /// Continue after a previous page (printed under the table).
         #[arg(long)]
         cursor: Option<String>,
-        /// Output format (json: the API's page).
+        /// Output format: text, wide, json (the API's page) or yaml.
         #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
+        output: ListOutput,
+    },
+    /// Print a completion script for a shell, e.g. `ferry completion bash > /etc/bash_completion.d/ferry`.
+    Completion {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the client's version and commit, and the server's.
+    ///
+    /// Exit status 1 when the server does not answer (the client's version is printed first).
+    Version {
+        /// Only the client's version; no server is asked.
+        #[arg(long)]
+        client: bool,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: ReadOutput,
     },
     /// The database: apply migrations, or copy an embedded installation to PostgreSQL.
     Db {
@@ -347,9 +383,9 @@ pub(crate) enum TokenCommand {
     List {
         #[command(flatten)]
         offline: Offline,
-        /// Output format.
+        /// Output format: text, wide (with creation and revocation times), json or yaml.
         #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
+        output: ListOutput,
     },
     /// Revoke a token: it stops working at once, and its web UI sessions end.
     Revoke {
@@ -387,22 +423,26 @@ pub(crate) enum ReleaseCommand {
         /// Continue after a previous page (printed under the table).
         #[arg(long)]
         cursor: Option<String>,
-        /// Output format.
+        /// Output format: text, wide (every column), json (the API's page) or yaml.
         #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
+        output: ListOutput,
     },
     /// Show a release as a tree: environments, applications, workflow steps and issues.
     Show {
         /// Release id.
         id: String,
-        /// Output format (json: the release view of SPEC §7.4).
+        /// Output format (json and yaml: the release view of SPEC §7.4).
         #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
+        output: ReadOutput,
     },
-    /// Follow a release live until it finishes; exits 0 when it Succeeded, 1 when it Failed or was Terminated.
+    /// Follow a release live until it finishes; exits 0 when it Succeeded, 1 when it Failed or was
+    /// Terminated (or --timeout ran out).
     Watch {
         /// Release id.
         id: String,
+        /// Give up after this long (e.g. 30m) and exit 1; the release goes on.
+        #[arg(long, value_parser = parse_duration_arg, value_name = "DURATION")]
+        timeout: Option<std::time::Duration>,
     },
     /// Print the workflow logs of a release.
     Logs {
@@ -420,6 +460,10 @@ pub(crate) enum ReleaseCommand {
         /// Keep printing new lines until the release finishes.
         #[arg(long)]
         follow: bool,
+        /// Output format: text, or json/yaml (every line in one document `{"items": [...]}`, printed
+        /// once all are read — with --follow, when the release finishes).
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: ReadOutput,
     },
     /// Terminate a Queued, Running or Suspended release: running steps are stopped, open promotion pull
     /// requests closed. Prints the new status.
@@ -444,6 +488,9 @@ pub(crate) enum ReleaseCommand {
         /// Follow the release until it finishes.
         #[arg(long)]
         wait: bool,
+        /// With --wait: give up after this long (e.g. 30m) and exit 1; the release goes on.
+        #[arg(long, requires = "wait", value_parser = parse_duration_arg, value_name = "DURATION")]
+        timeout: Option<std::time::Duration>,
         /// Output format (json: the release view; with --wait, the finished one).
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
@@ -470,6 +517,9 @@ pub(crate) enum ReleaseCommand {
         /// Follow only the first parent in application source repositories.
         #[arg(long)]
         first_parent: bool,
+        /// Output format like every reading command: text (the table), json or yaml (the API's notes).
+        #[arg(short = 'o', long, value_enum, conflicts_with = "format")]
+        output: Option<ReadOutput>,
     },
 }
 
@@ -514,9 +564,9 @@ pub(crate) enum PrCommand {
         /// Only in this state.
         #[arg(long, value_enum)]
         state: Option<pr::PrState>,
-        /// Output format.
+        /// Output format: text, wide (with applications, repository and head), json or yaml.
         #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
+        output: ListOutput,
     },
     /// Merge an open pull request into its target branch (a real merge commit, pushed); the release
     /// continues with the environment's sync and health.

@@ -8,17 +8,21 @@ mod contexts;
 mod contexts_cmd;
 mod db;
 mod demo;
+mod diff;
 mod explain;
 mod get;
 mod logging;
 mod notes;
+mod output;
 mod pr;
+mod progress;
 mod release;
 mod render;
 mod server;
 mod style;
 mod token;
 mod validate;
+mod version;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -168,13 +172,24 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
         Command::Audit { since, limit, cursor, output } => {
             client_command(globals, |c| async move { audit::run(&c, since, limit, cursor, output).await })
         }
-        Command::Apply { files, output } => {
+        Command::Apply { files, dry_run: false, output } => {
             client_command(globals, |c| async move { apply::run(&c, &files, output).await })
         }
+        Command::Apply { files, dry_run: true, output } => {
+            client_command(globals, |c| async move { diff::dry_run(&c, &files, output).await })
+        }
+        Command::Diff { files } => client_command(globals, |c| async move { diff::run(&c, &files).await }),
+        Command::Completion { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "ferry", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Version { client, output } => version::run(globals, client, output),
         Command::Get { kind, name, output } => {
             client_command(globals, |c| async move { get::run(&c, kind, name.as_deref(), output).await })
         }
-        Command::Promote { product, flow, from, to, wait, output } => {
+        Command::Promote { product, flow, from, to, wait, timeout, output } => {
+            let wait = release::Wait { wait, timeout };
             client_command(
                 globals,
                 |c| async move { release::promote(&c, &product, flow, from, to, wait, output).await },
@@ -187,14 +202,18 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
                     release::list(&c, Some(&product), &filters, output).await
                 }
                 ReleaseCommand::Show { id, output } => release::show(&c, &id, output).await,
-                ReleaseCommand::Watch { id } => release::watch(&c, &id).await,
-                ReleaseCommand::Logs { id, env, app, step, follow } => {
-                    release::logs(&c, &id, env.as_deref(), app.as_deref(), step.as_deref(), follow).await
+                ReleaseCommand::Watch { id, timeout } => release::watch(&c, &id, timeout).await,
+                ReleaseCommand::Logs { id, env, app, step, follow, output } => {
+                    release::logs(&c, &id, &release::LogOptions { env, app, step, follow, output }).await
                 }
                 ReleaseCommand::Terminate { id, reason, output } => release::terminate(&c, &id, &reason, output).await,
-                ReleaseCommand::Retry { id, wait, output } => release::retry(&c, &id, wait, output).await,
+                ReleaseCommand::Retry { id, wait, timeout, output } => {
+                    release::retry(&c, &id, release::Wait { wait, timeout }, output).await
+                }
                 ReleaseCommand::Approve { id, env, output } => release::approve(&c, &id, &env, output).await,
-                ReleaseCommand::Notes { id, format, first_parent } => notes::show(&c, &id, format, first_parent).await,
+                ReleaseCommand::Notes { id, format, first_parent, output } => {
+                    notes::show(&c, &id, format, first_parent, output).await
+                }
             }
         }),
         Command::Image {

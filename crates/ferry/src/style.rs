@@ -73,6 +73,21 @@ pub fn ok(text: &str) -> String {
     paint(Stream::Stdout, "32", &format!("✓ {text}"))
 }
 
+/// A line of a unified diff (for standard output): additions green, removals red, hunk headers cyan.
+pub fn diff_line(line: &str) -> String {
+    if line.starts_with("+++") || line.starts_with("---") {
+        paint(Stream::Stdout, "1", line)
+    } else if line.starts_with('+') {
+        paint(Stream::Stdout, "32", line)
+    } else if line.starts_with('-') {
+        paint(Stream::Stdout, "31", line)
+    } else if line.starts_with("@@") {
+        paint(Stream::Stdout, "36", line)
+    } else {
+        line.to_owned()
+    }
+}
+
 /// Dimmed text for hints (for standard output).
 pub fn hint(text: &str) -> String {
     paint(Stream::Stdout, "2", text)
