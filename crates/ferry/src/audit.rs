@@ -96,7 +96,7 @@ mod tests {
                    "detail": null},
         ]))
         .expect("audit entries");
-        let text = render(&items);
+        let text = render(&items, false);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("TIME") && lines[0].ends_with("DETAIL"), "{text}");
         assert!(lines[1].starts_with("2026-01-05 10:00:07Z  ci") && lines[1].contains("403 denied"), "{text}");

@@ -10,7 +10,14 @@ use crate::{contexts, get, notes, parse_duration_arg, pr, style, token};
 
 /// Ferry: GitOps promotion orchestrator with product releases.
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "ferry",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = "Examples:\n  ferry demo\n  ferry server --config ./ferry\n  ferry apply -f ./ferry\n  ferry promote shop --wait --timeout 30m\n  ferry release list shop -o wide\n\nEvery command's --help ends with examples of its own."
+)]
 pub struct Cli {
     /// Ferry server to talk to (client commands). Else $FERRY_SERVER, else the current context's
     /// server (`ferry login`), else http://127.0.0.1:7878.
@@ -52,6 +59,9 @@ pub(crate) enum Command {
     ///
     /// Prints `ferry server listening on http://ADDRESS` on stdout once it accepts connections; stops
     /// gracefully on SIGINT or SIGTERM.
+    #[command(
+        after_help = "Examples:\n  ferry server --config ./ferry --data /var/lib/ferry\n  ferry server --listen 0.0.0.0:7878 --bootstrap-token-file /etc/ferry/admin.token\n  FERRY_LOG=debug ferry server --log-format json"
+    )]
     Server {
         /// Apply the configuration in this directory (or file) at start; invalid → exit 2.
         #[arg(long, value_name = "DIR")]
@@ -118,6 +128,9 @@ pub(crate) enum Command {
     ///
     /// Exit status: 0 when applied (or, with --dry-run, when valid), 2 when invalid (every problem is
     /// listed).
+    #[command(
+        after_help = "Examples:\n  ferry apply -f ./ferry\n  kustomize build . | ferry apply -f -\n  ferry apply -f ./ferry --dry-run"
+    )]
     Apply {
         /// YAML file or directory (recursive), or - for standard input; repeatable.
         #[arg(short = 'f', long = "file", required = true, value_name = "PATH")]
@@ -135,12 +148,18 @@ pub(crate) enum Command {
     /// Resources are compared as Ferry validated them (defaults filled in); credentials in URLs are
     /// masked on both sides. Exit status: 0 when there are no differences, 1 when there are, 2 when the
     /// files are invalid (like `kubectl diff`).
+    #[command(
+        after_help = "Examples:\n  ferry diff -f ./ferry\n  cat shop.yaml | ferry diff -f -\n  ferry diff -f ./ferry && echo up to date"
+    )]
     Diff {
         /// YAML file or directory (recursive), or - for standard input; repeatable.
         #[arg(short = 'f', long = "file", required = true, value_name = "PATH")]
         files: Vec<PathBuf>,
     },
     /// List the configuration in use, or releases.
+    #[command(
+        after_help = "Examples:\n  ferry get products\n  ferry get environments -o yaml\n  ferry get releases shop -o json"
+    )]
     Get {
         /// What to list.
         #[arg(value_enum)]
@@ -154,6 +173,9 @@ pub(crate) enum Command {
     /// Create a release of a product now (manual trigger).
     ///
     /// With --wait, follows it and exits 0 when it Succeeded, 1 otherwise.
+    #[command(
+        after_help = "Examples:\n  ferry promote shop\n  ferry promote shop --flow hotfix --wait --timeout 30m\n  ferry promote shop --from qa --to staging -o json"
+    )]
     Promote {
         /// Product.
         product: String,
@@ -177,6 +199,9 @@ pub(crate) enum Command {
         output: Output,
     },
     /// Inspect and control releases.
+    #[command(
+        after_help = "Examples:\n  ferry release list shop --status Failed\n  ferry release watch ID --timeout 1h\n  ferry release logs ID --env qa --follow"
+    )]
     Release {
         #[command(subcommand)]
         command: ReleaseCommand,
@@ -184,6 +209,7 @@ pub(crate) enum Command {
     /// Check configuration files without applying them; reports every problem at once.
     ///
     /// Exit status: 0 when valid (warnings allowed), 2 when invalid.
+    #[command(after_help = "Examples:\n  ferry validate -f ./ferry\n  ferry validate -f envs.yaml -f apps/ -o json")]
     Validate {
         /// YAML file or directory (recursive); repeatable.
         #[arg(short = 'f', long = "file", required = true, value_name = "PATH")]
@@ -193,16 +219,23 @@ pub(crate) enum Command {
         output: Output,
     },
     /// Promotion pull requests of the local provider: list, merge, close.
+    #[command(
+        after_help = "Examples:\n  ferry pr list --state open\n  ferry pr merge 12\n  ferry pr close 12 --comment 'not this week'"
+    )]
     Pr {
         #[command(subcommand)]
         command: PrCommand,
     },
     /// Image reports (SPEC §6.5): record where an image was built from.
+    #[command(
+        after_help = "Examples:\n  ferry image report --image registry.example/shop/api:1.4.2 --git-repo https://git.example/shop/api --git-revision $(git rev-parse HEAD)"
+    )]
     Image {
         #[command(subcommand)]
         command: ImageCommand,
     },
     /// Inspect promotion policies.
+    #[command(after_help = "Examples:\n  ferry policy explain shop prod-eu -f ./ferry")]
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
@@ -211,6 +244,9 @@ pub(crate) enum Command {
     ///
     /// The token is checked with the server first; a refused token saves nothing (exit 1). Contexts live
     /// in $XDG_CONFIG_HOME/ferry/config.toml (else ~/.config/ferry/config.toml), mode 0600.
+    #[command(
+        after_help = "Examples:\n  ferry login --server https://ferry.example.com --token-stdin < token.txt\n  pass show ferry | ferry login --server https://ferry.example.com --token-stdin --name prod"
+    )]
     Login {
         /// Read the token from standard input (the only way: a token on the command line would be seen by
         /// other users and kept in shell history).
@@ -224,6 +260,7 @@ pub(crate) enum Command {
         output: Output,
     },
     /// Remove the token of a context (default: the current one); its server is kept.
+    #[command(after_help = "Examples:\n  ferry logout\n  ferry logout prod")]
     Logout {
         /// Context name.
         name: Option<String>,
@@ -232,6 +269,7 @@ pub(crate) enum Command {
         output: Output,
     },
     /// Saved servers (`ferry login`): list them, choose the current one.
+    #[command(after_help = "Examples:\n  ferry context list\n  ferry context use prod")]
     Context {
         #[command(subcommand)]
         command: ContextCommand,
@@ -240,11 +278,17 @@ pub(crate) enum Command {
     ///
     /// With --data DIR, works on the data directory's database directly, without a server (the first
     /// admin token of a new installation, or recovery).
+    #[command(
+        after_help = "Examples:\n  ferry token create ci --role promoter --products 'shop*' --expires 90d > ci.token\n  ferry token list -o wide\n  ferry token create admin --role admin --data /var/lib/ferry"
+    )]
     Token {
         #[command(subcommand)]
         command: TokenCommand,
     },
     /// The audit log: every change made through the server, newest first (admin).
+    #[command(
+        after_help = "Examples:\n  ferry audit --since 2026-01-01\n  ferry audit -o wide\n  ferry audit -o json --limit 1000"
+    )]
     Audit {
         /// Only entries at or after: YYYY-MM-DD (UTC) or an RFC 3339 time.
         #[arg(long, value_name = "DATE")]
@@ -260,6 +304,9 @@ pub(crate) enum Command {
         output: ListOutput,
     },
     /// Print a completion script for a shell, e.g. `ferry completion bash > /etc/bash_completion.d/ferry`.
+    #[command(
+        after_help = "Examples:\n  ferry completion bash > /etc/bash_completion.d/ferry\n  ferry completion zsh > \"${fpath[1]}/_ferry\"\n  ferry completion fish > ~/.config/fish/completions/ferry.fish"
+    )]
     Completion {
         /// The shell.
         #[arg(value_enum)]
@@ -268,6 +315,7 @@ pub(crate) enum Command {
     /// Print the client's version and commit, and the server's.
     ///
     /// Exit status 1 when the server does not answer (the client's version is printed first).
+    #[command(after_help = "Examples:\n  ferry version\n  ferry version --client\n  ferry version -o json")]
     Version {
         /// Only the client's version; no server is asked.
         #[arg(long)]
@@ -277,6 +325,9 @@ pub(crate) enum Command {
         output: ReadOutput,
     },
     /// The database: apply migrations, or copy an embedded installation to PostgreSQL.
+    #[command(
+        after_help = "Examples:\n  ferry db migrate --database postgres://ferry@db/ferry\n  ferry db copy --from sqlite:/var/lib/ferry/ferry.db --to postgres://ferry@db/ferry"
+    )]
     Db {
         #[command(subcommand)]
         command: DbCommand,
@@ -286,6 +337,7 @@ pub(crate) enum Command {
     /// Creates a temporary GitOps repository with a sample product (three components, five
     /// environments, a parallel branch and joins), serves the API on 127.0.0.1 and runs two releases:
     /// one that succeeds and one whose post-action step fails. Serves until Ctrl-C.
+    #[command(after_help = "Examples:\n  ferry demo\n  ferry demo --listen 127.0.0.1:8080 --exit-when-done")]
     Demo {
         /// Address to serve on (a free port is used when it is taken).
         #[arg(long, default_value = "127.0.0.1:7878")]
@@ -299,12 +351,14 @@ pub(crate) enum Command {
 #[derive(Debug, Subcommand)]
 pub(crate) enum ContextCommand {
     /// List the contexts; the current one is marked. Tokens are never shown.
+    #[command(after_help = "Examples:\n  ferry context list\n  ferry context list -o json")]
     List {
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
     },
     /// Make a context the current one.
+    #[command(after_help = "Examples:\n  ferry context use prod")]
     Use {
         /// Context name.
         name: String,
@@ -314,6 +368,9 @@ pub(crate) enum ContextCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum DbCommand {
     /// Apply the migrations the database lacks (the server does it at start unless --no-migrate).
+    #[command(
+        after_help = "Examples:\n  ferry db migrate --database sqlite:/var/lib/ferry/ferry.db\n  FERRY_DATABASE=postgres://ferry@db/ferry ferry db migrate"
+    )]
     Migrate {
         /// The database: sqlite:PATH (or a file path) or postgres://USER@HOST/DB.
         #[arg(long, env = "FERRY_DATABASE", value_name = "URL")]
@@ -323,6 +380,9 @@ pub(crate) enum DbCommand {
     /// configuration versions, pull requests, image reports, tokens and the audit log, with the same ids.
     ///
     /// Stop the server first. The target is migrated; one that holds data is refused unless --force.
+    #[command(
+        after_help = "Examples:\n  ferry db copy --from sqlite:/var/lib/ferry/ferry.db --to postgres://ferry@db/ferry"
+    )]
     Copy {
         /// The SQLite database: sqlite:PATH (e.g. sqlite:/var/lib/ferry/ferry.db) or a file path.
         #[arg(long, value_name = "sqlite:PATH")]
@@ -356,6 +416,9 @@ pub(crate) enum TokenCommand {
     ///
     /// Text output: the secret alone on standard output (so `> FILE` keeps just it), the rest on
     /// standard error.
+    #[command(
+        after_help = "Examples:\n  ferry token create viewer-bot --role viewer\n  ferry token create ci --role promoter --products 'shop*' --env-types non-production --expires 90d > ci.token"
+    )]
     Create {
         /// Token name: the actor recorded for what it does (lowercase letters, digits, '-', '_', '.').
         name: String,
@@ -380,6 +443,9 @@ pub(crate) enum TokenCommand {
         output: Output,
     },
     /// List tokens: name, role, scope, status, expiry, creator (never secrets).
+    #[command(
+        after_help = "Examples:\n  ferry token list\n  ferry token list -o wide\n  ferry token list --data /var/lib/ferry -o yaml"
+    )]
     List {
         #[command(flatten)]
         offline: Offline,
@@ -388,6 +454,7 @@ pub(crate) enum TokenCommand {
         output: ListOutput,
     },
     /// Revoke a token: it stops working at once, and its web UI sessions end.
+    #[command(after_help = "Examples:\n  ferry token revoke ci")]
     Revoke {
         /// Token name.
         name: String,
@@ -402,6 +469,9 @@ pub(crate) enum TokenCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum ReleaseCommand {
     /// List a product's releases, newest first.
+    #[command(
+        after_help = "Examples:\n  ferry release list shop\n  ferry release list shop --status Failed,Terminated --since 2026-01-01 -o wide\n  ferry release list shop -o yaml"
+    )]
     List {
         /// Product.
         product: String,
@@ -428,6 +498,7 @@ pub(crate) enum ReleaseCommand {
         output: ListOutput,
     },
     /// Show a release as a tree: environments, applications, workflow steps and issues.
+    #[command(after_help = "Examples:\n  ferry release show ID\n  ferry release show ID -o json | jq .status")]
     Show {
         /// Release id.
         id: String,
@@ -437,6 +508,9 @@ pub(crate) enum ReleaseCommand {
     },
     /// Follow a release live until it finishes; exits 0 when it Succeeded, 1 when it Failed or was
     /// Terminated (or --timeout ran out).
+    #[command(
+        after_help = "Examples:\n  ferry release watch ID\n  ferry release watch ID --timeout 45m || echo 'not finished in time'"
+    )]
     Watch {
         /// Release id.
         id: String,
@@ -445,6 +519,9 @@ pub(crate) enum ReleaseCommand {
         timeout: Option<std::time::Duration>,
     },
     /// Print the workflow logs of a release.
+    #[command(
+        after_help = "Examples:\n  ferry release logs ID\n  ferry release logs ID --env qa --app shop-api-qa --step e2e --follow\n  ferry release logs ID -o json"
+    )]
     Logs {
         /// Release id.
         id: String,
@@ -469,6 +546,7 @@ pub(crate) enum ReleaseCommand {
     /// requests closed. Prints the new status.
     ///
     /// Exit status: 0 when requested, 1 when the release cannot be terminated (e.g. it already ended).
+    #[command(after_help = "Examples:\n  ferry release terminate ID --reason 'bad build'")]
     Terminate {
         /// Release id.
         id: String,
@@ -482,6 +560,7 @@ pub(crate) enum ReleaseCommand {
     /// Retry a Failed release from the point of failure (same release id).
     ///
     /// With --wait, follows it and exits 0 when it Succeeded, 1 otherwise.
+    #[command(after_help = "Examples:\n  ferry release retry ID\n  ferry release retry ID --wait --timeout 1h")]
     Retry {
         /// Release id.
         id: String,
@@ -496,6 +575,7 @@ pub(crate) enum ReleaseCommand {
         output: Output,
     },
     /// Approve the approval steps waiting in one environment of a release.
+    #[command(after_help = "Examples:\n  ferry release approve ID --env prod-eu")]
     Approve {
         /// Release id.
         id: String,
@@ -508,6 +588,9 @@ pub(crate) enum ReleaseCommand {
     },
     /// Release notes: per component, the commits, pull requests, issues and images since what was live in
     /// the final environment(s) before the release.
+    #[command(
+        after_help = "Examples:\n  ferry release notes ID\n  ferry release notes ID --format markdown > NOTES.md\n  ferry release notes ID -o yaml"
+    )]
     Notes {
         /// Release id.
         id: String,
@@ -526,6 +609,9 @@ pub(crate) enum ReleaseCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum ImageCommand {
     /// Record an image with its provenance (used by release notes to list the source repository's commits).
+    #[command(
+        after_help = "Examples:\n  ferry image report --image registry.example/shop/api:1.4.2 --digest sha256:... --git-repo https://git.example/shop/api --git-revision $(git rev-parse HEAD) --git-branch main"
+    )]
     Report {
         /// Image reference, e.g. registry.example/shop/api:1.4.2.
         #[arg(long, value_name = "REF")]
@@ -557,6 +643,7 @@ pub(crate) enum ImageCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum PrCommand {
     /// List promotion pull requests, newest first.
+    #[command(after_help = "Examples:\n  ferry pr list\n  ferry pr list --product shop --state open -o wide")]
     List {
         /// Only this product's.
         #[arg(long)]
@@ -570,6 +657,7 @@ pub(crate) enum PrCommand {
     },
     /// Merge an open pull request into its target branch (a real merge commit, pushed); the release
     /// continues with the environment's sync and health.
+    #[command(after_help = "Examples:\n  ferry pr merge 12")]
     Merge {
         /// Pull-request number (as `pr list` shows it, without `#`).
         #[arg(value_parser = clap::value_parser!(u64).range(1..))]
@@ -579,6 +667,7 @@ pub(crate) enum PrCommand {
         output: Output,
     },
     /// Close an open pull request without merging; its environment fails.
+    #[command(after_help = "Examples:\n  ferry pr close 12 --comment 'superseded'")]
     Close {
         /// Pull-request number (as `pr list` shows it, without `#`).
         #[arg(value_parser = clap::value_parser!(u64).range(1..))]
@@ -595,6 +684,9 @@ pub(crate) enum PrCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum PolicyCommand {
     /// Show the effective policy of an environment and which source supplied each field.
+    #[command(
+        after_help = "Examples:\n  ferry policy explain shop prod-eu -f ./ferry\n  ferry policy explain shop qa --flow hotfix -f ./ferry -o json"
+    )]
     Explain {
         /// Product name.
         product: String,
@@ -610,4 +702,38 @@ pub(crate) enum PolicyCommand {
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    /// Every command and subcommand, by its path (`ferry release list`).
+    fn walk(command: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+        for sub in command.get_subcommands() {
+            let path = format!("{path} {}", sub.get_name());
+            out.push((path.clone(), sub.clone()));
+            walk(sub, &path, out);
+        }
+    }
+
+    #[test]
+    fn every_command_has_examples_in_its_help() {
+        let mut all = Vec::new();
+        walk(&Cli::command(), "ferry", &mut all);
+        assert!(all.len() > 30, "{}", all.len());
+        for (path, command) in all {
+            let help = command.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+            assert!(help.starts_with("Examples:\n  ferry "), "{path} has no examples");
+            let name = path.split(' ').nth(1).unwrap_or_default();
+            assert!(help.contains(&format!("ferry {name}")), "{path}: its examples use it");
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }
