@@ -520,6 +520,7 @@ fn release_control_and_pr_commands_report_usage_errors_and_unknown_ids() {
 
 mod e2e_argocd;
 mod e2e_auth;
+mod e2e_cli;
 mod e2e_notes;
 mod e2e_ops;
 mod e2e_postgres;
