@@ -59,12 +59,14 @@ pub(crate) enum Command {
     ///
     /// Prints `ferry server listening on http://ADDRESS` on stdout once it accepts connections; stops
     /// gracefully on SIGINT or SIGTERM.
+    /// Every flag can also be set by the environment variable shown with it (for a service manager's
+    /// environment file, e.g. /etc/ferry/ferry.env).
     #[command(
         after_help = "Examples:\n  ferry server --config ./ferry --data /var/lib/ferry\n  ferry server --listen 0.0.0.0:7878 --bootstrap-token-file /etc/ferry/admin.token\n  FERRY_LOG=debug ferry server --log-format json"
     )]
     Server {
         /// Apply the configuration in this directory (or file) at start; invalid → exit 2.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, env = "FERRY_CONFIG", value_name = "DIR")]
         config: Option<PathBuf>,
         /// Data directory (database `ferry.db`, git mirrors); created if missing.
         /// Default: $XDG_DATA_HOME/ferry, else ~/.local/share/ferry.
@@ -77,25 +79,25 @@ pub(crate) enum Command {
         database: Option<String>,
         /// Do not apply database migrations at start: a database that is not up to date stops the start
         /// (apply them with `ferry db migrate`).
-        #[arg(long)]
+        #[arg(long, env = "FERRY_NO_MIGRATE")]
         no_migrate: bool,
         /// Address to listen on; port 0 picks a free port. Any address but loopback requires tokens.
-        #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDRESS:PORT")]
+        #[arg(long, env = "FERRY_LISTEN", default_value = "127.0.0.1:7878", value_name = "ADDRESS:PORT")]
         listen: String,
         /// Require API tokens on a loopback address too (any other address always requires them).
-        #[arg(long)]
+        #[arg(long, env = "FERRY_AUTH")]
         auth: bool,
         /// The first admin token: read its secret from FILE, or create one and write it there (mode 0600)
         /// when FILE does not exist. The secret is never printed.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, env = "FERRY_BOOTSTRAP_TOKEN_FILE", value_name = "FILE")]
         bootstrap_token_file: Option<PathBuf>,
         /// An address clients reach the server at besides loopback, e.g. https://ferry.example.com
         /// (repeatable): its host is answered and its origin may send changes. The first one is the base
         /// of links Ferry writes (pull requests, notifications).
-        #[arg(long = "public-url", value_name = "URL")]
+        #[arg(long = "public-url", env = "FERRY_PUBLIC_URL", value_delimiter = ',', value_name = "URL")]
         public_urls: Vec<String>,
         /// File holding the shared secret inbound webhooks are signed with (GitHub, Gitea, GitLab).
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, env = "FERRY_WEBHOOK_SECRET_FILE", value_name = "FILE")]
         webhook_secret_file: Option<PathBuf>,
         /// A token for https git remotes whose URL carries no credentials (sent as HTTP basic auth with the
         /// user x-access-token through git's environment, never on a command line; masked in errors).
@@ -106,22 +108,22 @@ pub(crate) enum Command {
         #[arg(long, env = "FERRY_ARGOCD_SERVER", value_name = "URL")]
         argocd_server: Option<String>,
         /// Serve HTTPS with this PEM certificate chain (with --tls-key); SIGHUP reloads both files.
-        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        #[arg(long, env = "FERRY_TLS_CERT", value_name = "FILE", requires = "tls_key")]
         tls_cert: Option<PathBuf>,
         /// The PEM private key of --tls-cert.
-        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        #[arg(long, env = "FERRY_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
         /// How long audit log entries are kept.
-        #[arg(long, default_value = "270d", value_parser = parse_duration_arg, value_name = "DURATION")]
+        #[arg(long, env = "FERRY_RETENTION", default_value = "270d", value_parser = parse_duration_arg, value_name = "DURATION")]
         retention: std::time::Duration,
         /// How often trigger environments' branches are polled for new commits (push hooks react at once).
-        #[arg(long, default_value = "30s", value_parser = parse_duration_arg, value_name = "DURATION")]
+        #[arg(long, env = "FERRY_POLL_INTERVAL", default_value = "30s", value_parser = parse_duration_arg, value_name = "DURATION")]
         poll_interval: std::time::Duration,
         /// How often an application's health command is re-run until it is healthy.
-        #[arg(long, default_value = "2s", value_parser = parse_duration_arg, value_name = "DURATION")]
+        #[arg(long, env = "FERRY_HEALTH_POLL_INTERVAL", default_value = "2s", value_parser = parse_duration_arg, value_name = "DURATION")]
         health_poll_interval: std::time::Duration,
         /// Time a stopped workflow step gets between SIGTERM and SIGKILL.
-        #[arg(long, default_value = "10s", value_parser = parse_duration_arg, value_name = "DURATION")]
+        #[arg(long, env = "FERRY_KILL_GRACE", default_value = "10s", value_parser = parse_duration_arg, value_name = "DURATION")]
         kill_grace: std::time::Duration,
     },
     /// Send configuration files to the server, which validates them as one set and applies them.
