@@ -231,7 +231,7 @@ async fn follow_for(
 
 /// The end of a wait that `--timeout` cut short: says so on standard error, exit status 1.
 fn timed_out(id: &str, timeout: Option<Duration>) -> ExitCode {
-    let after = timeout.map(|t| ferry_model::format_duration(t)).unwrap_or_default();
+    let after = timeout.map(ferry_model::format_duration).unwrap_or_default();
     eprintln!(
         "{} timed out after {after} waiting for release {id}; it goes on (follow it: ferry release watch {id})",
         style::error_label()

@@ -140,6 +140,9 @@ fn json_logs_follow_a_release_through_engine_git_and_runner_and_show_no_secret()
     assert!(access.iter().any(|l| l["status"] == 401 && l["actor"] == "-"), "refused requests are logged");
 }
 
+/// A series' labels without `le`.
+type Labels = Vec<(String, String)>;
+
 /// One sample of the exposition: name, labels and value.
 #[derive(Debug, Clone, PartialEq)]
 struct Sample {
@@ -248,7 +251,8 @@ fn parse_sample(line: &str) -> Sample {
 /// Buckets of each histogram series are cumulative, sorted by `le`, end with `+Inf` equal to `_count`.
 fn check_histograms(types: &BTreeMap<String, String>, samples: &[Sample]) {
     for (family, _) in types.iter().filter(|(_, t)| *t == "histogram") {
-        let mut series: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+        // Series (labels but le) → buckets (le, cumulative count).
+        let mut series: BTreeMap<Labels, Vec<(f64, f64)>> = BTreeMap::new();
         for s in samples.iter().filter(|s| s.name == format!("{family}_bucket")) {
             let le = s.labels.get("le").unwrap_or_else(|| panic!("bucket without le: {s:?}"));
             let le: f64 = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap() };
