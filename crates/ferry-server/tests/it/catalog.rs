@@ -163,3 +163,12 @@ async fn the_configuration_in_use_is_one_document_per_resource_with_credentials_
     assert!(!text.contains("s3cret-pass"), "credentials are masked: {text}");
     assert!(text.contains("forge.invalid/shop/gitops"), "the URL is still there: {text}");
 }
+
+#[tokio::test]
+async fn the_version_is_the_build_s() {
+    let server = Server::start().await;
+    let (status, version) = server.get("/api/v1/version").await;
+    assert_eq!(status, 200, "{version}");
+    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(version["commit"], ferry_server::BUILD_COMMIT);
+}
