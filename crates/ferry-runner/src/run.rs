@@ -47,6 +47,7 @@ impl Runner {
     pub fn new(config: RunnerConfig) -> Self {
         let permits = config.max_concurrent_steps.clamp(1, Semaphore::MAX_PERMITS);
         let inherited = inherited_env(&config.inherit_env);
+        metrics::gauge!("ferry_runner_slots").set(permits as f64);
         Self { inner: Arc::new(RunnerInner { config, slots: Arc::new(Semaphore::new(permits)), inherited }) }
     }
 
@@ -258,6 +259,24 @@ impl Secrets {
     }
 }
 
+/// A runner slot in use: counted in `ferry_runner_slots_in_use` until dropped.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Slot {
+    fn new(permit: OwnedSemaphorePermit) -> Slot {
+        metrics::gauge!("ferry_runner_slots_in_use").increment(1.0);
+        Slot { _permit: permit }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        metrics::gauge!("ferry_runner_slots_in_use").decrement(1.0);
+    }
+}
+
 impl RunCtx {
     fn emit(&self, event: RunEvent) {
         // A dropped receiver means nobody listens; the run goes on.
@@ -269,13 +288,14 @@ impl RunCtx {
         self.emit(RunEvent::Log { step: step.clone(), lines: vec![logs::note(text)] });
     }
 
-    async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
+    async fn acquire(&self) -> Option<Slot> {
         let slots = self.runner.slots.clone();
-        tokio::select! {
+        let permit = tokio::select! {
             biased;
             () = self.shared.stopped() => None,
             permit = slots.acquire_owned() => permit.ok(),
-        }
+        };
+        permit.map(Slot::new)
     }
 
     /// Emits the end of a step, its error masked by `masker`.

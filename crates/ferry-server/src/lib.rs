@@ -44,6 +44,12 @@ pub use auth::browser::PublicUrl;
 pub use auth::signature::WebhookSecret;
 pub use error::ApiError;
 
+/// Installs the process's metrics recorder, so what the engine records before the server starts is
+/// kept (the server installs it too; the first call wins).
+pub fn install_metrics() {
+    recorder::install();
+}
+
 /// The git commit this build was made from (`git rev-parse` at build time), or `unknown`.
 pub const BUILD_COMMIT: &str = metrics::BUILD_COMMIT;
 pub use routes::{OPENAPI, ROUTES, Route};

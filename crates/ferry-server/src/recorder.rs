@@ -18,7 +18,7 @@ pub(crate) const BUCKETS: [f64; 17] =
     [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0];
 
 /// What the metrics Ferry records measure (a `describe_*` call may say it instead).
-const HELP: [(&str, &str); 9] = [
+const HELP: [(&str, &str); 11] = [
     ("ferry_http_request_duration_seconds", "Time to answer an HTTP request, by method and route template."),
     ("ferry_release_duration_seconds", "Time from a release's start to its end, by final status."),
     ("ferry_environment_duration_seconds", "Time from an environment's start to its final status, by that status."),
@@ -37,13 +37,15 @@ const HELP: [(&str, &str); 9] = [
         "Time of a call to an application status provider (refresh; wait_ready until synced and healthy).",
     ),
     ("ferry_queue_depth", "Releases of a product waiting in its queue (SPEC §3.9)."),
+    ("ferry_runner_slots", "Workflow steps the local runner runs at once at most."),
+    ("ferry_runner_slots_in_use", "Workflow steps holding one of the local runner's slots."),
 ];
 
 /// The registry of this process.
 static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::default);
 
 /// Sets this process's registry as the global `metrics` recorder (once; later calls do nothing).
-pub(crate) fn install() {
+pub fn install() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         if metrics::set_global_recorder(Global).is_err() {

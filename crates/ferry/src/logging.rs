@@ -43,14 +43,19 @@ pub fn notice(text: impl std::fmt::Display) {
     }
 }
 
-/// The filter when `FERRY_LOG` is unset or empty.
-const DEFAULT_FILTER: &str = "info";
+/// The filter of `ferry server` when `FERRY_LOG` is unset or empty (SPEC §7.2).
+pub const SERVER_FILTER: &str = "info";
 
-/// Installs the subscriber; `Err` names `FERRY_LOG` when its directives do not parse.
-pub fn init(format: LogFormat, color: bool) -> Result<(), String> {
+/// The filter of every other command (the demo and the clients print for a person; their logs are
+/// warnings and errors unless `FERRY_LOG` asks for more).
+pub const QUIET_FILTER: &str = "warn";
+
+/// Installs the subscriber with `default` as the filter unless `FERRY_LOG` is set; `Err` names
+/// `FERRY_LOG` when its directives do not parse.
+pub fn init(format: LogFormat, color: bool, default: &str) -> Result<(), String> {
     let directives = std::env::var("FERRY_LOG").ok().filter(|v| !v.trim().is_empty());
     let filter = EnvFilter::builder()
-        .parse(directives.as_deref().unwrap_or(DEFAULT_FILTER))
+        .parse(directives.as_deref().unwrap_or(default))
         .map_err(|e| format!("FERRY_LOG: {e} (e.g. FERRY_LOG=info or FERRY_LOG=info,ferry::access=warn)"))?;
     let layer = match format {
         LogFormat::Text => {

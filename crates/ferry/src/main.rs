@@ -265,7 +265,9 @@ impl Offline {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     style::init(cli.color);
-    if let Err(message) = logging::init(cli.log_format, style::stderr_colour()) {
+    let filter =
+        if matches!(cli.command, Command::Server { .. }) { logging::SERVER_FILTER } else { logging::QUIET_FILTER };
+    if let Err(message) = logging::init(cli.log_format, style::stderr_colour(), filter) {
         eprintln!("{} {message}", style::error_label());
         return ExitCode::from(exit::INVALID);
     }

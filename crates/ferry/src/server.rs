@@ -204,6 +204,8 @@ async fn bootstrap(
 }
 
 async fn serve(options: Options, checked: Checked) -> anyhow::Result<ExitCode> {
+    // Before the engine starts: what it records from its first moment reaches /metrics.
+    ferry_server::install_metrics();
     let Checked { loaded, data, database, addr, public_urls, webhook_secret, tls, git_credentials } = checked;
     let auth = options.auth || !addr.ip().is_loopback();
     let store = database

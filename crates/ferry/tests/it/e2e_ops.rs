@@ -317,4 +317,15 @@ fn metrics_parse_strictly_and_the_histograms_move_after_a_release() {
     assert!(count("ferry_http_request_duration_seconds", &[("route", "/api/v1/products/{name}/promote")]) >= 1.0);
     let queue = after.iter().find(|s| s.name == "ferry_queue_depth" && s.labels["product"] == "shop");
     assert_eq!(queue.map(|s| s.value), Some(0.0), "the queue of shop is empty");
+    assert!(total(&after, "ferry_runner_slots", &[]) >= 1.0, "the runner's slots are known from the start");
+    assert_eq!(total(&after, "ferry_runner_slots_in_use", &[]), 0.0, "every slot is back");
+}
+
+#[test]
+fn a_log_filter_that_does_not_parse_is_bad_usage_naming_ferry_log() {
+    let r = super::run_with(&["version", "--client"], &[("FERRY_LOG", "info,[[")], None);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("FERRY_LOG"), "{}", r.stderr);
+    let r = super::run_with(&["version", "--client"], &[("FERRY_LOG", "debug")], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
 }
