@@ -200,3 +200,15 @@ fn timeouts_end_a_wait_with_exit_1_and_the_release_goes_on() {
     let r = server.ferry(&["release", "watch", &id]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
 }
+
+#[test]
+fn server_flags_come_from_the_environment_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = run_with(&["server", "--data", path(&data)], &[("FERRY_LISTEN", "not-an-address")], None);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--listen \"not-an-address\""), "{}", r.stderr);
+    let r = run_with(&["server", "--data", path(&data)], &[("FERRY_POLL_INTERVAL", "soon")], None);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("soon") && r.stderr.contains("--poll-interval"), "{}", r.stderr);
+}
