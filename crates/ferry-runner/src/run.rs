@@ -307,7 +307,7 @@ impl RunCtx {
             target: "ferry::runner",
             run = %self.shared.run_id,
             step = %step,
-            status = outcome.status.as_str(),
+            status = %outcome.status.as_str(),
             exit_code = outcome.exit_code,
             attempts = outcome.attempts,
             "step finished"
