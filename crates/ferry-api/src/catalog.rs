@@ -457,3 +457,73 @@ pub struct ApplyResponse {
     /// Number of resources of each kind.
     pub resources: ResourceCounts,
 }
+
+/// One resource of the configuration in use, as `GET /api/v1/config` shows it and `ferry diff` compares
+/// it: the validated resource's JSON, with credentials in URLs masked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppliedResource {
+    /// `Environment`, `Application`, `Product`, `PromotionTemplate`, `PromotionFlow`, `PromotionPolicy`
+    /// or `Workflow`.
+    pub kind: String,
+    /// Resource name.
+    pub name: String,
+    /// The validated resource (its fields as Ferry resolved them, defaults included).
+    #[schema(value_type = Object)]
+    pub spec: serde_json::Value,
+}
+
+/// `GET /api/v1/config`: the configuration in use, one entry per resource, sorted by kind and name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppliedConfig {
+    /// Its version (`null` before the first apply).
+    pub version: Option<i64>,
+    /// When it was applied.
+    pub applied_at: Option<Timestamp>,
+    /// Who applied it.
+    pub applied_by: Option<String>,
+    /// The resources.
+    pub resources: Vec<AppliedResource>,
+}
+
+impl AppliedResource {
+    /// Every resource of `catalog` in kind and name order, each string passed through `mask` (the
+    /// server and the CLI mask credentials in URLs the same way, so equal resources compare equal).
+    pub fn all_of(
+        catalog: &ferry_model::resources::Catalog,
+        mask: &dyn Fn(&str) -> String,
+    ) -> Result<Vec<AppliedResource>, serde_json::Error> {
+        fn each<K: ToString, V: Serialize>(
+            out: &mut Vec<AppliedResource>,
+            kind: &str,
+            map: &BTreeMap<K, V>,
+            mask: &dyn Fn(&str) -> String,
+        ) -> Result<(), serde_json::Error> {
+            for (name, resource) in map {
+                let mut spec = serde_json::to_value(resource)?;
+                mask_strings(&mut spec, mask);
+                out.push(AppliedResource { kind: kind.to_owned(), name: name.to_string(), spec });
+            }
+            Ok(())
+        }
+        let mut out = Vec::new();
+        each(&mut out, "Application", &catalog.applications, mask)?;
+        each(&mut out, "Environment", &catalog.environments, mask)?;
+        each(&mut out, "Product", &catalog.products, mask)?;
+        each(&mut out, "PromotionFlow", &catalog.flows, mask)?;
+        each(&mut out, "PromotionPolicy", &catalog.policies, mask)?;
+        each(&mut out, "PromotionTemplate", &catalog.templates, mask)?;
+        each(&mut out, "Workflow", &catalog.workflows, mask)?;
+        Ok(out)
+    }
+}
+
+fn mask_strings(value: &mut serde_json::Value, mask: &dyn Fn(&str) -> String) {
+    match value {
+        serde_json::Value::String(text) => *text = mask(text),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| mask_strings(v, mask)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|v| mask_strings(v, mask)),
+        _ => {}
+    }
+}

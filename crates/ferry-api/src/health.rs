@@ -1,4 +1,4 @@
-//! `GET /healthz` and `GET /readyz`.
+//! `GET /healthz`, `GET /readyz` and `GET /api/v1/version`.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,4 +19,14 @@ pub enum Health {
 pub struct ServerHealth {
     /// `ok` or `ready`.
     pub status: Health,
+}
+
+/// `GET /api/v1/version`: what the server runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VersionInfo {
+    /// The version, e.g. `0.1.0`.
+    pub version: String,
+    /// The git commit it was built from, or `unknown`.
+    pub commit: String,
 }

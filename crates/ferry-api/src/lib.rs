@@ -28,16 +28,17 @@ pub use admin::{
     AuditEntry, AuditOutcome, AuditPage, CreatedToken, NewToken, Role, Token, TokenList, TokenStatus, WhoAmI,
 };
 pub use catalog::{
-    AppState, Application, ApplicationList, ApplyRequest, ApplyResponse, ApplySource, Cluster, Concurrency,
-    Environment, EnvironmentList, Flow, FlowList, FlowSelection, FlowStep, Hooks, Policy, PolicyFields, PolicyList,
-    Product, ProductDetail, ProductEvent, ProductList, ResourceCounts, Selector, SelectorKey, SelectorOperator,
-    StatusSourceKind, Workflow, WorkflowBackend, WorkflowList, WorkflowParam, WorkflowStep, WorkflowStepKind,
+    AppState, Application, ApplicationList, AppliedConfig, AppliedResource, ApplyRequest, ApplyResponse, ApplySource,
+    Cluster, Concurrency, Environment, EnvironmentList, Flow, FlowList, FlowSelection, FlowStep, Hooks, Policy,
+    PolicyFields, PolicyList, Product, ProductDetail, ProductEvent, ProductList, ResourceCounts, Selector, SelectorKey,
+    SelectorOperator, StatusSourceKind, Workflow, WorkflowBackend, WorkflowList, WorkflowParam, WorkflowStep,
+    WorkflowStepKind,
 };
 pub use control::{
     ApproveRequest, Approved, ClosePullRequest, PromoteRequest, Provider, PullRequest, PullRequestList, PullState,
     StatusAccepted, StatusReport, TerminateRequest, WebhookResponse,
 };
-pub use health::{Health, ServerHealth};
+pub use health::{Health, ServerHealth, VersionInfo};
 pub use images::{ImageReport, ImageReportList, ImageReportRequest};
 
 pub use error::{Diagnostic, ErrorBody, ErrorEnvelope, Severity};

@@ -68,7 +68,7 @@ impl Diagnostic {
     }
 
     /// A diagnostic about a whole file (no document or position).
-    pub(crate) fn file_error(file: &str, message: String) -> Diagnostic {
+    pub fn file_error(file: &str, message: String) -> Diagnostic {
         Diagnostic {
             severity: Severity::Error,
             file: file.to_owned(),

@@ -125,7 +125,8 @@ pub(crate) async fn run_workflow<S: Store>(
     };
     if let Some((repo, sha)) = commit {
         let git = git.clone();
-        let info = tokio::task::spawn_blocking(move || git.commit_info(&repo, &sha)).await;
+        let span = tracing::Span::current();
+        let info = tokio::task::spawn_blocking(move || span.in_scope(|| git.commit_info(&repo, &sha))).await;
         if let Ok(Ok(info)) = info {
             env.insert("COMMIT_SHA".into(), info.sha.to_string());
             env.insert("COMMIT_AUTHOR".into(), format!("{} <{}>", info.author_name, info.author_email));
@@ -274,8 +275,10 @@ pub(crate) async fn promote(
     let outcome = match (request, pr) {
         (Err(error), _) => Outcome::ActionUnsupported { env, apps, error },
         (Ok(request), None) => {
-            let result =
-                tokio::task::spawn_blocking(move || git.promote(&request)).await.unwrap_or_else(|e| Err(failed(e)));
+            let span = tracing::Span::current();
+            let result = tokio::task::spawn_blocking(move || span.in_scope(|| git.promote(&request)))
+                .await
+                .unwrap_or_else(|e| Err(failed(e)));
             Outcome::Promoted { env, apps, result }
         }
         (Ok(request), Some(PrTarget { branch, product, repo })) => {
@@ -347,10 +350,28 @@ pub(crate) async fn gate(
     observe: &(dyn Fn(Observation) + Send + Sync),
 ) -> Result<(), GateError> {
     let provider = status.for_source(&target.source).map_err(|e| (GateFailure::Degraded, e))?;
-    if target.expected.is_some()
-        && let Err(e) = provider.refresh(target).await
-    {
-        tracing::warn!(app = %target.app, env = %target.env, error = %e, "refreshing the application failed");
+    let kind = source_kind(&target.source);
+    if target.expected.is_some() {
+        let started = std::time::Instant::now();
+        let refreshed = provider.refresh(target).await;
+        ::metrics::histogram!("ferry_provider_call_duration_seconds", "provider" => kind, "call" => "refresh")
+            .record(started.elapsed().as_secs_f64());
+        if let Err(e) = refreshed {
+            tracing::warn!(app = %target.app, env = %target.env, error = %e, "refreshing the application failed");
+        }
     }
-    provider.wait_ready(target, observe).await
+    let started = std::time::Instant::now();
+    let ready = provider.wait_ready(target, observe).await;
+    ::metrics::histogram!("ferry_provider_call_duration_seconds", "provider" => kind, "call" => "wait_ready")
+        .record(started.elapsed().as_secs_f64());
+    ready
+}
+
+/// The status source kind as `/metrics` labels it.
+fn source_kind(source: &ferry_model::resources::StatusSource) -> &'static str {
+    match source {
+        ferry_model::resources::StatusSource::Exec(_) => "exec",
+        ferry_model::resources::StatusSource::ArgoCd(_) => "argocd",
+        ferry_model::resources::StatusSource::Push { .. } => "push",
+    }
 }

@@ -216,7 +216,10 @@ impl GitCache {
         cwd: Option<&Path>,
         args: &[&str],
     ) -> Result<String, GitError> {
-        let out = self.git(cwd, args).config_env(&self.auth_config(url)).run().map_err(|m| self.error(op, url, m))?;
+        let started = std::time::Instant::now();
+        let out = self.git(cwd, args).config_env(&self.auth_config(url)).run();
+        observe_remote(op, url, started, out.as_ref().is_ok_and(|o| o.success));
+        let out = out.map_err(|m| self.error(op, url, m))?;
         if !out.success {
             return Err(self.error(op, url, remote_hint(&out.stderr)));
         }
@@ -873,6 +876,24 @@ fn remote_hint(stderr: &str) -> String {
         ""
     };
     format!("{stderr}{hint}")
+}
+
+/// Records one network operation: its duration in `ferry_git_operation_duration_seconds` and a debug
+/// line naming the repository without its credentials.
+pub(crate) fn observe_remote(op: Operation, url: &str, started: std::time::Instant, ok: bool) {
+    let seconds = started.elapsed().as_secs_f64();
+    let operation = op.to_string();
+    let result = if ok { "ok" } else { "error" };
+    metrics::histogram!("ferry_git_operation_duration_seconds", "operation" => operation.clone(), "result" => result)
+        .record(seconds);
+    tracing::debug!(
+        target: "ferry::git",
+        operation = %operation,
+        repo = %crate::redact(url),
+        result,
+        duration_ms = (seconds * 1000.0).round(),
+        "git {operation}"
+    );
 }
 
 #[cfg(test)]

@@ -472,11 +472,10 @@ impl GitCache {
         let mut args = vec!["push", "--porcelain"];
         args.extend(lease.as_deref());
         args.extend(["--", url, &refspec]);
-        let out = self
-            .git(Some(dir), &args)
-            .config_env(&self.auth_config(url))
-            .run()
-            .map_err(|m| self.error(Operation::Push, url, m))?;
+        let started = std::time::Instant::now();
+        let out = self.git(Some(dir), &args).config_env(&self.auth_config(url)).run();
+        crate::cache::observe_remote(Operation::Push, url, started, out.as_ref().is_ok_and(|o| o.success));
+        let out = out.map_err(|m| self.error(Operation::Push, url, m))?;
         if out.success {
             return Ok(Push::Done);
         }

@@ -47,6 +47,7 @@ impl Runner {
     pub fn new(config: RunnerConfig) -> Self {
         let permits = config.max_concurrent_steps.clamp(1, Semaphore::MAX_PERMITS);
         let inherited = inherited_env(&config.inherit_env);
+        metrics::gauge!("ferry_runner_slots").set(permits as f64);
         Self { inner: Arc::new(RunnerInner { config, slots: Arc::new(Semaphore::new(permits)), inherited }) }
     }
 
@@ -68,7 +69,13 @@ impl Runner {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (stop, _) = watch::channel(None);
         let shared = Arc::new(Shared { run_id: spec.run_id.clone(), stop, approvals: Mutex::new(HashMap::new()) });
-        let task = tokio::spawn(drive(self.inner.clone(), shared.clone(), spec, events_tx));
+        // The run's lines carry the caller's span (the engine's names the release).
+        let task = tokio::spawn(tracing::Instrument::in_current_span(drive(
+            self.inner.clone(),
+            shared.clone(),
+            spec,
+            events_tx,
+        )));
         RunHandle { control: RunControl { shared }, events: Some(events_rx), task }
     }
 }
@@ -252,6 +259,24 @@ impl Secrets {
     }
 }
 
+/// A runner slot in use: counted in `ferry_runner_slots_in_use` until dropped.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Slot {
+    fn new(permit: OwnedSemaphorePermit) -> Slot {
+        metrics::gauge!("ferry_runner_slots_in_use").increment(1.0);
+        Slot { _permit: permit }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        metrics::gauge!("ferry_runner_slots_in_use").decrement(1.0);
+    }
+}
+
 impl RunCtx {
     fn emit(&self, event: RunEvent) {
         // A dropped receiver means nobody listens; the run goes on.
@@ -263,13 +288,14 @@ impl RunCtx {
         self.emit(RunEvent::Log { step: step.clone(), lines: vec![logs::note(text)] });
     }
 
-    async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
+    async fn acquire(&self) -> Option<Slot> {
         let slots = self.runner.slots.clone();
-        tokio::select! {
+        let permit = tokio::select! {
             biased;
             () = self.shared.stopped() => None,
             permit = slots.acquire_owned() => permit.ok(),
-        }
+        };
+        permit.map(Slot::new)
     }
 
     /// Emits the end of a step, its error masked by `masker`.
@@ -277,6 +303,15 @@ impl RunCtx {
         if let Some(error) = &mut outcome.error {
             *error = masker.mask(error).into_owned();
         }
+        tracing::info!(
+            target: "ferry::runner",
+            run = %self.shared.run_id,
+            step = %step,
+            status = %outcome.status.as_str(),
+            exit_code = outcome.exit_code,
+            attempts = outcome.attempts,
+            "step finished"
+        );
         self.emit(RunEvent::StepFinished {
             step: step.clone(),
             status: outcome.status,
@@ -388,7 +423,8 @@ async fn schedule(ctx: &Arc<RunCtx>, spec: &RunSpec, plan: Plan) -> RunOutcome {
                         env.extend(done.outputs.iter().map(|(k, v)| (k.clone(), v.clone())));
                     }
                 }
-                let handle = tasks.spawn(run_step(ctx.clone(), step.def.clone(), env));
+                let handle =
+                    tasks.spawn(tracing::Instrument::in_current_span(run_step(ctx.clone(), step.def.clone(), env)));
                 running.insert(handle.id(), i);
                 slots[i] = Slot::Running;
             }
@@ -596,6 +632,7 @@ async fn run_script(
             };
         };
         attempts += 1;
+        tracing::info!(target: "ferry::runner", run = %ctx.shared.run_id, step = %name, attempt = attempts, "step started");
         ctx.emit(RunEvent::StepStarted { step: name.clone(), attempt: attempts, at: Timestamp::now() });
         if attempts == 1 {
             for text in ctx.secrets.too_short_notes(env) {

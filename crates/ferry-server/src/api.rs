@@ -56,6 +56,10 @@ pub(crate) async fn healthz() -> Json<wire::ServerHealth> {
     Json(wire::ServerHealth { status: wire::Health::Ok })
 }
 
+pub(crate) async fn version() -> Json<wire::VersionInfo> {
+    Json(wire::VersionInfo { version: env!("CARGO_PKG_VERSION").to_owned(), commit: crate::BUILD_COMMIT.to_owned() })
+}
+
 pub(crate) async fn readyz<S: Store>(State(st): State<AppState<S>>) -> Result<Json<wire::ServerHealth>, ApiError> {
     // A database that does not answer at all (a network partition) is as unready as one that refuses.
     const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -134,6 +138,20 @@ pub(crate) async fn apply<S: Store>(
     }
     let version = st.engine.apply_config(loaded.catalog, actor).await?;
     Ok(Json(wire::ApplyResponse { version, warnings, resources }))
+}
+
+/// The configuration in use, one document per resource (credentials in URLs masked).
+pub(crate) async fn config<S: Store>(State(st): State<AppState<S>>) -> Result<Json<wire::AppliedConfig>, ApiError> {
+    let latest = st.store.latest_config().await?;
+    let catalog = st.engine.catalog();
+    let resources = wire::AppliedResource::all_of(&catalog, &ferry_git::redact)
+        .map_err(|e| ApiError::internal(format!("encoding the configuration: {e}")))?;
+    Ok(Json(wire::AppliedConfig {
+        version: latest.as_ref().map(|c| c.version),
+        applied_at: latest.as_ref().map(|c| c.applied_at),
+        applied_by: latest.map(|c| c.applied_by),
+        resources,
+    }))
 }
 
 pub(crate) async fn products<S: Store>(State(st): State<AppState<S>>) -> Json<wire::ProductList> {

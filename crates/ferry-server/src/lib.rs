@@ -24,6 +24,7 @@ mod metrics;
 mod notes;
 pub mod openapi;
 mod params;
+mod recorder;
 mod routes;
 mod sse;
 pub mod tls;
@@ -42,6 +43,15 @@ use tokio::sync::watch;
 pub use auth::browser::PublicUrl;
 pub use auth::signature::WebhookSecret;
 pub use error::ApiError;
+
+/// Installs the process's metrics recorder, so what the engine records before the server starts is
+/// kept (the server installs it too; the first call wins).
+pub fn install_metrics() {
+    recorder::install();
+}
+
+/// The git commit this build was made from (`git rev-parse` at build time), or `unknown`.
+pub const BUILD_COMMIT: &str = metrics::BUILD_COMMIT;
 pub use routes::{OPENAPI, ROUTES, Route};
 pub use ui::ROUTES as UI_ROUTES;
 
@@ -172,6 +182,7 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let (stop_tx, stop_rx) = watch::channel(false);
+    recorder::install();
     let metrics = Arc::new(metrics::Metrics::default());
     let counter = tokio::spawn(metrics::count_events(store.subscribe(), metrics.clone(), stop_rx.clone()));
     let pruner = tokio::spawn(auth::audit::prune(store.clone(), engine.clone(), settings.retention, stop_rx.clone()));

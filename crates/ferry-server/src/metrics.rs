@@ -108,21 +108,54 @@ impl Metrics {
                 escape(route)
             );
         }
+        let _ = writeln!(out, "# HELP ferry_build_info The version and the git commit this server was built from.");
+        let _ = writeln!(out, "# TYPE ferry_build_info gauge");
+        let _ = writeln!(
+            out,
+            "ferry_build_info{{commit=\"{}\",version=\"{}\"}} 1",
+            escape(BUILD_COMMIT),
+            escape(env!("CARGO_PKG_VERSION"))
+        );
+        crate::recorder::render(&mut out);
         out
     }
 }
 
+/// The git commit the server was built from (`git rev-parse` at build time), or `unknown`.
+pub(crate) const BUILD_COMMIT: &str = env!("FERRY_BUILD_COMMIT");
+
 /// Escapes a Prometheus label value.
-fn escape(value: &str) -> String {
+pub(crate) fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// Middleware counting requests by method, matched route and status.
+/// Who made a request, as the authorisation guard found it: put on the response for the access log.
+#[derive(Debug, Clone)]
+pub(crate) struct Actor(pub(crate) String);
+
+/// Middleware counting requests by method, matched route and status, and writing the access log: one
+/// line per request with the method, the route template (never the path with its ids or the query), the
+/// status, the duration and the actor (a token's name, never the token).
 pub(crate) async fn track(metrics: Arc<Metrics>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     let method = request.method().as_str().to_owned();
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
     let response = next.run(request).await;
-    metrics.http_request(&method, &route, response.status().as_u16());
+    let status = response.status().as_u16();
+    metrics.http_request(&method, &route, status);
+    let seconds = started.elapsed().as_secs_f64();
+    ::metrics::histogram!("ferry_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone())
+        .record(seconds);
+    let actor = response.extensions().get::<Actor>().map_or("-", |a| a.0.as_str());
+    tracing::info!(
+        target: "ferry::access",
+        method = %method,
+        route = %route,
+        status,
+        duration_ms = (seconds * 1000.0 * 10.0).round() / 10.0,
+        actor = %actor,
+        "request"
+    );
     response
 }
 

@@ -29,8 +29,10 @@ use crate::routes::{Access, ROUTES, Route};
     ferry_api::ErrorEnvelope,
     ferry_api::ServerHealth,
     ferry_api::WhoAmI,
+    ferry_api::VersionInfo,
     ferry_api::ApplyRequest,
     ferry_api::ApplyResponse,
+    ferry_api::AppliedConfig,
     ferry_api::ProductList,
     ferry_api::ProductDetail,
     ferry_api::EnvironmentList,
@@ -195,6 +197,9 @@ fn catalog(route: &Route) -> Option<Op> {
             .describe("The whole set is validated at once (SPEC §2); any error rejects it whole with code `invalid_configuration`, `details` holding every diagnostic's text and `diagnostics` the structured diagnostics.")
             .body("ApplyRequest", true)
             .errors(&[400, 503]),
+        ("GET", "/api/v1/config") => op("getConfig", "configuration", "The configuration in use, one document per resource", ok(200, "The configuration in use (no resources before the first apply).", json("AppliedConfig")))
+            .describe("Each resource as Ferry validated it (defaults included), credentials in URLs masked; `ferry diff` and `ferry apply --dry-run` compare files with it.")
+            .errors(&[503]),
         ("GET", "/api/v1/products") => op("listProducts", "configuration", "List products", ok(200, "The products of the configuration in use.", json("ProductList"))),
         ("GET", "/api/v1/products/{name}") => op("getProduct", "configuration", "A product with its flows, applications, live state, latest release and recent events", ok(200, "The product.", json("ProductDetail")))
             .params(vec![product()])
@@ -289,6 +294,8 @@ fn others(route: &Route) -> Option<Op> {
         ("GET", "/readyz") => op("readyz", "operations", "Readiness: the store answers", ok(200, "Ready.", json("Status"))).errors(&[503]),
         ("GET", "/metrics") => op("metrics", "operations", "Prometheus metrics", ok(200, "Prometheus text format 0.0.4: ferry_events_committed_total, ferry_release_events_total{type}, ferry_active_releases, ferry_sse_subscribers, ferry_http_requests_total{method,route,status}.", Some(("text/plain", string().into())))),
         ("GET", "/api/v1/openapi.json") => op("openapi", "operations", "This document", ok(200, "OpenAPI 3.1 document.", Some(("application/json", ObjectBuilder::new().schema_type(Type::Object).build().into())))),
+        ("GET", "/api/v1/version") => op("getVersion", "access", "The server's version and commit", ok(200, "What the server runs.", json("VersionInfo")))
+            .describe("`ferry version` prints it beside the client's."),
         ("GET", "/api/v1/whoami") => op("whoAmI", "access", "Who the server takes the caller for", ok(200, "The caller.", json("WhoAmI"))),
         ("GET", "/api/v1/pulls") => op("listPullRequests", "pulls", "Promotion pull requests of the local provider (SPEC §6.2), newest first", ok(200, "The pull requests.", json("PullRequestList")))
             .params(vec![query("product", "Product name.", pattern(NAME, "shop")), query("state", "Pull-request state (case-insensitive).", words(&["open", "merged", "closed"]))])

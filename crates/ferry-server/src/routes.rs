@@ -50,7 +50,9 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/metrics", Read, "metrics"),
     r("GET", "/api/v1/openapi.json", Public, "openapi"),
     r("GET", "/api/v1/whoami", Read, "whoami"),
+    r("GET", "/api/v1/version", Read, "version"),
     r("POST", "/api/v1/apply", Admin, "config.apply"),
+    r("GET", "/api/v1/config", Read, "config.get"),
     r("GET", "/api/v1/products", Read, "products.list"),
     r("GET", "/api/v1/products/{name}", Read, "product.get"),
     r("POST", "/api/v1/products/{name}/promote", Promote, "product.promote"),
@@ -116,7 +118,9 @@ fn table<S: Store>() -> Table<S> {
         .add(get.clone(), "/metrics", api::metrics::<S>)
         .add(get.clone(), "/api/v1/openapi.json", api::openapi)
         .add(get.clone(), "/api/v1/whoami", handlers::whoami::<S>)
+        .add(get.clone(), "/api/v1/version", api::version)
         .add(post.clone(), "/api/v1/apply", api::apply::<S>)
+        .add(get.clone(), "/api/v1/config", api::config::<S>)
         .add(get.clone(), "/api/v1/products", api::products::<S>)
         .add(get.clone(), "/api/v1/products/{name}", api::product::<S>)
         .add(post.clone(), "/api/v1/products/{name}/promote", api::promote::<S>)

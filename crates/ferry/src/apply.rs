@@ -37,9 +37,36 @@ fn plural(n: u64, word: &str) -> String {
     if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
 }
 
+/// The name standard input has in diagnostics.
+pub const STDIN_NAME: &str = "<stdin>";
+
+/// Reads the files and directories of `-f`; `-` is standard input (once).
+pub fn read_sources(files: &[PathBuf]) -> Result<Vec<ferry_config::Source>, Vec<ferry_config::Diagnostic>> {
+    let stdin = files.iter().filter(|f| f.as_os_str() == "-").count();
+    let paths: Vec<&PathBuf> = files.iter().filter(|f| f.as_os_str() != "-").collect();
+    let mut sources = if paths.is_empty() { Vec::new() } else { ferry_config::read_paths(&paths)? };
+    match stdin {
+        0 => {}
+        1 => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| {
+                vec![ferry_config::Diagnostic::file_error(STDIN_NAME, format!("cannot read standard input: {e}"))]
+            })?;
+            sources.push(ferry_config::Source { name: STDIN_NAME.to_owned(), text });
+        }
+        _ => {
+            return Err(vec![ferry_config::Diagnostic::file_error(
+                STDIN_NAME,
+                "-f - (standard input) can be given once".to_owned(),
+            )]);
+        }
+    }
+    Ok(sources)
+}
+
 /// Runs the command.
 pub async fn run(client: &Client, files: &[PathBuf], output: Output) -> anyhow::Result<ExitCode> {
-    let sources = match ferry_config::read_paths(files) {
+    let sources = match read_sources(files) {
         Ok(sources) => sources,
         Err(diagnostics) => {
             validate::print_diagnostics(&diagnostics);

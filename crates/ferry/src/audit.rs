@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use ferry_api::{AuditEntry, AuditPage};
 
 use crate::client::Client;
+use crate::output::{ListOutput, print_data};
 use crate::release::enc;
 use crate::render::table;
-use crate::{Output, style};
+use crate::style;
 
 /// Runs the command.
 pub async fn run(
@@ -15,7 +16,7 @@ pub async fn run(
     since: Option<String>,
     limit: Option<u32>,
     cursor: Option<String>,
-    output: Output,
+    output: ListOutput,
 ) -> anyhow::Result<ExitCode> {
     let mut query = Vec::new();
     if let Some(since) = &since {
@@ -29,15 +30,15 @@ pub async fn run(
     }
     let path = if query.is_empty() { "/api/v1/audit".to_owned() } else { format!("/api/v1/audit?{}", query.join("&")) };
     let page: AuditPage = client.get_as(&path).await?;
-    if output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&page)?);
+    if let Some(format) = output.data() {
+        print_data(&page, format)?;
         return Ok(ExitCode::SUCCESS);
     }
     if page.items.is_empty() {
         println!("No audit entries match.");
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", render(&page.items));
+    print!("{}", render(&page.items, output.wide()));
     if let Some(next) = &page.next {
         let mut again = String::from("ferry audit");
         if let Some(since) = &since {
@@ -52,8 +53,8 @@ pub async fn run(
 }
 
 /// The entries as a table: time, actor, action, target, result, source (and why, when refused or failed).
-fn render(items: &[AuditEntry]) -> String {
-    let show_detail = items.iter().any(|i| i.detail.as_ref().is_some_and(|d| !d.is_empty()));
+fn render(items: &[AuditEntry], wide: bool) -> String {
+    let show_detail = wide || items.iter().any(|i| i.detail.as_ref().is_some_and(|d| !d.is_empty()));
     let mut header = vec!["TIME", "ACTOR", "ACTION", "TARGET", "RESULT", "SOURCE"];
     if show_detail {
         header.push("DETAIL");
@@ -95,7 +96,7 @@ mod tests {
                    "detail": null},
         ]))
         .expect("audit entries");
-        let text = render(&items);
+        let text = render(&items, false);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("TIME") && lines[0].ends_with("DETAIL"), "{text}");
         assert!(lines[1].starts_with("2026-01-05 10:00:07Z  ci") && lines[1].contains("403 denied"), "{text}");

@@ -9,9 +9,10 @@ use ferry_api as wire;
 use serde_json::Value;
 
 use crate::client::{Client, ClientError};
+use crate::output::ListOutput;
 use crate::release::{self, ListFilters, enc};
 use crate::render::{label, table, time_of};
-use crate::{Output, exit, style};
+use crate::{exit, style};
 
 /// What to list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -162,7 +163,7 @@ pub async fn run(client: &Client, kind: Kind, name: Option<&str>, output: GetOut
             print_yaml(&client.get(&path).await?)?;
             return Ok(ExitCode::SUCCESS);
         }
-        let output = if output == GetOutput::Json { Output::Json } else { Output::Text };
+        let output = if output == GetOutput::Json { ListOutput::Json } else { ListOutput::Text };
         return release::list(client, name, &ListFilters::default(), output).await;
     }
     if kind == Kind::Products

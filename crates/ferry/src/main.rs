@@ -2,595 +2,38 @@
 
 mod apply;
 mod audit;
+mod cli;
 mod client;
 mod contexts;
 mod contexts_cmd;
 mod db;
 mod demo;
+mod diff;
 mod explain;
 mod get;
+mod logging;
 mod notes;
+mod output;
 mod pr;
+mod progress;
 mod release;
 mod render;
 mod server;
 mod style;
 mod token;
 mod validate;
+mod version;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser as _;
 
-/// Ferry: GitOps promotion orchestrator with product releases.
-#[derive(Debug, Parser)]
-#[command(name = "ferry", version, about, long_about = None, propagate_version = true)]
-pub struct Cli {
-    /// Ferry server to talk to (client commands). Else $FERRY_SERVER, else the current context's
-    /// server (`ferry login`), else http://127.0.0.1:7878.
-    #[arg(long, global = true, value_name = "URL")]
-    pub server: Option<String>,
-    /// API token sent as `Authorization: Bearer`. Else $FERRY_TOKEN, else the current context's token
-    /// when the server is the context's server.
-    #[arg(long, global = true, value_name = "TOKEN", value_parser = contexts::parse_secret)]
-    pub token: Option<contexts::Secret>,
-    /// PEM file of certificate authorities to trust for https servers, besides the built-in roots.
-    /// Else $FERRY_CA_CERT.
-    #[arg(long, global = true, value_name = "FILE")]
-    pub ca_cert: Option<PathBuf>,
-    /// When to colour output: auto (a terminal without NO_COLOR), always or never.
-    #[arg(long, global = true, value_enum, default_value_t, value_name = "WHEN")]
-    pub color: style::ColorChoice,
-    #[command(subcommand)]
-    command: Command,
-}
-
-/// Output format of commands that print results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum Output {
-    /// Human-readable text.
-    #[default]
-    Text,
-    /// JSON for machines.
-    Json,
-}
-
-// Parsed once per process: the size of the `server` variant's options does not matter.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run Ferry: the engine, the HTTP API with live events, on an embedded SQLite database (or a
-    /// PostgreSQL database shared by replicas, --database).
-    ///
-    /// Prints `ferry server listening on http://ADDRESS` on stdout once it accepts connections; stops
-    /// gracefully on SIGINT or SIGTERM.
-    Server {
-        /// Apply the configuration in this directory (or file) at start; invalid → exit 2.
-        #[arg(long, value_name = "DIR")]
-        config: Option<PathBuf>,
-        /// Data directory (database `ferry.db`, git mirrors); created if missing.
-        /// Default: $XDG_DATA_HOME/ferry, else ~/.local/share/ferry.
-        #[arg(long, env = "FERRY_DATA", value_name = "DIR")]
-        data: Option<PathBuf>,
-        /// The database: sqlite:PATH (or a file path) for the embedded one, postgres://USER@HOST/DB for
-        /// one PostgreSQL shared by replicas (the data directory still holds each replica's git mirrors).
-        /// Default: DATA/ferry.db.
-        #[arg(long, env = "FERRY_DATABASE", value_name = "URL")]
-        database: Option<String>,
-        /// Do not apply database migrations at start: a database that is not up to date stops the start
-        /// (apply them with `ferry db migrate`).
-        #[arg(long)]
-        no_migrate: bool,
-        /// Address to listen on; port 0 picks a free port. Any address but loopback requires tokens.
-        #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDRESS:PORT")]
-        listen: String,
-        /// Require API tokens on a loopback address too (any other address always requires them).
-        #[arg(long)]
-        auth: bool,
-        /// The first admin token: read its secret from FILE, or create one and write it there (mode 0600)
-        /// when FILE does not exist. The secret is never printed.
-        #[arg(long, value_name = "FILE")]
-        bootstrap_token_file: Option<PathBuf>,
-        /// An address clients reach the server at besides loopback, e.g. https://ferry.example.com
-        /// (repeatable): its host is answered and its origin may send changes. The first one is the base
-        /// of links Ferry writes (pull requests, notifications).
-        #[arg(long = "public-url", value_name = "URL")]
-        public_urls: Vec<String>,
-        /// File holding the shared secret inbound webhooks are signed with (GitHub, Gitea, GitLab).
-        #[arg(long, value_name = "FILE")]
-        webhook_secret_file: Option<PathBuf>,
-        /// A token for https git remotes whose URL carries no credentials (sent as HTTP basic auth with the
-        /// user x-access-token through git's environment, never on a command line; masked in errors).
-        #[arg(long, env = "FERRY_GIT_TOKEN_FILE", value_name = "FILE")]
-        git_token_file: Option<PathBuf>,
-        /// The Argo CD server of applications whose status.argocd names none (their tokens come from the
-        /// environment variable their tokenSecret names, default FERRY_ARGOCD_TOKEN).
-        #[arg(long, env = "FERRY_ARGOCD_SERVER", value_name = "URL")]
-        argocd_server: Option<String>,
-        /// The Argo Server of workflows whose spec.argo names none (their tokens come from the
-        /// environment variable their tokenSecret names, default FERRY_ARGO_TOKEN).
-        #[arg(long, env = "FERRY_ARGO_SERVER", value_name = "URL")]
-        argo_server: Option<String>,
-        /// Serve HTTPS with this PEM certificate chain (with --tls-key); SIGHUP reloads both files.
-        #[arg(long, value_name = "FILE", requires = "tls_key")]
-        tls_cert: Option<PathBuf>,
-        /// The PEM private key of --tls-cert.
-        #[arg(long, value_name = "FILE", requires = "tls_cert")]
-        tls_key: Option<PathBuf>,
-        /// How long audit log entries are kept.
-        #[arg(long, default_value = "270d", value_parser = parse_duration_arg, value_name = "DURATION")]
-        retention: std::time::Duration,
-        /// How often trigger environments' branches are polled for new commits (push hooks react at once).
-        #[arg(long, default_value = "30s", value_parser = parse_duration_arg, value_name = "DURATION")]
-        poll_interval: std::time::Duration,
-        /// How often an application's health command is re-run until it is healthy.
-        #[arg(long, default_value = "2s", value_parser = parse_duration_arg, value_name = "DURATION")]
-        health_poll_interval: std::time::Duration,
-        /// Time a stopped workflow step gets between SIGTERM and SIGKILL.
-        #[arg(long, default_value = "10s", value_parser = parse_duration_arg, value_name = "DURATION")]
-        kill_grace: std::time::Duration,
-        /// This replica's name among the replicas sharing a PostgreSQL database (the owner of its
-        /// releases' leases). Default: host name, process id and a random suffix.
-        #[arg(long, env = "FERRY_REPLICA_ID", value_name = "NAME")]
-        replica_id: Option<String>,
-        /// On PostgreSQL: how long a replica's claim on a release lasts without renewal; another replica
-        /// takes the release over once it expires.
-        #[arg(long, default_value = "15s", value_parser = parse_duration_arg, value_name = "DURATION")]
-        lease_expiry: std::time::Duration,
-        /// On PostgreSQL: how often a replica renews its leases and claims releases nobody drives (at
-        /// most half of --lease-expiry).
-        #[arg(long, default_value = "5s", value_parser = parse_duration_arg, value_name = "DURATION")]
-        lease_renew_interval: std::time::Duration,
-    },
-    /// Send configuration files to the server, which validates them as one set and applies them.
-    ///
-    /// Exit status: 0 when applied, 2 when invalid (every problem is listed).
-    Apply {
-        /// YAML file or directory (recursive); repeatable.
-        #[arg(short = 'f', long = "file", required = true, value_name = "PATH")]
-        files: Vec<PathBuf>,
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-    /// List the configuration in use, or releases.
-    Get {
-        /// What to list.
-        #[arg(value_enum)]
-        kind: get::Kind,
-        /// Only this one (for releases: the product).
-        name: Option<String>,
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: get::GetOutput,
-    },
-    /// Create a release of a product now (manual trigger).
-    ///
-    /// With --wait, follows it and exits 0 when it Succeeded, 1 otherwise.
-    Promote {
-        /// Product.
-        product: String,
-        /// Flow to run (default: the product's first flow).
-        #[arg(long, conflicts_with_all = ["from", "to"])]
-        flow: Option<String>,
-        /// Source environment of a single-environment promotion.
-        #[arg(long, requires = "to")]
-        from: Option<String>,
-        /// Target environment of a single-environment promotion.
-        #[arg(long, requires = "from")]
-        to: Option<String>,
-        /// Follow the release until it finishes.
-        #[arg(long)]
-        wait: bool,
-        /// Output format (json: the created release; with --wait, the finished one).
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-    /// Inspect and control releases.
-    Release {
-        #[command(subcommand)]
-        command: ReleaseCommand,
-    },
-    /// Check configuration files without applying them; reports every problem at once.
-    ///
-    /// Exit status: 0 when valid (warnings allowed), 2 when invalid.
-    Validate {
-        /// YAML file or directory (recursive); repeatable.
-        #[arg(short = 'f', long = "file", required = true, value_name = "PATH")]
-        files: Vec<PathBuf>,
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-    /// Promotion pull requests of the local provider: list, merge, close.
-    Pr {
-        #[command(subcommand)]
-        command: PrCommand,
-    },
-    /// Image reports (SPEC §6.5): record where an image was built from.
-    Image {
-        #[command(subcommand)]
-        command: ImageCommand,
-    },
-    /// Inspect promotion policies.
-    Policy {
-        #[command(subcommand)]
-        command: PolicyCommand,
-    },
-    /// Save a server and its token as a context and make it current (token read from standard input).
-    ///
-    /// The token is checked with the server first; a refused token saves nothing (exit 1). Contexts live
-    /// in $XDG_CONFIG_HOME/ferry/config.toml (else ~/.config/ferry/config.toml), mode 0600.
-    Login {
-        /// Read the token from standard input (the only way: a token on the command line would be seen by
-        /// other users and kept in shell history).
-        #[arg(long, required = true)]
-        token_stdin: bool,
-        /// Context name (default: the server's host and port).
-        #[arg(long)]
-        name: Option<String>,
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-    /// Remove the token of a context (default: the current one); its server is kept.
-    Logout {
-        /// Context name.
-        name: Option<String>,
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-    /// Saved servers (`ferry login`): list them, choose the current one.
-    Context {
-        #[command(subcommand)]
-        command: ContextCommand,
-    },
-    /// API tokens: create (the secret is shown once), list, revoke.
-    ///
-    /// With --data DIR, works on the data directory's database directly, without a server (the first
-    /// admin token of a new installation, or recovery).
-    Token {
-        #[command(subcommand)]
-        command: TokenCommand,
-    },
-    /// The audit log: every change made through the server, newest first (admin).
-    Audit {
-        /// Only entries at or after: YYYY-MM-DD (UTC) or an RFC 3339 time.
-        #[arg(long, value_name = "DATE")]
-        since: Option<String>,
-        /// Page size (1-1000; default 100).
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
-        limit: Option<u32>,
-        /// Continue after a previous page (printed under the table).
-        #[arg(long)]
-        cursor: Option<String>,
-        /// Output format (json: the API's page).
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-    /// The database: apply migrations, or copy an embedded installation to PostgreSQL.
-    Db {
-        #[command(subcommand)]
-        command: DbCommand,
-    },
-    /// Run a self-contained demonstration (local git repositories, sample product, live releases).
-    ///
-    /// Creates a temporary GitOps repository with a sample product (three components, five
-    /// environments, a parallel branch and joins), serves the API on 127.0.0.1 and runs two releases:
-    /// one that succeeds and one whose post-action step fails. Serves until Ctrl-C.
-    Demo {
-        /// Address to serve on (a free port is used when it is taken).
-        #[arg(long, default_value = "127.0.0.1:7878")]
-        listen: String,
-        /// Exit when both releases finished (status 0 when they ended as expected), instead of serving.
-        #[arg(long)]
-        exit_when_done: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum ContextCommand {
-    /// List the contexts; the current one is marked. Tokens are never shown.
-    List {
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-    /// Make a context the current one.
-    Use {
-        /// Context name.
-        name: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum DbCommand {
-    /// Apply the migrations the database lacks (the server does it at start unless --no-migrate).
-    Migrate {
-        /// The database: sqlite:PATH (or a file path) or postgres://USER@HOST/DB.
-        #[arg(long, env = "FERRY_DATABASE", value_name = "URL")]
-        database: String,
-    },
-    /// Copy an embedded installation to PostgreSQL with nothing lost: releases, events, logs,
-    /// configuration versions, pull requests, image reports, tokens and the audit log, with the same ids.
-    ///
-    /// Stop the server first. The target is migrated; one that holds data is refused unless --force.
-    Copy {
-        /// The SQLite database: sqlite:PATH (e.g. sqlite:/var/lib/ferry/ferry.db) or a file path.
-        #[arg(long, value_name = "sqlite:PATH")]
-        from: String,
-        /// The PostgreSQL database: postgres://USER@HOST/DB.
-        #[arg(long, value_name = "URL")]
-        to: String,
-        /// Replace whatever the target holds.
-        #[arg(long)]
-        force: bool,
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-}
-
-/// Where offline token commands work: a data directory instead of a server.
-#[derive(Debug, Clone, clap::Args)]
-struct Offline {
-    /// Work on DIR/ferry.db directly instead of a server (the server may be stopped).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["server", "database"])]
-    data: Option<PathBuf>,
-    /// Work on this database directly instead of a server: postgres://USER@HOST/DB (or sqlite:PATH).
-    #[arg(long, value_name = "URL", conflicts_with = "server")]
-    database: Option<String>,
-}
-
-#[derive(Debug, Subcommand)]
-enum TokenCommand {
-    /// Create a token and print its secret once.
-    ///
-    /// Text output: the secret alone on standard output (so `> FILE` keeps just it), the rest on
-    /// standard error.
-    Create {
-        /// Token name: the actor recorded for what it does (lowercase letters, digits, '-', '_', '.').
-        name: String,
-        /// What it may do: viewer (read), promoter (read, promote, retry, terminate, approve, PRs),
-        /// admin (everything).
-        #[arg(long, value_enum)]
-        role: token::TokenRole,
-        /// Products a promoter may act on, as globs with * and ? (repeatable; default: every product).
-        #[arg(long = "products", value_name = "GLOB")]
-        products: Vec<String>,
-        /// Environment types a promoter may act on: production, non-production (repeatable; default:
-        /// both).
-        #[arg(long = "env-types", value_name = "TYPE")]
-        env_types: Vec<String>,
-        /// Lifetime, e.g. 90d (default: until revoked).
-        #[arg(long, value_name = "DURATION")]
-        expires: Option<String>,
-        #[command(flatten)]
-        offline: Offline,
-        /// Output format (json: the created token, secret included).
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-    /// List tokens: name, role, scope, status, expiry, creator (never secrets).
-    List {
-        #[command(flatten)]
-        offline: Offline,
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-    /// Revoke a token: it stops working at once, and its web UI sessions end.
-    Revoke {
-        /// Token name.
-        name: String,
-        #[command(flatten)]
-        offline: Offline,
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum ReleaseCommand {
-    /// List a product's releases, newest first.
-    List {
-        /// Product.
-        product: String,
-        /// Only these statuses (repeatable or comma-separated), e.g. Failed,Running.
-        #[arg(long = "status", value_name = "STATUS")]
-        statuses: Vec<String>,
-        /// Only this flow (or `manual`).
-        #[arg(long)]
-        flow: Option<String>,
-        /// Created on or after: YYYY-MM-DD (UTC) or an RFC 3339 time.
-        #[arg(long, value_name = "DATE")]
-        since: Option<String>,
-        /// Created on or before: YYYY-MM-DD (UTC, that day included) or an RFC 3339 time (excluded).
-        #[arg(long, value_name = "DATE")]
-        until: Option<String>,
-        /// Page size (1-500; default 50).
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=500))]
-        limit: Option<u32>,
-        /// Continue after a previous page (printed under the table).
-        #[arg(long)]
-        cursor: Option<String>,
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-    /// Show a release as a tree: environments, applications, workflow steps and issues.
-    Show {
-        /// Release id.
-        id: String,
-        /// Output format (json: the release view of SPEC §7.4).
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-    /// Follow a release live until it finishes; exits 0 when it Succeeded, 1 when it Failed or was Terminated.
-    Watch {
-        /// Release id.
-        id: String,
-    },
-    /// Print the workflow logs of a release.
-    Logs {
-        /// Release id.
-        id: String,
-        /// Only runs in this environment.
-        #[arg(long)]
-        env: Option<String>,
-        /// Only runs for this application.
-        #[arg(long)]
-        app: Option<String>,
-        /// Only this step.
-        #[arg(long)]
-        step: Option<String>,
-        /// Keep printing new lines until the release finishes.
-        #[arg(long)]
-        follow: bool,
-    },
-    /// Terminate a Queued, Running or Suspended release: running steps are stopped, open promotion pull
-    /// requests closed. Prints the new status.
-    ///
-    /// Exit status: 0 when requested, 1 when the release cannot be terminated (e.g. it already ended).
-    Terminate {
-        /// Release id.
-        id: String,
-        /// Why (stored and shown with the release; 1 to 1000 characters).
-        #[arg(long, value_name = "TEXT")]
-        reason: String,
-        /// Output format (json: the release view).
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-    /// Retry a Failed release from the point of failure (same release id).
-    ///
-    /// With --wait, follows it and exits 0 when it Succeeded, 1 otherwise.
-    Retry {
-        /// Release id.
-        id: String,
-        /// Follow the release until it finishes.
-        #[arg(long)]
-        wait: bool,
-        /// Output format (json: the release view; with --wait, the finished one).
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-    /// Approve the approval steps waiting in one environment of a release.
-    Approve {
-        /// Release id.
-        id: String,
-        /// Environment whose waiting approval steps are approved.
-        #[arg(long, value_name = "ENV")]
-        env: String,
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-    /// Release notes: per component, the commits, pull requests, issues and images since what was live in
-    /// the final environment(s) before the release.
-    Notes {
-        /// Release id.
-        id: String,
-        /// table (terminal), markdown (ready to paste into a GitHub release) or json.
-        #[arg(long, value_enum, default_value_t)]
-        format: notes::NotesFormat,
-        /// Follow only the first parent in application source repositories.
-        #[arg(long)]
-        first_parent: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum ImageCommand {
-    /// Record an image with its provenance (used by release notes to list the source repository's commits).
-    Report {
-        /// Image reference, e.g. registry.example/shop/api:1.4.2.
-        #[arg(long, value_name = "REF")]
-        image: String,
-        /// Digest (sha256:...).
-        #[arg(long, value_name = "DIGEST")]
-        digest: Option<String>,
-        /// Source repository the image was built from.
-        #[arg(long, value_name = "URL")]
-        git_repo: String,
-        /// Full commit id the image was built from.
-        #[arg(long, value_name = "SHA")]
-        git_revision: String,
-        /// Branch it was built from.
-        #[arg(long, value_name = "BRANCH")]
-        git_branch: Option<String>,
-        /// An annotation (repeatable), e.g. ferry/pull-request=#12.
-        #[arg(long = "annotation", value_name = "KEY=VALUE")]
-        annotations: Vec<String>,
-        /// Issues the image carries, as free text (e.g. "ABC-1, #12").
-        #[arg(long, value_name = "TEXT")]
-        issues: Option<String>,
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum PrCommand {
-    /// List promotion pull requests, newest first.
-    List {
-        /// Only this product's.
-        #[arg(long)]
-        product: Option<String>,
-        /// Only in this state.
-        #[arg(long, value_enum)]
-        state: Option<pr::PrState>,
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-    /// Merge an open pull request into its target branch (a real merge commit, pushed); the release
-    /// continues with the environment's sync and health.
-    Merge {
-        /// Pull-request number (as `pr list` shows it, without `#`).
-        #[arg(value_parser = clap::value_parser!(u64).range(1..))]
-        number: u64,
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-    /// Close an open pull request without merging; its environment fails.
-    Close {
-        /// Pull-request number (as `pr list` shows it, without `#`).
-        #[arg(value_parser = clap::value_parser!(u64).range(1..))]
-        number: u64,
-        /// Why it is closed (at most 1000 characters).
-        #[arg(long, value_name = "TEXT")]
-        comment: Option<String>,
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum PolicyCommand {
-    /// Show the effective policy of an environment and which source supplied each field.
-    Explain {
-        /// Product name.
-        product: String,
-        /// Target environment.
-        environment: String,
-        /// Flow; default: the product's first flow that has the environment as a step.
-        #[arg(long)]
-        flow: Option<String>,
-        /// Configuration file or directory to read (repeatable).
-        #[arg(short = 'f', long = "file", required = true, value_name = "PATH")]
-        files: Vec<PathBuf>,
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value_t)]
-        output: Output,
-    },
-}
+pub use cli::Output;
+use cli::{
+    Cli, Command, ContextCommand, DbCommand, ImageCommand, Offline, PolicyCommand, PrCommand, ReleaseCommand,
+    TokenCommand,
+};
 
 /// Parses a duration argument such as `30s` or `1m30s`.
 fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
@@ -741,13 +184,24 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
         Command::Audit { since, limit, cursor, output } => {
             client_command(globals, |c| async move { audit::run(&c, since, limit, cursor, output).await })
         }
-        Command::Apply { files, output } => {
+        Command::Apply { files, dry_run: false, output } => {
             client_command(globals, |c| async move { apply::run(&c, &files, output).await })
         }
+        Command::Apply { files, dry_run: true, output } => {
+            client_command(globals, |c| async move { diff::dry_run(&c, &files, output).await })
+        }
+        Command::Diff { files } => client_command(globals, |c| async move { diff::run(&c, &files).await }),
+        Command::Completion { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "ferry", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Version { client, output } => version::run(globals, client, output),
         Command::Get { kind, name, output } => {
             client_command(globals, |c| async move { get::run(&c, kind, name.as_deref(), output).await })
         }
-        Command::Promote { product, flow, from, to, wait, output } => {
+        Command::Promote { product, flow, from, to, wait, timeout, output } => {
+            let wait = release::Wait { wait, timeout };
             client_command(
                 globals,
                 |c| async move { release::promote(&c, &product, flow, from, to, wait, output).await },
@@ -760,14 +214,18 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
                     release::list(&c, Some(&product), &filters, output).await
                 }
                 ReleaseCommand::Show { id, output } => release::show(&c, &id, output).await,
-                ReleaseCommand::Watch { id } => release::watch(&c, &id).await,
-                ReleaseCommand::Logs { id, env, app, step, follow } => {
-                    release::logs(&c, &id, env.as_deref(), app.as_deref(), step.as_deref(), follow).await
+                ReleaseCommand::Watch { id, timeout } => release::watch(&c, &id, timeout).await,
+                ReleaseCommand::Logs { id, env, app, step, follow, output } => {
+                    release::logs(&c, &id, &release::LogOptions { env, app, step, follow, output }).await
                 }
                 ReleaseCommand::Terminate { id, reason, output } => release::terminate(&c, &id, &reason, output).await,
-                ReleaseCommand::Retry { id, wait, output } => release::retry(&c, &id, wait, output).await,
+                ReleaseCommand::Retry { id, wait, timeout, output } => {
+                    release::retry(&c, &id, release::Wait { wait, timeout }, output).await
+                }
                 ReleaseCommand::Approve { id, env, output } => release::approve(&c, &id, &env, output).await,
-                ReleaseCommand::Notes { id, format, first_parent } => notes::show(&c, &id, format, first_parent).await,
+                ReleaseCommand::Notes { id, format, first_parent, output } => {
+                    notes::show(&c, &id, format, first_parent, output).await
+                }
             }
         }),
         Command::Image {
@@ -819,6 +277,12 @@ impl Offline {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     style::init(cli.color);
+    let filter =
+        if matches!(cli.command, Command::Server { .. }) { logging::SERVER_FILTER } else { logging::QUIET_FILTER };
+    if let Err(message) = logging::init(cli.log_format, style::stderr_colour(), filter) {
+        eprintln!("{} {message}", style::error_label());
+        return ExitCode::from(exit::INVALID);
+    }
     let ca_cert =
         cli.ca_cert.or_else(|| std::env::var_os("FERRY_CA_CERT").filter(|v| !v.is_empty()).map(PathBuf::from));
     let globals = Globals { inputs: contexts::Inputs::new(cli.server, cli.token), ca_cert };

@@ -9,6 +9,7 @@ use ferry_api as wire;
 use ferry_api::ImageReportRequest;
 
 use crate::client::Client;
+use crate::output::{ReadOutput, print_data};
 use crate::release::enc;
 use crate::{Output, exit, style};
 
@@ -25,12 +26,29 @@ pub enum NotesFormat {
 }
 
 /// `release notes ID`.
-pub async fn show(client: &Client, id: &str, format: NotesFormat, first_parent: bool) -> anyhow::Result<ExitCode> {
+pub async fn show(
+    client: &Client,
+    id: &str,
+    format: NotesFormat,
+    first_parent: bool,
+    output: Option<ReadOutput>,
+) -> anyhow::Result<ExitCode> {
     let mut path = format!("/api/v1/releases/{}/notes", enc(id));
     if first_parent {
         path.push_str("?firstParent=true");
     }
     let notes: wire::notes::Notes = client.get_as(&path).await?;
+    // `-o json|yaml` prints the API's document like every reading command; `-o text` is the table.
+    let format = match output {
+        Some(output) => match output.data() {
+            Some(data) => {
+                print_data(&notes, data)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            None => NotesFormat::Table,
+        },
+        None => format,
+    };
     match format {
         NotesFormat::Json => println!("{}", serde_json::to_string_pretty(&notes)?),
         NotesFormat::Markdown => print!("{}", ferry_notes::render::markdown(&notes)),

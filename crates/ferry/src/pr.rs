@@ -7,6 +7,7 @@ use ferry_api::{ClosePullRequest, PullRequest, PullRequestList, PullState};
 use serde_json::json;
 
 use crate::client::Client;
+use crate::output::{ListOutput, print_data};
 use crate::release::enc;
 use crate::render::table;
 use crate::{Output, style};
@@ -54,20 +55,28 @@ fn number(pr: &PullRequest) -> String {
 }
 
 /// The table of `pr list`.
-pub fn pr_table(items: &[PullRequest]) -> String {
-    let header = ["NUMBER", "STATE", "PRODUCT", "ENVIRONMENT", "BRANCH → TARGET", "RELEASE", "TITLE"];
+pub fn pr_table(items: &[PullRequest], wide: bool) -> String {
+    let mut header = vec!["NUMBER", "STATE", "PRODUCT", "ENVIRONMENT", "BRANCH → TARGET", "RELEASE", "TITLE"];
+    if wide {
+        header.extend(["APPLICATIONS", "REPOSITORY", "HEAD"]);
+    }
     let rows: Vec<Vec<String>> = items
         .iter()
         .map(|pr| {
-            vec![
+            let release = if wide { pr.release.clone() } else { short_release(&pr.release) };
+            let mut row = vec![
                 number(pr),
                 state_label(pr.state),
                 pr.product.clone(),
                 pr.environment.clone(),
                 format!("{} → {}", pr.branch, pr.target),
-                short_release(&pr.release),
+                release,
                 pr.title.clone(),
-            ]
+            ];
+            if wide {
+                row.extend([pr.applications.join(","), pr.repo.clone(), pr.head.clone()]);
+            }
+            row
         })
         .collect();
     table(&header, &rows)
@@ -78,7 +87,7 @@ pub async fn list(
     client: &Client,
     product: Option<&str>,
     state: Option<PrState>,
-    output: Output,
+    output: ListOutput,
 ) -> anyhow::Result<ExitCode> {
     let mut query = Vec::new();
     if let Some(p) = product {
@@ -89,8 +98,8 @@ pub async fn list(
     }
     let path = if query.is_empty() { "/api/v1/pulls".to_owned() } else { format!("/api/v1/pulls?{}", query.join("&")) };
     let page: PullRequestList = client.get_as(&path).await?;
-    if output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&page)?);
+    if let Some(format) = output.data() {
+        print_data(&page, format)?;
         return Ok(ExitCode::SUCCESS);
     }
     let items = page.items;
@@ -98,7 +107,7 @@ pub async fn list(
         println!("No pull requests match.");
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", pr_table(&items));
+    print!("{}", pr_table(&items, output.wide()));
     if items.iter().any(|pr| pr.state == PullState::Open) {
         println!();
         println!(
@@ -179,7 +188,7 @@ mod tests {
 
     #[test]
     fn the_pull_request_table() {
-        let text = pr_table(&[pr(12, "open"), pr(3, "merged")]);
+        let text = pr_table(&[pr(12, "open"), pr(3, "merged")], false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("NUMBER  STATE     PRODUCT  ENVIRONMENT  BRANCH → TARGET"), "{text}");

@@ -13,6 +13,8 @@ use ferry_model::status::ReleaseStatus;
 use serde_json::json;
 
 use crate::client::{Client, ClientError};
+use crate::output::{ListOutput, ReadOutput, print_data};
+use crate::progress::{self, Progress};
 use crate::render::{changes, env_legend, label, release_tree, table, time_of};
 use crate::{Output, exit, style};
 
@@ -44,7 +46,12 @@ pub struct ListFilters {
 }
 
 /// `release list` (and `get releases`).
-pub async fn list(client: &Client, product: Option<&str>, f: &ListFilters, output: Output) -> anyhow::Result<ExitCode> {
+pub async fn list(
+    client: &Client,
+    product: Option<&str>,
+    f: &ListFilters,
+    output: ListOutput,
+) -> anyhow::Result<ExitCode> {
     let mut query: Vec<(&str, String)> = Vec::new();
     if let Some(p) = product {
         query.push(("product", p.to_owned()));
@@ -63,8 +70,8 @@ pub async fn list(client: &Client, product: Option<&str>, f: &ListFilters, outpu
     let qs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect();
     let path = if qs.is_empty() { "/api/v1/releases".to_owned() } else { format!("/api/v1/releases?{}", qs.join("&")) };
     let page: ReleasePage = client.get_as(&path).await?;
-    if output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&page)?);
+    if let Some(format) = output.data() {
+        print_data(&page, format)?;
         return Ok(ExitCode::SUCCESS);
     }
     let items = &page.items;
@@ -76,9 +83,10 @@ pub async fn list(client: &Client, product: Option<&str>, f: &ListFilters, outpu
         return Ok(ExitCode::SUCCESS);
     }
     let columns = env_columns(client, product, items).await;
-    let show_product = product.is_none();
+    // Wide: every column, always (product, reason).
+    let show_product = product.is_none() || output.wide();
     let reason = |i: &ReleaseItem| i.reason.clone().unwrap_or_default();
-    let show_reason = items.iter().any(|i| !reason(i).is_empty());
+    let show_reason = output.wide() || items.iter().any(|i| !reason(i).is_empty());
     let mut header = vec!["CREATED"];
     if show_product {
         header.push("PRODUCT");
@@ -146,10 +154,10 @@ async fn env_columns(client: &Client, product: Option<&str>, items: &[ReleaseIte
 }
 
 /// `release show`.
-pub async fn show(client: &Client, id: &str, output: Output) -> anyhow::Result<ExitCode> {
+pub async fn show(client: &Client, id: &str, output: ReadOutput) -> anyhow::Result<ExitCode> {
     let view: ReleaseView = client.get_as(&format!("/api/v1/releases/{}", enc(id))).await?;
-    if output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&view)?);
+    if let Some(format) = output.data() {
+        print_data(&view, format)?;
     } else {
         print!("{}", release_tree(&view));
     }
@@ -205,14 +213,40 @@ fn outcome(view: &ReleaseView) -> ExitCode {
     if view.status == ReleaseStatus::Succeeded { ExitCode::SUCCESS } else { ExitCode::from(exit::FAILED) }
 }
 
+/// Like [`follow`], giving up after `timeout`: `Ok(None)` then.
+async fn follow_for(
+    client: &Client,
+    id: &str,
+    timeout: Option<Duration>,
+    report: impl FnMut(Option<&ReleaseView>, &ReleaseView),
+) -> Result<Option<ReleaseView>, ClientError> {
+    match timeout {
+        None => follow(client, id, report).await.map(Some),
+        Some(limit) => match tokio::time::timeout(limit, follow(client, id, report)).await {
+            Ok(result) => result.map(Some),
+            Err(_) => Ok(None),
+        },
+    }
+}
+
+/// The end of a wait that `--timeout` cut short: says so on standard error, exit status 1.
+fn timed_out(id: &str, timeout: Option<Duration>) -> ExitCode {
+    let after = timeout.map(ferry_model::format_duration).unwrap_or_default();
+    eprintln!(
+        "{} timed out after {after} waiting for release {id}; it goes on (follow it: ferry release watch {id})",
+        style::error_label()
+    );
+    ExitCode::from(exit::FAILED)
+}
+
 /// `release watch`: redraws the tree on a terminal, prints one line per change otherwise.
-pub async fn watch(client: &Client, id: &str) -> anyhow::Result<ExitCode> {
+pub async fn watch(client: &Client, id: &str, timeout: Option<Duration>) -> anyhow::Result<ExitCode> {
     let terminal = std::io::stdout().is_terminal();
-    let view = follow(client, id, |old, new| {
+    let view = follow_for(client, id, timeout, |old, new| {
         if terminal {
             print!("\x1b[2J\x1b[H{}", release_tree(new));
             if !ended(new) {
-                println!("\n{}", style::hint("watching; Ctrl-C to stop"));
+                println!("\n{}", style::hint(&format!("{} — watching; Ctrl-C to stop", progress::line(new))));
             }
         } else if old.is_none() {
             print!("{}", release_tree(new));
@@ -224,8 +258,23 @@ pub async fn watch(client: &Client, id: &str) -> anyhow::Result<ExitCode> {
         }
     })
     .await?;
+    let Some(view) = view else { return Ok(timed_out(id, timeout)) };
     println!("release {} finished: {}", view.id, label(view.status.as_str()));
     Ok(outcome(&view))
+}
+
+/// Waits for release `id` with the progress display (on standard error when standard output carries
+/// JSON); `None` when `timeout` ran out.
+async fn wait_for(
+    client: &Client,
+    id: &str,
+    timeout: Option<Duration>,
+    json: bool,
+) -> Result<Option<ReleaseView>, ClientError> {
+    let mut progress = Progress::new(json);
+    let view = follow_for(client, id, timeout, |old, new| progress.update(&changes(old, new), new)).await;
+    progress.finish();
+    view
 }
 
 /// `promote`.
@@ -235,13 +284,13 @@ pub async fn promote(
     flow: Option<String>,
     from: Option<String>,
     to: Option<String>,
-    wait: bool,
+    wait: Wait,
     output: Output,
 ) -> anyhow::Result<ExitCode> {
     let body = serde_json::to_value(PromoteRequest { flow, from, to })?;
     let created: ReleaseView = client.post_as(&format!("/api/v1/products/{}/promote", enc(product)), &body).await?;
     let id = created.id.to_string();
-    if !wait {
+    if !wait.wait {
         if output == Output::Json {
             println!("{}", serde_json::to_string_pretty(&created)?);
         } else {
@@ -258,22 +307,24 @@ pub async fn promote(
         println!("{}", style::ok(&format!("release {id} created for {product}; waiting for it to finish")));
     }
     let json = output == Output::Json;
-    let view = follow(client, &id, |old, new| {
-        for line in changes(old, new) {
-            if json {
-                eprintln!("{line}");
-            } else {
-                println!("{line}");
-            }
-        }
-    })
-    .await?;
+    let Some(view) = wait_for(client, &id, wait.timeout, json).await? else {
+        return Ok(timed_out(&id, wait.timeout));
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&view)?);
     } else {
         println!("release {id} finished: {}", label(view.status.as_str()));
     }
     Ok(outcome(&view))
+}
+
+/// `--wait` and its `--timeout`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wait {
+    /// Follow the release until it ends.
+    pub wait: bool,
+    /// Give up after this long.
+    pub timeout: Option<Duration>,
 }
 
 /// `release terminate`: asks the server to terminate the release and prints its new status.
@@ -295,10 +346,10 @@ pub async fn terminate(client: &Client, id: &str, reason: &str, output: Output) 
 
 /// `release retry`: asks the server to retry a failed release; with `wait`, follows it like `watch` and
 /// exits 0 when it Succeeded, 1 otherwise.
-pub async fn retry(client: &Client, id: &str, wait: bool, output: Output) -> anyhow::Result<ExitCode> {
+pub async fn retry(client: &Client, id: &str, wait: Wait, output: Output) -> anyhow::Result<ExitCode> {
     let view: ReleaseView = client.post_as(&format!("/api/v1/releases/{}/retry", enc(id)), &json!({})).await?;
     let json = output == Output::Json;
-    if !wait {
+    if !wait.wait {
         if json {
             println!("{}", serde_json::to_string_pretty(&view)?);
         } else {
@@ -310,16 +361,9 @@ pub async fn retry(client: &Client, id: &str, wait: bool, output: Output) -> any
     if !json {
         println!("{}", style::ok(&format!("retry of release {id} requested; waiting for it to finish")));
     }
-    let view = follow(client, id, |old, new| {
-        for line in changes(old, new) {
-            if json {
-                eprintln!("{line}");
-            } else {
-                println!("{line}");
-            }
-        }
-    })
-    .await?;
+    let Some(view) = wait_for(client, id, wait.timeout, json).await? else {
+        return Ok(timed_out(id, wait.timeout));
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&view)?);
     } else {
@@ -353,15 +397,26 @@ fn print_status(id: &str, view: &ReleaseView) {
     }
 }
 
+/// What `release logs` shows: filters, following, output.
+#[derive(Debug, Clone, Default)]
+pub struct LogOptions {
+    /// Only this environment's runs.
+    pub env: Option<String>,
+    /// Only this application's runs.
+    pub app: Option<String>,
+    /// Only this step.
+    pub step: Option<String>,
+    /// Until the release finishes.
+    pub follow: bool,
+    /// Text, or every line in one JSON/YAML document (`{"items": [...]}`) at the end.
+    pub output: ReadOutput,
+}
+
 /// `release logs`.
-pub async fn logs(
-    client: &Client,
-    id: &str,
-    env: Option<&str>,
-    app: Option<&str>,
-    step: Option<&str>,
-    follow: bool,
-) -> anyhow::Result<ExitCode> {
+pub async fn logs(client: &Client, id: &str, options: &LogOptions) -> anyhow::Result<ExitCode> {
+    let LogOptions { env, app, step, follow, output } = options;
+    let (env, app, step, follow) = (env.as_deref(), app.as_deref(), step.as_deref(), *follow);
+    let mut collected = Vec::new();
     let mut filters = String::new();
     for (key, value) in [("env", env), ("app", app), ("step", step)] {
         if let Some(v) = value {
@@ -377,6 +432,10 @@ pub async fn logs(
             .await?;
         let items = page.items;
         for line in &items {
+            if output.data().is_some() {
+                collected.push(line.clone());
+                continue;
+            }
             let place = match (line.environment.as_deref(), line.application.as_deref()) {
                 (None | Some(""), _) => "release".to_owned(),
                 (Some(e), None | Some("")) => e.to_owned(),
@@ -398,6 +457,9 @@ pub async fn logs(
             continue;
         }
         if !follow || finishing {
+            if let Some(format) = output.data() {
+                print_data(&serde_json::json!({ "items": collected }), format)?;
+            }
             return Ok(ExitCode::SUCCESS);
         }
         let view: ReleaseView = client.get_as(&view_path).await?;

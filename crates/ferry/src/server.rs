@@ -14,7 +14,7 @@ use ferry_server::auth::tokens::{self, Bootstrap, TokenError};
 use ferry_server::{PublicUrl, ServerSettings, WebhookSecret};
 use ferry_store::{AnyStore, Database, ReplicaOptions, Store};
 
-use crate::{exit, style, validate};
+use crate::{exit, logging, style, validate};
 
 /// Where data lives when `--data` and `FERRY_DATA` are not given: `$XDG_DATA_HOME/ferry`, else
 /// `~/.local/share/ferry`.
@@ -38,7 +38,7 @@ pub fn parse_listen(listen: &str) -> Result<SocketAddr, String> {
 /// Raises the open-file soft limit to the hard limit: each live event stream holds a socket.
 fn raise_open_file_limit() {
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
-        eprintln!("{} cannot raise the open-file limit: {e}", style::warning_label());
+        tracing::warn!(error = %e, "cannot raise the open-file limit");
     }
 }
 
@@ -236,10 +236,10 @@ async fn bootstrap(
     if let Some(file) = &options.bootstrap_token_file {
         let shown = file.display();
         match tokens::bootstrap(store, file).await {
-            Ok(Bootstrap::Created { name }) => eprintln!("admin token {name:?} written to {shown}"),
-            Ok(Bootstrap::Existing { name }) => eprintln!("admin token {name:?} read from {shown}"),
+            Ok(Bootstrap::Created { name }) => logging::notice(format!("admin token {name:?} written to {shown}")),
+            Ok(Bootstrap::Existing { name }) => logging::notice(format!("admin token {name:?} read from {shown}")),
             Ok(Bootstrap::Registered { name }) => {
-                eprintln!("admin token {name:?} read from {shown} (registered in this data directory)");
+                logging::notice(format!("admin token {name:?} read from {shown} (registered in this data directory)"));
             }
             Err(e @ (TokenError::File { .. } | TokenError::Invalid { .. } | TokenError::Conflict(_))) => {
                 return Ok(Err(invalid(e)));
@@ -265,6 +265,8 @@ async fn bootstrap(
 }
 
 async fn serve(options: Options, checked: Checked) -> anyhow::Result<ExitCode> {
+    // Before the engine starts: what it records from its first moment reaches /metrics.
+    ferry_server::install_metrics();
     let Checked { loaded, data, database, addr, public_urls, webhook_secret, tls, git_credentials } = checked;
     let auth = options.auth || !addr.ip().is_loopback();
     let store = database
@@ -304,23 +306,26 @@ async fn serve(options: Options, checked: Checked) -> anyhow::Result<ExitCode> {
         let dir = options.config.as_deref().map(|c| c.display().to_string()).unwrap_or_default();
         match current {
             Some(current) if current.catalog == wanted => {
-                eprintln!("configuration from {dir} is already applied (version {})", current.version);
+                tracing::info!(dir = %dir, version = current.version, "the configuration is already applied");
             }
             _ => {
                 let version = engine
                     .apply_config(loaded.catalog, "ferry server --config".to_owned())
                     .await
                     .context("applying the configuration")?;
-                eprintln!("applied configuration from {dir} as version {version}");
+                tracing::info!(dir = %dir, version, "applied the configuration");
             }
         }
     }
-    eprintln!("data directory: {}", data.display());
-    eprintln!("database: {}", database.describe());
+    logging::notice(format!("data directory: {}", data.display()));
+    logging::notice(format!("database: {}", database.describe()));
     if let Some(name) = replica_name {
-        eprintln!("replica: {name} (leases expire after {})", ferry_model::format_duration(timing.lease_expiry));
+        logging::notice(format!(
+            "replica: {name} (leases expire after {})",
+            ferry_model::format_duration(timing.lease_expiry)
+        ));
     }
-    eprintln!("{}", if auth { "auth: tokens required" } else { "auth: off (loopback only)" });
+    logging::notice(if auth { "auth: tokens required" } else { "auth: off (loopback only)" });
     println!("ferry server listening on {listening_url}");
     std::io::stdout().flush().context("writing to stdout")?;
     let settings = ServerSettings {
@@ -341,9 +346,9 @@ async fn serve(options: Options, checked: Checked) -> anyhow::Result<ExitCode> {
     }
     // The engine stops once its last handle (held by the server) is gone.
     if tokio::time::timeout(Duration::from_secs(10), engine_task).await.is_err() {
-        eprintln!("{} the engine did not stop within 10 s", style::warning_label());
+        tracing::warn!("the engine did not stop within 10 s");
     }
-    eprintln!("ferry server stopped");
+    tracing::info!("ferry server stopped");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -366,7 +371,7 @@ async fn shutdown_signal() {
         _ = interrupt => {},
         _ = terminate => {},
     }
-    eprintln!("ferry server: stopping (finishing requests in flight)");
+    tracing::info!("stopping: finishing the requests in flight");
 }
 
 #[cfg(test)]

@@ -53,6 +53,11 @@ fn paint(stream: Stream, code: &str, text: &str) -> String {
     if colour_enabled(stream) { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
 }
 
+/// Whether text on standard error is coloured (log lines too).
+pub fn stderr_colour() -> bool {
+    colour_enabled(Stream::Stderr)
+}
+
 /// `✗ error:` in red (for standard error).
 pub fn error_label() -> String {
     paint(Stream::Stderr, "1;31", "✗ error:")
@@ -66,6 +71,21 @@ pub fn warning_label() -> String {
 /// `✓` in green followed by the text (for standard output).
 pub fn ok(text: &str) -> String {
     paint(Stream::Stdout, "32", &format!("✓ {text}"))
+}
+
+/// A line of a unified diff (for standard output): additions green, removals red, hunk headers cyan.
+pub fn diff_line(line: &str) -> String {
+    if line.starts_with("+++") || line.starts_with("---") {
+        paint(Stream::Stdout, "1", line)
+    } else if line.starts_with('+') {
+        paint(Stream::Stdout, "32", line)
+    } else if line.starts_with('-') {
+        paint(Stream::Stdout, "31", line)
+    } else if line.starts_with("@@") {
+        paint(Stream::Stdout, "36", line)
+    } else {
+        line.to_owned()
+    }
 }
 
 /// Dimmed text for hints (for standard output).

@@ -12,6 +12,7 @@ use ferry_server::auth::tokens::{self, TokenError};
 use ferry_store::{AnyStore, SqliteStore, Store, TokenRow, Write};
 use serde_json::json;
 
+use crate::output::{ListOutput, print_data};
 use crate::release::enc;
 use crate::render::{table, time_of};
 use crate::{Globals, Invalid, Output, block_on, style};
@@ -128,7 +129,7 @@ fn scope(products: &[String], types: &[String]) -> String {
 }
 
 /// `ferry token list`.
-pub fn list(globals: &Globals, place: Place, output: Output) -> anyhow::Result<ExitCode> {
+pub fn list(globals: &Globals, place: Place, output: ListOutput) -> anyhow::Result<ExitCode> {
     let page = match place {
         Place::Server => {
             let client = globals.client()?;
@@ -142,8 +143,8 @@ pub fn list(globals: &Globals, place: Place, output: Output) -> anyhow::Result<E
             Ok(TokenList { items })
         })?,
     };
-    if output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&page)?);
+    if let Some(format) = output.data() {
+        print_data(&page, format)?;
         return Ok(ExitCode::SUCCESS);
     }
     let items = page.items;
@@ -158,17 +159,28 @@ pub fn list(globals: &Globals, place: Place, output: Output) -> anyhow::Result<E
                 None => "never".to_owned(),
                 at => time_of(at),
             };
-            vec![
+            let mut row = vec![
                 t.name.clone(),
                 t.role.to_string(),
                 scope(&t.products, &t.env_types),
                 t.status.to_string(),
                 expires,
                 t.created_by.clone(),
-            ]
+            ];
+            if output.wide() {
+                row.extend([
+                    time_of(Some(t.created_at)),
+                    t.revoked_at.map_or_else(|| "-".to_owned(), |at| time_of(Some(at))),
+                ]);
+            }
+            row
         })
         .collect();
-    print!("{}", table(&["NAME", "ROLE", "SCOPE", "STATUS", "EXPIRES", "CREATED BY"], &rows));
+    let mut header = vec!["NAME", "ROLE", "SCOPE", "STATUS", "EXPIRES", "CREATED BY"];
+    if output.wide() {
+        header.extend(["CREATED", "REVOKED"]);
+    }
+    print!("{}", table(&header, &rows));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -60,10 +60,14 @@ impl<S: Store> Engine<S> {
             self.publish(id);
             return Err(internal(e));
         }
+        let mut before = None;
         if let Some(active) = self.releases.get_mut(&id) {
+            before = Some((std::mem::replace(&mut active.state, next.clone()), active.next_seq == 0));
             active.next_seq += events.len() as i64;
-            active.state = next;
             active.stored = Some(header);
+        }
+        if let Some((before, created)) = before {
+            self.observe(&before, &next, &events, created);
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ use ferry_model::template::resolve_template;
 use ferry_runner::CompletedStep;
 use ferry_store::Store;
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use super::{Engine, find_run, stage_label};
 use crate::plan::Work;
@@ -27,13 +28,16 @@ impl<S: Store> Engine<S> {
         }
         let state = active.state.clone();
         let tx = self.msgs.clone();
+        // The work's lines (engine, git, runner) carry the release id, so one release can be grepped.
+        let span = work_span(id, &state, &work);
         match work {
             Work::Run { run_id } => match self.run_job(&state, run_id) {
                 Ok(job) => {
                     self.supersede(id, &state, run_id);
                     let (runner, git, store, controls) =
                         (self.ports.runner.clone(), self.ports.git.clone(), self.store.clone(), self.controls.clone());
-                    let task = tokio::spawn(crate::work::run_workflow(job, runner, git, store, tx, controls));
+                    let task =
+                        tokio::spawn(crate::work::run_workflow(job, runner, git, store, tx, controls).instrument(span));
                     // Kept so that a release this replica loses stops storing the run's logs.
                     self.watches.insert((id, work_key_run(run_id)), task.abort_handle());
                 }
@@ -65,12 +69,13 @@ impl<S: Store> Engine<S> {
                 });
                 let job = PromoteJob { release: id, env, apps, request, pr };
                 let (git, pulls) = (self.ports.git.clone(), self.ports.pulls.clone());
-                tokio::spawn(crate::work::promote(job, git, pulls, tx));
+                tokio::spawn(crate::work::promote(job, git, pulls, tx).instrument(span));
             }
             Work::Watch { env, app } => match self.watch_job(&state, &env, &app) {
                 Ok(job) => {
                     let key = Work::Watch { env: env.clone(), app: app.clone() }.key();
-                    let handle = tokio::spawn(crate::work::watch_app(job, self.ports.status.clone(), tx));
+                    let handle =
+                        tokio::spawn(crate::work::watch_app(job, self.ports.status.clone(), tx).instrument(span));
                     self.watches.insert((id, key), handle.abort_handle());
                 }
                 Err(error) => {
@@ -289,4 +294,24 @@ impl<S: Store> Engine<S> {
 
 fn work_key_run(run_id: RunId) -> String {
     Work::Run { run_id }.key()
+}
+
+/// The span of one piece of work: the release, and the environment and application it is for.
+fn work_span(id: ReleaseId, state: &ReleaseState, work: &Work) -> tracing::Span {
+    let span = tracing::info_span!("release", release = %id, env = tracing::field::Empty, app = tracing::field::Empty);
+    let (env, app) = match work {
+        Work::Run { run_id } => match find_run(state, *run_id).map(|r| &r.target) {
+            Some(target) => (target.env().cloned(), target.app().cloned()),
+            None => (None, None),
+        },
+        Work::Promote { env, .. } => (Some(env.clone()), None),
+        Work::Watch { env, app } => (Some(env.clone()), Some(app.clone())),
+    };
+    if let Some(env) = env {
+        span.record("env", tracing::field::display(env));
+    }
+    if let Some(app) = app {
+        span.record("app", tracing::field::display(app));
+    }
+    span
 }

@@ -10,6 +10,7 @@ mod control;
 mod create;
 mod drive;
 mod jobs;
+mod observe;
 mod outcomes;
 mod pulls;
 mod replicas;

@@ -43,7 +43,9 @@ impl<S: Store> LocalPullRequests<S> {
         let title = request.message.lines().next().unwrap_or_default().to_owned();
         let target = request.branch.clone();
         let (git, pushed) = (self.git.clone(), branch.clone());
-        let head = match tokio::task::spawn_blocking(move || git.push_branch(&request, &pushed)).await {
+        let span = tracing::Span::current();
+        let head = match tokio::task::spawn_blocking(move || span.in_scope(|| git.push_branch(&request, &pushed))).await
+        {
             Ok(Ok(PromotionOutcome::Committed { sha, .. } | PromotionOutcome::AlreadyDone { sha })) => sha,
             Ok(Ok(PromotionOutcome::Unchanged)) => return Ok(PullRequestOpened::Unchanged),
             Ok(Err(e)) => return Err(PullRequestError { remote: e.remote, message: e.message }),

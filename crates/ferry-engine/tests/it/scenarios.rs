@@ -133,9 +133,11 @@ async fn parallel_branches_and_join_succeed_with_one_commit_per_environment() {
         }
     }
     // The join started only after both branches.
-    let qa_done = env_of(&view, "qa")["finishedAt"].as_str().unwrap().to_owned();
-    let staging_done = env_of(&view, "staging")["finishedAt"].as_str().unwrap().to_owned();
-    let prod_started = env_of(&view, "prod")["startedAt"].as_str().unwrap().to_owned();
+    // Compared as times: RFC 3339 text with fewer fractional digits does not sort as an earlier time.
+    let at = |env: &str, key: &str| env_of(&view, env)[key].as_str().unwrap().parse::<jiff::Timestamp>().unwrap();
+    let qa_done = at("qa", "finishedAt");
+    let staging_done = at("staging", "finishedAt");
+    let prod_started = at("prod", "startedAt");
     assert!(prod_started >= qa_done && prod_started >= staging_done);
     // Live state projection.
     let live = h.store.app_states(&ferry_model::ProductName::new("shop").unwrap()).await.unwrap();

@@ -369,7 +369,7 @@ pub(crate) async fn guard<S: Store>(State(st): State<AppState<S>>, mut request: 
                     principal.actor(),
                     role.as_str()
                 ));
-                let response = refuse(ui, &request, e);
+                let response = with_actor(refuse(ui, &request, e), &principal);
                 return audit::record_parts(&st, route, &principal, &target, &from, response).await;
             }
             Some(_) => {}
@@ -377,8 +377,14 @@ pub(crate) async fn guard<S: Store>(State(st): State<AppState<S>>, mut request: 
     }
     let audited = request.method() != Method::GET && request.method() != Method::HEAD;
     request.extensions_mut().insert(principal.clone());
-    let response = next.run(request).await;
+    let response = with_actor(next.run(request).await, &principal);
     if audited { audit::record_parts(&st, route, &principal, &target, &from, response).await } else { response }
+}
+
+/// Names the caller on the response for the access log (the actor's name, never a credential).
+fn with_actor(mut response: Response, principal: &Principal) -> Response {
+    response.extensions_mut().insert(crate::metrics::Actor(principal.actor()));
+    response
 }
 
 /// The answer to a refused request: the API's JSON error, or for a browser on a UI page the sign-in

@@ -172,3 +172,40 @@ async fn apply_warns_when_an_argo_workflow_lacks_a_server_or_token() {
         1
     );
 }
+
+#[tokio::test]
+async fn the_configuration_in_use_is_one_document_per_resource_with_credentials_masked() {
+    let server = Server::start().await;
+    let (status, empty) = server.get("/api/v1/config").await;
+    assert_eq!((status, empty), (200, json!({"version": null, "appliedAt": null, "appliedBy": null, "resources": []})));
+
+    // Applying reads no repository: a URL with a password that leads nowhere is fine here.
+    let sources = crate::gitops::shop_sources("https://ferry-bot:s3cret-pass@forge.invalid/shop/gitops.git");
+    let (status, applied) = server.post("/api/v1/apply", &sources).await;
+    assert_eq!(status, 200, "{applied}");
+    let (status, config) = server.get("/api/v1/config").await;
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(config["version"], 1);
+    assert!(config["appliedAt"].is_string());
+    let resources = config["resources"].as_array().unwrap();
+    let counted: u64 = applied["resources"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(resources.len() as u64, counted, "every resource once: {config:#}");
+    let kinds: Vec<&str> = resources.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    let mut sorted = kinds.clone();
+    sorted.sort();
+    assert_eq!(kinds, sorted, "sorted by kind");
+    let dev = resources.iter().find(|r| r["kind"] == "Environment" && r["name"] == "dev").unwrap();
+    assert_eq!(dev["spec"]["env_type"], "non-production", "{dev}");
+    let text = config.to_string();
+    assert!(!text.contains("s3cret-pass"), "credentials are masked: {text}");
+    assert!(text.contains("forge.invalid/shop/gitops"), "the URL is still there: {text}");
+}
+
+#[tokio::test]
+async fn the_version_is_the_build_s() {
+    let server = Server::start().await;
+    let (status, version) = server.get("/api/v1/version").await;
+    assert_eq!(status, 200, "{version}");
+    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(version["commit"], ferry_server::BUILD_COMMIT);
+}

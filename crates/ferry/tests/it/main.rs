@@ -299,7 +299,7 @@ fn server_applies_its_config_at_start_and_stops_on_sigterm() {
 
     // Starting again with the same configuration does not apply a new version.
     let server = Server::start_in(&data, &["--config", path(&shop)]);
-    assert!(Server::log_of(&data).contains("already applied (version 1)"), "{}", Server::log_of(&data));
+    assert!(Server::log_of(&data).contains("the configuration is already applied"), "{}", Server::log_of(&data));
     drop(server);
 
     // An invalid configuration stops the start with the diagnostics.
@@ -513,7 +513,9 @@ fn release_control_and_pr_commands_report_usage_errors_and_unknown_ids() {
 mod e2e_argocd;
 mod e2e_argowf;
 mod e2e_auth;
+mod e2e_cli;
 mod e2e_notes;
+mod e2e_ops;
 mod e2e_postgres;
 mod e2e_releases;
 mod e2e_replicas;
