@@ -365,6 +365,11 @@ pub(crate) enum Command {
         /// Exit when both releases finished (status 0 when they ended as expected), instead of serving.
         #[arg(long)]
         exit_when_done: bool,
+        /// Read the target environments' applications from a built-in Argo CD stand-in (Argo CD's API,
+        /// deploying from the demo's repository with a short sync delay) instead of status commands:
+        /// the Argo CD flow without a cluster.
+        #[arg(long)]
+        argocd: bool,
     },
 }
 

@@ -7,9 +7,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use ferry_argocd::standin::{ArgoCdStandIn, Revisions, StandInApp};
 use ferry_engine::{EngineConfig, EngineHandle, GitPush, PromoteRequest};
 use ferry_model::{FlowName, ProductName, ReleaseId};
 use ferry_server::ServerSettings;
@@ -43,7 +45,30 @@ fn sh_quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
 
-fn configuration(repo_url: &str, deployed: &Path) -> String {
+/// The variable the demo's Argo CD token is looked up by (never set in the environment: the demo hands
+/// it to the status provider itself).
+const ARGOCD_TOKEN_VARIABLE: &str = "FERRY_DEMO_ARGOCD_TOKEN";
+
+/// Sync delay of the demo's Argo CD stand-in.
+const ARGOCD_DELAY: Duration = Duration::from_secs(1);
+
+/// The `status` block of an application: exec commands, or the Argo CD stand-in at `argocd` for the
+/// target environments.
+fn status_block(component: &str, env: &str, deployed: &Path, argocd: Option<&str>) -> String {
+    if let Some(server) = argocd.filter(|_| env != "dev") {
+        return format!(
+            "    argocd: {{ server: \"{server}\", application: shop-{component}-{env}, tokenSecret: {ARGOCD_TOKEN_VARIABLE}, healthTimeout: 1m }}\n"
+        );
+    }
+    let target = deployed.join(env).join(format!("shop-{component}-{env}.yaml"));
+    let dir = sh_quote(&deployed.join(env));
+    let file = sh_quote(&target);
+    format!(
+        "    exec:\n      sync: mkdir -p {dir} && cp values.yaml {file}\n      health: grep -q 'tag:' {file}\n      healthTimeout: 1m\n"
+    )
+}
+
+fn configuration(repo_url: &str, deployed: &Path, argocd: Option<&str>) -> String {
     let mut out = String::new();
     for (i, (env, ty)) in ENVIRONMENTS.iter().enumerate() {
         out.push_str(&format!(
@@ -53,9 +78,7 @@ fn configuration(repo_url: &str, deployed: &Path) -> String {
     }
     for (component, _) in COMPONENTS {
         for (env, _) in ENVIRONMENTS {
-            let target = deployed.join(env).join(format!("shop-{component}-{env}.yaml"));
-            let dir = sh_quote(&deployed.join(env));
-            let file = sh_quote(&target);
+            let status = status_block(component, env, deployed, argocd);
             out.push_str(&format!(
                 r#"apiVersion: ferry/v1
 kind: Application
@@ -66,11 +89,7 @@ spec:
   component: {component}
   source: {{ repoURL: "{repo_url}", path: apps/{component}/{env}, targetRevision: main }}
   status:
-    exec:
-      sync: mkdir -p {dir} && cp values.yaml {file}
-      health: grep -q 'tag:' {file}
-      healthTimeout: 1m
----
+{status}---
 "#
             ));
         }
@@ -182,6 +201,8 @@ pub struct DemoOptions {
     pub listen: SocketAddr,
     /// Exit once both releases finished (0 when they ended as expected) instead of serving until Ctrl-C.
     pub exit_when_done: bool,
+    /// Target environments' applications report through an Argo CD stand-in.
+    pub argocd: bool,
 }
 
 /// Runs the demo.
@@ -221,7 +242,26 @@ async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
     let base = format!("http://{addr}");
     let mut config = EngineConfig::new(dir.join("data"), base.clone());
     config.health_poll_interval = Duration::from_millis(200);
-    let (engine, _engine_task) = ferry_engine::start(store.clone(), config).await?;
+    let mut ports = ferry_engine::ports::Ports::default_for(&config, &store)?;
+    let argocd = if options.argocd {
+        let (standin, token) = argocd_standin(&dir, &repo_url).await?;
+        let tokens: ferry_engine::ports::TokenLookup =
+            Arc::new(move |name: &str| (name == ARGOCD_TOKEN_VARIABLE).then(|| token.clone()));
+        let provider = ferry_engine::ports::ArgoCdStatusProvider::new(ports.git.clone(), None, tokens);
+        ports.status.argocd = Some(Arc::new(provider));
+        println!(
+            "{}",
+            style::ok(&format!(
+                "Argo CD stand-in at {} deploys the target environments from the repository ({} s sync)",
+                standin.url(),
+                ARGOCD_DELAY.as_secs()
+            ))
+        );
+        Some(standin)
+    } else {
+        None
+    };
+    let (engine, _engine_task) = ferry_engine::start_with(store.clone(), config, ports).await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(ferry_server::serve_with_shutdown(
         listener,
@@ -235,7 +275,7 @@ async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
     println!("{}", style::ok(&format!("ferry server listening on {base}")));
 
     // 3. Configuration.
-    let text = configuration(&repo_url, &dir.join("deployed"));
+    let text = configuration(&repo_url, &dir.join("deployed"), argocd.as_ref().map(ArgoCdStandIn::url));
     let loaded = ferry_config::load_sources(&[ferry_config::Source { name: "demo.yaml".into(), text }])
         .map_err(|d| anyhow::anyhow!("the demo configuration is invalid: {}", d[0]))?;
     engine.apply_config(loaded.catalog, "demo".into()).await?;
@@ -290,6 +330,12 @@ async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
     for (id, status) in &outcome {
         println!("release {id}: {status}");
     }
+    if let Some(standin) = &argocd {
+        let requests = standin.requests();
+        let reads = requests.iter().filter(|r| r.starts_with("GET /api/v1/applications/")).count();
+        let watches = requests.iter().filter(|r| r.starts_with("GET /api/v1/stream/applications")).count();
+        println!("Argo CD stand-in: {reads} application reads and {watches} watch streams from Ferry");
+    }
     let expected =
         outcome.first().is_some_and(|(_, s)| s == "Succeeded") && outcome.get(1).is_some_and(|(_, s)| s == "Failed");
     // What the second release brought: its release notes.
@@ -311,6 +357,43 @@ async fn demo(options: DemoOptions) -> anyhow::Result<ExitCode> {
     let _ = stop_tx.send(());
     let _ = server.await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the Argo CD stand-in on the demo's repository (read from a mirror of its own, fetched at most
+/// every 200 ms) with one auto-synced application per component and target environment; returns it
+/// and the bearer token it requires.
+async fn argocd_standin(dir: &Path, repo_url: &str) -> anyhow::Result<(ArgoCdStandIn, String)> {
+    let cache = ferry_git::GitCache::new(dir.join("argocd"));
+    let url = repo_url.to_owned();
+    let fetched = std::sync::Mutex::new(None::<std::time::Instant>);
+    let revisions: Revisions = Arc::new(move |branch: &str, paths: &[String]| {
+        let mut last = fetched.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.is_none_or(|at| at.elapsed() >= Duration::from_millis(200)) {
+            if cache.fetch(&url).is_err() {
+                return vec![None; paths.len()];
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        paths
+            .iter()
+            .map(|path| cache.last_commit_touching(&url, branch, path).ok().flatten().map(|c| c.sha.to_string()))
+            .collect()
+    });
+    let apps = COMPONENTS
+        .iter()
+        .flat_map(|(component, _)| {
+            ENVIRONMENTS.iter().filter(|(env, _)| *env != "dev").map(move |(env, _)| StandInApp {
+                name: format!("shop-{component}-{env}"),
+                path: format!("apps/{component}/{env}"),
+                auto_sync: true,
+            })
+        })
+        .collect();
+    let token = ferry_server::auth::tokens::generate_secret().context("making the stand-in's token")?;
+    let standin = ArgoCdStandIn::start(revisions, "main", apps, Some(&token), ARGOCD_DELAY)
+        .await
+        .context("starting the Argo CD stand-in")?;
+    Ok((standin, token))
 }
 
 async fn promote(engine: &EngineHandle) -> anyhow::Result<ReleaseId> {

@@ -246,8 +246,8 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
         Command::Policy { command: PolicyCommand::Explain { product, environment, flow, files, output } } => {
             explain::run(&product, &environment, flow.as_deref(), &files, output)
         }
-        Command::Demo { listen, exit_when_done } => match server::parse_listen(&listen) {
-            Ok(listen) if listen.ip().is_loopback() => demo::run(demo::DemoOptions { listen, exit_when_done }),
+        Command::Demo { listen, exit_when_done, argocd } => match server::parse_listen(&listen) {
+            Ok(listen) if listen.ip().is_loopback() => demo::run(demo::DemoOptions { listen, exit_when_done, argocd }),
             Ok(_) => Err(Invalid(format!(
                 "--listen {listen}: the demo has no tokens and serves on a loopback address only (127.0.0.1 or [::1])"
             ))

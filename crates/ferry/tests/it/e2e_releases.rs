@@ -334,6 +334,26 @@ fn the_demo_runs_one_successful_and_one_failed_release() {
 }
 
 #[test]
+fn the_demo_runs_against_the_argocd_stand_in() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--exit-when-done", "--argocd"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("Argo CD stand-in at http://127.0.0.1:"), "{stdout}");
+    let finals: Vec<&str> = stdout.lines().filter(|l| l.starts_with("release ") && l.contains(": ")).collect();
+    assert_eq!(finals.len(), 2, "{stdout}");
+    assert!(finals[0].ends_with(": Succeeded") && finals[1].ends_with(": Failed"), "{stdout}");
+    // Ferry read the target environments' applications from Argo CD and watched them.
+    let line = stdout.lines().find(|l| l.starts_with("Argo CD stand-in: ")).unwrap_or_else(|| panic!("{stdout}"));
+    let numbers: Vec<u64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    assert_eq!(numbers.len(), 2, "{line}");
+    assert!(numbers[0] >= 12 && numbers[1] >= 12, "every target application read and watched: {line}");
+}
+
+#[test]
 fn a_running_release_is_terminated_from_the_cli() {
     // The gates wait for a file that never comes.
     let product = Product::new("");
