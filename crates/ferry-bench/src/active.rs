@@ -1,4 +1,4 @@
-//! Scenario 9 (scale of one installation): thousands of releases active at once, each waiting in its
+//! Scenario 10 (scale of one installation): thousands of releases active at once, each waiting in its
 //! target environment for an application that is not yet healthy — half on pushed status (no agent
 //! reports), half on a health command that keeps failing, polled every 60 s — while releases of another
 //! product hop through the standard flow. Measures the resident memory of the process holding the
@@ -51,7 +51,7 @@ fn idle_yaml(products: usize, url: &str) -> Vec<String> {
     files
 }
 
-/// Scenario 9: `waiting` releases active at once, then `hops` releases of product `hop` one after
+/// Scenario 10: `waiting` releases active at once, then `hops` releases of product `hop` one after
 /// another through the standard flow.
 pub async fn active(dir: &Path, limits: &Limits, waiting: usize, hops: usize) -> Result<Vec<Row>> {
     let (bare, _work) = bare_repo(dir, "gitops", &gitops_files())?;
@@ -126,7 +126,7 @@ pub async fn active(dir: &Path, limits: &Limits, waiting: usize, hops: usize) ->
     rig.stop();
 
     let commit = limits.commit().await?;
-    let scenario = "9 active releases";
+    let scenario = "10 active releases";
     let mib = |kib: u64| kib as f64 / 1024.0;
     Ok(vec![
         Row::new(

@@ -51,7 +51,7 @@ const SCENARIOS: [(&str, &str); 9] = [
     ("sse", "6 live updates: commit → SSE delivered, idle subscriber memory"),
     ("notes", "7 release notes against git log over the same range"),
     ("scale", "8 scale: a flow of 1,000 environments planned, run and rendered"),
-    ("active", "9 active releases: 10,000 waiting on health — memory, and the hop beside them"),
+    ("active", "10 active releases: 10,000 waiting on health — memory, and the hop beside them"),
 ];
 
 /// The PostgreSQL scenario: only with a server (`--postgres URL`).
