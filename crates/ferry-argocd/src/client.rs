@@ -1,12 +1,9 @@
 //! The HTTP client of Argo CD's API server: one application, its watch stream, refresh and sync.
 
-use std::collections::VecDeque;
-use std::time::Duration;
-
 use reqwest::StatusCode;
 
-use crate::stream::StreamParser;
-use crate::types::{Application, RuntimeError, StreamResult, SyncRequest};
+use crate::http::{ApiError, BearerClient, LineStream, REQUEST_TIMEOUT, query_string, segment};
+use crate::types::{Application, ApplicationWatchEvent, SyncRequest};
 
 /// Why a request to Argo CD failed. Messages name the cause and the application, never the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -95,6 +92,41 @@ impl ArgoError {
     }
 }
 
+impl ApiError for ArgoError {
+    fn invalid_server(server: String) -> Self {
+        ArgoError::InvalidServer(server)
+    }
+
+    fn unreachable(server: String, message: String) -> Self {
+        ArgoError::Unreachable { server, message }
+    }
+
+    fn refused(code: StatusCode, app: &str, message: String, token_hint: &str) -> Self {
+        let app = app.to_owned();
+        match code {
+            StatusCode::UNAUTHORIZED => ArgoError::Unauthorized { hint: token_hint.to_owned() },
+            StatusCode::FORBIDDEN => ArgoError::Forbidden { app, message },
+            StatusCode::NOT_FOUND => ArgoError::NotFound {
+                app,
+                message: if message.is_empty() { String::new() } else { format!(": {message}") },
+            },
+            _ => ArgoError::Status { app, code: code.as_u16(), message },
+        }
+    }
+
+    fn malformed(app: &str, message: String) -> Self {
+        ArgoError::Malformed { app: app.to_owned(), message }
+    }
+
+    fn stream_cut(app: &str, message: String) -> Self {
+        ArgoError::StreamCut { app: app.to_owned(), message }
+    }
+
+    fn stream_error(app: &str, message: String) -> Self {
+        ArgoError::Stream { app: app.to_owned(), message }
+    }
+}
+
 /// Which application: its name, and optionally its namespace and project (query parameters
 /// `appNamespace` and `project`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -145,88 +177,21 @@ impl Refresh {
 }
 
 /// A client of one Argo CD server with one token.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Client {
-    http: reqwest::Client,
-    server: String,
-    token: Option<String>,
-    token_hint: String,
-}
-
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the token.
-        f.debug_struct("Client").field("server", &self.server).field("token", &self.token.is_some()).finish()
-    }
+    http: BearerClient,
 }
 
 impl Client {
     /// A client of `server` (`https://argocd.example`) sending `token` as a bearer token.
     /// `token_source` names where the token came from (an environment variable) for 401 messages.
     pub fn new(server: &str, token: Option<String>, token_source: &str) -> Result<Client, ArgoError> {
-        let trimmed = server.trim().trim_end_matches('/');
-        let valid = trimmed
-            .strip_prefix("https://")
-            .or_else(|| trimmed.strip_prefix("http://"))
-            .is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace));
-        if !valid {
-            return Err(ArgoError::InvalidServer(server.to_owned()));
-        }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| ArgoError::Unreachable { server: trimmed.to_owned(), message: e.to_string() })?;
-        let token_hint = match &token {
-            Some(_) => format!(": check the token in {token_source}"),
-            None => format!(": no token is set; put an Argo CD API token in {token_source}"),
-        };
-        Ok(Client { http, server: trimmed.to_owned(), token: token.filter(|t| !t.is_empty()), token_hint })
+        Ok(Client { http: BearerClient::new(server, token, token_source, "an Argo CD API token")? })
     }
 
     /// The server URL, without a trailing slash.
     pub fn server(&self) -> &str {
-        &self.server
-    }
-
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let rb = self.http.request(method, format!("{}{path}", self.server));
-        match &self.token {
-            Some(t) => rb.bearer_auth(t),
-            None => rb,
-        }
-    }
-
-    fn unreachable(&self, e: &reqwest::Error) -> ArgoError {
-        // reqwest's message may carry the URL but never headers: the token stays out.
-        let message = if e.is_timeout() {
-            "no answer in time".to_owned()
-        } else if e.is_connect() {
-            "cannot connect".to_owned()
-        } else {
-            e.to_string()
-        };
-        ArgoError::Unreachable { server: self.server.clone(), message }
-    }
-
-    async fn check(&self, app: &str, response: reqwest::Response) -> Result<reqwest::Response, ArgoError> {
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let body = response.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<RuntimeError>(&body)
-            .ok()
-            .and_then(|e| e.message.or(e.error))
-            .unwrap_or_else(|| body.chars().take(200).collect());
-        Err(match status {
-            StatusCode::UNAUTHORIZED => ArgoError::Unauthorized { hint: self.token_hint.clone() },
-            StatusCode::FORBIDDEN => ArgoError::Forbidden { app: app.to_owned(), message },
-            StatusCode::NOT_FOUND => ArgoError::NotFound {
-                app: app.to_owned(),
-                message: if message.is_empty() { String::new() } else { format!(": {message}") },
-            },
-            _ => ArgoError::Status { app: app.to_owned(), code: status.as_u16(), message },
-        })
+        self.http.server()
     }
 
     /// `GET /api/v1/applications/{name}`, with `?refresh=` when `refresh` is set.
@@ -235,19 +200,8 @@ impl Client {
         if let Some(r) = refresh {
             query.push(("refresh", r.as_str().to_owned()));
         }
-        let response = self
-            .request(
-                reqwest::Method::GET,
-                &format!("/api/v1/applications/{}{}", segment(&app.name), query_string(&query)),
-            )
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .map_err(|e| self.unreachable(&e))?;
-        let response = self.check(&app.name, response).await?;
-        let body = response.bytes().await.map_err(|e| self.unreachable(&e))?;
-        serde_json::from_slice(&body)
-            .map_err(|e| ArgoError::Malformed { app: app.name.clone(), message: e.to_string() })
+        let path = format!("/api/v1/applications/{}{}", segment(&app.name), query_string(&query));
+        self.http.json(&app.name, self.http.request(reqwest::Method::GET, &path)).await
     }
 
     /// `POST /api/v1/applications/{name}/sync` to `revision` (`None` = the application's target).
@@ -258,101 +212,44 @@ impl Client {
             app_namespace: app.app_namespace.clone(),
             project: app.project.clone(),
         };
-        let response = self
-            .request(reqwest::Method::POST, &format!("/api/v1/applications/{}/sync", segment(&app.name)))
-            .json(&body)
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .map_err(|e| self.unreachable(&e))?;
-        self.check(&app.name, response).await.map(|_| ())
+        let rb = self.http.request(reqwest::Method::POST, &format!("/api/v1/applications/{}/sync", segment(&app.name)));
+        self.http.send::<ArgoError>(&app.name, rb.json(&body).timeout(REQUEST_TIMEOUT)).await.map(|_| ())
     }
 
     /// Opens `GET /api/v1/stream/applications?name=…`: the application's changes as they happen.
     pub async fn watch(&self, app: &AppRef) -> Result<Watch, ArgoError> {
         let mut query = app.query();
         query.push(("name", app.name.clone()));
-        let response = self
-            .request(reqwest::Method::GET, &format!("/api/v1/stream/applications{}", query_string(&query)))
-            .send()
-            .await
-            .map_err(|e| self.unreachable(&e))?;
-        let response = self.check(&app.name, response).await?;
-        Ok(Watch { app: app.name.clone(), response, parser: StreamParser::new(), pending: VecDeque::new() })
+        let rb =
+            self.http.request(reqwest::Method::GET, &format!("/api/v1/stream/applications{}", query_string(&query)));
+        Ok(Watch { stream: self.http.stream(&app.name, rb).await? })
     }
-}
-
-/// `?a=b&c=d`, or nothing for no parameters.
-fn query_string(query: &[(&'static str, String)]) -> String {
-    match serde_urlencoded::to_string(query) {
-        Ok(q) if !q.is_empty() => format!("?{q}"),
-        _ => String::new(),
-    }
-}
-
-/// Percent-encodes a path segment (application names are DNS labels; anything else is escaped).
-fn segment(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// An open watch stream of one application.
 pub struct Watch {
-    app: String,
-    response: reqwest::Response,
-    parser: StreamParser,
-    pending: VecDeque<Result<Application, ArgoError>>,
+    stream: LineStream<ApplicationWatchEvent, ArgoError>,
 }
 
 impl Watch {
     /// The next state of the application; `None` when the server ended the stream cleanly. A line
-    /// that is not an event is an error item (the stream goes on); a stream that stops in the
-    /// middle of an event ends with [`ArgoError::StreamCut`].
+    /// that is not an event is an error item (the stream goes on); a `DELETED` event is
+    /// [`ArgoError::NotFound`]; a stream that stops in the middle of an event ends with
+    /// [`ArgoError::StreamCut`].
     pub async fn next(&mut self) -> Option<Result<Application, ArgoError>> {
         loop {
-            if let Some(item) = self.pending.pop_front() {
-                return Some(item);
-            }
-            match self.response.chunk().await {
-                Ok(Some(bytes)) => {
-                    for item in self.parser.push(&bytes) {
-                        if let Some(converted) = self.convert(item) {
-                            self.pending.push_back(converted);
-                        }
-                    }
+            let event = match self.stream.next().await? {
+                Ok(event) => event,
+                Err(e) => return Some(Err(e)),
+            };
+            match (event.kind.as_deref(), event.application) {
+                (Some("DELETED"), _) => {
+                    let app = self.stream.what().to_owned();
+                    return Some(Err(ArgoError::NotFound { app, message: ": it was deleted".to_owned() }));
                 }
-                Ok(None) if self.parser.is_cut() => {
-                    self.parser = StreamParser::new();
-                    return Some(Err(ArgoError::StreamCut {
-                        app: self.app.clone(),
-                        message: "the connection ended in the middle of an event".to_owned(),
-                    }));
-                }
-                Ok(None) => return None,
-                Err(e) => {
-                    return Some(Err(ArgoError::StreamCut { app: self.app.clone(), message: e.to_string() }));
-                }
+                (_, Some(application)) => return Some(Ok(application)),
+                (_, None) => {}
             }
-        }
-    }
-
-    fn convert(&self, item: Result<StreamResult, crate::stream::LineError>) -> Option<Result<Application, ArgoError>> {
-        let app = self.app.clone();
-        match item {
-            Err(e) => Some(Err(ArgoError::Malformed { app, message: e.to_string() })),
-            Ok(StreamResult { error: Some(e), .. }) => {
-                Some(Err(ArgoError::Stream { app, message: e.message.unwrap_or_else(|| "unknown error".to_owned()) }))
-            }
-            Ok(StreamResult { result: Some(event), .. }) => match (event.kind.as_deref(), event.application) {
-                (Some("DELETED"), _) => Some(Err(ArgoError::NotFound { app, message: ": it was deleted".to_owned() })),
-                (_, Some(application)) => Some(Ok(application)),
-                (_, None) => None,
-            },
-            Ok(_) => None,
         }
     }
 }

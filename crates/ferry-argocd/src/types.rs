@@ -5,6 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::http::RuntimeError;
+pub use crate::stream::{StreamError, StreamResult};
+
 /// `v1alpha1Application`: an Argo CD application.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -153,49 +156,6 @@ pub struct ApplicationWatchEvent {
     /// The application after the change.
     #[serde(default)]
     pub application: Option<Application>,
-}
-
-/// One line of a streaming response ("Stream result of v1alpha1ApplicationWatchEvent"): a result or
-/// an error (`runtimeStreamError`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StreamResult {
-    /// The event.
-    #[serde(default)]
-    pub result: Option<ApplicationWatchEvent>,
-    /// An error the server reports in the stream.
-    #[serde(default)]
-    pub error: Option<StreamError>,
-}
-
-/// `runtimeStreamError`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StreamError {
-    /// gRPC code.
-    #[serde(default)]
-    pub grpc_code: Option<i32>,
-    /// HTTP code.
-    #[serde(default)]
-    pub http_code: Option<i32>,
-    /// The message.
-    #[serde(default)]
-    pub message: Option<String>,
-}
-
-/// `runtimeError`: the body of an error response.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RuntimeError {
-    /// gRPC code.
-    #[serde(default)]
-    pub code: Option<i32>,
-    /// The message.
-    #[serde(default)]
-    pub message: Option<String>,
-    /// The error text (older servers).
-    #[serde(default)]
-    pub error: Option<String>,
 }
 
 /// `applicationApplicationSyncRequest`: the fields Ferry sends.

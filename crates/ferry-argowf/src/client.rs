@@ -1,16 +1,14 @@
 //! The HTTP client of the Argo Server: submit from a WorkflowTemplate, read a workflow, follow its
 //! events, read a node's log, terminate and retry.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
+use ferry_argocd::http::{ApiError, BearerClient, LineStream, query_string, segment};
 use reqwest::StatusCode;
-use serde::de::DeserializeOwned;
 
-use crate::stream::{LineError, StreamParser};
 use crate::types::{
-    LogEntry, RuntimeError, StreamResult, SubmitOpts, Workflow, WorkflowRetryRequest, WorkflowSubmitRequest,
-    WorkflowTerminateRequest, WorkflowWatchEvent,
+    LogEntry, SubmitOpts, Workflow, WorkflowRetryRequest, WorkflowSubmitRequest, WorkflowTerminateRequest,
+    WorkflowWatchEvent,
 };
 
 /// Most log lines read for one node; the rest is dropped with a note.
@@ -124,6 +122,43 @@ impl ArgoWfError {
     }
 }
 
+impl ApiError for ArgoWfError {
+    fn invalid_server(server: String) -> Self {
+        ArgoWfError::InvalidServer(server)
+    }
+
+    fn unreachable(server: String, message: String) -> Self {
+        ArgoWfError::Unreachable { server, message }
+    }
+
+    fn refused(code: StatusCode, what: &str, message: String, token_hint: &str) -> Self {
+        let what = what.to_owned();
+        match code {
+            StatusCode::UNAUTHORIZED => ArgoWfError::Unauthorized { hint: token_hint.to_owned() },
+            StatusCode::FORBIDDEN => ArgoWfError::Forbidden { what, message },
+            StatusCode::NOT_FOUND => ArgoWfError::NotFound {
+                what,
+                message: if message.is_empty() { String::new() } else { format!(": {message}") },
+            },
+            StatusCode::CONFLICT => ArgoWfError::AlreadyExists { what, message },
+            s if s.is_client_error() => ArgoWfError::Rejected { what, code: s.as_u16(), message },
+            s => ArgoWfError::Status { what, code: s.as_u16(), message },
+        }
+    }
+
+    fn malformed(what: &str, message: String) -> Self {
+        ArgoWfError::Malformed { what: what.to_owned(), message }
+    }
+
+    fn stream_cut(what: &str, message: String) -> Self {
+        ArgoWfError::StreamCut { what: what.to_owned(), message }
+    }
+
+    fn stream_error(what: &str, message: String) -> Self {
+        ArgoWfError::Stream { what: what.to_owned(), message }
+    }
+}
+
 /// A workflow: its namespace and name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkflowRef {
@@ -146,100 +181,26 @@ impl std::fmt::Display for WorkflowRef {
 }
 
 /// A client of one Argo Server with one token.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Client {
-    http: reqwest::Client,
-    server: String,
-    token: Option<String>,
-    token_hint: String,
-}
-
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the token.
-        f.debug_struct("Client").field("server", &self.server).field("token", &self.token.is_some()).finish()
-    }
+    http: BearerClient,
 }
 
 impl Client {
-    /// A client of `server` (`https://argo.example`) sending `token` as a bearer token.
-    /// `token_source` names where the token came from (an environment variable) for 401 messages.
+    /// A client of `server` (`https://argo.example`) sending `token` as a bearer token (the Argo
+    /// Server takes `Authorization: Bearer <token>`). `token_source` names where the token came from
+    /// (an environment variable) for 401 messages.
     pub fn new(server: &str, token: Option<String>, token_source: &str) -> Result<Client, ArgoWfError> {
-        let trimmed = server.trim().trim_end_matches('/');
-        let valid = trimmed
-            .strip_prefix("https://")
-            .or_else(|| trimmed.strip_prefix("http://"))
-            .is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace));
-        if !valid {
-            return Err(ArgoWfError::InvalidServer(server.to_owned()));
-        }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| ArgoWfError::Unreachable { server: trimmed.to_owned(), message: e.to_string() })?;
-        let token_hint = match &token {
-            Some(_) => format!(": check the token in {token_source}"),
-            None => format!(": no token is set; put an Argo Server token in {token_source}"),
-        };
-        Ok(Client { http, server: trimmed.to_owned(), token: token.filter(|t| !t.is_empty()), token_hint })
+        Ok(Client { http: BearerClient::new(server, token, token_source, "an Argo Server token")? })
     }
 
     /// The server URL, without a trailing slash.
     pub fn server(&self) -> &str {
-        &self.server
+        self.http.server()
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let rb = self.http.request(method, format!("{}{path}", self.server));
-        match &self.token {
-            // The Argo Server takes `Authorization: Bearer <token>`.
-            Some(t) => rb.bearer_auth(t),
-            None => rb,
-        }
-    }
-
-    fn unreachable(&self, e: &reqwest::Error) -> ArgoWfError {
-        // reqwest's message may carry the URL but never headers: the token stays out.
-        let message = if e.is_timeout() {
-            "no answer in time".to_owned()
-        } else if e.is_connect() {
-            "cannot connect".to_owned()
-        } else {
-            e.to_string()
-        };
-        ArgoWfError::Unreachable { server: self.server.clone(), message }
-    }
-
-    async fn check(&self, what: &str, response: reqwest::Response) -> Result<reqwest::Response, ArgoWfError> {
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let body = response.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<RuntimeError>(&body)
-            .ok()
-            .and_then(|e| e.message.or(e.error))
-            .unwrap_or_else(|| body.chars().take(200).collect());
-        let what = what.to_owned();
-        Err(match status {
-            StatusCode::UNAUTHORIZED => ArgoWfError::Unauthorized { hint: self.token_hint.clone() },
-            StatusCode::FORBIDDEN => ArgoWfError::Forbidden { what, message },
-            StatusCode::NOT_FOUND => ArgoWfError::NotFound {
-                what,
-                message: if message.is_empty() { String::new() } else { format!(": {message}") },
-            },
-            StatusCode::CONFLICT => ArgoWfError::AlreadyExists { what, message },
-            s if s.is_client_error() => ArgoWfError::Rejected { what, code: s.as_u16(), message },
-            s => ArgoWfError::Status { what, code: s.as_u16(), message },
-        })
-    }
-
-    async fn json<T: DeserializeOwned>(&self, what: &str, rb: reqwest::RequestBuilder) -> Result<T, ArgoWfError> {
-        let response = rb.timeout(Duration::from_secs(30)).send().await.map_err(|e| self.unreachable(&e))?;
-        let response = self.check(what, response).await?;
-        let body = response.bytes().await.map_err(|e| self.unreachable(&e))?;
-        serde_json::from_slice(&body)
-            .map_err(|e| ArgoWfError::Malformed { what: what.to_owned(), message: e.to_string() })
+        self.http.request(method, path)
     }
 
     /// `POST /api/v1/workflows/{namespace}/submit`: a workflow from the WorkflowTemplate `template`.
@@ -252,20 +213,20 @@ impl Client {
             submit_options: opts,
         };
         let rb = self.request(reqwest::Method::POST, &format!("/api/v1/workflows/{}/submit", segment(namespace)));
-        self.json(&what, rb.json(&body)).await
+        self.http.json(&what, rb.json(&body)).await
     }
 
     /// `GET /api/v1/workflows/{namespace}/{name}`.
     pub async fn workflow(&self, wf: &WorkflowRef) -> Result<Workflow, ArgoWfError> {
         let rb = self.request(reqwest::Method::GET, &workflow_path(wf, ""));
-        self.json(&wf.what(), rb).await
+        self.http.json(&wf.what(), rb).await
     }
 
     /// `PUT /api/v1/workflows/{namespace}/{name}/terminate`.
     pub async fn terminate(&self, wf: &WorkflowRef) -> Result<Workflow, ArgoWfError> {
         let body = WorkflowTerminateRequest { name: wf.name.clone(), namespace: wf.namespace.clone() };
         let rb = self.request(reqwest::Method::PUT, &workflow_path(wf, "/terminate"));
-        self.json(&wf.what(), rb.json(&body)).await
+        self.http.json(&wf.what(), rb.json(&body)).await
     }
 
     /// `PUT /api/v1/workflows/{namespace}/{name}/retry` with `restartSuccessful: false` (succeeded
@@ -278,34 +239,26 @@ impl Client {
             parameters,
         };
         let rb = self.request(reqwest::Method::PUT, &workflow_path(wf, "/retry"));
-        self.json(&wf.what(), rb.json(&body)).await
+        self.http.json(&wf.what(), rb.json(&body)).await
     }
 
     /// Opens `GET /api/v1/workflow-events/{namespace}?listOptions.fieldSelector=metadata.name=…`: the
     /// workflow's changes as they happen.
     pub async fn watch(&self, wf: &WorkflowRef) -> Result<WorkflowWatch, ArgoWfError> {
         let query = query_string(&[("listOptions.fieldSelector", format!("metadata.name={}", wf.name))]);
-        let response = self
-            .request(reqwest::Method::GET, &format!("/api/v1/workflow-events/{}{query}", segment(&wf.namespace)))
-            .send()
-            .await
-            .map_err(|e| self.unreachable(&e))?;
-        let response = self.check(&wf.what(), response).await?;
-        Ok(WorkflowWatch { stream: LineStream::new(wf.what(), response) })
+        let rb =
+            self.request(reqwest::Method::GET, &format!("/api/v1/workflow-events/{}{query}", segment(&wf.namespace)));
+        Ok(WorkflowWatch { stream: self.http.stream(&wf.what(), rb).await? })
     }
 
     /// `GET /api/v1/workflows/{namespace}/{name}/log?podName=…&logOptions.container=main`: the log
     /// of one pod as lines (at most [`MAX_LOG_LINES`]; a last line says how many were dropped).
     pub async fn logs(&self, wf: &WorkflowRef, pod: &str) -> Result<Vec<String>, ArgoWfError> {
         let query = query_string(&[("podName", pod.to_owned()), ("logOptions.container", "main".to_owned())]);
-        let response = self
+        let rb = self
             .request(reqwest::Method::GET, &format!("{}{query}", workflow_path(wf, "/log")))
-            .timeout(Duration::from_secs(60))
-            .send()
-            .await
-            .map_err(|e| self.unreachable(&e))?;
-        let response = self.check(&wf.what(), response).await?;
-        let mut stream: LineStream<LogEntry> = LineStream::new(wf.what(), response);
+            .timeout(Duration::from_secs(60));
+        let mut stream: LineStream<LogEntry, ArgoWfError> = self.http.stream(&wf.what(), rb).await?;
         let mut lines = Vec::new();
         let mut dropped = 0usize;
         while let Some(item) = stream.next().await {
@@ -330,71 +283,9 @@ fn workflow_path(wf: &WorkflowRef, tail: &str) -> String {
     format!("/api/v1/workflows/{}/{}{tail}", segment(&wf.namespace), segment(&wf.name))
 }
 
-/// `?a=b&c=d`, or nothing for no parameters.
-fn query_string(query: &[(&'static str, String)]) -> String {
-    match serde_urlencoded::to_string(query) {
-        Ok(q) if !q.is_empty() => format!("?{q}"),
-        _ => String::new(),
-    }
-}
-
-/// Percent-encodes a path segment (Kubernetes names are DNS labels; anything else is escaped).
-fn segment(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// The items of one streaming response.
-struct LineStream<T> {
-    what: String,
-    response: reqwest::Response,
-    parser: StreamParser<T>,
-    pending: VecDeque<Result<StreamResult<T>, LineError>>,
-}
-
-impl<T: DeserializeOwned> LineStream<T> {
-    fn new(what: String, response: reqwest::Response) -> LineStream<T> {
-        LineStream { what, response, parser: StreamParser::new(), pending: VecDeque::new() }
-    }
-
-    /// The next item; `None` at a clean end.
-    async fn next(&mut self) -> Option<Result<T, ArgoWfError>> {
-        loop {
-            while let Some(item) = self.pending.pop_front() {
-                let what = self.what.clone();
-                match item {
-                    Err(e) => return Some(Err(ArgoWfError::Malformed { what, message: e.to_string() })),
-                    Ok(StreamResult { error: Some(e), .. }) => {
-                        let message = e.message.unwrap_or_else(|| "unknown error".to_owned());
-                        return Some(Err(ArgoWfError::Stream { what, message }));
-                    }
-                    Ok(StreamResult { result: Some(item), .. }) => return Some(Ok(item)),
-                    Ok(_) => {}
-                }
-            }
-            match self.response.chunk().await {
-                Ok(Some(bytes)) => self.pending.extend(self.parser.push(&bytes)),
-                Ok(None) if self.parser.is_cut() => {
-                    self.parser = StreamParser::new();
-                    return Some(Err(ArgoWfError::StreamCut {
-                        what: self.what.clone(),
-                        message: "the connection ended in the middle of a line".to_owned(),
-                    }));
-                }
-                Ok(None) => return None,
-                Err(e) => return Some(Err(ArgoWfError::StreamCut { what: self.what.clone(), message: e.to_string() })),
-            }
-        }
-    }
-}
-
 /// An open event stream of one workflow.
 pub struct WorkflowWatch {
-    stream: LineStream<WorkflowWatchEvent>,
+    stream: LineStream<WorkflowWatchEvent, ArgoWfError>,
 }
 
 impl WorkflowWatch {
@@ -411,7 +302,7 @@ impl WorkflowWatch {
             match (event.kind.as_deref(), event.object) {
                 (Some("DELETED"), _) => {
                     return Some(Err(ArgoWfError::NotFound {
-                        what: self.stream.what.clone(),
+                        what: self.stream.what().to_owned(),
                         message: ": it was deleted".to_owned(),
                     }));
                 }

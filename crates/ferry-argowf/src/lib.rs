@@ -3,7 +3,7 @@
 //! its events (`GET /api/v1/workflow-events/{ns}`), reads a node's log
 //! (`GET /api/v1/workflows/{ns}/{name}/log`), terminates and retries it; [`nodes`] reads its nodes
 //! as Ferry's steps and [`names`] makes the names Ferry gives. Types follow Argo Workflows'
-//! published swagger document.
+//! published swagger document. The bearer-token client and the stream parser are `ferry-argocd`'s.
 
 pub mod client;
 pub mod names;

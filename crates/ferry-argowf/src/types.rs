@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use ferry_argocd::http::RuntimeError;
+pub use ferry_argocd::stream::{StreamError, StreamResult};
+
 /// `io.argoproj.workflow.v1alpha1.Workflow`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -230,49 +233,4 @@ pub struct LogEntry {
     /// The pod it came from.
     #[serde(default)]
     pub pod_name: Option<String>,
-}
-
-/// One line of a streaming response ("Stream result of …"): a result or an error.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StreamResult<T> {
-    /// The item.
-    #[serde(default = "none")]
-    pub result: Option<T>,
-    /// An error the server reports in the stream (`grpc.gateway.runtime.StreamError`).
-    #[serde(default)]
-    pub error: Option<StreamError>,
-}
-
-fn none<T>() -> Option<T> {
-    None
-}
-
-/// `grpc.gateway.runtime.StreamError` (its fields are snake_case in the swagger document).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StreamError {
-    /// gRPC code.
-    #[serde(default)]
-    pub grpc_code: Option<i32>,
-    /// HTTP code.
-    #[serde(default)]
-    pub http_code: Option<i32>,
-    /// The message.
-    #[serde(default)]
-    pub message: Option<String>,
-}
-
-/// `grpc.gateway.runtime.Error`: the body of an error response.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RuntimeError {
-    /// gRPC code.
-    #[serde(default)]
-    pub code: Option<i32>,
-    /// The message.
-    #[serde(default)]
-    pub message: Option<String>,
-    /// The error text.
-    #[serde(default)]
-    pub error: Option<String>,
 }

@@ -272,6 +272,8 @@ impl Repo {
     }
 }
 
+#[cfg(any(feature = "argocd", feature = "argowf"))]
+pub mod argo_shop;
 #[cfg(feature = "argocd")]
 pub mod argocd;
 #[cfg(feature = "argowf")]

@@ -1,9 +1,11 @@
 //! The stream parser fuzzed: any cut of a stream into chunks gives the same events; a stream cut in
 //! the middle of an event is noticed; garbage never panics and never becomes an event.
 
-use ferry_argocd::StreamParser;
-use ferry_argocd::types::StreamResult;
+use ferry_argocd::types::ApplicationWatchEvent;
 use proptest::prelude::*;
+
+type StreamParser = ferry_argocd::StreamParser<ApplicationWatchEvent>;
+type StreamResult = ferry_argocd::types::StreamResult<ApplicationWatchEvent>;
 
 fn event(i: usize) -> String {
     format!(
@@ -89,5 +91,5 @@ fn error_lines_and_blank_lines() {
     assert_eq!(items.len(), 2);
     assert_eq!(items[0].as_ref().unwrap().error.as_ref().unwrap().message.as_deref(), Some("invalid session"));
     let err = items[1].as_ref().unwrap_err().to_string();
-    assert!(err.starts_with("malformed event in the watch stream"), "{err}");
+    assert!(err.starts_with("malformed line in the stream"), "{err}");
 }

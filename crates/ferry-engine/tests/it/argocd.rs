@@ -7,79 +7,15 @@ use std::time::Duration;
 use ferry_engine::EngineConfig;
 use ferry_engine::ports::{ArgoCdStatusProvider, Ports};
 use ferry_store::{SqliteStore, Store};
-use ferry_testkit::argocd::{ArgoCdStandIn, Behaviour, StandInApp};
+use ferry_testkit::argo_shop::{self, ARGOCD_TOKEN, QA_APP, ShopConfig};
+use ferry_testkit::argocd::{ArgoCdStandIn, Behaviour};
 use serde_json::Value;
 
 use crate::fixture::*;
 
 const TOKEN_VAR: &str = "TEST_ARGOCD_TOKEN";
-const TOKEN: &str = "s3cret-token";
-const APP: &str = "shop-api-qa";
-
-fn files() -> Vec<(String, String)> {
-    let mut files = Vec::new();
-    for (env, ver) in [("dev", "1.4.2"), ("qa", "1.3.0")] {
-        files.push((format!("apps/api/{env}/values.yaml"), values(ver, env)));
-        files.push((format!("apps/api/{env}/Chart.yaml"), chart(ver)));
-    }
-    files
-}
-
-/// dev (exec, no commands) promotes to qa, whose application Argo CD deploys; `argocd` is the body
-/// of its `status.argocd`.
-fn config(url: &str, argocd: &str) -> String {
-    format!(
-        r#"apiVersion: ferry/v1
-kind: Environment
-metadata: {{ name: dev }}
-spec: {{ type: non-production, order: 0 }}
----
-apiVersion: ferry/v1
-kind: Environment
-metadata: {{ name: qa }}
-spec: {{ type: non-production, order: 1 }}
----
-apiVersion: ferry/v1
-kind: Application
-metadata: {{ name: shop-api-dev }}
-spec:
-  product: shop
-  environment: dev
-  component: api
-  source: {{ repoURL: "{url}", path: apps/api/dev, targetRevision: main }}
----
-apiVersion: ferry/v1
-kind: Application
-metadata: {{ name: shop-api-qa }}
-spec:
-  product: shop
-  environment: qa
-  component: api
-  source: {{ repoURL: "{url}", path: apps/api/qa, targetRevision: main }}
-  status:
-    argocd: {{ {argocd} }}
----
-apiVersion: ferry/v1
-kind: Product
-metadata: {{ name: shop }}
-spec:
-  promotionTemplate:
-    versionSource: {{ file: Chart.yaml, jsonPath: $.appVersion }}
-    promotion:
-      values.yaml: {{ jsonPaths: ["$.image.tag"] }}
-      Chart.yaml: {{ jsonPaths: [$.appVersion] }}
-  promotionFlows: [ {{ name: standard }} ]
----
-apiVersion: ferry/v1
-kind: PromotionFlow
-metadata: {{ name: standard }}
-spec:
-  triggerEnvironment: dev
-  steps:
-    - {{ environment: qa, dependsOn: [dev], policy: {{ action: commit }} }}
-"#
-    )
-}
+const TOKEN: &str = ARGOCD_TOKEN;
+const APP: &str = QA_APP;
 
 struct Rig {
     h: Harness,
@@ -96,11 +32,8 @@ async fn rig(auto_sync: bool, delay: Duration, argocd: impl FnOnce(&str) -> Stri
 /// [`rig`] with the provider reading the application again after `resync` of silence.
 async fn rig_with(auto_sync: bool, delay: Duration, resync: Duration, argocd: impl FnOnce(&str) -> String) -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let files = files();
-    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
-    let repo = Repo::new(dir.path(), "gitops", &refs);
-    let apps = vec![StandInApp { name: APP.into(), path: "apps/api/qa".into(), auto_sync }];
-    let argo = ferry_testkit::argocd::start(repo.bare.clone(), "main", apps, Some(TOKEN), delay).await;
+    let repo = argo_shop::repo(dir.path());
+    let argo = argo_shop::argocd(&repo, auto_sync, delay).await;
     let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
     let config = EngineConfig::new(dir.path().join("data"), "http://127.0.0.1:7878".into());
     let mut ports = Ports::default_for(&config, &store).unwrap();
@@ -116,7 +49,7 @@ async fn rig_with(auto_sync: bool, delay: Duration, resync: Duration, argocd: im
 }
 
 fn config_for(repo: &Repo, argo: &ArgoCdStandIn, argocd: impl FnOnce(&str) -> String) -> String {
-    config(&repo.url(), &argocd(argo.url()))
+    ShopConfig::new().argocd(argocd(argo.url())).yaml(&repo.url())
 }
 
 fn standard(url: &str) -> String {

@@ -10,95 +10,30 @@ use ferry_engine::EngineConfig;
 use ferry_engine::ports::{ArgoWorkflowRunner, BackendRunner, LocalRunner, Ports};
 use ferry_model::status::StepStatus;
 use ferry_store::{SqliteStore, Store};
-use ferry_testkit::argowf::{ArgoServerStandIn, Outcome, Template, TemplateStep};
+use ferry_testkit::argo_shop::{self, ARGO_TOKEN, ShopConfig};
+use ferry_testkit::argowf::{ArgoServerStandIn, Outcome, TemplateStep};
 use serde_json::Value;
 
 use crate::fixture::*;
 
 const TOKEN_VAR: &str = "TEST_ARGO_TOKEN";
-const TOKEN: &str = "argo-s3cret";
+const TOKEN: &str = ARGO_TOKEN;
 
-fn files() -> Vec<(String, String)> {
-    let mut files = Vec::new();
-    for (env, ver) in [("dev", "1.4.2"), ("qa", "1.3.0")] {
-        files.push((format!("apps/api/{env}/values.yaml"), values(ver, env)));
-        files.push((format!("apps/api/{env}/Chart.yaml"), chart(ver)));
-    }
-    files
-}
-
-/// dev promotes to qa, whose post-action is the Argo WorkflowTemplate `ci/e2e` on `argo`, with the
-/// token in the variable `token_var`.
+/// qa's post-action is the Argo WorkflowTemplate `ci/e2e` on `argo`, with the token in the variable
+/// `token_var`.
 fn config(url: &str, argo: &str, token_var: &str) -> String {
-    format!(
-        r#"apiVersion: ferry/v1
-kind: Environment
-metadata: {{ name: dev }}
-spec: {{ type: non-production, order: 0 }}
----
-apiVersion: ferry/v1
-kind: Environment
-metadata: {{ name: qa }}
-spec: {{ type: non-production, order: 1 }}
----
-apiVersion: ferry/v1
-kind: Application
-metadata: {{ name: shop-api-dev }}
-spec:
-  product: shop
-  environment: dev
-  component: api
-  source: {{ repoURL: "{url}", path: apps/api/dev, targetRevision: main }}
----
-apiVersion: ferry/v1
-kind: Application
-metadata: {{ name: shop-api-qa }}
-spec:
-  product: shop
-  environment: qa
-  component: api
-  source: {{ repoURL: "{url}", path: apps/api/qa, targetRevision: main }}
----
-apiVersion: ferry/v1
-kind: Workflow
-metadata: {{ name: e2e }}
-spec:
-  params: [ {{ name: SUITE, default: smoke }} ]
-  argo: {{ template: e2e, namespace: ci, server: "{argo}", serviceAccount: ferry-runner, tokenSecret: {token_var} }}
----
-apiVersion: ferry/v1
-kind: Product
-metadata: {{ name: shop }}
-spec:
-  promotionTemplate:
-    versionSource: {{ file: Chart.yaml, jsonPath: $.appVersion }}
-    promotion:
-      values.yaml: {{ jsonPaths: ["$.image.tag"] }}
-      Chart.yaml: {{ jsonPaths: [$.appVersion] }}
-  promotionFlows: [ {{ name: standard }} ]
----
-apiVersion: ferry/v1
-kind: PromotionFlow
-metadata: {{ name: standard }}
-spec:
-  triggerEnvironment: dev
-  steps:
-    - {{ environment: qa, dependsOn: [dev], policy: {{ action: commit, postAction: e2e }} }}
-"#
-    )
+    let body = format!(
+        "template: e2e, namespace: ci, server: \"{argo}\", serviceAccount: ferry-runner, tokenSecret: {token_var}"
+    );
+    ShopConfig::new().argo_post_action(body).yaml(url)
 }
 
-fn template(test: Outcome) -> Template {
-    Template {
-        name: "e2e".into(),
-        namespace: "ci".into(),
-        steps: vec![
-            TemplateStep { name: "deploy-check".into(), outcome: Outcome::Succeed(vec!["pods ready".into()]) },
-            TemplateStep { name: "smoke".into(), outcome: Outcome::Skip },
-            TemplateStep { name: "api-tests".into(), outcome: test },
-        ],
-        outputs: vec![("REPORT_URL".into(), "https://ci.example/r/7".into())],
-    }
+fn steps_with(test: Outcome) -> Vec<TemplateStep> {
+    vec![
+        TemplateStep { name: "deploy-check".into(), outcome: Outcome::Succeed(vec!["pods ready".into()]) },
+        TemplateStep { name: "smoke".into(), outcome: Outcome::Skip },
+        TemplateStep { name: "api-tests".into(), outcome: test },
+    ]
 }
 
 fn failing() -> Outcome {
@@ -126,10 +61,9 @@ async fn rig(test: Outcome) -> Rig {
 
 async fn rig_with(test: Outcome, token_var: &str) -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let files = files();
-    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
-    let repo = Repo::new(dir.path(), "gitops", &refs);
-    let argo = ArgoServerStandIn::start(vec![template(test)], Some(TOKEN), Duration::from_millis(20)).await;
+    let repo = argo_shop::repo(dir.path());
+    let outputs = vec![("REPORT_URL".into(), "https://ci.example/r/7".into())];
+    let argo = argo_shop::argo_server(steps_with(test), outputs, Duration::from_millis(20)).await;
     let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
     let (engine, task) = engine(dir.path(), &store).await;
     let h = Harness { _dir: dir, store, engine, _task: task };

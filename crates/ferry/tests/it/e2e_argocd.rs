@@ -3,85 +3,15 @@
 
 use std::time::Duration;
 
-use ferry_testkit::Repo;
-use ferry_testkit::argocd::StandInApp;
+use ferry_testkit::argo_shop::{ARGOCD_TOKEN, ShopConfig, repo};
 
 use super::*;
 
-const TOKEN: &str = "argocd-token-for-tests";
-
-fn values(tag: &str) -> String {
-    format!("image:\n  tag: \"{tag}\"\n")
-}
-
-fn chart(version: &str) -> String {
-    format!("apiVersion: v2\nname: shop\nversion: 0.1.0\nappVersion: \"{version}\"\n")
-}
+const TOKEN: &str = ARGOCD_TOKEN;
 
 /// dev (exec) promotes to qa, deployed by Argo CD on the server's default Argo CD server.
 fn config(url: &str) -> String {
-    format!(
-        r#"apiVersion: ferry/v1
-kind: Environment
-metadata: {{ name: dev }}
-spec: {{ type: non-production, order: 0 }}
----
-apiVersion: ferry/v1
-kind: Environment
-metadata: {{ name: qa }}
-spec: {{ type: non-production, order: 1 }}
----
-apiVersion: ferry/v1
-kind: Application
-metadata: {{ name: shop-api-dev }}
-spec:
-  product: shop
-  environment: dev
-  component: api
-  source: {{ repoURL: "{url}", path: apps/api/dev, targetRevision: main }}
----
-apiVersion: ferry/v1
-kind: Application
-metadata: {{ name: shop-api-qa }}
-spec:
-  product: shop
-  environment: qa
-  component: api
-  source: {{ repoURL: "{url}", path: apps/api/qa, targetRevision: main }}
-  status:
-    argocd: {{ healthTimeout: 60s }}
----
-apiVersion: ferry/v1
-kind: Product
-metadata: {{ name: shop }}
-spec:
-  promotionTemplate:
-    versionSource: {{ file: Chart.yaml, jsonPath: $.appVersion }}
-    promotion:
-      values.yaml: {{ jsonPaths: ["$.image.tag"] }}
-      Chart.yaml: {{ jsonPaths: [$.appVersion] }}
-  promotionFlows: [ {{ name: standard }} ]
----
-apiVersion: ferry/v1
-kind: PromotionFlow
-metadata: {{ name: standard }}
-spec:
-  triggerEnvironment: dev
-  steps:
-    - {{ environment: qa, dependsOn: [dev], policy: {{ action: commit }} }}
-"#
-    )
-}
-
-fn repo(dir: &Path) -> Repo {
-    let files = [
-        ("apps/api/dev/values.yaml", values("1.4.2")),
-        ("apps/api/dev/Chart.yaml", chart("1.4.2")),
-        ("apps/api/qa/values.yaml", values("1.3.0")),
-        ("apps/api/qa/Chart.yaml", chart("1.3.0")),
-    ];
-    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
-    Repo::new(dir, "gitops", &refs)
+    ShopConfig::new().argocd("healthTimeout: 60s").yaml(url)
 }
 
 #[test]
@@ -92,14 +22,7 @@ fn a_release_passes_an_argo_cd_application_only_at_its_promotion_commit() {
     std::fs::create_dir_all(&config_dir).unwrap();
     std::fs::write(config_dir.join("shop.yaml"), config(&repo.url())).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let apps = vec![StandInApp { name: "shop-api-qa".into(), path: "apps/api/qa".into(), auto_sync: true }];
-    let argo = runtime.block_on(ferry_testkit::argocd::start(
-        repo.bare.clone(),
-        "main",
-        apps,
-        Some(TOKEN),
-        Duration::from_millis(300),
-    ));
+    let argo = runtime.block_on(ferry_testkit::argo_shop::argocd(&repo, true, Duration::from_millis(300)));
     let server = Server::start_in_env(
         &dir.path().join("data"),
         &["--config", path(&config_dir), "--argocd-server", argo.url()],

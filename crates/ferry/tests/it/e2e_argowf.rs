@@ -4,101 +4,23 @@
 
 use std::time::Duration;
 
-use ferry_testkit::Repo;
-use ferry_testkit::argowf::{ArgoServerStandIn, Outcome, Template, TemplateStep};
+use ferry_testkit::argo_shop::{self, ARGO_TOKEN, ShopConfig, repo};
+use ferry_testkit::argowf::{ArgoServerStandIn, Outcome, TemplateStep};
 
 use super::*;
 
-const TOKEN: &str = "argo-token-for-tests";
-
-fn values(tag: &str) -> String {
-    format!("image:\n  tag: \"{tag}\"\n")
-}
-
-fn chart(version: &str) -> String {
-    format!("apiVersion: v2\nname: shop\nversion: 0.1.0\nappVersion: \"{version}\"\n")
-}
+const TOKEN: &str = ARGO_TOKEN;
 
 /// dev promotes to qa, whose post-action runs the WorkflowTemplate `ci/e2e` on the default Argo Server.
 fn config(url: &str) -> String {
-    format!(
-        r#"apiVersion: ferry/v1
-kind: Environment
-metadata: {{ name: dev }}
-spec: {{ type: non-production, order: 0 }}
----
-apiVersion: ferry/v1
-kind: Environment
-metadata: {{ name: qa }}
-spec: {{ type: non-production, order: 1 }}
----
-apiVersion: ferry/v1
-kind: Application
-metadata: {{ name: shop-api-dev }}
-spec:
-  product: shop
-  environment: dev
-  component: api
-  source: {{ repoURL: "{url}", path: apps/api/dev, targetRevision: main }}
----
-apiVersion: ferry/v1
-kind: Application
-metadata: {{ name: shop-api-qa }}
-spec:
-  product: shop
-  environment: qa
-  component: api
-  source: {{ repoURL: "{url}", path: apps/api/qa, targetRevision: main }}
----
-apiVersion: ferry/v1
-kind: Workflow
-metadata: {{ name: e2e }}
-spec:
-  argo: {{ template: e2e, namespace: ci }}
----
-apiVersion: ferry/v1
-kind: Product
-metadata: {{ name: shop }}
-spec:
-  promotionTemplate:
-    versionSource: {{ file: Chart.yaml, jsonPath: $.appVersion }}
-    promotion:
-      values.yaml: {{ jsonPaths: ["$.image.tag"] }}
-      Chart.yaml: {{ jsonPaths: [$.appVersion] }}
-  promotionFlows: [ {{ name: standard }} ]
----
-apiVersion: ferry/v1
-kind: PromotionFlow
-metadata: {{ name: standard }}
-spec:
-  triggerEnvironment: dev
-  steps:
-    - {{ environment: qa, dependsOn: [dev], policy: {{ action: commit, postAction: e2e }} }}
-"#
-    )
+    ShopConfig::new().argo_post_action("template: e2e, namespace: ci").yaml(url)
 }
 
-fn repo(dir: &Path) -> Repo {
-    let files = [
-        ("apps/api/dev/values.yaml", values("1.4.2")),
-        ("apps/api/dev/Chart.yaml", chart("1.4.2")),
-        ("apps/api/qa/values.yaml", values("1.3.0")),
-        ("apps/api/qa/Chart.yaml", chart("1.3.0")),
-    ];
-    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
-    Repo::new(dir, "gitops", &refs)
-}
-
-fn template(test: Outcome) -> Template {
-    Template {
-        name: "e2e".into(),
-        namespace: "ci".into(),
-        steps: vec![
-            TemplateStep { name: "deploy-check".into(), outcome: Outcome::Run("echo pods ready".into()) },
-            TemplateStep { name: "api-tests".into(), outcome: test },
-        ],
-        outputs: vec![],
-    }
+fn steps_with(test: Outcome) -> Vec<TemplateStep> {
+    vec![
+        TemplateStep { name: "deploy-check".into(), outcome: Outcome::Run("echo pods ready".into()) },
+        TemplateStep { name: "api-tests".into(), outcome: test },
+    ]
 }
 
 struct Rig {
@@ -116,7 +38,7 @@ fn rig(test: Outcome) -> Rig {
     std::fs::create_dir_all(&config_dir).unwrap();
     std::fs::write(config_dir.join("shop.yaml"), config(&repo.url())).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let argo = runtime.block_on(ArgoServerStandIn::start(vec![template(test)], Some(TOKEN), Duration::from_millis(30)));
+    let argo = runtime.block_on(argo_shop::argo_server(steps_with(test), vec![], Duration::from_millis(30)));
     Rig { data: dir.path().join("data"), _dir: dir, config_dir, runtime, argo }
 }
 
