@@ -7,8 +7,8 @@ use ferry_argocd::http::{ApiError, BearerClient, LineStream, query_string, segme
 use reqwest::StatusCode;
 
 use crate::types::{
-    LogEntry, SubmitOpts, Workflow, WorkflowRetryRequest, WorkflowSubmitRequest, WorkflowTerminateRequest,
-    WorkflowWatchEvent,
+    LogEntry, SubmitOpts, Workflow, WorkflowResumeRequest, WorkflowRetryRequest, WorkflowSubmitRequest,
+    WorkflowTerminateRequest, WorkflowWatchEvent,
 };
 
 /// Most log lines read for one node; the rest is dropped with a note.
@@ -226,6 +226,19 @@ impl Client {
     pub async fn terminate(&self, wf: &WorkflowRef) -> Result<Workflow, ArgoWfError> {
         let body = WorkflowTerminateRequest { name: wf.name.clone(), namespace: wf.namespace.clone() };
         let rb = self.request(reqwest::Method::PUT, &workflow_path(wf, "/terminate"));
+        self.http.json(&wf.what(), rb.json(&body)).await
+    }
+
+    /// `PUT /api/v1/workflows/{namespace}/{name}/resume` with `nodeFieldSelector`: the suspended
+    /// nodes the selector matches (`id=<node id>`) succeed and the workflow goes on. Argo refuses
+    /// (an error answer) when no suspended node matches.
+    pub async fn resume(&self, wf: &WorkflowRef, node_field_selector: &str) -> Result<Workflow, ArgoWfError> {
+        let body = WorkflowResumeRequest {
+            name: wf.name.clone(),
+            namespace: wf.namespace.clone(),
+            node_field_selector: node_field_selector.to_owned(),
+        };
+        let rb = self.request(reqwest::Method::PUT, &workflow_path(wf, "/resume"));
         self.http.json(&wf.what(), rb.json(&body)).await
     }
 

@@ -1,9 +1,10 @@
 //! Ferry's Argo Workflows client (SPEC §6.4): submits a workflow from a WorkflowTemplate
 //! (`POST /api/v1/workflows/{ns}/submit`), reads it (`GET /api/v1/workflows/{ns}/{name}`), follows
 //! its events (`GET /api/v1/workflow-events/{ns}`), reads a node's log
-//! (`GET /api/v1/workflows/{ns}/{name}/log`), terminates and retries it; [`nodes`] reads its nodes
-//! as Ferry's steps and [`names`] makes the names Ferry gives. Types follow Argo Workflows'
-//! published swagger document. The bearer-token client and the stream parser are `ferry-argocd`'s.
+//! (`GET /api/v1/workflows/{ns}/{name}/log`), resumes its suspended nodes, terminates and retries
+//! it; [`nodes`] reads its nodes as Ferry's steps and [`names`] makes the names Ferry gives. Types
+//! follow Argo Workflows' published swagger document. The bearer-token client and the stream parser
+//! are `ferry-argocd`'s.
 
 pub mod client;
 pub mod names;

@@ -48,6 +48,9 @@ pub struct NodeStep {
     pub attempts: u32,
     /// RFC 3339 start, for ordering.
     pub started_at: Option<String>,
+    /// A suspend node waiting to be resumed (`type: Suspend`, phase Running): the step waits for an
+    /// approval (`PUT …/resume`).
+    pub suspended: bool,
 }
 
 const WORK: &[&str] = &["Pod", "Container", "Suspend", "Skipped", "HTTP", "Plugin", "Retry"];
@@ -94,6 +97,7 @@ pub fn node_steps(wf: &Workflow) -> Vec<NodeStep> {
                 exit_code,
                 attempts,
                 started_at: n.started_at.clone(),
+                suspended: n.kind.as_deref() == Some("Suspend") && n.phase.as_deref() == Some("Running"),
             }
         })
         .collect();
@@ -238,6 +242,7 @@ mod tests {
             exit_code: None,
             attempts: 1,
             started_at: None,
+            suspended: false,
         };
         let mut namer = StepNamer::new(&["check"]);
         assert_eq!(namer.name(&step("a", "check")), "check-2");

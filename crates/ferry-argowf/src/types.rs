@@ -201,6 +201,19 @@ pub struct WorkflowRetryRequest {
     pub parameters: Vec<String>,
 }
 
+/// `io.argoproj.workflow.v1alpha1.WorkflowResumeRequest`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowResumeRequest {
+    /// The workflow.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Which suspended nodes to resume (`id=<node id>`, `displayName=…`); empty = all of them.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub node_field_selector: String,
+}
+
 /// `io.argoproj.workflow.v1alpha1.WorkflowTerminateRequest`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,10 +1,12 @@
 //! An in-process stand-in for the Argo Server's API (feature `argowf`): it speaks the JSON shapes of
 //! Argo Workflows' swagger document (`POST /api/v1/workflows/{ns}/submit`,
 //! `GET /api/v1/workflows/{ns}/{name}`, the event stream `GET /api/v1/workflow-events/{ns}`, logs
-//! `GET /api/v1/workflows/{ns}/{name}/log`, `PUT …/terminate`, `PUT …/retry`) and behaves like Argo
-//! over time: a workflow submitted from a template it knows runs the template's steps one after the
-//! other, each node going Pending → Running → Succeeded or Failed a tick apart; a step may run a
-//! real `sh -c` child process whose output is its log and whose exit code decides.
+//! `GET /api/v1/workflows/{ns}/{name}/log`, `PUT …/terminate`, `PUT …/retry`, `PUT …/resume`) and
+//! behaves like Argo over time: a workflow submitted from a template it knows runs the template's
+//! steps one after the other, each node going Pending → Running → Succeeded or Failed a tick apart; a
+//! step may run a real `sh -c` child process whose output is its log and whose exit code decides; a
+//! suspend node stays Running until a resume whose `nodeFieldSelector` matches it (as Argo's
+//! `updateSuspendedNode` does: `id`, `name`, `displayName`, `templateName`, `phase`; `=`, `==`, `!=`).
 //!
 //! The JSON is written here by hand, independently of Ferry's client types, so that a field name
 //! Ferry gets wrong shows as a failing test.
@@ -36,6 +38,8 @@ pub enum Outcome {
     Run(String),
     /// Is skipped (its `when` was false).
     Skip,
+    /// A suspend node (`suspend: {}`): Running until resumed (`PUT …/resume`), then Succeeded.
+    Suspend,
 }
 
 /// One step of a template.
@@ -155,6 +159,7 @@ impl ArgoServerStandIn {
             .route("/api/v1/workflows/{ns}/{name}/log", get(logs))
             .route("/api/v1/workflows/{ns}/{name}/terminate", put(terminate))
             .route("/api/v1/workflows/{ns}/{name}/retry", put(retry))
+            .route("/api/v1/workflows/{ns}/{name}/resume", put(resume))
             .route("/api/v1/workflow-events/{ns}", get(events))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
@@ -349,7 +354,11 @@ fn advance(wf: &mut Wf) -> Option<(usize, String)> {
                 id: format!("{}-{}", wf.name, fnv32a(node_name.as_bytes())),
                 name: node_name,
                 display: step.name.clone(),
-                kind: if step.outcome == Outcome::Skip { "Skipped" } else { "Pod" },
+                kind: match step.outcome {
+                    Outcome::Skip => "Skipped",
+                    Outcome::Suspend => "Suspend",
+                    _ => "Pod",
+                },
                 template: step.name.clone(),
                 phase: "Pending",
                 message: None,
@@ -677,6 +686,78 @@ async fn retry(
     wf.phase = "Running";
     wf.message = None;
     wf.finished_at = None;
+    wf.version += 1;
+    let answer = to_json(wf);
+    drop(wfs);
+    shared.version.send_modify(|v| *v += 1);
+    axum::Json(answer).into_response()
+}
+
+/// Whether `node` matches a node field selector (`k=v`, `k==v`, `k!=v`, comma-separated; all must
+/// hold), over the fields Argo's `SelectorMatchesNode` offers.
+fn selector_matches(selector: &str, node: &Node) -> Result<bool, String> {
+    let mut all = true;
+    for term in selector.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let (key, want, equal) = if let Some((k, v)) = term.split_once("!=") {
+            (k, v, false)
+        } else if let Some((k, v)) = term.split_once("==") {
+            (k, v, true)
+        } else if let Some((k, v)) = term.split_once('=') {
+            (k, v, true)
+        } else {
+            return Err(format!("invalid selector: '{selector}'; can't understand '{term}'"));
+        };
+        let have = match key.trim() {
+            "id" => node.id.as_str(),
+            "name" => node.name.as_str(),
+            "displayName" => node.display.as_str(),
+            "templateName" => node.template.as_str(),
+            "phase" => node.phase,
+            _ => "",
+        };
+        all &= (have == want.trim()) == equal;
+    }
+    Ok(all)
+}
+
+async fn resume(
+    State(shared): State<Arc<Shared>>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    record(&shared, format!("PUT /api/v1/workflows/{ns}/{name}/resume {body}"));
+    if let Some(r) = refused(&shared, &headers) {
+        return r;
+    }
+    let req: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let selector = req["nodeFieldSelector"].as_str().unwrap_or_default().to_owned();
+    let mut wfs = lock(&shared.workflows);
+    let Some(wf) = wfs.get_mut(&(ns, name.clone())) else { return not_found(&name) };
+    let mut resumed = 0;
+    for i in 0..wf.nodes.len() {
+        let node = &wf.nodes[i];
+        if node.kind != "Suspend" || node.phase != "Running" {
+            continue;
+        }
+        match selector_matches(&selector, node) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(message) => return error(StatusCode::INTERNAL_SERVER_ERROR, 13, &message),
+        }
+        let node = &mut wf.nodes[i];
+        node.phase = "Succeeded";
+        node.finished_at = Some(now());
+        wf.current += 1;
+        resumed += 1;
+    }
+    if resumed == 0 && !selector.is_empty() {
+        // Argo's message (`updateSuspendedNode`), answered as codes.Internal.
+        let message = format!(
+            "currently, set only targets suspend nodes: no suspend nodes matching nodeFieldSelector: {selector}"
+        );
+        return error(StatusCode::INTERNAL_SERVER_ERROR, 13, &message);
+    }
     wf.version += 1;
     let answer = to_json(wf);
     drop(wfs);

@@ -212,3 +212,34 @@ async fn a_step_can_run_a_real_process() {
     assert_eq!((steps[0].status, steps[0].exit_code), (StepStatus::Failed, Some(4)));
     assert_eq!(c.logs(&wf("ferry-p"), steps[0].pod.as_deref().unwrap()).await.unwrap(), ["from-sh"]);
 }
+
+#[tokio::test]
+async fn resume_succeeds_only_the_suspended_node_its_selector_names() {
+    let mut t = template();
+    t.name = "gate".into();
+    t.steps = vec![
+        TemplateStep { name: "approve".into(), outcome: Outcome::Suspend },
+        TemplateStep { name: "after".into(), outcome: Outcome::Succeed(vec![]) },
+    ];
+    let argo = ArgoServerStandIn::start(vec![t], Some(TOKEN), Duration::from_millis(10)).await;
+    let c = client(&argo);
+    c.submit("ci", "gate", opts("ferry-s")).await.unwrap();
+    argo.wait_for_node("ci", "approve", "Running").await;
+    let now = c.workflow(&wf("ferry-s")).await.unwrap();
+    let suspended: Vec<_> = node_steps(&now).into_iter().filter(|s| s.suspended).collect();
+    assert_eq!(suspended.len(), 1, "{now:?}");
+    assert_eq!((suspended[0].display.as_str(), suspended[0].status), ("approve", StepStatus::Running));
+    // A selector matching no suspended node: Argo's refusal, with its message.
+    let err = c.resume(&wf("ferry-s"), "id=no-such-node").await.unwrap_err();
+    assert!(
+        matches!(&err, ArgoWfError::Status { code: 500, message, .. }
+            if message.contains("no suspend nodes matching nodeFieldSelector: id=no-such-node")),
+        "{err}"
+    );
+    let resumed = c.resume(&wf("ferry-s"), &format!("id={}", suspended[0].id)).await.unwrap();
+    let node = node_steps(&resumed).into_iter().find(|s| s.id == suspended[0].id).unwrap();
+    assert_eq!((node.status, node.suspended), (StepStatus::Success, false));
+    let last = until_final(&c, "ferry-s").await.pop().unwrap();
+    assert_eq!(last.status.phase.as_deref(), Some("Succeeded"));
+    assert!(argo.requests().iter().any(|q| q.contains("/resume") && q.contains("\"nodeFieldSelector\":\"id=")));
+}

@@ -1,7 +1,7 @@
 //! The fields the client reads and sends exist, with these names, in Argo Workflows' swagger
 //! document (excerpt kept in `tests/fixtures/argowf-swagger-excerpt.json`, source named inside).
 
-use ferry_argowf::types::{SubmitOpts, WorkflowRetryRequest, WorkflowSubmitRequest};
+use ferry_argowf::types::{SubmitOpts, WorkflowResumeRequest, WorkflowRetryRequest, WorkflowSubmitRequest};
 use serde_json::Value;
 
 fn excerpt() -> Value {
@@ -43,6 +43,7 @@ fn every_field_read_or_sent_is_in_the_swagger_document() {
         ("SubmitOpts", &["name", "labels", "annotations", "parameters", "serviceAccount"]),
         ("WorkflowRetryRequest", &["name", "namespace", "restartSuccessful", "parameters"]),
         ("WorkflowTerminateRequest", &["name", "namespace"]),
+        ("WorkflowResumeRequest", &["name", "namespace", "nodeFieldSelector"]),
         ("WorkflowWatchEvent", &["type", "object"]),
         ("LogEntry", &["content", "podName"]),
     ];
@@ -81,6 +82,7 @@ fn every_field_read_or_sent_is_in_the_swagger_document() {
         ("/api/v1/workflows/{namespace}/submit", "post"),
         ("/api/v1/workflows/{namespace}/{name}/terminate", "put"),
         ("/api/v1/workflows/{namespace}/{name}/retry", "put"),
+        ("/api/v1/workflows/{namespace}/{name}/resume", "put"),
         ("/api/v1/workflows/{namespace}/{name}", "get"),
     ] {
         assert!(doc["paths"][path].get(method).is_some(), "{method} {path}");
@@ -113,4 +115,11 @@ fn requests_serialize_with_the_documented_names() {
     })
     .unwrap();
     assert_eq!(retry["restartSuccessful"], false);
+    let resume = serde_json::to_value(WorkflowResumeRequest {
+        name: "w".into(),
+        namespace: "ci".into(),
+        node_field_selector: "id=w-123".into(),
+    })
+    .unwrap();
+    assert_eq!(resume["nodeFieldSelector"], "id=w-123");
 }

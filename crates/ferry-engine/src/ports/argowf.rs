@@ -8,9 +8,13 @@
 //! the workflow and follows it instead of submitting a second one. The release's attempt is kept
 //! in the workflow's `FERRY_ATTEMPT` parameter: a Failed workflow of an earlier attempt is retried
 //! (`PUT …/retry`, succeeded nodes kept); one of the current attempt is only read.
+//!
+//! A suspend node waiting to be resumed is a step awaiting approval: approving it through Ferry
+//! resumes that node (`PUT …/resume` with `nodeFieldSelector: id=<node id>`), and the step succeeds
+//! with the output `APPROVED_BY` once Argo reports the node Succeeded.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ferry_argocd::Backoff;
@@ -119,10 +123,12 @@ impl WorkflowRunner for ArgoWorkflowRunner {
     fn start(&self, spec: RunSpec) -> StartedRun {
         let (events, rx) = mpsc::unbounded_channel();
         let (stop, stop_rx) = watch::channel(None);
-        let control = Arc::new(ArgoControl { stop });
+        let (approvals, approvals_rx) = mpsc::unbounded_channel();
+        let waiting = Waiting::default();
+        let control = Arc::new(ArgoControl { stop, approvals, waiting: waiting.clone() });
         let runner = self.clone();
         tokio::spawn(async move {
-            let mut follow = match Follow::new(&runner, spec, events.clone(), stop_rx) {
+            let mut follow = match Follow::new(&runner, spec, events.clone(), stop_rx, (approvals_rx, waiting)) {
                 Ok(follow) => follow,
                 Err((root, error)) => {
                     let at = Timestamp::now();
@@ -165,8 +171,21 @@ impl WorkflowRunner for ArgoWorkflowRunner {
     }
 }
 
+/// The steps whose suspend nodes wait to be resumed, with their node ids; shared by the run's
+/// control (which takes a step out when it is approved) and its follower (which puts it in).
+type Waiting = Arc<Mutex<BTreeMap<StepName, String>>>;
+
+/// An approval of a waiting suspend node, on its way to the follower.
+struct Approval {
+    step: StepName,
+    node: String,
+    actor: String,
+}
+
 struct ArgoControl {
     stop: watch::Sender<Option<String>>,
+    approvals: mpsc::UnboundedSender<Approval>,
+    waiting: Waiting,
 }
 
 impl RunController for ArgoControl {
@@ -174,8 +193,12 @@ impl RunController for ArgoControl {
         self.stop.send_if_modified(|current| current.is_none() && current.replace(reason).is_none());
     }
 
-    fn approve(&self, step: &StepName, _actor: String) -> Result<(), String> {
-        Err(format!("step {step} runs on Argo Workflows: resume a suspended node in Argo, not through Ferry"))
+    fn approve(&self, step: &StepName, actor: String) -> Result<(), String> {
+        let node = self.waiting.lock().unwrap_or_else(PoisonError::into_inner).remove(step);
+        let node = node.ok_or_else(|| format!("step {step} is not a suspended Argo node waiting to be resumed"))?;
+        self.approvals
+            .send(Approval { step: step.clone(), node, actor })
+            .map_err(|_| format!("the run of step {step} has ended"))
     }
 }
 
@@ -186,6 +209,8 @@ struct Reported {
     attempts: u32,
     started: bool,
     finished: bool,
+    /// Reported as waiting for an approval (a suspended node).
+    waiting: bool,
 }
 
 /// How following ended.
@@ -213,6 +238,11 @@ struct Follow {
     nodes: BTreeMap<String, Reported>,
     completed: BTreeSet<StepName>,
     terminate_sent: bool,
+    /// Approvals of suspended nodes, from the run's control.
+    approvals: mpsc::UnboundedReceiver<Approval>,
+    waiting: Waiting,
+    /// Who approved each resumed node (by node id): the step's `APPROVED_BY` output.
+    approved_by: BTreeMap<String, String>,
     /// Ends of steps held back until the workflow ends, then recorded together with it: a failed node
     /// must not end the run (and the release) while the workflow still runs.
     held: Vec<RunEvent>,
@@ -224,6 +254,7 @@ impl Follow {
         spec: RunSpec,
         events: mpsc::UnboundedSender<RunEvent>,
         stop: watch::Receiver<Option<String>>,
+        (approvals, waiting): (mpsc::UnboundedReceiver<Approval>, Waiting),
     ) -> Result<Follow, (Option<StepName>, String)> {
         let t = target(&spec.workflow).ok_or_else(|| {
             (None, format!("workflow {} has no spec.argo: it runs on the local runner", spec.workflow.name))
@@ -251,6 +282,9 @@ impl Follow {
             root,
             nodes: BTreeMap::new(),
             terminate_sent: false,
+            approvals,
+            waiting,
+            approved_by: BTreeMap::new(),
             held: Vec::new(),
         })
     }
@@ -401,8 +435,17 @@ impl Follow {
                     let mut stop = self.stop.clone();
                     let wait_stop = !self.terminate_sent;
                     let next = tokio::select! {
-                        next = tokio::time::timeout(self.resync, watch.next()) => Some(next),
-                        _ = stop.wait_for(Option::is_some), if wait_stop => None,
+                        next = tokio::time::timeout(self.resync, watch.next()) => Ok(next),
+                        _ = stop.wait_for(Option::is_some), if wait_stop => Err(None),
+                        Some(approval) = self.approvals.recv() => Err(Some(approval)),
+                    };
+                    let next = match next {
+                        Ok(next) => Some(next),
+                        Err(Some(approval)) => match self.resume(approval).await {
+                            Some(end) => return end,
+                            None => continue,
+                        },
+                        Err(None) => None,
                     };
                     let Some(next) = next else {
                         match self.send_terminate().await {
@@ -436,13 +479,18 @@ impl Follow {
         }
     }
 
-    /// One read after a pause (the polling fallback).
+    /// One read after a pause (the polling fallback), after carrying out the approvals that came.
     async fn poll(&mut self) -> Option<End> {
         if !self.pause().await
             && !self.terminate_sent
             && let Some(end) = self.send_terminate().await
         {
             return Some(end);
+        }
+        while let Ok(approval) = self.approvals.try_recv() {
+            if let Some(end) = self.resume(approval).await {
+                return Some(end);
+            }
         }
         match self.client.workflow(&self.wf).await {
             Ok(wf) => self.observe(&wf).await,
@@ -453,6 +501,36 @@ impl Follow {
             }
             Err(e) => Some(End::Failed(e.to_string())),
         }
+    }
+
+    /// Resumes an approved suspend node (`PUT …/resume`, `nodeFieldSelector: id=<node>`; five tries
+    /// over transient failures). When Argo refuses, or cannot be asked, the step waits again (it may
+    /// be approved again) and its log says why.
+    async fn resume(&mut self, approval: Approval) -> Option<End> {
+        let Approval { step, node, actor } = approval;
+        let mut why = String::new();
+        for _ in 0..5 {
+            match self.client.resume(&self.wf, &format!("id={node}")).await {
+                Ok(wf) => {
+                    self.note(&step, format!("[argo] approved by {actor}: resumed node {node}"));
+                    self.approved_by.insert(node, actor);
+                    return self.observe(&wf).await;
+                }
+                Err(ArgoWfError::NotFound { .. }) => return Some(self.deleted()),
+                Err(e) if e.is_transient() => {
+                    why = e.to_string();
+                    tokio::time::sleep(self.backoff.next_delay()).await;
+                }
+                Err(e) => {
+                    why = e.to_string();
+                    break;
+                }
+            }
+        }
+        tracing::warn!(workflow = %self.wf, node = %node, error = %why, "Argo did not resume the suspended node");
+        self.note(&step, format!("[argo] the approval by {actor} could not resume node {node}: {why}"));
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner).insert(step, node);
+        None
     }
 
     fn deleted(&self) -> End {
@@ -503,7 +581,7 @@ impl Follow {
                 if !done {
                     self.send(RunEvent::StepAdded { step: name.clone(), at: Timestamp::now() });
                 }
-                Reported { name, attempts: 0, started: done, finished: done }
+                Reported { name, attempts: 0, started: done, finished: done, waiting: false }
             }
         };
         let mut r = reported;
@@ -516,6 +594,21 @@ impl Follow {
             r.started = true;
             r.attempts = node.attempts;
             self.send(RunEvent::StepStarted { step: r.name.clone(), attempt: node.attempts, at });
+        }
+        if node.suspended != r.waiting {
+            r.waiting = node.suspended;
+            let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+            if node.suspended {
+                waiting.insert(r.name.clone(), node.id.clone());
+                drop(waiting);
+                let message = node.message.clone().unwrap_or_else(|| {
+                    format!("the Argo workflow {} is suspended at node {}: approve to resume it", self.wf, node.display)
+                });
+                self.send(RunEvent::StepWaiting { step: r.name.clone(), message, at });
+            } else {
+                // Resumed (through Ferry, or in Argo itself), or stopped.
+                waiting.remove(&r.name);
+            }
         }
         if node.status.is_final() {
             r.finished = true;
@@ -530,12 +623,16 @@ impl Follow {
                 (_, status) => status,
             };
             let error = (status != StepStatus::Success).then(|| node.message.clone()).flatten();
+            let mut outputs = Outputs::new();
+            if let Some(actor) = self.approved_by.get(&node.id).filter(|_| status == StepStatus::Success) {
+                outputs.insert(ferry_runner::APPROVED_BY.to_owned(), actor.clone());
+            }
             let end = RunEvent::StepFinished {
                 step: r.name.clone(),
                 status,
                 exit_code: node.exit_code,
                 error,
-                outputs: Outputs::new(),
+                outputs,
                 attempts: node.attempts,
                 at: Timestamp::now(),
             };

@@ -60,10 +60,14 @@ async fn rig(test: Outcome) -> Rig {
 }
 
 async fn rig_with(test: Outcome, token_var: &str) -> Rig {
+    rig_steps(steps_with(test), token_var).await
+}
+
+async fn rig_steps(steps: Vec<TemplateStep>, token_var: &str) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let repo = argo_shop::repo(dir.path());
     let outputs = vec![("REPORT_URL".into(), "https://ci.example/r/7".into())];
-    let argo = argo_shop::argo_server(steps_with(test), outputs, Duration::from_millis(20)).await;
+    let argo = argo_shop::argo_server(steps, outputs, Duration::from_millis(20)).await;
     let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
     let (engine, task) = engine(dir.path(), &store).await;
     let h = Harness { _dir: dir, store, engine, _task: task };
@@ -283,4 +287,52 @@ async fn a_token_the_argo_server_refuses_ends_the_run_in_error_naming_the_variab
     assert!(error.contains("401") && error.contains("TEST_ARGO_TOKEN_NOT_SET"), "{error}");
     assert_eq!(r.argo.submissions(), 0);
     assert_eq!(steps(&view), pairs(&[("e2e", "Error")]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approving_a_suspended_argo_node_through_ferry_resumes_it_in_argo() {
+    let template = vec![
+        TemplateStep { name: "deploy-check".into(), outcome: Outcome::Succeed(vec!["pods ready".into()]) },
+        TemplateStep { name: "approve".into(), outcome: Outcome::Suspend },
+        TemplateStep { name: "api-tests".into(), outcome: Outcome::Succeed(vec!["all green".into()]) },
+    ];
+    let r = rig_steps(template, TOKEN_VAR).await;
+    let waiting = r.h.next_event(|e| e.body["type"] == "StepAwaitingApproval");
+    let id = r.h.promote(None, None, None).await;
+    let waiting = waiting.await;
+    assert_eq!(waiting.body["step"], "approve", "{:?}", waiting.body);
+    assert!(waiting.body["message"].as_str().unwrap().contains("suspended at node approve"), "{:?}", waiting.body);
+    // Argo holds the workflow at the node until it is resumed.
+    let (name, wf) = only_workflow(&r.argo);
+    let node = wf["status"]["nodes"].as_object().unwrap().values().find(|n| n["displayName"] == "approve").unwrap();
+    assert_eq!((&node["type"], &node["phase"]), (&"Suspend".into(), &"Running".into()));
+    let node_id = node["id"].as_str().unwrap().to_owned();
+    assert!(!r.argo.requests().iter().any(|q| q.contains("/resume")));
+
+    let qa = ferry_model::EnvName::new("qa").unwrap();
+    let approved = r.h.engine.approve(id.parse().unwrap(), qa.clone(), "alice".into()).await.unwrap();
+    assert!(approved.len() == 1 && approved[0].ends_with("/approve"), "{approved:?}");
+    let view = r.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    assert_eq!(
+        steps(&view),
+        pairs(&[("e2e", "Success"), ("deploy-check", "Success"), ("approve", "Success"), ("api-tests", "Success")])
+    );
+    let resumes: Vec<String> = r.argo.requests().into_iter().filter(|q| q.contains("/resume")).collect();
+    assert_eq!(resumes.len(), 1, "{resumes:?}");
+    assert!(resumes[0].starts_with(&format!("PUT /api/v1/workflows/ci/{name}/resume ")), "{resumes:?}");
+    assert!(resumes[0].contains(&format!("\"nodeFieldSelector\":\"id={node_id}\"")), "{resumes:?}");
+    // The approver is the step's output, as for a local approval step.
+    let (state, _) = ferry_engine::replay(&r.h.store, &id.parse().unwrap()).await.unwrap();
+    let run = env_state_run(&state);
+    let step = run.steps.iter().find(|s| s.name.as_str() == "approve").unwrap();
+    assert_eq!(step.outputs.get("APPROVED_BY").map(String::as_str), Some("alice"));
+    // Nothing waits any more.
+    let again = r.h.engine.approve(id.parse().unwrap(), qa, "alice".into()).await;
+    assert!(again.is_err(), "{again:?}");
+}
+
+fn env_state_run(state: &ferry_model::release::ReleaseState) -> ferry_model::release::WorkflowRun {
+    let qa = state.environments().iter().find(|e| e.name.as_str() == "qa").unwrap();
+    qa.apps[0].runs.iter().find(|run| !run.retired).unwrap().clone()
 }

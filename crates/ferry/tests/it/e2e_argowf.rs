@@ -32,13 +32,17 @@ struct Rig {
 }
 
 fn rig(test: Outcome) -> Rig {
+    rig_steps(steps_with(test))
+}
+
+fn rig_steps(steps: Vec<TemplateStep>) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let repo = repo(dir.path());
     let config_dir = dir.path().join("config");
     std::fs::create_dir_all(&config_dir).unwrap();
     std::fs::write(config_dir.join("shop.yaml"), config(&repo.url())).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let argo = runtime.block_on(argo_shop::argo_server(steps_with(test), vec![], Duration::from_millis(30)));
+    let argo = runtime.block_on(argo_shop::argo_server(steps, vec![], Duration::from_millis(30)));
     Rig { data: dir.path().join("data"), _dir: dir, config_dir, runtime, argo }
 }
 
@@ -119,4 +123,28 @@ fn a_server_killed_mid_workflow_reattaches_without_a_second_submission() {
     assert_eq!(r.argo.submissions(), 1, "the restarted server followed {name}");
     assert_eq!(r.argo.workflows("ci"), [name]);
     assert_eq!(steps(&view), pairs(&[("e2e", "Success"), ("deploy-check", "Success"), ("api-tests", "Success")]));
+}
+
+#[test]
+fn ferry_release_approve_resumes_a_suspended_argo_node() {
+    let r = rig_steps(vec![
+        TemplateStep { name: "approve".into(), outcome: Outcome::Suspend },
+        TemplateStep { name: "api-tests".into(), outcome: Outcome::Succeed(vec!["all green".into()]) },
+    ]);
+    let server = r.server();
+    let run = server.ferry(&["promote", "shop", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let id = run.json()["id"].as_str().unwrap().to_owned();
+    let waiting = |events: &[Value]| events.iter().any(|e| e["body"]["type"] == "StepAwaitingApproval");
+    let events = super::follow_events(&server.url, &id, waiting);
+    let event = events.iter().find(|e| e["body"]["type"] == "StepAwaitingApproval").unwrap();
+    assert_eq!(event["body"]["step"], "approve", "{event:#}");
+    let approve = server.ferry(&["release", "approve", &id, "--env", "qa"]);
+    assert_eq!(approve.code, 0, "{}\n{}", approve.stdout, approve.stderr);
+    let watch = server.ferry(&["release", "watch", &id]);
+    assert_eq!(watch.code, 0, "{}\n{}\n{}", watch.stdout, watch.stderr, Server::log_of(&server.data));
+    let view = server.ferry(&["release", "show", &id, "-o", "json"]).json();
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    assert_eq!(steps(&view), pairs(&[("e2e", "Success"), ("approve", "Success"), ("api-tests", "Success")]));
+    assert_eq!(r.argo.requests().iter().filter(|q| q.contains("/resume")).count(), 1);
 }
