@@ -128,6 +128,36 @@ pub fn step_specs(workflow: &Workflow) -> Result<Vec<StepSpec>, String> {
     }
 }
 
+/// The runs of a release that are in progress: release hooks, environment hooks and the
+/// applications' runs (retired runs left out).
+fn in_progress_runs(state: &ReleaseState) -> impl Iterator<Item = &WorkflowRun> {
+    state
+        .hook_runs()
+        .iter()
+        .chain(
+            state
+                .environments()
+                .iter()
+                .flat_map(|e| e.hook_runs.iter().chain(e.apps.iter().flat_map(|a| a.runs.iter()))),
+        )
+        .filter(|r| !r.retired && r.error.is_none() && r.is_in_progress())
+}
+
+/// Whether `run`'s workflow runs outside Ferry's process (see [`Workflow`]'s backend).
+fn is_remote(workflows: &BTreeMap<WorkflowName, Workflow>, run: &WorkflowRun) -> bool {
+    workflows.get(&run.workflow).is_some_and(|w| w.backend.is_remote())
+}
+
+/// The steps a takeover records as lost (SPEC §8.1): the running steps of in-progress runs, except
+/// those of remote runs (an Argo workflow goes on without the replica that followed it; the new
+/// owner re-attaches to it by its deterministic name).
+pub fn lost_at_takeover(state: &ReleaseState, workflows: &BTreeMap<WorkflowName, Workflow>) -> Vec<(RunId, StepName)> {
+    in_progress_runs(state)
+        .filter(|r| !is_remote(workflows, r))
+        .flat_map(|r| r.steps.iter().filter(|s| s.status == StepStatus::Running).map(move |s| (r.id, s.name.clone())))
+        .collect()
+}
+
 struct Planner<'a, 'b> {
     state: &'a ReleaseState,
     input: &'a PlanInput<'b>,
@@ -271,7 +301,13 @@ impl Planner<'_, '_> {
     /// reason as `ERROR_MESSAGE`), then record `Terminated`.
     fn plan_terminating(&mut self) {
         let state = self.state;
-        let stopping = self.input.in_flight.iter().any(|k| k.starts_with("run:") || k.starts_with("promote:"));
+        let mut stopping = self.input.in_flight.iter().any(|k| k.starts_with("run:") || k.starts_with("promote:"));
+        // A remote run (an Argo workflow) outlives the process that started it: after a restart or a
+        // takeover it is carried out again, so that its runner re-attaches and stops it.
+        for run in in_progress_runs(state).filter(|r| is_remote(self.input.workflows, r)) {
+            self.resume(run);
+            stopping = true;
+        }
         if stopping {
             // onFail runs already under way are resumed; nothing else.
             return;

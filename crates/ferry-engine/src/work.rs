@@ -107,6 +107,9 @@ pub(crate) struct RunJob {
     pub commit: Option<(String, CommitSha)>,
     /// The release's attempt (1 + its retries).
     pub attempt: u32,
+    /// The release is being terminated and this run is not one of its `onFail` hooks: the run is
+    /// stopped as soon as it starts (a remote run carried out again to be stopped), with this reason.
+    pub terminate: Option<String>,
 }
 
 /// Runs a workflow through the runner port, streaming logs to the store and step results to the engine.
@@ -118,7 +121,7 @@ pub(crate) async fn run_workflow<S: Store>(
     tx: mpsc::UnboundedSender<Msg>,
     controls: Arc<std::sync::Mutex<BTreeMap<RunId, Arc<dyn RunController>>>>,
 ) {
-    let RunJob { release, run_id, workflow, mut env, completed, labels, cwd, commit, attempt } = job;
+    let RunJob { release, run_id, workflow, mut env, completed, labels, cwd, commit, attempt, terminate } = job;
     let key = crate::plan::Work::Run { run_id }.key();
     let send = |outcome, done: bool| {
         let _ = tx.send(Msg { release, done: done.then(|| key.clone()), outcome });
@@ -147,6 +150,9 @@ pub(crate) async fn run_workflow<S: Store>(
     }
     let spec = RunSpec { run_id: run_id.to_string(), workflow, env, cwd, completed, labels, attempt };
     let started = runner.start(spec);
+    if let Some(reason) = terminate {
+        started.control.terminate(reason);
+    }
     if let Ok(mut map) = controls.lock() {
         map.insert(run_id, started.control);
     }

@@ -655,6 +655,14 @@ pub enum WorkflowBackend {
     },
 }
 
+impl WorkflowBackend {
+    /// Whether runs live outside Ferry's process (an Argo workflow keeps running when Ferry stops):
+    /// after a restart or a takeover they are re-attached, not run again.
+    pub fn is_remote(&self) -> bool {
+        matches!(self, WorkflowBackend::Argo { .. })
+    }
+}
+
 /// A workflow (SPEC §2.7).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Workflow {

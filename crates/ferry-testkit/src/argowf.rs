@@ -111,6 +111,8 @@ struct Shared {
     hold: AtomicBool,
     cut_streams: AtomicBool,
     forbidden: AtomicBool,
+    unavailable: AtomicBool,
+    unavailable_answers: AtomicUsize,
     malformed: AtomicBool,
     reject: Mutex<Option<String>>,
 }
@@ -150,6 +152,8 @@ impl ArgoServerStandIn {
             hold: AtomicBool::new(false),
             cut_streams: AtomicBool::new(false),
             forbidden: AtomicBool::new(false),
+            unavailable: AtomicBool::new(false),
+            unavailable_answers: AtomicUsize::new(0),
             malformed: AtomicBool::new(false),
             reject: Mutex::new(None),
         });
@@ -205,6 +209,25 @@ impl ArgoServerStandIn {
     /// Whether every request is answered 403 (the token's role may not do anything).
     pub fn forbid(&self, forbid: bool) {
         self.shared.forbidden.store(forbid, Ordering::SeqCst);
+    }
+
+    /// Whether every request is answered 503 (the Argo Server is down behind its load balancer);
+    /// workflows keep running meanwhile.
+    pub fn unavailable(&self, unavailable: bool) {
+        self.shared.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+
+    /// Resolves once `count` requests have been answered 503 (see [`unavailable`](Self::unavailable)).
+    pub async fn wait_for_unavailable_answers(&self, count: usize) {
+        let mut versions = self.shared.version.subscribe();
+        loop {
+            if self.shared.unavailable_answers.load(Ordering::SeqCst) >= count {
+                return;
+            }
+            if versions.changed().await.is_err() {
+                panic!("the stand-in stopped");
+            }
+        }
     }
 
     /// Whether `GET /api/v1/workflows/{ns}/{name}` answers malformed JSON.
@@ -491,8 +514,13 @@ fn error(code: StatusCode, grpc: i32, message: &str) -> Response {
     (code, axum::Json(json!({ "code": grpc, "message": message }))).into_response()
 }
 
-/// The 401 or 403 answer when the request may not go through.
+/// The 503, 401 or 403 answer when the request may not go through.
 fn refused(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    if shared.unavailable.load(Ordering::SeqCst) {
+        shared.unavailable_answers.fetch_add(1, Ordering::SeqCst);
+        shared.version.send_modify(|v| *v += 1);
+        return Some(error(StatusCode::SERVICE_UNAVAILABLE, 14, "the Argo Server is unavailable"));
+    }
     if let Some(token) = &shared.token {
         let sent = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
         if sent != format!("Bearer {token}") {

@@ -203,6 +203,10 @@ impl<S: Store> Engine<S> {
             cwd: self.config.data_dir.join("runs").join(run_id.to_string()),
             commit,
             attempt: state.retries().saturating_add(1),
+            terminate: state
+                .terminate_request()
+                .filter(|_| run.target.hook() != Some(ferry_model::release::HookKind::OnFail))
+                .map(|t| t.reason.clone()),
         })
     }
 

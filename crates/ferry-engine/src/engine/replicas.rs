@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use ferry_model::names::{AppName, ProductName, ReleaseId};
 use ferry_model::release::{ReleaseEvent, ReleaseState};
-use ferry_model::status::StepStatus;
 use ferry_store::{ReleaseFilter, Store, StoreError};
 
 use super::{Active, Engine};
@@ -215,13 +214,14 @@ impl<S: Store> Engine<S> {
     }
 
     /// Drives a release this replica just claimed: its steps that were running on the previous owner
-    /// are recorded as lost, and the plan carries out their runs again from those steps.
+    /// are recorded as lost, and the plan carries out their runs again from those steps. Steps of
+    /// remote runs (Argo workflows) are not lost: their runs are carried out again and re-attach.
     async fn take_over(&mut self, id: ReleaseId, state: ReleaseState, events: usize) {
         if self.releases.contains_key(&id) {
             return;
         }
         let now = self.ports.clock.now();
-        let lost: Vec<ReleaseEvent> = running_steps(&state)
+        let lost: Vec<ReleaseEvent> = crate::plan::lost_at_takeover(&state, &self.catalog.workflows)
             .into_iter()
             .map(|(run_id, step)| ReleaseEvent::StepLost {
                 run_id,
@@ -253,7 +253,7 @@ impl<S: Store> Engine<S> {
         if let Ok(mut controls) = self.controls.lock() {
             for run in runs {
                 if let Some(control) = controls.remove(&run) {
-                    control.terminate(format!("this replica no longer drives release {id}"));
+                    control.detach(format!("this replica no longer drives release {id}"));
                 }
             }
         }
@@ -439,20 +439,4 @@ impl<S: Store> Engine<S> {
             }
         }
     }
-}
-
-/// The steps of `state` recorded as running (waiting for approval included), in runs still going.
-fn running_steps(state: &ReleaseState) -> Vec<(ferry_model::release::RunId, ferry_model::names::StepName)> {
-    state
-        .hook_runs()
-        .iter()
-        .chain(
-            state
-                .environments()
-                .iter()
-                .flat_map(|e| e.hook_runs.iter().chain(e.apps.iter().flat_map(|a| a.runs.iter()))),
-        )
-        .filter(|r| !r.retired && r.error.is_none())
-        .flat_map(|r| r.steps.iter().filter(|s| s.status == StepStatus::Running).map(move |s| (r.id, s.name.clone())))
-        .collect()
 }

@@ -125,9 +125,10 @@ impl WorkflowRunner for ArgoWorkflowRunner {
         let (stop, stop_rx) = watch::channel(None);
         let (approvals, approvals_rx) = mpsc::unbounded_channel();
         let waiting = Waiting::default();
-        let control = Arc::new(ArgoControl { stop, approvals, waiting: waiting.clone() });
+        let control =
+            Arc::new(ArgoControl { stop, approvals, waiting: waiting.clone(), follower: std::sync::OnceLock::new() });
         let runner = self.clone();
-        tokio::spawn(async move {
+        let follower = tokio::spawn(async move {
             let mut follow = match Follow::new(&runner, spec, events.clone(), stop_rx, (approvals_rx, waiting)) {
                 Ok(follow) => follow,
                 Err((root, error)) => {
@@ -143,6 +144,7 @@ impl WorkflowRunner for ArgoWorkflowRunner {
             };
             follow.run().await;
         });
+        let _ = control.follower.set(follower.abort_handle());
         StartedRun { control, events: rx }
     }
 
@@ -186,6 +188,8 @@ struct ArgoControl {
     stop: watch::Sender<Option<String>>,
     approvals: mpsc::UnboundedSender<Approval>,
     waiting: Waiting,
+    /// The task following the workflow.
+    follower: std::sync::OnceLock<tokio::task::AbortHandle>,
 }
 
 impl RunController for ArgoControl {
@@ -199,6 +203,14 @@ impl RunController for ArgoControl {
         self.approvals
             .send(Approval { step: step.clone(), node, actor })
             .map_err(|_| format!("the run of step {step} has ended"))
+    }
+
+    fn detach(&self, reason: String) {
+        // The workflow goes on in Argo: only the following stops.
+        tracing::info!(reason = %reason, "no longer following the Argo workflow");
+        if let Some(follower) = self.follower.get() {
+            follower.abort();
+        }
     }
 }
 

@@ -119,6 +119,12 @@ pub trait RunController: Send + Sync + 'static {
     fn terminate(&self, reason: String);
     /// Approves the waiting approval step `step` on behalf of `actor` (an error when it does not wait).
     fn approve(&self, step: &StepName, actor: String) -> Result<(), String>;
+    /// Stops following the run here because another replica drives its release now. A local run's
+    /// processes are stopped (the default: [`terminate`](RunController::terminate)); a remote run (an
+    /// Argo workflow) goes on where it runs, for the new owner to re-attach to.
+    fn detach(&self, reason: String) {
+        self.terminate(reason);
+    }
 }
 
 /// One observation of an application: its sync and health, and the revision it is synced to.

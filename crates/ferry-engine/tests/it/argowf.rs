@@ -336,3 +336,133 @@ fn env_state_run(state: &ferry_model::release::ReleaseState) -> ferry_model::rel
     let qa = state.environments().iter().find(|e| e.name.as_str() == "qa").unwrap();
     qa.apps[0].runs.iter().find(|run| !run.retired).unwrap().clone()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_while_terminating_stops_the_argo_workflow_the_first_process_could_not() {
+    let r = rig(Outcome::Succeed(vec!["ok".into()])).await;
+    r.argo.hold(true);
+    let running = r.h.next_event(|e| e.body["type"] == "StepStarted" && e.body["step"] == "e2e");
+    let id = r.h.promote(None, None, None).await;
+    running.await;
+    r.argo.hold(false);
+    let name = r.argo.wait_for_node("ci", "deploy-check", "Running").await;
+    r.argo.hold(true);
+    // The Argo Server is down when the release is terminated: every terminate attempt fails.
+    r.argo.unavailable(true);
+    r.h.engine.terminate(id.parse().unwrap(), "stop it".into(), "alice".into()).await.unwrap();
+    let terminate = format!("PUT /api/v1/workflows/ci/{name}/terminate");
+    // The runner gives up after five tries (none of them reached Argo).
+    r.argo.wait_for_unavailable_answers(5).await;
+    // Ferry stops while the release is Terminating, and starts again once Argo is back.
+    let Rig { h, argo } = r;
+    let Harness { _dir: dir, store, engine: old, _task: task } = h;
+    task.abort();
+    let _ = task.await;
+    drop(old);
+    let view = store.release_view(&id.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(view["status"], "Terminating", "{view:#}");
+    assert_eq!(argo.workflow("ci", &name).unwrap()["status"]["phase"], "Running");
+    argo.unavailable(false);
+    let (engine, task) = engine(dir.path(), &store).await;
+    let h = Harness { _dir: dir, store, engine, _task: task };
+    let view = h.wait_final(&id).await;
+    assert_eq!(view["status"], "Terminated", "{view:#}");
+    // The restarted Ferry re-attached to the workflow and stopped it.
+    let wf = argo.workflow("ci", &name).unwrap();
+    assert_eq!(wf["status"]["phase"], "Failed", "{wf:#}");
+    assert_eq!(wf["status"]["message"], "Stopped with strategy 'Terminate'");
+    assert_eq!(argo.requests().iter().filter(|q| q.starts_with(&terminate)).count(), 6);
+    assert_eq!(argo.submissions(), 1);
+    assert_eq!(steps(&view)[0], ("e2e".to_owned(), "Terminated".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_records_no_lost_step_for_a_running_argo_workflow() {
+    let r = rig(Outcome::Succeed(vec!["ok".into()])).await;
+    r.argo.hold(true);
+    let running = r.h.next_event(|e| e.body["type"] == "StepStarted" && e.body["step"] == "deploy-check");
+    let id = r.h.promote(None, None, None).await;
+    r.argo.hold(false);
+    r.argo.wait_for_node("ci", "deploy-check", "Running").await;
+    r.argo.hold(true);
+    running.await;
+    let (state, _) = ferry_engine::replay(&r.h.store, &id.parse().unwrap()).await.unwrap();
+    let catalog = r.h.engine.catalog();
+    // The Argo workflow goes on without the replica that followed it: nothing is lost, the new
+    // owner re-attaches.
+    assert_eq!(ferry_engine::plan::lost_at_takeover(&state, &catalog.workflows), vec![]);
+    // The same steps of a local run died with their replica.
+    let mut local = catalog.workflows.clone();
+    for wf in local.values_mut() {
+        wf.backend = ferry_model::resources::WorkflowBackend::Local;
+    }
+    let lost: Vec<String> =
+        ferry_engine::plan::lost_at_takeover(&state, &local).into_iter().map(|(_, step)| step.to_string()).collect();
+    assert_eq!(lost, ["e2e", "deploy-check"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detached_argo_run_leaves_the_workflow_running_for_the_next_owner_to_reattach() {
+    use ferry_engine::ports::WorkflowRunner;
+    let argo =
+        argo_shop::argo_server(steps_with(Outcome::Succeed(vec!["ok".into()])), vec![], Duration::from_millis(20))
+            .await;
+    let tokens = Arc::new(|name: &str| (name == TOKEN_VAR).then(|| TOKEN.to_owned()));
+    let runner =
+        ArgoWorkflowRunner::new(None, tokens).with_retry(Duration::from_millis(20), Duration::from_millis(200));
+    let dir = tempfile::tempdir().unwrap();
+    let spec = || ferry_runner::RunSpec {
+        run_id: "0193e5a0-0000-7000-8000-000000000001".into(),
+        workflow: ferry_model::resources::Workflow {
+            name: ferry_model::names::WorkflowName::new("e2e").unwrap(),
+            timeout: None,
+            params: vec![],
+            steps: vec![],
+            backend: ferry_model::resources::WorkflowBackend::Argo {
+                template: "e2e".into(),
+                namespace: Some("ci".into()),
+                server: Some(argo.url().to_owned()),
+                service_account: None,
+                token_secret: Some(TOKEN_VAR.into()),
+            },
+        },
+        env: Default::default(),
+        cwd: dir.path().to_owned(),
+        completed: Default::default(),
+        labels: [
+            ("ferry/release", "0193e5a0-aaaa"),
+            ("ferry/env", "qa"),
+            ("ferry/app", "shop-api-qa"),
+            ("ferry/stage", "post-action"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+        attempt: 1,
+    };
+    argo.hold(true);
+    let mut first = runner.start(spec());
+    argo.wait_for_workflow("ci").await;
+    argo.hold(false);
+    let name = argo.wait_for_node("ci", "deploy-check", "Running").await;
+    argo.hold(true);
+    // Another replica drives the release now: this one stops following, the workflow goes on.
+    first.control.detach("this replica no longer drives the release".into());
+    while let Some(event) = first.events.recv().await {
+        assert!(!matches!(event, ferry_runner::RunEvent::Finished { .. }), "{event:?}");
+    }
+    assert!(!argo.requests().iter().any(|q| q.contains("/terminate")));
+    assert_eq!(argo.workflow("ci", &name).unwrap()["status"]["phase"], "Running");
+    // The new owner carries the run out again: it finds the workflow by its name and follows it.
+    argo.hold(false);
+    let mut second = runner.start(spec());
+    let mut end = None;
+    while let Some(event) = second.events.recv().await {
+        if let ferry_runner::RunEvent::Finished { status, .. } = event {
+            end = Some(status);
+        }
+    }
+    assert_eq!(end, Some(StepStatus::Success));
+    assert_eq!(argo.submissions(), 1);
+    assert_eq!(argo.workflows("ci"), [name]);
+}
