@@ -70,6 +70,18 @@ struct App {
     op: Option<Op>,
     reconciled_at: Timestamp,
     sync_requested: bool,
+    /// When sync operations turned the application Synced and Healthy, and at which revision.
+    reported: Vec<SyncedHealthy>,
+}
+
+/// A moment the stand-in turned an application Synced and Healthy: the revision, and the precise time
+/// (microseconds, unlike the second-precision times of Argo CD's JSON) just before watchers are told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncedHealthy {
+    /// The revision it is synced to.
+    pub revision: String,
+    /// When.
+    pub at: Timestamp,
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +166,7 @@ impl ArgoCdStandIn {
                 }),
                 reconciled_at: started,
                 sync_requested: false,
+                reported: Vec::new(),
                 spec,
             };
             map.insert(app.spec.name.clone(), app);
@@ -218,6 +231,12 @@ impl ArgoCdStandIn {
     /// Requests received, as `METHOD path?query` (`POST` bodies appended), oldest first.
     pub fn requests(&self) -> Vec<String> {
         self.shared.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Every moment a sync operation turned `app` Synced and Healthy, oldest first.
+    pub fn synced_healthy(&self, app: &str) -> Vec<SyncedHealthy> {
+        let apps = self.shared.apps.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        apps.get(app).map(|a| a.reported.clone()).unwrap_or_default()
     }
 
     /// The application's JSON as `GET /api/v1/applications/{name}` answers it.
@@ -309,6 +328,7 @@ fn finish(app: &mut App) {
             op.phase = "Succeeded";
             op.message = "successfully synced (all tasks run)".to_owned();
             (app.sync, app.health) = ("Synced", "Healthy");
+            app.reported.push(SyncedHealthy { revision: op.revision.clone(), at: Timestamp::now() });
         }
         Behaviour::Degraded(message) => {
             op.phase = "Succeeded";

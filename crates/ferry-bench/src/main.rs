@@ -16,6 +16,7 @@
 //! leave it out.
 
 mod active;
+mod argocd;
 mod engine;
 mod git;
 mod limits;
@@ -42,7 +43,7 @@ use crate::limits::Limits;
 use crate::report::{Background, Machine, Report, Row, Sampler};
 
 /// Scenario names, in the order `all` runs them.
-const SCENARIOS: [(&str, &str); 9] = [
+const SCENARIOS: [(&str, &str); 10] = [
     ("hop", "1 hop overhead: dependency Successful → next environment's first action started"),
     ("throughput", "2 engine throughput: environment promotions/s, action none, durable"),
     ("git", "3 git promotion throughput against a plain commit+push loop"),
@@ -52,6 +53,7 @@ const SCENARIOS: [(&str, &str); 9] = [
     ("notes", "7 release notes against git log over the same range"),
     ("scale", "8 scale: a flow of 1,000 environments planned, run and rendered"),
     ("active", "10 active releases: 10,000 waiting on health — memory, and the hop beside them"),
+    ("argocd", "11 Argo CD status: stand-in reports Synced+Healthy → Ferry observes it (watch), beside its delay"),
 ];
 
 /// The PostgreSQL scenario: only with a server (`--postgres URL`).
@@ -105,6 +107,8 @@ pub struct Sizes {
     pub active_waiting: usize,
     /// Releases hopping through the standard flow beside them.
     pub active_hops: usize,
+    /// Releases through the Argo CD stand-in in scenario 11.
+    pub argocd_releases: usize,
 }
 
 impl Sizes {
@@ -133,6 +137,7 @@ impl Sizes {
             wide_requests: 200,
             active_waiting: 10_000,
             active_hops: 20,
+            argocd_releases: 20,
         }
     }
 
@@ -161,6 +166,7 @@ impl Sizes {
             wide_requests: 20,
             active_waiting: 200,
             active_hops: 5,
+            argocd_releases: 5,
         }
     }
 }
@@ -169,7 +175,7 @@ impl Sizes {
 #[command(name = "ferry-bench", about = "Ferry's benchmark harness: SPEC §9 figures beside the machine's own limits")]
 struct Cli {
     /// `all`, `quick`, or scenario names: hop, throughput, git, steps, releases, sse, notes, scale, active,
-    /// postgres (with --postgres).
+    /// argocd, postgres (with --postgres).
     #[arg(required = true)]
     what: Vec<String>,
     /// Also write the results as JSON to this file.
@@ -352,6 +358,7 @@ async fn scenario(
         "notes" => notes::notes(dir, s.notes_commits, s.notes_runs).await,
         "scale" => scale::wide(dir, limits, s.wide_envs, s.wide_requests).await,
         "active" => active::active(dir, limits, s.active_waiting, s.active_hops).await,
+        "argocd" => argocd::argocd(dir, s.argocd_releases).await,
         other => anyhow::bail!("unknown scenario {other}"),
     }
 }
