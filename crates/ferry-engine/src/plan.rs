@@ -131,16 +131,7 @@ pub fn step_specs(workflow: &Workflow) -> Result<Vec<StepSpec>, String> {
 /// The runs of a release that are in progress: release hooks, environment hooks and the
 /// applications' runs (retired runs left out).
 fn in_progress_runs(state: &ReleaseState) -> impl Iterator<Item = &WorkflowRun> {
-    state
-        .hook_runs()
-        .iter()
-        .chain(
-            state
-                .environments()
-                .iter()
-                .flat_map(|e| e.hook_runs.iter().chain(e.apps.iter().flat_map(|a| a.runs.iter()))),
-        )
-        .filter(|r| !r.retired && r.error.is_none() && r.is_in_progress())
+    state.all_runs().filter(|r| !r.retired && r.error.is_none() && r.is_in_progress())
 }
 
 /// Whether `run`'s workflow runs outside Ferry's process (see [`Workflow`]'s backend).

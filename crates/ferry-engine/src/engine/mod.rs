@@ -516,14 +516,5 @@ fn stage_label(stage: Stage) -> &'static str {
 
 /// The workflow run `run_id` of a release: a release hook run, an environment hook run or an application's.
 fn find_run(state: &ReleaseState, run_id: RunId) -> Option<&ferry_model::release::WorkflowRun> {
-    state
-        .hook_runs()
-        .iter()
-        .chain(
-            state
-                .environments()
-                .iter()
-                .flat_map(|e| e.hook_runs.iter().chain(e.apps.iter().flat_map(|a| a.runs.iter()))),
-        )
-        .find(|r| r.id == run_id)
+    state.all_runs().find(|r| r.id == run_id)
 }

@@ -55,6 +55,35 @@ struct Rig {
     argo: ArgoServerStandIn,
 }
 
+/// Promotes, and holds the Argo workflow once its first node runs; the release's id and the
+/// workflow's name.
+async fn held_at_first_node(r: &Rig) -> (String, String) {
+    r.argo.hold(true);
+    let running = r.h.next_event(|e| e.body["type"] == "StepStarted" && e.body["step"] == "e2e");
+    let id = r.h.promote(None, None, None).await;
+    running.await;
+    // Let the stand-in start the first node, then hold it there.
+    r.argo.hold(false);
+    let name = r.argo.wait_for_node("ci", "deploy-check", "Running").await;
+    r.argo.hold(true);
+    (id, name)
+}
+
+/// Stops the engine of `h` as a crash would (its tasks end where they are); its directory and store.
+async fn stop(h: Harness) -> (tempfile::TempDir, SqliteStore) {
+    let Harness { _dir: dir, store, engine: old, _task: task } = h;
+    task.abort();
+    let _ = task.await;
+    drop(old);
+    (dir, store)
+}
+
+/// A new engine on the store and data directory of a stopped one.
+async fn start_again((dir, store): (tempfile::TempDir, SqliteStore)) -> Harness {
+    let (engine, task) = engine(dir.path(), &store).await;
+    Harness { _dir: dir, store, engine, _task: task }
+}
+
 async fn rig(test: Outcome) -> Rig {
     rig_with(test, TOKEN_VAR).await
 }
@@ -176,14 +205,7 @@ async fn a_failing_argo_post_action_fails_with_node_steps_and_logs_and_retry_res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminate_stops_the_argo_workflow() {
     let r = rig(Outcome::Succeed(vec![])).await;
-    r.argo.hold(true);
-    let running = r.h.next_event(|e| e.body["type"] == "StepStarted" && e.body["step"] == "e2e");
-    let id = r.h.promote(None, None, None).await;
-    running.await;
-    // Let the stand-in start the first node, then hold it there.
-    r.argo.hold(false);
-    r.argo.wait_for_node("ci", "deploy-check", "Running").await;
-    r.argo.hold(true);
+    let (id, _) = held_at_first_node(&r).await;
     r.h.engine.terminate(id.parse().unwrap(), "stop it".into(), "alice".into()).await.unwrap();
     let view = r.h.wait_final(&id).await;
     assert_eq!(view["status"], "Terminated", "{view:#}");
@@ -197,21 +219,10 @@ async fn terminate_stops_the_argo_workflow() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_engine_reattaches_without_a_second_submission() {
     let r = rig(Outcome::Succeed(vec!["ok".into()])).await;
-    r.argo.hold(true);
-    let running = r.h.next_event(|e| e.body["type"] == "StepStarted" && e.body["step"] == "e2e");
-    let id = r.h.promote(None, None, None).await;
-    running.await;
-    r.argo.hold(false);
-    r.argo.wait_for_node("ci", "deploy-check", "Running").await;
-    r.argo.hold(true);
+    let (id, _) = held_at_first_node(&r).await;
     // Ferry stops mid-workflow and starts again on the same store.
     let Rig { h, argo } = r;
-    let Harness { _dir: dir, store, engine: old, _task: task } = h;
-    task.abort();
-    let _ = task.await;
-    drop(old);
-    let (engine, task) = engine(dir.path(), &store).await;
-    let h = Harness { _dir: dir, store, engine, _task: task };
+    let h = start_again(stop(h).await).await;
     argo.hold(false);
     let view = h.wait_final(&id).await;
     assert_eq!(view["status"], "Succeeded", "{view:#}");
@@ -340,13 +351,7 @@ fn env_state_run(state: &ferry_model::release::ReleaseState) -> ferry_model::rel
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_while_terminating_stops_the_argo_workflow_the_first_process_could_not() {
     let r = rig(Outcome::Succeed(vec!["ok".into()])).await;
-    r.argo.hold(true);
-    let running = r.h.next_event(|e| e.body["type"] == "StepStarted" && e.body["step"] == "e2e");
-    let id = r.h.promote(None, None, None).await;
-    running.await;
-    r.argo.hold(false);
-    let name = r.argo.wait_for_node("ci", "deploy-check", "Running").await;
-    r.argo.hold(true);
+    let (id, name) = held_at_first_node(&r).await;
     // The Argo Server is down when the release is terminated: every terminate attempt fails.
     r.argo.unavailable(true);
     r.h.engine.terminate(id.parse().unwrap(), "stop it".into(), "alice".into()).await.unwrap();
@@ -355,16 +360,12 @@ async fn a_restart_while_terminating_stops_the_argo_workflow_the_first_process_c
     r.argo.wait_for_unavailable_answers(5).await;
     // Ferry stops while the release is Terminating, and starts again once Argo is back.
     let Rig { h, argo } = r;
-    let Harness { _dir: dir, store, engine: old, _task: task } = h;
-    task.abort();
-    let _ = task.await;
-    drop(old);
-    let view = store.release_view(&id.parse().unwrap()).await.unwrap().unwrap();
+    let stopped = stop(h).await;
+    let view = stopped.1.release_view(&id.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(view["status"], "Terminating", "{view:#}");
     assert_eq!(argo.workflow("ci", &name).unwrap()["status"]["phase"], "Running");
     argo.unavailable(false);
-    let (engine, task) = engine(dir.path(), &store).await;
-    let h = Harness { _dir: dir, store, engine, _task: task };
+    let h = start_again(stopped).await;
     let view = h.wait_final(&id).await;
     assert_eq!(view["status"], "Terminated", "{view:#}");
     // The restarted Ferry re-attached to the workflow and stopped it.

@@ -112,6 +112,14 @@ impl ReleaseState {
         &self.hook_runs
     }
 
+    /// Every workflow run of the release, retired ones included: release hooks, then per environment
+    /// its hooks and its applications' runs.
+    pub fn all_runs(&self) -> impl Iterator<Item = &WorkflowRun> {
+        self.hook_runs.iter().chain(
+            self.environments.iter().flat_map(|e| e.hook_runs.iter().chain(e.apps.iter().flat_map(|a| a.runs.iter()))),
+        )
+    }
+
     /// The current (latest, not retired) release hook run of `kind`.
     pub fn current_hook_run(&self, kind: HookKind) -> Option<&WorkflowRun> {
         self.hook_runs.iter().rev().find(|r| !r.retired && r.target.hook() == Some(kind))
