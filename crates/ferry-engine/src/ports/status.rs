@@ -44,6 +44,20 @@ impl PushStatus {
 }
 
 impl AppStatusProvider for ExecStatus {
+    fn settled(&self, target: &StatusTarget) -> Option<Observation> {
+        let StatusSource::Exec(exec) = &target.source else { return None };
+        if exec.sync.is_some() || exec.health.is_some() {
+            return None;
+        }
+        // Without commands: Synced and Healthy at the promotion commit, or (no commit) at the branch
+        // tip the mirror holds — one reference read; a mirror that cannot answer is left to the watch.
+        let revision = match &target.expected {
+            Some(sha) => sha.clone(),
+            None => self.git.head(&target.repo_url, &target.branch).ok()?,
+        };
+        Some(seen(SyncStatus::Synced, HealthStatus::Healthy, &revision, None))
+    }
+
     fn wait_ready<'a>(
         &'a self,
         target: &'a StatusTarget,
