@@ -103,7 +103,7 @@ pub struct Sizes {
     pub wide_envs: usize,
     /// Requests per page in scenario 8.
     pub wide_requests: usize,
-    /// Releases waiting at once in scenario 9.
+    /// Releases waiting at once in scenario 10.
     pub active_waiting: usize,
     /// Releases hopping through the standard flow beside them.
     pub active_hops: usize,
@@ -187,6 +187,9 @@ struct Cli {
     /// A PostgreSQL server where scenario `postgres` creates (and drops) a database of its own.
     #[arg(long, env = "FERRY_BENCH_POSTGRES", value_name = "URL")]
     postgres: Option<String>,
+    /// How many releases wait at once in scenario `active` (default 10,000; 200 with `--quick`).
+    #[arg(long, value_name = "N")]
+    active_waiting: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -269,7 +272,10 @@ fn run(cli: Cli) -> Result<bool> {
         }
     }
     selected.dedup();
-    let sizes = if quick { Sizes::quick() } else { Sizes::full() };
+    let mut sizes = if quick { Sizes::quick() } else { Sizes::full() };
+    if let Some(n) = cli.active_waiting {
+        sizes.active_waiting = n;
+    }
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         eprintln!("cannot raise the open-file limit: {e}");
     }

@@ -112,6 +112,10 @@ pub struct GitCache {
     fetches: Mutex<HashMap<PathBuf, FetchCount>>,
     /// Per mirror, the references its commit-graph was last written for.
     graphed: Mutex<HashMap<PathBuf, Vec<(String, ObjectId)>>>,
+    /// Each mirror's repository, opened once and kept: opening one builds its object store, and
+    /// dropping that store waits for every thread that ever read from it — with a busy blocking pool,
+    /// most of what a read of a branch tip or a path's last commit cost.
+    repos: Mutex<HashMap<PathBuf, gix::ThreadSafeRepository>>,
     walk_threads: usize,
 }
 
@@ -140,6 +144,7 @@ impl GitCache {
             pushed: Mutex::default(),
             fetches: Mutex::default(),
             graphed: Mutex::default(),
+            repos: Mutex::default(),
             walk_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WALK_THREADS)),
         }
     }
@@ -410,8 +415,17 @@ impl GitCache {
         if !dir.join("HEAD").exists() {
             return Err(self.error(op, url, "the repository is not in Ferry's cache yet; fetch it first"));
         }
-        let mut repo = gix::open_opts(&dir, gix::open::Options::isolated())
-            .map_err(|e| self.error(op, url, format!("cannot open the cached mirror {}: {e}", dir.display())))?;
+        let kept = guard_map(&self.repos).get(&dir).map(|r| r.to_thread_local());
+        let mut repo = match kept {
+            Some(repo) => repo,
+            None => {
+                let repo = gix::open_opts(&dir, gix::open::Options::isolated()).map_err(|e| {
+                    self.error(op, url, format!("cannot open the cached mirror {}: {e}", dir.display()))
+                })?;
+                guard_map(&self.repos).insert(dir, repo.clone().into_sync());
+                repo
+            }
+        };
         repo.object_cache_size_if_unset(4 * 1024 * 1024);
         Ok(repo)
     }

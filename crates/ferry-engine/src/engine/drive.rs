@@ -62,9 +62,10 @@ impl<S: Store> Engine<S> {
         }
         let mut before = None;
         if let Some(active) = self.releases.get_mut(&id) {
-            before = Some((std::mem::replace(&mut active.state, next.clone()), active.next_seq == 0));
+            let created = active.next_seq == 0;
             active.next_seq += events.len() as i64;
             active.stored = Some(header);
+            before = self.releases.set_state(id, next.clone()).map(|state| (state, created));
         }
         if let Some((before, created)) = before {
             self.observe(&before, &next, &events, created);
@@ -167,7 +168,18 @@ impl<S: Store> Engine<S> {
             let steps = plan(&next, &input, &mut || self.ports.clock.new_id());
             let mut applied = false;
             for step in steps {
-                if let Step::Emit(event) = step {
+                let decided = match step {
+                    Step::Emit(event) => vec![event],
+                    // A gate whose answer is known without waiting (an exec application without
+                    // commands) passes in this step: there is nothing to hand out.
+                    Step::Do(Work::Watch { env, app })
+                        if !in_flight.contains(&Work::Watch { env: env.clone(), app: app.clone() }.key()) =>
+                    {
+                        self.settled_gate(&next, &env, &app).map(Vec::from).unwrap_or_default()
+                    }
+                    Step::Do(_) => Vec::new(),
+                };
+                for event in decided {
                     match next.apply(&event) {
                         Ok(()) => {
                             applied = true;

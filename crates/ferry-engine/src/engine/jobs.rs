@@ -269,6 +269,19 @@ impl<S: Store> Engine<S> {
     }
 
     fn watch_job(&mut self, state: &ReleaseState, env: &EnvName, app: &AppName) -> Result<WatchJob, String> {
+        let pushed = self.pushed.entry(app.clone()).or_insert_with(|| watch::channel(None).0).subscribe();
+        let target = self.status_target(state, env, app, pushed)?;
+        Ok(WatchJob { release: state.id(), target })
+    }
+
+    /// What the status provider of `app` in `env` looks at; `reports` carries pushed statuses.
+    fn status_target(
+        &self,
+        state: &ReleaseState,
+        env: &EnvName,
+        app: &AppName,
+        reports: watch::Receiver<Option<crate::handle::PushedStatus>>,
+    ) -> Result<StatusTarget, String> {
         let snap = state.snapshot();
         let a = snap
             .environment(env)
@@ -281,8 +294,7 @@ impl<S: Store> Engine<S> {
             .and_then(|e| e.app(app))
             .and_then(|s| s.action.as_ref())
             .and_then(|x| x.commit.clone());
-        let pushed = self.pushed.entry(app.clone()).or_insert_with(|| watch::channel(None).0).subscribe();
-        let target = StatusTarget {
+        Ok(StatusTarget {
             env: env.clone(),
             app: app.clone(),
             repo_url: self.repo_url(app, &a.repo_url),
@@ -290,9 +302,36 @@ impl<S: Store> Engine<S> {
             path: a.path.clone(),
             expected,
             source: application.status.clone(),
-            reports: pushed,
-        };
-        Ok(WatchJob { release: state.id(), target })
+            reports,
+        })
+    }
+
+    /// The events of a sync-and-health gate whose provider knows the answer at once
+    /// ([`crate::ports::AppStatusProvider::settled`]): the observation and the gate passed. `None`:
+    /// the gate needs a watch.
+    pub(super) fn settled_gate(
+        &self,
+        state: &ReleaseState,
+        env: &EnvName,
+        app: &AppName,
+    ) -> Option<[ferry_model::release::ReleaseEvent; 2]> {
+        let application = self.catalog.applications.get(app)?;
+        let provider = self.ports.status.for_source(&application.status).ok()?;
+        let target = self.status_target(state, env, app, watch::channel(None).1).ok()?;
+        let seen = provider.settled(&target)?;
+        let at = self.ports.clock.now();
+        Some([
+            ferry_model::release::ReleaseEvent::AppObserved {
+                env: env.clone(),
+                app: app.clone(),
+                sync: seen.sync,
+                health: seen.health,
+                revision: seen.revision,
+                message: seen.message,
+                at,
+            },
+            ferry_model::release::ReleaseEvent::AppGatePassed { env: env.clone(), app: app.clone(), at },
+        ])
     }
 }
 

@@ -6,6 +6,7 @@
 //! work (`jobs`), translating outcomes into events (`outcomes`), pull requests (`pulls`) and
 //! automatic triggers (`triggers`).
 
+mod active;
 mod control;
 mod create;
 mod drive;
@@ -35,6 +36,7 @@ use crate::handle::{
 use crate::ports::{Control, ControlAnswer, HeldLock, Ports, Replicas, RunController, SoleReplica};
 use crate::triggers::{TriggerOutcome, trigger_apps};
 use crate::work::{Msg, Outcome};
+use active::{Active, ActiveReleases};
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -95,31 +97,6 @@ fn internal(e: impl std::fmt::Display) -> EngineError {
     EngineError::Internal(e.to_string())
 }
 
-struct Active {
-    /// Shared with readers through [`LiveStates`]; replaced (never changed in place) by each commit.
-    state: Arc<ReleaseState>,
-    next_seq: i64,
-    in_flight: HashSet<String>,
-    /// The header of the view last stored by this engine; `None` until it stores one.
-    stored: Option<ViewHeader>,
-}
-
-/// What the stored view of a release is rewritten for: status, start, end, termination, retries.
-type ViewHeader = (
-    ferry_model::status::ReleaseStatus,
-    Option<jiff::Timestamp>,
-    Option<jiff::Timestamp>,
-    Option<jiff::Timestamp>,
-    u32,
-);
-
-impl Active {
-    /// A release this engine has not written yet (created, or loaded from the store).
-    fn new(state: ReleaseState, next_seq: i64) -> Active {
-        Active { state: Arc::new(state), next_seq, in_flight: HashSet::new(), stored: None }
-    }
-}
-
 struct Engine<S: Store> {
     store: S,
     /// The state of every active release, for readers ([`EngineHandle::live_state`]).
@@ -129,7 +106,7 @@ struct Engine<S: Store> {
     catalog_tx: watch::Sender<Arc<Catalog>>,
     /// Git, workflow runner, application status, pull requests, clock.
     ports: Ports,
-    releases: BTreeMap<ReleaseId, Active>,
+    releases: ActiveReleases,
     msgs: mpsc::UnboundedSender<Msg>,
     controls: Arc<Mutex<BTreeMap<RunId, Arc<dyn RunController>>>>,
     pushed: HashMap<AppName, watch::Sender<Option<PushedStatus>>>,
@@ -227,7 +204,7 @@ pub async fn start_replica<S: Store>(
         config,
         catalog,
         catalog_tx,
-        releases: BTreeMap::new(),
+        releases: ActiveReleases::default(),
         msgs: msg_tx,
         controls: Arc::new(Mutex::new(BTreeMap::new())),
         pushed: HashMap::new(),

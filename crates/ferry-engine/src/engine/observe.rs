@@ -61,11 +61,8 @@ impl<S: Store> Engine<S> {
 
     /// Sets the queue depth of `product`: its active releases waiting in the queue.
     fn observe_queue(&self, product: &ProductName) {
-        let queued = self
-            .releases
-            .values()
-            .filter(|a| a.state.snapshot().product == *product && a.state.status() == ReleaseStatus::Queued)
-            .count();
+        let queued =
+            self.releases.of_product(product).filter(|(_, a)| a.state.status() == ReleaseStatus::Queued).count();
         ::metrics::gauge!("ferry_queue_depth", "product" => product.to_string()).set(queued as f64);
     }
 }

@@ -15,14 +15,9 @@ impl<S: Store> Engine<S> {
         let now = self.ports.clock.now();
         let due: Vec<(ReleaseId, String)> = self
             .releases
-            .iter()
-            .filter(|(_, a)| {
-                a.state.terminate_request().is_none()
-                    && a.state.finished_at().is_none()
-                    && a.state.deadline().is_some_and(|d| d <= now)
-            })
+            .due(now)
             .map(|(id, a)| {
-                (*id, format!("timed out after {}", ferry_model::format_duration(a.state.snapshot().timeout)))
+                (id, format!("timed out after {}", ferry_model::format_duration(a.state.snapshot().timeout)))
             })
             .collect();
         for (id, reason) in due {
@@ -34,11 +29,7 @@ impl<S: Store> Engine<S> {
 
     /// The earliest flow deadline among active releases.
     pub(super) fn next_deadline(&self) -> Option<Timestamp> {
-        self.releases
-            .values()
-            .filter(|a| a.state.terminate_request().is_none() && a.state.finished_at().is_none())
-            .filter_map(|a| a.state.deadline())
-            .min()
+        self.releases.next_deadline()
     }
 
     /// Sleeps until the earliest flow deadline by the engine's clock (forever when there is none).
@@ -56,22 +47,16 @@ impl<S: Store> Engine<S> {
         let mode = self.catalog.products.get(&product).map(|p| p.concurrency).unwrap_or_default();
         match mode {
             Concurrency::Queue => {
-                let mut queued: Vec<ReleaseId> = self
+                let queued: Vec<ReleaseId> = self
                     .releases
-                    .iter()
-                    .filter(|(_, a)| {
-                        a.state.snapshot().product == product
-                            && a.state.started_at().is_none()
-                            && a.state.terminate_request().is_none()
-                    })
-                    .map(|(id, _)| *id)
+                    .of_product(&product)
+                    .filter(|(_, a)| a.state.started_at().is_none() && a.state.terminate_request().is_none())
+                    .map(|(id, _)| id)
                     .collect();
-                queued.sort();
-                let running = self.releases.values().any(|a| {
-                    a.state.snapshot().product == product
-                        && a.state.started_at().is_some()
-                        && a.state.finished_at().is_none()
-                });
+                let running = self
+                    .releases
+                    .of_product(&product)
+                    .any(|(_, a)| a.state.started_at().is_some() && a.state.finished_at().is_none());
                 // The one that will start next is not waiting in the queue.
                 let waiting = if running { queued.len() } else { queued.len().saturating_sub(1) };
                 let overflow = waiting.saturating_sub(self.config.queue_limit);
@@ -92,17 +77,16 @@ impl<S: Store> Engine<S> {
                     .collect();
                 let older: Vec<ReleaseId> = self
                     .releases
-                    .iter()
+                    .of_product(&product)
                     .filter(|(other, a)| {
-                        **other < id
-                            && a.state.snapshot().product == product
+                        *other < id
                             && a.state.finished_at().is_none()
                             && a.state.terminate_request().is_none()
                             && targets.iter().any(|env| {
                                 a.state.env_status(env).is_some_and(|s| s != ferry_model::status::EnvStatus::Successful)
                             })
                     })
-                    .map(|(id, _)| *id)
+                    .map(|(id, _)| id)
                     .collect();
                 for old in older {
                     let reason = format!("superseded by release {id}");
@@ -123,12 +107,10 @@ impl<S: Store> Engine<S> {
             return true;
         }
         !self.older_elsewhere(id, product)
-            && !self.releases.iter().any(|(other, a)| {
-                *other < id
-                    && a.state.snapshot().product == *product
-                    && a.state.finished_at().is_none()
-                    && a.state.terminated_at().is_none()
-            })
+            && !self
+                .releases
+                .of_product(product)
+                .any(|(other, a)| other < id && a.state.finished_at().is_none() && a.state.terminated_at().is_none())
     }
 
     /// Drops finished releases from memory and starts the next queued release of the product.
@@ -141,11 +123,7 @@ impl<S: Store> Engine<S> {
         let product = active.state.snapshot().product.clone();
         self.releases.remove(&id);
         self.live.remove(id);
-        let next = self
-            .releases
-            .iter()
-            .find(|(_, a)| a.state.snapshot().product == product && a.state.started_at().is_none())
-            .map(|(id, _)| *id);
+        let next = self.releases.of_product(&product).find(|(_, a)| a.state.started_at().is_none()).map(|(id, _)| id);
         if let Some(next) = next {
             Box::pin(self.drive(next)).await;
         }

@@ -185,6 +185,16 @@ pub trait AppStatusProvider: Send + Sync + 'static {
         None
     }
 
+    /// The application's state when the provider knows it without waiting or running anything (an
+    /// exec application without commands is Synced and Healthy once committed): the engine records it
+    /// and passes the gate in the step that asked, instead of handing out a watch. `None` (the
+    /// default): wait with [`AppStatusProvider::wait_ready`]. Called on the engine's task, so it must
+    /// answer at once (reading a reference file is the most it may do).
+    fn settled(&self, target: &StatusTarget) -> Option<Observation> {
+        let _ = target;
+        None
+    }
+
     /// Waits until the application is Synced at the expected revision (or a descendant) and Healthy,
     /// or fails: Degraded, or not there within the source's health timeout. Each observation is passed
     /// to `observe` as it is made.

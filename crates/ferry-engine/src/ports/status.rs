@@ -44,6 +44,20 @@ impl PushStatus {
 }
 
 impl AppStatusProvider for ExecStatus {
+    fn settled(&self, target: &StatusTarget) -> Option<Observation> {
+        let StatusSource::Exec(exec) = &target.source else { return None };
+        if exec.sync.is_some() || exec.health.is_some() {
+            return None;
+        }
+        // Without commands: Synced and Healthy at the promotion commit, or (no commit) at the branch
+        // tip the mirror holds — one reference read; a mirror that cannot answer is left to the watch.
+        let revision = match &target.expected {
+            Some(sha) => sha.clone(),
+            None => self.git.head(&target.repo_url, &target.branch).ok()?,
+        };
+        Some(seen(SyncStatus::Synced, HealthStatus::Healthy, &revision, None))
+    }
+
     fn wait_ready<'a>(
         &'a self,
         target: &'a StatusTarget,
@@ -85,15 +99,18 @@ pub(crate) async fn blocking<T: Send + 'static>(
     }
 }
 
-/// The revision to deploy: the promotion commit, or the branch tip.
+/// The revision to deploy: the promotion commit, or (no commit: action `none`) the branch tip in the
+/// mirror, which the release's creation fetched; only a mirror that cannot answer is fetched again.
 pub(crate) async fn target_revision(target: &StatusTarget, git: &Arc<dyn GitPort>) -> Result<CommitSha, String> {
     if let Some(sha) = &target.expected {
         return Ok(sha.clone());
     }
     let (g, url, branch) = (git.clone(), target.repo_url.clone(), target.branch.clone());
     blocking(move || {
-        g.fetch(&url)?;
-        g.head(&url, &branch)
+        g.head(&url, &branch).or_else(|_| {
+            g.fetch(&url)?;
+            g.head(&url, &branch)
+        })
     })
     .await
 }
@@ -115,16 +132,7 @@ impl ExecStatus {
             // there is nothing to check out or run. Without a promotion commit, the revision shown is
             // the branch tip in the mirror (fetched when the release was created), read without
             // another fetch; only a mirror that cannot answer is fetched.
-            let revision = match &target.expected {
-                Some(sha) => sha.clone(),
-                None => {
-                    let (g, url, branch) = (self.git.clone(), target.repo_url.clone(), target.branch.clone());
-                    match blocking(move || g.head(&url, &branch)).await {
-                        Ok(sha) => sha,
-                        Err(_) => target_revision(target, &self.git).await.map_err(|e| (GateFailure::Degraded, e))?,
-                    }
-                }
-            };
+            let revision = target_revision(target, &self.git).await.map_err(|e| (GateFailure::Degraded, e))?;
             observe(seen(SyncStatus::Synced, HealthStatus::Healthy, &revision, None));
             return Ok(());
         }
@@ -201,9 +209,14 @@ impl ExecStatus {
             let tmp = app_root.join(format!(".{}.tmp", revision.as_str()));
             let _ = std::fs::remove_dir_all(&tmp);
             let (g, url, sha, t) = (self.git.clone(), target.repo_url.clone(), revision.clone(), tmp.clone());
+            // The mirror usually has the revision already (it was fetched for the release, or pushed
+            // by Ferry); it is fetched only when the checkout cannot find it.
             blocking(move || {
-                g.fetch(&url)?;
-                g.checkout(&url, &sha, &t)
+                g.checkout(&url, &sha, &t).or_else(|_| {
+                    let _ = std::fs::remove_dir_all(&t);
+                    g.fetch(&url)?;
+                    g.checkout(&url, &sha, &t)
+                })
             })
             .await
             .map_err(|e| (GateFailure::Degraded, format!("cannot check out {}: {e}", revision.short())))?;
@@ -242,8 +255,10 @@ impl PushStatus {
                     Some(rev) => {
                         let (g, url, a, d) = (self.git.clone(), target.repo_url.clone(), expected.clone(), rev.clone());
                         blocking(move || {
-                            g.fetch(&url)?;
-                            g.is_ancestor(&url, &a, &d)
+                            g.is_ancestor(&url, &a, &d).or_else(|_| {
+                                g.fetch(&url)?;
+                                g.is_ancestor(&url, &a, &d)
+                            })
                         })
                         .await
                         .unwrap_or(false)
