@@ -216,6 +216,9 @@ async fn a_missing_token_fails_at_once_naming_the_variable_and_never_the_token()
 async fn a_cut_watch_stream_is_unknown_with_the_cause_then_resumed() {
     let r = rig(true, Duration::from_millis(200), standard).await;
     r.argo.cut_streams(true);
+    // The sync is held until Ferry has seen the cut: a plain read after the backoff could otherwise
+    // find the application healthy before any stream was cut.
+    r.argo.set_behaviour(APP, Behaviour::Stuck);
     let cut = r.h.next_event(|e| {
         e.body["type"] == "AppObserved"
             && e.body["app"] == APP
@@ -228,6 +231,7 @@ async fn a_cut_watch_stream_is_unknown_with_the_cause_then_resumed() {
     assert_eq!((&cut.body["sync"], &cut.body["health"]), (&"Unknown".into(), &"Unknown".into()), "{:?}", cut.body);
     // The connection comes back: the watch resumes and the release passes at the promotion commit.
     r.argo.cut_streams(false);
+    r.argo.set_behaviour(APP, Behaviour::Healthy);
     let view = r.h.wait_final(&id).await;
     assert_eq!(view["status"], "Succeeded", "{view:#}");
     let streams = r.argo.requests().iter().filter(|q| q.starts_with("GET /api/v1/stream/applications")).count();
