@@ -102,6 +102,9 @@ struct Active {
     in_flight: HashSet<String>,
     /// The header of the view last stored by this engine; `None` until it stores one.
     stored: Option<ViewHeader>,
+    /// What happened to the release (work results, in order) that could not be made durable yet (the
+    /// store did not answer): recorded again, before anything newer, by the next commit of the release.
+    unrecorded: Vec<ferry_model::release::ReleaseEvent>,
 }
 
 /// What the stored view of a release is rewritten for: status, start, end, termination, retries.
@@ -116,7 +119,7 @@ type ViewHeader = (
 impl Active {
     /// A release this engine has not written yet (created, or loaded from the store).
     fn new(state: ReleaseState, next_seq: i64) -> Active {
-        Active { state: Arc::new(state), next_seq, in_flight: HashSet::new(), stored: None }
+        Active { state: Arc::new(state), next_seq, in_flight: HashSet::new(), stored: None, unrecorded: Vec::new() }
     }
 }
 
@@ -310,7 +313,10 @@ impl<S: Store> Engine<S> {
                 Some(round) = lease_rounds.recv() => self.handle_lease_round(round).await,
                 Some(notice) = notices.recv() => self.handle_notice(notice).await,
                 _ = self.sleep_until_deadline() => self.check_deadlines().await,
-                _ = leases.tick() => self.start_lease_round(),
+                _ = leases.tick() => {
+                    self.start_lease_round();
+                    self.record_unrecorded().await;
+                }
                 _ = poll.tick() => {
                     if self.take_turn(replicas::POLL_LOCK).await {
                         let apps: Vec<AppName> =
