@@ -28,6 +28,7 @@ mod rig;
 mod scale;
 mod sse;
 mod stats;
+mod takeover;
 mod util;
 mod workflow;
 
@@ -105,6 +106,8 @@ pub struct Sizes {
     pub active_waiting: usize,
     /// Releases hopping through the standard flow beside them.
     pub active_hops: usize,
+    /// Owners killed in the takeover measurement of scenario 9.
+    pub takeover_kills: usize,
 }
 
 impl Sizes {
@@ -133,6 +136,7 @@ impl Sizes {
             wide_requests: 200,
             active_waiting: 10_000,
             active_hops: 20,
+            takeover_kills: 20,
         }
     }
 
@@ -161,6 +165,7 @@ impl Sizes {
             wide_requests: 20,
             active_waiting: 200,
             active_hops: 5,
+            takeover_kills: 3,
         }
     }
 }

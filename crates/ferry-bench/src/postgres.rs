@@ -1,6 +1,6 @@
 //! Scenario 9 (SPEC §9, second wave), on PostgreSQL: engine throughput beside the raw durable one-row
 //! insert rate at the same client count, and an event committed by one replica reaching another's
-//! subscribers. Runs only with a server to create a database on (`--postgres URL` or
+//! subscribers, and the takeover time after SIGKILL of a replica ([`crate::takeover`]). Runs only with a server to create a database on (`--postgres URL` or
 //! `FERRY_BENCH_POSTGRES`), so the default runs and the CI smoke test need no PostgreSQL.
 
 use std::path::Path;
@@ -41,6 +41,7 @@ async fn measure(dir: &Path, url: &str, s: Sizes) -> Result<Vec<Row>> {
     let (rates, envs) = promotion_rates(&rig, &names, s.tp_per_product, s.tp_rounds).await?;
     rig.stop();
     let delivery = cross_replica(url, s.sse_rounds * 5).await?;
+    let takeover = takeover_row(dir, url, s.takeover_kills).await;
     let raw_limit = |stat| Limit { primitive: "durable 1-row PostgreSQL inserts/s, 1 client".into(), stat };
     Ok(vec![
         Row::new(
@@ -68,13 +69,31 @@ async fn measure(dir: &Path, url: &str, s: Sizes) -> Result<Vec<Row>> {
              LISTEN/NOTIFY listener (the SSE source of its server)",
             delivery.len()
         )),
-        Row::unavailable(
-            SCENARIO,
-            "takeover after SIGKILL of a replica (3 replicas, p99 over 20 kills)",
-            "not measured by the harness yet; the end-to-end tests kill replicas with SIGKILL and check the \
-             takeover (crates/ferry/tests/it/e2e_replicas.rs)",
-        ),
+        takeover,
     ])
+}
+
+/// The takeover row: `kills` SIGKILLs of a release's owner among three `ferry server` replicas.
+async fn takeover_row(dir: &Path, url: &str, kills: usize) -> Row {
+    let figure = format!("takeover after SIGKILL of the owner (3 replicas, {kills} kills), lease expiry included");
+    match crate::takeover::takeover_times(dir, url, kills).await {
+        Ok(times) => Row::new(
+            SCENARIO,
+            &figure,
+            Unit::Seconds,
+            Stat::of_latencies(&times),
+            Some(Limit {
+                primitive: "lease expiry: a dead owner's lease runs out 10–15 s after the kill".into(),
+                stat: Stat::single(crate::takeover::LEASE_EXPIRY.as_secs_f64()),
+            }),
+        )
+        .target("p99 ≤ 20 s", Goal::P99AtMost(20.0))
+        .note(
+            "the real ferry binary, default lease expiry (15 s) and renewal interval (5 s): from the kill to the \
+                 first event another replica writes for the release (the lost step recorded)",
+        ),
+        Err(e) => Row::unavailable(SCENARIO, &figure, &format!("{e:#}")),
+    }
 }
 
 /// Rounds of one-row inserts, each its own transaction, through one connection: inserts/s per round

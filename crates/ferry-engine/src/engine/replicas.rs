@@ -16,6 +16,8 @@ use crate::ports::{Control, ControlAnswer, ControlResult, Notice, Owner, Replica
 
 /// Most releases claimed in one lease round.
 const CLAIM_LIMIT: u32 = 100;
+/// Most time between claims of expired leases while other replicas drive releases.
+pub(super) const CLAIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 /// The lock held by the replica that polls trigger environments.
 pub(super) const POLL_LOCK: &str = "trigger-polling";
 
@@ -84,17 +86,23 @@ pub(super) struct LeaseRound {
     config: Option<ferry_store::ConfigVersion>,
 }
 
-/// One lease round, off the engine task: claim and load, read what is active, take control
-/// requests about `held`.
-pub(super) async fn lease_round<S: Store>(store: S, replicas: Arc<dyn Replicas>, held: Vec<ReleaseId>) -> LeaseRound {
+/// Claims releases whose lease is free or expired and loads them.
+async fn claim_and_load<S: Store>(store: &S, replicas: &Arc<dyn Replicas>) -> Vec<(ReleaseId, Loaded)> {
     let ids = replicas.claim(CLAIM_LIMIT).await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "cannot claim releases");
         Vec::new()
     });
     let mut claimed = Vec::with_capacity(ids.len());
     for id in ids {
-        claimed.push((id, crate::notes::replay(&store, &id).await));
+        claimed.push((id, crate::notes::replay(store, &id).await));
     }
+    claimed
+}
+
+/// One lease round, off the engine task: claim and load, read what is active, take control
+/// requests about `held`.
+pub(super) async fn lease_round<S: Store>(store: S, replicas: Arc<dyn Replicas>, held: Vec<ReleaseId>) -> LeaseRound {
+    let claimed = claim_and_load(&store, &replicas).await;
     let filter = ReleaseFilter {
         statuses: ["Queued", "Running", "Suspended", "Terminating"].map(str::to_owned).to_vec(),
         limit: 500,
@@ -137,6 +145,21 @@ impl<S: Store> Engine<S> {
         let held: Vec<ReleaseId> = self.releases.keys().copied().collect();
         tokio::spawn(async move {
             let _ = tx.send(lease_round(store, replicas, held).await);
+        });
+    }
+
+    /// Between lease rounds, while other replicas drive releases: claims those whose lease expired
+    /// (their replica died), so a takeover waits for the expiry and at most one claim interval, not a
+    /// whole renewal interval more.
+    pub(super) fn start_claim_round(&mut self) {
+        if self.replicas.is_sole() || self.lease_round_running || self.elsewhere.is_empty() {
+            return;
+        }
+        self.lease_round_running = true;
+        let (store, replicas, tx) = (self.store.clone(), self.replicas.clone(), self.lease_rounds.clone());
+        tokio::spawn(async move {
+            let claimed = claim_and_load(&store, &replicas).await;
+            let _ = tx.send(LeaseRound { claimed, active: None, controls: Vec::new(), config: None });
         });
     }
 
