@@ -40,6 +40,7 @@ async fn measure(dir: &Path, url: &str, s: Sizes) -> Result<Vec<Row>> {
     let rig = Rig::start_on(&dir.join("engine"), &names, &Backend::Postgres(url.to_owned())).await?;
     let (rates, envs) = promotion_rates(&rig, &names, s.tp_per_product, s.tp_rounds).await?;
     rig.stop();
+    let writes = release_writes(url, s.commits_per_round).await?;
     let delivery = cross_replica(url, s.sse_rounds * 5).await?;
     let takeover = takeover_row(dir, url, s.takeover_kills).await;
     let raw_limit = |stat| Limit { primitive: "durable 1-row PostgreSQL inserts/s, 1 client".into(), stat };
@@ -55,6 +56,18 @@ async fn measure(dir: &Path, url: &str, s: Sizes) -> Result<Vec<Row>> {
         .note(&format!(
             "{} products × {} releases per round, {} rounds, {envs} environments ({STANDARD_TARGETS} per release)",
             s.tp_products, s.tp_per_product, s.tp_rounds
+        )),
+        Row::new(
+            SCENARIO,
+            "one release write (3 events, release row, view), a replica's, latency",
+            Unit::Ms,
+            Stat::of_latencies(&writes),
+            Some(Limit { primitive: "durable 1-row PostgreSQL insert, latency".into(), stat: raw_latency }),
+        )
+        .note(&format!(
+            "{} writes one after another through a replica's store (lease check and epoch included), \
+             each like an engine commit of an environment step",
+            writes.len()
         )),
         Row::new(
             SCENARIO,
@@ -117,6 +130,26 @@ async fn raw_inserts(url: &str, rounds: usize, per_round: usize) -> Result<(Vec<
     drop(client);
     connection.abort();
     Ok((rates, latencies))
+}
+
+/// `n` release writes of three events each (with the release row and view) through a replica's
+/// store, one after another, over 10 releases; each one's latency (ms).
+async fn release_writes(url: &str, n: usize) -> Result<Vec<f64>> {
+    let store = PgStore::open(url).await?.replica(ferry_store::ReplicaOptions::new("bench-writes"));
+    let at = jiff::Timestamp::now();
+    let mut next = [0i64; 10];
+    let mut latencies = Vec::with_capacity(n);
+    for i in 0..n {
+        let r = i % next.len();
+        let id = format!("0190a000-0000-7000-8000-{r:012}");
+        let mut w = ferry_store::test_support::release_write(&id, "bench", "Running", at, next[r], 3);
+        w.view = Some(serde_json::json!({"id": id, "status": "Running", "environments": []}));
+        let t = Instant::now();
+        store.write(vec![Write::Release(Box::new(w))]).await?.into_iter().next().context("no outcome")??;
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+        next[r] += 3;
+    }
+    Ok(latencies)
 }
 
 /// `n` product events written one at a time through one store; how long each took to reach the
