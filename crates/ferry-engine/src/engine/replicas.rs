@@ -453,6 +453,56 @@ impl<S: Store> Engine<S> {
         self.elsewhere.iter().any(|(other, p)| *other < id && p == product)
     }
 
+    /// The active releases of `product` other replicas drive (not being terminated), read from the
+    /// database so that one created a moment ago on another replica counts; none on a sole replica
+    /// or when they cannot be read. `id` is the release asking, left out.
+    pub(super) async fn others_of(&self, product: &ProductName, id: ReleaseId) -> Vec<Other> {
+        if self.replicas.is_sole() {
+            return Vec::new();
+        }
+        let filter = ReleaseFilter {
+            product: Some(product.to_string()),
+            statuses: ["Queued", "Running", "Suspended"].map(str::to_owned).to_vec(),
+            limit: 500,
+            ..ReleaseFilter::default()
+        };
+        let rows = match self.store.list_releases(filter).await {
+            Ok(page) => page.items,
+            Err(e) => {
+                tracing::warn!(product = %product, error = %e, "cannot read the product's releases on other replicas");
+                return Vec::new();
+            }
+        };
+        rows.into_iter()
+            .filter_map(|row| {
+                let other = ReleaseId(row.id.parse::<uuid::Uuid>().ok()?);
+                (other != id && !self.releases.contains_key(&other)).then_some(Other {
+                    id: other,
+                    status: row.status,
+                    environments: row.environments,
+                })
+            })
+            .collect()
+    }
+
+    /// Terminates release `id` for the product's concurrency mode, here or through the replica
+    /// driving it.
+    pub(super) async fn terminate_anywhere(&mut self, id: ReleaseId, reason: String) {
+        if self.releases.contains_key(&id) || self.replicas.is_sole() {
+            if let Err(e) = self.request_termination(id, reason, "ferry".into()).await {
+                tracing::error!(release = %id, error = %e, "cannot terminate a release (concurrency mode)");
+            }
+            return;
+        }
+        let control = Control::Terminate { reason, actor: "ferry".into() };
+        self.control(id, control, move |answer| {
+            if let Err(e) = answer {
+                tracing::warn!(release = %id, error = %e, "cannot terminate a release another replica drives");
+            }
+        })
+        .await;
+    }
+
     /// Gives the leases of the releases this replica drives up, so others take them over at once.
     pub(super) async fn give_up_all(&mut self) {
         let ids: Vec<ReleaseId> = self.releases.keys().copied().collect();
@@ -462,6 +512,15 @@ impl<S: Store> Engine<S> {
             }
         }
     }
+}
+
+/// An active release of a product that another replica drives, as stored.
+pub(super) struct Other {
+    pub id: ReleaseId,
+    /// `Queued`, `Running` or `Suspended`.
+    pub status: String,
+    /// Environment → status.
+    pub environments: serde_json::Value,
 }
 
 /// The steps of `state` recorded as running (waiting for approval included), in runs still going.

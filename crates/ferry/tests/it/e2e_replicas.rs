@@ -598,3 +598,37 @@ fn releases_continue_after_postgresql_restarts_mid_release() {
         assert_eq!(commits.iter().filter(|(_, e)| e == env).count(), 1, "{env} promoted once: {commits:?}");
     }
 }
+
+#[test]
+fn a_release_created_on_one_replica_supersedes_an_older_one_another_replica_drives() {
+    let Some(db) = Database::create() else { return };
+    let gates = tempfile::tempdir().unwrap();
+    let product = Product::new(&gated(&gates.path().join("never")));
+    // The product runs in terminate mode: a new release supersedes older unfinished ones.
+    let file = product.config.join("shop.yaml");
+    let yaml = std::fs::read_to_string(&file).unwrap();
+    let anchor = "  promotionFlows: [ { name: standard } ]\n";
+    assert!(yaml.contains(anchor), "{yaml}");
+    std::fs::write(&file, yaml.replace(anchor, &format!("{anchor}  concurrency: terminate\n"))).unwrap();
+    let replicas = Replicas::start(&db, &product, &["a", "b"]);
+    let old = replicas.promote(0);
+    wait_for("the older release to wait at its gate on a", || {
+        has_event(&replicas.event_types(&old), "StepStarted", Some("gate")).then_some(())
+    });
+    assert_eq!(replicas.owner(&old).as_deref(), Some("a"));
+    // Created on b at once, before any lease round of b could have listed the older release.
+    let new = replicas.promote(1);
+    assert_eq!(replicas.owner(&new).as_deref(), Some("b"));
+    let statuses = replicas.wait_finished(std::slice::from_ref(&old));
+    let events = replicas.event_types(&old);
+    assert_eq!(statuses[&old], "Terminated", "{events:?}");
+    let reason = format!("superseded by release {new}");
+    assert!(events.iter().any(|e| e["type"] == "TerminateRequested" && e["reason"] == reason.as_str()), "{events:?}");
+    let epochs = replicas.assert_fenced(&old);
+    assert_eq!(epochs.first(), epochs.last(), "the owner carried the termination out: {epochs:?}");
+    // The new release goes on.
+    wait_for("the new release to reach its gate", || {
+        has_event(&replicas.event_types(&new), "StepStarted", Some("gate")).then_some(())
+    });
+    assert_eq!(replicas.statuses()[&new], "Running");
+}
