@@ -29,6 +29,7 @@ mod rig;
 mod scale;
 mod sse;
 mod stats;
+mod takeover;
 mod util;
 mod workflow;
 
@@ -109,6 +110,8 @@ pub struct Sizes {
     pub active_hops: usize,
     /// Releases through the Argo CD stand-in in scenario 11.
     pub argocd_releases: usize,
+    /// Owners killed in the takeover measurement of scenario 9.
+    pub takeover_kills: usize,
 }
 
 impl Sizes {
@@ -138,6 +141,7 @@ impl Sizes {
             active_waiting: 10_000,
             active_hops: 20,
             argocd_releases: 20,
+            takeover_kills: 20,
         }
     }
 
@@ -167,6 +171,7 @@ impl Sizes {
             active_waiting: 200,
             active_hops: 5,
             argocd_releases: 5,
+            takeover_kills: 3,
         }
     }
 }

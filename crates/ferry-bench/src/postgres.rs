@@ -1,6 +1,6 @@
 //! Scenario 9 (SPEC §9, second wave), on PostgreSQL: engine throughput beside the raw durable one-row
 //! insert rate at the same client count, and an event committed by one replica reaching another's
-//! subscribers. Runs only with a server to create a database on (`--postgres URL` or
+//! subscribers, and the takeover time after SIGKILL of a replica ([`crate::takeover`]). Runs only with a server to create a database on (`--postgres URL` or
 //! `FERRY_BENCH_POSTGRES`), so the default runs and the CI smoke test need no PostgreSQL.
 
 use std::path::Path;
@@ -40,7 +40,9 @@ async fn measure(dir: &Path, url: &str, s: Sizes) -> Result<Vec<Row>> {
     let rig = Rig::start_on(&dir.join("engine"), &names, &Backend::Postgres(url.to_owned())).await?;
     let (rates, envs) = promotion_rates(&rig, &names, s.tp_per_product, s.tp_rounds).await?;
     rig.stop();
+    let writes = release_writes(url, s.commits_per_round).await?;
     let delivery = cross_replica(url, s.sse_rounds * 5).await?;
+    let takeover = takeover_row(dir, url, s.takeover_kills).await;
     let raw_limit = |stat| Limit { primitive: "durable 1-row PostgreSQL inserts/s, 1 client".into(), stat };
     Ok(vec![
         Row::new(
@@ -57,6 +59,18 @@ async fn measure(dir: &Path, url: &str, s: Sizes) -> Result<Vec<Row>> {
         )),
         Row::new(
             SCENARIO,
+            "one release write (3 events, release row, view), a replica's, latency",
+            Unit::Ms,
+            Stat::of_latencies(&writes),
+            Some(Limit { primitive: "durable 1-row PostgreSQL insert, latency".into(), stat: raw_latency }),
+        )
+        .note(&format!(
+            "{} writes one after another through a replica's store (lease check and epoch included), \
+             each like an engine commit of an environment step",
+            writes.len()
+        )),
+        Row::new(
+            SCENARIO,
             "event committed on one replica → received by another replica's subscribers",
             Unit::Ms,
             Stat::of_latencies(&delivery),
@@ -68,13 +82,31 @@ async fn measure(dir: &Path, url: &str, s: Sizes) -> Result<Vec<Row>> {
              LISTEN/NOTIFY listener (the SSE source of its server)",
             delivery.len()
         )),
-        Row::unavailable(
-            SCENARIO,
-            "takeover after SIGKILL of a replica (3 replicas, p99 over 20 kills)",
-            "not measured by the harness yet; the end-to-end tests kill replicas with SIGKILL and check the \
-             takeover (crates/ferry/tests/it/e2e_replicas.rs)",
-        ),
+        takeover,
     ])
+}
+
+/// The takeover row: `kills` SIGKILLs of a release's owner among three `ferry server` replicas.
+async fn takeover_row(dir: &Path, url: &str, kills: usize) -> Row {
+    let figure = format!("takeover after SIGKILL of the owner (3 replicas, {kills} kills), lease expiry included");
+    match crate::takeover::takeover_times(dir, url, kills).await {
+        Ok(times) => Row::new(
+            SCENARIO,
+            &figure,
+            Unit::Seconds,
+            Stat::of_latencies(&times),
+            Some(Limit {
+                primitive: "lease expiry: a dead owner's lease runs out 10–15 s after the kill".into(),
+                stat: Stat::single(crate::takeover::LEASE_EXPIRY.as_secs_f64()),
+            }),
+        )
+        .target("p99 ≤ 20 s", Goal::P99AtMost(20.0))
+        .note(
+            "the real ferry binary, default lease expiry (15 s) and renewal interval (5 s): from the kill to the \
+                 first event another replica writes for the release (the lost step recorded)",
+        ),
+        Err(e) => Row::unavailable(SCENARIO, &figure, &format!("{e:#}")),
+    }
 }
 
 /// Rounds of one-row inserts, each its own transaction, through one connection: inserts/s per round
@@ -98,6 +130,26 @@ async fn raw_inserts(url: &str, rounds: usize, per_round: usize) -> Result<(Vec<
     drop(client);
     connection.abort();
     Ok((rates, latencies))
+}
+
+/// `n` release writes of three events each (with the release row and view) through a replica's
+/// store, one after another, over 10 releases; each one's latency (ms).
+async fn release_writes(url: &str, n: usize) -> Result<Vec<f64>> {
+    let store = PgStore::open(url).await?.replica(ferry_store::ReplicaOptions::new("bench-writes"));
+    let at = jiff::Timestamp::now();
+    let mut next = [0i64; 10];
+    let mut latencies = Vec::with_capacity(n);
+    for i in 0..n {
+        let r = i % next.len();
+        let id = format!("0190a000-0000-7000-8000-{r:012}");
+        let mut w = ferry_store::test_support::release_write(&id, "bench", "Running", at, next[r], 3);
+        w.view = Some(serde_json::json!({"id": id, "status": "Running", "environments": []}));
+        let t = Instant::now();
+        store.write(vec![Write::Release(Box::new(w))]).await?.into_iter().next().context("no outcome")??;
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+        next[r] += 3;
+    }
+    Ok(latencies)
 }
 
 /// `n` product events written one at a time through one store; how long each took to reach the

@@ -19,6 +19,9 @@ pub(super) struct Active {
     pub(super) in_flight: HashSet<String>,
     /// The header of the view last stored by this engine; `None` until it stores one.
     pub(super) stored: Option<ViewHeader>,
+    /// What happened to the release (work results, in order) that could not be made durable yet (the
+    /// store did not answer): recorded again, before anything newer, by the next commit of the release.
+    pub(super) unrecorded: Vec<ferry_model::release::ReleaseEvent>,
 }
 
 /// What the stored view of a release is rewritten for: status, start, end, termination, retries.
@@ -33,7 +36,7 @@ type ViewHeader = (
 impl Active {
     /// A release this engine has not written yet (created, or loaded from the store).
     pub(super) fn new(state: ReleaseState, next_seq: i64) -> Active {
-        Active { state: Arc::new(state), next_seq, in_flight: HashSet::new(), stored: None }
+        Active { state: Arc::new(state), next_seq, in_flight: HashSet::new(), stored: None, unrecorded: Vec::new() }
     }
 }
 

@@ -53,8 +53,18 @@ impl<S: Store> Engine<S> {
         });
         if let Err(e) = written {
             if self.lost_by(&e) {
-                // Another replica drives the release now: forget it, never write for it again.
+                // Another replica drives the release now: forget it, never write for it again. (Its log
+                // moved on without this engine — a commit whose answer was lost with the connection — while
+                // the lease may still be this replica's: given up, so a claim loads the log again.)
                 self.lose(id, &e.to_string());
+                if matches!(e, StoreError::SequenceConflict { .. }) {
+                    let replicas = self.replicas.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = replicas.give_up(id).await {
+                            tracing::warn!(release = %id, error = %e, "cannot give the lease up");
+                        }
+                    });
+                }
                 return Err(EngineError::Conflict(format!("release {id} is driven by another replica now")));
             }
             self.publish(id);
@@ -142,6 +152,16 @@ impl<S: Store> Engine<S> {
         self.drive_with(id, events).await;
     }
 
+    /// Commits again what failed commits left unrecorded (the store was unreachable), oldest release
+    /// first; called periodically.
+    pub(super) async fn record_unrecorded(&mut self) {
+        let ids: Vec<ReleaseId> =
+            self.releases.iter().filter(|(_, a)| !a.unrecorded.is_empty()).map(|(id, _)| *id).collect();
+        for id in ids {
+            self.drive(id).await;
+        }
+    }
+
     /// Plans release `id` until nothing new is decided, commits the decisions, then starts the work.
     pub(super) async fn drive(&mut self, id: ReleaseId) {
         self.drive_with(id, Vec::new()).await;
@@ -153,15 +173,19 @@ impl<S: Store> Engine<S> {
         let may_start = self.may_start(id);
         let catalog = self.catalog.clone();
         let workflows = &catalog.workflows;
-        let Some(active) = self.releases.get(&id) else { return };
+        let Some(active) = self.releases.get_mut(&id) else { return };
+        // What a failed commit left unrecorded goes first, in the order it happened.
+        let mut pending = std::mem::take(&mut active.unrecorded);
+        pending.extend(recorded);
         let mut next = ReleaseState::clone(&active.state);
-        let mut events = Vec::with_capacity(recorded.len());
-        for event in recorded {
+        let mut events = Vec::with_capacity(pending.len());
+        for event in pending {
             match next.apply(&event) {
                 Ok(()) => events.push(event),
                 Err(e) => tracing::warn!(release = %id, error = %e, "event rejected"),
             }
         }
+        let happened = events.len();
         let in_flight = active.in_flight.clone();
         for _ in 0..64 {
             let input = PlanInput { now: self.ports.clock.now(), may_start, in_flight: &in_flight, workflows };
@@ -193,11 +217,17 @@ impl<S: Store> Engine<S> {
                 break;
             }
         }
-        if !events.is_empty()
-            && let Err(e) = self.commit(id, events, next).await
-        {
-            tracing::error!(release = %id, error = %e, "cannot record release events");
-            return;
+        if !events.is_empty() {
+            let unrecorded = events[..happened].to_vec();
+            if let Err(e) = self.commit(id, events, next).await {
+                tracing::error!(release = %id, error = %e, "cannot record release events; trying again later");
+                // Kept for the next attempt (unless the release is another replica's now); the decisions
+                // are planned again then. Nothing is acted on before it is durable.
+                if let Some(active) = self.releases.get_mut(&id) {
+                    active.unrecorded = unrecorded;
+                }
+                return;
+            }
         }
         // Work is handed out only once the decisions are durable.
         let Some(active) = self.releases.get(&id) else { return };

@@ -274,6 +274,8 @@ impl<S: Store> Engine<S> {
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut leases = tokio::time::interval(self.config.lease_renew_interval);
         leases.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut claims = tokio::time::interval(self.config.lease_renew_interval.min(replicas::CLAIM_INTERVAL));
+        claims.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 request = requests.recv() => match request {
@@ -287,7 +289,11 @@ impl<S: Store> Engine<S> {
                 Some(round) = lease_rounds.recv() => self.handle_lease_round(round).await,
                 Some(notice) = notices.recv() => self.handle_notice(notice).await,
                 _ = self.sleep_until_deadline() => self.check_deadlines().await,
-                _ = leases.tick() => self.start_lease_round(),
+                _ = claims.tick() => self.start_claim_round(),
+                _ = leases.tick() => {
+                    self.start_lease_round();
+                    self.record_unrecorded().await;
+                }
                 _ = poll.tick() => {
                     if self.take_turn(replicas::POLL_LOCK).await {
                         let apps: Vec<AppName> =

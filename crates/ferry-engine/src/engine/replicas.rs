@@ -15,6 +15,8 @@ use crate::ports::{Control, ControlAnswer, ControlResult, Notice, Owner, Replica
 
 /// Most releases claimed in one lease round.
 const CLAIM_LIMIT: u32 = 100;
+/// Most time between claims of expired leases while other replicas drive releases.
+pub(super) const CLAIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 /// The lock held by the replica that polls trigger environments.
 pub(super) const POLL_LOCK: &str = "trigger-polling";
 
@@ -83,17 +85,23 @@ pub(super) struct LeaseRound {
     config: Option<ferry_store::ConfigVersion>,
 }
 
-/// One lease round, off the engine task: claim and load, read what is active, take control
-/// requests about `held`.
-pub(super) async fn lease_round<S: Store>(store: S, replicas: Arc<dyn Replicas>, held: Vec<ReleaseId>) -> LeaseRound {
+/// Claims releases whose lease is free or expired and loads them.
+async fn claim_and_load<S: Store>(store: &S, replicas: &Arc<dyn Replicas>) -> Vec<(ReleaseId, Loaded)> {
     let ids = replicas.claim(CLAIM_LIMIT).await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "cannot claim releases");
         Vec::new()
     });
     let mut claimed = Vec::with_capacity(ids.len());
     for id in ids {
-        claimed.push((id, crate::notes::replay(&store, &id).await));
+        claimed.push((id, crate::notes::replay(store, &id).await));
     }
+    claimed
+}
+
+/// One lease round, off the engine task: claim and load, read what is active, take control
+/// requests about `held`.
+pub(super) async fn lease_round<S: Store>(store: S, replicas: Arc<dyn Replicas>, held: Vec<ReleaseId>) -> LeaseRound {
+    let claimed = claim_and_load(&store, &replicas).await;
     let filter = ReleaseFilter {
         statuses: ["Queued", "Running", "Suspended", "Terminating"].map(str::to_owned).to_vec(),
         limit: 500,
@@ -136,6 +144,21 @@ impl<S: Store> Engine<S> {
         let held: Vec<ReleaseId> = self.releases.keys().copied().collect();
         tokio::spawn(async move {
             let _ = tx.send(lease_round(store, replicas, held).await);
+        });
+    }
+
+    /// Between lease rounds, while other replicas drive releases: claims those whose lease expired
+    /// (their replica died), so a takeover waits for the expiry and at most one claim interval, not a
+    /// whole renewal interval more.
+    pub(super) fn start_claim_round(&mut self) {
+        if self.replicas.is_sole() || self.lease_round_running || self.elsewhere.is_empty() {
+            return;
+        }
+        self.lease_round_running = true;
+        let (store, replicas, tx) = (self.store.clone(), self.replicas.clone(), self.lease_rounds.clone());
+        tokio::spawn(async move {
+            let claimed = claim_and_load(&store, &replicas).await;
+            let _ = tx.send(LeaseRound { claimed, active: None, controls: Vec::new(), config: None });
         });
     }
 
@@ -430,6 +453,56 @@ impl<S: Store> Engine<S> {
         self.elsewhere.iter().any(|(other, p)| *other < id && p == product)
     }
 
+    /// The active releases of `product` other replicas drive (not being terminated), read from the
+    /// database so that one created a moment ago on another replica counts; none on a sole replica
+    /// or when they cannot be read. `id` is the release asking, left out.
+    pub(super) async fn others_of(&self, product: &ProductName, id: ReleaseId) -> Vec<Other> {
+        if self.replicas.is_sole() {
+            return Vec::new();
+        }
+        let filter = ReleaseFilter {
+            product: Some(product.to_string()),
+            statuses: ["Queued", "Running", "Suspended"].map(str::to_owned).to_vec(),
+            limit: 500,
+            ..ReleaseFilter::default()
+        };
+        let rows = match self.store.list_releases(filter).await {
+            Ok(page) => page.items,
+            Err(e) => {
+                tracing::warn!(product = %product, error = %e, "cannot read the product's releases on other replicas");
+                return Vec::new();
+            }
+        };
+        rows.into_iter()
+            .filter_map(|row| {
+                let other = ReleaseId(row.id.parse::<uuid::Uuid>().ok()?);
+                (other != id && !self.releases.contains_key(&other)).then_some(Other {
+                    id: other,
+                    status: row.status,
+                    environments: row.environments,
+                })
+            })
+            .collect()
+    }
+
+    /// Terminates release `id` for the product's concurrency mode, here or through the replica
+    /// driving it.
+    pub(super) async fn terminate_anywhere(&mut self, id: ReleaseId, reason: String) {
+        if self.releases.contains_key(&id) || self.replicas.is_sole() {
+            if let Err(e) = self.request_termination(id, reason, "ferry".into()).await {
+                tracing::error!(release = %id, error = %e, "cannot terminate a release (concurrency mode)");
+            }
+            return;
+        }
+        let control = Control::Terminate { reason, actor: "ferry".into() };
+        self.control(id, control, move |answer| {
+            if let Err(e) = answer {
+                tracing::warn!(release = %id, error = %e, "cannot terminate a release another replica drives");
+            }
+        })
+        .await;
+    }
+
     /// Gives the leases of the releases this replica drives up, so others take them over at once.
     pub(super) async fn give_up_all(&mut self) {
         let ids: Vec<ReleaseId> = self.releases.keys().copied().collect();
@@ -439,4 +512,13 @@ impl<S: Store> Engine<S> {
             }
         }
     }
+}
+
+/// An active release of a product that another replica drives, as stored.
+pub(super) struct Other {
+    pub id: ReleaseId,
+    /// `Queued`, `Running` or `Suspended`.
+    pub status: String,
+    /// Environment → status.
+    pub environments: serde_json::Value,
 }

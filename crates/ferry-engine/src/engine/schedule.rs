@@ -47,23 +47,26 @@ impl<S: Store> Engine<S> {
         let mode = self.catalog.products.get(&product).map(|p| p.concurrency).unwrap_or_default();
         match mode {
             Concurrency::Queue => {
-                let queued: Vec<ReleaseId> = self
+                let others = self.others_of(&product, id).await;
+                let mut queued: Vec<ReleaseId> = self
                     .releases
                     .of_product(&product)
                     .filter(|(_, a)| a.state.started_at().is_none() && a.state.terminate_request().is_none())
                     .map(|(id, _)| id)
                     .collect();
-                let running = self
-                    .releases
-                    .of_product(&product)
-                    .any(|(_, a)| a.state.started_at().is_some() && a.state.finished_at().is_none());
+                // Other replicas' releases of the product count too.
+                queued.extend(others.iter().filter(|o| o.status == "Queued").map(|o| o.id));
+                queued.sort();
+                let running = others.iter().any(|o| o.status != "Queued")
+                    || self
+                        .releases
+                        .of_product(&product)
+                        .any(|(_, a)| a.state.started_at().is_some() && a.state.finished_at().is_none());
                 // The one that will start next is not waiting in the queue.
                 let waiting = if running { queued.len() } else { queued.len().saturating_sub(1) };
                 let overflow = waiting.saturating_sub(self.config.queue_limit);
                 for old in queued.into_iter().take(overflow) {
-                    if let Err(e) = self.request_termination(old, "queue overflow".into(), "ferry".into()).await {
-                        tracing::error!(release = %old, error = %e, "cannot terminate on queue overflow");
-                    }
+                    self.terminate_anywhere(old, "queue overflow".into()).await;
                 }
             }
             Concurrency::Terminate => {
@@ -88,11 +91,16 @@ impl<S: Store> Engine<S> {
                     })
                     .map(|(id, _)| id)
                     .collect();
+                // Other replicas' releases of the product, by their stored environment statuses.
+                let elsewhere = self.others_of(&product, id).await.into_iter().filter(|o| {
+                    o.id < id
+                        && targets.iter().any(|env| {
+                            o.environments.get(env.as_str()).and_then(|s| s.as_str()).is_some_and(|s| s != "Successful")
+                        })
+                });
+                let older: Vec<ReleaseId> = older.into_iter().chain(elsewhere.map(|o| o.id)).collect();
                 for old in older {
-                    let reason = format!("superseded by release {id}");
-                    if let Err(e) = self.request_termination(old, reason, "ferry".into()).await {
-                        tracing::error!(release = %old, error = %e, "cannot terminate a superseded release");
-                    }
+                    self.terminate_anywhere(old, format!("superseded by release {id}")).await;
                 }
             }
         }

@@ -38,7 +38,7 @@ impl ReplicaOptions {
         ReplicaOptions { owner: owner.into(), lease_ttl: Duration::from_secs(15) }
     }
 
-    fn ttl_ms(&self) -> i64 {
+    pub(super) fn ttl_ms(&self) -> i64 {
         i64::try_from(self.lease_ttl.as_millis()).unwrap_or(i64::MAX)
     }
 }
@@ -100,48 +100,52 @@ fn lease_from_row(row: &tokio_postgres::Row, doing: &'static str) -> Result<Leas
     })
 }
 
-/// Checks, inside a release write's transaction, that the replica may write the release: it holds
-/// the lease at the epoch it claimed, or the write creates the release or finds its lease free (the
-/// replica then owns it). Returns the changes to the leases held and the epoch the write is made at.
-pub(super) async fn fence(tx: &Transaction<'_>, replica: &Replica, w: &ReleaseWrite) -> Result<(Vec<Hold>, i64)> {
+/// Reads a release's lease row and locks it until the write's transaction ends.
+pub(super) const LEASE_FOR_UPDATE: &str = "SELECT owner, epoch FROM leases WHERE release_id = $1 FOR UPDATE";
+/// Leases a new release to `$2` at epoch 1 for `$3` ms.
+pub(super) const LEASE_CREATE: &str = "INSERT INTO leases (release_id, owner, epoch, expires_at)
+     VALUES ($1, $2, 1, now() + $3::bigint * interval '1 millisecond')";
+/// Gives a free lease to `$2` at epoch `$3` for `$4` ms.
+pub(super) const LEASE_TAKE: &str =
+    "UPDATE leases SET owner = $2, epoch = $3, expires_at = now() + $4::bigint * interval '1 millisecond'
+     WHERE release_id = $1";
+/// Frees the lease of a release that ended.
+pub(super) const LEASE_END: &str = "UPDATE leases SET owner = NULL, expires_at = now() WHERE release_id = $1";
+
+/// A lease row read with [`LEASE_FOR_UPDATE`]: owner and epoch.
+pub(super) type LeaseRow = (Option<String>, i64);
+
+/// Decodes a row of [`LEASE_FOR_UPDATE`].
+pub(super) fn lease_row(row: &tokio_postgres::Row) -> Result<LeaseRow> {
     let doing = "checking the release's lease";
+    Ok((get(row, "owner", doing)?, get(row, "epoch", doing)?))
+}
+
+/// What a release write does about its lease.
+pub(super) struct Fence {
+    /// The epoch the write is made at.
+    pub epoch: i64,
+    /// Changes to the leases held, once the transaction committed.
+    pub holds: Vec<Hold>,
+    /// The lease is created ([`LEASE_CREATE`], `Some(1)`) or taken ([`LEASE_TAKE`]) at this epoch.
+    pub take: Option<i64>,
+    /// The release ends: its lease is freed ([`LEASE_END`]).
+    pub end: bool,
+}
+
+/// Decides whether the replica may write the release, from its lease row read under lock: it holds
+/// the lease at the epoch it claimed, or the write creates the release or finds its lease free (the
+/// replica then owns it).
+pub(super) fn decide(replica: &Replica, w: &ReleaseWrite, lease: Option<LeaseRow>) -> Result<Fence> {
     let me = &replica.options.owner;
-    let lease = tx
-        .query_opt("SELECT owner, epoch FROM leases WHERE release_id = $1 FOR UPDATE", &[&w.release_id])
-        .await
-        .map_err(query_err(doing))?;
-    let lease: Option<(Option<String>, i64)> =
-        lease.map(|row| Ok::<_, StoreError>((get(&row, "owner", doing)?, get(&row, "epoch", doing)?))).transpose()?;
     let held = replica.epoch(&w.release_id);
-    let finished = !["Queued", "Running", "Suspended", "Terminating"].contains(&w.row.status.as_str());
     let mut holds = Vec::new();
-    let at_epoch = match (&lease, held) {
-        (Some((Some(owner), epoch)), Some(mine)) if owner == me && *epoch == mine => mine,
-        (None, None) if w.first_seq == 0 => {
-            tx.execute(
-                "INSERT INTO leases (release_id, owner, epoch, expires_at)
-                 VALUES ($1, $2, 1, now() + $3::bigint * interval '1 millisecond')",
-                &[&w.release_id, me, &replica.options.ttl_ms()],
-            )
-            .await
-            .map_err(query_err("leasing a new release"))?;
-            holds.push(Hold { release_id: w.release_id.clone(), epoch: Some(1) });
-            1
-        }
-        (Some((None, epoch)), _) => {
-            // A free lease (a final release being retried, or one no replica claimed yet): writing it
-            // is claiming it, here under the row lock.
-            let epoch = epoch + 1;
-            tx.execute(
-                "UPDATE leases SET owner = $2, epoch = $3, expires_at = now() + $4::bigint * interval '1 millisecond'
-                 WHERE release_id = $1",
-                &[&w.release_id, me, &epoch, &replica.options.ttl_ms()],
-            )
-            .await
-            .map_err(query_err("taking a free lease"))?;
-            holds.push(Hold { release_id: w.release_id.clone(), epoch: Some(epoch) });
-            epoch
-        }
+    let take = match (&lease, held) {
+        (Some((Some(owner), epoch)), Some(mine)) if owner == me && *epoch == mine => None,
+        (None, None) if w.first_seq == 0 => Some(1),
+        // A free lease (a final release being retried, or one no replica claimed yet): writing it is
+        // claiming it, here under the row lock.
+        (Some((None, epoch)), _) => Some(epoch + 1),
         _ => {
             return Err(StoreError::Fenced {
                 release: w.release_id.clone(),
@@ -151,14 +155,42 @@ pub(super) async fn fence(tx: &Transaction<'_>, replica: &Replica, w: &ReleaseWr
             });
         }
     };
-    if finished {
-        // A final release needs no owner any more.
-        tx.execute("UPDATE leases SET owner = NULL, expires_at = now() WHERE release_id = $1", &[&w.release_id])
-            .await
-            .map_err(query_err("ending the lease of a finished release"))?;
+    if let Some(epoch) = take {
+        holds.push(Hold { release_id: w.release_id.clone(), epoch: Some(epoch) });
+    }
+    let epoch = take.or(held).unwrap_or(0);
+    // A final release needs no owner any more.
+    let end = !["Queued", "Running", "Suspended", "Terminating"].contains(&w.row.status.as_str());
+    if end {
         holds.push(Hold { release_id: w.release_id.clone(), epoch: None });
     }
-    Ok((holds, at_epoch))
+    Ok(Fence { epoch, holds, take, end })
+}
+
+/// Checks, inside a release write's transaction, that the replica may write the release ([`decide`])
+/// and changes its lease accordingly. Returns the changes to the leases held and the epoch the write
+/// is made at.
+pub(super) async fn fence(tx: &Transaction<'_>, replica: &Replica, w: &ReleaseWrite) -> Result<(Vec<Hold>, i64)> {
+    let doing = "checking the release's lease";
+    let lease = tx.query_opt(LEASE_FOR_UPDATE, &[&w.release_id]).await.map_err(query_err(doing))?;
+    let fence = decide(replica, w, lease.as_ref().map(lease_row).transpose()?)?;
+    match fence.take {
+        Some(1) if lease.is_none() => {
+            tx.execute(LEASE_CREATE, &[&w.release_id, &replica.options.owner, &replica.options.ttl_ms()])
+                .await
+                .map_err(query_err("leasing a new release"))?;
+        }
+        Some(epoch) => {
+            tx.execute(LEASE_TAKE, &[&w.release_id, &replica.options.owner, &epoch, &replica.options.ttl_ms()])
+                .await
+                .map_err(query_err("taking a free lease"))?;
+        }
+        None => {}
+    }
+    if fence.end {
+        tx.execute(LEASE_END, &[&w.release_id]).await.map_err(query_err("ending the lease of a finished release"))?;
+    }
+    Ok((fence.holds, fence.epoch))
 }
 
 impl PgStore {
@@ -214,7 +246,8 @@ impl PgStore {
     }
 
     /// Renews every lease this replica holds; returns the releases whose lease it lost (taken over by
-    /// another replica after expiry), which it must stop driving.
+    /// another replica after expiry, or expired: any replica may have claimed it meanwhile), which it
+    /// must stop driving. A lease that expired unclaimed is claimable again, by this replica too.
     pub async fn renew(&self) -> Result<Vec<String>> {
         let doing = "renewing leases";
         let replica = self.replica_or_err(doing)?;
@@ -227,7 +260,7 @@ impl PgStore {
             .query(
                 "UPDATE leases l SET expires_at = now() + $2::bigint * interval '1 millisecond'
                  FROM unnest($3::text[], $4::bigint[]) AS h(release_id, epoch)
-                 WHERE l.release_id = h.release_id AND l.epoch = h.epoch AND l.owner = $1
+                 WHERE l.release_id = h.release_id AND l.epoch = h.epoch AND l.owner = $1 AND l.expires_at > now()
                  RETURNING l.release_id",
                 &[&replica.options.owner, &replica.options.ttl_ms(), &ids, &epochs],
             )

@@ -10,6 +10,7 @@ mod control;
 mod lease;
 mod listen;
 mod migrate;
+mod release;
 mod rows;
 mod write;
 

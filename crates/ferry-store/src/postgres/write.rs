@@ -13,9 +13,32 @@ use super::{PgStore, query_err};
 use crate::{AppStateRow, ImageRow, PullRequestRow, ReleaseWrite, Result, StoreError, TokenRow, Write, WriteOutcome};
 
 /// Advisory lock serialising event appends (any transaction appending events holds it until it ends).
-const EVENT_LOCK: i64 = 0x6665_7272_7901;
+pub(super) const EVENT_LOCK: i64 = 0x6665_7272_7901;
 /// The channel of committed-event notifications; the payload is the last event id of the transaction.
 pub(super) const CHANNEL: &str = "ferry_events";
+
+/// Upserts a release's row.
+pub(super) const RELEASE_UPSERT: &str =
+    "INSERT INTO releases (id, product, flow, flow_version, status, initiator, created_at,
+       finished_at, reason, retries, version, environments, next_seq)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+     ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = excluded.finished_at,
+       reason = excluded.reason, retries = excluded.retries, version = excluded.version,
+       environments = excluded.environments, next_seq = excluded.next_seq, flow_version = excluded.flow_version";
+/// Upserts a release's stored view.
+pub(super) const VIEW_UPSERT: &str =
+    "INSERT INTO release_views (id, view) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET view = excluded.view";
+/// Upserts an application's live state.
+pub(super) const APP_STATE_UPSERT: &str = "INSERT INTO app_state (application, product, environment, component,
+       version, revision, sync, health, message, release_id, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     ON CONFLICT (application) DO UPDATE SET product = excluded.product, environment = excluded.environment,
+       component = excluded.component, version = excluded.version, revision = excluded.revision,
+       sync = excluded.sync, health = excluded.health, message = excluded.message,
+       release_id = excluded.release_id, updated_at = excluded.updated_at";
+/// Upserts a workflow run of a release.
+pub(super) const RUN_UPSERT: &str = "INSERT INTO runs (run_id, release_id, started_at, workflow, target, state)
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id) DO UPDATE SET state = excluded.state";
 
 /// What one write produced besides its outcome.
 #[derive(Default)]
@@ -28,6 +51,9 @@ struct Effects {
 
 /// Applies a batch of writes in one transaction.
 pub(super) async fn write(store: &PgStore, writes: Vec<Write>) -> Result<Vec<Result<WriteOutcome>>> {
+    if let [Write::Release(w)] = writes.as_slice() {
+        return Ok(vec![super::release::write(store, w).await?]);
+    }
     let mut client = store.client("writing").await?;
     let tx = client.transaction().await.map_err(query_err("starting a transaction"))?;
     if writes.iter().any(|w| matches!(w, Write::Release(_) | Write::ProductEvent { .. })) {
@@ -356,13 +382,7 @@ async fn write_image(tx: &Transaction<'_>, row: &ImageRow) -> Result<WriteOutcom
 
 async fn upsert_app_state(tx: &Transaction<'_>, row: &AppStateRow) -> Result<()> {
     tx.execute(
-        "INSERT INTO app_state (application, product, environment, component, version, revision, sync, health,
-           message, release_id, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-         ON CONFLICT (application) DO UPDATE SET product = excluded.product, environment = excluded.environment,
-           component = excluded.component, version = excluded.version, revision = excluded.revision,
-           sync = excluded.sync, health = excluded.health, message = excluded.message,
-           release_id = excluded.release_id, updated_at = excluded.updated_at",
+        APP_STATE_UPSERT,
         &[
             &row.application,
             &row.product,
@@ -424,12 +444,7 @@ async fn write_release(
     }
     let r = &w.row;
     tx.execute(
-        "INSERT INTO releases (id, product, flow, flow_version, status, initiator, created_at, finished_at, reason,
-           retries, version, environments, next_seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-         ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = excluded.finished_at,
-           reason = excluded.reason, retries = excluded.retries, version = excluded.version,
-           environments = excluded.environments, next_seq = excluded.next_seq, flow_version = excluded.flow_version",
+        RELEASE_UPSERT,
         &[
             &r.id,
             &r.product,
@@ -449,25 +464,16 @@ async fn write_release(
     .await
     .map_err(query_err("updating the release projection"))?;
     if let Some(view) = &w.view {
-        tx.execute(
-            "INSERT INTO release_views (id, view) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET view = excluded.view",
-            &[&r.id, view],
-        )
-        .await
-        .map_err(query_err("updating the release view"))?;
+        tx.execute(VIEW_UPSERT, &[&r.id, view]).await.map_err(query_err("updating the release view"))?;
     }
     for row in &w.app_states {
         upsert_app_state(tx, row).await?;
     }
     for run in &w.runs {
         let c = crate::runs::encode(run)?;
-        tx.execute(
-            "INSERT INTO runs (run_id, release_id, started_at, workflow, target, state) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (run_id) DO UPDATE SET state = excluded.state",
-            &[&c.run_id, &w.release_id, &c.started_at, &c.workflow, &c.target, &c.state],
-        )
-        .await
-        .map_err(query_err("storing a workflow run"))?;
+        tx.execute(RUN_UPSERT, &[&c.run_id, &w.release_id, &c.started_at, &c.workflow, &c.target, &c.state])
+            .await
+            .map_err(query_err("storing a workflow run"))?;
     }
     Ok(WriteOutcome::Events(gids))
 }

@@ -165,6 +165,21 @@ async fn an_expired_lease_is_taken_over_and_the_old_owner_is_fenced_off() {
 }
 
 #[tokio::test]
+async fn a_lease_that_expired_before_its_renewal_is_lost_and_claimable_again() {
+    let Some((_db, a, _)) = two().await else { return };
+    // Renewals could not reach the database for longer than the lease lasts (here: at once).
+    let late = replica(&a, "a", 0);
+    one(late.write(vec![write(R1, 0, "Running")]).await.unwrap()).unwrap();
+    assert_eq!(late.renew().await.unwrap(), [R1], "an expired lease is not renewed: another may hold it");
+    assert!(matches!(one(late.write(vec![write(R1, 1, "Running")]).await.unwrap()), Err(StoreError::Fenced { .. })));
+    // Nobody claimed it meanwhile: the replica claims it again, as a takeover (epoch + 1).
+    let again = replica(&a, "a", 60_000);
+    assert_eq!(again.claim(10).await.unwrap().iter().map(|l| l.epoch).collect::<Vec<_>>(), [2]);
+    assert!(again.renew().await.unwrap().is_empty());
+    one(again.write(vec![write(R1, 1, "Running")]).await.unwrap()).unwrap();
+}
+
+#[tokio::test]
 async fn a_control_request_is_taken_by_the_owner_once_and_answered() {
     let Some((_db, a, b)) = two().await else { return };
     let (a, b) = (replica(&a, "a", 60_000), replica(&b, "b", 60_000));

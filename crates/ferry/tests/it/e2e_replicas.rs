@@ -35,6 +35,11 @@ struct Replicas {
 impl Replicas {
     /// Starts `names.len()` replicas on `db`, the first applying the product's configuration.
     fn start(db: &Database, product: &Product, names: &[&str]) -> Replicas {
+        Replicas::start_on(&db.url, product, names, "2s")
+    }
+
+    /// [`Replicas::start`] on the database at `url`, with leases lasting `lease_expiry`.
+    fn start_on(url: &str, product: &Product, names: &[&str], lease_expiry: &str) -> Replicas {
         let token_file = product.dir.path().join("admin.token");
         let secret_file = product.dir.path().join("webhook.secret");
         std::fs::write(&secret_file, WEBHOOK_SECRET).unwrap();
@@ -42,14 +47,14 @@ impl Replicas {
         for (i, name) in names.iter().enumerate() {
             let mut args = vec![
                 "--database",
-                db.url.as_str(),
+                url,
                 "--auth",
                 "--bootstrap-token-file",
                 path(&token_file),
                 "--replica-id",
                 name,
                 "--lease-expiry",
-                "2s",
+                lease_expiry,
                 "--lease-renew-interval",
                 "200ms",
                 "--health-poll-interval",
@@ -66,7 +71,7 @@ impl Replicas {
         }
         let token = servers[0].as_ref().unwrap().admin_token();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let store = rt.block_on(PgStore::open_with(&db.url, false)).unwrap();
+        let store = rt.block_on(PgStore::open_with(url, false)).unwrap();
         Replicas { servers, names: names.iter().map(|n| (*n).to_owned()).collect(), token, store, rt }
     }
 
@@ -526,4 +531,104 @@ fn a_configuration_applied_through_one_replica_is_used_by_the_others() {
             r.json()["items"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_owned()).collect();
         names.contains(&"perf".to_owned()).then_some(())
     });
+}
+
+/// `GET /readyz` of `server`: status and body.
+fn readyz(server: &Server) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let resp = reqwest::get(format!("{}/readyz", server.url)).await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    })
+}
+
+#[test]
+fn releases_continue_after_postgresql_restarts_mid_release() {
+    // A server of the test's own, since it is stopped and started (the tests' shared one never is).
+    if ferry_store::test_support::postgres_server().is_none() {
+        return;
+    }
+    let cluster = super::pg_cluster::Cluster::start();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let url = rt.block_on(ferry_store::test_support::create_database(&cluster.url(), "ferry_restart")).unwrap();
+    let gates = tempfile::tempdir().unwrap();
+    let (gate, passed) = (gates.path().join("open"), gates.path().join("passed"));
+    let product = Product::new(&format!("{} && echo x >> '{}'", gated(&gate), passed.display()));
+    // Leases outlast the restart: the replica keeps its release throughout.
+    let mut replicas = Replicas::start_on(&url, &product, &["a"], "60s");
+    let server = replicas.server(0);
+    let id = replicas.promote(0);
+    wait_for("the gate steps of qa and staging to run", || {
+        let events = replicas.event_types(&id);
+        (events.iter().filter(|e| e["type"] == "StepStarted" && e["step"] == "gate").count() == 4).then_some(())
+    });
+    assert_eq!(readyz(server).0, 200);
+
+    cluster.stop();
+    wait_for("the replica to report itself not ready", || {
+        let (status, body) = readyz(server);
+        (status == 503).then_some(body)
+    });
+    // The gate steps finish while nothing can be recorded: their results wait in the engine, and
+    // nothing is acted on (no promotion commit) until they are durable.
+    std::fs::write(&gate, "").unwrap();
+    let passes = || std::fs::read_to_string(&passed).unwrap_or_default().lines().count();
+    wait_for("the gate steps to pass and their results to fail to be recorded", || {
+        let log = Server::log_of(&server.data);
+        (passes() >= 4 && log.contains("cannot record release events")).then_some(())
+    });
+    assert_eq!(promotion_commits(&product.bare), [], "nothing promoted while the database was down");
+    assert_eq!(passes(), 4, "no gate step ran again while its result waited to be recorded");
+
+    cluster.restart();
+    wait_for("the replica to be ready again", || (readyz(server).0 == 200).then_some(()));
+    // The test's own connections were ended with the server: it connects again.
+    replicas.store = replicas.rt.block_on(PgStore::open_with(&url, false)).unwrap();
+    let statuses = replicas.wait_finished(std::slice::from_ref(&id));
+    let events = replicas.event_types(&id);
+    assert_eq!(statuses[&id], "Succeeded", "{events:?}");
+    // Every result was recorded once, in order, by the same owner; no step was lost or run again.
+    assert!(!has_event(&events, "StepLost", None), "{events:?}");
+    let finished = events.iter().filter(|e| e["type"] == "StepFinished" && e["step"] == "gate").count();
+    assert_eq!(finished, 6, "qa, staging and prod, two applications each: {events:?}");
+    let epochs = replicas.assert_fenced(&id);
+    assert!(epochs.iter().all(|e| *e == 1), "one owner throughout: {epochs:?}");
+    let commits = promotion_commits(&product.bare);
+    for env in ["qa", "staging", "prod"] {
+        assert_eq!(commits.iter().filter(|(_, e)| e == env).count(), 1, "{env} promoted once: {commits:?}");
+    }
+}
+
+#[test]
+fn a_release_created_on_one_replica_supersedes_an_older_one_another_replica_drives() {
+    let Some(db) = Database::create() else { return };
+    let gates = tempfile::tempdir().unwrap();
+    let product = Product::new(&gated(&gates.path().join("never")));
+    // The product runs in terminate mode: a new release supersedes older unfinished ones.
+    let file = product.config.join("shop.yaml");
+    let yaml = std::fs::read_to_string(&file).unwrap();
+    let anchor = "  promotionFlows: [ { name: standard } ]\n";
+    assert!(yaml.contains(anchor), "{yaml}");
+    std::fs::write(&file, yaml.replace(anchor, &format!("{anchor}  concurrency: terminate\n"))).unwrap();
+    let replicas = Replicas::start(&db, &product, &["a", "b"]);
+    let old = replicas.promote(0);
+    wait_for("the older release to wait at its gate on a", || {
+        has_event(&replicas.event_types(&old), "StepStarted", Some("gate")).then_some(())
+    });
+    assert_eq!(replicas.owner(&old).as_deref(), Some("a"));
+    // Created on b at once, before any lease round of b could have listed the older release.
+    let new = replicas.promote(1);
+    assert_eq!(replicas.owner(&new).as_deref(), Some("b"));
+    let statuses = replicas.wait_finished(std::slice::from_ref(&old));
+    let events = replicas.event_types(&old);
+    assert_eq!(statuses[&old], "Terminated", "{events:?}");
+    let reason = format!("superseded by release {new}");
+    assert!(events.iter().any(|e| e["type"] == "TerminateRequested" && e["reason"] == reason.as_str()), "{events:?}");
+    let epochs = replicas.assert_fenced(&old);
+    assert_eq!(epochs.first(), epochs.last(), "the owner carried the termination out: {epochs:?}");
+    // The new release goes on.
+    wait_for("the new release to reach its gate", || {
+        has_event(&replicas.event_types(&new), "StepStarted", Some("gate")).then_some(())
+    });
+    assert_eq!(replicas.statuses()[&new], "Running");
 }

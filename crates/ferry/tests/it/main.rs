@@ -520,6 +520,7 @@ mod e2e_postgres;
 mod e2e_releases;
 mod e2e_replicas;
 mod e2e_tls;
+mod pg_cluster;
 
 /// Reads the server's live event stream (from the beginning) until `until` holds for the events
 /// received so far; returns them. Fails the test after two minutes instead of hanging.

@@ -1,0 +1,240 @@
+//! A lone release write (the engine's usual write) in two round trips: the connection pipelines the
+//! statements of each (prepared once per connection), so the event-log lock is held for one round
+//! trip and the commit.
+//!
+//! 1. `BEGIN`, the event-log lock, the release's next sequence number and (on a replica) its lease row,
+//!    locked.
+//! 2. After the checks: the lease change, the events, the release row, its view, application states,
+//!    runs, the `NOTIFY` of the last event id, and `COMMIT`. A statement that fails aborts the
+//!    transaction (the `COMMIT` then rolls back) and is the write's error.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use deadpool_postgres::Object;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use super::lease::{self, Hold, LEASE_CREATE, LEASE_END, LEASE_FOR_UPDATE, LEASE_TAKE};
+use super::write::{APP_STATE_UPSERT, CHANNEL, EVENT_LOCK, RELEASE_UPSERT, RUN_UPSERT, VIEW_UPSERT};
+use super::{PgStore, query_err};
+use crate::{ReleaseWrite, Result, StoreError, WriteOutcome};
+
+/// Appends one event of a release.
+const EVENT_INSERT: &str =
+    "INSERT INTO events (release_id, product, seq, at, body, epoch) VALUES ($1, $2, $3, $4, $5, $6) RETURNING gid";
+/// Announces the events committed: the payload is the last event id this session appended.
+const NOTIFY_LAST: &str = "SELECT pg_notify($1, currval(pg_get_serial_sequence('events', 'gid'))::text)";
+
+/// A statement of a pipeline, with what it was for.
+type Sent<'a> =
+    Pin<Box<dyn Future<Output = (&'static str, std::result::Result<Vec<Row>, tokio_postgres::Error>)> + Send + 'a>>;
+
+/// Queues `sql` (prepared and cached on the connection) with `params`.
+fn send<'a>(
+    client: &'a Object,
+    doing: &'static str,
+    sql: &'static str,
+    params: Vec<&'a (dyn ToSql + Sync)>,
+) -> Sent<'a> {
+    Box::pin(async move {
+        let result = match client.prepare_cached(sql).await {
+            Ok(statement) => client.query(&statement, &params).await,
+            Err(e) => Err(e),
+        };
+        (doing, result)
+    })
+}
+
+/// Queues a simple-protocol command (no parameters).
+fn command<'a>(client: &'a Object, doing: &'static str, sql: &'a str) -> Sent<'a> {
+    Box::pin(async move { (doing, client.batch_execute(sql).await.map(|()| Vec::new())) })
+}
+
+/// Prepares (once per connection) the statements a pipeline uses, so that each statement of the
+/// pipeline is sent the moment it is first polled.
+async fn prepare(client: &Object, sqls: &[&'static str]) -> Result<()> {
+    for sql in sqls {
+        client.prepare_cached(sql).await.map_err(query_err("preparing a statement"))?;
+    }
+    Ok(())
+}
+
+/// Sends the statements together, in order (each is polled once, which sends it), then waits for
+/// every answer; the first failure is the pipeline's.
+async fn pipeline(sent: Vec<Sent<'_>>) -> Result<Vec<Vec<Row>>> {
+    let mut answers = Vec::with_capacity(sent.len());
+    for answer in send_all(sent).await {
+        let (doing, answer) = answer;
+        answers.push(answer.map_err(query_err(doing))?);
+    }
+    Ok(answers)
+}
+
+/// Sends the statements in order and returns every answer.
+async fn send_all(
+    mut sent: Vec<Sent<'_>>,
+) -> Vec<(&'static str, std::result::Result<Vec<Row>, tokio_postgres::Error>)> {
+    let mut early = Vec::with_capacity(sent.len());
+    {
+        let mut cx = std::task::Context::from_waker(futures_util::task::noop_waker_ref());
+        for statement in &mut sent {
+            early.push(match statement.as_mut().poll(&mut cx) {
+                std::task::Poll::Ready(answer) => Some(answer),
+                std::task::Poll::Pending => None,
+            });
+        }
+    }
+    let mut answers = Vec::with_capacity(sent.len());
+    for (statement, early) in sent.into_iter().zip(early) {
+        answers.push(match early {
+            Some(answer) => answer,
+            None => statement.await,
+        });
+    }
+    answers
+}
+
+/// Writes `w` alone in its own transaction. `Ok(Err(_))` is the write's own error (nothing stored).
+pub(super) async fn write(store: &PgStore, w: &ReleaseWrite) -> Result<Result<WriteOutcome>> {
+    let client = store.client("writing").await?;
+    match write_on(store, &client, w).await {
+        Ok(Ok((outcome, holds))) => {
+            if let Some(replica) = &store.replica {
+                replica.hold(holds);
+            }
+            Ok(Ok(outcome))
+        }
+        Ok(Err(refused)) => {
+            end(client, "ROLLBACK").await;
+            Ok(Err(refused))
+        }
+        Err(e) => {
+            end(client, "ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+/// Ends the transaction left open on `client`; a connection that cannot is closed, never pooled.
+async fn end(client: Object, sql: &str) {
+    if client.batch_execute(sql).await.is_err() {
+        drop(Object::take(client));
+    }
+}
+
+/// The two round trips. `Ok(Err(_))`: refused by the checks (sequence, lease), transaction still open.
+async fn write_on(store: &PgStore, client: &Object, w: &ReleaseWrite) -> Result<Result<(WriteOutcome, Vec<Hold>)>> {
+    const NEXT_SEQ: &str = "SELECT next_seq FROM releases WHERE id = $1";
+    prepare(client, &[NEXT_SEQ, LEASE_FOR_UPDATE, LEASE_CREATE, LEASE_TAKE, LEASE_END, EVENT_INSERT, RELEASE_UPSERT])
+        .await?;
+    prepare(client, &[VIEW_UPSERT, APP_STATE_UPSERT, RUN_UPSERT, NOTIFY_LAST]).await?;
+    let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({EVENT_LOCK})");
+    let mut first = vec![
+        command(client, "locking the event log", &begin),
+        send(client, "reading a release's sequence", NEXT_SEQ, vec![&w.release_id]),
+    ];
+    if store.replica.is_some() {
+        first.push(send(client, "checking the release's lease", LEASE_FOR_UPDATE, vec![&w.release_id]));
+    }
+    let read = pipeline(first).await?;
+    let actual: i64 = read[1].first().map_or(0, |r| r.get(0));
+    if actual != w.first_seq {
+        return Ok(Err(StoreError::SequenceConflict { release: w.release_id.clone(), expected: w.first_seq, actual }));
+    }
+    let (mut holds, mut epoch, mut take, mut end, mut create) = (Vec::new(), None, None, false, false);
+    if let Some(replica) = &store.replica {
+        let row = read.get(2).and_then(|rows| rows.first()).map(lease::lease_row).transpose()?;
+        create = row.is_none();
+        let fence = match lease::decide(replica, w, row) {
+            Ok(fence) => fence,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        (holds, epoch, take, end) = (fence.holds, Some(fence.epoch), fence.take, fence.end);
+    }
+    let owner = store.replica.as_ref().map(|r| r.options.owner.clone()).unwrap_or_default();
+    let ttl = store.replica.as_ref().map_or(0, |r| r.options.ttl_ms());
+    let seqs: Vec<i64> = (0..w.events.len() as i64).map(|i| w.first_seq + i).collect();
+    let next_seq = w.first_seq + w.events.len() as i64;
+    let runs = w.runs.iter().map(crate::runs::encode).collect::<Result<Vec<_>>>()?;
+    let mut second = Vec::new();
+    match take {
+        Some(_) if create => {
+            second.push(send(client, "leasing a new release", LEASE_CREATE, vec![&w.release_id, &owner, &ttl]));
+        }
+        Some(ref epoch) => {
+            second.push(send(client, "taking a free lease", LEASE_TAKE, vec![&w.release_id, &owner, epoch, &ttl]));
+        }
+        None => {}
+    }
+    if end {
+        second.push(send(client, "ending the lease of a finished release", LEASE_END, vec![&w.release_id]));
+    }
+    let events_at = second.len();
+    for (event, seq) in w.events.iter().zip(&seqs) {
+        let params: Vec<&(dyn ToSql + Sync)> = vec![&w.release_id, &w.product, seq, &event.at, &event.body, &epoch];
+        second.push(send(client, "appending release events", EVENT_INSERT, params));
+    }
+    let r = &w.row;
+    let row: Vec<&(dyn ToSql + Sync)> = vec![
+        &r.id,
+        &r.product,
+        &r.flow,
+        &r.flow_version,
+        &r.status,
+        &r.initiator,
+        &r.created_at,
+        &r.finished_at,
+        &r.reason,
+        &r.retries,
+        &r.version,
+        &r.environments,
+        &next_seq,
+    ];
+    second.push(send(client, "updating the release projection", RELEASE_UPSERT, row));
+    if let Some(view) = &w.view {
+        second.push(send(client, "updating the release view", VIEW_UPSERT, vec![&r.id, view]));
+    }
+    for a in &w.app_states {
+        let params: Vec<&(dyn ToSql + Sync)> = vec![
+            &a.application,
+            &a.product,
+            &a.environment,
+            &a.component,
+            &a.version,
+            &a.revision,
+            &a.sync,
+            &a.health,
+            &a.message,
+            &a.release_id,
+            &a.updated_at,
+        ];
+        second.push(send(client, "storing application state", APP_STATE_UPSERT, params));
+    }
+    for c in &runs {
+        let params: Vec<&(dyn ToSql + Sync)> =
+            vec![&c.run_id, &w.release_id, &c.started_at, &c.workflow, &c.target, &c.state];
+        second.push(send(client, "storing a workflow run", RUN_UPSERT, params));
+    }
+    if !w.events.is_empty() {
+        second.push(send(client, "announcing events", NOTIFY_LAST, vec![&CHANNEL]));
+    }
+    // A failed statement aborts the transaction: this COMMIT then rolls it back (and answers no error).
+    second.push(command(client, "committing", "COMMIT"));
+    let mut answers = send_all(second).await;
+    let Some((_, committed)) = answers.pop() else {
+        return Err(StoreError::Internal { doing: "writing a release", detail: "no answer to COMMIT".into() });
+    };
+    let mut gids = Vec::with_capacity(w.events.len());
+    for (i, (doing, answer)) in answers.into_iter().enumerate() {
+        let rows = answer.map_err(query_err(doing))?;
+        if (events_at..events_at + w.events.len()).contains(&i) {
+            gids.push(rows.first().map(|r| r.get::<_, i64>(0)).ok_or_else(|| StoreError::Internal {
+                doing: "appending release events",
+                detail: "the insert returned no id".into(),
+            })?);
+        }
+    }
+    committed.map_err(|e| StoreError::GroupFailed { message: e.to_string() })?;
+    Ok(Ok((WriteOutcome::Events(gids), holds)))
+}
