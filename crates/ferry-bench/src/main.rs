@@ -28,6 +28,7 @@ mod rig;
 mod scale;
 mod sse;
 mod stats;
+mod triggers;
 mod util;
 mod workflow;
 
@@ -42,7 +43,7 @@ use crate::limits::Limits;
 use crate::report::{Background, Machine, Report, Row, Sampler};
 
 /// Scenario names, in the order `all` runs them.
-const SCENARIOS: [(&str, &str); 9] = [
+const SCENARIOS: [(&str, &str); 10] = [
     ("hop", "1 hop overhead: dependency Successful → next environment's first action started"),
     ("throughput", "2 engine throughput: environment promotions/s, action none, durable"),
     ("git", "3 git promotion throughput against a plain commit+push loop"),
@@ -52,6 +53,7 @@ const SCENARIOS: [(&str, &str); 9] = [
     ("notes", "7 release notes against git log over the same range"),
     ("scale", "8 scale: a flow of 1,000 environments planned, run and rendered"),
     ("active", "10 active releases: 10,000 waiting on health — memory, and the hop beside them"),
+    ("triggers", "11 trigger polling: 1,000 products' trigger environments polled, CPU per 30 s"),
 ];
 
 /// The PostgreSQL scenario: only with a server (`--postgres URL`).
@@ -105,6 +107,14 @@ pub struct Sizes {
     pub active_waiting: usize,
     /// Releases hopping through the standard flow beside them.
     pub active_hops: usize,
+    /// Products polled for triggers in scenario 11.
+    pub poll_products: usize,
+    /// Repositories they share.
+    pub poll_repos: usize,
+    /// Poll interval of scenario 11, in seconds.
+    pub poll_interval_s: u64,
+    /// Intervals over which its CPU is measured.
+    pub poll_rounds: usize,
 }
 
 impl Sizes {
@@ -133,6 +143,10 @@ impl Sizes {
             wide_requests: 200,
             active_waiting: 10_000,
             active_hops: 20,
+            poll_products: 1_000,
+            poll_repos: 10,
+            poll_interval_s: 10,
+            poll_rounds: 6,
         }
     }
 
@@ -161,6 +175,10 @@ impl Sizes {
             wide_requests: 20,
             active_waiting: 200,
             active_hops: 5,
+            poll_products: 50,
+            poll_repos: 2,
+            poll_interval_s: 1,
+            poll_rounds: 3,
         }
     }
 }
@@ -169,7 +187,7 @@ impl Sizes {
 #[command(name = "ferry-bench", about = "Ferry's benchmark harness: SPEC §9 figures beside the machine's own limits")]
 struct Cli {
     /// `all`, `quick`, or scenario names: hop, throughput, git, steps, releases, sse, notes, scale, active,
-    /// postgres (with --postgres).
+    /// triggers, postgres (with --postgres).
     #[arg(required = true)]
     what: Vec<String>,
     /// Also write the results as JSON to this file.
@@ -352,6 +370,10 @@ async fn scenario(
         "notes" => notes::notes(dir, s.notes_commits, s.notes_runs).await,
         "scale" => scale::wide(dir, limits, s.wide_envs, s.wide_requests).await,
         "active" => active::active(dir, limits, s.active_waiting, s.active_hops).await,
+        "triggers" => {
+            let interval = std::time::Duration::from_secs(s.poll_interval_s);
+            triggers::triggers(dir, s.poll_products, s.poll_repos, interval, s.poll_rounds).await
+        }
         other => anyhow::bail!("unknown scenario {other}"),
     }
 }
