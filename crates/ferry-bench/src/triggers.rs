@@ -106,7 +106,7 @@ pub async fn triggers(
             .flat_map(|i| {
                 let name = product(i);
                 ["pdev", "pprod"]
-                    .map(|env| (format!("products/{name}/{env}/values.yaml"), format!("image:\n  tag: \"1.0.0\"\n")))
+                    .map(|env| (format!("products/{name}/{env}/values.yaml"), "image:\n  tag: \"1.0.0\"\n".to_owned()))
             })
             .chain([("README.md".to_owned(), "products\n".to_owned())])
             .collect();
