@@ -405,10 +405,14 @@ async fn a_wide_release_draws_its_large_level_as_one_node_and_the_product_pages_
     with_browser(|b| async move {
         // Collapsed: the trigger, one node for the 64 environments of level 2, the join.
         b.client.goto(&ferry.url(&format!("/releases/{id}"))).await.unwrap();
-        let group = b.wait_for("the level node", Locator::Css("svg.graph a.node-group")).await;
-        assert_eq!(group.attr("data-level").await.unwrap().as_deref(), Some("2"));
-        assert_eq!(group.attr("data-count").await.unwrap().as_deref(), Some("64"));
-        let label = group.attr("aria-label").await.unwrap().unwrap_or_default();
+        b.wait_for("the level node", Locator::Css("svg.graph a.node-group")).await;
+        let group = b
+            .js("const g = document.querySelector('svg.graph a.node-group'); \
+                 return [g.dataset.level, g.dataset.count, g.getAttribute('aria-label')];")
+            .await;
+        assert_eq!(group[0], "2");
+        assert_eq!(group[1], "64");
+        let label = group[2].as_str().unwrap_or_default();
         assert!(label.contains("64 environments, 64 Successful"), "{label}");
         let singles = graph_nodes(&b).await;
         assert_eq!(
@@ -426,15 +430,18 @@ async fn a_wide_release_draws_its_large_level_as_one_node_and_the_product_pages_
         b.wait_for("an environment of level 2", Locator::Css("svg.graph a.node[data-env='w33']")).await;
         assert_eq!(graph_nodes(&b).await.len(), total);
         assert!(b.client.current_url().await.unwrap().as_str().contains("expand=2"));
-        let current = b.wait_for("the expanded level", Locator::Css("#graph-levels a[aria-current]")).await;
-        assert_eq!(current.text().await.unwrap(), "Level 2: 64 (collapse)");
+        b.wait_for("the expanded level", Locator::Css("#graph-levels a[aria-current]")).await;
+        // Read in one script: a live update may swap the page body in between two driver calls.
+        let current = b.js("return document.querySelector('#graph-levels a[aria-current]').textContent.trim();").await;
+        assert_eq!(current, serde_json::json!("Level 2: 64 (collapse)"));
         b.screenshot("release-wide-expanded").await;
 
         // The product page: 20 environment columns at a time, the rest counted.
         b.client.goto(&ferry.url("/products/wide")).await.unwrap();
         b.wait_for("the releases table", Locator::Css("#releases tbody tr")).await;
-        let shown = b.wait_for("the column range", Locator::Css("#columns-shown")).await;
-        assert_eq!(shown.text().await.unwrap(), "1–20");
+        b.wait_for("the column range", Locator::Css("#columns-shown")).await;
+        let shown = b.js("return document.querySelector('#columns-shown').textContent;").await;
+        assert_eq!(shown, serde_json::json!("1–20"));
         let rows = releases_table(&b).await;
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0]["w00"], "Successful");
@@ -442,8 +449,9 @@ async fn a_wide_release_draws_its_large_level_as_one_node_and_the_product_pages_
         let others = rows[0]["Other environments"].as_str().unwrap().to_owned();
         assert!(others.contains(&(total - 20).to_string()), "the other environments are counted: {others}");
         click(&b, "the next columns", "#columns-next").await;
-        let shown = b.wait_for("the next column range", Locator::Css("#columns-shown")).await;
-        assert_eq!(shown.text().await.unwrap(), "21–40");
+        b.wait_for("the next column range", Locator::Css("#columns-previous")).await;
+        let shown = b.js("return document.querySelector('#columns-shown').textContent;").await;
+        assert_eq!(shown, serde_json::json!("21–40"));
         let rows = releases_table(&b).await;
         assert_eq!(rows[0]["w20"], "Successful", "{}", rows[0]);
         assert!(rows[0].get("w00").is_none());
