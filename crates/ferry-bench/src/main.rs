@@ -30,6 +30,7 @@ mod scale;
 mod sse;
 mod stats;
 mod takeover;
+mod triggers;
 mod util;
 mod workflow;
 
@@ -44,7 +45,7 @@ use crate::limits::Limits;
 use crate::report::{Background, Machine, Report, Row, Sampler};
 
 /// Scenario names, in the order `all` runs them.
-const SCENARIOS: [(&str, &str); 10] = [
+const SCENARIOS: [(&str, &str); 11] = [
     ("hop", "1 hop overhead: dependency Successful → next environment's first action started"),
     ("throughput", "2 engine throughput: environment promotions/s, action none, durable"),
     ("git", "3 git promotion throughput against a plain commit+push loop"),
@@ -55,6 +56,7 @@ const SCENARIOS: [(&str, &str); 10] = [
     ("scale", "8 scale: a flow of 1,000 environments planned, run and rendered"),
     ("active", "10 active releases: 10,000 waiting on health — memory, and the hop beside them"),
     ("argocd", "11 Argo CD status: stand-in reports Synced+Healthy → Ferry observes it (watch), beside its delay"),
+    ("triggers", "12 trigger polling: 1,000 products' trigger environments polled, CPU per 30 s"),
 ];
 
 /// The PostgreSQL scenario: only with a server (`--postgres URL`).
@@ -112,6 +114,14 @@ pub struct Sizes {
     pub argocd_releases: usize,
     /// Owners killed in the takeover measurement of scenario 9.
     pub takeover_kills: usize,
+    /// Products polled for triggers in scenario 12.
+    pub poll_products: usize,
+    /// Repositories they share.
+    pub poll_repos: usize,
+    /// Poll interval of scenario 12, in seconds.
+    pub poll_interval_s: u64,
+    /// Intervals over which its CPU is measured.
+    pub poll_rounds: usize,
 }
 
 impl Sizes {
@@ -142,6 +152,10 @@ impl Sizes {
             active_hops: 20,
             argocd_releases: 20,
             takeover_kills: 20,
+            poll_products: 1_000,
+            poll_repos: 10,
+            poll_interval_s: 10,
+            poll_rounds: 6,
         }
     }
 
@@ -172,6 +186,10 @@ impl Sizes {
             active_hops: 5,
             argocd_releases: 5,
             takeover_kills: 3,
+            poll_products: 50,
+            poll_repos: 2,
+            poll_interval_s: 1,
+            poll_rounds: 3,
         }
     }
 }
@@ -180,7 +198,7 @@ impl Sizes {
 #[command(name = "ferry-bench", about = "Ferry's benchmark harness: SPEC §9 figures beside the machine's own limits")]
 struct Cli {
     /// `all`, `quick`, or scenario names: hop, throughput, git, steps, releases, sse, notes, scale, active,
-    /// argocd, postgres (with --postgres).
+    /// argocd, triggers, postgres (with --postgres).
     #[arg(required = true)]
     what: Vec<String>,
     /// Also write the results as JSON to this file.
@@ -370,6 +388,10 @@ async fn scenario(
         "scale" => scale::wide(dir, limits, s.wide_envs, s.wide_requests).await,
         "active" => active::active(dir, limits, s.active_waiting, s.active_hops).await,
         "argocd" => argocd::argocd(dir, s.argocd_releases).await,
+        "triggers" => {
+            let interval = std::time::Duration::from_secs(s.poll_interval_s);
+            triggers::triggers(dir, s.poll_products, s.poll_repos, interval, s.poll_rounds).await
+        }
         other => anyhow::bail!("unknown scenario {other}"),
     }
 }

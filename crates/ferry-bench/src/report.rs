@@ -18,6 +18,8 @@ pub enum Unit {
     KiB,
     /// Seconds (lower is better).
     Seconds,
+    /// Percent of one CPU core (lower is better).
+    Percent,
 }
 
 impl Unit {
@@ -28,6 +30,7 @@ impl Unit {
             Unit::MiB => "MiB",
             Unit::KiB => "KiB",
             Unit::Seconds => "s",
+            Unit::Percent => "%",
         }
     }
 }

@@ -63,6 +63,9 @@ pub(crate) struct TriggerCheck {
     pub app: Application,
     pub seen: Option<String>,
     pub pushed: watch::Receiver<Option<PushedStatus>>,
+    /// When the check was asked for: a ref advertisement of the repository that started since then
+    /// (shared with the checks of other applications in it) tells whether the branch moved.
+    pub asked: std::time::Instant,
 }
 
 /// Looks for a new commit and, when there is one, waits for the application to be healthy at it.
@@ -75,8 +78,10 @@ pub(crate) async fn check(
 ) -> TriggerOutcome {
     let app = job.app.clone();
     let g = git.clone();
+    let asked = job.asked;
     let found = tokio::task::spawn_blocking(move || {
-        g.fetch(&app.source.repo_url)?;
+        // Unmoved branches cost no fetch, and `last_commit_touching` remembers its answer per tip.
+        g.fetch_if_moved(&app.source.repo_url, &app.source.target_revision, asked)?;
         g.last_commit_touching(&app.source.repo_url, &app.source.target_revision, &app.source.path)
     })
     .await;

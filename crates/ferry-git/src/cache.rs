@@ -116,6 +116,10 @@ pub struct GitCache {
     /// dropping that store waits for every thread that ever read from it — with a busy blocking pool,
     /// most of what a read of a branch tip or a path's last commit cost.
     repos: Mutex<HashMap<PathBuf, gix::ThreadSafeRepository>>,
+    /// Per mirror, the last ref advertisement of its remote (`crate::poll`).
+    pub(crate) adverts: Mutex<HashMap<PathBuf, crate::poll::Advert>>,
+    /// Answers of [`GitCache::last_commit_touching`], each with the branch tip it was computed at.
+    pub(crate) touching: Mutex<HashMap<crate::poll::TouchingKey, crate::poll::Touching>>,
     walk_threads: usize,
 }
 
@@ -145,6 +149,8 @@ impl GitCache {
             fetches: Mutex::default(),
             graphed: Mutex::default(),
             repos: Mutex::default(),
+            adverts: Mutex::default(),
+            touching: Mutex::default(),
             walk_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WALK_THREADS)),
         }
     }
@@ -649,7 +655,25 @@ impl GitCache {
 
     /// The newest commit on `branch` that changed anything at or below `path` (`""` = any change), like
     /// `git log -1 -- path`: a merge counts only when it differs from every parent there.
+    /// The answer is remembered per branch tip: asked again while the branch has not moved, it reads
+    /// only the reference.
     pub fn last_commit_touching(&self, url: &str, branch: &str, path: &str) -> Result<Option<CommitInfo>, GitError> {
+        let key = self.touching_key(url, branch, path);
+        if let Some(found) = self.head(url, branch).ok().and_then(|tip| self.remembered_touching(&key, &tip)) {
+            return Ok(found);
+        }
+        let (tip, found) = self.walk_to_last_touching(url, branch, path)?;
+        self.remember_touching(key, to_sha(tip), &found);
+        Ok(found)
+    }
+
+    /// The walk of [`GitCache::last_commit_touching`], with the branch tip it started from.
+    fn walk_to_last_touching(
+        &self,
+        url: &str,
+        branch: &str,
+        path: &str,
+    ) -> Result<(ObjectId, Option<CommitInfo>), GitError> {
         let op = Operation::Read;
         let repo = self.open(url, op)?;
         let tip = self.branch_tip(&repo, url, branch, op)?;
@@ -676,10 +700,10 @@ impl GitCache {
                 differs_from_all
             };
             if touched {
-                return self.info(&repo, url, info.id).map(Some);
+                return Ok((tip, Some(self.info(&repo, url, info.id)?)));
             }
         }
-        Ok(None)
+        Ok((tip, None))
     }
 
     fn path_id(&self, repo: &Repo, url: &str, commit: ObjectId, path: &str) -> Result<Option<ObjectId>, GitError> {
@@ -791,7 +815,7 @@ fn refs_of(dir: &Path) -> gix::refs::file::Store {
     gix::refs::file::Store::at(dir.to_owned(), gix::hash::Kind::Sha1)
 }
 
-fn guard_map<T>(map: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn guard_map<T>(map: &Mutex<T>) -> MutexGuard<'_, T> {
     map.lock().unwrap_or_else(|e| e.into_inner())
 }
 

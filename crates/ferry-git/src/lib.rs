@@ -11,6 +11,8 @@
 //!   same promotion commit pushed to a branch of its own, later merged into the target branch with a
 //!   real merge commit (built without a working copy).
 //! * [`GitCache::commits_between`]: `git log from..to [-- path]` for release notes, with gix.
+//! * [`GitCache::fetch_if_moved`]: polling for new commits — one shared `git ls-remote` per
+//!   repository for any number of callers, a fetch only when the branch moved.
 //! * [`RepoUrl`]: repository URLs compared as repository identities (`git@host:o/r` equals
 //!   `https://host/o/r.git`).
 //! * [`yaml_edit`]: byte-preserving YAML value edits for promotion templates.
@@ -23,6 +25,7 @@ mod command;
 mod error;
 mod log;
 mod merge;
+mod poll;
 mod promote;
 mod redact;
 mod seed;

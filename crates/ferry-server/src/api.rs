@@ -324,7 +324,7 @@ pub(crate) async fn releases<S: Store>(
 pub(crate) async fn release<S: Store>(
     State(st): State<AppState<S>>,
     PathParam(id): PathParam<ReleaseId>,
-) -> Result<Json<ReleaseView>, ApiError> {
+) -> Result<Json<std::sync::Arc<ReleaseView>>, ApiError> {
     match release_view(&st, &id).await? {
         Some(view) => Ok(Json(view)),
         None => Err(ApiError::not_found(format!("no release with id {id}"))),

@@ -52,7 +52,7 @@ async fn pull_scope<S: Store>(st: &AppState<S>, principal: &Principal, number: u
 }
 
 /// The release view after a change, read back from the store.
-async fn view_of<S: Store>(st: &AppState<S>, id: &ReleaseId) -> Result<ReleaseView, ApiError> {
+async fn view_of<S: Store>(st: &AppState<S>, id: &ReleaseId) -> Result<std::sync::Arc<ReleaseView>, ApiError> {
     release_view(st, id).await?.ok_or_else(|| ApiError::not_found(format!("no release with id {id}")))
 }
 

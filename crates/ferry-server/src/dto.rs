@@ -288,15 +288,25 @@ pub fn release_item(r: ReleaseRow) -> Result<ReleaseItem, ApiError> {
 }
 
 /// The view of release `id`: built from the engine's live state while this server's engine runs the
-/// release, else read from the store ([`stored_view`]). `None` when there is no such release.
+/// release, else read from the store ([`stored_view`]; the parsed views of ended releases are kept,
+/// see `crate::views`). `None` when there is no such release.
 pub(crate) async fn release_view<S: Store>(
     st: &crate::AppState<S>,
     id: &ReleaseId,
-) -> Result<Option<ReleaseView>, ApiError> {
+) -> Result<Option<std::sync::Arc<ReleaseView>>, ApiError> {
     if let Some(state) = st.engine.live_state(*id) {
-        return Ok(Some(ferry_engine::view::release_view(&state)));
+        return Ok(Some(std::sync::Arc::new(ferry_engine::view::release_view(&state))));
     }
-    stored_view(&st.store, id).await
+    let start = match st.views.get(id) {
+        Ok(view) => return Ok(Some(view)),
+        Err(start) => start,
+    };
+    let Some(view) = stored_view(&st.store, id).await? else { return Ok(None) };
+    let view = std::sync::Arc::new(view);
+    if view.status.is_final() {
+        st.views.keep(start, view.clone());
+    }
+    Ok(Some(view))
 }
 
 /// Reads the stored view of release `id`: the one place where the store's JSON becomes a

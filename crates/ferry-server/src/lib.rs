@@ -29,6 +29,7 @@ mod routes;
 mod sse;
 pub mod tls;
 mod ui;
+mod views;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -109,6 +110,8 @@ pub(crate) struct AppState<S> {
     pub(crate) settings: Arc<ServerSettings>,
     pub(crate) metrics: Arc<metrics::Metrics>,
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// Parsed views of ended releases.
+    pub(crate) views: Arc<views::ViewCache>,
 }
 
 impl<S: Clone> Clone for AppState<S> {
@@ -119,6 +122,7 @@ impl<S: Clone> Clone for AppState<S> {
             settings: self.settings.clone(),
             metrics: self.metrics.clone(),
             shutdown: self.shutdown.clone(),
+            views: self.views.clone(),
         }
     }
 }
@@ -186,7 +190,9 @@ where
     let metrics = Arc::new(metrics::Metrics::default());
     let counter = tokio::spawn(metrics::count_events(store.subscribe(), metrics.clone(), stop_rx.clone()));
     let pruner = tokio::spawn(auth::audit::prune(store.clone(), engine.clone(), settings.retention, stop_rx.clone()));
-    let state = AppState { store, engine, settings: Arc::new(settings), metrics, shutdown: stop_rx };
+    let views = Arc::new(views::ViewCache::default());
+    let follower = tokio::spawn(views.clone().follow(store.subscribe(), stop_rx.clone()));
+    let state = AppState { store, engine, settings: Arc::new(settings), metrics, shutdown: stop_rx, views };
     let app = routes::router(state);
     // One service shared by every connection: `serve(listener, router)` would clone the router's
     // routes into each connection (hundreds of KiB per idle SSE client). The peer address is kept for
@@ -199,5 +205,6 @@ where
         .await;
     counter.abort();
     pruner.abort();
+    follower.abort();
     result.map_err(ServerError::from)
 }

@@ -230,6 +230,7 @@ mod tests {
             settings: Arc::new(crate::ServerSettings::default()),
             metrics: Arc::new(metrics::Metrics::default()),
             shutdown,
+            views: Arc::default(),
         };
         async fn boom() -> StatusCode {
             panic!("a bug in a handler")

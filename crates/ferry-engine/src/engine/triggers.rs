@@ -62,6 +62,7 @@ impl<S: Store> Engine<S> {
             self.recheck.insert(app);
             return;
         }
+        let asked = std::time::Instant::now();
         let pushed = self.pushed.entry(app.clone()).or_insert_with(|| watch::channel(None).0).subscribe();
         let (store, git, tx) = (self.store.clone(), self.ports.git.clone(), self.triggers.clone());
         let (status, clock) = (self.ports.status.clone(), self.ports.clock.clone());
@@ -76,7 +77,7 @@ impl<S: Store> Engine<S> {
             let product = application.product.to_string();
             let env = application.environment.to_string();
             let notify_store = store.clone();
-            let job = TriggerCheck { app: application, seen, pushed };
+            let job = TriggerCheck { app: application, seen, pushed, asked };
             let outcome = check(job, git, status, |commit| {
                 let message = format!(
                     "commit {} \"{}\" is waiting for trigger environment {env} to be synced and healthy",

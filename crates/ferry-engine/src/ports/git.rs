@@ -18,6 +18,10 @@ impl GitPort for MirrorGit {
         self.0.fetch(url)
     }
 
+    fn fetch_if_moved(&self, url: &str, branch: &str, asked: std::time::Instant) -> Result<bool, GitError> {
+        self.0.fetch_if_moved(url, branch, asked)
+    }
+
     fn head(&self, url: &str, branch: &str) -> Result<CommitSha, GitError> {
         self.0.head(url, branch)
     }

@@ -56,6 +56,13 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait GitPort: Send + Sync + 'static {
     /// Brings the mirror of `url` up to date with the remote.
     fn fetch(&self, url: &str) -> Result<(), GitError>;
+    /// Brings the mirror of `url` up to date if the remote's `branch` moved, as a ref advertisement
+    /// that started at or after `asked` shows it (one advertisement serves every caller that asked
+    /// before it started); returns whether it fetched. By default: always fetches.
+    fn fetch_if_moved(&self, url: &str, branch: &str, asked: std::time::Instant) -> Result<bool, GitError> {
+        let _ = (branch, asked);
+        self.fetch(url).map(|()| true)
+    }
     /// The tip of `branch` in the mirror.
     fn head(&self, url: &str, branch: &str) -> Result<CommitSha, GitError>;
     /// The newest commit on `branch` touching `path` (`""` = the whole repository).

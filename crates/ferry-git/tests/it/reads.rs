@@ -163,3 +163,41 @@ fn a_git_command_past_its_timeout_is_stopped_with_the_helpers_it_started() {
     };
     assert!(killed, "the helper {pid} still runs: {stat}");
 }
+
+#[test]
+fn polling_shares_one_advertisement_and_fetches_only_a_moved_branch() {
+    let (remote, _, second, third) = sample();
+    let c = cache();
+    let url = remote.url();
+    let asked = std::time::Instant::now();
+    assert!(c.cache.fetch_if_moved(&url, "main", asked).expect("first poll"), "a mirror not made yet is fetched");
+    assert_eq!(c.cache.head(&url, "main").expect("head"), third);
+
+    // Callers that asked before an advertisement started share it.
+    let asked = std::time::Instant::now();
+    let a = c.cache.remote_heads(&url, asked).expect("advertised");
+    let b = c.cache.remote_heads(&url, asked).expect("advertised");
+    assert!(std::sync::Arc::ptr_eq(&a, &b), "the second caller is served by the first advertisement");
+    assert_eq!(a.get("main").map(|id| id.to_string()), Some(third.to_string()));
+    assert!(!c.cache.fetch_if_moved(&url, "main", asked).expect("poll"), "an unmoved branch is not fetched");
+    assert!(!c.cache.fetch_if_moved(&url, "gone", asked).expect("poll"), "a branch neither side has");
+
+    // A commit after that: a later caller gets a new advertisement and the fetch.
+    let fourth = remote.commit(&[("apps/api/dev/values.yaml", "tag: 4\n")], "bump again");
+    assert!(!c.cache.fetch_if_moved(&url, "main", asked).expect("poll"), "asked before the commit: served as it was");
+    let later = std::time::Instant::now();
+    let c2 = c.cache.remote_heads(&url, later).expect("advertised");
+    assert!(!std::sync::Arc::ptr_eq(&a, &c2));
+    assert_eq!(c2.get("main").map(|id| id.to_string()), Some(fourth.to_string()));
+    let touching = c.cache.last_commit_touching(&url, "main", "apps/api/dev").expect("walk").expect("found");
+    assert_eq!(touching.sha, second, "the mirror has not moved yet: the remembered answer");
+    assert!(c.cache.fetch_if_moved(&url, "main", later).expect("poll"), "a moved branch is fetched");
+    assert_eq!(c.cache.head(&url, "main").expect("head"), fourth);
+    let touching = c.cache.last_commit_touching(&url, "main", "apps/api/dev").expect("walk").expect("found");
+    assert_eq!(touching.sha, fourth, "a new tip is walked again");
+    let fifth = remote.commit(&[("README.md", "bye\n")], "docs");
+    assert!(c.cache.fetch_if_moved(&url, "main", std::time::Instant::now()).expect("poll"));
+    assert_eq!(c.cache.head(&url, "main").expect("head"), fifth);
+    let touching = c.cache.last_commit_touching(&url, "main", "apps/api/dev").expect("walk").expect("found");
+    assert_eq!(touching.sha, fourth, "a commit elsewhere does not touch the path");
+}

@@ -6,8 +6,14 @@
 //! keeps edges short and mostly uncrossed; ties keep the flow's order. Columns are centred
 //! vertically. Edges are cubic curves from the right edge of a dependency to the left edge of the
 //! environment that waits for it.
+//!
+//! A large flow is drawn collapsed ([`layout_grouped`]): above [`GRAPH_LIMIT`] environments, every
+//! level (column) of more than [`LEVEL_LIMIT`] environments becomes one group node with the counts
+//! of its environments by status, beside at most [`ATTENTION_SHOWN`] of its environments that need
+//! attention (failed, running, ...), drawn on their own. Edges join what is drawn. A level can be
+//! expanded on request, or the whole graph drawn.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::status::{Badge, Size};
 
@@ -47,6 +53,32 @@ pub(crate) struct Node {
     pub(crate) text_x: u32,
     pub(crate) line1_y: u32,
     pub(crate) line2_y: u32,
+    /// Set for the node that stands for a collapsed level.
+    pub(crate) group: Option<Group>,
+}
+
+/// What a group node summarises: a level's environments that are not drawn on their own.
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    /// Level number (1 = the first column).
+    pub(crate) level: usize,
+    /// Environments in the group.
+    pub(crate) count: usize,
+    /// Count of each status present, in a fixed order (worst first), with its tone.
+    pub(crate) counts: Vec<GroupCount>,
+    /// The counts as words, for the tooltip and screen readers.
+    pub(crate) text: String,
+}
+
+/// One status of a group with its count and where the template draws it.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupCount {
+    pub(crate) status: &'static str,
+    pub(crate) count: usize,
+    pub(crate) class: &'static str,
+    pub(crate) icon: &'static str,
+    pub(crate) icon_x: u32,
+    pub(crate) text_x: u32,
 }
 
 impl Node {
@@ -120,6 +152,12 @@ fn depths(inputs: &[Input<'_>], index: &HashMap<&str, usize>) -> Vec<usize> {
     (0..inputs.len()).map(|i| visit(i, inputs, index, &mut memo, &mut path)).collect()
 }
 
+/// The column of each input, as [`layout`] places them (0 = the first).
+pub(crate) fn columns(inputs: &[Input<'_>]) -> Vec<usize> {
+    let index: HashMap<&str, usize> = inputs.iter().enumerate().map(|(i, n)| (n.name, i)).collect();
+    depths(inputs, &index)
+}
+
 /// Lays out the inputs (in flow order).
 pub(crate) fn layout(inputs: &[Input<'_>]) -> Graph {
     if inputs.is_empty() {
@@ -181,6 +219,7 @@ pub(crate) fn layout(inputs: &[Input<'_>]) -> Graph {
             text_x: x + 44,
             line1_y: y + 24,
             line2_y: y + 42,
+            group: None,
         })
         .collect();
     let mut edges = Vec::new();
@@ -199,6 +238,204 @@ pub(crate) fn layout(inputs: &[Input<'_>]) -> Graph {
         }
     }
     Graph { node_w: NODE_W, node_h: NODE_H, width, height, nodes, edges }
+}
+
+/// Above this many environments a graph is drawn collapsed (see [`layout_grouped`]).
+pub(crate) const GRAPH_LIMIT: usize = 60;
+/// In a collapsed graph, levels of more than this many environments become a group node.
+pub(crate) const LEVEL_LIMIT: usize = 8;
+/// Environments of a collapsed level that need attention and are still drawn on their own.
+pub(crate) const ATTENTION_SHOWN: usize = 3;
+
+/// Statuses in the order group counts show them (worst first); others count as `Pending`.
+const GROUP_ORDER: [&str; 6] = ["Failed", "Terminated", "Suspended", "Running", "Pending", "Successful"];
+
+/// Which part of a large graph is drawn in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Expand {
+    /// Large levels collapsed.
+    #[default]
+    None,
+    /// This level (1 = the first column) drawn in full, the other large levels collapsed.
+    Level(usize),
+    /// Every environment drawn.
+    All,
+}
+
+impl Expand {
+    /// Reads the `expand` query parameter: a level number or `all`.
+    pub(crate) fn parse(raw: Option<&str>) -> Result<Expand, String> {
+        match raw {
+            None => Ok(Expand::None),
+            Some("all") => Ok(Expand::All),
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(Expand::Level(n)),
+                _ => Err(format!("expand={v:?} is neither a level number (1, 2, ...) nor \"all\"")),
+            },
+        }
+    }
+
+    /// The query value, `None` for the default.
+    pub(crate) fn value(self) -> Option<String> {
+        match self {
+            Expand::None => None,
+            Expand::Level(n) => Some(n.to_string()),
+            Expand::All => Some("all".to_owned()),
+        }
+    }
+}
+
+/// A level of a drawn graph, for the summary beside it.
+#[derive(Debug, Clone)]
+pub(crate) struct Level {
+    /// Level number (1 = the first column).
+    pub(crate) level: usize,
+    /// Environments in it.
+    pub(crate) count: usize,
+    /// Whether it is drawn as a group node.
+    pub(crate) collapsed: bool,
+}
+
+/// A drawing that may have collapsed levels.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Grouped {
+    pub(crate) graph: Graph,
+    /// Every level, in order; empty when the flow is small enough to be drawn in full anyway.
+    pub(crate) levels: Vec<Level>,
+    /// Environments drawn inside group nodes.
+    pub(crate) hidden: usize,
+}
+
+fn quiet(status: &str) -> bool {
+    matches!(status, "Successful" | "Pending" | "")
+}
+
+/// Lays out the inputs, collapsing large levels of a large flow (see the module documentation).
+/// `group_href` is the link of a group node, given its level. A flow of at most [`GRAPH_LIMIT`]
+/// environments is drawn exactly as [`layout`] draws it.
+pub(crate) fn layout_grouped(inputs: &[Input<'_>], expand: Expand, group_href: impl Fn(usize) -> String) -> Grouped {
+    if inputs.len() <= GRAPH_LIMIT {
+        return Grouped { graph: layout(inputs), levels: Vec::new(), hidden: 0 };
+    }
+    let index: HashMap<&str, usize> = inputs.iter().enumerate().map(|(i, n)| (n.name, i)).collect();
+    let depth = depths(inputs, &index);
+    let mut by_level: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, d) in depth.iter().enumerate() {
+        by_level.entry(*d).or_default().push(i);
+    }
+    // What stands for each input: itself, or its level's group.
+    let mut stands_for: Vec<String> = inputs.iter().map(|n| n.name.to_owned()).collect();
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    let mut levels = Vec::new();
+    for (&d, members) in &by_level {
+        let level = d + 1;
+        let collapsed = members.len() > LEVEL_LIMIT && expand != Expand::All && expand != Expand::Level(level);
+        levels.push(Level { level, count: members.len(), collapsed });
+        if !collapsed {
+            continue;
+        }
+        let mut loud: Vec<usize> = members.iter().copied().filter(|&i| !quiet(inputs[i].status)).collect();
+        loud.sort_by_key(|&i| GROUP_ORDER.iter().position(|s| *s == inputs[i].status).unwrap_or(GROUP_ORDER.len()));
+        loud.truncate(ATTENTION_SHOWN);
+        let grouped: Vec<usize> = members.iter().copied().filter(|i| !loud.contains(i)).collect();
+        for &i in &grouped {
+            // A space never occurs in an environment name, so a group's name is its own.
+            stands_for[i] = format!("level {level}");
+        }
+        groups.insert(level, grouped);
+    }
+    // The dependencies of what is drawn, each once.
+    let mut drawn: Vec<(String, Vec<String>, &str, String, String)> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let me = &stands_for[i];
+        let slot = match seen.get(me) {
+            Some(&slot) => slot,
+            None => {
+                let (status, note, href) = match groups.iter().find(|(_, m)| m.first() == Some(&i)) {
+                    Some((&level, members)) => {
+                        (group_status(members.iter().map(|&j| inputs[j].status)), String::new(), group_href(level))
+                    }
+                    None => (input.status, input.note.clone(), input.href.clone()),
+                };
+                seen.insert(me.clone(), drawn.len());
+                drawn.push((me.clone(), Vec::new(), status, note, href));
+                drawn.len() - 1
+            }
+        };
+        for dep in input.depends_on {
+            let Some(&j) = index.get(dep.as_str()) else { continue };
+            let target = &stands_for[j];
+            if target != me && !drawn[slot].1.contains(target) {
+                drawn[slot].1.push(target.clone());
+            }
+        }
+    }
+    let reduced: Vec<Input<'_>> = drawn
+        .iter()
+        .map(|(name, deps, status, note, href)| Input {
+            name,
+            depends_on: deps,
+            status,
+            note: note.clone(),
+            href: href.clone(),
+        })
+        .collect();
+    let mut graph = layout(&reduced);
+    let mut hidden = 0;
+    for node in &mut graph.nodes {
+        let Some(level) = node.name.strip_prefix("level ").and_then(|l| l.parse::<usize>().ok()) else { continue };
+        let Some(members) = groups.get(&level) else { continue };
+        hidden += members.len();
+        node.group = Some(group(level, members.iter().map(|&j| inputs[j].status), node));
+    }
+    Grouped { graph, levels, hidden }
+}
+
+/// The status a group node is drawn with: the worst of its members'.
+fn group_status<'a>(statuses: impl Iterator<Item = &'a str>) -> &'static str {
+    let mut worst = GROUP_ORDER.len() - 1;
+    let mut any = false;
+    for s in statuses {
+        any = true;
+        worst = worst.min(GROUP_ORDER.iter().position(|g| *g == s).unwrap_or(4));
+    }
+    if any { GROUP_ORDER[worst] } else { "Pending" }
+}
+
+fn group<'a>(level: usize, statuses: impl Iterator<Item = &'a str>, node: &Node) -> Group {
+    let mut counts = [0usize; GROUP_ORDER.len()];
+    let mut count = 0;
+    for s in statuses {
+        count += 1;
+        counts[GROUP_ORDER.iter().position(|g| *g == s).unwrap_or(4)] += 1;
+    }
+    // Drawn left to right on the second line while they fit in the node; the tooltip names them all.
+    let mut x = node.x + 14;
+    let right = node.x + NODE_W - 6;
+    let mut out = Vec::new();
+    let mut words = Vec::new();
+    for (status, n) in GROUP_ORDER.iter().zip(counts) {
+        if n == 0 {
+            continue;
+        }
+        words.push(format!("{n} {status}"));
+        let width = 16 + 8 * n.to_string().len() as u32;
+        if x + width > right {
+            continue;
+        }
+        let badge = Badge::sized(status, Size::Inline);
+        out.push(GroupCount {
+            status,
+            count: n,
+            class: badge.class(),
+            icon: badge.tone.icon(),
+            icon_x: x,
+            text_x: x + 16,
+        });
+        x += width + 8;
+    }
+    Group { level, count, counts: out, text: words.join(", ") }
 }
 
 #[cfg(test)]

@@ -249,7 +249,7 @@ fn parse_release(raw: &str) -> Result<(ReleaseId, String), UiError> {
         .map_err(|_| UiError::bad_request(format!("{raw:?} is not a release id")))
 }
 
-async fn load_release<S: Store>(st: &AppState<S>, id: &ReleaseId) -> Result<ReleaseView, UiError> {
+async fn load_release<S: Store>(st: &AppState<S>, id: &ReleaseId) -> Result<std::sync::Arc<ReleaseView>, UiError> {
     match crate::dto::release_view(st, id).await? {
         Some(view) => Ok(view),
         None => Err(UiError::not_found(format!("There is no release with id {id}."))),
@@ -285,6 +285,7 @@ fn read_filters(p: &Params, name: &str) -> (pages::Filters, Result<ReleaseFilter
         status: text("status"),
         flow: text("flow"),
         cursor: text("cursor"),
+        columns: text("columns"),
     };
     let check = || -> Result<ReleaseFilter, String> {
         for k in ["since", "until", "status", "flow", "cursor"] {
@@ -330,8 +331,9 @@ async fn product<S: Store>(
     RawQuery(q): RawQuery,
 ) -> Result<Response, UiError> {
     let name = ProductName::new(raw.clone()).map_err(|e| UiError::bad_request(format!("product {raw:?}: {e}")))?;
-    let p = Params::parse(q.as_deref(), &["since", "until", "status", "flow", "cursor", "fragment"])?;
+    let p = Params::parse(q.as_deref(), &["since", "until", "status", "flow", "cursor", "fragment", "columns"])?;
     let as_fragment = fragment(&p, "body")?;
+    let column_group = usize::try_from(p.int("columns", 1, 1, 1_000_000)?).unwrap_or(1);
     let catalog = st.engine.catalog();
     let (filters, filter) = read_filters(&p, name.as_str());
     let (rows, next, error, status) = match filter {
@@ -351,6 +353,7 @@ async fn product<S: Store>(
         ("status", &filters.status),
         ("flow", &filters.flow),
         ("cursor", &filters.cursor),
+        ("columns", &filters.columns),
     ];
     pairs.push(("fragment", "body"));
     let fragment_url = format!("{}{}", pages::product_href(name.as_str()), format::query(&pairs));
@@ -362,6 +365,7 @@ async fn product<S: Store>(
         next: next.as_deref(),
         filters,
         error,
+        column_group,
     });
     if as_fragment {
         return Ok(html(status, &pages::ProductFragment { d }));
@@ -395,7 +399,7 @@ async fn flow<S: Store>(
 // Release
 // ---------------------------------------------------------------------------------------------------
 
-fn release_meta(v: &ReleaseView, all_cards: bool) -> PageMeta {
+fn release_meta(v: &ReleaseView, options: pages::ReleaseOptions) -> PageMeta {
     let id = v.id.to_string();
     let short = pages::short_id(&id);
     PageMeta::new(
@@ -408,14 +412,14 @@ fn release_meta(v: &ReleaseView, all_cards: bool) -> PageMeta {
     )
     .live(
         format!("/api/v1/events{}", format::query(&[("release", &id)])),
-        format!("{}?fragment=body{}", pages::release_href(&id), if all_cards { "&cards=all" } else { "" }),
+        options.href(&id, &[("fragment", "body")]),
         "release-body",
     )
 }
 
 /// The release page, optionally with an error from an action that failed.
 fn release_response(v: &ReleaseView, status: StatusCode, error: Option<String>, show_hooks: bool) -> Response {
-    release_page(v, status, error, show_hooks, false)
+    release_page(v, status, error, show_hooks, pages::ReleaseOptions::default())
 }
 
 fn release_page(
@@ -423,12 +427,12 @@ fn release_page(
     status: StatusCode,
     error: Option<String>,
     show_hooks: bool,
-    all_cards: bool,
+    options: pages::ReleaseOptions,
 ) -> Response {
-    let mut d = pages::release(v, Timestamp::now(), all_cards);
+    let mut d = pages::release(v, Timestamp::now(), options);
     d.error = error;
     d.show_hooks = show_hooks;
-    html(status, &pages::ReleasePage { page: release_meta(v, all_cards), d })
+    html(status, &pages::ReleasePage { page: release_meta(v, options), d })
 }
 
 async fn release<S: Store>(
@@ -436,7 +440,7 @@ async fn release<S: Store>(
     Path(raw): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, UiError> {
-    let p = Params::parse(q.as_deref(), &["fragment", "hooks", "cards"])?;
+    let p = Params::parse(q.as_deref(), &["fragment", "hooks", "cards", "expand"])?;
     let (rid, _) = parse_release(&raw)?;
     let as_fragment = fragment(&p, "body")?;
     let show_hooks = matches!(p.one("hooks")?, Some("1" | "show" | "true"));
@@ -447,13 +451,15 @@ async fn release<S: Store>(
             return Err(UiError::bad_request(format!("cards={other:?} is not known; use cards=all for every card")));
         }
     };
+    let expand = graph::Expand::parse(p.one("expand")?).map_err(UiError::bad_request)?;
+    let options = pages::ReleaseOptions { all_cards, expand };
     let v = load_release(&st, &rid).await?;
     if as_fragment {
-        let mut d = pages::release(&v, Timestamp::now(), all_cards);
+        let mut d = pages::release(&v, Timestamp::now(), options);
         d.show_hooks = show_hooks;
         return Ok(html(StatusCode::OK, &pages::ReleaseFragment { d }));
     }
-    Ok(release_page(&v, StatusCode::OK, None, show_hooks, all_cards))
+    Ok(release_page(&v, StatusCode::OK, None, show_hooks, options))
 }
 
 async fn notes<S: Store>(

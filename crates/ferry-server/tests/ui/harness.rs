@@ -152,6 +152,11 @@ impl Ferry {
 
     /// A Ferry whose server has these settings.
     pub async fn start_with(spec: Spec<'_>, settings: ServerSettings) -> Ferry {
+        Ferry::start_config(|url, scratch| config(url, spec.qa, spec.prod, spec.workflows, scratch), settings).await
+    }
+
+    /// A Ferry configured by `yaml(gitops URL, scratch directory)`.
+    pub async fn start_config(yaml: impl FnOnce(&str, &Path) -> String, settings: ServerSettings) -> Ferry {
         let dir = tempfile::tempdir().unwrap();
         let scratch = dir.path().join("scratch");
         std::fs::create_dir_all(&scratch).unwrap();
@@ -173,7 +178,7 @@ impl Ferry {
                 let _ = stopped.await;
             },
         ));
-        let yaml = config(&url, spec.qa, spec.prod, spec.workflows, &scratch);
+        let yaml = yaml(&url, &scratch);
         let loaded = ferry_config::load_sources(&[ferry_config::Source { name: "shop.yaml".into(), text: yaml }])
             .unwrap_or_else(|d| {
                 panic!("invalid test config: {}", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))
@@ -196,6 +201,12 @@ impl Ferry {
             product: "shop".parse().unwrap(),
             scope: ferry_engine::PromoteScope::Flow("standard".parse().unwrap()),
         };
+        self.engine.promote(request, actor.into()).await.unwrap().release.to_string()
+    }
+
+    /// Starts a release of `product`'s first flow; returns its id.
+    pub async fn promote_product(&self, product: &str, actor: &str) -> String {
+        let request = PromoteRequest::first_flow(product.parse().unwrap());
         self.engine.promote(request, actor.into()).await.unwrap().release.to_string()
     }
 
@@ -367,4 +378,30 @@ where
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// A wide flow: trigger `w00`, then `fan` environments waiting for it, then `wz` waiting for all of
+/// them; product `wide` with one application per environment (exec status without commands) and
+/// action `none`.
+pub fn wide_config(url: &str, fan: usize) -> String {
+    let names: Vec<String> = (0..=fan).map(|i| format!("w{i:02}")).chain(["wz".to_owned()]).collect();
+    let mut yaml = String::new();
+    for name in &names {
+        yaml.push_str(&format!(
+            "apiVersion: ferry/v1\nkind: Environment\nmetadata: {{ name: {name} }}\nspec: {{ type: non-production }}\n---\n\
+             apiVersion: ferry/v1\nkind: Application\nmetadata: {{ name: wide-{name} }}\nspec:\n  product: wide\n  environment: {name}\n  component: api\n  source: {{ repoURL: \"{url}\", path: apps/api/dev, targetRevision: main }}\n---\n"
+        ));
+    }
+    yaml.push_str("apiVersion: ferry/v1\nkind: PromotionFlow\nmetadata: { name: wide }\nspec:\n  triggerEnvironment: w00\n  steps:\n");
+    for name in &names[1..=fan] {
+        yaml.push_str(&format!("    - {{ environment: {name}, dependsOn: [w00], policy: {{ action: none }} }}\n"));
+    }
+    yaml.push_str(&format!(
+        "    - {{ environment: wz, dependsOn: [{}], policy: {{ action: none }} }}\n---\n",
+        names[1..=fan].join(", ")
+    ));
+    yaml.push_str(
+        "apiVersion: ferry/v1\nkind: Product\nmetadata: { name: wide }\nspec:\n  promotionFlows: [ { name: wide } ]\n",
+    );
+    yaml
 }

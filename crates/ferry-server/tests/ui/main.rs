@@ -32,7 +32,7 @@ async fn click(b: &Browser, what: &str, css: &str) {
 /// `[env, status text]` of every node of the environment graph.
 async fn graph_nodes(b: &Browser) -> Vec<(String, String)> {
     let nodes = b
-        .js("return Array.from(document.querySelectorAll('svg.graph a.node')).map(n => \
+        .js("return Array.from(document.querySelectorAll('svg.graph a.node[data-env]')).map(n => \
              [n.dataset.env, n.querySelector('.node-status').textContent]);")
         .await;
     nodes
@@ -133,6 +133,8 @@ async fn releases_list_graph_failed_step_log_and_retry() {
         b.client.goto(&ferry.url(&format!("/releases/{good}"))).await.unwrap();
         b.wait_for("the environment graph", Locator::Css("svg.graph a.node")).await;
         assert_eq!(sorted(graph_nodes(&b).await), sorted(env_statuses(&good_view)));
+        let collapsed = b.js("return document.querySelectorAll('svg.graph a.node-group, #graph-levels').length;").await;
+        assert_eq!(collapsed, serde_json::json!(0), "a small graph is drawn in full, without a level summary");
         b.screenshot("release-succeeded").await;
 
         // The failed release: the graph, the issues, and the failed step's log in the side panel.
@@ -377,6 +379,83 @@ async fn a_team_member_signs_in_terminates_a_release_and_signs_out() {
         assert!(entries.contains(&("release-manager", "release.terminate", "ok")), "{entries:?}");
         assert!(entries.contains(&("release-manager", "session.signin", "ok")), "{entries:?}");
         assert!(entries.contains(&("release-manager", "session.signout", "ok")), "{entries:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wide_release_draws_its_large_level_as_one_node_and_the_product_pages_its_columns() {
+    let fan = 64;
+    let ferry = Ferry::start_config(|url, _| harness::wide_config(url, fan), Default::default()).await;
+    let id = ferry.promote_product("wide", "erin").await;
+    let view = ferry.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    let total = fan + 2;
+
+    // Over HTTP: the parameters are checked and named.
+    let http = reqwest::Client::new();
+    for (path, name) in
+        [(format!("/releases/{id}?expand=0"), "expand"), ("/products/wide?columns=x".to_owned(), "columns")]
+    {
+        let response = http.get(ferry.url(&path)).header("accept", "text/html").send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{path}");
+        assert!(response.text().await.unwrap().contains(name), "{path}: the error names {name}");
+    }
+
+    with_browser(|b| async move {
+        // Collapsed: the trigger, one node for the 64 environments of level 2, the join.
+        b.client.goto(&ferry.url(&format!("/releases/{id}"))).await.unwrap();
+        b.wait_for("the level node", Locator::Css("svg.graph a.node-group")).await;
+        let group = b
+            .js("const g = document.querySelector('svg.graph a.node-group'); \
+                 return [g.dataset.level, g.dataset.count, g.getAttribute('aria-label')];")
+            .await;
+        assert_eq!(group[0], "2");
+        assert_eq!(group[1], "64");
+        let label = group[2].as_str().unwrap_or_default();
+        assert!(label.contains("64 environments, 64 Successful"), "{label}");
+        let singles = graph_nodes(&b).await;
+        assert_eq!(
+            sorted(singles),
+            vec![("w00".to_owned(), "Successful".to_owned()), ("wz".to_owned(), "Successful".to_owned())]
+        );
+        let size = b.js("const r = document.querySelector('svg.graph').getBoundingClientRect(); return [r.width, r.height];").await;
+        assert!(size[1].as_f64().unwrap() < 200.0, "the collapsed graph is short: {size}");
+        let levels = b.js("return Array.from(document.querySelectorAll('#graph-levels a[data-level]')).map(a => a.textContent.trim());").await;
+        assert_eq!(levels, serde_json::json!(["Level 1: 1", "Level 2: 64", "Level 3: 1"]));
+        b.screenshot("release-wide-collapsed").await;
+
+        // Selecting the level node draws its environments; the summary says how to collapse it again.
+        click(&b, "the level node", "svg.graph a.node-group").await;
+        b.wait_for("an environment of level 2", Locator::Css("svg.graph a.node[data-env='w33']")).await;
+        assert_eq!(graph_nodes(&b).await.len(), total);
+        assert!(b.client.current_url().await.unwrap().as_str().contains("expand=2"));
+        b.wait_for("the expanded level", Locator::Css("#graph-levels a[aria-current]")).await;
+        // Read in one script: a live update may swap the page body in between two driver calls.
+        let current = b.js("return document.querySelector('#graph-levels a[aria-current]').textContent.trim();").await;
+        assert_eq!(current, serde_json::json!("Level 2: 64 (collapse)"));
+        b.screenshot("release-wide-expanded").await;
+
+        // The product page: 20 environment columns at a time, the rest counted.
+        b.client.goto(&ferry.url("/products/wide")).await.unwrap();
+        b.wait_for("the releases table", Locator::Css("#releases tbody tr")).await;
+        b.wait_for("the column range", Locator::Css("#columns-shown")).await;
+        let shown = b.js("return document.querySelector('#columns-shown').textContent;").await;
+        assert_eq!(shown, serde_json::json!("1–20"));
+        let rows = releases_table(&b).await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0]["w00"], "Successful");
+        assert!(rows[0].get("w20").is_none(), "w20 is in the next group: {}", rows[0]);
+        let others = rows[0]["Other environments"].as_str().unwrap().to_owned();
+        assert!(others.contains(&(total - 20).to_string()), "the other environments are counted: {others}");
+        click(&b, "the next columns", "#columns-next").await;
+        b.wait_for("the next column range", Locator::Css("#columns-previous")).await;
+        let shown = b.js("return document.querySelector('#columns-shown').textContent;").await;
+        assert_eq!(shown, serde_json::json!("21–40"));
+        let rows = releases_table(&b).await;
+        assert_eq!(rows[0]["w20"], "Successful", "{}", rows[0]);
+        assert!(rows[0].get("w00").is_none());
+        b.screenshot("product-wide-columns").await;
     })
     .await;
 }

@@ -5,7 +5,7 @@
 //! Each page that updates live has a *fragment*: the same data rendered without the layout
 //! (`?fragment=body`), which the script swaps in when events arrive.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use askama::Template;
 use ferry_model::resources::{Catalog, PromotionFlow};

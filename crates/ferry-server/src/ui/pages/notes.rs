@@ -136,7 +136,7 @@ pub(crate) struct NotesFragment {
 /// Release notes: the trigger and promotion commits of the release, and the notes of SPEC §5 (the
 /// same data as `GET /api/v1/releases/{id}/notes`).
 pub(crate) fn notes(v: &ReleaseView, computed: Result<&ferry_notes::Notes, String>, first_parent: bool) -> NotesData {
-    let data = release(v, Timestamp::now(), false);
+    let data = release(v, Timestamp::now(), ReleaseOptions::default());
     let mut commits: Vec<NoteCommit> = Vec::new();
     for env in &v.environments {
         let mut by_commit: BTreeMap<String, NoteCommit> = BTreeMap::new();

@@ -29,6 +29,40 @@ pub(crate) struct ReleaseTableRow {
     pub(crate) flow_version: String,
     pub(crate) flow_href: Option<String>,
     pub(crate) cells: Vec<Option<Badge>>,
+    /// The release's environments outside the shown column group, counted by status (worst first).
+    pub(crate) others: Vec<OtherCount>,
+}
+
+/// A count of environments with one status, outside the shown columns.
+#[derive(Debug, Clone)]
+pub(crate) struct OtherCount {
+    pub(crate) count: usize,
+    pub(crate) badge: Badge,
+}
+
+/// Above this many environments the product page shows their columns in groups of this many.
+pub(crate) const COLUMN_LIMIT: usize = 20;
+
+/// A group of environment columns to choose.
+#[derive(Debug, Clone)]
+pub(crate) struct ColumnGroup {
+    pub(crate) number: usize,
+    pub(crate) label: String,
+    pub(crate) current: bool,
+}
+
+/// Which environment columns are shown, when there are more than [`COLUMN_LIMIT`].
+#[derive(Debug, Clone)]
+pub(crate) struct Columns {
+    /// 1-based positions of the first and last shown environment, and how many there are.
+    pub(crate) first: usize,
+    pub(crate) last: usize,
+    pub(crate) total: usize,
+    pub(crate) groups: Vec<ColumnGroup>,
+    pub(crate) previous: Option<String>,
+    pub(crate) next: Option<String>,
+    /// The other query parameters of the page, kept by the group form.
+    pub(crate) keep: Vec<(&'static str, String)>,
 }
 
 /// The filter form's state.
@@ -39,6 +73,8 @@ pub(crate) struct Filters {
     pub(crate) status: String,
     pub(crate) flow: String,
     pub(crate) cursor: String,
+    /// The environment column group (`columns`, 1-based; empty = the first).
+    pub(crate) columns: String,
 }
 
 impl Filters {
@@ -48,7 +84,13 @@ impl Filters {
     }
 
     pub(super) fn pairs(&self) -> Vec<(&'static str, &str)> {
-        vec![("since", &self.since), ("until", &self.until), ("status", &self.status), ("flow", &self.flow)]
+        vec![
+            ("since", &self.since),
+            ("until", &self.until),
+            ("status", &self.status),
+            ("flow", &self.flow),
+            ("columns", &self.columns),
+        ]
     }
 }
 
@@ -65,7 +107,10 @@ pub(crate) struct Choice {
 pub(crate) struct ProductData {
     pub(crate) name: String,
     pub(crate) href: String,
+    /// The environment columns shown.
     pub(crate) environments: Vec<String>,
+    /// The column groups, when the product has more than [`COLUMN_LIMIT`] environments.
+    pub(crate) columns: Option<Columns>,
     pub(crate) matrix: Vec<MatrixRow>,
     pub(crate) releases: Vec<ReleaseTableRow>,
     pub(crate) filters: Filters,
@@ -101,28 +146,90 @@ pub(crate) struct ProductInput<'a> {
     pub(crate) next: Option<&'a str>,
     pub(crate) filters: Filters,
     pub(crate) error: Option<String>,
+    /// The column group asked for (1-based; beyond the last group reads as the last).
+    pub(crate) column_group: usize,
+}
+
+/// The shown part of `environments` and the navigation between groups.
+fn column_groups(environments: &[String], group: usize, base: &str, filters: &Filters) -> (usize, Option<Columns>) {
+    let total = environments.len();
+    if total <= COLUMN_LIMIT {
+        return (0, None);
+    }
+    let count = total.div_ceil(COLUMN_LIMIT);
+    let current = group.clamp(1, count);
+    let start = (current - 1) * COLUMN_LIMIT;
+    let end = (start + COLUMN_LIMIT).min(total);
+    let link = |n: usize| {
+        let n = n.to_string();
+        let mut pairs: Vec<(&str, &str)> = filters.pairs().into_iter().filter(|(k, _)| *k != "columns").collect();
+        pairs.push(("cursor", &filters.cursor));
+        pairs.push(("columns", &n));
+        format!("{base}{}", query(&pairs))
+    };
+    let groups = (1..=count)
+        .map(|n| {
+            let a = (n - 1) * COLUMN_LIMIT;
+            let b = (a + COLUMN_LIMIT).min(total) - 1;
+            ColumnGroup {
+                number: n,
+                label: format!("{}–{}: {} … {}", a + 1, b + 1, environments[a], environments[b]),
+                current: n == current,
+            }
+        })
+        .collect();
+    let keep = [
+        ("since", &filters.since),
+        ("until", &filters.until),
+        ("status", &filters.status),
+        ("flow", &filters.flow),
+        ("cursor", &filters.cursor),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(k, v)| (k, v.clone()))
+    .collect();
+    let columns = Columns {
+        first: start + 1,
+        last: end,
+        total,
+        groups,
+        previous: (current > 1).then(|| link(current - 1)),
+        next: (current < count).then(|| link(current + 1)),
+        keep,
+    };
+    (start, Some(columns))
 }
 
 /// Builds the product page.
 pub(crate) fn product(input: ProductInput<'_>) -> ProductData {
-    let ProductInput { catalog, name, live, rows, next, filters, error } = input;
+    let ProductInput { catalog, name, live, rows, next, filters, error, column_group } = input;
     let pname = ProductName::new(name.to_owned()).ok();
     let mut environments = pname.as_ref().map(|p| product_environments(catalog, p)).unwrap_or_default();
+    let mut listed: HashSet<String> = environments.iter().cloned().collect();
     // Environments of listed releases that the configuration no longer names get their own columns.
     for r in rows {
         if let Some(map) = r.environments.as_object() {
             for env in map.keys() {
-                if !environments.contains(env) {
+                if listed.insert(env.clone()) {
                     environments.push(env.clone());
                 }
             }
         }
     }
     for s in live {
-        if !environments.contains(&s.environment) {
+        if listed.insert(s.environment.clone()) {
             environments.push(s.environment.clone());
         }
     }
+    let base = product_href(name);
+    let (start, columns) = column_groups(&environments, column_group, &base, &filters);
+    let shown: Vec<String> = match &columns {
+        Some(c) => environments[start..c.last].to_vec(),
+        None => environments.clone(),
+    };
+    let live_at: HashMap<(&str, &str), &AppStateRow> =
+        live.iter().map(|s| ((s.component.as_str(), s.environment.as_str()), s)).collect();
     let components: BTreeSet<&str> = catalog
         .applications
         .values()
@@ -134,10 +241,10 @@ pub(crate) fn product(input: ProductInput<'_>) -> ProductData {
         .into_iter()
         .map(|component| MatrixRow {
             component: component.to_owned(),
-            cells: environments
+            cells: shown
                 .iter()
                 .map(|env| {
-                    live.iter().find(|s| s.component == component && s.environment == *env).map(|s| MatrixCell {
+                    live_at.get(&(component, env.as_str())).map(|s| MatrixCell {
                         application: s.application.clone(),
                         version: s.version.clone().unwrap_or_default(),
                         commit: s.revision.clone().unwrap_or_default(),
@@ -157,10 +264,14 @@ pub(crate) fn product(input: ProductInput<'_>) -> ProductData {
             line: ReleaseLine::of(r),
             flow_version: r.flow_version.clone().unwrap_or_default(),
             flow_href: (r.flow != "manual").then(|| flow_href(&r.flow)),
-            cells: environments
+            cells: shown
                 .iter()
                 .map(|env| r.environments.get(env).and_then(|s| s.as_str()).map(|s| Badge::sized(s, Size::Icon)))
                 .collect(),
+            others: match &columns {
+                Some(_) => others(r, &shown),
+                None => Vec::new(),
+            },
         })
         .collect();
     let statuses = ReleaseStatus::ALL
@@ -189,7 +300,6 @@ pub(crate) fn product(input: ProductInput<'_>) -> ProductData {
             value: f,
         })
         .collect();
-    let base = product_href(name);
     let mut older_pairs = filters.pairs();
     let older = next.map(|cursor| {
         older_pairs.push(("cursor", cursor));
@@ -199,7 +309,8 @@ pub(crate) fn product(input: ProductInput<'_>) -> ProductData {
     ProductData {
         name: name.to_owned(),
         href: base.clone(),
-        environments,
+        environments: shown,
+        columns,
         matrix,
         releases,
         filters,
@@ -210,4 +321,25 @@ pub(crate) fn product(input: ProductInput<'_>) -> ProductData {
         newest,
         flow_links,
     }
+}
+
+/// A release's environments outside `shown`, counted by status, worst first.
+fn others(r: &ReleaseRow, shown: &[String]) -> Vec<OtherCount> {
+    const ORDER: [&str; 6] = ["Failed", "Terminated", "Suspended", "Running", "Pending", "Successful"];
+    let shown: HashSet<&str> = shown.iter().map(String::as_str).collect();
+    let mut counts: BTreeMap<(usize, &str), usize> = BTreeMap::new();
+    if let Some(map) = r.environments.as_object() {
+        for (env, status) in map {
+            let Some(status) = status.as_str() else { continue };
+            if shown.contains(env.as_str()) {
+                continue;
+            }
+            let rank = ORDER.iter().position(|s| *s == status).unwrap_or(ORDER.len());
+            *counts.entry((rank, status)).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|((_, status), count)| OtherCount { count, badge: Badge::sized(status, Size::Icon) })
+        .collect()
 }

@@ -89,11 +89,12 @@ pub(crate) fn products(catalog: &Catalog, latest: &[ReleaseRow]) -> ProductsData
 /// environments of its applications that no flow names, in dashboard order.
 pub(crate) fn product_environments(catalog: &Catalog, product: &ProductName) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    let mut listed: HashSet<String> = HashSet::new();
     if let Some(p) = catalog.products.get(product) {
         for selection in &p.promotion_flows {
             if let Some(flow) = catalog.flows.get(&selection.flow) {
                 for env in flow_order(flow) {
-                    if !out.contains(&env) {
+                    if listed.insert(env.clone()) {
                         out.push(env);
                     }
                 }
@@ -103,7 +104,7 @@ pub(crate) fn product_environments(catalog: &Catalog, product: &ProductName) -> 
     let used: BTreeSet<&EnvName> =
         catalog.applications.values().filter(|a| a.product == *product).map(|a| &a.environment).collect();
     for env in catalog.environments_in_order() {
-        if used.contains(&env.name) && !out.iter().any(|e| e == env.name.as_str()) {
+        if used.contains(&env.name) && listed.insert(env.name.to_string()) {
             out.push(env.name.to_string());
         }
     }
@@ -131,9 +132,9 @@ pub(super) fn flow_order(flow: &PromotionFlow) -> Vec<String> {
         .iter()
         .map(|(n, d)| graph::Input { name: n, depends_on: d, status: "", note: String::new(), href: String::new() })
         .collect();
-    let g = graph::layout(&inputs);
-    let mut placed: Vec<(u32, usize, String)> =
-        g.nodes.iter().enumerate().map(|(i, n)| (n.x, i, n.name.clone())).collect();
-    placed.sort();
-    placed.into_iter().map(|(_, _, n)| n).collect()
+    // The graph's columns left to right, each in flow order (no drawing needed).
+    let depth = graph::columns(&inputs);
+    let mut placed: Vec<(usize, usize)> = depth.into_iter().enumerate().map(|(i, d)| (d, i)).collect();
+    placed.sort_unstable();
+    placed.into_iter().map(|(_, i)| nodes[i].0.clone()).collect()
 }

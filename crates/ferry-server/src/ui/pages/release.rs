@@ -170,6 +170,14 @@ pub(crate) struct ReleaseData {
     pub(crate) notes_href: String,
     pub(crate) issues: Vec<IssueItem>,
     pub(crate) graph: Graph,
+    /// The levels of a collapsed graph (empty when the flow is drawn in full anyway).
+    pub(crate) levels: Vec<LevelLink>,
+    /// Environments drawn inside group nodes.
+    pub(crate) grouped: usize,
+    /// The link that draws every environment, or collapses the graph again.
+    pub(crate) graph_toggle: Option<(String, &'static str)>,
+    /// The link that shows every card.
+    pub(crate) cards_href: String,
     pub(crate) envs: Vec<EnvCard>,
     /// Environments without a card (successful or pending ones of a flow over [`CARD_LIMIT`]).
     pub(crate) hidden_cards: usize,
@@ -179,6 +187,48 @@ pub(crate) struct ReleaseData {
     pub(crate) error: Option<String>,
     /// The CSRF token of the retry and terminate forms.
     pub(crate) csrf: String,
+}
+
+/// A level of a large release graph in the summary above it: its size and the link that expands
+/// (or collapses) it.
+#[derive(Debug, Clone)]
+pub(crate) struct LevelLink {
+    pub(crate) level: usize,
+    pub(crate) count: usize,
+    pub(crate) collapsed: bool,
+    pub(crate) expanded: bool,
+    pub(crate) href: String,
+}
+
+/// How the release page is asked for: every card, and which part of a large graph is drawn in full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ReleaseOptions {
+    /// `?cards=all`.
+    pub(crate) all_cards: bool,
+    /// `?expand=N|all`.
+    pub(crate) expand: graph::Expand,
+}
+
+impl ReleaseOptions {
+    /// The query pairs of these options (none for the defaults).
+    pub(crate) fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.all_cards {
+            out.push(("cards", "all".to_owned()));
+        }
+        if let Some(e) = self.expand.value() {
+            out.push(("expand", e));
+        }
+        out
+    }
+
+    /// The page with these options and `more` pairs (`?fragment=body`, ...), as a link.
+    pub(crate) fn href(&self, release: &str, more: &[(&str, &str)]) -> String {
+        let pairs = self.pairs();
+        let mut all: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        all.extend_from_slice(more);
+        format!("{}{}", release_href(release), query(&all))
+    }
 }
 
 /// `/releases/{id}`.
@@ -304,8 +354,10 @@ pub(super) fn env_card(v: &ReleaseView, env: &EnvView, now: Timestamp) -> EnvCar
 /// `?cards=all` brings all the cards back. A flow of a thousand environments stays a page to read.
 pub(crate) const CARD_LIMIT: usize = 50;
 
-/// The release page's data, with a card for every environment (`all_cards`) or as [`CARD_LIMIT`] says.
-pub(crate) fn release(v: &ReleaseView, now: Timestamp, all_cards: bool) -> ReleaseData {
+/// The release page's data, with a card for every environment (`all_cards`) or as [`CARD_LIMIT`] says,
+/// and the graph collapsed as [`graph::layout_grouped`] says unless `expand` asks otherwise.
+pub(crate) fn release(v: &ReleaseView, now: Timestamp, options: ReleaseOptions) -> ReleaseData {
+    let all_cards = options.all_cards;
     let context = crate::ui::session::context();
     let may_change = context.may_change(&v.product);
     let id = v.id.to_string();
@@ -327,7 +379,29 @@ pub(crate) fn release(v: &ReleaseView, now: Timestamp, all_cards: bool) -> Relea
             href: format!("#env-{}", e.name),
         })
         .collect();
-    let graph = graph::layout(&inputs);
+    let with_expand = |expand: graph::Expand| ReleaseOptions { expand, ..options }.href(id, &[]) + "#graph-h";
+    let grouped = graph::layout_grouped(&inputs, options.expand, |level| with_expand(graph::Expand::Level(level)));
+    let levels: Vec<LevelLink> = grouped
+        .levels
+        .iter()
+        .map(|l| {
+            let expanded = options.expand == graph::Expand::Level(l.level);
+            LevelLink {
+                level: l.level,
+                count: l.count,
+                collapsed: l.collapsed,
+                expanded,
+                href: with_expand(if expanded { graph::Expand::None } else { graph::Expand::Level(l.level) }),
+            }
+        })
+        .collect();
+    let graph_toggle = (!levels.is_empty()).then(|| {
+        if options.expand == graph::Expand::All {
+            (with_expand(graph::Expand::None), "Collapse large levels")
+        } else {
+            (with_expand(graph::Expand::All), "Draw every environment")
+        }
+    });
     let t = &v.trigger;
     let message = &t.message;
     let trigger = TriggerItem {
@@ -383,7 +457,11 @@ pub(crate) fn release(v: &ReleaseView, now: Timestamp, all_cards: bool) -> Relea
         can_terminate: v.can_terminate() && may_change,
         notes_href: format!("{}/notes", release_href(id)),
         issues: v.issues.iter().map(|i| top_issue(id, i)).collect(),
-        graph,
+        graph: grouped.graph,
+        levels,
+        grouped: grouped.hidden,
+        graph_toggle,
+        cards_href: ReleaseOptions { all_cards: true, ..options }.href(id, &[]),
         envs: v.environments.iter().filter(|e| needs_card(e)).map(|e| env_card(v, e, now)).collect(),
         hidden_cards: v.environments.iter().filter(|e| !needs_card(e)).count(),
         hooks,
