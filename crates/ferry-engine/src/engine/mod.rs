@@ -137,7 +137,12 @@ struct Engine<S: Store> {
     locks: HashMap<&'static str, Box<dyn HeldLock>>,
     /// The version of the configuration in use (0: none applied yet); another replica may apply a newer.
     config_version: i64,
+    /// Retries of Failed releases waiting for their last work to report (actor, answer).
+    retries_waiting: HashMap<ReleaseId, Vec<(String, RetryAnswer)>>,
 }
+
+/// Where the answer to a waiting retry goes (in a mutex only so that the engine stays `Sync`).
+type RetryAnswer = Mutex<Box<dyn FnOnce(crate::ports::ControlResult) + Send>>;
 
 struct Created {
     result: Result<(ReleaseId, ferry_model::release::ReleaseSnapshot), EngineError>,
@@ -221,6 +226,7 @@ pub async fn start_replica<S: Store>(
         elsewhere: BTreeMap::new(),
         locks: HashMap::new(),
         config_version,
+        retries_waiting: HashMap::new(),
     };
     engine.recover().await?;
     let inputs = Inputs {
@@ -484,6 +490,9 @@ impl<S: Store> Engine<S> {
             outcome => self.events_for(id, outcome),
         };
         self.record(id, events).await;
+        if self.retries_waiting.contains_key(&id) {
+            self.retry_waiting(id).await;
+        }
     }
 }
 

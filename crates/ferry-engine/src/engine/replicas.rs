@@ -317,7 +317,33 @@ impl<S: Store> Engine<S> {
                 }
             }
         }
+        if let Control::Retry { actor } = control {
+            // A Failed release whose last work is still reporting (a run's end, a watch's last word,
+            // already in the engine's queue) is retried as soon as that has been recorded, rather than
+            // refused: nothing in it is running any more.
+            if let Some(active) = self.releases.get(&release)
+                && !active.in_flight.is_empty()
+                && !active.state.is_busy()
+                && active.state.status() == ferry_model::status::ReleaseStatus::Failed
+            {
+                self.retries_waiting.entry(release).or_default().push((actor, std::sync::Mutex::new(Box::new(answer))));
+                return;
+            }
+            answer(self.carry_out(release, Control::Retry { actor }).await);
+            return;
+        }
         answer(self.carry_out(release, control).await);
+    }
+
+    /// Carries out the retries of `release` that waited for its last work to report, once it has.
+    pub(super) async fn retry_waiting(&mut self, release: ReleaseId) {
+        if self.releases.get(&release).is_some_and(|a| !a.in_flight.is_empty()) {
+            return;
+        }
+        for (actor, answer) in self.retries_waiting.remove(&release).unwrap_or_default() {
+            let answer = answer.into_inner().unwrap_or_else(|e| e.into_inner());
+            answer(self.carry_out(release, Control::Retry { actor }).await);
+        }
     }
 
     /// Carries out a control request here. A release no replica drives (its lease given up) is taken

@@ -14,30 +14,49 @@ impl<S: Store> Engine<S> {
     /// Records the current commit of every trigger application seen for the first time, so that only
     /// commits made after the configuration was applied trigger releases.
     pub(super) async fn record_baselines(&mut self) {
-        let apps: Vec<Application> = trigger_apps(&self.catalog).into_iter().cloned().collect();
-        let mut writes = Vec::new();
-        for app in apps {
+        let mut missing: Vec<Application> = Vec::new();
+        for app in trigger_apps(&self.catalog) {
             match self.store.kv_get(&seen_key(&app.name)).await {
-                Ok(Some(_)) => continue,
+                Ok(Some(_)) => {}
+                Ok(None) => missing.push(app.clone()),
+                Err(e) => tracing::warn!(error = %e, "cannot read a trigger baseline"),
+            }
+        }
+        if missing.is_empty() {
+            return;
+        }
+        // One fetch per repository, then each application's last commit from the mirror: a
+        // configuration of thousands of products in a few repositories costs a few fetches.
+        let git = self.ports.git.clone();
+        let sources: Vec<ferry_model::resources::AppSource> = missing.iter().map(|a| a.source.clone()).collect();
+        let found = tokio::task::spawn_blocking(move || {
+            let mut fetched: std::collections::HashMap<String, Result<(), String>> = std::collections::HashMap::new();
+            sources
+                .iter()
+                .map(|source| {
+                    fetched
+                        .entry(source.repo_url.clone())
+                        .or_insert_with(|| git.fetch(&source.repo_url).map_err(|e| e.to_string()))
+                        .clone()?;
+                    git.last_commit_touching(&source.repo_url, &source.target_revision, &source.path)
+                        .map_err(|e| e.to_string())
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+        let found = match found {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "trigger baseline task failed");
+                return;
+            }
+        };
+        let mut writes = Vec::new();
+        for (app, result) in missing.iter().zip(found) {
+            match result {
+                Ok(Some(commit)) => writes.push(Write::Kv { key: seen_key(&app.name), value: commit.sha.to_string() }),
                 Ok(None) => {}
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot read a trigger baseline");
-                    continue;
-                }
-            }
-            let git = self.ports.git.clone();
-            let source = app.source.clone();
-            let found = tokio::task::spawn_blocking(move || {
-                git.fetch(&source.repo_url)?;
-                git.last_commit_touching(&source.repo_url, &source.target_revision, &source.path)
-            })
-            .await;
-            match found {
-                Ok(Ok(Some(commit))) => {
-                    writes.push(Write::Kv { key: seen_key(&app.name), value: commit.sha.to_string() })
-                }
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => {
                     self.product_event(
                         app.product.as_str(),
                         "trigger-check-failed",
@@ -45,7 +64,6 @@ impl<S: Store> Engine<S> {
                     )
                     .await
                 }
-                Err(e) => tracing::warn!(error = %e, "trigger baseline task failed"),
             }
         }
         if !writes.is_empty()
