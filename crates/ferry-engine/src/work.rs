@@ -374,7 +374,7 @@ pub(crate) async fn gate(
 }
 
 /// The status source kind as `/metrics` labels it.
-fn source_kind(source: &ferry_model::resources::StatusSource) -> &'static str {
+pub(crate) fn source_kind(source: &ferry_model::resources::StatusSource) -> &'static str {
     match source {
         ferry_model::resources::StatusSource::Exec(_) => "exec",
         ferry_model::resources::StatusSource::ArgoCd(_) => "argocd",

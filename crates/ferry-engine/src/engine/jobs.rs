@@ -318,7 +318,14 @@ impl<S: Store> Engine<S> {
         let application = self.catalog.applications.get(app)?;
         let provider = self.ports.status.for_source(&application.status).ok()?;
         let target = self.status_target(state, env, app, watch::channel(None).1).ok()?;
+        let started = std::time::Instant::now();
         let seen = provider.settled(&target)?;
+        ::metrics::histogram!(
+            "ferry_provider_call_duration_seconds",
+            "provider" => crate::work::source_kind(&application.status),
+            "call" => "settled"
+        )
+        .record(started.elapsed().as_secs_f64());
         let at = self.ports.clock.now();
         Some([
             ferry_model::release::ReleaseEvent::AppObserved {
