@@ -64,9 +64,15 @@ pub(crate) enum Command {
     /// Every flag can also be set by the environment variable shown with it (for a service manager's
     /// environment file, e.g. /etc/ferry/ferry.env).
     #[command(
-        after_help = "Examples:\n  ferry server --config ./ferry --data /var/lib/ferry\n  ferry server --listen 0.0.0.0:7878 --bootstrap-token-file /etc/ferry/admin.token\n  FERRY_LOG=debug ferry server --log-format json"
+        after_help = "Examples:\n  ferry server --config ./ferry --data /var/lib/ferry\n  ferry server --config-file /etc/ferry/ferry.toml --listen 127.0.0.1:8080\n  ferry server --listen 0.0.0.0:7878 --bootstrap-token-file /etc/ferry/admin.token\n  FERRY_LOG=debug ferry server --log-format json"
     )]
     Server {
+        /// Read settings from this TOML file: its keys are these flags without `--`, e.g.
+        /// listen = "127.0.0.1:7878", poll-interval = "30s", auth = true, public-url = ["https://…"].
+        /// A flag on the command line wins, then its environment variable, then the file, then the default;
+        /// an unknown key or a wrong type → exit 2.
+        #[arg(long, env = "FERRY_CONFIG_FILE", value_name = "FILE")]
+        config_file: Option<PathBuf>,
         /// Apply the configuration in this directory (or file) at start; invalid → exit 2.
         #[arg(long, env = "FERRY_CONFIG", value_name = "DIR")]
         config: Option<PathBuf>,
@@ -331,6 +337,16 @@ pub(crate) enum Command {
         /// The shell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+    /// Write a manual page (roff) per command and subcommand into a directory: ferry.1,
+    /// ferry-release.1, ferry-release-show.1, … (read one with `man -l DIR/ferry-server.1`).
+    #[command(
+        after_help = "Examples:\n  ferry man --dir ./man\n  ferry man --dir /usr/local/share/man/man1 && mandb -q"
+    )]
+    Man {
+        /// Directory to write the pages into; created if missing, existing pages are replaced.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
     },
     /// Print the client's version and commit, and the server's.
     ///

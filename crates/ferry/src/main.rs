@@ -12,6 +12,7 @@ mod diff;
 mod explain;
 mod get;
 mod logging;
+mod man;
 mod notes;
 mod output;
 mod pr;
@@ -19,6 +20,7 @@ mod progress;
 mod release;
 mod render;
 mod server;
+mod server_config;
 mod style;
 mod token;
 mod validate;
@@ -26,8 +28,6 @@ mod version;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-use clap::Parser as _;
 
 pub use cli::Output;
 use cli::{
@@ -121,6 +121,7 @@ where
 fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
     match command {
         Command::Server {
+            config_file: _,
             config,
             data,
             database,
@@ -196,6 +197,7 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
             clap_complete::generate(shell, &mut command, "ferry", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Man { dir } => man::run(&dir),
         Command::Version { client, output } => version::run(globals, client, output),
         Command::Get { kind, name, output } => {
             client_command(globals, |c| async move { get::run(&c, kind, name.as_deref(), output).await })
@@ -275,7 +277,13 @@ impl Offline {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match server_config::parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("{} {e}", style::error_label());
+            return ExitCode::from(exit::INVALID);
+        }
+    };
     style::init(cli.color);
     let filter =
         if matches!(cli.command, Command::Server { .. }) { logging::SERVER_FILTER } else { logging::QUIET_FILTER };
