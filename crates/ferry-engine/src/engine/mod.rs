@@ -70,6 +70,8 @@ pub struct EngineConfig {
     /// How long a lease lasts unless renewed (the store's setting; 15 s by default): a replica that
     /// could not renew for this long drops its releases, since others may have taken them over.
     pub lease_expiry: Duration,
+    /// How outgoing notifications (SPEC §6.6) are queued and retried.
+    pub notify: ferry_notify::Settings,
 }
 
 impl EngineConfig {
@@ -89,6 +91,7 @@ impl EngineConfig {
             argo_server: None,
             lease_renew_interval: Duration::from_secs(5),
             lease_expiry: Duration::from_secs(15),
+            notify: ferry_notify::Settings::default(),
         }
     }
 }
@@ -137,6 +140,8 @@ struct Engine<S: Store> {
     locks: HashMap<&'static str, Box<dyn HeldLock>>,
     /// The version of the configuration in use (0: none applied yet); another replica may apply a newer.
     config_version: i64,
+    /// Outgoing notifications of status changes (never waited on).
+    notifier: ferry_notify::Notifier,
 }
 
 struct Created {
@@ -197,6 +202,7 @@ pub async fn start_replica<S: Store>(
     let live = LiveStates::default();
     let status = ports.status.clone();
     let runner = ports.runner.clone();
+    let notifier = ferry_notify::Notifier::start(catalog_rx.clone(), config.notify.clone());
     let mut engine = Engine {
         store,
         live: live.clone(),
@@ -221,6 +227,7 @@ pub async fn start_replica<S: Store>(
         elsewhere: BTreeMap::new(),
         locks: HashMap::new(),
         config_version,
+        notifier: notifier.clone(),
     };
     engine.recover().await?;
     let inputs = Inputs {
@@ -233,7 +240,7 @@ pub async fn start_replica<S: Store>(
         notices,
     };
     let task = tokio::spawn(async move { engine.run(inputs).await });
-    Ok((EngineHandle { requests: tx, catalog: catalog_rx, live, status, runner }, task))
+    Ok((EngineHandle { requests: tx, catalog: catalog_rx, live, status, runner, notifier }, task))
 }
 
 /// What the engine task receives.
