@@ -14,6 +14,8 @@ use crate::decode::{
 use crate::node::{Node, NodeKind, Pos};
 use crate::suggest;
 
+mod notification;
+
 /// `apiVersion` of Ferry's own resources.
 pub const FERRY_API: &str = "ferry/v1";
 /// `apiVersion` of the commercial product's resources, accepted for compatibility.
@@ -40,11 +42,13 @@ pub enum Kind {
     PromotionPolicy,
     /// Workflow.
     Workflow,
+    /// Notification (an outgoing webhook).
+    Notification,
 }
 
 impl Kind {
     /// Every kind, in the order resources are listed.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Environment,
         Kind::Application,
         Kind::Product,
@@ -52,6 +56,7 @@ impl Kind {
         Kind::PromotionFlow,
         Kind::PromotionPolicy,
         Kind::Workflow,
+        Kind::Notification,
     ];
 
     /// The `kind:` spelling.
@@ -64,6 +69,7 @@ impl Kind {
             Kind::PromotionFlow => "PromotionFlow",
             Kind::PromotionPolicy => "PromotionPolicy",
             Kind::Workflow => "Workflow",
+            Kind::Notification => "Notification",
         }
     }
 
@@ -77,6 +83,7 @@ impl Kind {
             Kind::PromotionFlow => "promotion flow",
             Kind::PromotionPolicy => "promotion policy",
             Kind::Workflow => "workflow",
+            Kind::Notification => "notification",
         }
     }
 
@@ -124,6 +131,7 @@ pub(crate) enum Decoded {
     Flow(PromotionFlow),
     Policy(PromotionPolicy),
     Workflow(Workflow),
+    Notification(Notification),
 }
 
 /// What decoding one document produced.
@@ -234,6 +242,7 @@ pub(crate) fn decode_document(cx: &mut Cx<'_>, root: &Node) -> Outcome {
         Kind::PromotionFlow => flow(cx, &mut spec, raw_name, &meta.annotations, dialect).map(Decoded::Flow),
         Kind::PromotionPolicy => policy(cx, &mut spec, raw_name, dialect).map(Decoded::Policy),
         Kind::Workflow => workflow(cx, &mut spec, raw_name).map(Decoded::Workflow),
+        Kind::Notification => notification::notification(cx, &mut spec, raw_name).map(Decoded::Notification),
     };
     out.resource = resource.filter(|_| cx.errors() == before);
     out
@@ -280,6 +289,7 @@ fn check_name(kind: Kind, text: &str) -> Result<(), NameError> {
         Kind::PromotionFlow => FlowName::new(text).map(drop),
         Kind::PromotionPolicy => PolicyName::new(text).map(drop),
         Kind::Workflow => WorkflowName::new(text).map(drop),
+        Kind::Notification => NotificationName::new(text).map(drop),
     }
 }
 

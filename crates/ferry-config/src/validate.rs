@@ -123,6 +123,9 @@ pub(crate) fn validate(records: &[Record], diags: &mut Vec<Diagnostic>) -> (Cata
             Some(Decoded::Workflow(w)) => {
                 catalog.workflows.entry(w.name.clone()).or_insert_with(|| w.clone());
             }
+            Some(Decoded::Notification(n)) => {
+                catalog.notifications.entry(n.name.clone()).or_insert_with(|| n.clone());
+            }
         }
     }
 

@@ -208,6 +208,7 @@ pub struct EngineHandle {
     pub(crate) status: crate::ports::StatusProviders,
     pub(crate) runner: std::sync::Arc<dyn crate::ports::WorkflowRunner>,
     pub(crate) live: LiveStates,
+    pub(crate) notifier: ferry_notify::Notifier,
 }
 
 /// The state of every release the engine is running, shared with readers: each commit replaces a
@@ -254,6 +255,11 @@ impl std::fmt::Debug for EngineHandle {
 }
 
 impl EngineHandle {
+    /// Outgoing notifications: failed and dropped deliveries (SPEC §6.6).
+    pub fn notifier(&self) -> &ferry_notify::Notifier {
+        &self.notifier
+    }
+
     /// The committed state of release `id` while the engine runs it (`None` once it ended, or when
     /// another replica runs it): readers build an active release's view from it, the store keeps the
     /// view of releases that ended.

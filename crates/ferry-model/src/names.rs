@@ -142,6 +142,10 @@ resource_name!(
     PolicyName, "policy name"
 );
 resource_name!(
+    /// Name of a Notification.
+    NotificationName, "notification name"
+);
+resource_name!(
     /// Name of a PromotionTemplate.
     TemplateName, "template name"
 );

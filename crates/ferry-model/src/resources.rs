@@ -588,6 +588,69 @@ pub struct PromotionPolicy {
     pub policy: PolicyFields,
 }
 
+/// Where an outgoing notification's signing secret comes from (never logged, never stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SecretSource {
+    /// The environment variable of the server process that holds the secret.
+    Env(String),
+    /// A file on the server whose text (trimmed) is the secret.
+    File(String),
+}
+
+/// The body format of a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NotificationFormat {
+    /// Ferry's JSON body (release id, product, environment, status, previous status, ...).
+    #[default]
+    Json,
+    /// A Slack-compatible `{"text": "..."}` message.
+    Slack,
+}
+
+/// Which status changes a notification is sent for; an empty list matches everything.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NotificationFilter {
+    /// Product name globs.
+    #[serde(default)]
+    pub products: Vec<String>,
+    /// Environment name globs; a release status change (no environment) matches only when empty.
+    #[serde(default)]
+    pub environments: Vec<String>,
+    /// Statuses (release or environment, as in the API: `successful`, `failed`, ...).
+    #[serde(default)]
+    pub statuses: Vec<String>,
+}
+
+impl NotificationFilter {
+    /// Whether a change of `product` (in `env`, for an environment change) to `status` matches.
+    pub fn matches(&self, product: &str, env: Option<&str>, status: &str) -> bool {
+        let product_ok = self.products.is_empty() || self.products.iter().any(|g| glob_match(g, product));
+        let env_ok =
+            self.environments.is_empty() || env.is_some_and(|e| self.environments.iter().any(|g| glob_match(g, e)));
+        let status_ok = self.statuses.is_empty() || self.statuses.iter().any(|s| s == status);
+        product_ok && env_ok && status_ok
+    }
+}
+
+/// An outgoing webhook on release and environment status changes (SPEC §6.6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Name.
+    pub name: NotificationName,
+    /// The `http://` or `https://` URL the body is POSTed to.
+    pub url: String,
+    /// The signing secret's source; `None` = unsigned.
+    pub secret: Option<SecretSource>,
+    /// Body format.
+    #[serde(default)]
+    pub format: NotificationFormat,
+    /// Which changes are sent.
+    #[serde(default)]
+    pub on: NotificationFilter,
+}
+
 /// A workflow parameter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkflowParam {
@@ -695,6 +758,9 @@ pub struct Catalog {
     pub policies: BTreeMap<PolicyName, PromotionPolicy>,
     /// Workflows by name.
     pub workflows: BTreeMap<WorkflowName, Workflow>,
+    /// Outgoing notifications by name (absent in catalogs stored before the kind existed).
+    #[serde(default)]
+    pub notifications: BTreeMap<NotificationName, Notification>,
 }
 
 impl Catalog {

@@ -342,6 +342,7 @@ fn others(route: &Route) -> Option<Op> {
                 query("limit", "Page size.", integer(1, Some(1000), Some(100))),
             ])
             .errors(&[400, 503]),
+        ("GET", "/api/v1/notifications/failed") => op("listFailedNotifications", "operations", "Outgoing notifications that did not reach their webhook (admin)", ok(200, "`items`: dead letters (every attempt failed) and changes dropped because the queue was full, oldest first (the last 1000).", Some(("application/json", ObjectBuilder::new().schema_type(Type::Object).build().into())))),
         _ => return None,
     })
 }

@@ -431,3 +431,23 @@ fn argocd_refresh_sync_namespace_and_project() {
     let text = lines(&bad);
     assert!(text.contains("invalid refresh \"soft\"; expected one of \"normal\", \"hard\""), "{text}");
 }
+
+#[test]
+fn notifications_load_with_defaults_and_filters() {
+    let text = "apiVersion: ferry/v1\nkind: Notification\nmetadata:\n  name: chat\nspec:\n  url: https://hooks.example.com/ferry\n  secret:\n    env: FERRY_HOOK_SECRET\n  format: slack\n  on:\n    products: [shop-*]\n    environments: [prod]\n    statuses: [Failed, Successful]\n---\napiVersion: ferry/v1\nkind: Notification\nmetadata:\n  name: all\nspec:\n  url: http://127.0.0.1:9/hook\n";
+    let loaded = match load_sources(&[source("n.yaml", text)]) {
+        Ok(l) => l,
+        Err(d) => panic!("{}", lines(&d)),
+    };
+    let chat = &loaded.catalog.notifications[&NotificationName::new("chat").expect("name")];
+    assert_eq!(chat.format, NotificationFormat::Slack);
+    assert_eq!(chat.secret, Some(SecretSource::Env("FERRY_HOOK_SECRET".into())));
+    assert!(chat.on.matches("shop-api", Some("prod"), "Failed"));
+    assert!(!chat.on.matches("shop-api", Some("qa"), "Failed"), "environment filter");
+    assert!(!chat.on.matches("billing", Some("prod"), "Failed"), "product filter");
+    assert!(!chat.on.matches("shop-api", None, "Failed"), "a release change has no environment");
+    let all = &loaded.catalog.notifications[&NotificationName::new("all").expect("name")];
+    assert_eq!((all.format, all.secret.clone()), (NotificationFormat::Json, None));
+    assert!(all.on.matches("anything", None, "Succeeded"));
+    assert!(loaded.origin(Kind::Notification, "chat").is_some());
+}

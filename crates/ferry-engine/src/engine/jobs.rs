@@ -100,7 +100,7 @@ impl<S: Store> Engine<S> {
         self.catalog.applications.get(app).map_or_else(|| snapshot_url.to_owned(), |a| a.source.repo_url.clone())
     }
 
-    fn release_url(&self, id: ReleaseId) -> String {
+    pub(super) fn release_url(&self, id: ReleaseId) -> String {
         format!("{}/releases/{id}", self.config.base_url.trim_end_matches('/'))
     }
 

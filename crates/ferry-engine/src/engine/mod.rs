@@ -70,6 +70,8 @@ pub struct EngineConfig {
     /// How long a lease lasts unless renewed (the store's setting; 15 s by default): a replica that
     /// could not renew for this long drops its releases, since others may have taken them over.
     pub lease_expiry: Duration,
+    /// How outgoing notifications (SPEC §6.6) are queued and retried.
+    pub notify: ferry_notify::Settings,
 }
 
 impl EngineConfig {
@@ -89,6 +91,7 @@ impl EngineConfig {
             argo_server: None,
             lease_renew_interval: Duration::from_secs(5),
             lease_expiry: Duration::from_secs(15),
+            notify: ferry_notify::Settings::default(),
         }
     }
 }
@@ -139,6 +142,8 @@ struct Engine<S: Store> {
     config_version: i64,
     /// Retries of Failed releases waiting for their last work to report (actor, answer).
     retries_waiting: HashMap<ReleaseId, Vec<(String, RetryAnswer)>>,
+    /// Outgoing notifications of status changes (never waited on).
+    notifier: ferry_notify::Notifier,
 }
 
 /// Where the answer to a waiting retry goes (in a mutex only so that the engine stays `Sync`).
@@ -202,6 +207,7 @@ pub async fn start_replica<S: Store>(
     let live = LiveStates::default();
     let status = ports.status.clone();
     let runner = ports.runner.clone();
+    let notifier = ferry_notify::Notifier::start(catalog_rx.clone(), config.notify.clone());
     let mut engine = Engine {
         store,
         live: live.clone(),
@@ -227,6 +233,7 @@ pub async fn start_replica<S: Store>(
         locks: HashMap::new(),
         config_version,
         retries_waiting: HashMap::new(),
+        notifier: notifier.clone(),
     };
     engine.recover().await?;
     let inputs = Inputs {
@@ -239,7 +246,7 @@ pub async fn start_replica<S: Store>(
         notices,
     };
     let task = tokio::spawn(async move { engine.run(inputs).await });
-    Ok((EngineHandle { requests: tx, catalog: catalog_rx, live, status, runner }, task))
+    Ok((EngineHandle { requests: tx, catalog: catalog_rx, live, status, runner, notifier }, task))
 }
 
 /// What the engine task receives.

@@ -54,8 +54,37 @@ impl<S: Store> Engine<S> {
             }
         }
         applications_changed(before, after);
+        self.notify(before, after, created);
         if was != now || created {
             self.observe_queue(product);
+        }
+    }
+
+    /// Hands the release's and its environments' status changes to the notifier (SPEC §6.6); never waits.
+    fn notify(&self, before: &ReleaseState, after: &ReleaseState, created: bool) {
+        if self.catalog.notifications.is_empty() {
+            return;
+        }
+        let id = after.id();
+        let change = |environment: Option<&EnvName>, was: &str, now: &str| ferry_notify::Change {
+            release_id: id.to_string(),
+            product: after.snapshot().product.to_string(),
+            environment: environment.map(ToString::to_string),
+            status: now.to_owned(),
+            previous_status: was.to_owned(),
+            reason: after.reason(),
+            release_url: self.release_url(id),
+            timestamp: self.ports.clock.now(),
+        };
+        let (was, now) = (before.status(), after.status());
+        if !created && was != now {
+            self.notifier.send(change(None, was.as_str(), now.as_str()));
+        }
+        for (env, now) in after.env_statuses() {
+            let was = before.env_status(env).unwrap_or(EnvStatus::Pending);
+            if was != now {
+                self.notifier.send(change(Some(env), was.as_str(), now.as_str()));
+            }
         }
     }
 

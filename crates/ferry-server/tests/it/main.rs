@@ -10,6 +10,7 @@ mod errors;
 mod events;
 mod gitops;
 mod notes;
+mod notifications;
 mod releases;
 mod tls;
 
@@ -28,6 +29,8 @@ pub(crate) struct Server {
     pub(crate) base: String,
     pub(crate) store: SqliteStore,
     pub(crate) http: reqwest::Client,
+    /// The engine, for waiting on what it does outside the store (notifications).
+    pub(crate) engine: ferry_engine::EngineHandle,
     stop: Option<oneshot::Sender<()>>,
     engine_task: Option<tokio::task::JoinHandle<()>>,
     /// The example product's GitOps repository, made on first use.
@@ -67,13 +70,20 @@ impl Server {
         tune(&mut config);
         let (engine, engine_task) = ferry_engine::start(store.clone(), config).await.unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(ferry_server::serve_with_shutdown(listener, store.clone(), engine, settings, async move {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(ferry_server::serve_with_shutdown(
+            listener,
+            store.clone(),
+            engine.clone(),
+            settings,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         Server {
             base,
             store,
             http: reqwest::Client::new(),
+            engine,
             stop: Some(stop),
             engine_task: Some(engine_task),
             shop_repo: std::sync::OnceLock::new(),
