@@ -176,21 +176,7 @@ async fn write_on(store: &PgStore, client: &Object, w: &ReleaseWrite) -> Result<
         second.push(send(client, "appending release events", EVENT_INSERT, params));
     }
     let r = &w.row;
-    let row: Vec<&(dyn ToSql + Sync)> = vec![
-        &r.id,
-        &r.product,
-        &r.flow,
-        &r.flow_version,
-        &r.status,
-        &r.initiator,
-        &r.created_at,
-        &r.finished_at,
-        &r.reason,
-        &r.retries,
-        &r.version,
-        &r.environments,
-        &next_seq,
-    ];
+    let row = super::write::release_params(r, &next_seq);
     second.push(send(client, "updating the release projection", RELEASE_UPSERT, row));
     if let Some(view) = &w.view {
         second.push(send(client, "updating the release view", VIEW_UPSERT, vec![&r.id, view]));

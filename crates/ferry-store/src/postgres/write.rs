@@ -105,6 +105,28 @@ pub(super) async fn write(store: &PgStore, writes: Vec<Write>) -> Result<Vec<Res
 }
 
 /// An error of a statement; a unique violation is [`StoreError::Conflict`] with `conflict` as message.
+/// The parameters of [`RELEASE_UPSERT`]: the release row and the sequence number its next event takes.
+pub(super) fn release_params<'a>(
+    r: &'a crate::ReleaseRow,
+    next_seq: &'a i64,
+) -> Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)> {
+    vec![
+        &r.id,
+        &r.product,
+        &r.flow,
+        &r.flow_version,
+        &r.status,
+        &r.initiator,
+        &r.created_at,
+        &r.finished_at,
+        &r.reason,
+        &r.retries,
+        &r.version,
+        &r.environments,
+        next_seq,
+    ]
+}
+
 fn unique(doing: &'static str, conflict: impl Fn() -> String) -> impl Fn(tokio_postgres::Error) -> StoreError {
     move |e| {
         if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
@@ -443,26 +465,10 @@ async fn write_release(
         effects.last_gid = Some(*last);
     }
     let r = &w.row;
-    tx.execute(
-        RELEASE_UPSERT,
-        &[
-            &r.id,
-            &r.product,
-            &r.flow,
-            &r.flow_version,
-            &r.status,
-            &r.initiator,
-            &r.created_at,
-            &r.finished_at,
-            &r.reason,
-            &r.retries,
-            &r.version,
-            &r.environments,
-            &(w.first_seq + w.events.len() as i64),
-        ],
-    )
-    .await
-    .map_err(query_err("updating the release projection"))?;
+    let next_seq = w.first_seq + w.events.len() as i64;
+    tx.execute(RELEASE_UPSERT, &release_params(&w.row, &next_seq))
+        .await
+        .map_err(query_err("updating the release projection"))?;
     if let Some(view) = &w.view {
         tx.execute(VIEW_UPSERT, &[&r.id, view]).await.map_err(query_err("updating the release view"))?;
     }
