@@ -311,7 +311,8 @@ pub async fn sqlite_to_postgres(from: &Path, to: &str, force: bool) -> Result<Co
     let target = PgStore::open(to).await?;
     let mut client = target.client("copying").await?;
     let tx = client.transaction().await.map_err(query_err("starting the copy"))?;
-    let names: Vec<&str> = TABLES.iter().map(|t| t.name).chain(["leases", "control_requests"]).collect();
+    let names: Vec<&str> =
+        TABLES.iter().map(|t| t.name).chain(["leases", "control_requests", "product_turns"]).collect();
     if force {
         tx.batch_execute(&format!("TRUNCATE {} RESTART IDENTITY", names.join(", ")))
             .await

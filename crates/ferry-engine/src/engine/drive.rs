@@ -170,7 +170,7 @@ impl<S: Store> Engine<S> {
     /// Applies `recorded` events (what happened), plans on top of them (what Ferry decides), commits
     /// both in one store write and only then hands out the work the decisions call for.
     async fn drive_with(&mut self, id: ReleaseId, recorded: Vec<ReleaseEvent>) {
-        let may_start = self.may_start(id);
+        let may_start = self.may_start(id) && self.take_product_turn(id).await;
         let catalog = self.catalog.clone();
         let workflows = &catalog.workflows;
         let Some(active) = self.releases.get_mut(&id) else { return };

@@ -18,7 +18,7 @@ mod replicas;
 mod schedule;
 mod triggers;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -136,6 +136,9 @@ struct Engine<S: Store> {
     lease_round_running: bool,
     /// Active releases other replicas drive, with their products (queue mode waits for older ones).
     elsewhere: BTreeMap<ReleaseId, ProductName>,
+    /// Queue-mode releases refused their product's turn (another replica's release runs); asked again
+    /// each lease round.
+    turn_refused: BTreeSet<ReleaseId>,
     /// The locks of periodic jobs (trigger polling, retention) this replica holds.
     locks: HashMap<&'static str, Box<dyn HeldLock>>,
     /// The version of the configuration in use (0: none applied yet); another replica may apply a newer.
@@ -230,6 +233,7 @@ pub async fn start_replica<S: Store>(
         lease_rounds: lease_tx,
         lease_round_running: false,
         elsewhere: BTreeMap::new(),
+        turn_refused: BTreeSet::new(),
         locks: HashMap::new(),
         config_version,
         retries_waiting: HashMap::new(),

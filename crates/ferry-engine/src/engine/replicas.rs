@@ -202,14 +202,17 @@ impl<S: Store> Engine<S> {
         if let Some(active) = round.active {
             let elsewhere: BTreeMap<ReleaseId, ProductName> =
                 active.into_iter().filter(|(id, _)| !self.releases.contains_key(id)).collect();
-            if elsewhere != self.elsewhere {
+            self.turn_refused.retain(|id| self.releases.contains_key(id));
+            let waiting: Vec<ReleaseId> = if elsewhere != self.elsewhere {
                 self.elsewhere = elsewhere;
                 // Queued releases may start now that another replica's release of their product ended.
-                let waiting: Vec<ReleaseId> =
-                    self.releases.iter().filter(|(_, a)| a.state.started_at().is_none()).map(|(id, _)| *id).collect();
-                for id in waiting {
-                    self.drive(id).await;
-                }
+                self.releases.iter().filter(|(_, a)| a.state.started_at().is_none()).map(|(id, _)| *id).collect()
+            } else {
+                // Refused a turn by a release that may have ended between two rounds.
+                self.turn_refused.iter().copied().collect()
+            };
+            for id in waiting {
+                self.drive(id).await;
             }
         }
         for taken in round.controls {

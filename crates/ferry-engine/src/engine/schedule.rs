@@ -121,6 +121,37 @@ impl<S: Store> Engine<S> {
                 .any(|(other, a)| other < id && a.state.finished_at().is_none() && a.state.terminated_at().is_none())
     }
 
+    /// Whether release `id`, free to start as far as this replica knows, may start across replicas:
+    /// a queue-mode release that has not started takes its product's turn in the database first
+    /// (SPEC §3.9); refused, it is asked again each lease round.
+    pub(super) async fn take_product_turn(&mut self, id: ReleaseId) -> bool {
+        if self.replicas.is_sole() {
+            return true;
+        }
+        let Some(active) = self.releases.get(&id) else { return false };
+        let state = &active.state;
+        if state.started_at().is_some() || state.finished_at().is_some() || state.terminated_at().is_some() {
+            return true;
+        }
+        let product = state.snapshot().product.clone();
+        if self.catalog.products.get(&product).is_some_and(|p| p.concurrency == Concurrency::Terminate) {
+            return true;
+        }
+        let granted = match self.replicas.take_turn(product.as_str(), id).await {
+            Ok(granted) => granted,
+            Err(e) => {
+                tracing::warn!(release = %id, error = %e, "cannot take the product's turn; asking again later");
+                false
+            }
+        };
+        if granted {
+            self.turn_refused.remove(&id);
+        } else {
+            self.turn_refused.insert(id);
+        }
+        granted
+    }
+
     /// Drops finished releases from memory and starts the next queued release of the product.
     pub(super) async fn after_finish(&mut self, id: ReleaseId) {
         let Some(active) = self.releases.get(&id) else { return };

@@ -296,7 +296,7 @@ async fn migrations_are_recorded_once_and_a_store_that_must_not_migrate_refuses_
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(recorded, [1, 2, 3, 4]);
+    assert_eq!(recorded, [1, 2, 3, 4, 5]);
 }
 
 #[tokio::test]
@@ -340,4 +340,39 @@ async fn an_embedded_installation_is_copied_with_nothing_lost() {
     crate::fixture::check(&db.open().await).await;
     let missing = ferry_store::copy::sqlite_to_postgres(&dir.path().join("nope.db"), &db.location(), false).await;
     assert!(missing.unwrap_err().to_string().contains("no SQLite database at"));
+}
+
+#[tokio::test]
+async fn a_queue_mode_product_gives_its_turn_to_one_release_at_a_time() {
+    let Some((_db, a, b)) = two().await else { return };
+    let [r1, r2, r3] = [1, 2, 3].map(crate::contract::rid);
+    // Two queued releases created at once on two replicas: whichever asks first gets the turn, the
+    // other is refused while it is active, whatever the order they ask in.
+    one(a.write(vec![write(&r2, 0, "Queued")]).await.unwrap()).unwrap();
+    assert!(b.take_turn("shop", &r2).await.unwrap(), "the only release of the product gets the turn");
+    one(b.write(vec![write(&r1, 0, "Queued")]).await.unwrap()).unwrap();
+    assert!(!a.take_turn("shop", &r1).await.unwrap(), "an older release waits for the one holding the turn");
+    assert!(a.take_turn("shop", &r2).await.unwrap(), "asking again keeps the turn");
+    // A newer release waits for the older one, queued or running.
+    one(a.write(vec![write(&r2, 1, "Running")]).await.unwrap()).unwrap();
+    one(a.write(vec![write(&r3, 0, "Queued")]).await.unwrap()).unwrap();
+    assert!(!b.take_turn("shop", &r3).await.unwrap());
+    // Once the running one ended, the oldest waiting release gets the turn, the newer still waits.
+    one(a.write(vec![write(&r2, 2, "Succeeded")]).await.unwrap()).unwrap();
+    assert!(!b.take_turn("shop", &r3).await.unwrap(), "an older release is still queued");
+    assert!(a.take_turn("shop", &r1).await.unwrap());
+    // Another product's turn is its own.
+    assert!(b.take_turn("other", &r3).await.unwrap());
+    // Asked at the same moment on both replicas, exactly one of two releases gets the turn.
+    one(b.write(vec![write(&r1, 1, "Terminated")]).await.unwrap()).unwrap();
+    let (on_a, on_b) = tokio::join!(a.take_turn("shop", &r3), b.take_turn("shop", &r3));
+    assert!(on_a.unwrap() && on_b.unwrap(), "one release asking twice keeps it");
+    let [r4, r5] = [4, 5].map(crate::contract::rid);
+    for (r, store) in [(&r4, &a), (&r5, &b)] {
+        one(store.write(vec![write(r, 0, "Queued")]).await.unwrap()).unwrap();
+    }
+    one(a.write(vec![write(&r3, 1, "Failed")]).await.unwrap()).unwrap();
+    let (four, five) = tokio::join!(a.take_turn("shop", &r4), b.take_turn("shop", &r5));
+    assert!(four.unwrap(), "the older of two queued releases gets the turn");
+    assert!(!five.unwrap(), "the newer one waits");
 }

@@ -289,6 +289,22 @@ fn releases_survive_a_replica_killed_mid_workflow() {
         assert_eq!(statuses[id], "Succeeded", "{id}: {:?}", replicas.event_types(id));
         replicas.assert_fenced(id);
     }
+    // Queue mode across replicas: the three releases, created at once on three replicas, ran one
+    // after another in the order they were created.
+    let spans: Vec<(jiff::Timestamp, jiff::Timestamp)> = ids
+        .iter()
+        .map(|id| {
+            let events = replicas.event_types(id);
+            let at = |kind: &str| {
+                let e = events.iter().find(|e| e["type"] == kind).unwrap_or_else(|| panic!("{id} has no {kind}"));
+                e["at"].as_str().unwrap().parse::<jiff::Timestamp>().unwrap()
+            };
+            (at("Started"), at("Finished"))
+        })
+        .collect();
+    for pair in spans.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "a release started before the one created before it finished: {spans:?}");
+    }
     let epochs = replicas.assert_fenced(&victim);
     eprintln!("epochs of the release taken over twice: {epochs:?}");
     let mut distinct = epochs.clone();
