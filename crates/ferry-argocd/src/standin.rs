@@ -105,6 +105,8 @@ struct Shared {
     refreshed: tokio::sync::Notify,
     cut_streams: std::sync::atomic::AtomicBool,
     silent_streams: std::sync::atomic::AtomicBool,
+    /// Whether the repository is looked at every tick, or only after a refresh request.
+    poll_repository: std::sync::atomic::AtomicBool,
 }
 
 /// A running stand-in on a loopback port; stops when dropped.
@@ -182,6 +184,7 @@ impl ArgoCdStandIn {
             refreshed: tokio::sync::Notify::new(),
             cut_streams: std::sync::atomic::AtomicBool::new(false),
             silent_streams: std::sync::atomic::AtomicBool::new(false),
+            poll_repository: std::sync::atomic::AtomicBool::new(true),
         });
         let router = Router::new()
             .route("/api/v1/applications/{name}", get(get_app))
@@ -228,6 +231,13 @@ impl ArgoCdStandIn {
         self.shared.silent_streams.store(silent, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Whether the repository is looked at every 50 ms (the default) or only when a refresh is
+    /// requested, as Argo CD with `timeout.reconciliation: 0s` (no polling; webhooks and refreshes
+    /// only): a commit is noticed no earlier than Ferry's refresh after its push.
+    pub fn poll_repository(&self, poll: bool) {
+        self.shared.poll_repository.store(poll, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Requests received, as `METHOD path?query` (`POST` bodies appended), oldest first.
     pub fn requests(&self) -> Vec<String> {
         self.shared.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
@@ -245,14 +255,15 @@ impl ArgoCdStandIn {
     }
 }
 
-/// Looks at the repository every 50 ms (and at once after a refresh request), starts and finishes
-/// sync operations.
+/// Looks at the repository every 50 ms (unless polling is off) and at once after a refresh request,
+/// starts and finishes sync operations.
 async fn tick_loop(shared: Arc<Shared>) {
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-            _ = shared.refreshed.notified() => {}
-        }
+        let refreshed = tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(50)) => false,
+            _ = shared.refreshed.notified() => true,
+        };
+        let look = refreshed || shared.poll_repository.load(std::sync::atomic::Ordering::SeqCst);
         let specs: Vec<(String, String)> = shared
             .apps
             .lock()
@@ -273,7 +284,7 @@ async fn tick_loop(shared: Arc<Shared>) {
             let mut apps = shared.apps.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             for (name, head) in heads {
                 let Some(app) = apps.get_mut(&name) else { continue };
-                changed |= step(app, head, shared.delay);
+                changed |= step(app, head.filter(|_| look), shared.delay);
             }
         }
         if changed {

@@ -67,6 +67,9 @@ fn app_issue(view: &Value) -> &Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_succeeds_only_after_synced_and_healthy_at_the_promotion_commit() {
     let r = rig(true, Duration::from_millis(300), standard).await;
+    // The commit is noticed only when Ferry asks for a refresh after its push, so what Ferry sees
+    // first never depends on how fast this machine is.
+    r.argo.poll_repository(false);
     let id = r.h.promote(None, None, None).await;
     let view = r.h.wait_final(&id).await;
     assert_eq!(view["status"], "Succeeded", "{view:#}");

@@ -75,6 +75,13 @@ async fn stop(h: Harness) -> (tempfile::TempDir, SqliteStore) {
     task.abort();
     let _ = task.await;
     drop(old);
+    // A crashed process writes nothing more; here the store outlives the engine, and a write the
+    // engine handed to its writer thread before the abort is committed after it. The writer takes
+    // writes in order: once this one is answered, no write of the stopped engine is still to come.
+    let barrier = ferry_store::Write::Kv { key: "test/stopped".into(), value: "1".into() };
+    store.write(vec![barrier]).await.unwrap().into_iter().for_each(|o| {
+        o.unwrap();
+    });
     (dir, store)
 }
 
