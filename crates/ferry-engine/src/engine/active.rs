@@ -25,7 +25,7 @@ pub(super) struct Active {
 }
 
 /// What the stored view of a release is rewritten for: status, start, end, termination, retries.
-type ViewHeader = (
+pub(super) type ViewHeader = (
     ferry_model::status::ReleaseStatus,
     Option<jiff::Timestamp>,
     Option<jiff::Timestamp>,

@@ -19,6 +19,23 @@ impl<S: Store> Engine<S> {
         events: Vec<ReleaseEvent>,
         next: ReleaseState,
     ) -> Result<(), EngineError> {
+        let (prepared, write) = self.prepare(id, events, next)?;
+        let written = self.store.write(vec![write]).await.and_then(|outcomes| {
+            outcomes.into_iter().next().unwrap_or_else(|| {
+                Err(StoreError::Internal { doing: "writing a release", detail: "the store returned no outcome".into() })
+            })
+        });
+        self.committed(prepared, written.map(|_| ()))
+    }
+
+    /// Builds the store write of `events` for release `id` and shares `next` with readers (see
+    /// [`Engine::committed`], which puts the old state back when the write fails).
+    fn prepare(
+        &mut self,
+        id: ReleaseId,
+        events: Vec<ReleaseEvent>,
+        next: ReleaseState,
+    ) -> Result<(Prepared, Write), EngineError> {
         let Some(active) = self.releases.get(&id) else { return Err(internal(format!("release {id} is not active"))) };
         let mut new_events = Vec::with_capacity(events.len());
         for event in &events {
@@ -42,15 +59,16 @@ impl<S: Store> Engine<S> {
             runs: next.changed_runs(&active.state, &events).into_iter().cloned().collect(),
         };
         // Readers see the new state from the moment its events can reach a subscriber (the store
-        // broadcasts right after its commit, before this write returns): a client that reads a view
+        // broadcasts right after its commit, before the write returns): a client that reads a view
         // after an event always finds that event in it. A failed write puts the old state back.
         let next = std::sync::Arc::new(next);
         self.live.insert(id, next.clone());
-        let written = self.store.write(vec![Write::Release(Box::new(write))]).await.and_then(|outcomes| {
-            outcomes.into_iter().next().unwrap_or_else(|| {
-                Err(StoreError::Internal { doing: "writing a release", detail: "the store returned no outcome".into() })
-            })
-        });
+        Ok((Prepared { id, events, next, header }, Write::Release(Box::new(write))))
+    }
+
+    /// Installs the state of a prepared write once the store answered it (`written`).
+    fn committed(&mut self, prepared: Prepared, written: Result<(), StoreError>) -> Result<(), EngineError> {
+        let Prepared { id, events, next, header, .. } = prepared;
         if let Err(e) = written {
             if self.lost_by(&e) {
                 // Another replica drives the release now: forget it, never write for it again. (Its log
@@ -170,10 +188,84 @@ impl<S: Store> Engine<S> {
     /// Applies `recorded` events (what happened), plans on top of them (what Ferry decides), commits
     /// both in one store write and only then hands out the work the decisions call for.
     async fn drive_with(&mut self, id: ReleaseId, recorded: Vec<ReleaseEvent>) {
+        self.drive_many(vec![(id, recorded)]).await;
+    }
+
+    /// [`Engine::drive_with`] for several distinct releases at once: each is planned on its own, their
+    /// writes go to the store together (one transaction where the store groups them, one durable
+    /// commit), and each release's work is handed out once its write is durable.
+    pub(super) async fn drive_many(&mut self, batch: Vec<(ReleaseId, Vec<ReleaseEvent>)>) {
+        let mut planned = Vec::with_capacity(batch.len());
+        for (id, recorded) in batch {
+            if let Some(step) = self.plan_step(id, recorded).await {
+                planned.push(step);
+            }
+        }
+        // What needs no write goes on at once; the others are prepared and written together.
+        let mut waiting = Vec::new();
+        let mut writes = Vec::new();
+        let mut ready = Vec::new();
+        for step in planned {
+            let PlannedStep { id, may_start, events, happened, next } = step;
+            if events.is_empty() {
+                ready.push((id, may_start));
+                continue;
+            }
+            let unrecorded = events[..happened].to_vec();
+            match self.prepare(id, events, next) {
+                Ok((prepared, write)) => {
+                    writes.push(write);
+                    waiting.push((prepared, unrecorded, may_start));
+                }
+                Err(e) => self.unrecorded(id, unrecorded, &e),
+            }
+        }
+        if !writes.is_empty() {
+            let count = writes.len();
+            let mut outcomes = match self.store.write(writes).await {
+                Ok(outcomes) => outcomes.into_iter().map(|o| o.map(|_| ())).collect::<Vec<_>>(),
+                Err(e) => (0..count)
+                    .map(|_| Err(StoreError::Internal { doing: "writing releases", detail: e.to_string() }))
+                    .collect(),
+            }
+            .into_iter();
+            for (prepared, unrecorded, may_start) in waiting {
+                let id = prepared.id;
+                let written = outcomes.next().unwrap_or_else(|| {
+                    Err(StoreError::Internal {
+                        doing: "writing a release",
+                        detail: "the store returned no outcome".into(),
+                    })
+                });
+                match self.committed(prepared, written) {
+                    Ok(()) => ready.push((id, may_start)),
+                    Err(e) => self.unrecorded(id, unrecorded, &e),
+                }
+            }
+        }
+        // Work is handed out only once the decisions are durable.
+        for (id, may_start) in ready {
+            self.hand_out(id, may_start);
+            self.after_finish(id).await;
+        }
+    }
+
+    /// Keeps what happened to release `id` for the next attempt after its write failed (unless the
+    /// release is another replica's now); the decisions are planned again then. Nothing is acted on
+    /// before it is durable.
+    fn unrecorded(&mut self, id: ReleaseId, unrecorded: Vec<ReleaseEvent>, error: &EngineError) {
+        tracing::error!(release = %id, error = %error, "cannot record release events; trying again later");
+        if let Some(active) = self.releases.get_mut(&id) {
+            active.unrecorded = unrecorded;
+        }
+    }
+
+    /// Applies `recorded` to release `id` and plans on top until nothing new is decided.
+    async fn plan_step(&mut self, id: ReleaseId, recorded: Vec<ReleaseEvent>) -> Option<PlannedStep> {
         let may_start = self.may_start(id) && self.take_product_turn(id).await;
         let catalog = self.catalog.clone();
         let workflows = &catalog.workflows;
-        let Some(active) = self.releases.get_mut(&id) else { return };
+        let active = self.releases.get_mut(&id)?;
         // What a failed commit left unrecorded goes first, in the order it happened.
         let mut pending = std::mem::take(&mut active.unrecorded);
         pending.extend(recorded);
@@ -217,21 +309,19 @@ impl<S: Store> Engine<S> {
                 break;
             }
         }
-        if !events.is_empty() {
-            let unrecorded = events[..happened].to_vec();
-            if let Err(e) = self.commit(id, events, next).await {
-                tracing::error!(release = %id, error = %e, "cannot record release events; trying again later");
-                // Kept for the next attempt (unless the release is another replica's now); the decisions
-                // are planned again then. Nothing is acted on before it is durable.
-                if let Some(active) = self.releases.get_mut(&id) {
-                    active.unrecorded = unrecorded;
-                }
-                return;
-            }
-        }
-        // Work is handed out only once the decisions are durable.
+        Some(PlannedStep { id, may_start, events, happened, next })
+    }
+
+    /// Hands out the work the committed state of release `id` calls for.
+    fn hand_out(&mut self, id: ReleaseId, may_start: bool) {
+        let catalog = self.catalog.clone();
         let Some(active) = self.releases.get(&id) else { return };
-        let input = PlanInput { now: self.ports.clock.now(), may_start, in_flight: &active.in_flight, workflows };
+        let input = PlanInput {
+            now: self.ports.clock.now(),
+            may_start,
+            in_flight: &active.in_flight,
+            workflows: &catalog.workflows,
+        };
         let work: Vec<Work> = plan(&active.state, &input, &mut || self.ports.clock.new_id())
             .into_iter()
             .filter_map(|s| match s {
@@ -242,6 +332,24 @@ impl<S: Store> Engine<S> {
         for w in work {
             self.dispatch(id, w);
         }
-        self.after_finish(id).await;
     }
+}
+
+/// A release's events planned in one step, not yet durable.
+struct PlannedStep {
+    id: ReleaseId,
+    may_start: bool,
+    /// What happened, then what the planner decided on it.
+    events: Vec<ReleaseEvent>,
+    /// How many of `events` happened (kept for the next attempt when the write fails).
+    happened: usize,
+    next: ReleaseState,
+}
+
+/// A release write built and its state shared with readers, waiting for the store's answer.
+struct Prepared {
+    id: ReleaseId,
+    events: Vec<ReleaseEvent>,
+    next: std::sync::Arc<ReleaseState>,
+    header: super::active::ViewHeader,
 }

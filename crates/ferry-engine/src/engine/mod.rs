@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use ferry_git::RepoUrl;
 use ferry_model::names::{AppName, ProductName, ReleaseId};
-use ferry_model::release::{ReleaseState, RunId, Stage};
+use ferry_model::release::{ReleaseEvent, ReleaseState, RunId, Stage};
 use ferry_model::resources::{Catalog, StatusSource};
 use ferry_store::{AppStateRow, Store, Write, WriteOutcome};
 use tokio::sync::{mpsc, watch};
@@ -37,6 +37,9 @@ use crate::ports::{Control, ControlAnswer, HeldLock, Ports, Replicas, RunControl
 use crate::triggers::{TriggerOutcome, trigger_apps};
 use crate::work::{Msg, Outcome};
 use active::{Active, ActiveReleases};
+
+/// Most reports of finished work recorded in one store write.
+const MSG_BATCH: usize = 256;
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -299,7 +302,17 @@ impl<S: Store> Engine<S> {
                     Some(request) => self.handle_request(request).await,
                     None => break,
                 },
-                Some(msg) = msgs.recv() => self.handle_msg(msg).await,
+                Some(msg) = msgs.recv() => {
+                    // Reports already waiting are recorded together: one durable commit for all.
+                    let mut batch = vec![msg];
+                    while batch.len() < MSG_BATCH {
+                        match msgs.try_recv() {
+                            Ok(msg) => batch.push(msg),
+                            Err(_) => break,
+                        }
+                    }
+                    self.handle_msgs(batch).await
+                }
                 Some(done) = created.recv() => self.handle_created(done).await,
                 Some((app, outcome)) = triggers.recv() => self.handle_trigger(app, outcome).await,
                 Some(renewal) = renewals.recv() => self.handle_renewal(renewal),
@@ -488,21 +501,39 @@ impl<S: Store> Engine<S> {
     }
 
     /// Applies the result of a piece of work: clears it from `in_flight` and records its events.
-    async fn handle_msg(&mut self, msg: Msg) {
-        let id = msg.release;
-        let Some(active) = self.releases.get_mut(&id) else { return };
-        if let Some(key) = &msg.done {
-            active.in_flight.remove(key);
-            self.watches.remove(&(id, key.clone()));
+    /// Records the outcomes of work that reported, those of distinct releases in one store write
+    /// (see [`Engine::drive_many`]); a release's later reports in `msgs` follow once its first is
+    /// committed, in the order they came.
+    async fn handle_msgs(&mut self, msgs: Vec<Msg>) {
+        let mut batch: Vec<(ReleaseId, Vec<ReleaseEvent>)> = Vec::with_capacity(msgs.len());
+        let mut later = Vec::new();
+        for msg in msgs {
+            let id = msg.release;
+            if batch.iter().any(|(other, _)| *other == id) || later.iter().any(|m: &Msg| m.release == id) {
+                later.push(msg);
+                continue;
+            }
+            let Some(active) = self.releases.get_mut(&id) else { continue };
+            if let Some(key) = &msg.done {
+                active.in_flight.remove(key);
+                self.watches.remove(&(id, key.clone()));
+            }
+            let events = match msg.outcome {
+                Outcome::PrOpened { env, apps, branch, result } => self.pr_opened(id, env, apps, branch, result),
+                Outcome::Batch(outcomes) => self.batch_events(id, outcomes),
+                outcome => self.events_for(id, outcome),
+            };
+            batch.push((id, events));
         }
-        let events = match msg.outcome {
-            Outcome::PrOpened { env, apps, branch, result } => self.pr_opened(id, env, apps, branch, result),
-            Outcome::Batch(outcomes) => self.batch_events(id, outcomes),
-            outcome => self.events_for(id, outcome),
-        };
-        self.record(id, events).await;
-        if self.retries_waiting.contains_key(&id) {
-            self.retry_waiting(id).await;
+        let ids: Vec<ReleaseId> = batch.iter().map(|(id, _)| *id).collect();
+        self.drive_many(batch).await;
+        for id in ids {
+            if self.retries_waiting.contains_key(&id) {
+                self.retry_waiting(id).await;
+            }
+        }
+        if !later.is_empty() {
+            Box::pin(self.handle_msgs(later)).await;
         }
     }
 }
