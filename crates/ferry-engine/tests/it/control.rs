@@ -203,7 +203,9 @@ fn libc_nonblock() -> i32 {
 }
 
 fn wait_file(path: &Path) -> String {
-    format!("while [ ! -f '{}' ]; do sleep 0.05; done", path.display())
+    // Gives up once the test's directory is gone, so a step left running never outlives the test.
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    format!("while [ ! -f '{}' ]; do [ -d '{}' ] || exit 1; sleep 0.05; done", path.display(), dir.display())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -282,7 +284,7 @@ spec:
       run: |
         trap 'echo stopping > "{{S}}/term-$APP_NAME"; {wait}; exit 1' TERM
         echo ready > "{{S}}/ready-$APP_NAME"
-        while :; do sleep 0.05; done
+        while [ -d "{{S}}" ]; do sleep 0.05; done
 "#,
         wait = wait_file(Path::new("{S}/go"))
     );

@@ -191,7 +191,7 @@ spec:
     - name: wait
       run: |
         echo "waiting for the go signal"
-        while [ ! -f "{S}/go" ]; do sleep 0.05; done
+        while [ ! -f "{S}/go" ]; do [ -d "{S}" ] || exit 1; sleep 0.05; done
         echo "go"
 ---
 apiVersion: ferry/v1
@@ -202,7 +202,7 @@ spec:
     - name: hold
       run: |
         echo "holding until someone decides"
-        while [ ! -f "{S}/never" ]; do sleep 0.05; done
+        while [ ! -f "{S}/never" ]; do [ -d "{S}" ] || exit 1; sleep 0.05; done
 "#;
 
 fn step_status(env: &str, step: &str, status: &str) -> String {

@@ -179,7 +179,7 @@ fn version_without_a_server_names_it_and_client_only_needs_none() {
 fn timeouts_end_a_wait_with_exit_1_and_the_release_goes_on() {
     let gate = tempfile::tempdir().unwrap();
     let go = gate.path().join("go");
-    let product = Product::new(&format!("while [ ! -f '{}' ]; do sleep 0.05; done", go.display()));
+    let product = Product::new(&super::wait_for_file(&go));
     let server = Server::start_in(
         &product.dir.path().join("data"),
         &["--config", path(&product.config), "--health-poll-interval", "50ms"],

@@ -236,7 +236,7 @@ fn killing_the_server_mid_release_loses_and_duplicates_nothing() {
     // qa's gate step waits for a file the test creates after the restart.
     let product = Product::new("");
     let go = product.scratch().join("go");
-    let script = format!("while [ ! -f '{}' ]; do sleep 0.05; done; echo released", go.display());
+    let script = format!("{}; echo released", super::wait_for_file(&go));
     std::fs::write(product.config.join("shop.yaml"), product.yaml(&script)).unwrap();
     let data = product.dir.path().join("data");
     let mut server = Server::start_in(&data, &["--config", path(&product.config), "--health-poll-interval", "50ms"]);
@@ -358,7 +358,7 @@ fn a_running_release_is_terminated_from_the_cli() {
     // The gates wait for a file that never comes.
     let product = Product::new("");
     let never = product.scratch().join("never");
-    let script = format!("while [ ! -f '{}' ]; do sleep 0.05; done", never.display());
+    let script = super::wait_for_file(&never);
     std::fs::write(product.config.join("shop.yaml"), product.yaml(&script)).unwrap();
     let server = Server::start_in(
         &product.dir.path().join("data"),
@@ -438,9 +438,10 @@ fn a_restart_while_terminating_finishes_the_termination() {
     mkfifo(&ready);
     // The gate ignores SIGTERM, so the release stays Terminating until SIGKILL (grace: 30 s).
     let script = format!(
-        "trap '' TERM\n        if [ \"$APP_NAME\" = shop-api-qa ]; then echo $$ > '{pid}'; echo ready > '{ready}'; fi\n        while :; do sleep 0.05; done",
+        "trap '' TERM\n        if [ \"$APP_NAME\" = shop-api-qa ]; then echo $$ > '{pid}'; echo ready > '{ready}'; fi\n        while [ -d '{scratch}' ]; do sleep 0.05; done",
         pid = product.scratch().join("pid").display(),
-        ready = ready.display()
+        ready = ready.display(),
+        scratch = product.scratch().display()
     );
     std::fs::write(product.config.join("shop.yaml"), product.yaml(&script)).unwrap();
     let data = product.dir.path().join("data");
@@ -470,7 +471,7 @@ fn a_restart_while_terminating_finishes_the_termination() {
 fn a_queued_release_survives_a_restart_and_starts_in_order() {
     let product = Product::new("");
     let go = product.scratch().join("go");
-    let script = format!("while [ ! -f '{}' ]; do sleep 0.05; done", go.display());
+    let script = super::wait_for_file(&go);
     std::fs::write(product.config.join("shop.yaml"), product.yaml(&script)).unwrap();
     let data = product.dir.path().join("data");
     let mut server = Server::start_in(&data, &["--config", path(&product.config), "--health-poll-interval", "50ms"]);

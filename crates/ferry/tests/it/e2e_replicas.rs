@@ -208,7 +208,7 @@ fn finished(events: &[Value], count: usize) -> bool {
 
 /// A pre-action step that waits until the file `gate` exists.
 fn gated(gate: &Path) -> String {
-    format!("while [ ! -f '{}' ]; do sleep 0.05; done; echo gate passed", gate.display())
+    format!("{}; echo gate passed", super::wait_for_file(gate))
 }
 
 fn has_event(events: &[Value], kind: &str, step: Option<&str>) -> bool {

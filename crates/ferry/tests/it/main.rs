@@ -109,6 +109,14 @@ impl Server {
     }
 }
 
+/// A shell loop that waits until `file` exists, and gives up once the file's directory is gone: a
+/// test's temporary directory is deleted when the test ends, so a step left running by a server
+/// the test killed with SIGKILL does not outlive the test.
+fn wait_for_file(file: &Path) -> String {
+    let dir = file.parent().unwrap_or(Path::new("/"));
+    format!("while [ ! -f '{}' ]; do [ -d '{}' ] || exit 1; sleep 0.05; done", file.display(), dir.display())
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
