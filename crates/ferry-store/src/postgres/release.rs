@@ -1,9 +1,9 @@
-//! A lone release write (the engine's usual write) in two round trips: the connection pipelines the
-//! statements of each (prepared once per connection), so the event-log lock is held for one round
-//! trip and the commit.
+//! Release writes (the engine's writes: one, or a batch of distinct releases) in two round trips:
+//! the connection pipelines the statements of each (prepared once per connection), so the event-log
+//! lock is held for one round trip and the commit.
 //!
-//! 1. `BEGIN`, the event-log lock, the release's next sequence number and (on a replica) its lease row,
-//!    locked.
+//! 1. `BEGIN`, the event-log lock, each release's next sequence number and (on a replica) its lease
+//!    row, locked.
 //! 2. After the checks: the lease change, the events, the release row, its view, application states,
 //!    runs, the `NOTIFY` of the last event id, and `COMMIT`. A statement that fails aborts the
 //!    transaction (the `COMMIT` then rolls back) and is the write's error.
@@ -15,7 +15,7 @@ use deadpool_postgres::Object;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::lease::{self, Hold, LEASE_CREATE, LEASE_END, LEASE_FOR_UPDATE, LEASE_TAKE};
+use super::lease::{self, LEASE_CREATE, LEASE_END, LEASE_FOR_UPDATE, LEASE_TAKE};
 use super::write::{APP_STATE_UPSERT, CHANNEL, EVENT_LOCK, RELEASE_UPSERT, RUN_UPSERT, VIEW_UPSERT};
 use super::{PgStore, query_err};
 use crate::{ReleaseWrite, Result, StoreError, WriteOutcome};
@@ -98,20 +98,32 @@ async fn send_all(
 /// Writes `w` alone in its own transaction. `Ok(Err(_))` is the write's own error (nothing stored).
 pub(super) async fn write(store: &PgStore, w: &ReleaseWrite) -> Result<Result<WriteOutcome>> {
     let client = store.client("writing").await?;
-    match write_on(store, &client, w).await {
-        Ok(Ok((outcome, holds))) => {
-            if let Some(replica) = &store.replica {
-                replica.hold(holds);
-            }
-            Ok(Ok(outcome))
-        }
-        Ok(Err(refused)) => {
-            end(client, "ROLLBACK").await;
-            Ok(Err(refused))
-        }
+    match write_on(store, &client, &[w]).await {
+        Ok(mut outcomes) => Ok(outcomes
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Internal { doing: "writing a release", detail: "no outcome".into() }))),
         Err(e) => {
             end(client, "ROLLBACK").await;
             Err(e)
+        }
+    }
+}
+
+/// Writes several releases (distinct ones) in one transaction with the same two round trips as one:
+/// a write refused by its checks (sequence, lease) is that write's error and the others commit. When
+/// a statement fails, the transaction is rolled back and each write is made alone, so that every
+/// write gets its own answer.
+pub(super) async fn write_many(store: &PgStore, ws: &[&ReleaseWrite]) -> Result<Vec<Result<WriteOutcome>>> {
+    let client = store.client("writing").await?;
+    match write_on(store, &client, ws).await {
+        Ok(outcomes) => Ok(outcomes),
+        Err(_) => {
+            end(client, "ROLLBACK").await;
+            let mut outcomes = Vec::with_capacity(ws.len());
+            for w in ws {
+                outcomes.push(write(store, w).await?);
+            }
+            Ok(outcomes)
         }
     }
 }
@@ -123,86 +135,121 @@ async fn end(client: Object, sql: &str) {
     }
 }
 
-/// The two round trips. `Ok(Err(_))`: refused by the checks (sequence, lease), transaction still open.
-async fn write_on(store: &PgStore, client: &Object, w: &ReleaseWrite) -> Result<Result<(WriteOutcome, Vec<Hold>)>> {
+/// A write whose checks passed, with what its statements take as parameters.
+struct Accepted<'w> {
+    w: &'w ReleaseWrite,
+    epoch: Option<i64>,
+    take: Option<i64>,
+    create: bool,
+    end: bool,
+    seqs: Vec<i64>,
+    next_seq: i64,
+    runs: Vec<crate::runs::RunColumns>,
+}
+
+/// The two round trips, for `ws` (distinct releases). Every write's outcome, in order, once the
+/// transaction ended (committed, or rolled back when every write was refused); `Err` when a statement
+/// failed (the transaction is then left to roll back).
+async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Result<Vec<Result<WriteOutcome>>> {
     const NEXT_SEQ: &str = "SELECT next_seq FROM releases WHERE id = $1";
     prepare(client, &[NEXT_SEQ, LEASE_FOR_UPDATE, LEASE_CREATE, LEASE_TAKE, LEASE_END, EVENT_INSERT, RELEASE_UPSERT])
         .await?;
     prepare(client, &[VIEW_UPSERT, APP_STATE_UPSERT, RUN_UPSERT, NOTIFY_LAST]).await?;
     let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({EVENT_LOCK})");
-    let mut first = vec![
-        command(client, "locking the event log", &begin),
-        send(client, "reading a release's sequence", NEXT_SEQ, vec![&w.release_id]),
-    ];
-    if store.replica.is_some() {
-        first.push(send(client, "checking the release's lease", LEASE_FOR_UPDATE, vec![&w.release_id]));
+    let mut first = vec![command(client, "locking the event log", &begin)];
+    for w in ws {
+        first.push(send(client, "reading a release's sequence", NEXT_SEQ, vec![&w.release_id]));
+        if store.replica.is_some() {
+            first.push(send(client, "checking the release's lease", LEASE_FOR_UPDATE, vec![&w.release_id]));
+        }
     }
     let read = pipeline(first).await?;
-    let actual: i64 = read[1].first().map_or(0, |r| r.get(0));
-    if actual != w.first_seq {
-        return Ok(Err(StoreError::SequenceConflict { release: w.release_id.clone(), expected: w.first_seq, actual }));
-    }
-    let (mut holds, mut epoch, mut take, mut end, mut create) = (Vec::new(), None, None, false, false);
-    if let Some(replica) = &store.replica {
-        let row = read.get(2).and_then(|rows| rows.first()).map(lease::lease_row).transpose()?;
-        create = row.is_none();
-        let fence = match lease::decide(replica, w, row) {
-            Ok(fence) => fence,
-            Err(refused) => return Ok(Err(refused)),
-        };
-        (holds, epoch, take, end) = (fence.holds, Some(fence.epoch), fence.take, fence.end);
+    let per = if store.replica.is_some() { 2 } else { 1 };
+    let mut outcomes: Vec<Option<Result<WriteOutcome>>> = Vec::with_capacity(ws.len());
+    let mut accepted = Vec::with_capacity(ws.len());
+    let mut holds = Vec::new();
+    for (i, w) in ws.iter().enumerate() {
+        let at = 1 + i * per;
+        let actual: i64 = read[at].first().map_or(0, |r| r.get(0));
+        if actual != w.first_seq {
+            let expected = w.first_seq;
+            outcomes.push(Some(Err(StoreError::SequenceConflict { release: w.release_id.clone(), expected, actual })));
+            continue;
+        }
+        let (mut epoch, mut take, mut end, mut create) = (None, None, false, false);
+        if let Some(replica) = &store.replica {
+            let row = read.get(at + 1).and_then(|rows| rows.first()).map(lease::lease_row).transpose()?;
+            create = row.is_none();
+            match lease::decide(replica, w, row) {
+                Ok(fence) => {
+                    holds.extend(fence.holds);
+                    (epoch, take, end) = (Some(fence.epoch), fence.take, fence.end);
+                }
+                Err(refused) => {
+                    outcomes.push(Some(Err(refused)));
+                    continue;
+                }
+            }
+        }
+        let seqs: Vec<i64> = (0..w.events.len() as i64).map(|i| w.first_seq + i).collect();
+        let next_seq = w.first_seq + w.events.len() as i64;
+        let runs = w.runs.iter().map(crate::runs::encode).collect::<Result<Vec<_>>>()?;
+        outcomes.push(None);
+        accepted.push(Accepted { w, epoch, take, create, end, seqs, next_seq, runs });
     }
     let owner = store.replica.as_ref().map(|r| r.options.owner.clone()).unwrap_or_default();
     let ttl = store.replica.as_ref().map_or(0, |r| r.options.ttl_ms());
-    let seqs: Vec<i64> = (0..w.events.len() as i64).map(|i| w.first_seq + i).collect();
-    let next_seq = w.first_seq + w.events.len() as i64;
-    let runs = w.runs.iter().map(crate::runs::encode).collect::<Result<Vec<_>>>()?;
     let mut second = Vec::new();
-    match take {
-        Some(_) if create => {
-            second.push(send(client, "leasing a new release", LEASE_CREATE, vec![&w.release_id, &owner, &ttl]));
+    // Where each accepted write's event inserts are among the answers.
+    let mut events_at = Vec::with_capacity(accepted.len());
+    for a in &accepted {
+        let w = a.w;
+        match a.take {
+            Some(_) if a.create => {
+                second.push(send(client, "leasing a new release", LEASE_CREATE, vec![&w.release_id, &owner, &ttl]));
+            }
+            Some(ref epoch) => {
+                second.push(send(client, "taking a free lease", LEASE_TAKE, vec![&w.release_id, &owner, epoch, &ttl]));
+            }
+            None => {}
         }
-        Some(ref epoch) => {
-            second.push(send(client, "taking a free lease", LEASE_TAKE, vec![&w.release_id, &owner, epoch, &ttl]));
+        if a.end {
+            second.push(send(client, "ending the lease of a finished release", LEASE_END, vec![&w.release_id]));
         }
-        None => {}
+        events_at.push(second.len());
+        for (event, seq) in w.events.iter().zip(&a.seqs) {
+            let params: Vec<&(dyn ToSql + Sync)> =
+                vec![&w.release_id, &w.product, seq, &event.at, &event.body, &a.epoch];
+            second.push(send(client, "appending release events", EVENT_INSERT, params));
+        }
+        let row = super::write::release_params(&w.row, &a.next_seq);
+        second.push(send(client, "updating the release projection", RELEASE_UPSERT, row));
+        if let Some(view) = &w.view {
+            second.push(send(client, "updating the release view", VIEW_UPSERT, vec![&w.row.id, view]));
+        }
+        for s in &w.app_states {
+            let params: Vec<&(dyn ToSql + Sync)> = vec![
+                &s.application,
+                &s.product,
+                &s.environment,
+                &s.component,
+                &s.version,
+                &s.revision,
+                &s.sync,
+                &s.health,
+                &s.message,
+                &s.release_id,
+                &s.updated_at,
+            ];
+            second.push(send(client, "storing application state", APP_STATE_UPSERT, params));
+        }
+        for c in &a.runs {
+            let params: Vec<&(dyn ToSql + Sync)> =
+                vec![&c.run_id, &w.release_id, &c.started_at, &c.workflow, &c.target, &c.state];
+            second.push(send(client, "storing a workflow run", RUN_UPSERT, params));
+        }
     }
-    if end {
-        second.push(send(client, "ending the lease of a finished release", LEASE_END, vec![&w.release_id]));
-    }
-    let events_at = second.len();
-    for (event, seq) in w.events.iter().zip(&seqs) {
-        let params: Vec<&(dyn ToSql + Sync)> = vec![&w.release_id, &w.product, seq, &event.at, &event.body, &epoch];
-        second.push(send(client, "appending release events", EVENT_INSERT, params));
-    }
-    let r = &w.row;
-    let row = super::write::release_params(r, &next_seq);
-    second.push(send(client, "updating the release projection", RELEASE_UPSERT, row));
-    if let Some(view) = &w.view {
-        second.push(send(client, "updating the release view", VIEW_UPSERT, vec![&r.id, view]));
-    }
-    for a in &w.app_states {
-        let params: Vec<&(dyn ToSql + Sync)> = vec![
-            &a.application,
-            &a.product,
-            &a.environment,
-            &a.component,
-            &a.version,
-            &a.revision,
-            &a.sync,
-            &a.health,
-            &a.message,
-            &a.release_id,
-            &a.updated_at,
-        ];
-        second.push(send(client, "storing application state", APP_STATE_UPSERT, params));
-    }
-    for c in &runs {
-        let params: Vec<&(dyn ToSql + Sync)> =
-            vec![&c.run_id, &w.release_id, &c.started_at, &c.workflow, &c.target, &c.state];
-        second.push(send(client, "storing a workflow run", RUN_UPSERT, params));
-    }
-    if !w.events.is_empty() {
+    if accepted.iter().any(|a| !a.w.events.is_empty()) {
         second.push(send(client, "announcing events", NOTIFY_LAST, vec![&CHANNEL]));
     }
     // A failed statement aborts the transaction: this COMMIT then rolls it back (and answers no error).
@@ -211,16 +258,33 @@ async fn write_on(store: &PgStore, client: &Object, w: &ReleaseWrite) -> Result<
     let Some((_, committed)) = answers.pop() else {
         return Err(StoreError::Internal { doing: "writing a release", detail: "no answer to COMMIT".into() });
     };
-    let mut gids = Vec::with_capacity(w.events.len());
-    for (i, (doing, answer)) in answers.into_iter().enumerate() {
-        let rows = answer.map_err(query_err(doing))?;
-        if (events_at..events_at + w.events.len()).contains(&i) {
-            gids.push(rows.first().map(|r| r.get::<_, i64>(0)).ok_or_else(|| StoreError::Internal {
-                doing: "appending release events",
-                detail: "the insert returned no id".into(),
-            })?);
-        }
+    let mut rows = Vec::with_capacity(answers.len());
+    for (doing, answer) in answers {
+        rows.push(answer.map_err(query_err(doing))?);
     }
     committed.map_err(|e| StoreError::GroupFailed { message: e.to_string() })?;
-    Ok(Ok((WriteOutcome::Events(gids), holds)))
+    if let Some(replica) = &store.replica {
+        replica.hold(holds);
+    }
+    let mut written = accepted.iter().zip(events_at).map(|(a, at)| {
+        (at..at + a.w.events.len())
+            .map(|i| {
+                rows[i].first().map(|r| r.get::<_, i64>(0)).ok_or_else(|| StoreError::Internal {
+                    doing: "appending release events",
+                    detail: "the insert returned no id".into(),
+                })
+            })
+            .collect::<Result<Vec<i64>>>()
+            .map(WriteOutcome::Events)
+    });
+    Ok(outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| {
+                written.next().unwrap_or_else(|| {
+                    Err(StoreError::Internal { doing: "writing a release", detail: "no outcome".into() })
+                })
+            })
+        })
+        .collect())
 }

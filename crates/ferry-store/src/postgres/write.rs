@@ -54,6 +54,15 @@ pub(super) async fn write(store: &PgStore, writes: Vec<Write>) -> Result<Vec<Res
     if let [Write::Release(w)] = writes.as_slice() {
         return Ok(vec![super::release::write(store, w).await?]);
     }
+    // Writes of distinct releases only (the engine's batch): pipelined in one transaction.
+    let releases: Vec<&crate::ReleaseWrite> =
+        writes.iter().filter_map(|w| if let Write::Release(w) = w { Some(&**w) } else { None }).collect();
+    if releases.len() == writes.len() {
+        let ids: std::collections::HashSet<&str> = releases.iter().map(|w| w.release_id.as_str()).collect();
+        if ids.len() == releases.len() {
+            return super::release::write_many(store, &releases).await;
+        }
+    }
     let mut client = store.client("writing").await?;
     let tx = client.transaction().await.map_err(query_err("starting a transaction"))?;
     if writes.iter().any(|w| matches!(w, Write::Release(_) | Write::ProductEvent { .. })) {

@@ -376,3 +376,49 @@ async fn a_queue_mode_product_gives_its_turn_to_one_release_at_a_time() {
     assert!(four.unwrap(), "the older of two queued releases gets the turn");
     assert!(!five.unwrap(), "the newer one waits");
 }
+
+#[tokio::test]
+async fn a_batch_of_release_writes_commits_those_whose_checks_pass() {
+    let Some((_db, a, b)) = two().await else { return };
+    let (a, b) = (replica(&a, "a", 60_000), replica(&b, "b", 60_000));
+    let [r1, r2, r3] = [1, 2, 3].map(crate::contract::rid);
+    for r in [&r1, &r2] {
+        one(a.write(vec![write(r, 0, "Running")]).await.unwrap()).unwrap();
+    }
+    one(b.write(vec![write(&r3, 0, "Running")]).await.unwrap()).unwrap();
+    let mut sub = a.subscribe();
+    // r1 in sequence, r2 out of sequence, r3 another replica's: only r1 is written.
+    let outcomes = a.write(vec![write(&r1, 1, "Running"), write(&r2, 5, "Running"), write(&r3, 1, "Running")]).await;
+    let outcomes = outcomes.unwrap();
+    assert_eq!(outcomes.len(), 3);
+    assert!(matches!(&outcomes[0], Ok(WriteOutcome::Events(gids)) if gids.len() == 1), "{outcomes:?}");
+    assert!(matches!(&outcomes[1], Err(StoreError::SequenceConflict { expected: 5, actual: 1, .. })), "{outcomes:?}");
+    assert!(matches!(&outcomes[2], Err(StoreError::Fenced { .. })), "{outcomes:?}");
+    let seqs = |r: &str| {
+        let (a, r) = (a.clone(), r.to_owned());
+        async move { a.release_events(&crate::contract::id_of(&r)).await.unwrap().len() }
+    };
+    assert_eq!((seqs(&r1).await, seqs(&r2).await, seqs(&r3).await), (2, 1, 1));
+    let Ok(WriteOutcome::Events(gids)) = &outcomes[0] else { unreachable!() };
+    // The committed event reaches subscribers (after earlier ones still on their way).
+    loop {
+        let gid = sub.recv().await.unwrap().gid;
+        assert!(gid <= gids[0], "nothing after the batch's event: {gid}");
+        if gid == gids[0] {
+            break;
+        }
+    }
+    // Two in sequence: both written, their events in order.
+    let outcomes = a.write(vec![write(&r1, 2, "Running"), write(&r2, 1, "Succeeded")]).await.unwrap();
+    let gids: Vec<i64> = outcomes
+        .into_iter()
+        .flat_map(|o| match o.unwrap() {
+            WriteOutcome::Events(g) => g,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(gids.len(), 2);
+    assert!(gids[0] < gids[1]);
+    let page = a.list_releases(ReleaseFilter { statuses: vec!["Succeeded".into()], ..Default::default() }).await;
+    assert_eq!(page.unwrap().items.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), [r2]);
+}
