@@ -151,6 +151,18 @@ impl Forges {
         Some(Route { provider: (*name).to_owned(), forge: forge.clone(), repo: path })
     }
 
+    /// The names of the providers that are forges, and of the public forges.
+    pub fn names(&self) -> Vec<String> {
+        let configured = self.providers.iter().filter(|(_, f)| f.is_some()).map(|(p, _)| p.name.to_string());
+        configured.chain(self.public.iter().map(|(h, _)| (*h).to_owned())).collect()
+    }
+
+    /// The forge of provider `name` (a GitProvider's name or a public forge's host).
+    pub fn forge(&self, name: &str) -> Option<Arc<Forge>> {
+        let configured = self.providers.iter().find(|(p, _)| p.name.as_str() == name).and_then(|(_, f)| f.clone());
+        configured.or_else(|| self.public.iter().find(|(h, _)| *h == name).map(|(_, f)| f.clone()))
+    }
+
     /// The webhook secrets of every provider that has one and can read it.
     pub fn webhook_secrets(&self) -> Vec<String> {
         self.providers

@@ -279,3 +279,5 @@ pub mod argo_shop;
 pub mod argocd;
 #[cfg(feature = "argowf")]
 pub mod argowf;
+#[cfg(feature = "forges")]
+pub mod forges;
