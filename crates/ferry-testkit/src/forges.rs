@@ -81,6 +81,9 @@ pub struct Status {
     pub target_url: String,
 }
 
+/// A scripted answer: to which request (`None`: any), status, headers, body.
+type Fault = (Option<String>, u16, Vec<(String, String)>, String);
+
 #[derive(Default)]
 struct State {
     repos: BTreeMap<String, PathBuf>,
@@ -89,7 +92,7 @@ struct State {
     next_comment: u64,
     /// Answers to give before serving normally: to which request (`METHOD /path`; `None`: any),
     /// status, headers, body.
-    faults: VecDeque<(Option<String>, u16, Vec<(String, String)>, String)>,
+    faults: VecDeque<Fault>,
     /// The accepted token (`None`: any).
     token: Option<String>,
     /// GitHub App: id, public key (PKCS#1 DER), installation token lifetime in seconds.

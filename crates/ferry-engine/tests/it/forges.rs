@@ -176,7 +176,7 @@ async fn commit_statuses_follow_prod_on_the_trigger_commit() {
     // the pull request's comment to follow prod to its end.
     f.standin
         .wait_until(|statuses, pulls| {
-            statuses.iter().filter(|s| s.context == "ferry/shop/prod").last().is_some_and(|s| s.state == "success")
+            statuses.iter().rfind(|s| s.context == "ferry/shop/prod").is_some_and(|s| s.state == "success")
                 && pulls[0].comments.values().any(|c| c.contains("Successful"))
         })
         .await;

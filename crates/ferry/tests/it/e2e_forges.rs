@@ -147,7 +147,7 @@ fn prod_promoted_by_a_pull_request_merged_on_github_continues_and_its_status_tur
         "the card links the forge's PR: {action:#}"
     );
     runtime.block_on(forge.wait_until(|statuses, _| {
-        statuses.iter().filter(|s| s.context == "ferry/shop/prod").last().is_some_and(|s| s.state == "success")
+        statuses.iter().rfind(|s| s.context == "ferry/shop/prod").is_some_and(|s| s.state == "success")
     }));
     let log = Server::log_of(&server.data);
     assert!(!log.contains("ghp_e2e-token") && !log.contains(SECRET), "secrets are never logged");
