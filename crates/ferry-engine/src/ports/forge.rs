@@ -84,6 +84,9 @@ struct Inner<S> {
     tx: mpsc::UnboundedSender<PullRequestChange>,
     /// Serialises open → merged/closed transitions (a webhook and a poll may see one merge).
     transitions: tokio::sync::Mutex<()>,
+    /// Releases with a pull request on a forge (opened here, or found open by a poll, the first of
+    /// which runs at start): only their progress is looked up in the store for a comment to update.
+    linked: Mutex<std::collections::HashSet<ReleaseId>>,
 }
 
 impl<S: Store> ForgePullRequests<S> {
@@ -97,6 +100,7 @@ impl<S: Store> ForgePullRequests<S> {
             settings,
             tx,
             transitions: tokio::sync::Mutex::new(()),
+            linked: Mutex::default(),
         };
         let (progress, progress_rx) = mpsc::unbounded_channel();
         ForgePullRequests {
@@ -189,6 +193,7 @@ impl<S: Store> Inner<S> {
             remote: String::new(),
             message: format!("cannot record the forge's pull request: {e}"),
         })?;
+        self.mark_linked(&request.release.to_string());
         Ok(PullRequestOpened::Open { number: recorded.number, url: pr.url })
     }
 
@@ -260,6 +265,7 @@ impl<S: Store> Inner<S> {
         for row in rows {
             let Some(number) = row.number.map(i64::unsigned_abs) else { continue };
             let Some(link) = self.link(number).await else { continue };
+            self.mark_linked(&row.release_id);
             let Some(forge) = self.forges().forge(&link.provider) else { continue };
             match forge.get(&link.repo, link.number).await {
                 Ok(pr) if pr.state != PrState::Open => {
@@ -332,6 +338,12 @@ impl<S: Store> Inner<S> {
         self.local.close_for_release(id, reason).await
     }
 
+    fn mark_linked(&self, release: &str) {
+        if let (Ok(id), Ok(mut linked)) = (release.parse::<uuid::Uuid>(), self.linked.lock()) {
+            linked.insert(ReleaseId(id));
+        }
+    }
+
     async fn report(&self, change: EnvProgress) {
         let forges = self.forges();
         let text = progress_text(&change);
@@ -353,6 +365,9 @@ impl<S: Store> Inner<S> {
             if let Err(e) = route.forge.status(&route.repo, sha.as_str(), &status).await {
                 tracing::warn!(target: "ferry::forge", repo = %route.repo, error = %e, "cannot set a commit status");
             }
+        }
+        if !self.linked.lock().is_ok_and(|l| l.contains(&change.release)) {
+            return;
         }
         let filter = PullRequestFilter { release: Some(change.release.to_string()), ..Default::default() };
         let Ok(rows) = self.local.store().pull_requests(filter).await else { return };
