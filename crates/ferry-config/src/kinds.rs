@@ -14,6 +14,7 @@ use crate::decode::{
 use crate::node::{Node, NodeKind, Pos};
 use crate::suggest;
 
+mod git_provider;
 mod notification;
 
 /// `apiVersion` of Ferry's own resources.
@@ -44,11 +45,13 @@ pub enum Kind {
     Workflow,
     /// Notification (an outgoing webhook).
     Notification,
+    /// GitProvider (a forge and the repositories it serves).
+    GitProvider,
 }
 
 impl Kind {
     /// Every kind, in the order resources are listed.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Environment,
         Kind::Application,
         Kind::Product,
@@ -57,6 +60,7 @@ impl Kind {
         Kind::PromotionPolicy,
         Kind::Workflow,
         Kind::Notification,
+        Kind::GitProvider,
     ];
 
     /// The `kind:` spelling.
@@ -70,6 +74,7 @@ impl Kind {
             Kind::PromotionPolicy => "PromotionPolicy",
             Kind::Workflow => "Workflow",
             Kind::Notification => "Notification",
+            Kind::GitProvider => "GitProvider",
         }
     }
 
@@ -84,6 +89,7 @@ impl Kind {
             Kind::PromotionPolicy => "promotion policy",
             Kind::Workflow => "workflow",
             Kind::Notification => "notification",
+            Kind::GitProvider => "git provider",
         }
     }
 
@@ -132,6 +138,7 @@ pub(crate) enum Decoded {
     Policy(PromotionPolicy),
     Workflow(Workflow),
     Notification(Notification),
+    GitProvider(GitProvider),
 }
 
 /// What decoding one document produced.
@@ -243,6 +250,7 @@ pub(crate) fn decode_document(cx: &mut Cx<'_>, root: &Node) -> Outcome {
         Kind::PromotionPolicy => policy(cx, &mut spec, raw_name, dialect).map(Decoded::Policy),
         Kind::Workflow => workflow(cx, &mut spec, raw_name).map(Decoded::Workflow),
         Kind::Notification => notification::notification(cx, &mut spec, raw_name).map(Decoded::Notification),
+        Kind::GitProvider => git_provider::git_provider(cx, &mut spec, raw_name).map(Decoded::GitProvider),
     };
     out.resource = resource.filter(|_| cx.errors() == before);
     out
@@ -290,6 +298,7 @@ fn check_name(kind: Kind, text: &str) -> Result<(), NameError> {
         Kind::PromotionPolicy => PolicyName::new(text).map(drop),
         Kind::Workflow => WorkflowName::new(text).map(drop),
         Kind::Notification => NotificationName::new(text).map(drop),
+        Kind::GitProvider => GitProviderName::new(text).map(drop),
     }
 }
 
@@ -1012,11 +1021,17 @@ fn flow(
 const ACTIONS: &[(&str, Action)] = &[("commit", Action::Commit), ("pr", Action::Pr), ("none", Action::None)];
 
 fn policy_fields(cx: &mut Cx<'_>, f: Field<'_, '_>) -> Option<PolicyFields> {
-    object(cx, f, &["action", "preAction", "postAction"], |cx, p| {
+    object(cx, f, &["action", "preAction", "postAction", "pullRequest"], |cx, p| {
         let action = opt(cx, p, "action", |cx, f| one_of(cx, f, "action", ACTIONS, &["commit", "pr", "none"]));
         let pre_action = opt(cx, p, "preAction", workflow_name);
         let post_action = opt(cx, p, "postAction", workflow_name);
-        Some(PolicyFields { action: action?, pre_action: pre_action?, post_action: post_action? })
+        let pull_request = opt(cx, p, "pullRequest", git_provider::pull_request_options);
+        Some(PolicyFields {
+            action: action?,
+            pre_action: pre_action?,
+            post_action: post_action?,
+            pull_request: pull_request?,
+        })
     })
 }
 
@@ -1077,7 +1092,7 @@ fn policy(cx: &mut Cx<'_>, spec: &mut Fields<'_>, name: String, dialect: Dialect
         })
     });
     let fields = req(cx, spec, "policy", policy_fields);
-    if let Some(PolicyFields { action: None, pre_action: None, post_action: None }) = &fields {
+    if let Some(PolicyFields { action: None, pre_action: None, post_action: None, pull_request: None }) = &fields {
         let pos = spec.opt("policy").map(|p| p.node.pos).unwrap_or(spec.pos());
         cx.warn(pos, &join(spec.path(), "policy"), "sets none of action, preAction or postAction; it has no effect");
     }

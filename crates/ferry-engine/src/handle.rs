@@ -209,6 +209,7 @@ pub struct EngineHandle {
     pub(crate) runner: std::sync::Arc<dyn crate::ports::WorkflowRunner>,
     pub(crate) live: LiveStates,
     pub(crate) notifier: ferry_notify::Notifier,
+    pub(crate) pulls: std::sync::Arc<dyn crate::ports::PullRequestProvider>,
 }
 
 /// The state of every release the engine is running, shared with readers: each commit replaces a
@@ -255,6 +256,17 @@ impl std::fmt::Debug for EngineHandle {
 }
 
 impl EngineHandle {
+    /// A verified pull-request webhook delivery from a forge (SPEC §6.2): whether it was about one of
+    /// Ferry's pull requests (a merge or close the engine then acts on, once).
+    pub async fn pull_request_hook(&self, event: ferry_forge::PrEvent) -> Result<bool, EngineError> {
+        self.pulls.hook(event).await
+    }
+
+    /// The webhook secrets of the configured forges (GitProvider `webhookSecret`), read now.
+    pub fn forge_webhook_secrets(&self) -> Vec<String> {
+        self.pulls.webhook_secrets()
+    }
+
     /// Outgoing notifications: failed and dropped deliveries (SPEC §6.6).
     pub fn notifier(&self) -> &ferry_notify::Notifier {
         &self.notifier

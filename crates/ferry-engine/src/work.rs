@@ -260,6 +260,12 @@ pub(crate) struct PrTarget {
     pub product: String,
     /// The repository as the snapshot shows it (redacted).
     pub repo: String,
+    /// The release's version.
+    pub version: Option<String>,
+    /// The release page.
+    pub release_url: String,
+    /// The policy's `pullRequest` block.
+    pub options: Option<ferry_model::resources::PullRequestOptions>,
 }
 
 /// Carries out a commit action (or opens its pull request).
@@ -287,7 +293,7 @@ pub(crate) async fn promote(
                 .unwrap_or_else(|e| Err(failed(e)));
             Outcome::Promoted { env, apps, result }
         }
-        (Ok(request), Some(PrTarget { branch, product, repo })) => {
+        (Ok(request), Some(PrTarget { branch, product, repo, version, release_url, options })) => {
             let open = OpenPullRequest {
                 release,
                 product,
@@ -296,6 +302,9 @@ pub(crate) async fn promote(
                 repo,
                 request,
                 branch: branch.clone(),
+                version,
+                release_url,
+                options,
             };
             let result = pulls.open(open).await;
             Outcome::PrOpened { env, apps, branch, result }

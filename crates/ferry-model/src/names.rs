@@ -142,6 +142,10 @@ resource_name!(
     PolicyName, "policy name"
 );
 resource_name!(
+    /// Name of a GitProvider.
+    GitProviderName, "git provider name"
+);
+resource_name!(
     /// Name of a Notification.
     NotificationName, "notification name"
 );

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::names::{EnvName, FlowName, PolicyName, ProductName, WorkflowName};
-use crate::resources::{Action, Catalog, Environment, PolicyFields, Product, PromotionPolicy};
+use crate::resources::{Action, Catalog, Environment, PolicyFields, Product, PromotionPolicy, PullRequestOptions};
 
 /// Which source supplied a resolved field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +48,10 @@ pub struct ResolvedPolicy {
     pub pre_action: Option<Resolved<WorkflowName>>,
     /// Post-Action workflow, if any source sets one.
     pub post_action: Option<Resolved<WorkflowName>>,
+    /// The `pullRequest` block of `action: pr`, if any source sets one (absent in releases stored
+    /// before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<Resolved<PullRequestOptions>>,
     /// Every matching PromotionPolicy, strongest first.
     pub matched: Vec<PolicyName>,
 }
@@ -83,6 +87,7 @@ pub fn resolve_policy<'a>(
             .unwrap_or(Resolved { value: Action::Commit, source: FieldSource::Default }),
         pre_action: pick(&inline.pre_action, &matching, |f| &f.pre_action),
         post_action: pick(&inline.post_action, &matching, |f| &f.post_action),
+        pull_request: pick(&inline.pull_request, &matching, |f| &f.pull_request),
         matched: matching.iter().map(|p| p.name.clone()).collect(),
     }
 }
@@ -170,7 +175,7 @@ mod tests {
     }
 
     fn fields(action: Option<Action>, pre: Option<&str>, post: Option<&str>) -> PolicyFields {
-        PolicyFields { action, pre_action: pre.map(wf), post_action: post.map(wf) }
+        PolicyFields { action, pre_action: pre.map(wf), post_action: post.map(wf), pull_request: None }
     }
 
     struct P {

@@ -465,6 +465,27 @@ pub struct PolicyFields {
     pub pre_action: Option<WorkflowName>,
     /// Workflow run after sync and health.
     pub post_action: Option<WorkflowName>,
+    /// How the pull request of `action: pr` is opened on a forge (SPEC §6.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestOptions>,
+}
+
+/// The `pullRequest` block beside `action: pr`: labels, reviewers, draft and the forge's auto-merge.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestOptions {
+    /// Labels added to the pull request.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Reviewers requested (user names on the forge).
+    #[serde(default)]
+    pub reviewers: Vec<String>,
+    /// Opened as a draft.
+    #[serde(default)]
+    pub draft: bool,
+    /// The forge merges it by itself once its checks pass (the forge's own auto-merge).
+    #[serde(default)]
+    pub auto_merge: bool,
 }
 
 /// Hook workflows of a flow or of one of its environments.
@@ -651,6 +672,73 @@ pub struct Notification {
     pub on: NotificationFilter,
 }
 
+/// The forge software a [`GitProvider`] speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ForgeType {
+    /// GitHub or GitHub Enterprise (REST v3).
+    Github,
+    /// GitLab (REST v4).
+    Gitlab,
+    /// Gitea or Forgejo (REST v1).
+    Gitea,
+    /// No forge: the built-in local provider (`ferry pr merge`).
+    Local,
+}
+
+impl ForgeType {
+    /// The `type:` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForgeType::Github => "github",
+            ForgeType::Gitlab => "gitlab",
+            ForgeType::Gitea => "gitea",
+            ForgeType::Local => "local",
+        }
+    }
+}
+
+/// GitHub App credentials: installation tokens are minted from the app id and its private key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GithubApp {
+    /// The app's id.
+    pub id: u64,
+    /// The PEM file of the app's private key (on the server).
+    pub private_key_file: String,
+}
+
+/// A repository a [`GitProvider`] serves: a git URL (or a `*` glob over URLs) and its `owner/repo`
+/// name on the forge (taken from the URL when absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForgeRepository {
+    /// The git URL, or a glob over git URLs.
+    pub url: String,
+    /// The repository's name on the forge (`owner/repo`, GitLab groups included).
+    pub name: Option<String>,
+}
+
+/// Which forge serves which repositories and with which credentials (SPEC §6.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitProvider {
+    /// Name.
+    pub name: GitProviderName,
+    /// The forge software.
+    #[serde(rename = "type")]
+    pub forge: ForgeType,
+    /// The API base URL (`https://api.github.com`, `https://gitlab.example/api/v4`, …).
+    pub api_url: Option<String>,
+    /// Where the API token is read from.
+    pub token: Option<SecretSource>,
+    /// GitHub App credentials (instead of a token).
+    pub app: Option<GithubApp>,
+    /// Where the secret of the forge's webhooks is read from.
+    pub webhook_secret: Option<SecretSource>,
+    /// The repositories it serves.
+    pub repositories: Vec<ForgeRepository>,
+}
+
 /// A workflow parameter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkflowParam {
@@ -761,6 +849,9 @@ pub struct Catalog {
     /// Outgoing notifications by name (absent in catalogs stored before the kind existed).
     #[serde(default)]
     pub notifications: BTreeMap<NotificationName, Notification>,
+    /// Forges by name (absent in catalogs stored before the kind existed).
+    #[serde(default)]
+    pub git_providers: BTreeMap<GitProviderName, GitProvider>,
 }
 
 impl Catalog {

@@ -509,13 +509,18 @@ pub(crate) async fn git_hook<S: Store>(
     headers: HeaderMap,
     RawBody(bytes): RawBody,
 ) -> Result<Response, ApiError> {
-    let signed = match &st.settings.webhook_secret {
-        Some(secret) => {
-            crate::auth::signature::verify(secret, &headers, &bytes)
-                .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()))?;
-            true
-        }
-        None if st.settings.auth => {
+    // The server's secret, or a GitProvider's for its repositories.
+    let secrets: Vec<crate::auth::signature::WebhookSecret> = st
+        .settings
+        .webhook_secret
+        .iter()
+        .cloned()
+        .chain(
+            st.engine.forge_webhook_secrets().iter().filter_map(|s| crate::auth::signature::WebhookSecret::new(s).ok()),
+        )
+        .collect();
+    let signed = if secrets.is_empty() {
+        if st.settings.auth {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -523,7 +528,18 @@ pub(crate) async fn git_hook<S: Store>(
                  (start it with --webhook-secret-file)",
             ));
         }
-        None => false,
+        false
+    } else {
+        let mut results = secrets.iter().map(|s| crate::auth::signature::verify(s, &headers, &bytes));
+        let first = results.next();
+        if !matches!(first, Some(Ok(()))) && !results.any(|r| r.is_ok()) {
+            let message = match first {
+                Some(Err(e)) => e.to_string(),
+                _ => "the delivery is not signed".to_owned(),
+            };
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message));
+        }
+        true
     };
     // An authentic delivery is audited whatever becomes of it.
     let provider = hooks::provider_of(&headers);
@@ -534,6 +550,18 @@ pub(crate) async fn git_hook<S: Store>(
 }
 
 async fn git_hook_inner<S: Store>(st: &AppState<S>, headers: &HeaderMap, bytes: &[u8]) -> Result<Response, ApiError> {
+    if let Some(event) = hooks::pull_request(headers, bytes)? {
+        let provider = hooks::wire_provider(hooks::provider_of(headers));
+        let (repo, number) = (event.repo.clone(), event.number);
+        let ours = st.engine.pull_request_hook(event).await?;
+        let message = if ours {
+            format!("pull request {repo}#{number}: recorded")
+        } else {
+            format!("pull request {repo}#{number} is not one Ferry waits for; nothing to do")
+        };
+        let body = wire::WebhookResponse { ignored: !ours, message, provider: Some(provider), applications: None };
+        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+    }
     match hooks::parse(headers, bytes)? {
         hooks::Hook::Ignored(message) => {
             let body = wire::WebhookResponse { ignored: true, message, provider: None, applications: None };

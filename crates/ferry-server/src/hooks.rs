@@ -83,6 +83,17 @@ fn json_of<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<std::borrow::Cow<'
     )
 }
 
+/// A pull-request delivery (GitHub's and Gitea's `pull_request`, GitLab's `Merge Request Hook`) about a
+/// merge or a close; `None` for every other delivery.
+pub fn pull_request(headers: &HeaderMap, body: &[u8]) -> Result<Option<ferry_forge::PrEvent>, ApiError> {
+    let Some((provider, event)) = forge(headers) else { return Ok(None) };
+    if !ferry_forge::hook::is_pull_request_event(provider, event) {
+        return Ok(None);
+    }
+    let body = &*json_of(headers, body)?;
+    ferry_forge::hook::parse(provider, event, body).map_err(ApiError::bad_request)
+}
+
 /// Parses a delivery from its headers and body.
 pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Hook, ApiError> {
     let body = &*json_of(headers, body)?;

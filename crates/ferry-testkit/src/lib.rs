@@ -2,7 +2,8 @@
 //! repositories — a bare "remote" and a work tree to commit from — built by the `git` program with an
 //! isolated configuration, a pinned identity and pinned dates, so that commit ids and histories are
 //! the same on every run. With features `argocd` and `argowf`: the Argo CD and Argo Server
-//! stand-ins, and `argo_shop`, the product the Argo tests promote.
+//! stand-ins, and `argo_shop`, the product the Argo tests promote; with `forges`: the GitHub, GitLab
+//! and Gitea stand-ins.
 //!
 //! Helpers panic with the command and git's stderr when something fails: they run inside tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -279,3 +280,5 @@ pub mod argo_shop;
 pub mod argocd;
 #[cfg(feature = "argowf")]
 pub mod argowf;
+#[cfg(feature = "forges")]
+pub mod forges;

@@ -65,7 +65,7 @@ fn url(cx: &mut Cx<'_>, f: Field<'_, '_>) -> Option<String> {
 }
 
 /// `{env: NAME}` or `{file: PATH}`: where the signing secret is read from (never the secret itself).
-fn secret(cx: &mut Cx<'_>, f: Field<'_, '_>) -> Option<SecretSource> {
+pub(super) fn secret(cx: &mut Cx<'_>, f: Field<'_, '_>) -> Option<SecretSource> {
     let pos = f.node.pos;
     let path = f.path.to_owned();
     object(cx, f, &["env", "file"], |cx, s| {

@@ -451,3 +451,30 @@ fn notifications_load_with_defaults_and_filters() {
     assert!(all.on.matches("anything", None, "Succeeded"));
     assert!(loaded.origin(Kind::Notification, "chat").is_some());
 }
+
+#[test]
+fn git_providers_and_pull_request_blocks_load() {
+    let text = "apiVersion: ferry/v1\nkind: GitProvider\nmetadata:\n  name: acme-github\nspec:\n  type: github\n  apiURL: https://github.example/api/v3/\n  app: { id: 42, privateKeyFile: /etc/ferry/app.pem }\n  webhookSecret: { file: /etc/ferry/hook-secret }\n  repositories:\n    - { url: \"file:///srv/git/gitops.git\", name: acme/gitops }\n    - { url: \"https://github.com/acme/*\" }\n---\napiVersion: ferry/v1\nkind: GitProvider\nmetadata:\n  name: tea\nspec:\n  type: forgejo\n  apiURL: https://codeberg.org/api/v1\n  token: { env: FERRY_GITEA_TOKEN }\n  repositories:\n    - { url: \"https://codeberg.org/acme/app.git\" }\n---\napiVersion: ferry/v1\nkind: PromotionPolicy\nmetadata:\n  name: prod-pr\nspec:\n  policy:\n    action: pr\n    pullRequest: { labels: [promotion, prod], reviewers: [alice], draft: true, autoMerge: true }\n";
+    let loaded = match load_sources(&[source("providers.yaml", text)]) {
+        Ok(loaded) => loaded,
+        Err(d) => panic!("should load:\n{}", lines(&d)),
+    };
+    let gh = &loaded.catalog.git_providers[&GitProviderName::new("acme-github").expect("name")];
+    assert_eq!(gh.forge, ForgeType::Github);
+    assert_eq!(gh.api_url.as_deref(), Some("https://github.example/api/v3"), "a final slash is dropped");
+    assert_eq!(gh.app, Some(GithubApp { id: 42, private_key_file: "/etc/ferry/app.pem".into() }));
+    assert_eq!(gh.webhook_secret, Some(SecretSource::File("/etc/ferry/hook-secret".into())));
+    assert_eq!(gh.repositories[0].name.as_deref(), Some("acme/gitops"));
+    assert_eq!(gh.repositories[1], ForgeRepository { url: "https://github.com/acme/*".into(), name: None });
+    let tea = &loaded.catalog.git_providers[&GitProviderName::new("tea").expect("name")];
+    assert_eq!((tea.forge, tea.token.clone()), (ForgeType::Gitea, Some(SecretSource::Env("FERRY_GITEA_TOKEN".into()))));
+    let policy = &loaded.catalog.policies[&PolicyName::new("prod-pr").expect("name")];
+    let expected = PullRequestOptions {
+        labels: vec!["promotion".into(), "prod".into()],
+        reviewers: vec!["alice".into()],
+        draft: true,
+        auto_merge: true,
+    };
+    assert_eq!(policy.policy.pull_request, Some(expected));
+    assert!(loaded.origin(Kind::GitProvider, "tea").is_some());
+}

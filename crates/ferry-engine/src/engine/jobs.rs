@@ -56,8 +56,8 @@ impl<S: Store> Engine<S> {
                 };
                 let pr = (action == Action::Pr).then(|| {
                     let snap = state.snapshot();
-                    let repo = snap
-                        .environment(&env)
+                    let es = snap.environment(&env);
+                    let repo = es
                         .and_then(|es| es.applications.iter().find(|a| apps.contains(&a.name)))
                         .map(|a| a.repo_url.clone())
                         .unwrap_or_default();
@@ -65,6 +65,9 @@ impl<S: Store> Engine<S> {
                         branch: format!("ferry/{}/{env}/{id}", snap.product),
                         product: snap.product.to_string(),
                         repo,
+                        version: snap.version.clone(),
+                        release_url: self.release_url(id),
+                        options: es.and_then(|es| es.policy.as_ref()).and_then(|p| p.pull_request.clone()),
                     }
                 });
                 let job = PromoteJob { release: id, env, apps, request, pr };

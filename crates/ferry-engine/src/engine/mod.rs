@@ -75,6 +75,8 @@ pub struct EngineConfig {
     pub lease_expiry: Duration,
     /// How outgoing notifications (SPEC §6.6) are queued and retried.
     pub notify: ferry_notify::Settings,
+    /// How forge pull requests are polled and forge calls retried (SPEC §6.2).
+    pub forges: crate::ports::ForgeSettings,
 }
 
 impl EngineConfig {
@@ -95,6 +97,7 @@ impl EngineConfig {
             lease_renew_interval: Duration::from_secs(5),
             lease_expiry: Duration::from_secs(15),
             notify: ferry_notify::Settings::default(),
+            forges: crate::ports::ForgeSettings::default(),
         }
     }
 }
@@ -214,6 +217,9 @@ pub async fn start_replica<S: Store>(
     let status = ports.status.clone();
     let runner = ports.runner.clone();
     let notifier = ferry_notify::Notifier::start(catalog_rx.clone(), config.notify.clone());
+    ports.pulls.configure(&catalog);
+    let pr_changes = ports.pulls.changes();
+    let pulls = ports.pulls.clone();
     let mut engine = Engine {
         store,
         live: live.clone(),
@@ -251,9 +257,10 @@ pub async fn start_replica<S: Store>(
         lease_rounds: lease_rx,
         renewals: renewal_rx,
         notices,
+        pr_changes,
     };
     let task = tokio::spawn(async move { engine.run(inputs).await });
-    Ok((EngineHandle { requests: tx, catalog: catalog_rx, live, status, runner, notifier }, task))
+    Ok((EngineHandle { requests: tx, catalog: catalog_rx, live, status, runner, notifier, pulls }, task))
 }
 
 /// What the engine task receives.
@@ -266,6 +273,8 @@ struct Inputs {
     renewals: mpsc::UnboundedReceiver<replicas::Renewal>,
     /// What other replicas announce.
     notices: mpsc::UnboundedReceiver<crate::ports::Notice>,
+    /// Merges and closes made on forges.
+    pr_changes: Option<mpsc::UnboundedReceiver<crate::ports::PullRequestChange>>,
 }
 
 impl<S: Store> Engine<S> {
@@ -288,8 +297,18 @@ impl<S: Store> Engine<S> {
     }
 
     async fn run(&mut self, inputs: Inputs) {
-        let Inputs { mut requests, mut msgs, mut created, mut triggers, mut lease_rounds, mut renewals, mut notices } =
-            inputs;
+        let Inputs {
+            mut requests,
+            mut msgs,
+            mut created,
+            mut triggers,
+            mut lease_rounds,
+            mut renewals,
+            mut notices,
+            pr_changes,
+        } = inputs;
+        // Without a forge provider the branch never fires.
+        let mut pr_changes = pr_changes.unwrap_or_else(|| mpsc::unbounded_channel().1);
         let mut poll = tokio::time::interval(self.config.poll_interval);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut leases = tokio::time::interval(self.config.lease_renew_interval);
@@ -318,6 +337,7 @@ impl<S: Store> Engine<S> {
                 Some(renewal) = renewals.recv() => self.handle_renewal(renewal),
                 Some(round) = lease_rounds.recv() => self.handle_lease_round(round).await,
                 Some(notice) = notices.recv() => self.handle_notice(notice).await,
+                Some(change) = pr_changes.recv() => self.pr_changed(change).await,
                 _ = self.sleep_until_deadline() => self.check_deadlines().await,
                 _ = claims.tick() => self.start_claim_round(),
                 _ = leases.tick() => {
@@ -440,6 +460,7 @@ impl<S: Store> Engine<S> {
                 self.config_version = self.config_version.max(v);
                 self.catalog = Arc::new(catalog);
                 self.catalog_tx.send_replace(self.catalog.clone());
+                self.ports.pulls.configure(&self.catalog);
                 self.record_baselines().await;
                 Ok(v)
             }

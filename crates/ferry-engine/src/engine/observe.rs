@@ -54,9 +54,36 @@ impl<S: Store> Engine<S> {
             }
         }
         applications_changed(before, after);
+        self.report_progress(before, after);
         self.notify(before, after, created);
         if was != now || created {
             self.observe_queue(product);
+        }
+    }
+
+    /// Hands environment status changes to the pull-request provider (commit statuses on the trigger
+    /// commit, the pull request's comment); never waits.
+    fn report_progress(&self, before: &ReleaseState, after: &ReleaseState) {
+        let snap = after.snapshot();
+        let trigger_url = snap
+            .trigger_environment()
+            .and_then(|t| t.applications.first())
+            .map(|a| self.repo_url(&a.name, &a.repo_url))
+            .unwrap_or_else(|| snap.trigger.repo.clone());
+        for (env, now) in after.env_statuses() {
+            let was = before.env_status(env).unwrap_or(EnvStatus::Pending);
+            if was == now {
+                continue;
+            }
+            self.ports.pulls.progress(crate::ports::EnvProgress {
+                release: after.id(),
+                product: snap.product.to_string(),
+                env: env.clone(),
+                status: now,
+                trigger: Some((trigger_url.clone(), snap.trigger.sha.clone())),
+                release_url: self.release_url(after.id()),
+                reason: after.reason(),
+            });
         }
     }
 

@@ -7,7 +7,7 @@ use ferry_store::Store;
 
 use super::{Engine, internal};
 use crate::handle::{EngineError, PullRequestInfo};
-use crate::ports::{PullRequestError, PullRequestOpened};
+use crate::ports::{PullRequestChange, PullRequestError, PullRequestOpened};
 
 impl<S: Store> Engine<S> {
     /// The pull request of an action `pr` was opened (or nothing differed, or opening it failed).
@@ -41,6 +41,52 @@ impl<S: Store> Engine<S> {
             return Err(EngineError::Conflict(format!("pull request #{number} is already {}", pr.state)));
         }
         Ok(pr)
+    }
+
+    /// A merge or close made on the forge: a merge lets the environment continue, a close fails it
+    /// naming who closed the pull request. Only an environment still waiting for it is changed.
+    pub(super) async fn pr_changed(&mut self, change: PullRequestChange) {
+        let number = match &change {
+            PullRequestChange::Merged { number, .. } | PullRequestChange::Closed { number, .. } => *number,
+        };
+        let pr = match self.ports.pulls.get(number).await {
+            Ok(Some(pr)) => pr,
+            other => {
+                tracing::warn!(number, answer = ?other.map(|_| ()), "a pull request settled on the forge is not known");
+                return;
+            }
+        };
+        let Some((release, env, apps)) = self.waiting_for(&pr) else { return };
+        let now = self.ports.clock.now();
+        let events = match change {
+            PullRequestChange::Merged { merge_commit, by, .. } => {
+                tracing::info!(release = %release, env = %env, number, by = %by, "pull request merged on the forge");
+                vec![ReleaseEvent::PullRequestMerged { env, apps, merge_commit, at: now }]
+            }
+            PullRequestChange::Closed { by, .. } => {
+                let error = format!("pull request #{number} was closed without merge by {by}");
+                self.action_failed(release, env, apps, GitOperation::ClosePr, pr.repo.clone(), error, now)
+            }
+        };
+        self.record(release, events).await;
+    }
+
+    /// The release, environment and applications waiting for pull request `pr` to be merged.
+    fn waiting_for(&self, pr: &PullRequestInfo) -> Option<(ReleaseId, EnvName, Vec<AppName>)> {
+        let release = pr.release.parse::<uuid::Uuid>().map(ReleaseId).ok()?;
+        let env = EnvName::new(&pr.environment).ok()?;
+        let apps: Vec<AppName> = pr.applications.iter().filter_map(|a| AppName::new(a).ok()).collect();
+        let active = self.releases.get(&release)?;
+        if active.state.terminate_request().is_some() {
+            return None;
+        }
+        let waiting = active.state.environment(&env).is_some_and(|e| {
+            e.apps.iter().any(|x| {
+                apps.contains(&x.name)
+                    && x.action.as_ref().is_some_and(|y| y.status == ferry_model::release::ActionStatus::AwaitingMerge)
+            })
+        });
+        waiting.then_some((release, env, apps))
     }
 
     pub(super) async fn merge_pr(&mut self, number: u64, actor: String) -> Result<PullRequestInfo, EngineError> {

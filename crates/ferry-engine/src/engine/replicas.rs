@@ -234,6 +234,7 @@ impl<S: Store> Engine<S> {
                 self.config_version = config.version;
                 self.catalog = Arc::new(catalog);
                 self.catalog_tx.send_replace(self.catalog.clone());
+                self.ports.pulls.configure(&self.catalog);
             }
             Err(e) => tracing::error!(version = config.version, error = %e, "cannot read an applied configuration"),
         }

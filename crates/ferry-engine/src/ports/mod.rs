@@ -9,6 +9,7 @@
 mod argocd;
 mod argowf;
 mod clock;
+mod forge;
 mod git;
 mod pulls;
 mod replicas;
@@ -38,6 +39,7 @@ pub use argowf::{
     ATTEMPT_PARAMETER, ArgoWorkflowRunner, DEFAULT_ARGO_NAMESPACE, DEFAULT_ARGO_TOKEN_VARIABLE, argo_root_step,
 };
 pub use clock::SystemClock;
+pub use forge::{DEFAULT_PR_POLL, ForgePullRequests, ForgeSettings};
 pub use git::MirrorGit;
 pub use pulls::LocalPullRequests;
 pub use replicas::{
@@ -274,6 +276,53 @@ pub struct OpenPullRequest {
     pub request: PromotionRequest,
     /// The branch to push it to (`ferry/<product>/<env>/<release>`).
     pub branch: String,
+    /// The release's version, if it has one.
+    pub version: Option<String>,
+    /// The release page.
+    pub release_url: String,
+    /// The policy's `pullRequest` block (labels, reviewers, draft, auto-merge).
+    pub options: Option<ferry_model::resources::PullRequestOptions>,
+}
+
+/// A merge or close made on a forge (seen by a webhook or a poll), for the engine to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullRequestChange {
+    /// Merged on the forge.
+    Merged {
+        /// Ferry's number of the pull request.
+        number: u64,
+        /// The merge commit.
+        merge_commit: CommitSha,
+        /// Who merged it.
+        by: String,
+    },
+    /// Closed on the forge without merge.
+    Closed {
+        /// Ferry's number of the pull request.
+        number: u64,
+        /// Who closed it.
+        by: String,
+    },
+}
+
+/// An environment's status changed: what a forge provider reports as a commit status on the trigger
+/// commit and in the comment of the environment's pull request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvProgress {
+    /// The release.
+    pub release: ReleaseId,
+    /// Its product.
+    pub product: String,
+    /// The environment.
+    pub env: EnvName,
+    /// Its new status.
+    pub status: ferry_model::status::EnvStatus,
+    /// The trigger commit's repository (the configured URL) and commit.
+    pub trigger: Option<(String, CommitSha)>,
+    /// The release page.
+    pub release_url: String,
+    /// Why, for a failure.
+    pub reason: Option<String>,
 }
 
 /// What opening a pull request did.
@@ -323,6 +372,23 @@ pub trait PullRequestProvider: Send + Sync + 'static {
     fn close(&self, number: u64, comment: String) -> BoxFuture<'_, Result<PullRequestInfo, EngineError>>;
     /// Closes every open pull request of a terminated release, keeping their branches.
     fn close_for_release(&self, release: ReleaseId, reason: String) -> BoxFuture<'_, Result<(), EngineError>>;
+    /// Takes the configuration's GitProviders (at start and after each apply).
+    fn configure(&self, _catalog: &ferry_model::resources::Catalog) {}
+    /// The merges and closes made on forges, once: the engine takes the receiver at start. `None`
+    /// for providers that see none (the local provider).
+    fn changes(&self) -> Option<mpsc::UnboundedReceiver<PullRequestChange>> {
+        None
+    }
+    /// A verified pull-request webhook delivery; whether it concerned one of Ferry's pull requests.
+    fn hook(&self, _event: ferry_forge::PrEvent) -> BoxFuture<'_, Result<bool, EngineError>> {
+        Box::pin(async { Ok(false) })
+    }
+    /// The webhook secrets of the configured forges (accepted beside the server's own).
+    fn webhook_secrets(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// An environment's status changed (commit statuses, the pull request's comment); never waits.
+    fn progress(&self, _change: EnvProgress) {}
 }
 
 /// Time and identities. Tests pin time with a fake; the engine reads the time only through this.
@@ -379,7 +445,10 @@ impl Ports {
                     ArgoCdStatusProvider::env_tokens(),
                 ))),
             },
-            pulls: Arc::new(LocalPullRequests::new(store.clone(), git.clone(), clock.clone(), &config.base_url)),
+            pulls: Arc::new(ForgePullRequests::new(
+                LocalPullRequests::new(store.clone(), git.clone(), clock.clone(), &config.base_url),
+                config.forges.clone(),
+            )),
             git,
             clock,
         })

@@ -10,6 +10,16 @@ use ferry_store::{PullRequestFilter, PullRequestRow, Store, Write, WriteOutcome}
 use super::{BoxFuture, Clock, GitPort, OpenPullRequest, PullRequestError, PullRequestOpened, PullRequestProvider};
 use crate::handle::{EngineError, PullRequestInfo};
 
+/// A pushed and recorded pull request.
+pub(crate) struct Recorded {
+    /// Its number in Ferry.
+    pub number: u64,
+    /// Files the promotion changed (empty when an earlier push is reused).
+    pub files: Vec<String>,
+    /// The branch it merges into.
+    pub target: String,
+}
+
 /// Pull requests kept in the store, merged by Ferry in the mirror.
 pub struct LocalPullRequests<S> {
     store: S,
@@ -39,23 +49,33 @@ impl<S: Store> LocalPullRequests<S> {
     }
 
     async fn opened(&self, request: OpenPullRequest) -> Result<PullRequestOpened, PullRequestError> {
-        let OpenPullRequest { release, product, env, apps, repo, request, branch } = request;
+        Ok(match self.record(request).await? {
+            Some(r) => PullRequestOpened::Open { number: r.number, url: format!("{}/{}", self.pulls_url, r.number) },
+            None => PullRequestOpened::Unchanged,
+        })
+    }
+
+    /// Pushes the promotion to its branch and records the pull request (reusing the release's open
+    /// one for the environment); `None` when nothing differs.
+    pub(crate) async fn record(&self, request: OpenPullRequest) -> Result<Option<Recorded>, PullRequestError> {
+        let OpenPullRequest { release, product, env, apps, repo, request, branch, .. } = request;
         let title = request.message.lines().next().unwrap_or_default().to_owned();
         let target = request.branch.clone();
         let (git, pushed) = (self.git.clone(), branch.clone());
         let span = tracing::Span::current();
-        let head = match tokio::task::spawn_blocking(move || span.in_scope(|| git.push_branch(&request, &pushed))).await
-        {
-            Ok(Ok(PromotionOutcome::Committed { sha, .. } | PromotionOutcome::AlreadyDone { sha })) => sha,
-            Ok(Ok(PromotionOutcome::Unchanged)) => return Ok(PullRequestOpened::Unchanged),
-            Ok(Err(e)) => return Err(PullRequestError { remote: e.remote, message: e.message }),
-            Err(e) => {
-                return Err(PullRequestError {
-                    remote: String::new(),
-                    message: format!("the promotion task failed: {e}"),
-                });
-            }
-        };
+        let (head, files) =
+            match tokio::task::spawn_blocking(move || span.in_scope(|| git.push_branch(&request, &pushed))).await {
+                Ok(Ok(PromotionOutcome::Committed { sha, files })) => (sha, files),
+                Ok(Ok(PromotionOutcome::AlreadyDone { sha })) => (sha, Vec::new()),
+                Ok(Ok(PromotionOutcome::Unchanged)) => return Ok(None),
+                Ok(Err(e)) => return Err(PullRequestError { remote: e.remote, message: e.message }),
+                Err(e) => {
+                    return Err(PullRequestError {
+                        remote: String::new(),
+                        message: format!("the promotion task failed: {e}"),
+                    });
+                }
+            };
         let recording = |message: String| PullRequestError { remote: String::new(), message };
         // A pull request opened before a restart is reused.
         let existing = self
@@ -76,7 +96,7 @@ impl<S: Store> LocalPullRequests<S> {
                     applications: apps.iter().map(|a| a.to_string()).collect(),
                     repo,
                     branch,
-                    target,
+                    target: target.clone(),
                     state: "open".into(),
                     head: head.to_string(),
                     merge_commit: None,
@@ -91,8 +111,37 @@ impl<S: Store> LocalPullRequests<S> {
                 }
             }
         };
-        let number = number.unsigned_abs();
-        Ok(PullRequestOpened::Open { number, url: format!("{}/{number}", self.pulls_url) })
+        Ok(Some(Recorded { number: number.unsigned_abs(), files, target }))
+    }
+
+    /// Marks open pull request `number` merged (with its merge commit) or closed (with `comment`)
+    /// in the store, unless it is no longer open; the updated record, or `None` when it was not open.
+    pub(crate) async fn settle(
+        &self,
+        number: u64,
+        merge_commit: Option<String>,
+        comment: Option<String>,
+    ) -> Result<Option<PullRequestInfo>, EngineError> {
+        let Ok(n) = i64::try_from(number) else { return Ok(None) };
+        let Some(row) = self.store.pull_request(n).await.map_err(internal)? else { return Ok(None) };
+        if row.state != "open" {
+            return Ok(None);
+        }
+        let state = if merge_commit.is_some() { "merged" } else { "closed" };
+        let updated = PullRequestRow {
+            state: state.into(),
+            merge_commit: merge_commit.or(row.merge_commit.clone()),
+            comment: comment.or(row.comment.clone()),
+            updated_at: self.clock.now(),
+            ..row
+        };
+        self.store.write(vec![Write::PullRequest(updated.clone())]).await.map_err(internal)?;
+        Ok(Some(pr_info(updated)))
+    }
+
+    /// The store behind the records.
+    pub(crate) fn store(&self) -> &S {
+        &self.store
     }
 
     async fn merged(&self, number: u64, url: String, actor: String) -> Result<PullRequestInfo, EngineError> {
@@ -184,7 +233,7 @@ impl<S: Store> PullRequestProvider for LocalPullRequests<S> {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> EngineError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> EngineError {
     EngineError::Internal(e.to_string())
 }
 

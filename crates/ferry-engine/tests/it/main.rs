@@ -7,5 +7,6 @@ mod argowf;
 mod control;
 mod fakes;
 mod fixture;
+mod forges;
 mod parity;
 mod scenarios;

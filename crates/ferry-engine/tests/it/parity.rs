@@ -221,6 +221,9 @@ async fn pr_transcript(pulls: &dyn PullRequestProvider, git: &FakeGit) -> Vec<St
         repo: FAKE_URL.into(),
         request: request(FAKE_URL, &initial, env, &release.to_string(), &["values.yaml"]),
         branch: format!("ferry/shop/{env}/{release}"),
+        version: None,
+        release_url: String::new(),
+        options: None,
     };
     let number = |opened: PullRequestOpened| match opened {
         PullRequestOpened::Open { number, .. } => number,

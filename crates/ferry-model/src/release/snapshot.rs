@@ -48,6 +48,9 @@ pub struct PolicySnapshot {
     pub pre_action: Option<WorkflowName>,
     /// Post-Action workflow.
     pub post_action: Option<WorkflowName>,
+    /// The `pullRequest` block of `action: pr` (absent in releases stored before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<crate::resources::PullRequestOptions>,
     /// Field (`action`, `preAction`, `postAction`) → who supplied it (`flow`, `policy NAME`, `default`).
     pub sources: BTreeMap<String, String>,
 }
@@ -62,10 +65,14 @@ impl From<&ResolvedPolicy> for PolicySnapshot {
         if let Some(post) = &policy.post_action {
             sources.insert("postAction".to_owned(), post.source.to_string());
         }
+        if let Some(pr) = &policy.pull_request {
+            sources.insert("pullRequest".to_owned(), pr.source.to_string());
+        }
         PolicySnapshot {
             action: policy.action.value,
             pre_action: policy.pre_action.as_ref().map(|r| r.value.clone()),
             post_action: policy.post_action.as_ref().map(|r| r.value.clone()),
+            pull_request: policy.pull_request.as_ref().map(|r| r.value.clone()),
             sources,
         }
     }

@@ -48,7 +48,7 @@ fn policy(action: Action, pre: Option<&str>, post: Option<&str>) -> PolicySnapsh
     if post.is_some() {
         sources.insert("postAction".to_owned(), "flow".to_owned());
     }
-    PolicySnapshot { action, pre_action: pre.map(wf), post_action: post.map(wf), sources }
+    PolicySnapshot { action, pre_action: pre.map(wf), post_action: post.map(wf), pull_request: None, sources }
 }
 
 /// dev (trigger, trigger workflow `smoke`) → qa (2 apps, post-action `e2e`) and staging in parallel →
@@ -966,6 +966,7 @@ fn policy_snapshot_from_resolved_policy() {
         },
         pre_action: None,
         post_action: Some(Resolved { value: wf("e2e"), source: FieldSource::Flow }),
+        pull_request: None,
         matched: vec![],
     };
     let snap = PolicySnapshot::from(&resolved);
