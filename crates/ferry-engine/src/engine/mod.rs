@@ -9,6 +9,7 @@
 mod active;
 mod control;
 mod create;
+mod dead_letters;
 mod drive;
 mod jobs;
 mod observe;
@@ -210,7 +211,11 @@ pub async fn start_replica<S: Store>(
     let live = LiveStates::default();
     let status = ports.status.clone();
     let runner = ports.runner.clone();
-    let notifier = ferry_notify::Notifier::start(catalog_rx.clone(), config.notify.clone());
+    let (failures_tx, failures_rx) = mpsc::unbounded_channel();
+    let (stored_tx, failures_stored) = watch::channel(0);
+    tokio::spawn(dead_letters::store_failures(store.clone(), failures_rx, stored_tx));
+    let notifier =
+        ferry_notify::Notifier::start_with_sink(catalog_rx.clone(), config.notify.clone(), Some(failures_tx));
     let mut engine = Engine {
         store,
         live: live.clone(),
@@ -250,7 +255,7 @@ pub async fn start_replica<S: Store>(
         notices,
     };
     let task = tokio::spawn(async move { engine.run(inputs).await });
-    Ok((EngineHandle { requests: tx, catalog: catalog_rx, live, status, runner, notifier }, task))
+    Ok((EngineHandle { requests: tx, catalog: catalog_rx, live, status, runner, notifier, failures_stored }, task))
 }
 
 /// What the engine task receives.
