@@ -50,7 +50,10 @@ pub(crate) async fn redeliver<S: Store>(
     notifier.check_redelivery(failure.notification.as_deref(), &change).map_err(conflict)?;
     let (actor, at) = (principal.actor(), jiff::Timestamp::now());
     let marked = Write::NotificationRedelivered { id, by: actor.clone(), at };
-    st.store.write(vec![marked]).await?.into_iter().next().unwrap_or(Ok(ferry_store::WriteOutcome::Done))?;
+    // One write, one outcome: its error (not found, or redelivered meanwhile) is the answer.
+    for outcome in st.store.write(vec![marked]).await? {
+        outcome?;
+    }
     notifier.redeliver(failure.notification.as_deref(), change).map_err(conflict)?;
     let answer = NotificationFailureRow { redelivered_at: Some(at), redelivered_by: Some(actor), ..failure };
     Ok((StatusCode::ACCEPTED, Json(answer)))
