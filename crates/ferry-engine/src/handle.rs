@@ -210,6 +210,8 @@ pub struct EngineHandle {
     pub(crate) live: LiveStates,
     pub(crate) notifier: ferry_notify::Notifier,
     pub(crate) pulls: std::sync::Arc<dyn crate::ports::PullRequestProvider>,
+    /// Failed notifications written to the store so far.
+    pub(crate) failures_stored: tokio::sync::watch::Receiver<u64>,
 }
 
 /// The state of every release the engine is running, shared with readers: each commit replaces a
@@ -270,6 +272,12 @@ impl EngineHandle {
     /// Outgoing notifications: failed and dropped deliveries (SPEC §6.6).
     pub fn notifier(&self) -> &ferry_notify::Notifier {
         &self.notifier
+    }
+
+    /// How many failed notifications (dead letters, dropped changes) the store has taken so far;
+    /// changes after each store write of them.
+    pub fn failures_stored(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.failures_stored.clone()
     }
 
     /// The committed state of release `id` while the engine runs it (`None` once it ended, or when

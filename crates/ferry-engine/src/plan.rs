@@ -90,7 +90,7 @@ pub fn step_specs(workflow: &Workflow) -> Result<Vec<StepSpec>, String> {
         if specs.iter().any(|s| s.name == step.name) {
             return Err(format!("step {} is declared twice", step.name));
         }
-        specs.push(StepSpec { name: step.name.clone(), depends_on });
+        specs.push(StepSpec { name: step.name.clone(), depends_on, whole_run: false });
     }
     let names: Vec<&StepName> = specs.iter().map(|s| &s.name).collect();
     for spec in &specs {
@@ -122,7 +122,11 @@ pub fn step_specs(workflow: &Workflow) -> Result<Vec<StepSpec>, String> {
         // An Argo workflow starts with one step, the workflow itself; its nodes are added as Argo
         // reports them.
         ferry_model::resources::WorkflowBackend::Argo { template, .. } if workflow.steps.is_empty() => {
-            Ok(vec![StepSpec { name: crate::ports::argo_root_step(template)?, depends_on: Vec::new() }])
+            Ok(vec![StepSpec {
+                name: crate::ports::argo_root_step(template)?,
+                depends_on: Vec::new(),
+                whole_run: true,
+            }])
         }
         _ => Ok(specs),
     }

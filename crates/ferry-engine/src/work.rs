@@ -1,7 +1,7 @@
 //! Work carried out outside the engine task: workflow runs, promotions, sync-and-health watches.
 //! Each task reports back through [`Msg`]s; the engine turns them into release events.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -101,6 +101,10 @@ pub(crate) struct RunJob {
     pub workflow: Workflow,
     pub env: BTreeMap<String, String>,
     pub completed: BTreeMap<StepName, CompletedStep>,
+    /// The steps of a remote run (an Argo workflow) already recorded as started when the run is
+    /// carried out again after a restart or a takeover: the runner re-attaches and reports their
+    /// starts again, which are no new attempts.
+    pub reattached: BTreeSet<StepName>,
     pub labels: BTreeMap<String, String>,
     pub cwd: PathBuf,
     /// Promotion commit whose facts become `COMMIT_*` (Post-Action).
@@ -121,7 +125,8 @@ pub(crate) async fn run_workflow<S: Store>(
     tx: mpsc::UnboundedSender<Msg>,
     controls: Arc<std::sync::Mutex<BTreeMap<RunId, Arc<dyn RunController>>>>,
 ) {
-    let RunJob { release, run_id, workflow, mut env, completed, labels, cwd, commit, attempt, terminate } = job;
+    let RunJob { release, run_id, workflow, mut env, completed, reattached, labels, cwd, commit, attempt, terminate } =
+        job;
     let key = crate::plan::Work::Run { run_id }.key();
     let send = |outcome, done: bool| {
         let _ = tx.send(Msg { release, done: done.then(|| key.clone()), outcome });
@@ -157,7 +162,8 @@ pub(crate) async fn run_workflow<S: Store>(
         map.insert(run_id, started.control);
     }
     let mut events = started.events;
-    let mut logs = RunLogs { tails: BTreeMap::new(), release: release.to_string(), run: run_id.to_string(), store };
+    let mut logs =
+        RunLogs { tails: BTreeMap::new(), reattached, release: release.to_string(), run: run_id.to_string(), store };
     while let Some(event) = events.recv().await {
         match event {
             RunEvent::Log { step, lines } => logs.store(step, lines).await,
@@ -194,6 +200,8 @@ pub(crate) async fn run_workflow<S: Store>(
 /// The log lines of one run: stored as they come, the last lines of each step kept for its issue.
 struct RunLogs<S> {
     tails: BTreeMap<StepName, VecDeque<String>>,
+    /// Steps whose first reported start is a re-attachment's (see [`RunJob::reattached`]).
+    reattached: BTreeSet<StepName>,
     release: String,
     run: String,
     store: S,
@@ -229,6 +237,8 @@ impl<S: Store> RunLogs<S> {
     fn outcome(&mut self, run_id: RunId, event: RunEvent) -> Option<Outcome> {
         match event {
             RunEvent::StepAdded { step, .. } => Some(Outcome::StepAdded { run_id, step }),
+            // A re-attached run reports the start of a step already recorded as started: not an attempt.
+            RunEvent::StepStarted { step, .. } if self.reattached.remove(&step) => None,
             RunEvent::StepStarted { step, .. } => {
                 self.tails.remove(&step);
                 Some(Outcome::StepStarted { run_id, step })

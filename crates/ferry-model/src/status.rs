@@ -236,6 +236,43 @@ pub fn rollup_step_line(statuses: impl IntoIterator<Item = StepStatus>) -> StepS
     if statuses.peek().is_none() { StepStatus::Pending } else { rollup_steps(statuses) }
 }
 
+/// What one step of a run is doing, from which [`run_waits_for_person`] decides whether the run waits
+/// for a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepActivity {
+    /// The step's status.
+    pub status: StepStatus,
+    /// The step waits for an approval (only meaningful while it is Running).
+    pub awaiting_approval: bool,
+    /// The step stands for the whole run and does no work of its own: an Argo workflow's own step,
+    /// Running for as long as any of the workflow's nodes is Running or suspended.
+    pub whole_run: bool,
+}
+
+impl StepActivity {
+    /// Whether the step does work right now: Running, not waiting for an approval, and not merely
+    /// standing for the whole run.
+    pub fn is_working(&self) -> bool {
+        self.status == StepStatus::Running && !self.awaiting_approval && !self.whole_run
+    }
+
+    /// Whether the step is Running and waits for an approval.
+    pub fn is_awaiting_approval(&self) -> bool {
+        self.status == StepStatus::Running && self.awaiting_approval
+    }
+}
+
+/// Whether a run waits for a person (SPEC §4: "workflow waiting on a manual approval step"): the run is
+/// in progress (the [`rollup_steps`] of its steps is not final), a step is Running and awaits an
+/// approval, and no step is working ([`StepActivity::is_working`]). A step standing for the whole run
+/// (an Argo workflow suspended at a node) does not keep the run from waiting.
+pub fn run_waits_for_person(steps: &[StepActivity]) -> bool {
+    !rollup_steps(steps.iter().map(|s| s.status)).is_final()
+        && steps.iter().any(StepActivity::is_awaiting_approval)
+        && !steps.iter().any(StepActivity::is_working)
+}
+
 /// Plain facts about one environment, from which [`rollup_environment`] derives its status.
 ///
 /// The release state computes these; tests can write them by hand.
@@ -542,6 +579,108 @@ mod tests {
             }
             prop_assert_eq!(rollup_steps(steps.iter().copied()), rollup_steps(shuffled.iter().copied()));
             prop_assert_eq!(rollup_steps(steps.iter().copied()), spec_step_rollup(&steps));
+        }
+    }
+
+    // ---------------------------------------------------------------- runs waiting for a person
+
+    /// Every step activity: each status, awaiting an approval or not, standing for the run or not.
+    fn activities() -> Vec<StepActivity> {
+        let mut out = Vec::new();
+        for &status in S::ALL {
+            for awaiting_approval in [false, true] {
+                for whole_run in [false, true] {
+                    out.push(StepActivity { status, awaiting_approval, whole_run });
+                }
+            }
+        }
+        out
+    }
+
+    /// SPEC §4's "waiting on a manual approval step", written independently of the function: nothing
+    /// failed or ended the run, something awaits an approval, and everything else that runs is either
+    /// awaiting too or only the run's own step.
+    fn spec_waits(steps: &[StepActivity]) -> bool {
+        let running = |s: &&StepActivity| s.status == S::Running;
+        let ended_badly = steps.iter().any(|s| s.status.is_failure());
+        let unfinished = steps.iter().any(|s| !s.status.is_final());
+        let awaiting = steps.iter().filter(running).any(|s| s.awaiting_approval);
+        let busy = steps.iter().filter(running).any(|s| !s.awaiting_approval && !s.whole_run);
+        !ended_badly && unfinished && awaiting && !busy
+    }
+
+    #[test]
+    fn run_waiting_rows_of_section_4() {
+        let step = |status, awaiting_approval, whole_run| StepActivity { status, awaiting_approval, whole_run };
+        let approval = step(S::Running, true, false);
+        let argo_workflow = step(S::Running, false, true);
+        let rows: &[(&str, &[StepActivity], bool)] = &[
+            ("a local approval step alone", &[step(S::Success, false, false), approval], true),
+            ("an Argo workflow suspended at a node", &[argo_workflow, step(S::Success, false, false), approval], true),
+            ("another step still works", &[approval, step(S::Running, false, false)], false),
+            (
+                "an Argo node still works beside the suspended one",
+                &[argo_workflow, approval, step(S::Running, false, false)],
+                false,
+            ),
+            ("the workflow's own step with nothing suspended", &[argo_workflow, step(S::Pending, false, false)], false),
+            ("a failed step ends the run", &[approval, step(S::Failed, false, false)], false),
+            (
+                "an approval flag on a finished step counts for nothing",
+                &[step(S::Success, true, false), step(S::Pending, false, false)],
+                false,
+            ),
+            ("no steps", &[], false),
+        ];
+        for (rule, steps, expect) in rows {
+            assert_eq!(run_waits_for_person(steps), *expect, "{rule}");
+        }
+    }
+
+    #[test]
+    fn run_waiting_every_list_of_up_to_three_steps() {
+        let all = activities();
+        assert_eq!(all.len(), 24);
+        assert!(!run_waits_for_person(&[]));
+        for &a in &all {
+            assert_eq!(run_waits_for_person(&[a]), spec_waits(&[a]), "{a:?}");
+            for &b in &all {
+                assert_eq!(run_waits_for_person(&[a, b]), spec_waits(&[a, b]), "{a:?} {b:?}");
+                assert_eq!(run_waits_for_person(&[a, b]), run_waits_for_person(&[b, a]));
+                for &c in &all {
+                    let got = run_waits_for_person(&[a, b, c]);
+                    assert_eq!(got, spec_waits(&[a, b, c]), "{a:?} {b:?} {c:?}");
+                    if got {
+                        // Waiting implies the run is in progress and something awaits a person.
+                        assert!(!rollup_steps([a.status, b.status, c.status]).is_final());
+                        assert!([a, b, c].iter().any(StepActivity::is_awaiting_approval));
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_run_s_own_step_never_changes_whether_it_waits(
+            mut steps in prop::collection::vec(prop::sample::select(activities()), 0..10),
+            at in any::<prop::sample::Index>(),
+        ) {
+            let before = run_waits_for_person(&steps);
+            let idx = at.index(steps.len() + 1);
+            steps.insert(idx, StepActivity { status: S::Running, awaiting_approval: false, whole_run: true });
+            prop_assert_eq!(run_waits_for_person(&steps), before);
+            prop_assert_eq!(before, spec_waits(&steps[..idx].iter().chain(&steps[idx + 1..]).copied().collect::<Vec<_>>()));
+        }
+
+        #[test]
+        fn a_working_step_means_the_run_does_not_wait(
+            mut steps in prop::collection::vec(prop::sample::select(activities()), 0..10),
+            at in any::<prop::sample::Index>(),
+        ) {
+            let idx = at.index(steps.len() + 1);
+            steps.insert(idx, StepActivity { status: S::Running, awaiting_approval: false, whole_run: false });
+            prop_assert!(!run_waits_for_person(&steps));
         }
     }
 

@@ -6,8 +6,12 @@
 //! task matches the change against every notification's filters and delivers each match on its own
 //! task: a JSON (or Slack `{"text": …}`) body, signed with `X-Ferry-Signature-256: sha256=<hex
 //! HMAC-SHA256 of the body>` when the notification has a secret, retried with exponential backoff and
-//! jitter up to [`Settings::attempts`] times. A delivery whose last attempt failed is kept as a
-//! dead letter ([`Notifier::deliveries`]); secrets are read at delivery time and never logged.
+//! jitter up to [`Settings::attempts`] times, at most [`Settings::concurrency`] at once (a change
+//! waits in the queue for a free delivery, so a flood fills the queue and is dropped rather than
+//! held). A delivery whose last attempt failed is a dead letter; dead letters and dropped changes are
+//! kept in memory ([`Notifier::failed`]) and handed to the dead-letter sink (the engine stores them),
+//! and an admin can [`redeliver`](Notifier::redeliver) one. Secrets are read at delivery time and
+//! never logged.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -16,9 +20,9 @@ use std::time::Duration;
 use ferry_model::resources::{Catalog, Notification, NotificationFormat, SecretSource};
 use hmac::{Hmac, KeyInit, Mac};
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
 /// The signature header of outgoing notifications.
 pub const SIGNATURE_HEADER: &str = "X-Ferry-Signature-256";
@@ -39,6 +43,8 @@ pub struct Settings {
     pub max_backoff: Duration,
     /// Time limit of one attempt.
     pub timeout: Duration,
+    /// Deliveries under way at once (at least 1).
+    pub concurrency: usize,
 }
 
 impl Default for Settings {
@@ -49,12 +55,13 @@ impl Default for Settings {
             backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
+            concurrency: 32,
         }
     }
 }
 
 /// A release or environment status change: the JSON body of a `json` notification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
     /// The release.
@@ -91,13 +98,41 @@ impl Change {
 }
 
 /// Why a delivery is in the record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Outcome {
     /// Every attempt failed (a dead letter).
     Failed,
     /// The queue was full; the change was never matched against the notifications.
     Dropped,
+}
+
+impl Outcome {
+    /// The serde spelling: `failed` or `dropped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Failed => "failed",
+            Outcome::Dropped => "dropped",
+        }
+    }
+}
+
+/// Where the notifier hands each dead letter and dropped change besides its memory (the engine
+/// writes them to the store).
+pub type DeadLetterSink = mpsc::UnboundedSender<FailedDelivery>;
+
+/// Why a redelivery could not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedeliverError {
+    /// The notification is no longer in the applied configuration.
+    #[error("notification {0} is no longer configured")]
+    Unknown(String),
+    /// A dropped change that no notification's filters match any more.
+    #[error("no notification matches the change any more")]
+    NoMatch,
+    /// The notifier could not build its HTTP client.
+    #[error("notifications are off: {0}")]
+    Off(String),
 }
 
 /// A delivery that did not reach its webhook.
@@ -147,16 +182,97 @@ pub struct Notifier {
     changes: mpsc::Sender<Change>,
     record: Arc<Mutex<Record>>,
     counts: watch::Sender<Counts>,
+    sink: Option<DeadLetterSink>,
+    catalog: watch::Receiver<Arc<Catalog>>,
+    settings: Settings,
+    /// The HTTP client, or why there is none.
+    client: Result<reqwest::Client, String>,
+    /// One permit per delivery under way.
+    permits: Arc<Semaphore>,
 }
 
 impl Notifier {
     /// Starts the delivery task (on the current Tokio runtime), reading the notifications of the
     /// catalog `catalog` holds at each change.
     pub fn start(catalog: watch::Receiver<Arc<Catalog>>, settings: Settings) -> Notifier {
+        Notifier::start_with_sink(catalog, settings, None)
+    }
+
+    /// [`start`](Notifier::start), handing every dead letter and dropped change to `sink` too.
+    pub fn start_with_sink(
+        catalog: watch::Receiver<Arc<Catalog>>,
+        settings: Settings,
+        sink: Option<DeadLetterSink>,
+    ) -> Notifier {
         let (tx, rx) = mpsc::channel(settings.queue.max(1));
-        let notifier = Notifier { changes: tx, record: Arc::default(), counts: watch::Sender::new(Counts::default()) };
-        tokio::spawn(run(rx, catalog, settings, notifier.clone()));
+        let client = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"));
+        if let Err(e) = &client {
+            tracing::error!("notifications are off: {e}");
+        }
+        let notifier = Notifier {
+            changes: tx,
+            record: Arc::default(),
+            counts: watch::Sender::new(Counts::default()),
+            sink,
+            catalog,
+            permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+            settings,
+            client,
+        };
+        tokio::spawn(run(rx, notifier.clone()));
         notifier
+    }
+
+    /// Delivers `change` again (an admin's redelivery of a failed notification): to `notification`
+    /// as the applied configuration has it now, or, for a dropped change (`None`), to every
+    /// notification whose filters match it. Returns at once with the number of deliveries started;
+    /// one that fails again is a new dead letter.
+    pub fn redeliver(&self, notification: Option<&str>, change: Change) -> Result<usize, RedeliverError> {
+        let client = self.client.clone().map_err(RedeliverError::Off)?;
+        let chosen = self.redelivery_targets(notification, &change)?;
+        for n in &chosen {
+            let job = Delivery { client: client.clone(), notification: n.clone(), change: change.clone() };
+            let (permits, notifier) = (self.permits.clone(), self.clone());
+            tokio::spawn(async move {
+                let Ok(_permit) = permits.acquire_owned().await else { return };
+                job.run(notifier).await;
+            });
+        }
+        Ok(chosen.len())
+    }
+
+    /// Whether [`redeliver`](Notifier::redeliver) would start a delivery, without starting one.
+    pub fn check_redelivery(&self, notification: Option<&str>, change: &Change) -> Result<(), RedeliverError> {
+        self.client.as_ref().map_err(|e| RedeliverError::Off(e.clone()))?;
+        self.redelivery_targets(notification, change).map(drop)
+    }
+
+    /// The notifications a redelivery goes to (never empty).
+    fn redelivery_targets(
+        &self,
+        notification: Option<&str>,
+        change: &Change,
+    ) -> Result<Vec<Notification>, RedeliverError> {
+        let catalog = self.catalog.borrow().clone();
+        let chosen: Vec<Notification> = match notification {
+            Some(name) => {
+                let n = catalog.notifications.values().find(|n| n.name.as_str() == name);
+                vec![n.cloned().ok_or_else(|| RedeliverError::Unknown(name.to_owned()))?]
+            }
+            None => catalog
+                .notifications
+                .values()
+                .filter(|n| n.on.matches(&change.product, change.environment.as_deref(), &change.status))
+                .cloned()
+                .collect(),
+        };
+        if chosen.is_empty() {
+            return Err(RedeliverError::NoMatch);
+        }
+        Ok(chosen)
     }
 
     /// Hands `change` to the delivery task without waiting; records it as dropped when the queue is full.
@@ -178,7 +294,8 @@ impl Notifier {
         }
     }
 
-    /// Failed and dropped deliveries, oldest first (the last 1000).
+    /// Failed and dropped deliveries of this process, oldest first (the last 1000; the sink keeps
+    /// them across restarts).
     pub fn failed(&self) -> Vec<FailedDelivery> {
         self.record.lock().map(|r| r.failed.iter().cloned().collect()).unwrap_or_default()
     }
@@ -189,11 +306,10 @@ impl Notifier {
     }
 
     fn give_up(&self, delivery: FailedDelivery) {
-        ::metrics::counter!("ferry_notifications_total", "outcome" => match delivery.outcome {
-            Outcome::Failed => "failed",
-            Outcome::Dropped => "dropped",
-        })
-        .increment(1);
+        ::metrics::counter!("ferry_notifications_total", "outcome" => delivery.outcome.as_str()).increment(1);
+        if let Some(sink) = &self.sink {
+            let _ = sink.send(delivery.clone());
+        }
         if let Ok(mut r) = self.record.lock() {
             r.push(delivery);
         }
@@ -206,25 +322,21 @@ impl Notifier {
     }
 }
 
-async fn run(
-    mut changes: mpsc::Receiver<Change>,
-    catalog: watch::Receiver<Arc<Catalog>>,
-    settings: Settings,
-    notifier: Notifier,
-) {
-    let client = match reqwest::Client::builder().timeout(settings.timeout).build() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!("notifications are off: cannot build the HTTP client: {e}");
-            return;
-        }
-    };
+/// Takes the changes off the queue and starts a delivery for each notification matching one, waiting
+/// for a free delivery permit first (so a flood fills the queue instead of piling up tasks).
+async fn run(mut changes: mpsc::Receiver<Change>, notifier: Notifier) {
+    let Ok(client) = notifier.client.clone() else { return };
     while let Some(change) = changes.recv().await {
-        let current = catalog.borrow().clone();
+        let current = notifier.catalog.borrow().clone();
         for n in current.notifications.values() {
             if n.on.matches(&change.product, change.environment.as_deref(), &change.status) {
+                let Ok(permit) = notifier.permits.clone().acquire_owned().await else { return };
                 let job = Delivery { client: client.clone(), notification: n.clone(), change: change.clone() };
-                tokio::spawn(job.run(settings.clone(), notifier.clone()));
+                let notifier = notifier.clone();
+                tokio::spawn(async move {
+                    job.run(notifier).await;
+                    drop(permit);
+                });
             }
         }
     }
@@ -237,7 +349,8 @@ struct Delivery {
 }
 
 impl Delivery {
-    async fn run(self, settings: Settings, notifier: Notifier) {
+    async fn run(self, notifier: Notifier) {
+        let settings = &notifier.settings;
         let name = self.notification.name.to_string();
         let (body, signature) = match self.prepare() {
             Ok(prepared) => prepared,
@@ -260,7 +373,7 @@ impl Delivery {
         let mut error = String::new();
         for attempt in 1..=attempts {
             if attempt > 1 {
-                tokio::time::sleep(backoff(&settings, attempt - 1)).await;
+                tokio::time::sleep(backoff(settings, attempt - 1)).await;
             }
             match self.post(&body, signature.as_deref()).await {
                 Ok(()) => {

@@ -168,3 +168,71 @@ async fn a_missing_secret_is_a_dead_letter_naming_the_variable_not_a_value() {
     assert_eq!(dead.attempts, 0, "nothing is sent unsigned");
     assert!(dead.error.contains("FERRY_NOTIFY_UNSET_VARIABLE"), "{}", dead.error);
 }
+
+/// A notifier over `notifications` with `settings`, handing failures to the returned receiver too.
+fn start_with_sink(
+    notifications: Vec<Notification>,
+    settings: Settings,
+) -> (Notifier, mpsc::UnboundedReceiver<ferry_notify::FailedDelivery>) {
+    let mut catalog = Catalog::default();
+    for n in notifications {
+        catalog.notifications.insert(n.name.clone(), n);
+    }
+    let (_tx, rx) = watch::channel(Arc::new(catalog));
+    let (sink, failures) = mpsc::unbounded_channel();
+    (Notifier::start_with_sink(rx, settings, Some(sink)), failures)
+}
+
+// A current-thread runtime: the delivery task cannot take a change off the queue between the sends.
+#[tokio::test]
+async fn a_full_queue_drops_changes_at_once_and_hands_them_to_the_sink() {
+    let (url, mut seen) = receiver(0).await;
+    let ops = notification("ops", &url, NotificationFormat::Json, NotificationFilter::default());
+    let (notifier, mut failures) = start_with_sink(vec![ops], Settings { queue: 2, ..Settings::default() });
+    for env in ["a", "b", "c", "d", "e"] {
+        // Never waits, whatever the queue holds.
+        notifier.send(change("shop", Some(env), "Running"));
+    }
+    let dropped: Vec<_> = std::iter::from_fn(|| failures.try_recv().ok()).collect();
+    let envs: Vec<_> = dropped.iter().map(|d| d.change.environment.clone().unwrap_or_default()).collect();
+    assert_eq!(envs, ["c", "d", "e"], "the two that fit wait, the rest are dropped at once");
+    for d in &dropped {
+        assert_eq!((d.outcome, d.notification.as_deref(), d.attempts), (Outcome::Dropped, None, 0));
+        assert_eq!(d.error, "the notification queue is full");
+    }
+    let counts = until(&notifier, |c| c.delivered == 2).await;
+    assert_eq!(counts.failed, 3);
+    let delivered: Vec<_> = [seen.recv().await, seen.recv().await]
+        .into_iter()
+        .map(|s| s.expect("delivered").1["environment"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(delivered.len(), 2);
+    assert!(delivered.iter().all(|e| e == "a" || e == "b"), "{delivered:?}");
+    assert_eq!(notifier.failed().len(), 3);
+    assert!(failures.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn a_redelivery_goes_to_the_named_notification_or_to_every_match_of_a_dropped_change() {
+    let (url, mut seen) = receiver(0).await;
+    let shop_only = NotificationFilter { products: vec!["shop".into()], environments: vec![], statuses: vec![] };
+    let notifier = start(vec![notification("ops", &url, NotificationFormat::Json, shop_only)]);
+    // A dead letter of `ops`: to `ops` as configured now.
+    assert_eq!(notifier.check_redelivery(Some("ops"), &change("shop", None, "Failed")), Ok(()));
+    assert_eq!(notifier.redeliver(Some("ops"), change("shop", None, "Failed")), Ok(1));
+    let (_, body, _) = seen.recv().await.expect("redelivered");
+    assert_eq!((body["product"].as_str(), body["status"].as_str()), (Some("shop"), Some("Failed")));
+    // A dropped change: to every notification matching it now.
+    assert_eq!(notifier.redeliver(None, change("shop", Some("qa"), "Successful")), Ok(1));
+    let (_, body, _) = seen.recv().await.expect("redelivered");
+    assert_eq!(body["environment"], "qa");
+    until(&notifier, |c| c.delivered == 2).await;
+    // Refusals start nothing.
+    let gone = notifier.redeliver(Some("gone"), change("shop", None, "Failed")).unwrap_err();
+    assert_eq!(gone, ferry_notify::RedeliverError::Unknown("gone".into()));
+    assert_eq!(gone.to_string(), "notification gone is no longer configured");
+    let cart = change("cart", None, "Failed");
+    assert_eq!(notifier.check_redelivery(None, &cart), Err(ferry_notify::RedeliverError::NoMatch));
+    assert_eq!(notifier.redeliver(None, cart), Err(ferry_notify::RedeliverError::NoMatch));
+    assert!(seen.try_recv().is_err());
+}

@@ -190,12 +190,6 @@ pub(crate) async fn policies<S: Store>(State(st): State<AppState<S>>) -> Json<wi
     Json(wire::PolicyList { items: policies.into_iter().map(dto::policy).collect() })
 }
 
-/// Outgoing notifications that did not reach their webhook (SPEC §6.6): dead letters and dropped
-/// changes, oldest first.
-pub(crate) async fn failed_notifications<S: Store>(State(st): State<AppState<S>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "items": st.engine.notifier().failed() }))
-}
-
 pub(crate) async fn workflows<S: Store>(State(st): State<AppState<S>>) -> Json<wire::WorkflowList> {
     let c = st.engine.catalog();
     Json(wire::WorkflowList { items: c.workflows.values().map(dto::workflow).collect() })

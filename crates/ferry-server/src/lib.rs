@@ -22,6 +22,7 @@ mod extract;
 pub mod hooks;
 mod metrics;
 mod notes;
+mod notify;
 pub mod openapi;
 mod params;
 mod recorder;

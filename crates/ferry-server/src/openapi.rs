@@ -342,7 +342,11 @@ fn others(route: &Route) -> Option<Op> {
                 query("limit", "Page size.", integer(1, Some(1000), Some(100))),
             ])
             .errors(&[400, 503]),
-        ("GET", "/api/v1/notifications/failed") => op("listFailedNotifications", "operations", "Outgoing notifications that did not reach their webhook (admin)", ok(200, "`items`: dead letters (every attempt failed) and changes dropped because the queue was full, oldest first (the last 1000).", Some(("application/json", ObjectBuilder::new().schema_type(Type::Object).build().into())))),
+        ("GET", "/api/v1/notifications/failed") => op("listFailedNotifications", "operations", "Outgoing notifications that did not reach their webhook (admin)", ok(200, "`items`: dead letters (every attempt failed) and changes dropped because the queue was full, newest first (the last 1000), each with its id, notification (null for a dropped change), outcome (`failed` or `dropped`), attempts, error, change, `failedAt`, and `redeliveredAt`/`redeliveredBy` once redelivered.", Some(("application/json", ObjectBuilder::new().schema_type(Type::Object).build().into())))).errors(&[503]),
+        ("POST", "/api/v1/notifications/failed/{id}/redeliver") => op("redeliverFailedNotification", "operations", "Deliver a failed notification again (admin)", Answer { status: 202, description: "The failure, marked redelivered; the delivery goes on in the background (one that fails again is a new failure).", content: Some(("application/json", ObjectBuilder::new().schema_type(Type::Object).build().into())), location: false })
+            .describe("The change goes to its notification as the applied configuration has it now; a dropped change goes to every notification whose filters match it. 409 when it was already redelivered, or when its notification is no longer configured (nothing matches it any more). No request body.")
+            .params(vec![path("id", "The failure's id (from the list).", integer(1, None, None))])
+            .errors(&[400, 404, 409, 503]),
         _ => return None,
     })
 }

@@ -82,6 +82,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/v1/tokens/{name}/revoke", Admin, "token.revoke"),
     r("GET", "/api/v1/audit", Admin, "audit.list"),
     r("GET", "/api/v1/notifications/failed", Admin, "notifications.failed"),
+    r("POST", "/api/v1/notifications/failed/{id}/redeliver", Admin, "notification.redeliver"),
 ];
 
 /// Collects routes while building the router, so the tables can be checked against what is served.
@@ -148,9 +149,10 @@ fn table<S: Store>() -> Table<S> {
         .add(get.clone(), "/api/v1/images", notes::images::<S>)
         .add(get.clone(), "/api/v1/tokens", handlers::list::<S>)
         .add(post.clone(), "/api/v1/tokens", handlers::create::<S>)
-        .add(post, "/api/v1/tokens/{name}/revoke", handlers::revoke::<S>)
+        .add(post.clone(), "/api/v1/tokens/{name}/revoke", handlers::revoke::<S>)
         .add(get.clone(), "/api/v1/audit", handlers::audit::<S>)
-        .add(get, "/api/v1/notifications/failed", api::failed_notifications::<S>)
+        .add(get, "/api/v1/notifications/failed", crate::notify::failed::<S>)
+        .add(post.clone(), "/api/v1/notifications/failed/{id}/redeliver", crate::notify::redeliver::<S>)
 }
 
 async fn not_found(request: Request) -> Response {

@@ -10,9 +10,10 @@ use tokio::sync::broadcast;
 use ferry_model::{ProductName, ReleaseId};
 
 use crate::{
-    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery, PgStore,
-    ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, RunRow,
-    SessionRow, SqliteStore, Store, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
+    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery,
+    NotificationFailureRow, PgStore, ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage,
+    ReleaseRow, Result, RunRow, SessionRow, SqliteStore, Store, StoredEvent, StoredLogLine, TokenRow, Write,
+    WriteOutcome,
 };
 
 /// Where the store is.
@@ -172,6 +173,14 @@ impl Store for AnyStore {
 
     async fn audit(&self, query: AuditQuery) -> Result<Vec<AuditRow>> {
         each!(self, s => s.audit(query).await)
+    }
+
+    async fn notification_failures(&self, limit: u32) -> Result<Vec<NotificationFailureRow>> {
+        each!(self, s => s.notification_failures(limit).await)
+    }
+
+    async fn notification_failure(&self, id: i64) -> Result<Option<NotificationFailureRow>> {
+        each!(self, s => s.notification_failure(id).await)
     }
 }
 

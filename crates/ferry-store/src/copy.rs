@@ -1,6 +1,6 @@
 //! `ferry db copy`: moves an embedded installation (SQLite) to PostgreSQL with nothing lost — every
 //! table, with the same ids (event ids, log line ids, configuration versions, pull-request numbers,
-//! image and audit ids), so links, `Last-Event-ID`s and cursors stay valid.
+//! image, audit and failed-notification ids), so links, `Last-Event-ID`s and cursors stay valid.
 //!
 //! The source is read in one read transaction (a consistent snapshot; stop the server first so nothing
 //! is written after it); the target is written in one transaction, so a failed copy leaves it as it was.
@@ -204,6 +204,22 @@ const TABLES: &[Table] = &[
             ("outcome", Text),
             ("source", Text),
             ("detail", Text),
+        ],
+        identity: Some("id"),
+    },
+    Table {
+        name: "notification_failures",
+        key: "id",
+        columns: &[
+            ("id", Int),
+            ("notification", Text),
+            ("outcome", Text),
+            ("attempts", Int),
+            ("error", Text),
+            ("change", Json),
+            ("failed_at", Ts),
+            ("redelivered_at", Ts),
+            ("redelivered_by", Text),
         ],
         identity: Some("id"),
     },

@@ -215,4 +215,10 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Audit entries, newest first.
     fn audit(&self, query: AuditQuery) -> impl Future<Output = Result<Vec<AuditRow>>> + Send;
+
+    /// Notifications that did not reach their webhooks, newest first (at most `limit`, 1..=1000).
+    fn notification_failures(&self, limit: u32) -> impl Future<Output = Result<Vec<NotificationFailureRow>>> + Send;
+
+    /// One failed notification by id.
+    fn notification_failure(&self, id: i64) -> impl Future<Output = Result<Option<NotificationFailureRow>>> + Send;
 }

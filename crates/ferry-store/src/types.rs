@@ -338,6 +338,32 @@ pub struct ImageRow {
     pub reported_at: Timestamp,
 }
 
+/// An outgoing notification that did not reach its webhook (SPEC §6.6), kept for an admin to see and
+/// redeliver: a dead letter (every attempt failed) or a status change dropped because the delivery
+/// queue was full.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationFailureRow {
+    /// Id; `None` in a [`Write::NotificationFailure`] (the store assigns it), always set when read.
+    pub id: Option<i64>,
+    /// The notification's name (`None` for a dropped change, which no notification was chosen for).
+    pub notification: Option<String>,
+    /// `failed` (a dead letter) or `dropped` (the queue was full).
+    pub outcome: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// The last error (never the webhook's URL, which may carry credentials).
+    pub error: String,
+    /// The status change, as the JSON body of a `json` notification.
+    pub change: serde_json::Value,
+    /// When it was given up.
+    pub failed_at: Timestamp,
+    /// When an admin redelivered it.
+    pub redelivered_at: Option<Timestamp>,
+    /// Who redelivered it.
+    pub redelivered_by: Option<String>,
+}
+
 /// Which image reports to read; every given field must match. Newest first.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ImageQuery {
@@ -508,7 +534,21 @@ pub enum Write {
     },
     /// Append an audit entry; the outcome is [`WriteOutcome::Audit`] with its id.
     Audit(Box<AuditRow>),
-    /// Delete audit entries and expired sessions older than `before` (the retention setting).
+    /// Record a notification that did not reach its webhook (`id` is `None`); the outcome is
+    /// [`WriteOutcome::NotificationFailure`] with its id.
+    NotificationFailure(Box<NotificationFailureRow>),
+    /// Mark a failed notification as redelivered; unknown is [`StoreError::NotFound`], already
+    /// redelivered [`StoreError::Conflict`] (of two concurrent redeliveries, one wins).
+    NotificationRedelivered {
+        /// Its id.
+        id: i64,
+        /// Who redelivered it.
+        by: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// Delete audit entries, failed notifications and expired sessions older than `before` (the
+    /// retention setting).
     Prune {
         /// Entries before this time go.
         before: Timestamp,
@@ -530,6 +570,8 @@ pub enum WriteOutcome {
     Image(i64),
     /// The id of an audit entry.
     Audit(i64),
+    /// The id of a recorded failed notification.
+    NotificationFailure(i64),
     /// The value of the key of a [`Write::KvClaim`].
     KvValue(String),
     /// Nothing to report.

@@ -1,7 +1,7 @@
 //! Handing out work: the jobs (workflow runs, promotions, sync-and-health watches) that the
 //! planner's commands call for, built from the release state and the applied configuration.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ferry_git::{FilePlan, PromotionRequest};
 use ferry_model::names::{AppName, EnvName, ReleaseId};
@@ -171,6 +171,11 @@ impl<S: Store> Engine<S> {
             .filter(|s| s.status == StepStatus::Success)
             .map(|s| (s.name.clone(), CompletedStep { outputs: s.outputs.clone() }))
             .collect();
+        let reattached = if workflow.backend.is_remote() {
+            run.steps.iter().filter(|s| s.status == StepStatus::Running).map(|s| s.name.clone()).collect()
+        } else {
+            BTreeSet::new()
+        };
         let commit = match &run.target {
             RunTarget::PostAction { env, app } => state
                 .environment(env)
@@ -202,6 +207,7 @@ impl<S: Store> Engine<S> {
             workflow,
             env: self.run_env(state, &run.target),
             completed,
+            reattached,
             labels,
             cwd: self.config.data_dir.join("runs").join(run_id.to_string()),
             commit,

@@ -9,6 +9,7 @@
 mod active;
 mod control;
 mod create;
+mod dead_letters;
 mod drive;
 mod jobs;
 mod observe;
@@ -216,7 +217,11 @@ pub async fn start_replica<S: Store>(
     let live = LiveStates::default();
     let status = ports.status.clone();
     let runner = ports.runner.clone();
-    let notifier = ferry_notify::Notifier::start(catalog_rx.clone(), config.notify.clone());
+    let (failures_tx, failures_rx) = mpsc::unbounded_channel();
+    let (stored_tx, failures_stored) = watch::channel(0);
+    tokio::spawn(dead_letters::store_failures(store.clone(), failures_rx, stored_tx));
+    let notifier =
+        ferry_notify::Notifier::start_with_sink(catalog_rx.clone(), config.notify.clone(), Some(failures_tx));
     ports.pulls.configure(&catalog);
     let pr_changes = ports.pulls.changes();
     let pulls = ports.pulls.clone();
@@ -260,7 +265,9 @@ pub async fn start_replica<S: Store>(
         pr_changes,
     };
     let task = tokio::spawn(async move { engine.run(inputs).await });
-    Ok((EngineHandle { requests: tx, catalog: catalog_rx, live, status, runner, notifier, pulls }, task))
+    let handle =
+        EngineHandle { requests: tx, catalog: catalog_rx, live, status, runner, notifier, pulls, failures_stored };
+    Ok((handle, task))
 }
 
 /// What the engine task receives.

@@ -65,7 +65,15 @@ impl<S: Store> Engine<S> {
             }
             Outcome::StepStarted { run_id, step } => vec![ReleaseEvent::StepStarted { run_id, step, at: now }],
             Outcome::StepWaiting { run_id, step, message } => {
-                vec![ReleaseEvent::StepAwaitingApproval { run_id, step, message, at: now }]
+                // A runner that re-attaches to a run reports a wait already recorded again.
+                let known = find_run(state, run_id)
+                    .and_then(|run| run.step(&step))
+                    .is_some_and(|s| s.awaiting_approval.as_ref() == Some(&message));
+                if known {
+                    Vec::new()
+                } else {
+                    vec![ReleaseEvent::StepAwaitingApproval { run_id, step, message, at: now }]
+                }
             }
             Outcome::StepFinished { run_id, step, status, exit_code, error, outputs, tail } => {
                 let run = find_run(state, run_id);

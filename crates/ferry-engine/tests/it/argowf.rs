@@ -239,6 +239,60 @@ async fn a_restarted_engine_reattaches_without_a_second_submission() {
         steps(&view),
         pairs(&[("e2e", "Success"), ("deploy-check", "Success"), ("smoke", "Success"), ("api-tests", "Success")])
     );
+    // Re-attaching is no new attempt: each step started once, in the state and in the event log.
+    assert_started_once(&h, &id, &["e2e", "deploy-check", "api-tests"]).await;
+}
+
+/// Every step of qa's Argo run started once: its attempts are 1 and the log has one `StepStarted` for
+/// each of `started` (skipped nodes never start).
+async fn assert_started_once(h: &Harness, id: &str, started: &[&str]) {
+    let (state, _) = ferry_engine::replay(&h.store, &id.parse().unwrap()).await.unwrap();
+    let run = env_state_run(&state);
+    for step in &run.steps {
+        assert_eq!(step.attempts, 1, "{}: {run:#?}", step.name);
+    }
+    let events = h.store.release_events(&id.parse().unwrap()).await.unwrap();
+    for name in started {
+        let starts = events.iter().filter(|e| e.body["type"] == "StepStarted" && e.body["step"] == *name).count();
+        assert_eq!(starts, 1, "StepStarted events of {name}");
+    }
+}
+
+/// deploy-check, then a suspend node `approve`, then api-tests.
+fn approval_template() -> Vec<TemplateStep> {
+    vec![
+        TemplateStep { name: "deploy-check".into(), outcome: Outcome::Succeed(vec!["pods ready".into()]) },
+        TemplateStep { name: "approve".into(), outcome: Outcome::Suspend },
+        TemplateStep { name: "api-tests".into(), outcome: Outcome::Succeed(vec!["all green".into()]) },
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_while_an_argo_node_waits_keeps_qa_suspended_and_counts_no_new_attempt() {
+    let r = rig_steps(approval_template(), TOKEN_VAR).await;
+    let waiting = r.h.next_event(|e| e.body["type"] == "StepAwaitingApproval");
+    let id = r.h.promote(None, None, None).await;
+    waiting.await;
+    let Rig { h, argo } = r;
+    let h = start_again(stop(h).await).await;
+    let view = h.replayed_view(&id).await;
+    assert_eq!(
+        (env_of(&view, "qa")["status"].as_str(), view["status"].as_str()),
+        (Some("Suspended"), Some("Suspended"))
+    );
+    // Resumed in Argo itself: the re-attached run follows the workflow to its end.
+    let (name, wf) = only_workflow(&argo);
+    let node = wf["status"]["nodes"].as_object().unwrap().values().find(|n| n["displayName"] == "approve").unwrap();
+    let client = ferry_argowf::Client::new(argo.url(), Some(TOKEN.to_owned()), "test").unwrap();
+    let wf_ref = ferry_argowf::WorkflowRef { namespace: "ci".into(), name };
+    client.resume(&wf_ref, &format!("id={}", node["id"].as_str().unwrap())).await.unwrap();
+    let view = h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    assert_eq!(argo.submissions(), 1);
+    assert_started_once(&h, &id, &["e2e", "deploy-check", "approve", "api-tests"]).await;
+    let events = h.store.release_events(&id.parse().unwrap()).await.unwrap();
+    let waits = events.iter().filter(|e| e.body["type"] == "StepAwaitingApproval").count();
+    assert_eq!(waits, 1, "the wait the re-attached run reported again was already recorded");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,16 +363,22 @@ async fn a_token_the_argo_server_refuses_ends_the_run_in_error_naming_the_variab
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approving_a_suspended_argo_node_through_ferry_resumes_it_in_argo() {
-    let template = vec![
-        TemplateStep { name: "deploy-check".into(), outcome: Outcome::Succeed(vec!["pods ready".into()]) },
-        TemplateStep { name: "approve".into(), outcome: Outcome::Suspend },
-        TemplateStep { name: "api-tests".into(), outcome: Outcome::Succeed(vec!["all green".into()]) },
-    ];
-    let r = rig_steps(template, TOKEN_VAR).await;
+    let r = rig_steps(approval_template(), TOKEN_VAR).await;
     let waiting = r.h.next_event(|e| e.body["type"] == "StepAwaitingApproval");
     let id = r.h.promote(None, None, None).await;
     let waiting = waiting.await;
     assert_eq!(waiting.body["step"], "approve", "{:?}", waiting.body);
+    // SPEC §4: the environment and the release wait for a person, though the workflow's own step runs.
+    let (state, _) = ferry_engine::replay(&r.h.store, &id.parse().unwrap()).await.unwrap();
+    let qa_name = ferry_model::EnvName::new("qa").unwrap();
+    assert_eq!(state.env_status(&qa_name), Some(ferry_model::status::EnvStatus::Suspended));
+    assert_eq!(state.status(), ferry_model::status::ReleaseStatus::Suspended);
+    let view = r.h.view(&id).await;
+    assert_eq!(
+        (env_of(&view, "qa")["status"].as_str(), view["status"].as_str()),
+        (Some("Suspended"), Some("Suspended"))
+    );
+    assert_eq!(steps(&view)[0], ("e2e".to_owned(), "Running".to_owned()));
     assert!(waiting.body["message"].as_str().unwrap().contains("suspended at node approve"), "{:?}", waiting.body);
     // Argo holds the workflow at the node until it is resumed.
     let (name, wf) = only_workflow(&r.argo);

@@ -708,7 +708,7 @@ impl ReleaseState {
                 if run.step(step).is_some() {
                     return Err(reject(name, format!("run {run_id} already has step {step}")));
                 }
-                let spec = StepSpec { name: step.clone(), depends_on: Vec::new() };
+                let spec = StepSpec { name: step.clone(), depends_on: Vec::new(), whole_run: false };
                 self.run_at_mut(loc).steps.push(StepState::new(&spec));
                 Ok(())
             }

@@ -10,6 +10,12 @@ pub struct StepSpec {
     pub name: StepName,
     /// Resolved dependencies (the implicit "previous step" already made explicit).
     pub depends_on: Vec<StepName>,
+    /// The step stands for the whole run and does no work of its own (an Argo workflow's own step):
+    /// it does not keep the run from waiting for a person (see [`run_waits_for_person`]).
+    ///
+    /// [`run_waits_for_person`]: crate::status::run_waits_for_person
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub whole_run: bool,
 }
 
 /// Why an application failed its sync-and-health gate.

@@ -34,8 +34,8 @@ use crate::names::{AppName, CommitSha, ComponentName, EnvName, ProductName, Rele
 use crate::policy::ResolvedPolicy;
 use crate::resources::{Action, EnvironmentType, Hooks};
 use crate::status::{
-    Counters, EnvFacts, EnvStatus, HealthStatus, ReleaseFacts, ReleaseStatus, StepStatus, SyncStatus,
-    rollup_environment, rollup_release, rollup_step_line, rollup_steps,
+    Counters, EnvFacts, EnvStatus, HealthStatus, ReleaseFacts, ReleaseStatus, StepActivity, StepStatus, SyncStatus,
+    rollup_environment, rollup_release, rollup_step_line, rollup_steps, run_waits_for_person,
 };
 
 pub use events::*;

@@ -44,6 +44,9 @@ pub struct StepState {
     pub outputs: BTreeMap<String, String>,
     /// Approval message while the step waits for a person.
     pub awaiting_approval: Option<String>,
+    /// The step stands for the whole run (see [`StepSpec::whole_run`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub whole_run: bool,
 }
 
 impl StepState {
@@ -59,6 +62,7 @@ impl StepState {
             error: None,
             outputs: BTreeMap::new(),
             awaiting_approval: None,
+            whole_run: spec.whole_run,
         }
     }
 
@@ -72,8 +76,13 @@ impl StepState {
         self.awaiting_approval = None;
     }
 
-    pub(super) fn is_working(&self) -> bool {
-        self.status == StepStatus::Running && self.awaiting_approval.is_none()
+    /// The facts the status rules read about this step.
+    pub fn activity(&self) -> StepActivity {
+        StepActivity {
+            status: self.status,
+            awaiting_approval: self.awaiting_approval.is_some(),
+            whole_run: self.whole_run,
+        }
     }
 }
 
@@ -114,11 +123,11 @@ impl WorkflowRun {
         !self.status().is_final()
     }
 
-    /// Whether the run waits for a person: a step awaits approval and no other step is working.
+    /// Whether the run waits for a person ([`run_waits_for_person`]): a step awaits approval and no
+    /// other step is working (the step standing for a whole Argo workflow is not working).
     pub fn is_waiting_for_approval(&self) -> bool {
-        self.is_in_progress()
-            && self.steps.iter().any(|s| s.awaiting_approval.is_some())
-            && !self.steps.iter().any(StepState::is_working)
+        let steps: Vec<StepActivity> = self.steps.iter().map(StepState::activity).collect();
+        self.is_in_progress() && run_waits_for_person(&steps)
     }
 
     /// Pending steps whose dependencies all succeeded: what to start next (also after a retry).

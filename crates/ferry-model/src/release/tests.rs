@@ -182,6 +182,7 @@ impl Sim {
             .map(|(i, s)| StepSpec {
                 name: step(s),
                 depends_on: i.checked_sub(1).map(|p| vec![step(steps[p])]).unwrap_or_default(),
+                whole_run: false,
             })
             .collect();
         let at = self.at();
@@ -992,7 +993,7 @@ fn every_event() -> Vec<ReleaseEvent> {
             run_id,
             target: RunTarget::EnvironmentHook { env: env("prod"), hook: HookKind::OnSuccess },
             workflow: wf("announce"),
-            steps: vec![StepSpec { name: step("post"), depends_on: vec![step("prep")] }],
+            steps: vec![StepSpec { name: step("post"), depends_on: vec![step("prep")], whole_run: false }],
             at,
         },
         ReleaseEvent::StepStarted { run_id, step: step("post"), at },
@@ -1219,4 +1220,55 @@ fn steps_learned_while_running_join_the_run_and_roll_up() {
     ));
     assert_eq!(ReleaseState::replay(&sim.log).unwrap(), sim.state);
     assert_changed_runs_are_exact(&sim.log);
+}
+
+#[test]
+fn a_workflow_suspended_at_a_node_suspends_its_environment_and_the_release() {
+    let mut sim = Sim::new();
+    sim.dev_done();
+    sim.start_env("qa");
+    sim.commit("qa", &["shop-api-qa", "shop-web-qa"], 'c');
+    sim.gate("qa", "shop-api-qa");
+    sim.gate("qa", "shop-web-qa");
+    sim.run_ok(post("qa", "shop-web-qa"), "e2e", &["tests"]);
+    sim.succeed("qa", "shop-web-qa");
+    // An Argo post-action: one step standing for the whole workflow, its nodes added as Argo reports them.
+    let at = sim.at();
+    let run_id = RunId(uuid::Uuid::from_u128(0x0190_0000_0000_7000_9000_0000_0000_0fff));
+    let steps = vec![StepSpec { name: step("e2e"), depends_on: vec![], whole_run: true }];
+    sim.ok(ReleaseEvent::WorkflowRunStarted {
+        run_id,
+        target: post("qa", "shop-api-qa"),
+        workflow: wf("e2e"),
+        steps,
+        at,
+    });
+    sim.step_start(run_id, "e2e");
+    for node in ["deploy-check", "approve"] {
+        let at = sim.at();
+        sim.ok(ReleaseEvent::StepAdded { run_id, step: step(node), at });
+    }
+    sim.step_start(run_id, "deploy-check");
+    assert_eq!(sim.env_status("qa"), E::Running, "a node runs");
+    sim.step_ok(run_id, "deploy-check");
+    let at = sim.at();
+    let message = "the Argo workflow ci/x is suspended at node approve".to_owned();
+    sim.ok(ReleaseEvent::StepAwaitingApproval { run_id, step: step("approve"), message, at });
+    let qa = sim.state.environment(&env("qa")).unwrap();
+    let run = qa.app(&app("shop-api-qa")).unwrap().current_run(Stage::PostAction).unwrap();
+    assert_eq!(run.step(&step("e2e")).map(|s| (s.status, s.whole_run)), Some((S::Running, true)));
+    assert!(run.is_waiting_for_approval(), "the workflow's own step does no work of its own");
+    assert_eq!(sim.env_status("qa"), E::Suspended, "SPEC §4: a workflow waiting on a manual approval step");
+    assert_eq!(sim.state.status(), R::Suspended, "nothing else runs");
+    assert_eq!(sim.state.counters().running, 1, "Suspended counts with Running");
+    sim.step_ok(run_id, "approve");
+    assert_eq!(sim.env_status("qa"), E::Running, "resumed: the workflow runs again");
+    // The flag is kept in the log (and left out of the JSON when false).
+    let started =
+        sim.log.iter().find(|e| matches!(e, ReleaseEvent::WorkflowRunStarted { run_id: r, .. } if *r == run_id));
+    let json = serde_json::to_value(started.unwrap()).unwrap();
+    assert_eq!(json["steps"][0]["wholeRun"], true);
+    let plain = serde_json::to_value(StepSpec { name: step("x"), depends_on: vec![], whole_run: false }).unwrap();
+    assert!(plain.get("wholeRun").is_none(), "{plain}");
+    assert_eq!(ReleaseState::replay(&sim.log).unwrap(), sim.state);
 }

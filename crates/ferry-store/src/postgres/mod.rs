@@ -10,6 +10,7 @@ mod control;
 mod lease;
 mod listen;
 mod migrate;
+mod notifications;
 mod release;
 mod rows;
 mod write;
@@ -32,9 +33,9 @@ use self::rows::{
 use ferry_model::{ProductName, ReleaseId};
 
 use crate::{
-    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery, ProductEvent,
-    PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, RunRow, SessionRow, Store,
-    StoreError, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
+    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery,
+    NotificationFailureRow, ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow,
+    Result, RunRow, SessionRow, Store, StoreError, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
 };
 
 /// Capacity of the committed-event broadcast; slow subscribers lag and resume from the log.
@@ -428,6 +429,17 @@ impl Store for PgStore {
                    ORDER BY id DESC LIMIT $3";
         let limit = i64::from(query.limit.clamp(1, 1000));
         self.all("reading the audit log", sql, &[&query.since, &query.before, &limit], audit_from_row).await
+    }
+
+    async fn notification_failures(&self, limit: u32) -> Result<Vec<NotificationFailureRow>> {
+        let sql = format!("SELECT {} FROM notification_failures ORDER BY id DESC LIMIT $1", notifications::COLUMNS);
+        let limit = i64::from(limit.clamp(1, 1000));
+        self.all("reading failed notifications", &sql, &[&limit], notifications::from_row).await
+    }
+
+    async fn notification_failure(&self, id: i64) -> Result<Option<NotificationFailureRow>> {
+        let sql = format!("SELECT {} FROM notification_failures WHERE id = $1", notifications::COLUMNS);
+        self.first("reading a failed notification", &sql, &[&id], notifications::from_row).await
     }
 }
 

@@ -266,10 +266,13 @@ async fn apply(store: &PgStore, tx: &Transaction<'_>, write: &Write, effects: &m
                 .map_err(query_err("recording an audit entry"))?;
             Ok(WriteOutcome::Audit(row.get(0)))
         }
+        Write::NotificationFailure(row) => super::notifications::write(tx, row).await,
+        Write::NotificationRedelivered { id, by, at } => super::notifications::redelivered(tx, *id, by, *at).await,
         Write::Prune { before, now } => {
             tx.execute("DELETE FROM audit WHERE at < $1", &[before])
                 .await
                 .map_err(query_err("pruning the audit log"))?;
+            super::notifications::prune(tx, before).await?;
             tx.execute("DELETE FROM sessions WHERE expires_at < $1", &[now])
                 .await
                 .map_err(query_err("pruning ended sessions"))?;

@@ -3,6 +3,7 @@
 //! tokio's blocking threads.
 
 mod migrate;
+mod notifications;
 mod rows;
 mod writer;
 
@@ -25,9 +26,9 @@ use self::writer::Request;
 use ferry_model::{ProductName, ReleaseId};
 
 use crate::{
-    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery, ProductEvent,
-    PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, RunRow, SessionRow, Store,
-    StoreError, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
+    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery,
+    NotificationFailureRow, ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow,
+    Result, RunRow, SessionRow, Store, StoreError, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
 };
 
 /// Capacity of the committed-event broadcast; slow subscribers lag and resume from the log.
@@ -553,5 +554,13 @@ impl Store for SqliteStore {
             )
         })
         .await
+    }
+
+    async fn notification_failures(&self, limit: u32) -> Result<Vec<NotificationFailureRow>> {
+        self.read("reading failed notifications", move |conn| notifications::list(conn, limit)).await
+    }
+
+    async fn notification_failure(&self, id: i64) -> Result<Option<NotificationFailureRow>> {
+        self.read("reading a failed notification", move |conn| notifications::one(conn, id)).await
     }
 }

@@ -264,10 +264,13 @@ fn apply_write(conn: &Connection, write: &Write, committed: &mut Vec<StoredEvent
             .map_err(query_err("recording an audit entry"))?;
             Ok(WriteOutcome::Audit(conn.last_insert_rowid()))
         }
+        Write::NotificationFailure(row) => super::notifications::write(conn, row),
+        Write::NotificationRedelivered { id, by, at } => super::notifications::redelivered(conn, *id, by, *at),
         Write::Prune { before, now } => {
             conn.prepare_cached("DELETE FROM audit WHERE at < ?")
                 .and_then(|mut s| s.execute([fmt_ts(*before)]))
                 .map_err(query_err("pruning the audit log"))?;
+            super::notifications::prune(conn, *before)?;
             conn.prepare_cached("DELETE FROM sessions WHERE expires_at < ?")
                 .and_then(|mut s| s.execute([fmt_ts(*now)]))
                 .map_err(query_err("pruning ended sessions"))?;

@@ -528,6 +528,61 @@ pub async fn the_audit_log_pages_newest_first_and_is_pruned_by_age(db: impl Back
     assert!(store.session("new").await.unwrap().is_some());
 }
 
+pub fn notification_failure(at: &str, notification: Option<&str>) -> NotificationFailureRow {
+    NotificationFailureRow {
+        id: None,
+        notification: notification.map(str::to_owned),
+        outcome: if notification.is_some() { "failed" } else { "dropped" }.into(),
+        attempts: if notification.is_some() { 5 } else { 0 },
+        error: "the webhook answered 500 Internal Server Error".into(),
+        change: json!({"releaseId": R1, "product": "shop", "environment": "qa", "status": "Failed"}),
+        failed_at: t(at),
+        redelivered_at: None,
+        redelivered_by: None,
+    }
+}
+
+pub async fn failed_notifications_are_kept_redelivered_once_and_pruned_by_age(db: impl Backend) {
+    let store = db.open().await;
+    let mut ids = Vec::new();
+    for (at, name) in [("2026-01-01T00:00:00Z", Some("ops")), ("2026-02-01T00:00:00Z", None)] {
+        let write = Write::NotificationFailure(Box::new(notification_failure(at, name)));
+        match one(store.write(vec![write]).await.unwrap()).unwrap() {
+            WriteOutcome::NotificationFailure(id) => ids.push(id),
+            other => panic!("{other:?}"),
+        }
+    }
+    let failed =
+        NotificationFailureRow { id: Some(ids[0]), ..notification_failure("2026-01-01T00:00:00Z", Some("ops")) };
+    let dropped = NotificationFailureRow { id: Some(ids[1]), ..notification_failure("2026-02-01T00:00:00Z", None) };
+    assert_eq!(store.notification_failures(10).await.unwrap(), [dropped.clone(), failed.clone()], "newest first");
+    assert_eq!(store.notification_failures(1).await.unwrap(), std::slice::from_ref(&dropped));
+    // Kept across a restart.
+    drop(store);
+    let store = db.open().await;
+    assert_eq!(store.notification_failure(ids[0]).await.unwrap(), Some(failed.clone()));
+    assert_eq!(store.notification_failure(ids[1] + 100).await.unwrap(), None);
+
+    // Redelivered once: a second redelivery is a conflict naming who did it, an unknown id is not found.
+    let redeliver =
+        |id: i64, by: &str| Write::NotificationRedelivered { id, by: by.into(), at: t("2026-02-02T00:00:00Z") };
+    assert_eq!(one(store.write(vec![redeliver(ids[0], "alice")]).await.unwrap()).unwrap(), WriteOutcome::Done);
+    let again = one(store.write(vec![redeliver(ids[0], "bob")]).await.unwrap()).unwrap_err();
+    assert!(matches!(&again, StoreError::Conflict(m) if m.contains("already redelivered by alice")), "{again}");
+    let unknown = one(store.write(vec![redeliver(ids[1] + 100, "bob")]).await.unwrap()).unwrap_err();
+    assert!(matches!(&unknown, StoreError::NotFound(m) if m.contains("no failed notification")), "{unknown}");
+    let marked = store.notification_failure(ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (marked.redelivered_by.as_deref(), marked.redelivered_at),
+        (Some("alice"), Some(t("2026-02-02T00:00:00Z")))
+    );
+
+    // Pruned with the audit log.
+    let prune = Write::Prune { before: t("2026-01-15T00:00:00Z"), now: t("2026-03-02T00:00:00Z") };
+    one(store.write(vec![prune]).await.unwrap()).unwrap();
+    assert_eq!(store.notification_failures(10).await.unwrap(), [dropped]);
+}
+
 /// Every write of a concurrent group gets its own outcome: failing writes (wrong sequence numbers) leave
 /// the others of their transaction in place.
 pub async fn failing_writes_in_a_group_fail_alone(db: impl Backend) {
@@ -717,6 +772,7 @@ macro_rules! contract_tests {
                 release_notes_are_stored_and_replaced,
                 tokens_are_created_once_found_by_hash_and_revoked_with_their_sessions,
                 the_audit_log_pages_newest_first_and_is_pruned_by_age,
+                failed_notifications_are_kept_redelivered_once_and_pruned_by_age,
                 a_claimed_key_keeps_the_first_value,
                 every_table_reads_back_what_was_written,
                 runs_are_projected_with_the_release_and_select_logs,

@@ -296,7 +296,7 @@ async fn migrations_are_recorded_once_and_a_store_that_must_not_migrate_refuses_
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(recorded, [1, 2, 3, 4, 5]);
+    assert_eq!(recorded, [1, 2, 3, 4, 5, 6]);
 }
 
 #[tokio::test]
@@ -308,6 +308,9 @@ async fn an_embedded_installation_is_copied_with_nothing_lost() {
     let runs = {
         let sqlite = SqliteStore::open(&source).await.unwrap();
         crate::fixture::write_all(&sqlite).await;
+        // A failed notification beside the fixture's tables (the upgrade fixture predates them).
+        let failure = crate::contract::notification_failure("2026-01-01T00:12:00Z", Some("ops"));
+        one(sqlite.write(vec![Write::NotificationFailure(Box::new(failure))]).await.unwrap()).unwrap();
         drop(sqlite);
         // A run row beside the fixture's tables (its release is not part of the fixture's check).
         let state = serde_json::json!({
@@ -331,6 +334,12 @@ async fn an_embedded_installation_is_copied_with_nothing_lost() {
     // The same ids, events, logs, versions, tokens and audit entries; new ids go on after the copied ones.
     let store = db.open().await;
     assert_eq!(store.runs(&crate::contract::id_of(with_run)).await.unwrap(), runs);
+    let failures = store.notification_failures(10).await.unwrap();
+    let copied = NotificationFailureRow {
+        id: Some(1),
+        ..crate::contract::notification_failure("2026-01-01T00:12:00Z", Some("ops"))
+    };
+    assert_eq!(failures, [copied]);
     crate::fixture::check(&store).await;
     drop(store);
     // A database holding data is refused, and left as it was; --force replaces what it holds.
