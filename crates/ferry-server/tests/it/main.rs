@@ -79,7 +79,7 @@ impl Server {
                 let _ = stopped.await;
             },
         ));
-        Server {
+        let server = Server {
             base,
             store,
             http: reqwest::Client::new(),
@@ -88,7 +88,12 @@ impl Server {
             engine_task: Some(engine_task),
             shop_repo: std::sync::OnceLock::new(),
             dir,
-        }
+        };
+        // Answering means the server task got past its set-up (its event counter and view cache
+        // subscribed): what the test writes from now on is seen by them.
+        let live = server.http.get(server.url("/healthz")).send().await.unwrap();
+        assert!(live.status().is_success(), "{}", live.status());
+        server
     }
 
     /// Stops the engine task (the server keeps answering; requests for the engine get 503).
