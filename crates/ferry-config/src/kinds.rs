@@ -14,6 +14,7 @@ use crate::decode::{
 use crate::node::{Node, NodeKind, Pos};
 use crate::suggest;
 
+mod freeze;
 mod notification;
 
 /// `apiVersion` of Ferry's own resources.
@@ -44,11 +45,13 @@ pub enum Kind {
     Workflow,
     /// Notification (an outgoing webhook).
     Notification,
+    /// Freeze (a window when promotions wait).
+    Freeze,
 }
 
 impl Kind {
     /// Every kind, in the order resources are listed.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Environment,
         Kind::Application,
         Kind::Product,
@@ -57,6 +60,7 @@ impl Kind {
         Kind::PromotionPolicy,
         Kind::Workflow,
         Kind::Notification,
+        Kind::Freeze,
     ];
 
     /// The `kind:` spelling.
@@ -70,6 +74,7 @@ impl Kind {
             Kind::PromotionPolicy => "PromotionPolicy",
             Kind::Workflow => "Workflow",
             Kind::Notification => "Notification",
+            Kind::Freeze => "Freeze",
         }
     }
 
@@ -84,6 +89,7 @@ impl Kind {
             Kind::PromotionPolicy => "promotion policy",
             Kind::Workflow => "workflow",
             Kind::Notification => "notification",
+            Kind::Freeze => "freeze",
         }
     }
 
@@ -132,6 +138,7 @@ pub(crate) enum Decoded {
     Policy(PromotionPolicy),
     Workflow(Workflow),
     Notification(Notification),
+    Freeze(ferry_model::freeze::Freeze),
 }
 
 /// What decoding one document produced.
@@ -243,6 +250,7 @@ pub(crate) fn decode_document(cx: &mut Cx<'_>, root: &Node) -> Outcome {
         Kind::PromotionPolicy => policy(cx, &mut spec, raw_name, dialect).map(Decoded::Policy),
         Kind::Workflow => workflow(cx, &mut spec, raw_name).map(Decoded::Workflow),
         Kind::Notification => notification::notification(cx, &mut spec, raw_name).map(Decoded::Notification),
+        Kind::Freeze => freeze::freeze(cx, &mut spec, raw_name).map(Decoded::Freeze),
     };
     out.resource = resource.filter(|_| cx.errors() == before);
     out
@@ -290,6 +298,7 @@ fn check_name(kind: Kind, text: &str) -> Result<(), NameError> {
         Kind::PromotionPolicy => PolicyName::new(text).map(drop),
         Kind::Workflow => WorkflowName::new(text).map(drop),
         Kind::Notification => NotificationName::new(text).map(drop),
+        Kind::Freeze => ferry_model::names::FreezeName::new(text).map(drop),
     }
 }
 

@@ -126,6 +126,9 @@ pub(crate) fn validate(records: &[Record], diags: &mut Vec<Diagnostic>) -> (Cata
             Some(Decoded::Notification(n)) => {
                 catalog.notifications.entry(n.name.clone()).or_insert_with(|| n.clone());
             }
+            Some(Decoded::Freeze(f)) => {
+                catalog.freezes.entry(f.name.clone()).or_insert_with(|| f.clone());
+            }
         }
     }
 

@@ -142,6 +142,10 @@ resource_name!(
     PolicyName, "policy name"
 );
 resource_name!(
+    /// Name of a Freeze (a configuration resource or a runtime freeze).
+    FreezeName, "freeze name"
+);
+resource_name!(
     /// Name of a Notification.
     NotificationName, "notification name"
 );

@@ -761,6 +761,9 @@ pub struct Catalog {
     /// Outgoing notifications by name (absent in catalogs stored before the kind existed).
     #[serde(default)]
     pub notifications: BTreeMap<NotificationName, Notification>,
+    /// Freeze windows of the configuration (absent in catalogs stored before the kind existed).
+    #[serde(default)]
+    pub freezes: BTreeMap<crate::names::FreezeName, crate::freeze::Freeze>,
 }
 
 impl Catalog {
