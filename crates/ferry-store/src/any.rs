@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 use ferry_model::{ProductName, ReleaseId};
 
 use crate::{
-    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery, PgStore,
+    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, FreezeRow, ImageQuery, ImageRow, LogQuery, PgStore,
     ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, RunRow,
     SessionRow, SqliteStore, Store, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
 };
@@ -172,6 +172,10 @@ impl Store for AnyStore {
 
     async fn audit(&self, query: AuditQuery) -> Result<Vec<AuditRow>> {
         each!(self, s => s.audit(query).await)
+    }
+
+    async fn freezes(&self) -> Result<Vec<FreezeRow>> {
+        each!(self, s => s.freezes().await)
     }
 }
 

@@ -215,4 +215,7 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Audit entries, newest first.
     fn audit(&self, query: AuditQuery) -> impl Future<Output = Result<Vec<AuditRow>>> + Send;
+
+    /// Every runtime freeze, by name.
+    fn freezes(&self) -> impl Future<Output = Result<Vec<FreezeRow>>> + Send;
 }

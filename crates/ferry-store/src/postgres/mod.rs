@@ -32,9 +32,9 @@ use self::rows::{
 use ferry_model::{ProductName, ReleaseId};
 
 use crate::{
-    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery, ProductEvent,
-    PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, RunRow, SessionRow, Store,
-    StoreError, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
+    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, FreezeRow, ImageQuery, ImageRow, LogQuery,
+    ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, RunRow,
+    SessionRow, Store, StoreError, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
 };
 
 /// Capacity of the committed-event broadcast; slow subscribers lag and resume from the log.
@@ -428,6 +428,19 @@ impl Store for PgStore {
                    ORDER BY id DESC LIMIT $3";
         let limit = i64::from(query.limit.clamp(1, 1000));
         self.all("reading the audit log", sql, &[&query.since, &query.before, &limit], audit_from_row).await
+    }
+
+    async fn freezes(&self) -> Result<Vec<FreezeRow>> {
+        let sql = "SELECT name, spec, created_by, created_at FROM freezes ORDER BY name";
+        self.all("listing freezes", sql, &[], |row, doing| {
+            Ok(FreezeRow {
+                name: get(row, "name", doing)?,
+                spec: get(row, "spec", doing)?,
+                created_by: get(row, "created_by", doing)?,
+                created_at: get(row, "created_at", doing)?,
+            })
+        })
+        .await
     }
 }
 

@@ -25,9 +25,9 @@ use self::writer::Request;
 use ferry_model::{ProductName, ReleaseId};
 
 use crate::{
-    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery, ProductEvent,
-    PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, RunRow, SessionRow, Store,
-    StoreError, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
+    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, FreezeRow, ImageQuery, ImageRow, LogQuery,
+    ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, RunRow,
+    SessionRow, Store, StoreError, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
 };
 
 /// Capacity of the committed-event broadcast; slow subscribers lag and resume from the log.
@@ -551,6 +551,21 @@ impl Store for SqliteStore {
                 params![since, since, query.before, query.before, i64::from(query.limit.clamp(1, 1000))],
                 audit_from_row,
             )
+        })
+        .await
+    }
+
+    async fn freezes(&self) -> Result<Vec<FreezeRow>> {
+        let doing = "listing freezes";
+        self.read(doing, move |conn| {
+            all(conn, doing, "SELECT name, spec, created_by, created_at FROM freezes ORDER BY name", [], |row| {
+                Ok(FreezeRow {
+                    name: row.get("name")?,
+                    spec: json(&row.get::<String>("spec")?, "freeze")?,
+                    created_by: row.get("created_by")?,
+                    created_at: row.ts("created_at", "freeze")?,
+                })
+            })
         })
         .await
     }
