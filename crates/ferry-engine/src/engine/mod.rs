@@ -10,6 +10,7 @@ mod active;
 mod control;
 mod create;
 mod drive;
+mod freezes;
 mod jobs;
 mod observe;
 mod outcomes;
@@ -147,6 +148,10 @@ struct Engine<S: Store> {
     retries_waiting: HashMap<ReleaseId, Vec<(String, RetryAnswer)>>,
     /// Outgoing notifications of status changes (never waited on).
     notifier: ferry_notify::Notifier,
+    /// Freeze windows in force (SPEC §10): the configuration's and the runtime ones.
+    freezes: Arc<ferry_model::freeze::FreezeSet>,
+    /// The runtime freezes (`ferry freeze create`), kept apart from the configuration.
+    runtime_freezes: Vec<ferry_model::freeze::Freeze>,
 }
 
 /// Where the answer to a waiting retry goes (in a mutex only so that the engine stays `Sync`).
@@ -194,6 +199,8 @@ pub async fn start_replica<S: Store>(
         None => (Catalog::default(), 0),
     };
     let catalog = Arc::new(catalog);
+    let runtime_freezes = freezes::load_runtime(&store).await?;
+    let freezes = Arc::new(freezes::freeze_set(&catalog, &runtime_freezes));
     let (catalog_tx, catalog_rx) = watch::channel(catalog.clone());
     let (tx, rx) = mpsc::channel(1024);
     let (msg_tx, msg_rx) = mpsc::unbounded_channel();
@@ -238,6 +245,8 @@ pub async fn start_replica<S: Store>(
         config_version,
         retries_waiting: HashMap::new(),
         notifier: notifier.clone(),
+        freezes,
+        runtime_freezes,
     };
     engine.recover().await?;
     let inputs = Inputs {
@@ -367,6 +376,21 @@ impl<S: Store> Engine<S> {
                 };
                 self.control(release, Control::Approve { env, actor }, answer).await;
             }
+            Request::Unfreeze { release, env, reason, actor, reply } => {
+                let answer = move |a: Result<ControlAnswer, EngineError>| {
+                    let _ = reply.send(a.map(|_| ()));
+                };
+                self.control(release, Control::Unfreeze { env, reason, actor }, answer).await;
+            }
+            Request::Freezes { reply } => {
+                let _ = reply.send(Ok(self.list_freezes()));
+            }
+            Request::CreateFreeze { freeze, actor, reply } => {
+                let _ = reply.send(self.create_freeze(*freeze, actor).await);
+            }
+            Request::DeleteFreeze { name, reply } => {
+                let _ = reply.send(self.delete_freeze(name).await);
+            }
             Request::PullRequests { reply } => {
                 let _ = reply.send(self.ports.pulls.list().await);
             }
@@ -427,6 +451,7 @@ impl<S: Store> Engine<S> {
                 self.config_version = self.config_version.max(v);
                 self.catalog = Arc::new(catalog);
                 self.catalog_tx.send_replace(self.catalog.clone());
+                self.freezes_changed().await;
                 self.record_baselines().await;
                 Ok(v)
             }

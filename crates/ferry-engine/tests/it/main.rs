@@ -7,5 +7,6 @@ mod argowf;
 mod control;
 mod fakes;
 mod fixture;
+mod freezes;
 mod parity;
 mod scenarios;

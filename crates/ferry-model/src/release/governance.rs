@@ -11,7 +11,11 @@ impl ReleaseState {
     /// The earliest instant at which time alone changes what the planner decides for this release: the
     /// end of a freeze hold. `None` when nothing waits for a time.
     pub fn wake_at(&self) -> Option<Timestamp> {
-        if self.finished_at.is_some() || self.terminate.is_some() {
+        // A Failed release starts no environment: its holds wake nothing.
+        if self.finished_at.is_some() || self.terminate.is_some() || self.frozen_environments().next().is_none() {
+            return None;
+        }
+        if self.status() == ReleaseStatus::Failed {
             return None;
         }
         self.frozen_environments().map(|(_, h)| h.until).min()
