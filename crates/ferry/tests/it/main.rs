@@ -514,6 +514,7 @@ mod e2e_argocd;
 mod e2e_argowf;
 mod e2e_auth;
 mod e2e_cli;
+mod e2e_governance;
 mod e2e_notes;
 mod e2e_ops;
 mod e2e_postgres;
