@@ -228,6 +228,7 @@ pub struct EngineHandle {
     pub(crate) runner: std::sync::Arc<dyn crate::ports::WorkflowRunner>,
     pub(crate) live: LiveStates,
     pub(crate) notifier: ferry_notify::Notifier,
+    pub(crate) freezes: tokio::sync::watch::Receiver<std::sync::Arc<ferry_model::freeze::FreezeSet>>,
 }
 
 /// The state of every release the engine is running, shared with readers: each commit replaces a
@@ -405,6 +406,12 @@ impl EngineHandle {
     /// The configuration in use.
     pub fn catalog(&self) -> std::sync::Arc<ferry_model::resources::Catalog> {
         self.catalog.borrow().clone()
+    }
+
+    /// The freeze windows in force (SPEC §10), as the engine last set them; read without asking the
+    /// engine (pages and lists).
+    pub fn freeze_set(&self) -> std::sync::Arc<ferry_model::freeze::FreezeSet> {
+        self.freezes.borrow().clone()
     }
 
     /// The applications of `catalog` whose status source lacks a setting on this server (an Argo CD

@@ -110,7 +110,7 @@ pub(crate) fn parse_new(new: NewFreeze) -> Result<model::Freeze, ApiError> {
 /// `GET /api/v1/freezes` → `{"items": [...]}`: configuration freezes, then runtime ones.
 pub(crate) async fn list<S: Store>(State(st): State<AppState<S>>) -> Result<Json<FreezeList>, ApiError> {
     let now = Timestamp::now();
-    let items = st.engine.freezes().await?.iter().map(|f| freeze_item(f, now)).collect();
+    let items = st.engine.freeze_set().freezes().iter().map(|f| freeze_item(f, now)).collect();
     Ok(Json(FreezeList { items }))
 }
 

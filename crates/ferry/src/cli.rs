@@ -708,6 +708,9 @@ pub(crate) enum ImageCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum FreezeCommand {
     /// Make a runtime freeze: a one-off range (--from/--until) or a recurring window (--cron/--duration).
+    #[command(
+        after_help = "Examples:\n  ferry freeze create incident --env 'prod*' --from 2026-12-04T10:00:00Z --until 2026-12-04T18:00:00Z --reason INC-7\n  ferry freeze create weekend --env prod --cron '0 16 * * FRI' --duration 64h --time-zone Europe/Berlin"
+    )]
     Create {
         /// Name (lowercase letters, digits, -).
         name: String,
@@ -740,12 +743,14 @@ pub(crate) enum FreezeCommand {
         output: Output,
     },
     /// The freezes in force, with the window holding now and the next one.
+    #[command(after_help = "Examples:\n  ferry freeze list\n  ferry freeze list -o json")]
     List {
         /// Output format: text, json or yaml.
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: ListOutput,
     },
     /// Delete a runtime freeze; releases it held continue at once.
+    #[command(after_help = "Examples:\n  ferry freeze delete incident")]
     Delete {
         /// Name.
         name: String,

@@ -70,11 +70,7 @@ impl<S: Store> Engine<S> {
             created_at: self.ports.clock.now(),
         };
         let outcome = self.store.write(vec![Write::Freeze(Box::new(row))]).await.map_err(internal)?;
-        outcome
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| Err(StoreError::NotFound("no answer".into())))
-            .map_err(store_error)?;
+        outcome.into_iter().next().ok_or_else(|| internal("the store answered nothing"))?.map_err(store_error)?;
         self.runtime_freezes.push(freeze);
         self.freezes_changed().await;
         Ok(())
@@ -88,11 +84,7 @@ impl<S: Store> Engine<S> {
             )));
         }
         let outcome = self.store.write(vec![Write::DeleteFreeze { name: name.to_string() }]).await.map_err(internal)?;
-        outcome
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| Err(StoreError::NotFound("no answer".into())))
-            .map_err(store_error)?;
+        outcome.into_iter().next().ok_or_else(|| internal("the store answered nothing"))?.map_err(store_error)?;
         self.runtime_freezes.retain(|f| f.name != name);
         self.freezes_changed().await;
         Ok(())
@@ -106,9 +98,15 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// Rebuilds the set in force from the catalog and the runtime freezes, and tells the handles.
+    pub(super) fn set_freezes(&mut self) {
+        self.freezes = Arc::new(freeze_set(&self.catalog, &self.runtime_freezes));
+        self.freezes_tx.send_replace(self.freezes.clone());
+    }
+
     /// Rebuilds the set in force and plans again every release with a held environment.
     pub(super) async fn freezes_changed(&mut self) {
-        self.freezes = Arc::new(freeze_set(&self.catalog, &self.runtime_freezes));
+        self.set_freezes();
         for id in self.releases.frozen() {
             self.drive(id).await;
         }

@@ -148,8 +148,10 @@ struct Engine<S: Store> {
     retries_waiting: HashMap<ReleaseId, Vec<(String, RetryAnswer)>>,
     /// Outgoing notifications of status changes (never waited on).
     notifier: ferry_notify::Notifier,
-    /// Freeze windows in force (SPEC §10): the configuration's and the runtime ones.
+    /// Freeze windows in force (SPEC §10): the configuration's and the runtime ones (changed only
+    /// through `set_freezes`, which also tells the handles).
     freezes: Arc<ferry_model::freeze::FreezeSet>,
+    freezes_tx: watch::Sender<Arc<ferry_model::freeze::FreezeSet>>,
     /// The runtime freezes (`ferry freeze create`), kept apart from the configuration.
     runtime_freezes: Vec<ferry_model::freeze::Freeze>,
 }
@@ -201,6 +203,7 @@ pub async fn start_replica<S: Store>(
     let catalog = Arc::new(catalog);
     let runtime_freezes = freezes::load_runtime(&store).await?;
     let freezes = Arc::new(freezes::freeze_set(&catalog, &runtime_freezes));
+    let (freezes_tx, freezes_rx) = watch::channel(freezes.clone());
     let (catalog_tx, catalog_rx) = watch::channel(catalog.clone());
     let (tx, rx) = mpsc::channel(1024);
     let (msg_tx, msg_rx) = mpsc::unbounded_channel();
@@ -246,6 +249,7 @@ pub async fn start_replica<S: Store>(
         retries_waiting: HashMap::new(),
         notifier: notifier.clone(),
         freezes,
+        freezes_tx,
         runtime_freezes,
     };
     engine.recover().await?;
@@ -259,7 +263,7 @@ pub async fn start_replica<S: Store>(
         notices,
     };
     let task = tokio::spawn(async move { engine.run(inputs).await });
-    Ok((EngineHandle { requests: tx, catalog: catalog_rx, live, status, runner, notifier }, task))
+    Ok((EngineHandle { requests: tx, catalog: catalog_rx, live, status, runner, notifier, freezes: freezes_rx }, task))
 }
 
 /// What the engine task receives.

@@ -243,7 +243,7 @@ impl<S: Store> Engine<S> {
                 self.config_version = config.version;
                 self.catalog = Arc::new(catalog);
                 self.catalog_tx.send_replace(self.catalog.clone());
-                self.freezes = Arc::new(super::freezes::freeze_set(&self.catalog, &self.runtime_freezes));
+                self.set_freezes();
             }
             Err(e) => tracing::error!(version = config.version, error = %e, "cannot read an applied configuration"),
         }

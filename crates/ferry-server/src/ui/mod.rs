@@ -357,8 +357,7 @@ async fn product<S: Store>(
     ];
     pairs.push(("fragment", "body"));
     let fragment_url = format!("{}{}", pages::product_href(name.as_str()), format::query(&pairs));
-    let freeze_set = ferry_model::freeze::FreezeSet::new(st.engine.freezes().await.unwrap_or_default());
-    let freezes = pages::freeze_lines(&freeze_set, name.as_str(), None, jiff::Timestamp::now());
+    let freezes = pages::freeze_lines(&st.engine.freeze_set(), name.as_str(), None, jiff::Timestamp::now());
     let d = pages::product(pages::ProductInput {
         catalog: &catalog,
         name: name.as_str(),
@@ -459,7 +458,7 @@ async fn release<S: Store>(
     let expand = graph::Expand::parse(p.one("expand")?).map_err(UiError::bad_request)?;
     let options = pages::ReleaseOptions { all_cards, expand };
     let v = load_release(&st, &rid).await?;
-    let freezes = ferry_model::freeze::FreezeSet::new(st.engine.freezes().await.unwrap_or_default());
+    let freezes = st.engine.freeze_set();
     if as_fragment {
         let mut d = pages::release(&v, Timestamp::now(), options);
         pages::add_card_freezes(&mut d, &freezes, &v.product, Timestamp::now());
