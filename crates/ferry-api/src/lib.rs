@@ -13,6 +13,7 @@ mod admin;
 mod catalog;
 mod control;
 mod error;
+mod freezes;
 mod health;
 mod images;
 mod list;
@@ -38,15 +39,16 @@ pub use control::{
     ApproveRequest, Approved, ClosePullRequest, PromoteRequest, Provider, PullRequest, PullRequestList, PullState,
     StatusAccepted, StatusReport, TerminateRequest, WebhookResponse,
 };
+pub use freezes::{Freeze, FreezeList, FreezeWindow, NewFreeze, Occurrence, UnfreezeRequest};
 pub use health::{Health, ServerHealth, VersionInfo};
 pub use images::{ImageReport, ImageReportList, ImageReportRequest};
 
 pub use error::{Diagnostic, ErrorBody, ErrorEnvelope, Severity};
 pub use list::{ReleaseItem, ReleasePage};
 pub use view::{
-    ActionView, AppObservation, AppView, Counters, EnvironmentHooks, EnvironmentView, GateFailureView, Issue,
-    IssueDetail, IssueRef, PolicyView, PullRequestRef, ReleaseView, RetryView, StepLine, TerminateView, TriggerView,
-    WorkflowLine,
+    ActionView, AppObservation, AppView, Counters, EnvironmentHooks, EnvironmentView, FreezeOverrideView, FrozenView,
+    GateFailureView, Issue, IssueDetail, IssueRef, PolicyView, PullRequestRef, ReleaseView, RetryView, StepLine,
+    TerminateView, TriggerView, WorkflowLine,
 };
 pub use wire::{
     ActionStatus, AppPhase, EnvironmentType, GateFailureReason, GitOperation, HookKind, IssueKind, PromotionAction,

@@ -161,6 +161,36 @@ pub struct EnvironmentView {
     pub workflows: Vec<WorkflowLine>,
     /// Open issues of this environment.
     pub issues: Vec<IssueRef>,
+    /// The freeze windows holding it before it starts (SPEC §10); absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frozen: Option<FrozenView>,
+    /// An admin's override of its freeze windows; absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze_override: Option<FreezeOverrideView>,
+}
+
+/// Freeze windows holding an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FrozenView {
+    /// When the windows end and the environment starts by itself.
+    pub until: Timestamp,
+    /// The freezes holding it.
+    pub freezes: Vec<String>,
+    /// Since when.
+    pub since: Timestamp,
+}
+
+/// Who let an environment through its freeze windows, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FreezeOverrideView {
+    /// Who.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub at: Timestamp,
 }
 
 /// The resolved policy of a target environment, as snapshotted at creation.

@@ -164,8 +164,13 @@ pub async fn wide(dir: &Path, limits: &Limits, environments: usize, requests: us
     let in_flight: HashSet<String> = HashSet::new();
     let mut plan_ms = Vec::with_capacity(states.len());
     for state in &states {
-        let input =
-            PlanInput { now: jiff::Timestamp::now(), may_start: true, in_flight: &in_flight, workflows: &workflows };
+        let input = PlanInput {
+            now: jiff::Timestamp::now(),
+            may_start: true,
+            in_flight: &in_flight,
+            workflows: &workflows,
+            freezes: &ferry_model::freeze::FreezeSet::default(),
+        };
         let t = Instant::now();
         let steps = plan(state, &input, &mut uuid::Uuid::now_v7);
         plan_ms.push(ms(t.elapsed()));

@@ -14,6 +14,7 @@ use crate::decode::{
 use crate::node::{Node, NodeKind, Pos};
 use crate::suggest;
 
+mod freeze;
 mod git_provider;
 mod notification;
 
@@ -47,11 +48,13 @@ pub enum Kind {
     Notification,
     /// GitProvider (a forge and the repositories it serves).
     GitProvider,
+    /// Freeze (a window when promotions wait).
+    Freeze,
 }
 
 impl Kind {
     /// Every kind, in the order resources are listed.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Environment,
         Kind::Application,
         Kind::Product,
@@ -61,6 +64,7 @@ impl Kind {
         Kind::Workflow,
         Kind::Notification,
         Kind::GitProvider,
+        Kind::Freeze,
     ];
 
     /// The `kind:` spelling.
@@ -75,6 +79,7 @@ impl Kind {
             Kind::Workflow => "Workflow",
             Kind::Notification => "Notification",
             Kind::GitProvider => "GitProvider",
+            Kind::Freeze => "Freeze",
         }
     }
 
@@ -90,6 +95,7 @@ impl Kind {
             Kind::Workflow => "workflow",
             Kind::Notification => "notification",
             Kind::GitProvider => "git provider",
+            Kind::Freeze => "freeze",
         }
     }
 
@@ -139,6 +145,7 @@ pub(crate) enum Decoded {
     Workflow(Workflow),
     Notification(Notification),
     GitProvider(GitProvider),
+    Freeze(ferry_model::freeze::Freeze),
 }
 
 /// What decoding one document produced.
@@ -251,6 +258,7 @@ pub(crate) fn decode_document(cx: &mut Cx<'_>, root: &Node) -> Outcome {
         Kind::Workflow => workflow(cx, &mut spec, raw_name).map(Decoded::Workflow),
         Kind::Notification => notification::notification(cx, &mut spec, raw_name).map(Decoded::Notification),
         Kind::GitProvider => git_provider::git_provider(cx, &mut spec, raw_name).map(Decoded::GitProvider),
+        Kind::Freeze => freeze::freeze(cx, &mut spec, raw_name).map(Decoded::Freeze),
     };
     out.resource = resource.filter(|_| cx.errors() == before);
     out
@@ -299,6 +307,7 @@ fn check_name(kind: Kind, text: &str) -> Result<(), NameError> {
         Kind::Workflow => WorkflowName::new(text).map(drop),
         Kind::Notification => NotificationName::new(text).map(drop),
         Kind::GitProvider => GitProviderName::new(text).map(drop),
+        Kind::Freeze => ferry_model::names::FreezeName::new(text).map(drop),
     }
 }
 

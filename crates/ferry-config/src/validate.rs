@@ -129,6 +129,9 @@ pub(crate) fn validate(records: &[Record], diags: &mut Vec<Diagnostic>) -> (Cata
             Some(Decoded::GitProvider(g)) => {
                 catalog.git_providers.entry(g.name.clone()).or_insert_with(|| g.clone());
             }
+            Some(Decoded::Freeze(f)) => {
+                catalog.freezes.entry(f.name.clone()).or_insert_with(|| f.clone());
+            }
         }
     }
 

@@ -169,6 +169,25 @@ pub(crate) enum Request {
         actor: String,
         reply: tokio::sync::oneshot::Sender<Result<(), EngineError>>,
     },
+    Unfreeze {
+        release: ReleaseId,
+        env: EnvName,
+        reason: String,
+        actor: String,
+        reply: tokio::sync::oneshot::Sender<Result<(), EngineError>>,
+    },
+    Freezes {
+        reply: tokio::sync::oneshot::Sender<Result<Vec<ferry_model::freeze::Freeze>, EngineError>>,
+    },
+    CreateFreeze {
+        freeze: Box<ferry_model::freeze::Freeze>,
+        actor: String,
+        reply: tokio::sync::oneshot::Sender<Result<(), EngineError>>,
+    },
+    DeleteFreeze {
+        name: ferry_model::names::FreezeName,
+        reply: tokio::sync::oneshot::Sender<Result<(), EngineError>>,
+    },
     Approve {
         release: ReleaseId,
         env: EnvName,
@@ -212,6 +231,7 @@ pub struct EngineHandle {
     pub(crate) pulls: std::sync::Arc<dyn crate::ports::PullRequestProvider>,
     /// Failed notifications written to the store so far.
     pub(crate) failures_stored: tokio::sync::watch::Receiver<u64>,
+    pub(crate) freezes: tokio::sync::watch::Receiver<std::sync::Arc<ferry_model::freeze::FreezeSet>>,
 }
 
 /// The state of every release the engine is running, shared with readers: each commit replaces a
@@ -341,6 +361,33 @@ impl EngineHandle {
         self.ask(|reply| Request::Retry { release, actor, reply }).await
     }
 
+    /// Lets environment `env` of the release through the freeze windows holding it (SPEC §10). Conflict
+    /// when it is not frozen.
+    pub async fn unfreeze(
+        &self,
+        release: ReleaseId,
+        env: EnvName,
+        reason: String,
+        actor: String,
+    ) -> Result<(), EngineError> {
+        self.ask(|reply| Request::Unfreeze { release, env, reason, actor, reply }).await
+    }
+
+    /// Every freeze in force: the configuration's `Freeze` resources, then the runtime ones.
+    pub async fn freezes(&self) -> Result<Vec<ferry_model::freeze::Freeze>, EngineError> {
+        self.ask(|reply| Request::Freezes { reply }).await
+    }
+
+    /// Makes a runtime freeze (kept apart from the configuration). Conflict when the name is taken.
+    pub async fn create_freeze(&self, freeze: ferry_model::freeze::Freeze, actor: String) -> Result<(), EngineError> {
+        self.ask(|reply| Request::CreateFreeze { freeze: Box::new(freeze), actor, reply }).await
+    }
+
+    /// Deletes a runtime freeze. Not found when no runtime freeze has that name.
+    pub async fn delete_freeze(&self, name: ferry_model::names::FreezeName) -> Result<(), EngineError> {
+        self.ask(|reply| Request::DeleteFreeze { name, reply }).await
+    }
+
     /// Approves every approval step waiting in environment `env` of the release; returns the approved
     /// steps (`run/step`). Conflict when none waits.
     pub async fn approve(&self, release: ReleaseId, env: EnvName, actor: String) -> Result<Vec<String>, EngineError> {
@@ -379,6 +426,12 @@ impl EngineHandle {
     /// The configuration in use.
     pub fn catalog(&self) -> std::sync::Arc<ferry_model::resources::Catalog> {
         self.catalog.borrow().clone()
+    }
+
+    /// The freeze windows in force (SPEC §10), as the engine last set them; read without asking the
+    /// engine (pages and lists).
+    pub fn freeze_set(&self) -> std::sync::Arc<ferry_model::freeze::FreezeSet> {
+        self.freezes.borrow().clone()
     }
 
     /// The applications of `catalog` whose status source lacks a setting on this server (an Argo CD

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use ferry_model::freeze::FreezeSet;
 use ferry_model::names::{AppName, EnvName, StepName, WorkflowName};
 use ferry_model::release::{
     ActionStatus, AppPhase, AppState, EnvSnapshot, HookKind, ReleaseEvent, ReleaseState, RunId, RunTarget, Stage,
@@ -77,6 +78,8 @@ pub struct PlanInput<'a> {
     pub in_flight: &'a HashSet<String>,
     /// Workflow definitions in force.
     pub workflows: &'a BTreeMap<WorkflowName, Workflow>,
+    /// Freeze windows in force (SPEC §10): the configuration's and the runtime ones.
+    pub freezes: &'a FreezeSet,
 }
 
 /// Resolved steps of a workflow (`dependsOn` omitted = the previous step), or why it cannot run.
@@ -241,13 +244,41 @@ impl Planner<'_, '_> {
             if env.started_at.is_none() {
                 let deps_ok = snap.depends_on.iter().all(|d| state.env_status(d) == Some(EnvStatus::Successful));
                 if deps_ok && start_hook_ok && !release_failed {
-                    self.emit(ReleaseEvent::EnvironmentStarted { env: snap.name.clone(), at: now });
+                    self.start_or_hold(snap, env);
                 }
                 continue;
             }
             self.plan_environment(snap, i);
         }
         self.plan_release_end(status);
+    }
+
+    /// Starts a target environment whose dependencies succeeded, unless freeze windows hold it (SPEC
+    /// §10): then it is recorded as frozen until they end (again when the windows holding it change).
+    /// The trigger environment is never held (its change is deployed already), nor an environment
+    /// whose freezes an admin overrode for this release.
+    fn start_or_hold(&mut self, snap: &EnvSnapshot, env: &ferry_model::release::EnvState) {
+        let now = self.input.now;
+        let product = self.state.snapshot().product.as_str();
+        let hold = if snap.is_trigger || env.freeze_override.is_some() {
+            None
+        } else {
+            self.input.freezes.hold(product, snap.name.as_str(), now)
+        };
+        match hold {
+            None => self.emit(ReleaseEvent::EnvironmentStarted { env: snap.name.clone(), at: now }),
+            Some(hold) => {
+                let same = env.frozen.as_ref().is_some_and(|f| f.until == hold.until && f.freezes == hold.freezes);
+                if !same {
+                    self.emit(ReleaseEvent::EnvironmentFrozen {
+                        env: snap.name.clone(),
+                        until: hold.until,
+                        freezes: hold.freezes,
+                        at: now,
+                    });
+                }
+            }
+        }
     }
 
     fn plan_release_end(&mut self, status: ReleaseStatus) {

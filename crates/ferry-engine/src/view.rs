@@ -65,6 +65,16 @@ pub fn release_view(state: &ReleaseState) -> ReleaseView {
                 applications,
                 workflows: state.workflow_lines(&es.name).into_iter().map(workflow_line).collect(),
                 issues,
+                frozen: env.frozen.as_ref().map(|h| ferry_api::FrozenView {
+                    until: h.until,
+                    freezes: h.freezes.iter().map(ToString::to_string).collect(),
+                    since: h.since,
+                }),
+                freeze_override: env.freeze_override.as_ref().map(|o| ferry_api::FreezeOverrideView {
+                    actor: o.actor.clone(),
+                    reason: o.reason.clone(),
+                    at: o.at,
+                }),
             }
         })
         .collect();

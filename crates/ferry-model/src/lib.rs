@@ -7,6 +7,7 @@
 
 pub mod duration;
 pub mod flow;
+pub mod freeze;
 pub mod graph;
 pub mod jsonpath;
 pub mod names;

@@ -146,6 +146,10 @@ resource_name!(
     GitProviderName, "git provider name"
 );
 resource_name!(
+    /// Name of a Freeze (a configuration resource or a runtime freeze).
+    FreezeName, "freeze name"
+);
+resource_name!(
     /// Name of a Notification.
     NotificationName, "notification name"
 );

@@ -852,6 +852,9 @@ pub struct Catalog {
     /// Forges by name (absent in catalogs stored before the kind existed).
     #[serde(default)]
     pub git_providers: BTreeMap<GitProviderName, GitProvider>,
+    /// Freeze windows of the configuration (absent in catalogs stored before the kind existed).
+    #[serde(default)]
+    pub freezes: BTreeMap<crate::names::FreezeName, crate::freeze::Freeze>,
 }
 
 impl Catalog {

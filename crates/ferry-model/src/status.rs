@@ -291,6 +291,9 @@ pub struct EnvFacts {
     pub running: bool,
     /// Something waits for a person: a pull request awaiting merge, or a step waiting for approval.
     pub waiting_for_person: bool,
+    /// The environment waits for a freeze window to end before it starts (SPEC §10).
+    #[serde(default)]
+    pub frozen: bool,
     /// The environment started, every application passed all four phases, and the onSuccess hook (if any)
     /// finished successfully.
     pub completed: bool,
@@ -298,7 +301,8 @@ pub struct EnvFacts {
 
 /// The status of an environment (SPEC §4): Terminated if terminated while active; else Failed if an
 /// application or an environment hook failed; else Running if anything runs; else Suspended if something
-/// waits for a person; else Successful if every application completed; else Pending.
+/// waits for a person or for a freeze window to end; else Successful if every application completed; else
+/// Pending.
 pub fn rollup_environment(facts: &EnvFacts) -> EnvStatus {
     if facts.terminated_while_active {
         EnvStatus::Terminated
@@ -306,7 +310,7 @@ pub fn rollup_environment(facts: &EnvFacts) -> EnvStatus {
         EnvStatus::Failed
     } else if facts.running {
         EnvStatus::Running
-    } else if facts.waiting_for_person {
+    } else if facts.waiting_for_person || facts.frozen {
         EnvStatus::Suspended
     } else if facts.completed {
         EnvStatus::Successful
@@ -686,9 +690,9 @@ mod tests {
 
     // ---------------------------------------------------------------- environments
 
-    fn env(flags: [bool; 6]) -> EnvFacts {
-        let [terminated_while_active, app_failed, hook_failed, running, waiting_for_person, completed] = flags;
-        EnvFacts { terminated_while_active, app_failed, hook_failed, running, waiting_for_person, completed }
+    fn env(flags: [bool; 7]) -> EnvFacts {
+        let [terminated_while_active, app_failed, hook_failed, running, waiting_for_person, completed, frozen] = flags;
+        EnvFacts { terminated_while_active, app_failed, hook_failed, running, waiting_for_person, completed, frozen }
     }
 
     #[test]
@@ -697,7 +701,7 @@ mod tests {
         let rows: &[(&str, EnvFacts, EnvStatus)] = &[
             (
                 "Terminated if terminated while active (wins over everything)",
-                env([true, true, true, true, true, true]),
+                env([true, true, true, true, true, true, true]),
                 E::Terminated,
             ),
             ("else Failed if any application failed", EnvFacts { app_failed: true, running: true, ..f() }, E::Failed),
@@ -716,6 +720,7 @@ mod tests {
                 EnvFacts { waiting_for_person: true, completed: true, ..f() },
                 E::Suspended,
             ),
+            ("else Suspended if it waits for a freeze window to end", EnvFacts { frozen: true, ..f() }, E::Suspended),
             (
                 "else Successful if every application passed the four phases",
                 EnvFacts { completed: true, ..f() },
@@ -730,10 +735,11 @@ mod tests {
 
     #[test]
     fn environment_every_combination_of_facts() {
-        for bits in 0u8..64 {
-            let flags: [bool; 6] = std::array::from_fn(|i| bits & (1 << i) != 0);
+        for bits in 0u8..128 {
+            let flags: [bool; 7] = std::array::from_fn(|i| bits & (1 << i) != 0);
             let facts = env(flags);
-            let [term, app, hook, running, waiting, completed] = flags;
+            let [term, app, hook, running, waiting, completed, frozen] = flags;
+            let waiting = waiting || frozen;
             let got = rollup_environment(&facts);
             // Each status characterised by its own condition (the "iff" form of the precedence list).
             assert_eq!(got == E::Terminated, term, "{facts:?}");
@@ -742,6 +748,11 @@ mod tests {
             assert_eq!(got == E::Suspended, !term && !app && !hook && !running && waiting, "{facts:?}");
             assert_eq!(got == E::Successful, !term && !app && !hook && !running && !waiting && completed, "{facts:?}");
             assert_eq!(got == E::Pending, !(term || app || hook || running || waiting || completed), "{facts:?}");
+            assert_eq!(
+                got == E::Suspended && !facts.waiting_for_person,
+                !term && !app && !hook && !running && frozen && !facts.waiting_for_person,
+                "{facts:?}"
+            );
         }
     }
 

@@ -26,7 +26,7 @@ pub(crate) const MAX_REASON: usize = 1000;
 
 /// 404 unless the store knows the release (so an unknown id is 404 whatever the engine would answer);
 /// 403 unless the caller may change it: its product, and the types of its environments (or of `env`).
-async fn known_release<S: Store>(
+pub(crate) async fn known_release<S: Store>(
     st: &AppState<S>,
     principal: &Principal,
     id: &ReleaseId,
@@ -52,12 +52,15 @@ async fn pull_scope<S: Store>(st: &AppState<S>, principal: &Principal, number: u
 }
 
 /// The release view after a change, read back from the store.
-async fn view_of<S: Store>(st: &AppState<S>, id: &ReleaseId) -> Result<std::sync::Arc<ReleaseView>, ApiError> {
+pub(crate) async fn view_of<S: Store>(
+    st: &AppState<S>,
+    id: &ReleaseId,
+) -> Result<std::sync::Arc<ReleaseView>, ApiError> {
     release_view(st, id).await?.ok_or_else(|| ApiError::not_found(format!("no release with id {id}")))
 }
 
 /// A required free-text field: trimmed, non-empty, at most [`MAX_REASON`] characters.
-fn text_field(field: &str, value: Option<String>, required: &str) -> Result<String, ApiError> {
+pub(crate) fn text_field(field: &str, value: Option<String>, required: &str) -> Result<String, ApiError> {
     let Some(value) = value else {
         return Err(ApiError::invalid_field(field, format!("required: {required}")));
     };

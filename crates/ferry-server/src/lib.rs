@@ -19,6 +19,7 @@ mod control;
 pub mod dto;
 mod error;
 mod extract;
+mod freezes;
 pub mod hooks;
 mod metrics;
 mod notes;

@@ -49,6 +49,10 @@ use crate::routes::{Access, ROUTES, Route};
     ferry_api::TerminateRequest,
     ferry_api::ApproveRequest,
     ferry_api::Approved,
+    ferry_api::UnfreezeRequest,
+    ferry_api::FreezeList,
+    ferry_api::Freeze,
+    ferry_api::NewFreeze,
     ferry_api::PullRequestList,
     ferry_api::PullRequest,
     ferry_api::ClosePullRequest,
@@ -273,6 +277,11 @@ fn releases(route: &Route) -> Option<Op> {
             .params(vec![release_id()])
             .body("ApproveRequest", true)
             .errors(&[400, 404, 409, 422, 503]),
+        ("POST", "/api/v1/releases/{id}/unfreeze") => op("unfreezeRelease", "releases", "Let one environment of a release through the freeze windows holding it (SPEC §10, admin)", ok(202, "Accepted; the release view as stored after the request.", json("ReleaseView")))
+            .describe("The override, its actor and reason are recorded in the release and the audit log; the environment starts at once. 409 when the environment is not frozen.")
+            .params(vec![release_id()])
+            .body("UnfreezeRequest", true)
+            .errors(&[400, 404, 409, 422, 503]),
         ("GET", "/api/v1/events") => op("streamEvents", "releases", "Live release events (Server-Sent Events)", ok(200, "An endless text/event-stream. Each committed event is sent as `id: <gid>`, `event: release`, `data: <Event JSON>`; comments keep the connection alive. With Last-Event-ID (or after=) the stored events after that id are sent first, then live ones, without gaps or repeats. A store error is sent as `event: error` with the error envelope as data, and the stream ends (reconnect with Last-Event-ID).", Some(("text/event-stream", string().into()))))
             .describe("The `data` of each `release` event is an Event (schema `Event`).")
             .params(vec![
@@ -346,6 +355,16 @@ fn others(route: &Route) -> Option<Op> {
         ("POST", "/api/v1/notifications/failed/{id}/redeliver") => op("redeliverFailedNotification", "operations", "Deliver a failed notification again (admin)", Answer { status: 202, description: "The failure, marked redelivered; the delivery goes on in the background (one that fails again is a new failure).", content: Some(("application/json", ObjectBuilder::new().schema_type(Type::Object).build().into())), location: false })
             .describe("The change goes to its notification as the applied configuration has it now; a dropped change goes to every notification whose filters match it. 409 when it was already redelivered, or when its notification is no longer configured (nothing matches it any more). No request body.")
             .params(vec![path("id", "The failure's id (from the list).", integer(1, None, None))])
+            .errors(&[400, 404, 409, 503]),
+        ("GET", "/api/v1/freezes") => op("listFreezes", "freezes", "Freeze windows in force (SPEC §10): the configuration's, then the runtime ones", ok(200, "The freezes with the occurrence holding now and the next one.", json("FreezeList")))
+            .errors(&[503]),
+        ("POST", "/api/v1/freezes") => op("createFreeze", "freezes", "Make a runtime freeze, kept apart from the applied configuration (admin)", ok(201, "The freeze.", json("Freeze")))
+            .describe("A one-off range (from, until) or a recurring window (cron, duration, timeZone). Bad input is a 400 naming the field (cron, timeZone, duration, until); a name in use is a 409.")
+            .body("NewFreeze", true)
+            .errors(&[400, 409, 503]),
+        ("POST", "/api/v1/freezes/{name}/delete") => op("deleteFreeze", "freezes", "Delete a runtime freeze (admin)", ok(200, "The freezes left in force.", json("FreezeList")))
+            .describe("Releases it held continue at once. A Freeze resource of the configuration is removed by applying without it (409 here).")
+            .params(vec![path("name", "Freeze name.", pattern(NAME, "weekend"))])
             .errors(&[400, 404, 409, 503]),
         _ => return None,
     })
@@ -557,6 +576,7 @@ pub fn document() -> Result<OpenApi, String> {
         ("configuration", "The configuration in use and applying a new one."),
         ("releases", "Releases: create, read, control, follow."),
         ("pulls", "Promotion pull requests of the local provider."),
+        ("freezes", "Freeze windows: when promotions into matching environments wait (SPEC §10)."),
         ("integrations", "Status reports and Git webhooks."),
         ("notes", "Release notes and image reports."),
         ("access", "Tokens, the audit log and the caller (SPEC §8.2)."),

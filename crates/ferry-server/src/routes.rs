@@ -17,6 +17,7 @@ use crate::auth::handlers;
 use crate::body::BodyLimit;
 use crate::control;
 use crate::error::ApiError;
+use crate::freezes;
 use crate::metrics;
 use crate::notes;
 
@@ -69,6 +70,10 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/v1/releases/{id}/terminate", Promote, "release.terminate"),
     r("POST", "/api/v1/releases/{id}/retry", Promote, "release.retry"),
     r("POST", "/api/v1/releases/{id}/approve", Promote, "release.approve"),
+    r("POST", "/api/v1/releases/{id}/unfreeze", Admin, "release.unfreeze"),
+    r("GET", "/api/v1/freezes", Read, "freezes.list"),
+    r("POST", "/api/v1/freezes", Admin, "freeze.create"),
+    r("POST", "/api/v1/freezes/{name}/delete", Admin, "freeze.delete"),
     r("GET", "/api/v1/pulls", Read, "pulls.list"),
     r("POST", "/api/v1/pulls/{number}/merge", Promote, "pull.merge"),
     r("POST", "/api/v1/pulls/{number}/close", Promote, "pull.close"),
@@ -139,6 +144,10 @@ fn table<S: Store>() -> Table<S> {
         .add(post.clone(), "/api/v1/releases/{id}/terminate", control::terminate::<S>)
         .add(post.clone(), "/api/v1/releases/{id}/retry", control::retry::<S>)
         .add(post.clone(), "/api/v1/releases/{id}/approve", control::approve::<S>)
+        .add(post.clone(), "/api/v1/releases/{id}/unfreeze", freezes::unfreeze::<S>)
+        .add(get.clone(), "/api/v1/freezes", freezes::list::<S>)
+        .add(post.clone(), "/api/v1/freezes", freezes::create::<S>)
+        .add(post.clone(), "/api/v1/freezes/{name}/delete", freezes::delete::<S>)
         .add(get.clone(), "/api/v1/pulls", control::pulls::<S>)
         .add(post.clone(), "/api/v1/pulls/{number}/merge", control::merge_pull::<S>)
         .add(post.clone(), "/api/v1/pulls/{number}/close", control::close_pull::<S>)

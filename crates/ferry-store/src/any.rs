@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 use ferry_model::{ProductName, ReleaseId};
 
 use crate::{
-    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery,
+    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, FreezeRow, ImageQuery, ImageRow, LogQuery,
     NotificationFailureRow, PgStore, ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage,
     ReleaseRow, Result, RunRow, SessionRow, SqliteStore, Store, StoredEvent, StoredLogLine, TokenRow, Write,
     WriteOutcome,
@@ -181,6 +181,10 @@ impl Store for AnyStore {
 
     async fn notification_failure(&self, id: i64) -> Result<Option<NotificationFailureRow>> {
         each!(self, s => s.notification_failure(id).await)
+    }
+
+    async fn freezes(&self) -> Result<Vec<FreezeRow>> {
+        each!(self, s => s.freezes().await)
     }
 }
 

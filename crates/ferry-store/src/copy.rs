@@ -186,6 +186,12 @@ const TABLES: &[Table] = &[
         identity: None,
     },
     Table {
+        name: "freezes",
+        key: "name",
+        columns: &[("name", Text), ("spec", Json), ("created_by", Text), ("created_at", Ts)],
+        identity: None,
+    },
+    Table {
         name: "sessions",
         key: "hash",
         columns: &[("hash", Text), ("token", Text), ("created_at", Ts), ("expires_at", Ts)],

@@ -221,4 +221,7 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// One failed notification by id.
     fn notification_failure(&self, id: i64) -> impl Future<Output = Result<Option<NotificationFailureRow>>> + Send;
+
+    /// Every runtime freeze, by name.
+    fn freezes(&self) -> impl Future<Output = Result<Vec<FreezeRow>>> + Send;
 }

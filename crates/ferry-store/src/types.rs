@@ -402,6 +402,20 @@ pub struct TokenRow {
     pub revoked_at: Option<Timestamp>,
 }
 
+/// A runtime freeze (SPEC §10), kept apart from the applied configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FreezeRow {
+    /// Name, unique among runtime freezes.
+    pub name: String,
+    /// The freeze as JSON (`ferry_model::freeze::Freeze`).
+    pub spec: serde_json::Value,
+    /// Who created it.
+    pub created_by: String,
+    /// When.
+    pub created_at: Timestamp,
+}
+
 /// A web UI session: a browser signed in with a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRow {
@@ -514,6 +528,13 @@ pub enum Write {
         key: String,
         /// Value to set.
         value: String,
+    },
+    /// Create a runtime freeze; a name in use is [`StoreError::Conflict`].
+    Freeze(Box<FreezeRow>),
+    /// Delete a runtime freeze; unknown is [`StoreError::NotFound`].
+    DeleteFreeze {
+        /// Freeze name.
+        name: String,
     },
     /// Create a token; a name in use (revoked or not) or a known hash is [`StoreError::Conflict`].
     Token(Box<TokenRow>),

@@ -244,6 +244,15 @@ pub(crate) enum Command {
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
     },
+    /// Freeze windows (SPEC §10): runtime freezes made and deleted here, kept apart from the applied
+    /// configuration; `list` shows the configuration's `Freeze` resources too.
+    #[command(
+        after_help = "Examples:\n  ferry freeze create incident --env 'prod*' --from 2026-12-04T10:00:00Z --until 2026-12-04T18:00:00Z --reason INC-7\n  ferry freeze create weekend --env prod --cron '0 16 * * FRI' --duration 64h --time-zone Europe/Berlin\n  ferry freeze list\n  ferry freeze delete incident"
+    )]
+    Freeze {
+        #[command(subcommand)]
+        command: FreezeCommand,
+    },
     /// Promotion pull requests of the local provider: list, merge, close.
     #[command(
         after_help = "Examples:\n  ferry pr list --state open\n  ferry pr merge 12\n  ferry pr close 12 --comment 'not this week'"
@@ -627,6 +636,21 @@ pub(crate) enum ReleaseCommand {
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
     },
+    /// Let one environment of a release through the freeze windows holding it (admin; audited).
+    #[command(after_help = "Examples:\n  ferry release unfreeze ID --env prod --reason 'hotfix for INC-7'")]
+    Unfreeze {
+        /// Release id.
+        id: String,
+        /// The frozen environment.
+        #[arg(long, value_name = "ENV")]
+        env: String,
+        /// Why (stored with the release and in the audit log).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Output format (json: the release view).
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
     /// Release notes: per component, the commits, pull requests, issues and images since what was live in
     /// the final environment(s) before the release.
     #[command(
@@ -675,6 +699,61 @@ pub(crate) enum ImageCommand {
         /// Issues the image carries, as free text (e.g. "ABC-1, #12").
         #[arg(long, value_name = "TEXT")]
         issues: Option<String>,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FreezeCommand {
+    /// Make a runtime freeze: a one-off range (--from/--until) or a recurring window (--cron/--duration).
+    #[command(
+        after_help = "Examples:\n  ferry freeze create incident --env 'prod*' --from 2026-12-04T10:00:00Z --until 2026-12-04T18:00:00Z --reason INC-7\n  ferry freeze create weekend --env prod --cron '0 16 * * FRI' --duration 64h --time-zone Europe/Berlin"
+    )]
+    Create {
+        /// Name (lowercase letters, digits, -).
+        name: String,
+        /// Environment glob (repeatable; none = every environment).
+        #[arg(long = "env", value_name = "GLOB")]
+        environments: Vec<String>,
+        /// Product glob (repeatable; none = every product).
+        #[arg(long = "product", value_name = "GLOB")]
+        products: Vec<String>,
+        /// Start of a one-off range (RFC 3339).
+        #[arg(long, value_name = "TIME", requires = "until", conflicts_with = "cron")]
+        from: Option<String>,
+        /// End of a one-off range (RFC 3339, excluded).
+        #[arg(long, value_name = "TIME", requires = "from")]
+        until: Option<String>,
+        /// Five-field cron schedule of a recurring window, e.g. '0 16 * * FRI'.
+        #[arg(long, value_name = "SCHEDULE", requires = "duration")]
+        cron: Option<String>,
+        /// How long each occurrence lasts, e.g. 64h.
+        #[arg(long, value_name = "DURATION", requires = "cron")]
+        duration: Option<String>,
+        /// IANA time zone of the schedule (default UTC), e.g. Europe/Berlin.
+        #[arg(long, value_name = "ZONE", requires = "cron")]
+        time_zone: Option<String>,
+        /// Why (shown with the window).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// The freezes in force, with the window holding now and the next one.
+    #[command(after_help = "Examples:\n  ferry freeze list\n  ferry freeze list -o json")]
+    List {
+        /// Output format: text, json or yaml.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: ListOutput,
+    },
+    /// Delete a runtime freeze; releases it held continue at once.
+    #[command(after_help = "Examples:\n  ferry freeze delete incident")]
+    Delete {
+        /// Name.
+        name: String,
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,

@@ -10,6 +10,7 @@ mod db;
 mod demo;
 mod diff;
 mod explain;
+mod freeze;
 mod get;
 mod logging;
 mod man;
@@ -31,8 +32,8 @@ use std::process::ExitCode;
 
 pub use cli::Output;
 use cli::{
-    Cli, Command, ContextCommand, DbCommand, ImageCommand, Offline, PolicyCommand, PrCommand, ReleaseCommand,
-    TokenCommand,
+    Cli, Command, ContextCommand, DbCommand, FreezeCommand, ImageCommand, Offline, PolicyCommand, PrCommand,
+    ReleaseCommand, TokenCommand,
 };
 
 /// Parses a duration argument such as `30s` or `1m30s`.
@@ -225,6 +226,9 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
                     release::retry(&c, &id, release::Wait { wait, timeout }, output).await
                 }
                 ReleaseCommand::Approve { id, env, output } => release::approve(&c, &id, &env, output).await,
+                ReleaseCommand::Unfreeze { id, env, reason, output } => {
+                    freeze::unfreeze(&c, &id, &env, &reason, output).await
+                }
                 ReleaseCommand::Notes { id, format, first_parent, output } => {
                     notes::show(&c, &id, format, first_parent, output).await
                 }
@@ -236,6 +240,28 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
         } => client_command(globals, |c| async move {
             let report = notes::ImageReport { image, digest, git_repo, git_revision, git_branch, annotations, issues };
             notes::report_image(&c, report, output).await
+        }),
+        Command::Freeze { command } => client_command(globals, |c| async move {
+            match command {
+                FreezeCommand::Create {
+                    name,
+                    environments,
+                    products,
+                    from,
+                    until,
+                    cron,
+                    duration,
+                    time_zone,
+                    reason,
+                    output,
+                } => {
+                    let args =
+                        freeze::Create { name, environments, products, from, until, cron, duration, time_zone, reason };
+                    freeze::create(&c, args, output).await
+                }
+                FreezeCommand::List { output } => freeze::list(&c, output).await,
+                FreezeCommand::Delete { name, output } => freeze::delete(&c, &name, output).await,
+            }
         }),
         Command::Pr { command } => client_command(globals, |c| async move {
             match command {

@@ -478,3 +478,24 @@ fn git_providers_and_pull_request_blocks_load() {
     assert_eq!(policy.policy.pull_request, Some(expected));
     assert!(loaded.origin(Kind::GitProvider, "tea").is_some());
 }
+
+#[test]
+fn freezes_load_one_off_and_recurring_windows() {
+    let text = "apiVersion: ferry/v1\nkind: Freeze\nmetadata:\n  name: weekend\nspec:\n  environments: [prod*]\n  products: [shop]\n  cron: \"0 16 * * FRI\"\n  duration: 64h\n  timeZone: Europe/Berlin\n  reason: weekend\n---\napiVersion: ferry/v1\nkind: Freeze\nmetadata:\n  name: xmas\nspec:\n  from: 2026-12-24T00:00:00+01:00\n  until: 2026-12-27T00:00:00+01:00\n";
+    let loaded = match load_sources(&[source("f.yaml", text)]) {
+        Ok(l) => l,
+        Err(d) => panic!("{}", lines(&d)),
+    };
+    let name = |n: &str| ferry_model::names::FreezeName::new(n).expect("name");
+    let weekend = &loaded.catalog.freezes[&name("weekend")];
+    assert!(weekend.applies_to("shop", "prod-eu") && !weekend.applies_to("blog", "prod-eu"));
+    let friday: jiff::Timestamp = "2026-12-04T15:00:00Z".parse().expect("time");
+    assert_eq!(
+        weekend.window.occurrence_at(friday).map(|(_, end)| end.to_string()),
+        Some("2026-12-07T07:00:00Z".into())
+    );
+    let xmas = &loaded.catalog.freezes[&name("xmas")];
+    assert!(xmas.applies_to("any", "env"), "no globs: everything");
+    assert_eq!(xmas.window.next_after(friday).map(|(start, _)| start.to_string()), Some("2026-12-23T23:00:00Z".into()));
+    assert!(loaded.origin(Kind::Freeze, "weekend").is_some());
+}

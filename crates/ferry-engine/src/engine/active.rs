@@ -49,12 +49,31 @@ fn pending_deadline(state: &ReleaseState) -> Option<Timestamp> {
     state.deadline()
 }
 
-/// Active releases by id, indexed by product and by pending flow deadline.
+/// Active releases by id, indexed by product, by pending flow deadline and by the instant time alone
+/// changes what is planned for them (a freeze window's end: [`ReleaseState::wake_at`]).
 #[derive(Default)]
 pub(super) struct ActiveReleases {
     all: BTreeMap<ReleaseId, Active>,
     by_product: HashMap<ProductName, BTreeSet<ReleaseId>>,
     deadlines: BTreeSet<(Timestamp, ReleaseId)>,
+    wakes: BTreeSet<(Timestamp, ReleaseId)>,
+}
+
+/// Moves `id` in a time index from `was` to `now`.
+fn reindex(
+    index: &mut BTreeSet<(Timestamp, ReleaseId)>,
+    id: ReleaseId,
+    was: Option<Timestamp>,
+    now: Option<Timestamp>,
+) {
+    if was != now {
+        if let Some(at) = was {
+            index.remove(&(at, id));
+        }
+        if let Some(at) = now {
+            index.insert((at, id));
+        }
+    }
 }
 
 impl ActiveReleases {
@@ -62,9 +81,8 @@ impl ActiveReleases {
     pub(super) fn insert(&mut self, id: ReleaseId, active: Active) {
         self.remove(&id);
         self.by_product.entry(active.state.snapshot().product.clone()).or_default().insert(id);
-        if let Some(at) = pending_deadline(&active.state) {
-            self.deadlines.insert((at, id));
-        }
+        reindex(&mut self.deadlines, id, None, pending_deadline(&active.state));
+        reindex(&mut self.wakes, id, None, active.state.wake_at());
         self.all.insert(id, active);
     }
 
@@ -78,24 +96,16 @@ impl ActiveReleases {
                 self.by_product.remove(product);
             }
         }
-        if let Some(at) = pending_deadline(&active.state) {
-            self.deadlines.remove(&(at, *id));
-        }
+        reindex(&mut self.deadlines, *id, pending_deadline(&active.state), None);
+        reindex(&mut self.wakes, *id, active.state.wake_at(), None);
         Some(active)
     }
 
     /// Installs `next` as the state of release `id`; answers the state it replaces.
     pub(super) fn set_state(&mut self, id: ReleaseId, next: Arc<ReleaseState>) -> Option<Arc<ReleaseState>> {
         let active = self.all.get_mut(&id)?;
-        let (was, now) = (pending_deadline(&active.state), pending_deadline(&next));
-        if was != now {
-            if let Some(at) = was {
-                self.deadlines.remove(&(at, id));
-            }
-            if let Some(at) = now {
-                self.deadlines.insert((at, id));
-            }
-        }
+        reindex(&mut self.deadlines, id, pending_deadline(&active.state), pending_deadline(&next));
+        reindex(&mut self.wakes, id, active.state.wake_at(), next.wake_at());
         Some(std::mem::replace(&mut active.state, next))
     }
 
@@ -136,6 +146,21 @@ impl ActiveReleases {
     /// The earliest pending flow deadline.
     pub(super) fn next_deadline(&self) -> Option<Timestamp> {
         self.deadlines.first().map(|(at, _)| *at)
+    }
+
+    /// Releases whose wake-up time (a freeze window's end) is at or before `now`.
+    pub(super) fn woken(&self, now: Timestamp) -> Vec<ReleaseId> {
+        self.wakes.iter().take_while(|(at, _)| *at <= now).map(|(_, id)| *id).collect()
+    }
+
+    /// The earliest wake-up time.
+    pub(super) fn next_wake(&self) -> Option<Timestamp> {
+        self.wakes.first().map(|(at, _)| *at)
+    }
+
+    /// Releases with an environment held by a freeze window.
+    pub(super) fn frozen(&self) -> Vec<ReleaseId> {
+        self.wakes.iter().map(|(_, id)| *id).collect()
     }
 }
 

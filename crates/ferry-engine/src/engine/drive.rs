@@ -265,6 +265,8 @@ impl<S: Store> Engine<S> {
         let may_start = self.may_start(id) && self.take_product_turn(id).await;
         let catalog = self.catalog.clone();
         let workflows = &catalog.workflows;
+        let freezes = self.freezes.clone();
+        let freezes = &*freezes;
         let active = self.releases.get_mut(&id)?;
         // What a failed commit left unrecorded goes first, in the order it happened.
         let mut pending = std::mem::take(&mut active.unrecorded);
@@ -280,7 +282,7 @@ impl<S: Store> Engine<S> {
         let happened = events.len();
         let in_flight = active.in_flight.clone();
         for _ in 0..64 {
-            let input = PlanInput { now: self.ports.clock.now(), may_start, in_flight: &in_flight, workflows };
+            let input = PlanInput { now: self.ports.clock.now(), may_start, in_flight: &in_flight, workflows, freezes };
             let steps = plan(&next, &input, &mut || self.ports.clock.new_id());
             let mut applied = false;
             for step in steps {
@@ -316,11 +318,13 @@ impl<S: Store> Engine<S> {
     fn hand_out(&mut self, id: ReleaseId, may_start: bool) {
         let catalog = self.catalog.clone();
         let Some(active) = self.releases.get(&id) else { return };
+        let freezes = self.freezes.clone();
         let input = PlanInput {
             now: self.ports.clock.now(),
             may_start,
             in_flight: &active.in_flight,
             workflows: &catalog.workflows,
+            freezes: &freezes,
         };
         let work: Vec<Work> = plan(&active.state, &input, &mut || self.ports.clock.new_id())
             .into_iter()

@@ -11,6 +11,7 @@ mod control;
 mod create;
 mod dead_letters;
 mod drive;
+mod freezes;
 mod jobs;
 mod observe;
 mod outcomes;
@@ -154,6 +155,12 @@ struct Engine<S: Store> {
     retries_waiting: HashMap<ReleaseId, Vec<(String, RetryAnswer)>>,
     /// Outgoing notifications of status changes (never waited on).
     notifier: ferry_notify::Notifier,
+    /// Freeze windows in force (SPEC §10): the configuration's and the runtime ones (changed only
+    /// through `set_freezes`, which also tells the handles).
+    freezes: Arc<ferry_model::freeze::FreezeSet>,
+    freezes_tx: watch::Sender<Arc<ferry_model::freeze::FreezeSet>>,
+    /// The runtime freezes (`ferry freeze create`), kept apart from the configuration.
+    runtime_freezes: Vec<ferry_model::freeze::Freeze>,
 }
 
 /// Where the answer to a waiting retry goes (in a mutex only so that the engine stays `Sync`).
@@ -201,6 +208,9 @@ pub async fn start_replica<S: Store>(
         None => (Catalog::default(), 0),
     };
     let catalog = Arc::new(catalog);
+    let runtime_freezes = freezes::load_runtime(&store).await?;
+    let freezes = Arc::new(freezes::freeze_set(&catalog, &runtime_freezes));
+    let (freezes_tx, freezes_rx) = watch::channel(freezes.clone());
     let (catalog_tx, catalog_rx) = watch::channel(catalog.clone());
     let (tx, rx) = mpsc::channel(1024);
     let (msg_tx, msg_rx) = mpsc::unbounded_channel();
@@ -252,6 +262,9 @@ pub async fn start_replica<S: Store>(
         config_version,
         retries_waiting: HashMap::new(),
         notifier: notifier.clone(),
+        freezes,
+        freezes_tx,
+        runtime_freezes,
     };
     engine.recover().await?;
     let inputs = Inputs {
@@ -265,8 +278,17 @@ pub async fn start_replica<S: Store>(
         pr_changes,
     };
     let task = tokio::spawn(async move { engine.run(inputs).await });
-    let handle =
-        EngineHandle { requests: tx, catalog: catalog_rx, live, status, runner, notifier, pulls, failures_stored };
+    let handle = EngineHandle {
+        requests: tx,
+        catalog: catalog_rx,
+        live,
+        status,
+        runner,
+        notifier,
+        pulls,
+        failures_stored,
+        freezes: freezes_rx,
+    };
     Ok((handle, task))
 }
 
@@ -407,6 +429,21 @@ impl<S: Store> Engine<S> {
                 };
                 self.control(release, Control::Approve { env, actor }, answer).await;
             }
+            Request::Unfreeze { release, env, reason, actor, reply } => {
+                let answer = move |a: Result<ControlAnswer, EngineError>| {
+                    let _ = reply.send(a.map(|_| ()));
+                };
+                self.control(release, Control::Unfreeze { env, reason, actor }, answer).await;
+            }
+            Request::Freezes { reply } => {
+                let _ = reply.send(Ok(self.list_freezes()));
+            }
+            Request::CreateFreeze { freeze, actor, reply } => {
+                let _ = reply.send(self.create_freeze(*freeze, actor).await);
+            }
+            Request::DeleteFreeze { name, reply } => {
+                let _ = reply.send(self.delete_freeze(name).await);
+            }
             Request::PullRequests { reply } => {
                 let _ = reply.send(self.ports.pulls.list().await);
             }
@@ -468,6 +505,7 @@ impl<S: Store> Engine<S> {
                 self.catalog = Arc::new(catalog);
                 self.catalog_tx.send_replace(self.catalog.clone());
                 self.ports.pulls.configure(&self.catalog);
+                self.freezes_changed().await;
                 self.record_baselines().await;
                 Ok(v)
             }

@@ -83,6 +83,8 @@ pub(super) struct LeaseRound {
     controls: Vec<TakenControl>,
     /// The latest applied configuration (another replica may have applied it).
     config: Option<ferry_store::ConfigVersion>,
+    /// The runtime freezes (another replica may have made or deleted one; `None` when unreadable).
+    freezes: Option<Vec<ferry_model::freeze::Freeze>>,
 }
 
 /// Claims releases whose lease is free or expired and loads them.
@@ -130,7 +132,11 @@ pub(super) async fn lease_round<S: Store>(store: S, replicas: Arc<dyn Replicas>,
         tracing::warn!(error = %e, "cannot read the applied configuration");
         None
     });
-    LeaseRound { claimed, active, controls, config }
+    let freezes = super::freezes::load_runtime(&store)
+        .await
+        .inspect_err(|e| tracing::warn!(error = %e, "cannot read the runtime freezes"))
+        .ok();
+    LeaseRound { claimed, active, controls, config, freezes }
 }
 
 impl<S: Store> Engine<S> {
@@ -158,7 +164,7 @@ impl<S: Store> Engine<S> {
         let (store, replicas, tx) = (self.store.clone(), self.replicas.clone(), self.lease_rounds.clone());
         tokio::spawn(async move {
             let claimed = claim_and_load(&store, &replicas).await;
-            let _ = tx.send(LeaseRound { claimed, active: None, controls: Vec::new(), config: None });
+            let _ = tx.send(LeaseRound { claimed, active: None, controls: Vec::new(), config: None, freezes: None });
         });
     }
 
@@ -186,6 +192,9 @@ impl<S: Store> Engine<S> {
         self.lease_round_running = false;
         if let Some(config) = round.config {
             self.adopt_config(config);
+        }
+        if let Some(freezes) = round.freezes {
+            self.adopt_runtime_freezes(freezes).await;
         }
         // A full batch: more may wait (a replica with many releases died); claim on at once.
         let more = round.claimed.len() >= CLAIM_LIMIT as usize;
@@ -235,6 +244,7 @@ impl<S: Store> Engine<S> {
                 self.catalog = Arc::new(catalog);
                 self.catalog_tx.send_replace(self.catalog.clone());
                 self.ports.pulls.configure(&self.catalog);
+                self.set_freezes();
             }
             Err(e) => tracing::error!(version = config.version, error = %e, "cannot read an applied configuration"),
         }
@@ -368,6 +378,9 @@ impl<S: Store> Engine<S> {
             }
             Control::Retry { actor } => self.retry(release, actor).await.map(|()| ControlAnswer::Done),
             Control::Approve { env, actor } => self.approve(release, env, actor).map(ControlAnswer::Approved),
+            Control::Unfreeze { env, reason, actor } => {
+                self.unfreeze(release, env, reason, actor).await.map(|()| ControlAnswer::Done)
+            }
             pr @ (Control::MergePr { .. } | Control::ClosePr { .. }) => self.carry_out_here(pr).await,
         }
     }

@@ -10,9 +10,12 @@ use jiff::Timestamp;
 use super::{Engine, find_run};
 
 impl<S: Store> Engine<S> {
-    /// Terminates releases whose flow timeout passed.
+    /// Terminates releases whose flow timeout passed, and plans again those whose freeze window ended.
     pub(super) async fn check_deadlines(&mut self) {
         let now = self.ports.clock.now();
+        for id in self.releases.woken(now) {
+            self.drive(id).await;
+        }
         let due: Vec<(ReleaseId, String)> = self
             .releases
             .due(now)
@@ -27,12 +30,16 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// The earliest flow deadline among active releases.
+    /// The earliest flow deadline or freeze window end among active releases.
     pub(super) fn next_deadline(&self) -> Option<Timestamp> {
-        self.releases.next_deadline()
+        match (self.releases.next_deadline(), self.releases.next_wake()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Sleeps until the earliest flow deadline by the engine's clock (forever when there is none).
+    /// Sleeps until the earliest flow deadline or freeze window end by the engine's clock (forever when
+    /// there is none).
     pub(super) fn sleep_until_deadline(&self) -> crate::ports::BoxFuture<'static, ()> {
         match self.next_deadline() {
             Some(at) => self.ports.clock.sleep_until(at),

@@ -43,6 +43,15 @@ pub enum Control {
         /// Who approves.
         actor: String,
     },
+    /// Let an environment through the freeze windows holding it (SPEC §10).
+    Unfreeze {
+        /// The environment.
+        env: EnvName,
+        /// Why.
+        reason: String,
+        /// Who.
+        actor: String,
+    },
     /// Merge a promotion pull request of the release.
     MergePr {
         /// Its number.

@@ -9,11 +9,11 @@ use ferry_store::Store;
 
 use crate::fixture::*;
 
-const URL: &str = "https://git.example.com/acme/gitops.git";
-const PINNED: &str = "2026-03-01T09:00:00Z";
+pub(crate) const URL: &str = "https://git.example.com/acme/gitops.git";
+pub(crate) const PINNED: &str = "2026-03-01T09:00:00Z";
 
 /// dev → qa → prod, one component; qa runs `qa-checks` after its commit, prod takes `prod_action`.
-fn config(prod_action: &str, flow_extra: &str) -> String {
+pub(crate) fn config(prod_action: &str, flow_extra: &str) -> String {
     let mut out = String::new();
     for (i, env) in ["dev", "qa", "prod"].iter().enumerate() {
         let ty = if *env == "prod" { "production" } else { "non-production" };
@@ -79,7 +79,7 @@ async fn setup(prod_action: &str, flow_extra: &str) -> (Harness, Fakes) {
 }
 
 /// The GitOps repository: dev one version ahead.
-fn seed(fakes: &Fakes) {
+pub(crate) fn seed(fakes: &Fakes) {
     let mut files = Vec::new();
     for env in ["dev", "qa", "prod"] {
         let (tag, version) = if env == "dev" { ("2.0.0", "2.0.0") } else { ("1.0.0", "1.0.0") };

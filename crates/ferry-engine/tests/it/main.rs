@@ -8,5 +8,6 @@ mod control;
 mod fakes;
 mod fixture;
 mod forges;
+mod freezes;
 mod parity;
 mod scenarios;

@@ -17,6 +17,8 @@ impl ReleaseState {
                 terminated: false,
                 apps: e.applications.iter().map(|a| AppState::new(a.name.clone())).collect(),
                 hook_runs: Vec::new(),
+                frozen: None,
+                freeze_override: None,
             })
             .collect();
         Ok(ReleaseState {
@@ -36,6 +38,7 @@ impl ReleaseState {
             issues: Vec::new(),
             resolved_issues: Vec::new(),
             event_count: 1,
+            frozen_for: Duration::ZERO,
             env_index: EnvIndex(std::sync::Arc::new(
                 snapshot_envs.iter().enumerate().map(|(i, name)| (name.clone(), i)).collect(),
             )),
@@ -184,10 +187,19 @@ impl ReleaseState {
         }
     }
 
-    /// When the flow timeout expires: from the start, or from the latest retry (SPEC §3.8).
+    /// When the flow timeout expires: from the start, or from the latest retry (SPEC §3.8), not counting
+    /// the time an environment waited for a freeze window; none while one waits.
     pub fn deadline(&self) -> Option<Timestamp> {
-        let base = self.last_retry.as_ref().map(|r| r.at).or(self.started_at)?;
-        base.checked_add(self.snapshot.timeout).ok()
+        if self.environments.iter().any(|e| e.frozen.is_some()) {
+            return None;
+        }
+        let base = self.timeout_base()?;
+        base.checked_add(self.snapshot.timeout).ok()?.checked_add(self.frozen_for).ok()
+    }
+
+    /// Where the flow timeout counts from: the start, or the latest retry.
+    pub(super) fn timeout_base(&self) -> Option<Timestamp> {
+        self.last_retry.as_ref().map(|r| r.at).or(self.started_at)
     }
 
     /// The version an application runs after this release: the release's version once the promotion
@@ -224,6 +236,7 @@ impl ReleaseState {
             running: started && (app_in_flight || hook_working || success_hook_due),
             waiting_for_person: state.apps.iter().any(AppState::is_waiting_for_person)
                 || state.current_hook_runs().any(WorkflowRun::is_waiting_for_approval),
+            frozen: !started && state.frozen.is_some(),
             completed: started && all_done && hook_ok(HookKind::OnStart) && hook_ok(HookKind::OnSuccess),
         }
     }
@@ -280,7 +293,14 @@ impl ReleaseState {
         if let Some(t) = &self.terminate {
             return Some(t.reason.clone());
         }
-        if self.status() != ReleaseStatus::Failed {
+        let status = self.status();
+        if status == ReleaseStatus::Suspended
+            && let Some((env, hold)) = self.environments.iter().find_map(|e| Some((&e.name, e.frozen.as_ref()?)))
+        {
+            let freezes: Vec<&str> = hold.freezes.iter().map(|f| f.as_str()).collect();
+            return Some(format!("frozen until {} ({env}: {})", hold.until, freezes.join(", ")));
+        }
+        if status != ReleaseStatus::Failed {
             return None;
         }
         Some(self.issues.first().map_or_else(|| "failed".to_owned(), |i| i.summary.clone()))
@@ -554,6 +574,9 @@ impl ReleaseState {
             | ReleaseEvent::AppGatePassed { .. }
             | ReleaseEvent::AppGateFailed { .. }
             | ReleaseEvent::AppSucceeded { .. } => self.apply_app(event),
+            ReleaseEvent::EnvironmentFrozen { .. } | ReleaseEvent::FreezeOverridden { .. } => {
+                self.apply_governance(event)
+            }
             _ => self.apply_lifecycle(event),
         }
     }
@@ -594,6 +617,7 @@ impl ReleaseState {
                         return Err(reject(name, format!("{env} depends on {dep}, which is {status}")));
                     }
                 }
+                self.thaw(i, *at);
                 self.environments[i].started_at = Some(*at);
                 Ok(())
             }
@@ -658,6 +682,7 @@ impl ReleaseState {
                     return Err(reject(name, "something in the release is still running"));
                 }
                 self.reset_for_retry();
+                self.frozen_for = Duration::ZERO;
                 self.retries = self.retries.saturating_add(1);
                 self.last_retry = Some(RetryRecord { actor: actor.clone(), at: *at });
                 self.finished_at = None;
@@ -673,6 +698,10 @@ impl ReleaseState {
                 }
                 if self.is_busy() {
                     return Err(reject(name, "something in the release is still running"));
+                }
+                // Environments that never started wait for nothing any more.
+                for env in self.environments.iter_mut().filter(|e| e.started_at.is_none()) {
+                    env.frozen = None;
                 }
                 self.finished_at = Some(*at);
                 Ok(())

@@ -58,6 +58,29 @@ pub enum ReleaseEvent {
         /// When.
         at: Timestamp,
     },
+    /// An environment ready to start waits for a freeze window to end (SPEC §10): Suspended, with the
+    /// reason "frozen until …", until `until` (recorded again when the windows holding it change).
+    EnvironmentFrozen {
+        /// Environment.
+        env: EnvName,
+        /// When the joined windows holding it end.
+        until: Timestamp,
+        /// The freezes holding it.
+        freezes: Vec<FreezeName>,
+        /// When.
+        at: Timestamp,
+    },
+    /// An admin let an environment of this release through the freeze windows holding it.
+    FreezeOverridden {
+        /// Environment.
+        env: EnvName,
+        /// Who.
+        actor: String,
+        /// Why (required).
+        reason: String,
+        /// When.
+        at: Timestamp,
+    },
     /// A workflow run started (trigger, pre/post action, or a hook). Starting a run for a slot (same
     /// target) that already has one supersedes the earlier run.
     WorkflowRunStarted {
@@ -310,6 +333,8 @@ impl ReleaseEvent {
             ReleaseEvent::Queued { .. } => "Queued",
             ReleaseEvent::Started { .. } => "Started",
             ReleaseEvent::EnvironmentStarted { .. } => "EnvironmentStarted",
+            ReleaseEvent::EnvironmentFrozen { .. } => "EnvironmentFrozen",
+            ReleaseEvent::FreezeOverridden { .. } => "FreezeOverridden",
             ReleaseEvent::WorkflowRunStarted { .. } => "WorkflowRunStarted",
             ReleaseEvent::StepStarted { .. } => "StepStarted",
             ReleaseEvent::StepAdded { .. } => "StepAdded",
@@ -344,6 +369,8 @@ impl ReleaseEvent {
             | ReleaseEvent::Queued { at }
             | ReleaseEvent::Started { at }
             | ReleaseEvent::EnvironmentStarted { at, .. }
+            | ReleaseEvent::EnvironmentFrozen { at, .. }
+            | ReleaseEvent::FreezeOverridden { at, .. }
             | ReleaseEvent::WorkflowRunStarted { at, .. }
             | ReleaseEvent::StepStarted { at, .. }
             | ReleaseEvent::StepAdded { at, .. }

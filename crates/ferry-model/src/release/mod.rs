@@ -16,6 +16,7 @@
 
 mod apply;
 mod events;
+mod governance;
 mod ids;
 mod issues;
 mod snapshot;
@@ -30,7 +31,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::names::{AppName, CommitSha, ComponentName, EnvName, ProductName, ReleaseId, StepName, WorkflowName};
+use crate::names::{
+    AppName, CommitSha, ComponentName, EnvName, FreezeName, ProductName, ReleaseId, StepName, WorkflowName,
+};
 use crate::policy::ResolvedPolicy;
 use crate::resources::{Action, EnvironmentType, Hooks};
 use crate::status::{

@@ -356,6 +356,36 @@ pub struct EnvState {
     pub apps: Vec<AppState>,
     /// Environment hook runs, oldest first.
     pub hook_runs: Vec<WorkflowRun>,
+    /// The freeze windows holding the environment before it starts (SPEC §10).
+    #[serde(default)]
+    pub frozen: Option<FrozenHold>,
+    /// An admin let the environment through its freeze windows.
+    #[serde(default)]
+    pub freeze_override: Option<FreezeOverride>,
+}
+
+/// Freeze windows holding an environment that is ready to start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FrozenHold {
+    /// When the joined windows end.
+    pub until: Timestamp,
+    /// The freezes holding it.
+    pub freezes: Vec<FreezeName>,
+    /// Since when it has been held.
+    pub since: Timestamp,
+}
+
+/// An admin's override of the freeze windows of one environment of a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FreezeOverride {
+    /// Who.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub at: Timestamp,
 }
 
 impl EnvState {
@@ -549,6 +579,10 @@ pub struct ReleaseState {
     pub(super) issues: Vec<Issue>,
     pub(super) resolved_issues: Vec<Issue>,
     pub(super) event_count: u64,
+    /// Time spent with an environment held by a freeze since the flow timeout's start (not counted
+    /// against the timeout).
+    #[serde(default)]
+    pub(super) frozen_for: Duration,
     /// Position of each environment by name (shared; the environments never change after creation).
     #[serde(skip)]
     pub(super) env_index: EnvIndex,

@@ -1062,6 +1062,8 @@ fn every_event() -> Vec<ReleaseEvent> {
         ReleaseEvent::RetryRequested { actor: "bob".into(), at },
         ReleaseEvent::Finished { status: R::Failed, at },
         ReleaseEvent::StepLost { run_id, step: step("post"), reason: "the replica stopped".into(), at },
+        ReleaseEvent::EnvironmentFrozen { env: env("prod"), until: ts(900), freezes: vec![freeze("weekend")], at },
+        ReleaseEvent::FreezeOverridden { env: env("prod"), actor: "root".into(), reason: "hotfix".into(), at },
     ]
 }
 
@@ -1094,6 +1096,8 @@ fn variant_index(event: &ReleaseEvent) -> usize {
         ReleaseEvent::RetryRequested { .. } => 24,
         ReleaseEvent::Finished { .. } => 25,
         ReleaseEvent::StepLost { .. } => 26,
+        ReleaseEvent::EnvironmentFrozen { .. } => 27,
+        ReleaseEvent::FreezeOverridden { .. } => 28,
     }
 }
 
@@ -1101,7 +1105,7 @@ fn variant_index(event: &ReleaseEvent) -> usize {
 fn every_event_variant_round_trips_through_json() {
     let events = every_event();
     let covered: Vec<usize> = events.iter().map(variant_index).collect();
-    assert_eq!(covered, (0..27).collect::<Vec<_>>(), "one of each variant, in order");
+    assert_eq!(covered, (0..29).collect::<Vec<_>>(), "one of each variant, in order");
     for event in &events {
         let json = serde_json::to_value(event).unwrap();
         assert_eq!(json["type"], event.name(), "the tag is the event name");
@@ -1271,4 +1275,82 @@ fn a_workflow_suspended_at_a_node_suspends_its_environment_and_the_release() {
     let plain = serde_json::to_value(StepSpec { name: step("x"), depends_on: vec![], whole_run: false }).unwrap();
     assert!(plain.get("wholeRun").is_none(), "{plain}");
     assert_eq!(ReleaseState::replay(&sim.log).unwrap(), sim.state);
+}
+// ------------------------------------------------------------------------------ freeze windows
+
+fn freeze(name: &str) -> crate::names::FreezeName {
+    crate::names::FreezeName::new(name).unwrap()
+}
+
+#[test]
+fn a_frozen_environment_is_suspended_until_it_starts_and_its_wait_extends_the_timeout() {
+    let mut sim = Sim::new();
+    sim.dev_done();
+    let deadline = sim.state.deadline().unwrap();
+    let at = sim.at();
+    let held_since = at;
+    let frozen = |until: i64, at| ReleaseEvent::EnvironmentFrozen {
+        env: env("qa"),
+        until: ts(until),
+        freezes: vec![freeze("weekend")],
+        at,
+    };
+    sim.ok(frozen(1_000, at));
+    assert_eq!(sim.env_status("qa"), E::Suspended);
+    assert_eq!(sim.state.status(), R::Suspended, "nothing else runs: the release waits");
+    assert_eq!(sim.state.deadline(), None, "no timeout while a freeze holds an environment");
+    assert_eq!(sim.state.wake_at(), Some(ts(1_000)));
+    let reason = sim.state.reason().unwrap();
+    assert!(reason.starts_with("frozen until ") && reason.ends_with("(qa: weekend)"), "{reason}");
+    // The same hold again is refused (the planner must not loop); a longer one is recorded.
+    let at = sim.at();
+    sim.err(frozen(1_000, at));
+    sim.ok(frozen(2_000, at));
+    // An environment that started cannot be frozen; one ready to start after the window starts.
+    sim.clock = 2_000;
+    sim.start_env("qa");
+    assert_eq!(sim.state.environment(&env("qa")).unwrap().frozen, None);
+    assert_eq!(sim.state.wake_at(), None);
+    let waited = ts(2_001).duration_since(held_since);
+    assert_eq!(sim.state.deadline(), deadline.checked_add(waited).ok(), "the wait does not count against the timeout");
+    let at = sim.at();
+    sim.err(frozen(5_000, at));
+}
+
+#[test]
+fn an_override_needs_a_frozen_environment_and_a_reason_and_holds_for_good() {
+    let mut sim = Sim::new();
+    sim.dev_done();
+    let at = sim.at();
+    let overridden = |reason: &str, at| ReleaseEvent::FreezeOverridden {
+        env: env("qa"),
+        actor: "root".into(),
+        reason: reason.into(),
+        at,
+    };
+    let err = sim.err(overridden("hotfix", at));
+    assert!(err.to_string().contains("environment qa is not frozen"), "{err}");
+    sim.ok(ReleaseEvent::EnvironmentFrozen { env: env("qa"), until: ts(900), freezes: vec![freeze("xmas")], at });
+    let at = sim.at();
+    sim.err(overridden("  ", at));
+    sim.ok(overridden("hotfix for INC-7", at));
+    assert_eq!(sim.env_status("qa"), E::Pending);
+    let state = sim.state.environment(&env("qa")).unwrap();
+    assert_eq!(state.freeze_override.as_ref().map(|o| o.actor.as_str()), Some("root"));
+    let at = sim.at();
+    let err =
+        sim.err(ReleaseEvent::EnvironmentFrozen { env: env("qa"), until: ts(900), freezes: vec![freeze("xmas")], at });
+    assert!(err.to_string().contains("were overridden"), "{err}");
+    // Replaying the log gives the same state.
+    assert_eq!(ReleaseState::replay(&sim.log).unwrap(), sim.state);
+}
+
+#[test]
+fn a_hold_waits_for_the_dependencies() {
+    let mut sim = Sim::new();
+    sim.started();
+    let at = sim.at();
+    let err =
+        sim.err(ReleaseEvent::EnvironmentFrozen { env: env("qa"), until: ts(900), freezes: vec![freeze("x")], at });
+    assert!(err.to_string().contains("qa depends on dev"), "{err}");
 }

@@ -357,6 +357,7 @@ async fn product<S: Store>(
     ];
     pairs.push(("fragment", "body"));
     let fragment_url = format!("{}{}", pages::product_href(name.as_str()), format::query(&pairs));
+    let freezes = pages::freeze_lines(&st.engine.freeze_set(), name.as_str(), None, jiff::Timestamp::now());
     let d = pages::product(pages::ProductInput {
         catalog: &catalog,
         name: name.as_str(),
@@ -366,6 +367,7 @@ async fn product<S: Store>(
         filters,
         error,
         column_group,
+        freezes,
     });
     if as_fragment {
         return Ok(html(status, &pages::ProductFragment { d }));
@@ -419,7 +421,7 @@ fn release_meta(v: &ReleaseView, options: pages::ReleaseOptions) -> PageMeta {
 
 /// The release page, optionally with an error from an action that failed.
 fn release_response(v: &ReleaseView, status: StatusCode, error: Option<String>, show_hooks: bool) -> Response {
-    release_page(v, status, error, show_hooks, pages::ReleaseOptions::default())
+    release_page(v, status, error, show_hooks, pages::ReleaseOptions::default(), &Default::default())
 }
 
 fn release_page(
@@ -428,8 +430,10 @@ fn release_page(
     error: Option<String>,
     show_hooks: bool,
     options: pages::ReleaseOptions,
+    freezes: &ferry_model::freeze::FreezeSet,
 ) -> Response {
     let mut d = pages::release(v, Timestamp::now(), options);
+    pages::add_card_freezes(&mut d, freezes, &v.product, Timestamp::now());
     d.error = error;
     d.show_hooks = show_hooks;
     html(status, &pages::ReleasePage { page: release_meta(v, options), d })
@@ -454,12 +458,14 @@ async fn release<S: Store>(
     let expand = graph::Expand::parse(p.one("expand")?).map_err(UiError::bad_request)?;
     let options = pages::ReleaseOptions { all_cards, expand };
     let v = load_release(&st, &rid).await?;
+    let freezes = st.engine.freeze_set();
     if as_fragment {
         let mut d = pages::release(&v, Timestamp::now(), options);
+        pages::add_card_freezes(&mut d, &freezes, &v.product, Timestamp::now());
         d.show_hooks = show_hooks;
         return Ok(html(StatusCode::OK, &pages::ReleaseFragment { d }));
     }
-    Ok(release_page(&v, StatusCode::OK, None, show_hooks, options))
+    Ok(release_page(&v, StatusCode::OK, None, show_hooks, options, &freezes))
 }
 
 async fn notes<S: Store>(

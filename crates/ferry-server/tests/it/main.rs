@@ -8,6 +8,7 @@ mod contract;
 mod control;
 mod errors;
 mod events;
+mod freezes;
 mod gitops;
 mod notes;
 mod notifications;

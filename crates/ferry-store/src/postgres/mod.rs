@@ -33,7 +33,7 @@ use self::rows::{
 use ferry_model::{ProductName, ReleaseId};
 
 use crate::{
-    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery,
+    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, FreezeRow, ImageQuery, ImageRow, LogQuery,
     NotificationFailureRow, ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow,
     Result, RunRow, SessionRow, Store, StoreError, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
 };
@@ -440,6 +440,19 @@ impl Store for PgStore {
     async fn notification_failure(&self, id: i64) -> Result<Option<NotificationFailureRow>> {
         let sql = format!("SELECT {} FROM notification_failures WHERE id = $1", notifications::COLUMNS);
         self.first("reading a failed notification", &sql, &[&id], notifications::from_row).await
+    }
+
+    async fn freezes(&self) -> Result<Vec<FreezeRow>> {
+        let sql = "SELECT name, spec, created_by, created_at FROM freezes ORDER BY name";
+        self.all("listing freezes", sql, &[], |row, doing| {
+            Ok(FreezeRow {
+                name: get(row, "name", doing)?,
+                spec: get(row, "spec", doing)?,
+                created_by: get(row, "created_by", doing)?,
+                created_at: get(row, "created_at", doing)?,
+            })
+        })
+        .await
     }
 }
 

@@ -10,7 +10,9 @@ use tokio_postgres::error::SqlState;
 use super::lease::{self, Hold};
 use super::rows::product_stream;
 use super::{PgStore, query_err};
-use crate::{AppStateRow, ImageRow, PullRequestRow, ReleaseWrite, Result, StoreError, TokenRow, Write, WriteOutcome};
+use crate::{
+    AppStateRow, FreezeRow, ImageRow, PullRequestRow, ReleaseWrite, Result, StoreError, TokenRow, Write, WriteOutcome,
+};
 
 /// Advisory lock serialising event appends (any transaction appending events holds it until it ends).
 pub(super) const EVENT_LOCK: i64 = 0x6665_7272_7901;
@@ -231,6 +233,17 @@ async fn apply(store: &PgStore, tx: &Transaction<'_>, write: &Write, effects: &m
             let row = tx.query_one("SELECT value FROM kv WHERE key = $1", &[key]).await.map_err(query_err(doing))?;
             Ok(WriteOutcome::KvValue(row.get(0)))
         }
+        Write::Freeze(row) => write_freeze(tx, row).await,
+        Write::DeleteFreeze { name } => {
+            let deleted = tx
+                .execute("DELETE FROM freezes WHERE name = $1", &[name])
+                .await
+                .map_err(query_err("deleting a freeze"))?;
+            if deleted == 0 {
+                return Err(StoreError::NotFound(format!("no runtime freeze named {name:?}")));
+            }
+            Ok(WriteOutcome::Done)
+        }
         Write::Token(row) => write_token(tx, row).await,
         Write::RevokeToken { name, at } => revoke_token(tx, name, *at).await,
         Write::Session(row) => {
@@ -279,6 +292,17 @@ async fn apply(store: &PgStore, tx: &Transaction<'_>, write: &Write, effects: &m
             Ok(WriteOutcome::Done)
         }
     }
+}
+
+async fn write_freeze(tx: &Transaction<'_>, row: &FreezeRow) -> Result<WriteOutcome> {
+    let taken = || format!("a runtime freeze named {:?} exists; delete it first or choose another name", row.name);
+    tx.execute(
+        "INSERT INTO freezes (name, spec, created_by, created_at) VALUES ($1, $2, $3, $4)",
+        &[&row.name, &row.spec, &row.created_by, &row.created_at],
+    )
+    .await
+    .map_err(unique("creating a freeze", taken))?;
+    Ok(WriteOutcome::Done)
 }
 
 async fn write_token(tx: &Transaction<'_>, row: &TokenRow) -> Result<WriteOutcome> {

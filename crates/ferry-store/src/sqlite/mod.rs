@@ -26,7 +26,7 @@ use self::writer::Request;
 use ferry_model::{ProductName, ReleaseId};
 
 use crate::{
-    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, ImageQuery, ImageRow, LogQuery,
+    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, FreezeRow, ImageQuery, ImageRow, LogQuery,
     NotificationFailureRow, ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow,
     Result, RunRow, SessionRow, Store, StoreError, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
 };
@@ -562,5 +562,20 @@ impl Store for SqliteStore {
 
     async fn notification_failure(&self, id: i64) -> Result<Option<NotificationFailureRow>> {
         self.read("reading a failed notification", move |conn| notifications::one(conn, id)).await
+    }
+
+    async fn freezes(&self) -> Result<Vec<FreezeRow>> {
+        let doing = "listing freezes";
+        self.read(doing, move |conn| {
+            all(conn, doing, "SELECT name, spec, created_by, created_at FROM freezes ORDER BY name", [], |row| {
+                Ok(FreezeRow {
+                    name: row.get("name")?,
+                    spec: json(&row.get::<String>("spec")?, "freeze")?,
+                    created_by: row.get("created_by")?,
+                    created_at: row.ts("created_at", "freeze")?,
+                })
+            })
+        })
+        .await
     }
 }

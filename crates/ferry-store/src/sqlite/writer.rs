@@ -11,7 +11,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::rows::{fmt_ts, json_list, product_stream, query_err};
 use crate::{
-    AppStateRow, ImageRow, PullRequestRow, ReleaseWrite, Result, StoreError, StoredEvent, TokenRow, Write, WriteOutcome,
+    AppStateRow, FreezeRow, ImageRow, PullRequestRow, ReleaseWrite, Result, StoreError, StoredEvent, TokenRow, Write,
+    WriteOutcome,
 };
 
 /// Most requests committed in one transaction.
@@ -228,6 +229,17 @@ fn apply_write(conn: &Connection, write: &Write, committed: &mut Vec<StoredEvent
                 .map_err(query_err(doing))?;
             Ok(WriteOutcome::KvValue(held))
         }
+        Write::Freeze(row) => write_freeze(conn, row),
+        Write::DeleteFreeze { name } => {
+            let deleted = conn
+                .prepare_cached("DELETE FROM freezes WHERE name = ?")
+                .and_then(|mut s| s.execute([name]))
+                .map_err(query_err("deleting a freeze"))?;
+            if deleted == 0 {
+                return Err(StoreError::NotFound(format!("no runtime freeze named {name:?}")));
+            }
+            Ok(WriteOutcome::Done)
+        }
         Write::Token(row) => write_token(conn, row),
         Write::RevokeToken { name, at } => revoke_token(conn, name, *at),
         Write::Session(row) => {
@@ -277,6 +289,25 @@ fn apply_write(conn: &Connection, write: &Write, committed: &mut Vec<StoredEvent
             Ok(WriteOutcome::Done)
         }
     }
+}
+
+fn write_freeze(conn: &Connection, row: &FreezeRow) -> Result<WriteOutcome> {
+    let taken: Option<String> = conn
+        .prepare_cached("SELECT name FROM freezes WHERE name = ?")
+        .and_then(|mut s| s.query_row([&row.name], |r| r.get(0)).optional())
+        .map_err(query_err("checking freeze names"))?;
+    if taken.is_some() {
+        return Err(StoreError::Conflict(format!(
+            "a runtime freeze named {:?} exists; delete it first or choose another name",
+            row.name
+        )));
+    }
+    let spec =
+        serde_json::to_string(&row.spec).map_err(|source| StoreError::Decode { what: "freeze".to_owned(), source })?;
+    conn.prepare_cached("INSERT INTO freezes (name, spec, created_by, created_at) VALUES (?, ?, ?, ?)")
+        .and_then(|mut s| s.execute(params![row.name, spec, row.created_by, fmt_ts(row.created_at)]))
+        .map_err(query_err("creating a freeze"))?;
+    Ok(WriteOutcome::Done)
 }
 
 fn write_token(conn: &Connection, row: &TokenRow) -> Result<WriteOutcome> {

@@ -480,6 +480,35 @@ pub async fn tokens_are_created_once_found_by_hash_and_revoked_with_their_sessio
     assert!(e.to_string().contains("never reused"), "{e}");
 }
 
+fn freeze_row(name: &str, by: &str) -> FreezeRow {
+    FreezeRow {
+        name: name.into(),
+        spec: json!({"name": name, "environments": ["prod*"], "window": {"once": {"from": "2026-12-24T00:00:00Z", "until": "2026-12-27T00:00:00Z"}}}),
+        created_by: by.into(),
+        created_at: t("2026-01-01T00:00:00Z"),
+    }
+}
+
+pub async fn runtime_freezes_are_created_once_listed_by_name_and_deleted(db: impl Backend) {
+    let store = db.open().await;
+    assert_eq!(store.freezes().await.unwrap(), vec![]);
+    for name in ["xmas", "incident"] {
+        one(store.write(vec![Write::Freeze(Box::new(freeze_row(name, "root")))]).await.unwrap()).unwrap();
+    }
+    // A name in use is a conflict and changes nothing.
+    let e = one(store.write(vec![Write::Freeze(Box::new(freeze_row("xmas", "other")))]).await.unwrap()).unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)) && e.to_string().contains("\"xmas\""), "{e}");
+    assert_eq!(store.freezes().await.unwrap(), vec![freeze_row("incident", "root"), freeze_row("xmas", "root")]);
+    let delete = |name: &str| Write::DeleteFreeze { name: name.into() };
+    one(store.write(vec![delete("incident")]).await.unwrap()).unwrap();
+    assert_eq!(store.freezes().await.unwrap(), vec![freeze_row("xmas", "root")]);
+    assert!(matches!(one(store.write(vec![delete("incident")]).await.unwrap()), Err(StoreError::NotFound(_))));
+    // Applying a configuration leaves runtime freezes alone.
+    let config = Write::Config { applied_by: "root".into(), catalog: json!({}), at: t("2026-01-02T00:00:00Z") };
+    one(store.write(vec![config]).await.unwrap()).unwrap();
+    assert_eq!(store.freezes().await.unwrap().len(), 1);
+}
+
 fn audit(at: &str, actor: &str) -> AuditRow {
     AuditRow {
         id: None,
@@ -771,6 +800,7 @@ macro_rules! contract_tests {
                 image_reports_are_looked_up_by_tag_digest_and_repository_newest_first,
                 release_notes_are_stored_and_replaced,
                 tokens_are_created_once_found_by_hash_and_revoked_with_their_sessions,
+                runtime_freezes_are_created_once_listed_by_name_and_deleted,
                 the_audit_log_pages_newest_first_and_is_pruned_by_age,
                 failed_notifications_are_kept_redelivered_once_and_pruned_by_age,
                 a_claimed_key_keeps_the_first_value,

@@ -296,7 +296,7 @@ async fn migrations_are_recorded_once_and_a_store_that_must_not_migrate_refuses_
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(recorded, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(recorded, [1, 2, 3, 4, 5, 6, 7]);
 }
 
 #[tokio::test]

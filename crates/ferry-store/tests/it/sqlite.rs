@@ -51,7 +51,7 @@ async fn a_database_written_by_the_sqlx_based_store_opens_and_reads_back() {
     assert_eq!(after[..5], before[..], "the earlier records are kept as they were");
     assert_eq!(
         after[5..].iter().map(|m| (m.0, m.1.as_str(), m.2)).collect::<Vec<_>>(),
-        [(6, "runs", true), (7, "notification failures", true)]
+        [(6, "runs", true), (7, "notification failures", true), (8, "freezes", true)]
     );
 }
 

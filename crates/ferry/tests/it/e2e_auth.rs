@@ -34,7 +34,7 @@ fn raw(url: &str, method: &str, target: &str, headers: &[(&str, &str)], body: &s
 }
 
 /// A request with reqwest: the status and the JSON answer (`null` when not JSON).
-fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> (u16, Value) {
+pub(super) fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> (u16, Value) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let client = reqwest::Client::new();

@@ -523,6 +523,7 @@ mod e2e_argowf;
 mod e2e_auth;
 mod e2e_cli;
 mod e2e_forges;
+mod e2e_governance;
 mod e2e_notes;
 mod e2e_ops;
 mod e2e_postgres;

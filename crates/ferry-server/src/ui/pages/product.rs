@@ -120,6 +120,52 @@ pub(crate) struct ProductData {
     pub(crate) older: Option<String>,
     pub(crate) newest: Option<String>,
     pub(crate) flow_links: Vec<(String, String)>,
+    /// The freeze windows covering the product: holding now, or coming next.
+    pub(crate) freezes: Vec<FreezeLine>,
+}
+
+/// A freeze window covering a product (or one of its environments), as the page shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct FreezeLine {
+    pub(crate) name: String,
+    pub(crate) environments: String,
+    /// `active until …` or `next …`.
+    pub(crate) when: String,
+    pub(crate) active: bool,
+    pub(crate) reason: String,
+}
+
+/// The freeze windows of `freezes` covering `product` (in `env`, when given) as seen at `now`: active
+/// ones first.
+pub(crate) fn freeze_lines(
+    freezes: &ferry_model::freeze::FreezeSet,
+    product: &str,
+    env: Option<&str>,
+    now: jiff::Timestamp,
+) -> Vec<FreezeLine> {
+    let mut lines: Vec<FreezeLine> = freezes
+        .windows(product, env, now)
+        .into_iter()
+        .map(|w| {
+            let (when, active) = match (w.active, w.next) {
+                (Some((_, until)), _) => (format!("frozen until {}", format::time(Some(until))), true),
+                (None, Some((from, until))) => {
+                    (format!("next {} until {}", format::time(Some(from)), format::time(Some(until))), false)
+                }
+                (None, None) => (String::new(), false),
+            };
+            let envs = &w.freeze.environments;
+            FreezeLine {
+                name: w.freeze.name.to_string(),
+                environments: if envs.is_empty() { "every environment".to_owned() } else { envs.join(", ") },
+                when,
+                active,
+                reason: w.freeze.reason.clone().unwrap_or_default(),
+            }
+        })
+        .collect();
+    lines.sort_by_key(|l| !l.active);
+    lines
 }
 
 /// `/products/{name}`.
@@ -148,6 +194,8 @@ pub(crate) struct ProductInput<'a> {
     pub(crate) error: Option<String>,
     /// The column group asked for (1-based; beyond the last group reads as the last).
     pub(crate) column_group: usize,
+    /// The freeze windows covering the product.
+    pub(crate) freezes: Vec<FreezeLine>,
 }
 
 /// The shown part of `environments` and the navigation between groups.
@@ -203,7 +251,7 @@ fn column_groups(environments: &[String], group: usize, base: &str, filters: &Fi
 
 /// Builds the product page.
 pub(crate) fn product(input: ProductInput<'_>) -> ProductData {
-    let ProductInput { catalog, name, live, rows, next, filters, error, column_group } = input;
+    let ProductInput { catalog, name, live, rows, next, filters, error, column_group, freezes } = input;
     let pname = ProductName::new(name.to_owned()).ok();
     let mut environments = pname.as_ref().map(|p| product_environments(catalog, p)).unwrap_or_default();
     let mut listed: HashSet<String> = environments.iter().cloned().collect();
@@ -320,6 +368,7 @@ pub(crate) fn product(input: ProductInput<'_>) -> ProductData {
         older,
         newest,
         flow_links,
+        freezes,
     }
 }
 

@@ -115,6 +115,24 @@ pub(crate) struct EnvCard {
     pub(crate) apps: Vec<AppItem>,
     pub(crate) workflows: Vec<WorkflowItem>,
     pub(crate) depends_on: String,
+    /// `frozen until … (freezes)` while freeze windows hold the environment.
+    pub(crate) frozen: Option<String>,
+    /// `overridden by … : reason` when an admin let it through.
+    pub(crate) freeze_override: Option<String>,
+    /// The freeze windows covering it now or next (target environments only).
+    pub(crate) freezes: Vec<FreezeLine>,
+}
+
+/// Adds to each target environment's card the freeze windows covering it (holding now, or next).
+pub(crate) fn add_card_freezes(
+    d: &mut ReleaseData,
+    freezes: &ferry_model::freeze::FreezeSet,
+    product: &str,
+    now: Timestamp,
+) {
+    for card in d.envs.iter_mut().filter(|c| !c.is_trigger) {
+        card.freezes = freeze_lines(freezes, product, Some(&card.name), now);
+    }
 }
 
 /// The trigger commit.
@@ -345,6 +363,12 @@ pub(super) fn env_card(v: &ReleaseView, env: &EnvView, now: Timestamp) -> EnvCar
         workflows: env.workflows.iter().map(|l| workflow_item(release, l)).collect(),
         depends_on: env.depends_on.join(", "),
         name: env.name.clone(),
+        frozen: env
+            .frozen
+            .as_ref()
+            .map(|f| format!("frozen until {} ({})", format::time(Some(f.until)), f.freezes.join(", "))),
+        freeze_override: env.freeze_override.as_ref().map(|o| format!("let through by {}: {}", o.actor, o.reason)),
+        freezes: Vec::new(),
     }
 }
 

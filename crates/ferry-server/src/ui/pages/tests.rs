@@ -104,6 +104,7 @@ fn product_columns_follow_the_flow_and_missing_environments_read_as_not_included
         filters: Filters { status: "Failed".into(), ..Filters::default() },
         error: None,
         column_group: 1,
+        freezes: Vec::new(),
     });
     assert_eq!(d.releases[0].flow_href, None, "manual releases have no flow link");
     assert_eq!(d.releases[0].line.flow, "Manual");
@@ -230,6 +231,7 @@ fn a_product_with_many_environments_shows_its_columns_in_groups_with_the_others_
             filters,
             error: None,
             column_group: group,
+            freezes: Vec::new(),
         })
     };
     let first = page(1, Filters::default());
@@ -266,6 +268,7 @@ fn a_product_with_many_environments_shows_its_columns_in_groups_with_the_others_
         filters: Filters::default(),
         error: None,
         column_group: 1,
+        freezes: Vec::new(),
     });
     assert!(d.columns.is_none() && d.releases[0].others.is_empty());
 }
