@@ -47,6 +47,23 @@ impl Default for Spec<'_> {
     }
 }
 
+/// Workflow `gate`: one step `wait` that runs `record` (shell, `{S}` the scratch directory), then waits
+/// for the file `{S}/go`.
+fn gate_workflow(record: &str) -> String {
+    format!(
+        "apiVersion: ferry/v1\nkind: Workflow\nmetadata: {{ name: gate }}\nspec:\n  steps:\n    - name: wait\n      run: {record}{}\n",
+        wait_file(Path::new("{S}/go"))
+    )
+}
+
+/// A product of concurrency `mode` whose qa runs [`gate_workflow`]`(record)` before its action.
+async fn gated(mode: &str, record: &str) -> Setup {
+    let product_extra = format!("  concurrency: {mode}");
+    let workflows = gate_workflow(record);
+    setup(Spec { product_extra: &product_extra, qa: "{ preAction: gate }", workflows: &workflows, ..Spec::default() })
+        .await
+}
+
 async fn setup(spec: Spec<'_>) -> Setup {
     setup_with(spec, |_| {}).await
 }
@@ -400,17 +417,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_releases_start_one_after_another_in_the_order_they_were_created() {
-    let workflows = format!(
-        "apiVersion: ferry/v1\nkind: Workflow\nmetadata: {{ name: gate }}\nspec:\n  steps:\n    - name: wait\n      run: echo \"$RELEASE_ID\" >> \"{{S}}/order-$APP_NAME\"; {}\n",
-        wait_file(Path::new("{S}/go"))
-    );
-    let s = setup(Spec {
-        product_extra: "  concurrency: queue",
-        qa: "{ preAction: gate }",
-        workflows: &workflows,
-        ..Spec::default()
-    })
-    .await;
+    let s = gated("queue", r#"echo "$RELEASE_ID" >> "{S}/order-$APP_NAME"; "#).await;
     let first = s.h.promote(None, None, None).await;
     let second = s.h.promote(None, None, None).await;
     let third = s.h.promote(None, None, None).await;
@@ -505,10 +512,7 @@ async fn retry_after_a_degraded_application_is_fixed_needs_no_new_commit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_runs_one_release_at_a_time_in_order_and_terminates_on_overflow() {
-    let workflows = format!(
-        "apiVersion: ferry/v1\nkind: Workflow\nmetadata: {{ name: gate }}\nspec:\n  steps:\n    - name: wait\n      run: {}\n",
-        wait_file(Path::new("{S}/go"))
-    );
+    let workflows = gate_workflow("");
     let s =
         setup_with(Spec { qa: "{ preAction: gate }", workflows: &workflows, ..Spec::default() }, |c| c.queue_limit = 1)
             .await;
@@ -538,17 +542,7 @@ async fn queue_runs_one_release_at_a_time_in_order_and_terminates_on_overflow() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminate_mode_supersedes_older_releases_and_their_runs() {
-    let workflows = format!(
-        "apiVersion: ferry/v1\nkind: Workflow\nmetadata: {{ name: gate }}\nspec:\n  steps:\n    - name: wait\n      run: echo started >> \"{{S}}/started-$APP_NAME\"; {}\n",
-        wait_file(Path::new("{S}/go"))
-    );
-    let s = setup(Spec {
-        product_extra: "  concurrency: terminate",
-        qa: "{ preAction: gate }",
-        workflows: &workflows,
-        ..Spec::default()
-    })
-    .await;
+    let s = gated("terminate", r#"echo started >> "{S}/started-$APP_NAME"; "#).await;
     let first = s.h.promote(None, None, None).await;
     s.event(step_started(&first, "wait")).await;
     let second = s.h.promote(None, None, None).await;

@@ -185,3 +185,18 @@ pub fn env_of<'a>(view: &'a Value, name: &str) -> &'a Value {
         .find(|e| e["name"] == name)
         .unwrap_or_else(|| panic!("no env {name}"))
 }
+
+/// Product `shop` (flow `standard`, version from `Chart.yaml`'s `appVersion`, promoting the image tag
+/// and the chart's `appVersion`), followed by a document separator.
+pub(crate) const SHOP_PRODUCT: &str = r#"apiVersion: ferry/v1
+kind: Product
+metadata: { name: shop }
+spec:
+  promotionTemplate:
+    versionSource: { file: Chart.yaml, jsonPath: $.appVersion }
+    promotion:
+      values.yaml: { jsonPaths: ["$.image.tag"] }
+      Chart.yaml: { jsonPaths: [$.appVersion] }
+  promotionFlows: [ { name: standard } ]
+---
+"#;

@@ -33,18 +33,7 @@ fn config(url: &str, qa_post: &str, health: &str) -> String {
         }
     }
     out.push_str(&format!(
-        r#"apiVersion: ferry/v1
-kind: Product
-metadata: {{ name: shop }}
-spec:
-  promotionTemplate:
-    versionSource: {{ file: Chart.yaml, jsonPath: $.appVersion }}
-    promotion:
-      values.yaml: {{ jsonPaths: ["$.image.tag"] }}
-      Chart.yaml: {{ jsonPaths: [$.appVersion] }}
-  promotionFlows: [ {{ name: standard }} ]
----
-apiVersion: ferry/v1
+        r#"{SHOP_PRODUCT}apiVersion: ferry/v1
 kind: PromotionFlow
 metadata: {{ name: standard, annotations: {{ version: "3.0" }} }}
 spec:

@@ -152,25 +152,9 @@ fn approval_config(url: &str) -> String {
     let mut yaml = crate::gitops::dev_and_prod(url, |env| {
         Some(if env == "prod" { "push: { healthTimeout: 60s }" } else { "exec: {}" })
     });
+    yaml.push_str(&crate::gitops::shop_flow(r#""$.image.tag""#, "", "policy: { action: commit, preAction: sign-off }"));
     yaml.push_str(
-        r#"apiVersion: ferry/v1
-kind: Product
-metadata: { name: shop }
-spec:
-  promotionTemplate:
-    versionSource: { file: values.yaml, jsonPath: $.image.tag }
-    promotion:
-      values.yaml: { jsonPaths: ["$.image.tag"] }
-  promotionFlows: [ { name: standard } ]
----
-apiVersion: ferry/v1
-kind: PromotionFlow
-metadata: { name: standard }
-spec:
-  triggerEnvironment: dev
-  steps:
-    - { environment: prod, dependsOn: [dev], policy: { action: commit, preAction: sign-off } }
----
+        r#"---
 apiVersion: ferry/v1
 kind: Workflow
 metadata: { name: sign-off }

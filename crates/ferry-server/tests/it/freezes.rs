@@ -96,25 +96,9 @@ async fn unfreeze_checks_its_input_and_needs_a_frozen_environment() {
 /// dev → prod with a freeze on prod from the configuration.
 fn frozen_config(url: &str) -> String {
     let mut yaml = crate::gitops::dev_and_prod(url, |_| None);
+    yaml.push_str(&crate::gitops::shop_flow(r#""$.image.tag""#, "", ""));
     yaml.push_str(
-        r#"apiVersion: ferry/v1
-kind: Product
-metadata: { name: shop }
-spec:
-  promotionTemplate:
-    versionSource: { file: values.yaml, jsonPath: $.image.tag }
-    promotion:
-      values.yaml: { jsonPaths: ["$.image.tag"] }
-  promotionFlows: [ { name: standard } ]
----
-apiVersion: ferry/v1
-kind: PromotionFlow
-metadata: { name: standard }
-spec:
-  triggerEnvironment: dev
-  steps:
-    - { environment: prod, dependsOn: [dev] }
----
+        r#"---
 apiVersion: ferry/v1
 kind: Freeze
 metadata: { name: year-end }

@@ -113,6 +113,20 @@ pub(crate) fn shop_sources(url: &str) -> Value {
 /// The environments `dev` (non-production) and `prod` (production) and the applications `shop-api-*`
 /// and `shop-web-*` in them, from `url` at `envs/ENV/COMPONENT`; `status` gives each environment's
 /// application status source (`None`: the default).
+/// Product `shop` promoting `values.yaml` at `json_paths` (a YAML list's items, e.g.
+/// `"$.image.tag"`), with `product_extra` appended to its spec (indented lines), and flow `standard`
+/// taking it from dev to prod with `prod_step` added to the prod step (e.g. `policy: { action: commit }`).
+pub(crate) fn shop_flow(json_paths: &str, product_extra: &str, prod_step: &str) -> String {
+    let step = if prod_step.is_empty() { String::new() } else { format!(", {prod_step}") };
+    format!(
+        "apiVersion: ferry/v1\nkind: Product\nmetadata: {{ name: shop }}\nspec:\n  promotionTemplate:\n    \
+         versionSource: {{ file: values.yaml, jsonPath: $.image.tag }}\n    promotion:\n      \
+         values.yaml: {{ jsonPaths: [{json_paths}] }}\n  promotionFlows: [ {{ name: standard }} ]\n{product_extra}---\n\
+         apiVersion: ferry/v1\nkind: PromotionFlow\nmetadata: {{ name: standard }}\nspec:\n  triggerEnvironment: dev\n  \
+         steps:\n    - {{ environment: prod, dependsOn: [dev]{step} }}\n"
+    )
+}
+
 pub(crate) fn dev_and_prod(url: &str, status: impl Fn(&str) -> Option<&'static str>) -> String {
     let mut yaml = String::new();
     for (i, env) in ["dev", "prod"].iter().enumerate() {

@@ -20,29 +20,11 @@ use crate::gitops::{Gitops, git, values};
 
 fn config(url: &str) -> String {
     let mut yaml = crate::gitops::dev_and_prod(url, |_| None);
-    yaml.push_str(
-        r#"apiVersion: ferry/v1
-kind: Product
-metadata: { name: shop }
-spec:
-  promotionTemplate:
-    versionSource: { file: values.yaml, jsonPath: $.image.tag }
-    promotion:
-      values.yaml: { jsonPaths: ["$.image.tag", "$.replicas"] }
-  promotionFlows: [ { name: standard } ]
-  releaseNotes:
-    jiraProjects: [SHOP, OPS]
-    issueUrl: { JIRA: "https://jira.example/browse/{id}" }
----
-apiVersion: ferry/v1
-kind: PromotionFlow
-metadata: { name: standard }
-spec:
-  triggerEnvironment: dev
-  steps:
-    - { environment: prod, dependsOn: [dev], policy: { action: commit } }
-"#,
-    );
+    yaml.push_str(&crate::gitops::shop_flow(
+        r#""$.image.tag", "$.replicas""#,
+        "  releaseNotes:\n    jiraProjects: [SHOP, OPS]\n    issueUrl: { JIRA: \"https://jira.example/browse/{id}\" }\n",
+        "policy: { action: commit }",
+    ));
     yaml
 }
 
