@@ -5,6 +5,7 @@ use ferry_model::names::{ProductName, ReleaseId};
 use ferry_model::release::{ReleaseEvent, ReleaseState};
 use ferry_store::Store;
 
+use super::drive::no_outcome;
 use super::{Active, Created, Engine, internal};
 use crate::handle::{EngineError, PromoteRequest, PromoteScope, Promoted};
 use crate::snapshot::{FlowChoice, build_snapshot};
@@ -61,35 +62,73 @@ impl<S: Store> Engine<S> {
         });
     }
 
-    pub(super) async fn handle_created(&mut self, created: Created) {
-        let Created { result, reply, auto } = created;
-        let (id, snapshot) = match result {
-            Ok(v) => v,
-            Err(e) => {
-                if let Some(product) = auto {
-                    self.product_event(&product, "release-not-created", format!("no release was created: {e}")).await;
+    /// Commits the releases whose snapshots are built (`batch`, in the order they came): their
+    /// `Created` events in one store write, then each one's concurrency rule, then the releases are
+    /// driven together.
+    pub(super) async fn handle_created(&mut self, batch: Vec<Created>) {
+        let mut waiting = Vec::with_capacity(batch.len());
+        let mut writes = Vec::with_capacity(batch.len());
+        for Created { result, reply, auto } in batch {
+            let (id, snapshot) = match result {
+                Ok(v) => v,
+                Err(e) => {
+                    if let Some(product) = auto {
+                        self.product_event(&product, "release-not-created", format!("no release was created: {e}"))
+                            .await;
+                    }
+                    let _ = reply.send(Err(e));
+                    continue;
                 }
-                let _ = reply.send(Err(e));
-                return;
+            };
+            let at = self.ports.clock.now();
+            let state = match ReleaseState::new(id, snapshot.clone(), at) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = reply.send(Err(internal(e)));
+                    continue;
+                }
+            };
+            let event = ReleaseEvent::Created { id, snapshot: Box::new(snapshot), at };
+            self.releases.insert(id, Active::new(state.clone(), 0));
+            match self.prepare(id, vec![event], state) {
+                Ok((prepared, write)) => {
+                    writes.push(write);
+                    waiting.push((prepared, reply));
+                }
+                Err(e) => {
+                    self.forget_new(id);
+                    let _ = reply.send(Err(e));
+                }
             }
-        };
-        let at = self.ports.clock.now();
-        let state = match ReleaseState::new(id, snapshot.clone(), at) {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = reply.send(Err(internal(e)));
-                return;
-            }
-        };
-        let event = ReleaseEvent::Created { id, snapshot: Box::new(snapshot), at };
-        self.releases.insert(id, Active::new(state.clone(), 0));
-        if let Err(e) = self.commit(id, vec![event], state).await {
-            self.releases.remove(&id);
-            let _ = reply.send(Err(e));
+        }
+        if writes.is_empty() {
             return;
         }
-        let _ = reply.send(Ok(Promoted { release: id }));
-        self.enforce_concurrency(id).await;
-        self.drive(id).await;
+        let mut outcomes = self.write_together(writes).await.into_iter();
+        let mut created = Vec::with_capacity(waiting.len());
+        for (prepared, reply) in waiting {
+            let id = prepared.id;
+            let written = outcomes.next().unwrap_or_else(|| Err(no_outcome()));
+            match self.committed(prepared, written) {
+                Ok(()) => {
+                    let _ = reply.send(Ok(Promoted { release: id }));
+                    created.push(id);
+                }
+                Err(e) => {
+                    self.forget_new(id);
+                    let _ = reply.send(Err(e));
+                }
+            }
+        }
+        for id in &created {
+            self.enforce_concurrency(*id).await;
+        }
+        self.drive_many(created.into_iter().map(|id| (id, Vec::new())).collect()).await;
+    }
+
+    /// Forgets release `id` whose `Created` event was never written.
+    fn forget_new(&mut self, id: ReleaseId) {
+        self.releases.remove(&id);
+        self.live.remove(id);
     }
 }

@@ -30,7 +30,7 @@ impl<S: Store> Engine<S> {
 
     /// Builds the store write of `events` for release `id` and shares `next` with readers (see
     /// [`Engine::committed`], which puts the old state back when the write fails).
-    fn prepare(
+    pub(super) fn prepare(
         &mut self,
         id: ReleaseId,
         events: Vec<ReleaseEvent>,
@@ -67,7 +67,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// Installs the state of a prepared write once the store answered it (`written`).
-    fn committed(&mut self, prepared: Prepared, written: Result<(), StoreError>) -> Result<(), EngineError> {
+    pub(super) fn committed(&mut self, prepared: Prepared, written: Result<(), StoreError>) -> Result<(), EngineError> {
         let Prepared { id, events, next, header, .. } = prepared;
         if let Err(e) = written {
             if self.lost_by(&e) {
@@ -221,32 +221,40 @@ impl<S: Store> Engine<S> {
             }
         }
         if !writes.is_empty() {
-            let count = writes.len();
-            let mut outcomes = match self.store.write(writes).await {
-                Ok(outcomes) => outcomes.into_iter().map(|o| o.map(|_| ())).collect::<Vec<_>>(),
-                Err(e) => (0..count)
-                    .map(|_| Err(StoreError::Internal { doing: "writing releases", detail: e.to_string() }))
-                    .collect(),
-            }
-            .into_iter();
+            let mut outcomes = self.write_together(writes).await.into_iter();
             for (prepared, unrecorded, may_start) in waiting {
                 let id = prepared.id;
-                let written = outcomes.next().unwrap_or_else(|| {
-                    Err(StoreError::Internal {
-                        doing: "writing a release",
-                        detail: "the store returned no outcome".into(),
-                    })
-                });
+                let written = outcomes.next().unwrap_or_else(|| Err(no_outcome()));
                 match self.committed(prepared, written) {
                     Ok(()) => ready.push((id, may_start)),
                     Err(e) => self.unrecorded(id, unrecorded, &e),
                 }
             }
         }
-        // Work is handed out only once the decisions are durable.
+        // Work is handed out only once the decisions are durable; releases that may start because
+        // one of these ended are driven together next.
+        let mut next = Vec::new();
         for (id, may_start) in ready {
             self.hand_out(id, may_start);
-            self.after_finish(id).await;
+            if let Some(queued) = self.after_finish(id)
+                && !next.contains(&queued)
+            {
+                next.push(queued);
+            }
+        }
+        if !next.is_empty() {
+            Box::pin(self.drive_many(next.into_iter().map(|id| (id, Vec::new())).collect())).await;
+        }
+    }
+
+    /// Sends `writes` to the store in one call: one outcome per write, in their order.
+    pub(super) async fn write_together(&self, writes: Vec<Write>) -> Vec<Result<(), StoreError>> {
+        let count = writes.len();
+        match self.store.write(writes).await {
+            Ok(outcomes) => outcomes.into_iter().map(|o| o.map(|_| ())).collect(),
+            Err(e) => (0..count)
+                .map(|_| Err(StoreError::Internal { doing: "writing releases", detail: e.to_string() }))
+                .collect(),
         }
     }
 
@@ -339,6 +347,11 @@ impl<S: Store> Engine<S> {
     }
 }
 
+/// The error for a write the store gave no answer for.
+pub(super) fn no_outcome() -> StoreError {
+    StoreError::Internal { doing: "writing a release", detail: "the store returned no outcome".into() }
+}
+
 /// A release's events planned in one step, not yet durable.
 struct PlannedStep {
     id: ReleaseId,
@@ -351,8 +364,8 @@ struct PlannedStep {
 }
 
 /// A release write built and its state shared with readers, waiting for the store's answer.
-struct Prepared {
-    id: ReleaseId,
+pub(super) struct Prepared {
+    pub(super) id: ReleaseId,
     events: Vec<ReleaseEvent>,
     next: std::sync::Arc<ReleaseState>,
     header: super::active::ViewHeader,

@@ -361,7 +361,17 @@ impl<S: Store> Engine<S> {
                     }
                     self.handle_msgs(batch).await
                 }
-                Some(done) = created.recv() => self.handle_created(done).await,
+                Some(done) = created.recv() => {
+                    // Releases whose snapshots are ready are created together: one durable commit.
+                    let mut batch = vec![done];
+                    while batch.len() < MSG_BATCH {
+                        match created.try_recv() {
+                            Ok(done) => batch.push(done),
+                            Err(_) => break,
+                        }
+                    }
+                    self.handle_created(batch).await
+                }
                 Some((app, outcome)) = triggers.recv() => self.handle_trigger(app, outcome).await,
                 Some(renewal) = renewals.recv() => self.handle_renewal(renewal),
                 Some(round) = lease_rounds.recv() => self.handle_lease_round(round).await,

@@ -99,13 +99,21 @@ impl<S: Store> Engine<S> {
                     .map(|(id, _)| id)
                     .collect();
                 // Other replicas' releases of the product, by their stored environment statuses.
-                let elsewhere = self.others_of(&product, id).await.into_iter().filter(|o| {
-                    o.id < id
-                        && targets.iter().any(|env| {
-                            o.environments.get(env.as_str()).and_then(|s| s.as_str()).is_some_and(|s| s != "Successful")
-                        })
-                });
-                let older: Vec<ReleaseId> = older.into_iter().chain(elsewhere.map(|o| o.id)).collect();
+                let others = self.others_of(&product, id).await;
+                let shares_target = |o: &super::replicas::Other| {
+                    targets.iter().any(|env| {
+                        o.environments.get(env.as_str()).and_then(|s| s.as_str()).is_some_and(|s| s != "Successful")
+                    })
+                };
+                // A newer release created on another replica that read the product's releases before
+                // this one was stored never saw it: this one gives way. (Each release reads after its
+                // own write, so of two concurrent ones at least one sees the other.)
+                if let Some(newer) = others.iter().filter(|o| o.id > id && shares_target(o)).map(|o| o.id).max() {
+                    self.terminate_anywhere(id, format!("superseded by release {newer}")).await;
+                    return;
+                }
+                let elsewhere = others.iter().filter(|o| o.id < id && shares_target(o)).map(|o| o.id);
+                let older: Vec<ReleaseId> = older.into_iter().chain(elsewhere).collect();
                 for old in older {
                     self.terminate_anywhere(old, format!("superseded by release {id}")).await;
                 }
@@ -159,20 +167,18 @@ impl<S: Store> Engine<S> {
         granted
     }
 
-    /// Drops finished releases from memory and starts the next queued release of the product.
-    pub(super) async fn after_finish(&mut self, id: ReleaseId) {
-        let Some(active) = self.releases.get(&id) else { return };
+    /// Drops release `id` from memory once it ended and nothing of it is in flight; returns the
+    /// product's next queued release, for the caller to drive.
+    pub(super) fn after_finish(&mut self, id: ReleaseId) -> Option<ReleaseId> {
+        let active = self.releases.get(&id)?;
         let done = active.state.finished_at().is_some() || active.state.terminated_at().is_some();
         if !done || !active.in_flight.is_empty() {
-            return;
+            return None;
         }
         let product = active.state.snapshot().product.clone();
         self.releases.remove(&id);
         self.live.remove(id);
-        let next = self.releases.of_product(&product).find(|(_, a)| a.state.started_at().is_none()).map(|(id, _)| id);
-        if let Some(next) = next {
-            Box::pin(self.drive(next)).await;
-        }
+        self.releases.of_product(&product).find(|(_, a)| a.state.started_at().is_none()).map(|(id, _)| id)
     }
 
     /// A newer run of the same workflow for the same application and environment terminates the
