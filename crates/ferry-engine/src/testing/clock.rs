@@ -25,6 +25,12 @@ impl FakeClock {
         FakeClock { now: watch::channel(at).0, ids: AtomicU64::new(0), moving: Mutex::new(()) }
     }
 
+    /// Makes the next id `n + 1`: fakes of several engines on one store then hand out distinct ids,
+    /// and those after a higher `n` are the newer ones.
+    pub fn ids_after(&self, n: u64) {
+        self.ids.store(n, Ordering::SeqCst);
+    }
+
     /// Moves the clock forward by `by` and fires the timers that are due.
     pub fn advance(&self, by: std::time::Duration) {
         let _moving = self.moving.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

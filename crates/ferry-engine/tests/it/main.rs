@@ -10,4 +10,5 @@ mod fixture;
 mod forges;
 mod freezes;
 mod parity;
+mod replicas;
 mod scenarios;
