@@ -105,6 +105,8 @@ struct Shared {
     refreshed: tokio::sync::Notify,
     cut_streams: std::sync::atomic::AtomicBool,
     silent_streams: std::sync::atomic::AtomicBool,
+    /// How many watch streams were answered (their first event taken).
+    streams: watch::Sender<usize>,
     /// Whether the repository is looked at every tick, or only after a refresh request.
     poll_repository: std::sync::atomic::AtomicBool,
 }
@@ -184,6 +186,7 @@ impl ArgoCdStandIn {
             refreshed: tokio::sync::Notify::new(),
             cut_streams: std::sync::atomic::AtomicBool::new(false),
             silent_streams: std::sync::atomic::AtomicBool::new(false),
+            streams: watch::channel(0).0,
             poll_repository: std::sync::atomic::AtomicBool::new(true),
         });
         let router = Router::new()
@@ -236,6 +239,13 @@ impl ArgoCdStandIn {
     /// only): a commit is noticed no earlier than Ferry's refresh after its push.
     pub fn poll_repository(&self, poll: bool) {
         self.shared.poll_repository.store(poll, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Waits until `n` watch streams were answered: each one's first event is the application as it
+    /// was then, so a change made after this call reaches those streams only as a later event.
+    pub async fn streams_answered(&self, n: usize) {
+        let mut answered = self.shared.streams.subscribe();
+        let _ = answered.wait_for(|count| *count >= n).await;
     }
 
     /// Requests received, as `METHOD path?query` (`POST` bodies appended), oldest first.
@@ -483,18 +493,27 @@ async fn stream_apps(
         let line = json!({ "result": { "type": "ADDED", "application": app } }).to_string();
         return line[..line.len() / 2].to_owned().into_response();
     }
-    let versions = shared.version.subscribe();
+    // The first event is the application as it is when the watch begins (as Argo CD sends it);
+    // changes from then on follow as events.
+    let mut versions = shared.version.subscribe();
+    versions.borrow_and_update();
+    let initial = shared.apps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&name).map(to_json);
+    shared.streams.send_modify(|count| *count += 1);
     let events = futures_util::stream::unfold(
-        (shared, versions, name, true),
-        |(shared, mut versions, name, first)| async move {
-            if !first && shared.silent_streams.load(std::sync::atomic::Ordering::SeqCst) {
-                std::future::pending::<()>().await;
-            }
-            if !first && versions.changed().await.is_err() {
-                return None;
-            }
-            versions.borrow_and_update();
-            let app = shared.apps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&name).map(to_json);
+        (shared, versions, name, Some(initial)),
+        |(shared, mut versions, name, initial)| async move {
+            let first = initial.is_some();
+            let app = match initial {
+                Some(app) => app,
+                None => {
+                    if shared.silent_streams.load(std::sync::atomic::Ordering::SeqCst) {
+                        std::future::pending::<()>().await;
+                    }
+                    versions.changed().await.ok()?;
+                    versions.borrow_and_update();
+                    shared.apps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&name).map(to_json)
+                }
+            };
             let line = match app {
                 Some(app) => {
                     json!({ "result": { "type": if first { "ADDED" } else { "MODIFIED" }, "application": app } })
@@ -502,7 +521,7 @@ async fn stream_apps(
                 None => json!({ "result": { "type": "DELETED", "application": { "metadata": { "name": name } } } }),
             };
             let bytes = Bytes::from(format!("{line}\n"));
-            Some((Ok::<_, Infallible>(bytes), (shared, versions, name, false)))
+            Some((Ok::<_, Infallible>(bytes), (shared, versions, name, None)))
         },
     );
     Body::from_stream(events).into_response()

@@ -1,6 +1,8 @@
 //! Committing events: what happened is applied, the planner decides on top of it, both are made
 //! durable in one store write, and only then is the work handed out.
 
+use std::collections::HashSet;
+
 use ferry_model::names::{AppName, EnvName, ReleaseId};
 use ferry_model::release::{ReleaseEvent, ReleaseState};
 use ferry_store::{AppStateRow, NewEvent, ReleaseWrite, Store, StoreError, Write};
@@ -195,12 +197,17 @@ impl<S: Store> Engine<S> {
     /// writes go to the store together (one transaction where the store groups them, one durable
     /// commit), and each release's work is handed out once its write is durable.
     pub(super) async fn drive_many(&mut self, batch: Vec<(ReleaseId, Vec<ReleaseEvent>)>) {
-        let mut planned = Vec::with_capacity(batch.len());
+        let mut planned: Vec<PlannedStep> = Vec::with_capacity(batch.len());
+        let mut ending = HashSet::new();
         for (id, recorded) in batch {
-            if let Some(step) = self.plan_step(id, recorded).await {
+            if let Some(step) = self.plan_step(id, recorded, &ending).await {
+                if step.ends() {
+                    ending.insert(id);
+                }
                 planned.push(step);
             }
         }
+        self.plan_successors(&mut planned, &mut ending).await;
         // What needs no write goes on at once; the others are prepared and written together.
         let mut waiting = Vec::new();
         let mut writes = Vec::new();
@@ -258,6 +265,38 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// Plans, into the same write, the queued release of a product that may start because a release
+    /// planned in this write ends (and so on, up to [`super::MSG_BATCH`] releases): a queue whose
+    /// releases need no outside work drains in one durable commit. Only a sole engine does so — a
+    /// replica takes the product's turn in the database, which sees the ending release only once
+    /// committed.
+    async fn plan_successors(&mut self, planned: &mut Vec<PlannedStep>, ending: &mut HashSet<ReleaseId>) {
+        if !self.replicas.is_sole() {
+            return;
+        }
+        let mut i = 0;
+        while i < planned.len() && planned.len() < super::MSG_BATCH {
+            if planned[i].ends() {
+                let product = planned[i].next.snapshot().product.clone();
+                let successor = self
+                    .releases
+                    .of_product(&product)
+                    .find(|(_, a)| a.state.started_at().is_none())
+                    .map(|(id, _)| id)
+                    .filter(|id| !planned.iter().any(|p| p.id == *id));
+                if let Some(id) = successor
+                    && let Some(step) = self.plan_step(id, Vec::new(), ending).await
+                {
+                    if step.ends() {
+                        ending.insert(id);
+                    }
+                    planned.push(step);
+                }
+            }
+            i += 1;
+        }
+    }
+
     /// Keeps what happened to release `id` for the next attempt after its write failed (unless the
     /// release is another replica's now); the decisions are planned again then. Nothing is acted on
     /// before it is durable.
@@ -268,9 +307,15 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// Applies `recorded` to release `id` and plans on top until nothing new is decided.
-    async fn plan_step(&mut self, id: ReleaseId, recorded: Vec<ReleaseEvent>) -> Option<PlannedStep> {
-        let may_start = self.may_start(id) && self.take_product_turn(id).await;
+    /// Applies `recorded` to release `id` and plans on top until nothing new is decided; releases in
+    /// `ending` end in the same write and hold no queue.
+    async fn plan_step(
+        &mut self,
+        id: ReleaseId,
+        recorded: Vec<ReleaseEvent>,
+        ending: &HashSet<ReleaseId>,
+    ) -> Option<PlannedStep> {
+        let may_start = self.may_start(id, ending) && self.take_product_turn(id).await;
         let catalog = self.catalog.clone();
         let workflows = &catalog.workflows;
         let freezes = self.freezes.clone();
@@ -361,6 +406,13 @@ struct PlannedStep {
     /// How many of `events` happened (kept for the next attempt when the write fails).
     happened: usize,
     next: ReleaseState,
+}
+
+impl PlannedStep {
+    /// Whether the release has ended once this step is written.
+    fn ends(&self) -> bool {
+        self.next.finished_at().is_some() || self.next.terminated_at().is_some()
+    }
 }
 
 /// A release write built and its state shared with readers, waiting for the store's answer.

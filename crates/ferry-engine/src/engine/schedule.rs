@@ -1,6 +1,8 @@
 //! Scheduling: the flow timeout (one timer on the earliest deadline), per-product concurrency
 //! (a queue with a limit, or terminating older releases) and workflow-run supersession.
 
+use std::collections::HashSet;
+
 use ferry_model::names::{EnvName, ReleaseId};
 use ferry_model::release::{ReleaseState, RunId};
 use ferry_model::resources::Concurrency;
@@ -122,18 +124,21 @@ impl<S: Store> Engine<S> {
     }
 
     /// Whether release `id` may leave the queue: in `queue` mode, no older release of its product is
-    /// still active; in `terminate` mode at once (older ones are being terminated).
-    pub(super) fn may_start(&self, id: ReleaseId) -> bool {
+    /// still active (those in `ending` end in the write being planned); in `terminate` mode at once
+    /// (older ones are being terminated).
+    pub(super) fn may_start(&self, id: ReleaseId, ending: &HashSet<ReleaseId>) -> bool {
         let Some(active) = self.releases.get(&id) else { return false };
         let product = &active.state.snapshot().product;
         if self.catalog.products.get(product).is_some_and(|p| p.concurrency == Concurrency::Terminate) {
             return true;
         }
         !self.older_elsewhere(id, product)
-            && !self
-                .releases
-                .of_product(product)
-                .any(|(other, a)| other < id && a.state.finished_at().is_none() && a.state.terminated_at().is_none())
+            && !self.releases.of_product(product).any(|(other, a)| {
+                other < id
+                    && a.state.finished_at().is_none()
+                    && a.state.terminated_at().is_none()
+                    && !ending.contains(&other)
+            })
     }
 
     /// Whether release `id`, free to start as far as this replica knows, may start across replicas:

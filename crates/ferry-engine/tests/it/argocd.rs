@@ -253,6 +253,8 @@ async fn a_silent_watch_stream_is_read_again_after_the_resync_interval() {
         r.h.next_event(|e| e.body["type"] == "AppObserved" && e.body["app"] == APP && e.body["sync"] != "Synced");
     let id = r.h.promote(None, None, None).await;
     waiting.await;
+    // Ferry reads the application, then watches it: the change comes after the watch's first event.
+    r.argo.streams_answered(1).await;
     r.argo.set_behaviour(APP, Behaviour::Healthy);
     let view = r.h.wait_final(&id).await;
     assert_eq!(view["status"], "Succeeded", "{view:#}");

@@ -727,3 +727,48 @@ async fn a_pull_request_closed_without_merge_fails_the_environment() {
     assert_eq!(env_of(&view, "prod")["status"], "Failed");
     assert!(view["reason"].as_str().unwrap().contains("closed without merge: not this week"), "{view:#}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_of_releases_needing_no_outside_work_runs_one_release_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = files();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let repo = Repo::new(dir.path(), "gitops", &refs);
+    let h = Harness::start(dir).await;
+    // Action none and applications without status commands: every environment passes in the engine
+    // step that reaches it, so a release runs entirely in the write that starts it.
+    let url = repo.url();
+    let mut yaml = String::new();
+    for env in ENVS {
+        yaml.push_str(&format!(
+            "apiVersion: ferry/v1\nkind: Environment\nmetadata: {{ name: {env} }}\nspec: {{ type: non-production }}\n---\n\
+             apiVersion: ferry/v1\nkind: Application\nmetadata: {{ name: shop-api-{env} }}\nspec:\n  product: shop\n  environment: {env}\n  component: api\n  source: {{ repoURL: \"{url}\", path: apps/api/{env}, targetRevision: main }}\n---\n"
+        ));
+    }
+    yaml.push_str(
+        "apiVersion: ferry/v1\nkind: Product\nmetadata: { name: shop }\nspec:\n  promotionFlows: [ { name: standard } ]\n  concurrency: queue\n---\n\
+         apiVersion: ferry/v1\nkind: PromotionFlow\nmetadata: { name: standard }\nspec:\n  triggerEnvironment: dev\n  steps:\n    \
+         - { environment: qa, dependsOn: [dev], policy: { action: none } }\n    \
+         - { environment: prod, dependsOn: [qa], policy: { action: none } }\n",
+    );
+    h.apply(&yaml).await;
+    let p = || h.promote(None, None, None);
+    let (a, b, c, d, e, f) = tokio::join!(p(), p(), p(), p(), p(), p());
+    let mut ids = vec![a, b, c, d, e, f];
+    ids.sort();
+    for id in &ids {
+        assert_eq!(h.wait_final(id).await["status"], "Succeeded");
+    }
+    // In the store's global order, one at a time: each release started after the one before it
+    // finished (a release whose snapshot took longer may start after a newer one, as it was created later).
+    let mut spans = Vec::new();
+    for id in &ids {
+        let events = h.store.release_events(&id.parse().unwrap()).await.unwrap();
+        let gid = |ty: &str| events.iter().find(|e| e.body["type"] == ty).map(|e| e.gid).unwrap();
+        spans.push((gid("Started"), gid("Finished"), id.clone()));
+    }
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(pair[1].0 > pair[0].1, "{} started before {} finished: {spans:?}", pair[1].2, pair[0].2);
+    }
+}
