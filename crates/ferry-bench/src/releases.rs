@@ -115,6 +115,7 @@ fn generate(t: &Template, i: usize, n: usize) -> Result<Write> {
         view: Some(view),
         app_states: Vec::new(),
         runs: Vec::new(),
+        outcomes: Vec::new(),
     })))
 }
 
