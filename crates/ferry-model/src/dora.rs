@@ -260,16 +260,22 @@ pub fn week_start(t: Timestamp) -> Timestamp {
 /// The figures of the outcomes of `window` (outcomes outside it are ignored, except that a later
 /// Successful outcome still decides a rollback or a restore of one inside it).
 pub fn compute(outcomes: &[EnvOutcome], window: Window) -> Report {
-    let classified = classify(outcomes);
-    let inside = |c: &&Classified<'_>| c.outcome.at >= window.since && c.outcome.at < window.until;
+    let mut inside: Vec<Classified<'_>> = classify(outcomes)
+        .into_iter()
+        .filter(|c| c.outcome.at >= window.since && c.outcome.at < window.until)
+        .collect();
+    // In time order, each week is one contiguous run: the buckets cost one pass, not one per week.
+    inside.sort_by_key(|c| c.outcome.at);
     let days = window.until.duration_since(window.since).as_secs_f64() / 86_400.0;
-    let total = figures(classified.iter().filter(inside), days);
+    let total = figures(inside.iter(), days);
     let mut weeks = Vec::new();
     let mut start = week_start(window.since);
+    let mut rest = inside.as_slice();
     while start < window.until {
         let end = start.checked_add(SignedDuration::from_hours(24 * 7)).unwrap_or(window.until);
-        let in_week = |c: &&Classified<'_>| inside(c) && c.outcome.at >= start && c.outcome.at < end;
-        weeks.push(Week { start, figures: figures(classified.iter().filter(in_week), 7.0) });
+        let (week, later) = rest.split_at(rest.partition_point(|c| c.outcome.at < end));
+        weeks.push(Week { start, figures: figures(week.iter(), 7.0) });
+        rest = later;
         start = end;
     }
     Report { total, weeks }
