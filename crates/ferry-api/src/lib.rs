@@ -12,6 +12,7 @@ mod activity;
 mod admin;
 mod catalog;
 mod control;
+mod dora;
 mod error;
 mod freezes;
 mod health;
@@ -39,6 +40,7 @@ pub use control::{
     ApproveRequest, Approved, ClosePullRequest, PromoteRequest, Provider, PullRequest, PullRequestList, PullState,
     StatusAccepted, StatusReport, TerminateRequest, WebhookResponse,
 };
+pub use dora::{DoraFigures, DoraReport, DoraSeries, DoraWeek, DurationStats};
 pub use freezes::{Freeze, FreezeList, FreezeWindow, NewFreeze, Occurrence, UnfreezeRequest};
 pub use health::{Health, ServerHealth, VersionInfo};
 pub use images::{ImageReport, ImageReportList, ImageReportRequest};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use ferry_store::{NewEvent, ReleaseFilter, ReleaseRow, ReleaseWrite, SqliteStore, Store, Write};
+use ferry_store::{NewEvent, OutcomeRow, ReleaseFilter, ReleaseRow, ReleaseWrite, SqliteStore, Store, Write};
 use jiff::Timestamp;
 use tokio::sync::{Mutex, mpsc};
 
@@ -106,6 +106,27 @@ fn generate(t: &Template, i: usize, n: usize) -> Result<Write> {
         ..t.row.clone()
     };
     let view = serde_json::from_str(&fix(&t.view))?;
+    // The DORA projection: each Successful environment of the template, an hour after its commit.
+    let at = row.finished_at.unwrap_or(created);
+    let outcomes = t
+        .row
+        .environments
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, status)| status.as_str() == Some("Successful"))
+        .map(|(env, _)| OutcomeRow {
+            release_id: id.clone(),
+            product: product.clone(),
+            environment: env.clone(),
+            flow: row.flow.clone(),
+            attempt: 0,
+            status: "Successful".into(),
+            after_action: true,
+            committed_at: created - jiff::SignedDuration::from_hours(1),
+            at,
+        })
+        .collect();
     Ok(Write::Release(Box::new(ReleaseWrite {
         release_id: id,
         product,
@@ -115,8 +136,12 @@ fn generate(t: &Template, i: usize, n: usize) -> Result<Write> {
         view: Some(view),
         app_states: Vec::new(),
         runs: Vec::new(),
+        outcomes,
     })))
 }
+
+/// The DORA window of the reads: the last 90 days of the generated releases (see [`created_ms`]).
+const DORA_SINCE: &str = "2025-10-03T00:00:00Z";
 
 /// Writes `n` releases through `Store::write`; returns per-tenth rates and the total time.
 async fn populate(store: &SqliteStore, templates: Arc<Vec<Template>>, n: usize) -> Result<(Vec<f64>, Duration)> {
@@ -288,6 +313,16 @@ pub async fn releases(dir: &Path, limits: &Limits, sizes: Sizes) -> Result<Vec<R
         }
         view.push(t);
     }
+    // DORA metrics of one product over 90 days (an indexed range of the outcomes projection).
+    let mut dora = Vec::with_capacity(q);
+    for k in 0..q {
+        let url = format!("{base}/api/v1/dora?product={}&since={DORA_SINCE}", product(k));
+        let (t, status) = timed_get(&client, &url, false).await?;
+        if !status.is_success() {
+            bail!("GET {url}: {status}");
+        }
+        dora.push(t);
+    }
     // The HTML pages of the web UI.
     let mut product_page = Vec::with_capacity(q);
     let mut release_page = Vec::with_capacity(q);
@@ -358,6 +393,16 @@ pub async fn releases(dir: &Path, limits: &Limits, sizes: Sizes) -> Result<Vec<R
         Row::new(scenario, "release view API", Unit::Ms, Stat::of_latencies(&view), http_limit())
             .target("p99 ≤ 2 ms", Goal::P99AtMost(2.0)),
     ];
+    rows.push(
+        Row::new(
+            scenario,
+            &format!("DORA metrics API (one product, 90 days: ~{} outcomes)", 2 * n / PRODUCTS / 3),
+            Unit::Ms,
+            Stat::of_latencies(&dora),
+            http_limit(),
+        )
+        .note("no SPEC target; cost grows with the outcomes in the window, not with the history"),
+    );
     rows.push(
         Row::new(scenario, "HTML page /products/{name}", Unit::Ms, Stat::of_latencies(&product_page), http_limit())
             .target("p99 ≤ 5 ms", Goal::P99AtMost(5.0)),

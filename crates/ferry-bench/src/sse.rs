@@ -53,6 +53,7 @@ fn write(release: &str, seq: usize) -> Write {
         view: Some(serde_json::json!({"id": release, "status": "Running"})),
         app_states: Vec::new(),
         runs: Vec::new(),
+        outcomes: Vec::new(),
     }))
 }
 

@@ -5,6 +5,7 @@
 //! template resolution, the JSONPath subset used by promotions, and the release
 //! state, events and status roll-ups of SPEC §4.
 
+pub mod dora;
 pub mod duration;
 pub mod flow;
 pub mod freeze;

@@ -72,7 +72,9 @@ pub(crate) async fn readyz<S: Store>(State(st): State<AppState<S>>) -> Result<Js
 
 pub(crate) async fn metrics<S: Store>(State(st): State<AppState<S>>) -> Response {
     let active = st.store.active_releases().await.ok().map(|ids| ids.len());
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], st.metrics.render(active)).into_response()
+    let mut text = st.metrics.render(active);
+    text.push_str(&crate::dora::gauges(&st.store, jiff::Timestamp::now()).await);
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
 pub(crate) async fn openapi() -> Response {

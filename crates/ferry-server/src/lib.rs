@@ -16,6 +16,7 @@ mod api;
 pub mod auth;
 mod body;
 mod control;
+mod dora;
 pub mod dto;
 mod error;
 mod extract;

@@ -51,6 +51,11 @@ use crate::routes::{Access, ROUTES, Route};
     ferry_api::Approved,
     ferry_api::UnfreezeRequest,
     ferry_api::FreezeList,
+    ferry_api::DoraReport,
+    ferry_api::DoraSeries,
+    ferry_api::DoraWeek,
+    ferry_api::DoraFigures,
+    ferry_api::DurationStats,
     ferry_api::Freeze,
     ferry_api::NewFreeze,
     ferry_api::PullRequestList,
@@ -301,7 +306,7 @@ fn others(route: &Route) -> Option<Op> {
     Some(match (route.method, route.path) {
         ("GET", "/healthz") => op("healthz", "operations", "Liveness: the process answers", ok(200, "Alive.", json("Status"))),
         ("GET", "/readyz") => op("readyz", "operations", "Readiness: the store answers", ok(200, "Ready.", json("Status"))).errors(&[503]),
-        ("GET", "/metrics") => op("metrics", "operations", "Prometheus metrics", ok(200, "Prometheus text format 0.0.4: ferry_events_committed_total, ferry_release_events_total{type}, ferry_active_releases, ferry_sse_subscribers, ferry_http_requests_total{method,route,status}.", Some(("text/plain", string().into())))),
+        ("GET", "/metrics") => op("metrics", "operations", "Prometheus metrics", ok(200, "Prometheus text format 0.0.4: ferry_events_committed_total, ferry_release_events_total{type}, ferry_active_releases, ferry_sse_subscribers, ferry_http_requests_total{method,route,status}, and the DORA gauges per product and environment over the last 30 days (ferry_dora_deployments_per_week, ferry_dora_lead_time_median_seconds, ferry_dora_lead_time_p90_seconds, ferry_dora_change_failure_rate, ferry_dora_time_to_restore_median_seconds).", Some(("text/plain", string().into())))),
         ("GET", "/api/v1/openapi.json") => op("openapi", "operations", "This document", ok(200, "OpenAPI 3.1 document.", Some(("application/json", ObjectBuilder::new().schema_type(Type::Object).build().into())))),
         ("GET", "/api/v1/version") => op("getVersion", "access", "The server's version and commit", ok(200, "What the server runs.", json("VersionInfo")))
             .describe("`ferry version` prints it beside the client's."),
@@ -356,6 +361,14 @@ fn others(route: &Route) -> Option<Op> {
             .describe("The change goes to its notification as the applied configuration has it now; a dropped change goes to every notification whose filters match it. 409 when it was already redelivered, or when its notification is no longer configured (nothing matches it any more). No request body.")
             .params(vec![path("id", "The failure's id (from the list).", integer(1, None, None))])
             .errors(&[400, 404, 409, 503]),
+        ("GET", "/api/v1/dora") => op("getDora", "releases", "DORA metrics of a product (SPEC §10): deployment frequency, lead time, change failure rate, time to restore", ok(200, "The figures over the window for every environment together and for each, with weekly buckets.", json("DoraReport")))
+            .describe("Computed from the environment outcomes Ferry records when an environment of a release becomes Successful or Failed. The window runs from `since` (default: 90 days ago) to now; weeks start on Monday 00:00 UTC; percentiles are nearest-rank. 404 for a product that is not configured.")
+            .params(vec![
+                query("product", "Product name (required).", pattern(NAME, "shop")),
+                query("env", "Only this environment.", pattern(NAME, "prod")),
+                query("since", "Start of the window (YYYY-MM-DD or RFC 3339); default 90 days ago.", string()),
+            ])
+            .errors(&[400, 404, 503]),
         ("GET", "/api/v1/freezes") => op("listFreezes", "freezes", "Freeze windows in force (SPEC §10): the configuration's, then the runtime ones", ok(200, "The freezes with the occurrence holding now and the next one.", json("FreezeList")))
             .errors(&[503]),
         ("POST", "/api/v1/freezes") => op("createFreeze", "freezes", "Make a runtime freeze, kept apart from the applied configuration (admin)", ok(201, "The freeze.", json("Freeze")))

@@ -16,6 +16,7 @@ pub use crate::auth::Access;
 use crate::auth::handlers;
 use crate::body::BodyLimit;
 use crate::control;
+use crate::dora;
 use crate::error::ApiError;
 use crate::freezes;
 use crate::metrics;
@@ -71,6 +72,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/v1/releases/{id}/retry", Promote, "release.retry"),
     r("POST", "/api/v1/releases/{id}/approve", Promote, "release.approve"),
     r("POST", "/api/v1/releases/{id}/unfreeze", Admin, "release.unfreeze"),
+    r("GET", "/api/v1/dora", Read, "dora.get"),
     r("GET", "/api/v1/freezes", Read, "freezes.list"),
     r("POST", "/api/v1/freezes", Admin, "freeze.create"),
     r("POST", "/api/v1/freezes/{name}/delete", Admin, "freeze.delete"),
@@ -145,6 +147,7 @@ fn table<S: Store>() -> Table<S> {
         .add(post.clone(), "/api/v1/releases/{id}/retry", control::retry::<S>)
         .add(post.clone(), "/api/v1/releases/{id}/approve", control::approve::<S>)
         .add(post.clone(), "/api/v1/releases/{id}/unfreeze", freezes::unfreeze::<S>)
+        .add(get.clone(), "/api/v1/dora", dora::get::<S>)
         .add(get.clone(), "/api/v1/freezes", freezes::list::<S>)
         .add(post.clone(), "/api/v1/freezes", freezes::create::<S>)
         .add(post.clone(), "/api/v1/freezes/{name}/delete", freezes::delete::<S>)

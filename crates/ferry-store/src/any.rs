@@ -11,9 +11,9 @@ use ferry_model::{ProductName, ReleaseId};
 
 use crate::{
     AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, FreezeRow, ImageQuery, ImageRow, LogQuery,
-    NotificationFailureRow, PgStore, ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage,
-    ReleaseRow, Result, RunRow, SessionRow, SqliteStore, Store, StoredEvent, StoredLogLine, TokenRow, Write,
-    WriteOutcome,
+    NotificationFailureRow, OutcomeQuery, OutcomeRow, PgStore, ProductEvent, PullRequestFilter, PullRequestRow,
+    ReleaseFilter, ReleasePage, ReleaseRow, Result, RunRow, SessionRow, SqliteStore, Store, StoredEvent, StoredLogLine,
+    TokenRow, Write, WriteOutcome,
 };
 
 /// Where the store is.
@@ -185,6 +185,10 @@ impl Store for AnyStore {
 
     async fn freezes(&self) -> Result<Vec<FreezeRow>> {
         each!(self, s => s.freezes().await)
+    }
+
+    async fn outcomes(&self, query: OutcomeQuery) -> Result<Vec<OutcomeRow>> {
+        each!(self, s => s.outcomes(query).await)
     }
 }
 

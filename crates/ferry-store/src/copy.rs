@@ -28,9 +28,11 @@ enum Kind {
     Ts,
     /// JSON TEXT → JSON.
     Json,
+    /// INTEGER 0/1 → BOOLEAN.
+    Bool,
 }
 
-use Kind::{Int, Int4, Json, Text, Ts};
+use Kind::{Bool, Int, Int4, Json, Text, Ts};
 
 /// A table: name, the column pages are read by, columns, and the identity column whose sequence
 /// goes on after the copied ids.
@@ -229,6 +231,23 @@ const TABLES: &[Table] = &[
         ],
         identity: Some("id"),
     },
+    Table {
+        name: "env_outcomes",
+        key: "id",
+        columns: &[
+            ("id", Int),
+            ("release_id", Text),
+            ("product", Text),
+            ("environment", Text),
+            ("flow", Text),
+            ("attempt", Int),
+            ("status", Text),
+            ("after_action", Bool),
+            ("committed_at", Ts),
+            ("at", Ts),
+        ],
+        identity: Some("id"),
+    },
 ];
 
 /// Rows read per page.
@@ -266,6 +285,8 @@ fn convert(table: &str, column: &str, kind: Kind, value: Value) -> Result<Param>
         (Int4, Value::Null) => Box::new(None::<i32>),
         (Ts, Value::Null) => Box::new(None::<jiff::Timestamp>),
         (Json, Value::Null) => Box::new(None::<serde_json::Value>),
+        (Bool, Value::Null) => Box::new(None::<bool>),
+        (Bool, Value::Integer(i)) => Box::new(i != 0),
         (Text, Value::Text(s)) => Box::new(s),
         (Int, Value::Integer(i)) => Box::new(i),
         (Int4, Value::Integer(i)) => {

@@ -224,4 +224,8 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Every runtime freeze, by name.
     fn freezes(&self) -> impl Future<Output = Result<Vec<FreezeRow>>> + Send;
+
+    /// Environment outcomes (the DORA projection) passing the query, oldest first (by time, then
+    /// as written).
+    fn outcomes(&self, query: OutcomeQuery) -> impl Future<Output = Result<Vec<OutcomeRow>>> + Send;
 }

@@ -93,5 +93,6 @@ pub fn release_write(
         view: None,
         app_states: Vec::new(),
         runs: Vec::new(),
+        outcomes: Vec::new(),
     }
 }

@@ -244,6 +244,46 @@ pub struct ReleaseWrite {
     pub app_states: Vec<AppStateRow>,
     /// Workflow runs started or changed by the events, as they are after them (the runs projection).
     pub runs: Vec<WorkflowRun>,
+    /// Environments that reached Successful or Failed through the events (the DORA projection).
+    pub outcomes: Vec<OutcomeRow>,
+}
+
+/// One environment of a release reaching Successful or Failed (SPEC §10, DORA metrics): written in the
+/// release write that got it there, once per release, environment and attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutcomeRow {
+    /// Release id.
+    pub release_id: String,
+    /// Product.
+    pub product: String,
+    /// Environment.
+    pub environment: String,
+    /// The release's flow (`manual`, `rollback`, or a flow name).
+    pub flow: String,
+    /// The release's retry count when it happened.
+    pub attempt: i64,
+    /// `Successful` or `Failed`.
+    pub status: String,
+    /// Whether the promotion had landed in at least one application (always for `Successful`).
+    pub after_action: bool,
+    /// The trigger commit's date.
+    pub committed_at: Timestamp,
+    /// When the environment reached the status.
+    pub at: Timestamp,
+}
+
+/// Which outcomes to read: every given field narrows; oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutcomeQuery {
+    /// Only this product's (`None`: every product, for the metrics gauges).
+    pub product: Option<String>,
+    /// Only this environment's.
+    pub environment: Option<String>,
+    /// Only outcomes at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only outcomes before this time.
+    pub until: Option<Timestamp>,
 }
 
 /// A workflow run of a release as last written (the runs projection): where it belongs (stage,

@@ -320,6 +320,24 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// DORA metrics of a product: deployment frequency, lead time for changes, change failure rate and
+    /// time to restore, for every environment together and for each one.
+    #[command(
+        after_help = "Examples:\n  ferry dora shop\n  ferry dora shop --env prod --since 2026-01-01\n  ferry dora shop -o json"
+    )]
+    Dora {
+        /// Product.
+        product: String,
+        /// Only this environment.
+        #[arg(long, value_name = "ENV")]
+        env: Option<String>,
+        /// Start of the window: YYYY-MM-DD (UTC) or an RFC 3339 time (default: 90 days ago).
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Output format: text, json (the API's document) or yaml.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: ReadOutput,
+    },
     /// The audit log: every change made through the server, newest first (admin).
     #[command(
         after_help = "Examples:\n  ferry audit --since 2026-01-01\n  ferry audit -o wide\n  ferry audit -o json --limit 1000"

@@ -9,6 +9,7 @@ mod contexts_cmd;
 mod db;
 mod demo;
 mod diff;
+mod dora;
 mod explain;
 mod freeze;
 mod get;
@@ -183,6 +184,9 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
         },
         Command::Db { command: DbCommand::Migrate { database } } => db::migrate(&database),
         Command::Db { command: DbCommand::Copy { from, to, force, output } } => db::copy(&from, &to, force, output),
+        Command::Dora { product, env, since, output } => {
+            client_command(globals, |c| async move { dora::run(&c, &product, env, since, output).await })
+        }
         Command::Audit { since, limit, cursor, output } => {
             client_command(globals, |c| async move { audit::run(&c, since, limit, cursor, output).await })
         }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use ferry_model::names::{AppName, EnvName, ReleaseId};
 use ferry_model::release::{ReleaseEvent, ReleaseState};
-use ferry_store::{AppStateRow, NewEvent, ReleaseWrite, Store, StoreError, Write};
+use ferry_store::{AppStateRow, NewEvent, OutcomeRow, ReleaseWrite, Store, StoreError, Write};
 
 use super::{Engine, internal};
 use crate::handle::EngineError;
@@ -59,6 +59,7 @@ impl<S: Store> Engine<S> {
             view,
             app_states,
             runs: next.changed_runs(&active.state, &events).into_iter().cloned().collect(),
+            outcomes: outcome_rows(&active.state, &next, self.ports.clock.now()),
         };
         // Readers see the new state from the moment its events can reach a subscriber (the store
         // broadcasts right after its commit, before the write returns): a client that reads a view
@@ -395,6 +396,26 @@ impl<S: Store> Engine<S> {
 /// The error for a write the store gave no answer for.
 pub(super) fn no_outcome() -> StoreError {
     StoreError::Internal { doing: "writing a release", detail: "the store returned no outcome".into() }
+}
+
+/// The environments that reached Successful or Failed between `before` and `next`, as rows of the
+/// DORA projection.
+fn outcome_rows(before: &ReleaseState, next: &ReleaseState, now: jiff::Timestamp) -> Vec<OutcomeRow> {
+    let product = next.snapshot().product.to_string();
+    ferry_model::dora::outcomes(before, next, now)
+        .into_iter()
+        .map(|o| OutcomeRow {
+            release_id: next.id().to_string(),
+            product: product.clone(),
+            environment: o.environment.to_string(),
+            flow: o.flow,
+            attempt: i64::from(o.attempt),
+            status: o.status.as_str().to_owned(),
+            after_action: o.after_action,
+            committed_at: o.committed_at,
+            at: o.at,
+        })
+        .collect()
 }
 
 /// A release's events planned in one step, not yet durable.

@@ -364,3 +364,36 @@ async fn without_an_argocd_provider_the_gate_fails_and_says_what_to_use() {
     assert!(issue["summary"].as_str().unwrap().contains("argocd status source is not available"), "{issue}");
     assert!(fakes.status.waits().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_environment_end_is_recorded_once_per_attempt_for_the_dora_figures() {
+    let (h, fakes) = setup("{ action: commit }", "").await;
+    fakes.runner.script("verdict", FakeStep::fail(3, "broken"));
+    let id = h.promote(None, None, None).await;
+    let failed = h.wait_final(&id).await;
+    assert_eq!(failed["status"], "Failed");
+    fakes.runner.script("verdict", FakeStep::ok());
+    h.engine.retry(id.parse().unwrap(), "bob".into()).await.unwrap();
+    let view = h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    let query = ferry_store::OutcomeQuery { product: Some("shop".into()), ..Default::default() };
+    let outcomes = h.store.outcomes(query).await.unwrap();
+    let seen: Vec<_> = outcomes
+        .iter()
+        .map(|o| (o.environment.as_str(), o.status.as_str(), o.attempt, o.after_action, o.flow.as_str()))
+        .collect();
+    // qa failed after its commit landed (its post-action failed): a change failure; the retry's
+    // success in qa and prod are attempt 1; dev's success is not recorded again.
+    assert_eq!(
+        seen,
+        [
+            ("dev", "Successful", 0, true, "standard"),
+            ("qa", "Failed", 0, true, "standard"),
+            ("qa", "Successful", 1, true, "standard"),
+            ("prod", "Successful", 1, true, "standard"),
+        ]
+    );
+    let trigger_date: jiff::Timestamp = view["trigger"]["date"].as_str().unwrap().parse().unwrap();
+    assert!(outcomes.iter().all(|o| o.release_id == id && o.committed_at == trigger_date));
+    assert!(outcomes.iter().all(|o| o.at == PINNED.parse::<jiff::Timestamp>().unwrap()), "{outcomes:?}");
+}

@@ -67,6 +67,7 @@ const LOG_PAGES: usize = 100;
 pub const ROUTES: &[Route] = &[
     ui_route("GET", "/", Access::Read, "ui.products"),
     ui_route("GET", "/products/{name}", Access::Read, "ui.product"),
+    ui_route("GET", "/products/{name}/dora", Access::Read, "ui.dora"),
     ui_route("GET", "/flows/{name}", Access::Read, "ui.flow"),
     ui_route("GET", "/releases/{id}", Access::Read, "ui.release"),
     ui_route("GET", "/releases/{id}/steps", Access::Read, "ui.step"),
@@ -89,6 +90,7 @@ pub(crate) fn table<S: Store>() -> Table<S> {
     Table::new()
         .add(get.clone(), "/", products::<S>)
         .add(get.clone(), "/products/{name}", product::<S>)
+        .add(get.clone(), "/products/{name}/dora", dora::<S>)
         .add(get.clone(), "/flows/{name}", flow::<S>)
         .add(get.clone(), "/releases/{id}", release::<S>)
         .add(get.clone(), "/releases/{id}/steps", step::<S>)
@@ -378,6 +380,21 @@ async fn product<S: Store>(
     )
     .live(format!("/api/v1/events{}", format::query(&[("product", name.as_str())])), fragment_url, "product-body");
     Ok(html(status, &pages::ProductPage { page, d }))
+}
+
+/// `/products/{name}/dora[?env=E][&since=DATE]`: the product's DORA metrics, charts per week.
+async fn dora<S: Store>(
+    State(st): State<AppState<S>>,
+    Path(raw): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, UiError> {
+    let product = ProductName::new(raw.clone()).map_err(|e| UiError::bad_request(format!("product {raw:?}: {e}")))?;
+    let p = Params::parse(q.as_deref(), &["env", "since"])?;
+    let env = p.parsed("env", |v: &str| ferry_model::EnvName::new(v))?;
+    let since = p.time("since", false)?;
+    let query = crate::dora::DoraQuery { product, env: env.clone(), since };
+    let report = crate::dora::report(&st, query, Timestamp::now()).await?;
+    Ok(html(StatusCode::OK, &pages::dora_page(&report, env.as_ref().map(|e| e.as_str()))))
 }
 
 async fn flow<S: Store>(

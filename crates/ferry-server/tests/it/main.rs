@@ -6,6 +6,7 @@ mod auth;
 mod catalog;
 mod contract;
 mod control;
+mod dora;
 mod errors;
 mod events;
 mod freezes;

@@ -34,8 +34,9 @@ use ferry_model::{ProductName, ReleaseId};
 
 use crate::{
     AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, FreezeRow, ImageQuery, ImageRow, LogQuery,
-    NotificationFailureRow, ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow,
-    Result, RunRow, SessionRow, Store, StoreError, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
+    NotificationFailureRow, OutcomeQuery, OutcomeRow, ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter,
+    ReleasePage, ReleaseRow, Result, RunRow, SessionRow, Store, StoreError, StoredEvent, StoredLogLine, TokenRow,
+    Write, WriteOutcome,
 };
 
 /// Capacity of the committed-event broadcast; slow subscribers lag and resume from the log.
@@ -450,6 +451,41 @@ impl Store for PgStore {
                 spec: get(row, "spec", doing)?,
                 created_by: get(row, "created_by", doing)?,
                 created_at: get(row, "created_at", doing)?,
+            })
+        })
+        .await
+    }
+
+    async fn outcomes(&self, query: OutcomeQuery) -> Result<Vec<OutcomeRow>> {
+        let mut params = Params::default();
+        let mut sql = String::from(
+            "SELECT release_id, product, environment, flow, attempt, status, after_action, committed_at, at \
+             FROM env_outcomes WHERE true",
+        );
+        if let Some(p) = query.product {
+            sql.push_str(&format!(" AND product = {}", params.push(p)));
+        }
+        if let Some(e) = query.environment {
+            sql.push_str(&format!(" AND environment = {}", params.push(e)));
+        }
+        if let Some(s) = query.since {
+            sql.push_str(&format!(" AND at >= {}", params.push(s)));
+        }
+        if let Some(u) = query.until {
+            sql.push_str(&format!(" AND at < {}", params.push(u)));
+        }
+        sql.push_str(" ORDER BY at, id");
+        self.all("reading environment outcomes", &sql, &params.refs(), |row, doing| {
+            Ok(OutcomeRow {
+                release_id: get(row, "release_id", doing)?,
+                product: get(row, "product", doing)?,
+                environment: get(row, "environment", doing)?,
+                flow: get(row, "flow", doing)?,
+                attempt: get(row, "attempt", doing)?,
+                status: get(row, "status", doing)?,
+                after_action: get(row, "after_action", doing)?,
+                committed_at: get(row, "committed_at", doing)?,
+                at: get(row, "at", doing)?,
             })
         })
         .await

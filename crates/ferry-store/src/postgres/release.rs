@@ -16,7 +16,9 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::lease::{self, LEASE_CREATE, LEASE_END, LEASE_FOR_UPDATE, LEASE_TAKE};
-use super::write::{APP_STATE_UPSERT, CHANNEL, EVENT_LOCK, RELEASE_UPSERT, RUN_UPSERT, VIEW_UPSERT};
+use super::write::{
+    APP_STATE_UPSERT, CHANNEL, EVENT_LOCK, OUTCOME_INSERT, RELEASE_UPSERT, RUN_UPSERT, VIEW_UPSERT, outcome_params,
+};
 use super::{PgStore, query_err};
 use crate::{ReleaseWrite, Result, StoreError, WriteOutcome};
 
@@ -154,7 +156,7 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
     const NEXT_SEQ: &str = "SELECT next_seq FROM releases WHERE id = $1";
     prepare(client, &[NEXT_SEQ, LEASE_FOR_UPDATE, LEASE_CREATE, LEASE_TAKE, LEASE_END, EVENT_INSERT, RELEASE_UPSERT])
         .await?;
-    prepare(client, &[VIEW_UPSERT, APP_STATE_UPSERT, RUN_UPSERT, NOTIFY_LAST]).await?;
+    prepare(client, &[VIEW_UPSERT, APP_STATE_UPSERT, RUN_UPSERT, OUTCOME_INSERT, NOTIFY_LAST]).await?;
     let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({EVENT_LOCK})");
     let mut first = vec![command(client, "locking the event log", &begin)];
     for w in ws {
@@ -247,6 +249,9 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
             let params: Vec<&(dyn ToSql + Sync)> =
                 vec![&c.run_id, &w.release_id, &c.started_at, &c.workflow, &c.target, &c.state];
             second.push(send(client, "storing a workflow run", RUN_UPSERT, params));
+        }
+        for o in &w.outcomes {
+            second.push(send(client, "recording an environment outcome", OUTCOME_INSERT, outcome_params(o)));
         }
     }
     if accepted.iter().any(|a| !a.w.events.is_empty()) {

@@ -42,6 +42,26 @@ pub(super) const APP_STATE_UPSERT: &str = "INSERT INTO app_state (application, p
 pub(super) const RUN_UPSERT: &str = "INSERT INTO runs (run_id, release_id, started_at, workflow, target, state)
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id) DO UPDATE SET state = excluded.state";
 
+/// Records an environment outcome (once per release, environment and attempt).
+pub(super) const OUTCOME_INSERT: &str = "INSERT INTO env_outcomes (release_id, product, environment, flow, attempt,
+       status, after_action, committed_at, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     ON CONFLICT (release_id, environment, attempt) DO NOTHING";
+
+/// The parameters of [`OUTCOME_INSERT`].
+pub(super) fn outcome_params(o: &crate::OutcomeRow) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+    vec![
+        &o.release_id,
+        &o.product,
+        &o.environment,
+        &o.flow,
+        &o.attempt,
+        &o.status,
+        &o.after_action,
+        &o.committed_at,
+        &o.at,
+    ]
+}
+
 /// What one write produced besides its outcome.
 #[derive(Default)]
 struct Effects {
@@ -516,6 +536,9 @@ async fn write_release(
         tx.execute(RUN_UPSERT, &[&c.run_id, &w.release_id, &c.started_at, &c.workflow, &c.target, &c.state])
             .await
             .map_err(query_err("storing a workflow run"))?;
+    }
+    for o in &w.outcomes {
+        tx.execute(OUTCOME_INSERT, &outcome_params(o)).await.map_err(query_err("recording an environment outcome"))?;
     }
     Ok(WriteOutcome::Events(gids))
 }

@@ -27,8 +27,9 @@ use ferry_model::{ProductName, ReleaseId};
 
 use crate::{
     AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, FreezeRow, ImageQuery, ImageRow, LogQuery,
-    NotificationFailureRow, ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow,
-    Result, RunRow, SessionRow, Store, StoreError, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
+    NotificationFailureRow, OutcomeQuery, OutcomeRow, ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter,
+    ReleasePage, ReleaseRow, Result, RunRow, SessionRow, Store, StoreError, StoredEvent, StoredLogLine, TokenRow,
+    Write, WriteOutcome,
 };
 
 /// Capacity of the committed-event broadcast; slow subscribers lag and resume from the log.
@@ -573,6 +574,48 @@ impl Store for SqliteStore {
                     spec: json(&row.get::<String>("spec")?, "freeze")?,
                     created_by: row.get("created_by")?,
                     created_at: row.ts("created_at", "freeze")?,
+                })
+            })
+        })
+        .await
+    }
+
+    async fn outcomes(&self, query: OutcomeQuery) -> Result<Vec<OutcomeRow>> {
+        let doing = "reading environment outcomes";
+        self.read(doing, move |conn| {
+            let mut sql = String::from(
+                "SELECT release_id, product, environment, flow, attempt, status, after_action, committed_at, at \
+                 FROM env_outcomes WHERE 1 = 1",
+            );
+            let mut values = Vec::new();
+            if let Some(p) = &query.product {
+                sql.push_str(" AND product = ?");
+                values.push(text(p));
+            }
+            if let Some(e) = &query.environment {
+                sql.push_str(" AND environment = ?");
+                values.push(text(e));
+            }
+            if let Some(s) = query.since {
+                sql.push_str(" AND at >= ?");
+                values.push(Value::Text(fmt_ts(s)));
+            }
+            if let Some(u) = query.until {
+                sql.push_str(" AND at < ?");
+                values.push(Value::Text(fmt_ts(u)));
+            }
+            sql.push_str(" ORDER BY at, id");
+            all(conn, doing, &sql, params_from_iter(values), |row| {
+                Ok(OutcomeRow {
+                    release_id: row.get("release_id")?,
+                    product: row.get("product")?,
+                    environment: row.get("environment")?,
+                    flow: row.get("flow")?,
+                    attempt: row.get("attempt")?,
+                    status: row.get("status")?,
+                    after_action: row.get("after_action")?,
+                    committed_at: row.ts("committed_at", "environment outcome")?,
+                    at: row.ts("at", "environment outcome")?,
                 })
             })
         })

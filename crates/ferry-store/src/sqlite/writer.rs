@@ -537,7 +537,33 @@ fn write_release(conn: &Connection, w: &ReleaseWrite, committed: &mut Vec<Stored
     for run in &w.runs {
         upsert_run(conn, &w.release_id, run)?;
     }
+    for o in &w.outcomes {
+        insert_outcome(conn, o)?;
+    }
     Ok(WriteOutcome::Events(gids))
+}
+
+/// Records an environment outcome (once per release, environment and attempt).
+fn insert_outcome(conn: &Connection, o: &crate::OutcomeRow) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO env_outcomes (release_id, product, environment, flow, attempt, status, after_action, committed_at, at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (release_id, environment, attempt) DO NOTHING",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            o.release_id,
+            o.product,
+            o.environment,
+            o.flow,
+            o.attempt,
+            o.status,
+            o.after_action,
+            fmt_ts(o.committed_at),
+            fmt_ts(o.at)
+        ])
+    })
+    .map_err(query_err("recording an environment outcome"))?;
+    Ok(())
 }
 
 fn upsert_run(conn: &Connection, release_id: &str, run: &ferry_model::release::WorkflowRun) -> Result<()> {

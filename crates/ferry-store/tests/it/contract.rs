@@ -63,6 +63,7 @@ pub fn release_write(id: &str, first_seq: i64, n: usize, status: &str) -> Write 
         view: Some(json!({"id": id, "status": status})),
         app_states: vec![],
         runs: Vec::new(),
+        outcomes: Vec::new(),
     }))
 }
 
@@ -161,6 +162,7 @@ pub async fn release_list_filters_and_pages_newest_first(db: impl Backend) {
             view: Some(json!({})),
             app_states: vec![],
             runs: Vec::new(),
+            outcomes: Vec::new(),
             row: r,
         })));
     }
@@ -709,6 +711,58 @@ pub async fn every_table_reads_back_what_was_written(db: impl Backend) {
     crate::fixture::check(&store).await;
 }
 
+/// An environment outcome of release `id` in `env` (DORA projection).
+pub fn outcome(id: &str, product: &str, env: &str, status: &str, attempt: i64, at: &str) -> OutcomeRow {
+    OutcomeRow {
+        release_id: id.into(),
+        product: product.into(),
+        environment: env.into(),
+        flow: "standard".into(),
+        attempt,
+        status: status.into(),
+        after_action: status == "Successful",
+        committed_at: t("2026-01-01T00:00:00.5Z"),
+        at: t(at),
+    }
+}
+
+pub async fn environment_outcomes_are_recorded_once_and_read_by_window(db: impl Backend) {
+    let store = db.open().await;
+    let with = |id: &str, product: &str, first_seq, outcomes: Vec<OutcomeRow>| {
+        let Write::Release(mut w) = release_write(id, first_seq, 1, "Running") else { unreachable!() };
+        w.product = product.into();
+        w.row.product = product.into();
+        w.outcomes = outcomes;
+        Write::Release(w)
+    };
+    let qa_failed = outcome(R1, "shop", "qa", "Failed", 0, "2026-01-02T00:00:00Z");
+    let qa_ok = outcome(R1, "shop", "qa", "Successful", 1, "2026-01-03T00:00:00.250Z");
+    let dev_ok = outcome(R1, "shop", "dev", "Successful", 0, "2026-01-01T12:00:00Z");
+    let other = outcome(R2, "bank", "qa", "Successful", 0, "2026-01-02T12:00:00Z");
+    one(store.write(vec![with(R1, "shop", 0, vec![dev_ok.clone(), qa_failed.clone()])]).await.unwrap()).unwrap();
+    one(store.write(vec![with(R2, "bank", 0, vec![other.clone()])]).await.unwrap()).unwrap();
+    // A second outcome of the same release, environment and attempt is ignored; a retry's is kept.
+    let again = OutcomeRow { status: "Successful".into(), ..qa_failed.clone() };
+    one(store.write(vec![with(R1, "shop", 1, vec![again, qa_ok.clone()])]).await.unwrap()).unwrap();
+
+    let read = |product: Option<&str>, environment: Option<&str>, since: Option<&str>, until: Option<&str>| {
+        store.outcomes(OutcomeQuery {
+            product: product.map(Into::into),
+            environment: environment.map(Into::into),
+            since: since.map(t),
+            until: until.map(t),
+        })
+    };
+    assert_eq!(read(Some("shop"), None, None, None).await.unwrap(), [dev_ok.clone(), qa_failed.clone(), qa_ok.clone()]);
+    assert_eq!(read(Some("shop"), Some("qa"), None, None).await.unwrap(), [qa_failed.clone(), qa_ok.clone()]);
+    assert_eq!(
+        read(Some("shop"), None, Some("2026-01-02T00:00:00Z"), Some("2026-01-03T00:00:00.250Z")).await.unwrap(),
+        std::slice::from_ref(&qa_failed)
+    );
+    assert_eq!(read(None, Some("qa"), None, None).await.unwrap(), [qa_failed, other, qa_ok]);
+    assert!(read(Some("nothing"), None, None, None).await.unwrap().is_empty());
+}
+
 /// Acknowledged writes survive the writing process being killed with SIGKILL mid-stream.
 pub async fn acknowledged_writes_survive_sigkill<B: Backend>(db: B, child_test: &str) {
     crate::crash::acknowledged_writes_survive_sigkill(db, child_test).await;
@@ -806,6 +860,7 @@ macro_rules! contract_tests {
                 a_claimed_key_keeps_the_first_value,
                 every_table_reads_back_what_was_written,
                 runs_are_projected_with_the_release_and_select_logs,
+                environment_outcomes_are_recorded_once_and_read_by_window,
             );
 
             /// Started by itself: run with `FERRY_STORE_CRASH_CHILD` set, this test is the writing process

@@ -50,6 +50,7 @@ fn write(release: &str, first_seq: i64) -> Write {
         view: Some(json!({"id": release, "next": first_seq + 2})),
         app_states: vec![],
         runs: Vec::new(),
+        outcomes: Vec::new(),
     }))
 }
 
@@ -196,6 +197,7 @@ async fn check<B: Backend>(db: &B, acked: &Acknowledged) {
             view: Some(json!({"id": release, "next": next})),
             app_states: vec![],
             runs: Vec::new(),
+            outcomes: Vec::new(),
         }));
         one(store.write(vec![empty]).await.unwrap()).unwrap();
     }

@@ -75,6 +75,7 @@ fn release(
         view: Some(view),
         app_states: apps,
         runs: Vec::new(),
+        outcomes: Vec::new(),
     }))
 }
 

@@ -296,7 +296,7 @@ async fn migrations_are_recorded_once_and_a_store_that_must_not_migrate_refuses_
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(recorded, [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(recorded, [1, 2, 3, 4, 5, 6, 7, 8]);
 }
 
 #[tokio::test]
@@ -430,4 +430,32 @@ async fn a_batch_of_release_writes_commits_those_whose_checks_pass() {
     assert!(gids[0] < gids[1]);
     let page = a.list_releases(ReleaseFilter { statuses: vec!["Succeeded".into()], ..Default::default() }).await;
     assert_eq!(page.unwrap().items.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), [r2]);
+}
+
+#[tokio::test]
+async fn a_database_before_the_outcomes_projection_gets_it_from_its_release_views() {
+    let Some(db) = Postgres::create().await else { return };
+    drop(db.open().await);
+    let (client, connection) = tokio_postgres::connect(&db.location(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    // The schema of migrations 0001–0007, then one release written by that build.
+    client.batch_execute("DROP TABLE env_outcomes; DELETE FROM _sqlx_migrations WHERE version = 8").await.unwrap();
+    let view = crate::sqlite::view_with_environments(R1, 2);
+    client
+        .execute(
+            "INSERT INTO releases (id, product, flow, flow_version, status, initiator, created_at, finished_at, \
+             reason, retries, version, environments, next_seq) \
+             VALUES ($1, 'shop', 'standard', '3.0', 'Failed', 'ana', now(), NULL, NULL, 2, '1.4.2', '{}', 2)",
+            &[&R1],
+        )
+        .await
+        .unwrap();
+    client.execute("INSERT INTO release_views (id, view) VALUES ($1, $2)", &[&R1, &view]).await.unwrap();
+    let store = db.open().await;
+    let outcomes = store.outcomes(OutcomeQuery { product: Some("shop".into()), ..Default::default() }).await.unwrap();
+    let seen: Vec<_> =
+        outcomes.iter().map(|o| (o.environment.as_str(), o.status.as_str(), o.after_action, o.attempt)).collect();
+    assert_eq!(seen, [("dev", "Successful", true, 2), ("qa", "Failed", true, 2), ("uat", "Failed", false, 2)]);
+    assert_eq!(outcomes[0].at, crate::contract::t("2026-01-01T00:10:00.123456Z"));
+    assert_eq!(outcomes[0].committed_at, crate::contract::t("2026-01-01T00:00:00Z"));
 }

@@ -51,7 +51,7 @@ async fn a_database_written_by_the_sqlx_based_store_opens_and_reads_back() {
     assert_eq!(after[..5], before[..], "the earlier records are kept as they were");
     assert_eq!(
         after[5..].iter().map(|m| (m.0, m.1.as_str(), m.2)).collect::<Vec<_>>(),
-        [(6, "runs", true), (7, "notification failures", true), (8, "freezes", true)]
+        [(6, "runs", true), (7, "notification failures", true), (8, "freezes", true), (9, "env outcomes", true)]
     );
 }
 
@@ -175,4 +175,77 @@ async fn a_database_of_the_former_release_layout_keeps_its_releases_and_views() 
     );
     let stale = one(store.write(vec![release_write(crate::contract::R1, 0, 1, "Running")]).await.unwrap());
     assert!(matches!(stale, Err(StoreError::SequenceConflict { actual: 2, .. })), "{stale:?}");
+}
+
+/// The view of a release with environments (what the backfill of the outcomes reads).
+pub(crate) fn view_with_environments(id: &str, retries: u32) -> serde_json::Value {
+    json!({
+        "id": id, "status": "Failed", "retries": retries,
+        "trigger": {"date": "2026-01-01T00:00:00Z"},
+        "environments": [
+            {"name": "dev", "status": "Successful", "finishedAt": "2026-01-01T00:10:00.123456Z", "applications": []},
+            {"name": "qa", "status": "Failed", "finishedAt": "2026-01-01T00:20:00Z",
+             "applications": [{"action": {"status": "Succeeded"}}, {"action": null}]},
+            {"name": "uat", "status": "Failed", "finishedAt": "2026-01-01T00:30:00Z",
+             "applications": [{"action": {"status": "Failed"}}]},
+            {"name": "prod", "status": "Pending", "finishedAt": null, "applications": []},
+        ],
+    })
+}
+
+#[tokio::test]
+async fn a_database_before_the_outcomes_projection_gets_it_from_its_release_views() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferry.db");
+    // Migrations 0001–0008 as sqlx records them, then one release written by that build.
+    {
+        drop(SqliteStore::open(&path).await.unwrap());
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE env_outcomes; DELETE FROM _sqlx_migrations WHERE version = 9").unwrap();
+    }
+    {
+        let store = SqliteStore::open_with(&path, false).await;
+        assert!(store.is_err(), "a store that lacks a migration is refused when it may not migrate");
+    }
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(
+            "INSERT INTO releases (id, product, flow, flow_version, status, initiator, created_at, finished_at, \
+             reason, retries, version, environments, next_seq) \
+             VALUES (?, 'shop', 'standard', '3.0', 'Failed', 'ana', '2026-01-01T00:00:00Z', NULL, NULL, 2, '1.4.2', '{}', 2)",
+            [crate::contract::R1],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO release_views (id, view) VALUES (?, ?)",
+            rusqlite::params![crate::contract::R1, view_with_environments(crate::contract::R1, 2).to_string()],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let outcomes = store.outcomes(OutcomeQuery { product: Some("shop".into()), ..Default::default() }).await.unwrap();
+    let t = crate::contract::t;
+    let expect = |env: &str, status: &str, after_action, at| OutcomeRow {
+        release_id: crate::contract::R1.into(),
+        product: "shop".into(),
+        environment: env.into(),
+        flow: "standard".into(),
+        attempt: 2,
+        status: status.into(),
+        after_action,
+        committed_at: t("2026-01-01T00:00:00Z"),
+        at: t(at),
+    };
+    assert_eq!(
+        outcomes,
+        [
+            // Backfilled times keep milliseconds.
+            expect("dev", "Successful", true, "2026-01-01T00:10:00.123Z"),
+            expect("qa", "Failed", true, "2026-01-01T00:20:00Z"),
+            expect("uat", "Failed", false, "2026-01-01T00:30:00Z"),
+        ]
+    );
+    // Times compare as the store writes them.
+    let since = store.outcomes(OutcomeQuery { since: Some(t("2026-01-01T00:20:00Z")), ..Default::default() });
+    assert_eq!(since.await.unwrap().len(), 2);
 }

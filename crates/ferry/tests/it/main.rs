@@ -388,6 +388,58 @@ fn stored_release(id: &str, status: &str, qa: &str) -> Write {
     }))
 }
 
+/// `stored_release` with the outcome of its environment `env` at `at` (trigger commit at 09:00).
+fn with_outcome(write: Write, env: &str, status: &str, at: &str) -> Write {
+    let Write::Release(mut w) = write else { unreachable!() };
+    w.outcomes = vec![ferry_store::OutcomeRow {
+        release_id: w.release_id.clone(),
+        product: "shop".into(),
+        environment: env.into(),
+        flow: "standard".into(),
+        attempt: 0,
+        status: status.into(),
+        after_action: true,
+        committed_at: ts("2026-01-05T09:00:00Z"),
+        at: ts(at),
+    }];
+    Write::Release(w)
+}
+
+#[test]
+fn dora_prints_the_figures_of_stored_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let ok = "01940000-0000-7000-8000-000000000001";
+    let failed = "01940000-0000-7000-8000-000000000002";
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let store = SqliteStore::open(&data.join("ferry.db")).await.unwrap();
+        let writes = vec![
+            with_outcome(stored_release(ok, "Succeeded", "Successful"), "qa", "Successful", "2026-01-05T10:00:00Z"),
+            with_outcome(stored_release(failed, "Failed", "Failed"), "qa", "Failed", "2026-01-05T11:00:00Z"),
+        ];
+        assert!(store.write(writes).await.unwrap().iter().all(Result::is_ok));
+    });
+    let server = Server::start_in(&data, &["--config", path(&examples())]);
+    // One deployment an hour after its commit, one failure after it, not restored.
+    let r = server.ferry(&["dora", "shop", "--since", "2026-01-01", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let qa = &r.json()["environments"][0];
+    assert_eq!(qa["environment"], "qa");
+    assert_eq!(qa["total"]["deployments"], 1);
+    assert_eq!(qa["total"]["leadTimeSeconds"]["median"], 3600);
+    assert_eq!(qa["total"]["changeFailureRate"], 0.5);
+    assert_eq!(qa["total"]["unrestored"], 1);
+    let r = server.ferry(&["dora", "shop", "--env", "qa", "--since", "2026-01-01"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("DORA metrics of shop from 2026-01-01 00:00 UTC"), "{}", r.stdout);
+    assert!(r.stdout.contains("1h 0m") && r.stdout.contains("50% (1/2)"), "{}", r.stdout);
+    let r = server.ferry(&["dora", "shop", "--since", "soon"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("since"), "{}", r.stderr);
+}
+
 #[test]
 fn release_show_list_and_watch_of_stored_releases() {
     let dir = tempfile::tempdir().unwrap();

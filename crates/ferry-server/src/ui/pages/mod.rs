@@ -25,6 +25,7 @@ use ferry_api::{
 };
 use ferry_git::redact as redact_url;
 
+mod dora;
 mod flow;
 mod notes;
 mod product;
@@ -34,6 +35,7 @@ mod step;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use dora::*;
 pub(crate) use flow::*;
 pub(crate) use notes::*;
 pub(crate) use product::*;

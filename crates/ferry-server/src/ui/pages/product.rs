@@ -120,6 +120,8 @@ pub(crate) struct ProductData {
     pub(crate) older: Option<String>,
     pub(crate) newest: Option<String>,
     pub(crate) flow_links: Vec<(String, String)>,
+    /// The product's DORA metrics page.
+    pub(crate) dora_href: String,
     /// The freeze windows covering the product: holding now, or coming next.
     pub(crate) freezes: Vec<FreezeLine>,
 }
@@ -368,6 +370,7 @@ pub(crate) fn product(input: ProductInput<'_>) -> ProductData {
         older,
         newest,
         flow_links,
+        dora_href: format!("{}/dora", product_href(name)),
         freezes,
     }
 }
