@@ -275,3 +275,36 @@ async fn a_github_app_mints_installation_tokens_and_renews_them_before_they_expi
     assert_eq!(f.h.wait_final(&id).await["status"], "Succeeded");
     drop(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_a_close_reopens_the_pull_request_and_its_merge_lets_prod_continue() {
+    for flavor in [Flavor::Github, Flavor::Gitlab, Flavor::Gitea] {
+        let f = setup(flavor, "{}", Duration::from_millis(50), "").await;
+        let id = f.suspended().await;
+        let first = f.standin.pulls()[0].clone();
+        f.standin.close(first.number, "bob");
+        let view = f.h.wait_final(&id).await;
+        assert_eq!(view["status"], "Failed", "{flavor:?}: {view:#}");
+        assert!(view_reason(&view).contains("closed without merge"), "{flavor:?}: {}", view_reason(&view));
+
+        let reopened = f.h.next_event(|e| e.body["type"] == "PullRequestOpened");
+        f.h.engine.retry(id.parse().unwrap(), "carol".into()).await.unwrap();
+        let event = reopened.await;
+        let pulls = f.standin.pulls();
+        assert_eq!(pulls.len(), 1, "{flavor:?}: the closed pull request is reopened, not doubled: {pulls:?}");
+        assert_eq!(pulls[0].state, "open", "{flavor:?}");
+        assert_eq!(pulls[0].head, format!("ferry/shop/prod/{id}"));
+        assert!(event.body["url"].as_str().unwrap().ends_with(&format!("/{}", first.number)), "{}", event.body);
+        let view = f.h.store.release_view(&id.parse().unwrap()).await.unwrap().unwrap();
+        assert_eq!(view["status"], "Suspended", "{flavor:?}: waits for the merge again: {view:#}");
+
+        let merge_commit = f.standin.merge(first.number, "alice");
+        let view = f.h.wait_final(&id).await;
+        assert_eq!(view["status"], "Succeeded", "{flavor:?}: {view:#}");
+        assert_eq!(env_of(&view, "prod")["applications"][0]["action"]["commit"], merge_commit.as_str());
+        assert!(git(&f.repo.bare, &["show", "main:apps/api/prod/values.yaml"]).contains("2.0.0"));
+        let events = f.h.store.release_events(&id.parse().unwrap()).await.unwrap();
+        let opened = events.iter().filter(|e| e.body["type"] == "PullRequestOpened").count();
+        assert_eq!(opened, 2, "{flavor:?}: opened, then reopened by the retry");
+    }
+}
