@@ -156,25 +156,27 @@ impl<S: Store> Inner<S> {
         }
         let (forge, repo) = (&route.forge, route.repo.as_str());
         let body = if recorded.files.is_empty() { pending } else { body_of(&recorded.files, &recorded.target) };
-        // A pull request of this branch opened before (a restart, or a retry after a close) is reused.
+        let new = NewPr {
+            title,
+            body,
+            head: branch.clone(),
+            base: recorded.target.clone(),
+            labels: options.labels.clone(),
+            reviewers: options.reviewers.clone(),
+            draft: options.draft,
+        };
+        // A pull request of this branch opened before (a restart, or a retry after a close) is reused;
+        // one the forge will not reopen (GitHub refuses after the branch was pushed again) is replaced.
         let pr = match forge.find(repo, &branch).await.map_err(|e| refused(&redacted, &e))? {
             Some(pr) if pr.state == PrState::Open => pr,
-            Some(pr) if pr.state == PrState::Closed => {
-                forge.set_open(repo, pr.number, true).await.map_err(|e| refused(&redacted, &e))?;
-                ForgePr { state: PrState::Open, ..pr }
-            }
-            _ => {
-                let new = NewPr {
-                    title,
-                    body,
-                    head: branch,
-                    base: recorded.target.clone(),
-                    labels: options.labels.clone(),
-                    reviewers: options.reviewers.clone(),
-                    draft: options.draft,
-                };
-                forge.create(repo, &new).await.map_err(|e| refused(&redacted, &e))?
-            }
+            Some(pr) if pr.state == PrState::Closed => match forge.set_open(repo, pr.number, true).await {
+                Ok(()) => ForgePr { state: PrState::Open, ..pr },
+                Err(e) => {
+                    tracing::warn!(target: "ferry::forge", repo, number = pr.number, error = %e, "cannot reopen the closed pull request; opening a new one");
+                    forge.create(repo, &new).await.map_err(|e| refused(&redacted, &e))?
+                }
+            },
+            _ => forge.create(repo, &new).await.map_err(|e| refused(&redacted, &e))?,
         };
         if options.auto_merge
             && let Err(e) = forge.auto_merge(repo, &pr).await

@@ -308,3 +308,23 @@ async fn a_retry_after_a_close_reopens_the_pull_request_and_its_merge_lets_prod_
         assert_eq!(opened, 2, "{flavor:?}: opened, then reopened by the retry");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_opens_a_new_pull_request_when_the_forge_will_not_reopen_the_closed_one() {
+    let f = setup(Flavor::Github, "{ labels: [promotion] }", Duration::from_millis(50), "").await;
+    let id = f.suspended().await;
+    f.standin.close(1, "bob");
+    assert_eq!(f.h.wait_final(&id).await["status"], "Failed");
+    let message = r#"{"message":"state cannot be changed. The promotion branch was force-pushed or recreated."}"#;
+    f.standin.fail_next_on(Some("PATCH /repos/acme/gitops/pulls/1"), 422, &[], message);
+    let reopened = f.h.next_event(|e| e.body["type"] == "PullRequestOpened");
+    f.h.engine.retry(id.parse().unwrap(), "carol".into()).await.unwrap();
+    reopened.await;
+    let pulls = f.standin.pulls();
+    assert_eq!(pulls.iter().map(|p| p.state.as_str()).collect::<Vec<_>>(), ["closed", "open"], "{pulls:?}");
+    assert_eq!(pulls[1].labels, ["promotion"], "opened like the first");
+    f.standin.merge(2, "alice");
+    let view = f.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    assert!(env_of(&view, "prod")["applications"][0]["action"]["pullRequest"]["url"].as_str().unwrap().ends_with("/2"));
+}
