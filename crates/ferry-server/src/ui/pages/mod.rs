@@ -27,6 +27,7 @@ use ferry_git::redact as redact_url;
 
 mod flow;
 mod notes;
+mod notifications;
 mod product;
 mod products;
 mod release;
@@ -36,6 +37,7 @@ mod tests;
 
 pub(crate) use flow::*;
 pub(crate) use notes::*;
+pub(crate) use notifications::*;
 pub(crate) use product::*;
 pub(crate) use products::*;
 pub(crate) use release::*;
