@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use ferry_forge::RetryPolicy;
 use ferry_store::Store;
-use ferry_testkit::forges::{Flavor, ForgeStandIn, app_key};
+use ferry_testkit::forges::{Flavor, ForgeStandIn, app_key, provider_yaml};
+use ferry_testkit::shop::ShopYaml;
 use serde_json::Value;
 
 use crate::fixture::*;
@@ -45,54 +46,21 @@ async fn setup(flavor: Flavor, policy: &str, poll: Duration, provider_extra: &st
         c.forges.public_forges = false;
     })
     .await;
-    let (url, api) = (repo.url(), standin.url.clone());
-    let kind = match flavor {
-        Flavor::Github => "github",
-        Flavor::Gitlab => "gitlab",
-        Flavor::Gitea => "gitea",
-    };
     let credentials = if provider_extra.contains("app:") {
         String::new()
     } else {
         standin.require_token("s3cret-token");
         format!("  token: {{ file: \"{}\" }}\n", token_file.display())
     };
-    let mut yaml = String::new();
-    for (env, ty) in [("dev", "non-production"), ("prod", "production")] {
-        yaml.push_str(&format!(
-            "apiVersion: ferry/v1\nkind: Environment\nmetadata: {{ name: {env} }}\nspec: {{ type: {ty} }}\n---\n\
-             apiVersion: ferry/v1\nkind: Application\nmetadata: {{ name: shop-api-{env} }}\nspec:\n  product: shop\n  environment: {env}\n  component: api\n  source: {{ repoURL: \"{url}\", path: apps/api/{env}, targetRevision: main }}\n  status:\n    exec: {{ health: \"true\", healthTimeout: 1s }}\n---\n"
-        ));
-    }
-    yaml.push_str(&format!(
-        r#"apiVersion: ferry/v1
-kind: Product
-metadata: {{ name: shop }}
-spec:
-  promotionTemplate:
-    versionSource: {{ file: values.yaml, jsonPath: $.image.tag }}
-    promotion:
-      values.yaml: {{ jsonPaths: ["$.image.tag"] }}
-  promotionFlows: [ {{ name: standard }} ]
----
-apiVersion: ferry/v1
-kind: PromotionFlow
-metadata: {{ name: standard }}
-spec:
-  triggerEnvironment: dev
-  steps:
-    - {{ environment: prod, dependsOn: [dev], policy: {policy} }}
----
-apiVersion: ferry/v1
-kind: GitProvider
-metadata: {{ name: forge }}
-spec:
-  type: {kind}
-  apiURL: {api}
-{credentials}{provider_extra}  repositories:
-    - {{ url: "{url}", name: acme/gitops }}
-"#
-    ));
+    let provider =
+        provider_yaml("forge", flavor, &standin.url, &repo.url(), "acme/gitops", &(credentials + provider_extra));
+    let yaml = ShopYaml::new(&repo.url())
+        .environment("dev", false)
+        .environment("prod", true)
+        .status("exec: { health: \"true\", healthTimeout: 1s }")
+        .step("prod", &["dev"], Some(policy))
+        .document(&provider)
+        .yaml();
     h.apply(&yaml).await;
     Forge { h, repo, standin }
 }
