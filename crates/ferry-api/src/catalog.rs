@@ -1,5 +1,5 @@
 //! The configuration as the API shows it (`GET /api/v1/products`, `/environments`, `/applications`,
-//! `/flows`, `/policies`, `/workflows`, `/products/{name}`) and the answer of `POST /api/v1/apply`.
+//! `/flows`, `/policies`, `/workflows`, `/gitproviders`, `/notifications`, `/products/{name}`) and the answer of `POST /api/v1/apply`.
 
 use std::collections::BTreeMap;
 
@@ -392,6 +392,81 @@ list_type!(
 list_type!(
     /// `GET /api/v1/workflows`.
     WorkflowList of Workflow
+);
+
+/// Where a secret is read from on the server: an environment variable or a file. Never the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretRef {
+    /// The environment variable holding it.
+    pub env: Option<String>,
+    /// The file holding it.
+    pub file: Option<String>,
+}
+
+/// A repository a git provider serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitProviderRepository {
+    /// The git URL or a glob over git URLs (credentials masked).
+    pub url: String,
+    /// Its `owner/repo` name on the forge (taken from the URL when absent).
+    pub name: Option<String>,
+}
+
+/// A git provider (SPEC §6.2): which forge serves which repositories. Credentials appear only as where
+/// they are read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitProvider {
+    /// Name.
+    pub name: String,
+    /// `github`, `gitlab`, `gitea` or `local`.
+    #[serde(rename = "type")]
+    pub forge_type: String,
+    /// The API base URL (credentials masked); absent: the forge's public API.
+    #[serde(rename = "apiURL")]
+    pub api_url: Option<String>,
+    /// Where the API token is read from.
+    pub token: Option<SecretRef>,
+    /// The GitHub App's id, when the provider authenticates as one.
+    pub app_id: Option<u64>,
+    /// The file of the GitHub App's private key (on the server).
+    pub app_private_key_file: Option<String>,
+    /// Where the webhooks' secret is read from.
+    pub webhook_secret: Option<SecretRef>,
+    /// The repositories it serves.
+    pub repositories: Vec<GitProviderRepository>,
+}
+
+/// An outgoing notification (SPEC §6.6). Its URL shows only scheme and host (a webhook URL's path may
+/// be its credential, as Slack's is); its secret only where it is read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    /// Name.
+    pub name: String,
+    /// Scheme and host of the webhook URL, `/…` when it has a path.
+    pub url: String,
+    /// `json` or `slack`.
+    pub format: String,
+    /// Where the signing secret is read from; absent: unsigned.
+    pub secret: Option<SecretRef>,
+    /// Product globs (empty: every product).
+    pub products: Vec<String>,
+    /// Environment globs (empty: every environment and release changes).
+    pub environments: Vec<String>,
+    /// Statuses (empty: every status).
+    pub statuses: Vec<String>,
+}
+
+list_type!(
+    /// `GET /api/v1/gitproviders`.
+    GitProviderList of GitProvider
+);
+list_type!(
+    /// `GET /api/v1/notifications`.
+    NotificationList of Notification
 );
 
 /// One configuration file of an apply request.

@@ -31,8 +31,9 @@ pub use admin::{
 };
 pub use catalog::{
     AppState, Application, ApplicationList, AppliedConfig, AppliedResource, ApplyRequest, ApplyResponse, ApplySource,
-    Cluster, Concurrency, Environment, EnvironmentList, Flow, FlowList, FlowSelection, FlowStep, Hooks, Policy,
-    PolicyFields, PolicyList, Product, ProductDetail, ProductEvent, ProductList, ResourceCounts, Selector, SelectorKey,
+    Cluster, Concurrency, Environment, EnvironmentList, Flow, FlowList, FlowSelection, FlowStep, GitProvider,
+    GitProviderList, GitProviderRepository, Hooks, Notification, NotificationList, Policy, PolicyFields, PolicyList,
+    Product, ProductDetail, ProductEvent, ProductList, ResourceCounts, SecretRef, Selector, SelectorKey,
     SelectorOperator, StatusSourceKind, Workflow, WorkflowBackend, WorkflowList, WorkflowParam, WorkflowStep,
     WorkflowStepKind,
 };

@@ -471,10 +471,13 @@ impl Planner<'_, '_> {
                 self.start_run(RunTarget::PreAction { env: snap.name.clone(), app: app.name.clone() }, pre);
             }
         }
-        // 2. The action, once every application's Pre-Action succeeded; one per repository.
+        // 2. The action, once every application's Pre-Action succeeded; one per repository. An
+        //    application in phase Action without one had its failed action cleared by a retry: it is
+        //    attempted again (SPEC §3.8).
         let ready_for_action = |a: &AppState| match a.phase {
             AppPhase::Pending => policy.pre_action.is_none(),
             AppPhase::PreAction => a.current_run(Stage::PreAction).is_some_and(|r| r.status() == StepStatus::Success),
+            AppPhase::Action => a.action.is_none(),
             _ => false,
         };
         let not_begun: Vec<&AppState> = apps.iter().filter(|a| a.action.is_none()).collect();

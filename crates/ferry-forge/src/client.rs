@@ -7,9 +7,9 @@ use serde::de::DeserializeOwned;
 
 use crate::auth::Credentials;
 use crate::error::ForgeError;
-use crate::http::{Api, AuthStyle, Call, RetryPolicy, segment};
+use crate::http::{Api, AuthStyle, Call, RetryPolicy};
 use crate::types::{CommitStatus, ForgePr, NewPr};
-use crate::{gitea, github, gitlab};
+use crate::{gitea, github, gitlab, repos};
 
 /// One forge: kind, API base and credentials.
 #[derive(Debug)]
@@ -17,12 +17,6 @@ pub struct Forge {
     kind: ForgeType,
     api: Api,
     credentials: Credentials,
-}
-
-/// `/repos/<owner>/<repo>` (GitHub, Gitea).
-pub(crate) fn repo_path(repo: &str) -> String {
-    let parts: Vec<String> = repo.split('/').map(segment).collect();
-    format!("/repos/{}", parts.join("/"))
 }
 
 impl Forge {
@@ -106,8 +100,7 @@ impl Forge {
     pub async fn set_open(&self, repo: &str, number: u64, open: bool) -> Result<(), ForgeError> {
         match self.kind {
             ForgeType::Gitlab => gitlab::set_open(self, repo, number, open).await,
-            ForgeType::Gitea => gitea::set_open(self, repo, number, open).await,
-            _ => github::set_open(self, repo, number, open).await,
+            _ => repos::set_open(self, repo, number, open).await,
         }
     }
 
@@ -115,8 +108,7 @@ impl Forge {
     pub async fn comment(&self, repo: &str, number: u64, id: Option<u64>, text: &str) -> Result<u64, ForgeError> {
         match self.kind {
             ForgeType::Gitlab => gitlab::comment(self, repo, number, id, text).await,
-            ForgeType::Gitea => gitea::comment(self, repo, number, id, text).await,
-            _ => github::comment(self, repo, number, id, text).await,
+            _ => repos::comment(self, repo, number, id, text).await,
         }
     }
 
@@ -142,8 +134,7 @@ impl Forge {
     pub async fn status(&self, repo: &str, sha: &str, status: &CommitStatus) -> Result<(), ForgeError> {
         match self.kind {
             ForgeType::Gitlab => gitlab::status(self, repo, sha, status).await,
-            ForgeType::Gitea => gitea::status(self, repo, sha, status).await,
-            _ => github::status(self, repo, sha, status).await,
+            _ => repos::status(self, repo, sha, status).await,
         }
     }
 }

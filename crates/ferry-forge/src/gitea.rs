@@ -6,9 +6,10 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::client::{Forge, repo_path};
+use crate::client::Forge;
 use crate::error::ForgeError;
-use crate::types::{CommitStatus, ForgePr, NewPr, PrState};
+use crate::repos::{self, repo_path};
+use crate::types::{ForgePr, NewPr, PrState};
 
 /// `User` (the part read).
 #[derive(Debug, Deserialize)]
@@ -38,7 +39,7 @@ pub(crate) struct Branch {
     pub reference: String,
 }
 
-/// `Label` and `Comment` carry these.
+/// `Label` (the parts read).
 #[derive(Debug, Deserialize)]
 struct Named {
     id: u64,
@@ -68,7 +69,7 @@ impl From<PullRequest> for ForgePr {
 pub(crate) async fn find(f: &Forge, repo: &str, head: &str) -> Result<Option<ForgePr>, ForgeError> {
     let path = format!("{}/pulls?state=all&limit=50", repo_path(repo));
     let list: Vec<PullRequest> = f.call(repo, Method::GET, path, None, "list pull requests").await?;
-    Ok(list.into_iter().filter(|p| p.head.reference == head).max_by_key(|p| p.number).map(ForgePr::from))
+    Ok(repos::newest(list, head))
 }
 
 pub(crate) async fn create(f: &Forge, repo: &str, pr: &NewPr) -> Result<ForgePr, ForgeError> {
@@ -98,49 +99,17 @@ pub(crate) async fn create(f: &Forge, repo: &str, pr: &NewPr) -> Result<ForgePr,
 }
 
 pub(crate) async fn get(f: &Forge, repo: &str, number: u64) -> Result<ForgePr, ForgeError> {
-    let path = format!("{}/pulls/{number}", repo_path(repo));
-    Ok(f.call::<PullRequest>(repo, Method::GET, path, None, "read a pull request").await?.into())
-}
-
-pub(crate) async fn set_open(f: &Forge, repo: &str, number: u64, open: bool) -> Result<(), ForgeError> {
-    let path = format!("{}/pulls/{number}", repo_path(repo));
-    let body = json!({"state": if open { "open" } else { "closed" }});
-    let _: PullRequest = f.call(repo, Method::PATCH, path, Some(body), "change a pull request's state").await?;
-    Ok(())
-}
-
-pub(crate) async fn comment(
-    f: &Forge,
-    repo: &str,
-    number: u64,
-    id: Option<u64>,
-    text: &str,
-) -> Result<u64, ForgeError> {
-    let body = Some(json!({"body": text}));
-    let (method, path) = match id {
-        Some(id) => (Method::PATCH, format!("{}/issues/comments/{id}", repo_path(repo))),
-        None => (Method::POST, format!("{}/issues/{number}/comments", repo_path(repo))),
-    };
-    Ok(f.call::<Named>(repo, method, path, body, "comment on a pull request").await?.id)
+    repos::get::<PullRequest>(f, repo, number).await
 }
 
 pub(crate) async fn merge(f: &Forge, repo: &str, number: u64, title: &str) -> Result<ForgePr, ForgeError> {
-    let path = format!("{}/pulls/{number}/merge", repo_path(repo));
     let body = json!({"Do": "merge", "MergeTitleField": title});
-    let _: serde_json::Value = f.call(repo, Method::POST, path, Some(body), "merge a pull request").await?;
-    get(f, repo, number).await
+    repos::merge::<PullRequest>(f, repo, number, Method::POST, body).await
 }
 
 pub(crate) async fn auto_merge(f: &Forge, repo: &str, pr: &ForgePr) -> Result<(), ForgeError> {
     let path = format!("{}/pulls/{}/merge", repo_path(repo), pr.number);
     let body = json!({"Do": "merge", "merge_when_checks_succeed": true});
     let _: serde_json::Value = f.call(repo, Method::POST, path, Some(body), "set auto-merge").await?;
-    Ok(())
-}
-
-pub(crate) async fn status(f: &Forge, repo: &str, sha: &str, s: &CommitStatus) -> Result<(), ForgeError> {
-    let path = format!("{}/statuses/{sha}", repo_path(repo));
-    let body = json!({"state": s.state.as_str(), "target_url": s.target_url, "description": s.description, "context": s.context});
-    let _: Named = f.call(repo, Method::POST, path, Some(body), "set a commit status").await?;
     Ok(())
 }

@@ -6,10 +6,11 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::client::{Forge, repo_path};
+use crate::client::Forge;
 use crate::error::ForgeError;
 use crate::http::segment;
-use crate::types::{CommitStatus, ForgePr, NewPr, PrState};
+use crate::repos::{self, repo_path};
+use crate::types::{ForgePr, NewPr, PrState};
 
 /// `simple-user` (the part read).
 #[derive(Debug, Deserialize)]
@@ -48,12 +49,6 @@ struct Issue {
     closed_by: Option<User>,
 }
 
-/// `issue-comment` and `pull-request-merge-result` carry these.
-#[derive(Debug, Deserialize)]
-struct Id {
-    id: u64,
-}
-
 impl From<PullRequest> for ForgePr {
     fn from(p: PullRequest) -> ForgePr {
         let state = match (p.state.as_str(), p.merged_at.is_some()) {
@@ -77,7 +72,7 @@ pub(crate) async fn find(f: &Forge, repo: &str, head: &str) -> Result<Option<For
     let owner = repo.split('/').next().unwrap_or_default();
     let path = format!("{}/pulls?state=all&head={}&per_page=100", repo_path(repo), segment(&format!("{owner}:{head}")));
     let list: Vec<PullRequest> = f.call(repo, Method::GET, path, None, "list pull requests").await?;
-    Ok(list.into_iter().filter(|p| p.head.reference == head).max_by_key(|p| p.number).map(ForgePr::from))
+    Ok(repos::newest(list, head))
 }
 
 pub(crate) async fn create(f: &Forge, repo: &str, pr: &NewPr) -> Result<ForgePr, ForgeError> {
@@ -98,45 +93,20 @@ pub(crate) async fn create(f: &Forge, repo: &str, pr: &NewPr) -> Result<ForgePr,
     Ok(created.into())
 }
 
+/// Pull request `number`; for a closed one, who closed it (GitHub has that on the issue).
 pub(crate) async fn get(f: &Forge, repo: &str, number: u64) -> Result<ForgePr, ForgeError> {
-    let path = format!("{}/pulls/{number}", repo_path(repo));
-    let pr: ForgePr = f.call::<PullRequest>(repo, Method::GET, path, None, "read a pull request").await?.into();
+    let pr = repos::get::<PullRequest>(f, repo, number).await?;
     if pr.state != PrState::Closed {
         return Ok(pr);
     }
-    // Who closed it is on the issue.
     let path = format!("{}/issues/{number}", repo_path(repo));
     let issue: Issue = f.call(repo, Method::GET, path, None, "read a pull request's issue").await?;
     Ok(ForgePr { actor: issue.closed_by.map(|u| u.login), ..pr })
 }
 
-pub(crate) async fn set_open(f: &Forge, repo: &str, number: u64, open: bool) -> Result<(), ForgeError> {
-    let path = format!("{}/pulls/{number}", repo_path(repo));
-    let body = json!({"state": if open { "open" } else { "closed" }});
-    let _: PullRequest = f.call(repo, Method::PATCH, path, Some(body), "change a pull request's state").await?;
-    Ok(())
-}
-
-pub(crate) async fn comment(
-    f: &Forge,
-    repo: &str,
-    number: u64,
-    id: Option<u64>,
-    text: &str,
-) -> Result<u64, ForgeError> {
-    let body = Some(json!({"body": text}));
-    let (method, path) = match id {
-        Some(id) => (Method::PATCH, format!("{}/issues/comments/{id}", repo_path(repo))),
-        None => (Method::POST, format!("{}/issues/{number}/comments", repo_path(repo))),
-    };
-    Ok(f.call::<Id>(repo, method, path, body, "comment on a pull request").await?.id)
-}
-
 pub(crate) async fn merge(f: &Forge, repo: &str, number: u64, title: &str) -> Result<ForgePr, ForgeError> {
-    let path = format!("{}/pulls/{number}/merge", repo_path(repo));
     let body = json!({"commit_title": title, "merge_method": "merge"});
-    let _: serde_json::Value = f.call(repo, Method::PUT, path, Some(body), "merge a pull request").await?;
-    get(f, repo, number).await
+    repos::merge::<PullRequest>(f, repo, number, Method::PUT, body).await
 }
 
 pub(crate) async fn auto_merge(f: &Forge, repo: &str, pr: &ForgePr) -> Result<(), ForgeError> {
@@ -151,12 +121,5 @@ pub(crate) async fn auto_merge(f: &Forge, repo: &str, pr: &ForgePr) -> Result<()
     if let Some(errors) = answer.get("errors").filter(|e| !e.is_null()) {
         return Err(ForgeError::Refused { what: "enable auto-merge".into(), status: 200, message: errors.to_string() });
     }
-    Ok(())
-}
-
-pub(crate) async fn status(f: &Forge, repo: &str, sha: &str, s: &CommitStatus) -> Result<(), ForgeError> {
-    let path = format!("{}/statuses/{sha}", repo_path(repo));
-    let body = json!({"state": s.state.as_str(), "target_url": s.target_url, "description": s.description, "context": s.context});
-    let _: Id = f.call(repo, Method::POST, path, Some(body), "set a commit status").await?;
     Ok(())
 }

@@ -71,7 +71,7 @@ fn project(repo: &str) -> String {
 pub(crate) async fn find(f: &Forge, repo: &str, head: &str) -> Result<Option<ForgePr>, ForgeError> {
     let path = format!("{}/merge_requests?source_branch={}&per_page=100", project(repo), segment(head));
     let list: Vec<MergeRequest> = f.call(repo, Method::GET, path, None, "list merge requests").await?;
-    Ok(list.into_iter().filter(|m| m.source_branch == head).max_by_key(|m| m.iid).map(ForgePr::from))
+    Ok(crate::repos::newest(list, head))
 }
 
 pub(crate) async fn create(f: &Forge, repo: &str, pr: &NewPr) -> Result<ForgePr, ForgeError> {

@@ -14,6 +14,7 @@ mod github;
 mod gitlab;
 pub mod hook;
 pub mod http;
+mod repos;
 pub mod routing;
 pub mod types;
 

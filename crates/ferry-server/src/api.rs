@@ -197,6 +197,16 @@ pub(crate) async fn workflows<S: Store>(State(st): State<AppState<S>>) -> Json<w
     Json(wire::WorkflowList { items: c.workflows.values().map(dto::workflow).collect() })
 }
 
+pub(crate) async fn git_providers<S: Store>(State(st): State<AppState<S>>) -> Json<wire::GitProviderList> {
+    let c = st.engine.catalog();
+    Json(wire::GitProviderList { items: c.git_providers.values().map(dto::git_provider).collect() })
+}
+
+pub(crate) async fn notifications<S: Store>(State(st): State<AppState<S>>) -> Json<wire::NotificationList> {
+    let c = st.engine.catalog();
+    Json(wire::NotificationList { items: c.notifications.values().map(dto::notification).collect() })
+}
+
 pub(crate) async fn product<S: Store>(
     State(st): State<AppState<S>>,
     PathParam(name): PathParam<ProductName>,

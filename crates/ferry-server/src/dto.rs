@@ -5,8 +5,9 @@ use std::str::FromStr;
 
 use ferry_api as api;
 use ferry_model::resources::{
-    Application, Catalog, Environment, FlowStep, Hooks, PolicyFields, Product, PromotionFlow, PromotionPolicy,
-    SelectorOperator, StatusSource, StepKind, TriggerKey, Workflow, WorkflowBackend, WorkflowParam,
+    Application, Catalog, Environment, FlowStep, GitProvider, Hooks, Notification, NotificationFormat, PolicyFields,
+    Product, PromotionFlow, PromotionPolicy, SecretSource, SelectorOperator, StatusSource, StepKind, TriggerKey,
+    Workflow, WorkflowBackend, WorkflowParam,
 };
 use ferry_model::status::{HealthStatus, ReleaseStatus, SyncStatus};
 use ferry_model::{EnvName, ReleaseId, format_duration};
@@ -177,6 +178,60 @@ pub fn application(a: &Application) -> api::Application {
             StatusSource::Push { .. } => api::StatusSourceKind::Push,
         },
     }
+}
+
+/// Where a secret is read from (never the secret).
+fn secret_ref(s: &SecretSource) -> api::SecretRef {
+    match s {
+        SecretSource::Env(name) => api::SecretRef { env: Some(name.clone()), file: None },
+        SecretSource::File(path) => api::SecretRef { env: None, file: Some(path.clone()) },
+    }
+}
+
+/// A git provider: URLs with their credentials masked, secrets only as where they are read from.
+pub fn git_provider(g: &GitProvider) -> api::GitProvider {
+    api::GitProvider {
+        name: g.name.to_string(),
+        forge_type: g.forge.as_str().to_owned(),
+        api_url: g.api_url.as_deref().map(ferry_git::redact),
+        token: g.token.as_ref().map(secret_ref),
+        app_id: g.app.as_ref().map(|a| a.id),
+        app_private_key_file: g.app.as_ref().map(|a| a.private_key_file.clone()),
+        webhook_secret: g.webhook_secret.as_ref().map(secret_ref),
+        repositories: g
+            .repositories
+            .iter()
+            .map(|r| api::GitProviderRepository { url: ferry_git::redact(&r.url), name: r.name.clone() })
+            .collect(),
+    }
+}
+
+/// A notification: its URL cut to scheme and host, its secret only as where it is read from.
+pub fn notification(n: &Notification) -> api::Notification {
+    api::Notification {
+        name: n.name.to_string(),
+        url: url_origin(&n.url),
+        format: match n.format {
+            NotificationFormat::Json => "json",
+            NotificationFormat::Slack => "slack",
+        }
+        .to_owned(),
+        secret: n.secret.as_ref().map(secret_ref),
+        products: n.on.products.clone(),
+        environments: n.on.environments.clone(),
+        statuses: n.on.statuses.clone(),
+    }
+}
+
+/// `scheme://host[:port]` of a URL, `/…` appended when it has a path or query (which may be a
+/// credential), without user information.
+fn url_origin(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return "…".to_owned() };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let more = rest[end..].trim_start_matches('/');
+    if more.is_empty() { format!("{scheme}://{host}") } else { format!("{scheme}://{host}/…") }
 }
 
 /// An internal error for a stored value the engine wrote and the API cannot read.
@@ -385,6 +440,15 @@ pub fn log_line(l: StoredLogLine, context: RunContext) -> Result<api::LogLine, A
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_notification_url_shows_only_its_scheme_and_host() {
+        assert_eq!(url_origin("https://hooks.slack.com/services/T0/B0/secret"), "https://hooks.slack.com/…");
+        assert_eq!(url_origin("http://user:pw@127.0.0.1:8080/hook?k=v"), "http://127.0.0.1:8080/…");
+        assert_eq!(url_origin("https://ops.example.com"), "https://ops.example.com");
+        assert_eq!(url_origin("https://ops.example.com/"), "https://ops.example.com");
+        assert_eq!(url_origin("not a url"), "…");
+    }
 
     #[test]
     fn urls_lose_their_credentials() {

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::extract::PathParam;
 
 /// Failed notifications listed at most.
-const LISTED: u32 = 1000;
+pub(crate) const LISTED: u32 = 1000;
 
 /// `GET /api/v1/notifications/failed` → `{"items": [...]}`, newest first (the last 1000).
 pub(crate) async fn failed<S: Store>(State(st): State<AppState<S>>) -> Result<Json<serde_json::Value>, ApiError> {
@@ -22,14 +22,26 @@ pub(crate) async fn failed<S: Store>(State(st): State<AppState<S>>) -> Result<Js
     Ok(Json(serde_json::json!({ "items": items })))
 }
 
-/// `POST /api/v1/notifications/failed/{id}/redeliver` → 202 with the failure, marked redelivered. The
-/// change goes to its notification as the applied configuration has it now (a dropped change: to every
-/// notification matching it); a delivery that fails again is a new failure. Redelivered once: 409 after.
+/// `POST /api/v1/notifications/failed/{id}/redeliver` → 202 with the failure, marked redelivered (see
+/// [`redeliver_failure`]).
 pub(crate) async fn redeliver<S: Store>(
     State(st): State<AppState<S>>,
     PathParam(id): PathParam<NonZeroU64>,
     principal: Principal,
 ) -> Result<(StatusCode, Json<NotificationFailureRow>), ApiError> {
+    let answer = redeliver_failure(&st, id, principal.actor()).await?;
+    Ok((StatusCode::ACCEPTED, Json(answer)))
+}
+
+/// Redelivers failed notification `id` as `actor` and answers it marked redelivered. The change goes to
+/// its notification as the applied configuration has it now (a dropped change: to every notification
+/// matching it); a delivery that fails again is a new failure. Redelivered once: 409 after; unknown: 404.
+/// The API and the UI's admin page both redeliver through here.
+pub(crate) async fn redeliver_failure<S: Store>(
+    st: &AppState<S>,
+    id: NonZeroU64,
+    actor: String,
+) -> Result<NotificationFailureRow, ApiError> {
     let id = i64::try_from(id.get()).map_err(|_| ApiError::invalid_field("id", "out of range"))?;
     let failure = st
         .store
@@ -48,15 +60,14 @@ pub(crate) async fn redeliver<S: Store>(
     let notifier = st.engine.notifier();
     // Checked before the failure is marked, so a notification since removed leaves it as it was.
     notifier.check_redelivery(failure.notification.as_deref(), &change).map_err(conflict)?;
-    let (actor, at) = (principal.actor(), jiff::Timestamp::now());
+    let at = jiff::Timestamp::now();
     let marked = Write::NotificationRedelivered { id, by: actor.clone(), at };
     // One write, one outcome: its error (not found, or redelivered meanwhile) is the answer.
     for outcome in st.store.write(vec![marked]).await? {
         outcome?;
     }
     notifier.redeliver(failure.notification.as_deref(), change).map_err(conflict)?;
-    let answer = NotificationFailureRow { redelivered_at: Some(at), redelivered_by: Some(actor), ..failure };
-    Ok((StatusCode::ACCEPTED, Json(answer)))
+    Ok(NotificationFailureRow { redelivered_at: Some(at), redelivered_by: Some(actor), ..failure })
 }
 
 fn conflict(e: ferry_notify::RedeliverError) -> ApiError {

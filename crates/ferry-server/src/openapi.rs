@@ -40,6 +40,8 @@ use crate::routes::{Access, ROUTES, Route};
     ferry_api::FlowList,
     ferry_api::PolicyList,
     ferry_api::WorkflowList,
+    ferry_api::GitProviderList,
+    ferry_api::NotificationList,
     ferry_api::PromoteRequest,
     ferry_api::ReleasePage,
     ferry_api::ReleaseView,
@@ -226,6 +228,8 @@ fn catalog(route: &Route) -> Option<Op> {
         ("GET", "/api/v1/policies") => op("listPolicies", "configuration", "List promotion policies", ok(200, "The promotion policies of the configuration in use.", json("PolicyList")))
             .describe("Strongest first."),
         ("GET", "/api/v1/workflows") => op("listWorkflows", "configuration", "List workflows", ok(200, "The workflows of the configuration in use.", json("WorkflowList"))),
+        ("GET", "/api/v1/gitproviders") => op("listGitProviders", "configuration", "List git providers", ok(200, "The git providers of the configuration in use (credentials only as where they are read from).", json("GitProviderList"))),
+        ("GET", "/api/v1/notifications") => op("listNotifications", "configuration", "List notifications", ok(200, "The notifications of the configuration in use (webhook URLs cut to scheme and host, secrets only as where they are read from).", json("NotificationList"))),
         _ => return None,
     })
 }

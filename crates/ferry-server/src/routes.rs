@@ -63,6 +63,8 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/flows", Read, "flows.list"),
     r("GET", "/api/v1/policies", Read, "policies.list"),
     r("GET", "/api/v1/workflows", Read, "workflows.list"),
+    r("GET", "/api/v1/gitproviders", Read, "gitproviders.list"),
+    r("GET", "/api/v1/notifications", Read, "notifications.list"),
     r("GET", "/api/v1/releases", Read, "releases.list"),
     r("GET", "/api/v1/releases/{id}", Read, "release.get"),
     r("GET", "/api/v1/releases/{id}/logs", Read, "release.logs"),
@@ -138,6 +140,8 @@ fn table<S: Store>() -> Table<S> {
         .add(get.clone(), "/api/v1/flows", api::flows::<S>)
         .add(get.clone(), "/api/v1/policies", api::policies::<S>)
         .add(get.clone(), "/api/v1/workflows", api::workflows::<S>)
+        .add(get.clone(), "/api/v1/gitproviders", api::git_providers::<S>)
+        .add(get.clone(), "/api/v1/notifications", api::notifications::<S>)
         .add(get.clone(), "/api/v1/releases", api::releases::<S>)
         .add(get.clone(), "/api/v1/releases/{id}", api::release::<S>)
         .add(get.clone(), "/api/v1/releases/{id}/logs", api::release_logs::<S>)

@@ -33,6 +33,27 @@ pub enum Flavor {
     Gitea,
 }
 
+impl Flavor {
+    /// The GitProvider `type:` of this forge.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Flavor::Github => "github",
+            Flavor::Gitlab => "gitlab",
+            Flavor::Gitea => "gitea",
+        }
+    }
+}
+
+/// A `GitProvider` document: `name`, of `flavor`, at `api`, serving the git URL `url` as `repo`
+/// (`owner/repo`); `extra` holds more `spec` lines (credentials, webhook secret), each indented two
+/// spaces and ending in a newline.
+pub fn provider_yaml(name: &str, flavor: Flavor, api: &str, url: &str, repo: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: ferry/v1\nkind: GitProvider\nmetadata: {{ name: {name} }}\nspec:\n  type: {}\n  apiURL: {api}\n{extra}  repositories:\n    - {{ url: \"{url}\", name: {repo} }}\n",
+        flavor.kind()
+    )
+}
+
 /// A pull request on the stand-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pull {

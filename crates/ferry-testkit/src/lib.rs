@@ -3,7 +3,7 @@
 //! isolated configuration, a pinned identity and pinned dates, so that commit ids and histories are
 //! the same on every run. With features `argocd` and `argowf`: the Argo CD and Argo Server
 //! stand-ins, and `argo_shop`, the product the Argo tests promote; with `forges`: the GitHub, GitLab
-//! and Gitea stand-ins.
+//! and Gitea stand-ins; [`shop::ShopYaml`] writes the `shop` product's configuration.
 //!
 //! Helpers panic with the command and git's stderr when something fails: they run inside tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -282,3 +282,4 @@ pub mod argocd;
 pub mod argowf;
 #[cfg(feature = "forges")]
 pub mod forges;
+pub mod shop;

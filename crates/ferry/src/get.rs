@@ -29,6 +29,11 @@ pub enum Kind {
     Policies,
     /// Workflows.
     Workflows,
+    /// Git providers: which forge serves which repositories (credentials only as where they are read).
+    #[value(alias = "gitproviders")]
+    GitProviders,
+    /// Outgoing notifications (webhook URLs cut to scheme and host; secrets never shown).
+    Notifications,
     /// Releases (NAME: a product).
     Releases,
 }
@@ -42,6 +47,8 @@ impl Kind {
             Kind::Flows => "/api/v1/flows",
             Kind::Policies => "/api/v1/policies",
             Kind::Workflows => "/api/v1/workflows",
+            Kind::GitProviders => "/api/v1/gitproviders",
+            Kind::Notifications => "/api/v1/notifications",
             Kind::Releases => "/api/v1/releases",
         }
     }
@@ -54,6 +61,8 @@ impl Kind {
             Kind::Flows => "flow",
             Kind::Policies => "policy",
             Kind::Workflows => "workflow",
+            Kind::GitProviders => "git provider",
+            Kind::Notifications => "notification",
             Kind::Releases => "release",
         }
     }
@@ -71,6 +80,15 @@ fn labels(map: &BTreeMap<String, String>) -> String {
     map.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
 }
 
+/// Where a secret is read from (`env NAME`, `file PATH`); the server never sends the secret.
+fn secret_ref(r: &wire::SecretRef) -> String {
+    match (&r.env, &r.file) {
+        (Some(name), _) => format!("env {name}"),
+        (None, Some(path)) => format!("file {path}"),
+        (None, None) => "-".to_owned(),
+    }
+}
+
 /// A list of one kind of resource, as the API answers it.
 #[derive(Debug)]
 enum Listing {
@@ -80,6 +98,8 @@ enum Listing {
     Flows(wire::FlowList),
     Policies(wire::PolicyList),
     Workflows(wire::WorkflowList),
+    GitProviders(wire::GitProviderList),
+    Notifications(wire::NotificationList),
 }
 
 impl Listing {
@@ -91,6 +111,8 @@ impl Listing {
             Kind::Flows => Listing::Flows(client.get_as(path).await?),
             Kind::Policies => Listing::Policies(client.get_as(path).await?),
             Kind::Workflows => Listing::Workflows(client.get_as(path).await?),
+            Kind::GitProviders => Listing::GitProviders(client.get_as(path).await?),
+            Kind::Notifications => Listing::Notifications(client.get_as(path).await?),
             Kind::Products | Kind::Releases => Listing::Products(client.get_as(path).await?),
         })
     }
@@ -108,6 +130,8 @@ impl Listing {
             Listing::Flows(l) => keep(&mut l.items, name, |i| &i.name),
             Listing::Policies(l) => keep(&mut l.items, name, |i| &i.name),
             Listing::Workflows(l) => keep(&mut l.items, name, |i| &i.name),
+            Listing::GitProviders(l) => keep(&mut l.items, name, |i| &i.name),
+            Listing::Notifications(l) => keep(&mut l.items, name, |i| &i.name),
         }
     }
 
@@ -119,6 +143,8 @@ impl Listing {
             Listing::Flows(l) => serde_json::to_value(l),
             Listing::Policies(l) => serde_json::to_value(l),
             Listing::Workflows(l) => serde_json::to_value(l),
+            Listing::GitProviders(l) => serde_json::to_value(l),
+            Listing::Notifications(l) => serde_json::to_value(l),
         }
     }
 
@@ -130,6 +156,8 @@ impl Listing {
             Listing::Flows(l) => l.items.is_empty(),
             Listing::Policies(l) => l.items.is_empty(),
             Listing::Workflows(l) => l.items.is_empty(),
+            Listing::GitProviders(l) => l.items.is_empty(),
+            Listing::Notifications(l) => l.items.is_empty(),
         }
     }
 }
@@ -322,6 +350,53 @@ fn render(list: &Listing) -> String {
                         Some(t) => format!("{} ({t})", w.backend),
                     };
                     vec![w.name.clone(), backend, or_dash(&steps.join(", ")), opt(w.timeout.as_ref())]
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Listing::GitProviders(l) => table(
+            &["NAME", "TYPE", "API", "CREDENTIALS", "WEBHOOK SECRET", "REPOSITORIES"],
+            &l.items
+                .iter()
+                .map(|g| {
+                    let credentials = match (&g.app_id, &g.token) {
+                        (Some(id), _) => format!("GitHub App {id}"),
+                        (None, Some(token)) => secret_ref(token),
+                        (None, None) => "-".to_owned(),
+                    };
+                    let repos: Vec<String> = g
+                        .repositories
+                        .iter()
+                        .map(|r| match &r.name {
+                            Some(name) => format!("{} ({name})", r.url),
+                            None => r.url.clone(),
+                        })
+                        .collect();
+                    vec![
+                        g.name.clone(),
+                        g.forge_type.clone(),
+                        opt(g.api_url.as_ref()),
+                        credentials,
+                        g.webhook_secret.as_ref().map_or_else(|| "-".to_owned(), secret_ref),
+                        or_dash(&repos.join(", ")),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Listing::Notifications(l) => table(
+            &["NAME", "URL", "FORMAT", "SECRET", "PRODUCTS", "ENVIRONMENTS", "STATUSES"],
+            &l.items
+                .iter()
+                .map(|n| {
+                    let any = |v: &[String]| if v.is_empty() { "any".to_owned() } else { v.join(", ") };
+                    vec![
+                        n.name.clone(),
+                        n.url.clone(),
+                        n.format.clone(),
+                        n.secret.as_ref().map_or_else(|| "unsigned".to_owned(), secret_ref),
+                        any(&n.products),
+                        any(&n.environments),
+                        any(&n.statuses),
+                    ]
                 })
                 .collect::<Vec<_>>(),
         ),

@@ -5,7 +5,7 @@
 //! Everything here reads two states (before and after a commit) and the committed events; it decides
 //! nothing and writes nothing but log lines and metric observations.
 
-use ferry_model::names::{EnvName, ProductName, ReleaseId};
+use ferry_model::names::{CommitSha, EnvName, ProductName, ReleaseId};
 use ferry_model::release::{ReleaseEvent, ReleaseState, Stage, WorkflowRun};
 use ferry_model::status::{EnvStatus, ReleaseStatus};
 use jiff::Timestamp;
@@ -61,8 +61,8 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// Hands environment status changes to the pull-request provider (commit statuses on the trigger
-    /// commit, the pull request's comment); never waits.
+    /// Hands environment status changes and landed promotion commits to the pull-request provider
+    /// (commit statuses on the trigger and promotion commits, the pull request's comment); never waits.
     fn report_progress(&self, before: &ReleaseState, after: &ReleaseState) {
         let snap = after.snapshot();
         let trigger_url = snap
@@ -72,19 +72,46 @@ impl<S: Store> Engine<S> {
             .unwrap_or_else(|| snap.trigger.repo.clone());
         for (env, now) in after.env_statuses() {
             let was = before.env_status(env).unwrap_or(EnvStatus::Pending);
-            if was == now {
+            let status_changed = was != now;
+            // Most commits change neither: compare the landed commits before looking up their URLs.
+            if !status_changed && landed(before, env) == landed(after, env) {
                 continue;
+            }
+            let mut promotions = self.promotion_commits(after, env);
+            if !status_changed {
+                let earlier = self.promotion_commits(before, env);
+                promotions.retain(|c| !earlier.contains(c));
             }
             self.ports.pulls.progress(crate::ports::EnvProgress {
                 release: after.id(),
                 product: snap.product.to_string(),
                 env: env.clone(),
                 status: now,
-                trigger: Some((trigger_url.clone(), snap.trigger.sha.clone())),
+                status_changed,
+                trigger: status_changed.then(|| (trigger_url.clone(), snap.trigger.sha.clone())),
+                promotions,
                 release_url: self.release_url(after.id()),
                 reason: after.reason(),
             });
         }
+    }
+
+    /// The commits the promotion actions of `env` landed (a commit, a pull request's merge commit),
+    /// with the configured URL of their repository, each once.
+    fn promotion_commits(&self, state: &ReleaseState, env: &EnvName) -> Vec<(String, CommitSha)> {
+        let (Some(e), Some(snap)) = (state.environment(env), state.snapshot().environment(env)) else {
+            return Vec::new();
+        };
+        let mut commits: Vec<(String, CommitSha)> = Vec::new();
+        for app in &e.apps {
+            let Some(commit) = app.action.as_ref().and_then(|a| a.commit.clone()) else { continue };
+            let Some(source) = snap.applications.iter().find(|a| a.name == app.name) else { continue };
+            let landed = (self.repo_url(&app.name, &source.repo_url), commit);
+            if !commits.contains(&landed) {
+                commits.push(landed);
+            }
+        }
+        commits
     }
 
     /// Hands the release's and its environments' status changes to the notifier (SPEC §6.6); never waits.
@@ -121,6 +148,12 @@ impl<S: Store> Engine<S> {
             self.releases.of_product(product).filter(|(_, a)| a.state.status() == ReleaseStatus::Queued).count();
         ::metrics::gauge!("ferry_queue_depth", "product" => product.to_string()).set(queued as f64);
     }
+}
+
+/// The commits the promotion actions of `env` landed, in application order.
+fn landed<'a>(state: &'a ReleaseState, env: &EnvName) -> Vec<&'a CommitSha> {
+    let apps = state.environment(env).map(|e| e.apps.as_slice()).unwrap_or_default();
+    apps.iter().filter_map(|a| a.action.as_ref()?.commit.as_ref()).collect()
 }
 
 fn release_changed(id: ReleaseId, product: &ProductName, was: ReleaseStatus, now: ReleaseStatus, after: &ReleaseState) {

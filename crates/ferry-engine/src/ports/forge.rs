@@ -4,8 +4,9 @@
 //! auto-merge); every other repository is the local provider's. Merges and closes made on the forge
 //! are seen by webhook ([`PullRequestProvider::hook`]) or by polling, whichever comes first; each is
 //! reported to the engine once (the record's open → merged/closed transition, made under one lock).
-//! Environment status changes become commit statuses on the trigger commit and update the pull
-//! request's comment.
+//! Environment status changes become commit statuses (context `ferry/<product>/<env>`) on the trigger
+//! commit, the environment's promotion commits (as they land) and its pull request's head, and update
+//! the pull request's comment.
 //!
 //! The link between Ferry's record and the forge's pull request is kept in the store's durable keys
 //! (`forge-pr:<number>` and `forge-pr-of:<provider>/<repo>#<forge number>`).
@@ -156,25 +157,27 @@ impl<S: Store> Inner<S> {
         }
         let (forge, repo) = (&route.forge, route.repo.as_str());
         let body = if recorded.files.is_empty() { pending } else { body_of(&recorded.files, &recorded.target) };
-        // A pull request of this branch opened before (a restart, or a retry after a close) is reused.
+        let new = NewPr {
+            title,
+            body,
+            head: branch.clone(),
+            base: recorded.target.clone(),
+            labels: options.labels.clone(),
+            reviewers: options.reviewers.clone(),
+            draft: options.draft,
+        };
+        // A pull request of this branch opened before (a restart, or a retry after a close) is reused;
+        // one the forge will not reopen (GitHub refuses after the branch was pushed again) is replaced.
         let pr = match forge.find(repo, &branch).await.map_err(|e| refused(&redacted, &e))? {
             Some(pr) if pr.state == PrState::Open => pr,
-            Some(pr) if pr.state == PrState::Closed => {
-                forge.set_open(repo, pr.number, true).await.map_err(|e| refused(&redacted, &e))?;
-                ForgePr { state: PrState::Open, ..pr }
-            }
-            _ => {
-                let new = NewPr {
-                    title,
-                    body,
-                    head: branch,
-                    base: recorded.target.clone(),
-                    labels: options.labels.clone(),
-                    reviewers: options.reviewers.clone(),
-                    draft: options.draft,
-                };
-                forge.create(repo, &new).await.map_err(|e| refused(&redacted, &e))?
-            }
+            Some(pr) if pr.state == PrState::Closed => match forge.set_open(repo, pr.number, true).await {
+                Ok(()) => ForgePr { state: PrState::Open, ..pr },
+                Err(e) => {
+                    tracing::warn!(target: "ferry::forge", repo, number = pr.number, error = %e, "cannot reopen the closed pull request; opening a new one");
+                    forge.create(repo, &new).await.map_err(|e| refused(&redacted, &e))?
+                }
+            },
+            _ => forge.create(repo, &new).await.map_err(|e| refused(&redacted, &e))?,
         };
         if options.auto_merge
             && let Err(e) = forge.auto_merge(repo, &pr).await
@@ -344,37 +347,43 @@ impl<S: Store> Inner<S> {
         }
     }
 
+    /// Sets the environment's commit status on the trigger commit, its promotion commits and the head
+    /// of its pull request, and rewrites the pull request's comment.
     async fn report(&self, change: EnvProgress) {
         let forges = self.forges();
         let text = progress_text(&change);
-        if let Some((url, sha)) = &change.trigger
-            && let Some(route) = forges.route(url)
-        {
-            let state = match change.status {
-                EnvStatus::Pending | EnvStatus::Running | EnvStatus::Suspended => StatusState::Pending,
-                EnvStatus::Successful => StatusState::Success,
-                EnvStatus::Failed => StatusState::Failure,
-                EnvStatus::Terminated => StatusState::Error,
-            };
-            let status = CommitStatus {
-                state,
-                context: format!("ferry/{}/{}", change.product, change.env),
-                description: text.chars().take(140).collect(),
-                target_url: change.release_url.clone(),
-            };
-            if let Err(e) = route.forge.status(&route.repo, sha.as_str(), &status).await {
-                tracing::warn!(target: "ferry::forge", repo = %route.repo, error = %e, "cannot set a commit status");
+        let status = CommitStatus {
+            state: status_state(change.status),
+            context: format!("ferry/{}/{}", change.product, change.env),
+            description: text.chars().take(140).collect(),
+            target_url: change.release_url.clone(),
+        };
+        // (provider, repository on the forge, commit): each is marked once per report.
+        let mut marked: Vec<(String, String, String)> = Vec::new();
+        for (url, sha) in change.trigger.iter().chain(&change.promotions) {
+            let Some(route) = forges.route(url) else { continue };
+            let key = (route.provider.clone(), route.repo.clone(), sha.to_string());
+            if !marked.contains(&key) {
+                marked.push(key);
+                set_status(&route.forge, &route.repo, sha.as_str(), &status).await;
             }
         }
-        if !self.linked.lock().is_ok_and(|l| l.contains(&change.release)) {
+        if !change.status_changed || !self.linked.lock().is_ok_and(|l| l.contains(&change.release)) {
             return;
         }
         let filter = PullRequestFilter { release: Some(change.release.to_string()), ..Default::default() };
         let Ok(rows) = self.local.store().pull_requests(filter).await else { return };
-        for row in rows.into_iter().filter(|r| r.environment == change.env.as_str()) {
+        let rows: Vec<_> = rows.into_iter().filter(|r| r.environment == change.env.as_str()).collect();
+        // The newest pull request is the environment's current attempt: its head carries the status too.
+        let newest = rows.iter().filter_map(|r| r.number).max();
+        for row in rows {
             let Some(number) = row.number.map(i64::unsigned_abs) else { continue };
             let Some(mut link) = self.link(number).await else { continue };
             let Some(forge) = forges.forge(&link.provider) else { continue };
+            let key = (link.provider.clone(), link.repo.clone(), row.head.clone());
+            if row.number == newest && !row.head.is_empty() && !marked.contains(&key) {
+                set_status(&forge, &link.repo, &row.head, &status).await;
+            }
             match forge.comment(&link.repo, link.number, link.comment, &format!("Ferry: {text}")).await {
                 Ok(id) if link.comment != Some(id) => {
                     link.comment = Some(id);
@@ -386,6 +395,24 @@ impl<S: Store> Inner<S> {
                 }
             }
         }
+    }
+}
+
+/// The commit status of an environment's status: pending while it runs or waits, then success,
+/// failure (Failed) or error (Terminated).
+fn status_state(status: EnvStatus) -> StatusState {
+    match status {
+        EnvStatus::Pending | EnvStatus::Running | EnvStatus::Suspended => StatusState::Pending,
+        EnvStatus::Successful => StatusState::Success,
+        EnvStatus::Failed => StatusState::Failure,
+        EnvStatus::Terminated => StatusState::Error,
+    }
+}
+
+/// Sets `status` on `sha`; a refusal is logged (statuses inform, they never stop a release).
+async fn set_status(forge: &ferry_forge::Forge, repo: &str, sha: &str, status: &CommitStatus) {
+    if let Err(e) = forge.status(repo, sha, status).await {
+        tracing::warn!(target: "ferry::forge", repo, sha, error = %e, "cannot set a commit status");
     }
 }
 

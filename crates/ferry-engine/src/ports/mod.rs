@@ -305,8 +305,9 @@ pub enum PullRequestChange {
     },
 }
 
-/// An environment's status changed: what a forge provider reports as a commit status on the trigger
-/// commit and in the comment of the environment's pull request.
+/// An environment's status changed, or a promotion commit of it landed: what a forge provider reports
+/// as commit statuses on the trigger commit and the promotion commits, and in the comment of the
+/// environment's pull request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvProgress {
     /// The release.
@@ -315,10 +316,15 @@ pub struct EnvProgress {
     pub product: String,
     /// The environment.
     pub env: EnvName,
-    /// Its new status.
+    /// Its status (new, when `status_changed`).
     pub status: ferry_model::status::EnvStatus,
+    /// Whether the status changed; otherwise only promotion commits landed, and only they are marked.
+    pub status_changed: bool,
     /// The trigger commit's repository (the configured URL) and commit.
     pub trigger: Option<(String, CommitSha)>,
+    /// Promotion commits (the repository's configured URL, commit) to mark: every one of the
+    /// environment when its status changed, else those that just landed.
+    pub promotions: Vec<(String, CommitSha)>,
     /// The release page.
     pub release_url: String,
     /// Why, for a failure.
@@ -387,7 +393,8 @@ pub trait PullRequestProvider: Send + Sync + 'static {
     fn webhook_secrets(&self) -> Vec<String> {
         Vec::new()
     }
-    /// An environment's status changed (commit statuses, the pull request's comment); never waits.
+    /// An environment's status changed or its promotion commit landed (commit statuses, the pull
+    /// request's comment); never waits.
     fn progress(&self, _change: EnvProgress) {}
 }
 

@@ -208,6 +208,14 @@ async fn a_failing_push_is_a_git_issue_naming_the_remote() {
     let issue = view["issues"].as_array().unwrap().iter().find(|i| i["detail"]["kind"] == "git").unwrap();
     assert_eq!(issue["detail"]["operation"], "push");
     assert!(issue["detail"]["error"].as_str().unwrap().contains("protected branch"), "{issue}");
+    // Once pushes go through again, a retry attempts the failed action again (SPEC §3.8).
+    fakes.git.heal(URL);
+    h.engine.retry(id.parse().unwrap(), "bob".into()).await.unwrap();
+    let view = h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    let prod = env_of(&view, "prod");
+    let commit = prod["applications"][0]["action"]["commit"].as_str().unwrap();
+    assert_eq!(promotion_commits(&fakes, "prod").last().map(|c| c.sha.as_str()), Some(commit));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use ferry_forge::RetryPolicy;
 use ferry_store::Store;
-use ferry_testkit::forges::{Flavor, ForgeStandIn, app_key};
+use ferry_testkit::forges::{Flavor, ForgeStandIn, app_key, provider_yaml};
+use ferry_testkit::shop::ShopYaml;
 use serde_json::Value;
 
 use crate::fixture::*;
@@ -20,10 +21,15 @@ struct Forge {
     standin: ForgeStandIn,
 }
 
-/// dev → prod of one application in `acme/gitops`, prod by pull request with `pull_request` as its
-/// `pullRequest` block, the repository served by a GitProvider of `flavor` on the stand-in.
-/// `poll`: how often Ferry polls open pull requests; `provider_extra`: more GitProvider fields.
-async fn setup(flavor: Flavor, pull_request: &str, poll: Duration, provider_extra: &str) -> Forge {
+/// Prod's policy: by pull request, with `block` as its `pullRequest` block.
+fn pr(block: &str) -> String {
+    format!("{{ action: pr, pullRequest: {block} }}")
+}
+
+/// dev → prod of one application in `acme/gitops`, prod with `policy`, the repository served by a
+/// GitProvider of `flavor` on the stand-in. `poll`: how often Ferry polls open pull requests;
+/// `provider_extra`: more GitProvider fields.
+async fn setup(flavor: Flavor, policy: &str, poll: Duration, provider_extra: &str) -> Forge {
     let dir = tempfile::tempdir().unwrap();
     let files = [
         ("apps/api/dev/values.yaml".to_owned(), values("2.0.0", "dev")),
@@ -40,54 +46,21 @@ async fn setup(flavor: Flavor, pull_request: &str, poll: Duration, provider_extr
         c.forges.public_forges = false;
     })
     .await;
-    let (url, api) = (repo.url(), standin.url.clone());
-    let kind = match flavor {
-        Flavor::Github => "github",
-        Flavor::Gitlab => "gitlab",
-        Flavor::Gitea => "gitea",
-    };
     let credentials = if provider_extra.contains("app:") {
         String::new()
     } else {
         standin.require_token("s3cret-token");
         format!("  token: {{ file: \"{}\" }}\n", token_file.display())
     };
-    let mut yaml = String::new();
-    for (env, ty) in [("dev", "non-production"), ("prod", "production")] {
-        yaml.push_str(&format!(
-            "apiVersion: ferry/v1\nkind: Environment\nmetadata: {{ name: {env} }}\nspec: {{ type: {ty} }}\n---\n\
-             apiVersion: ferry/v1\nkind: Application\nmetadata: {{ name: shop-api-{env} }}\nspec:\n  product: shop\n  environment: {env}\n  component: api\n  source: {{ repoURL: \"{url}\", path: apps/api/{env}, targetRevision: main }}\n  status:\n    exec: {{ health: \"true\", healthTimeout: 1s }}\n---\n"
-        ));
-    }
-    yaml.push_str(&format!(
-        r#"apiVersion: ferry/v1
-kind: Product
-metadata: {{ name: shop }}
-spec:
-  promotionTemplate:
-    versionSource: {{ file: values.yaml, jsonPath: $.image.tag }}
-    promotion:
-      values.yaml: {{ jsonPaths: ["$.image.tag"] }}
-  promotionFlows: [ {{ name: standard }} ]
----
-apiVersion: ferry/v1
-kind: PromotionFlow
-metadata: {{ name: standard }}
-spec:
-  triggerEnvironment: dev
-  steps:
-    - {{ environment: prod, dependsOn: [dev], policy: {{ action: pr, pullRequest: {pull_request} }} }}
----
-apiVersion: ferry/v1
-kind: GitProvider
-metadata: {{ name: forge }}
-spec:
-  type: {kind}
-  apiURL: {api}
-{credentials}{provider_extra}  repositories:
-    - {{ url: "{url}", name: acme/gitops }}
-"#
-    ));
+    let provider =
+        provider_yaml("forge", flavor, &standin.url, &repo.url(), "acme/gitops", &(credentials + provider_extra));
+    let yaml = ShopYaml::new(&repo.url())
+        .environment("dev", false)
+        .environment("prod", true)
+        .status("exec: { health: \"true\", healthTimeout: 1s }")
+        .step("prod", &["dev"], Some(policy))
+        .document(&provider)
+        .yaml();
     h.apply(&yaml).await;
     Forge { h, repo, standin }
 }
@@ -102,9 +75,10 @@ impl Forge {
         id
     }
 
-    /// Statuses set for `ferry/shop/prod`, in order.
-    fn prod_states(&self) -> Vec<String> {
-        self.standin.statuses().into_iter().filter(|s| s.context == "ferry/shop/prod").map(|s| s.state).collect()
+    /// Statuses set for `ferry/shop/prod` on commit `sha`, in order.
+    fn states_on(&self, sha: &str) -> Vec<String> {
+        let statuses = self.standin.statuses().into_iter();
+        statuses.filter(|s| s.context == "ferry/shop/prod" && s.sha == sha).map(|s| s.state).collect()
     }
 }
 
@@ -115,9 +89,13 @@ fn view_reason(view: &Value) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_request_opened_on_each_forge_and_merged_there_lets_prod_continue() {
     for flavor in [Flavor::Github, Flavor::Gitlab, Flavor::Gitea] {
-        let f =
-            setup(flavor, "{ labels: [promotion], reviewers: [alice], draft: true }", Duration::from_secs(3600), "")
-                .await;
+        let f = setup(
+            flavor,
+            &pr("{ labels: [promotion], reviewers: [alice], draft: true }"),
+            Duration::from_secs(3600),
+            "",
+        )
+        .await;
         let id = f.suspended().await;
         let pulls = f.standin.pulls();
         assert_eq!(pulls.len(), 1, "{flavor:?}: {pulls:?}");
@@ -165,34 +143,78 @@ async fn a_pull_request_opened_on_each_forge_and_merged_there_lets_prod_continue
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commit_statuses_follow_prod_on_the_trigger_commit() {
-    let f = setup(Flavor::Github, "{}", Duration::from_millis(50), "").await;
+async fn commit_statuses_follow_prod_on_the_trigger_commit_the_pull_requests_head_and_its_merge() {
+    let f = setup(Flavor::Github, &pr("{}"), Duration::from_millis(50), "").await;
     let id = f.suspended().await;
+    let head = git(&f.repo.bare, &["rev-parse", &format!("ferry/shop/prod/{id}")]).trim().to_owned();
+    // While prod waits for the merge, the pull request's head shows it pending.
+    f.standin.wait_until(|statuses, _| statuses.iter().any(|s| s.sha == head && s.state == "pending")).await;
     let number = f.standin.pulls()[0].number;
-    f.standin.merge(number, "alice");
+    let merge_commit = f.standin.merge(number, "alice");
     let view = f.h.wait_final(&id).await;
     assert_eq!(view["status"], "Succeeded", "{view:#}");
+    let trigger = view["trigger"]["sha"].as_str().unwrap().to_owned();
     // Statuses are posted one after the other without the engine waiting: wait for the last, and for
     // the pull request's comment to follow prod to its end.
     f.standin
         .wait_until(|statuses, pulls| {
-            statuses.iter().rfind(|s| s.context == "ferry/shop/prod").is_some_and(|s| s.state == "success")
-                && pulls[0].comments.values().any(|c| c.contains("Successful"))
+            [&trigger, &head, &merge_commit].iter().all(|sha| {
+                statuses
+                    .iter()
+                    .rfind(|s| s.context == "ferry/shop/prod" && &&s.sha == sha)
+                    .is_some_and(|s| s.state == "success")
+            }) && pulls[0].comments.values().any(|c| c.contains("Successful"))
         })
         .await;
-    let states = f.prod_states();
-    assert_eq!(states.first().map(String::as_str), Some("pending"), "{states:?}");
-    assert!(!states.iter().any(|s| s == "failure" || s == "error"), "{states:?}");
+    for sha in [&trigger, &head, &merge_commit] {
+        let states = f.states_on(sha);
+        assert_eq!(states.first().map(String::as_str), Some("pending"), "{sha}: {states:?}");
+        assert!(!states.iter().any(|s| s == "failure" || s == "error"), "{sha}: {states:?}");
+    }
     let statuses = f.standin.statuses();
+    assert!(statuses.iter().all(|s| s.repo == "acme/gitops"));
+    assert!(statuses.iter().all(|s| s.target_url == format!("http://127.0.0.1:7878/releases/{id}")), "{statuses:?}");
     let on = statuses.iter().find(|s| s.context == "ferry/shop/prod").unwrap();
-    assert_eq!(on.sha, view["trigger"]["sha"].as_str().unwrap(), "on the trigger commit");
-    assert_eq!(on.target_url, format!("http://127.0.0.1:7878/releases/{id}"));
+    assert_eq!(on.sha, trigger, "the trigger commit first");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_commit_gets_prods_status_on_each_forge() {
+    for flavor in [Flavor::Github, Flavor::Gitlab, Flavor::Gitea] {
+        let f = setup(flavor, "{ action: commit }", Duration::from_secs(3600), "").await;
+        let id = f.h.promote(None, None, None).await;
+        let view = f.h.wait_final(&id).await;
+        assert_eq!(view["status"], "Succeeded", "{flavor:?}: {view:#}");
+        let commit = env_of(&view, "prod")["applications"][0]["action"]["commit"].as_str().unwrap().to_owned();
+        assert_eq!(git(&f.repo.bare, &["rev-parse", "main"]).trim(), commit, "{flavor:?}: the promotion commit");
+        f.standin
+            .wait_until(|statuses, _| statuses.iter().rfind(|s| s.sha == commit).is_some_and(|s| s.state == "success"))
+            .await;
+        let pending = if flavor == Flavor::Gitlab { "running" } else { "pending" };
+        assert_eq!(f.states_on(&commit), [pending, "success"], "{flavor:?}: marked when it landed, then at the end");
+        let on = f.standin.statuses().into_iter().find(|s| s.sha == commit).unwrap();
+        assert_eq!((on.context.as_str(), on.repo.as_str()), ("ferry/shop/prod", "acme/gitops"), "{flavor:?}");
+        assert_eq!(on.target_url, format!("http://127.0.0.1:7878/releases/{id}"), "{flavor:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_closed_without_merge_fails_the_status_of_its_head() {
+    let f = setup(Flavor::Gitea, &pr("{}"), Duration::from_millis(50), "").await;
+    let id = f.suspended().await;
+    let head = git(&f.repo.bare, &["rev-parse", &format!("ferry/shop/prod/{id}")]).trim().to_owned();
+    f.standin.close(f.standin.pulls()[0].number, "bob");
+    assert_eq!(f.h.wait_final(&id).await["status"], "Failed");
+    f.standin
+        .wait_until(|statuses, _| statuses.iter().rfind(|s| s.sha == head).is_some_and(|s| s.state == "failure"))
+        .await;
+    assert_eq!(f.states_on(&head), ["pending", "failure"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merge_is_found_by_polling_and_a_close_fails_prod_naming_who_closed_it() {
     for flavor in [Flavor::Github, Flavor::Gitlab, Flavor::Gitea] {
-        let f = setup(flavor, "{}", Duration::from_millis(50), "").await;
+        let f = setup(flavor, &pr("{}"), Duration::from_millis(50), "").await;
         let id = f.suspended().await;
         f.standin.merge(f.standin.pulls()[0].number, "alice");
         let view = f.h.wait_final(&id).await;
@@ -216,7 +238,7 @@ async fn a_merge_is_found_by_polling_and_a_close_fails_prod_naming_who_closed_it
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_merge_asks_the_forge_to_merge_by_itself() {
     for flavor in [Flavor::Github, Flavor::Gitlab, Flavor::Gitea] {
-        let f = setup(flavor, "{ autoMerge: true }", Duration::from_millis(50), "").await;
+        let f = setup(flavor, &pr("{ autoMerge: true }"), Duration::from_millis(50), "").await;
         let id = f.suspended().await;
         let view = f.h.wait_final(&id).await;
         assert_eq!(view["status"], "Succeeded", "{flavor:?}: {view:#}");
@@ -228,7 +250,7 @@ async fn auto_merge_asks_the_forge_to_merge_by_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limited_answer_is_waited_out_then_the_call_succeeds() {
-    let f = setup(Flavor::Github, "{}", Duration::from_secs(3600), "").await;
+    let f = setup(Flavor::Github, &pr("{}"), Duration::from_secs(3600), "").await;
     let reset = (jiff::Timestamp::now().as_second() + 1).to_string();
     let list = Some("GET /repos/acme/gitops/pulls");
     let limit = [("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", reset.as_str())];
@@ -259,7 +281,7 @@ async fn a_github_app_mints_installation_tokens_and_renews_them_before_they_expi
     let key_file = dir.path().join("app.pem");
     std::fs::write(&key_file, pem).unwrap();
     let extra = format!("  app: {{ id: 4242, privateKeyFile: \"{}\" }}\n", key_file.display());
-    let f = setup(Flavor::Github, "{}", Duration::from_secs(3600), &extra).await;
+    let f = setup(Flavor::Github, &pr("{}"), Duration::from_secs(3600), &extra).await;
     // Tokens live a minute: less than the renewal margin, so each call gets a fresh one.
     f.standin.github_app(4242, public, 60);
     let id = f.suspended().await;
@@ -274,4 +296,57 @@ async fn a_github_app_mints_installation_tokens_and_renews_them_before_they_expi
     assert!(f.h.engine.pull_request_hook(event).await.unwrap());
     assert_eq!(f.h.wait_final(&id).await["status"], "Succeeded");
     drop(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_a_close_reopens_the_pull_request_and_its_merge_lets_prod_continue() {
+    for flavor in [Flavor::Github, Flavor::Gitlab, Flavor::Gitea] {
+        let f = setup(flavor, &pr("{}"), Duration::from_millis(50), "").await;
+        let id = f.suspended().await;
+        let first = f.standin.pulls()[0].clone();
+        f.standin.close(first.number, "bob");
+        let view = f.h.wait_final(&id).await;
+        assert_eq!(view["status"], "Failed", "{flavor:?}: {view:#}");
+        assert!(view_reason(&view).contains("closed without merge"), "{flavor:?}: {}", view_reason(&view));
+
+        let reopened = f.h.next_event(|e| e.body["type"] == "PullRequestOpened");
+        f.h.engine.retry(id.parse().unwrap(), "carol".into()).await.unwrap();
+        let event = reopened.await;
+        let pulls = f.standin.pulls();
+        assert_eq!(pulls.len(), 1, "{flavor:?}: the closed pull request is reopened, not doubled: {pulls:?}");
+        assert_eq!(pulls[0].state, "open", "{flavor:?}");
+        assert_eq!(pulls[0].head, format!("ferry/shop/prod/{id}"));
+        assert!(event.body["url"].as_str().unwrap().ends_with(&format!("/{}", first.number)), "{}", event.body);
+        let view = f.h.store.release_view(&id.parse().unwrap()).await.unwrap().unwrap();
+        assert_eq!(view["status"], "Suspended", "{flavor:?}: waits for the merge again: {view:#}");
+
+        let merge_commit = f.standin.merge(first.number, "alice");
+        let view = f.h.wait_final(&id).await;
+        assert_eq!(view["status"], "Succeeded", "{flavor:?}: {view:#}");
+        assert_eq!(env_of(&view, "prod")["applications"][0]["action"]["commit"], merge_commit.as_str());
+        assert!(git(&f.repo.bare, &["show", "main:apps/api/prod/values.yaml"]).contains("2.0.0"));
+        let events = f.h.store.release_events(&id.parse().unwrap()).await.unwrap();
+        let opened = events.iter().filter(|e| e.body["type"] == "PullRequestOpened").count();
+        assert_eq!(opened, 2, "{flavor:?}: opened, then reopened by the retry");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_opens_a_new_pull_request_when_the_forge_will_not_reopen_the_closed_one() {
+    let f = setup(Flavor::Github, &pr("{ labels: [promotion] }"), Duration::from_millis(50), "").await;
+    let id = f.suspended().await;
+    f.standin.close(1, "bob");
+    assert_eq!(f.h.wait_final(&id).await["status"], "Failed");
+    let message = r#"{"message":"state cannot be changed. The promotion branch was force-pushed or recreated."}"#;
+    f.standin.fail_next_on(Some("PATCH /repos/acme/gitops/pulls/1"), 422, &[], message);
+    let reopened = f.h.next_event(|e| e.body["type"] == "PullRequestOpened");
+    f.h.engine.retry(id.parse().unwrap(), "carol".into()).await.unwrap();
+    reopened.await;
+    let pulls = f.standin.pulls();
+    assert_eq!(pulls.iter().map(|p| p.state.as_str()).collect::<Vec<_>>(), ["closed", "open"], "{pulls:?}");
+    assert_eq!(pulls[1].labels, ["promotion"], "opened like the first");
+    f.standin.merge(2, "alice");
+    let view = f.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    assert!(env_of(&view, "prod")["applications"][0]["action"]["pullRequest"]["url"].as_str().unwrap().ends_with("/2"));
 }

@@ -12,6 +12,8 @@
 //! | `GET /releases/{id}/notes[?firstParent=true]` | release notes: promotion commits, and the commits, pull requests, issues and images since the previous revisions (SPEC §5) |
 //! | `POST /releases/{id}/terminate` | form `reason` (+ `confirm=yes` on the confirmation page) → 303 |
 //! | `POST /releases/{id}/retry` | → 303 |
+//! | `GET /notifications/failed` | admins: failed notifications, each with a redeliver button |
+//! | `POST /notifications/failed/{id}/redeliver` | admins: redeliver one → 303 |
 //! | `GET /signin`, `POST /signin` | sign in with a token (form `token`) → session cookie, 303 |
 //! | `POST /signout` | ends the session → 303 |
 //! | `GET /assets/{file}` | the stylesheet and the script, compiled in |
@@ -25,6 +27,7 @@
 mod assets;
 mod format;
 mod graph;
+mod notifications;
 mod pages;
 pub(crate) mod session;
 mod status;
@@ -74,6 +77,8 @@ pub const ROUTES: &[Route] = &[
     ui_route("GET", "/releases/{id}/notes", Access::Read, "ui.notes"),
     ui_route("POST", "/releases/{id}/terminate", Access::Promote, "release.terminate"),
     ui_route("POST", "/releases/{id}/retry", Access::Promote, "release.retry"),
+    ui_route("GET", "/notifications/failed", Access::Admin, "ui.notifications"),
+    ui_route("POST", "/notifications/failed/{id}/redeliver", Access::Admin, "notification.redeliver"),
     ui_route("GET", "/signin", Access::Public, "ui.signin"),
     ui_route("POST", "/signin", Access::Public, "session.signin"),
     ui_route("POST", "/signout", Access::Public, "session.signout"),
@@ -97,6 +102,8 @@ pub(crate) fn table<S: Store>() -> Table<S> {
         .add(get.clone(), "/releases/{id}/notes", notes::<S>)
         .add(post.clone(), "/releases/{id}/terminate", terminate::<S>)
         .add(post.clone(), "/releases/{id}/retry", retry::<S>)
+        .add(get.clone(), "/notifications/failed", notifications::failed::<S>)
+        .add(post.clone(), "/notifications/failed/{id}/redeliver", notifications::redeliver::<S>)
         .add(get.clone(), "/signin", session::sign_in_form::<S>)
         .add(post.clone(), "/signin", session::sign_in::<S>)
         .add(post, "/signout", session::sign_out::<S>)

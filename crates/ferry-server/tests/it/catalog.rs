@@ -209,3 +209,42 @@ async fn the_version_is_the_build_s() {
     assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(version["commit"], ferry_server::BUILD_COMMIT);
 }
+
+#[tokio::test]
+async fn git_providers_and_notifications_are_listed_without_their_secrets() {
+    let server = Server::start().await;
+    let (_, empty) = server.get("/api/v1/gitproviders").await;
+    assert_eq!(empty, json!({"items": []}));
+    let mut sources = server.shop_sources();
+    let extra = "apiVersion: ferry/v1\nkind: GitProvider\nmetadata: { name: acme-github }\nspec:\n  type: github\n  apiURL: https://bot:hunter2@ghe.example.com/api/v3\n  token: { file: /etc/ferry/github-token }\n  webhookSecret: { env: FERRY_HOOK_SECRET }\n  repositories:\n    - { url: \"https://github.com/acme/*\" }\n    - { url: \"https://x:tok@github.com/acme/gitops.git\", name: acme/gitops }\n---\n\
+                 apiVersion: ferry/v1\nkind: GitProvider\nmetadata: { name: acme-app }\nspec:\n  type: github\n  app: { id: 4242, privateKeyFile: /etc/ferry/app.pem }\n  repositories: [ { url: \"https://github.com/other/*\" } ]\n---\n\
+                 apiVersion: ferry/v1\nkind: Notification\nmetadata: { name: slack }\nspec:\n  url: https://hooks.slack.com/services/T0/B0/sekrit-path\n  format: slack\n  secret: { env: FERRY_SLACK_SECRET }\n  on: { products: [shop], statuses: [Failed] }\n";
+    sources["sources"].as_array_mut().unwrap().push(json!({"name": "integrations.yaml", "text": extra}));
+    let (status, body) = server.post("/api/v1/apply", &sources).await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, providers) = server.get("/api/v1/gitproviders").await;
+    assert_eq!(status, 200, "{providers}");
+    assert_eq!(names(&providers), ["acme-app", "acme-github"]);
+    let github = &providers["items"][1];
+    assert_eq!(github["type"], "github");
+    assert_eq!(github["apiURL"], "https://***@ghe.example.com/api/v3");
+    assert_eq!(github["token"], json!({"env": null, "file": "/etc/ferry/github-token"}));
+    assert_eq!(github["webhookSecret"]["env"], "FERRY_HOOK_SECRET");
+    assert_eq!(
+        github["repositories"][1],
+        json!({"url": "https://***@github.com/acme/gitops.git", "name": "acme/gitops"})
+    );
+    let app = &providers["items"][0];
+    assert_eq!((&app["appId"], &app["appPrivateKeyFile"]), (&json!(4242), &json!("/etc/ferry/app.pem")));
+    assert!(!providers.to_string().contains("hunter2") && !providers.to_string().contains(":tok@"), "{providers}");
+
+    let (status, notifications) = server.get("/api/v1/notifications").await;
+    assert_eq!(status, 200, "{notifications}");
+    let slack = &notifications["items"][0];
+    assert_eq!(slack["name"], "slack");
+    assert_eq!(slack["url"], "https://hooks.slack.com/…", "the path of a webhook URL may be its credential");
+    assert_eq!((&slack["format"], &slack["secret"]["env"]), (&json!("slack"), &json!("FERRY_SLACK_SECRET")));
+    assert_eq!((&slack["products"], &slack["statuses"]), (&json!(["shop"]), &json!(["Failed"])));
+    assert!(!notifications.to_string().contains("sekrit"));
+}

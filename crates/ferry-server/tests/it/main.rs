@@ -63,7 +63,8 @@ impl Server {
         Server::start_full(tune, ServerSettings::default()).await
     }
 
-    async fn start_full(tune: impl FnOnce(&mut EngineConfig), settings: ServerSettings) -> Server {
+    /// A server with these settings, its engine settings adjusted first.
+    pub(crate) async fn start_full(tune: impl FnOnce(&mut EngineConfig), settings: ServerSettings) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -177,3 +177,126 @@ async fn a_full_delivery_queue_drops_changes_and_records_them_without_holding_up
     }
     drop(silent);
 }
+
+/// A browser session of `token`: its cookies (session and CSRF) and the CSRF value its forms carry.
+async fn signed_in(server: &Server, token: &str) -> (String, String) {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let form = http.get(server.url("/signin")).send().await.unwrap();
+    let csrf = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let value = csrf.strip_prefix("ferry_csrf=").unwrap().to_owned();
+    let body = serde_urlencoded::to_string([("csrf", value.as_str()), ("token", token), ("next", "/")]).unwrap();
+    let signed = http
+        .post(server.url("/signin"))
+        .header("cookie", &csrf)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status().as_u16(), 303);
+    let session = signed.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    (format!("{session}; {csrf}"), value)
+}
+
+#[tokio::test]
+async fn the_admin_page_lists_failed_notifications_and_redelivers_one_for_admins_only() {
+    let settings = ferry_server::ServerSettings { auth: true, ..Default::default() };
+    let server = Server::start_full(|c| c.notify.attempts = 1, settings).await;
+    let new = |name: &str, role: &str| ferry_server::auth::tokens::NewToken {
+        name: name.into(),
+        role: role.into(),
+        products: Vec::new(),
+        env_types: Vec::new(),
+        expires: None,
+    };
+    let store = &server.store;
+    let create = |t| async move { ferry_server::auth::tokens::create(store, &t, "test").await.unwrap().token };
+    let (admin, promoter) = (create(new("root", "admin")).await, create(new("rita", "promoter")).await);
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let config = with_notification(&server, &format!("http://{closed}/hook"));
+    let (status, body) = server.post_as(&admin, "/api/v1/apply", &config).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, view) = server.post_as(&admin, "/api/v1/products/shop/promote", &json!({})).await;
+    assert_eq!(status, 201, "{view}");
+    let id = view["id"].as_str().unwrap().to_owned();
+    stored(&server, 1).await;
+    let failure = server.store.notification_failures(10).await.unwrap().remove(0);
+    let number = failure.id.unwrap();
+
+    // Admins see the list; the header links it for them only.
+    let (admin_cookies, csrf) = signed_in(&server, &admin).await;
+    let (promoter_cookies, promoter_csrf) = signed_in(&server, &promoter).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let get = |cookies: &str| http.get(server.url("/notifications/failed")).header("cookie", cookies).send();
+    let page = get(&admin_cookies).await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await.unwrap();
+    for part in [
+        format!("data-failure=\"{number}\""),
+        "ops".to_owned(),
+        format!("href=\"/releases/{id}\""),
+        format!("action=\"/notifications/failed/{number}/redeliver\""),
+        format!("name=\"csrf\" value=\"{csrf}\""),
+        failure.error.clone(),
+    ] {
+        assert!(html.contains(&part), "the page shows {part:?}:\n{html}");
+    }
+    assert!(!html.contains(&closed.to_string()), "the webhook URL stays off the page");
+    assert!(html.contains("id=\"failed-notifications-link\""));
+    let home = http.get(server.url("/")).header("cookie", &promoter_cookies).send().await.unwrap();
+    assert!(!home.text().await.unwrap().contains("failed-notifications-link"), "not offered to a promoter");
+    assert_eq!(get(&promoter_cookies).await.unwrap().status().as_u16(), 403);
+
+    // A promoter's redelivery is refused and changes nothing.
+    let path = format!("/notifications/failed/{number}/redeliver");
+    let post = |cookies: &str, csrf: &str| {
+        http.post(server.url(&path))
+            .header("cookie", cookies)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf={csrf}"))
+            .send()
+    };
+    assert_eq!(post(&promoter_cookies, &promoter_csrf).await.unwrap().status().as_u16(), 403);
+    assert_eq!(server.store.notification_failure(number).await.unwrap().unwrap().redelivered_by, None);
+
+    // The webhook fixed, the admin redelivers from the page: back to the list, the change delivered.
+    let (url, mut seen) = receiver().await;
+    let (status, body) = server.post_as(&admin, "/api/v1/apply", &with_notification(&server, &url)).await;
+    assert_eq!(status, 200, "{body}");
+    let done = post(&admin_cookies, &csrf).await.unwrap();
+    assert_eq!(done.status().as_u16(), 303);
+    assert_eq!(done.headers()["location"], "/notifications/failed");
+    let delivered = async {
+        loop {
+            if seen.recv().await.unwrap() == failure.change {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), delivered).await.expect("the redelivered change arrived");
+    let html = get(&admin_cookies).await.unwrap().text().await.unwrap();
+    assert!(html.contains("Redelivered by root"), "{html}");
+    assert!(!html.contains(&format!("id=\"redeliver-{number}\"")), "no second button");
+    // Once only: the page says why.
+    let again = post(&admin_cookies, &csrf).await.unwrap();
+    assert_eq!(again.status().as_u16(), 409);
+    assert!(again.text().await.unwrap().contains("already redelivered by root"));
+    let bad = http
+        .post(server.url("/notifications/failed/abc/redeliver"))
+        .header("cookie", &admin_cookies)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+    let bad = bad.text().await.unwrap();
+    assert!(
+        bad.contains("id: ") && bad.contains("abc") && bad.contains("is not the number of a failed notification"),
+        "{bad}"
+    );
+    let audit = server.store.audit(ferry_store::AuditQuery { limit: 50, ..Default::default() }).await.unwrap();
+    let redeliveries: Vec<_> =
+        audit.iter().filter(|e| e.action == "notification.redeliver").map(|e| (e.actor.as_str(), e.status)).collect();
+    assert_eq!(redeliveries, [("root", 400), ("root", 409), ("root", 303), ("rita", 403)], "newest first");
+}

@@ -12,6 +12,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use ferry_engine::{EngineConfig, EngineHandle, PromoteRequest};
 use ferry_server::ServerSettings;
 use ferry_store::{SqliteStore, Store};
+use ferry_testkit::shop::ShopYaml;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::oneshot;
@@ -75,44 +76,19 @@ fn gitops(root: &Path) -> String {
 /// The configuration: dev → {qa, staging} → prod, each application checked by an exec health command,
 /// with the qa and prod policies and the workflows given by the test (`{S}` = the scratch directory).
 fn config(url: &str, qa: &str, prod: &str, workflows: &str, scratch: &Path) -> String {
-    let mut yaml = String::new();
+    let mut shop = ShopYaml::new(url).components(&COMPONENTS).status("exec: { health: \"true\", healthTimeout: 5s }");
     for (env, ty) in ENVS {
-        yaml.push_str(&format!(
-            "apiVersion: ferry/v1\nkind: Environment\nmetadata: {{ name: {env} }}\nspec: {{ type: {ty} }}\n---\n"
-        ));
-        for comp in COMPONENTS {
-            yaml.push_str(&format!(
-                "apiVersion: ferry/v1\nkind: Application\nmetadata: {{ name: shop-{comp}-{env} }}\nspec:\n  product: shop\n  environment: {env}\n  component: {comp}\n  source: {{ repoURL: \"{url}\", path: apps/{comp}/{env}, targetRevision: main }}\n  status:\n    exec: {{ health: \"true\", healthTimeout: 5s }}\n---\n"
-            ));
-        }
+        shop = shop.environment(env, ty == "production");
     }
-    yaml.push_str(&format!(
-        r#"apiVersion: ferry/v1
-kind: Product
-metadata: {{ name: shop }}
-spec:
-  promotionTemplate:
-    versionSource: {{ file: values.yaml, jsonPath: $.image.tag }}
-    promotion:
-      values.yaml: {{ jsonPaths: ["$.image.tag"] }}
-  promotionFlows: [ {{ name: standard }} ]
----
-apiVersion: ferry/v1
-kind: PromotionFlow
-metadata: {{ name: standard, annotations: {{ version: "2.1" }} }}
-spec:
-  triggerEnvironment: dev
-  steps:
-    - {{ environment: qa, dependsOn: [dev], policy: {qa} }}
-    - {{ environment: staging, dependsOn: [dev] }}
-    - {{ environment: prod, dependsOn: [qa, staging], policy: {prod} }}
-"#
-    ));
+    shop = shop.flow_version("2.1").step("qa", &["dev"], Some(qa)).step("staging", &["dev"], None).step(
+        "prod",
+        &["qa", "staging"],
+        Some(prod),
+    );
     if !workflows.trim().is_empty() {
-        yaml.push_str("---\n");
-        yaml.push_str(workflows);
+        shop = shop.document(workflows);
     }
-    yaml.replace("{S}", &scratch.display().to_string())
+    shop.yaml().replace("{S}", &scratch.display().to_string())
 }
 
 /// What a test configures.

@@ -4,7 +4,8 @@
 //! continue; the status turns success.
 
 use ferry_testkit::Repo;
-use ferry_testkit::forges::{Flavor, ForgeStandIn};
+use ferry_testkit::forges::{Flavor, ForgeStandIn, provider_yaml};
+use ferry_testkit::shop::ShopYaml;
 
 use super::*;
 
@@ -15,54 +16,21 @@ fn values(tag: &str) -> String {
 }
 
 fn config(url: &str, api: &str, token_file: &Path, secret_file: &Path) -> String {
-    let mut yaml = String::new();
-    for (env, ty) in [("dev", "non-production"), ("prod", "production")] {
-        yaml.push_str(&format!(
-            "apiVersion: ferry/v1\nkind: Environment\nmetadata: {{ name: {env} }}\nspec: {{ type: {ty} }}\n---\n\
-             apiVersion: ferry/v1\nkind: Application\nmetadata: {{ name: shop-api-{env} }}\nspec:\n  product: shop\n  environment: {env}\n  component: api\n  source: {{ repoURL: \"{url}\", path: apps/api/{env}, targetRevision: main }}\n  status:\n    exec: {{ health: \"true\", healthTimeout: 1s }}\n---\n"
-        ));
-    }
-    yaml.push_str(&format!(
-        r#"apiVersion: ferry/v1
-kind: Product
-metadata: {{ name: shop }}
-spec:
-  promotionTemplate:
-    versionSource: {{ file: values.yaml, jsonPath: $.image.tag }}
-    promotion:
-      values.yaml: {{ jsonPaths: ["$.image.tag"] }}
-  promotionFlows: [ {{ name: standard }} ]
----
-apiVersion: ferry/v1
-kind: PromotionFlow
-metadata: {{ name: standard }}
-spec:
-  triggerEnvironment: dev
-  steps:
-    - {{ environment: prod, dependsOn: [dev] }}
----
-apiVersion: ferry/v1
-kind: PromotionPolicy
-metadata: {{ name: prod-by-pr }}
-spec:
-  selector: {{ targetEnvironment: {{ types: [PROD] }} }}
-  policy: {{ action: pr, pullRequest: {{ labels: [promotion] }} }}
----
-apiVersion: ferry/v1
-kind: GitProvider
-metadata: {{ name: acme-github }}
-spec:
-  type: github
-  apiURL: {api}
-  token: {{ file: "{token}" }}
-  webhookSecret: {{ file: "{secret}" }}
-  repositories:
-    - {{ url: "{url}", name: acme/gitops }}
-"#,
-        token = token_file.display(),
-        secret = secret_file.display(),
-    ));
-    yaml
+    let credentials = format!(
+        "  token: {{ file: \"{}\" }}\n  webhookSecret: {{ file: \"{}\" }}\n",
+        token_file.display(),
+        secret_file.display()
+    );
+    ShopYaml::new(url)
+        .environment("dev", false)
+        .environment("prod", true)
+        .status("exec: { health: \"true\", healthTimeout: 1s }")
+        .step("prod", &["dev"], None)
+        .document(
+            "apiVersion: ferry/v1\nkind: PromotionPolicy\nmetadata: { name: prod-by-pr }\nspec:\n  selector: { targetEnvironment: { types: [PROD] } }\n  policy: { action: pr, pullRequest: { labels: [promotion] } }\n",
+        )
+        .document(&provider_yaml("acme-github", Flavor::Github, api, url, "acme/gitops", &credentials))
+        .yaml()
 }
 
 fn post_hook(runtime: &tokio::runtime::Runtime, url: &str, headers: &[(String, String)], body: &[u8]) -> u16 {
@@ -74,25 +42,49 @@ fn post_hook(runtime: &tokio::runtime::Runtime, url: &str, headers: &[(String, S
     runtime.block_on(request.send()).unwrap().status().as_u16()
 }
 
+/// The GitHub stand-in serving `acme/gitops` and a server configured with the shop product and
+/// `extra` YAML documents.
+struct Setup {
+    // Dropped in this order: the server stops before its directory goes.
+    server: Server,
+    forge: ForgeStandIn,
+    runtime: tokio::runtime::Runtime,
+    repo: Repo,
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn start(extra: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repo::new(
+            dir.path(),
+            "gitops",
+            &[("apps/api/dev/values.yaml", &values("2.0.0")), ("apps/api/prod/values.yaml", &values("1.0.0"))],
+        );
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let forge = runtime.block_on(ForgeStandIn::start(Flavor::Github, &[("acme/gitops", repo.bare.clone())]));
+        forge.require_token("ghp_e2e-token");
+        let (token_file, secret_file) = (dir.path().join("token"), dir.path().join("hook-secret"));
+        std::fs::write(&token_file, "ghp_e2e-token\n").unwrap();
+        std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+        let config_dir = dir.path().join("config");
+        std::fs::create_dir_all(&config_dir).unwrap();
+        let yaml = config(&repo.url(), &forge.url, &token_file, &secret_file) + extra;
+        std::fs::write(config_dir.join("shop.yaml"), yaml).unwrap();
+        let server = Server::start_in(&dir.path().join("data"), &["--config", path(&config_dir)]);
+        Setup { server, forge, runtime, repo, dir }
+    }
+
+    /// Delivers the forge's webhook about pull request `number`, correctly signed.
+    fn hook(&self, number: u64) {
+        let (headers, body) = self.forge.webhook(number, SECRET);
+        assert_eq!(post_hook(&self.runtime, &self.server.url, &headers, &body), 202);
+    }
+}
+
 #[test]
 fn prod_promoted_by_a_pull_request_merged_on_github_continues_and_its_status_turns_success() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::new(
-        dir.path(),
-        "gitops",
-        &[("apps/api/dev/values.yaml", &values("2.0.0")), ("apps/api/prod/values.yaml", &values("1.0.0"))],
-    );
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let forge = runtime.block_on(ForgeStandIn::start(Flavor::Github, &[("acme/gitops", repo.bare.clone())]));
-    forge.require_token("ghp_e2e-token");
-    let (token_file, secret_file) = (dir.path().join("token"), dir.path().join("hook-secret"));
-    std::fs::write(&token_file, "ghp_e2e-token\n").unwrap();
-    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
-    let config_dir = dir.path().join("config");
-    std::fs::create_dir_all(&config_dir).unwrap();
-    std::fs::write(config_dir.join("shop.yaml"), config(&repo.url(), &forge.url, &token_file, &secret_file)).unwrap();
-    let server = Server::start_in(&dir.path().join("data"), &["--config", path(&config_dir)]);
-
+    let Setup { server, forge, runtime, repo, dir: _dir } = Setup::start("");
     // The release runs until prod waits for its pull request; the CLI waits for its end meanwhile.
     let (url, ferry) = (server.url.clone(), ferry_bin().to_owned());
     let waiting = std::thread::spawn(move || {
@@ -151,4 +143,55 @@ fn prod_promoted_by_a_pull_request_merged_on_github_continues_and_its_status_tur
     }));
     let log = Server::log_of(&server.data);
     assert!(!log.contains("ghp_e2e-token") && !log.contains(SECRET), "secrets are never logged");
+}
+
+#[test]
+fn a_pull_request_closed_on_the_forge_is_reopened_by_a_retry_and_ferry_get_lists_the_integrations() {
+    let notification = "---\napiVersion: ferry/v1\nkind: Notification\nmetadata: { name: chat }\nspec:\n  url: http://127.0.0.1:9/services/T0/B0/sekrit-path\n  format: slack\n  secret: { env: FERRY_CHAT_SECRET }\n";
+    let s = Setup::start(notification);
+    let promoted = s.server.ferry(&["promote", "shop", "-o", "json"]);
+    assert_eq!(promoted.code, 0, "{}", promoted.stderr);
+    let id = promoted.json()["id"].as_str().unwrap().to_owned();
+    s.runtime.block_on(s.forge.wait_until(|_, pulls| pulls.len() == 1 && !pulls[0].comments.is_empty()));
+    let number = s.forge.pulls()[0].number;
+
+    // Closed on the forge: prod fails naming the closer.
+    s.forge.close(number, "bob");
+    s.hook(number);
+    let watch = s.server.ferry(&["release", "watch", &id]);
+    assert_eq!(watch.code, 1, "{}\n{}", watch.stdout, watch.stderr);
+    let view = s.server.ferry(&["release", "show", &id, "-o", "json"]).json();
+    assert_eq!(view["status"], "Failed");
+    assert!(view["reason"].as_str().unwrap().contains("closed without merge by bob"), "{view:#}");
+
+    // The retry reopens the same pull request; its merge ends the release.
+    let retry = s.server.ferry(&["release", "retry", &id]);
+    assert_eq!(retry.code, 0, "{}", retry.stderr);
+    s.runtime.block_on(s.forge.wait_until(|_, pulls| pulls[0].state == "open"));
+    assert_eq!(s.forge.pulls().len(), 1, "reopened, not opened twice");
+    let merge_commit = s.forge.merge(number, "alice");
+    s.hook(number);
+    let watch = s.server.ferry(&["release", "watch", &id]);
+    assert_eq!(watch.code, 0, "{}\n{}\n{}", watch.stdout, watch.stderr, Server::log_of(&s.server.data));
+    assert_eq!(s.repo.rev("main"), merge_commit);
+
+    // The git provider and the notification, listed without their secrets.
+    let get = s.server.ferry(&["get", "git-providers"]);
+    assert_eq!(get.code, 0, "{}", get.stderr);
+    let token_file = s.dir.path().join("token");
+    for part in ["acme-github", "github", &format!("file {}", token_file.display()), "acme/gitops"] {
+        assert!(get.stdout.contains(part), "{part:?} in:\n{}", get.stdout);
+    }
+    assert!(!get.stdout.contains("ghp_e2e-token") && !get.stdout.contains(SECRET), "{}", get.stdout);
+    let json = s.server.ferry(&["get", "gitproviders", "acme-github", "-o", "json"]).json();
+    assert_eq!(json["items"][0]["webhookSecret"]["file"], path(&s.dir.path().join("hook-secret")));
+    let get = s.server.ferry(&["get", "notifications"]);
+    assert_eq!(get.code, 0, "{}", get.stderr);
+    for part in ["chat", "http://127.0.0.1:9/…", "slack", "env FERRY_CHAT_SECRET"] {
+        assert!(get.stdout.contains(part), "{part:?} in:\n{}", get.stdout);
+    }
+    assert!(!get.stdout.contains("sekrit"), "{}", get.stdout);
+    let missing = s.server.ferry(&["get", "notifications", "nope"]);
+    assert_eq!(missing.code, 1);
+    assert!(missing.stderr.contains("no notification named \"nope\""), "{}", missing.stderr);
 }

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ferry_testkit::shop::ShopYaml;
 use serde_json::Value;
 
 use super::{Server, path};
@@ -66,44 +67,18 @@ impl Product {
     }
 
     fn yaml(&self, pre_action: &str) -> String {
-        let url = self.url();
-        let mut out = String::new();
-        for env in ENVS {
-            let ty = if env == "prod" { "production" } else { "non-production" };
-            out.push_str(&format!(
-                "apiVersion: ferry/v1\nkind: Environment\nmetadata: {{ name: {env} }}\nspec: {{ type: {ty} }}\n---\n"
-            ));
-            for comp in ["api", "web"] {
-                out.push_str(&format!(
-                    "apiVersion: ferry/v1\nkind: Application\nmetadata: {{ name: shop-{comp}-{env} }}\nspec:\n  product: shop\n  environment: {env}\n  component: {comp}\n  source: {{ repoURL: \"{url}\", path: apps/{comp}/{env}, targetRevision: main }}\n---\n"
-                ));
-            }
-        }
         let scratch = self.scratch();
         std::fs::create_dir_all(&scratch).unwrap();
         let scratch = scratch.display();
-        out.push_str(&format!(
-            r#"apiVersion: ferry/v1
-kind: Product
-metadata: {{ name: shop }}
-spec:
-  promotionTemplate:
-    versionSource: {{ file: values.yaml, jsonPath: $.image.tag }}
-    promotion:
-      values.yaml: {{ jsonPaths: ["$.image.tag"] }}
-  promotionFlows: [ {{ name: standard }} ]
----
-apiVersion: ferry/v1
-kind: PromotionFlow
-metadata: {{ name: standard, annotations: {{ version: "3.0" }} }}
-spec:
-  triggerEnvironment: dev
-  steps:
-    - {{ environment: qa, dependsOn: [dev] }}
-    - {{ environment: staging, dependsOn: [dev] }}
-    - {{ environment: prod, dependsOn: [qa, staging] }}
----
-apiVersion: ferry/v1
+        let mut shop = ShopYaml::new(&self.url()).components(&["api", "web"]).flow_version("3.0");
+        for env in ENVS {
+            shop = shop.environment(env, env == "prod");
+        }
+        shop.step("qa", &["dev"], None)
+            .step("staging", &["dev"], None)
+            .step("prod", &["qa", "staging"], None)
+            .document(&format!(
+                r#"apiVersion: ferry/v1
 kind: PromotionPolicy
 metadata: {{ name: checks }}
 spec:
@@ -129,8 +104,8 @@ spec:
     - name: smoke
       run: echo "smoke of $APP_NAME $VERSION at $COMMIT_SHA"
 "#
-        ));
-        out
+            ))
+            .yaml()
     }
 
     /// Promotion commits on main for `env`.
