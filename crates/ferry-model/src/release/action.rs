@@ -26,6 +26,10 @@ impl ReleaseState {
                 if matches!(status, EnvStatus::Failed | EnvStatus::Terminated) {
                     return Err(reject(name, format!("{env} is {status}; nothing new starts there")));
                 }
+                let missing = self.approvals_missing_at(ei);
+                if missing > 0 {
+                    return Err(reject(name, format!("{env} waits for {missing} more approval(s)")));
+                }
                 let pre_action = snap.policy.as_ref().and_then(|p| p.pre_action.as_ref()).is_some();
                 let (ei, idx) = self.action_apps(name, env, apps, |a| {
                     let pre_ok = !pre_action

@@ -113,9 +113,12 @@ impl ReleaseState {
             | ReleaseEvent::AppGatePassed { .. }
             | ReleaseEvent::AppGateFailed { .. }
             | ReleaseEvent::AppSucceeded { .. } => self.apply_app(event),
-            ReleaseEvent::EnvironmentFrozen { .. } | ReleaseEvent::FreezeOverridden { .. } => {
-                self.apply_governance(event)
-            }
+            ReleaseEvent::EnvironmentFrozen { .. }
+            | ReleaseEvent::FreezeOverridden { .. }
+            | ReleaseEvent::SoakStarted { .. }
+            | ReleaseEvent::SoakPassed { .. }
+            | ReleaseEvent::SoakRelapsed { .. }
+            | ReleaseEvent::ApprovalGiven { .. } => self.apply_governance(event),
             _ => self.apply_lifecycle(event),
         }
     }

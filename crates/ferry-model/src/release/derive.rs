@@ -13,21 +13,27 @@ impl ReleaseState {
                 || state.current_hook_run(kind).is_some_and(|r| r.status() == StepStatus::Success)
         };
         let all_done = state.apps.iter().all(|a| a.phase == AppPhase::Done);
-        let app_in_flight =
-            state.apps.iter().any(|a| a.phase != AppPhase::Done && !a.is_failed() && !a.is_waiting_for_person());
+        let soak_done = self.soak_done(i);
+        let app_in_flight = state.apps.iter().any(|a| {
+            a.phase != AppPhase::Done && !a.is_failed() && !a.is_waiting_for_person() && !self.waits_for_approval(i, a)
+        });
         let hook_working = state.current_hook_runs().any(|r| r.is_in_progress() && !r.is_waiting_for_approval());
         let success_hook_due = all_done
+            && soak_done
             && HookKind::OnSuccess.of(&snap.hooks).is_some()
             && state.current_hook_run(HookKind::OnSuccess).is_none();
+        let relapsed = state.soak.as_ref().is_some_and(|s| s.relapse.is_some());
         EnvFacts {
             terminated_while_active: state.terminated,
-            app_failed: state.apps.iter().any(AppState::is_failed),
+            app_failed: state.apps.iter().any(AppState::is_failed) || relapsed,
             hook_failed: state.current_hook_runs().any(|r| r.status().is_failure()),
             running: started && (app_in_flight || hook_working || success_hook_due),
             waiting_for_person: state.apps.iter().any(AppState::is_waiting_for_person)
                 || state.current_hook_runs().any(WorkflowRun::is_waiting_for_approval),
             frozen: !started && state.frozen.is_some(),
-            completed: started && all_done && hook_ok(HookKind::OnStart) && hook_ok(HookKind::OnSuccess),
+            soaking: started && all_done && !soak_done && !relapsed,
+            awaiting_approval: started && state.apps.iter().any(|a| self.waits_for_approval(i, a)),
+            completed: started && all_done && soak_done && hook_ok(HookKind::OnStart) && hook_ok(HookKind::OnSuccess),
         }
     }
 
@@ -89,6 +95,13 @@ impl ReleaseState {
         {
             let freezes: Vec<&str> = hold.freezes.iter().map(|f| f.as_str()).collect();
             return Some(format!("frozen until {} ({env}: {})", hold.until, freezes.join(", ")));
+        }
+        if status == ReleaseStatus::Suspended
+            && let Some(i) = (0..self.environments.len()).find(|i| self.facts_at(*i).awaiting_approval)
+        {
+            let required = self.approval_policy_at(i).map_or(0, |p| p.required);
+            let given = required.saturating_sub(self.approvals_missing_at(i));
+            return Some(format!("awaiting approval in {} ({given} of {required})", self.environments[i].name));
         }
         if status != ReleaseStatus::Failed {
             return None;

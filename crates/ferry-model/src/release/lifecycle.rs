@@ -159,6 +159,10 @@ impl ReleaseState {
         for i in failed {
             let env = &mut self.environments[i];
             env.finished_at = None;
+            // A relapse is evaluated again: the soak starts over.
+            if env.soak.as_ref().is_some_and(|s| s.relapse.is_some()) {
+                env.soak = None;
+            }
             for app in &mut env.apps {
                 if app.action.as_ref().is_some_and(|a| a.status == ActionStatus::Failed) {
                     app.action = None;

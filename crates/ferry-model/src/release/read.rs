@@ -19,6 +19,8 @@ impl ReleaseState {
                 hook_runs: Vec::new(),
                 frozen: None,
                 freeze_override: None,
+                soak: None,
+                approvals: Vec::new(),
             })
             .collect();
         Ok(ReleaseState {

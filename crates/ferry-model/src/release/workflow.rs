@@ -150,7 +150,8 @@ impl ReleaseState {
                 let ei = self.started_env(name, env)?;
                 expect(hook.of(&self.snapshot.environments[ei].hooks), &format!("{env}'s {hook} hook"))?;
                 let status = self.status_at(ei);
-                let all_done = self.environments[ei].apps.iter().all(|a| a.phase == AppPhase::Done);
+                let all_done =
+                    self.environments[ei].apps.iter().all(|a| a.phase == AppPhase::Done) && self.soak_done(ei);
                 let allowed = match hook {
                     HookKind::OnStart => !matches!(status, EnvStatus::Failed | EnvStatus::Terminated),
                     HookKind::OnSuccess => all_done && !matches!(status, EnvStatus::Failed | EnvStatus::Terminated),
