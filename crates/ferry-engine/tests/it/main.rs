@@ -9,5 +9,6 @@ mod fakes;
 mod fixture;
 mod forges;
 mod freezes;
+mod governance;
 mod parity;
 mod scenarios;

@@ -41,7 +41,7 @@ impl ReleaseState {
     }
 
     /// Whether environment `i` needs no more soaking: no soak time, or it passed.
-    pub(super) fn soak_done(&self, i: usize) -> bool {
+    pub fn soak_done(&self, i: usize) -> bool {
         self.soak_time_at(i).is_none()
             || self.environments.get(i).and_then(|e| e.soak.as_ref()).is_some_and(|s| s.passed_at.is_some())
     }
