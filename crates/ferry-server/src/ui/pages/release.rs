@@ -121,6 +121,63 @@ pub(crate) struct EnvCard {
     pub(crate) freeze_override: Option<String>,
     /// The freeze windows covering it now or next (target environments only).
     pub(crate) freezes: Vec<FreezeLine>,
+    /// Its soak time: remaining while it runs, passed, or the relapse (SPEC §10).
+    pub(crate) soak: Option<String>,
+    /// Who approved, and who may still approve while the action waits (SPEC §10).
+    pub(crate) approval: Option<String>,
+}
+
+/// The soak line of an environment card: the time left while it runs (from `now`).
+fn soak_line(soak: &ferry_api::SoakView, now: Timestamp) -> String {
+    if let Some(relapse) = &soak.relapse {
+        return format!("soak time {} failed: {relapse}", soak.time);
+    }
+    if soak.passed_at.is_some() {
+        return format!("soaked {} without a relapse", soak.time);
+    }
+    match soak.until {
+        Some(until) => {
+            let left = std::time::Duration::try_from(until.duration_since(now)).unwrap_or_default();
+            let left = std::time::Duration::from_secs(left.as_secs());
+            format!("soaking: {} left of {}", ferry_model::format_duration(left), soak.time)
+        }
+        None => format!("soak time {} after the Post-Action", soak.time),
+    }
+}
+
+/// The approval line of an environment card: who approved, and who may still approve.
+fn approval_line(a: &ferry_api::ApprovalView) -> String {
+    let given: Vec<String> = a
+        .approvals
+        .iter()
+        .map(|g| match &g.comment {
+            Some(c) => format!("{} ({c})", g.actor),
+            None => g.actor.clone(),
+        })
+        .collect();
+    let mut line = format!("approvals {} of {}", a.approvals.len(), a.required);
+    if !given.is_empty() {
+        line.push_str(&format!(": approved by {}", given.join(", ")));
+    }
+    if a.waiting {
+        let mut who = Vec::new();
+        if !a.roles.is_empty() {
+            who.push(format!("role {}", a.roles.join(" or ")));
+        }
+        let open: Vec<&str> =
+            a.tokens.iter().filter(|t| !a.approvals.iter().any(|g| &g.actor == *t)).map(String::as_str).collect();
+        if !open.is_empty() {
+            who.push(format!("token {}", open.join(", ")));
+        }
+        if who.is_empty() {
+            who.push("any promoter or admin".to_owned());
+        }
+        line.push_str(&format!("; may still approve: {}", who.join(" or ")));
+        if !a.allow_self_approval {
+            line.push_str(" (not the initiator)");
+        }
+    }
+    line
 }
 
 /// Adds to each target environment's card the freeze windows covering it (holding now, or next).
@@ -369,6 +426,8 @@ pub(super) fn env_card(v: &ReleaseView, env: &EnvView, now: Timestamp) -> EnvCar
             .map(|f| format!("frozen until {} ({})", format::time(Some(f.until)), f.freezes.join(", "))),
         freeze_override: env.freeze_override.as_ref().map(|o| format!("let through by {}: {}", o.actor, o.reason)),
         freezes: Vec::new(),
+        soak: env.soak.as_ref().map(|s| soak_line(s, now)),
+        approval: env.approval.as_ref().map(approval_line),
     }
 }
 
