@@ -10,6 +10,7 @@ mod errors;
 mod events;
 mod freezes;
 mod gitops;
+mod governance;
 mod notes;
 mod notifications;
 mod releases;
