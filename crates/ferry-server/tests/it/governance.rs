@@ -83,6 +83,18 @@ async fn two_tokens_approve_prod_and_one_tokens_second_approval_does_not_count()
     assert_eq!(view["status"], "Suspended", "one token's approvals count once: {view}");
     assert_eq!(view["reason"], "awaiting approval in prod (1 of 2)");
 
+    // The release page's prod card: who approved, who may still approve.
+    let page = server.http.get(server.url(&format!("/releases/{id}"))).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(
+            "approvals 1 of 2: approved by carol (checked the dashboards); may still approve: token dave \
+             (not alice, who initiated it)"
+        ),
+        "{html}"
+    );
+
     let (status, body) = server.post_as(&dave, &approve, &prod("go")).await;
     assert_eq!(status, 200, "{body}");
     let view = server.wait_final(&id).await;

@@ -145,8 +145,9 @@ fn soak_line(soak: &ferry_api::SoakView, now: Timestamp) -> String {
     }
 }
 
-/// The approval line of an environment card: who approved, and who may still approve.
-fn approval_line(a: &ferry_api::ApprovalView) -> String {
+/// The approval line of an environment card: who approved, and who may still approve (the initiator
+/// only when self-approval is allowed).
+fn approval_line(a: &ferry_api::ApprovalView, initiator: &str) -> String {
     let given: Vec<String> = a
         .approvals
         .iter()
@@ -164,8 +165,13 @@ fn approval_line(a: &ferry_api::ApprovalView) -> String {
         if !a.roles.is_empty() {
             who.push(format!("role {}", a.roles.join(" or ")));
         }
-        let open: Vec<&str> =
-            a.tokens.iter().filter(|t| !a.approvals.iter().any(|g| &g.actor == *t)).map(String::as_str).collect();
+        let open: Vec<&str> = a
+            .tokens
+            .iter()
+            .filter(|t| !a.approvals.iter().any(|g| &g.actor == *t))
+            .filter(|t| a.allow_self_approval || !ferry_model::resources::is_initiator(t, initiator))
+            .map(String::as_str)
+            .collect();
         if !open.is_empty() {
             who.push(format!("token {}", open.join(", ")));
         }
@@ -174,7 +180,7 @@ fn approval_line(a: &ferry_api::ApprovalView) -> String {
         }
         line.push_str(&format!("; may still approve: {}", who.join(" or ")));
         if !a.allow_self_approval {
-            line.push_str(" (not the initiator)");
+            line.push_str(&format!(" (not {initiator}, who initiated it)"));
         }
     }
     line
@@ -427,7 +433,7 @@ pub(super) fn env_card(v: &ReleaseView, env: &EnvView, now: Timestamp) -> EnvCar
         freeze_override: env.freeze_override.as_ref().map(|o| format!("let through by {}: {}", o.actor, o.reason)),
         freezes: Vec::new(),
         soak: env.soak.as_ref().map(|s| soak_line(s, now)),
-        approval: env.approval.as_ref().map(approval_line),
+        approval: env.approval.as_ref().map(|a| approval_line(a, &v.initiator)),
     }
 }
 
@@ -570,4 +576,57 @@ pub(crate) struct TerminatePage {
     pub(crate) status: Badge,
     pub(crate) running: String,
     pub(crate) reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_soak_line_shows_the_time_left_then_the_outcome() {
+        let mut soak =
+            ferry_api::SoakView { time: "30m".into(), started_at: None, until: None, passed_at: None, relapse: None };
+        let now = at("2026-03-01T09:10:00.5Z");
+        assert_eq!(soak_line(&soak, now), "soak time 30m after the Post-Action");
+        soak.started_at = Some(at("2026-03-01T09:00:00Z"));
+        soak.until = Some(at("2026-03-01T09:30:00Z"));
+        assert_eq!(soak_line(&soak, now), "soaking: 19m59s left of 30m");
+        soak.passed_at = soak.until;
+        assert_eq!(soak_line(&soak, now), "soaked 30m without a relapse");
+        soak.relapse = Some("shop-api-prod: Synced and Degraded".into());
+        assert_eq!(soak_line(&soak, now), "soak time 30m failed: shop-api-prod: Synced and Degraded");
+    }
+
+    #[test]
+    fn the_approval_line_names_who_approved_and_who_may_still() {
+        let mut a = ferry_api::ApprovalView {
+            required: 2,
+            roles: vec!["admin".into()],
+            tokens: vec!["alice".into(), "carol".into()],
+            allow_self_approval: false,
+            approvals: vec![],
+            waiting: true,
+        };
+        assert_eq!(
+            approval_line(&a, "alice"),
+            "approvals 0 of 2; may still approve: role admin or token carol (not alice, who initiated it)"
+        );
+        a.approvals.push(ferry_api::ApprovalGivenView {
+            actor: "carol".into(),
+            role: Some("promoter".into()),
+            comment: None,
+            at: at("2026-03-01T09:00:00Z"),
+        });
+        a.allow_self_approval = true;
+        assert_eq!(
+            approval_line(&a, "alice"),
+            "approvals 1 of 2: approved by carol; may still approve: role admin or token alice"
+        );
+        a.waiting = false;
+        assert_eq!(approval_line(&a, "alice"), "approvals 1 of 2: approved by carol");
+    }
 }
