@@ -1,6 +1,7 @@
-//! Approvals as policy over HTTP (SPEC §10): with authentication on, prod needs two approvals from the
-//! named tokens; the initiator cannot approve, one token's second approval does not count, and each
-//! approval is recorded with its actor, role and comment.
+//! Soak time and approvals as policy over HTTP (SPEC §10): with authentication on, prod needs two
+//! approvals from the named tokens (the initiator cannot approve, one token's second approval does not
+//! count, each approval is recorded with its actor, role and comment); a pushed Degraded report inside
+//! prod's soak time fails it.
 
 use ferry_server::ServerSettings;
 use ferry_server::auth::tokens::{self, NewToken};
@@ -16,29 +17,38 @@ async fn token(server: &Server, name: &str, role: &str) -> String {
 }
 
 fn config(url: &str) -> String {
-    let mut yaml = crate::gitops::dev_and_prod(url, |_| Some("exec: {}"));
-    yaml.push_str(
+    config_with(
+        url,
+        |_| Some("exec: {}"),
+        "{ action: commit, approval: { required: 2, tokens: [carol, dave, alice] } }",
+    )
+}
+
+/// dev → prod with the applications' `status` and prod's policy.
+fn config_with(url: &str, status: impl Fn(&str) -> Option<&'static str>, prod_policy: &str) -> String {
+    let mut yaml = crate::gitops::dev_and_prod(url, status);
+    yaml.push_str(&format!(
         r#"apiVersion: ferry/v1
 kind: Product
-metadata: { name: shop }
+metadata: {{ name: shop }}
 spec:
   promotionTemplate:
-    versionSource: { file: values.yaml, jsonPath: $.image.tag }
+    versionSource: {{ file: values.yaml, jsonPath: $.image.tag }}
     promotion:
-      values.yaml: { jsonPaths: ["$.image.tag"] }
-  promotionFlows: [ { name: standard } ]
+      values.yaml: {{ jsonPaths: ["$.image.tag"] }}
+  promotionFlows: [ {{ name: standard }} ]
 ---
 apiVersion: ferry/v1
 kind: PromotionFlow
-metadata: { name: standard }
+metadata: {{ name: standard }}
 spec:
   triggerEnvironment: dev
   steps:
     - environment: prod
       dependsOn: [dev]
-      policy: { action: commit, approval: { required: 2, tokens: [carol, dave, alice] } }
+      policy: {prod_policy}
 "#,
-    );
+    ));
     yaml
 }
 
@@ -115,4 +125,43 @@ async fn two_tokens_approve_prod_and_one_tokens_second_approval_does_not_count()
         .map(|e| e.body["actor"].as_str().unwrap())
         .collect();
     assert_eq!(approvals, ["carol", "dave"]);
+}
+
+#[tokio::test]
+async fn a_pushed_degraded_report_inside_the_soak_time_fails_prod() {
+    let server = Server::start().await;
+    let gitops = Gitops::new(server.dir.path());
+    gitops.write(&[
+        ("envs/dev/api/values.yaml", values("api", "1.0.0", 2)),
+        ("envs/dev/web/values.yaml", values("web", "1.0.0", 2)),
+    ]);
+    gitops.commit("api and web 1.0.0");
+    let yaml = config_with(
+        &gitops.url(),
+        |env| Some(if env == "prod" { "push: { healthTimeout: 60s }" } else { "exec: {}" }),
+        "{ action: commit, soakTime: 1h }",
+    );
+    let (status, body) = server.post("/api/v1/apply", &json!({"sources": [{"name": "shop.yaml", "text": yaml}]})).await;
+    assert_eq!(status, 200, "{body}");
+    let committed = server.event(|e| e.body["type"] == "ActionCommitted" && e.body["env"] == "prod");
+    let (status, view) = server.post("/api/v1/products/shop/promote", &json!({})).await;
+    assert_eq!(status, 201, "{view}");
+    let id = view["id"].as_str().unwrap().to_owned();
+    let revision = committed.await.body["commit"].as_str().unwrap().to_owned();
+    let soaking = server.event(|e| e.body["type"] == "SoakStarted" && e.body["env"] == "prod");
+    for app in ["shop-api-prod", "shop-web-prod"] {
+        let report = json!({"sync": "Synced", "health": "Healthy", "revision": revision});
+        assert_eq!(server.post(&format!("/api/v1/apps/{app}/status"), &report).await.0, 202);
+    }
+    soaking.await;
+    let (_, view) = server.get(&format!("/api/v1/releases/{id}")).await;
+    assert_eq!(view["status"], "Running", "soaking: {view}");
+    let report = json!({"sync": "Synced", "health": "Degraded", "revision": revision, "message": "OOMKilled"});
+    assert_eq!(server.post("/api/v1/apps/shop-web-prod/status", &report).await.0, 202);
+    let view = server.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed", "{view}");
+    let prod = view["environments"].as_array().unwrap().iter().find(|e| e["name"] == "prod").unwrap().clone();
+    let relapse = prod["soak"]["relapse"].as_str().unwrap();
+    assert!(relapse.starts_with("shop-web-prod: reported Synced and Degraded: OOMKilled"), "{relapse}");
+    assert_eq!(prod["issues"][0]["kind"], "application", "{prod}");
 }
