@@ -36,9 +36,12 @@ pub struct TerminateRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveRequest {
-    /// The environment whose waiting approval steps to approve (required).
+    /// The environment whose waiting approval steps and policy approvals to approve (required).
     #[serde(default)]
     pub environment: Option<String>,
+    /// Why: recorded with a policy approval (SPEC §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 /// The answer of `POST /api/v1/releases/{id}/approve`.

@@ -49,9 +49,9 @@ pub use images::{ImageReport, ImageReportList, ImageReportRequest};
 pub use error::{Diagnostic, ErrorBody, ErrorEnvelope, Severity};
 pub use list::{ReleaseItem, ReleasePage};
 pub use view::{
-    ActionView, AppObservation, AppView, Counters, EnvironmentHooks, EnvironmentView, FreezeOverrideView, FrozenView,
-    GateFailureView, Issue, IssueDetail, IssueRef, PolicyView, PullRequestRef, ReleaseView, RetryView, StepLine,
-    TerminateView, TriggerView, WorkflowLine,
+    ActionView, AppObservation, AppView, ApprovalGivenView, ApprovalView, Counters, EnvironmentHooks, EnvironmentView,
+    FreezeOverrideView, FrozenView, GateFailureView, Issue, IssueDetail, IssueRef, PolicyView, PullRequestRef,
+    ReleaseView, RetryView, SoakView, StepLine, TerminateView, TriggerView, WorkflowLine,
 };
 pub use wire::{
     ActionStatus, AppPhase, EnvironmentType, GateFailureReason, GitOperation, HookKind, IssueKind, PromotionAction,

@@ -167,6 +167,66 @@ pub struct EnvironmentView {
     /// An admin's override of its freeze windows; absent when none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub freeze_override: Option<FreezeOverrideView>,
+    /// Its soak time (SPEC §10); absent when its policy sets none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<SoakView>,
+    /// The approvals its policy asks for before the action (SPEC §10); absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalView>,
+}
+
+/// The soak time of an environment: the remaining time is `until` minus now while it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SoakView {
+    /// The policy's `soakTime` (`30m`).
+    pub time: String,
+    /// When it started (the applications passed their Post-Action); absent before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    /// When it ends; absent before it starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+    /// When it passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed_at: Option<Timestamp>,
+    /// The application that relapsed inside it, and what was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relapse: Option<String>,
+}
+
+/// The approvals an environment's policy asks for, and those given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalView {
+    /// Distinct approvers needed.
+    pub required: u32,
+    /// Roles whose holders may approve.
+    pub roles: Vec<String>,
+    /// Token names that may approve.
+    pub tokens: Vec<String>,
+    /// Whether the initiator may approve.
+    pub allow_self_approval: bool,
+    /// The approvals given, oldest first.
+    pub approvals: Vec<ApprovalGivenView>,
+    /// Whether the action waits for more approvals now.
+    pub waiting: bool,
+}
+
+/// One approval: who, their role, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalGivenView {
+    /// Who.
+    pub actor: String,
+    /// Their role, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// When.
+    pub at: Timestamp,
 }
 
 /// Freeze windows holding an environment.

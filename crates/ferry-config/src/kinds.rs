@@ -16,6 +16,7 @@ use crate::suggest;
 
 mod freeze;
 mod git_provider;
+mod governance;
 mod notification;
 
 /// `apiVersion` of Ferry's own resources.
@@ -1030,16 +1031,21 @@ fn flow(
 const ACTIONS: &[(&str, Action)] = &[("commit", Action::Commit), ("pr", Action::Pr), ("none", Action::None)];
 
 fn policy_fields(cx: &mut Cx<'_>, f: Field<'_, '_>) -> Option<PolicyFields> {
-    object(cx, f, &["action", "preAction", "postAction", "pullRequest"], |cx, p| {
+    const FIELDS: [&str; 6] = ["action", "preAction", "postAction", "pullRequest", "soakTime", "approval"];
+    object(cx, f, &FIELDS, |cx, p| {
         let action = opt(cx, p, "action", |cx, f| one_of(cx, f, "action", ACTIONS, &["commit", "pr", "none"]));
         let pre_action = opt(cx, p, "preAction", workflow_name);
         let post_action = opt(cx, p, "postAction", workflow_name);
         let pull_request = opt(cx, p, "pullRequest", git_provider::pull_request_options);
+        let soak_time = opt(cx, p, "soakTime", governance::soak_time);
+        let approval = opt(cx, p, "approval", governance::approval);
         Some(PolicyFields {
             action: action?,
             pre_action: pre_action?,
             post_action: post_action?,
             pull_request: pull_request?,
+            soak_time: soak_time?,
+            approval: approval?,
         })
     })
 }
@@ -1101,7 +1107,15 @@ fn policy(cx: &mut Cx<'_>, spec: &mut Fields<'_>, name: String, dialect: Dialect
         })
     });
     let fields = req(cx, spec, "policy", policy_fields);
-    if let Some(PolicyFields { action: None, pre_action: None, post_action: None, pull_request: None }) = &fields {
+    if let Some(PolicyFields {
+        action: None,
+        pre_action: None,
+        post_action: None,
+        pull_request: None,
+        soak_time: None,
+        approval: None,
+    }) = &fields
+    {
         let pos = spec.opt("policy").map(|p| p.node.pos).unwrap_or(spec.pos());
         cx.warn(pos, &join(spec.path(), "policy"), "sets none of action, preAction or postAction; it has no effect");
     }

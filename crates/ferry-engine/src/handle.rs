@@ -30,6 +30,17 @@ pub enum EngineError {
     Unavailable,
 }
 
+/// Who approves (SPEC §10): the actor (a token's name), their role when known, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Approver {
+    /// The token's name (the actor).
+    pub actor: String,
+    /// Its role (`promoter`, `admin`), when known.
+    pub role: Option<String>,
+    /// The approval's comment.
+    pub comment: Option<String>,
+}
+
 /// How a release is requested by a person or a pipeline, parsed at the edge (the API, the CLI's
 /// demo): the engine checks only that what it names is configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,6 +203,8 @@ pub(crate) enum Request {
         release: ReleaseId,
         env: EnvName,
         actor: String,
+        role: Option<String>,
+        comment: Option<String>,
         reply: tokio::sync::oneshot::Sender<Result<Vec<String>, EngineError>>,
     },
     PullRequests {
@@ -391,7 +404,21 @@ impl EngineHandle {
     /// Approves every approval step waiting in environment `env` of the release; returns the approved
     /// steps (`run/step`). Conflict when none waits.
     pub async fn approve(&self, release: ReleaseId, env: EnvName, actor: String) -> Result<Vec<String>, EngineError> {
-        self.ask(|reply| Request::Approve { release, env, actor, reply }).await
+        self.approve_as(release, env, Approver { actor, role: None, comment: None }).await
+    }
+
+    /// Approves, in environment `env` of the release, both the approval steps waiting there and the
+    /// approvals its policy asks for before the action (SPEC §10), recorded with who, their role and
+    /// the comment; returns what was approved. Conflict when nothing waits or the approver's approval
+    /// does not count (already given, not eligible, the initiator approving their own release).
+    pub async fn approve_as(
+        &self,
+        release: ReleaseId,
+        env: EnvName,
+        approver: Approver,
+    ) -> Result<Vec<String>, EngineError> {
+        let Approver { actor, role, comment } = approver;
+        self.ask(|reply| Request::Approve { release, env, actor, role, comment, reply }).await
     }
 
     /// Promotion pull requests of the local provider, newest first.

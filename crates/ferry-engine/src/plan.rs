@@ -43,6 +43,16 @@ pub enum Work {
         /// Application.
         app: AppName,
     },
+    /// Follow the application through the environment's soak time (SPEC §10): report a relapse, or
+    /// nothing once `until` passed.
+    Soak {
+        /// Environment.
+        env: EnvName,
+        /// Application.
+        app: AppName,
+        /// When the soak ends.
+        until: Timestamp,
+    },
 }
 
 impl Work {
@@ -55,6 +65,7 @@ impl Work {
                 format!("promote:{env}:{}", apps.join(","))
             }
             Work::Watch { env, app } => format!("watch:{env}:{app}"),
+            Work::Soak { env, app, .. } => format!("soak:{env}:{app}"),
         }
     }
 }
@@ -384,7 +395,6 @@ impl Planner<'_, '_> {
 
     fn plan_environment(&mut self, snap: &EnvSnapshot, i: usize) {
         let state = self.state;
-        let now = self.input.now;
         let Some(env) = state.environments().get(i) else { return };
         let status = state.env_status(&snap.name).unwrap_or(EnvStatus::Pending);
         // Resume whatever runs of this environment are in progress.
@@ -419,16 +429,45 @@ impl Planner<'_, '_> {
         if snap.is_trigger {
             self.plan_trigger_apps(snap, &env.apps);
         } else {
-            self.plan_target_apps(snap, &env.apps);
+            self.plan_target_apps(snap, &env.apps, state.approvals_missing_at(i) == 0);
         }
         let all_done = env.apps.iter().all(|a| a.phase == AppPhase::Done);
+        if all_done && !state.soak_done(i) {
+            self.plan_soak(snap, i);
+            return;
+        }
         if all_done
             && let Some(wf) = snap.hooks.on_success.clone()
             && env.current_hook_run(HookKind::OnSuccess).is_none()
         {
             self.start_run(RunTarget::EnvironmentHook { env: snap.name.clone(), hook: HookKind::OnSuccess }, &wf);
         }
-        let _ = now;
+    }
+
+    /// The soak time of environment `i` (SPEC §10): recorded with its end when the applications passed
+    /// their phases (durable: a restart keeps the deadline), then each application followed until it
+    /// ends; passed once the clock reaches it.
+    fn plan_soak(&mut self, snap: &EnvSnapshot, i: usize) {
+        let now = self.input.now;
+        let Some(env) = self.state.environments().get(i) else { return };
+        match &env.soak {
+            None => {
+                let Some(time) = self.state.soak_time_at(i) else { return };
+                if let Ok(until) = now.checked_add(time) {
+                    self.emit(ReleaseEvent::SoakStarted { env: snap.name.clone(), until, at: now });
+                }
+            }
+            Some(soak) if soak.passed_at.is_none() && soak.relapse.is_none() => {
+                if now >= soak.until {
+                    self.emit(ReleaseEvent::SoakPassed { env: snap.name.clone(), at: now });
+                } else {
+                    for app in &env.apps {
+                        self.work(Work::Soak { env: snap.name.clone(), app: app.name.clone(), until: soak.until });
+                    }
+                }
+            }
+            Some(_) => {}
+        }
     }
 
     /// In a Failed environment: keep carrying out actions and health waits already under way.
@@ -462,7 +501,8 @@ impl Planner<'_, '_> {
         }
     }
 
-    fn plan_target_apps(&mut self, snap: &EnvSnapshot, apps: &[AppState]) {
+    /// The phases of a target environment's applications; the action waits for `approved` (SPEC §10).
+    fn plan_target_apps(&mut self, snap: &EnvSnapshot, apps: &[AppState], approved: bool) {
         let now = self.input.now;
         let Some(policy) = &snap.policy else { return };
         // 1. Pre-Action per application.
@@ -481,7 +521,7 @@ impl Planner<'_, '_> {
             _ => false,
         };
         let not_begun: Vec<&AppState> = apps.iter().filter(|a| a.action.is_none()).collect();
-        if !not_begun.is_empty() && not_begun.iter().all(|a| ready_for_action(a)) {
+        if approved && !not_begun.is_empty() && not_begun.iter().all(|a| ready_for_action(a)) {
             for group in group_by_repo(snap, &not_begun) {
                 self.emit(ReleaseEvent::ActionStarted {
                     env: snap.name.clone(),

@@ -19,7 +19,8 @@ pub fn release_view(state: &ReleaseState) -> ReleaseView {
         .environments
         .iter()
         .zip(state.environments())
-        .map(|(es, env)| {
+        .enumerate()
+        .map(|(i, (es, env))| {
             let applications = env
                 .apps
                 .iter()
@@ -75,6 +76,8 @@ pub fn release_view(state: &ReleaseState) -> ReleaseView {
                     reason: o.reason.clone(),
                     at: o.at,
                 }),
+                soak: soak_view(state, i, env),
+                approval: approval_view(state, i, env),
             }
         })
         .collect();
@@ -239,4 +242,45 @@ pub fn release_row(state: &ReleaseState) -> ReleaseRow {
         version: snap.version.clone(),
         environments: Value::Object(environments),
     }
+}
+
+/// The soak time of environment `i` (SPEC §10), when its policy sets one.
+fn soak_view(state: &ReleaseState, i: usize, env: &ferry_model::release::EnvState) -> Option<ferry_api::SoakView> {
+    let time = state.soak_time_at(i)?;
+    let soak = env.soak.as_ref();
+    Some(ferry_api::SoakView {
+        time: ferry_model::format_duration(time),
+        started_at: soak.map(|s| s.since),
+        until: soak.map(|s| s.until),
+        passed_at: soak.and_then(|s| s.passed_at),
+        relapse: soak.and_then(|s| s.relapse.as_ref()).map(|r| format!("{}: {}", r.app, r.message)),
+    })
+}
+
+/// The approvals environment `i`'s policy asks for (SPEC §10), with those given.
+fn approval_view(
+    state: &ReleaseState,
+    i: usize,
+    env: &ferry_model::release::EnvState,
+) -> Option<ferry_api::ApprovalView> {
+    let policy = state.approval_policy_at(i)?;
+    Some(ferry_api::ApprovalView {
+        required: policy.required,
+        roles: policy.roles.clone(),
+        tokens: policy.tokens.clone(),
+        allow_self_approval: policy.allow_self_approval,
+        approvals: env
+            .approvals
+            .iter()
+            .map(|a| ferry_api::ApprovalGivenView {
+                actor: a.actor.clone(),
+                role: a.role.clone(),
+                comment: a.comment.clone(),
+                at: a.at,
+            })
+            .collect(),
+        waiting: state.approvals_missing_at(i) > 0
+            && env.started_at.is_some()
+            && env.apps.iter().any(|a| a.action.is_none()),
+    })
 }

@@ -92,6 +92,12 @@ pub(crate) enum Outcome {
         app: AppName,
         result: Result<(), (GateFailure, String)>,
     },
+    /// An application left Synced+Healthy inside its environment's soak time.
+    Relapsed {
+        env: EnvName,
+        app: AppName,
+        message: String,
+    },
 }
 
 /// Everything a workflow run task needs.
@@ -364,6 +370,43 @@ pub(crate) async fn watch_app(job: WatchJob, status: StatusProviders, tx: mpsc::
     };
     let result = gate(&job.target, &status, &send).await;
     let _ = tx.send(Msg { release, done: Some(key), outcome: Outcome::Gate { env, app, result } });
+}
+
+/// Follows an application through its environment's soak time until `until` by the engine's clock:
+/// reports a relapse, or nothing when the soak ends (the planner then records it passed).
+pub(crate) async fn soak_app(
+    job: WatchJob,
+    until: jiff::Timestamp,
+    status: StatusProviders,
+    clock: std::sync::Arc<dyn crate::ports::Clock>,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    let release = job.release;
+    let (env, app) = (job.target.env.clone(), job.target.app.clone());
+    let key = crate::plan::Work::Soak { env: env.clone(), app: app.clone(), until }.key();
+    let observe = |o: Observation| {
+        let outcome = Outcome::Observed {
+            env: env.clone(),
+            app: app.clone(),
+            sync: o.sync,
+            health: o.health,
+            revision: o.revision,
+            message: o.message,
+        };
+        let _ = tx.send(Msg { release, done: None, outcome });
+    };
+    let outcome = match status.for_source(&job.target.source) {
+        Err(message) => Outcome::Relapsed { env: env.clone(), app: app.clone(), message },
+        Ok(provider) => {
+            tokio::select! {
+                () = clock.sleep_until(until) => Outcome::Batch(Vec::new()),
+                message = provider.watch_relapse(&job.target, &observe) => {
+                    Outcome::Relapsed { env: env.clone(), app: app.clone(), message }
+                }
+            }
+        }
+    };
+    let _ = tx.send(Msg { release, done: Some(key), outcome });
 }
 
 /// Waits through the application's status provider until it is Synced at the expected revision and

@@ -69,6 +69,31 @@ pub fn format_duration(duration: Duration) -> String {
     out
 }
 
+/// Serde for an optional duration written as text (`30m`), for `with = "crate::duration::option_text"`.
+pub(crate) mod option_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{format_duration, parse_duration};
+
+    /// Writes `Some(d)` as its text, `None` as null.
+    pub fn serialize<S: Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(d) => serializer.serialize_str(&format_duration(*d)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    /// Reads text or null.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+        match Option::<String>::deserialize(deserializer)? {
+            Some(text) => parse_duration(&text).map(Some).map_err(serde::de::Error::custom),
+            None => Ok(None),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::names::{EnvName, FlowName, PolicyName, ProductName, WorkflowName};
-use crate::resources::{Action, Catalog, Environment, PolicyFields, Product, PromotionPolicy, PullRequestOptions};
+use crate::resources::{
+    Action, ApprovalPolicy, Catalog, Environment, PolicyFields, Product, PromotionPolicy, PullRequestOptions,
+};
 
 /// Which source supplied a resolved field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +54,12 @@ pub struct ResolvedPolicy {
     /// before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<Resolved<PullRequestOptions>>,
+    /// `soakTime` (SPEC §10), if any source sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak_time: Option<Resolved<std::time::Duration>>,
+    /// `approval` (SPEC §10), if any source sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Resolved<ApprovalPolicy>>,
     /// Every matching PromotionPolicy, strongest first.
     pub matched: Vec<PolicyName>,
 }
@@ -88,6 +96,8 @@ pub fn resolve_policy<'a>(
         pre_action: pick(&inline.pre_action, &matching, |f| &f.pre_action),
         post_action: pick(&inline.post_action, &matching, |f| &f.post_action),
         pull_request: pick(&inline.pull_request, &matching, |f| &f.pull_request),
+        soak_time: pick(&inline.soak_time, &matching, |f| &f.soak_time),
+        approval: pick(&inline.approval, &matching, |f| &f.approval),
         matched: matching.iter().map(|p| p.name.clone()).collect(),
     }
 }
@@ -175,7 +185,7 @@ mod tests {
     }
 
     fn fields(action: Option<Action>, pre: Option<&str>, post: Option<&str>) -> PolicyFields {
-        PolicyFields { action, pre_action: pre.map(wf), post_action: post.map(wf), pull_request: None }
+        PolicyFields { action, pre_action: pre.map(wf), post_action: post.map(wf), ..PolicyFields::default() }
     }
 
     struct P {

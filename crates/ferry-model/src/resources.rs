@@ -468,6 +468,65 @@ pub struct PolicyFields {
     /// How the pull request of `action: pr` is opened on a forge (SPEC §6.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<PullRequestOptions>,
+    /// How long the applications must stay Synced and Healthy after the Post-Action before the
+    /// environment counts as Successful (SPEC §10).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::duration::option_text")]
+    pub soak_time: Option<std::time::Duration>,
+    /// Approvals needed before the promotion action (SPEC §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalPolicy>,
+}
+
+/// `policy.approval` (SPEC §10): how many distinct people must approve before the action, and who may.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalPolicy {
+    /// Distinct approvers needed (at least 1).
+    pub required: u32,
+    /// Roles whose holders may approve (`promoter`, `admin`).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Token names that may approve whatever their role.
+    #[serde(default)]
+    pub tokens: Vec<String>,
+    /// Whether the release's initiator may approve it.
+    #[serde(default)]
+    pub allow_self_approval: bool,
+}
+
+impl ApprovalPolicy {
+    /// Whether `actor` holding `role` is an eligible approver: one of the named tokens or a holder of
+    /// one of the roles (neither listed: anyone allowed to approve).
+    pub fn eligible(&self, actor: &str, role: Option<&str>) -> bool {
+        if self.roles.is_empty() && self.tokens.is_empty() {
+            return true;
+        }
+        self.tokens.iter().any(|t| t == actor) || role.is_some_and(|r| self.roles.iter().any(|x| x == r))
+    }
+
+    /// Why `actor` holding `role` may not approve a release initiated by `initiator`, if so.
+    pub fn refusal(&self, actor: &str, role: Option<&str>, initiator: &str) -> Option<String> {
+        if !self.eligible(actor, role) {
+            let mut who = Vec::new();
+            if !self.roles.is_empty() {
+                who.push(format!("role {}", self.roles.join(" or ")));
+            }
+            if !self.tokens.is_empty() {
+                who.push(format!("token {}", self.tokens.join(", ")));
+            }
+            return Some(format!("{actor} may not approve: approvers need {}", who.join(" or be ")));
+        }
+        if !self.allow_self_approval && is_initiator(actor, initiator) {
+            return Some(format!("{actor} initiated this release and may not approve it (allowSelfApproval is false)"));
+        }
+        None
+    }
+}
+
+/// Whether `actor` is the initiator `initiator` of a release (automatic releases record
+/// `AUTHOR · ferry (auto)`: the actor matches the author).
+pub fn is_initiator(actor: &str, initiator: &str) -> bool {
+    initiator == actor || initiator.split(" · ").next() == Some(actor)
 }
 
 /// The `pullRequest` block beside `action: pr`: labels, reviewers, draft and the forge's auto-merge.

@@ -294,23 +294,29 @@ pub struct EnvFacts {
     /// The environment waits for a freeze window to end before it starts (SPEC §10).
     #[serde(default)]
     pub frozen: bool,
+    /// Every application passed its phases and the soak time runs (SPEC §10): a wait that needs no one.
+    #[serde(default)]
+    pub soaking: bool,
+    /// The action waits for approvals its policy asks for (SPEC §10).
+    #[serde(default)]
+    pub awaiting_approval: bool,
     /// The environment started, every application passed all four phases, and the onSuccess hook (if any)
     /// finished successfully.
     pub completed: bool,
 }
 
 /// The status of an environment (SPEC §4): Terminated if terminated while active; else Failed if an
-/// application or an environment hook failed; else Running if anything runs; else Suspended if something
-/// waits for a person or for a freeze window to end; else Successful if every application completed; else
-/// Pending.
+/// application or an environment hook failed; else Running if anything runs or the soak time runs; else
+/// Suspended if something waits for a person (an approval step, a pull request, the policy's approvals) or
+/// for a freeze window to end; else Successful if every application completed; else Pending.
 pub fn rollup_environment(facts: &EnvFacts) -> EnvStatus {
     if facts.terminated_while_active {
         EnvStatus::Terminated
     } else if facts.app_failed || facts.hook_failed {
         EnvStatus::Failed
-    } else if facts.running {
+    } else if facts.running || facts.soaking {
         EnvStatus::Running
-    } else if facts.waiting_for_person || facts.frozen {
+    } else if facts.waiting_for_person || facts.frozen || facts.awaiting_approval {
         EnvStatus::Suspended
     } else if facts.completed {
         EnvStatus::Successful
@@ -690,21 +696,42 @@ mod tests {
 
     // ---------------------------------------------------------------- environments
 
-    fn env(flags: [bool; 7]) -> EnvFacts {
-        let [terminated_while_active, app_failed, hook_failed, running, waiting_for_person, completed, frozen] = flags;
-        EnvFacts { terminated_while_active, app_failed, hook_failed, running, waiting_for_person, completed, frozen }
+    fn env(flags: [bool; 9]) -> EnvFacts {
+        let [
+            terminated_while_active,
+            app_failed,
+            hook_failed,
+            running,
+            waiting_for_person,
+            completed,
+            frozen,
+            soaking,
+            awaiting_approval,
+        ] = flags;
+        EnvFacts {
+            terminated_while_active,
+            app_failed,
+            hook_failed,
+            running,
+            waiting_for_person,
+            completed,
+            frozen,
+            soaking,
+            awaiting_approval,
+        }
     }
 
     #[test]
     fn environment_rows_of_section_4() {
         let f = EnvFacts::default;
         let rows: &[(&str, EnvFacts, EnvStatus)] = &[
-            (
-                "Terminated if terminated while active (wins over everything)",
-                env([true, true, true, true, true, true, true]),
-                E::Terminated,
-            ),
+            ("Terminated if terminated while active (wins over everything)", env([true; 9]), E::Terminated),
             ("else Failed if any application failed", EnvFacts { app_failed: true, running: true, ..f() }, E::Failed),
+            (
+                "else Failed if an application relapsed while soaking",
+                EnvFacts { app_failed: true, soaking: true, ..f() },
+                E::Failed,
+            ),
             (
                 "else Failed if an environment hook failed",
                 EnvFacts { hook_failed: true, waiting_for_person: true, completed: true, ..f() },
@@ -715,12 +742,18 @@ mod tests {
                 EnvFacts { running: true, waiting_for_person: true, ..f() },
                 E::Running,
             ),
+            ("else Running while the soak time runs", EnvFacts { soaking: true, ..f() }, E::Running),
             (
                 "else Suspended if something waits for a person",
                 EnvFacts { waiting_for_person: true, completed: true, ..f() },
                 E::Suspended,
             ),
             ("else Suspended if it waits for a freeze window to end", EnvFacts { frozen: true, ..f() }, E::Suspended),
+            (
+                "else Suspended if the action waits for approvals",
+                EnvFacts { awaiting_approval: true, ..f() },
+                E::Suspended,
+            ),
             (
                 "else Successful if every application passed the four phases",
                 EnvFacts { completed: true, ..f() },
@@ -735,11 +768,12 @@ mod tests {
 
     #[test]
     fn environment_every_combination_of_facts() {
-        for bits in 0u8..128 {
-            let flags: [bool; 7] = std::array::from_fn(|i| bits & (1 << i) != 0);
+        for bits in 0u16..512 {
+            let flags: [bool; 9] = std::array::from_fn(|i| bits & (1 << i) != 0);
             let facts = env(flags);
-            let [term, app, hook, running, waiting, completed, frozen] = flags;
-            let waiting = waiting || frozen;
+            let [term, app, hook, running, waiting, completed, frozen, soaking, approval] = flags;
+            let running = running || soaking;
+            let waiting = waiting || frozen || approval;
             let got = rollup_environment(&facts);
             // Each status characterised by its own condition (the "iff" form of the precedence list).
             assert_eq!(got == E::Terminated, term, "{facts:?}");
@@ -750,9 +784,13 @@ mod tests {
             assert_eq!(got == E::Pending, !(term || app || hook || running || waiting || completed), "{facts:?}");
             assert_eq!(
                 got == E::Suspended && !facts.waiting_for_person,
-                !term && !app && !hook && !running && frozen && !facts.waiting_for_person,
+                !term && !app && !hook && !running && (frozen || approval) && !facts.waiting_for_person,
                 "{facts:?}"
             );
+            // Soak and approvals (SPEC §10): never Successful while the soak runs or approvals are missing.
+            if soaking || approval {
+                assert_ne!(got, E::Successful, "{facts:?}");
+            }
         }
     }
 

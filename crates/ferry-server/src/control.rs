@@ -121,7 +121,12 @@ pub(crate) async fn approve<S: Store>(
     };
     let env = EnvName::new(env).map_err(|e| ApiError::invalid_field("environment", e))?;
     known_release(&st, &principal, &id, Some(&env)).await?;
-    let approved = st.engine.approve(id, env, principal.actor()).await?;
+    let approver = ferry_engine::Approver {
+        actor: principal.actor(),
+        role: principal.role().map(|r| r.as_str().to_owned()),
+        comment: body.comment,
+    };
+    let approved = st.engine.approve_as(id, env, approver).await?;
     Ok(Json(Approved { approved }))
 }
 

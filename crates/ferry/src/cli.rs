@@ -642,14 +642,20 @@ pub(crate) enum ReleaseCommand {
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
     },
-    /// Approve the approval steps waiting in one environment of a release.
-    #[command(after_help = "Examples:\n  ferry release approve ID --env prod-eu")]
+    /// Approve what waits for approval in one environment of a release: its approval steps and the
+    /// approvals its policy asks for before the action.
+    #[command(
+        after_help = "Examples:\n  ferry release approve ID --env prod-eu\n  ferry release approve ID --env prod --comment 'tested in staging'"
+    )]
     Approve {
         /// Release id.
         id: String,
-        /// Environment whose waiting approval steps are approved.
+        /// Environment whose waiting approval steps and policy approvals are approved.
         #[arg(long, value_name = "ENV")]
         env: String,
+        /// Why (recorded with a policy approval).
+        #[arg(long, value_name = "TEXT")]
+        comment: Option<String>,
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,

@@ -71,6 +71,21 @@ pub fn run(
         row("action", Some((resolved.action.value.as_str().to_string(), resolved.action.source.to_string()))),
         row("preAction", text(&resolved.pre_action)),
         row("postAction", text(&resolved.post_action)),
+        row(
+            "soakTime",
+            resolved.soak_time.as_ref().map(|r| (ferry_model::format_duration(r.value), r.source.to_string())),
+        ),
+        row(
+            "approval",
+            resolved.approval.as_ref().map(|r| {
+                let a = &r.value;
+                let mut who: Vec<String> = a.roles.iter().map(|x| format!("role {x}")).collect();
+                who.extend(a.tokens.iter().map(|t| format!("token {t}")));
+                let by = if who.is_empty() { String::new() } else { format!(" by {}", who.join(", ")) };
+                let own = if a.allow_self_approval { ", self-approval allowed" } else { "" };
+                (format!("{} required{by}{own}", a.required), r.source.to_string())
+            }),
+        ),
     ];
     let matched: Vec<serde_json::Value> = resolved
         .matched

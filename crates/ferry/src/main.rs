@@ -229,7 +229,9 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
                 ReleaseCommand::Retry { id, wait, timeout, output } => {
                     release::retry(&c, &id, release::Wait { wait, timeout }, output).await
                 }
-                ReleaseCommand::Approve { id, env, output } => release::approve(&c, &id, &env, output).await,
+                ReleaseCommand::Approve { id, env, comment, output } => {
+                    release::approve(&c, &id, &env, comment, output).await
+                }
                 ReleaseCommand::Unfreeze { id, env, reason, output } => {
                     freeze::unfreeze(&c, &id, &env, &reason, output).await
                 }

@@ -372,17 +372,22 @@ pub async fn retry(client: &Client, id: &str, wait: Wait, output: Output) -> any
     Ok(outcome(&view))
 }
 
-/// `release approve`: approves the approval steps waiting in one environment.
-pub async fn approve(client: &Client, id: &str, env: &str, output: Output) -> anyhow::Result<ExitCode> {
-    let body = serde_json::to_value(ApproveRequest { environment: Some(env.to_owned()) })?;
+/// `release approve`: approves the approval steps and the policy approvals waiting in one environment.
+pub async fn approve(
+    client: &Client,
+    id: &str,
+    env: &str,
+    comment: Option<String>,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let body = serde_json::to_value(ApproveRequest { environment: Some(env.to_owned()), comment })?;
     let answer: Approved = client.post_as(&format!("/api/v1/releases/{}/approve", enc(id)), &body).await?;
     if output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&answer)?);
         return Ok(ExitCode::SUCCESS);
     }
     let steps = answer.approved;
-    let noun = if steps.len() == 1 { "step" } else { "steps" };
-    println!("{}", style::ok(&format!("approved {} {noun} in {env} of release {id}", steps.len())));
+    println!("{}", style::ok(&format!("approved in {env} of release {id}:")));
     for step in steps {
         println!("  {step}");
     }

@@ -161,6 +161,31 @@ pub fn release_tree(view: &ReleaseView) -> String {
             }
             children.push(lines);
         }
+        if let Some(a) = &env.approval {
+            let who: Vec<String> = a.approvals.iter().map(|g| g.actor.clone()).collect();
+            let mut text = format!("approvals {} of {}", a.approvals.len(), a.required);
+            if !who.is_empty() {
+                text.push_str(&format!(" · by {}", who.join(", ")));
+            }
+            if a.waiting {
+                text.push_str(" · waiting");
+            }
+            children.push(vec![text]);
+        }
+        if let Some(soak) = &env.soak {
+            let text = match (&soak.relapse, soak.passed_at, soak.until) {
+                (Some(r), _, _) => format!("soak {} failed: {r}", soak.time),
+                (None, Some(at), _) => format!("soak {} passed {}", soak.time, time_of(Some(at))),
+                (None, None, Some(until)) => {
+                    let left =
+                        std::time::Duration::try_from(until.duration_since(jiff::Timestamp::now())).unwrap_or_default();
+                    let left = ferry_model::format_duration(std::time::Duration::from_secs(left.as_secs()));
+                    format!("soaking {} · {left} left (until {})", soak.time, time_of(Some(until)))
+                }
+                (None, None, None) => format!("soak {} after the Post-Action", soak.time),
+            };
+            children.push(vec![text]);
+        }
         for issue in &env.issues {
             children.push(vec![format!("⚠ issue ({}): {}", issue.kind, issue.summary)]);
         }

@@ -119,16 +119,26 @@ impl<S: Store> Engine<S> {
         Ok(())
     }
 
-    /// Approves the approval steps waiting in environment `env` of release `id`.
-    pub(super) fn approve(&mut self, id: ReleaseId, env: EnvName, actor: String) -> Result<Vec<String>, EngineError> {
+    /// Approves, in environment `env` of release `id`, the approval steps waiting there and the
+    /// approvals its policy asks for before the action (SPEC §10); the latter are recorded in the
+    /// release's log (`ApprovalGiven`: who, role, comment, when).
+    pub(super) async fn approve(
+        &mut self,
+        id: ReleaseId,
+        env: EnvName,
+        approver: crate::handle::Approver,
+    ) -> Result<Vec<String>, EngineError> {
         let active = self
             .releases
             .get(&id)
             .ok_or_else(|| EngineError::Conflict(format!("release {id} is not running; nothing waits for approval")))?;
         let state = &active.state;
-        let e = state
-            .environment(&env)
+        let i = state
+            .environments()
+            .iter()
+            .position(|e| e.name == env)
             .ok_or_else(|| EngineError::NotFound(format!("release {id} has no environment {env}")))?;
+        let e = &state.environments()[i];
         let waiting: Vec<(RunId, ferry_model::names::StepName)> = e
             .hook_runs
             .iter()
@@ -136,16 +146,48 @@ impl<S: Store> Engine<S> {
             .filter(|r| !r.retired)
             .flat_map(|r| r.steps.iter().filter(|s| s.awaiting_approval.is_some()).map(move |s| (r.id, s.name.clone())))
             .collect();
-        if waiting.is_empty() {
+        // The policy's approvals count while the action has not started (also during a Pre-Action).
+        let policy = state.approval_policy_at(i).filter(|_| {
+            state.approvals_missing_at(i) > 0 && e.started_at.is_some() && e.apps.iter().any(|a| a.action.is_none())
+        });
+        let given = policy.map(|p| {
+            let event = ReleaseEvent::ApprovalGiven {
+                env: env.clone(),
+                actor: approver.actor.clone(),
+                role: approver.role.clone(),
+                comment: approver.comment.clone().filter(|c| !c.trim().is_empty()),
+                at: self.ports.clock.now(),
+            };
+            let mut next = ferry_model::release::ReleaseState::clone(state);
+            let required = p.required;
+            next.apply(&event).map(|()| (event, required, required - next.approvals_missing_at(i)))
+        });
+        if waiting.is_empty() && policy.is_none() {
             return Err(EngineError::Conflict(format!("nothing in {env} of release {id} waits for approval")));
         }
-        let controls = self.controls.lock().map_err(|_| internal("run controls are unavailable"))?;
         let mut approved = Vec::new();
-        for (run, step) in waiting {
-            if let Some(control) = controls.get(&run) {
-                control.approve(&step, actor.clone()).map_err(|e| EngineError::Conflict(e.to_string()))?;
-                approved.push(format!("{run}/{step}"));
+        {
+            let controls = self.controls.lock().map_err(|_| internal("run controls are unavailable"))?;
+            for (run, step) in waiting {
+                if let Some(control) = controls.get(&run) {
+                    control.approve(&step, approver.actor.clone()).map_err(|e| EngineError::Conflict(e.to_string()))?;
+                    approved.push(format!("{run}/{step}"));
+                }
             }
+        }
+        match given {
+            Some(Ok((event, required, count))) => {
+                self.record(id, vec![event]).await;
+                approved.push(format!("{env}: approval {count} of {required}"));
+            }
+            Some(Err(e)) if approved.is_empty() => {
+                let why = match e {
+                    ferry_model::release::ApplyError::Rejected { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                return Err(EngineError::Conflict(format!("the approval does not count: {why}")));
+            }
+            Some(Err(_)) | None => {}
         }
         if approved.is_empty() {
             return Err(EngineError::Conflict(format!(

@@ -74,6 +74,21 @@ impl<S: Store> Engine<S> {
                 let (git, pulls) = (self.ports.git.clone(), self.ports.pulls.clone());
                 tokio::spawn(crate::work::promote(job, git, pulls, tx).instrument(span));
             }
+            Work::Soak { env, app, until } => {
+                let key = Work::Soak { env: env.clone(), app: app.clone(), until }.key();
+                match self.watch_job(&state, &env, &app) {
+                    Ok(job) => {
+                        let (status, clock) = (self.ports.status.clone(), self.ports.clock.clone());
+                        let task = crate::work::soak_app(job, until, status, clock, tx);
+                        let handle = tokio::spawn(task.instrument(span));
+                        self.watches.insert((id, key), handle.abort_handle());
+                    }
+                    Err(message) => {
+                        let outcome = Outcome::Relapsed { env, app, message };
+                        let _ = tx.send(Msg { release: id, done: Some(key), outcome });
+                    }
+                }
+            }
             Work::Watch { env, app } => match self.watch_job(&state, &env, &app) {
                 Ok(job) => {
                     let key = Work::Watch { env: env.clone(), app: app.clone() }.key();
@@ -364,7 +379,7 @@ fn work_span(id: ReleaseId, state: &ReleaseState, work: &Work) -> tracing::Span 
             None => (None, None),
         },
         Work::Promote { env, .. } => (Some(env.clone()), None),
-        Work::Watch { env, app } => (Some(env.clone()), Some(app.clone())),
+        Work::Watch { env, app } | Work::Soak { env, app, .. } => (Some(env.clone()), Some(app.clone())),
     };
     if let Some(env) = env {
         span.record("env", tracing::field::display(env));

@@ -429,7 +429,7 @@ impl<S: Store> Engine<S> {
                 };
                 self.control(release, Control::Retry { actor }, answer).await;
             }
-            Request::Approve { release, env, actor, reply } => {
+            Request::Approve { release, env, actor, role, comment, reply } => {
                 let answer = move |a: Result<ControlAnswer, EngineError>| {
                     let approved = a.map(|a| match a {
                         ControlAnswer::Approved(steps) => steps,
@@ -437,7 +437,7 @@ impl<S: Store> Engine<S> {
                     });
                     let _ = reply.send(approved);
                 };
-                self.control(release, Control::Approve { env, actor }, answer).await;
+                self.control(release, Control::Approve { env, actor, role, comment }, answer).await;
             }
             Request::Unfreeze { release, env, reason, actor, reply } => {
                 let answer = move |a: Result<ControlAnswer, EngineError>| {

@@ -113,6 +113,7 @@ impl<S: Store> Engine<S> {
                 }
             }
             Outcome::Gate { env, app, result } => self.gate_events(id, state, env, app, result, now),
+            Outcome::Relapsed { env, app, message } => self.relapse_events(id, state, env, app, message, now),
         }
     }
 
@@ -282,6 +283,41 @@ impl<S: Store> Engine<S> {
                 ]
             }
         }
+    }
+
+    /// A relapse inside the soak time: the soak fails with an application issue (SPEC §10). Nothing
+    /// when the soak is no longer running (it passed, or a relapse was recorded already).
+    fn relapse_events(
+        &self,
+        id: ReleaseId,
+        state: &ReleaseState,
+        env: EnvName,
+        app: AppName,
+        message: String,
+        now: Timestamp,
+    ) -> Vec<ReleaseEvent> {
+        if !state.soaking_environments().any(|(e, _)| *e == env) {
+            return Vec::new();
+        }
+        let obs = state.environment(&env).and_then(|e| e.app(&app)).and_then(|a| a.observation.clone());
+        let issue = Issue {
+            id: self.issue_id(id, Some(&env), Some(&app), IssueKind::Application, 0),
+            env: Some(env.clone()),
+            app: Some(app.clone()),
+            summary: one_line(&format!("{app} in {env} relapsed during the soak time: {message}")),
+            detail: IssueDetail::Application {
+                sync: obs.as_ref().map(|o| o.sync),
+                health: obs.as_ref().map(|o| o.health),
+                reason: message.clone(),
+                observed_at: obs.as_ref().map(|o| o.at),
+                url: None,
+            },
+            at: now,
+        };
+        vec![
+            ReleaseEvent::SoakRelapsed { env, app, message, at: now },
+            ReleaseEvent::IssueRaised { issue: Box::new(issue) },
+        ]
     }
 
     #[allow(clippy::too_many_arguments)]

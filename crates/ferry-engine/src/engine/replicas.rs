@@ -377,7 +377,10 @@ impl<S: Store> Engine<S> {
                 self.terminate(release, reason, actor).await.map(|()| ControlAnswer::Done)
             }
             Control::Retry { actor } => self.retry(release, actor).await.map(|()| ControlAnswer::Done),
-            Control::Approve { env, actor } => self.approve(release, env, actor).map(ControlAnswer::Approved),
+            Control::Approve { env, actor, role, comment } => {
+                let approver = crate::handle::Approver { actor, role, comment };
+                self.approve(release, env, approver).await.map(ControlAnswer::Approved)
+            }
             Control::Unfreeze { env, reason, actor } => {
                 self.unfreeze(release, env, reason, actor).await.map(|()| ControlAnswer::Done)
             }

@@ -136,6 +136,14 @@ impl AppStatusProvider for ArgoCdStatusProvider {
         })
     }
 
+    fn watch_relapse<'a>(
+        &'a self,
+        target: &'a StatusTarget,
+        observe: &'a (dyn Fn(Observation) + Send + Sync),
+    ) -> BoxFuture<'a, String> {
+        Box::pin(self.follow_soak(target, observe))
+    }
+
     fn wait_ready<'a>(
         &'a self,
         target: &'a StatusTarget,
@@ -156,6 +164,7 @@ impl AppStatusProvider for ArgoCdStatusProvider {
                 expected,
                 ancestry: HashMap::new(),
                 shown: None,
+                soaking: false,
             };
             match tokio::time::timeout_at(deadline, follow.run(observe, &mut last)).await {
                 Ok(result) => result,
@@ -172,6 +181,40 @@ impl AppStatusProvider for ArgoCdStatusProvider {
     }
 }
 
+impl ArgoCdStatusProvider {
+    /// Follows the application through a soak time until it leaves Synced at the expected revision
+    /// and Healthy (or a request fails for good); the answer says what was seen.
+    async fn follow_soak(&self, target: &StatusTarget, observe: &(dyn Fn(Observation) + Send + Sync)) -> String {
+        let cfg = match config(target) {
+            Ok(cfg) => cfg,
+            Err((_, e)) => return e,
+        };
+        let client = match self.client(cfg) {
+            Ok(client) => client,
+            Err(e) => return e,
+        };
+        let expected = match target_revision(target, &self.git).await {
+            Ok(sha) => sha,
+            Err(e) => return e,
+        };
+        let mut follow = Follow {
+            provider: self,
+            target,
+            client,
+            app: app_ref(cfg),
+            expected,
+            ancestry: HashMap::new(),
+            shown: None,
+            soaking: true,
+        };
+        let mut last = String::new();
+        match follow.run(observe, &mut last).await {
+            Ok(()) => std::future::pending().await,
+            Err((_, e)) => e,
+        }
+    }
+}
+
 /// One wait: the client, the application and the answers about ancestry so far.
 struct Follow<'a> {
     provider: &'a ArgoCdStatusProvider,
@@ -183,6 +226,8 @@ struct Follow<'a> {
     /// The last observation passed on: Argo CD sends an event for every change of the application
     /// (each reconciliation, each resource), and only changes of what Ferry shows are recorded.
     shown: Option<Observation>,
+    /// Following through a soak time (SPEC §10): Ready goes on, anything else ends the follow.
+    soaking: bool,
 }
 
 impl Follow<'_> {
@@ -282,10 +327,12 @@ impl Follow<'_> {
             message,
         };
         self.show(observation, observe);
-        match a.verdict {
-            Verdict::Ready => Some(Ok(())),
-            Verdict::Failed(text) => Some(Err((GateFailure::Degraded, text))),
-            Verdict::Waiting(why) => {
+        match (a.verdict, self.soaking) {
+            (Verdict::Ready, false) => Some(Ok(())),
+            (Verdict::Ready, true) => None,
+            (Verdict::Failed(text), _) => Some(Err((GateFailure::Degraded, text))),
+            (Verdict::Waiting(why), true) => Some(Err((GateFailure::Degraded, why))),
+            (Verdict::Waiting(why), false) => {
                 *last = why;
                 None
             }

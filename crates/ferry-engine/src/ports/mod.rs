@@ -212,6 +212,19 @@ pub trait AppStatusProvider: Send + Sync + 'static {
         target: &'a StatusTarget,
         observe: &'a (dyn Fn(Observation) + Send + Sync),
     ) -> BoxFuture<'a, Result<(), GateError>>;
+
+    /// Follows an application that passed its gate through its environment's soak time (SPEC §10):
+    /// resolves, with what was seen, when it leaves Synced+Healthy; never resolves otherwise (the
+    /// engine drops it when the soak ends). The default never resolves: a source that cannot follow an
+    /// application after its gate reports no relapse, and the soak is a wait.
+    fn watch_relapse<'a>(
+        &'a self,
+        target: &'a StatusTarget,
+        observe: &'a (dyn Fn(Observation) + Send + Sync),
+    ) -> BoxFuture<'a, String> {
+        let _ = (target, observe);
+        Box::pin(std::future::pending())
+    }
 }
 
 /// The status providers by status source kind.

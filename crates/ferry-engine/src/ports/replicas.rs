@@ -42,6 +42,12 @@ pub enum Control {
         env: EnvName,
         /// Who approves.
         actor: String,
+        /// Their role, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<String>,
+        /// Why.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
     },
     /// Let an environment through the freeze windows holding it (SPEC §10).
     Unfreeze {
@@ -393,7 +399,8 @@ mod tests {
 
     #[test]
     fn control_requests_and_answers_read_back() {
-        let control = Control::Approve { env: EnvName::new("qa").unwrap(), actor: "alice".into() };
+        let control =
+            Control::Approve { env: EnvName::new("qa").unwrap(), actor: "alice".into(), role: None, comment: None };
         let json = serde_json::to_value(&control).unwrap();
         assert_eq!(json, serde_json::json!({"type": "approve", "env": "qa", "actor": "alice"}));
         assert_eq!(serde_json::from_value::<Control>(json).unwrap(), control);

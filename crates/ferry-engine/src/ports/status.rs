@@ -44,6 +44,44 @@ impl PushStatus {
 }
 
 impl AppStatusProvider for ExecStatus {
+    /// A relapse is the health command failing (polled every `poll`); without one nothing can relapse.
+    fn watch_relapse<'a>(
+        &'a self,
+        target: &'a StatusTarget,
+        observe: &'a (dyn Fn(Observation) + Send + Sync),
+    ) -> BoxFuture<'a, String> {
+        Box::pin(async move {
+            let StatusSource::Exec(exec) = &target.source else { return std::future::pending().await };
+            let Some(health) = &exec.health else { return std::future::pending().await };
+            let revision = match target_revision(target, &self.git).await {
+                Ok(r) => r,
+                Err(e) => return e,
+            };
+            let cwd = match self.checkout(target, &revision).await {
+                Ok(dir) => dir,
+                Err((_, e)) => return e,
+            };
+            let vars: BTreeMap<String, String> = [
+                ("APP_NAME".to_owned(), target.app.to_string()),
+                ("ENVIRONMENT".to_owned(), target.env.to_string()),
+                ("REVISION".to_owned(), revision.to_string()),
+            ]
+            .into();
+            loop {
+                tokio::time::sleep(self.poll).await;
+                match ferry_runner::run_command(health, &cwd, &vars, exec.health_timeout, 256 * 1024).await {
+                    Ok(result) if result.success() => {}
+                    Ok(result) => {
+                        let text = tail_text(&result.output_text());
+                        observe(seen(SyncStatus::Synced, HealthStatus::Degraded, &revision, Some(text.clone())));
+                        return format!("the health command failed: {text}");
+                    }
+                    Err(e) => return format!("cannot run the health command: {e}"),
+                }
+            }
+        })
+    }
+
     fn settled(&self, target: &StatusTarget) -> Option<Observation> {
         let StatusSource::Exec(exec) = &target.source else { return None };
         if exec.sync.is_some() || exec.health.is_some() {
@@ -73,6 +111,32 @@ impl AppStatusProvider for ExecStatus {
 }
 
 impl AppStatusProvider for PushStatus {
+    /// A relapse is a report that is not Synced and Healthy.
+    fn watch_relapse<'a>(
+        &'a self,
+        target: &'a StatusTarget,
+        observe: &'a (dyn Fn(Observation) + Send + Sync),
+    ) -> BoxFuture<'a, String> {
+        Box::pin(async move {
+            let mut pushed = target.reports.clone();
+            loop {
+                let current = pushed.borrow_and_update().clone();
+                if let Some(report) = current
+                    && (report.sync != SyncStatus::Synced || report.health != HealthStatus::Healthy)
+                {
+                    let revision = report.revision.as_deref().and_then(|r| CommitSha::new(r).ok());
+                    let message = report.message.clone();
+                    observe(Observation { sync: report.sync, health: report.health, revision, message });
+                    let detail = report.message.map(|m| format!(": {m}")).unwrap_or_default();
+                    return format!("reported {} and {}{detail}", report.sync.as_str(), report.health.as_str());
+                }
+                if pushed.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+            }
+        })
+    }
+
     fn wait_ready<'a>(
         &'a self,
         target: &'a StatusTarget,

@@ -68,6 +68,38 @@ impl FakeStatus {
 }
 
 impl AppStatusProvider for FakeStatus {
+    /// A relapse is the application's script turning to anything but [`FakeHealth::Ready`].
+    fn watch_relapse<'a>(
+        &'a self,
+        target: &'a StatusTarget,
+        observe: &'a (dyn Fn(Observation) + Send + Sync),
+    ) -> BoxFuture<'a, String> {
+        Box::pin(async move {
+            let mut scripts = self.scripts.subscribe();
+            loop {
+                let script = scripts.borrow_and_update().get(&target.app).cloned().unwrap_or(FakeHealth::Ready);
+                let (sync, health, message) = match script {
+                    FakeHealth::Ready => {
+                        if scripts.changed().await.is_err() {
+                            return std::future::pending().await;
+                        }
+                        continue;
+                    }
+                    FakeHealth::Degraded(m) => (SyncStatus::Synced, HealthStatus::Degraded, m),
+                    FakeHealth::Timeout(m) => (SyncStatus::OutOfSync, HealthStatus::Progressing, m),
+                    FakeHealth::Hold => (SyncStatus::Synced, HealthStatus::Progressing, "Progressing".to_owned()),
+                };
+                observe(Observation {
+                    sync,
+                    health,
+                    revision: target.expected.clone(),
+                    message: Some(message.clone()),
+                });
+                return format!("{} and {}: {message}", sync.as_str(), health.as_str());
+            }
+        })
+    }
+
     fn refresh<'a>(&'a self, target: &'a StatusTarget) -> BoxFuture<'a, Result<(), String>> {
         lock(&self.refreshes).push((target.app.clone(), target.expected.clone()));
         Box::pin(async { Ok(()) })

@@ -9,6 +9,7 @@ mod fakes;
 mod fixture;
 mod forges;
 mod freezes;
+mod governance;
 mod parity;
 mod replicas;
 mod scenarios;

@@ -81,6 +81,49 @@ pub enum ReleaseEvent {
         /// When.
         at: Timestamp,
     },
+    /// Every application of an environment passed its phases: its soak time starts (SPEC §10) and
+    /// lasts until `until` (`at` + the policy's `soakTime`), durable across restarts.
+    SoakStarted {
+        /// Environment.
+        env: EnvName,
+        /// When the soak ends.
+        until: Timestamp,
+        /// When.
+        at: Timestamp,
+    },
+    /// The applications stayed Synced and Healthy through the soak time.
+    SoakPassed {
+        /// Environment.
+        env: EnvName,
+        /// When.
+        at: Timestamp,
+    },
+    /// An application left Synced+Healthy inside the soak time: the environment fails.
+    SoakRelapsed {
+        /// Environment.
+        env: EnvName,
+        /// The application that relapsed.
+        app: AppName,
+        /// What was observed.
+        message: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// A person approved the promotion into an environment whose policy asks for approvals (SPEC §10).
+    ApprovalGiven {
+        /// Environment.
+        env: EnvName,
+        /// Who (the token's name).
+        actor: String,
+        /// The approver's role, when known.
+        #[serde(default)]
+        role: Option<String>,
+        /// Why.
+        #[serde(default)]
+        comment: Option<String>,
+        /// When.
+        at: Timestamp,
+    },
     /// A workflow run started (trigger, pre/post action, or a hook). Starting a run for a slot (same
     /// target) that already has one supersedes the earlier run.
     WorkflowRunStarted {
@@ -335,6 +378,10 @@ impl ReleaseEvent {
             ReleaseEvent::EnvironmentStarted { .. } => "EnvironmentStarted",
             ReleaseEvent::EnvironmentFrozen { .. } => "EnvironmentFrozen",
             ReleaseEvent::FreezeOverridden { .. } => "FreezeOverridden",
+            ReleaseEvent::SoakStarted { .. } => "SoakStarted",
+            ReleaseEvent::SoakPassed { .. } => "SoakPassed",
+            ReleaseEvent::SoakRelapsed { .. } => "SoakRelapsed",
+            ReleaseEvent::ApprovalGiven { .. } => "ApprovalGiven",
             ReleaseEvent::WorkflowRunStarted { .. } => "WorkflowRunStarted",
             ReleaseEvent::StepStarted { .. } => "StepStarted",
             ReleaseEvent::StepAdded { .. } => "StepAdded",
@@ -371,6 +418,10 @@ impl ReleaseEvent {
             | ReleaseEvent::EnvironmentStarted { at, .. }
             | ReleaseEvent::EnvironmentFrozen { at, .. }
             | ReleaseEvent::FreezeOverridden { at, .. }
+            | ReleaseEvent::SoakStarted { at, .. }
+            | ReleaseEvent::SoakPassed { at, .. }
+            | ReleaseEvent::SoakRelapsed { at, .. }
+            | ReleaseEvent::ApprovalGiven { at, .. }
             | ReleaseEvent::WorkflowRunStarted { at, .. }
             | ReleaseEvent::StepStarted { at, .. }
             | ReleaseEvent::StepAdded { at, .. }

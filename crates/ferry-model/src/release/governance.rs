@@ -1,4 +1,5 @@
-//! Release governance events (SPEC §10): environments held by freeze windows, and their overrides.
+//! Release governance (SPEC §10): environments held by freeze windows and their overrides, the soak
+//! time after the Post-Action, and approvals before the action.
 
 use super::*;
 
@@ -9,16 +10,71 @@ impl ReleaseState {
     }
 
     /// The earliest instant at which time alone changes what the planner decides for this release: the
-    /// end of a freeze hold. `None` when nothing waits for a time.
+    /// end of a freeze hold or of a soak time. `None` when nothing waits for a time.
     pub fn wake_at(&self) -> Option<Timestamp> {
+        if self.finished_at.is_some() || self.terminate.is_some() {
+            return None;
+        }
+        let soaks = self.soaking_environments().map(|(_, s)| s.until);
+        let holds: Vec<Timestamp> = self.frozen_environments().map(|(_, h)| h.until).collect();
         // A Failed release starts no environment: its holds wake nothing.
-        if self.finished_at.is_some() || self.terminate.is_some() || self.frozen_environments().next().is_none() {
+        if holds.is_empty() || self.status() == ReleaseStatus::Failed {
+            return soaks.min();
+        }
+        soaks.chain(holds).min()
+    }
+
+    /// The environments whose soak time runs (neither passed nor relapsed), with it, in flow order.
+    pub fn soaking_environments(&self) -> impl Iterator<Item = (&EnvName, &Soak)> {
+        self.environments
+            .iter()
+            .filter_map(|e| Some((&e.name, e.soak.as_ref().filter(|s| s.passed_at.is_none() && s.relapse.is_none())?)))
+    }
+
+    /// The soak time of environment `i` from its snapshotted policy (target environments only).
+    pub fn soak_time_at(&self, i: usize) -> Option<Duration> {
+        let snap = self.snapshot.environments.get(i)?;
+        if snap.is_trigger {
             return None;
         }
-        if self.status() == ReleaseStatus::Failed {
+        snap.policy.as_ref()?.soak_time
+    }
+
+    /// Whether environment `i` needs no more soaking: no soak time, or it passed.
+    pub fn soak_done(&self, i: usize) -> bool {
+        self.soak_time_at(i).is_none()
+            || self.environments.get(i).and_then(|e| e.soak.as_ref()).is_some_and(|s| s.passed_at.is_some())
+    }
+
+    /// How many more distinct approvals the action into environment `i` needs (0 without a policy).
+    pub fn approvals_missing_at(&self, i: usize) -> u32 {
+        let Some(policy) = self.approval_policy_at(i) else { return 0 };
+        let given = self.environments.get(i).map_or(0, |e| e.approvals.len());
+        policy.required.saturating_sub(u32::try_from(given).unwrap_or(u32::MAX))
+    }
+
+    /// The approval policy of environment `i` (target environments only).
+    pub fn approval_policy_at(&self, i: usize) -> Option<&crate::resources::ApprovalPolicy> {
+        let snap = self.snapshot.environments.get(i)?;
+        if snap.is_trigger {
             return None;
         }
-        self.frozen_environments().map(|(_, h)| h.until).min()
+        snap.policy.as_ref()?.approval.as_ref()
+    }
+
+    /// Whether application `app` of environment `i` is ready for its action but waits for approvals.
+    pub(super) fn waits_for_approval(&self, i: usize, app: &AppState) -> bool {
+        if app.action.is_some() || app.is_failed() || self.approvals_missing_at(i) == 0 {
+            return false;
+        }
+        let pre_action = self.snapshot.environments.get(i).and_then(|s| s.policy.as_ref()?.pre_action.as_ref());
+        match (app.phase, pre_action) {
+            (AppPhase::Pending, None) => true,
+            (AppPhase::PreAction, Some(_)) => {
+                app.current_run(Stage::PreAction).is_some_and(|r| r.status() == StepStatus::Success)
+            }
+            _ => false,
+        }
     }
 
     /// Ends the freeze hold of environment `i` at `at` (it starts, or an admin overrode it), counting
@@ -80,10 +136,87 @@ impl ReleaseState {
                     Some(FreezeOverride { actor: actor.clone(), reason: reason.clone(), at: *at });
                 Ok(())
             }
+            ReleaseEvent::SoakStarted { env, until, at } => {
+                let i = self.started_env(name, env)?;
+                let Some(soak_time) = self.soak_time_at(i) else {
+                    return Err(reject(name, format!("{env} has no soak time")));
+                };
+                let state = &self.environments[i];
+                if state.soak.is_some() {
+                    return Err(reject(name, format!("the soak time of {env} already started")));
+                }
+                if !state.apps.iter().all(|a| a.phase == AppPhase::Done) {
+                    return Err(reject(name, format!("not every application of {env} passed its phases")));
+                }
+                if at.checked_add(soak_time).ok() != Some(*until) {
+                    let time = crate::duration::format_duration(soak_time);
+                    return Err(reject(name, format!("the soak of {env} ends {time} after it starts, not at {until}")));
+                }
+                self.environments[i].soak = Some(Soak { since: *at, until: *until, passed_at: None, relapse: None });
+                Ok(())
+            }
+            ReleaseEvent::SoakPassed { env, at } => {
+                let i = self.env_idx(name, env)?;
+                let soak = self.soaking(name, i)?;
+                if *at < soak.until {
+                    return Err(reject(name, format!("the soak of {env} runs until {}", soak.until)));
+                }
+                if let Some(s) = self.environments[i].soak.as_mut() {
+                    s.passed_at = Some(*at);
+                }
+                Ok(())
+            }
+            ReleaseEvent::SoakRelapsed { env, app, message, at } => {
+                let i = self.env_idx(name, env)?;
+                self.soaking(name, i)?;
+                self.app_idx(name, i, app)?;
+                if let Some(s) = self.environments[i].soak.as_mut() {
+                    s.relapse = Some(SoakRelapse { app: app.clone(), message: message.clone(), at: *at });
+                }
+                Ok(())
+            }
+            ReleaseEvent::ApprovalGiven { env, actor, role, comment, at } => {
+                let i = self.started_env(name, env)?;
+                let Some(policy) = self.approval_policy_at(i) else {
+                    return Err(reject(name, format!("the policy of {env} asks for no approvals")));
+                };
+                if let Some(why) = policy.refusal(actor, role.as_deref(), &self.snapshot.initiator) {
+                    return Err(reject(name, why));
+                }
+                let state = &self.environments[i];
+                if state.approvals.iter().any(|a| a.actor == *actor) {
+                    return Err(reject(name, format!("{actor} already approved {env}")));
+                }
+                if self.approvals_missing_at(i) == 0 || state.apps.iter().all(|a| a.action.is_some()) {
+                    return Err(reject(name, format!("{env} waits for no approval")));
+                }
+                let status = self.status_at(i);
+                if matches!(status, EnvStatus::Failed | EnvStatus::Terminated) {
+                    return Err(reject(name, format!("{env} is {status}")));
+                }
+                self.environments[i].approvals.push(Approval {
+                    actor: actor.clone(),
+                    role: role.clone(),
+                    comment: comment.clone(),
+                    at: *at,
+                });
+                Ok(())
+            }
             other => Err(ApplyError::Rejected {
                 event: other.name(),
                 reason: "not a governance event (routing bug in apply_inner)".to_owned(),
             }),
+        }
+    }
+
+    /// The running soak of environment `i`, or why there is none.
+    fn soaking(&self, event: &'static str, i: usize) -> Result<&Soak, ApplyError> {
+        let env = &self.environments[i];
+        match &env.soak {
+            None => Err(reject(event, format!("the soak time of {} has not started", env.name))),
+            Some(s) if s.passed_at.is_some() => Err(reject(event, format!("the soak of {} passed", env.name))),
+            Some(s) if s.relapse.is_some() => Err(reject(event, format!("the soak of {} failed", env.name))),
+            Some(s) => Ok(s),
         }
     }
 }

@@ -14,15 +14,21 @@
 //!   that *report results* are still accepted until `Terminated`;
 //! * after `Terminated`, or `Finished`, nothing is accepted except `RetryRequested` on a Failed release.
 
+mod action;
+mod app;
 mod apply;
+mod derive;
 mod events;
 mod governance;
 mod ids;
 mod issues;
+mod lifecycle;
+mod read;
 mod snapshot;
 mod state;
 #[cfg(test)]
 mod tests;
+mod workflow;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

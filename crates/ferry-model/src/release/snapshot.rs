@@ -51,6 +51,12 @@ pub struct PolicySnapshot {
     /// The `pullRequest` block of `action: pr` (absent in releases stored before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<crate::resources::PullRequestOptions>,
+    /// How long the applications must stay Synced and Healthy after the Post-Action (SPEC §10).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::duration::option_text")]
+    pub soak_time: Option<Duration>,
+    /// Approvals needed before the action (SPEC §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::resources::ApprovalPolicy>,
     /// Field (`action`, `preAction`, `postAction`) → who supplied it (`flow`, `policy NAME`, `default`).
     pub sources: BTreeMap<String, String>,
 }
@@ -68,11 +74,19 @@ impl From<&ResolvedPolicy> for PolicySnapshot {
         if let Some(pr) = &policy.pull_request {
             sources.insert("pullRequest".to_owned(), pr.source.to_string());
         }
+        if let Some(soak) = &policy.soak_time {
+            sources.insert("soakTime".to_owned(), soak.source.to_string());
+        }
+        if let Some(approval) = &policy.approval {
+            sources.insert("approval".to_owned(), approval.source.to_string());
+        }
         PolicySnapshot {
             action: policy.action.value,
             pre_action: policy.pre_action.as_ref().map(|r| r.value.clone()),
             post_action: policy.post_action.as_ref().map(|r| r.value.clone()),
             pull_request: policy.pull_request.as_ref().map(|r| r.value.clone()),
+            soak_time: policy.soak_time.as_ref().map(|r| r.value),
+            approval: policy.approval.as_ref().map(|r| r.value.clone()),
             sources,
         }
     }

@@ -362,6 +362,52 @@ pub struct EnvState {
     /// An admin let the environment through its freeze windows.
     #[serde(default)]
     pub freeze_override: Option<FreezeOverride>,
+    /// The soak time after every application passed its phases (SPEC §10).
+    #[serde(default)]
+    pub soak: Option<Soak>,
+    /// Approvals of the promotion into this environment (SPEC §10), oldest first, one per actor.
+    #[serde(default)]
+    pub approvals: Vec<Approval>,
+}
+
+/// The soak time of an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Soak {
+    /// When it started (the last application passed its Post-Action).
+    pub since: Timestamp,
+    /// When it ends.
+    pub until: Timestamp,
+    /// When it passed.
+    pub passed_at: Option<Timestamp>,
+    /// The relapse that failed it.
+    pub relapse: Option<SoakRelapse>,
+}
+
+/// An application that left Synced+Healthy inside the soak time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SoakRelapse {
+    /// The application.
+    pub app: AppName,
+    /// What was observed.
+    pub message: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// One approval of a promotion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Approval {
+    /// Who.
+    pub actor: String,
+    /// Their role, when known.
+    pub role: Option<String>,
+    /// Why.
+    pub comment: Option<String>,
+    /// When.
+    pub at: Timestamp,
 }
 
 /// Freeze windows holding an environment that is ready to start.

@@ -48,7 +48,15 @@ fn policy(action: Action, pre: Option<&str>, post: Option<&str>) -> PolicySnapsh
     if post.is_some() {
         sources.insert("postAction".to_owned(), "flow".to_owned());
     }
-    PolicySnapshot { action, pre_action: pre.map(wf), post_action: post.map(wf), pull_request: None, sources }
+    PolicySnapshot {
+        action,
+        pre_action: pre.map(wf),
+        post_action: post.map(wf),
+        pull_request: None,
+        soak_time: None,
+        approval: None,
+        sources,
+    }
 }
 
 /// dev (trigger, trigger workflow `smoke`) → qa (2 apps, post-action `e2e`) and staging in parallel →
@@ -129,7 +137,11 @@ struct Sim {
 
 impl Sim {
     fn new() -> Sim {
-        let created = ReleaseEvent::Created { id: release_id(), snapshot: Box::new(snapshot()), at: ts(0) };
+        Sim::with(snapshot())
+    }
+
+    fn with(snapshot: ReleaseSnapshot) -> Sim {
+        let created = ReleaseEvent::Created { id: release_id(), snapshot: Box::new(snapshot), at: ts(0) };
         let state = ReleaseState::replay([&created]).unwrap();
         Sim { state, log: vec![created], clock: 0, runs: 0 }
     }
@@ -968,6 +980,8 @@ fn policy_snapshot_from_resolved_policy() {
         pre_action: None,
         post_action: Some(Resolved { value: wf("e2e"), source: FieldSource::Flow }),
         pull_request: None,
+        soak_time: Some(Resolved { value: Duration::from_secs(1800), source: FieldSource::Flow }),
+        approval: None,
         matched: vec![],
     };
     let snap = PolicySnapshot::from(&resolved);
@@ -975,8 +989,16 @@ fn policy_snapshot_from_resolved_policy() {
     assert_eq!(snap.post_action, Some(wf("e2e")));
     assert_eq!(
         snap.sources,
-        BTreeMap::from([("action".into(), "policy p".into()), ("postAction".into(), "flow".into())])
+        BTreeMap::from([
+            ("action".into(), "policy p".into()),
+            ("postAction".into(), "flow".into()),
+            ("soakTime".into(), "flow".into())
+        ])
     );
+    assert_eq!(snap.soak_time, Some(Duration::from_secs(1800)));
+    let json = serde_json::to_value(&snap).unwrap();
+    assert_eq!(json["soakTime"], "30m", "written as a duration text: {json}");
+    assert_eq!(serde_json::from_value::<PolicySnapshot>(json).unwrap(), snap);
 }
 
 /// One of each variant, in declaration order.
@@ -1064,6 +1086,16 @@ fn every_event() -> Vec<ReleaseEvent> {
         ReleaseEvent::StepLost { run_id, step: step("post"), reason: "the replica stopped".into(), at },
         ReleaseEvent::EnvironmentFrozen { env: env("prod"), until: ts(900), freezes: vec![freeze("weekend")], at },
         ReleaseEvent::FreezeOverridden { env: env("prod"), actor: "root".into(), reason: "hotfix".into(), at },
+        ReleaseEvent::SoakStarted { env: env("qa"), until: ts(1805), at },
+        ReleaseEvent::SoakPassed { env: env("qa"), at },
+        ReleaseEvent::SoakRelapsed { env: env("qa"), app: app("shop-api-qa"), message: "Degraded".into(), at },
+        ReleaseEvent::ApprovalGiven {
+            env: env("prod"),
+            actor: "carol".into(),
+            role: Some("admin".into()),
+            comment: Some("looks good".into()),
+            at,
+        },
     ]
 }
 
@@ -1098,6 +1130,10 @@ fn variant_index(event: &ReleaseEvent) -> usize {
         ReleaseEvent::StepLost { .. } => 26,
         ReleaseEvent::EnvironmentFrozen { .. } => 27,
         ReleaseEvent::FreezeOverridden { .. } => 28,
+        ReleaseEvent::SoakStarted { .. } => 29,
+        ReleaseEvent::SoakPassed { .. } => 30,
+        ReleaseEvent::SoakRelapsed { .. } => 31,
+        ReleaseEvent::ApprovalGiven { .. } => 32,
     }
 }
 
@@ -1105,7 +1141,7 @@ fn variant_index(event: &ReleaseEvent) -> usize {
 fn every_event_variant_round_trips_through_json() {
     let events = every_event();
     let covered: Vec<usize> = events.iter().map(variant_index).collect();
-    assert_eq!(covered, (0..29).collect::<Vec<_>>(), "one of each variant, in order");
+    assert_eq!(covered, (0..33).collect::<Vec<_>>(), "one of each variant, in order");
     for event in &events {
         let json = serde_json::to_value(event).unwrap();
         assert_eq!(json["type"], event.name(), "the tag is the event name");
@@ -1353,4 +1389,224 @@ fn a_hold_waits_for_the_dependencies() {
     let err =
         sim.err(ReleaseEvent::EnvironmentFrozen { env: env("qa"), until: ts(900), freezes: vec![freeze("x")], at });
     assert!(err.to_string().contains("qa depends on dev"), "{err}");
+}
+
+// ------------------------------------------------------------------------------------- soak time and approvals
+
+/// The standard snapshot with `edit` applied to staging's policy.
+fn staging_with(edit: impl FnOnce(&mut PolicySnapshot)) -> ReleaseSnapshot {
+    let mut snap = snapshot();
+    let staging = snap.environments.iter_mut().find(|e| e.name == env("staging")).unwrap();
+    edit(staging.policy.as_mut().unwrap());
+    snap
+}
+
+fn soak_sim() -> Sim {
+    let mut sim = Sim::with(staging_with(|p| p.soak_time = Some(Duration::from_secs(1800))));
+    sim.dev_done();
+    sim.start_env("staging");
+    sim.staging_done();
+    sim
+}
+
+#[test]
+fn staging_soaks_after_its_applications_succeed_and_only_then_is_successful() {
+    let mut sim = soak_sim();
+    assert_eq!(sim.env_status("staging"), E::Running, "the soak time has not run yet");
+    assert_eq!(sim.state.wake_at(), None, "nothing to wake for before the soak is recorded");
+    let at = sim.at();
+    let wrong = sim.err(ReleaseEvent::SoakStarted { env: env("staging"), until: ts(sim.clock + 60), at });
+    assert!(wrong.to_string().contains("ends 30m after it starts"), "{wrong}");
+    sim.ok(ReleaseEvent::SoakStarted { env: env("staging"), until: ts(sim.clock + 1800), at });
+    let until = ts(sim.clock + 1800);
+    assert_eq!(sim.state.wake_at(), Some(until), "the soak's end wakes the release");
+    assert_eq!(sim.env_status("staging"), E::Running);
+    let early = sim.err(ReleaseEvent::SoakPassed { env: env("staging"), at: ts(sim.clock + 1799) });
+    assert!(early.to_string().contains("runs until"), "{early}");
+    let again = sim.err(ReleaseEvent::SoakStarted { env: env("staging"), until, at });
+    assert!(again.to_string().contains("already started"), "{again}");
+    sim.ok(ReleaseEvent::SoakPassed { env: env("staging"), at: until });
+    assert_eq!(sim.env_status("staging"), E::Successful);
+    assert_eq!(sim.state.environment(&env("staging")).unwrap().finished_at, Some(until));
+    assert_eq!(sim.state.wake_at(), None);
+    let late = sim.err(ReleaseEvent::SoakRelapsed {
+        env: env("staging"),
+        app: app("shop-api-staging"),
+        message: "x".into(),
+        at: until,
+    });
+    assert!(late.to_string().contains("passed"), "{late}");
+    // An environment without a soak time has none to record.
+    let at = sim.at();
+    let none = sim.err(ReleaseEvent::SoakStarted { env: env("dev"), until: at, at });
+    assert!(none.to_string().contains("no soak time"), "{none}");
+}
+
+#[test]
+fn a_relapse_inside_the_soak_fails_the_environment_and_a_retry_soaks_again() {
+    let mut sim = soak_sim();
+    let at = sim.at();
+    sim.ok(ReleaseEvent::SoakStarted { env: env("staging"), until: ts(sim.clock + 1800), at });
+    let at = sim.at();
+    let unknown =
+        sim.err(ReleaseEvent::SoakRelapsed { env: env("staging"), app: app("nope"), message: "x".into(), at });
+    assert!(matches!(unknown, ApplyError::UnknownApplication { .. }), "{unknown}");
+    sim.ok(ReleaseEvent::SoakRelapsed {
+        env: env("staging"),
+        app: app("shop-api-staging"),
+        message: "Synced, Degraded: CrashLoopBackOff".into(),
+        at,
+    });
+    assert_eq!(sim.env_status("staging"), E::Failed);
+    assert_eq!(sim.state.status(), R::Failed);
+    assert_eq!(sim.state.wake_at(), None, "a failed soak wakes nothing");
+    let passed = sim.err(ReleaseEvent::SoakPassed { env: env("staging"), at: ts(sim.clock + 1800) });
+    assert!(passed.to_string().contains("failed"), "{passed}");
+    let at = sim.at();
+    sim.ok(ReleaseEvent::RetryRequested { actor: "bob".into(), at });
+    assert_eq!(sim.state.environment(&env("staging")).unwrap().soak, None, "the soak starts over");
+    assert_eq!(sim.env_status("staging"), E::Running);
+    let at = sim.at();
+    sim.ok(ReleaseEvent::SoakStarted { env: env("staging"), until: ts(sim.clock + 1800), at });
+    let replayed = ReleaseState::replay(&sim.log).unwrap();
+    assert_eq!(replayed, sim.state, "the soak is in the log: a restart keeps its deadline");
+    assert_eq!(replayed.wake_at(), Some(ts(sim.clock + 1800)));
+}
+
+#[test]
+fn the_on_success_hook_waits_for_the_soak() {
+    let mut snap = snapshot();
+    let prod = snap.environments.iter_mut().find(|e| e.name == env("prod")).unwrap();
+    prod.policy.as_mut().unwrap().soak_time = Some(Duration::from_secs(60));
+    let mut sim = Sim::with(snap);
+    sim.dev_done();
+    let (api, web) = sim.qa_post_actions();
+    for run in [api, web] {
+        sim.step_ok(run, "wait-ready");
+        sim.step_ok(run, "tests");
+    }
+    sim.succeed("qa", "shop-api-qa");
+    sim.succeed("qa", "shop-web-qa");
+    sim.staging_done();
+    sim.start_env("prod");
+    sim.run_ok(RunTarget::PreAction { env: env("prod"), app: app("shop-api-prod") }, "change-freeze-check", &["check"]);
+    let apps = vec![app("shop-api-prod")];
+    let at = sim.at();
+    sim.ok(ReleaseEvent::ActionStarted { env: env("prod"), apps: apps.clone(), action: Action::Pr, at });
+    let at = sim.at();
+    sim.ok(ReleaseEvent::PullRequestOpened {
+        env: env("prod"),
+        apps: apps.clone(),
+        url: "u".into(),
+        number: 1,
+        branch: "b".into(),
+        at,
+    });
+    let at = sim.at();
+    sim.ok(ReleaseEvent::PullRequestMerged { env: env("prod"), apps, merge_commit: sha('e'), at });
+    sim.observe("prod", "shop-api-prod", HealthStatus::Healthy);
+    sim.succeed("prod", "shop-api-prod");
+    let at = sim.at();
+    let hook = RunTarget::EnvironmentHook { env: env("prod"), hook: HookKind::OnSuccess };
+    let early = sim.err(ReleaseEvent::WorkflowRunStarted {
+        run_id: RunId(uuid::Uuid::from_u128(77)),
+        target: hook.clone(),
+        workflow: wf("announce"),
+        steps: vec![],
+        at,
+    });
+    assert!(early.to_string().contains("onSuccess hook cannot run"), "{early}");
+    sim.ok(ReleaseEvent::SoakStarted { env: env("prod"), until: ts(sim.clock + 60), at });
+    sim.ok(ReleaseEvent::SoakPassed { env: env("prod"), at: ts(sim.clock + 60) });
+    assert_eq!(sim.env_status("prod"), E::Running, "its onSuccess hook is due");
+    sim.run_ok(hook, "announce", &["post"]);
+    assert_eq!(sim.env_status("prod"), E::Successful);
+}
+
+fn approval_sim(required: u32, allow_self: bool) -> Sim {
+    let mut sim = Sim::with(staging_with(|p| {
+        p.approval = Some(crate::resources::ApprovalPolicy {
+            required,
+            roles: vec!["admin".into()],
+            tokens: vec!["carol".into()],
+            allow_self_approval: allow_self,
+        })
+    }));
+    sim.dev_done();
+    sim.start_env("staging");
+    sim
+}
+
+fn approve(sim: &mut Sim, actor: &str, role: &str) -> Result<(), ApplyError> {
+    let at = sim.at();
+    let event = ReleaseEvent::ApprovalGiven {
+        env: env("staging"),
+        actor: actor.into(),
+        role: Some(role.into()),
+        comment: Some(format!("ok from {actor}")),
+        at,
+    };
+    let before = sim.state.clone();
+    match sim.state.apply(&event) {
+        Ok(()) => {
+            sim.log.push(event);
+            Ok(())
+        }
+        Err(e) => {
+            assert_eq!(sim.state, before, "a rejected approval changed the state");
+            Err(e)
+        }
+    }
+}
+
+#[test]
+fn an_environment_waits_suspended_for_distinct_eligible_approvers_before_its_action() {
+    let mut sim = approval_sim(2, false);
+    assert_eq!(sim.env_status("staging"), E::Suspended);
+    assert_eq!(sim.state.status(), R::Suspended);
+    assert_eq!(sim.state.reason().as_deref(), Some("awaiting approval in staging (0 of 2)"));
+    let at = sim.at();
+    let early = sim.err(ReleaseEvent::ActionStarted {
+        env: env("staging"),
+        apps: vec![app("shop-api-staging")],
+        action: Action::Commit,
+        at,
+    });
+    assert!(early.to_string().contains("2 more approval"), "{early}");
+    // The initiator (alice) may not approve, even as an admin; a promoter that is not named neither.
+    let own = approve(&mut sim, "alice", "admin").unwrap_err();
+    assert!(own.to_string().contains("initiated this release"), "{own}");
+    let stranger = approve(&mut sim, "bob", "promoter").unwrap_err();
+    assert!(stranger.to_string().contains("role admin or be token carol"), "{stranger}");
+    // A named token whatever its role; the same actor twice counts once.
+    approve(&mut sim, "carol", "promoter").unwrap();
+    let twice = approve(&mut sim, "carol", "promoter").unwrap_err();
+    assert!(twice.to_string().contains("already approved"), "{twice}");
+    assert_eq!(sim.state.approvals_missing_at(2), 1);
+    assert_eq!(sim.state.reason().as_deref(), Some("awaiting approval in staging (1 of 2)"));
+    assert_eq!(sim.env_status("staging"), E::Suspended);
+    approve(&mut sim, "dave", "admin").unwrap();
+    assert_eq!(sim.env_status("staging"), E::Running, "the action may start");
+    let approvals = &sim.state.environment(&env("staging")).unwrap().approvals;
+    let who: Vec<(&str, Option<&str>)> = approvals.iter().map(|a| (a.actor.as_str(), a.comment.as_deref())).collect();
+    assert_eq!(who, [("carol", Some("ok from carol")), ("dave", Some("ok from dave"))]);
+    let more = approve(&mut sim, "erin", "admin").unwrap_err();
+    assert!(more.to_string().contains("waits for no approval"), "{more}");
+    sim.staging_done();
+    assert_eq!(sim.env_status("staging"), E::Successful);
+    assert_eq!(ReleaseState::replay(&sim.log).unwrap(), sim.state);
+}
+
+#[test]
+fn self_approval_when_allowed_and_approvals_where_none_are_asked() {
+    let mut sim = approval_sim(1, true);
+    approve(&mut sim, "alice", "admin").unwrap();
+    assert_eq!(sim.env_status("staging"), E::Running);
+    let at = sim.at();
+    let qa =
+        sim.err(ReleaseEvent::ApprovalGiven { env: env("qa"), actor: "carol".into(), role: None, comment: None, at });
+    assert!(qa.to_string().contains("has not started") || qa.to_string().contains("asks for no approvals"), "{qa}");
+    // An automatic release's initiator is its commit author.
+    assert!(crate::resources::is_initiator("Alice", "Alice · ferry (auto)"));
+    assert!(!crate::resources::is_initiator("ferry", "Alice · ferry (auto)"));
 }

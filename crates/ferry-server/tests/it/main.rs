@@ -11,6 +11,7 @@ mod errors;
 mod events;
 mod freezes;
 mod gitops;
+mod governance;
 mod notes;
 mod notifications;
 mod releases;

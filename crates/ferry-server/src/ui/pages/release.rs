@@ -121,6 +121,69 @@ pub(crate) struct EnvCard {
     pub(crate) freeze_override: Option<String>,
     /// The freeze windows covering it now or next (target environments only).
     pub(crate) freezes: Vec<FreezeLine>,
+    /// Its soak time: remaining while it runs, passed, or the relapse (SPEC §10).
+    pub(crate) soak: Option<String>,
+    /// Who approved, and who may still approve while the action waits (SPEC §10).
+    pub(crate) approval: Option<String>,
+}
+
+/// The soak line of an environment card: the time left while it runs (from `now`).
+fn soak_line(soak: &ferry_api::SoakView, now: Timestamp) -> String {
+    if let Some(relapse) = &soak.relapse {
+        return format!("soak time {} failed: {relapse}", soak.time);
+    }
+    if soak.passed_at.is_some() {
+        return format!("soaked {} without a relapse", soak.time);
+    }
+    match soak.until {
+        Some(until) => {
+            let left = std::time::Duration::try_from(until.duration_since(now)).unwrap_or_default();
+            let left = std::time::Duration::from_secs(left.as_secs());
+            format!("soaking: {} left of {}", ferry_model::format_duration(left), soak.time)
+        }
+        None => format!("soak time {} after the Post-Action", soak.time),
+    }
+}
+
+/// The approval line of an environment card: who approved, and who may still approve (the initiator
+/// only when self-approval is allowed).
+fn approval_line(a: &ferry_api::ApprovalView, initiator: &str) -> String {
+    let given: Vec<String> = a
+        .approvals
+        .iter()
+        .map(|g| match &g.comment {
+            Some(c) => format!("{} ({c})", g.actor),
+            None => g.actor.clone(),
+        })
+        .collect();
+    let mut line = format!("approvals {} of {}", a.approvals.len(), a.required);
+    if !given.is_empty() {
+        line.push_str(&format!(": approved by {}", given.join(", ")));
+    }
+    if a.waiting {
+        let mut who = Vec::new();
+        if !a.roles.is_empty() {
+            who.push(format!("role {}", a.roles.join(" or ")));
+        }
+        let open: Vec<&str> = a
+            .tokens
+            .iter()
+            .filter(|t| !a.approvals.iter().any(|g| &g.actor == *t))
+            .filter(|t| a.allow_self_approval || !ferry_model::resources::is_initiator(t, initiator))
+            .map(String::as_str)
+            .collect();
+        if !open.is_empty() {
+            who.push(format!("token {}", open.join(", ")));
+        }
+        if who.is_empty() {
+            who.push("any promoter or admin".to_owned());
+        }
+        line.push_str(&format!("; may still approve: {}", who.join(" or ")));
+        if !a.allow_self_approval {
+            line.push_str(&format!(" (not {initiator}, who initiated it)"));
+        }
+    }
+    line
 }
 
 /// Adds to each target environment's card the freeze windows covering it (holding now, or next).
@@ -369,6 +432,8 @@ pub(super) fn env_card(v: &ReleaseView, env: &EnvView, now: Timestamp) -> EnvCar
             .map(|f| format!("frozen until {} ({})", format::time(Some(f.until)), f.freezes.join(", "))),
         freeze_override: env.freeze_override.as_ref().map(|o| format!("let through by {}: {}", o.actor, o.reason)),
         freezes: Vec::new(),
+        soak: env.soak.as_ref().map(|s| soak_line(s, now)),
+        approval: env.approval.as_ref().map(|a| approval_line(a, &v.initiator)),
     }
 }
 
@@ -511,4 +576,57 @@ pub(crate) struct TerminatePage {
     pub(crate) status: Badge,
     pub(crate) running: String,
     pub(crate) reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_soak_line_shows_the_time_left_then_the_outcome() {
+        let mut soak =
+            ferry_api::SoakView { time: "30m".into(), started_at: None, until: None, passed_at: None, relapse: None };
+        let now = at("2026-03-01T09:10:00.5Z");
+        assert_eq!(soak_line(&soak, now), "soak time 30m after the Post-Action");
+        soak.started_at = Some(at("2026-03-01T09:00:00Z"));
+        soak.until = Some(at("2026-03-01T09:30:00Z"));
+        assert_eq!(soak_line(&soak, now), "soaking: 19m59s left of 30m");
+        soak.passed_at = soak.until;
+        assert_eq!(soak_line(&soak, now), "soaked 30m without a relapse");
+        soak.relapse = Some("shop-api-prod: Synced and Degraded".into());
+        assert_eq!(soak_line(&soak, now), "soak time 30m failed: shop-api-prod: Synced and Degraded");
+    }
+
+    #[test]
+    fn the_approval_line_names_who_approved_and_who_may_still() {
+        let mut a = ferry_api::ApprovalView {
+            required: 2,
+            roles: vec!["admin".into()],
+            tokens: vec!["alice".into(), "carol".into()],
+            allow_self_approval: false,
+            approvals: vec![],
+            waiting: true,
+        };
+        assert_eq!(
+            approval_line(&a, "alice"),
+            "approvals 0 of 2; may still approve: role admin or token carol (not alice, who initiated it)"
+        );
+        a.approvals.push(ferry_api::ApprovalGivenView {
+            actor: "carol".into(),
+            role: Some("promoter".into()),
+            comment: None,
+            at: at("2026-03-01T09:00:00Z"),
+        });
+        a.allow_self_approval = true;
+        assert_eq!(
+            approval_line(&a, "alice"),
+            "approvals 1 of 2: approved by carol; may still approve: role admin or token alice"
+        );
+        a.waiting = false;
+        assert_eq!(approval_line(&a, "alice"), "approvals 1 of 2: approved by carol");
+    }
 }
