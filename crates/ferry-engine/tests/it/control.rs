@@ -772,3 +772,22 @@ async fn a_queue_of_releases_needing_no_outside_work_runs_one_release_at_a_time(
         assert!(pair[1].0 > pair[0].1, "{} started before {} finished: {spans:?}", pair[1].2, pair[0].2);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exec_health_command_failing_inside_the_soak_time_fails_the_environment() {
+    // qa soaks for an hour; its health command passes until the file `sick` appears.
+    let s = setup(Spec { qa: "{ soakTime: 1h }", health_qa: "test ! -f {S}/sick", ..Spec::default() }).await;
+    let soaking = s.h.next_event(|e| e.body["type"] == "SoakStarted" && e.body["env"] == "qa");
+    let id = s.h.promote(None, None, None).await;
+    soaking.await;
+    let view = s.view(&id).await;
+    assert_eq!(env_of(&view, "qa")["status"], "Running", "soaking: {view:#}");
+    std::fs::write(s.file("sick"), "").unwrap();
+    let view = s.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed", "{view:#}");
+    let qa = env_of(&view, "qa");
+    assert_eq!(qa["status"], "Failed", "{qa:#}");
+    assert!(qa["soak"]["relapse"].as_str().is_some_and(|r| r.contains("health command failed")), "{qa:#}");
+    assert!(qa["soak"]["passedAt"].is_null(), "{qa:#}");
+    assert_eq!(env_of(&view, "prod")["status"], "Pending", "prod never started");
+}
