@@ -262,26 +262,42 @@ impl<S: Store> Engine<S> {
         match result {
             Ok(()) => vec![ReleaseEvent::AppGatePassed { env, app, at: now }],
             Err((reason, message)) => {
-                let obs = state.environment(&env).and_then(|e| e.app(&app)).and_then(|a| a.observation.clone());
-                let issue = Issue {
-                    id: self.issue_id(id, Some(&env), Some(&app), IssueKind::Application, 0),
-                    env: Some(env.clone()),
-                    app: Some(app.clone()),
-                    summary: one_line(&format!("{app} in {env}: {message}")),
-                    detail: IssueDetail::Application {
-                        sync: obs.as_ref().map(|o| o.sync),
-                        health: obs.as_ref().map(|o| o.health),
-                        reason: message.clone(),
-                        observed_at: obs.as_ref().map(|o| o.at),
-                        url: None,
-                    },
-                    at: now,
-                };
+                let summary = format!("{app} in {env}: {message}");
+                let issue = self.app_issue(id, state, &env, &app, &summary, &message, now);
                 vec![
                     ReleaseEvent::AppGateFailed { env, app, reason, message: Some(message), at: now },
                     ReleaseEvent::IssueRaised { issue: Box::new(issue) },
                 ]
             }
+        }
+    }
+
+    /// An application issue of `app` in `env` (`summary`, `reason`), with what was last observed of it.
+    #[allow(clippy::too_many_arguments)]
+    fn app_issue(
+        &self,
+        id: ReleaseId,
+        state: &ReleaseState,
+        env: &EnvName,
+        app: &AppName,
+        summary: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Issue {
+        let obs = state.environment(env).and_then(|e| e.app(app)).and_then(|a| a.observation.as_ref());
+        Issue {
+            id: self.issue_id(id, Some(env), Some(app), IssueKind::Application, 0),
+            env: Some(env.clone()),
+            app: Some(app.clone()),
+            summary: one_line(summary),
+            detail: IssueDetail::Application {
+                sync: obs.map(|o| o.sync),
+                health: obs.map(|o| o.health),
+                reason: reason.to_owned(),
+                observed_at: obs.map(|o| o.at),
+                url: None,
+            },
+            at: now,
         }
     }
 
@@ -299,21 +315,8 @@ impl<S: Store> Engine<S> {
         if !state.soaking_environments().any(|(e, _)| *e == env) {
             return Vec::new();
         }
-        let obs = state.environment(&env).and_then(|e| e.app(&app)).and_then(|a| a.observation.clone());
-        let issue = Issue {
-            id: self.issue_id(id, Some(&env), Some(&app), IssueKind::Application, 0),
-            env: Some(env.clone()),
-            app: Some(app.clone()),
-            summary: one_line(&format!("{app} in {env} relapsed during the soak time: {message}")),
-            detail: IssueDetail::Application {
-                sync: obs.as_ref().map(|o| o.sync),
-                health: obs.as_ref().map(|o| o.health),
-                reason: message.clone(),
-                observed_at: obs.as_ref().map(|o| o.at),
-                url: None,
-            },
-            at: now,
-        };
+        let summary = format!("{app} in {env} relapsed during the soak time: {message}");
+        let issue = self.app_issue(id, state, &env, &app, &summary, &message, now);
         vec![
             ReleaseEvent::SoakRelapsed { env, app, message, at: now },
             ReleaseEvent::IssueRaised { issue: Box::new(issue) },
