@@ -352,21 +352,27 @@ pub(crate) struct WatchJob {
     pub target: StatusTarget,
 }
 
-/// Waits until the application is Synced at the expected revision and Healthy, or fails its gate.
-pub(crate) async fn watch_app(job: WatchJob, status: StatusProviders, tx: mpsc::UnboundedSender<Msg>) {
-    let release = job.release;
-    let (env, app) = (job.target.env.clone(), job.target.app.clone());
-    let key = crate::plan::Work::Watch { env: env.clone(), app: app.clone() }.key();
-    let send = |o: Observation| {
-        let outcome = Outcome::Observed {
+impl Outcome {
+    /// What observation `o` of `app` in `env` reports.
+    fn observed(env: &EnvName, app: &AppName, o: Observation) -> Outcome {
+        Outcome::Observed {
             env: env.clone(),
             app: app.clone(),
             sync: o.sync,
             health: o.health,
             revision: o.revision,
             message: o.message,
-        };
-        let _ = tx.send(Msg { release, done: None, outcome });
+        }
+    }
+}
+
+/// Waits until the application is Synced at the expected revision and Healthy, or fails its gate.
+pub(crate) async fn watch_app(job: WatchJob, status: StatusProviders, tx: mpsc::UnboundedSender<Msg>) {
+    let release = job.release;
+    let (env, app) = (job.target.env.clone(), job.target.app.clone());
+    let key = crate::plan::Work::Watch { env: env.clone(), app: app.clone() }.key();
+    let send = |o: Observation| {
+        let _ = tx.send(Msg { release, done: None, outcome: Outcome::observed(&env, &app, o) });
     };
     let result = gate(&job.target, &status, &send).await;
     let _ = tx.send(Msg { release, done: Some(key), outcome: Outcome::Gate { env, app, result } });
@@ -385,15 +391,7 @@ pub(crate) async fn soak_app(
     let (env, app) = (job.target.env.clone(), job.target.app.clone());
     let key = crate::plan::Work::Soak { env: env.clone(), app: app.clone(), until }.key();
     let observe = |o: Observation| {
-        let outcome = Outcome::Observed {
-            env: env.clone(),
-            app: app.clone(),
-            sync: o.sync,
-            health: o.health,
-            revision: o.revision,
-            message: o.message,
-        };
-        let _ = tx.send(Msg { release, done: None, outcome });
+        let _ = tx.send(Msg { release, done: None, outcome: Outcome::observed(&env, &app, o) });
     };
     let outcome = match status.for_source(&job.target.source) {
         Err(message) => Outcome::Relapsed { env: env.clone(), app: app.clone(), message },
