@@ -60,43 +60,39 @@ impl ReleaseState {
                 Ok(())
             }
             ReleaseEvent::ActionCommitted { env, apps, repo, commit, at } => {
-                let (ei, idx) = self.action_apps(name, env, apps, |a| match &a.action {
-                    Some(s) if s.status == ActionStatus::Running && s.action == Action::Commit => Ok(()),
-                    other => Err(action_mismatch(other, "a running commit action")),
-                })?;
-                for ai in idx {
-                    let app = self.app_mut(ei, ai);
-                    app.phase = AppPhase::Health;
-                    if let Some(a) = app.action.as_mut() {
-                        a.status = ActionStatus::Succeeded;
-                        a.commit = Some(commit.clone());
-                        a.repo = Some(repo.clone());
-                        a.finished_at = Some(*at);
-                    }
-                }
+                let checked = self.action_apps(
+                    name,
+                    env,
+                    apps,
+                    expect_action("a running commit action", |s| {
+                        s.status == ActionStatus::Running && s.action == Action::Commit
+                    }),
+                )?;
+                self.land(checked, *at, |a| {
+                    a.commit = Some(commit.clone());
+                    a.repo = Some(repo.clone());
+                });
                 Ok(())
             }
             ReleaseEvent::ActionUnchanged { env, apps, at } => {
-                let (ei, idx) = self.action_apps(name, env, apps, |a| match &a.action {
-                    Some(s) if s.status == ActionStatus::Running => Ok(()),
-                    other => Err(action_mismatch(other, "a running action")),
-                })?;
-                for ai in idx {
-                    let app = self.app_mut(ei, ai);
-                    app.phase = AppPhase::Health;
-                    if let Some(a) = app.action.as_mut() {
-                        a.status = ActionStatus::Succeeded;
-                        a.unchanged = true;
-                        a.finished_at = Some(*at);
-                    }
-                }
+                let checked = self.action_apps(
+                    name,
+                    env,
+                    apps,
+                    expect_action("a running action", |s| s.status == ActionStatus::Running),
+                )?;
+                self.land(checked, *at, |a| a.unchanged = true);
                 Ok(())
             }
             ReleaseEvent::PullRequestOpened { env, apps, url, number, branch, at: _ } => {
-                let (ei, idx) = self.action_apps(name, env, apps, |a| match &a.action {
-                    Some(s) if s.status == ActionStatus::Running && s.action == Action::Pr => Ok(()),
-                    other => Err(action_mismatch(other, "a running pr action")),
-                })?;
+                let (ei, idx) = self.action_apps(
+                    name,
+                    env,
+                    apps,
+                    expect_action("a running pr action", |s| {
+                        s.status == ActionStatus::Running && s.action == Action::Pr
+                    }),
+                )?;
                 for ai in idx {
                     if let Some(a) = self.app_mut(ei, ai).action.as_mut() {
                         a.status = ActionStatus::AwaitingMerge;
@@ -107,26 +103,24 @@ impl ReleaseState {
                 Ok(())
             }
             ReleaseEvent::PullRequestMerged { env, apps, merge_commit, at } => {
-                let (ei, idx) = self.action_apps(name, env, apps, |a| match &a.action {
-                    Some(s) if s.status == ActionStatus::AwaitingMerge => Ok(()),
-                    other => Err(action_mismatch(other, "a pull request awaiting merge")),
-                })?;
-                for ai in idx {
-                    let app = self.app_mut(ei, ai);
-                    app.phase = AppPhase::Health;
-                    if let Some(a) = app.action.as_mut() {
-                        a.status = ActionStatus::Succeeded;
-                        a.commit = Some(merge_commit.clone());
-                        a.finished_at = Some(*at);
-                    }
-                }
+                let checked = self.action_apps(
+                    name,
+                    env,
+                    apps,
+                    expect_action("a pull request awaiting merge", |s| s.status == ActionStatus::AwaitingMerge),
+                )?;
+                self.land(checked, *at, |a| a.commit = Some(merge_commit.clone()));
                 Ok(())
             }
             ReleaseEvent::ActionFailed { env, apps, error, at } => {
-                let (ei, idx) = self.action_apps(name, env, apps, |a| match &a.action {
-                    Some(s) if matches!(s.status, ActionStatus::Running | ActionStatus::AwaitingMerge) => Ok(()),
-                    other => Err(action_mismatch(other, "an action in progress")),
-                })?;
+                let (ei, idx) = self.action_apps(
+                    name,
+                    env,
+                    apps,
+                    expect_action("an action in progress", |s| {
+                        matches!(s.status, ActionStatus::Running | ActionStatus::AwaitingMerge)
+                    }),
+                )?;
                 for ai in idx {
                     if let Some(a) = self.app_mut(ei, ai).action.as_mut() {
                         a.status = ActionStatus::Failed;
@@ -139,9 +133,35 @@ impl ReleaseState {
             other => Err(misrouted(other.name())),
         }
     }
+
+    /// Lands the action of the checked applications at `at` (phase Health, action Succeeded), then
+    /// records what the landing event adds (`more`).
+    fn land(&mut self, (ei, idx): (usize, Vec<usize>), at: Timestamp, more: impl Fn(&mut ActionState)) {
+        for ai in idx {
+            let app = self.app_mut(ei, ai);
+            app.phase = AppPhase::Health;
+            if let Some(a) = app.action.as_mut() {
+                a.status = ActionStatus::Succeeded;
+                a.finished_at = Some(at);
+                more(a);
+            }
+        }
+    }
 }
 
-pub(super) fn action_mismatch(found: &Option<ActionState>, expected: &str) -> String {
+/// An application check for [`ReleaseState::action_apps`]: its action exists and passes `ok`, or the
+/// error says `expected` and what was found.
+fn expect_action(
+    expected: &'static str,
+    ok: impl Fn(&ActionState) -> bool,
+) -> impl Fn(&AppState) -> Result<(), String> {
+    move |app| match &app.action {
+        Some(s) if ok(s) => Ok(()),
+        other => Err(action_mismatch(other, expected)),
+    }
+}
+
+fn action_mismatch(found: &Option<ActionState>, expected: &str) -> String {
     match found {
         None => format!("expected {expected}, but no action started"),
         Some(a) => format!("expected {expected}, found a {} action that is {:?}", a.action.as_str(), a.status),

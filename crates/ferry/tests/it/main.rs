@@ -405,23 +405,27 @@ fn with_outcome(write: Write, env: &str, status: &str, at: &str) -> Write {
     Write::Release(w)
 }
 
-#[test]
-fn dora_prints_the_figures_of_stored_outcomes() {
+/// A server over the example configuration whose store already holds `writes` (each accepted).
+fn server_with(writes: Vec<Write>) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let ok = "01940000-0000-7000-8000-000000000001";
-    let failed = "01940000-0000-7000-8000-000000000002";
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let store = SqliteStore::open(&data.join("ferry.db")).await.unwrap();
-        let writes = vec![
-            with_outcome(stored_release(ok, "Succeeded", "Successful"), "qa", "Successful", "2026-01-05T10:00:00Z"),
-            with_outcome(stored_release(failed, "Failed", "Failed"), "qa", "Failed", "2026-01-05T11:00:00Z"),
-        ];
         assert!(store.write(writes).await.unwrap().iter().all(Result::is_ok));
     });
     let server = Server::start_in(&data, &["--config", path(&examples())]);
+    (dir, server)
+}
+
+#[test]
+fn dora_prints_the_figures_of_stored_outcomes() {
+    let (ok, failed) = ("01940000-0000-7000-8000-000000000001", "01940000-0000-7000-8000-000000000002");
+    let (_dir, server) = server_with(vec![
+        with_outcome(stored_release(ok, "Succeeded", "Successful"), "qa", "Successful", "2026-01-05T10:00:00Z"),
+        with_outcome(stored_release(failed, "Failed", "Failed"), "qa", "Failed", "2026-01-05T11:00:00Z"),
+    ]);
     // One deployment an hour after its commit, one failure after it, not restored.
     let r = server.ferry(&["dora", "shop", "--since", "2026-01-01", "-o", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -442,20 +446,9 @@ fn dora_prints_the_figures_of_stored_outcomes() {
 
 #[test]
 fn release_show_list_and_watch_of_stored_releases() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let ok = "01940000-0000-7000-8000-000000000001";
-    let failed = "01940000-0000-7000-8000-000000000002";
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let store = SqliteStore::open(&data.join("ferry.db")).await.unwrap();
-        let outcomes = store
-            .write(vec![stored_release(ok, "Succeeded", "Successful"), stored_release(failed, "Failed", "Failed")])
-            .await;
-        assert!(outcomes.unwrap().iter().all(Result::is_ok));
-    });
-    let server = Server::start_in(&data, &["--config", path(&examples())]);
+    let (ok, failed) = ("01940000-0000-7000-8000-000000000001", "01940000-0000-7000-8000-000000000002");
+    let (_dir, server) =
+        server_with(vec![stored_release(ok, "Succeeded", "Successful"), stored_release(failed, "Failed", "Failed")]);
 
     let r = server.ferry(&["release", "show", ok, "-o", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
