@@ -137,6 +137,7 @@ fn generate(t: &Template, i: usize, n: usize) -> Result<Write> {
         app_states: Vec::new(),
         runs: Vec::new(),
         outcomes,
+        turn: None,
     })))
 }
 

@@ -54,6 +54,7 @@ fn write(release: &str, seq: usize) -> Write {
         app_states: Vec::new(),
         runs: Vec::new(),
         outcomes: Vec::new(),
+        turn: None,
     }))
 }
 

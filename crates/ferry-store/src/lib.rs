@@ -121,6 +121,15 @@ pub enum StoreError {
         /// The epoch of the lease now, if there is one.
         current_epoch: Option<i64>,
     },
+    /// A release write that would start a queued release ([`ReleaseWrite::turn`]) while its product's
+    /// turn is not free: nothing of the write was stored; the release stays queued.
+    #[error("release {release}: the turn of product {product} is not free; nothing was written")]
+    TurnTaken {
+        /// Release id.
+        release: String,
+        /// Product.
+        product: String,
+    },
     /// The writer has stopped (the store is shutting down).
     #[error("the store is shutting down")]
     Closed,

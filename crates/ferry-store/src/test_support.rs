@@ -94,5 +94,6 @@ pub fn release_write(
         app_states: Vec::new(),
         runs: Vec::new(),
         outcomes: Vec::new(),
+        turn: None,
     }
 }

@@ -246,6 +246,20 @@ pub struct ReleaseWrite {
     pub runs: Vec<WorkflowRun>,
     /// Environments that reached Successful or Failed through the events (the DORA projection).
     pub outcomes: Vec<OutcomeRow>,
+    /// On a replica, the product turn (queue mode across replicas) this write takes for a queued
+    /// release it starts; `None` for every other write. A sole store has no turns and ignores it.
+    pub turn: Option<TurnClaim>,
+}
+
+/// The turn of a queue-mode product taken in the write that starts its release, so that a queue
+/// drains in one write on a replica too: granted when no other active release of the product is older
+/// or started, and the turn is free, the release's, or held by a release that ends in the same
+/// transaction. Releases in `ending` whose writes come earlier in the same store call (and are
+/// accepted) count as ended; a write refused for the turn is [`crate::StoreError::TurnTaken`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnClaim {
+    /// Releases of the product that end in writes before this one in the same store call.
+    pub ending: Vec<String>,
 }
 
 /// One environment of a release reaching Successful or Failed (SPEC §10, DORA metrics): written in the

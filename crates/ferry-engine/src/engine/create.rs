@@ -120,8 +120,9 @@ impl<S: Store> Engine<S> {
                 }
             }
         }
+        let mut read = std::collections::HashMap::new();
         for id in &created {
-            self.enforce_concurrency(*id).await;
+            self.enforce_concurrency(*id, &mut read).await;
         }
         self.drive_many(created.into_iter().map(|id| (id, Vec::new())).collect()).await;
     }

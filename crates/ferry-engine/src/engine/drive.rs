@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use ferry_model::names::{AppName, EnvName, ReleaseId};
 use ferry_model::release::{ReleaseEvent, ReleaseState};
-use ferry_store::{AppStateRow, NewEvent, OutcomeRow, ReleaseWrite, Store, StoreError, Write};
+use ferry_store::{AppStateRow, NewEvent, OutcomeRow, ReleaseWrite, Store, StoreError, TurnClaim, Write};
 
 use super::{Engine, internal};
 use crate::handle::EngineError;
@@ -60,6 +60,7 @@ impl<S: Store> Engine<S> {
             app_states,
             runs: next.changed_runs(&active.state, &events).into_iter().cloned().collect(),
             outcomes: outcome_rows(&active.state, &next, self.ports.clock.now()),
+            turn: None,
         };
         // Readers see the new state from the moment its events can reach a subscriber (the store
         // broadcasts right after its commit, before the write returns): a client that reads a view
@@ -201,7 +202,7 @@ impl<S: Store> Engine<S> {
         let mut planned: Vec<PlannedStep> = Vec::with_capacity(batch.len());
         let mut ending = HashSet::new();
         for (id, recorded) in batch {
-            if let Some(step) = self.plan_step(id, recorded, &ending).await {
+            if let Some(step) = self.plan_step(id, recorded, &ending, Turn::Ask).await {
                 if step.ends() {
                     ending.insert(id);
                 }
@@ -214,14 +215,17 @@ impl<S: Store> Engine<S> {
         let mut writes = Vec::new();
         let mut ready = Vec::new();
         for step in planned {
-            let PlannedStep { id, may_start, events, happened, next } = step;
+            let PlannedStep { id, may_start, events, happened, next, claim } = step;
             if events.is_empty() {
                 ready.push((id, may_start));
                 continue;
             }
             let unrecorded = events[..happened].to_vec();
             match self.prepare(id, events, next) {
-                Ok((prepared, write)) => {
+                Ok((prepared, mut write)) => {
+                    if let Write::Release(w) = &mut write {
+                        w.turn = claim;
+                    }
                     writes.push(write);
                     waiting.push((prepared, unrecorded, may_start));
                 }
@@ -233,8 +237,17 @@ impl<S: Store> Engine<S> {
             for (prepared, unrecorded, may_start) in waiting {
                 let id = prepared.id;
                 let written = outcomes.next().unwrap_or_else(|| Err(no_outcome()));
+                let turn_taken = matches!(written, Err(StoreError::TurnTaken { .. }));
                 match self.committed(prepared, written) {
                     Ok(()) => ready.push((id, may_start)),
+                    // A successor whose turn another replica's release holds stays queued; it asks
+                    // for the turn again when its predecessor's end is handled, or each lease round.
+                    Err(_) if turn_taken => {
+                        self.turn_refused.insert(id);
+                        if let Some(active) = self.releases.get_mut(&id) {
+                            active.unrecorded = unrecorded;
+                        }
+                    }
                     Err(e) => self.unrecorded(id, unrecorded, &e),
                 }
             }
@@ -268,13 +281,9 @@ impl<S: Store> Engine<S> {
 
     /// Plans, into the same write, the queued release of a product that may start because a release
     /// planned in this write ends (and so on, up to [`super::MSG_BATCH`] releases): a queue whose
-    /// releases need no outside work drains in one durable commit. Only a sole engine does so — a
-    /// replica takes the product's turn in the database, which sees the ending release only once
-    /// committed.
+    /// releases need no outside work drains in one durable commit. On a replica, the write of each
+    /// such release takes the product's turn in the same transaction ([`TurnClaim`]).
     async fn plan_successors(&mut self, planned: &mut Vec<PlannedStep>, ending: &mut HashSet<ReleaseId>) {
-        if !self.replicas.is_sole() {
-            return;
-        }
         let mut i = 0;
         while i < planned.len() && planned.len() < super::MSG_BATCH {
             if planned[i].ends() {
@@ -286,7 +295,7 @@ impl<S: Store> Engine<S> {
                     .map(|(id, _)| id)
                     .filter(|id| !planned.iter().any(|p| p.id == *id));
                 if let Some(id) = successor
-                    && let Some(step) = self.plan_step(id, Vec::new(), ending).await
+                    && let Some(step) = self.plan_step(id, Vec::new(), ending, Turn::InWrite).await
                 {
                     if step.ends() {
                         ending.insert(id);
@@ -309,14 +318,23 @@ impl<S: Store> Engine<S> {
     }
 
     /// Applies `recorded` to release `id` and plans on top until nothing new is decided; releases in
-    /// `ending` end in the same write and hold no queue.
+    /// `ending` end in the same write and hold no queue. `turn` says how a queued release takes its
+    /// product's turn across replicas.
     async fn plan_step(
         &mut self,
         id: ReleaseId,
         recorded: Vec<ReleaseEvent>,
         ending: &HashSet<ReleaseId>,
+        turn: Turn,
     ) -> Option<PlannedStep> {
-        let may_start = self.may_start(id, ending) && self.take_product_turn(id).await;
+        let (may_start, claim) = match turn {
+            Turn::Ask => (self.may_start(id, ending) && self.take_product_turn(id).await, None),
+            Turn::InWrite => {
+                let may_start = self.may_start(id, ending);
+                let claim = (may_start && self.needs_turn(id)).then(|| self.turn_claim(id, ending));
+                (may_start, claim)
+            }
+        };
         let catalog = self.catalog.clone();
         let workflows = &catalog.workflows;
         let freezes = self.freezes.clone();
@@ -365,7 +383,7 @@ impl<S: Store> Engine<S> {
                 break;
             }
         }
-        Some(PlannedStep { id, may_start, events, happened, next })
+        Some(PlannedStep { id, may_start, events, happened, next, claim })
     }
 
     /// Hands out the work the committed state of release `id` calls for.
@@ -427,6 +445,17 @@ struct PlannedStep {
     /// How many of `events` happened (kept for the next attempt when the write fails).
     happened: usize,
     next: ReleaseState,
+    /// The product's turn its write takes (a queued release starting on a replica).
+    claim: Option<TurnClaim>,
+}
+
+/// How a queued release takes its product's turn across replicas (SPEC §3.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    /// Asked of the database before planning (a release driven on its own).
+    Ask,
+    /// Taken by the release's write, in the transaction where its predecessor ends.
+    InWrite,
 }
 
 impl PlannedStep {

@@ -1,14 +1,15 @@
 //! Scheduling: the flow timeout (one timer on the earliest deadline), per-product concurrency
 //! (a queue with a limit, or terminating older releases) and workflow-run supersession.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use ferry_model::names::{EnvName, ReleaseId};
+use ferry_model::names::{EnvName, ProductName, ReleaseId};
 use ferry_model::release::{ReleaseState, RunId};
 use ferry_model::resources::Concurrency;
 use ferry_store::Store;
 use jiff::Timestamp;
 
+use super::replicas::Other;
 use super::{Engine, find_run};
 
 impl<S: Store> Engine<S> {
@@ -49,14 +50,21 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// Applies the product's concurrency mode to a release just created (SPEC §3.9).
-    pub(super) async fn enforce_concurrency(&mut self, id: ReleaseId) {
+    /// Applies the product's concurrency mode to a release just created (SPEC §3.9). `read` keeps the
+    /// other replicas' active releases of each product read for releases created together (one read
+    /// per product, after their common write).
+    pub(super) async fn enforce_concurrency(&mut self, id: ReleaseId, read: &mut HashMap<ProductName, Vec<Other>>) {
         let Some(active) = self.releases.get(&id) else { return };
         let product = active.state.snapshot().product.clone();
         let mode = self.catalog.products.get(&product).map(|p| p.concurrency).unwrap_or_default();
-        match mode {
+        if !read.contains_key(&product) {
+            let others = self.others_of(&product, id).await;
+            read.insert(product.clone(), others);
+        }
+        let Some(active) = self.releases.get(&id) else { return };
+        let others = read.get(&product).map(Vec::as_slice).unwrap_or_default();
+        let doomed: Vec<(ReleaseId, String)> = match mode {
             Concurrency::Queue => {
-                let others = self.others_of(&product, id).await;
                 let mut queued: Vec<ReleaseId> = self
                     .releases
                     .of_product(&product)
@@ -74,9 +82,7 @@ impl<S: Store> Engine<S> {
                 // The one that will start next is not waiting in the queue.
                 let waiting = if running { queued.len() } else { queued.len().saturating_sub(1) };
                 let overflow = waiting.saturating_sub(self.config.queue_limit);
-                for old in queued.into_iter().take(overflow) {
-                    self.terminate_anywhere(old, "queue overflow".into()).await;
-                }
+                queued.into_iter().take(overflow).map(|old| (old, "queue overflow".to_owned())).collect()
             }
             Concurrency::Terminate => {
                 let targets: Vec<EnvName> = active
@@ -87,22 +93,16 @@ impl<S: Store> Engine<S> {
                     .filter(|e| !e.is_trigger)
                     .map(|e| e.name.clone())
                     .collect();
-                let older: Vec<ReleaseId> = self
-                    .releases
-                    .of_product(&product)
-                    .filter(|(other, a)| {
-                        *other < id
-                            && a.state.finished_at().is_none()
-                            && a.state.terminate_request().is_none()
-                            && targets.iter().any(|env| {
-                                a.state.env_status(env).is_some_and(|s| s != ferry_model::status::EnvStatus::Successful)
-                            })
-                    })
-                    .map(|(id, _)| id)
-                    .collect();
+                let older = self.releases.of_product(&product).filter(|(other, a)| {
+                    *other < id
+                        && a.state.finished_at().is_none()
+                        && a.state.terminate_request().is_none()
+                        && targets.iter().any(|env| {
+                            a.state.env_status(env).is_some_and(|s| s != ferry_model::status::EnvStatus::Successful)
+                        })
+                });
                 // Other replicas' releases of the product, by their stored environment statuses.
-                let others = self.others_of(&product, id).await;
-                let shares_target = |o: &super::replicas::Other| {
+                let shares_target = |o: &Other| {
                     targets.iter().any(|env| {
                         o.environments.get(env.as_str()).and_then(|s| s.as_str()).is_some_and(|s| s != "Successful")
                     })
@@ -110,16 +110,25 @@ impl<S: Store> Engine<S> {
                 // A newer release created on another replica that read the product's releases before
                 // this one was stored never saw it: this one gives way. (Each release reads after its
                 // own write, so of two concurrent ones at least one sees the other.)
-                if let Some(newer) = others.iter().filter(|o| o.id > id && shares_target(o)).map(|o| o.id).max() {
-                    self.terminate_anywhere(id, format!("superseded by release {newer}")).await;
-                    return;
-                }
-                let elsewhere = others.iter().filter(|o| o.id < id && shares_target(o)).map(|o| o.id);
-                let older: Vec<ReleaseId> = older.into_iter().chain(elsewhere).collect();
-                for old in older {
-                    self.terminate_anywhere(old, format!("superseded by release {id}")).await;
+                match others.iter().filter(|o| o.id > id && shares_target(o)).map(|o| o.id).max() {
+                    Some(newer) => vec![(id, format!("superseded by release {newer}"))],
+                    None => {
+                        let elsewhere = others.iter().filter(|o| o.id < id && shares_target(o)).map(|o| o.id);
+                        older
+                            .map(|(old, _)| old)
+                            .chain(elsewhere)
+                            .map(|old| (old, format!("superseded by release {id}")))
+                            .collect()
+                    }
                 }
             }
+        };
+        // Releases created with this one do not terminate them again.
+        if let Some(others) = read.get_mut(&product) {
+            others.retain(|o| !doomed.iter().any(|(old, _)| *old == o.id));
+        }
+        for (old, reason) in doomed {
+            self.terminate_anywhere(old, reason).await;
         }
     }
 
@@ -145,18 +154,11 @@ impl<S: Store> Engine<S> {
     /// a queue-mode release that has not started takes its product's turn in the database first
     /// (SPEC §3.9); refused, it is asked again each lease round.
     pub(super) async fn take_product_turn(&mut self, id: ReleaseId) -> bool {
-        if self.replicas.is_sole() {
-            return true;
+        if !self.needs_turn(id) {
+            return self.releases.contains_key(&id);
         }
         let Some(active) = self.releases.get(&id) else { return false };
-        let state = &active.state;
-        if state.started_at().is_some() || state.finished_at().is_some() || state.terminated_at().is_some() {
-            return true;
-        }
-        let product = state.snapshot().product.clone();
-        if self.catalog.products.get(&product).is_some_and(|p| p.concurrency == Concurrency::Terminate) {
-            return true;
-        }
+        let product = active.state.snapshot().product.clone();
         let granted = match self.replicas.take_turn(product.as_str(), id).await {
             Ok(granted) => granted,
             Err(e) => {
@@ -170,6 +172,33 @@ impl<S: Store> Engine<S> {
             self.turn_refused.insert(id);
         }
         granted
+    }
+
+    /// Whether release `id` must take its product's turn across replicas before it starts: a
+    /// queue-mode release that has not started, on a replica (a sole engine's queue is its own).
+    pub(super) fn needs_turn(&self, id: ReleaseId) -> bool {
+        if self.replicas.is_sole() {
+            return false;
+        }
+        let Some(active) = self.releases.get(&id) else { return false };
+        let state = &active.state;
+        if state.started_at().is_some() || state.finished_at().is_some() || state.terminated_at().is_some() {
+            return false;
+        }
+        let product = &state.snapshot().product;
+        !self.catalog.products.get(product).is_some_and(|p| p.concurrency == Concurrency::Terminate)
+    }
+
+    /// The turn claim of release `id` starting in the write where the releases in `ending` end (those
+    /// of its product count as ended).
+    pub(super) fn turn_claim(&self, id: ReleaseId, ending: &HashSet<ReleaseId>) -> ferry_store::TurnClaim {
+        let product = self.releases.get(&id).map(|a| a.state.snapshot().product.clone());
+        let ending = ending
+            .iter()
+            .filter(|e| self.releases.get(e).map(|a| &a.state.snapshot().product) == product.as_ref())
+            .map(ToString::to_string)
+            .collect();
+        ferry_store::TurnClaim { ending }
     }
 
     /// Drops release `id` from memory once it ended and nothing of it is in flight; returns the

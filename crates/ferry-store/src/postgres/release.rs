@@ -3,8 +3,8 @@
 //! lock is held for one round trip and the commit.
 //!
 //! 1. `BEGIN`, the event-log lock, each release's next sequence number and (on a replica) its lease
-//!    row, locked.
-//! 2. After the checks: the lease change, the events, the release row, its view, application states,
+//!    row, locked, and the product's turn row when the write starts a queued release.
+//! 2. After the checks: the lease change, the turn, the events, the release row, its view, application states,
 //!    runs, the `NOTIFY` of the last event id, and `COMMIT`. A statement that fails aborts the
 //!    transaction (the `COMMIT` then rolls back) and is the write's error.
 
@@ -25,6 +25,20 @@ use crate::{ReleaseWrite, Result, StoreError, WriteOutcome};
 /// Appends one event of a release.
 const EVENT_INSERT: &str =
     "INSERT INTO events (release_id, product, seq, at, body, epoch) VALUES ($1, $2, $3, $4, $5, $6) RETURNING gid";
+/// Whether the write may take its product's turn ([`crate::TurnClaim`]): no other active release of
+/// the product is older or started (`$3`: releases ending earlier in the transaction), and the turn
+/// is free, the release's or an ending release's; the turn row is locked until the commit. No row
+/// (the product never had a turn) answers nothing: the claim is refused.
+const TURN_FOR_UPDATE: &str = "SELECT NOT EXISTS (
+       SELECT 1 FROM releases r
+       WHERE r.product = t.product AND r.id <> $2 AND r.id <> ALL($3)
+         AND r.status IN ('Queued', 'Running', 'Suspended') AND (r.id < $2 OR r.status <> 'Queued'))
+     AND (t.release_id = $2 OR t.release_id = ANY($3)
+          OR NOT EXISTS (SELECT 1 FROM releases h
+                         WHERE h.id = t.release_id AND h.status IN ('Queued', 'Running', 'Suspended')))
+     FROM product_turns t WHERE t.product = $1 FOR UPDATE";
+/// Gives the (locked) turn of a product to the release a write starts.
+const TURN_GIVE: &str = "UPDATE product_turns SET release_id = $2 WHERE product = $1";
 /// Announces the events committed: the payload is the last event id this session appended.
 const NOTIFY_LAST: &str = "SELECT pg_notify($1, currval(pg_get_serial_sequence('events', 'gid'))::text)";
 
@@ -144,6 +158,7 @@ struct Accepted<'w> {
     take: Option<i64>,
     create: bool,
     end: bool,
+    turn: bool,
     seqs: Vec<i64>,
     next_seq: i64,
     runs: Vec<crate::runs::RunColumns>,
@@ -157,26 +172,53 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
     prepare(client, &[NEXT_SEQ, LEASE_FOR_UPDATE, LEASE_CREATE, LEASE_TAKE, LEASE_END, EVENT_INSERT, RELEASE_UPSERT])
         .await?;
     prepare(client, &[VIEW_UPSERT, APP_STATE_UPSERT, RUN_UPSERT, OUTCOME_INSERT, NOTIFY_LAST]).await?;
+    if store.replica.is_some() && ws.iter().any(|w| w.turn.is_some()) {
+        prepare(client, &[TURN_FOR_UPDATE, TURN_GIVE]).await?;
+    }
+    // A claim counts only the ending releases written in this transaction (alone, a write finds
+    // the releases written before it committed).
+    let ending: Vec<Vec<String>> = ws
+        .iter()
+        .map(|w| match &w.turn {
+            Some(claim) => claim.ending.iter().filter(|e| ws.iter().any(|o| o.release_id == **e)).cloned().collect(),
+            None => Vec::new(),
+        })
+        .collect();
     let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({EVENT_LOCK})");
     let mut first = vec![command(client, "locking the event log", &begin)];
-    for w in ws {
+    // Where each write's answers are: its sequence, then (on a replica) its lease row and its turn.
+    let mut answers_at = Vec::with_capacity(ws.len());
+    for (w, ending) in ws.iter().zip(&ending) {
+        answers_at.push(first.len());
         first.push(send(client, "reading a release's sequence", NEXT_SEQ, vec![&w.release_id]));
         if store.replica.is_some() {
             first.push(send(client, "checking the release's lease", LEASE_FOR_UPDATE, vec![&w.release_id]));
+            if w.turn.is_some() {
+                let params: Vec<&(dyn ToSql + Sync)> = vec![&w.product, &w.release_id, ending];
+                first.push(send(client, "checking the product's turn", TURN_FOR_UPDATE, params));
+            }
         }
     }
     let read = pipeline(first).await?;
-    let per = if store.replica.is_some() { 2 } else { 1 };
     let mut outcomes: Vec<Option<Result<WriteOutcome>>> = Vec::with_capacity(ws.len());
-    let mut accepted = Vec::with_capacity(ws.len());
+    let mut accepted: Vec<Accepted> = Vec::with_capacity(ws.len());
     let mut holds = Vec::new();
-    for (i, w) in ws.iter().enumerate() {
-        let at = 1 + i * per;
+    for ((w, ending), at) in ws.iter().zip(&ending).zip(answers_at) {
         let actual: i64 = read[at].first().map_or(0, |r| r.get(0));
         if actual != w.first_seq {
             let expected = w.first_seq;
             outcomes.push(Some(Err(StoreError::SequenceConflict { release: w.release_id.clone(), expected, actual })));
             continue;
+        }
+        let turn = store.replica.is_some() && w.turn.is_some();
+        if turn {
+            let granted = read.get(at + 2).and_then(|rows| rows.first()).is_some_and(|r| r.get::<_, bool>(0));
+            let ended = ending.iter().all(|e| accepted.iter().any(|a| a.w.release_id == *e));
+            if !granted || !ended {
+                let (release, product) = (w.release_id.clone(), w.product.clone());
+                outcomes.push(Some(Err(StoreError::TurnTaken { release, product })));
+                continue;
+            }
         }
         let (mut epoch, mut take, mut end, mut create) = (None, None, false, false);
         if let Some(replica) = &store.replica {
@@ -197,7 +239,7 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
         let next_seq = w.first_seq + w.events.len() as i64;
         let runs = w.runs.iter().map(crate::runs::encode).collect::<Result<Vec<_>>>()?;
         outcomes.push(None);
-        accepted.push(Accepted { w, epoch, take, create, end, seqs, next_seq, runs });
+        accepted.push(Accepted { w, epoch, take, create, end, turn, seqs, next_seq, runs });
     }
     let owner = store.replica.as_ref().map(|r| r.options.owner.clone()).unwrap_or_default();
     let ttl = store.replica.as_ref().map_or(0, |r| r.options.ttl_ms());
@@ -217,6 +259,9 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
         }
         if a.end {
             second.push(send(client, "ending the lease of a finished release", LEASE_END, vec![&w.release_id]));
+        }
+        if a.turn {
+            second.push(send(client, "taking the product's turn", TURN_GIVE, vec![&w.product, &w.release_id]));
         }
         events_at.push(second.len());
         for (event, seq) in w.events.iter().zip(&a.seqs) {

@@ -64,6 +64,7 @@ pub fn release_write(id: &str, first_seq: i64, n: usize, status: &str) -> Write 
         app_states: vec![],
         runs: Vec::new(),
         outcomes: Vec::new(),
+        turn: None,
     }))
 }
 
@@ -163,6 +164,7 @@ pub async fn release_list_filters_and_pages_newest_first(db: impl Backend) {
             app_states: vec![],
             runs: Vec::new(),
             outcomes: Vec::new(),
+            turn: None,
             row: r,
         })));
     }

@@ -51,6 +51,7 @@ fn write(release: &str, first_seq: i64) -> Write {
         app_states: vec![],
         runs: Vec::new(),
         outcomes: Vec::new(),
+        turn: None,
     }))
 }
 
@@ -198,6 +199,7 @@ async fn check<B: Backend>(db: &B, acked: &Acknowledged) {
             app_states: vec![],
             runs: Vec::new(),
             outcomes: Vec::new(),
+            turn: None,
         }));
         one(store.write(vec![empty]).await.unwrap()).unwrap();
     }

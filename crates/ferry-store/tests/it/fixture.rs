@@ -76,6 +76,7 @@ fn release(
         app_states: apps,
         runs: Vec::new(),
         outcomes: Vec::new(),
+        turn: None,
     }))
 }
 

@@ -386,6 +386,53 @@ async fn a_queue_mode_product_gives_its_turn_to_one_release_at_a_time() {
     assert!(!five.unwrap(), "the newer one waits");
 }
 
+/// `write` starting a queued release, taking its product's turn with `ending` counted as ended.
+fn claiming(write: Write, ending: &[&String]) -> Write {
+    let Write::Release(mut w) = write else { unreachable!() };
+    w.turn = Some(TurnClaim { ending: ending.iter().map(|e| e.to_string()).collect() });
+    Write::Release(w)
+}
+
+#[tokio::test]
+async fn a_queue_drains_in_one_write_taking_the_turn_where_the_predecessor_ends() {
+    let Some((_db, a, b)) = two().await else { return };
+    let (a, b) = (replica(&a, "a", 60_000), replica(&b, "b", 60_000));
+    let [r1, r2, r3, r4, r5] = [1, 2, 3, 4, 5].map(crate::contract::rid);
+    for r in [&r1, &r2, &r3] {
+        one(a.write(vec![write(r, 0, "Queued")]).await.unwrap()).unwrap();
+    }
+    assert!(a.take_turn("shop", &r1).await.unwrap());
+    one(a.write(vec![write(&r1, 1, "Running")]).await.unwrap()).unwrap();
+    let turn_taken = |outcome: &Result<WriteOutcome>| matches!(outcome, Err(StoreError::TurnTaken { .. }));
+    // Alone, a claim finds its predecessor still running: refused, nothing written.
+    let alone = a.write(vec![claiming(write(&r2, 1, "Running"), &[&r1])]).await.unwrap();
+    assert!(turn_taken(&alone[0]), "{alone:?}");
+    // A predecessor whose own write is refused does not end: its successor is refused too.
+    let refused = a.write(vec![write(&r1, 7, "Succeeded"), claiming(write(&r2, 1, "Succeeded"), &[&r1])]).await;
+    let refused = refused.unwrap();
+    assert!(matches!(refused[0], Err(StoreError::SequenceConflict { .. })) && turn_taken(&refused[1]), "{refused:?}");
+    // One write: r1 ends, r2 starts and ends, r3 starts and keeps the turn.
+    let drained = a
+        .write(vec![
+            write(&r1, 2, "Succeeded"),
+            claiming(write(&r2, 1, "Succeeded"), &[&r1]),
+            claiming(write(&r3, 1, "Running"), &[&r1, &r2]),
+        ])
+        .await
+        .unwrap();
+    assert!(drained.iter().all(Result::is_ok), "{drained:?}");
+    assert!(b.take_turn("shop", &r3).await.unwrap(), "r3 holds the turn");
+    one(b.write(vec![write(&r4, 0, "Queued")]).await.unwrap()).unwrap();
+    assert!(!b.take_turn("shop", &r4).await.unwrap(), "r3 runs");
+    // Another replica's older queued release goes first: r5's claim after r3 is refused.
+    one(a.write(vec![write(&r5, 0, "Queued")]).await.unwrap()).unwrap();
+    let skipped = a.write(vec![write(&r3, 2, "Succeeded"), claiming(write(&r5, 1, "Running"), &[&r3])]).await.unwrap();
+    assert!(skipped[0].is_ok() && turn_taken(&skipped[1]), "{skipped:?}");
+    assert!(b.take_turn("shop", &r4).await.unwrap(), "the older queued release gets the turn");
+    let events = a.release_events(&crate::contract::id_of(&r5)).await.unwrap();
+    assert_eq!(events.len(), 1, "nothing of a refused write is stored");
+}
+
 #[tokio::test]
 async fn a_batch_of_release_writes_commits_those_whose_checks_pass() {
     let Some((_db, a, b)) = two().await else { return };
