@@ -648,3 +648,38 @@ fn a_release_created_on_one_replica_supersedes_an_older_one_another_replica_driv
     });
     assert_eq!(replicas.statuses()[&new], "Running");
 }
+
+#[test]
+fn queued_releases_created_on_two_replicas_run_one_at_a_time_in_creation_order() {
+    let Some(db) = Database::create() else { return };
+    let gates = tempfile::tempdir().unwrap();
+    let open = gates.path().join("open");
+    let product = Product::new(&gated(&open));
+    let replicas = Replicas::start(&db, &product, &["a", "b"]);
+    // The first release waits at its gate; five more queue behind it, created on both replicas (a's
+    // next two start in the writes where their predecessors end).
+    let ids: Vec<String> = [0, 0, 0, 1, 1, 0].into_iter().map(|i| replicas.promote(i)).collect();
+    wait_for("the first release to wait at its gate", || {
+        has_event(&replicas.event_types(&ids[0]), "StepStarted", Some("gate")).then_some(())
+    });
+    assert!(ids[1..].iter().all(|id| replicas.statuses()[id] == "Queued"), "{:?}", replicas.statuses());
+    // Open the gate: each release that ends hands the product's turn on in the write that ends it,
+    // to the oldest queued release whichever replica created it.
+    std::fs::write(&open, "").unwrap();
+    let statuses = replicas.wait_finished(&ids);
+    assert!(ids.iter().all(|id| statuses[id] == "Succeeded"), "{statuses:?}");
+    let spans: Vec<(i64, i64)> = ids
+        .iter()
+        .map(|id| {
+            let events = replicas.rt.block_on(replicas.store.release_events(&id.parse().unwrap())).unwrap();
+            let gid = |kind: &str| events.iter().find(|e| e.body["type"] == kind).map(|e| e.gid).unwrap();
+            (gid("Started"), gid("Finished"))
+        })
+        .collect();
+    for (i, pair) in spans.windows(2).enumerate() {
+        assert!(pair[0].1 < pair[1].0, "release {} started before release {} ended: {spans:?}", i + 1, i);
+    }
+    for id in &ids {
+        replicas.assert_fenced(id);
+    }
+}
