@@ -18,6 +18,7 @@
 //!
 //! With several final environments the ranges are united.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ferry_git::{CommitInfo, GitCache, TRAILER_ENVIRONMENT, TRAILER_RELEASE, parse_trailers, redact};
@@ -29,7 +30,7 @@ use ferry_model::template::resolve_template;
 
 use crate::extract::{Extractor, IssueRef, PrRef, pull_request_annotation};
 use crate::image::{PULL_REQUEST_ANNOTATION, query_for_value};
-use crate::links::{commit_url, issue_url, pull_request_url};
+use crate::links::RepoLinks;
 use crate::types::*;
 
 /// What the notes need from the store: earlier releases and image reports. Lookups are blocking.
@@ -234,13 +235,13 @@ impl Run<'_> {
         }
         starts.sort_by(|a, b| a.as_ref().map(CommitSha::as_str).cmp(&b.as_ref().map(CommitSha::as_str)));
         starts.dedup();
-        let mut commits: BTreeMap<String, CommitInfo> = BTreeMap::new();
+        let mut commits: Vec<CommitInfo> = Vec::new();
         let limit = self.options.commit_limit;
         for start in starts {
             match self.git.commits_between(&url, start.as_ref(), &to, Some(&source.path), false, limit + 1) {
                 Ok(list) => {
                     notes.gitops.truncated |= list.len() > limit;
-                    commits.extend(list.into_iter().map(|c| (c.sha.to_string(), c)));
+                    commits.extend(list);
                 }
                 Err(e) => {
                     self.settled = false;
@@ -248,11 +249,12 @@ impl Run<'_> {
                 }
             }
         }
-        let mut commits: Vec<CommitInfo> = commits.into_values().collect();
+        // Newest first; a commit listed by several ranges (same date and id) once.
         commits.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.sha.as_str().cmp(b.sha.as_str())));
+        commits.dedup_by(|a, b| a.sha == b.sha);
         notes.gitops.truncated |= commits.len() > limit;
         commits.truncate(limit);
-        let repo = redact(&url);
+        let repo = Repo::of(redact(&url));
         notes.gitops.commits = commits.iter().map(|c| self.commit(c, &repo, &component, &mut collected)).collect();
 
         // Images and the application source range.
@@ -260,12 +262,13 @@ impl Run<'_> {
         // What the promoted image's report names itself (after the commits, which name more).
         if let Some(report) = notes.images.to.as_ref().and_then(|s| s.report.as_ref()) {
             let label = format!("image {}", report.image);
+            let repo = Repo::of(report.git_repo.clone());
             if let Some(pr) = report.annotations.get(PULL_REQUEST_ANNOTATION).and_then(|v| pull_request_annotation(v)) {
-                collected.prs.push(self.pull_request(&pr, &report.git_repo, &label, &component));
+                collected.prs.push(self.pull_request(&pr, &repo, &label, &component));
             }
             if let Some(text) = &report.issues {
                 for issue in self.extractor.issues(text) {
-                    collected.issues.push(self.issue(&issue, Some(&report.git_repo), &label, &component));
+                    collected.issues.push(self.issue(&issue, &repo, &label, &component));
                 }
             }
         }
@@ -554,11 +557,11 @@ impl Run<'_> {
             Ok(mut list) => {
                 let truncated = list.len() > limit;
                 list.truncate(limit);
-                let repo = redact(&source_url);
+                let repo = Repo::of(redact(&source_url));
                 let commits = list.iter().map(|c| self.commit(c, &repo, &notes.component, collected)).collect();
                 notes.source_range = "known".into();
                 notes.source = Some(SourceRange {
-                    repository: repo,
+                    repository: repo.url,
                     from: a.to_string(),
                     to: b.to_string(),
                     first_parent: self.options.first_parent,
@@ -613,7 +616,7 @@ impl Run<'_> {
     }
 
     /// A commit as listed, its references collected.
-    fn commit(&self, c: &CommitInfo, repo: &str, component: &str, collected: &mut Collected) -> Commit {
+    fn commit(&self, c: &CommitInfo, repo: &Repo, component: &str, collected: &mut Collected) -> Commit {
         let refs = self.extractor.commit(&c.message);
         let mut commit = Commit {
             sha: c.sha.to_string(),
@@ -622,7 +625,7 @@ impl Run<'_> {
             author: c.author_name.clone(),
             date: c.date,
             merge: c.parents.len() > 1,
-            url: commit_url(repo, c.sha.as_str()),
+            url: repo.links.commit_url(c.sha.as_str()),
             pull_requests: refs.pull_requests.iter().map(|p| p.reference.clone()).collect(),
             issues: refs.issues.iter().map(|i| i.key.clone()).collect(),
         };
@@ -631,37 +634,38 @@ impl Run<'_> {
             collected.prs.push(self.pull_request(pr, repo, &c.short_sha, component));
         }
         for issue in &refs.issues {
-            collected.issues.push(self.issue(issue, Some(repo), &c.short_sha, component));
+            collected.issues.push(self.issue(issue, repo, &c.short_sha, component));
         }
         commit
     }
 
-    fn pull_request(&self, pr: &PrRef, repo: &str, by: &str, component: &str) -> PullRequest {
+    fn pull_request(&self, pr: &PrRef, repo: &Repo, by: &str, component: &str) -> PullRequest {
         PullRequest {
             reference: pr.reference.clone(),
             number: pr.number,
-            repository: Some(repo.to_owned()),
+            repository: Some(repo.url.clone()),
             title: pr.title.clone(),
-            url: pull_request_url(repo, &pr.reference, pr.number),
+            url: repo.links.pull_request_url(&pr.reference, pr.number),
             found_in: pr.source.as_str().into(),
             commits: vec![by.to_owned()],
             components: vec![component.to_owned()],
         }
     }
 
-    fn issue(&self, issue: &IssueRef, repo: Option<&str>, by: &str, component: &str) -> Issue {
-        let templates = self.product.map(|p| p.release_notes.issue_url.clone()).unwrap_or_default();
+    fn issue(&self, issue: &IssueRef, repo: &Repo, by: &str, component: &str) -> Issue {
+        static NO_TEMPLATES: BTreeMap<String, String> = BTreeMap::new();
+        let templates = self.product.map_or(&NO_TEMPLATES, |p| &p.release_notes.issue_url);
         // `#N` belongs to the repository of the text that names it; other keys are global.
         let repository = match (&issue.project, issue.kind.as_str()) {
             (Some(p), _) => Some(p.clone()),
-            (None, crate::extract::GITHUB) => repo.map(str::to_owned),
+            (None, crate::extract::GITHUB) => Some(repo.url.clone()),
             _ => None,
         };
         Issue {
             kind: issue.kind.clone(),
             key: issue.key.clone(),
             repository,
-            url: issue_url(&templates, issue, repo, self.options.jira_browse.as_deref()),
+            url: repo.links.issue_url(templates, issue, self.options.jira_browse.as_deref()),
             closes: issue.closes,
             commits: vec![by.to_owned()],
             components: vec![component.to_owned()],
@@ -669,6 +673,18 @@ impl Run<'_> {
             status: None,
             assignee: None,
         }
+    }
+}
+
+/// A repository as the notes name it (URL, credentials redacted) and its links, parsed once.
+struct Repo {
+    url: String,
+    links: RepoLinks,
+}
+
+impl Repo {
+    fn of(url: String) -> Repo {
+        Repo { links: RepoLinks::of(&url), url }
     }
 }
 
@@ -711,16 +727,17 @@ pub fn merge_prs(items: impl IntoIterator<Item = PullRequest>) -> Vec<PullReques
     // Position of each pull request in `out`: ranges of thousands of commits stay linear.
     let mut index: HashMap<(String, Option<String>), usize> = HashMap::new();
     for pr in items {
-        match index.get(&(pr.reference.clone(), pr.repository.clone())).and_then(|&i| out.get_mut(i)) {
-            Some(existing) => {
+        match index.entry((pr.reference.clone(), pr.repository.clone())) {
+            Entry::Occupied(at) => {
+                let Some(existing) = out.get_mut(*at.get()) else { continue };
                 push_unique(&mut existing.commits, &pr.commits);
                 push_unique(&mut existing.components, &pr.components);
                 if existing.title.is_none() {
                     existing.title = pr.title;
                 }
             }
-            None => {
-                index.insert((pr.reference.clone(), pr.repository.clone()), out.len());
+            Entry::Vacant(at) => {
+                at.insert(out.len());
                 out.push(pr);
             }
         }
@@ -733,9 +750,9 @@ pub fn merge_issues(items: impl IntoIterator<Item = Issue>) -> Vec<Issue> {
     let mut out: Vec<Issue> = Vec::new();
     let mut index: HashMap<(String, String, Option<String>), usize> = HashMap::new();
     for issue in items {
-        let key = (issue.kind.clone(), issue.key.clone(), issue.repository.clone());
-        match index.get(&key).and_then(|&i| out.get_mut(i)) {
-            Some(existing) => {
+        match index.entry((issue.kind.clone(), issue.key.clone(), issue.repository.clone())) {
+            Entry::Occupied(at) => {
+                let Some(existing) = out.get_mut(*at.get()) else { continue };
                 existing.closes |= issue.closes;
                 push_unique(&mut existing.commits, &issue.commits);
                 push_unique(&mut existing.components, &issue.components);
@@ -743,8 +760,8 @@ pub fn merge_issues(items: impl IntoIterator<Item = Issue>) -> Vec<Issue> {
                     existing.url = issue.url;
                 }
             }
-            None => {
-                index.insert(key, out.len());
+            Entry::Vacant(at) => {
+                at.insert(out.len());
                 out.push(issue);
             }
         }
