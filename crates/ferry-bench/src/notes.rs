@@ -294,11 +294,10 @@ pub async fn notes(dir: &Path, commits: usize, runs: usize) -> Result<Vec<Row>> 
             new.is_ok() && old.is_ok()
         };
         t_values.push(timed_blocking(values).await?.1);
-        let per_commit = per_commit.clone();
-        let merge = move || {
-            let (prs, issues) = per_commit.as_ref().clone();
-            ferry_notes::compute::merge_prs(prs).len() + ferry_notes::compute::merge_issues(issues).len()
-        };
+        // The input is copied before the clock starts.
+        let (prs, issues) = per_commit.as_ref().clone();
+        let merge =
+            move || ferry_notes::compute::merge_prs(prs).len() + ferry_notes::compute::merge_issues(issues).len();
         t_merge.push(timed_blocking(merge).await?.1);
     }
     let log = Stat::of_latencies(&t_log);
