@@ -317,7 +317,7 @@ pub async fn notes(dir: &Path, commits: usize, runs: usize) -> Result<Vec<Row>> 
             Stat::of_latencies(&t_compute),
             Some(log_limit()),
         )
-        .target("≤ 1.5× git log", Goal::RatioAtMost(1.5))
+        .target("≤ 1.0× git log", Goal::RatioAtMost(1.0))
         .note(&format!(
             "{} pull requests, {} issues; mirror already fetched; git log runs in the same mirror (commit-graph with \
              changed-path Bloom filters), same fields (%H %P %an %ae %at %B); Ferry's walk reads trees and commits on {} \
@@ -378,7 +378,7 @@ pub async fn notes(dir: &Path, commits: usize, runs: usize) -> Result<Vec<Row>> 
                 stat: Stat::of_latencies(&t_log_all),
             }),
         )
-        .target("≤ 1.5× git log", Goal::RatioAtMost(1.5)),
+        .target("≤ 1.0× git log", Goal::RatioAtMost(1.0)),
     ])
 }
 
