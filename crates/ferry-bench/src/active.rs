@@ -2,23 +2,26 @@
 //! target environment for an application that is not yet healthy — half on pushed status (no agent
 //! reports), half on a health command that keeps failing, polled every 60 s — while releases of another
 //! product hop through the standard flow. Measures the resident memory of the process holding the
-//! engine and the hop latency under that load.
+//! engine and the hop latency under that load; that process is a fresh child of the harness, so the
+//! figure does not depend on the scenarios that ran before.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use ferry_engine::EngineConfig;
 use ferry_store::Store;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::{Timings, timings};
 use crate::limits::Limits;
 use crate::report::{Goal, Limit, Row, Unit};
 use crate::rig::{ENVS, Rig, config_yaml, gitops_files};
 use crate::stats::Stat;
-use crate::util::{bare_repo, rss_kib};
+use crate::util::{bare_repo, peak_rss_kib, rss_kib};
 
 /// Products (each with one waiting release) per configuration file: three documents each (the
 /// product and its two applications), so a file stays under the 1,000-document limit.
@@ -70,9 +73,78 @@ fn count(
     Ok(())
 }
 
+/// What the scenario's child process measured ([`run_child`]), handed to the harness as JSON.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Measured {
+    /// Resident memory once the warm-up release finished, before the waiting releases, KiB.
+    pub before_kib: u64,
+    /// Once every waiting release waited, KiB.
+    pub waiting_kib: u64,
+    /// After the hop releases, KiB.
+    pub after_kib: u64,
+    /// The process's peak resident memory (`VmHWM`), KiB.
+    pub peak_kib: u64,
+    /// Seconds until every waiting release was in its target environment.
+    pub settle_s: f64,
+    /// Hop latencies of the `hop` releases, ms.
+    pub hop_durable: Vec<f64>,
+    /// How many `hop` releases ran.
+    pub hops: usize,
+}
+
+/// The line of the child's stdout that carries its [`Measured`] JSON.
+const RESULT_PREFIX: &str = "measured ";
+
 /// Scenario 10: `waiting` releases active at once, then `hops` releases of product `hop` one after
-/// another through the standard flow.
+/// another through the standard flow. The measured part runs in a fresh child process
+/// (`ferry-bench run-active`), so its memory is that of the engine and store alone, whatever the
+/// harness ran before.
 pub async fn active(dir: &Path, limits: &Limits, waiting: usize, hops: usize) -> Result<Vec<Row>> {
+    let exe = std::env::current_exe().context("locating the harness executable")?;
+    let out = tokio::process::Command::new(exe)
+        .arg(CHILD_COMMAND)
+        .arg(dir)
+        .arg(waiting.to_string())
+        .arg(hops.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .context("running the scenario's child process")?;
+    if !out.status.success() {
+        bail!("the scenario's child process failed ({})", out.status);
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(RESULT_PREFIX))
+        .context("the scenario's child process printed no measurement")?;
+    let m: Measured = serde_json::from_str(line).context("reading the child's measurement")?;
+    rows(limits, waiting, &m).await
+}
+
+/// The hidden subcommand that runs the measured part: `ferry-bench run-active DIR WAITING HOPS`.
+pub const CHILD_COMMAND: &str = "run-active";
+
+/// `ferry-bench run-active DIR WAITING HOPS`: the measured part of scenario 10 in this (fresh) process;
+/// prints `measured {JSON}` on stdout.
+pub fn run_child(args: &[String]) -> Result<()> {
+    let [dir, waiting, hops] = args else {
+        bail!("usage: ferry-bench {CHILD_COMMAND} DIR WAITING HOPS");
+    };
+    let waiting: usize = waiting.parse().context("WAITING must be a number")?;
+    let hops: usize = hops.parse().context("HOPS must be a number")?;
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let m = runtime.block_on(measure(Path::new(dir), waiting, hops))?;
+    println!("{RESULT_PREFIX}{}", serde_json::to_string(&m)?);
+    Ok(())
+}
+
+/// The scenario's releases on an engine of this process, and this process's memory.
+async fn measure(dir: &Path, waiting: usize, hops: usize) -> Result<Measured> {
     let (bare, _work) = bare_repo(dir, "gitops", &gitops_files())?;
     let url = format!("file://{}", bare.display());
     let mut yaml = vec![config_yaml(&[("hop".to_owned(), url.clone(), "standard")])];
@@ -141,8 +213,21 @@ pub async fn active(dir: &Path, limits: &Limits, waiting: usize, hops: usize) ->
         t.extend(timings(&rig, id, &received).await.context("timing a hop release")?);
     }
     let after_kib = rss_kib(std::process::id())?;
+    let peak_kib = peak_rss_kib(std::process::id())?;
     rig.stop();
+    Ok(Measured {
+        before_kib,
+        waiting_kib,
+        after_kib,
+        peak_kib,
+        settle_s: settle.as_secs_f64(),
+        hop_durable: t.hop_durable,
+        hops: hop_ids.len(),
+    })
+}
 
+/// The scenario's rows from the child's measurement.
+async fn rows(limits: &Limits, waiting: usize, m: &Measured) -> Result<Vec<Row>> {
     let commit = limits.commit().await?;
     let scenario = "10 active releases";
     let mib = |kib: u64| kib as f64 / 1024.0;
@@ -151,32 +236,33 @@ pub async fn active(dir: &Path, limits: &Limits, waiting: usize, hops: usize) ->
             scenario,
             &format!("resident memory with {waiting} releases waiting on health"),
             Unit::MiB,
-            Stat::single(mib(waiting_kib.max(after_kib))),
+            Stat::single(mib(m.waiting_kib.max(m.after_kib))),
             None,
         )
         .target("≤ 1,024 MiB", Goal::MedianAtMost(1024.0))
         .note(&format!(
-            "the whole benchmark process (engine, store, the harness's copy of every committed event); {:.0} MiB \
-             before the releases, {:.0} MiB once all waited, {:.0} MiB after the hop releases; {} products of 2 \
-             applications; all {waiting} in prod-eu after {:.1} s",
-            mib(before_kib),
-            mib(waiting_kib),
-            mib(after_kib),
+            "a fresh process of the harness running only this scenario (engine, store, the harness's copy of every \
+             committed event); {:.0} MiB before the releases, {:.0} MiB once all waited, {:.0} MiB after the hop \
+             releases, peak {:.0} MiB; {} products of 2 applications; all {waiting} in prod-eu after {:.1} s",
+            mib(m.before_kib),
+            mib(m.waiting_kib),
+            mib(m.after_kib),
+            mib(m.peak_kib),
             waiting + 1,
-            settle.as_secs_f64()
+            m.settle_s
         )),
         Row::new(
             scenario,
             &format!("hop (dependency Successful → ActionStarted committed) with {waiting} releases waiting"),
             Unit::Ms,
-            Stat::of_latencies(&t.hop_durable),
+            Stat::of_latencies(&m.hop_durable),
             Some(Limit { primitive: "durable 1-row SQLite commit (FULL), latency".into(), stat: commit.latency_ms }),
         )
         .target("p99 ≤ 10 ms", Goal::P99AtMost(10.0))
         .note(&format!(
             "{} releases of product hop through {} environments, one at a time; half the waiting applications \
              on pushed status, half on a failing health command polled every 60 s",
-            hop_ids.len(),
+            m.hops,
             ENVS.len()
         )),
     ])

@@ -217,17 +217,18 @@ struct Cli {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    // Child servers started by the harness itself.
+    // Child servers and processes started by the harness itself.
     let child = match args.get(1).map(String::as_str) {
         Some("serve-ferry") => Some(serve_ferry(&args[2..])),
         Some("serve-minimal") => Some(minimal::child_main()),
+        Some(active::CHILD_COMMAND) => Some(active::run_child(&args[2..])),
         _ => None,
     };
     if let Some(result) = child {
         return match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("ferry-bench child server: {e:#}");
+                eprintln!("ferry-bench child process: {e:#}");
                 ExitCode::FAILURE
             }
         };

@@ -132,12 +132,21 @@ pub fn fast_import(bare: &Path, count: usize, commit: impl Fn(usize) -> FastComm
 
 /// Resident memory of a process, in KiB (`VmRSS` of /proc/PID/status).
 pub fn rss_kib(pid: u32) -> Result<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// Peak resident memory of a process so far, in KiB (`VmHWM` of /proc/PID/status).
+pub fn peak_rss_kib(pid: u32) -> Result<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+fn status_kib(pid: u32, field: &str) -> Result<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading /proc/PID/status")?;
     text.lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
-        .context("no VmRSS line")
+        .with_context(|| format!("no {field} line in /proc/{pid}/status"))
 }
 
 /// A server running as a child process of the harness (`ferry-bench serve-…`).

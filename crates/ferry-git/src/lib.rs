@@ -25,6 +25,7 @@ mod command;
 mod error;
 mod log;
 mod merge;
+mod packs;
 mod poll;
 mod promote;
 mod redact;

@@ -11,6 +11,7 @@ use gix::traverse::commit::simple::CommitTimeOrder;
 use crate::bloom::BloomFilters;
 use crate::cache::{CommitInfo, GitCache, Repo, clean_path};
 use crate::error::{GitError, Operation};
+use crate::packs::PackReader;
 
 /// Bytes of decoded delta bases kept during one walk, over all its threads (git's default
 /// `core.deltaBaseCacheLimit`).
@@ -70,7 +71,7 @@ impl GitCache {
         // Long walks read trees and commits on several threads, a batch of candidates at a time; a walk
         // that may stop after a few commits stays on this thread.
         let parallel = threads > 1 && limit >= threads * MIN_PER_THREAD;
-        let mut entries = PathEntries::new(graph.as_ref());
+        let mut entries = PathEntries::new(graph.as_ref(), DELTA_BASE_CACHE_BYTES / threads);
         let mut out = Vec::new();
         let mut batch: Vec<Candidate> = Vec::new();
         let mut helpers: Option<gix::ThreadSafeRepository> = None;
@@ -189,7 +190,7 @@ impl GitCache {
                         let mut repo = sync.to_thread_local();
                         // The delta-base budget is shared by the walk's threads.
                         tune_for_walk(&mut repo, DELTA_BASE_CACHE_BYTES / threads);
-                        resolve_run(&repo, &mut PathEntries::new(graph), run)
+                        resolve_run(&repo, &mut PathEntries::new(graph, DELTA_BASE_CACHE_BYTES / threads), run)
                     })
                 })
                 .collect();
@@ -230,12 +231,18 @@ fn tune_for_walk(repo: &mut Repo, delta_base_bytes: usize) {
 struct PathEntries<'g> {
     graph: Option<&'g gix::commitgraph::Graph>,
     memo: HashMap<ObjectId, Option<ObjectId>>,
+    /// Trees are read from the packs with every delta-chain link kept ([`PackReader`]), opened at the
+    /// first tree read.
+    packs: Option<PackReader>,
+    /// Bytes of decoded trees the packs' cache keeps.
+    cache_bytes: usize,
     buf: Vec<u8>,
 }
 
 impl<'g> PathEntries<'g> {
-    fn new(graph: Option<&'g gix::commitgraph::Graph>) -> PathEntries<'g> {
-        PathEntries { graph, memo: HashMap::new(), buf: Vec::new() }
+    /// Entries of commits; `cache_bytes` of decoded trees are kept.
+    fn new(graph: Option<&'g gix::commitgraph::Graph>, cache_bytes: usize) -> PathEntries<'g> {
+        PathEntries { graph, memo: HashMap::new(), packs: None, cache_bytes, buf: Vec::new() }
     }
 
     fn get(
@@ -257,10 +264,17 @@ impl<'g> PathEntries<'g> {
         };
         let mut found = Some(current);
         for (i, name) in path.iter().enumerate() {
-            let entries = repo
-                .objects
-                .find_tree_iter(&current, &mut self.buf)
-                .map_err(|e| cache.error(op, url, e.to_string()))?;
+            let packs = self.packs.get_or_insert_with(|| {
+                PackReader::open(repo.objects.store_ref().path(), repo.object_hash(), self.cache_bytes)
+            });
+            let entries = match packs.read(&current, &mut self.buf) {
+                Some(gix::objs::Kind::Tree) => gix::objs::TreeRefIter::from_bytes(&self.buf, repo.object_hash()),
+                // Not in a pack this walk opened (or not a tree): the object database reads it or says why not.
+                _ => repo
+                    .objects
+                    .find_tree_iter(&current, &mut self.buf)
+                    .map_err(|e| cache.error(op, url, e.to_string()))?,
+            };
             let mut next = None;
             for entry in entries {
                 let entry = entry.map_err(|e| cache.error(op, url, e.to_string()))?;

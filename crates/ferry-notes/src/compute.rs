@@ -18,6 +18,7 @@
 //!
 //! With several final environments the ranges are united.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ferry_git::{CommitInfo, GitCache, TRAILER_ENVIRONMENT, TRAILER_RELEASE, parse_trailers, redact};
@@ -29,7 +30,7 @@ use ferry_model::template::resolve_template;
 
 use crate::extract::{Extractor, IssueRef, PrRef, pull_request_annotation};
 use crate::image::{PULL_REQUEST_ANNOTATION, query_for_value};
-use crate::links::{commit_url, issue_url, pull_request_url};
+use crate::links::RepoLinks;
 use crate::types::*;
 
 /// What the notes need from the store: earlier releases and image reports. Lookups are blocking.
@@ -130,8 +131,14 @@ pub fn compute(
     for source in trigger_apps {
         components.push(run.component(source, &finals));
     }
-    let pull_requests = merge_prs(components.iter().flat_map(|c| c.pull_requests.iter().cloned()));
-    let issues = merge_issues(components.iter().flat_map(|c| c.issues.iter().cloned()));
+    // A component's lists are merged already: with one component they are the release's.
+    let (pull_requests, issues) = match components.as_slice() {
+        [one] => (one.pull_requests.clone(), one.issues.clone()),
+        _ => (
+            merge_prs(components.iter().flat_map(|c| c.pull_requests.iter().cloned())),
+            merge_issues(components.iter().flat_map(|c| c.issues.iter().cloned())),
+        ),
+    };
     Notes {
         release: state.id().to_string(),
         product: snapshot.product.to_string(),
@@ -145,11 +152,73 @@ pub fn compute(
     }
 }
 
-/// Collects a component's references while its commits are read.
+/// Collects a component's references while its commits are read, merged as they come — as
+/// [`merge_prs`] and [`merge_issues`] would merge the whole list afterwards — so that a reference named
+/// by many commits is built once.
 #[derive(Default)]
 struct Collected {
     prs: Vec<PullRequest>,
+    /// Position in `prs` by reference and repository.
+    pr_at: HashMap<(String, Option<String>), usize>,
     issues: Vec<Issue>,
+    /// Position in `issues` by kind, key and repository.
+    issue_at: HashMap<(String, String, Option<String>), usize>,
+}
+
+impl Collected {
+    /// Pull request `key` (reference, repository) named by commit `by` of `component`; `make` builds
+    /// it the first time.
+    fn pr(
+        &mut self,
+        key: (String, Option<String>),
+        by: &str,
+        component: &str,
+        title: Option<&String>,
+        make: impl FnOnce() -> PullRequest,
+    ) {
+        match self.pr_at.entry(key) {
+            Entry::Occupied(at) => {
+                let Some(existing) = self.prs.get_mut(*at.get()) else { return };
+                push_one(&mut existing.commits, by);
+                push_one(&mut existing.components, component);
+                if existing.title.is_none() {
+                    existing.title = title.cloned();
+                }
+            }
+            Entry::Vacant(at) => {
+                at.insert(self.prs.len());
+                self.prs.push(make());
+            }
+        }
+    }
+
+    /// Issue `key` (kind, key, repository) named by commit `by` of `component`; `make` builds it the
+    /// first time, `url` gives its link when the first one found none.
+    fn issue(
+        &mut self,
+        key: (String, String, Option<String>),
+        by: &str,
+        component: &str,
+        closes: bool,
+        url: impl FnOnce() -> Option<String>,
+        make: impl FnOnce() -> Issue,
+    ) {
+        match self.issue_at.entry(key) {
+            Entry::Occupied(at) => {
+                let Some(existing) = self.issues.get_mut(*at.get()) else { return };
+                existing.closes |= closes;
+                push_one(&mut existing.commits, by);
+                push_one(&mut existing.components, component);
+                if existing.url.is_none() {
+                    existing.url = url();
+                }
+            }
+            Entry::Vacant(at) => {
+                at.insert(self.issues.len());
+                self.issues.push(make());
+            }
+        }
+    }
 }
 
 impl Run<'_> {
@@ -234,13 +303,13 @@ impl Run<'_> {
         }
         starts.sort_by(|a, b| a.as_ref().map(CommitSha::as_str).cmp(&b.as_ref().map(CommitSha::as_str)));
         starts.dedup();
-        let mut commits: BTreeMap<String, CommitInfo> = BTreeMap::new();
+        let mut commits: Vec<CommitInfo> = Vec::new();
         let limit = self.options.commit_limit;
         for start in starts {
             match self.git.commits_between(&url, start.as_ref(), &to, Some(&source.path), false, limit + 1) {
                 Ok(list) => {
                     notes.gitops.truncated |= list.len() > limit;
-                    commits.extend(list.into_iter().map(|c| (c.sha.to_string(), c)));
+                    commits.extend(list);
                 }
                 Err(e) => {
                     self.settled = false;
@@ -248,30 +317,32 @@ impl Run<'_> {
                 }
             }
         }
-        let mut commits: Vec<CommitInfo> = commits.into_values().collect();
+        // Newest first; a commit listed by several ranges (same date and id) once.
         commits.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.sha.as_str().cmp(b.sha.as_str())));
+        commits.dedup_by(|a, b| a.sha == b.sha);
         notes.gitops.truncated |= commits.len() > limit;
         commits.truncate(limit);
-        let repo = redact(&url);
-        notes.gitops.commits = commits.iter().map(|c| self.commit(c, &repo, &component, &mut collected)).collect();
+        let repo = Repo::of(redact(&url));
+        notes.gitops.commits = commits.into_iter().map(|c| self.commit(c, &repo, &component, &mut collected)).collect();
 
         // Images and the application source range.
         self.images(&mut notes, source, &to, &value_paths, &lives, &mut collected, &mut warnings);
         // What the promoted image's report names itself (after the commits, which name more).
         if let Some(report) = notes.images.to.as_ref().and_then(|s| s.report.as_ref()) {
             let label = format!("image {}", report.image);
+            let repo = Repo::of(report.git_repo.clone());
             if let Some(pr) = report.annotations.get(PULL_REQUEST_ANNOTATION).and_then(|v| pull_request_annotation(v)) {
-                collected.prs.push(self.pull_request(&pr, &report.git_repo, &label, &component));
+                self.collect_pr(&mut collected, &pr, &repo, &label, &component);
             }
             if let Some(text) = &report.issues {
                 for issue in self.extractor.issues(text) {
-                    collected.issues.push(self.issue(&issue, Some(&report.git_repo), &label, &component));
+                    self.collect_issue(&mut collected, &issue, &repo, &label, &component);
                 }
             }
         }
 
-        notes.pull_requests = merge_prs(collected.prs);
-        notes.issues = merge_issues(collected.issues);
+        notes.pull_requests = collected.prs;
+        notes.issues = collected.issues;
         notes.warnings = warnings;
         notes
     }
@@ -554,11 +625,11 @@ impl Run<'_> {
             Ok(mut list) => {
                 let truncated = list.len() > limit;
                 list.truncate(limit);
-                let repo = redact(&source_url);
-                let commits = list.iter().map(|c| self.commit(c, &repo, &notes.component, collected)).collect();
+                let repo = Repo::of(redact(&source_url));
+                let commits = list.into_iter().map(|c| self.commit(c, &repo, &notes.component, collected)).collect();
                 notes.source_range = "known".into();
                 notes.source = Some(SourceRange {
-                    repository: repo,
+                    repository: repo.url,
                     from: a.to_string(),
                     to: b.to_string(),
                     first_parent: self.options.first_parent,
@@ -613,55 +684,77 @@ impl Run<'_> {
     }
 
     /// A commit as listed, its references collected.
-    fn commit(&self, c: &CommitInfo, repo: &str, component: &str, collected: &mut Collected) -> Commit {
+    fn commit(&self, c: CommitInfo, repo: &Repo, component: &str, collected: &mut Collected) -> Commit {
         let refs = self.extractor.commit(&c.message);
-        let mut commit = Commit {
-            sha: c.sha.to_string(),
-            short_sha: c.short_sha.clone(),
-            subject: c.subject().to_owned(),
-            author: c.author_name.clone(),
-            date: c.date,
-            merge: c.parents.len() > 1,
-            url: commit_url(repo, c.sha.as_str()),
-            pull_requests: refs.pull_requests.iter().map(|p| p.reference.clone()).collect(),
-            issues: refs.issues.iter().map(|i| i.key.clone()).collect(),
-        };
-        commit.pull_requests.dedup();
         for pr in &refs.pull_requests {
-            collected.prs.push(self.pull_request(pr, repo, &c.short_sha, component));
+            self.collect_pr(collected, pr, repo, &c.short_sha, component);
         }
         for issue in &refs.issues {
-            collected.issues.push(self.issue(issue, Some(repo), &c.short_sha, component));
+            self.collect_issue(collected, issue, repo, &c.short_sha, component);
         }
-        commit
+        let mut pull_requests: Vec<String> = refs.pull_requests.into_iter().map(|p| p.reference).collect();
+        pull_requests.dedup();
+        Commit {
+            url: repo.links.commit_url(c.sha.as_str()),
+            subject: c.subject().to_owned(),
+            merge: c.parents.len() > 1,
+            sha: c.sha.into(),
+            short_sha: c.short_sha,
+            author: c.author_name,
+            date: c.date,
+            pull_requests,
+            issues: refs.issues.into_iter().map(|i| i.key).collect(),
+        }
     }
 
-    fn pull_request(&self, pr: &PrRef, repo: &str, by: &str, component: &str) -> PullRequest {
+    fn collect_pr(&self, collected: &mut Collected, pr: &PrRef, repo: &Repo, by: &str, component: &str) {
+        let key = (pr.reference.clone(), Some(repo.url.clone()));
+        collected.pr(key, by, component, pr.title.as_ref(), || self.pull_request(pr, repo, by, component));
+    }
+
+    fn collect_issue(&self, collected: &mut Collected, issue: &IssueRef, repo: &Repo, by: &str, component: &str) {
+        // `#N` belongs to the repository of the text that names it; other keys are global.
+        let repository = match (&issue.project, issue.kind.as_str()) {
+            (Some(p), _) => Some(p.clone()),
+            (None, crate::extract::GITHUB) => Some(repo.url.clone()),
+            _ => None,
+        };
+        let key = (issue.kind.clone(), issue.key.clone(), repository.clone());
+        collected.issue(
+            key,
+            by,
+            component,
+            issue.closes,
+            || self.issue_url(issue, repo),
+            || self.issue(issue, repository, repo, by, component),
+        );
+    }
+
+    fn pull_request(&self, pr: &PrRef, repo: &Repo, by: &str, component: &str) -> PullRequest {
         PullRequest {
             reference: pr.reference.clone(),
             number: pr.number,
-            repository: Some(repo.to_owned()),
+            repository: Some(repo.url.clone()),
             title: pr.title.clone(),
-            url: pull_request_url(repo, &pr.reference, pr.number),
+            url: repo.links.pull_request_url(&pr.reference, pr.number),
             found_in: pr.source.as_str().into(),
             commits: vec![by.to_owned()],
             components: vec![component.to_owned()],
         }
     }
 
-    fn issue(&self, issue: &IssueRef, repo: Option<&str>, by: &str, component: &str) -> Issue {
-        let templates = self.product.map(|p| p.release_notes.issue_url.clone()).unwrap_or_default();
-        // `#N` belongs to the repository of the text that names it; other keys are global.
-        let repository = match (&issue.project, issue.kind.as_str()) {
-            (Some(p), _) => Some(p.clone()),
-            (None, crate::extract::GITHUB) => repo.map(str::to_owned),
-            _ => None,
-        };
+    fn issue_url(&self, issue: &IssueRef, repo: &Repo) -> Option<String> {
+        static NO_TEMPLATES: BTreeMap<String, String> = BTreeMap::new();
+        let templates = self.product.map_or(&NO_TEMPLATES, |p| &p.release_notes.issue_url);
+        repo.links.issue_url(templates, issue, self.options.jira_browse.as_deref())
+    }
+
+    fn issue(&self, issue: &IssueRef, repository: Option<String>, repo: &Repo, by: &str, component: &str) -> Issue {
         Issue {
             kind: issue.kind.clone(),
             key: issue.key.clone(),
             repository,
-            url: issue_url(&templates, issue, repo, self.options.jira_browse.as_deref()),
+            url: self.issue_url(issue, repo),
             closes: issue.closes,
             commits: vec![by.to_owned()],
             components: vec![component.to_owned()],
@@ -669,6 +762,18 @@ impl Run<'_> {
             status: None,
             assignee: None,
         }
+    }
+}
+
+/// A repository as the notes name it (URL, credentials redacted) and its links, parsed once.
+struct Repo {
+    url: String,
+    links: RepoLinks,
+}
+
+impl Repo {
+    fn of(url: String) -> Repo {
+        Repo { links: RepoLinks::of(&url), url }
     }
 }
 
@@ -697,6 +802,12 @@ fn join(dir: &str, file: &str) -> String {
     if dir.is_empty() { file.to_owned() } else { format!("{dir}/{file}") }
 }
 
+fn push_one(into: &mut Vec<String>, item: &str) {
+    if !into.iter().any(|i| i == item) {
+        into.push(item.to_owned());
+    }
+}
+
 fn push_unique(into: &mut Vec<String>, items: &[String]) {
     for item in items {
         if !into.contains(item) {
@@ -711,16 +822,17 @@ pub fn merge_prs(items: impl IntoIterator<Item = PullRequest>) -> Vec<PullReques
     // Position of each pull request in `out`: ranges of thousands of commits stay linear.
     let mut index: HashMap<(String, Option<String>), usize> = HashMap::new();
     for pr in items {
-        match index.get(&(pr.reference.clone(), pr.repository.clone())).and_then(|&i| out.get_mut(i)) {
-            Some(existing) => {
+        match index.entry((pr.reference.clone(), pr.repository.clone())) {
+            Entry::Occupied(at) => {
+                let Some(existing) = out.get_mut(*at.get()) else { continue };
                 push_unique(&mut existing.commits, &pr.commits);
                 push_unique(&mut existing.components, &pr.components);
                 if existing.title.is_none() {
                     existing.title = pr.title;
                 }
             }
-            None => {
-                index.insert((pr.reference.clone(), pr.repository.clone()), out.len());
+            Entry::Vacant(at) => {
+                at.insert(out.len());
                 out.push(pr);
             }
         }
@@ -733,9 +845,9 @@ pub fn merge_issues(items: impl IntoIterator<Item = Issue>) -> Vec<Issue> {
     let mut out: Vec<Issue> = Vec::new();
     let mut index: HashMap<(String, String, Option<String>), usize> = HashMap::new();
     for issue in items {
-        let key = (issue.kind.clone(), issue.key.clone(), issue.repository.clone());
-        match index.get(&key).and_then(|&i| out.get_mut(i)) {
-            Some(existing) => {
+        match index.entry((issue.kind.clone(), issue.key.clone(), issue.repository.clone())) {
+            Entry::Occupied(at) => {
+                let Some(existing) = out.get_mut(*at.get()) else { continue };
                 existing.closes |= issue.closes;
                 push_unique(&mut existing.commits, &issue.commits);
                 push_unique(&mut existing.components, &issue.components);
@@ -743,11 +855,82 @@ pub fn merge_issues(items: impl IntoIterator<Item = Issue>) -> Vec<Issue> {
                     existing.url = issue.url;
                 }
             }
-            None => {
-                index.insert(key, out.len());
+            Entry::Vacant(at) => {
+                at.insert(out.len());
                 out.push(issue);
             }
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pr(reference: &str, repo: &str, by: &str, component: &str, title: Option<&str>) -> PullRequest {
+        PullRequest {
+            reference: reference.into(),
+            number: 1,
+            repository: Some(repo.into()),
+            title: title.map(Into::into),
+            url: None,
+            found_in: "squash".into(),
+            commits: vec![by.into()],
+            components: vec![component.into()],
+        }
+    }
+
+    fn issue(key: &str, repo: Option<&str>, by: &str, closes: bool, url: Option<&str>) -> Issue {
+        Issue {
+            kind: "JIRA".into(),
+            key: key.into(),
+            repository: repo.map(Into::into),
+            url: url.map(Into::into),
+            closes,
+            commits: vec![by.into()],
+            components: vec!["api".into()],
+            summary: None,
+            status: None,
+            assignee: None,
+        }
+    }
+
+    #[test]
+    fn references_merged_while_collected_equal_the_lists_merged_afterwards() {
+        let prs = vec![
+            pr("#1", "r", "a1", "api", None),
+            pr("#2", "r", "a2", "api", Some("two")),
+            pr("#1", "r", "a3", "web", Some("one")),
+            pr("#1", "other", "a4", "api", None),
+            pr("#1", "r", "a1", "api", Some("later")),
+        ];
+        let issues = vec![
+            issue("A-1", None, "a1", false, None),
+            issue("A-2", Some("r"), "a2", true, Some("u2")),
+            issue("A-1", None, "a3", true, Some("u1")),
+            issue("A-1", Some("r"), "a4", false, None),
+            issue("A-1", None, "a1", false, Some("other")),
+        ];
+        let mut collected = Collected::default();
+        for p in &prs {
+            let key = (p.reference.clone(), p.repository.clone());
+            collected.pr(key, &p.commits[0], &p.components[0], p.title.as_ref(), || p.clone());
+        }
+        for i in &issues {
+            let key = (i.kind.clone(), i.key.clone(), i.repository.clone());
+            collected.issue(key, &i.commits[0], &i.components[0], i.closes, || i.url.clone(), || i.clone());
+        }
+        let merged = merge_prs(prs);
+        assert_eq!(collected.prs, merged);
+        assert_eq!(merged[0].commits, ["a1", "a3"]);
+        assert_eq!(merged[0].title.as_deref(), Some("one"));
+        let merged_issues = merge_issues(issues);
+        assert_eq!(collected.issues, merged_issues);
+        assert!(merged_issues[0].closes);
+        assert_eq!(merged_issues[0].url.as_deref(), Some("u1"));
+        // A merged list merges into itself: the release's lists of a single component are its lists.
+        assert_eq!(merge_prs(merged.clone()), merged);
+        assert_eq!(merge_issues(merged_issues.clone()), merged_issues);
+    }
 }

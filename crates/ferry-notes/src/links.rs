@@ -44,27 +44,12 @@ pub fn repo_path(repo: &str) -> Option<String> {
 
 /// Link to a commit on its forge.
 pub fn commit_url(repo: &str, sha: &str) -> Option<String> {
-    let (forge, base) = forge(repo)?;
-    Some(match forge {
-        Forge::GitHub => format!("{base}/commit/{sha}"),
-        Forge::GitLab => format!("{base}/-/commit/{sha}"),
-    })
+    RepoLinks::of(repo).commit_url(sha)
 }
 
 /// Link to a pull request (`#N`) or merge request (`!N`, or on GitLab any number) of `repo`.
 pub fn pull_request_url(repo: &str, reference: &str, number: u64) -> Option<String> {
-    let (forge, base) = forge(repo)?;
-    let base = match reference.split_once('!') {
-        Some((project, _)) if !project.is_empty() => {
-            let host = base.split('/').take(3).collect::<Vec<_>>().join("/");
-            format!("{host}/{project}")
-        }
-        _ => base,
-    };
-    Some(match forge {
-        Forge::GitHub => format!("{base}/pull/{number}"),
-        Forge::GitLab => format!("{base}/-/merge_requests/{number}"),
-    })
+    RepoLinks::of(repo).pull_request_url(reference, number)
 }
 
 /// The link of an issue: the product's `issueUrl` template for its kind (`{id}` = the key without `#`
@@ -78,45 +63,97 @@ pub fn issue_url(
     repo: Option<&str>,
     jira_browse: Option<&str>,
 ) -> Option<String> {
-    let repo_part = issue.project.clone().or_else(|| repo.and_then(repo_path));
-    if let Some(template) = templates.get(&issue.kind) {
-        // A template without {repo} only fits references of its own repository.
-        if issue.project.is_some() && !template.contains("{repo}") {
-            return issue.project.as_deref().and_then(|p| forge_issue(repo, p, issue.id()));
-        }
-        let number = issue.id().trim_start_matches(|c: char| !c.is_ascii_digit()).to_owned();
-        return Some(
-            template
-                .replace("{id}", issue.id())
-                .replace("{key}", &issue.key)
-                .replace("{number}", &number)
-                .replace("{repo}", repo_part.as_deref().unwrap_or("")),
-        );
-    }
-    match issue.kind.as_str() {
-        GITHUB => match &issue.project {
-            Some(project) => forge_issue(repo, project, issue.id()),
-            None => {
-                let (forge, base) = forge(repo?)?;
-                Some(match forge {
-                    Forge::GitHub => format!("{base}/issues/{}", issue.id()),
-                    Forge::GitLab => format!("{base}/-/issues/{}", issue.id()),
-                })
-            }
-        },
-        JIRA => jira_browse.map(|b| format!("{}/browse/{}", b.trim_end_matches('/'), issue.key)),
-        _ => None,
-    }
+    repo.map(RepoLinks::of).unwrap_or_default().issue_url(templates, issue, jira_browse)
 }
 
-/// `owner/repo#N` on the forge host of `repo`.
-fn forge_issue(repo: Option<&str>, project: &str, id: &str) -> Option<String> {
-    let (forge, base) = forge(repo?)?;
-    let host = base.split('/').take(3).collect::<Vec<_>>().join("/");
-    Some(match forge {
-        Forge::GitHub => format!("{host}/{project}/issues/{id}"),
-        Forge::GitLab => format!("{host}/{project}/-/issues/{id}"),
-    })
+/// The links of one repository, its URL parsed once: a range of thousands of commits links each
+/// commit, pull request and issue without parsing the URL again.
+#[derive(Debug, Clone, Default)]
+pub struct RepoLinks {
+    /// Forge and web base ([`forge`]); `None` for unknown hosts and URLs with credentials.
+    forge: Option<(Forge, String)>,
+    /// `owner/repo` ([`repo_path`]).
+    path: Option<String>,
+}
+
+impl RepoLinks {
+    /// The links of `repo` (any URL form [`RepoUrl`] reads).
+    pub fn of(repo: &str) -> RepoLinks {
+        RepoLinks { forge: forge(repo), path: repo_path(repo) }
+    }
+
+    /// Link to a commit ([`commit_url`]).
+    pub fn commit_url(&self, sha: &str) -> Option<String> {
+        let (forge, base) = self.forge.as_ref()?;
+        Some(match forge {
+            Forge::GitHub => format!("{base}/commit/{sha}"),
+            Forge::GitLab => format!("{base}/-/commit/{sha}"),
+        })
+    }
+
+    /// Link to a pull or merge request ([`pull_request_url`]).
+    pub fn pull_request_url(&self, reference: &str, number: u64) -> Option<String> {
+        let (forge, base) = self.forge.as_ref()?;
+        let base = match reference.split_once('!') {
+            Some((project, _)) if !project.is_empty() => {
+                let host = base.split('/').take(3).collect::<Vec<_>>().join("/");
+                format!("{host}/{project}")
+            }
+            _ => base.clone(),
+        };
+        Some(match forge {
+            Forge::GitHub => format!("{base}/pull/{number}"),
+            Forge::GitLab => format!("{base}/-/merge_requests/{number}"),
+        })
+    }
+
+    /// The link of an issue named in this repository ([`issue_url`]).
+    pub fn issue_url(
+        &self,
+        templates: &BTreeMap<String, String>,
+        issue: &IssueRef,
+        jira_browse: Option<&str>,
+    ) -> Option<String> {
+        if let Some(template) = templates.get(&issue.kind) {
+            // A template without {repo} only fits references of its own repository.
+            if issue.project.is_some() && !template.contains("{repo}") {
+                return issue.project.as_deref().and_then(|p| self.forge_issue(p, issue.id()));
+            }
+            let repo_part = issue.project.as_deref().or(self.path.as_deref()).unwrap_or("");
+            let number = issue.id().trim_start_matches(|c: char| !c.is_ascii_digit());
+            return Some(
+                template
+                    .replace("{id}", issue.id())
+                    .replace("{key}", &issue.key)
+                    .replace("{number}", number)
+                    .replace("{repo}", repo_part),
+            );
+        }
+        match issue.kind.as_str() {
+            GITHUB => match &issue.project {
+                Some(project) => self.forge_issue(project, issue.id()),
+                None => {
+                    let (forge, base) = self.forge.as_ref()?;
+                    Some(match forge {
+                        Forge::GitHub => format!("{base}/issues/{}", issue.id()),
+                        Forge::GitLab => format!("{base}/-/issues/{}", issue.id()),
+                    })
+                }
+            },
+            JIRA => jira_browse.map(|b| format!("{}/browse/{}", b.trim_end_matches('/'), issue.key)),
+            _ => None,
+        }
+    }
+
+    /// `owner/repo#N` on the forge host of this repository.
+    fn forge_issue(&self, project: &str, id: &str) -> Option<String> {
+        let (forge, base) = self.forge.as_ref()?;
+        let host = base.split('/').take(3).collect::<Vec<_>>().join("/");
+        Some(match forge {
+            Forge::GitHub => format!("{host}/{project}/issues/{id}"),
+            Forge::GitLab => format!("{host}/{project}/-/issues/{id}"),
+        })
+    }
 }
 
 #[cfg(test)]
