@@ -51,7 +51,7 @@ pub use list::{ReleaseItem, ReleasePage};
 pub use view::{
     ActionView, AppObservation, AppView, ApprovalGivenView, ApprovalView, Counters, EnvironmentHooks, EnvironmentView,
     FreezeOverrideView, FrozenView, GateFailureView, Issue, IssueDetail, IssueRef, PolicyView, PullRequestRef,
-    ReleaseView, RetryView, SoakView, StepLine, TerminateView, TriggerView, WorkflowLine,
+    ReleaseView, RetryView, RollbackView, SoakView, StepLine, TerminateView, TriggerView, WorkflowLine,
 };
 pub use wire::{
     ActionStatus, AppPhase, EnvironmentType, GateFailureReason, GitOperation, HookKind, IssueKind, PromotionAction,

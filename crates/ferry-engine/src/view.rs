@@ -131,6 +131,13 @@ pub fn release_view(state: &ReleaseState) -> ReleaseView {
         hooks,
         context: state.context().clone(),
         issues: state.issues().iter().map(issue).collect(),
+        rollback: snap.rollback.as_ref().map(|r| ferry_api::RollbackView {
+            environment: r.environment.to_string(),
+            target: r.target,
+            replaces: r.replaces,
+            reason: r.reason.clone(),
+            automatic: r.automatic,
+        }),
     }
 }
 

@@ -525,6 +525,7 @@ mod tests {
             hooks: vec![],
             context: Default::default(),
             issues: vec![],
+            rollback: None,
         }
     }
 

@@ -8,7 +8,16 @@ use ferry_store::Store;
 use super::drive::no_outcome;
 use super::{Active, Created, Engine, internal};
 use crate::handle::{EngineError, PromoteRequest, PromoteScope, Promoted};
+use crate::rollback::{self, RollbackRequest};
 use crate::snapshot::{FlowChoice, build_snapshot};
+
+/// What a parsed promote request creates.
+enum Choice {
+    /// A release whose snapshot is built from the configuration and git.
+    Snapshot(FlowChoice),
+    /// A rollback, built from an earlier release's snapshot.
+    Rollback(RollbackRequest),
+}
 
 impl<S: Store> Engine<S> {
     pub(super) fn promote(
@@ -24,6 +33,13 @@ impl<S: Store> Engine<S> {
                     EngineError::NotFound(format!("product {:?} is not configured", product.as_str()))
                 })?;
             let choice = match scope {
+                PromoteScope::Rollback { env, to, reason } => {
+                    let automatic = false;
+                    return Ok((
+                        product.clone(),
+                        Choice::Rollback(RollbackRequest { product, env, to, reason, automatic }),
+                    ));
+                }
                 PromoteScope::Environment { from, to } => FlowChoice::Manual { from, to },
                 PromoteScope::Flow(flow) => {
                     if !self.catalog.flows.contains_key(&flow) {
@@ -41,12 +57,19 @@ impl<S: Store> Engine<S> {
                     }
                 },
             };
-            Ok((product, choice))
+            Ok((product, Choice::Snapshot(choice)))
         })();
-        let (product, choice): (ProductName, FlowChoice) = match parsed {
+        let (product, choice): (ProductName, Choice) = match parsed {
             Ok(v) => v,
             Err(e) => {
                 let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let choice = match choice {
+            Choice::Snapshot(choice) => choice,
+            Choice::Rollback(request) => {
+                self.create_rollback(request, actor, reply);
                 return;
             }
         };
@@ -60,6 +83,23 @@ impl<S: Store> Engine<S> {
                     .map(|snapshot| (id, snapshot));
             let _ = tx.send(Created { result, reply, auto: None });
         });
+    }
+
+    /// Creates the rollback release `request` asks for: its target is read from the store and its
+    /// snapshot built off the engine, then it is created like any release. Returns its id.
+    pub(super) fn create_rollback(
+        &mut self,
+        request: RollbackRequest,
+        actor: String,
+        reply: tokio::sync::oneshot::Sender<Result<Promoted, EngineError>>,
+    ) -> ReleaseId {
+        let (store, catalog, tx) = (self.store.clone(), self.catalog.clone(), self.creating.clone());
+        let id = ReleaseId(self.ports.clock.new_id());
+        tokio::spawn(async move {
+            let result = rollback::prepare(&store, &catalog, request, &actor).await.map(|snapshot| (id, snapshot));
+            let _ = tx.send(Created { result, reply, auto: None });
+        });
+        id
     }
 
     /// Commits the releases whose snapshots are built (`batch`, in the order they came): their

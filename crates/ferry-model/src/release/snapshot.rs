@@ -163,6 +163,28 @@ pub struct ReleaseSnapshot {
     /// Flow timeout (`promotionTimeoutLimit`), serialized as a duration string (`1h30m`).
     #[serde(with = "duration_text")]
     pub timeout: Duration,
+    /// For a rollback release (flow `rollback`, SPEC §10): the release whose versions it restores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackOf>,
+}
+
+/// What a rollback release restores and why (SPEC §10).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackOf {
+    /// The environment rolled back.
+    pub environment: EnvName,
+    /// The release whose versions are restored (it was Successful in `environment`).
+    pub target: ReleaseId,
+    /// The release whose versions were in the environment when the rollback was created, if known.
+    #[serde(default)]
+    pub replaces: Option<ReleaseId>,
+    /// Why, as given by the initiator (or the failure that started an automatic rollback).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Whether the engine started it (`policy.autoRollback`) after `replaces` failed.
+    #[serde(default)]
+    pub automatic: bool,
 }
 
 impl ReleaseSnapshot {

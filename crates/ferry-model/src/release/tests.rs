@@ -124,6 +124,7 @@ fn snapshot() -> ReleaseSnapshot {
         ],
         release_hooks: Hooks { on_start: None, on_success: Some(wf("notify-done")), on_fail: Some(wf("notify-fail")) },
         timeout: Duration::from_secs(90 * 60),
+        rollback: None,
     }
 }
 

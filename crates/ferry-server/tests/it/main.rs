@@ -289,6 +289,7 @@ pub(crate) fn made_up_view(id: &str, product: &str, flow: &str, status: &str, cr
         hooks: vec![],
         context: Default::default(),
         issues: vec![],
+        rollback: None,
     }
 }
 
