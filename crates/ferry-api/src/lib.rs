@@ -39,7 +39,7 @@ pub use catalog::{
 };
 pub use control::{
     ApproveRequest, Approved, ClosePullRequest, PromoteRequest, Provider, PullRequest, PullRequestList, PullState,
-    StatusAccepted, StatusReport, TerminateRequest, WebhookResponse,
+    RollbackRequest, StatusAccepted, StatusReport, TerminateRequest, WebhookResponse,
 };
 pub use dora::{DoraFigures, DoraReport, DoraSeries, DoraWeek, DurationStats};
 pub use freezes::{Freeze, FreezeList, FreezeWindow, NewFreeze, Occurrence, UnfreezeRequest};

@@ -15,6 +15,7 @@ mod governance;
 mod notes;
 mod notifications;
 mod releases;
+mod rollback;
 mod tls;
 
 use std::str::FromStr;
