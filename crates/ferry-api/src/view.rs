@@ -194,6 +194,11 @@ pub struct EnvironmentView {
     /// The approvals its policy asks for before the action (SPEC §10); absent when none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalView>,
+    /// The rollback release started when the environment failed after its action
+    /// (`policy.autoRollback`, SPEC §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub rolled_back_by: Option<ReleaseId>,
 }
 
 /// The soak time of an environment: the remaining time is `until` minus now while it runs.

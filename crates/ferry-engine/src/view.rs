@@ -78,6 +78,7 @@ pub fn release_view(state: &ReleaseState) -> ReleaseView {
                 }),
                 soak: soak_view(state, i, env),
                 approval: approval_view(state, i, env),
+                rolled_back_by: env.rollback,
             }
         })
         .collect();

@@ -69,7 +69,8 @@ impl<S: Store> Engine<S> {
         let choice = match choice {
             Choice::Snapshot(choice) => choice,
             Choice::Rollback(request) => {
-                self.create_rollback(request, actor, reply);
+                let id = ReleaseId(self.ports.clock.new_id());
+                self.create_rollback(id, request, actor, reply, None);
                 return;
             }
         };
@@ -85,21 +86,47 @@ impl<S: Store> Engine<S> {
         });
     }
 
-    /// Creates the rollback release `request` asks for: its target is read from the store and its
-    /// snapshot built off the engine, then it is created like any release. Returns its id.
+    /// Creates rollback release `id` as `request` asks: its target is read from the store and its
+    /// snapshot built off the engine, then it is created like any release. `auto`: the product of an
+    /// automatic rollback, whose failure to be created is recorded as a product event.
     pub(super) fn create_rollback(
         &mut self,
+        id: ReleaseId,
         request: RollbackRequest,
         actor: String,
         reply: tokio::sync::oneshot::Sender<Result<Promoted, EngineError>>,
-    ) -> ReleaseId {
+        auto: Option<String>,
+    ) {
         let (store, catalog, tx) = (self.store.clone(), self.catalog.clone(), self.creating.clone());
-        let id = ReleaseId(self.ports.clock.new_id());
         tokio::spawn(async move {
             let result = rollback::prepare(&store, &catalog, request, &actor).await.map(|snapshot| (id, snapshot));
-            let _ = tx.send(Created { result, reply, auto: None });
+            let _ = tx.send(Created { result, reply, auto });
         });
-        id
+    }
+
+    /// Starts the rollbacks that the committed `events` of release `failed` record (SPEC §10,
+    /// `policy.autoRollback`): each restores the last release Successful in its environment before.
+    pub(super) fn start_auto_rollbacks(&mut self, failed: ReleaseId, events: &[ReleaseEvent]) {
+        let Some(product) = self.releases.get(&failed).map(|a| a.state.snapshot().product.clone()) else { return };
+        for event in events {
+            let ReleaseEvent::RollbackStarted { env, release, .. } = event else { continue };
+            tracing::info!(release = %failed, env = %env, rollback = %release, "starting an automatic rollback");
+            let request = RollbackRequest {
+                product: product.clone(),
+                env: env.clone(),
+                to: None,
+                reason: Some(format!("{env} failed after the promotion of release {failed}")),
+                automatic: true,
+            };
+            let (reply, _) = tokio::sync::oneshot::channel();
+            self.create_rollback(
+                *release,
+                request,
+                "ferry (auto-rollback)".to_owned(),
+                reply,
+                Some(product.to_string()),
+            );
+        }
     }
 
     /// Commits the releases whose snapshots are built (`batch`, in the order they came): their

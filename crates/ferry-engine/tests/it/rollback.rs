@@ -5,6 +5,7 @@
 
 use ferry_engine::testing::Fakes;
 use ferry_engine::{EngineError, PromoteRequest, PromoteScope};
+use ferry_store::Store;
 
 use crate::fakes::{PINNED, URL, config, seed};
 use crate::fixture::*;
@@ -197,4 +198,86 @@ async fn in_terminate_mode_a_rollback_supersedes_the_running_release() {
     let view = h.view(&id).await;
     assert_eq!(view["status"], "Suspended", "the rollback waits for its own approval: {view:#}");
     assert_eq!(view["reason"], "awaiting approval in prod (0 of 1)");
+}
+
+const AUTO: &str = "{ action: commit, autoRollback: true, approval: { required: 1, roles: [admin] } }";
+
+/// Approves prod of release `id` (its environment must have started) as carol, an admin.
+async fn approve_prod(h: &Harness, id: &str) {
+    let approver = ferry_engine::Approver { actor: "carol".into(), role: Some("admin".into()), comment: None };
+    h.engine.approve_as(id.parse().unwrap(), "prod".parse().unwrap(), approver).await.unwrap();
+}
+
+/// Promotes, approves prod once it started, and answers the release id.
+async fn promote_approved(h: &Harness) -> String {
+    let started = h.next_event(|e| e.body["type"] == "EnvironmentStarted" && e.body["env"] == "prod");
+    let id = h.promote(None, None, None).await;
+    assert_eq!(started.await.release_id, id);
+    approve_prod(h, &id).await;
+    id
+}
+
+/// Release 2.0.0 succeeds in prod (policy [`AUTO`]); 3.0.0 then fails there after its commit (the
+/// application turns Degraded). Answers both ids, prod's files after the first and the id of the
+/// rollback started for the second, once that rollback waits for its approval in prod.
+async fn failed_after_the_action() -> (Harness, Fakes, [String; 3], (String, String)) {
+    let (h, fakes) = start(AUTO).await;
+    let first = promote_approved(&h).await;
+    assert_eq!(h.wait_final(&first).await["status"], "Succeeded");
+    let after_first = prod_files(&fakes);
+    bump_dev(&fakes, "3.0.0");
+    fakes.status.script("shop-api-prod", ferry_engine::testing::FakeHealth::Degraded("CrashLoopBackOff".into()));
+    let started = h.next_event(|e| e.body["type"] == "EnvironmentStarted" && e.body["env"] == "prod");
+    let second = h.promote(None, None, None).await;
+    assert_eq!(started.await.release_id, second);
+    let known = [first.clone(), second.clone()];
+    let rollback_waits = h.next_event(move |e| {
+        e.body["type"] == "EnvironmentStarted" && e.body["env"] == "prod" && !known.contains(&e.release_id)
+    });
+    let recorded = h.next_event(|e| e.body["type"] == "RollbackStarted");
+    approve_prod(&h, &second).await;
+    let recorded = recorded.await;
+    assert_eq!(recorded.release_id, second, "recorded in the failed release's log");
+    let rollback = recorded.body["release"].as_str().unwrap().to_owned();
+    assert_eq!(rollback_waits.await.release_id, rollback);
+    (h, fakes, [first, second, rollback], after_first)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_after_the_action_starts_a_rollback_to_the_previous_release() {
+    let (h, fakes, [first, second, rollback], after_first) = failed_after_the_action().await;
+    let failed = h.wait_final(&second).await;
+    assert_eq!(failed["status"], "Failed", "{failed:#}");
+    assert_eq!(env_of(&failed, "prod")["rolledBackBy"], rollback.as_str(), "{failed:#}");
+    let view = h.view(&rollback).await;
+    assert_eq!(view["flow"], "rollback");
+    assert_eq!(view["initiator"], "ferry (auto-rollback)");
+    assert_eq!(view["rollback"]["automatic"], true);
+    assert_eq!(view["rollback"]["target"], first.as_str());
+    assert_eq!(view["rollback"]["replaces"], second.as_str());
+    assert_eq!(view["rollback"]["reason"], format!("prod failed after the promotion of release {second}"));
+    // The application recovers; the rollback passes its approval like any promotion into prod.
+    fakes.status.script("shop-api-prod", ferry_engine::testing::FakeHealth::Ready);
+    approve_prod(&h, &rollback).await;
+    let view = h.wait_final(&rollback).await;
+    assert_eq!(view["status"], "Succeeded", "{view:#}");
+    assert_eq!(prod_files(&fakes), after_first, "prod is back to the first release's files");
+    // Recorded once in the failed release's log.
+    let events = h.store.release_events(&second.parse().unwrap()).await.unwrap();
+    let started: Vec<_> = events.iter().filter(|e| e.body["type"] == "RollbackStarted").collect();
+    assert_eq!(started.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_that_fails_is_not_rolled_back() {
+    let (h, _fakes, [_, _, rollback], _) = failed_after_the_action().await;
+    // Still Degraded: the rollback fails after its own commit.
+    approve_prod(&h, &rollback).await;
+    let view = h.wait_final(&rollback).await;
+    assert_eq!(view["status"], "Failed", "{view:#}");
+    assert!(env_of(&view, "prod").get("rolledBackBy").is_none(), "{view:#}");
+    let events = h.store.release_events(&rollback.parse().unwrap()).await.unwrap();
+    assert!(events.iter().all(|e| e.body["type"] != "RollbackStarted"), "a rollback is never rolled back");
+    let page = h.store.list_releases(ferry_store::ReleaseFilter { limit: 50, ..Default::default() }).await.unwrap();
+    assert_eq!(page.items.len(), 3, "no further release was created");
 }

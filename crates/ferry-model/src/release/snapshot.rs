@@ -57,6 +57,9 @@ pub struct PolicySnapshot {
     /// Approvals needed before the action (SPEC §10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<crate::resources::ApprovalPolicy>,
+    /// Whether a failure after the action starts a rollback of the environment (SPEC §10).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_rollback: bool,
     /// Field (`action`, `preAction`, `postAction`) → who supplied it (`flow`, `policy NAME`, `default`).
     pub sources: BTreeMap<String, String>,
 }
@@ -80,6 +83,9 @@ impl From<&ResolvedPolicy> for PolicySnapshot {
         if let Some(approval) = &policy.approval {
             sources.insert("approval".to_owned(), approval.source.to_string());
         }
+        if let Some(auto) = &policy.auto_rollback {
+            sources.insert("autoRollback".to_owned(), auto.source.to_string());
+        }
         PolicySnapshot {
             action: policy.action.value,
             pre_action: policy.pre_action.as_ref().map(|r| r.value.clone()),
@@ -87,6 +93,7 @@ impl From<&ResolvedPolicy> for PolicySnapshot {
             pull_request: policy.pull_request.as_ref().map(|r| r.value.clone()),
             soak_time: policy.soak_time.as_ref().map(|r| r.value),
             approval: policy.approval.as_ref().map(|r| r.value.clone()),
+            auto_rollback: policy.auto_rollback.as_ref().is_some_and(|r| r.value),
             sources,
         }
     }

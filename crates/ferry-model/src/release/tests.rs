@@ -55,6 +55,7 @@ fn policy(action: Action, pre: Option<&str>, post: Option<&str>) -> PolicySnapsh
         pull_request: None,
         soak_time: None,
         approval: None,
+        auto_rollback: false,
         sources,
     }
 }
@@ -983,6 +984,7 @@ fn policy_snapshot_from_resolved_policy() {
         pull_request: None,
         soak_time: Some(Resolved { value: Duration::from_secs(1800), source: FieldSource::Flow }),
         approval: None,
+        auto_rollback: None,
         matched: vec![],
     };
     let snap = PolicySnapshot::from(&resolved);
@@ -1135,6 +1137,7 @@ fn variant_index(event: &ReleaseEvent) -> usize {
         ReleaseEvent::SoakPassed { .. } => 30,
         ReleaseEvent::SoakRelapsed { .. } => 31,
         ReleaseEvent::ApprovalGiven { .. } => 32,
+        ReleaseEvent::RollbackStarted { .. } => 33,
     }
 }
 
