@@ -288,8 +288,7 @@ mod tests {
     fn view() -> ReleaseView {
         let view = r#"{
             "id": "01940000-0000-7000-8000-000000000190", "product": "shop", "flow": "standard", "flowVersion": "3.0",
-        issues: vec![],
-        rollback: None,
+            "version": "1.4.2", "status": "Running", "initiator": "alice", "createdAt": "2026-01-05T10:00:00Z",
             "startedAt": "2026-01-05T10:00:00Z", "finishedAt": null, "reason": null, "retries": 0,
             "terminate": null, "lastRetry": null,
             "trigger": {"environment": "dev", "sha": "abcdef0123", "shortSha": "abcdef0", "message": "fix: login\n\nbody",
