@@ -23,6 +23,23 @@ pub struct PromoteRequest {
     pub to: Option<String>,
 }
 
+/// `POST /api/v1/products/{name}/rollback` (SPEC §10): the environment to roll back and, optionally,
+/// the release whose versions to restore.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// The environment to roll back (required).
+    #[serde(default)]
+    pub env: Option<String>,
+    /// The release whose versions to restore; it must have been Successful in `env`. Default: the last
+    /// release Successful in `env` before the one whose versions are there now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Why (at most 1000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// `POST /api/v1/releases/{id}/terminate`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -39,7 +39,7 @@ pub use catalog::{
 };
 pub use control::{
     ApproveRequest, Approved, ClosePullRequest, PromoteRequest, Provider, PullRequest, PullRequestList, PullState,
-    StatusAccepted, StatusReport, TerminateRequest, WebhookResponse,
+    RollbackRequest, StatusAccepted, StatusReport, TerminateRequest, WebhookResponse,
 };
 pub use dora::{DoraFigures, DoraReport, DoraSeries, DoraWeek, DurationStats};
 pub use freezes::{Freeze, FreezeList, FreezeWindow, NewFreeze, Occurrence, UnfreezeRequest};
@@ -51,7 +51,7 @@ pub use list::{ReleaseItem, ReleasePage};
 pub use view::{
     ActionView, AppObservation, AppView, ApprovalGivenView, ApprovalView, Counters, EnvironmentHooks, EnvironmentView,
     FreezeOverrideView, FrozenView, GateFailureView, Issue, IssueDetail, IssueRef, PolicyView, PullRequestRef,
-    ReleaseView, RetryView, SoakView, StepLine, TerminateView, TriggerView, WorkflowLine,
+    ReleaseView, RetryView, RollbackView, SoakView, StepLine, TerminateView, TriggerView, WorkflowLine,
 };
 pub use wire::{
     ActionStatus, AppPhase, EnvironmentType, GateFailureReason, GitOperation, HookKind, IssueKind, PromotionAction,

@@ -31,6 +31,10 @@ pub struct Notes {
     /// Whether these notes can no longer change: the release ended and every range was read without
     /// error. Only such notes are stored.
     pub settled: bool,
+    /// For a rollback release (SPEC §10): every range runs backwards, from the restored revision to the
+    /// one that was live, so its commits, pull requests and issues are what the rollback takes out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollback: bool,
 }
 
 /// The notes of one component: its ranges and what they contain.

@@ -61,6 +61,27 @@ pub struct ReleaseView {
     pub context: BTreeMap<String, String>,
     /// Open issues of the whole release, with their details.
     pub issues: Vec<Issue>,
+    /// For a rollback release (flow `rollback`, SPEC §10): what it restores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackView>,
+}
+
+/// What a rollback release restores (SPEC §10).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackView {
+    /// The environment rolled back.
+    pub environment: String,
+    /// The release whose versions are restored.
+    #[schema(value_type = String)]
+    pub target: ReleaseId,
+    /// The release whose versions were in the environment when the rollback was created.
+    #[schema(value_type = Option<String>)]
+    pub replaces: Option<ReleaseId>,
+    /// Why, as given by the initiator.
+    pub reason: Option<String>,
+    /// Whether the engine started it (`policy.autoRollback`).
+    pub automatic: bool,
 }
 
 /// A terminate request.
@@ -173,6 +194,11 @@ pub struct EnvironmentView {
     /// The approvals its policy asks for before the action (SPEC §10); absent when none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalView>,
+    /// The rollback release started when the environment failed after its action
+    /// (`policy.autoRollback`, SPEC §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub rolled_back_by: Option<ReleaseId>,
 }
 
 /// The soak time of an environment: the remaining time is `until` minus now while it runs.

@@ -1031,7 +1031,8 @@ fn flow(
 const ACTIONS: &[(&str, Action)] = &[("commit", Action::Commit), ("pr", Action::Pr), ("none", Action::None)];
 
 fn policy_fields(cx: &mut Cx<'_>, f: Field<'_, '_>) -> Option<PolicyFields> {
-    const FIELDS: [&str; 6] = ["action", "preAction", "postAction", "pullRequest", "soakTime", "approval"];
+    const FIELDS: [&str; 7] =
+        ["action", "preAction", "postAction", "pullRequest", "soakTime", "approval", "autoRollback"];
     object(cx, f, &FIELDS, |cx, p| {
         let action = opt(cx, p, "action", |cx, f| one_of(cx, f, "action", ACTIONS, &["commit", "pr", "none"]));
         let pre_action = opt(cx, p, "preAction", workflow_name);
@@ -1039,6 +1040,7 @@ fn policy_fields(cx: &mut Cx<'_>, f: Field<'_, '_>) -> Option<PolicyFields> {
         let pull_request = opt(cx, p, "pullRequest", git_provider::pull_request_options);
         let soak_time = opt(cx, p, "soakTime", governance::soak_time);
         let approval = opt(cx, p, "approval", governance::approval);
+        let auto_rollback = opt(cx, p, "autoRollback", boolean);
         Some(PolicyFields {
             action: action?,
             pre_action: pre_action?,
@@ -1046,6 +1048,7 @@ fn policy_fields(cx: &mut Cx<'_>, f: Field<'_, '_>) -> Option<PolicyFields> {
             pull_request: pull_request?,
             soak_time: soak_time?,
             approval: approval?,
+            auto_rollback: auto_rollback?,
         })
     })
 }
@@ -1114,6 +1117,7 @@ fn policy(cx: &mut Cx<'_>, spec: &mut Fields<'_>, name: String, dialect: Dialect
         pull_request: None,
         soak_time: None,
         approval: None,
+        auto_rollback: None,
     }) = &fields
     {
         let pos = spec.opt("policy").map(|p| p.node.pos).unwrap_or(spec.pos());

@@ -65,6 +65,16 @@ pub enum PromoteScope {
         /// Target environment.
         to: EnvName,
     },
+    /// A rollback of one environment (flow `rollback`, SPEC §10).
+    Rollback {
+        /// The environment rolled back.
+        env: EnvName,
+        /// The release whose versions to restore (default: the last one Successful in `env` before
+        /// the current one).
+        to: Option<ferry_model::names::ReleaseId>,
+        /// Why.
+        reason: Option<String>,
+    },
 }
 
 impl PromoteRequest {

@@ -13,6 +13,7 @@ pub mod handle;
 mod notes;
 pub mod plan;
 pub mod ports;
+mod rollback;
 mod snapshot;
 #[cfg(feature = "testing")]
 pub mod testing;

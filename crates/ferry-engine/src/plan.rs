@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use ferry_model::freeze::FreezeSet;
-use ferry_model::names::{AppName, EnvName, StepName, WorkflowName};
+use ferry_model::names::{AppName, EnvName, ReleaseId, StepName, WorkflowName};
 use ferry_model::release::{
     ActionStatus, AppPhase, AppState, EnvSnapshot, HookKind, ReleaseEvent, ReleaseState, RunId, RunTarget, Stage,
     StepSpec, WorkflowRun,
@@ -407,6 +407,10 @@ impl Planner<'_, '_> {
             }
         }
         if matches!(status, EnvStatus::Failed | EnvStatus::Terminated) {
+            if state.rollback_due_at(i) {
+                let release = ReleaseId((self.new_id)());
+                self.emit(ReleaseEvent::RollbackStarted { env: snap.name.clone(), release, at: self.input.now });
+            }
             if let Some(wf) = snap.hooks.on_fail.clone()
                 && env.current_hook_run(HookKind::OnFail).is_none()
             {

@@ -232,6 +232,7 @@ pub fn build_snapshot(
         environments,
         release_hooks,
         timeout,
+        rollback: None,
     };
     snapshot.check().map_err(EngineError::Internal)?;
     Ok(snapshot)

@@ -78,6 +78,7 @@ pub fn release_view(state: &ReleaseState) -> ReleaseView {
                 }),
                 soak: soak_view(state, i, env),
                 approval: approval_view(state, i, env),
+                rolled_back_by: env.rollback,
             }
         })
         .collect();
@@ -131,6 +132,13 @@ pub fn release_view(state: &ReleaseState) -> ReleaseView {
         hooks,
         context: state.context().clone(),
         issues: state.issues().iter().map(issue).collect(),
+        rollback: snap.rollback.as_ref().map(|r| ferry_api::RollbackView {
+            environment: r.environment.to_string(),
+            target: r.target,
+            replaces: r.replaces,
+            reason: r.reason.clone(),
+            automatic: r.automatic,
+        }),
     }
 }
 

@@ -60,6 +60,9 @@ pub struct ResolvedPolicy {
     /// `approval` (SPEC §10), if any source sets it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Resolved<ApprovalPolicy>>,
+    /// `autoRollback` (SPEC §10), if any source sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_rollback: Option<Resolved<bool>>,
     /// Every matching PromotionPolicy, strongest first.
     pub matched: Vec<PolicyName>,
 }
@@ -98,6 +101,7 @@ pub fn resolve_policy<'a>(
         pull_request: pick(&inline.pull_request, &matching, |f| &f.pull_request),
         soak_time: pick(&inline.soak_time, &matching, |f| &f.soak_time),
         approval: pick(&inline.approval, &matching, |f| &f.approval),
+        auto_rollback: pick(&inline.auto_rollback, &matching, |f| &f.auto_rollback),
         matched: matching.iter().map(|p| p.name.clone()).collect(),
     }
 }

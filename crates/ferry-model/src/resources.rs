@@ -475,6 +475,9 @@ pub struct PolicyFields {
     /// Approvals needed before the promotion action (SPEC §10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalPolicy>,
+    /// Whether a failure after the action starts a rollback of the environment (SPEC §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_rollback: Option<bool>,
 }
 
 /// `policy.approval` (SPEC §10): how many distinct people must approve before the action, and who may.

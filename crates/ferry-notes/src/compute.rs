@@ -17,6 +17,9 @@
 //!    final application's; otherwise unknown (warning; all history up to the promoted revision, capped).
 //!
 //! With several final environments the ranges are united.
+//!
+//! **Rollback releases** (flow `rollback`) promote an older revision: their ranges run backwards, from
+//! the restored revision to the one that was live, and list what the rollback takes out.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -149,6 +152,7 @@ pub fn compute(
         issues,
         warnings: run.warnings,
         settled: run.settled,
+        rollback: snapshot.rollback.is_some(),
     }
 }
 
@@ -305,8 +309,15 @@ impl Run<'_> {
         starts.dedup();
         let mut commits: Vec<CommitInfo> = Vec::new();
         let limit = self.options.commit_limit;
+        let rollback = self.state.snapshot().rollback.is_some();
         for start in starts {
-            match self.git.commits_between(&url, start.as_ref(), &to, Some(&source.path), false, limit + 1) {
+            // A rollback's range runs backwards: from the restored revision to the one that was live.
+            let (from, until) = match (rollback, start) {
+                (false, start) => (start, to.clone()),
+                (true, Some(live)) => (Some(to.clone()), live),
+                (true, None) => continue,
+            };
+            match self.git.commits_between(&url, from.as_ref(), &until, Some(&source.path), false, limit + 1) {
                 Ok(list) => {
                     notes.gitops.truncated |= list.len() > limit;
                     commits.extend(list);
@@ -621,7 +632,9 @@ impl Run<'_> {
         let source_url = to_img.git_repo.clone();
         self.fetch(&source_url);
         let limit = self.options.commit_limit;
-        match self.git.commits_between(&source_url, Some(&a), &b, None, self.options.first_parent, limit + 1) {
+        // A rollback takes out the source commits between the restored image and the live one.
+        let (first, last) = if self.state.snapshot().rollback.is_some() { (&b, &a) } else { (&a, &b) };
+        match self.git.commits_between(&source_url, Some(first), last, None, self.options.first_parent, limit + 1) {
             Ok(mut list) => {
                 let truncated = list.len() > limit;
                 list.truncate(limit);

@@ -13,12 +13,13 @@ pub fn markdown(notes: &Notes) -> String {
         None => notes.product.clone(),
     };
     let _ = writeln!(out, "## {}\n", md(&title));
-    let _ = writeln!(
-        out,
-        "Changes since the revisions live in {} before release `{}`.\n",
-        list_words(&notes.final_environments),
-        short_id(&notes.release)
-    );
+    let envs = list_words(&notes.final_environments);
+    let release = short_id(&notes.release);
+    if notes.rollback {
+        let _ = writeln!(out, "Rollback `{release}`: the changes below, live in {envs} before it, are taken out.\n");
+    } else {
+        let _ = writeln!(out, "Changes since the revisions live in {envs} before release `{release}`.\n");
+    }
     if !notes.pull_requests.is_empty() {
         out.push_str("### Pull requests\n\n");
         for pr in &notes.pull_requests {
@@ -181,9 +182,10 @@ pub fn md(text: &str) -> String {
 pub fn text(notes: &Notes) -> String {
     let mut out = String::new();
     let version = notes.version.as_deref().map(|v| format!(" {v}")).unwrap_or_default();
+    let what = if notes.rollback { "taking out what was live in" } else { "since what was live in" };
     let _ = writeln!(
         out,
-        "Release {} of {}{version} · since what was live in {}\n",
+        "Release {} of {}{version} · {what} {}\n",
         short_id(&notes.release),
         notes.product,
         list_words(&notes.final_environments)

@@ -292,6 +292,50 @@ pub(crate) async fn promote<S: Store>(
     Ok((StatusCode::CREATED, [(LOCATION, location)], Json(body)).into_response())
 }
 
+/// `POST /api/v1/products/{name}/rollback` (SPEC §10): a release of flow `rollback` into one
+/// environment. Scope: the product and the environment's type, like a single-environment promotion.
+pub(crate) async fn rollback<S: Store>(
+    State(st): State<AppState<S>>,
+    PathParam(name): PathParam<ProductName>,
+    principal: Principal,
+    RawBody(bytes): RawBody,
+) -> Result<Response, ApiError> {
+    principal.check_scope(name.as_str(), [])?;
+    let body: wire::RollbackRequest = parse_json(&bytes)?;
+    let env = body.env.ok_or_else(|| ApiError::invalid_field("env", "required: the environment to roll back"))?;
+    let env = EnvName::new(env).map_err(|e| ApiError::invalid_field("env", e))?;
+    let to = body
+        .to
+        .map(|t| {
+            ReleaseId::from_str(t.trim()).map_err(|e| ApiError::invalid_field("to", format!("not a release id: {e}")))
+        })
+        .transpose()?;
+    let reason = body.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+    if let Some(reason) = &reason {
+        crate::control::check_length("reason", reason)?;
+    }
+    let c = st.engine.catalog();
+    if !c.products.contains_key(&name) {
+        return Err(unknown_product(&name, &c));
+    }
+    let Some(environment) = c.environments.get(&env) else {
+        return Err(ApiError::not_found(format!(
+            "unknown environment {:?} (known environments: {})",
+            env.as_str(),
+            known(c.environments.keys().map(EnvName::as_str))
+        )));
+    };
+    principal.check_scope(name.as_str(), [environment.env_type])?;
+    let request = PromoteRequest { product: name, scope: PromoteScope::Rollback { env, to, reason } };
+    let promoted = st.engine.promote(request, principal.actor()).await?;
+    let id = promoted.release;
+    let body = release_view(&st, &id)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("release {id} was created but its view cannot be found")))?;
+    let location = format!("/api/v1/releases/{id}");
+    Ok((StatusCode::CREATED, [(LOCATION, location)], Json(body)).into_response())
+}
+
 pub(crate) async fn releases<S: Store>(
     State(st): State<AppState<S>>,
     RawQuery(query): RawQuery,

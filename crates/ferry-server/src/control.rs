@@ -72,7 +72,7 @@ pub(crate) fn text_field(field: &str, value: Option<String>, required: &str) -> 
     Ok(value.to_owned())
 }
 
-fn check_length(field: &str, value: &str) -> Result<(), ApiError> {
+pub(crate) fn check_length(field: &str, value: &str) -> Result<(), ApiError> {
     let n = value.chars().count();
     if n > MAX_REASON {
         return Err(ApiError::invalid_field(field, format!("must be at most {MAX_REASON} characters (it has {n})")));

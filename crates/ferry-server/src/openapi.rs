@@ -43,6 +43,7 @@ use crate::routes::{Access, ROUTES, Route};
     ferry_api::GitProviderList,
     ferry_api::NotificationList,
     ferry_api::PromoteRequest,
+    ferry_api::RollbackRequest,
     ferry_api::ReleasePage,
     ferry_api::ReleaseView,
     ferry_api::LogPage,
@@ -219,6 +220,11 @@ fn catalog(route: &Route) -> Option<Op> {
             .describe("An empty body runs the product's first flow; `flow` runs that flow; `from` and `to` promote one environment.")
             .params(vec![product()])
             .body("PromoteRequest", false)
+            .errors(&[400, 404, 409, 422, 503]),
+        ("POST", "/api/v1/products/{name}/rollback") => op("rollback", "releases", "Roll an environment back (SPEC §10)", Answer { status: 201, description: "Created; Location names the rollback release.", content: json("ReleaseView"), location: true })
+            .describe("Creates a release of flow `rollback` that promotes into `env` alone, as one normal promotion commit through the usual phases, the versions release `to` put there (default: the last release Successful in `env` before the one whose versions are there now). A `to` that was never Successful in `env`, or no earlier Successful release, is 422. The product's concurrency rule applies: queued behind a running release (`queue`), or terminating the releases that have not finished `env` (`terminate`).")
+            .params(vec![product()])
+            .body("RollbackRequest", true)
             .errors(&[400, 404, 409, 422, 503]),
         ("GET", "/api/v1/environments") => op("listEnvironments", "configuration", "List environments", ok(200, "The environments of the configuration in use.", json("EnvironmentList")))
             .describe("In dashboard order."),

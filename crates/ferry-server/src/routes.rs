@@ -58,6 +58,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/products", Read, "products.list"),
     r("GET", "/api/v1/products/{name}", Read, "product.get"),
     r("POST", "/api/v1/products/{name}/promote", Promote, "product.promote"),
+    r("POST", "/api/v1/products/{name}/rollback", Promote, "product.rollback"),
     r("GET", "/api/v1/environments", Read, "environments.list"),
     r("GET", "/api/v1/applications", Read, "applications.list"),
     r("GET", "/api/v1/flows", Read, "flows.list"),
@@ -135,6 +136,7 @@ fn table<S: Store>() -> Table<S> {
         .add(get.clone(), "/api/v1/products", api::products::<S>)
         .add(get.clone(), "/api/v1/products/{name}", api::product::<S>)
         .add(post.clone(), "/api/v1/products/{name}/promote", api::promote::<S>)
+        .add(post.clone(), "/api/v1/products/{name}/rollback", api::rollback::<S>)
         .add(get.clone(), "/api/v1/environments", api::environments::<S>)
         .add(get.clone(), "/api/v1/applications", api::applications::<S>)
         .add(get.clone(), "/api/v1/flows", api::flows::<S>)

@@ -625,6 +625,36 @@ pub(crate) enum ReleaseCommand {
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
     },
+    /// Roll an environment back: a release of flow `rollback` promotes into ENV alone, as one normal
+    /// promotion commit through the usual phases, the versions an earlier release put there (default:
+    /// the last release Successful in ENV before the one whose versions are there now).
+    ///
+    /// With --wait, follows it and exits 0 when it Succeeded, 1 otherwise.
+    #[command(
+        after_help = "Examples:\n  ferry release rollback shop --env prod-eu --reason 'checkout errors'\n  ferry release rollback shop --env staging --to 0190a5c2-7e41-7c3d-9b1e-5d2f8a6c4e10 --wait"
+    )]
+    Rollback {
+        /// Product.
+        product: String,
+        /// The environment to roll back.
+        #[arg(long, value_name = "ENV")]
+        env: String,
+        /// The release whose versions to restore (it must have been Successful in ENV).
+        #[arg(long, value_name = "RELEASE_ID")]
+        to: Option<String>,
+        /// Why (stored and shown with the rollback; at most 1000 characters).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// Follow the rollback until it finishes.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up after this long (e.g. 30m) and exit 1; the release goes on.
+        #[arg(long, requires = "wait", value_parser = parse_duration_arg, value_name = "DURATION")]
+        timeout: Option<std::time::Duration>,
+        /// Output format (json: the created release; with --wait, the finished one).
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
     /// Retry a Failed release from the point of failure (same release id).
     ///
     /// With --wait, follows it and exits 0 when it Succeeded, 1 otherwise.

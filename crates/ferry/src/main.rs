@@ -226,6 +226,10 @@ fn dispatch(command: Command, globals: &Globals) -> anyhow::Result<ExitCode> {
                     release::logs(&c, &id, &release::LogOptions { env, app, step, follow, output }).await
                 }
                 ReleaseCommand::Terminate { id, reason, output } => release::terminate(&c, &id, &reason, output).await,
+                ReleaseCommand::Rollback { product, env, to, reason, wait, timeout, output } => {
+                    let request = ferry_api::RollbackRequest { env: Some(env), to, reason };
+                    release::rollback(&c, &product, request, release::Wait { wait, timeout }, output).await
+                }
                 ReleaseCommand::Retry { id, wait, timeout, output } => {
                     release::retry(&c, &id, release::Wait { wait, timeout }, output).await
                 }

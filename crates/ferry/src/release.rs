@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ferry_api::{
     ApproveRequest, Approved, EnvironmentList, LogPage, LogStream, ProductDetail, PromoteRequest, ReleaseItem,
-    ReleasePage, ReleaseView, TerminateRequest,
+    ReleasePage, ReleaseView, RollbackRequest, TerminateRequest,
 };
 use ferry_model::status::ReleaseStatus;
 use serde_json::json;
@@ -289,6 +289,36 @@ pub async fn promote(
 ) -> anyhow::Result<ExitCode> {
     let body = serde_json::to_value(PromoteRequest { flow, from, to })?;
     let created: ReleaseView = client.post_as(&format!("/api/v1/products/{}/promote", enc(product)), &body).await?;
+    follow_created(client, created, product, wait, output).await
+}
+
+/// `release rollback` (SPEC §10): a release of flow `rollback` into `env`.
+pub async fn rollback(
+    client: &Client,
+    product: &str,
+    request: RollbackRequest,
+    wait: Wait,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let body = serde_json::to_value(request)?;
+    let created: ReleaseView = client.post_as(&format!("/api/v1/products/{}/rollback", enc(product)), &body).await?;
+    if output != Output::Json
+        && let Some(r) = &created.rollback
+    {
+        let replaces = r.replaces.map(|id| format!(", replacing release {id}")).unwrap_or_default();
+        println!("rolling {} back to release {}{replaces}", r.environment, r.target);
+    }
+    follow_created(client, created, product, wait, output).await
+}
+
+/// Prints a release just created, and with `wait`, follows it until it finishes.
+async fn follow_created(
+    client: &Client,
+    created: ReleaseView,
+    product: &str,
+    wait: Wait,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
     let id = created.id.to_string();
     if !wait.wait {
         if output == Output::Json {
@@ -525,6 +555,7 @@ mod tests {
             hooks: vec![],
             context: Default::default(),
             issues: vec![],
+            rollback: None,
         }
     }
 

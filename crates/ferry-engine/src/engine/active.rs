@@ -204,6 +204,7 @@ mod tests {
             }],
             release_hooks: Hooks::default(),
             timeout: std::time::Duration::from_secs(timeout_s),
+            rollback: None,
         };
         ReleaseState::new(ReleaseId(uuid::Uuid::from_u128(id)), snapshot, at).expect("valid")
     }

@@ -8,7 +8,16 @@ use ferry_store::Store;
 use super::drive::no_outcome;
 use super::{Active, Created, Engine, internal};
 use crate::handle::{EngineError, PromoteRequest, PromoteScope, Promoted};
+use crate::rollback::{self, RollbackRequest};
 use crate::snapshot::{FlowChoice, build_snapshot};
+
+/// What a parsed promote request creates.
+enum Choice {
+    /// A release whose snapshot is built from the configuration and git.
+    Snapshot(FlowChoice),
+    /// A rollback, built from an earlier release's snapshot.
+    Rollback(RollbackRequest),
+}
 
 impl<S: Store> Engine<S> {
     pub(super) fn promote(
@@ -24,6 +33,13 @@ impl<S: Store> Engine<S> {
                     EngineError::NotFound(format!("product {:?} is not configured", product.as_str()))
                 })?;
             let choice = match scope {
+                PromoteScope::Rollback { env, to, reason } => {
+                    let automatic = false;
+                    return Ok((
+                        product.clone(),
+                        Choice::Rollback(RollbackRequest { product, env, to, reason, automatic }),
+                    ));
+                }
                 PromoteScope::Environment { from, to } => FlowChoice::Manual { from, to },
                 PromoteScope::Flow(flow) => {
                     if !self.catalog.flows.contains_key(&flow) {
@@ -41,12 +57,20 @@ impl<S: Store> Engine<S> {
                     }
                 },
             };
-            Ok((product, choice))
+            Ok((product, Choice::Snapshot(choice)))
         })();
-        let (product, choice): (ProductName, FlowChoice) = match parsed {
+        let (product, choice): (ProductName, Choice) = match parsed {
             Ok(v) => v,
             Err(e) => {
                 let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let choice = match choice {
+            Choice::Snapshot(choice) => choice,
+            Choice::Rollback(request) => {
+                let id = ReleaseId(self.ports.clock.new_id());
+                self.create_rollback(id, request, actor, reply, None);
                 return;
             }
         };
@@ -60,6 +84,49 @@ impl<S: Store> Engine<S> {
                     .map(|snapshot| (id, snapshot));
             let _ = tx.send(Created { result, reply, auto: None });
         });
+    }
+
+    /// Creates rollback release `id` as `request` asks: its target is read from the store and its
+    /// snapshot built off the engine, then it is created like any release. `auto`: the product of an
+    /// automatic rollback, whose failure to be created is recorded as a product event.
+    pub(super) fn create_rollback(
+        &mut self,
+        id: ReleaseId,
+        request: RollbackRequest,
+        actor: String,
+        reply: tokio::sync::oneshot::Sender<Result<Promoted, EngineError>>,
+        auto: Option<String>,
+    ) {
+        let (store, catalog, tx) = (self.store.clone(), self.catalog.clone(), self.creating.clone());
+        tokio::spawn(async move {
+            let result = rollback::prepare(&store, &catalog, request, &actor).await.map(|snapshot| (id, snapshot));
+            let _ = tx.send(Created { result, reply, auto });
+        });
+    }
+
+    /// Starts the rollbacks that the committed `events` of release `failed` record (SPEC §10,
+    /// `policy.autoRollback`): each restores the last release Successful in its environment before.
+    pub(super) fn start_auto_rollbacks(&mut self, failed: ReleaseId, events: &[ReleaseEvent]) {
+        let Some(product) = self.releases.get(&failed).map(|a| a.state.snapshot().product.clone()) else { return };
+        for event in events {
+            let ReleaseEvent::RollbackStarted { env, release, .. } = event else { continue };
+            tracing::info!(release = %failed, env = %env, rollback = %release, "starting an automatic rollback");
+            let request = RollbackRequest {
+                product: product.clone(),
+                env: env.clone(),
+                to: None,
+                reason: Some(format!("{env} failed after the promotion of release {failed}")),
+                automatic: true,
+            };
+            let (reply, _) = tokio::sync::oneshot::channel();
+            self.create_rollback(
+                *release,
+                request,
+                "ferry (auto-rollback)".to_owned(),
+                reply,
+                Some(product.to_string()),
+            );
+        }
     }
 
     /// Commits the releases whose snapshots are built (`batch`, in the order they came): their

@@ -102,6 +102,7 @@ impl<S: Store> Engine<S> {
         if let Some((before, created)) = before {
             self.observe(&before, &next, &events, created);
         }
+        self.start_auto_rollbacks(id, &events);
         Ok(())
     }
 

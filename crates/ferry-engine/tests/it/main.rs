@@ -12,4 +12,5 @@ mod freezes;
 mod governance;
 mod parity;
 mod replicas;
+mod rollback;
 mod scenarios;

@@ -118,7 +118,8 @@ impl ReleaseState {
             | ReleaseEvent::SoakStarted { .. }
             | ReleaseEvent::SoakPassed { .. }
             | ReleaseEvent::SoakRelapsed { .. }
-            | ReleaseEvent::ApprovalGiven { .. } => self.apply_governance(event),
+            | ReleaseEvent::ApprovalGiven { .. }
+            | ReleaseEvent::RollbackStarted { .. } => self.apply_governance(event),
             _ => self.apply_lifecycle(event),
         }
     }

@@ -124,6 +124,16 @@ pub enum ReleaseEvent {
         /// When.
         at: Timestamp,
     },
+    /// An environment whose policy has `autoRollback` failed after its action landed: a rollback
+    /// release of it (flow `rollback`, SPEC §10) is started with id `release`.
+    RollbackStarted {
+        /// Environment.
+        env: EnvName,
+        /// The rollback release.
+        release: ReleaseId,
+        /// When.
+        at: Timestamp,
+    },
     /// A workflow run started (trigger, pre/post action, or a hook). Starting a run for a slot (same
     /// target) that already has one supersedes the earlier run.
     WorkflowRunStarted {
@@ -382,6 +392,7 @@ impl ReleaseEvent {
             ReleaseEvent::SoakPassed { .. } => "SoakPassed",
             ReleaseEvent::SoakRelapsed { .. } => "SoakRelapsed",
             ReleaseEvent::ApprovalGiven { .. } => "ApprovalGiven",
+            ReleaseEvent::RollbackStarted { .. } => "RollbackStarted",
             ReleaseEvent::WorkflowRunStarted { .. } => "WorkflowRunStarted",
             ReleaseEvent::StepStarted { .. } => "StepStarted",
             ReleaseEvent::StepAdded { .. } => "StepAdded",
@@ -422,6 +433,7 @@ impl ReleaseEvent {
             | ReleaseEvent::SoakPassed { at, .. }
             | ReleaseEvent::SoakRelapsed { at, .. }
             | ReleaseEvent::ApprovalGiven { at, .. }
+            | ReleaseEvent::RollbackStarted { at, .. }
             | ReleaseEvent::WorkflowRunStarted { at, .. }
             | ReleaseEvent::StepStarted { at, .. }
             | ReleaseEvent::StepAdded { at, .. }

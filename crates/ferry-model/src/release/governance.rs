@@ -1,5 +1,5 @@
 //! Release governance (SPEC §10): environments held by freeze windows and their overrides, the soak
-//! time after the Post-Action, and approvals before the action.
+//! time after the Post-Action, approvals before the action, and automatic rollbacks.
 
 use super::*;
 
@@ -44,6 +44,26 @@ impl ReleaseState {
     pub fn soak_done(&self, i: usize) -> bool {
         self.soak_time_at(i).is_none()
             || self.environments.get(i).and_then(|e| e.soak.as_ref()).is_some_and(|s| s.passed_at.is_some())
+    }
+
+    /// Whether environment `i` is due for an automatic rollback (SPEC §10): its policy has
+    /// `autoRollback`, it Failed after its action landed, the release is no rollback itself and none
+    /// was started for it yet (once per release and environment, retries included).
+    pub fn rollback_due_at(&self, i: usize) -> bool {
+        let (Some(snap), Some(env)) = (self.snapshot.environments.get(i), self.environments.get(i)) else {
+            return false;
+        };
+        !snap.is_trigger
+            && snap.policy.as_ref().is_some_and(|p| p.auto_rollback)
+            && self.snapshot.flow != crate::dora::ROLLBACK_FLOW
+            && env.rollback.is_none()
+            && self.status_at(i) == EnvStatus::Failed
+            && env.apps.iter().any(AppState::action_landed)
+    }
+
+    /// The rollback releases started for failed environments, in flow order.
+    pub fn rollbacks(&self) -> impl Iterator<Item = (&EnvName, ReleaseId)> {
+        self.environments.iter().filter_map(|e| Some((&e.name, e.rollback?)))
     }
 
     /// How many more distinct approvals the action into environment `i` needs (0 without a policy).
@@ -200,6 +220,14 @@ impl ReleaseState {
                     comment: comment.clone(),
                     at: *at,
                 });
+                Ok(())
+            }
+            ReleaseEvent::RollbackStarted { env, release, .. } => {
+                let i = self.env_idx(name, env)?;
+                if !self.rollback_due_at(i) {
+                    return Err(reject(name, format!("{env} is not due for an automatic rollback")));
+                }
+                self.environments[i].rollback = Some(*release);
                 Ok(())
             }
             other => Err(ApplyError::Rejected {

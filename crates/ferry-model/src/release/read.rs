@@ -21,6 +21,7 @@ impl ReleaseState {
                 freeze_override: None,
                 soak: None,
                 approvals: Vec::new(),
+                rollback: None,
             })
             .collect();
         Ok(ReleaseState {

@@ -57,6 +57,9 @@ pub struct PolicySnapshot {
     /// Approvals needed before the action (SPEC §10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<crate::resources::ApprovalPolicy>,
+    /// Whether a failure after the action starts a rollback of the environment (SPEC §10).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_rollback: bool,
     /// Field (`action`, `preAction`, `postAction`) → who supplied it (`flow`, `policy NAME`, `default`).
     pub sources: BTreeMap<String, String>,
 }
@@ -80,6 +83,9 @@ impl From<&ResolvedPolicy> for PolicySnapshot {
         if let Some(approval) = &policy.approval {
             sources.insert("approval".to_owned(), approval.source.to_string());
         }
+        if let Some(auto) = &policy.auto_rollback {
+            sources.insert("autoRollback".to_owned(), auto.source.to_string());
+        }
         PolicySnapshot {
             action: policy.action.value,
             pre_action: policy.pre_action.as_ref().map(|r| r.value.clone()),
@@ -87,6 +93,7 @@ impl From<&ResolvedPolicy> for PolicySnapshot {
             pull_request: policy.pull_request.as_ref().map(|r| r.value.clone()),
             soak_time: policy.soak_time.as_ref().map(|r| r.value),
             approval: policy.approval.as_ref().map(|r| r.value.clone()),
+            auto_rollback: policy.auto_rollback.as_ref().is_some_and(|r| r.value),
             sources,
         }
     }
@@ -163,6 +170,28 @@ pub struct ReleaseSnapshot {
     /// Flow timeout (`promotionTimeoutLimit`), serialized as a duration string (`1h30m`).
     #[serde(with = "duration_text")]
     pub timeout: Duration,
+    /// For a rollback release (flow `rollback`, SPEC §10): the release whose versions it restores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackOf>,
+}
+
+/// What a rollback release restores and why (SPEC §10).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackOf {
+    /// The environment rolled back.
+    pub environment: EnvName,
+    /// The release whose versions are restored (it was Successful in `environment`).
+    pub target: ReleaseId,
+    /// The release whose versions were in the environment when the rollback was created, if known.
+    #[serde(default)]
+    pub replaces: Option<ReleaseId>,
+    /// Why, as given by the initiator (or the failure that started an automatic rollback).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Whether the engine started it (`policy.autoRollback`) after `replaces` failed.
+    #[serde(default)]
+    pub automatic: bool,
 }
 
 impl ReleaseSnapshot {

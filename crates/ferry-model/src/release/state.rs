@@ -368,6 +368,9 @@ pub struct EnvState {
     /// Approvals of the promotion into this environment (SPEC §10), oldest first, one per actor.
     #[serde(default)]
     pub approvals: Vec<Approval>,
+    /// The rollback release started when the environment failed after its action (SPEC §10).
+    #[serde(default)]
+    pub rollback: Option<ReleaseId>,
 }
 
 /// The soak time of an environment.

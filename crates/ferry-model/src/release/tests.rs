@@ -55,6 +55,7 @@ fn policy(action: Action, pre: Option<&str>, post: Option<&str>) -> PolicySnapsh
         pull_request: None,
         soak_time: None,
         approval: None,
+        auto_rollback: false,
         sources,
     }
 }
@@ -124,6 +125,7 @@ fn snapshot() -> ReleaseSnapshot {
         ],
         release_hooks: Hooks { on_start: None, on_success: Some(wf("notify-done")), on_fail: Some(wf("notify-fail")) },
         timeout: Duration::from_secs(90 * 60),
+        rollback: None,
     }
 }
 
@@ -982,6 +984,7 @@ fn policy_snapshot_from_resolved_policy() {
         pull_request: None,
         soak_time: Some(Resolved { value: Duration::from_secs(1800), source: FieldSource::Flow }),
         approval: None,
+        auto_rollback: None,
         matched: vec![],
     };
     let snap = PolicySnapshot::from(&resolved);
@@ -1134,6 +1137,7 @@ fn variant_index(event: &ReleaseEvent) -> usize {
         ReleaseEvent::SoakPassed { .. } => 30,
         ReleaseEvent::SoakRelapsed { .. } => 31,
         ReleaseEvent::ApprovalGiven { .. } => 32,
+        ReleaseEvent::RollbackStarted { .. } => 33,
     }
 }
 
@@ -1609,4 +1613,58 @@ fn self_approval_when_allowed_and_approvals_where_none_are_asked() {
     // An automatic release's initiator is its commit author.
     assert!(crate::resources::is_initiator("Alice", "Alice · ferry (auto)"));
     assert!(!crate::resources::is_initiator("ferry", "Alice · ferry (auto)"));
+}
+
+// ------------------------------------------------------------------------------------- automatic rollback
+
+/// Staging (soak time, `autoRollback` as given, flow `flow`) soaking after its action landed.
+fn rollback_sim(auto_rollback: bool, flow: &str) -> Sim {
+    let mut snap = staging_with(|p| {
+        p.soak_time = Some(Duration::from_secs(1800));
+        p.auto_rollback = auto_rollback;
+    });
+    snap.flow = flow.to_owned();
+    let mut sim = Sim::with(snap);
+    sim.dev_done();
+    sim.start_env("staging");
+    sim.staging_done();
+    let at = sim.at();
+    sim.ok(ReleaseEvent::SoakStarted { env: env("staging"), until: ts(sim.clock + 1800), at });
+    sim
+}
+
+fn relapse(sim: &mut Sim) {
+    let at = sim.at();
+    sim.ok(ReleaseEvent::SoakRelapsed { env: env("staging"), app: app("shop-api-staging"), message: "x".into(), at });
+}
+
+#[test]
+fn a_rollback_is_recorded_once_for_an_environment_that_failed_after_its_action() {
+    let rollback = ReleaseId(uuid::Uuid::from_u128(77));
+    let started = |sim: &mut Sim| {
+        let at = sim.at();
+        ReleaseEvent::RollbackStarted { env: env("staging"), release: rollback, at }
+    };
+    let mut sim = rollback_sim(true, "standard");
+    let early = started(&mut sim);
+    let early = sim.err(early);
+    assert!(early.to_string().contains("not due for an automatic rollback"), "{early}");
+    relapse(&mut sim);
+    let staging = sim.state.snapshot().environments.iter().position(|e| e.name == env("staging")).unwrap();
+    assert!(sim.state.rollback_due_at(staging), "staging failed after its action");
+    let event = started(&mut sim);
+    sim.ok(event);
+    assert_eq!(sim.state.rollbacks().collect::<Vec<_>>(), [(&env("staging"), rollback)]);
+    let again = started(&mut sim);
+    let again = sim.err(again);
+    assert!(again.to_string().contains("not due"), "once per release and environment: {again}");
+
+    // Without autoRollback, or in a rollback release, nothing is due.
+    for (auto, flow) in [(false, "standard"), (true, crate::dora::ROLLBACK_FLOW)] {
+        let mut sim = rollback_sim(auto, flow);
+        relapse(&mut sim);
+        let event = started(&mut sim);
+        let refused = sim.err(event);
+        assert!(refused.to_string().contains("not due"), "{auto} {flow}: {refused}");
+    }
 }

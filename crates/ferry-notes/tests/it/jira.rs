@@ -110,6 +110,7 @@ fn issue(key: &str, kind: &str) -> Issue {
 fn notes(keys: &[&str]) -> Notes {
     let issues: Vec<Issue> = keys.iter().map(|k| issue(k, "JIRA")).chain([issue("#5", "GITHUB")]).collect();
     Notes {
+        rollback: false,
         release: "r".into(),
         product: "shop".into(),
         version: None,

@@ -167,3 +167,35 @@ fn without_reports_or_history_the_notes_say_what_is_unknown() {
     let md = render::markdown(&notes);
     assert!(md.contains("Source range unknown"), "{md}");
 }
+
+#[test]
+fn a_rollbacks_notes_list_what_it_takes_out() {
+    use ferry_model::release::{ReleaseState, RollbackOf};
+    let fx = Fixture::new();
+    // Prod runs release 1; the rollback restores the initial layout (the commit before r1-api).
+    let initial = fx.rev("gitops", "r1-api~1");
+    let mut snapshot = fx.snapshot("0.9.0", &initial, &initial);
+    snapshot.flow = ferry_model::dora::ROLLBACK_FLOW.to_owned();
+    let release_1: ferry_model::ReleaseId = RELEASE_1.parse().unwrap();
+    snapshot.rollback = Some(RollbackOf {
+        environment: "prod".parse().unwrap(),
+        target: "01900000-0000-7000-8000-000000000000".parse().unwrap(),
+        replaces: Some(release_1),
+        reason: None,
+        automatic: false,
+    });
+    let id = "01900000-0000-7000-8000-000000000003".parse().unwrap();
+    let state = ReleaseState::new(id, snapshot, jiff::Timestamp::from_second(1_767_400_000).unwrap()).unwrap();
+    let notes = compute(&state, &fx.catalog(), &fx.git, &fx.lookup(), &Options::default());
+    assert!(notes.rollback);
+    let api = component(&notes, "api");
+    assert_eq!(api.gitops.from[0].revision.as_deref(), Some(fx.rev("gitops", "r1-api").as_str()), "live: release 1");
+    assert_eq!(subjects(&api.gitops.commits), ["api: first release SHOP-90"], "what release 1 brought, taken out");
+    let web = component(&notes, "web");
+    assert_eq!(subjects(&web.gitops.commits), ["web: first release (#30)"]);
+    assert!(keys(&notes.issues).contains(&"SHOP-90".to_owned()), "{:?}", keys(&notes.issues));
+    assert!(notes.pull_requests.iter().any(|p| p.reference == "#30"), "{:?}", notes.pull_requests);
+    let markdown = render::markdown(&notes);
+    assert!(markdown.contains("are taken out"), "{markdown}");
+    assert!(render::text(&notes).contains("taking out what was live in prod"));
+}

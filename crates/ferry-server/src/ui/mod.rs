@@ -77,6 +77,7 @@ pub const ROUTES: &[Route] = &[
     ui_route("GET", "/releases/{id}/notes", Access::Read, "ui.notes"),
     ui_route("POST", "/releases/{id}/terminate", Access::Promote, "release.terminate"),
     ui_route("POST", "/releases/{id}/retry", Access::Promote, "release.retry"),
+    ui_route("POST", "/products/{name}/rollback", Access::Promote, "product.rollback"),
     ui_route("GET", "/notifications/failed", Access::Admin, "ui.notifications"),
     ui_route("POST", "/notifications/failed/{id}/redeliver", Access::Admin, "notification.redeliver"),
     ui_route("GET", "/signin", Access::Public, "ui.signin"),
@@ -102,6 +103,7 @@ pub(crate) fn table<S: Store>() -> Table<S> {
         .add(get.clone(), "/releases/{id}/notes", notes::<S>)
         .add(post.clone(), "/releases/{id}/terminate", terminate::<S>)
         .add(post.clone(), "/releases/{id}/retry", retry::<S>)
+        .add(post.clone(), "/products/{name}/rollback", rollback::<S>)
         .add(get.clone(), "/notifications/failed", notifications::failed::<S>)
         .add(post.clone(), "/notifications/failed/{id}/redeliver", notifications::redeliver::<S>)
         .add(get.clone(), "/signin", session::sign_in_form::<S>)
@@ -901,6 +903,42 @@ async fn retry<S: Store>(
             let e = ApiError::from(e);
             let v = load_release(&st, &rid).await?;
             Ok(release_response(&v, e.status, Some(format!("Retry failed: {}", e.message)), false))
+        }
+    }
+}
+
+/// `POST /products/{name}/rollback` (form `env`, optional `to` and `reason`): creates the rollback
+/// (SPEC §10) and shows its release page; a refusal is an error page naming what is wrong.
+async fn rollback<S: Store>(
+    State(st): State<AppState<S>>,
+    Path(raw): Path<String>,
+    principal: Principal,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let product = ProductName::from_str(&raw).map_err(|e| UiError::bad_request(format!("product: {e}")))?;
+    let form = form(&body)?;
+    let env = field(&form, "env").map(str::trim).unwrap_or_default();
+    let env = ferry_model::EnvName::from_str(env).map_err(|e| UiError::bad_request(format!("env: {e}")))?;
+    let to = match field(&form, "to").map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => {
+            Some(ReleaseId::from_str(t).map_err(|_| UiError::bad_request(format!("to: {t:?} is not a release id")))?)
+        }
+        None => None,
+    };
+    let reason = field(&form, "reason").map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned);
+    if let Some(r) = &reason {
+        crate::control::check_length("reason", r)?;
+    }
+    let catalog = st.engine.catalog();
+    let env_type = catalog.environments.get(&env).map(|e| e.env_type);
+    principal.check_scope(product.as_str(), env_type)?;
+    let scope = ferry_engine::PromoteScope::Rollback { env, to, reason };
+    let request = ferry_engine::PromoteRequest { product, scope };
+    match st.engine.promote(request, principal.actor()).await {
+        Ok(created) => Ok(see_other(&pages::release_href(&created.release.to_string()))),
+        Err(e) => {
+            let e = ApiError::from(e);
+            Err(UiError::new(e.status, format!("Roll back failed: {}", e.message)))
         }
     }
 }

@@ -15,6 +15,7 @@ mod governance;
 mod notes;
 mod notifications;
 mod releases;
+mod rollback;
 mod tls;
 
 use std::str::FromStr;
@@ -289,6 +290,7 @@ pub(crate) fn made_up_view(id: &str, product: &str, flow: &str, status: &str, cr
         hooks: vec![],
         context: Default::default(),
         issues: vec![],
+        rollback: None,
     }
 }
 

@@ -171,6 +171,23 @@ impl Ferry {
         self.scratch.join(name)
     }
 
+    /// Commits version `tag` of every component to dev (on top of what Ferry pushed) and pushes it.
+    pub fn bump_dev(&self, tag: &str) {
+        let work = self._dir.path().join("gitops-work");
+        git(&work, &["pull", "-q", "--rebase", "origin", "main"]);
+        for comp in COMPONENTS {
+            std::fs::write(work.join(format!("apps/{comp}/dev/values.yaml")), values(tag, "dev")).unwrap();
+        }
+        git(&work, &["commit", "-q", "-am", &format!("release {tag}")]);
+        git(&work, &["push", "-q", "origin", "main"]);
+    }
+
+    /// prod's `values.yaml` of `component` on main.
+    pub fn prod_values(&self, component: &str) -> String {
+        let bare = self._dir.path().join("gitops.git");
+        git(&bare, &["show", &format!("main:apps/{component}/prod/values.yaml")])
+    }
+
     /// Starts a release of the standard flow; returns its id.
     pub async fn promote(&self, actor: &str) -> String {
         let request = PromoteRequest {

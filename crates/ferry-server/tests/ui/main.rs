@@ -459,3 +459,47 @@ async fn a_wide_release_draws_its_large_level_as_one_node_and_the_product_pages_
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_roll_back_button_of_an_environment_card_restores_the_previous_release() {
+    let ferry = Ferry::start(Spec { qa: "{}", prod: "{}", workflows: "" }).await;
+    let first = ferry.promote("alice").await;
+    assert_eq!(ferry.wait_final(&first).await["status"], "Succeeded");
+    let after_first = ferry.prod_values("api");
+    ferry.bump_dev("3.0.0");
+    let second = ferry.promote("bob").await;
+    assert_eq!(ferry.wait_final(&second).await["status"], "Succeeded");
+    assert!(ferry.prod_values("api").contains("3.0.0"));
+
+    with_browser(|b| async move {
+        b.client.goto(&ferry.url(&format!("/releases/{second}"))).await.unwrap();
+        b.wait_for("prod's card", Locator::Css("#env-prod")).await;
+        assert!(b.client.find(Locator::Css("#rollback-prod")).await.is_ok(), "prod's card offers Roll back");
+        assert!(b.client.find(Locator::Css("#rollback-dev")).await.is_err(), "the trigger environment does not");
+        b.screenshot("release-roll-back").await;
+        click(&b, "prod's Roll back button", "#rollback-prod").await;
+        // The browser lands on the rollback's page, which follows it live to its end.
+        b.wait_for("the rollback release's page", Locator::XPath("//dd/em[text()='Rollback']")).await;
+        let restores = b.client.find(Locator::Css("dd[data-rollback]")).await.unwrap().text().await.unwrap();
+        assert!(restores.starts_with("rollback of prod to release "), "{restores}");
+        b.wait_for("the rollback to succeed", Locator::Css("#release-status .badge[data-status='Succeeded']")).await;
+        let id = b.js("return document.getElementById('release-body').dataset.release;").await;
+        let id = id.as_str().unwrap().to_owned();
+        assert!(id != first && id != second, "a new release: {id}");
+        let api = ferry.api_view(&id).await;
+        assert_eq!(api["flow"], "rollback");
+        assert_eq!(api["rollback"]["target"], first.as_str(), "{api:#}");
+        assert_eq!(api["rollback"]["environment"], "prod");
+        assert_eq!(ferry.prod_values("api"), after_first, "prod is back to the first release's values");
+        b.screenshot("rollback-succeeded").await;
+
+        // The rollback replaced the second release: rolling prod back again from the first release's
+        // page restores the second.
+        b.client.goto(&ferry.url(&format!("/releases/{first}"))).await.unwrap();
+        click(&b, "prod's Roll back button", "#rollback-prod").await;
+        b.wait_for("the second rollback to succeed", Locator::Css("#release-status .badge[data-status='Succeeded']"))
+            .await;
+        assert!(ferry.prod_values("api").contains("3.0.0"));
+    })
+    .await;
+}

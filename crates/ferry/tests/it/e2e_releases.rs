@@ -109,7 +109,7 @@ spec:
     }
 
     /// Promotion commits on main for `env`.
-    fn promotion_commits(&self, env: &str) -> Vec<String> {
+    pub(super) fn promotion_commits(&self, env: &str) -> Vec<String> {
         let log =
             git(&self.bare, &["log", "--format=%H %(trailers:key=Ferry-Environment,valueonly,separator=)", "main"]);
         log.lines().filter(|l| l.ends_with(&format!(" {env}"))).map(|l| l[..40].to_owned()).collect()

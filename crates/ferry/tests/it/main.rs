@@ -574,6 +574,7 @@ mod e2e_ops;
 mod e2e_postgres;
 mod e2e_releases;
 mod e2e_replicas;
+mod e2e_rollback;
 mod e2e_service;
 mod e2e_tls;
 mod pg_cluster;

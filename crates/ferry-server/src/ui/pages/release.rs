@@ -125,6 +125,10 @@ pub(crate) struct EnvCard {
     pub(crate) soak: Option<String>,
     /// Who approved, and who may still approve while the action waits (SPEC §10).
     pub(crate) approval: Option<String>,
+    /// The rollback started when it failed after its action (`policy.autoRollback`): (link, text).
+    pub(crate) rolled_back_by: Option<(String, String)>,
+    /// Whether the card offers "Roll back" (target environments, for promoters and admins).
+    pub(crate) can_roll_back: bool,
 }
 
 /// The soak line of an environment card: the time left while it runs (from `now`).
@@ -268,6 +272,8 @@ pub(crate) struct ReleaseData {
     pub(crate) error: Option<String>,
     /// The CSRF token of the retry and terminate forms.
     pub(crate) csrf: String,
+    /// For a rollback release: (link to the restored release, what it restores where).
+    pub(crate) rollback: Option<(String, String)>,
 }
 
 /// A level of a large release graph in the summary above it: its size and the link that expands
@@ -434,6 +440,11 @@ pub(super) fn env_card(v: &ReleaseView, env: &EnvView, now: Timestamp) -> EnvCar
         freezes: Vec::new(),
         soak: env.soak.as_ref().map(|s| soak_line(s, now)),
         approval: env.approval.as_ref().map(|a| approval_line(a, &v.initiator)),
+        rolled_back_by: env.rolled_back_by.map(|r| {
+            let id = r.to_string();
+            (release_href(&id), format!("rolled back by release {}", short_id(&id)))
+        }),
+        can_roll_back: false,
     }
 }
 
@@ -526,8 +537,13 @@ pub(crate) fn release(v: &ReleaseView, now: Timestamp, options: ReleaseOptions) 
         href: release_href(id),
         product: v.product.clone(),
         product_href: product_href(&v.product),
-        flow: if v.flow == "manual" { "Manual".to_owned() } else { v.flow.clone() },
-        flow_href: (v.flow != "manual" && !v.flow.is_empty()).then(|| flow_href(&v.flow)),
+        flow: match v.flow.as_str() {
+            "manual" => "Manual".to_owned(),
+            ferry_model::dora::ROLLBACK_FLOW => "Rollback".to_owned(),
+            _ => v.flow.clone(),
+        },
+        flow_href: (!matches!(v.flow.as_str(), "manual" | ferry_model::dora::ROLLBACK_FLOW | ""))
+            .then(|| flow_href(&v.flow)),
         flow_version: v.flow_version.clone().unwrap_or_default(),
         version: v.version.clone().unwrap_or_default(),
         initiator: v.initiator.clone(),
@@ -551,13 +567,23 @@ pub(crate) fn release(v: &ReleaseView, now: Timestamp, options: ReleaseOptions) 
         grouped: grouped.hidden,
         graph_toggle,
         cards_href: ReleaseOptions { all_cards: true, ..options }.href(id, &[]),
-        envs: v.environments.iter().filter(|e| needs_card(e)).map(|e| env_card(v, e, now)).collect(),
+        envs: v
+            .environments
+            .iter()
+            .filter(|e| needs_card(e))
+            .map(|e| EnvCard { can_roll_back: may_change && !e.is_trigger, ..env_card(v, e, now) })
+            .collect(),
         hidden_cards: v.environments.iter().filter(|e| !needs_card(e)).count(),
         hooks,
         hook_count,
         show_hooks: false,
         error: None,
         csrf: context.csrf,
+        rollback: v.rollback.as_ref().map(|r| {
+            let target = r.target.to_string();
+            let how = if r.automatic { "automatic rollback" } else { "rollback" };
+            (release_href(&target), format!("{how} of {} to release {}", r.environment, short_id(&target)))
+        }),
     }
 }
 
