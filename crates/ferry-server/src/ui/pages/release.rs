@@ -33,6 +33,8 @@ pub(crate) struct StepItem {
     pub(crate) class: &'static str,
     pub(crate) icon: Icon,
     pub(crate) href: String,
+    /// `approved by WHO (ROLE): COMMENT` for an approved approval step.
+    pub(crate) approved: Option<String>,
 }
 
 /// A workflow line of a card.
@@ -70,6 +72,7 @@ pub(super) fn workflow_item(release: &str, line: &WorkflowLine) -> WorkflowItem 
                     class: badge.class(),
                     icon: Icon(badge.tone.icon()),
                     href: step_href(release, &line.runs, &s.name),
+                    approved: s.approved.as_ref().map(step_approval_line),
                 }
             })
             .collect(),
@@ -143,6 +146,18 @@ fn soak_line(soak: &ferry_api::SoakView, now: Timestamp) -> String {
         }
         None => format!("soak time {} after the Post-Action", soak.time),
     }
+}
+
+/// Who approved an approval step, their role and why.
+fn step_approval_line(a: &ferry_api::ApprovalGivenView) -> String {
+    let mut line = format!("approved by {}", a.actor);
+    if let Some(role) = &a.role {
+        line.push_str(&format!(" ({role})"));
+    }
+    if let Some(comment) = &a.comment {
+        line.push_str(&format!(": {comment}"));
+    }
+    line
 }
 
 /// The approval line of an environment card: who approved, and who may still approve (the initiator
