@@ -617,6 +617,31 @@ mod tests {
     }
 
     #[test]
+    fn an_approved_approval_step_says_who_approved_it_and_why() {
+        let step = |name: &str, approved| ferry_api::StepLine {
+            name: name.into(),
+            status: ferry_model::status::StepStatus::Success,
+            approved,
+        };
+        let given = ferry_api::ApprovalGivenView {
+            actor: "carol".into(),
+            role: Some("promoter".into()),
+            comment: Some("dashboards are green".into()),
+            at: at("2026-03-01T09:00:00Z"),
+        };
+        let line: WorkflowLine = serde_json::from_value(serde_json::json!({
+            "stage": "preAction", "hook": null, "name": "sign-off", "status": "Success", "steps": [], "runs": [],
+        }))
+        .unwrap();
+        let line = WorkflowLine { steps: vec![step("approve", Some(given.clone())), step("after", None)], ..line };
+        let item = workflow_item("r1", &line);
+        assert_eq!(item.steps[0].approved.as_deref(), Some("approved by carol (promoter): dashboards are green"));
+        assert_eq!(item.steps[1].approved, None);
+        let bare = ferry_api::ApprovalGivenView { role: None, comment: None, ..given };
+        assert_eq!(step_approval_line(&bare), "approved by carol");
+    }
+
+    #[test]
     fn the_approval_line_names_who_approved_and_who_may_still() {
         let mut a = ferry_api::ApprovalView {
             required: 2,
