@@ -180,7 +180,7 @@ impl WeekRollup {
     }
 
     /// The figures of `parts` together, over a window of `days` days.
-    pub fn figures<'a>(parts: &[&'a WeekRollup], days: f64) -> Figures {
+    pub fn figures(parts: &[&WeekRollup], days: f64) -> Figures {
         let mut f = Figures::default();
         for p in parts {
             f.deployments += p.deployments;
