@@ -419,6 +419,9 @@ pub struct StepLine {
     /// Status across the runs.
     #[schema(schema_with = schema::step_status)]
     pub status: StepStatus,
+    /// Who approved it, when it is an approval step that was approved (the latest among the runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<ApprovalGivenView>,
 }
 
 /// An issue as listed in an environment.

@@ -4,7 +4,8 @@
 //! `POST /api/v1/applications/{name}/sync`) and behaves like Argo CD over time. It watches a
 //! repository through a [`Revisions`] source: after a commit on an application's path it reports
 //! OutOfSync, runs a sync operation (at once with auto-sync, or when a sync is requested) and, after a
-//! configurable delay, reports the outcome its [`Behaviour`] says.
+//! configurable delay, reports the outcome its [`Behaviour`] says. A healthy application can also turn
+//! Degraded later, without a new operation ([`ArgoCdStandIn::degrade`]).
 //!
 //! The JSON is written here by hand, independently of Ferry's client types, so that a field name
 //! Ferry gets wrong shows as a failing test.
@@ -213,6 +214,20 @@ impl ArgoCdStandIn {
         if let Some(a) = self.shared.apps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_mut(app) {
             a.behaviour = behaviour;
         }
+    }
+
+    /// Turns `app` Degraded now with `message` on its Deployment, as Argo CD reports an application
+    /// whose pods start failing some time after a sync (no new operation, a later health assessment):
+    /// the application's health and the Deployment's resource health say so, `reconciledAt` moves
+    /// on, and every watch stream gets the change as an event. The next sync operation assesses health
+    /// afresh (by its [`Behaviour`]).
+    pub fn degrade(&self, app: &str, message: &str) {
+        if let Some(a) = self.shared.apps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_mut(app) {
+            a.health = "Degraded";
+            a.degraded_resource = Some(message.to_owned());
+            a.reconciled_at = now().max(a.op.as_ref().and_then(|o| o.finished_at).unwrap_or(Timestamp::UNIX_EPOCH));
+        }
+        self.shared.version.send_modify(|v| *v += 1);
     }
 
     /// Reconciles `app` now: its health is assessed again (after any finished operation).

@@ -91,7 +91,15 @@ pub fn release_view(state: &ReleaseState) -> ReleaseView {
             hook: r.target.hook().map(Into::into),
             name: r.workflow.to_string(),
             status: r.status(),
-            steps: r.steps.iter().map(|s| StepLine { name: s.name.to_string(), status: s.status }).collect(),
+            steps: r
+                .steps
+                .iter()
+                .map(|s| StepLine {
+                    name: s.name.to_string(),
+                    status: s.status,
+                    approved: s.approved.as_ref().map(step_approval),
+                })
+                .collect(),
             runs: vec![r.id],
         })
         .collect();
@@ -188,9 +196,21 @@ fn workflow_line(line: model::WorkflowLine) -> WorkflowLine {
         hook: line.hook.map(Into::into),
         name: line.name.to_string(),
         status: line.status,
-        steps: line.steps.into_iter().map(|s| StepLine { name: s.name.to_string(), status: s.status }).collect(),
+        steps: line
+            .steps
+            .into_iter()
+            .map(|s| StepLine {
+                name: s.name.to_string(),
+                status: s.status,
+                approved: s.approved.as_ref().map(step_approval),
+            })
+            .collect(),
         runs: line.runs,
     }
+}
+
+fn step_approval(a: &model::StepApproval) -> ferry_api::ApprovalGivenView {
+    ferry_api::ApprovalGivenView { actor: a.actor.clone(), role: a.role.clone(), comment: a.comment.clone(), at: a.at }
 }
 
 fn issue(i: &model::Issue) -> Issue {

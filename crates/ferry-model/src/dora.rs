@@ -16,6 +16,9 @@
 //! * **time to restore** runs from a change failure (the Failed outcome, or the rolled-back
 //!   deployment) to the next Successful outcome in the same environment;
 //! * percentiles are nearest-rank; weeks start on Monday 00:00 UTC.
+//!
+//! Stores keep these figures pre-aggregated per week ([`rollup`]); [`compute`] is the reference
+//! they are tested against.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +28,8 @@ use serde::{Deserialize, Serialize};
 use crate::EnvName;
 use crate::release::ReleaseState;
 use crate::status::EnvStatus;
+
+pub mod rollup;
 
 /// The flow name of rollback releases.
 pub const ROLLBACK_FLOW: &str = "rollback";

@@ -1,7 +1,8 @@
 //! DORA metrics (SPEC §10): `GET /api/v1/dora`, the figures of the product page
-//! `/products/{name}/dora`, and the gauges on `/metrics`. Every figure comes from the store's
-//! environment outcomes of the window (an indexed range read, never a replay of release logs),
-//! computed by `ferry_model::dora`.
+//! `/products/{name}/dora`, and the gauges on `/metrics`. Every figure comes from the store's weekly
+//! rollups (one row per environment and week from the first Monday of the window on) and the
+//! outcomes of the window's first, partial week (`ferry_model::dora::rollup`); nothing replays
+//! release logs or reads every outcome of the window.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -9,9 +10,10 @@ use std::fmt::Write as _;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use ferry_api::{DoraFigures, DoraReport, DoraSeries, DoraWeek, DurationStats};
+use ferry_model::dora::rollup::{self, Decided, WeekRollup};
 use ferry_model::dora::{self, EnvOutcome, Figures, OutcomeStatus, Percentiles, Window};
 use ferry_model::{EnvName, ProductName};
-use ferry_store::{OutcomeQuery, OutcomeRow, Store, StoreError};
+use ferry_store::{DecidedOutcomeRow, DoraWeekRow, OutcomeQuery, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::AppState;
@@ -64,18 +66,14 @@ pub(crate) async fn report<S: Store>(st: &AppState<S>, q: DoraQuery, now: Timest
         Some(s) => s,
         None => now.checked_sub(SignedDuration::from_hours(24 * DEFAULT_DAYS)).unwrap_or(now),
     };
-    let rows = st
-        .store
-        .outcomes(OutcomeQuery {
-            product: Some(q.product.to_string()),
-            environment: q.env.as_ref().map(ToString::to_string),
-            since: Some(since),
-            until: Some(now),
-        })
-        .await?;
-    let outcomes = model_outcomes(rows)?;
     let window = Window { since, until: now };
-    let mut names: Vec<EnvName> = outcomes.iter().map(|o| o.environment.clone()).collect();
+    let (head, weeks) =
+        read(&st.store, Some(q.product.to_string()), q.env.as_ref().map(ToString::to_string), window).await?;
+    let head: Vec<Decided> = head.into_iter().map(|(_, d)| d).collect();
+    let mut names: Vec<EnvName> = head.iter().map(|d| d.outcome.environment.clone()).collect();
+    for w in &weeks {
+        names.push(EnvName::new(&w.environment).map_err(|_| bad_row("environment", &w.environment))?);
+    }
     if let Some(env) = &q.env {
         names.push(env.clone());
     }
@@ -85,31 +83,59 @@ pub(crate) async fn report<S: Store>(st: &AppState<S>, q: DoraQuery, now: Timest
     let rank: BTreeMap<&EnvName, usize> =
         catalog.environments_in_order().into_iter().enumerate().map(|(i, e)| (&e.name, i)).collect();
     names.sort_by_key(|n| (rank.get(n).copied().unwrap_or(usize::MAX), n.clone()));
+    let all_weeks: Vec<(Timestamp, &WeekRollup)> = weeks.iter().map(|w| (w.week, &w.rollup)).collect();
     let environments = names
         .into_iter()
         .map(|name| {
-            let mine: Vec<EnvOutcome> = outcomes.iter().filter(|o| o.environment == name).cloned().collect();
-            series(Some(name.to_string()), &dora::compute(&mine, window))
+            let head: Vec<Decided> = head.iter().filter(|d| d.outcome.environment == name).cloned().collect();
+            let weeks: Vec<(Timestamp, &WeekRollup)> =
+                weeks.iter().filter(|w| w.environment == name.as_str()).map(|w| (w.week, &w.rollup)).collect();
+            series(Some(name.to_string()), &rollup::report(&head, &weeks, window))
         })
         .collect();
     Ok(DoraReport {
         product: q.product.to_string(),
         since,
         until: now,
-        all: series(None, &dora::compute(&outcomes, window)),
+        all: series(None, &rollup::report(&head, &all_weeks, window)),
         environments,
     })
 }
 
-/// Stored rows as the model's outcomes.
-fn model_outcomes(rows: Vec<OutcomeRow>) -> Result<Vec<EnvOutcome>, StoreError> {
+/// What the figures of `window` are made of: the decided outcomes of its first, partial week and the
+/// week rollups after it (of one product, or of every product).
+async fn read<S: Store>(
+    store: &S,
+    product: Option<String>,
+    environment: Option<String>,
+    window: Window,
+) -> Result<(Vec<(String, Decided)>, Vec<DoraWeekRow>), StoreError> {
+    let head_end = rollup::head_end(window);
+    let head = OutcomeQuery {
+        product: product.clone(),
+        environment: environment.clone(),
+        since: Some(window.since),
+        until: Some(head_end),
+    };
+    let weeks = OutcomeQuery { product, environment, since: Some(head_end), until: Some(window.until) };
+    let head = if head_end > window.since { store.decided_outcomes(head).await? } else { Vec::new() };
+    Ok((decided(head)?, store.dora_weeks(weeks).await?))
+}
+
+fn bad_row(what: &str, value: &str) -> StoreError {
+    StoreError::Internal { doing: "reading DORA figures", detail: format!("stored {what} {value:?} is not valid") }
+}
+
+/// Stored rows as the model's decided outcomes, with their product.
+fn decided(rows: Vec<DecidedOutcomeRow>) -> Result<Vec<(String, Decided)>, StoreError> {
     rows.into_iter()
-        .map(|r| {
+        .map(|d| {
+            let r = d.outcome;
             let bad = |what: &str| StoreError::Internal {
                 doing: "reading environment outcomes",
                 detail: format!("release {}: stored {what} is not valid", r.release_id),
             };
-            Ok(EnvOutcome {
+            let outcome = EnvOutcome {
                 environment: EnvName::new(&r.environment).map_err(|_| bad("environment"))?,
                 flow: r.flow.clone(),
                 attempt: u32::try_from(r.attempt).map_err(|_| bad("attempt"))?,
@@ -117,7 +143,8 @@ fn model_outcomes(rows: Vec<OutcomeRow>) -> Result<Vec<EnvOutcome>, StoreError> 
                 after_action: r.after_action,
                 committed_at: r.committed_at,
                 at: r.at,
-            })
+            };
+            Ok((r.product, Decided { outcome, failure: d.failure, restore: d.restore_secs }))
         })
         .collect()
 }
@@ -151,23 +178,24 @@ fn figures(f: &Figures) -> DoraFigures {
 /// A store that does not answer leaves them out (the rest of the page is still served).
 pub(crate) async fn gauges<S: Store>(store: &S, now: Timestamp) -> String {
     let since = now.checked_sub(SignedDuration::from_hours(24 * GAUGE_DAYS)).unwrap_or(now);
-    let query = OutcomeQuery { product: None, environment: None, since: Some(since), until: Some(now) };
-    let rows = match store.outcomes(query).await {
-        Ok(rows) => rows,
+    let window = Window { since, until: now };
+    let (head, weeks) = match read(store, None, None, window).await {
+        Ok(parts) => parts,
         Err(e) => {
-            tracing::warn!(error = %e, "cannot read environment outcomes for the DORA gauges");
+            tracing::warn!(error = %e, "cannot read the DORA figures for the gauges");
             return String::new();
         }
     };
-    let mut by_key: BTreeMap<(String, String), Vec<OutcomeRow>> = BTreeMap::new();
-    for row in rows {
-        by_key.entry((row.product.clone(), row.environment.clone())).or_default().push(row);
+    type Parts<'a> = (Vec<Decided>, Vec<(Timestamp, &'a WeekRollup)>);
+    let mut by_key: BTreeMap<(String, String), Parts<'_>> = BTreeMap::new();
+    for (product, d) in head {
+        by_key.entry((product, d.outcome.environment.to_string())).or_default().0.push(d);
     }
-    let window = Window { since, until: now };
-    let figures: Vec<((String, String), Figures)> = by_key
-        .into_iter()
-        .filter_map(|(key, rows)| Some((key, dora::compute(&model_outcomes(rows).ok()?, window).total)))
-        .collect();
+    for w in &weeks {
+        by_key.entry((w.product.clone(), w.environment.clone())).or_default().1.push((w.week, &w.rollup));
+    }
+    let figures: Vec<((String, String), Figures)> =
+        by_key.into_iter().map(|(key, (head, weeks))| (key, rollup::report(&head, &weeks, window).total)).collect();
     render_gauges(&figures)
 }
 

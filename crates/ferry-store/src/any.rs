@@ -10,10 +10,10 @@ use tokio::sync::broadcast;
 use ferry_model::{ProductName, ReleaseId};
 
 use crate::{
-    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, FreezeRow, ImageQuery, ImageRow, LogQuery,
-    NotificationFailureRow, OutcomeQuery, OutcomeRow, PgStore, ProductEvent, PullRequestFilter, PullRequestRow,
-    ReleaseFilter, ReleasePage, ReleaseRow, Result, RunRow, SessionRow, SqliteStore, Store, StoredEvent, StoredLogLine,
-    TokenRow, Write, WriteOutcome,
+    AppStateRow, AuditQuery, AuditRow, ConfigVersion, DecidedOutcomeRow, DoraWeekRow, EventFilter, FreezeRow,
+    ImageQuery, ImageRow, LogQuery, NotificationFailureRow, OutcomeQuery, OutcomeRow, PgStore, ProductEvent,
+    PullRequestFilter, PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, RunRow, SessionRow, SqliteStore,
+    Store, StoredEvent, StoredLogLine, TokenRow, Write, WriteOutcome,
 };
 
 /// Where the store is.
@@ -189,6 +189,14 @@ impl Store for AnyStore {
 
     async fn outcomes(&self, query: OutcomeQuery) -> Result<Vec<OutcomeRow>> {
         each!(self, s => s.outcomes(query).await)
+    }
+
+    async fn decided_outcomes(&self, query: OutcomeQuery) -> Result<Vec<DecidedOutcomeRow>> {
+        each!(self, s => s.decided_outcomes(query).await)
+    }
+
+    async fn dora_weeks(&self, query: OutcomeQuery) -> Result<Vec<DoraWeekRow>> {
+        each!(self, s => s.dora_weeks(query).await)
     }
 }
 

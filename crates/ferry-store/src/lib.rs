@@ -11,6 +11,7 @@ mod any;
 pub mod copy;
 mod migration;
 pub(crate) mod postgres;
+mod rollup;
 mod runs;
 mod sqlite;
 #[doc(hidden)]
@@ -237,4 +238,11 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Environment outcomes (the DORA projection) passing the query, oldest first (by time, then
     /// as written).
     fn outcomes(&self, query: OutcomeQuery) -> impl Future<Output = Result<Vec<OutcomeRow>>> + Send;
+
+    /// Environment outcomes passing the query with their DORA classification, oldest first.
+    fn decided_outcomes(&self, query: OutcomeQuery) -> impl Future<Output = Result<Vec<DecidedOutcomeRow>>> + Send;
+
+    /// DORA week rollups of the query's product and environment whose week starts in `[since,
+    /// until)`, by week.
+    fn dora_weeks(&self, query: OutcomeQuery) -> impl Future<Output = Result<Vec<DoraWeekRow>>> + Send;
 }

@@ -300,6 +300,32 @@ pub struct OutcomeQuery {
     pub until: Option<Timestamp>,
 }
 
+/// An environment outcome with what it counts for in the DORA figures, as decided so far: a change
+/// failure, and its time to restore once restored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecidedOutcomeRow {
+    /// The outcome.
+    pub outcome: OutcomeRow,
+    /// Whether it is a change failure (Failed after its action, or rolled back).
+    pub failure: bool,
+    /// Seconds from it to the next Successful outcome of its environment, when it is a restored failure.
+    pub restore_secs: Option<i64>,
+}
+
+/// The DORA figures of one product, environment and week (Monday 00:00 UTC), kept up to date as
+/// outcomes are recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoraWeekRow {
+    /// Product.
+    pub product: String,
+    /// Environment.
+    pub environment: String,
+    /// Monday 00:00 UTC of the week.
+    pub week: Timestamp,
+    /// The week's counts and durations.
+    pub rollup: ferry_model::dora::rollup::WeekRollup,
+}
+
 /// A workflow run of a release as last written (the runs projection): where it belongs (stage,
 /// environment, application, workflow) and its steps. Read by the logs endpoint and the step page
 /// instead of the event log.

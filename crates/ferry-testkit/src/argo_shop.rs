@@ -52,6 +52,7 @@ pub fn repo(root: &Path) -> Repo {
 pub struct ShopConfig {
     argocd: Option<String>,
     argo: Option<String>,
+    soak_time: Option<String>,
 }
 
 impl ShopConfig {
@@ -74,6 +75,12 @@ impl ShopConfig {
         self
     }
 
+    /// qa's policy soaks for `time` (`policy.soakTime`, e.g. `1h`) after its post-action.
+    pub fn soak_time(mut self, time: impl Into<String>) -> ShopConfig {
+        self.soak_time = Some(time.into());
+        self
+    }
+
     /// The configuration's YAML for the repository at `url`.
     pub fn yaml(&self, url: &str) -> String {
         let status = match &self.argocd {
@@ -89,6 +96,7 @@ impl ShopConfig {
             ),
             None => (String::new(), ""),
         };
+        let soak = self.soak_time.as_ref().map(|t| format!(", soakTime: {t}")).unwrap_or_default();
         format!(
             r#"apiVersion: ferry/v1
 kind: Environment
@@ -135,7 +143,7 @@ metadata: {{ name: standard }}
 spec:
   triggerEnvironment: dev
   steps:
-    - {{ environment: qa, dependsOn: [dev], policy: {{ action: commit{post_action} }} }}
+    - {{ environment: qa, dependsOn: [dev], policy: {{ action: commit{post_action}{soak} }} }}
 "#
         )
     }

@@ -120,8 +120,8 @@ impl<S: Store> Engine<S> {
     }
 
     /// Approves, in environment `env` of release `id`, the approval steps waiting there and the
-    /// approvals its policy asks for before the action (SPEC §10); the latter are recorded in the
-    /// release's log (`ApprovalGiven`: who, role, comment, when).
+    /// approvals its policy asks for before the action (SPEC §10); both are recorded in the release's
+    /// log with who, role, comment and when (`StepApproved` per step, `ApprovalGiven`).
     pub(super) async fn approve(
         &mut self,
         id: ReleaseId,
@@ -166,14 +166,28 @@ impl<S: Store> Engine<S> {
             return Err(EngineError::Conflict(format!("nothing in {env} of release {id} waits for approval")));
         }
         let mut approved = Vec::new();
+        let comment = approver.comment.clone().filter(|c| !c.trim().is_empty());
+        let mut step_events = Vec::new();
         {
             let controls = self.controls.lock().map_err(|_| internal("run controls are unavailable"))?;
             for (run, step) in waiting {
                 if let Some(control) = controls.get(&run) {
                     control.approve(&step, approver.actor.clone()).map_err(|e| EngineError::Conflict(e.to_string()))?;
                     approved.push(format!("{run}/{step}"));
+                    step_events.push(ReleaseEvent::StepApproved {
+                        run_id: run,
+                        step,
+                        actor: approver.actor.clone(),
+                        role: approver.role.clone(),
+                        comment: comment.clone(),
+                        at: self.ports.clock.now(),
+                    });
                 }
             }
+        }
+        if !step_events.is_empty() {
+            // Recorded before the steps' ends, which reach the engine after this request.
+            self.record(id, step_events).await;
         }
         match given {
             Some(Ok((event, required, count))) => {

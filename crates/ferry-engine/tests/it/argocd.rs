@@ -261,3 +261,33 @@ async fn a_silent_watch_stream_is_read_again_after_the_resync_interval() {
     let reads = r.argo.requests().iter().filter(|q| *q == &format!("GET /api/v1/applications/{APP}?")).count();
     assert!(reads >= 2, "the application was read again: {reads}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_turning_degraded_inside_the_soak_time_fails_the_environment() {
+    let r = rig(true, Duration::from_millis(100), standard).await;
+    // qa soaks for an hour after its application is Synced and Healthy at the promotion commit.
+    r.h.apply(&ShopConfig::new().argocd(standard(r.argo.url())).soak_time("1h").yaml(&r.repo.url())).await;
+    let soaking = r.h.next_event(|e| e.body["type"] == "SoakStarted" && e.body["env"] == "qa");
+    let id = r.h.promote(None, None, None).await;
+    soaking.await;
+    let view = r.h.view(&id).await;
+    assert_eq!(env_of(&view, "qa")["status"], "Running", "soaking: {view:#}");
+    // Later, without a new sync, its pods fail: Argo CD reports the application Degraded.
+    r.argo.degrade(APP, "Back-off restarting failed container");
+    let view = r.h.wait_final(&id).await;
+    assert_eq!(view["status"], "Failed", "{view:#}");
+    let qa = env_of(&view, "qa");
+    assert_eq!(qa["status"], "Failed", "{qa:#}");
+    let relapse = qa["soak"]["relapse"].as_str().unwrap_or_default();
+    assert!(relapse.contains("Degraded") && relapse.contains(APP), "{qa:#}");
+    assert!(qa["soak"]["passedAt"].is_null(), "{qa:#}");
+    let issue = app_issue(&view);
+    assert_eq!(issue["env"], "qa", "{issue:#}");
+    assert_eq!(issue["detail"]["health"], "Degraded", "{issue:#}");
+    let summary = issue["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("relapsed during the soak time") && summary.contains("Back-off"), "{issue:#}");
+    // The relapse came through the watch stream, not a poll.
+    let requests = r.argo.requests();
+    let reads = requests.iter().filter(|q| *q == &format!("GET /api/v1/applications/{APP}?")).count();
+    assert!(reads <= 2, "{requests:#?}");
+}

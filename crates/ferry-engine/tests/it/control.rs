@@ -637,15 +637,24 @@ spec:
             .await
             .unwrap_err();
     assert!(matches!(nothing, ferry_engine::EngineError::Conflict(_)), "{nothing:?}");
-    let approved =
-        s.h.engine
-            .approve(id.parse().unwrap(), ferry_model::EnvName::new("prod").unwrap(), "carol".into())
-            .await
-            .unwrap();
-    assert_eq!(approved.len(), 2);
+    let approver = ferry_engine::Approver {
+        actor: "carol".into(),
+        role: Some("promoter".into()),
+        comment: Some("dashboards are green".into()),
+    };
+    let approved = s.h.engine.approve_as(id.parse().unwrap(), ferry_model::EnvName::new("prod").unwrap(), approver);
+    assert_eq!(approved.await.unwrap().len(), 2);
     let view = s.h.wait_final(&id).await;
     assert_eq!(view["status"], "Succeeded");
     assert_eq!(s.read("after-shop-api-prod").trim(), "approved by carol");
+    // Who approved, their role and why are recorded with the step and shown on its line.
+    let line = &env_of(&view, "prod")["workflows"][0];
+    let step = line["steps"].as_array().unwrap().iter().find(|st| st["name"] == "approve").unwrap();
+    assert_eq!(step["approved"]["actor"], "carol", "{line:#}");
+    assert_eq!(step["approved"]["role"], "promoter");
+    assert_eq!(step["approved"]["comment"], "dashboards are green");
+    let after = line["steps"].as_array().unwrap().iter().find(|st| st["name"] == "after").unwrap();
+    assert!(after.get("approved").is_none(), "{after}");
 }
 
 const PR_WORKFLOWS: &str = r#"apiVersion: ferry/v1

@@ -100,6 +100,7 @@ impl ReleaseState {
             | ReleaseEvent::StepStarted { .. }
             | ReleaseEvent::StepAdded { .. }
             | ReleaseEvent::StepAwaitingApproval { .. }
+            | ReleaseEvent::StepApproved { .. }
             | ReleaseEvent::StepLost { .. }
             | ReleaseEvent::StepFinished { .. }
             | ReleaseEvent::WorkflowRunErrored { .. } => self.apply_workflow(event),

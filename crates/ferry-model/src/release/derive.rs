@@ -186,6 +186,7 @@ impl ReleaseState {
                     .map(|name| StepLine {
                         name: name.clone(),
                         status: rollup_step_line(runs.iter().filter_map(|r| r.step(name)).map(|s| s.status)),
+                        approved: runs.iter().filter_map(|r| r.step(name)?.approved.clone()).max_by_key(|a| a.at),
                     })
                     .collect();
                 line.status = rollup_step_line(runs.iter().map(|r| r.status()));

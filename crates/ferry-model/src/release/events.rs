@@ -190,6 +190,24 @@ pub enum ReleaseEvent {
         /// When.
         at: Timestamp,
     },
+    /// A person approved an approval step waiting for them (`ferry release approve`): who, their role
+    /// and why. The step then finishes Success.
+    StepApproved {
+        /// Run.
+        run_id: RunId,
+        /// Step.
+        step: StepName,
+        /// Who (the token's name).
+        actor: String,
+        /// The approver's role, when known.
+        #[serde(default)]
+        role: Option<String>,
+        /// Why.
+        #[serde(default)]
+        comment: Option<String>,
+        /// When.
+        at: Timestamp,
+    },
     /// A step finished.
     StepFinished {
         /// Run.
@@ -397,6 +415,7 @@ impl ReleaseEvent {
             ReleaseEvent::StepStarted { .. } => "StepStarted",
             ReleaseEvent::StepAdded { .. } => "StepAdded",
             ReleaseEvent::StepAwaitingApproval { .. } => "StepAwaitingApproval",
+            ReleaseEvent::StepApproved { .. } => "StepApproved",
             ReleaseEvent::StepLost { .. } => "StepLost",
             ReleaseEvent::StepFinished { .. } => "StepFinished",
             ReleaseEvent::WorkflowRunErrored { .. } => "WorkflowRunErrored",
@@ -438,6 +457,7 @@ impl ReleaseEvent {
             | ReleaseEvent::StepStarted { at, .. }
             | ReleaseEvent::StepAdded { at, .. }
             | ReleaseEvent::StepAwaitingApproval { at, .. }
+            | ReleaseEvent::StepApproved { at, .. }
             | ReleaseEvent::StepLost { at, .. }
             | ReleaseEvent::StepFinished { at, .. }
             | ReleaseEvent::WorkflowRunErrored { at, .. }

@@ -44,6 +44,9 @@ pub struct StepState {
     pub outputs: BTreeMap<String, String>,
     /// Approval message while the step waits for a person.
     pub awaiting_approval: Option<String>,
+    /// Who approved it, when it is an approval step that was approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<StepApproval>,
     /// The step stands for the whole run (see [`StepSpec::whole_run`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub whole_run: bool,
@@ -62,6 +65,7 @@ impl StepState {
             error: None,
             outputs: BTreeMap::new(),
             awaiting_approval: None,
+            approved: None,
             whole_run: spec.whole_run,
         }
     }
@@ -74,6 +78,7 @@ impl StepState {
         self.error = None;
         self.outputs.clear();
         self.awaiting_approval = None;
+        self.approved = None;
     }
 
     /// The facts the status rules read about this step.
@@ -84,6 +89,22 @@ impl StepState {
             whole_run: self.whole_run,
         }
     }
+}
+
+/// The approval of an approval step: who, their role, why and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepApproval {
+    /// Who (the token's name).
+    pub actor: String,
+    /// Their role, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// When.
+    pub at: Timestamp,
 }
 
 /// One workflow run.
@@ -483,6 +504,9 @@ pub struct StepLine {
     pub name: StepName,
     /// Status across the runs.
     pub status: StepStatus,
+    /// The latest approval of the step among the runs (approval steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<StepApproval>,
 }
 
 /// One workflow of an environment card: the runs of one workflow in one stage, aggregated (one run per

@@ -1099,6 +1099,15 @@ fn every_event() -> Vec<ReleaseEvent> {
             comment: Some("looks good".into()),
             at,
         },
+        ReleaseEvent::RollbackStarted { env: env("prod"), release: ReleaseId(uuid::Uuid::from_u128(11)), at },
+        ReleaseEvent::StepApproved {
+            run_id,
+            step: step("approve"),
+            actor: "carol".into(),
+            role: Some("promoter".into()),
+            comment: Some("checked the dashboards".into()),
+            at,
+        },
     ]
 }
 
@@ -1138,6 +1147,7 @@ fn variant_index(event: &ReleaseEvent) -> usize {
         ReleaseEvent::SoakRelapsed { .. } => 31,
         ReleaseEvent::ApprovalGiven { .. } => 32,
         ReleaseEvent::RollbackStarted { .. } => 33,
+        ReleaseEvent::StepApproved { .. } => 34,
     }
 }
 
@@ -1145,7 +1155,7 @@ fn variant_index(event: &ReleaseEvent) -> usize {
 fn every_event_variant_round_trips_through_json() {
     let events = every_event();
     let covered: Vec<usize> = events.iter().map(variant_index).collect();
-    assert_eq!(covered, (0..33).collect::<Vec<_>>(), "one of each variant, in order");
+    assert_eq!(covered, (0..35).collect::<Vec<_>>(), "one of each variant, in order");
     for event in &events {
         let json = serde_json::to_value(event).unwrap();
         assert_eq!(json["type"], event.name(), "the tag is the event name");
@@ -1305,6 +1315,23 @@ fn a_workflow_suspended_at_a_node_suspends_its_environment_and_the_release() {
     assert_eq!(sim.env_status("qa"), E::Suspended, "SPEC §4: a workflow waiting on a manual approval step");
     assert_eq!(sim.state.status(), R::Suspended, "nothing else runs");
     assert_eq!(sim.state.counters().running, 1, "Suspended counts with Running");
+    // Who approved, their role and why are kept on the step and on the card's step line.
+    let at = sim.at();
+    let approved = |step_name: &str| ReleaseEvent::StepApproved {
+        run_id,
+        step: step(step_name),
+        actor: "carol".into(),
+        role: Some("promoter".into()),
+        comment: Some("dashboards are green".into()),
+        at,
+    };
+    let err = sim.err(approved("deploy-check"));
+    assert_eq!(err.to_string(), "StepApproved is not accepted: step deploy-check does not wait for approval (Success)");
+    sim.ok(approved("approve"));
+    let lines = sim.state.workflow_lines(&env("qa"));
+    let line = lines.iter().flat_map(|l| &l.steps).find(|s| s.name == step("approve")).unwrap();
+    let given = line.approved.as_ref().unwrap();
+    assert_eq!((given.actor.as_str(), given.comment.as_deref()), ("carol", Some("dashboards are green")));
     sim.step_ok(run_id, "approve");
     assert_eq!(sim.env_status("qa"), E::Running, "resumed: the workflow runs again");
     // The flag is kept in the log (and left out of the JSON when false).

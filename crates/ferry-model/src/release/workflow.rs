@@ -58,6 +58,16 @@ impl ReleaseState {
                 s.awaiting_approval = Some(message.clone());
                 Ok(())
             }
+            ReleaseEvent::StepApproved { run_id, step, actor, role, comment, at } => {
+                let (loc, idx) = self.run_step(name, *run_id, step)?;
+                let s = &mut self.run_at_mut(loc).steps[idx];
+                if s.status != StepStatus::Running || s.awaiting_approval.is_none() {
+                    return Err(reject(name, format!("step {step} does not wait for approval ({})", s.status)));
+                }
+                s.approved =
+                    Some(StepApproval { actor: actor.clone(), role: role.clone(), comment: comment.clone(), at: *at });
+                Ok(())
+            }
             ReleaseEvent::StepFinished { run_id, step, status, exit_code, error, outputs, at } => {
                 let (loc, idx) = self.run_step(name, *run_id, step)?;
                 if !status.is_final() {

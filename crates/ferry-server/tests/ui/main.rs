@@ -7,6 +7,7 @@ mod harness;
 
 use fantoccini::Locator;
 use fantoccini::error::CmdError;
+use ferry_store::Store;
 use harness::{Browser, Ferry, Spec, env_statuses, with_browser};
 use serde_json::Value;
 
@@ -500,6 +501,104 @@ async fn the_roll_back_button_of_an_environment_card_restores_the_previous_relea
         b.wait_for("the second rollback to succeed", Locator::Css("#release-status .badge[data-status='Succeeded']"))
             .await;
         assert!(ferry.prod_values("api").contains("3.0.0"));
+    })
+    .await;
+}
+
+/// Records an outcome of its own release in `env`, `hours_ago` before `now`, its trigger commit `lead`
+/// seconds earlier.
+async fn record_outcome(ferry: &Ferry, now: jiff::Timestamp, made: (&str, &str, &str, bool, i64, i64)) {
+    let (env, flow, status, after_action, hours_ago, lead) = made;
+    let at = now - jiff::SignedDuration::from_hours(hours_ago);
+    let created = at - jiff::SignedDuration::from_secs(lead + 1);
+    let id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, created.as_second() as u64, 0)).to_string();
+    let mut w = ferry_store::test_support::release_write(&id, "shop", "Succeeded", created, 0, 1);
+    w.outcomes = vec![ferry_store::OutcomeRow {
+        release_id: id.clone(),
+        product: "shop".into(),
+        environment: env.into(),
+        flow: flow.into(),
+        attempt: 0,
+        status: status.into(),
+        after_action,
+        committed_at: at - jiff::SignedDuration::from_secs(lead),
+        at,
+    }];
+    let written = ferry.store.write(vec![ferry_store::Write::Release(Box::new(w))]).await.unwrap();
+    assert!(written.iter().all(Result::is_ok), "{written:?}");
+}
+
+/// The DORA page of a history whose figures are worked out by hand: prod deploys at 240 h (lead 2 h),
+/// fails after its action at 216 h (restored 3 h later), deploys at 213 h (lead 4 h, rolled back at
+/// 120 h: restored after 93 h); dev deploys at 48 h (lead 1 min) and 480 h ago (before the window).
+/// prod: 3 deployments, lead median 2 h and p90 4 h, 2 failures of 4 changes, restore median 3 h.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dora_page_draws_the_figures_of_a_known_history() {
+    let ferry = Ferry::start(Spec { qa: "{}", prod: "{}", workflows: "" }).await;
+    let now = jiff::Timestamp::now();
+    for made in [
+        ("prod", "standard", "Successful", true, 240, 7_200),
+        ("prod", "standard", "Failed", true, 216, 3_600),
+        ("prod", "standard", "Successful", true, 213, 14_400),
+        ("prod", "rollback", "Successful", true, 120, 900_000),
+        ("dev", "standard", "Successful", true, 48, 60),
+        ("dev", "standard", "Successful", true, 480, 60),
+    ] {
+        record_outcome(&ferry, now, made).await;
+    }
+    let since = (now - jiff::SignedDuration::from_hours(14 * 24)).strftime("%Y-%m-%d").to_string();
+    with_browser(|b| async move {
+        b.client.goto(&ferry.url(&format!("/products/shop/dora?since={since}"))).await.unwrap();
+        b.wait_for("the deployments chart", Locator::Css("svg#chart-deployments g.bar")).await;
+        // Every chart is drawn with a size, one bar per week of the window (3 or 4 by the weekday).
+        let charts = b
+            .js("return ['deployments', 'lead-time', 'failure-rate', 'restore'].map(id => { \
+                   const svg = document.getElementById('chart-' + id); const r = svg.getBoundingClientRect(); \
+                   return [r.width > 100 && r.height > 50, svg.querySelectorAll('g.bar').length]; });")
+            .await;
+        let charts = charts.as_array().unwrap();
+        let weeks = charts[0][1].as_u64().unwrap();
+        assert!((3..=4).contains(&weeks), "{charts:?}");
+        for chart in charts {
+            assert_eq!(chart, &serde_json::json!([true, weeks]), "{charts:?}");
+        }
+        // The deployment bars say their week and value; together they are the window's 4 deployments,
+        // and a bar's drawn height follows its value.
+        let bars = b
+            .js("return Array.from(document.querySelectorAll('#chart-deployments g.bar')).map(g => \
+                   [g.querySelector('title').textContent, g.querySelector('rect').getBoundingClientRect().height]);")
+            .await;
+        let bars = bars.as_array().unwrap();
+        let value = |bar: &Value| -> f64 {
+            let title = bar[0].as_str().unwrap();
+            assert!(title.starts_with("Week of "), "{title}");
+            title.rsplit(": ").next().unwrap().parse().unwrap()
+        };
+        assert_eq!(bars.iter().map(value).sum::<f64>(), 4.0, "{bars:?}");
+        for bar in bars {
+            assert_eq!(value(bar) > 0.0, bar[1].as_f64().unwrap() > 0.0, "{bars:?}");
+        }
+        // The table: every figure of prod, and the rate of all environments together.
+        let row = |name: &'static str| {
+            let b = &b;
+            async move {
+                let script = format!(
+                    "const a = Array.from(document.querySelectorAll('table.dora th a')).find(a => a.textContent === '{name}'); \
+                     return Array.from(a.closest('tr').querySelectorAll('td')).map(td => td.textContent);"
+                );
+                b.js(&script).await
+            }
+        };
+        let prod = row("prod").await;
+        let prod: Vec<&str> = prod.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(prod[0], "3", "{prod:?}");
+        assert!(prod[1] == "1.4" || prod[1] == "1.5", "{prod:?}");
+        assert_eq!(prod[2..], ["2h 0m", "4h 0m", "50%", "3h 0m", "0"], "{prod:?}");
+        let all = row("All environments").await;
+        assert_eq!(all[0], "4", "{all}");
+        assert_eq!(all[4], "40%", "{all}");
+        assert_eq!(row("dev").await[2], "1m");
+        b.screenshot("dora").await;
     })
     .await;
 }

@@ -7,6 +7,7 @@
 //! fences its release writes with the lease epoch.
 
 mod control;
+mod dora;
 mod lease;
 mod listen;
 mod migrate;
@@ -33,10 +34,10 @@ use self::rows::{
 use ferry_model::{ProductName, ReleaseId};
 
 use crate::{
-    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, FreezeRow, ImageQuery, ImageRow, LogQuery,
-    NotificationFailureRow, OutcomeQuery, OutcomeRow, ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter,
-    ReleasePage, ReleaseRow, Result, RunRow, SessionRow, Store, StoreError, StoredEvent, StoredLogLine, TokenRow,
-    Write, WriteOutcome,
+    AppStateRow, AuditQuery, AuditRow, ConfigVersion, DecidedOutcomeRow, DoraWeekRow, EventFilter, FreezeRow,
+    ImageQuery, ImageRow, LogQuery, NotificationFailureRow, OutcomeQuery, OutcomeRow, ProductEvent, PullRequestFilter,
+    PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, RunRow, SessionRow, Store, StoreError, StoredEvent,
+    StoredLogLine, TokenRow, Write, WriteOutcome,
 };
 
 /// Capacity of the committed-event broadcast; slow subscribers lag and resume from the log.
@@ -457,38 +458,18 @@ impl Store for PgStore {
     }
 
     async fn outcomes(&self, query: OutcomeQuery) -> Result<Vec<OutcomeRow>> {
-        let mut params = Params::default();
-        let mut sql = String::from(
-            "SELECT release_id, product, environment, flow, attempt, status, after_action, committed_at, at \
-             FROM env_outcomes WHERE true",
-        );
-        if let Some(p) = query.product {
-            sql.push_str(&format!(" AND product = {}", params.push(p)));
-        }
-        if let Some(e) = query.environment {
-            sql.push_str(&format!(" AND environment = {}", params.push(e)));
-        }
-        if let Some(s) = query.since {
-            sql.push_str(&format!(" AND at >= {}", params.push(s)));
-        }
-        if let Some(u) = query.until {
-            sql.push_str(&format!(" AND at < {}", params.push(u)));
-        }
-        sql.push_str(" ORDER BY at, id");
-        self.all("reading environment outcomes", &sql, &params.refs(), |row, doing| {
-            Ok(OutcomeRow {
-                release_id: get(row, "release_id", doing)?,
-                product: get(row, "product", doing)?,
-                environment: get(row, "environment", doing)?,
-                flow: get(row, "flow", doing)?,
-                attempt: get(row, "attempt", doing)?,
-                status: get(row, "status", doing)?,
-                after_action: get(row, "after_action", doing)?,
-                committed_at: get(row, "committed_at", doing)?,
-                at: get(row, "at", doing)?,
-            })
-        })
-        .await
+        let rows = self.decided_outcomes(query).await?;
+        Ok(rows.into_iter().map(|r| r.outcome).collect())
+    }
+
+    async fn decided_outcomes(&self, query: OutcomeQuery) -> Result<Vec<DecidedOutcomeRow>> {
+        let client = self.client("reading environment outcomes").await?;
+        dora::read_outcomes(&**client, query).await
+    }
+
+    async fn dora_weeks(&self, query: OutcomeQuery) -> Result<Vec<DoraWeekRow>> {
+        let client = self.client("reading DORA weeks").await?;
+        dora::weeks(&**client, query).await
     }
 }
 

@@ -246,6 +246,8 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
     let mut second = Vec::new();
     // Where each accepted write's event inserts are among the answers.
     let mut events_at = Vec::with_capacity(accepted.len());
+    // Where each outcome insert is among the answers (a row when the outcome is new).
+    let mut outcomes_at = Vec::new();
     for a in &accepted {
         let w = a.w;
         match a.take {
@@ -296,6 +298,7 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
             second.push(send(client, "storing a workflow run", RUN_UPSERT, params));
         }
         for o in &w.outcomes {
+            outcomes_at.push((second.len(), o));
             second.push(send(client, "recording an environment outcome", OUTCOME_INSERT, outcome_params(o)));
         }
     }
@@ -303,15 +306,36 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
         second.push(send(client, "announcing events", NOTIFY_LAST, vec![&CHANNEL]));
     }
     // A failed statement aborts the transaction: this COMMIT then rolls it back (and answers no error).
-    second.push(command(client, "committing", "COMMIT"));
+    // New outcomes update the DORA rollups first (a read and write per week they touch), so the COMMIT
+    // then waits for them.
+    let rollups = !outcomes_at.is_empty();
+    if !rollups {
+        second.push(command(client, "committing", "COMMIT"));
+    }
     let mut answers = send_all(second).await;
-    let Some((_, committed)) = answers.pop() else {
-        return Err(StoreError::Internal { doing: "writing a release", detail: "no answer to COMMIT".into() });
+    let committed = if rollups {
+        None
+    } else {
+        let Some((_, committed)) = answers.pop() else {
+            return Err(StoreError::Internal { doing: "writing a release", detail: "no answer to COMMIT".into() });
+        };
+        Some(committed)
     };
     let mut rows = Vec::with_capacity(answers.len());
     for (doing, answer) in answers {
         rows.push(answer.map_err(query_err(doing))?);
     }
+    let committed = match committed {
+        Some(committed) => committed,
+        None => {
+            for (at, o) in outcomes_at {
+                if rows.get(at).is_some_and(|r| !r.is_empty()) {
+                    super::dora::record(&***client, o).await?;
+                }
+            }
+            client.batch_execute("COMMIT").await.map(|()| Vec::new())
+        }
+    };
     committed.map_err(|e| StoreError::GroupFailed { message: e.to_string() })?;
     if let Some(replica) = &store.replica {
         replica.hold(holds);

@@ -42,10 +42,10 @@ pub(super) const APP_STATE_UPSERT: &str = "INSERT INTO app_state (application, p
 pub(super) const RUN_UPSERT: &str = "INSERT INTO runs (run_id, release_id, started_at, workflow, target, state)
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id) DO UPDATE SET state = excluded.state";
 
-/// Records an environment outcome (once per release, environment and attempt).
+/// Records an environment outcome (once per release, environment and attempt); a row when it is new.
 pub(super) const OUTCOME_INSERT: &str = "INSERT INTO env_outcomes (release_id, product, environment, flow, attempt,
        status, after_action, committed_at, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-     ON CONFLICT (release_id, environment, attempt) DO NOTHING";
+     ON CONFLICT (release_id, environment, attempt) DO NOTHING RETURNING id";
 
 /// The parameters of [`OUTCOME_INSERT`].
 pub(super) fn outcome_params(o: &crate::OutcomeRow) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
@@ -538,7 +538,13 @@ async fn write_release(
             .map_err(query_err("storing a workflow run"))?;
     }
     for o in &w.outcomes {
-        tx.execute(OUTCOME_INSERT, &outcome_params(o)).await.map_err(query_err("recording an environment outcome"))?;
+        let inserted = tx
+            .query(OUTCOME_INSERT, &outcome_params(o))
+            .await
+            .map_err(query_err("recording an environment outcome"))?;
+        if !inserted.is_empty() {
+            super::dora::record(tx, o).await?;
+        }
     }
     Ok(WriteOutcome::Events(gids))
 }

@@ -2,6 +2,7 @@
 //! commits the waiting writes together (group commit); a small pool of read-only connections used from
 //! tokio's blocking threads.
 
+mod dora;
 mod migrate;
 mod notifications;
 mod rows;
@@ -26,10 +27,10 @@ use self::writer::Request;
 use ferry_model::{ProductName, ReleaseId};
 
 use crate::{
-    AppStateRow, AuditQuery, AuditRow, ConfigVersion, EventFilter, FreezeRow, ImageQuery, ImageRow, LogQuery,
-    NotificationFailureRow, OutcomeQuery, OutcomeRow, ProductEvent, PullRequestFilter, PullRequestRow, ReleaseFilter,
-    ReleasePage, ReleaseRow, Result, RunRow, SessionRow, Store, StoreError, StoredEvent, StoredLogLine, TokenRow,
-    Write, WriteOutcome,
+    AppStateRow, AuditQuery, AuditRow, ConfigVersion, DecidedOutcomeRow, DoraWeekRow, EventFilter, FreezeRow,
+    ImageQuery, ImageRow, LogQuery, NotificationFailureRow, OutcomeQuery, OutcomeRow, ProductEvent, PullRequestFilter,
+    PullRequestRow, ReleaseFilter, ReleasePage, ReleaseRow, Result, RunRow, SessionRow, Store, StoreError, StoredEvent,
+    StoredLogLine, TokenRow, Write, WriteOutcome,
 };
 
 /// Capacity of the committed-event broadcast; slow subscribers lag and resume from the log.
@@ -581,44 +582,15 @@ impl Store for SqliteStore {
     }
 
     async fn outcomes(&self, query: OutcomeQuery) -> Result<Vec<OutcomeRow>> {
-        let doing = "reading environment outcomes";
-        self.read(doing, move |conn| {
-            let mut sql = String::from(
-                "SELECT release_id, product, environment, flow, attempt, status, after_action, committed_at, at \
-                 FROM env_outcomes WHERE 1 = 1",
-            );
-            let mut values = Vec::new();
-            if let Some(p) = &query.product {
-                sql.push_str(" AND product = ?");
-                values.push(text(p));
-            }
-            if let Some(e) = &query.environment {
-                sql.push_str(" AND environment = ?");
-                values.push(text(e));
-            }
-            if let Some(s) = query.since {
-                sql.push_str(" AND at >= ?");
-                values.push(Value::Text(fmt_ts(s)));
-            }
-            if let Some(u) = query.until {
-                sql.push_str(" AND at < ?");
-                values.push(Value::Text(fmt_ts(u)));
-            }
-            sql.push_str(" ORDER BY at, id");
-            all(conn, doing, &sql, params_from_iter(values), |row| {
-                Ok(OutcomeRow {
-                    release_id: row.get("release_id")?,
-                    product: row.get("product")?,
-                    environment: row.get("environment")?,
-                    flow: row.get("flow")?,
-                    attempt: row.get("attempt")?,
-                    status: row.get("status")?,
-                    after_action: row.get("after_action")?,
-                    committed_at: row.ts("committed_at", "environment outcome")?,
-                    at: row.ts("at", "environment outcome")?,
-                })
-            })
-        })
-        .await
+        let rows = self.decided_outcomes(query).await?;
+        Ok(rows.into_iter().map(|r| r.outcome).collect())
+    }
+
+    async fn decided_outcomes(&self, query: OutcomeQuery) -> Result<Vec<DecidedOutcomeRow>> {
+        self.read("reading environment outcomes", move |conn| dora::read_outcomes(conn, &query)).await
+    }
+
+    async fn dora_weeks(&self, query: OutcomeQuery) -> Result<Vec<DoraWeekRow>> {
+        self.read("reading DORA weeks", move |conn| dora::weeks(conn, &query)).await
     }
 }

@@ -545,7 +545,7 @@ fn write_release(conn: &Connection, w: &ReleaseWrite, committed: &mut Vec<Stored
 
 /// Records an environment outcome (once per release, environment and attempt).
 fn insert_outcome(conn: &Connection, o: &crate::OutcomeRow) -> Result<()> {
-    conn.prepare_cached(
+    let inserted = conn.prepare_cached(
         "INSERT INTO env_outcomes (release_id, product, environment, flow, attempt, status, after_action, committed_at, at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (release_id, environment, attempt) DO NOTHING",
     )
@@ -563,6 +563,10 @@ fn insert_outcome(conn: &Connection, o: &crate::OutcomeRow) -> Result<()> {
         ])
     })
     .map_err(query_err("recording an environment outcome"))?;
+    // A new outcome (not one recorded already) counts in the DORA rollups, in the same transaction.
+    if inserted > 0 {
+        super::dora::record(conn, o)?;
+    }
     Ok(())
 }
 

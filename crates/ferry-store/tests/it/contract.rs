@@ -765,6 +765,80 @@ pub async fn environment_outcomes_are_recorded_once_and_read_by_window(db: impl 
     assert!(read(Some("nothing"), None, None, None).await.unwrap().is_empty());
 }
 
+/// Writes four outcomes of shop/prod over two weeks (see the test below); returns the first two
+/// deployments.
+pub async fn dora_history(store: &impl Store) -> (OutcomeRow, OutcomeRow) {
+    let with = |id: &str, outcomes: Vec<OutcomeRow>| {
+        let Write::Release(mut w) = release_write(id, 0, 1, "Running") else { unreachable!() };
+        w.outcomes = outcomes;
+        Write::Release(w)
+    };
+    // Monday 2026-01-05 starts the first week, Monday 2026-01-12 the second.
+    let deployed = outcome(R1, "shop", "prod", "Successful", 0, "2026-01-09T00:00:00Z");
+    let failed = OutcomeRow { after_action: true, ..outcome(R2, "shop", "prod", "Failed", 0, "2026-01-11T23:00:00Z") };
+    let restored = outcome(R3, "shop", "prod", "Successful", 0, "2026-01-12T01:00:00Z");
+    let rollback =
+        OutcomeRow { flow: "rollback".into(), ..outcome(R4, "shop", "prod", "Successful", 0, "2026-01-13T01:00:00Z") };
+    one(store.write(vec![with(R1, vec![deployed.clone()])]).await.unwrap()).unwrap();
+    let mixed =
+        store.write(vec![with(R2, vec![failed.clone()]), Write::Audit(Box::new(audit("2026-01-11T23:00:00Z", "a")))]);
+    assert!(mixed.await.unwrap().iter().all(Result::is_ok));
+    let batch = store.write(vec![with(R3, vec![restored.clone()]), with(R4, vec![rollback.clone()])]).await.unwrap();
+    assert!(batch.iter().all(Result::is_ok), "{batch:?}");
+    // An outcome recorded again changes nothing.
+    let Write::Release(mut again) = with(R1, vec![deployed.clone()]) else { unreachable!() };
+    again.first_seq = 1;
+    one(store.write(vec![Write::Release(again)]).await.unwrap()).unwrap();
+    (deployed, restored)
+}
+
+/// The DORA week rollups follow each outcome recorded, through every write path (one release, a
+/// mixed batch, a batch of releases): a restore and a rollback update the week of the earlier outcome.
+pub async fn dora_weeks_roll_up_outcomes_as_they_are_recorded(db: impl Backend) {
+    let store = db.open().await;
+    let (deployed, restored) = dora_history(&store).await;
+    let weeks = store.dora_weeks(OutcomeQuery { product: Some("shop".into()), ..Default::default() }).await.unwrap();
+    let summary: Vec<_> = weeks
+        .iter()
+        .map(|w| {
+            let r = &w.rollup;
+            (w.environment.as_str(), w.week, r.deployments, r.changes, r.change_failures, r.unrestored)
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            // The failure of the first week, restored in the second, counts in the first.
+            ("prod", t("2026-01-05T00:00:00Z"), 1, 2, 1, 0),
+            // The deployment rolled back is a change failure of its own week; the rollback is a deployment.
+            ("prod", t("2026-01-12T00:00:00Z"), 2, 2, 1, 0),
+        ]
+    );
+    let lead = |o: &OutcomeRow| o.at.duration_since(o.committed_at).as_secs();
+    assert_eq!(weeks[0].rollup.lead.exact, Some(vec![lead(&deployed)]));
+    assert_eq!(weeks[0].rollup.restore.exact, Some(vec![7_200]));
+    assert_eq!(weeks[1].rollup.lead.exact, Some(vec![lead(&restored)]), "a rollback has no lead time");
+    assert_eq!(weeks[1].rollup.restore.exact, Some(vec![86_400]));
+    // Each outcome says what it counts for, for the first, partial week of a window.
+    let decided = store.decided_outcomes(OutcomeQuery { environment: Some("prod".into()), ..Default::default() });
+    let decided: Vec<_> =
+        decided.await.unwrap().into_iter().map(|d| (d.outcome.release_id, d.failure, d.restore_secs)).collect();
+    assert_eq!(
+        decided,
+        [
+            (R1.into(), false, None),
+            (R2.into(), true, Some(7_200)),
+            (R3.into(), true, Some(86_400)),
+            (R4.into(), false, None)
+        ]
+    );
+    // Weeks are read by their start.
+    let later = OutcomeQuery { since: Some(t("2026-01-06T00:00:00Z")), ..Default::default() };
+    assert_eq!(store.dora_weeks(later).await.unwrap().len(), 1);
+    let other = OutcomeQuery { environment: Some("qa".into()), ..Default::default() };
+    assert!(store.dora_weeks(other).await.unwrap().is_empty());
+}
+
 /// Acknowledged writes survive the writing process being killed with SIGKILL mid-stream.
 pub async fn acknowledged_writes_survive_sigkill<B: Backend>(db: B, child_test: &str) {
     crate::crash::acknowledged_writes_survive_sigkill(db, child_test).await;
@@ -863,6 +937,7 @@ macro_rules! contract_tests {
                 every_table_reads_back_what_was_written,
                 runs_are_projected_with_the_release_and_select_logs,
                 environment_outcomes_are_recorded_once_and_read_by_window,
+                dora_weeks_roll_up_outcomes_as_they_are_recorded,
             );
 
             /// Started by itself: run with `FERRY_STORE_CRASH_CHILD` set, this test is the writing process

@@ -296,7 +296,7 @@ async fn migrations_are_recorded_once_and_a_store_that_must_not_migrate_refuses_
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(recorded, [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(recorded, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
 }
 
 #[tokio::test]
@@ -486,7 +486,13 @@ async fn a_database_before_the_outcomes_projection_gets_it_from_its_release_view
     let (client, connection) = tokio_postgres::connect(&db.location(), tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
     // The schema of migrations 0001–0007, then one release written by that build.
-    client.batch_execute("DROP TABLE env_outcomes; DELETE FROM _sqlx_migrations WHERE version = 8").await.unwrap();
+    client
+        .batch_execute(
+            "DROP TABLE env_outcomes; DROP TABLE dora_weeks; DROP TABLE dora_tracks;
+             DELETE FROM _sqlx_migrations WHERE version >= 8",
+        )
+        .await
+        .unwrap();
     let view = crate::sqlite::view_with_environments(R1, 2);
     client
         .execute(
@@ -504,5 +510,39 @@ async fn a_database_before_the_outcomes_projection_gets_it_from_its_release_view
         outcomes.iter().map(|o| (o.environment.as_str(), o.status.as_str(), o.after_action, o.attempt)).collect();
     assert_eq!(seen, [("dev", "Successful", true, 2), ("qa", "Failed", true, 2), ("uat", "Failed", false, 2)]);
     assert_eq!(outcomes[0].at, crate::contract::t("2026-01-01T00:10:00.123456Z"));
-    assert_eq!(outcomes[0].committed_at, crate::contract::t("2026-01-01T00:00:00Z"));
+    assert_eq!(outcomes[0].committed_at, crate::contract::t("2026-01-01T00:00:00Z")); // Then migration 0009 rolls them up: dev's deployment, qa's failure (not restored), uat's nothing.
+    let weeks = store.dora_weeks(OutcomeQuery::default()).await.unwrap();
+    let seen: Vec<_> =
+        weeks.iter().map(|w| (w.environment.as_str(), w.rollup.deployments, w.rollup.unrestored)).collect();
+    assert_eq!(seen, [("dev", 1, 0), ("qa", 0, 1), ("uat", 0, 0)]);
+}
+
+#[tokio::test]
+async fn a_database_before_the_dora_rollups_gets_them_from_its_outcomes() {
+    let Some(db) = Postgres::create().await else { return };
+    let live = {
+        let store = db.open().await;
+        crate::contract::dora_history(&store).await;
+        (
+            store.dora_weeks(OutcomeQuery::default()).await.unwrap(),
+            store.decided_outcomes(OutcomeQuery::default()).await.unwrap(),
+        )
+    };
+    assert_eq!(live.0.len(), 2);
+    let (client, connection) = tokio_postgres::connect(&db.location(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    // The schema of migrations 0001–0008, with its outcomes.
+    client
+        .batch_execute(
+            "DROP TABLE dora_weeks; DROP TABLE dora_tracks; ALTER TABLE env_outcomes DROP COLUMN failure;
+             ALTER TABLE env_outcomes DROP COLUMN restore_secs; DELETE FROM _sqlx_migrations WHERE version = 9",
+        )
+        .await
+        .unwrap();
+    let store = db.open().await;
+    let rebuilt = (
+        store.dora_weeks(OutcomeQuery::default()).await.unwrap(),
+        store.decided_outcomes(OutcomeQuery::default()).await.unwrap(),
+    );
+    assert_eq!(rebuilt, live, "the backfill builds what recording built");
 }

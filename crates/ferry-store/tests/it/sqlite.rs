@@ -51,7 +51,13 @@ async fn a_database_written_by_the_sqlx_based_store_opens_and_reads_back() {
     assert_eq!(after[..5], before[..], "the earlier records are kept as they were");
     assert_eq!(
         after[5..].iter().map(|m| (m.0, m.1.as_str(), m.2)).collect::<Vec<_>>(),
-        [(6, "runs", true), (7, "notification failures", true), (8, "freezes", true), (9, "env outcomes", true)]
+        [
+            (6, "runs", true),
+            (7, "notification failures", true),
+            (8, "freezes", true),
+            (9, "env outcomes", true),
+            (10, "dora rollups", true)
+        ]
     );
 }
 
@@ -201,7 +207,11 @@ async fn a_database_before_the_outcomes_projection_gets_it_from_its_release_view
     {
         drop(SqliteStore::open(&path).await.unwrap());
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE env_outcomes; DELETE FROM _sqlx_migrations WHERE version = 9").unwrap();
+        conn.execute_batch(
+            "DROP TABLE env_outcomes; DROP TABLE dora_weeks; DROP TABLE dora_tracks;
+             DELETE FROM _sqlx_migrations WHERE version >= 9",
+        )
+        .unwrap();
     }
     {
         let store = SqliteStore::open_with(&path, false).await;
@@ -247,5 +257,50 @@ async fn a_database_before_the_outcomes_projection_gets_it_from_its_release_view
     );
     // Times compare as the store writes them.
     let since = store.outcomes(OutcomeQuery { since: Some(t("2026-01-01T00:20:00Z")), ..Default::default() });
-    assert_eq!(since.await.unwrap().len(), 2);
+    assert_eq!(since.await.unwrap().len(), 2); // Then migration 0010 rolls them up: dev's deployment, qa's failure (not restored), uat's nothing.
+    let weeks = store.dora_weeks(OutcomeQuery::default()).await.unwrap();
+    let seen: Vec<_> =
+        weeks.iter().map(|w| (w.environment.as_str(), w.week, w.rollup.deployments, w.rollup.unrestored)).collect();
+    let monday = t("2025-12-29T00:00:00Z");
+    assert_eq!(seen, [("dev", monday, 1, 0), ("qa", monday, 0, 1), ("uat", monday, 0, 0)]);
+}
+
+/// What a database has once outcomes are recorded, for comparing before and after a migration.
+async fn dora_state(store: &impl Store) -> (Vec<DoraWeekRow>, Vec<DecidedOutcomeRow>) {
+    (
+        store.dora_weeks(OutcomeQuery::default()).await.unwrap(),
+        store.decided_outcomes(OutcomeQuery::default()).await.unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_database_before_the_dora_rollups_gets_them_from_its_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferry.db");
+    let live = {
+        let store = SqliteStore::open(&path).await.unwrap();
+        crate::contract::dora_history(&store).await;
+        dora_state(&store).await
+    };
+    assert_eq!(live.0.len(), 2);
+    // The schema of migrations 0001–0009, with its outcomes.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE dora_weeks; DROP TABLE dora_tracks; ALTER TABLE env_outcomes DROP COLUMN failure;
+             ALTER TABLE env_outcomes DROP COLUMN restore_secs; DELETE FROM _sqlx_migrations WHERE version = 10",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(dora_state(&store).await, live, "the backfill builds what recording built");
+    // And recording goes on from the tracks it built: a rollback of the last deployment.
+    let mut rollback =
+        crate::contract::outcome(crate::contract::R1, "shop", "prod", "Successful", 1, "2026-01-14T01:00:00Z");
+    rollback.flow = "rollback".into();
+    let Write::Release(mut w) = release_write(crate::contract::R1, 2, 1, "Running") else { unreachable!() };
+    w.outcomes = vec![rollback];
+    one(store.write(vec![Write::Release(w)]).await.unwrap()).unwrap();
+    let weeks = store.dora_weeks(OutcomeQuery::default()).await.unwrap();
+    assert_eq!((weeks[1].rollup.deployments, weeks[1].rollup.change_failures), (3, 2), "the rollback is rolled back");
 }

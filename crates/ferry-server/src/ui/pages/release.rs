@@ -33,6 +33,8 @@ pub(crate) struct StepItem {
     pub(crate) class: &'static str,
     pub(crate) icon: Icon,
     pub(crate) href: String,
+    /// `approved by WHO (ROLE): COMMENT` for an approved approval step.
+    pub(crate) approved: Option<String>,
 }
 
 /// A workflow line of a card.
@@ -70,6 +72,7 @@ pub(super) fn workflow_item(release: &str, line: &WorkflowLine) -> WorkflowItem 
                     class: badge.class(),
                     icon: Icon(badge.tone.icon()),
                     href: step_href(release, &line.runs, &s.name),
+                    approved: s.approved.as_ref().map(step_approval_line),
                 }
             })
             .collect(),
@@ -147,6 +150,18 @@ fn soak_line(soak: &ferry_api::SoakView, now: Timestamp) -> String {
         }
         None => format!("soak time {} after the Post-Action", soak.time),
     }
+}
+
+/// Who approved an approval step, their role and why.
+fn step_approval_line(a: &ferry_api::ApprovalGivenView) -> String {
+    let mut line = format!("approved by {}", a.actor);
+    if let Some(role) = &a.role {
+        line.push_str(&format!(" ({role})"));
+    }
+    if let Some(comment) = &a.comment {
+        line.push_str(&format!(": {comment}"));
+    }
+    line
 }
 
 /// The approval line of an environment card: who approved, and who may still approve (the initiator
@@ -625,6 +640,31 @@ mod tests {
         assert_eq!(soak_line(&soak, now), "soaked 30m without a relapse");
         soak.relapse = Some("shop-api-prod: Synced and Degraded".into());
         assert_eq!(soak_line(&soak, now), "soak time 30m failed: shop-api-prod: Synced and Degraded");
+    }
+
+    #[test]
+    fn an_approved_approval_step_says_who_approved_it_and_why() {
+        let step = |name: &str, approved| ferry_api::StepLine {
+            name: name.into(),
+            status: ferry_model::status::StepStatus::Success,
+            approved,
+        };
+        let given = ferry_api::ApprovalGivenView {
+            actor: "carol".into(),
+            role: Some("promoter".into()),
+            comment: Some("dashboards are green".into()),
+            at: at("2026-03-01T09:00:00Z"),
+        };
+        let line: WorkflowLine = serde_json::from_value(serde_json::json!({
+            "stage": "preAction", "hook": null, "name": "sign-off", "status": "Success", "steps": [], "runs": [],
+        }))
+        .unwrap();
+        let line = WorkflowLine { steps: vec![step("approve", Some(given.clone())), step("after", None)], ..line };
+        let item = workflow_item("r1", &line);
+        assert_eq!(item.steps[0].approved.as_deref(), Some("approved by carol (promoter): dashboards are green"));
+        assert_eq!(item.steps[1].approved, None);
+        let bare = ferry_api::ApprovalGivenView { role: None, comment: None, ..given };
+        assert_eq!(step_approval_line(&bare), "approved by carol");
     }
 
     #[test]
