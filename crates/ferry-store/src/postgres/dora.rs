@@ -7,6 +7,9 @@ use tokio_postgres::GenericClient;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+use deadpool_postgres::Object;
+
+use super::release::{pipeline, prepare, send};
 use super::rows::get;
 use super::{Params, query_err};
 use crate::rollup::{self, Decision, Replay};
@@ -86,6 +89,87 @@ pub(super) async fn record(client: &impl GenericClient, o: &OutcomeRow) -> Resul
         .execute(TRACK_UPSERT, &[&o.product, &o.environment, &track])
         .await
         .map_err(query_err("storing a DORA environment track"))?;
+    Ok(())
+}
+
+/// [`record`] for the outcomes a release write inserted (in time order), with the statements of each
+/// stage pipelined: every environment's track is read at once, then every week the outcomes touch,
+/// then the weeks, classifications and tracks are written — three round trips however many outcomes.
+pub(super) async fn record_all(client: &Object, outcomes: &[&OutcomeRow]) -> Result<()> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    prepare(client, &[TRACK_SELECT, WEEK_SELECT, WEEK_UPSERT, TRACK_UPSERT, DECIDE]).await?;
+    let mut places: Vec<(String, String)> = Vec::new();
+    for o in outcomes {
+        let place = (o.product.clone(), o.environment.clone());
+        if !places.contains(&place) {
+            places.push(place);
+        }
+    }
+    let reads = places
+        .iter()
+        .map(|(p, e)| send(client, "reading a DORA environment track", TRACK_SELECT, vec![p, e]))
+        .collect();
+    let mut replay = Replay::default();
+    for (place, rows) in places.iter().zip(pipeline(reads).await?) {
+        let track = match rows.first() {
+            Some(row) => rollup::track(get(row, "track", "reading a DORA environment track")?)?,
+            None => Track::default(),
+        };
+        replay.tracks.insert(place.clone(), track);
+    }
+    // The effects in order; then the weeks they touch, read once, and the effects applied to them.
+    let mut effects = Vec::new();
+    for o in outcomes {
+        let place = (o.product.clone(), o.environment.clone());
+        let recorded = rollup::key(o);
+        let model = rollup::model_outcome(o)?;
+        for effect in replay.tracks.entry(place.clone()).or_default().record(recorded.clone(), &model) {
+            if let Some((k, d)) = rollup::decision(&effect, &recorded) {
+                replay.decisions.insert((place.0.clone(), place.1.clone(), k.release_id, k.attempt), d);
+            }
+            effects.push((place.clone(), effect));
+        }
+    }
+    let mut weeks: Vec<(String, String, Timestamp)> = Vec::new();
+    for ((p, e), effect) in &effects {
+        let week = (p.clone(), e.clone(), effect.week());
+        if !weeks.contains(&week) {
+            weeks.push(week);
+        }
+    }
+    let reads = weeks.iter().map(|(p, e, w)| send(client, "reading a DORA week", WEEK_SELECT, vec![p, e, w])).collect();
+    for (week, rows) in weeks.iter().zip(pipeline(reads).await?) {
+        let current = rows.first().map(|r| week_rollup(r, "reading a DORA week")).transpose()?.unwrap_or_default();
+        replay.weeks.insert(week.clone(), current);
+    }
+    for ((p, e), effect) in &effects {
+        replay.weeks.entry((p.clone(), e.clone(), effect.week())).or_default().apply(effect);
+    }
+    // Every write at once.
+    let mut week_params = Vec::with_capacity(replay.weeks.len());
+    for ((p, e, w), r) in &replay.weeks {
+        let counts = [r.deployments, r.changes, r.change_failures, r.unrestored].map(rollup::count);
+        week_params.push((p, e, w, counts, rollup::stat_json(&r.lead)?, rollup::stat_json(&r.restore)?));
+    }
+    let mut track_params = Vec::with_capacity(replay.tracks.len());
+    for ((p, e), t) in &replay.tracks {
+        track_params.push((p, e, rollup::track_json(t)?));
+    }
+    let mut writes = Vec::new();
+    for (p, e, w, c, lead, restore) in &week_params {
+        let params: Vec<&(dyn ToSql + Sync)> = vec![p, e, w, &c[0], &c[1], &c[2], &c[3], lead, restore];
+        writes.push(send(client, "updating a DORA week", WEEK_UPSERT, params));
+    }
+    for ((_, env, release_id, attempt), (failure, restore)) in &replay.decisions {
+        let params: Vec<&(dyn ToSql + Sync)> = vec![failure, restore, release_id, env, attempt];
+        writes.push(send(client, "deciding a DORA change failure", DECIDE, params));
+    }
+    for (p, e, track) in &track_params {
+        writes.push(send(client, "storing a DORA environment track", TRACK_UPSERT, vec![p, e, track]));
+    }
+    pipeline(writes).await?;
     Ok(())
 }
 

@@ -20,7 +20,7 @@ use super::write::{
     APP_STATE_UPSERT, CHANNEL, EVENT_LOCK, OUTCOME_INSERT, RELEASE_UPSERT, RUN_UPSERT, VIEW_UPSERT, outcome_params,
 };
 use super::{PgStore, query_err};
-use crate::{ReleaseWrite, Result, StoreError, WriteOutcome};
+use crate::{OutcomeRow, ReleaseWrite, Result, StoreError, WriteOutcome};
 
 /// Appends one event of a release.
 const EVENT_INSERT: &str =
@@ -43,11 +43,11 @@ const TURN_GIVE: &str = "UPDATE product_turns SET release_id = $2 WHERE product 
 const NOTIFY_LAST: &str = "SELECT pg_notify($1, currval(pg_get_serial_sequence('events', 'gid'))::text)";
 
 /// A statement of a pipeline, with what it was for.
-type Sent<'a> =
+pub(super) type Sent<'a> =
     Pin<Box<dyn Future<Output = (&'static str, std::result::Result<Vec<Row>, tokio_postgres::Error>)> + Send + 'a>>;
 
 /// Queues `sql` (prepared and cached on the connection) with `params`.
-fn send<'a>(
+pub(super) fn send<'a>(
     client: &'a Object,
     doing: &'static str,
     sql: &'static str,
@@ -69,7 +69,7 @@ fn command<'a>(client: &'a Object, doing: &'static str, sql: &'a str) -> Sent<'a
 
 /// Prepares (once per connection) the statements a pipeline uses, so that each statement of the
 /// pipeline is sent the moment it is first polled.
-async fn prepare(client: &Object, sqls: &[&'static str]) -> Result<()> {
+pub(super) async fn prepare(client: &Object, sqls: &[&'static str]) -> Result<()> {
     for sql in sqls {
         client.prepare_cached(sql).await.map_err(query_err("preparing a statement"))?;
     }
@@ -78,7 +78,7 @@ async fn prepare(client: &Object, sqls: &[&'static str]) -> Result<()> {
 
 /// Sends the statements together, in order (each is polled once, which sends it), then waits for
 /// every answer; the first failure is the pipeline's.
-async fn pipeline(sent: Vec<Sent<'_>>) -> Result<Vec<Vec<Row>>> {
+pub(super) async fn pipeline(sent: Vec<Sent<'_>>) -> Result<Vec<Vec<Row>>> {
     let mut answers = Vec::with_capacity(sent.len());
     for answer in send_all(sent).await {
         let (doing, answer) = answer;
@@ -328,11 +328,12 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
     let committed = match committed {
         Some(committed) => committed,
         None => {
-            for (at, o) in outcomes_at {
-                if rows.get(at).is_some_and(|r| !r.is_empty()) {
-                    super::dora::record(&***client, o).await?;
-                }
-            }
+            let new: Vec<&OutcomeRow> = outcomes_at
+                .into_iter()
+                .filter(|(at, _)| rows.get(*at).is_some_and(|r| !r.is_empty()))
+                .map(|(_, o)| o)
+                .collect();
+            super::dora::record_all(client, &new).await?;
             client.batch_execute("COMMIT").await.map(|()| Vec::new())
         }
     };
