@@ -498,6 +498,12 @@ async fn the_roll_back_button_of_an_environment_card_restores_the_previous_relea
         // page restores the second.
         b.client.goto(&ferry.url(&format!("/releases/{first}"))).await.unwrap();
         click(&b, "prod's Roll back button", "#rollback-prod").await;
+        // The first release's page shows Succeeded too: wait for the new rollback's page first.
+        b.wait_for("the second rollback's page", Locator::XPath("//dd/em[text()='Rollback']")).await;
+        let again = b.js("return document.getElementById('release-body').dataset.release;").await;
+        let again = again.as_str().unwrap().to_owned();
+        assert!(![&first, &second, &id].contains(&&again), "another new release: {again}");
+        assert_eq!(ferry.wait_final(&again).await["status"], "Succeeded");
         b.wait_for("the second rollback to succeed", Locator::Css("#release-status .badge[data-status='Succeeded']"))
             .await;
         assert!(ferry.prod_values("api").contains("3.0.0"));
