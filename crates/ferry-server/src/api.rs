@@ -284,8 +284,12 @@ pub(crate) async fn promote<S: Store>(
     };
     let request = PromoteRequest { product: name, scope };
     let promoted = st.engine.promote(request, actor).await?;
-    let id = promoted.release;
-    let body = release_view(&st, &id)
+    created(&st, promoted.release).await
+}
+
+/// `201 Created` with the view of release `id`, just created, and its location.
+async fn created<S: Store>(st: &AppState<S>, id: ReleaseId) -> Result<Response, ApiError> {
+    let body = release_view(st, &id)
         .await?
         .ok_or_else(|| ApiError::internal(format!("release {id} was created but its view cannot be found")))?;
     let location = format!("/api/v1/releases/{id}");
@@ -328,12 +332,7 @@ pub(crate) async fn rollback<S: Store>(
     principal.check_scope(name.as_str(), [environment.env_type])?;
     let request = PromoteRequest { product: name, scope: PromoteScope::Rollback { env, to, reason } };
     let promoted = st.engine.promote(request, principal.actor()).await?;
-    let id = promoted.release;
-    let body = release_view(&st, &id)
-        .await?
-        .ok_or_else(|| ApiError::internal(format!("release {id} was created but its view cannot be found")))?;
-    let location = format!("/api/v1/releases/{id}");
-    Ok((StatusCode::CREATED, [(LOCATION, location)], Json(body)).into_response())
+    created(&st, promoted.release).await
 }
 
 pub(crate) async fn releases<S: Store>(
