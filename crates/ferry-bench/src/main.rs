@@ -213,6 +213,10 @@ struct Cli {
     /// How many releases wait at once in scenario `active` (default 10,000; 200 with `--quick`).
     #[arg(long, value_name = "N")]
     active_waiting: Option<usize>,
+    /// How many owners scenario `postgres` kills to time takeovers (default 20; 3 with `--quick`;
+    /// 0 leaves the row out, for quicker runs of the other rows).
+    #[arg(long, value_name = "N")]
+    takeover_kills: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -299,6 +303,9 @@ fn run(cli: Cli) -> Result<bool> {
     let mut sizes = if quick { Sizes::quick() } else { Sizes::full() };
     if let Some(n) = cli.active_waiting {
         sizes.active_waiting = n;
+    }
+    if let Some(n) = cli.takeover_kills {
+        sizes.takeover_kills = n;
     }
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         eprintln!("cannot raise the open-file limit: {e}");

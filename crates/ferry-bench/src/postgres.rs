@@ -42,9 +42,12 @@ async fn measure(dir: &Path, url: &str, s: Sizes) -> Result<Vec<Row>> {
     rig.stop();
     let writes = release_writes(url, s.commits_per_round).await?;
     let delivery = cross_replica(url, s.sse_rounds * 5).await?;
-    let takeover = takeover_row(dir, url, s.takeover_kills).await;
+    let takeover = match s.takeover_kills {
+        0 => None,
+        kills => Some(takeover_row(dir, url, kills).await),
+    };
     let raw_limit = |stat| Limit { primitive: "durable 1-row PostgreSQL inserts/s, 1 client".into(), stat };
-    Ok(vec![
+    let mut rows = vec![
         Row::new(
             SCENARIO,
             "engine throughput: environment promotions/s (action none, durable), one replica",
@@ -82,8 +85,9 @@ async fn measure(dir: &Path, url: &str, s: Sizes) -> Result<Vec<Row>> {
              LISTEN/NOTIFY listener (the SSE source of its server)",
             delivery.len()
         )),
-        takeover,
-    ])
+    ];
+    rows.extend(takeover);
+    Ok(rows)
 }
 
 /// The takeover row: `kills` SIGKILLs of a release's owner among three `ferry server` replicas.

@@ -203,14 +203,14 @@ impl<S: Store> Engine<S> {
         let mut planned: Vec<PlannedStep> = Vec::with_capacity(batch.len());
         let mut ending = HashSet::new();
         for (id, recorded) in batch {
-            if let Some(step) = self.plan_step(id, recorded, &ending, Turn::Ask).await {
+            if let Some(step) = self.plan_step(id, recorded, &ending) {
                 if step.ends() {
                     ending.insert(id);
                 }
                 planned.push(step);
             }
         }
-        self.plan_successors(&mut planned, &mut ending).await;
+        self.plan_successors(&mut planned, &mut ending);
         // What needs no write goes on at once; the others are prepared and written together.
         let mut waiting = Vec::new();
         let mut writes = Vec::new();
@@ -233,6 +233,7 @@ impl<S: Store> Engine<S> {
                 Err(e) => self.unrecorded(id, unrecorded, &e),
             }
         }
+        let mut refused = Vec::new();
         if !writes.is_empty() {
             let mut outcomes = self.write_together(writes).await.into_iter();
             for (prepared, unrecorded, may_start) in waiting {
@@ -240,13 +241,19 @@ impl<S: Store> Engine<S> {
                 let written = outcomes.next().unwrap_or_else(|| Err(no_outcome()));
                 let turn_taken = matches!(written, Err(StoreError::TurnTaken { .. }));
                 match self.committed(prepared, written) {
-                    Ok(()) => ready.push((id, may_start)),
-                    // A successor whose turn another replica's release holds stays queued; it asks
-                    // for the turn again when its predecessor's end is handled, or each lease round.
+                    Ok(()) => {
+                        self.turn_refused.remove(&id);
+                        ready.push((id, may_start));
+                    }
+                    // A release whose turn another replica's release holds stays queued until the next
+                    // lease round; what happened to it meanwhile is recorded without starting it.
                     Err(_) if turn_taken => {
                         self.turn_refused.insert(id);
                         if let Some(active) = self.releases.get_mut(&id) {
                             active.unrecorded = unrecorded;
+                            if !active.unrecorded.is_empty() {
+                                refused.push((id, Vec::new()));
+                            }
                         }
                     }
                     Err(e) => self.unrecorded(id, unrecorded, &e),
@@ -264,8 +271,10 @@ impl<S: Store> Engine<S> {
                 next.push(queued);
             }
         }
-        if !next.is_empty() {
-            Box::pin(self.drive_many(next.into_iter().map(|id| (id, Vec::new())).collect())).await;
+        next.retain(|id| !refused.iter().any(|(r, _)| r == id));
+        refused.extend(next.into_iter().map(|id| (id, Vec::new())));
+        if !refused.is_empty() {
+            Box::pin(self.drive_many(refused)).await;
         }
     }
 
@@ -284,19 +293,20 @@ impl<S: Store> Engine<S> {
     /// planned in this write ends (and so on, up to [`super::MSG_BATCH`] releases): a queue whose
     /// releases need no outside work drains in one durable commit. On a replica, the write of each
     /// such release takes the product's turn in the same transaction ([`TurnClaim`]).
-    async fn plan_successors(&mut self, planned: &mut Vec<PlannedStep>, ending: &mut HashSet<ReleaseId>) {
+    fn plan_successors(&mut self, planned: &mut Vec<PlannedStep>, ending: &mut HashSet<ReleaseId>) {
         let mut i = 0;
         while i < planned.len() && planned.len() < super::MSG_BATCH {
             if planned[i].ends() {
                 let product = planned[i].next.snapshot().product.clone();
+                // The oldest release of the product not started before this write and not planned in
+                // it yet (a release started in this write still reads as queued in `releases`).
                 let successor = self
                     .releases
                     .of_product(&product)
-                    .find(|(_, a)| a.state.started_at().is_none())
-                    .map(|(id, _)| id)
-                    .filter(|id| !planned.iter().any(|p| p.id == *id));
+                    .find(|(id, a)| a.state.started_at().is_none() && !planned.iter().any(|p| p.id == *id))
+                    .map(|(id, _)| id);
                 if let Some(id) = successor
-                    && let Some(step) = self.plan_step(id, Vec::new(), ending, Turn::InWrite).await
+                    && let Some(step) = self.plan_step(id, Vec::new(), ending)
                 {
                     if step.ends() {
                         ending.insert(id);
@@ -319,23 +329,16 @@ impl<S: Store> Engine<S> {
     }
 
     /// Applies `recorded` to release `id` and plans on top until nothing new is decided; releases in
-    /// `ending` end in the same write and hold no queue. `turn` says how a queued release takes its
-    /// product's turn across replicas.
-    async fn plan_step(
+    /// `ending` end in the same write and hold no queue. A queued release that this step starts takes
+    /// its product's turn across replicas in the same write ([`TurnClaim`]).
+    fn plan_step(
         &mut self,
         id: ReleaseId,
         recorded: Vec<ReleaseEvent>,
         ending: &HashSet<ReleaseId>,
-        turn: Turn,
     ) -> Option<PlannedStep> {
-        let (may_start, claim) = match turn {
-            Turn::Ask => (self.may_start(id, ending) && self.take_product_turn(id).await, None),
-            Turn::InWrite => {
-                let may_start = self.may_start(id, ending);
-                let claim = (may_start && self.needs_turn(id)).then(|| self.turn_claim(id, ending));
-                (may_start, claim)
-            }
-        };
+        let may_start = self.may_start(id, ending);
+        let needs_turn = may_start && self.needs_turn(id);
         let catalog = self.catalog.clone();
         let workflows = &catalog.workflows;
         let freezes = self.freezes.clone();
@@ -384,6 +387,7 @@ impl<S: Store> Engine<S> {
                 break;
             }
         }
+        let claim = (needs_turn && next.started_at().is_some()).then(|| self.turn_claim(id, ending));
         Some(PlannedStep { id, may_start, events, happened, next, claim })
     }
 
@@ -448,15 +452,6 @@ struct PlannedStep {
     next: ReleaseState,
     /// The product's turn its write takes (a queued release starting on a replica).
     claim: Option<TurnClaim>,
-}
-
-/// How a queued release takes its product's turn across replicas (SPEC §3.9).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Turn {
-    /// Asked of the database before planning (a release driven on its own).
-    Ask,
-    /// Taken by the release's write, in the transaction where its predecessor ends.
-    InWrite,
 }
 
 impl PlannedStep {

@@ -211,14 +211,15 @@ impl<S: Store> Engine<S> {
         if let Some(active) = round.active {
             let elsewhere: BTreeMap<ReleaseId, ProductName> =
                 active.into_iter().filter(|(id, _)| !self.releases.contains_key(id)).collect();
-            self.turn_refused.retain(|id| self.releases.contains_key(id));
+            // Releases refused their turn since the last round may claim it again from now on.
+            let refused = std::mem::take(&mut self.turn_refused);
             let waiting: Vec<ReleaseId> = if elsewhere != self.elsewhere {
                 self.elsewhere = elsewhere;
                 // Queued releases may start now that another replica's release of their product ended.
                 self.releases.iter().filter(|(_, a)| a.state.started_at().is_none()).map(|(id, _)| *id).collect()
             } else {
                 // Refused a turn by a release that may have ended between two rounds.
-                self.turn_refused.iter().copied().collect()
+                refused.into_iter().filter(|id| self.releases.contains_key(id)).collect()
             };
             for id in waiting {
                 self.drive(id).await;

@@ -133,9 +133,12 @@ impl<S: Store> Engine<S> {
     }
 
     /// Whether release `id` may leave the queue: in `queue` mode, no older release of its product is
-    /// still active (those in `ending` end in the write being planned); in `terminate` mode at once
-    /// (older ones are being terminated).
+    /// still active (those in `ending` end in the write being planned) and its turn was not refused
+    /// since the last lease round; in `terminate` mode at once (older ones are being terminated).
     pub(super) fn may_start(&self, id: ReleaseId, ending: &HashSet<ReleaseId>) -> bool {
+        if self.turn_refused.contains(&id) {
+            return false;
+        }
         let Some(active) = self.releases.get(&id) else { return false };
         let product = &active.state.snapshot().product;
         if self.catalog.products.get(product).is_some_and(|p| p.concurrency == Concurrency::Terminate) {
@@ -148,30 +151,6 @@ impl<S: Store> Engine<S> {
                     && a.state.terminated_at().is_none()
                     && !ending.contains(&other)
             })
-    }
-
-    /// Whether release `id`, free to start as far as this replica knows, may start across replicas:
-    /// a queue-mode release that has not started takes its product's turn in the database first
-    /// (SPEC §3.9); refused, it is asked again each lease round.
-    pub(super) async fn take_product_turn(&mut self, id: ReleaseId) -> bool {
-        if !self.needs_turn(id) {
-            return self.releases.contains_key(&id);
-        }
-        let Some(active) = self.releases.get(&id) else { return false };
-        let product = active.state.snapshot().product.clone();
-        let granted = match self.replicas.take_turn(product.as_str(), id).await {
-            Ok(granted) => granted,
-            Err(e) => {
-                tracing::warn!(release = %id, error = %e, "cannot take the product's turn; asking again later");
-                false
-            }
-        };
-        if granted {
-            self.turn_refused.remove(&id);
-        } else {
-            self.turn_refused.insert(id);
-        }
-        granted
     }
 
     /// Whether release `id` must take its product's turn across replicas before it starts: a

@@ -139,9 +139,6 @@ pub trait Replicas: Send + Sync + 'static {
     fn give_up(&self, release: ReleaseId) -> BoxFuture<'_, Result<(), String>>;
     /// Who owns `release` now.
     fn owner(&self, release: ReleaseId) -> BoxFuture<'_, Result<Owner, String>>;
-    /// Takes the turn of queue-mode `product` for `release` before it starts (SPEC §3.9): false while
-    /// an older or started release of the product is active on any replica.
-    fn take_turn(&self, product: &str, release: ReleaseId) -> BoxFuture<'_, Result<bool, String>>;
     /// Takes the lock `name` when no replica holds it.
     fn try_lock(&self, name: &'static str) -> BoxFuture<'_, Result<Option<Box<dyn HeldLock>>, String>>;
     /// Asks the replica owning `release` to carry out `control` and waits for its answer.
@@ -187,10 +184,6 @@ impl Replicas for SoleReplica {
 
     fn owner(&self, _release: ReleaseId) -> BoxFuture<'_, Result<Owner, String>> {
         Box::pin(async { Ok(Owner::Here) })
-    }
-
-    fn take_turn(&self, _product: &str, _release: ReleaseId) -> BoxFuture<'_, Result<bool, String>> {
-        Box::pin(async { Ok(true) })
     }
 
     fn try_lock(&self, _name: &'static str) -> BoxFuture<'_, Result<Option<Box<dyn HeldLock>>, String>> {
@@ -279,11 +272,6 @@ impl Replicas for PgReplicas {
                 Some(owner) => Owner::Other(owner),
             })
         })
-    }
-
-    fn take_turn(&self, product: &str, release: ReleaseId) -> BoxFuture<'_, Result<bool, String>> {
-        let product = product.to_owned();
-        Box::pin(async move { self.store.take_turn(&product, &release.to_string()).await.map_err(|e| e.to_string()) })
     }
 
     fn try_lock(&self, name: &'static str) -> BoxFuture<'_, Result<Option<Box<dyn HeldLock>>, String>> {

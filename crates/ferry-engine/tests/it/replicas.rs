@@ -34,9 +34,6 @@ impl Replicas for Peer {
     fn owner(&self, release: ReleaseId) -> BoxFuture<'_, Result<Owner, String>> {
         SoleReplica.owner(release)
     }
-    fn take_turn(&self, product: &str, release: ReleaseId) -> BoxFuture<'_, Result<bool, String>> {
-        SoleReplica.take_turn(product, release)
-    }
     fn try_lock(&self, name: &'static str) -> BoxFuture<'_, Result<Option<Box<dyn HeldLock>>, String>> {
         SoleReplica.try_lock(name)
     }

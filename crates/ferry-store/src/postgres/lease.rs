@@ -303,36 +303,6 @@ impl PgStore {
         .await
     }
 
-    /// Takes the turn of `product` for `release` (queue mode across replicas, SPEC §3.9): granted
-    /// when no other active release of the product is older or already started, and the turn is
-    /// free, already `release`'s, or held by a release that is no longer active. One statement under
-    /// the turn row's lock, so replicas deciding at once never both start a release of the product.
-    pub async fn take_turn(&self, product: &str, release: &str) -> Result<bool> {
-        let doing = "taking a product's turn";
-        let client = self.client(doing).await?;
-        // The holder keeps its turn (nobody takes an active holder's turn, so this cannot change).
-        let held = "SELECT 1 FROM product_turns WHERE product = $1 AND release_id = $2";
-        if !client.query(held, &[&product, &release]).await.map_err(query_err(doing))?.is_empty() {
-            return Ok(true);
-        }
-        let sql = format!(
-            "WITH mine AS (
-               SELECT $1::text AS product, $2::text AS release_id
-               WHERE NOT EXISTS (
-                 SELECT 1 FROM releases r
-                 WHERE r.product = $1 AND r.id <> $2 AND r.status IN {WAITING_OR_RUNNING}
-                   AND (r.id < $2 OR r.status <> 'Queued')))
-             INSERT INTO product_turns (product, release_id) SELECT product, release_id FROM mine
-             ON CONFLICT (product) DO UPDATE SET release_id = EXCLUDED.release_id
-             WHERE product_turns.release_id = EXCLUDED.release_id
-                OR NOT EXISTS (SELECT 1 FROM releases r
-                               WHERE r.id = product_turns.release_id AND r.status IN {WAITING_OR_RUNNING})
-             RETURNING release_id"
-        );
-        let rows = client.query(&sql, &[&product, &release]).await.map_err(query_err(doing))?;
-        Ok(!rows.is_empty())
-    }
-
     /// The lease of a release, if it has one.
     pub async fn lease(&self, release: &str) -> Result<Option<Lease>> {
         let sql = "SELECT release_id, owner, epoch, expires_at FROM leases WHERE release_id = $1";

@@ -27,8 +27,8 @@ const EVENT_INSERT: &str =
     "INSERT INTO events (release_id, product, seq, at, body, epoch) VALUES ($1, $2, $3, $4, $5, $6) RETURNING gid";
 /// Whether the write may take its product's turn ([`crate::TurnClaim`]): no other active release of
 /// the product is older or started (`$3`: releases ending earlier in the transaction), and the turn
-/// is free, the release's or an ending release's; the turn row is locked until the commit. No row
-/// (the product never had a turn) answers nothing: the claim is refused.
+/// is free, the release's or an ending release's; the turn row ([`TURN_ROW`]) is locked until the
+/// commit.
 const TURN_FOR_UPDATE: &str = "SELECT NOT EXISTS (
        SELECT 1 FROM releases r
        WHERE r.product = t.product AND r.id <> $2 AND r.id <> ALL($3)
@@ -37,6 +37,11 @@ const TURN_FOR_UPDATE: &str = "SELECT NOT EXISTS (
           OR NOT EXISTS (SELECT 1 FROM releases h
                          WHERE h.id = t.release_id AND h.status IN ('Queued', 'Running', 'Suspended')))
      FROM product_turns t WHERE t.product = $1 FOR UPDATE";
+/// The turn row of a product that never had one, held by nobody (no release has the empty id), so
+/// that [`TURN_FOR_UPDATE`] finds a row to lock. (A replica inserting it at the same moment waits for
+/// the other's commit and then leaves it.)
+const TURN_ROW: &str =
+    "INSERT INTO product_turns (product, release_id) VALUES ($1, '') ON CONFLICT (product) DO NOTHING";
 /// Gives the (locked) turn of a product to the release a write starts.
 const TURN_GIVE: &str = "UPDATE product_turns SET release_id = $2 WHERE product = $1";
 /// Announces the events committed: the payload is the last event id this session appended.
@@ -173,7 +178,7 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
         .await?;
     prepare(client, &[VIEW_UPSERT, APP_STATE_UPSERT, RUN_UPSERT, OUTCOME_INSERT, NOTIFY_LAST]).await?;
     if store.replica.is_some() && ws.iter().any(|w| w.turn.is_some()) {
-        prepare(client, &[TURN_FOR_UPDATE, TURN_GIVE]).await?;
+        prepare(client, &[TURN_ROW, TURN_FOR_UPDATE, TURN_GIVE]).await?;
     }
     // A claim counts only the ending releases written in this transaction (alone, a write finds
     // the releases written before it committed).
@@ -186,7 +191,8 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
         .collect();
     let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({EVENT_LOCK})");
     let mut first = vec![command(client, "locking the event log", &begin)];
-    // Where each write's answers are: its sequence, then (on a replica) its lease row and its turn.
+    // Where each write's answers are: its sequence, then (on a replica) its lease row and, for a claim,
+    // the turn row made and checked.
     let mut answers_at = Vec::with_capacity(ws.len());
     for (w, ending) in ws.iter().zip(&ending) {
         answers_at.push(first.len());
@@ -194,6 +200,7 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
         if store.replica.is_some() {
             first.push(send(client, "checking the release's lease", LEASE_FOR_UPDATE, vec![&w.release_id]));
             if w.turn.is_some() {
+                first.push(send(client, "making the product's turn", TURN_ROW, vec![&w.product]));
                 let params: Vec<&(dyn ToSql + Sync)> = vec![&w.product, &w.release_id, ending];
                 first.push(send(client, "checking the product's turn", TURN_FOR_UPDATE, params));
             }
@@ -212,7 +219,7 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
         }
         let turn = store.replica.is_some() && w.turn.is_some();
         if turn {
-            let granted = read.get(at + 2).and_then(|rows| rows.first()).is_some_and(|r| r.get::<_, bool>(0));
+            let granted = read.get(at + 3).and_then(|rows| rows.first()).is_some_and(|r| r.get::<_, bool>(0));
             let ended = ending.iter().all(|e| accepted.iter().any(|a| a.w.release_id == *e));
             if !granted || !ended {
                 let (release, product) = (w.release_id.clone(), w.product.clone());

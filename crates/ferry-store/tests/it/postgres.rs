@@ -354,36 +354,41 @@ async fn an_embedded_installation_is_copied_with_nothing_lost() {
 #[tokio::test]
 async fn a_queue_mode_product_gives_its_turn_to_one_release_at_a_time() {
     let Some((_db, a, b)) = two().await else { return };
-    let [r1, r2, r3] = [1, 2, 3].map(crate::contract::rid);
-    // Two queued releases created at once on two replicas: whichever asks first gets the turn, the
-    // other is refused while it is active, whatever the order they ask in.
+    let (a, b) = (replica(&a, "a", 60_000), replica(&b, "b", 60_000));
+    let [r1, r2, r3, r4, r5] = [1, 2, 3, 4, 5].map(crate::contract::rid);
+    let turn_taken = |outcome: &Result<WriteOutcome>| matches!(outcome, Err(StoreError::TurnTaken { .. }));
+    let start = |r: &String, seq| claiming(write(r, seq, "Running"), &[]);
+    // The first release of a product that never had a turn gets it.
     one(a.write(vec![write(&r2, 0, "Queued")]).await.unwrap()).unwrap();
-    assert!(b.take_turn("shop", &r2).await.unwrap(), "the only release of the product gets the turn");
+    one(a.write(vec![start(&r2, 1)]).await.unwrap()).unwrap();
+    // An older release created on another replica meanwhile waits for the one holding the turn, and
+    // nothing of its refused write is stored.
     one(b.write(vec![write(&r1, 0, "Queued")]).await.unwrap()).unwrap();
-    assert!(!a.take_turn("shop", &r1).await.unwrap(), "an older release waits for the one holding the turn");
-    assert!(a.take_turn("shop", &r2).await.unwrap(), "asking again keeps the turn");
-    // A newer release waits for the older one, queued or running.
-    one(a.write(vec![write(&r2, 1, "Running")]).await.unwrap()).unwrap();
+    assert!(turn_taken(&b.write(vec![start(&r1, 1)]).await.unwrap()[0]), "r2 runs");
+    assert_eq!(b.release_events(&crate::contract::id_of(&r1)).await.unwrap().len(), 1);
+    // A newer release waits for the older ones, queued or running.
     one(a.write(vec![write(&r3, 0, "Queued")]).await.unwrap()).unwrap();
-    assert!(!b.take_turn("shop", &r3).await.unwrap());
+    assert!(turn_taken(&b.write(vec![start(&r3, 1)]).await.unwrap()[0]));
     // Once the running one ended, the oldest waiting release gets the turn, the newer still waits.
     one(a.write(vec![write(&r2, 2, "Succeeded")]).await.unwrap()).unwrap();
-    assert!(!b.take_turn("shop", &r3).await.unwrap(), "an older release is still queued");
-    assert!(a.take_turn("shop", &r1).await.unwrap());
+    assert!(turn_taken(&a.write(vec![start(&r3, 1)]).await.unwrap()[0]), "an older release is still queued");
+    one(b.write(vec![start(&r1, 1)]).await.unwrap()).unwrap();
     // Another product's turn is its own.
-    assert!(b.take_turn("other", &r3).await.unwrap());
-    // Asked at the same moment on both replicas, exactly one of two releases gets the turn.
-    one(b.write(vec![write(&r1, 1, "Terminated")]).await.unwrap()).unwrap();
-    let (on_a, on_b) = tokio::join!(a.take_turn("shop", &r3), b.take_turn("shop", &r3));
-    assert!(on_a.unwrap() && on_b.unwrap(), "one release asking twice keeps it");
-    let [r4, r5] = [4, 5].map(crate::contract::rid);
-    for (r, store) in [(&r4, &a), (&r5, &b)] {
-        one(store.write(vec![write(r, 0, "Queued")]).await.unwrap()).unwrap();
-    }
-    one(a.write(vec![write(&r3, 1, "Failed")]).await.unwrap()).unwrap();
-    let (four, five) = tokio::join!(a.take_turn("shop", &r4), b.take_turn("shop", &r5));
-    assert!(four.unwrap(), "the older of two queued releases gets the turn");
-    assert!(!five.unwrap(), "the newer one waits");
+    let other = |r: &String, seq, status| {
+        let Write::Release(mut w) = claiming(write(r, seq, status), &[]) else { unreachable!() };
+        w.product = "other".into();
+        w.row.product = "other".into();
+        Write::Release(w)
+    };
+    one(b.write(vec![other(&r4, 0, "Queued")]).await.unwrap()).unwrap();
+    one(b.write(vec![other(&r4, 1, "Running")]).await.unwrap()).unwrap();
+    // Claimed at the same moment on both replicas, exactly one of two releases gets the turn: the
+    // older one, whichever commits first.
+    one(b.write(vec![write(&r1, 2, "Terminated")]).await.unwrap()).unwrap();
+    one(b.write(vec![write(&r5, 0, "Queued")]).await.unwrap()).unwrap();
+    let (three, five) = tokio::join!(a.write(vec![start(&r3, 1)]), b.write(vec![start(&r5, 1)]));
+    assert!(three.unwrap()[0].is_ok(), "the older of two queued releases gets the turn");
+    assert!(turn_taken(&five.unwrap()[0]), "the newer one waits");
 }
 
 /// `write` starting a queued release, taking its product's turn with `ending` counted as ended.
@@ -401,8 +406,7 @@ async fn a_queue_drains_in_one_write_taking_the_turn_where_the_predecessor_ends(
     for r in [&r1, &r2, &r3] {
         one(a.write(vec![write(r, 0, "Queued")]).await.unwrap()).unwrap();
     }
-    assert!(a.take_turn("shop", &r1).await.unwrap());
-    one(a.write(vec![write(&r1, 1, "Running")]).await.unwrap()).unwrap();
+    one(a.write(vec![claiming(write(&r1, 1, "Running"), &[])]).await.unwrap()).unwrap();
     let turn_taken = |outcome: &Result<WriteOutcome>| matches!(outcome, Err(StoreError::TurnTaken { .. }));
     // Alone, a claim finds its predecessor still running: refused, nothing written.
     let alone = a.write(vec![claiming(write(&r2, 1, "Running"), &[&r1])]).await.unwrap();
@@ -421,14 +425,15 @@ async fn a_queue_drains_in_one_write_taking_the_turn_where_the_predecessor_ends(
         .await
         .unwrap();
     assert!(drained.iter().all(Result::is_ok), "{drained:?}");
-    assert!(b.take_turn("shop", &r3).await.unwrap(), "r3 holds the turn");
     one(b.write(vec![write(&r4, 0, "Queued")]).await.unwrap()).unwrap();
-    assert!(!b.take_turn("shop", &r4).await.unwrap(), "r3 runs");
+    let waits = b.write(vec![claiming(write(&r4, 1, "Running"), &[])]).await.unwrap();
+    assert!(turn_taken(&waits[0]), "r3 holds the turn and runs: {waits:?}");
     // Another replica's older queued release goes first: r5's claim after r3 is refused.
     one(a.write(vec![write(&r5, 0, "Queued")]).await.unwrap()).unwrap();
     let skipped = a.write(vec![write(&r3, 2, "Succeeded"), claiming(write(&r5, 1, "Running"), &[&r3])]).await.unwrap();
     assert!(skipped[0].is_ok() && turn_taken(&skipped[1]), "{skipped:?}");
-    assert!(b.take_turn("shop", &r4).await.unwrap(), "the older queued release gets the turn");
+    let four = b.write(vec![claiming(write(&r4, 1, "Running"), &[])]).await.unwrap();
+    assert!(four[0].is_ok(), "the older queued release gets the turn: {four:?}");
     let events = a.release_events(&crate::contract::id_of(&r5)).await.unwrap();
     assert_eq!(events.len(), 1, "nothing of a refused write is stored");
 }
