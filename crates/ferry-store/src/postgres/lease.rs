@@ -20,8 +20,6 @@ use crate::{ReleaseWrite, Result, StoreError};
 
 /// Statuses of releases that are not final.
 const ACTIVE: &str = "('Queued', 'Running', 'Suspended', 'Terminating')";
-/// Statuses of releases that hold up a queue-mode product (a Terminating one no longer does).
-const WAITING_OR_RUNNING: &str = "('Queued', 'Running', 'Suspended')";
 /// The first key of the advisory locks taken by [`PgStore::try_poll_lock`] ("ferr").
 const POLL_LOCK_CLASS: i32 = 0x6665_7272;
 

@@ -2,11 +2,13 @@
 //! the connection pipelines the statements of each (prepared once per connection), so the event-log
 //! lock is held for one round trip and the commit.
 //!
-//! 1. `BEGIN`, the event-log lock, each release's next sequence number and (on a replica) its lease
-//!    row, locked, and the product's turn row when the write starts a queued release.
-//! 2. After the checks: the lease change, the turn, the events, the release row, its view, application states,
-//!    runs, the `NOTIFY` of the last event id, and `COMMIT`. A statement that fails aborts the
-//!    transaction (the `COMMIT` then rolls back) and is the write's error.
+//! 1. `BEGIN`, the event-log lock, the releases' next sequence numbers and (on a replica) their lease
+//!    rows, locked, and the product's turn row for each write that starts a queued release.
+//! 2. After the checks: the lease changes, the turns, the events, the release rows, their views,
+//!    application states, runs and outcomes — each table's rows in one statement (`unnest` of
+//!    column arrays), whatever the number of releases — the `NOTIFY` of the last event id, and
+//!    `COMMIT` (after the DORA rollups of new outcomes, [`super::dora::record_all`]). A statement that
+//!    fails aborts the transaction (the `COMMIT` then rolls back) and is the write's error.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,16 +17,12 @@ use deadpool_postgres::Object;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::lease::{self, LEASE_CREATE, LEASE_END, LEASE_FOR_UPDATE, LEASE_TAKE};
-use super::write::{
-    APP_STATE_UPSERT, CHANNEL, EVENT_LOCK, OUTCOME_INSERT, RELEASE_UPSERT, RUN_UPSERT, VIEW_UPSERT, outcome_params,
-};
+use super::lease::{self, LEASE_TAKE};
+use super::rows::get;
+use super::write::{CHANNEL, EVENT_LOCK};
 use super::{PgStore, query_err};
 use crate::{OutcomeRow, ReleaseWrite, Result, StoreError, WriteOutcome};
 
-/// Appends one event of a release.
-const EVENT_INSERT: &str =
-    "INSERT INTO events (release_id, product, seq, at, body, epoch) VALUES ($1, $2, $3, $4, $5, $6) RETURNING gid";
 /// Whether the write may take its product's turn ([`crate::TurnClaim`]): no other active release of
 /// the product is older or started (`$3`: releases ending earlier in the transaction), and the turn
 /// is free, the release's or an ending release's; the turn row ([`TURN_ROW`]) is locked until the
@@ -164,19 +162,145 @@ struct Accepted<'w> {
     create: bool,
     end: bool,
     turn: bool,
-    seqs: Vec<i64>,
-    next_seq: i64,
-    runs: Vec<crate::runs::RunColumns>,
 }
+
+/// The columns of the rows a transaction's accepted writes insert, one vector per column, for the
+/// statements that insert every row of a table at once (`unnest`): a write of many releases costs a
+/// few statements, not a few per event.
+#[derive(Default)]
+struct Columns<'w> {
+    ev_release: Vec<&'w str>,
+    ev_product: Vec<&'w str>,
+    ev_seq: Vec<i64>,
+    ev_at: Vec<jiff::Timestamp>,
+    ev_body: Vec<&'w serde_json::Value>,
+    ev_epoch: Vec<Option<i64>>,
+    rel_id: Vec<&'w str>,
+    rel_product: Vec<&'w str>,
+    rel_flow: Vec<&'w str>,
+    rel_flow_version: Vec<Option<&'w str>>,
+    rel_status: Vec<&'w str>,
+    rel_initiator: Vec<&'w str>,
+    rel_created_at: Vec<jiff::Timestamp>,
+    rel_finished_at: Vec<Option<jiff::Timestamp>>,
+    rel_reason: Vec<Option<&'w str>>,
+    rel_retries: Vec<i64>,
+    rel_version: Vec<Option<&'w str>>,
+    rel_environments: Vec<&'w serde_json::Value>,
+    rel_next_seq: Vec<i64>,
+    view_id: Vec<&'w str>,
+    view_body: Vec<&'w serde_json::Value>,
+    app: Vec<&'w crate::AppStateRow>,
+    runs: Vec<(&'w str, crate::runs::RunColumns)>,
+    out: Vec<&'w OutcomeRow>,
+    lease_new: Vec<&'w str>,
+    lease_end: Vec<&'w str>,
+}
+
+impl<'w> Columns<'w> {
+    /// Adds the rows of accepted write `a`; later writes' application states and runs replace
+    /// earlier ones' (a table row is written once per statement).
+    fn add(&mut self, a: &Accepted<'w>) -> Result<()> {
+        let w = a.w;
+        for (i, event) in w.events.iter().enumerate() {
+            self.ev_release.push(&w.release_id);
+            self.ev_product.push(&w.product);
+            self.ev_seq.push(w.first_seq + i as i64);
+            self.ev_at.push(event.at);
+            self.ev_body.push(&event.body);
+            self.ev_epoch.push(a.epoch);
+        }
+        let r = &w.row;
+        self.rel_id.push(&r.id);
+        self.rel_product.push(&r.product);
+        self.rel_flow.push(&r.flow);
+        self.rel_flow_version.push(r.flow_version.as_deref());
+        self.rel_status.push(&r.status);
+        self.rel_initiator.push(&r.initiator);
+        self.rel_created_at.push(r.created_at);
+        self.rel_finished_at.push(r.finished_at);
+        self.rel_reason.push(r.reason.as_deref());
+        self.rel_retries.push(r.retries);
+        self.rel_version.push(r.version.as_deref());
+        self.rel_environments.push(&r.environments);
+        self.rel_next_seq.push(w.first_seq + w.events.len() as i64);
+        if let Some(view) = &w.view {
+            self.view_id.push(&r.id);
+            self.view_body.push(view);
+        }
+        for s in &w.app_states {
+            self.app.retain(|o| o.application != s.application);
+            self.app.push(s);
+        }
+        for run in &w.runs {
+            let c = crate::runs::encode(run)?;
+            self.runs.retain(|(_, o)| o.run_id != c.run_id);
+            self.runs.push((&w.release_id, c));
+        }
+        self.out.extend(&w.outcomes);
+        if a.take.is_some() && a.create {
+            self.lease_new.push(&w.release_id);
+        }
+        if a.end {
+            self.lease_end.push(&w.release_id);
+        }
+        Ok(())
+    }
+}
+
+/// Reads the next sequence number of releases (`$1`, ids); a release not stored yet has no row.
+const SEQS: &str = "SELECT id, next_seq FROM releases WHERE id = ANY($1)";
+/// Reads and locks the lease rows of releases (`$1`, ids), in a fixed order.
+const LEASES_FOR_UPDATE: &str =
+    "SELECT release_id, owner, epoch FROM leases WHERE release_id = ANY($1) ORDER BY release_id FOR UPDATE";
+/// Leases new releases (`$1`) to `$2` at epoch 1 for `$3` ms.
+const LEASES_CREATE: &str = "INSERT INTO leases (release_id, owner, epoch, expires_at)
+     SELECT r, $2, 1, now() + $3::bigint * interval '1 millisecond' FROM unnest($1::text[]) AS r";
+/// Frees the leases of releases that ended (`$1`).
+const LEASES_END: &str = "UPDATE leases SET owner = NULL, expires_at = now() WHERE release_id = ANY($1)";
+/// Appends events, in the order given (ids are taken in that order, under the event-log lock).
+const EVENTS_INSERT: &str = "INSERT INTO events (release_id, product, seq, at, body, epoch)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::timestamptz[], $5::json[], $6::int8[])
+     RETURNING gid, release_id, seq";
+/// Upserts release rows.
+const RELEASES_UPSERT: &str =
+    "INSERT INTO releases (id, product, flow, flow_version, status, initiator, created_at,
+       finished_at, reason, retries, version, environments, next_seq)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+       $7::timestamptz[], $8::timestamptz[], $9::text[], $10::int8[], $11::text[], $12::json[], $13::int8[])
+     ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = excluded.finished_at,
+       reason = excluded.reason, retries = excluded.retries, version = excluded.version,
+       environments = excluded.environments, next_seq = excluded.next_seq, flow_version = excluded.flow_version";
+/// Upserts stored views.
+const VIEWS_UPSERT: &str = "INSERT INTO release_views (id, view) SELECT * FROM unnest($1::text[], $2::json[])
+     ON CONFLICT (id) DO UPDATE SET view = excluded.view";
+/// Upserts applications' live states.
+const APP_STATES_UPSERT: &str = "INSERT INTO app_state (application, product, environment, component,
+       version, revision, sync, health, message, release_id, updated_at)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+       $8::text[], $9::text[], $10::text[], $11::timestamptz[])
+     ON CONFLICT (application) DO UPDATE SET product = excluded.product, environment = excluded.environment,
+       component = excluded.component, version = excluded.version, revision = excluded.revision,
+       sync = excluded.sync, health = excluded.health, message = excluded.message,
+       release_id = excluded.release_id, updated_at = excluded.updated_at";
+/// Upserts workflow runs.
+const RUNS_UPSERT: &str = "INSERT INTO runs (run_id, release_id, started_at, workflow, target, state)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::json[], $6::json[])
+     ON CONFLICT (run_id) DO UPDATE SET state = excluded.state";
+/// Records environment outcomes (once per release, environment and attempt); the new ones answer.
+const OUTCOMES_INSERT: &str = "INSERT INTO env_outcomes (release_id, product, environment, flow, attempt,
+       status, after_action, committed_at, at)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::bool[],
+       $8::timestamptz[], $9::timestamptz[])
+     ON CONFLICT (release_id, environment, attempt) DO NOTHING RETURNING release_id, environment, attempt";
 
 /// The two round trips, for `ws` (distinct releases). Every write's outcome, in order, once the
 /// transaction ended (committed, or rolled back when every write was refused); `Err` when a statement
 /// failed (the transaction is then left to roll back).
 async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Result<Vec<Result<WriteOutcome>>> {
-    const NEXT_SEQ: &str = "SELECT next_seq FROM releases WHERE id = $1";
-    prepare(client, &[NEXT_SEQ, LEASE_FOR_UPDATE, LEASE_CREATE, LEASE_TAKE, LEASE_END, EVENT_INSERT, RELEASE_UPSERT])
+    prepare(client, &[SEQS, LEASES_FOR_UPDATE, LEASES_CREATE, LEASE_TAKE, LEASES_END, EVENTS_INSERT, RELEASES_UPSERT])
         .await?;
-    prepare(client, &[VIEW_UPSERT, APP_STATE_UPSERT, RUN_UPSERT, OUTCOME_INSERT, NOTIFY_LAST]).await?;
+    prepare(client, &[VIEWS_UPSERT, APP_STATES_UPSERT, RUNS_UPSERT, OUTCOMES_INSERT, NOTIFY_LAST]).await?;
     if store.replica.is_some() && ws.iter().any(|w| w.turn.is_some()) {
         prepare(client, &[TURN_ROW, TURN_FOR_UPDATE, TURN_GIVE]).await?;
     }
@@ -189,37 +313,52 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
             None => Vec::new(),
         })
         .collect();
+    let ids: Vec<&str> = ws.iter().map(|w| w.release_id.as_str()).collect();
     let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({EVENT_LOCK})");
-    let mut first = vec![command(client, "locking the event log", &begin)];
-    // Where each write's answers are: its sequence, then (on a replica) its lease row and, for a claim,
-    // the turn row made and checked.
-    let mut answers_at = Vec::with_capacity(ws.len());
+    let mut first = vec![
+        command(client, "locking the event log", &begin),
+        send(client, "reading the releases' sequences", SEQS, vec![&ids]),
+    ];
+    if store.replica.is_some() {
+        first.push(send(client, "checking the releases' leases", LEASES_FOR_UPDATE, vec![&ids]));
+    }
+    // Where each claim's answer is.
+    let mut claims_at = Vec::with_capacity(ws.len());
     for (w, ending) in ws.iter().zip(&ending) {
-        answers_at.push(first.len());
-        first.push(send(client, "reading a release's sequence", NEXT_SEQ, vec![&w.release_id]));
-        if store.replica.is_some() {
-            first.push(send(client, "checking the release's lease", LEASE_FOR_UPDATE, vec![&w.release_id]));
-            if w.turn.is_some() {
-                first.push(send(client, "making the product's turn", TURN_ROW, vec![&w.product]));
-                let params: Vec<&(dyn ToSql + Sync)> = vec![&w.product, &w.release_id, ending];
-                first.push(send(client, "checking the product's turn", TURN_FOR_UPDATE, params));
-            }
+        if store.replica.is_some() && w.turn.is_some() {
+            first.push(send(client, "making the product's turn", TURN_ROW, vec![&w.product]));
+            claims_at.push(Some(first.len()));
+            let params: Vec<&(dyn ToSql + Sync)> = vec![&w.product, &w.release_id, ending];
+            first.push(send(client, "checking the product's turn", TURN_FOR_UPDATE, params));
+        } else {
+            claims_at.push(None);
         }
     }
     let read = pipeline(first).await?;
+    let doing = "reading the releases' sequences";
+    let mut seqs = std::collections::HashMap::with_capacity(ws.len());
+    for row in &read[1] {
+        seqs.insert(get::<String>(row, "id", doing)?, get::<i64>(row, "next_seq", doing)?);
+    }
+    let mut leases = std::collections::HashMap::with_capacity(ws.len());
+    if store.replica.is_some() {
+        for row in &read[2] {
+            let id: String = get(row, "release_id", "checking the releases' leases")?;
+            leases.insert(id, lease::lease_row(row)?);
+        }
+    }
     let mut outcomes: Vec<Option<Result<WriteOutcome>>> = Vec::with_capacity(ws.len());
     let mut accepted: Vec<Accepted> = Vec::with_capacity(ws.len());
     let mut holds = Vec::new();
-    for ((w, ending), at) in ws.iter().zip(&ending).zip(answers_at) {
-        let actual: i64 = read[at].first().map_or(0, |r| r.get(0));
+    for ((w, ending), claim_at) in ws.iter().zip(&ending).zip(claims_at) {
+        let actual = seqs.get(&w.release_id).copied().unwrap_or(0);
         if actual != w.first_seq {
             let expected = w.first_seq;
             outcomes.push(Some(Err(StoreError::SequenceConflict { release: w.release_id.clone(), expected, actual })));
             continue;
         }
-        let turn = store.replica.is_some() && w.turn.is_some();
-        if turn {
-            let granted = read.get(at + 3).and_then(|rows| rows.first()).is_some_and(|r| r.get::<_, bool>(0));
+        if let Some(at) = claim_at {
+            let granted = read.get(at).and_then(|rows| rows.first()).is_some_and(|r| r.get::<_, bool>(0));
             let ended = ending.iter().all(|e| accepted.iter().any(|a| a.w.release_id == *e));
             if !granted || !ended {
                 let (release, product) = (w.release_id.clone(), w.product.clone());
@@ -229,7 +368,7 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
         }
         let (mut epoch, mut take, mut end, mut create) = (None, None, false, false);
         if let Some(replica) = &store.replica {
-            let row = read.get(at + 1).and_then(|rows| rows.first()).map(lease::lease_row).transpose()?;
+            let row = leases.remove(&w.release_id);
             create = row.is_none();
             match lease::decide(replica, w, row) {
                 Ok(fence) => {
@@ -242,80 +381,117 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
                 }
             }
         }
-        let seqs: Vec<i64> = (0..w.events.len() as i64).map(|i| w.first_seq + i).collect();
-        let next_seq = w.first_seq + w.events.len() as i64;
-        let runs = w.runs.iter().map(crate::runs::encode).collect::<Result<Vec<_>>>()?;
         outcomes.push(None);
-        accepted.push(Accepted { w, epoch, take, create, end, turn, seqs, next_seq, runs });
+        accepted.push(Accepted { w, epoch, take, create, end, turn: claim_at.is_some() });
     }
     let owner = store.replica.as_ref().map(|r| r.options.owner.clone()).unwrap_or_default();
     let ttl = store.replica.as_ref().map_or(0, |r| r.options.ttl_ms());
-    let mut second = Vec::new();
-    // Where each accepted write's event inserts are among the answers.
-    let mut events_at = Vec::with_capacity(accepted.len());
-    // Where each outcome insert is among the answers (a row when the outcome is new).
-    let mut outcomes_at = Vec::new();
+    let mut c = Columns::default();
     for a in &accepted {
-        let w = a.w;
-        match a.take {
-            Some(_) if a.create => {
-                second.push(send(client, "leasing a new release", LEASE_CREATE, vec![&w.release_id, &owner, &ttl]));
-            }
-            Some(ref epoch) => {
-                second.push(send(client, "taking a free lease", LEASE_TAKE, vec![&w.release_id, &owner, epoch, &ttl]));
-            }
-            None => {}
-        }
-        if a.end {
-            second.push(send(client, "ending the lease of a finished release", LEASE_END, vec![&w.release_id]));
-        }
-        if a.turn {
-            second.push(send(client, "taking the product's turn", TURN_GIVE, vec![&w.product, &w.release_id]));
-        }
-        events_at.push(second.len());
-        for (event, seq) in w.events.iter().zip(&a.seqs) {
-            let params: Vec<&(dyn ToSql + Sync)> =
-                vec![&w.release_id, &w.product, seq, &event.at, &event.body, &a.epoch];
-            second.push(send(client, "appending release events", EVENT_INSERT, params));
-        }
-        let row = super::write::release_params(&w.row, &a.next_seq);
-        second.push(send(client, "updating the release projection", RELEASE_UPSERT, row));
-        if let Some(view) = &w.view {
-            second.push(send(client, "updating the release view", VIEW_UPSERT, vec![&w.row.id, view]));
-        }
-        for s in &w.app_states {
-            let params: Vec<&(dyn ToSql + Sync)> = vec![
-                &s.application,
-                &s.product,
-                &s.environment,
-                &s.component,
-                &s.version,
-                &s.revision,
-                &s.sync,
-                &s.health,
-                &s.message,
-                &s.release_id,
-                &s.updated_at,
-            ];
-            second.push(send(client, "storing application state", APP_STATE_UPSERT, params));
-        }
-        for c in &a.runs {
-            let params: Vec<&(dyn ToSql + Sync)> =
-                vec![&c.run_id, &w.release_id, &c.started_at, &c.workflow, &c.target, &c.state];
-            second.push(send(client, "storing a workflow run", RUN_UPSERT, params));
-        }
-        for o in &w.outcomes {
-            outcomes_at.push((second.len(), o));
-            second.push(send(client, "recording an environment outcome", OUTCOME_INSERT, outcome_params(o)));
+        c.add(a)?;
+    }
+    let app = &c.app;
+    let app_cols = (
+        app.iter().map(|s| s.application.as_str()).collect::<Vec<_>>(),
+        app.iter().map(|s| s.product.as_str()).collect::<Vec<_>>(),
+        app.iter().map(|s| s.environment.as_str()).collect::<Vec<_>>(),
+        app.iter().map(|s| s.component.as_str()).collect::<Vec<_>>(),
+        app.iter().map(|s| s.version.as_deref()).collect::<Vec<_>>(),
+        app.iter().map(|s| s.revision.as_deref()).collect::<Vec<_>>(),
+        app.iter().map(|s| s.sync.as_str()).collect::<Vec<_>>(),
+        app.iter().map(|s| s.health.as_str()).collect::<Vec<_>>(),
+        app.iter().map(|s| s.message.as_deref()).collect::<Vec<_>>(),
+        app.iter().map(|s| s.release_id.as_deref()).collect::<Vec<_>>(),
+        app.iter().map(|s| s.updated_at).collect::<Vec<_>>(),
+    );
+    let runs = &c.runs;
+    let run_cols = (
+        runs.iter().map(|(_, r)| r.run_id.as_str()).collect::<Vec<_>>(),
+        runs.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        runs.iter().map(|(_, r)| r.started_at).collect::<Vec<_>>(),
+        runs.iter().map(|(_, r)| r.workflow.as_str()).collect::<Vec<_>>(),
+        runs.iter().map(|(_, r)| &r.target).collect::<Vec<_>>(),
+        runs.iter().map(|(_, r)| &r.state).collect::<Vec<_>>(),
+    );
+    let out = &c.out;
+    let out_cols = (
+        out.iter().map(|o| o.release_id.as_str()).collect::<Vec<_>>(),
+        out.iter().map(|o| o.product.as_str()).collect::<Vec<_>>(),
+        out.iter().map(|o| o.environment.as_str()).collect::<Vec<_>>(),
+        out.iter().map(|o| o.flow.as_str()).collect::<Vec<_>>(),
+        out.iter().map(|o| o.attempt).collect::<Vec<_>>(),
+        out.iter().map(|o| o.status.as_str()).collect::<Vec<_>>(),
+        out.iter().map(|o| o.after_action).collect::<Vec<_>>(),
+        out.iter().map(|o| o.committed_at).collect::<Vec<_>>(),
+        out.iter().map(|o| o.at).collect::<Vec<_>>(),
+    );
+    let mut second = Vec::new();
+    if !c.lease_new.is_empty() {
+        second.push(send(client, "leasing new releases", LEASES_CREATE, vec![&c.lease_new, &owner, &ttl]));
+    }
+    for a in accepted.iter().filter(|a| !a.create) {
+        if let Some(epoch) = &a.take {
+            let params: Vec<&(dyn ToSql + Sync)> = vec![&a.w.release_id, &owner, epoch, &ttl];
+            second.push(send(client, "taking a free lease", LEASE_TAKE, params));
         }
     }
-    if accepted.iter().any(|a| !a.w.events.is_empty()) {
+    if !c.lease_end.is_empty() {
+        second.push(send(client, "ending the leases of finished releases", LEASES_END, vec![&c.lease_end]));
+    }
+    for a in accepted.iter().filter(|a| a.turn) {
+        second.push(send(client, "taking the product's turn", TURN_GIVE, vec![&a.w.product, &a.w.release_id]));
+    }
+    let events_at = second.len();
+    if !c.ev_seq.is_empty() {
+        let params: Vec<&(dyn ToSql + Sync)> =
+            vec![&c.ev_release, &c.ev_product, &c.ev_seq, &c.ev_at, &c.ev_body, &c.ev_epoch];
+        second.push(send(client, "appending release events", EVENTS_INSERT, params));
+    }
+    if !c.rel_id.is_empty() {
+        let params: Vec<&(dyn ToSql + Sync)> = vec![
+            &c.rel_id,
+            &c.rel_product,
+            &c.rel_flow,
+            &c.rel_flow_version,
+            &c.rel_status,
+            &c.rel_initiator,
+            &c.rel_created_at,
+            &c.rel_finished_at,
+            &c.rel_reason,
+            &c.rel_retries,
+            &c.rel_version,
+            &c.rel_environments,
+            &c.rel_next_seq,
+        ];
+        second.push(send(client, "updating the release projection", RELEASES_UPSERT, params));
+    }
+    if !c.view_id.is_empty() {
+        second.push(send(client, "updating the release views", VIEWS_UPSERT, vec![&c.view_id, &c.view_body]));
+    }
+    if !app.is_empty() {
+        let a = &app_cols;
+        let params: Vec<&(dyn ToSql + Sync)> =
+            vec![&a.0, &a.1, &a.2, &a.3, &a.4, &a.5, &a.6, &a.7, &a.8, &a.9, &a.10];
+        second.push(send(client, "storing application state", APP_STATES_UPSERT, params));
+    }
+    if !runs.is_empty() {
+        let r = &run_cols;
+        let params: Vec<&(dyn ToSql + Sync)> = vec![&r.0, &r.1, &r.2, &r.3, &r.4, &r.5];
+        second.push(send(client, "storing workflow runs", RUNS_UPSERT, params));
+    }
+    let outcomes_at = second.len();
+    if !out.is_empty() {
+        let o = &out_cols;
+        let params: Vec<&(dyn ToSql + Sync)> = vec![&o.0, &o.1, &o.2, &o.3, &o.4, &o.5, &o.6, &o.7, &o.8];
+        second.push(send(client, "recording environment outcomes", OUTCOMES_INSERT, params));
+    }
+    if !c.ev_seq.is_empty() {
         second.push(send(client, "announcing events", NOTIFY_LAST, vec![&CHANNEL]));
     }
     // A failed statement aborts the transaction: this COMMIT then rolls it back (and answers no error).
     // New outcomes update the DORA rollups first (a read and write per week they touch), so the COMMIT
     // then waits for them.
-    let rollups = !outcomes_at.is_empty();
+    let rollups = !out.is_empty();
     if !rollups {
         second.push(command(client, "committing", "COMMIT"));
     }
@@ -335,10 +511,17 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
     let committed = match committed {
         Some(committed) => committed,
         None => {
-            let new: Vec<&OutcomeRow> = outcomes_at
-                .into_iter()
-                .filter(|(at, _)| rows.get(*at).is_some_and(|r| !r.is_empty()))
-                .map(|(_, o)| o)
+            let doing = "recording environment outcomes";
+            let mut new = std::collections::HashSet::new();
+            for row in rows.get(outcomes_at).map(Vec::as_slice).unwrap_or_default() {
+                let key: (String, String, i64) =
+                    (get(row, "release_id", doing)?, get(row, "environment", doing)?, get(row, "attempt", doing)?);
+                new.insert(key);
+            }
+            let new: Vec<&OutcomeRow> = out
+                .iter()
+                .copied()
+                .filter(|o| new.contains(&(o.release_id.clone(), o.environment.clone(), o.attempt)))
                 .collect();
             super::dora::record_all(client, &new).await?;
             client.batch_execute("COMMIT").await.map(|()| Vec::new())
@@ -348,11 +531,21 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
     if let Some(replica) = &store.replica {
         replica.hold(holds);
     }
-    let mut written = accepted.iter().zip(events_at).map(|(a, at)| {
-        (at..at + a.w.events.len())
+    // Each event's id, by release and sequence number.
+    let doing = "appending release events";
+    let mut gids = std::collections::HashMap::with_capacity(c.ev_seq.len());
+    if !c.ev_seq.is_empty() {
+        for row in rows.get(events_at).map(Vec::as_slice).unwrap_or_default() {
+            let key: (String, i64) = (get(row, "release_id", doing)?, get(row, "seq", doing)?);
+            gids.insert(key, get::<i64>(row, "gid", doing)?);
+        }
+    }
+    let mut written = accepted.iter().map(|a| {
+        let w = a.w;
+        (0..w.events.len() as i64)
             .map(|i| {
-                rows[i].first().map(|r| r.get::<_, i64>(0)).ok_or_else(|| StoreError::Internal {
-                    doing: "appending release events",
+                gids.get(&(w.release_id.clone(), w.first_seq + i)).copied().ok_or_else(|| StoreError::Internal {
+                    doing,
                     detail: "the insert returned no id".into(),
                 })
             })
