@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use ferry_model::freeze::{Freeze, FreezeSource, Window};
+use ferry_model::names::FreezeName;
 use ferry_store::Store;
 use serde_json::Value;
 
@@ -739,16 +741,10 @@ async fn a_pull_request_closed_without_merge_fails_the_environment() {
     assert!(view["reason"].as_str().unwrap().contains("closed without merge: not this week"), "{view:#}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_queue_of_releases_needing_no_outside_work_runs_one_release_at_a_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let files = files();
-    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
-    let repo = Repo::new(dir.path(), "gitops", &refs);
-    let h = Harness::start(dir).await;
-    // Action none and applications without status commands: every environment passes in the engine
-    // step that reaches it, so a release runs entirely in the write that starts it.
-    let url = repo.url();
+/// A queue-mode product whose releases need no outside work (action none, applications without status
+/// commands): every environment passes in the engine step that reaches it, so a release runs entirely
+/// in the write that starts it.
+fn queue_without_outside_work(url: &str) -> String {
     let mut yaml = String::new();
     for env in ENVS {
         yaml.push_str(&format!(
@@ -762,7 +758,34 @@ async fn a_queue_of_releases_needing_no_outside_work_runs_one_release_at_a_time(
          - { environment: qa, dependsOn: [dev], policy: { action: none } }\n    \
          - { environment: prod, dependsOn: [qa], policy: { action: none } }\n",
     );
-    h.apply(&yaml).await;
+    yaml
+}
+
+/// In the store's global order, one at a time in the order of `ids`: each release started after the one
+/// before it finished.
+async fn assert_one_at_a_time(h: &Harness, ids: &[String], sort_by_start: bool) {
+    let mut spans = Vec::new();
+    for id in ids {
+        let events = h.store.release_events(&id.parse().unwrap()).await.unwrap();
+        let gid = |ty: &str| events.iter().find(|e| e.body["type"] == ty).map(|e| e.gid).unwrap();
+        spans.push((gid("Started"), gid("Finished"), id.clone()));
+    }
+    if sort_by_start {
+        spans.sort();
+    }
+    for pair in spans.windows(2) {
+        assert!(pair[1].0 > pair[0].1, "{} started before {} finished: {spans:?}", pair[1].2, pair[0].2);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_of_releases_needing_no_outside_work_runs_one_release_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = files();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let repo = Repo::new(dir.path(), "gitops", &refs);
+    let h = Harness::start(dir).await;
+    h.apply(&queue_without_outside_work(&repo.url())).await;
     let p = || h.promote(None, None, None);
     let (a, b, c, d, e, f) = tokio::join!(p(), p(), p(), p(), p(), p());
     let mut ids = vec![a, b, c, d, e, f];
@@ -770,18 +793,62 @@ async fn a_queue_of_releases_needing_no_outside_work_runs_one_release_at_a_time(
     for id in &ids {
         assert_eq!(h.wait_final(id).await["status"], "Succeeded");
     }
-    // In the store's global order, one at a time: each release started after the one before it
-    // finished (a release whose snapshot took longer may start after a newer one, as it was created later).
-    let mut spans = Vec::new();
+    // A release whose snapshot took longer may start after a newer one, as it was created later.
+    assert_one_at_a_time(&h, &ids, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_needing_no_outside_work_drains_in_the_write_where_its_head_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = files();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let repo = Repo::new(dir.path(), "gitops", &refs);
+    let (h, store) = Harness::start_counting(dir).await;
+    h.apply(&queue_without_outside_work(&repo.url())).await;
+    // A runtime freeze on qa holds the head of the queue, Suspended after dev.
+    let now = jiff::Timestamp::now();
+    let freeze = Freeze {
+        name: FreezeName::new("incident").unwrap(),
+        environments: vec!["qa".into()],
+        products: vec!["shop".into()],
+        window: Window::once(now - jiff::SignedDuration::from_hours(1), now + jiff::SignedDuration::from_hours(24))
+            .unwrap(),
+        reason: Some("incident INC-7".into()),
+        source: FreezeSource::Runtime,
+    };
+    h.engine.create_freeze(freeze, "root".into()).await.unwrap();
+    let frozen = h.next_event(|e| e.body["type"] == "EnvironmentFrozen" && e.body["env"] == "qa");
+    let head = h.promote(None, None, None).await;
+    frozen.await;
+    assert_eq!(h.view(&head).await["status"], "Suspended");
+    // Three more queue behind it (each promote answers once the release is created).
+    let mut ids = vec![head.clone()];
+    for _ in 0..3 {
+        ids.push(h.promote(None, None, None).await);
+    }
+    for id in &ids[1..] {
+        assert_eq!(h.view(id).await["status"], "Queued", "{id}");
+    }
+    let before = store.release_writes().len();
+    h.engine.delete_freeze(FreezeName::new("incident").unwrap()).await.unwrap();
     for id in &ids {
-        let events = h.store.release_events(&id.parse().unwrap()).await.unwrap();
-        let gid = |ty: &str| events.iter().find(|e| e.body["type"] == ty).map(|e| e.gid).unwrap();
-        spans.push((gid("Started"), gid("Finished"), id.clone()));
+        assert_eq!(h.wait_final(id).await["status"], "Succeeded", "{id}");
     }
-    spans.sort();
-    for pair in spans.windows(2) {
-        assert!(pair[1].0 > pair[0].1, "{} started before {} finished: {spans:?}", pair[1].2, pair[0].2);
+    // One write carries the end of the head and the whole run of each queued release, in queue order.
+    let writes = store.release_writes();
+    let finishing: Vec<&ReleaseWrites> =
+        writes[before..].iter().filter(|w| w.iter().any(|(_, types)| types.iter().any(|t| t == "Finished"))).collect();
+    assert_eq!(finishing.len(), 1, "every release should end in one write: {finishing:#?}");
+    let released: Vec<&String> = finishing[0].iter().map(|(id, _)| id).collect();
+    assert_eq!(released, ids.iter().collect::<Vec<_>>(), "{finishing:#?}");
+    let (_, head_types) = &finishing[0][0];
+    assert_eq!(head_types.last().map(String::as_str), Some("Finished"), "{head_types:?}");
+    for (id, types) in &finishing[0][1..] {
+        assert_eq!(types.first().map(String::as_str), Some("Started"), "{id}: {types:?}");
+        assert_eq!(types.last().map(String::as_str), Some("Finished"), "{id}: {types:?}");
     }
+    // In creation order, one at a time.
+    assert_one_at_a_time(&h, &ids, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

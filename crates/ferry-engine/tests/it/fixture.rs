@@ -1,10 +1,13 @@
 //! A product in local bare repositories, the engine on a temporary store, and helpers to wait for
 //! releases by following committed events (never by sleeping).
 
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferry_engine::{EngineConfig, EngineHandle, PromoteRequest, PromoteScope};
-use ferry_store::{SqliteStore, Store};
+use ferry_model::{ProductName, ReleaseId};
+use ferry_store::{SqliteStore, Store, Write, WriteOutcome};
 use serde_json::Value;
 
 pub use ferry_testkit::{Repo, git};
@@ -39,6 +42,17 @@ impl Harness {
         tune(&mut config);
         let (engine, task) = ferry_engine::start(store.clone(), config).await.unwrap();
         Harness { _dir: dir, store, engine, _task: task }
+    }
+
+    /// The engine on a [`CountingStore`] over the SQLite store (`store` stays the SQLite store; the
+    /// engine's writes go through the counter).
+    pub async fn start_counting(dir: tempfile::TempDir) -> (Harness, CountingStore) {
+        let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
+        let counting = CountingStore { inner: store.clone(), writes: Arc::default() };
+        let mut config = EngineConfig::new(dir.path().join("data"), "http://127.0.0.1:7878".into());
+        config.health_poll_interval = Duration::from_millis(50);
+        let (engine, task) = ferry_engine::start(counting.clone(), config).await.unwrap();
+        (Harness { _dir: dir, store, engine, _task: task }, counting)
     }
 
     /// The engine on in-memory fakes of every port (the store stays a real SQLite store).
@@ -200,3 +214,165 @@ spec:
   promotionFlows: [ { name: standard } ]
 ---
 "#;
+
+/// The release items of one [`Store::write`] call: per release, its id and the `type` of each event.
+pub type ReleaseWrites = Vec<(String, Vec<String>)>;
+
+/// A SQLite store that records the release items of every [`Store::write`] call, in call order (so a
+/// test sees which releases one durable write carried).
+#[derive(Clone)]
+pub struct CountingStore {
+    inner: SqliteStore,
+    writes: Arc<Mutex<Vec<ReleaseWrites>>>,
+}
+
+impl CountingStore {
+    /// The release items of each write call so far (calls with none are left out).
+    pub fn release_writes(&self) -> Vec<ReleaseWrites> {
+        self.writes.lock().unwrap().clone()
+    }
+}
+
+type Answer<T> = ferry_store::Result<T>;
+
+impl Store for CountingStore {
+    fn write(&self, writes: Vec<Write>) -> impl Future<Output = Answer<Vec<Answer<WriteOutcome>>>> + Send {
+        let releases: ReleaseWrites = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Release(r) => Some((
+                    r.release_id.clone(),
+                    r.events.iter().map(|e| e.body["type"].as_str().unwrap_or_default().to_owned()).collect(),
+                )),
+                _ => None,
+            })
+            .collect();
+        if !releases.is_empty() {
+            self.writes.lock().unwrap().push(releases);
+        }
+        self.inner.write(writes)
+    }
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<ferry_store::StoredEvent>> {
+        self.inner.subscribe()
+    }
+    fn release_events(
+        &self,
+        release: &ReleaseId,
+    ) -> impl Future<Output = Answer<Vec<ferry_store::StoredEvent>>> + Send {
+        self.inner.release_events(release)
+    }
+    fn events_after(
+        &self,
+        after_gid: i64,
+        filter: ferry_store::EventFilter,
+        limit: u32,
+    ) -> impl Future<Output = Answer<Vec<ferry_store::StoredEvent>>> + Send {
+        self.inner.events_after(after_gid, filter, limit)
+    }
+    fn active_releases(&self) -> impl Future<Output = Answer<Vec<ReleaseId>>> + Send {
+        self.inner.active_releases()
+    }
+    fn list_releases(
+        &self,
+        filter: ferry_store::ReleaseFilter,
+    ) -> impl Future<Output = Answer<ferry_store::ReleasePage>> + Send {
+        self.inner.list_releases(filter)
+    }
+    fn release_view(&self, id: &ReleaseId) -> impl Future<Output = Answer<Option<Value>>> + Send {
+        self.inner.release_view(id)
+    }
+    fn latest_releases(&self) -> impl Future<Output = Answer<Vec<ferry_store::ReleaseRow>>> + Send {
+        self.inner.latest_releases()
+    }
+    fn app_states(&self, product: &ProductName) -> impl Future<Output = Answer<Vec<ferry_store::AppStateRow>>> + Send {
+        self.inner.app_states(product)
+    }
+    fn logs(
+        &self,
+        query: ferry_store::LogQuery,
+    ) -> impl Future<Output = Answer<Vec<ferry_store::StoredLogLine>>> + Send {
+        self.inner.logs(query)
+    }
+    fn runs(&self, release: &ReleaseId) -> impl Future<Output = Answer<Vec<ferry_store::RunRow>>> + Send {
+        self.inner.runs(release)
+    }
+    fn latest_config(&self) -> impl Future<Output = Answer<Option<ferry_store::ConfigVersion>>> + Send {
+        self.inner.latest_config()
+    }
+    fn product_events(
+        &self,
+        product: &ProductName,
+        limit: u32,
+    ) -> impl Future<Output = Answer<Vec<ferry_store::ProductEvent>>> + Send {
+        self.inner.product_events(product, limit)
+    }
+    fn kv_get(&self, key: &str) -> impl Future<Output = Answer<Option<String>>> + Send {
+        self.inner.kv_get(key)
+    }
+    fn pull_requests(
+        &self,
+        filter: ferry_store::PullRequestFilter,
+    ) -> impl Future<Output = Answer<Vec<ferry_store::PullRequestRow>>> + Send {
+        self.inner.pull_requests(filter)
+    }
+    fn pull_request(&self, number: i64) -> impl Future<Output = Answer<Option<ferry_store::PullRequestRow>>> + Send {
+        self.inner.pull_request(number)
+    }
+    fn images_for(
+        &self,
+        query: ferry_store::ImageQuery,
+    ) -> impl Future<Output = Answer<Vec<ferry_store::ImageRow>>> + Send {
+        self.inner.images_for(query)
+    }
+    fn release_notes(&self, release: &ReleaseId) -> impl Future<Output = Answer<Option<Value>>> + Send {
+        self.inner.release_notes(release)
+    }
+    fn token_by_hash(&self, hash: &str) -> impl Future<Output = Answer<Option<ferry_store::TokenRow>>> + Send {
+        self.inner.token_by_hash(hash)
+    }
+    fn tokens(&self) -> impl Future<Output = Answer<Vec<ferry_store::TokenRow>>> + Send {
+        self.inner.tokens()
+    }
+    fn session(
+        &self,
+        hash: &str,
+    ) -> impl Future<Output = Answer<Option<(ferry_store::SessionRow, ferry_store::TokenRow)>>> + Send {
+        self.inner.session(hash)
+    }
+    fn audit(&self, query: ferry_store::AuditQuery) -> impl Future<Output = Answer<Vec<ferry_store::AuditRow>>> + Send {
+        self.inner.audit(query)
+    }
+    fn notification_failures(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Answer<Vec<ferry_store::NotificationFailureRow>>> + Send {
+        self.inner.notification_failures(limit)
+    }
+    fn notification_failure(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Answer<Option<ferry_store::NotificationFailureRow>>> + Send {
+        self.inner.notification_failure(id)
+    }
+    fn freezes(&self) -> impl Future<Output = Answer<Vec<ferry_store::FreezeRow>>> + Send {
+        self.inner.freezes()
+    }
+    fn outcomes(
+        &self,
+        query: ferry_store::OutcomeQuery,
+    ) -> impl Future<Output = Answer<Vec<ferry_store::OutcomeRow>>> + Send {
+        self.inner.outcomes(query)
+    }
+    fn decided_outcomes(
+        &self,
+        query: ferry_store::OutcomeQuery,
+    ) -> impl Future<Output = Answer<Vec<ferry_store::DecidedOutcomeRow>>> + Send {
+        self.inner.decided_outcomes(query)
+    }
+    fn dora_weeks(
+        &self,
+        query: ferry_store::OutcomeQuery,
+    ) -> impl Future<Output = Answer<Vec<ferry_store::DoraWeekRow>>> + Send {
+        self.inner.dora_weeks(query)
+    }
+}
