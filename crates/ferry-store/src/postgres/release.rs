@@ -263,8 +263,7 @@ const EVENTS_INSERT: &str = "INSERT INTO events (release_id, product, seq, at, b
      SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::timestamptz[], $5::json[], $6::int8[])
      RETURNING gid, release_id, seq";
 /// Upserts release rows.
-const RELEASES_UPSERT: &str =
-    "INSERT INTO releases (id, product, flow, flow_version, status, initiator, created_at,
+const RELEASES_UPSERT: &str = "INSERT INTO releases (id, product, flow, flow_version, status, initiator, created_at,
        finished_at, reason, retries, version, environments, next_seq)
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
        $7::timestamptz[], $8::timestamptz[], $9::text[], $10::int8[], $11::text[], $12::json[], $13::int8[])
@@ -470,8 +469,7 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
     }
     if !app.is_empty() {
         let a = &app_cols;
-        let params: Vec<&(dyn ToSql + Sync)> =
-            vec![&a.0, &a.1, &a.2, &a.3, &a.4, &a.5, &a.6, &a.7, &a.8, &a.9, &a.10];
+        let params: Vec<&(dyn ToSql + Sync)> = vec![&a.0, &a.1, &a.2, &a.3, &a.4, &a.5, &a.6, &a.7, &a.8, &a.9, &a.10];
         second.push(send(client, "storing application state", APP_STATES_UPSERT, params));
     }
     if !runs.is_empty() {
@@ -544,10 +542,9 @@ async fn write_on(store: &PgStore, client: &Object, ws: &[&ReleaseWrite]) -> Res
         let w = a.w;
         (0..w.events.len() as i64)
             .map(|i| {
-                gids.get(&(w.release_id.clone(), w.first_seq + i)).copied().ok_or_else(|| StoreError::Internal {
-                    doing,
-                    detail: "the insert returned no id".into(),
-                })
+                gids.get(&(w.release_id.clone(), w.first_seq + i))
+                    .copied()
+                    .ok_or_else(|| StoreError::Internal { doing, detail: "the insert returned no id".into() })
             })
             .collect::<Result<Vec<i64>>>()
             .map(WriteOutcome::Events)
