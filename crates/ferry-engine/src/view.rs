@@ -91,15 +91,7 @@ pub fn release_view(state: &ReleaseState) -> ReleaseView {
             hook: r.target.hook().map(Into::into),
             name: r.workflow.to_string(),
             status: r.status(),
-            steps: r
-                .steps
-                .iter()
-                .map(|s| StepLine {
-                    name: s.name.to_string(),
-                    status: s.status,
-                    approved: s.approved.as_ref().map(step_approval),
-                })
-                .collect(),
+            steps: r.steps.iter().map(|s| step_line(&s.name, s.status, s.approved.as_ref())).collect(),
             runs: vec![r.id],
         })
         .collect();
@@ -196,17 +188,17 @@ fn workflow_line(line: model::WorkflowLine) -> WorkflowLine {
         hook: line.hook.map(Into::into),
         name: line.name.to_string(),
         status: line.status,
-        steps: line
-            .steps
-            .into_iter()
-            .map(|s| StepLine {
-                name: s.name.to_string(),
-                status: s.status,
-                approved: s.approved.as_ref().map(step_approval),
-            })
-            .collect(),
+        steps: line.steps.iter().map(|s| step_line(&s.name, s.status, s.approved.as_ref())).collect(),
         runs: line.runs,
     }
+}
+
+fn step_line(
+    name: &ferry_model::StepName,
+    status: ferry_model::status::StepStatus,
+    approved: Option<&model::StepApproval>,
+) -> StepLine {
+    StepLine { name: name.to_string(), status, approved: approved.map(step_approval) }
 }
 
 fn step_approval(a: &model::StepApproval) -> ferry_api::ApprovalGivenView {
