@@ -241,10 +241,7 @@ impl<S: Store> Engine<S> {
                 let written = outcomes.next().unwrap_or_else(|| Err(no_outcome()));
                 let turn_taken = matches!(written, Err(StoreError::TurnTaken { .. }));
                 match self.committed(prepared, written) {
-                    Ok(()) => {
-                        self.turn_refused.remove(&id);
-                        ready.push((id, may_start));
-                    }
+                    Ok(()) => ready.push((id, may_start)),
                     // A release whose turn another replica's release holds stays queued until the next
                     // lease round; what happened to it meanwhile is recorded without starting it.
                     Err(_) if turn_taken => {

@@ -486,6 +486,15 @@ async fn write_release(
     w: &ReleaseWrite,
     effects: &mut Effects,
 ) -> Result<WriteOutcome> {
+    // A turn claim is checked only with release writes of distinct releases ([`super::release`]);
+    // here it would start a queued release unchecked.
+    if store.replica.is_some() && w.turn.is_some() {
+        return Err(StoreError::Internal {
+            doing: "writing a release",
+            detail: "a write taking a product's turn must be written with release writes of distinct releases only"
+                .into(),
+        });
+    }
     // The event lock is held: nobody else appends to any log until this transaction ends.
     let next = tx
         .query_opt("SELECT next_seq FROM releases WHERE id = $1", &[&w.release_id])

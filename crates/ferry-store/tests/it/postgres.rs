@@ -439,6 +439,28 @@ async fn a_queue_drains_in_one_write_taking_the_turn_where_the_predecessor_ends(
 }
 
 #[tokio::test]
+async fn a_turn_claim_mixed_with_other_writes_is_refused_not_written_unchecked() {
+    let Some((_db, a, _b)) = two().await else { return };
+    let a = replica(&a, "a", 60_000);
+    let [r1, r2] = [1, 2].map(crate::contract::rid);
+    for r in [&r1, &r2] {
+        one(a.write(vec![write(r, 0, "Queued")]).await.unwrap()).unwrap();
+    }
+    one(a.write(vec![write(&r1, 1, "Running")]).await.unwrap()).unwrap();
+    // Beside a product event the batch takes the general path, which cannot check a turn.
+    let event = Write::ProductEvent {
+        product: "shop".into(),
+        kind: "note".into(),
+        message: "beside a claim".into(),
+        at: jiff::Timestamp::now(),
+    };
+    let mixed = a.write(vec![claiming(write(&r2, 1, "Running"), &[]), event]).await.unwrap();
+    assert!(matches!(&mixed[0], Err(StoreError::Internal { .. })), "{mixed:?}");
+    assert!(mixed[1].is_ok(), "the other write commits: {mixed:?}");
+    assert_eq!(a.release_events(&crate::contract::id_of(&r2)).await.unwrap().len(), 1, "r2 did not start");
+}
+
+#[tokio::test]
 async fn a_batch_of_release_writes_commits_those_whose_checks_pass() {
     let Some((_db, a, b)) = two().await else { return };
     let (a, b) = (replica(&a, "a", 60_000), replica(&b, "b", 60_000));
