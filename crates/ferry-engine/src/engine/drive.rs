@@ -233,7 +233,9 @@ impl<S: Store> Engine<S> {
                 Err(e) => self.unrecorded(id, unrecorded, &e),
             }
         }
-        let mut refused = Vec::new();
+        // Releases driven again at once: refused their turn with something to record, then those
+        // that may start because one of these ended.
+        let mut again = Vec::new();
         if !writes.is_empty() {
             let mut outcomes = self.write_together(writes).await.into_iter();
             for (prepared, unrecorded, may_start) in waiting {
@@ -249,7 +251,7 @@ impl<S: Store> Engine<S> {
                         if let Some(active) = self.releases.get_mut(&id) {
                             active.unrecorded = unrecorded;
                             if !active.unrecorded.is_empty() {
-                                refused.push((id, Vec::new()));
+                                again.push(id);
                             }
                         }
                     }
@@ -259,19 +261,16 @@ impl<S: Store> Engine<S> {
         }
         // Work is handed out only once the decisions are durable; releases that may start because
         // one of these ended are driven together next.
-        let mut next = Vec::new();
         for (id, may_start) in ready {
             self.hand_out(id, may_start);
             if let Some(queued) = self.after_finish(id)
-                && !next.contains(&queued)
+                && !again.contains(&queued)
             {
-                next.push(queued);
+                again.push(queued);
             }
         }
-        next.retain(|id| !refused.iter().any(|(r, _)| r == id));
-        refused.extend(next.into_iter().map(|id| (id, Vec::new())));
-        if !refused.is_empty() {
-            Box::pin(self.drive_many(refused)).await;
+        if !again.is_empty() {
+            Box::pin(self.drive_many(again.into_iter().map(|id| (id, Vec::new())).collect())).await;
         }
     }
 
